@@ -1,0 +1,32 @@
+// Errors a user can meet, as data: a stable code, an exit status and a message that says
+// what to do. Every way `vmm86` ends goes through one of these (or exit 0).
+
+export const ExitCode = {
+  OK: 0,
+  /** Bad flag, missing argument, unknown command. */
+  USAGE: 2,
+  /** The guest executed HLT with interrupts disabled: nothing can wake it. */
+  HALT: 3,
+  /** The run exceeded --timeout. */
+  TIMEOUT: 4,
+  /** A fault while delivering a double fault: the processor shut down. */
+  TRIPLE_FAULT: 5,
+  /** An image is missing, unreadable or malformed. */
+  IMAGE: 6,
+  /** A bug in vmm86 itself (an unexpected host exception). */
+  INTERNAL: 70,
+} as const;
+
+export class UserError extends Error {
+  constructor(readonly code: string, readonly exitCode: number, message: string) {
+    super(message);
+  }
+}
+
+export function usageError(message: string): UserError {
+  return new UserError("E_USAGE", ExitCode.USAGE, message + " (see `vmm86 --help`)");
+}
+
+export function imageError(message: string): UserError {
+  return new UserError("E_IMAGE", ExitCode.IMAGE, message);
+}

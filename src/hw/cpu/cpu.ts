@@ -1,0 +1,898 @@
+// The processor: an i686 (P6-class) integer core with x87, in real, protected and
+// virtual-8086 mode (Intel SDM vol. 1 chapter 3, vol. 3 chapters 2–7 and 20).
+//
+// This file holds the architectural state and the paths every instruction shares: the
+// instruction loop, fetch through the decoded-instruction cache, segmented and paged memory
+// access, the stack, lazy flags and exception delivery. Instruction semantics live in
+// `exec/`, protected-mode control transfers in `transfer.ts`, interrupt delivery in
+// `interrupt.ts`, task switching in `task.ts`.
+
+import { CpuFault, StopReason, Vector } from "./fault.js";
+import * as F from "./eflags.js";
+import { Descriptor, SegmentCache, SegReg } from "./segment.js";
+import { Instr } from "./instr.js";
+import { decode } from "./decoder.js";
+import { deliverInterrupt, IntKind } from "./interrupt.js";
+import type { PhysicalMemory } from "../mem/physical-memory.js";
+import type { IoBus } from "../io/io-bus.js";
+import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
+import { Fpu } from "../fpu/fpu.js";
+import type { FpuHost, FpuInstr } from "../fpu/fpu-host.js";
+
+export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
+
+/** CR0 bits (SDM vol. 3 §2.5). */
+export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3, CR0_ET = 1 << 4,
+  CR0_NE = 1 << 5, CR0_WP = 1 << 16, CR0_AM = 1 << 18, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 1 << 31;
+/** CR4 bits. */
+export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PSE = 1 << 4,
+  CR4_PAE = 1 << 5, CR4_MCE = 1 << 6, CR4_PCE = 1 << 8, CR4_UMIP = 1 << 11;
+
+/** Lazy-flag operations: which computation produced lRes from lDst and lSrc. */
+export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7 }
+
+/** A source of maskable hardware interrupts (the PIC). */
+export interface InterruptSource {
+  /** True if INTR is asserted. */
+  hasInterrupt(): boolean;
+  /** The INTA cycle: returns the vector and updates the controller. */
+  acknowledge(): number;
+}
+
+export type CpuVariant = "standard" | "strict";
+
+export interface CpuOptions {
+  /** `strict`: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
+  variant?: CpuVariant;
+}
+
+// TLB entry bits (low 12 bits of each tlb[] entry; the high 20 are the frame).
+const TLB_VALID = 1, TLB_USER = 2, TLB_USER_W = 4, TLB_SUP_W = 8, TLB_DIRTY = 16, TLB_GLOBAL = 32;
+
+const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
+const PARITY = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  let p = 1;
+  for (let b = i; b; b >>= 1) p ^= b & 1;
+  PARITY[i] = p ? F.PF : 0;
+}
+
+export class Cpu {
+  readonly mem: PhysicalMemory;
+  readonly io: IoBus;
+  readonly variant: CpuVariant;
+  readonly fpu = new Fpu();
+  /** The one fault object this CPU throws (see fault.ts). */
+  readonly fault = new CpuFault();
+
+  // ---- General registers, EIP, flags ----
+  readonly regs = new Int32Array(8);
+  eip = 0;
+  /** EIP of the instruction being executed (faults restart here). */
+  instrEip = 0;
+  /** EFLAGS except the lazily computed arithmetic flags named in lazyMask. */
+  flags = F.FIXED_ONE;
+  lazyMask = 0;
+  lOp = 0; lDst = 0; lSrc = 0; lRes = 0; lSize = 4; lCin = 0;
+
+  // ---- Segments and system registers ----
+  readonly segs: SegmentCache[] = [0, 1, 2, 3, 4, 5].map(() => new SegmentCache());
+  readonly ldtr = new SegmentCache();
+  readonly tr = new SegmentCache();
+  gdtrBase = 0; gdtrLimit = 0xffff;
+  idtrBase = 0; idtrLimit = 0x3ff;
+  cpl = 0;
+  cr0 = CR0_ET; cr2 = 0; cr3 = 0; cr4 = 0;
+  readonly dr = new Int32Array(8);
+  /** PAE PDPTE registers, loaded on CR3 writes in PAE mode. */
+  readonly pdpte = new Int32Array(8);
+  // MSRs (SDM vol. 4): time-stamp counter base and SYSENTER.
+  sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0;
+  tscOffset = 0;
+  /** Model-specific registers without side effects, stored as [lo, hi]. */
+  readonly plainMsrs = new Map<number, [number, number]>();
+
+  // ---- Execution state ----
+  /** Instructions retired since reset (virtual time). */
+  instructions = 0;
+  halted = false;
+  /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
+  inhibitIrq = false;
+  stopReason: StopReason = StopReason.None;
+  intr: InterruptSource | null = null;
+  nmiPending = false;
+  /** A20 gate: when false, physical address bit 20 is forced to zero. */
+  a20 = true;
+  /** Optional per-instruction trace sink (--trace). */
+  tracer: ((cpu: Cpu, i: Instr) => void) | null = null;
+  /** FERR# output (x87 error with CR0.NE=0): the platform routes it to IRQ 13. */
+  ferr: (() => void) | null = null;
+  /** Reused x87 instruction context and the FPU's view of this CPU. */
+  readonly fpuInstr: FpuInstr = {
+    opcode: 0, modrm: 0, seg: 0, offset: 0, operandSize32: false, protectedMode: false, cs: 0, eip: 0, operandSelector: 0,
+  };
+  readonly fpuHost: FpuHost = {
+    read8: (s, o) => this.read8(s, o),
+    read16: (s, o) => this.read16(s, o),
+    read32: (s, o) => this.read32(s, o) >>> 0,
+    write8: (s, o, v) => this.write8(s, o, v),
+    write16: (s, o, v) => this.write16(s, o, v),
+    write32: (s, o, v) => this.write32(s, o, v),
+    checkWrite: (s, o, n) => this.checkWrite(s, o, n),
+    getEflags: () => this.getEflags(),
+    setComparisonFlags: (zf, pf, cf) => {
+      this.setFlagsMasked((zf ? F.ZF : 0) | (pf ? F.PF : 0) | (cf ? F.CF : 0), F.ARITH);
+    },
+    setAX: (v) => this.set16(Reg.EAX, v),
+  };
+  /** Exception delivery nesting (for #DF / triple fault). */
+  private deliveringVector = -1;
+
+  // ---- Memory management ----
+  readonly tlb = new Int32Array(1 << 20);
+  private readonly tlbPages = new Int32Array(1 << 20);
+  private tlbCount = 0;
+  private readonly xlat = new Translation();
+  /** Decoded instructions by physical page, then offset. */
+  private readonly icache: (Instr[] | undefined)[] = new Array(1 << 20);
+  private readonly scratchDesc = new Descriptor();
+  /** Whether paging is on (CR0.PG, cached). */
+  paging = false;
+
+  constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
+    this.mem = mem;
+    this.io = io;
+    this.variant = opts.variant ?? "standard";
+    mem.onCodeWrite = (page) => this.invalidateCodePage(page);
+    this.reset();
+  }
+
+  /** Power-on / RESET state (SDM vol. 3 §9.1.1, table 9-1). */
+  reset(): void {
+    this.regs.fill(0);
+    this.regs[Reg.EDX] = 0x0000_0600 | 0x30 | 0x3; // family 6, model 3, stepping 3 (matches CPUID)
+    this.eip = 0xfff0;
+    this.flags = F.FIXED_ONE;
+    this.lazyMask = 0;
+    for (const s of this.segs) {
+      s.selector = 0; s.base = 0; s.limit = 0xffff; s.access = 0x93; s.big = false; s.gran = false; s.valid = true; s.refresh();
+    }
+    const cs = this.segs[SegReg.CS];
+    cs.selector = 0xf000; cs.base = 0xffff_0000; cs.access = 0x9b; cs.refresh();
+    this.ldtr.selector = 0; this.ldtr.base = 0; this.ldtr.limit = 0xffff; this.ldtr.access = 0x82;
+    this.tr.selector = 0; this.tr.base = 0; this.tr.limit = 0xffff; this.tr.access = 0x8b;
+    this.gdtrBase = 0; this.gdtrLimit = 0xffff; this.idtrBase = 0; this.idtrLimit = 0xffff;
+    this.cpl = 0;
+    this.cr0 = CR0_ET | CR0_CD | CR0_NW; this.cr2 = 0; this.cr3 = 0; this.cr4 = 0;
+    this.dr.fill(0); this.dr[6] = 0xffff0ff0 | 0; this.dr[7] = 0x400;
+    this.sysenterCs = 0; this.sysenterEsp = 0; this.sysenterEip = 0;
+    this.plainMsrs.clear();
+    this.halted = false;
+    this.inhibitIrq = false;
+    this.stopReason = StopReason.None;
+    this.nmiPending = false;
+    this.deliveringVector = -1;
+    this.paging = false;
+    this.fpu.reset();
+    this.flushTlb(true);
+    this.flushCodeCache();
+  }
+
+  // =====================================================================================
+  // Modes
+  // =====================================================================================
+
+  get protectedMode(): boolean { return (this.cr0 & CR0_PE) !== 0; }
+  get v86(): boolean { return (this.flags & F.VM) !== 0; }
+  get iopl(): number { return (this.flags >>> 12) & 3; }
+
+  // =====================================================================================
+  // Flags
+  // =====================================================================================
+
+  /** EFLAGS with lazy flags materialized. */
+  getEflags(): number {
+    if (this.lazyMask !== 0) this.materialize();
+    return this.flags;
+  }
+
+  /** Replace EFLAGS wholesale (no privilege filtering: callers apply POPF/IRET rules). */
+  setEflags(v: number): void {
+    const oldVm = this.flags & F.VM;
+    this.flags = (v & F.WRITABLE) | F.FIXED_ONE;
+    this.lazyMask = 0;
+    if ((this.flags & F.VM) !== oldVm) this.updateCpl();
+  }
+
+  /** Compute any lazy arithmetic flags into `flags`. */
+  materializeFlags(): void {
+    if (this.lazyMask !== 0) this.materialize();
+  }
+
+  /** Replace only the flags in `mask`. */
+  setFlagsMasked(v: number, mask: number): void {
+    this.setEflags((this.getEflags() & ~mask) | (v & mask));
+  }
+
+  private materialize(): void {
+    const m = this.lazyMask;
+    let f = this.flags & ~m;
+    if (m & F.CF) f |= this.lazyCF();
+    if (m & F.PF) f |= PARITY[this.lRes & 0xff];
+    if (m & F.AF) f |= this.lazyAF();
+    if (m & F.ZF) f |= (this.lRes & SIZE_MASK[this.lSize]) === 0 ? F.ZF : 0;
+    if (m & F.SF) f |= (this.lRes >>> (this.lSize * 8 - 1)) & 1 ? F.SF : 0;
+    if (m & F.OF) f |= this.lazyOF();
+    this.flags = f;
+    this.lazyMask = 0;
+  }
+
+  private lazyCF(): number {
+    const mask = SIZE_MASK[this.lSize];
+    const d = (this.lDst & mask) >>> 0, s = (this.lSrc & mask) >>> 0;
+    switch (this.lOp) {
+      case LazyOp.ADD: return d + s > mask ? F.CF : 0;
+      case LazyOp.ADC: return d + s + this.lCin > mask ? F.CF : 0;
+      case LazyOp.SUB: return d < s ? F.CF : 0;
+      case LazyOp.SBB: return d < s + this.lCin ? F.CF : 0;
+      case LazyOp.NEG: return s !== 0 ? F.CF : 0;
+      default: return 0;
+    }
+  }
+
+  private lazyAF(): number {
+    if (this.lOp === LazyOp.LOGIC) return 0;
+    return ((this.lDst ^ this.lSrc ^ this.lRes) & 0x10) !== 0 ? F.AF : 0;
+  }
+
+  private lazyOF(): number {
+    const sh = this.lSize * 8 - 1;
+    const d = this.lDst, s = this.lSrc, r = this.lRes;
+    switch (this.lOp) {
+      case LazyOp.ADD: case LazyOp.ADC: case LazyOp.INC:
+        return (((d ^ r) & (s ^ r)) >>> sh) & 1 ? F.OF : 0;
+      case LazyOp.SUB: case LazyOp.SBB: case LazyOp.DEC: case LazyOp.NEG:
+        return (((d ^ s) & (d ^ r)) >>> sh) & 1 ? F.OF : 0;
+      default: return 0;
+    }
+  }
+
+  /** Record an arithmetic result for lazy flags. `size` is 1, 2 or 4 bytes. */
+  setLazy(op: LazyOp, dst: number, src: number, res: number, size: number): void {
+    if (op === LazyOp.INC || op === LazyOp.DEC) {
+      // CF is preserved: fix it in `flags` before the lazy state is replaced.
+      if (this.lazyMask & F.CF) this.flags = (this.flags & ~F.CF) | this.lazyCF();
+      this.lazyMask = F.ARITH & ~F.CF;
+    } else {
+      this.lazyMask = F.ARITH;
+    }
+    this.lOp = op; this.lDst = dst; this.lSrc = src; this.lRes = res; this.lSize = size;
+  }
+
+  getCF(): boolean { return ((this.lazyMask & F.CF) ? this.lazyCF() : (this.flags & F.CF)) !== 0; }
+  getZF(): boolean {
+    return (this.lazyMask & F.ZF) ? (this.lRes & SIZE_MASK[this.lSize]) === 0 : (this.flags & F.ZF) !== 0;
+  }
+  getSF(): boolean {
+    return (this.lazyMask & F.SF) ? ((this.lRes >>> (this.lSize * 8 - 1)) & 1) !== 0 : (this.flags & F.SF) !== 0;
+  }
+  getOF(): boolean { return ((this.lazyMask & F.OF) ? this.lazyOF() : (this.flags & F.OF)) !== 0; }
+  getPF(): boolean { return ((this.lazyMask & F.PF) ? PARITY[this.lRes & 0xff] : (this.flags & F.PF)) !== 0; }
+  getAF(): boolean { return ((this.lazyMask & F.AF) ? this.lazyAF() : (this.flags & F.AF)) !== 0; }
+
+  /** Set or clear one flag bit (materializing lazy flags first if it is an arithmetic one). */
+  setFlag(bit: number, on: boolean): void {
+    if (this.lazyMask & bit) this.materialize();
+    if (on) this.flags |= bit; else this.flags &= ~bit;
+  }
+
+  /** Set all six arithmetic flags eagerly from a result (shifts, multiplies, BCD). */
+  setArith(cf: boolean, of: boolean, af: boolean, res: number, size: number): void {
+    let f = (this.flags & ~F.ARITH) | PARITY[res & 0xff];
+    if (cf) f |= F.CF;
+    if (of) f |= F.OF;
+    if (af) f |= F.AF;
+    if ((res & SIZE_MASK[size]) === 0) f |= F.ZF;
+    if ((res >>> (size * 8 - 1)) & 1) f |= F.SF;
+    this.flags = f;
+    this.lazyMask = 0;
+  }
+
+  /** Evaluate condition code `cc` (0–15, the low nibble of Jcc/SETcc/CMOVcc). */
+  condition(cc: number): boolean {
+    let r: boolean;
+    switch (cc >> 1) {
+      case 0: r = this.getOF(); break;
+      case 1: r = this.getCF(); break;
+      case 2: r = this.getZF(); break;
+      case 3: r = this.getCF() || this.getZF(); break;
+      case 4: r = this.getSF(); break;
+      case 5: r = this.getPF(); break;
+      case 6: r = this.getSF() !== this.getOF(); break;
+      default: r = this.getZF() || this.getSF() !== this.getOF(); break;
+    }
+    return (cc & 1) ? !r : r;
+  }
+
+  // =====================================================================================
+  // Registers
+  // =====================================================================================
+
+  get8(r: number): number { return r < 4 ? this.regs[r] & 0xff : (this.regs[r - 4] >> 8) & 0xff; }
+  set8(r: number, v: number): void {
+    if (r < 4) this.regs[r] = (this.regs[r] & ~0xff) | (v & 0xff);
+    else this.regs[r - 4] = (this.regs[r - 4] & ~0xff00) | ((v & 0xff) << 8);
+  }
+  get16(r: number): number { return this.regs[r] & 0xffff; }
+  set16(r: number, v: number): void { this.regs[r] = (this.regs[r] & ~0xffff) | (v & 0xffff); }
+
+  // =====================================================================================
+  // Faults
+  // =====================================================================================
+
+  /** Throw fault `vector` with an error code. */
+  raise(vector: number, errorCode = 0): never {
+    throw this.fault.set(vector, errorCode, true);
+  }
+  /** Throw a fault that pushes no error code (#UD, #DE, #NM, #MF …). */
+  raiseNoCode(vector: number): never {
+    throw this.fault.set(vector, 0, false);
+  }
+  /**
+   * The `strict` CPU variant (DESIGN.md §2): a sensitive but unprivileged instruction
+   * (Robin & Irvine's list) raises #GP(0) when executed at CPL > 0.
+   */
+  strictSensitive(): void {
+    if (this.variant === "strict" && this.cpl > 0) this.gp(0);
+  }
+
+  /** SGDT, SIDT, SLDT, SMSW, STR: #GP(0) at CPL > 0 with CR4.UMIP (or on the strict CPU). */
+  umipCheck(): void {
+    if (this.cpl > 0 && ((this.cr4 & CR4_UMIP) !== 0 || this.variant === "strict")) this.gp(0);
+  }
+
+  gp(errorCode = 0): never { return this.raise(Vector.GP, errorCode); }
+  ud(): never { return this.raiseNoCode(Vector.UD); }
+
+  /** The fault raised by a segment limit/rights violation through segment register `seg`. */
+  segFault(seg: number): never {
+    return this.raise(seg === SegReg.SS ? Vector.SS : Vector.GP, 0);
+  }
+
+  // =====================================================================================
+  // Linear memory (paging)
+  // =====================================================================================
+
+  /** Map a linear address for reading; returns the physical address. */
+  translateRead(lin: number, user: boolean): number {
+    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    const e = this.tlb[lin >>> 12];
+    if ((e & TLB_VALID) !== 0 && (!user || (e & TLB_USER) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return this.tlbMiss(lin, false, user);
+  }
+
+  /** Map a linear address for writing; returns the physical address. */
+  translateWrite(lin: number, user: boolean): number {
+    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    const e = this.tlb[lin >>> 12];
+    const need = TLB_VALID | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
+    if ((e & need) === need) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+    return this.tlbMiss(lin, true, user);
+  }
+
+  private tlbMiss(lin: number, write: boolean, user: boolean): number {
+    const t = this.xlat;
+    if (!walk(this.mem, this, lin, write, user, t)) {
+      this.fault.cr2 = lin >>> 0;
+      this.raise(Vector.PF, t.errorCode);
+    }
+    const page = lin >>> 12;
+    if (this.tlb[page] === 0) this.tlbPages[this.tlbCount++] = page;
+    const wp = (this.cr0 & CR0_WP) !== 0;
+    let e = (t.frame & ~0xfff) | TLB_VALID;
+    if (t.user) e |= TLB_USER;
+    if (t.user && t.writable) e |= TLB_USER_W;
+    if (t.writable || !wp) e |= TLB_SUP_W;
+    if (t.dirty) e |= TLB_DIRTY;
+    if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
+    this.tlb[page] = e;
+    return (t.frame | (lin & 0xfff)) >>> 0;
+  }
+
+  /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
+  flushTlb(includingGlobal: boolean): void {
+    let keep = 0;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const p = this.tlbPages[i];
+      if (!includingGlobal && (this.tlb[p] & TLB_GLOBAL) !== 0) this.tlbPages[keep++] = p;
+      else this.tlb[p] = 0;
+    }
+    this.tlbCount = keep;
+  }
+
+  /** INVLPG: drop one page's translation, global or not. */
+  invalidatePage(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  /** Whether the current access is a user-mode one (CPL 3). */
+  get user(): boolean { return this.cpl === 3; }
+
+  readLin8(lin: number, user: boolean): number { return this.mem.read8(this.translateRead(lin, user)); }
+  readLin16(lin: number, user: boolean): number {
+    if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
+    return this.mem.read16(this.translateRead(lin, user));
+  }
+  readLin32(lin: number, user: boolean): number {
+    if ((lin & 0xfff) > 0xffc) {
+      const p1 = this.translateRead(lin, user), p2 = this.translateRead((lin | 0xfff) + 1, user);
+      let v = 0;
+      for (let k = 0; k < 4; k++) {
+        const a = lin + k;
+        v |= this.mem.read8(((a & 0xfff) < (lin & 0xfff) ? p2 - ((lin | 0xfff) + 1 - lin) + k : p1 + k) >>> 0) << (k * 8);
+      }
+      return v;
+    }
+    return this.mem.read32(this.translateRead(lin, user));
+  }
+  writeLin8(lin: number, v: number, user: boolean): void { this.mem.write8(this.translateWrite(lin, user), v); }
+  writeLin16(lin: number, v: number, user: boolean): void {
+    if ((lin & 0xfff) === 0xfff) {
+      const p1 = this.translateWrite(lin, user), p2 = this.translateWrite(lin + 1, user);
+      this.mem.write8(p1, v); this.mem.write8(p2, v >>> 8);
+      return;
+    }
+    this.mem.write16(this.translateWrite(lin, user), v);
+  }
+  writeLin32(lin: number, v: number, user: boolean): void {
+    if ((lin & 0xfff) > 0xffc) {
+      // Translate both pages before writing anything, so a fault on the second leaves memory unchanged.
+      this.translateWrite(lin, user); this.translateWrite((lin | 0xfff) + 1, user);
+      for (let k = 0; k < 4; k++) this.writeLin8(lin + k, v >>> (k * 8), user);
+      return;
+    }
+    this.mem.write32(this.translateWrite(lin, user), v);
+  }
+
+  // Implicit supervisor accesses (descriptor tables, TSS, IDT): SDM vol. 3 §4.6.
+  readSys8(lin: number): number { return this.readLin8(lin, false); }
+  readSys16(lin: number): number { return this.readLin16(lin, false); }
+  readSys32(lin: number): number { return this.readLin32(lin, false); }
+  writeSys8(lin: number, v: number): void { this.writeLin8(lin, v, false); }
+  writeSys16(lin: number, v: number): void { this.writeLin16(lin, v, false); }
+  writeSys32(lin: number, v: number): void { this.writeLin32(lin, v, false); }
+
+  // =====================================================================================
+  // Segmented memory
+  // =====================================================================================
+
+  /** Linear address of seg:off for a read of `size` bytes, after limit and rights checks. */
+  readAddr(seg: number, off: number, size: number): number {
+    const s = this.segs[seg];
+    off >>>= 0;
+    if (off < s.readLo || off + size - 1 > s.readHi) this.segFault(seg);
+    return (s.base + off) | 0;
+  }
+  writeAddr(seg: number, off: number, size: number): number {
+    const s = this.segs[seg];
+    off >>>= 0;
+    if (off < s.writeLo || off + size - 1 > s.writeHi) this.segFault(seg);
+    return (s.base + off) | 0;
+  }
+
+  read8(seg: number, off: number): number { return this.readLin8(this.readAddr(seg, off, 1), this.cpl === 3); }
+  read16(seg: number, off: number): number { return this.readLin16(this.readAddr(seg, off, 2), this.cpl === 3); }
+  read32(seg: number, off: number): number { return this.readLin32(this.readAddr(seg, off, 4), this.cpl === 3); }
+  write8(seg: number, off: number, v: number): void { this.writeLin8(this.writeAddr(seg, off, 1), v, this.cpl === 3); }
+  write16(seg: number, off: number, v: number): void { this.writeLin16(this.writeAddr(seg, off, 2), v, this.cpl === 3); }
+  write32(seg: number, off: number, v: number): void { this.writeLin32(this.writeAddr(seg, off, 4), v, this.cpl === 3); }
+
+  /**
+   * Check that seg:off..off+size-1 can be written (limit, rights, and paging), raising the
+   * fault a write would. Read-modify-write instructions call this before reading.
+   */
+  checkWrite(seg: number, off: number, size: number): void {
+    const lin = this.writeAddr(seg, off, size);
+    const user = this.cpl === 3;
+    this.translateWrite(lin, user);
+    if (((lin & 0xfff) + size - 1) > 0xfff) this.translateWrite((lin | 0xfff) + 1, user);
+  }
+
+  /** Effective address of the instruction's memory operand (SDM vol. 2 §2.1.5). */
+  ea(i: Instr): number {
+    let a = i.disp;
+    if (i.eaBase >= 0) a += this.regs[i.eaBase];
+    if (i.eaIndex >= 0) a += this.regs[i.eaIndex] << i.eaScale;
+    return i.adsize32 ? a >>> 0 : a & 0xffff;
+  }
+
+  // ModR/M r/m operand access.
+  readE8(i: Instr): number { return i.hasMem ? this.read8(i.seg, this.ea(i)) : this.get8(i.rm); }
+  readE16(i: Instr): number { return i.hasMem ? this.read16(i.seg, this.ea(i)) : this.regs[i.rm] & 0xffff; }
+  readE32(i: Instr): number { return i.hasMem ? this.read32(i.seg, this.ea(i)) : this.regs[i.rm]; }
+  writeE8(i: Instr, v: number): void { if (i.hasMem) this.write8(i.seg, this.ea(i), v); else this.set8(i.rm, v); }
+  writeE16(i: Instr, v: number): void { if (i.hasMem) this.write16(i.seg, this.ea(i), v); else this.set16(i.rm, v); }
+  writeE32(i: Instr, v: number): void { if (i.hasMem) this.write32(i.seg, this.ea(i), v); else this.regs[i.rm] = v; }
+  /** Read for read-modify-write: checks writability first so the fault is a write fault. */
+  readRmw8(i: Instr): number {
+    if (!i.hasMem) return this.get8(i.rm);
+    const a = this.ea(i);
+    this.checkWrite(i.seg, a, 1);
+    return this.read8(i.seg, a);
+  }
+  readRmw16(i: Instr): number {
+    if (!i.hasMem) return this.regs[i.rm] & 0xffff;
+    const a = this.ea(i);
+    this.checkWrite(i.seg, a, 2);
+    return this.read16(i.seg, a);
+  }
+  readRmw32(i: Instr): number {
+    if (!i.hasMem) return this.regs[i.rm];
+    const a = this.ea(i);
+    this.checkWrite(i.seg, a, 4);
+    return this.read32(i.seg, a);
+  }
+
+  // =====================================================================================
+  // Stack (SDM vol. 1 §6.2): SS.B selects ESP or SP
+  // =====================================================================================
+
+  get stackPointer(): number { return this.segs[SegReg.SS].big ? this.regs[Reg.ESP] >>> 0 : this.regs[Reg.ESP] & 0xffff; }
+  setStackPointer(v: number): void {
+    if (this.segs[SegReg.SS].big) this.regs[Reg.ESP] = v;
+    else this.set16(Reg.ESP, v);
+  }
+  /** Offset `delta` bytes from the current stack pointer, wrapped to the stack's width. */
+  stackOffset(delta: number): number {
+    return this.segs[SegReg.SS].big ? (this.regs[Reg.ESP] + delta) >>> 0 : (this.regs[Reg.ESP] + delta) & 0xffff;
+  }
+
+  push16(v: number): void {
+    const sp = this.stackOffset(-2);
+    this.write16(SegReg.SS, sp, v);
+    this.setStackPointer(sp);
+  }
+  push32(v: number): void {
+    const sp = this.stackOffset(-4);
+    this.write32(SegReg.SS, sp, v);
+    this.setStackPointer(sp);
+  }
+  push(v: number, size32: boolean): void { if (size32) this.push32(v); else this.push16(v); }
+  pop16(): number {
+    const v = this.read16(SegReg.SS, this.stackPointer);
+    this.setStackPointer(this.stackOffset(2));
+    return v;
+  }
+  pop32(): number {
+    const v = this.read32(SegReg.SS, this.stackPointer);
+    this.setStackPointer(this.stackOffset(4));
+    return v;
+  }
+  pop(size32: boolean): number { return size32 ? this.pop32() : this.pop16(); }
+
+  // =====================================================================================
+  // Descriptor tables and segment loads (SDM vol. 3 §3.4, §5.5–5.10)
+  // =====================================================================================
+
+  /**
+   * Read the descriptor for `selector` from the GDT or LDT into `d`.
+   * Returns false if the selector is outside the table's limit (caller picks the fault).
+   */
+  readDescriptor(selector: number, d: Descriptor): boolean {
+    const index = selector & 0xfff8;
+    let base: number, limit: number;
+    if (selector & 4) {
+      if (!this.ldtr.valid || (this.ldtr.selector & 0xfffc) === 0) return false;
+      base = this.ldtr.base; limit = this.ldtr.limit;
+    } else {
+      base = this.gdtrBase; limit = this.gdtrLimit;
+    }
+    if (index + 7 > limit) return false;
+    d.lo = this.readSys32(base + index);
+    d.hi = this.readSys32(base + index + 4);
+    return true;
+  }
+
+  /** Linear address of a descriptor (for setting the accessed/busy bits). */
+  descriptorAddress(selector: number): number {
+    return ((selector & 4 ? this.ldtr.base : this.gdtrBase) + (selector & 0xfff8)) | 0;
+  }
+
+  /** Set the accessed bit of a code/data descriptor, as the processor does on a load. */
+  setAccessed(selector: number, d: Descriptor): void {
+    if ((d.hi & 0x100) === 0) {
+      d.hi |= 0x100;
+      this.writeSys8(this.descriptorAddress(selector) + 5, (d.hi >>> 8) & 0xff);
+    }
+  }
+
+  /** Fetch a descriptor or raise #GP(selector) if it lies outside its table. */
+  fetchDescriptor(selector: number, d: Descriptor, vector: number = Vector.GP): void {
+    if (!this.readDescriptor(selector, d)) this.raise(vector, selector & 0xfffc);
+  }
+
+  /**
+   * Load a data or stack segment register (MOV, POP, LDS/LES/LFS/LGS/LSS), with the checks
+   * of SDM vol. 2 "MOV—Move" / "POP" in protected mode.
+   */
+  loadSegment(seg: number, selector: number): void {
+    selector &= 0xffff;
+    const s = this.segs[seg];
+    if (!this.protectedMode) { s.loadReal(selector); return; }
+    if (this.v86) { s.loadV86(selector); return; }
+    const d = this.scratchDesc;
+    if (seg === SegReg.SS) {
+      if ((selector & 0xfffc) === 0) this.gp(0);
+      this.fetchDescriptor(selector, d);
+      if ((selector & 3) !== this.cpl || !d.isData || (d.type & 2) === 0 || d.dpl !== this.cpl) this.gp(selector & 0xfffc);
+      if (!d.present) this.raise(Vector.SS, selector & 0xfffc);
+      this.setAccessed(selector, d);
+      s.loadDescriptor(selector, d);
+      return;
+    }
+    if ((selector & 0xfffc) === 0) { s.loadNull(selector); return; }
+    this.fetchDescriptor(selector, d);
+    if (!d.s || (d.isCode && (d.type & 2) === 0)) this.gp(selector & 0xfffc);
+    const conformingCode = d.isCode && (d.type & 4) !== 0;
+    if (!conformingCode && ((selector & 3) > d.dpl || this.cpl > d.dpl)) this.gp(selector & 0xfffc);
+    if (!d.present) this.raise(Vector.NP, selector & 0xfffc);
+    this.setAccessed(selector, d);
+    s.loadDescriptor(selector, d);
+  }
+
+  /** Recompute CPL after a mode change (real mode: 0, V86: 3, protected: CS.RPL as loaded). */
+  updateCpl(): void {
+    if (!this.protectedMode) this.cpl = 0;
+    else if (this.v86) this.cpl = 3;
+    else this.cpl = this.segs[SegReg.CS].selector & 3;
+  }
+
+  /** Load CS in real or V86 mode. */
+  loadCsReal(selector: number): void {
+    const cs = this.segs[SegReg.CS];
+    if (this.v86) cs.loadV86(selector);
+    else cs.loadReal(selector);
+  }
+
+  /**
+   * Load CS from a code descriptor already validated by the caller, setting CPL.
+   * Called by far transfers after their privilege checks.
+   */
+  loadCsDescriptor(selector: number, d: Descriptor, cpl: number): void {
+    this.setAccessed(selector, d);
+    this.segs[SegReg.CS].loadDescriptor((selector & 0xfffc) | cpl, d);
+    this.cpl = cpl;
+  }
+
+  // =====================================================================================
+  // Control registers
+  // =====================================================================================
+
+  setCr0(v: number): void {
+    v |= CR0_ET;
+    const old = this.cr0;
+    this.cr0 = v;
+    if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) { this.cr0 = old; this.gp(0); }
+    this.paging = (v & CR0_PG) !== 0;
+    if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) !== 0) {
+      if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (this.cr4 & CR4_PAE) !== 0) this.loadPdptes();
+      this.flushTlb(true);
+    }
+    if (((old ^ v) & CR0_PE) !== 0) this.updateCpl();
+  }
+
+  setCr3(v: number): void {
+    this.cr3 = v;
+    if (this.paging && (this.cr4 & CR4_PAE) !== 0) this.loadPdptes();
+    this.flushTlb(false);
+  }
+
+  setCr4(v: number): void {
+    const allowed = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_UMIP;
+    if ((v & ~allowed) !== 0) this.gp(0);
+    const old = this.cr4;
+    this.cr4 = v;
+    if (((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) {
+      if (this.paging && (v & CR4_PAE) !== 0) this.loadPdptes();
+      this.flushTlb(true);
+    }
+  }
+
+  /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
+  private loadPdptes(): void {
+    const base = (this.cr3 & 0xffff_ffe0) >>> 0;
+    for (let k = 0; k < 4; k++) {
+      const lo = this.mem.read32(base + k * 8), hi = this.mem.read32(base + k * 8 + 4);
+      if ((lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_fff0) !== 0)) this.gp(0);
+      this.pdpte[k * 2] = lo;
+      this.pdpte[k * 2 + 1] = hi;
+    }
+  }
+
+  // =====================================================================================
+  // Decoded-instruction cache
+  // =====================================================================================
+
+  private invalidateCodePage(page: number): void {
+    this.icache[page] = undefined;
+    this.mem.codePages[page] = 0;
+  }
+
+  flushCodeCache(): void {
+    for (let p = 0; p < this.icache.length; p++) {
+      if (this.icache[p] !== undefined) this.invalidateCodePage(p);
+    }
+  }
+
+  /** Fetch one code byte at CS:off (limit-checked, paged). Used by the decoder. */
+  fetchCodeByte(off: number): number {
+    const cs = this.segs[SegReg.CS];
+    off = cs.big ? off >>> 0 : off & 0xffff;
+    if (off > cs.limit) this.gp(0);
+    return this.readLin8((cs.base + off) | 0, this.cpl === 3);
+  }
+
+  private fetchInstr(): Instr {
+    const cs = this.segs[SegReg.CS];
+    const eip = this.eip;
+    const lin = (cs.base + eip) | 0;
+    const phys = this.translateRead(lin, this.cpl === 3);
+    const page = phys >>> 12;
+    const cached = this.icache[page];
+    if (cached !== undefined) {
+      const ins = cached[phys & 0xfff];
+      if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
+    }
+    if (eip > cs.limit) this.gp(0);
+    const ins = decode(this, eip, cs.big);
+    ins.phys = phys;
+    // Cache only instructions wholly inside one page of RAM.
+    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.isRam(phys)) {
+      let arr = this.icache[page];
+      if (arr === undefined) {
+        arr = new Array(4096);
+        this.icache[page] = arr;
+        this.mem.codePages[page] = 1;
+      }
+      arr[phys & 0xfff] = ins;
+    }
+    return ins;
+  }
+
+  // =====================================================================================
+  // The instruction loop
+  // =====================================================================================
+
+  /**
+   * Run up to `budget` instructions. Returns why it stopped: budget used up, halted waiting
+   * for an interrupt, or a machine event (triple fault, halt with IF=0, power-off).
+   */
+  run(budget: number): StopReason {
+    this.stopReason = StopReason.None;
+    const end = this.instructions + budget;
+    while (this.instructions < end) {
+      if (this.stopReason !== StopReason.None) return this.stopReason;
+      if (this.nmiPending || this.intr !== null) {
+        if (this.checkInterrupts()) continue;
+      }
+      if (this.halted) {
+        if (!(this.flags & F.IF) && !this.nmiPending) return (this.stopReason = StopReason.HaltForever);
+        return StopReason.Halted;
+      }
+      try {
+        this.runSlice(end);
+      } catch (e) {
+        if (e !== this.fault) throw e;
+        this.handleFault();
+      }
+    }
+    return this.stopReason !== StopReason.None ? this.stopReason : StopReason.Budget;
+  }
+
+  /** Execute instructions until `end`, an interrupt check is due, or a stop. */
+  private runSlice(end: number): void {
+    while (this.instructions < end) {
+      const tf = (this.flags & F.TF) !== 0;
+      this.instrEip = this.eip;
+      const ins = this.fetchInstr();
+      if (this.tracer !== null) this.tracer(this, ins);
+      const nextEip = this.eip + ins.len;
+      this.eip = ins.code32 ? nextEip >>> 0 : nextEip & 0xffff;
+      this.inhibitIrq = false;
+      ins.handler(this, ins);
+      this.instructions++;
+      if (tf) { this.singleStepTrap(); return; }
+      if (this.stopReason !== StopReason.None || this.halted) return;
+      if (this.intr !== null || this.nmiPending) {
+        if (!this.inhibitIrq && ((this.flags & F.IF) !== 0 || this.nmiPending) && (this.nmiPending || this.intr!.hasInterrupt())) return;
+      }
+    }
+  }
+
+  /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */
+  private checkInterrupts(): boolean {
+    if (this.inhibitIrq) return false;
+    try {
+      if (this.nmiPending) {
+        this.nmiPending = false;
+        this.halted = false;
+        this.deliver(Vector.NMI, IntKind.External, 0, false);
+        return true;
+      }
+      if ((this.flags & F.IF) !== 0 && this.intr !== null && this.intr.hasInterrupt()) {
+        const vector = this.intr.acknowledge();
+        this.halted = false;
+        this.instrEip = this.eip;
+        this.deliver(vector, IntKind.External, 0, false);
+        return true;
+      }
+    } catch (e) {
+      if (e !== this.fault) throw e;
+      this.handleFault();
+      return true;
+    }
+    return false;
+  }
+
+  private singleStepTrap(): void {
+    this.dr[6] |= 0x4000; // BS
+    this.raiseTrapNow(Vector.DB);
+  }
+
+  /** Deliver a trap-class exception after the current instruction (EIP already advanced). */
+  raiseTrapNow(vector: number): void {
+    this.instrEip = this.eip;
+    try {
+      this.deliver(vector, IntKind.Exception, 0, false);
+    } catch (e) {
+      if (e !== this.fault) throw e;
+      this.handleFault();
+    }
+  }
+
+  /** A fault was thrown by the current instruction: restart it through the exception. */
+  private handleFault(): void {
+    const f = this.fault;
+    let vector = f.vector, code = f.errorCode, hasCode = f.hasErrorCode;
+    if (vector === Vector.PF) this.cr2 = f.cr2;
+    this.eip = this.instrEip;
+    for (;;) {
+      const first = this.deliveringVector;
+      try {
+        this.deliveringVector = vector;
+        this.deliver(vector, IntKind.Exception, code, hasCode);
+        this.deliveringVector = -1;
+        return;
+      } catch (e) {
+        if (e !== this.fault) throw e;
+        const second = f.vector;
+        if (second === Vector.PF) this.cr2 = f.cr2;
+        // SDM vol. 3 table 6-5: which pairs become a double fault.
+        if (vector === Vector.DF || first === Vector.DF) {
+          this.deliveringVector = -1;
+          this.stopReason = StopReason.TripleFault;
+          return;
+        }
+        const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
+        if ((contributory(vector) && contributory(second)) || (vector === Vector.PF && (second === Vector.PF || contributory(second)))) {
+          vector = Vector.DF; code = 0; hasCode = true;
+        } else {
+          vector = second; code = f.errorCode; hasCode = f.hasErrorCode;
+        }
+      }
+    }
+  }
+
+  /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
+  deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+  }
+
+  /** Stop the run loop with a machine event (power-off, triple fault …). */
+  stop(reason: StopReason): void {
+    this.stopReason = reason;
+  }
+
+  /** Time-stamp counter: advances with retired instructions (DESIGN.md §4). */
+  readTsc(): number { return this.instructions + this.tscOffset; }
+}

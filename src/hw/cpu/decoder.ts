@@ -1,0 +1,214 @@
+// Instruction decoder (Intel SDM vol. 2 chapter 2, "Instruction Format"; appendix A,
+// "Opcode Map"). Driven entirely by the opcode table: the table says which opcodes take a
+// ModR/M byte and which immediates follow; the decoder reads prefixes, the opcode, ModR/M,
+// SIB, displacement and immediates into an Instr.
+
+import { Instr, Rep } from "./instr.js";
+import { OPCODES, type OpDef, type Operand } from "./opcode-table.js";
+import { SegReg } from "./segment.js";
+
+/** Where a decoder reads bytes from: the CPU (through CS, paging) or a plain buffer. */
+export interface ByteSource {
+  fetchCodeByte(offset: number): number;
+}
+
+/** Raised when an instruction exceeds 15 bytes (#GP(0)) or an opcode is undefined (#UD). */
+export interface DecodeFaults {
+  gp(code?: number): never;
+  ud(): never;
+}
+
+/** Per opcode (0x000–0x1FF: one-byte, then 0F xx): how to find the OpDef. */
+interface OpcodeSlot {
+  hasModrm: boolean;
+  /** Non-group opcodes: the one definition. */
+  single?: OpDef;
+  /** Group opcodes: by ModR/M.reg; separate lists for memory and register forms. */
+  memByReg?: (OpDef | undefined)[];
+  regByReg?: (OpDef | undefined)[];
+  /** Register forms selected by the whole ModR/M byte (x87 D9 E0 …). */
+  byModrm?: Map<number, OpDef>;
+}
+
+const MODRM_OPERANDS = /^(E[bwdv]|G[bwdv]|M[apsq]?|Rd|Sw|Cd|Dd|STi?|m.+)$/;
+
+function slotIndex(opcode: number): number {
+  return opcode < 0x100 ? opcode : 0x100 | (opcode & 0xff);
+}
+
+function buildSlots(): OpcodeSlot[] {
+  const slots: OpcodeSlot[] = [];
+  for (let k = 0; k < 0x200; k++) slots.push({ hasModrm: false });
+  for (const d of OPCODES) {
+    const s = slots[slotIndex(d.opcode)];
+    const needsModrm = d.reg !== undefined || d.modrm !== undefined || d.operands.some((o) => MODRM_OPERANDS.test(o));
+    if (needsModrm) s.hasModrm = true;
+    if (d.modrm !== undefined) {
+      (s.byModrm ??= new Map()).set(d.modrm, d);
+    } else if (d.reg !== undefined) {
+      if (d.mem !== false) (s.memByReg ??= new Array(8))[d.reg] = d;
+      if (d.mem !== true) (s.regByReg ??= new Array(8))[d.reg] = d;
+    } else if (d.mem === true) {
+      (s.memByReg ??= new Array(8)).fill(d);
+    } else if (d.mem === false) {
+      (s.regByReg ??= new Array(8)).fill(d);
+    } else {
+      s.single = d;
+    }
+  }
+  return slots;
+}
+
+const SLOTS = buildSlots();
+
+/** The opcode table's definition for the undefined-opcode case. */
+let UNDEFINED: OpDef | undefined;
+function undefinedDef(): OpDef {
+  return (UNDEFINED ??= OPCODES.find((d) => d.mnemonic === "(bad)")!);
+}
+
+// 16-bit addressing forms (SDM vol. 2 table 2-1): base, index for r/m 0–7.
+const EA16_BASE = [3, 3, 5, 5, 6, 7, 5, 3]; // BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP, BX
+const EA16_INDEX = [6, 7, 6, 7, -1, -1, -1, -1];
+
+/**
+ * Decode the instruction at offset `eip` of `src`. `code32` is the code segment's D flag.
+ * Throws through `faults` for over-long instructions. Undefined opcodes decode to the
+ * "(bad)" definition whose handler raises #UD, so decoding itself never needs #UD.
+ */
+export function decode(src: ByteSource & DecodeFaults, eip: number, code32: boolean): Instr {
+  const i = new Instr();
+  i.code32 = code32;
+  let opsize32 = code32, adsize32 = code32;
+  let pos = eip;
+  let segOverride = -1;
+  let rep = Rep.None;
+  let lock = false;
+  let b: number;
+  const next = (): number => {
+    if (pos - eip >= 15) src.gp(0);
+    return src.fetchCodeByte(pos++);
+  };
+  for (;;) {
+    b = next();
+    switch (b) {
+      case 0x66: opsize32 = !code32; continue;
+      case 0x67: adsize32 = !code32; continue;
+      case 0xf0: lock = true; continue;
+      case 0xf2: rep = Rep.RepNE; continue;
+      case 0xf3: rep = Rep.RepE; continue;
+      case 0x26: segOverride = SegReg.ES; continue;
+      case 0x2e: segOverride = SegReg.CS; continue;
+      case 0x36: segOverride = SegReg.SS; continue;
+      case 0x3e: segOverride = SegReg.DS; continue;
+      case 0x64: segOverride = SegReg.FS; continue;
+      case 0x65: segOverride = SegReg.GS; continue;
+    }
+    break;
+  }
+  let opcode = b;
+  if (b === 0x0f) opcode = 0x0f00 | next();
+  i.opcode = opcode;
+  i.opsize32 = opsize32;
+  i.adsize32 = adsize32;
+  i.rep = rep;
+  i.lock = lock;
+  i.segOverride = segOverride;
+  i.seg = segOverride >= 0 ? segOverride : SegReg.DS;
+
+  const slot = SLOTS[slotIndex(opcode)];
+  let def: OpDef | undefined = slot.single;
+  if (slot.hasModrm) {
+    const modrm = next();
+    i.modrm = modrm;
+    i.mod = modrm >> 6;
+    i.reg = (modrm >> 3) & 7;
+    i.rm = modrm & 7;
+    if (i.mod === 3) {
+      def = slot.byModrm?.get(modrm) ?? slot.regByReg?.[i.reg] ?? slot.single;
+    } else {
+      def = slot.memByReg?.[i.reg] ?? slot.single;
+      // A register-only definition without a memory form is undefined with mod != 3.
+      if (def !== undefined && def.mem === false) def = undefined;
+    }
+    if (i.mod !== 3 && def !== undefined && def.mem !== false && def.forceReg !== true) {
+      i.hasMem = true;
+      if (adsize32) decodeEa32(i, next);
+      else decodeEa16(i, next);
+      if (segOverride < 0) i.seg = defaultSegment(i);
+    }
+  }
+  if (def === undefined) def = undefinedDef();
+  i.def = def;
+  i.handler = def.handler;
+  // LOCK is only valid on the lockable read-modify-write forms with a memory destination.
+  if (lock && !(def.lockable === true && i.hasMem)) i.handler = undefinedDef().handler;
+
+  for (const o of def.operands) readImmediate(i, o, next);
+  i.len = pos - eip;
+  if (i.len > 15) src.gp(0);
+  return i;
+}
+
+function defaultSegment(i: Instr): number {
+  return i.eaBase === 4 || i.eaBase === 5 ? SegReg.SS : SegReg.DS;
+}
+
+function decodeEa16(i: Instr, next: () => number): void {
+  if (i.mod === 0 && i.rm === 6) {
+    i.eaBase = -1; i.eaIndex = -1;
+    i.disp = next() | (next() << 8);
+    return;
+  }
+  i.eaBase = EA16_BASE[i.rm];
+  i.eaIndex = EA16_INDEX[i.rm];
+  i.eaScale = 0;
+  if (i.mod === 1) i.disp = (next() << 24) >> 24;
+  else if (i.mod === 2) i.disp = next() | (next() << 8);
+}
+
+function decodeEa32(i: Instr, next: () => number): void {
+  i.eaIndex = -1;
+  i.eaScale = 0;
+  if (i.rm === 4) {
+    const sib = next();
+    const base = sib & 7, index = (sib >> 3) & 7;
+    i.eaScale = sib >> 6;
+    i.eaIndex = index === 4 ? -1 : index;
+    if (base === 5 && i.mod === 0) {
+      i.eaBase = -1;
+      i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+      return;
+    }
+    i.eaBase = base;
+  } else if (i.rm === 5 && i.mod === 0) {
+    i.eaBase = -1;
+    i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+    return;
+  } else {
+    i.eaBase = i.rm;
+  }
+  if (i.mod === 1) i.disp = (next() << 24) >> 24;
+  else if (i.mod === 2) i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+}
+
+function readImmediate(i: Instr, o: Operand, next: () => number): void {
+  const imm8 = (): number => next();
+  const imm16 = (): number => next() | (next() << 8);
+  const imm32 = (): number => next() | (next() << 8) | (next() << 16) | (next() << 24);
+  const setImm = (v: number): void => {
+    if (i.immCount === 0) i.imm = v; else i.imm2 = v;
+    i.immCount++;
+  };
+  switch (o) {
+    case "Ib": setImm(imm8()); break;
+    case "Ibs": setImm((imm8() << 24) >> 24); break;
+    case "Jb": setImm((imm8() << 24) >> 24); break;
+    case "Iw": setImm(imm16()); break;
+    case "Iz": setImm(i.opsize32 ? imm32() : imm16()); break;
+    case "Jz": setImm(i.opsize32 ? imm32() : (imm16() << 16) >> 16); break;
+    case "Ob": case "Ov": i.disp = i.adsize32 ? imm32() : imm16(); i.hasMem = true; i.eaBase = -1; i.eaIndex = -1; break;
+    case "Ap": i.imm = i.opsize32 ? imm32() : imm16(); i.imm2 = imm16(); i.immCount = 2; break;
+    default: break;
+  }
+}

@@ -1,0 +1,133 @@
+// Instructions on selectors and descriptors: SLDT STR LLDT LTR (0F 00 /0–/3), VERR VERW
+// (0F 00 /4 /5), LAR (0F 02), LSL (0F 03), ARPL (63). Intel SDM vol. 2, their pages;
+// vol. 3 §5.10.
+//
+// LAR, LSL, VERR, VERW and ARPL are unprivileged and report on descriptors without
+// faulting: they answer through ZF. That makes them sensitive (they reveal descriptor
+// privilege levels) without being privileged — part of Robin & Irvine's list.
+
+import type { Cpu } from "../cpu.js";
+import * as F from "../eflags.js";
+import { Vector } from "../fault.js";
+import type { Instr } from "../instr.js";
+import { Descriptor, SysType } from "../segment.js";
+
+const desc = new Descriptor();
+
+/** 0F 00 and ARPL are not recognised in real and V86 mode (#UD). */
+function requireProtected(cpu: Cpu): void {
+  if (!cpu.protectedMode || cpu.v86) cpu.ud();
+}
+
+/** SLDT/STR: store the selector; to a register with 32-bit operand size, zero-extended. */
+function storeSelector(cpu: Cpu, i: Instr, sel: number): void {
+  requireProtected(cpu);
+  cpu.umipCheck();
+  if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), sel);
+  else if (i.opsize32) cpu.regs[i.rm] = sel;
+  else cpu.set16(i.rm, sel);
+}
+export function sldt(cpu: Cpu, i: Instr): void { storeSelector(cpu, i, cpu.ldtr.selector); }
+export function str(cpu: Cpu, i: Instr): void { storeSelector(cpu, i, cpu.tr.selector); }
+
+export function lldt(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  if (cpu.cpl !== 0) cpu.gp(0);
+  const sel = cpu.readE16(i);
+  if ((sel & 0xfffc) === 0) {
+    cpu.ldtr.selector = sel;
+    cpu.ldtr.valid = false;
+    return;
+  }
+  if (sel & 4) cpu.gp(sel & 0xfffc);
+  cpu.fetchDescriptor(sel, desc);
+  if (desc.s || desc.type !== SysType.LDT) cpu.gp(sel & 0xfffc);
+  if (!desc.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  cpu.ldtr.loadDescriptor(sel, desc);
+}
+
+export function ltr(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  if (cpu.cpl !== 0) cpu.gp(0);
+  const sel = cpu.readE16(i);
+  if ((sel & 0xfffc) === 0) cpu.gp(0);
+  if (sel & 4) cpu.gp(sel & 0xfffc);
+  cpu.fetchDescriptor(sel, desc);
+  if (desc.s || (desc.type !== SysType.TSS16_AVAIL && desc.type !== SysType.TSS32_AVAIL)) cpu.gp(sel & 0xfffc);
+  if (!desc.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  // Mark the TSS busy.
+  desc.hi |= 0x200;
+  cpu.writeSys32(cpu.descriptorAddress(sel) + 4, desc.hi);
+  cpu.tr.loadDescriptor(sel, desc);
+}
+
+/** True if a descriptor is visible at the current CPL and the selector's RPL (non-conforming). */
+function visible(cpu: Cpu, sel: number, d: Descriptor): boolean {
+  const conformingCode = d.isCode && (d.type & 4) !== 0;
+  return conformingCode || (d.dpl >= cpu.cpl && d.dpl >= (sel & 3));
+}
+
+export function verr(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  cpu.strictSensitive();
+  const sel = cpu.readE16(i);
+  let ok = false;
+  if ((sel & 0xfffc) !== 0 && cpu.readDescriptor(sel, desc) && desc.s) {
+    const readable = !desc.isCode || (desc.type & 2) !== 0;
+    ok = readable && visible(cpu, sel, desc);
+  }
+  cpu.setFlag(F.ZF, ok);
+}
+export function verw(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  cpu.strictSensitive();
+  const sel = cpu.readE16(i);
+  let ok = false;
+  if ((sel & 0xfffc) !== 0 && cpu.readDescriptor(sel, desc) && desc.s) {
+    ok = desc.isData && (desc.type & 2) !== 0 && visible(cpu, sel, desc);
+  }
+  cpu.setFlag(F.ZF, ok);
+}
+
+/** System descriptor types LAR accepts (SDM "LAR" table); LSL accepts those with a limit. */
+const LAR_TYPES = new Set([1, 2, 3, 4, 5, 9, 11, 12]);
+const LSL_TYPES = new Set([1, 2, 3, 9, 11]);
+
+export function lar(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  cpu.strictSensitive();
+  const sel = cpu.readE16(i);
+  if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LAR_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {
+    cpu.setFlag(F.ZF, false);
+    return;
+  }
+  const v = desc.hi & 0x00f0_ff00;
+  if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
+  cpu.setFlag(F.ZF, true);
+}
+
+export function lsl(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  cpu.strictSensitive();
+  const sel = cpu.readE16(i);
+  if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LSL_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {
+    cpu.setFlag(F.ZF, false);
+    return;
+  }
+  const v = desc.limit;
+  if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
+  cpu.setFlag(F.ZF, true);
+}
+
+/** ARPL Ew,Gw: raise the destination selector's RPL to the source's. */
+export function arpl(cpu: Cpu, i: Instr): void {
+  requireProtected(cpu);
+  const d = cpu.readRmw16(i);
+  const s = cpu.get16(i.reg);
+  if ((d & 3) < (s & 3)) {
+    cpu.writeE16(i, (d & ~3) | (s & 3));
+    cpu.setFlag(F.ZF, true);
+  } else {
+    cpu.setFlag(F.ZF, false);
+  }
+}

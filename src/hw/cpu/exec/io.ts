@@ -1,0 +1,46 @@
+// Port I/O: IN, OUT and the protection they go through (Intel SDM vol. 1 §19.5,
+// "I/O Privilege Level", §19.5.2 "I/O Permission Bit Map").
+
+import { Reg, type Cpu } from "../cpu.js";
+import type { Instr } from "../instr.js";
+
+/**
+ * In protected mode with CPL > IOPL, and always in virtual-8086 mode, every port the access
+ * touches must have a clear bit in the TSS I/O permission bitmap; otherwise #GP(0).
+ */
+export function checkIoPermission(cpu: Cpu, port: number, size: number): void {
+  if (!cpu.protectedMode) return;
+  if (!cpu.v86 && cpu.cpl <= cpu.iopl) return;
+  const tr = cpu.tr;
+  // Only a 32-bit TSS has a bitmap (types 9/11); its offset is at byte 0x66.
+  if ((tr.access & 0x0f) !== 0x09 && (tr.access & 0x0f) !== 0x0b) cpu.gp(0);
+  if (tr.limit < 0x67) cpu.gp(0);
+  const mapBase = cpu.readSys16(tr.base + 0x66);
+  const byte = mapBase + (port >>> 3);
+  if (byte + 1 > tr.limit) cpu.gp(0);
+  const bits = cpu.readSys16(tr.base + byte);
+  const mask = ((1 << size) - 1) << (port & 7);
+  if ((bits & mask) !== 0) cpu.gp(0);
+}
+
+function port(cpu: Cpu, i: Instr): number {
+  // E4–E7 take an immediate port; EC–EF use DX.
+  return (i.opcode & 0x08) !== 0 ? cpu.regs[Reg.EDX] & 0xffff : i.imm & 0xff;
+}
+function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2; }
+
+export function in_(cpu: Cpu, i: Instr): void {
+  const p = port(cpu, i), s = size(i);
+  checkIoPermission(cpu, p, s);
+  if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
+  else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
+  else cpu.regs[Reg.EAX] = cpu.io.in32(p);
+}
+
+export function out(cpu: Cpu, i: Instr): void {
+  const p = port(cpu, i), s = size(i);
+  checkIoPermission(cpu, p, s);
+  if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
+  else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
+  else cpu.io.out32(p, cpu.regs[Reg.EAX]);
+}

@@ -1,0 +1,284 @@
+// System instructions: flag control (CLC STC CMC CLD STD CLI STI), HLT, MOV to/from CRn and
+// DRn, LGDT LIDT SGDT SIDT LMSW SMSW CLTS INVLPG INVD WBINVD, CPUID, RDTSC, RDMSR WRMSR,
+// RDPMC, SYSENTER SYSEXIT, UD2 (Intel SDM vol. 2 pages; vol. 3 chapters 2 and 5).
+
+import {
+  Reg, type Cpu, CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW, CR0_CD, CR0_PG, CR4_PVI, CR4_TSD, CR4_VME, CR4_PCE,
+} from "../cpu.js";
+import * as F from "../eflags.js";
+import type { Instr } from "../instr.js";
+import { SegReg, Descriptor } from "../segment.js";
+
+/** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
+function requireCpl0(cpu: Cpu): void {
+  if (cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+}
+
+export function clc(cpu: Cpu, _i: Instr): void { cpu.setFlag(F.CF, false); }
+export function stc(cpu: Cpu, _i: Instr): void { cpu.setFlag(F.CF, true); }
+export function cmc(cpu: Cpu, _i: Instr): void { cpu.setFlag(F.CF, !cpu.getCF()); }
+export function cld(cpu: Cpu, _i: Instr): void { cpu.flags &= ~F.DF; }
+export function std(cpu: Cpu, _i: Instr): void { cpu.flags |= F.DF; }
+
+/**
+ * CLI/STI (SDM "CLI" table 3-7): allowed when CPL ≤ IOPL; in V86 with VME, or protected
+ * mode at CPL 3 with PVI, they act on VIF instead; otherwise #GP(0).
+ */
+export function cli(cpu: Cpu, _i: Instr): void {
+  if (!cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl) || (cpu.v86 && cpu.iopl === 3)) {
+    cpu.flags &= ~F.IF;
+    return;
+  }
+  if ((cpu.v86 && (cpu.cr4 & CR4_VME) !== 0) || (!cpu.v86 && cpu.cpl === 3 && (cpu.cr4 & CR4_PVI) !== 0)) {
+    cpu.flags &= ~F.VIF;
+    return;
+  }
+  cpu.gp(0);
+}
+export function sti(cpu: Cpu, _i: Instr): void {
+  if (!cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl) || (cpu.v86 && cpu.iopl === 3)) {
+    if ((cpu.flags & F.IF) === 0) cpu.inhibitIrq = true;
+    cpu.flags |= F.IF;
+    return;
+  }
+  if ((cpu.v86 && (cpu.cr4 & CR4_VME) !== 0) || (!cpu.v86 && cpu.cpl === 3 && (cpu.cr4 & CR4_PVI) !== 0)) {
+    if ((cpu.flags & F.VIP) !== 0) cpu.gp(0);
+    cpu.flags |= F.VIF;
+    return;
+  }
+  cpu.gp(0);
+}
+
+export function hlt(cpu: Cpu, _i: Instr): void {
+  requireCpl0(cpu);
+  cpu.halted = true;
+}
+
+// ---- Control and debug registers ----
+
+export function mov_Rd_Cd(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  let v: number;
+  switch (i.reg) {
+    case 0: v = cpu.cr0; break;
+    case 2: v = cpu.cr2; break;
+    case 3: v = cpu.cr3; break;
+    case 4: v = cpu.cr4; break;
+    default: cpu.ud();
+  }
+  cpu.regs[i.rm] = v;
+}
+
+export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  const v = cpu.regs[i.rm];
+  switch (i.reg) {
+    case 0: {
+      // Reserved bits must be zero; NW without CD, or PG without PE, is #GP(0).
+      const known = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_NE | CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG | 0x10;
+      if ((v & ~known) !== 0) cpu.gp(0);
+      if ((v & CR0_NW) !== 0 && (v & CR0_CD) === 0) cpu.gp(0);
+      cpu.setCr0(v);
+      break;
+    }
+    case 2: cpu.cr2 = v; break;
+    case 3: cpu.setCr3(v); break;
+    case 4: cpu.setCr4(v); break;
+    default: cpu.ud();
+  }
+  // Paging or mode changes alter how the following bytes are fetched.
+}
+
+export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  let r = i.reg;
+  if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
+  cpu.regs[i.rm] = cpu.dr[r];
+}
+export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  let r = i.reg;
+  if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
+  let v = cpu.regs[i.rm];
+  if (r === 6) v = (v & 0xe00f) | 0xffff0ff0;
+  if (r === 7) v = (v & ~0xd800) | 0x400;
+  cpu.dr[r] = v;
+}
+
+// ---- Descriptor-table registers (0F 01) ----
+
+function pseudoDescriptor(cpu: Cpu, i: Instr): [number, number] {
+  const a = cpu.ea(i);
+  const limit = cpu.read16(i.seg, a);
+  let base = cpu.read32(i.seg, i.adsize32 ? (a + 2) >>> 0 : (a + 2) & 0xffff) >>> 0;
+  if (!i.opsize32) base &= 0x00ff_ffff;
+  return [limit, base];
+}
+export function lgdt(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  if (cpu.v86) cpu.gp(0);
+  const [limit, base] = pseudoDescriptor(cpu, i);
+  cpu.gdtrLimit = limit; cpu.gdtrBase = base;
+}
+export function lidt(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  if (cpu.v86) cpu.gp(0);
+  const [limit, base] = pseudoDescriptor(cpu, i);
+  cpu.idtrLimit = limit; cpu.idtrBase = base;
+}
+/**
+ * SGDT/SIDT: not privileged — the classic leak (Robin & Irvine). With a 16-bit operand
+ * size the P6 family still stores all 32 base bits. UMIP makes them #GP at CPL > 0.
+ */
+function storePseudo(cpu: Cpu, i: Instr, limit: number, base: number): void {
+  cpu.umipCheck();
+  const a = cpu.ea(i);
+  cpu.checkWrite(i.seg, a, 6);
+  cpu.write16(i.seg, a, limit);
+  cpu.write32(i.seg, i.adsize32 ? (a + 2) >>> 0 : (a + 2) & 0xffff, base);
+}
+export function sgdt(cpu: Cpu, i: Instr): void { storePseudo(cpu, i, cpu.gdtrLimit, cpu.gdtrBase); }
+export function sidt(cpu: Cpu, i: Instr): void { storePseudo(cpu, i, cpu.idtrLimit, cpu.idtrBase); }
+
+/** SMSW: stores CR0[15:0]; to a register with 32-bit operand size P6 stores all of CR0. */
+export function smsw(cpu: Cpu, i: Instr): void {
+  cpu.umipCheck();
+  if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), cpu.cr0);
+  else if (i.opsize32) cpu.regs[i.rm] = cpu.cr0;
+  else cpu.set16(i.rm, cpu.cr0);
+}
+/** LMSW: loads PE, MP, EM, TS; cannot clear PE. */
+export function lmsw(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  const v = cpu.readE16(i);
+  let cr0 = (cpu.cr0 & ~0xe) | (v & 0xf);
+  if ((cpu.cr0 & CR0_PE) !== 0) cr0 |= CR0_PE;
+  cpu.setCr0(cr0);
+}
+export function clts(cpu: Cpu, _i: Instr): void {
+  requireCpl0(cpu);
+  cpu.cr0 &= ~CR0_TS;
+}
+export function invlpg(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  const s = cpu.segs[i.seg];
+  cpu.invalidatePage((s.base + cpu.ea(i)) | 0);
+}
+export function invd(cpu: Cpu, _i: Instr): void { requireCpl0(cpu); }
+export function ud2(cpu: Cpu, _i: Instr): void { cpu.ud(); }
+export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
+
+// ---- CPUID (SDM vol. 2 "CPUID") ----
+
+/**
+ * An i686 (family 6, model 3, stepping 3) with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV.
+ * No APIC bit: the machine has no local APIC.
+ */
+export const CPUID_FEATURES_EDX =
+  (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+export const CPUID_SIGNATURE = 0x0633;
+
+export function cpuid(cpu: Cpu, _i: Instr): void {
+  const r = cpu.regs;
+  let leaf = r[Reg.EAX] >>> 0;
+  if (leaf >= 0x8000_0000) {
+    r[Reg.EAX] = 0x8000_0000 | 0; r[Reg.EBX] = 0; r[Reg.ECX] = 0; r[Reg.EDX] = 0;
+    return;
+  }
+  if (leaf > 1) leaf = 1; // beyond the highest leaf: the highest leaf's data (Intel behaviour)
+  if (leaf === 0) {
+    r[Reg.EAX] = 1;
+    r[Reg.EBX] = 0x756e_6547; // "Genu"
+    r[Reg.EDX] = 0x4965_6e69; // "ineI"
+    r[Reg.ECX] = 0x6c65_746e; // "ntel"
+  } else {
+    r[Reg.EAX] = CPUID_SIGNATURE;
+    r[Reg.EBX] = 0;
+    r[Reg.ECX] = 0;
+    r[Reg.EDX] = CPUID_FEATURES_EDX;
+  }
+}
+
+// ---- Time-stamp counter and MSRs (SDM vol. 4) ----
+
+export const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
+/** MSRs that simply hold a value (platform ID, microcode revision, power-on config). */
+const PLAIN_MSRS = new Set([0x17, 0x2a, 0x8b]);
+
+export function rdtsc(cpu: Cpu, _i: Instr): void {
+  if ((cpu.cr4 & CR4_TSD) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  const t = cpu.readTsc();
+  cpu.regs[Reg.EAX] = t >>> 0;
+  cpu.regs[Reg.EDX] = Math.floor(t / 0x1_0000_0000) >>> 0;
+}
+export function rdpmc(cpu: Cpu, _i: Instr): void {
+  if ((cpu.cr4 & CR4_PCE) === 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  if ((cpu.regs[Reg.ECX] >>> 0) > 1) cpu.gp(0);
+  cpu.regs[Reg.EAX] = 0; cpu.regs[Reg.EDX] = 0;
+}
+
+export function rdmsr(cpu: Cpu, _i: Instr): void {
+  requireCpl0(cpu);
+  const n = cpu.regs[Reg.ECX] >>> 0;
+  let lo = 0, hi = 0;
+  switch (n) {
+    case MSR_TSC: { const t = cpu.readTsc(); lo = t >>> 0; hi = Math.floor(t / 0x1_0000_0000); break; }
+    case MSR_SYSENTER_CS: lo = cpu.sysenterCs; break;
+    case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
+    case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
+    default: {
+      if (!PLAIN_MSRS.has(n)) cpu.gp(0);
+      const v = cpu.plainMsrs.get(n);
+      if (v) { lo = v[0]; hi = v[1]; }
+    }
+  }
+  cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
+}
+export function wrmsr(cpu: Cpu, _i: Instr): void {
+  requireCpl0(cpu);
+  const n = cpu.regs[Reg.ECX] >>> 0;
+  const lo = cpu.regs[Reg.EAX], hi = cpu.regs[Reg.EDX];
+  switch (n) {
+    case MSR_TSC: cpu.tscOffset = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0) - cpu.instructions; break;
+    case MSR_SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; break;
+    case MSR_SYSENTER_ESP: cpu.sysenterEsp = lo; break;
+    case MSR_SYSENTER_EIP: cpu.sysenterEip = lo; break;
+    default:
+      if (!PLAIN_MSRS.has(n)) cpu.gp(0);
+      cpu.plainMsrs.set(n, [lo, hi]);
+  }
+}
+
+// ---- SYSENTER / SYSEXIT (SDM vol. 2 "SYSENTER", "SYSEXIT") ----
+
+const flatDesc = new Descriptor();
+function loadFlat(cpu: Cpu, seg: number, selector: number, code: boolean, dpl: number): void {
+  // The processor loads fixed flat descriptors, not the GDT's contents.
+  flatDesc.lo = 0x0000_ffff;
+  flatDesc.hi = 0x00cf_0000 | ((code ? 0x9b : 0x93) << 8) | (dpl << 13);
+  cpu.segs[seg].loadDescriptor(selector, flatDesc);
+}
+
+export function sysenter(cpu: Cpu, _i: Instr): void {
+  if (!cpu.protectedMode) cpu.gp(0);
+  const cs = cpu.sysenterCs & 0xfffc;
+  if (cs === 0) cpu.gp(0);
+  cpu.flags &= ~(F.VM | F.IF | F.RF);
+  cpu.materializeFlags();
+  loadFlat(cpu, SegReg.CS, cs, true, 0);
+  loadFlat(cpu, SegReg.SS, (cs + 8) & 0xfffc, false, 0);
+  cpu.cpl = 0;
+  cpu.regs[Reg.ESP] = cpu.sysenterEsp;
+  cpu.eip = cpu.sysenterEip >>> 0;
+}
+export function sysexit(cpu: Cpu, _i: Instr): void {
+  if (!cpu.protectedMode || cpu.v86 || cpu.cpl !== 0) cpu.gp(0);
+  const cs = cpu.sysenterCs & 0xfffc;
+  if (cs === 0) cpu.gp(0);
+  loadFlat(cpu, SegReg.CS, (cs + 16) | 3, true, 3);
+  loadFlat(cpu, SegReg.SS, (cs + 24) | 3, false, 3);
+  cpu.cpl = 3;
+  cpu.regs[Reg.ESP] = cpu.regs[Reg.ECX];
+  cpu.eip = cpu.regs[Reg.EDX] >>> 0;
+}
+

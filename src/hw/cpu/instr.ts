@@ -1,0 +1,47 @@
+// A decoded instruction: everything the interpreter (and later a block compiler) needs,
+// computed once by the decoder and cached by physical address.
+
+import type { Cpu } from "./cpu.js";
+import type { OpDef } from "./opcode-table.js";
+
+export type Handler = (cpu: Cpu, i: Instr) => void;
+
+/** REP prefix kinds. */
+export const enum Rep { None = 0, RepE = 1, RepNE = 2 }
+
+export class Instr {
+  def!: OpDef;
+  handler!: Handler;
+  /** Length in bytes, prefixes included. */
+  len = 0;
+  /** Decoded with a 32-bit default (CS.D): part of the cache key. */
+  code32 = false;
+  opsize32 = false;
+  adsize32 = false;
+  /** Segment register for the memory operand: default from base register, or the override. */
+  seg = 3;
+  /** Segment override prefix present (-1 if none). */
+  segOverride = -1;
+  rep = Rep.None;
+  lock = false;
+  /** Main opcode (0x00–0xFF one-byte, 0x0F00–0x0FFF two-byte). */
+  opcode = 0;
+  modrm = 0;
+  mod = 0;
+  reg = 0;
+  rm = 0;
+  /** True if the ModR/M names memory (mod != 3). */
+  hasMem = false;
+  /** Effective address parts: base and index register (-1 for none), scale shift, displacement. */
+  eaBase = -1;
+  eaIndex = -1;
+  eaScale = 0;
+  disp = 0;
+  /** First and second immediates (far pointer: imm = offset, imm2 = selector; ENTER: Iw, Ib). */
+  imm = 0;
+  imm2 = 0;
+  /** How many of imm/imm2 the decoder filled. */
+  immCount = 0;
+  /** Physical address the instruction was decoded from (for cache invalidation). */
+  phys = 0;
+}

@@ -1,0 +1,367 @@
+// The opcode table: one row per instruction form, as data (Intel SDM vol. 2 appendix A,
+// "Opcode Map", tables for one- and two-byte opcodes, A-6 for group opcodes
+// and A-7 … A-22 for x87 escapes). The decoder, the interpreter and the disassembler
+// are all driven by it; a block compiler will be too.
+//
+// Operand notation follows appendix A.2: a letter for the addressing method (E, G, I, J, M,
+// O, R, S, C, D, A, X, Y …) and a letter for the size (b, w, d, v = 16/32 by operand size,
+// z = 16/32 immediate, p = far pointer, a = BOUND pair, s = pseudo-descriptor, q = 8 bytes).
+// "Ibs" is an 8-bit immediate sign-extended to the operand size; fixed registers are named
+// ("AL", "eAX", "DX", "CL", "1"); "Zv"/"Zb" name the register in the opcode's low bits.
+// x87 operands: "ST" (ST(0)), "STi" (ST(rm)), and memory forms by size ("m32fp" …).
+
+import type { Handler } from "./instr.js";
+import * as alu from "./exec/alu.js";
+import * as shift from "./exec/shift.js";
+import * as bcd from "./exec/bcd.js";
+import * as bit from "./exec/bit.js";
+import * as data from "./exec/data.js";
+import * as stack from "./exec/stack.js";
+import * as str from "./exec/string.js";
+import * as io from "./exec/io.js";
+import * as ctl from "./exec/control.js";
+import * as sys from "./exec/system.js";
+import * as dsc from "./exec/descriptor.js";
+import * as fpu from "./exec/fpu-escape.js";
+
+export type Operand = string;
+
+export interface OpDef {
+  /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte opcodes. */
+  opcode: number;
+  /** ModR/M.reg for group opcodes. */
+  reg?: number;
+  /** Exact ModR/M byte for register forms that name one instruction per byte (x87, 0F 01). */
+  modrm?: number;
+  /** true: memory form only; false: register form only; absent: both. */
+  mem?: boolean;
+  /** Lower-case mnemonic; "a/b" gives the 16-bit and 32-bit operand-size names. */
+  mnemonic: string;
+  operands: Operand[];
+  handler: Handler;
+  /** LOCK is allowed (with a memory destination). */
+  lockable?: boolean;
+  /** String instruction that takes REP (r) or REPE/REPNE (c). */
+  rep?: "r" | "c";
+  /** The ModR/M mod field is ignored: always a register operand (MOV CRn/DRn). */
+  forceReg?: boolean;
+}
+
+export const OPCODES: OpDef[] = [];
+
+function d(opcode: number, mnemonic: string, operands: string, handler: Handler, extra: Partial<OpDef> = {}): void {
+  OPCODES.push({ opcode, mnemonic, operands: operands === "" ? [] : operands.split(","), handler, ...extra });
+}
+function g(opcode: number, reg: number, mnemonic: string, operands: string, handler: Handler, extra: Partial<OpDef> = {}): void {
+  d(opcode, mnemonic, operands, handler, { reg, ...extra });
+}
+
+const ALU = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"];
+const CC = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
+const L = { lockable: true };
+
+// ---- One-byte opcodes (SDM vol. 2 table A-2) ----
+for (let k = 0; k < 8; k++) {
+  const b = k << 3;
+  const lk = k === 7 ? {} : L;
+  d(b + 0, ALU[k], "Eb,Gb", alu.alu_Eb_Gb, lk);
+  d(b + 1, ALU[k], "Ev,Gv", alu.alu_Ev_Gv, lk);
+  d(b + 2, ALU[k], "Gb,Eb", alu.alu_Gb_Eb);
+  d(b + 3, ALU[k], "Gv,Ev", alu.alu_Gv_Ev);
+  d(b + 4, ALU[k], "AL,Ib", alu.alu_AL_Ib);
+  d(b + 5, ALU[k], "eAX,Iz", alu.alu_eAX_Iz);
+}
+d(0x06, "push", "ES", stack.push_Sw); d(0x07, "pop", "ES", stack.pop_Sw);
+d(0x0e, "push", "CS", stack.push_Sw);
+d(0x16, "push", "SS", stack.push_Sw); d(0x17, "pop", "SS", stack.pop_Sw);
+d(0x1e, "push", "DS", stack.push_Sw); d(0x1f, "pop", "DS", stack.pop_Sw);
+d(0x27, "daa", "", bcd.daa); d(0x2f, "das", "", bcd.das);
+d(0x37, "aaa", "", bcd.aaa); d(0x3f, "aas", "", bcd.aas);
+for (let r = 0; r < 8; r++) {
+  d(0x40 + r, "inc", "Zv", alu.inc_Zv);
+  d(0x48 + r, "dec", "Zv", alu.dec_Zv);
+  d(0x50 + r, "push", "Zv", stack.push_Zv);
+  d(0x58 + r, "pop", "Zv", stack.pop_Zv);
+}
+d(0x60, "pusha/pushad", "", stack.pusha);
+d(0x61, "popa/popad", "", stack.popa);
+d(0x62, "bound", "Gv,Ma", ctl.bound, { mem: true });
+d(0x63, "arpl", "Ew,Gw", dsc.arpl);
+d(0x68, "push", "Iz", stack.push_I);
+d(0x69, "imul", "Gv,Ev,Iz", alu.imul_Gv_Ev_I);
+d(0x6a, "push", "Ibs", stack.push_I);
+d(0x6b, "imul", "Gv,Ev,Ibs", alu.imul_Gv_Ev_I);
+d(0x6c, "insb", "Yb,DX", str.ins, { rep: "r" });
+d(0x6d, "insw/insd", "Yv,DX", str.ins, { rep: "r" });
+d(0x6e, "outsb", "DX,Xb", str.outs, { rep: "r" });
+d(0x6f, "outsw/outsd", "DX,Xv", str.outs, { rep: "r" });
+for (let c = 0; c < 16; c++) d(0x70 + c, "j" + CC[c], "Jb", ctl.jcc_J);
+for (let k = 0; k < 8; k++) {
+  const lk = k === 7 ? {} : L;
+  g(0x80, k, ALU[k], "Eb,Ib", alu.grp1_Eb_Ib, lk);
+  g(0x81, k, ALU[k], "Ev,Iz", alu.grp1_Ev_I, lk);
+  g(0x82, k, ALU[k], "Eb,Ib", alu.grp1_Eb_Ib, lk);
+  g(0x83, k, ALU[k], "Ev,Ibs", alu.grp1_Ev_I, lk);
+}
+d(0x84, "test", "Eb,Gb", alu.test_Eb_Gb);
+d(0x85, "test", "Ev,Gv", alu.test_Ev_Gv);
+d(0x86, "xchg", "Eb,Gb", data.xchg_Eb_Gb, L);
+d(0x87, "xchg", "Ev,Gv", data.xchg_Ev_Gv, L);
+d(0x88, "mov", "Eb,Gb", data.mov_Eb_Gb);
+d(0x89, "mov", "Ev,Gv", data.mov_Ev_Gv);
+d(0x8a, "mov", "Gb,Eb", data.mov_Gb_Eb);
+d(0x8b, "mov", "Gv,Ev", data.mov_Gv_Ev);
+d(0x8c, "mov", "Ev,Sw", data.mov_Ev_Sw);
+d(0x8d, "lea", "Gv,M", data.lea_Gv_M, { mem: true });
+d(0x8e, "mov", "Sw,Ew", data.mov_Sw_Ew);
+g(0x8f, 0, "pop", "Ev", stack.pop_Ev);
+d(0x90, "nop", "", data.nop);
+for (let r = 1; r < 8; r++) d(0x90 + r, "xchg", "Zv,eAX", data.xchg_eAX_Zv);
+d(0x98, "cbw/cwde", "", data.cbw);
+d(0x99, "cwd/cdq", "", data.cwd);
+d(0x9a, "call", "Ap", ctl.call_Ap);
+d(0x9b, "wait", "", fpu.fwait);
+d(0x9c, "pushf/pushfd", "", stack.pushf);
+d(0x9d, "popf/popfd", "", stack.popf);
+d(0x9e, "sahf", "", data.sahf);
+d(0x9f, "lahf", "", data.lahf);
+d(0xa0, "mov", "AL,Ob", data.mov_AL_Ob);
+d(0xa1, "mov", "eAX,Ov", data.mov_eAX_Ov);
+d(0xa2, "mov", "Ob,AL", data.mov_Ob_AL);
+d(0xa3, "mov", "Ov,eAX", data.mov_Ov_eAX);
+d(0xa4, "movsb", "Yb,Xb", str.movs, { rep: "r" });
+d(0xa5, "movsw/movsd", "Yv,Xv", str.movs, { rep: "r" });
+d(0xa6, "cmpsb", "Xb,Yb", str.cmps, { rep: "c" });
+d(0xa7, "cmpsw/cmpsd", "Xv,Yv", str.cmps, { rep: "c" });
+d(0xa8, "test", "AL,Ib", alu.test_AL_Ib);
+d(0xa9, "test", "eAX,Iz", alu.test_eAX_Iz);
+d(0xaa, "stosb", "Yb,AL", str.stos, { rep: "r" });
+d(0xab, "stosw/stosd", "Yv,eAX", str.stos, { rep: "r" });
+d(0xac, "lodsb", "AL,Xb", str.lods, { rep: "r" });
+d(0xad, "lodsw/lodsd", "eAX,Xv", str.lods, { rep: "r" });
+d(0xae, "scasb", "AL,Yb", str.scas, { rep: "c" });
+d(0xaf, "scasw/scasd", "eAX,Yv", str.scas, { rep: "c" });
+for (let r = 0; r < 8; r++) {
+  d(0xb0 + r, "mov", "Zb,Ib", data.mov_Zb_Ib);
+  d(0xb8 + r, "mov", "Zv,Iz", data.mov_Zv_Iv);
+}
+const SHIFT = ["rol", "ror", "rcl", "rcr", "shl", "shr", "sal", "sar"];
+for (let k = 0; k < 8; k++) {
+  g(0xc0, k, SHIFT[k], "Eb,Ib", shift.grp2_Eb);
+  g(0xc1, k, SHIFT[k], "Ev,Ib", shift.grp2_Ev);
+  g(0xd0, k, SHIFT[k], "Eb,1", shift.grp2_Eb);
+  g(0xd1, k, SHIFT[k], "Ev,1", shift.grp2_Ev);
+  g(0xd2, k, SHIFT[k], "Eb,CL", shift.grp2_Eb);
+  g(0xd3, k, SHIFT[k], "Ev,CL", shift.grp2_Ev);
+}
+d(0xc2, "ret", "Iw", ctl.ret);
+d(0xc3, "ret", "", ctl.ret);
+d(0xc4, "les", "Gv,Mp", data.lseg_Gv_Mp, { mem: true });
+d(0xc5, "lds", "Gv,Mp", data.lseg_Gv_Mp, { mem: true });
+g(0xc6, 0, "mov", "Eb,Ib", data.mov_Eb_Ib);
+g(0xc7, 0, "mov", "Ev,Iz", data.mov_Ev_Iz);
+d(0xc8, "enter", "Iw,Ib", stack.enter);
+d(0xc9, "leave", "", stack.leave);
+d(0xca, "retf", "Iw", ctl.retf);
+d(0xcb, "retf", "", ctl.retf);
+d(0xcc, "int3", "", ctl.int3);
+d(0xcd, "int", "Ib", ctl.int_Ib);
+d(0xce, "into", "", ctl.into);
+d(0xcf, "iret/iretd", "", ctl.iret_);
+d(0xd4, "aam", "Ib", bcd.aam);
+d(0xd5, "aad", "Ib", bcd.aad);
+d(0xd6, "salc", "", bcd.salc);
+d(0xd7, "xlatb", "", data.xlat);
+d(0xe0, "loopne", "Jb", ctl.loop);
+d(0xe1, "loope", "Jb", ctl.loop);
+d(0xe2, "loop", "Jb", ctl.loop);
+d(0xe3, "jcxz", "Jb", ctl.jcxz);
+d(0xe4, "in", "AL,Ib", io.in_);
+d(0xe5, "in", "eAX,Ib", io.in_);
+d(0xe6, "out", "Ib,AL", io.out);
+d(0xe7, "out", "Ib,eAX", io.out);
+d(0xe8, "call", "Jz", ctl.call_J);
+d(0xe9, "jmp", "Jz", ctl.jmp_J);
+d(0xea, "jmp", "Ap", ctl.jmp_Ap);
+d(0xeb, "jmp", "Jb", ctl.jmp_J);
+d(0xec, "in", "AL,DX", io.in_);
+d(0xed, "in", "eAX,DX", io.in_);
+d(0xee, "out", "DX,AL", io.out);
+d(0xef, "out", "DX,eAX", io.out);
+d(0xf1, "int1", "", ctl.int1);
+d(0xf4, "hlt", "", sys.hlt);
+d(0xf5, "cmc", "", sys.cmc);
+g(0xf6, 0, "test", "Eb,Ib", alu.test_Eb_Ib);
+g(0xf6, 1, "test", "Eb,Ib", alu.test_Eb_Ib);
+g(0xf6, 2, "not", "Eb", alu.not_Eb, L);
+g(0xf6, 3, "neg", "Eb", alu.neg_Eb, L);
+g(0xf6, 4, "mul", "Eb", alu.mul_Eb);
+g(0xf6, 5, "imul", "Eb", alu.imul_Eb);
+g(0xf6, 6, "div", "Eb", alu.div_Eb);
+g(0xf6, 7, "idiv", "Eb", alu.idiv_Eb);
+g(0xf7, 0, "test", "Ev,Iz", alu.test_Ev_Iz);
+g(0xf7, 1, "test", "Ev,Iz", alu.test_Ev_Iz);
+g(0xf7, 2, "not", "Ev", alu.not_Ev, L);
+g(0xf7, 3, "neg", "Ev", alu.neg_Ev, L);
+g(0xf7, 4, "mul", "Ev", alu.mul_Ev);
+g(0xf7, 5, "imul", "Ev", alu.imul_Ev);
+g(0xf7, 6, "div", "Ev", alu.div_Ev);
+g(0xf7, 7, "idiv", "Ev", alu.idiv_Ev);
+d(0xf8, "clc", "", sys.clc);
+d(0xf9, "stc", "", sys.stc);
+d(0xfa, "cli", "", sys.cli);
+d(0xfb, "sti", "", sys.sti);
+d(0xfc, "cld", "", sys.cld);
+d(0xfd, "std", "", sys.std);
+g(0xfe, 0, "inc", "Eb", alu.inc_Eb, L);
+g(0xfe, 1, "dec", "Eb", alu.dec_Eb, L);
+g(0xff, 0, "inc", "Ev", alu.inc_Ev, L);
+g(0xff, 1, "dec", "Ev", alu.dec_Ev, L);
+g(0xff, 2, "call", "Ev", ctl.call_Ev);
+g(0xff, 3, "call", "Mp", ctl.call_Mp, { mem: true });
+g(0xff, 4, "jmp", "Ev", ctl.jmp_Ev);
+g(0xff, 5, "jmp", "Mp", ctl.jmp_Mp, { mem: true });
+g(0xff, 6, "push", "Ev", stack.push_Ev);
+
+// ---- Two-byte opcodes (SDM vol. 2 table A-3) ----
+g(0x0f00, 0, "sldt", "Ew", dsc.sldt);
+g(0x0f00, 1, "str", "Ew", dsc.str);
+g(0x0f00, 2, "lldt", "Ew", dsc.lldt);
+g(0x0f00, 3, "ltr", "Ew", dsc.ltr);
+g(0x0f00, 4, "verr", "Ew", dsc.verr);
+g(0x0f00, 5, "verw", "Ew", dsc.verw);
+g(0x0f01, 0, "sgdt", "Ms", sys.sgdt, { mem: true });
+g(0x0f01, 1, "sidt", "Ms", sys.sidt, { mem: true });
+g(0x0f01, 2, "lgdt", "Ms", sys.lgdt, { mem: true });
+g(0x0f01, 3, "lidt", "Ms", sys.lidt, { mem: true });
+g(0x0f01, 4, "smsw", "Ew", sys.smsw);
+g(0x0f01, 6, "lmsw", "Ew", sys.lmsw);
+g(0x0f01, 7, "invlpg", "M", sys.invlpg, { mem: true });
+d(0x0f02, "lar", "Gv,Ew", dsc.lar);
+d(0x0f03, "lsl", "Gv,Ew", dsc.lsl);
+d(0x0f06, "clts", "", sys.clts);
+d(0x0f08, "invd", "", sys.invd);
+d(0x0f09, "wbinvd", "", sys.invd);
+d(0x0f0b, "ud2", "", sys.ud2);
+g(0x0f1f, 0, "nop", "Ev", data.nop);
+d(0x0f20, "mov", "Rd,Cd", sys.mov_Rd_Cd, { forceReg: true });
+d(0x0f21, "mov", "Rd,Dd", sys.mov_Rd_Dd, { forceReg: true });
+d(0x0f22, "mov", "Cd,Rd", sys.mov_Cd_Rd, { forceReg: true });
+d(0x0f23, "mov", "Dd,Rd", sys.mov_Dd_Rd, { forceReg: true });
+d(0x0f30, "wrmsr", "", sys.wrmsr);
+d(0x0f31, "rdtsc", "", sys.rdtsc);
+d(0x0f32, "rdmsr", "", sys.rdmsr);
+d(0x0f33, "rdpmc", "", sys.rdpmc);
+d(0x0f34, "sysenter", "", sys.sysenter);
+d(0x0f35, "sysexit", "", sys.sysexit);
+for (let c = 0; c < 16; c++) {
+  d(0x0f40 + c, "cmov" + CC[c], "Gv,Ev", bit.cmovcc_Gv_Ev);
+  d(0x0f80 + c, "j" + CC[c], "Jz", ctl.jcc_J);
+  d(0x0f90 + c, "set" + CC[c], "Eb", bit.setcc_Eb);
+}
+d(0x0fa0, "push", "FS", stack.push_Sw);
+d(0x0fa1, "pop", "FS", stack.pop_Sw);
+d(0x0fa2, "cpuid", "", sys.cpuid);
+d(0x0fa3, "bt", "Ev,Gv", bit.bt_Ev_Gv);
+d(0x0fa4, "shld", "Ev,Gv,Ib", shift.shld_Ev_Gv);
+d(0x0fa5, "shld", "Ev,Gv,CL", shift.shld_Ev_Gv);
+d(0x0fa8, "push", "GS", stack.push_Sw);
+d(0x0fa9, "pop", "GS", stack.pop_Sw);
+d(0x0fab, "bts", "Ev,Gv", bit.bt_Ev_Gv, L);
+d(0x0fac, "shrd", "Ev,Gv,Ib", shift.shrd_Ev_Gv);
+d(0x0fad, "shrd", "Ev,Gv,CL", shift.shrd_Ev_Gv);
+d(0x0faf, "imul", "Gv,Ev", alu.imul_Gv_Ev);
+d(0x0fb0, "cmpxchg", "Eb,Gb", data.cmpxchg_Eb_Gb, L);
+d(0x0fb1, "cmpxchg", "Ev,Gv", data.cmpxchg_Ev_Gv, L);
+d(0x0fb2, "lss", "Gv,Mp", data.lseg_Gv_Mp, { mem: true });
+d(0x0fb3, "btr", "Ev,Gv", bit.bt_Ev_Gv, L);
+d(0x0fb4, "lfs", "Gv,Mp", data.lseg_Gv_Mp, { mem: true });
+d(0x0fb5, "lgs", "Gv,Mp", data.lseg_Gv_Mp, { mem: true });
+d(0x0fb6, "movzx", "Gv,Eb", data.movzx_Gv_Eb);
+d(0x0fb7, "movzx", "Gv,Ew", data.movzx_Gv_Ew);
+d(0x0fb9, "ud1", "Gv,Ev", sys.ud2);
+g(0x0fba, 4, "bt", "Ev,Ib", bit.bt_Ev_Ib);
+g(0x0fba, 5, "bts", "Ev,Ib", bit.bt_Ev_Ib, L);
+g(0x0fba, 6, "btr", "Ev,Ib", bit.bt_Ev_Ib, L);
+g(0x0fba, 7, "btc", "Ev,Ib", bit.bt_Ev_Ib, L);
+d(0x0fbb, "btc", "Ev,Gv", bit.bt_Ev_Gv, L);
+d(0x0fbc, "bsf", "Gv,Ev", bit.bsf_Gv_Ev);
+d(0x0fbd, "bsr", "Gv,Ev", bit.bsr_Gv_Ev);
+d(0x0fbe, "movsx", "Gv,Eb", data.movsx_Gv_Eb);
+d(0x0fbf, "movsx", "Gv,Ew", data.movsx_Gv_Ew);
+d(0x0fc0, "xadd", "Eb,Gb", data.xadd_Eb_Gb, L);
+d(0x0fc1, "xadd", "Ev,Gv", data.xadd_Ev_Gv, L);
+g(0x0fc7, 1, "cmpxchg8b", "Mq", data.cmpxchg8b_Mq, { mem: true, lockable: true });
+for (let r = 0; r < 8; r++) d(0x0fc8 + r, "bswap", "Zv", bit.bswap_Zd);
+
+// ---- x87 escapes D8–DF (SDM vol. 2 tables A-7 … A-22) ----
+const X = fpu.fpu_escape;
+const FP_ARITH = ["fadd", "fmul", "fcom", "fcomp", "fsub", "fsubr", "fdiv", "fdivr"];
+for (let k = 0; k < 8; k++) {
+  g(0xd8, k, FP_ARITH[k], "m32fp", X, { mem: true });
+  g(0xd8, k, FP_ARITH[k], k === 2 || k === 3 ? "STi" : "ST,STi", X, { mem: false });
+  g(0xda, k, "fi" + FP_ARITH[k].slice(1), "m32int", X, { mem: true });
+  g(0xdc, k, FP_ARITH[k], "m64fp", X, { mem: true });
+  g(0xde, k, "fi" + FP_ARITH[k].slice(1), "m16int", X, { mem: true });
+}
+// DC register forms: the destination is ST(i); FSUB/FSUBR and FDIV/FDIVR swap (Intel naming).
+for (const [k, m] of [[0, "fadd"], [1, "fmul"], [4, "fsubr"], [5, "fsub"], [6, "fdivr"], [7, "fdiv"]] as const) {
+  g(0xdc, k, m, "STi,ST", X, { mem: false });
+  g(0xde, k, m + "p", "STi,ST", X, { mem: false });
+}
+d(0xde, "fcompp", "", X, { modrm: 0xd9 });
+g(0xd9, 0, "fld", "m32fp", X, { mem: true });
+g(0xd9, 2, "fst", "m32fp", X, { mem: true });
+g(0xd9, 3, "fstp", "m32fp", X, { mem: true });
+g(0xd9, 4, "fldenv", "m14/28byte", X, { mem: true });
+g(0xd9, 5, "fldcw", "m2byte", X, { mem: true });
+g(0xd9, 6, "fnstenv", "m14/28byte", X, { mem: true });
+g(0xd9, 7, "fnstcw", "m2byte", X, { mem: true });
+g(0xd9, 0, "fld", "STi", X, { mem: false });
+g(0xd9, 1, "fxch", "STi", X, { mem: false });
+d(0xd9, "fnop", "", X, { modrm: 0xd0 });
+const D9_REG: [number, string][] = [
+  [0xe0, "fchs"], [0xe1, "fabs"], [0xe4, "ftst"], [0xe5, "fxam"], [0xe8, "fld1"], [0xe9, "fldl2t"], [0xea, "fldl2e"],
+  [0xeb, "fldpi"], [0xec, "fldlg2"], [0xed, "fldln2"], [0xee, "fldz"], [0xf0, "f2xm1"], [0xf1, "fyl2x"], [0xf2, "fptan"],
+  [0xf3, "fpatan"], [0xf4, "fxtract"], [0xf5, "fprem1"], [0xf6, "fdecstp"], [0xf7, "fincstp"], [0xf8, "fprem"],
+  [0xf9, "fyl2xp1"], [0xfa, "fsqrt"], [0xfb, "fsincos"], [0xfc, "frndint"], [0xfd, "fscale"], [0xfe, "fsin"], [0xff, "fcos"],
+];
+for (const [m, n] of D9_REG) d(0xd9, n, "", X, { modrm: m });
+const FCMOV = ["fcmovb", "fcmove", "fcmovbe", "fcmovu"];
+for (let k = 0; k < 4; k++) g(0xda, k, FCMOV[k], "ST,STi", X, { mem: false });
+d(0xda, "fucompp", "", X, { modrm: 0xe9 });
+g(0xdb, 0, "fild", "m32int", X, { mem: true });
+g(0xdb, 2, "fist", "m32int", X, { mem: true });
+g(0xdb, 3, "fistp", "m32int", X, { mem: true });
+g(0xdb, 5, "fld", "m80fp", X, { mem: true });
+g(0xdb, 7, "fstp", "m80fp", X, { mem: true });
+const FCMOVN = ["fcmovnb", "fcmovne", "fcmovnbe", "fcmovnu"];
+for (let k = 0; k < 4; k++) g(0xdb, k, FCMOVN[k], "ST,STi", X, { mem: false });
+d(0xdb, "fnclex", "", X, { modrm: 0xe2 });
+d(0xdb, "fninit", "", X, { modrm: 0xe3 });
+g(0xdb, 5, "fucomi", "ST,STi", X, { mem: false });
+g(0xdb, 6, "fcomi", "ST,STi", X, { mem: false });
+g(0xdd, 0, "fld", "m64fp", X, { mem: true });
+g(0xdd, 2, "fst", "m64fp", X, { mem: true });
+g(0xdd, 3, "fstp", "m64fp", X, { mem: true });
+g(0xdd, 4, "frstor", "m94/108byte", X, { mem: true });
+g(0xdd, 6, "fnsave", "m94/108byte", X, { mem: true });
+g(0xdd, 7, "fnstsw", "m2byte", X, { mem: true });
+g(0xdd, 0, "ffree", "STi", X, { mem: false });
+g(0xdd, 2, "fst", "STi", X, { mem: false });
+g(0xdd, 3, "fstp", "STi", X, { mem: false });
+g(0xdd, 4, "fucom", "STi", X, { mem: false });
+g(0xdd, 5, "fucomp", "STi", X, { mem: false });
+g(0xdf, 0, "fild", "m16int", X, { mem: true });
+g(0xdf, 2, "fist", "m16int", X, { mem: true });
+g(0xdf, 3, "fistp", "m16int", X, { mem: true });
+g(0xdf, 4, "fbld", "m80bcd", X, { mem: true });
+g(0xdf, 5, "fild", "m64int", X, { mem: true });
+g(0xdf, 6, "fbstp", "m80bcd", X, { mem: true });
+g(0xdf, 7, "fistp", "m64int", X, { mem: true });
+d(0xdf, "fnstsw", "AX", X, { modrm: 0xe0 });
+g(0xdf, 5, "fucomip", "ST,STi", X, { mem: false });
+g(0xdf, 6, "fcomip", "ST,STi", X, { mem: false });
+
+// The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
+d(0x0fff, "(bad)", "", sys.undefinedOpcode);

@@ -1,0 +1,77 @@
+// A machine: memory, I/O bus and CPU, run in slices. This is the bare minimum a ROM image
+// needs (issue: CPU); the PC platform (PIC, PIT, RTC, UART …) builds on it.
+
+import { Cpu, type CpuVariant } from "./cpu/cpu.js";
+import { StopReason } from "./cpu/fault.js";
+import { IoBus } from "./io/io-bus.js";
+import { PhysicalMemory } from "./mem/physical-memory.js";
+
+export interface MachineOptions {
+  /** Guest RAM in bytes. */
+  ramBytes: number;
+  variant?: CpuVariant;
+}
+
+/** Why a run ended. */
+export type RunEnd =
+  | { kind: "poweroff"; status: number }
+  | { kind: "halt" }
+  | { kind: "triple-fault" }
+  | { kind: "timeout"; instructions: number };
+
+export class Machine {
+  readonly mem: PhysicalMemory;
+  readonly io = new IoBus();
+  readonly cpu: Cpu;
+  /** Set by a device that ends the run (isa-debug-exit, power-off). */
+  exitStatus: number | null = null;
+
+  constructor(opts: MachineOptions) {
+    this.mem = new PhysicalMemory(opts.ramBytes);
+    // The legacy VGA/ROM window 0xA0000–0xFFFFF is not RAM.
+    if (opts.ramBytes > 0xa0000) this.mem.addHole(0xa0000, Math.min(opts.ramBytes, 0x100000));
+    this.cpu = new Cpu(this.mem, this.io, { variant: opts.variant });
+  }
+
+  /**
+   * Map a BIOS image at the top of the first megabyte and alias it below 4 GiB
+   * (64 KiB at 0xF0000/0xFFFF0000, 128 KiB at 0xE0000/0xFFFE0000, …).
+   */
+  loadBios(rom: Uint8Array): void {
+    if (rom.length === 0 || rom.length % 0x10000 !== 0 || rom.length > 0x20000) {
+      throw new RangeError("BIOS image must be 64 KiB or 128 KiB");
+    }
+    this.mem.addRom(0x100000 - rom.length, rom);
+    this.mem.addRom(0x1_0000_0000 - rom.length, rom);
+  }
+
+  /** Power off from a device: the run loop stops after the current instruction. */
+  powerOff(status: number): void {
+    this.exitStatus = status;
+    this.cpu.stop(StopReason.PowerOff);
+  }
+
+  /**
+   * Run until the guest powers off, halts for good, triple-faults, or `deadline` (host ms,
+   * from Date.now) passes. `slice` instructions run between deadline checks.
+   */
+  run(deadline: number, maxInstructions = Infinity, slice = 1 << 20): RunEnd {
+    const cpu = this.cpu;
+    for (;;) {
+      const budget = Math.min(slice, maxInstructions - cpu.instructions);
+      if (budget <= 0) return { kind: "timeout", instructions: cpu.instructions };
+      const r = cpu.run(budget);
+      switch (r) {
+        case StopReason.PowerOff: return { kind: "poweroff", status: this.exitStatus ?? 0 };
+        case StopReason.HaltForever: return { kind: "halt" };
+        case StopReason.TripleFault: return { kind: "triple-fault" };
+        case StopReason.Halted:
+          // Waiting for an interrupt with nothing to deliver one yet (no timer devices).
+          if (cpu.intr === null) return { kind: "halt" };
+          break;
+        default: break;
+      }
+      if (Date.now() > deadline) return { kind: "timeout", instructions: cpu.instructions };
+    }
+  }
+}

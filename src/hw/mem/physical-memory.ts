@@ -1,0 +1,120 @@
+// Physical address space of the machine: RAM, ROM images and unassigned holes.
+//
+// RAM is one Uint8Array. ROM regions (e.g. a BIOS image aliased below 1 MiB and below
+// 4 GiB) are read-only overlays. Unassigned physical addresses read as all ones and ignore
+// writes, as an ISA bus with nothing answering does.
+//
+// Code tracking: the CPU caches decoded instructions per physical page. A page that holds
+// cached code is marked in `codePages`; a write to such a page calls `onCodeWrite(page)` so
+// the cache can drop it (self-modifying code, DMA, loaders).
+
+export interface RomRegion {
+  base: number;
+  data: Uint8Array;
+}
+
+export class PhysicalMemory {
+  readonly ram: Uint8Array;
+  /** Bytes of RAM; addresses at or above this are not RAM. */
+  readonly ramSize: number;
+  /** Per 4 KiB page: 1 if the CPU holds decoded instructions from it. */
+  readonly codePages: Uint8Array;
+  onCodeWrite: (page: number) => void = () => {};
+  private readonly roms: RomRegion[] = [];
+  /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
+  private readonly notRam: Uint8Array;
+
+  constructor(ramSize: number) {
+    if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
+    this.ram = new Uint8Array(ramSize);
+    this.ramSize = ramSize;
+    this.codePages = new Uint8Array(1 << 20);
+    this.notRam = new Uint8Array(ramSize >>> 12);
+  }
+
+  /** Map a read-only image at `base`. Pages it covers stop being RAM. */
+  addRom(base: number, data: Uint8Array): void {
+    if (base % 4096 !== 0 || data.length % 4096 !== 0) throw new RangeError("ROM must be page aligned");
+    this.roms.push({ base: base >>> 0, data });
+    for (let p = base >>> 12; p < (base + data.length) >>> 12 || (base + data.length === 0x1_0000_0000 && p < 0x100000); p++) {
+      if (p < this.notRam.length) this.notRam[p] = 1;
+    }
+  }
+
+  /** Mark pages [lo, hi) (physical addresses) as not RAM: reads 0xFF unless a ROM covers them. */
+  addHole(lo: number, hi: number): void {
+    for (let p = lo >>> 12; p < hi >>> 12 && p < this.notRam.length; p++) this.notRam[p] = 1;
+  }
+
+  /** True if a 4-byte access at `addr` can go straight to `ram`. */
+  isRam(addr: number): boolean {
+    return addr < this.ramSize && this.notRam[addr >>> 12] === 0;
+  }
+
+  read8(addr: number): number {
+    addr >>>= 0;
+    if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) return this.ram[addr];
+    return this.readSlow(addr);
+  }
+
+  read16(addr: number): number {
+    addr >>>= 0;
+    if ((addr & 0xfff) !== 0xfff && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
+      return this.ram[addr] | (this.ram[addr + 1] << 8);
+    }
+    return this.read8(addr) | (this.read8(addr + 1) << 8);
+  }
+
+  /** Returns a signed 32-bit value (use >>> 0 for unsigned). */
+  read32(addr: number): number {
+    addr >>>= 0;
+    if ((addr & 0xfff) <= 0xffc && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
+      const r = this.ram;
+      return r[addr] | (r[addr + 1] << 8) | (r[addr + 2] << 16) | (r[addr + 3] << 24);
+    }
+    return this.read8(addr) | (this.read8(addr + 1) << 8) | (this.read8(addr + 2) << 16) | (this.read8(addr + 3) << 24);
+  }
+
+  write8(addr: number, value: number): void {
+    addr >>>= 0;
+    if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      this.ram[addr] = value;
+    }
+  }
+
+  write16(addr: number, value: number): void {
+    this.write8(addr, value);
+    this.write8(addr + 1, value >>> 8);
+  }
+
+  write32(addr: number, value: number): void {
+    addr >>>= 0;
+    if ((addr & 0xfff) <= 0xffc && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      const r = this.ram;
+      r[addr] = value;
+      r[addr + 1] = value >>> 8;
+      r[addr + 2] = value >>> 16;
+      r[addr + 3] = value >>> 24;
+      return;
+    }
+    this.write8(addr, value);
+    this.write8(addr + 1, value >>> 8);
+    this.write8(addr + 2, value >>> 16);
+    this.write8(addr + 3, value >>> 24);
+  }
+
+  /** Copy bytes into RAM (loaders). Bypasses ROM protection only for RAM pages. */
+  load(addr: number, bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.write8(addr + i, bytes[i]);
+  }
+
+  private readSlow(addr: number): number {
+    for (const rom of this.roms) {
+      const off = (addr - rom.base) >>> 0;
+      if (off < rom.data.length) return rom.data[off];
+    }
+    return 0xff;
+  }
+}

@@ -1,0 +1,155 @@
+// Linear-to-physical translation: 32-bit paging and PAE paging (Intel SDM vol. 3 chapter 4,
+// §4.3 "32-bit paging", §4.4 "PAE paging", §4.6 "Access rights", §4.7 "Page-fault exceptions",
+// §4.8 "Accessed and dirty flags").
+//
+// The walk is a function of (memory, control registers, address, access kind) that returns a
+// translation or a page-fault error code; the caller decides what a fault becomes (a #PF for
+// the CPU, a hidden fault for a shadow MMU later). Its only side effect is the one real
+// hardware has: setting accessed and dirty flags in the paging structures it used.
+//
+// 32-bit PDE/PTE (SDM vol. 3 figure 4-4):
+//   31            12 11  9 8 7  6 5 4   3   2   1   0
+//  +----------------+-----+-+--+-+-+---+---+---+---+-+
+//  | frame          | avl |G|PS|D|A|PCD|PWT|U/S|R/W|P|
+//  +----------------+-----+-+--+-+-+---+---+---+---+-+
+
+import type { PhysicalMemory } from "../mem/physical-memory.js";
+
+export const PTE_P = 1 << 0;
+export const PTE_W = 1 << 1;
+export const PTE_U = 1 << 2;
+export const PTE_PWT = 1 << 3;
+export const PTE_PCD = 1 << 4;
+export const PTE_A = 1 << 5;
+export const PTE_D = 1 << 6;
+export const PTE_PS = 1 << 7;
+export const PTE_G = 1 << 8;
+
+/** Page-fault error code bits (SDM vol. 3 figure 4-12). */
+export const PFEC_P = 1 << 0;
+export const PFEC_W = 1 << 1;
+export const PFEC_U = 1 << 2;
+export const PFEC_RSVD = 1 << 3;
+
+export const CR0_WP = 1 << 16;
+export const CR4_PSE = 1 << 4;
+export const CR4_PAE = 1 << 5;
+export const CR4_PGE = 1 << 7;
+
+/** The registers a walk depends on. */
+export interface PagingMode {
+  cr0: number;
+  cr3: number;
+  cr4: number;
+  /** PAE: the four PDPTEs loaded at the last CR3 write (SDM vol. 3 §4.4.1), [lo, hi] pairs. */
+  pdpte: Int32Array;
+}
+
+/** Outcome of a walk. Preallocate one and reuse it. */
+export class Translation {
+  ok = false;
+  /** Physical address of the 4 KiB frame containing the address (low 12 bits zero). */
+  frame = 0;
+  /** Access rights of the final mapping: user-accessible, writable (U/S and R/W of all levels). */
+  user = false;
+  writable = false;
+  /** The mapping is global (G, only meaningful with CR4.PGE). */
+  global = false;
+  /** Dirty flag is now set in the final entry (a later write needs no walk). */
+  dirty = false;
+  /** Page-fault error code when !ok. */
+  errorCode = 0;
+}
+
+/**
+ * Translate `lin` for an access of the given kind.
+ * `write`: a write access; `user`: the access is made at CPL 3 (not an implicit supervisor
+ * access). Fills `out`; returns out.ok. On failure out.errorCode is the #PF error code.
+ */
+export function walk(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
+  lin >>>= 0;
+  const wp = (m.cr0 & CR0_WP) !== 0;
+  const ecBase = (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
+  if ((m.cr4 & CR4_PAE) !== 0) return walkPae(mem, m, lin, write, user, wp, ecBase, out);
+
+  const pdeAddr = ((m.cr3 & 0xffff_f000) + ((lin >>> 22) << 2)) >>> 0;
+  const pde = mem.read32(pdeAddr);
+  if ((pde & PTE_P) === 0) return fail(out, ecBase);
+  if ((pde & PTE_PS) !== 0 && (m.cr4 & CR4_PSE) !== 0) {
+    // 4 MiB page.
+    if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
+    let upd = pde | PTE_A;
+    if (write) upd |= PTE_D;
+    if (upd !== pde) mem.write32(pdeAddr, upd);
+    return succeed(out, ((pde & 0xffc0_0000) | (lin & 0x003f_f000)) >>> 0, pde, pde, (upd & PTE_D) !== 0);
+  }
+  const pteAddr = ((pde & 0xffff_f000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
+  const pte = mem.read32(pteAddr);
+  if ((pte & PTE_P) === 0) return fail(out, ecBase);
+  if (!allowed(pde, pte, write, user, wp)) return fail(out, ecBase | PFEC_P);
+  if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
+  let upd = pte | PTE_A;
+  if (write) upd |= PTE_D;
+  if (upd !== pte) mem.write32(pteAddr, upd);
+  return succeed(out, (pte & 0xffff_f000) >>> 0, pde, pte, (upd & PTE_D) !== 0);
+}
+
+// PAE entries are 64-bit; with MAXPHYADDR = 36 and no NX, bits 63:36 are reserved
+// (SDM vol. 3 §4.4.2, table 4-8 ... 4-11). Frames above 4 GiB have no RAM here and are
+// truncated to 32 bits; the machine never has that much memory.
+const PAE_HI_RSVD = 0xffff_fff0 | 0;
+
+function walkPae(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
+  const n = lin >>> 30;
+  const pdpte = m.pdpte[n * 2];
+  if ((pdpte & PTE_P) === 0) return fail(out, ecBase);
+  const pdeAddr = ((pdpte & 0xffff_f000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
+  const pde = mem.read32(pdeAddr);
+  const pdeHi = mem.read32(pdeAddr + 4);
+  if ((pde & PTE_P) === 0) return fail(out, ecBase);
+  if ((pdeHi & PAE_HI_RSVD) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+  if ((pde & PTE_PS) !== 0) {
+    // 2 MiB page; bits 20:13 reserved.
+    if ((pde & 0x001f_e000) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+    if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
+    let upd = pde | PTE_A;
+    if (write) upd |= PTE_D;
+    if (upd !== pde) mem.write32(pdeAddr, upd);
+    return succeed(out, ((pde & 0xffe0_0000) | (lin & 0x001f_f000)) >>> 0, pde, pde, (upd & PTE_D) !== 0);
+  }
+  const pteAddr = ((pde & 0xffff_f000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
+  const pte = mem.read32(pteAddr);
+  const pteHi = mem.read32(pteAddr + 4);
+  if ((pte & PTE_P) === 0) return fail(out, ecBase);
+  if ((pteHi & PAE_HI_RSVD) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+  if (!allowed(pde, pte, write, user, wp)) return fail(out, ecBase | PFEC_P);
+  if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
+  let upd = pte | PTE_A;
+  if (write) upd |= PTE_D;
+  if (upd !== pte) mem.write32(pteAddr, upd);
+  return succeed(out, (pte & 0xffff_f000) >>> 0, pde, pte, (upd & PTE_D) !== 0);
+}
+
+/** SDM vol. 3 §4.6: rights are the AND of U/S and R/W across levels; WP governs supervisor writes. */
+function allowed(dir: number, leaf: number, write: boolean, user: boolean, wp: boolean): boolean {
+  const u = (dir & leaf & PTE_U) !== 0;
+  const w = (dir & leaf & PTE_W) !== 0;
+  if (user) return u && (!write || w);
+  return !write || w || !wp;
+}
+
+function fail(out: Translation, errorCode: number): boolean {
+  out.ok = false;
+  out.errorCode = errorCode;
+  return false;
+}
+
+function succeed(out: Translation, frame: number, dir: number, leaf: number, dirty: boolean): boolean {
+  out.ok = true;
+  out.frame = frame;
+  out.user = (dir & leaf & PTE_U) !== 0;
+  out.writable = (dir & leaf & PTE_W) !== 0;
+  out.global = (leaf & PTE_G) !== 0;
+  out.dirty = dirty;
+  return true;
+}
