@@ -387,7 +387,12 @@ export class Cpu {
       this.raise(Vector.PF, t.errorCode);
     }
     const page = lin >>> 12;
-    if (this.tlb[page] === 0) this.tlbPages[this.tlbCount++] = page;
+    if (this.tlb[page] === 0) {
+      // INVLPG leaves the page in tlbPages, so the list can fill up with repeats; then drop
+      // everything and start again (a TLB may drop any translation at any time: SDM vol. 3 §4.10).
+      if (this.tlbCount === this.tlbPages.length) this.flushTlb(true);
+      this.tlbPages[this.tlbCount++] = page;
+    }
     const wp = (this.cr0 & CR0_WP) !== 0;
     let e = (t.frame & ~0xfff) | TLB_VALID;
     if (t.user) e |= TLB_USER;
