@@ -1,5 +1,10 @@
 // Disassembler: Intel syntax from the opcode table and a decoded Instr (the same table the
 // interpreter runs). Used by --trace, tests and error messages.
+//
+// `operandsOf` turns the table's operand notation (SDM vol. 2 appendix A.2, see the header of
+// opcode-table.ts) into structured operands; `disassemble` prints them. The structured form is
+// what test/decoder/iced-oracle.test.ts compares against iced-x86, so the printed text and the
+// checked decode cannot drift apart.
 
 import type { Instr } from "./instr.js";
 import { Rep } from "./instr.js";
@@ -8,7 +13,20 @@ import { SEG_NAMES } from "./segment.js";
 const R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"];
 const R8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"];
-const EA16 = ["bx+si", "bx+di", "bp+si", "bp+di", "si", "di", "bp", "bx"];
+
+/** A decoded operand, in a form independent of any particular syntax. */
+export type DisOperand =
+  | { kind: "reg"; reg: string }
+  /**
+   * Memory: `seg` is the effective segment (override or default), `size` in bytes (0 = not
+   * an access, e.g. LEA), `disp` already truncated to the address size. `str` marks the
+   * implicit operands of string instructions ([esi] / es:[edi]).
+   */
+  | { kind: "mem"; size: number; seg: string; base: string; index: string; scale: number; disp: number; str: boolean }
+  /** Immediate, `value` zero-extended from `bits` (sign-extension to the operand size already applied). */
+  | { kind: "imm"; value: number; bits: 8 | 16 | 32 }
+  | { kind: "near"; target: number; bits: 16 | 32 }
+  | { kind: "far"; selector: number; offset: number; bits: 16 | 32 };
 
 function hex(v: number): string {
   return "0x" + (v >>> 0).toString(16);
@@ -19,94 +37,147 @@ export function mnemonicOf(i: Instr): string {
   const m = i.def.mnemonic;
   const slash = m.indexOf("/");
   if (slash < 0) return m;
-  return i.opsize32 ? m.slice(slash + 1) : m.slice(0, slash);
+  // JCXZ/JECXZ tests CX or ECX: chosen by the address size, not the operand size.
+  const wide = i.opcode === 0xe3 ? i.adsize32 : i.opsize32;
+  return wide ? m.slice(slash + 1) : m.slice(0, slash);
 }
 
-function memOperand(i: Instr, sizeName: string): string {
-  const parts: string[] = [];
-  let disp = i.disp;
-  if (i.adsize32) {
-    if (i.eaBase >= 0) parts.push(R32[i.eaBase]);
-    if (i.eaIndex >= 0) parts.push(R32[i.eaIndex] + (i.eaScale ? "*" + (1 << i.eaScale) : ""));
-    disp |= 0;
-  } else {
-    if (i.eaBase >= 0) parts.push(EA16[i.rm]); // 16-bit forms are named by r/m
-    disp = (disp << 16) >> 16;
-  }
-  let s = parts.filter((p) => p !== "").join("+");
-  if (disp !== 0 || s === "") {
-    if (s === "") s = hex(i.adsize32 ? disp : disp & 0xffff);
-    else s += disp < 0 ? "-" + hex(-disp) : "+" + hex(disp);
-  }
-  const seg = i.segOverride >= 0 ? SEG_NAMES[i.segOverride] + ":" : "";
-  return (sizeName ? sizeName + " ptr " : "") + seg + "[" + s + "]";
-}
-
-const FP_MEM: Record<string, string> = {
-  m32fp: "dword", m64fp: "qword", m80fp: "tbyte", m16int: "word", m32int: "dword", m64int: "qword",
-  m80bcd: "tbyte", m2byte: "word", "m14/28byte": "", "m94/108byte": "",
+/** Memory operand sizes in bytes, by table notation (opsize-dependent ones handled below). */
+const MEM_SIZE: Record<string, number> = {
+  Eb: 1, Ew: 2, Ed: 4, "Mw/Rv": 2, M: 0, Ms: 6, Mq: 8, Ob: 1,
+  m32fp: 4, m64fp: 8, m80fp: 10, m16int: 2, m32int: 4, m64int: 8, m80bcd: 10, m2byte: 2,
 };
 
-function operandText(i: Instr, o: string, next: number): string {
-  const v = i.opsize32 ? R32 : R16;
+function memSize(i: Instr, o: string): number {
   switch (o) {
-    case "Eb": return i.hasMem ? memOperand(i, "byte") : R8[i.rm];
-    case "Ew": return i.hasMem ? memOperand(i, "word") : R16[i.rm];
-    case "Ed": return i.hasMem ? memOperand(i, "dword") : R32[i.rm];
-    case "Ev": return i.hasMem ? memOperand(i, i.opsize32 ? "dword" : "word") : v[i.rm];
-    case "Gb": return R8[i.reg];
-    case "Gw": return R16[i.reg];
-    case "Gv": return v[i.reg];
-    case "Rd": return R32[i.rm];
-    case "Cd": return "cr" + i.reg;
-    case "Dd": return "dr" + i.reg;
-    case "Sw": return SEG_NAMES[i.reg] ?? "?s";
-    case "M": return memOperand(i, "");
-    case "Ma": return memOperand(i, i.opsize32 ? "qword" : "dword");
-    case "Mp": return memOperand(i, i.opsize32 ? "fword" : "dword");
-    case "Ms": return memOperand(i, "fword");
-    case "Mq": return memOperand(i, "qword");
-    case "Ob": return memOperand(i, "byte");
-    case "Ov": return memOperand(i, i.opsize32 ? "dword" : "word");
-    case "Ib": return hex(i.immCount > 1 && next === 1 ? i.imm2 & 0xff : i.imm & 0xff);
-    case "Iw": return hex(i.imm & 0xffff);
-    case "Iz": return hex(i.opsize32 ? i.imm : i.imm & 0xffff);
-    case "Ibs": return hex(i.opsize32 ? i.imm : i.imm & 0xffff);
-    case "Jb": case "Jz": return hex(i.imm); // relative; callers add EIP (see disassemble)
-    case "Ap": return hex(i.imm2 & 0xffff) + ":" + hex(i.imm);
-    case "Zb": return R8[i.opcode & 7];
-    case "Zv": return v[i.opcode & 7];
-    case "AL": return "al";
-    case "CL": return "cl";
-    case "DX": return "dx";
-    case "AX": return "ax";
-    case "eAX": return v[0];
-    case "1": return "1";
-    case "ES": case "CS": case "SS": case "DS": case "FS": case "GS": return o.toLowerCase();
-    case "ST": return "st(0)";
-    case "STi": return "st(" + i.rm + ")";
-    case "Xb": case "Xv": case "Yb": case "Yv": return "";
-    default:
-      if (o in FP_MEM) return memOperand(i, FP_MEM[o]);
-      return o;
+    case "Ev": case "Ov": case "Xv": case "Yv": return i.opsize32 ? 4 : 2;
+    case "Ma": return i.opsize32 ? 8 : 4;
+    case "Mp": return i.opsize32 ? 6 : 4;
+    case "m14/28byte": return i.opsize32 ? 28 : 14;
+    case "m94/108byte": return i.opsize32 ? 108 : 94;
+    case "Xb": case "Yb": return 1;
+    default: return MEM_SIZE[o] ?? 0;
   }
 }
 
-/** Disassemble `i`, located at `eip` (so relative branches print their target). */
+function memOperand(i: Instr, size: number): DisOperand {
+  const regs = i.adsize32 ? R32 : R16;
+  return {
+    kind: "mem", size, seg: SEG_NAMES[i.seg], str: false,
+    base: i.eaBase >= 0 ? regs[i.eaBase] : "",
+    index: i.eaIndex >= 0 ? regs[i.eaIndex] : "",
+    scale: i.eaIndex >= 0 ? 1 << i.eaScale : 0,
+    disp: i.adsize32 ? i.disp >>> 0 : i.disp & 0xffff,
+  };
+}
+
+/** String-instruction operand: DS:[eSI] (segment overridable) or ES:[eDI] (never). */
+function strOperand(i: Instr, src: boolean, size: number): DisOperand {
+  return {
+    kind: "mem", size, seg: src ? SEG_NAMES[i.seg] : "es", str: true,
+    base: (i.adsize32 ? R32 : R16)[src ? 6 : 7], index: "", scale: 0, disp: 0,
+  };
+}
+
+const reg = (r: string): DisOperand => ({ kind: "reg", reg: r });
+
+/**
+ * The operands of `i`, located at `eip`, in table order. Implicit operands the table names
+ * (string-instruction memory, AL/DX/CL/1 …) are included; nothing else is.
+ */
+export function operandsOf(i: Instr, eip: number): DisOperand[] {
+  const out: DisOperand[] = [];
+  const v = i.opsize32 ? R32 : R16;
+  const vbits = i.opsize32 ? 32 : 16;
+  let immIndex = 0;
+  const nextImm = (): number => (immIndex++ === 0 ? i.imm : i.imm2);
+  for (const o of i.def.operands) {
+    const mem = (): DisOperand => memOperand(i, memSize(i, o));
+    let r: DisOperand;
+    switch (o) {
+      case "Eb": r = i.hasMem ? mem() : reg(R8[i.rm]); break;
+      case "Ew": r = i.hasMem ? mem() : reg(R16[i.rm]); break;
+      case "Ed": r = i.hasMem ? mem() : reg(R32[i.rm]); break;
+      case "Ev": r = i.hasMem ? mem() : reg(v[i.rm]); break;
+      case "Mw/Rv": r = i.hasMem ? mem() : reg(v[i.rm]); break;
+      case "Gb": r = reg(R8[i.reg]); break;
+      case "Gw": r = reg(R16[i.reg]); break;
+      case "Gv": r = reg(v[i.reg]); break;
+      case "Rd": r = reg(R32[i.rm]); break;
+      case "Cd": r = reg("cr" + i.reg); break;
+      case "Dd": r = reg("dr" + i.reg); break;
+      case "Sw": r = reg(SEG_NAMES[i.reg] ?? "?s"); break;
+      case "Ib": r = { kind: "imm", value: nextImm() & 0xff, bits: 8 }; break;
+      case "Iw": r = { kind: "imm", value: nextImm() & 0xffff, bits: 16 }; break;
+      case "Iz": case "Ibs": {
+        const x = nextImm();
+        r = { kind: "imm", value: i.opsize32 ? x >>> 0 : x & 0xffff, bits: vbits };
+        break;
+      }
+      case "Jb": case "Jz": {
+        const t = eip + i.len + nextImm();
+        r = { kind: "near", target: i.opsize32 ? t >>> 0 : t & 0xffff, bits: vbits };
+        break;
+      }
+      case "Ap":
+        r = { kind: "far", selector: i.imm2 & 0xffff, offset: i.opsize32 ? i.imm >>> 0 : i.imm & 0xffff, bits: vbits };
+        immIndex = 2;
+        break;
+      case "Zb": r = reg(R8[i.opcode & 7]); break;
+      case "Zv": r = reg(v[i.opcode & 7]); break;
+      case "AL": case "CL": case "DX": case "AX": r = reg(o.toLowerCase()); break;
+      case "eAX": r = reg(v[0]); break;
+      case "1": r = { kind: "imm", value: 1, bits: 8 }; break;
+      case "ES": case "CS": case "SS": case "DS": case "FS": case "GS": r = reg(o.toLowerCase()); break;
+      case "ST": r = reg("st(0)"); break;
+      case "STi": r = reg("st(" + i.rm + ")"); break;
+      case "Xb": case "Xv": r = strOperand(i, true, memSize(i, o)); break;
+      case "Yb": case "Yv": r = strOperand(i, false, memSize(i, o)); break;
+      default: r = mem(); break; // M, Ma, Mp, Ms, Mq, Ob, Ov and the x87 memory forms
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+const SIZE_PTR: Record<number, string> = { 1: "byte", 2: "word", 4: "dword", 6: "fword", 8: "qword", 10: "tbyte" };
+
+/** One operand in Intel syntax: `dword ptr fs:[ebp-0x8]`, `st(1)`, `0x8:0x1000`. */
+export function operandText(op: DisOperand, i: Instr): string {
+  switch (op.kind) {
+    case "reg": return op.reg;
+    case "imm": return hex(op.value);
+    case "near": return hex(op.target);
+    case "far": return hex(op.selector) + ":" + hex(op.offset);
+    case "mem": {
+      let s = op.base;
+      if (op.index !== "") s += (s ? "+" : "") + op.index + (op.scale > 1 ? "*" + op.scale : "");
+      const bits = i.adsize32 ? 32 : 16;
+      const signed = bits === 32 ? op.disp | 0 : (op.disp << 16) >> 16;
+      if (s === "") s = hex(op.disp);
+      else if (signed < 0) s += "-" + hex(-signed);
+      else if (signed > 0) s += "+" + hex(signed);
+      const seg = i.segOverride >= 0 || op.str ? op.seg + ":" : "";
+      const size = SIZE_PTR[op.size];
+      return (size ? size + " ptr " : "") + seg + "[" + s + "]";
+    }
+  }
+}
+
+/**
+ * Disassemble `i`, located at `eip` (so relative branches print their target). String
+ * instructions print in the short form (`rep movsd`) unless a segment override makes the
+ * operands worth showing.
+ */
 export function disassemble(i: Instr, eip: number): string {
   let m = mnemonicOf(i);
   if (i.rep !== Rep.None && i.def.rep !== undefined) {
     m = (i.def.rep === "c" ? (i.rep === Rep.RepE ? "repe " : "repne ") : "rep ") + m;
   }
   if (i.lock) m = "lock " + m;
-  const ops: string[] = [];
-  i.def.operands.forEach((o, k) => {
-    let t = operandText(i, o, k);
-    if (o === "Jb" || o === "Jz") {
-      const target = eip + i.len + i.imm;
-      t = hex(i.opsize32 ? target >>> 0 : target & 0xffff);
-    }
-    if (t !== "") ops.push(t);
-  });
+  const strOp = i.def.rep !== undefined;
+  const ops = operandsOf(i, eip)
+    .filter((op) => !(strOp && i.segOverride < 0 && (op.kind === "mem" || op.kind === "reg")))
+    .map((op) => operandText(op, i));
   return ops.length ? m + " " + ops.join(",") : m;
 }
