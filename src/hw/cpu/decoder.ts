@@ -30,7 +30,7 @@ interface OpcodeSlot {
   byModrm?: Map<number, OpDef>;
 }
 
-const MODRM_OPERANDS = /^(E[bwdv]|G[bwdv]|M[apsq]?|Rd|Sw|Cd|Dd|STi?|m.+)$/;
+const MODRM_OPERANDS = /^(E[bwdv]|G[bwdv]|M[apsq]?|Mw\/Rv|Rd|Sw|Cd|Dd|STi?|m.+)$/;
 
 function slotIndex(opcode: number): number {
   return opcode < 0x100 ? opcode : 0x100 | (opcode & 0xff);
@@ -40,6 +40,7 @@ function buildSlots(): OpcodeSlot[] {
   const slots: OpcodeSlot[] = [];
   for (let k = 0; k < 0x200; k++) slots.push({ hasModrm: false });
   for (const d of OPCODES) {
+    if (d.opcode < 0) continue; // the "(bad)" row
     const s = slots[slotIndex(d.opcode)];
     const needsModrm = d.reg !== undefined || d.modrm !== undefined || d.operands.some((o) => MODRM_OPERANDS.test(o));
     if (needsModrm) s.hasModrm = true;

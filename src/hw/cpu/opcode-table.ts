@@ -6,6 +6,8 @@
 // Operand notation follows appendix A.2: a letter for the addressing method (E, G, I, J, M,
 // O, R, S, C, D, A, X, Y …) and a letter for the size (b, w, d, v = 16/32 by operand size,
 // z = 16/32 immediate, p = far pointer, a = BOUND pair, s = pseudo-descriptor, q = 8 bytes).
+// "Mw/Rv" is a 16-bit memory operand whose register form is sized by the operand size
+// (MOV r/m,Sreg, SLDT, STR, SMSW, the LAR/LSL source).
 // "Ibs" is an 8-bit immediate sign-extended to the operand size; fixed registers are named
 // ("AL", "eAX", "DX", "CL", "1"); "Zv"/"Zb" name the register in the opcode's low bits.
 // x87 operands: "ST" (ST(0)), "STi" (ST(rm)), and memory forms by size ("m32fp" …).
@@ -27,7 +29,7 @@ import * as fpu from "./exec/fpu-escape.js";
 export type Operand = string;
 
 export interface OpDef {
-  /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte opcodes. */
+  /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte opcodes; -1 for the "(bad)" row. */
   opcode: number;
   /** ModR/M.reg for group opcodes. */
   reg?: number;
@@ -111,9 +113,11 @@ d(0x88, "mov", "Eb,Gb", data.mov_Eb_Gb);
 d(0x89, "mov", "Ev,Gv", data.mov_Ev_Gv);
 d(0x8a, "mov", "Gb,Eb", data.mov_Gb_Eb);
 d(0x8b, "mov", "Gv,Ev", data.mov_Gv_Ev);
-d(0x8c, "mov", "Ev,Sw", data.mov_Ev_Sw);
+// MOV Sreg: only ES…GS exist (reg 6, 7: #UD); a register operand is sized by the operand size,
+// memory is always 16 bits (SDM vol. 2 "MOV": "MOV r16/r32/m16, Sreg"). Loading CS is #UD.
+for (let r = 0; r < 6; r++) g(0x8c, r, "mov", "Mw/Rv,Sw", data.mov_Ev_Sw);
 d(0x8d, "lea", "Gv,M", data.lea_Gv_M, { mem: true });
-d(0x8e, "mov", "Sw,Ew", data.mov_Sw_Ew);
+for (const r of [0, 2, 3, 4, 5]) g(0x8e, r, "mov", "Sw,Mw/Rv", data.mov_Sw_Ew);
 g(0x8f, 0, "pop", "Ev", stack.pop_Ev);
 d(0x90, "nop", "", data.nop);
 for (let r = 1; r < 8; r++) d(0x90 + r, "xchg", "Zv,eAX", data.xchg_eAX_Zv);
@@ -175,7 +179,7 @@ d(0xd7, "xlatb", "", data.xlat);
 d(0xe0, "loopne", "Jb", ctl.loop);
 d(0xe1, "loope", "Jb", ctl.loop);
 d(0xe2, "loop", "Jb", ctl.loop);
-d(0xe3, "jcxz", "Jb", ctl.jcxz);
+d(0xe3, "jcxz/jecxz", "Jb", ctl.jcxz); // chosen by the address size
 d(0xe4, "in", "AL,Ib", io.in_);
 d(0xe5, "in", "eAX,Ib", io.in_);
 d(0xe6, "out", "Ib,AL", io.out);
@@ -224,8 +228,8 @@ g(0xff, 5, "jmp", "Mp", ctl.jmp_Mp, { mem: true });
 g(0xff, 6, "push", "Ev", stack.push_Ev);
 
 // ---- Two-byte opcodes (SDM vol. 2 table A-3) ----
-g(0x0f00, 0, "sldt", "Ew", dsc.sldt);
-g(0x0f00, 1, "str", "Ew", dsc.str);
+g(0x0f00, 0, "sldt", "Mw/Rv", dsc.sldt);
+g(0x0f00, 1, "str", "Mw/Rv", dsc.str);
 g(0x0f00, 2, "lldt", "Ew", dsc.lldt);
 g(0x0f00, 3, "ltr", "Ew", dsc.ltr);
 g(0x0f00, 4, "verr", "Ew", dsc.verr);
@@ -234,19 +238,22 @@ g(0x0f01, 0, "sgdt", "Ms", sys.sgdt, { mem: true });
 g(0x0f01, 1, "sidt", "Ms", sys.sidt, { mem: true });
 g(0x0f01, 2, "lgdt", "Ms", sys.lgdt, { mem: true });
 g(0x0f01, 3, "lidt", "Ms", sys.lidt, { mem: true });
-g(0x0f01, 4, "smsw", "Ew", sys.smsw);
+g(0x0f01, 4, "smsw", "Mw/Rv", sys.smsw);
 g(0x0f01, 6, "lmsw", "Ew", sys.lmsw);
 g(0x0f01, 7, "invlpg", "M", sys.invlpg, { mem: true });
-d(0x0f02, "lar", "Gv,Ew", dsc.lar);
-d(0x0f03, "lsl", "Gv,Ew", dsc.lsl);
+d(0x0f02, "lar", "Gv,Mw/Rv", dsc.lar);
+d(0x0f03, "lsl", "Gv,Mw/Rv", dsc.lsl);
 d(0x0f06, "clts", "", sys.clts);
 d(0x0f08, "invd", "", sys.invd);
 d(0x0f09, "wbinvd", "", sys.invd);
 d(0x0f0b, "ud2", "", sys.ud2);
 g(0x0f1f, 0, "nop", "Ev", data.nop);
-d(0x0f20, "mov", "Rd,Cd", sys.mov_Rd_Cd, { forceReg: true });
+// MOV CRn: CR1, CR5–CR7 do not exist (#UD, SDM vol. 2 "MOV—Move to/from Control Registers").
+for (const r of [0, 2, 3, 4]) {
+  g(0x0f20, r, "mov", "Rd,Cd", sys.mov_Rd_Cd, { forceReg: true });
+  g(0x0f22, r, "mov", "Cd,Rd", sys.mov_Cd_Rd, { forceReg: true });
+}
 d(0x0f21, "mov", "Rd,Dd", sys.mov_Rd_Dd, { forceReg: true });
-d(0x0f22, "mov", "Cd,Rd", sys.mov_Cd_Rd, { forceReg: true });
 d(0x0f23, "mov", "Dd,Rd", sys.mov_Dd_Rd, { forceReg: true });
 d(0x0f30, "wrmsr", "", sys.wrmsr);
 d(0x0f31, "rdtsc", "", sys.rdtsc);
@@ -266,6 +273,8 @@ d(0x0fa3, "bt", "Ev,Gv", bit.bt_Ev_Gv);
 d(0x0fa4, "shld", "Ev,Gv,Ib", shift.shld_Ev_Gv);
 d(0x0fa5, "shld", "Ev,Gv,CL", shift.shld_Ev_Gv);
 d(0x0fa8, "push", "GS", stack.push_Sw);
+// RSM outside system-management mode is #UD, which is all this machine has (no SMM).
+d(0x0faa, "rsm", "", sys.undefinedOpcode);
 d(0x0fa9, "pop", "GS", stack.pop_Sw);
 d(0x0fab, "bts", "Ev,Gv", bit.bt_Ev_Gv, L);
 d(0x0fac, "shrd", "Ev,Gv,Ib", shift.shrd_Ev_Gv);
@@ -291,6 +300,8 @@ d(0x0fbe, "movsx", "Gv,Eb", data.movsx_Gv_Eb);
 d(0x0fbf, "movsx", "Gv,Ew", data.movsx_Gv_Ew);
 d(0x0fc0, "xadd", "Eb,Gb", data.xadd_Eb_Gb, L);
 d(0x0fc1, "xadd", "Ev,Gv", data.xadd_Ev_Gv, L);
+// UD0 takes a ModR/M byte on Intel processors (SDM vol. 2 "UD": "0F FF /r UD0 r32, r/m32").
+d(0x0fff, "ud0", "Gv,Ev", sys.undefinedOpcode);
 g(0x0fc7, 1, "cmpxchg8b", "Mq", data.cmpxchg8b_Mq, { mem: true, lockable: true });
 for (let r = 0; r < 8; r++) d(0x0fc8 + r, "bswap", "Zv", bit.bswap_Zd);
 
@@ -363,5 +374,26 @@ d(0xdf, "fnstsw", "AX", X, { modrm: 0xe0 });
 g(0xdf, 5, "fucomip", "ST,STi", X, { mem: false });
 g(0xdf, 6, "fcomip", "ST,STi", X, { mem: false });
 
+// Undocumented x87 register-form aliases every x87 since the 387 executes (the decoder must
+// know their length and name; they are not wired to the FPU yet, so they raise #UD):
+// FSTP ST(i) at D9 D8+i ("FSTPNCE"), DF D0+i, DF D8+i; FCOM/FCOMP ST(i) at DC D0+i, DC D8+i,
+// DE D0+i; FXCH ST(i) at DD C8+i, DF C8+i; FFREEP ST(i) at DF C0+i. And the 8087/287 control
+// instructions FNENI, FNDISI (DB E0, E1) and FNSETPM (DB E4), which the 387 and later treat as
+// FNOP.
+const U = sys.undefinedOpcode;
+g(0xd9, 3, "fstpnce", "STi", U, { mem: false });
+g(0xdc, 2, "fcom", "STi", U, { mem: false });
+g(0xdc, 3, "fcomp", "STi", U, { mem: false });
+g(0xdd, 1, "fxch", "STi", U, { mem: false });
+g(0xde, 2, "fcomp", "STi", U, { mem: false });
+g(0xdf, 0, "ffreep", "STi", U, { mem: false });
+g(0xdf, 1, "fxch", "STi", U, { mem: false });
+g(0xdf, 2, "fstp", "STi", U, { mem: false });
+g(0xdf, 3, "fstp", "STi", U, { mem: false });
+d(0xdb, "fneni", "", U, { modrm: 0xe0 });
+d(0xdb, "fndisi", "", U, { modrm: 0xe1 });
+d(0xdb, "fnsetpm", "", U, { modrm: 0xe4 });
+
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
-d(0x0fff, "(bad)", "", sys.undefinedOpcode);
+// It has no opcode of its own (-1): the decoder falls back to it.
+d(-1, "(bad)", "", sys.undefinedOpcode);
