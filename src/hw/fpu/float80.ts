@@ -419,11 +419,12 @@ function invalidOrNaN(env: FpEnv, a: F80, ka: number, b: F80, kb: number): F80 |
 // FADD / FSUB (SDM vol. 2 FADD, table 3-? "FADD/FADDP/FIADD results").
 
 export function add(env: FpEnv, a: F80, b: F80, subtract: boolean): F80 {
-  if (subtract) b = negate(b);
   const ka = classify(a);
   const kb = classify(b);
+  // NaNs propagate with their own sign, so negate only after the NaN checks.
   const special = invalidOrNaN(env, a, ka, b, kb);
   if (special) return special;
+  if (subtract) b = negate(b);
   if (ka === K_INF || kb === K_INF) {
     if (ka === K_INF && kb === K_INF && a.sign !== b.sign) {
       env.flags |= IE;

@@ -193,8 +193,12 @@ function inputsFor(r: () => number, op: OpSpec): Uint8Array[] {
     if (op.name.startsWith("FS") || op.name.startsWith("FCOS") || op.name === "FPTAN") {
       if (r() % 3) v = value(r, 16383 + ((r() % 40) - 10));
     }
-    if (op.name === "F2XM1" && r() % 4) v = value(r, 16383 - 20);
-    if (op.name === "FYL2XP1" && j === op.stack - 1 && r() % 4) v = value(r, 16383 - 30);
+    // Keep F2XM1 (|x| ≤ 1) and FYL2XP1 (|x| < 1 − √2/2) inside their architectural domains.
+    if (op.name === "F2XM1" && expOf(v) >= 16383 && expOf(v) !== 0x7fff) v = value(r, 16383 - 40);
+    if (op.name === "F2XM1" && expOf(v) >= 16383 && expOf(v) !== 0x7fff) v = f80(r() & 1, 16382, r() | 0x80000000, r());
+    if (op.name === "FYL2XP1" && j === op.stack - 1 && expOf(v) >= 16381 && expOf(v) !== 0x7fff) {
+      v = f80(r() & 1, 16381 - (r() % 80), r() | 0x80000000, r());
+    }
     if (op.name === "FSCALE" && j === 0 && r() % 3) v = f80(r() & 1, 16383 + (r() % 15), (r() | 0x80000000) >>> 0, 0);
     ins.push(v);
   }
@@ -207,7 +211,9 @@ function ulpDistance(a: Uint8Array, b: Uint8Array): number {
   const big = (v: Uint8Array): bigint => {
     let x = 0n;
     for (let i = 9; i >= 0; i--) x = (x << 8n) | BigInt(i === 9 ? v[i] & 0x7f : v[i]);
-    return x;
+    // Drop the explicit J bit so that consecutive binades are adjacent.
+    const j = 1n << 63n;
+    return ((x >> 64n) << 63n) | (x & (j - 1n));
   };
   const d = big(a) - big(b);
   return Number(d < 0n ? -d : d);

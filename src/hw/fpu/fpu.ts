@@ -373,6 +373,11 @@ export class Fpu {
 
   /** D8/DC/DA/DE memory forms: /0 add, /1 mul, /2 com, /3 comp, /4 sub, /5 subr, /6 div, /7 divr. */
   private arithMem(reg: number, src: F80): boolean {
+    // A denormal m32/m64 source raises DE only if ST(0) is not a NaN or unsupported.
+    if (this.env.flags & DE) {
+      const k0 = classify(this.st(0));
+      if (this.isEmpty(0) || isNaNKind(k0) || k0 === K_UNSUPPORTED) this.env.flags &= ~DE;
+    }
     if (reg === 2 || reg === 3) {
       this.compareOp(src, false, false, reg === 3 ? 1 : 0, false);
       return true;

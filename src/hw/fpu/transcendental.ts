@@ -11,7 +11,7 @@
 // is raised for them. Precision control does not apply (SDM vol. 1 §8.1.5.2).
 
 import {
-  BIAS, DE, EXP_MAX, F80, FpEnv, IE, INDEFINITE, K_DENORMAL, K_INF, K_UNSUPPORTED, K_ZERO, POS_ONE, ZE,
+  BIAS, DE, EXP_MAX, PE, F80, FpEnv, IE, INDEFINITE, K_DENORMAL, K_INF, K_UNSUPPORTED, K_ZERO, POS_ONE, ZE,
   classify, inf, isNaNKind, mul, propagateNaN, roundPackBig, sigBig, zero, fromInt32,
 } from "./float80.js";
 
@@ -39,11 +39,14 @@ const PI_BITS = 600;
 /** π · 2^600 (Machin's formula, with guard bits). */
 const PI_BIG = (16n * arcInv(5n, PI_BITS + 16, true) - 4n * arcInv(239n, PI_BITS + 16, true)) >> 16n;
 const PI_FIX = PI_BIG >> BigInt(PI_BITS - FB);
+/** The FPU's internal 66-bit π as an integer: π66 = PI66 · 2^−66. */
+const PI66 = 0xc90fdaa22168c234cn;
 /** ln 2 · 2^FB = 2·atanh(1/3). */
 const LN2_FIX = (2n * arcInv(3n, FB + 16, false)) >> 16n;
 
+// Truncating toward zero keeps series of negative terms from sticking at −1.
 function mulFix(a: bigint, b: bigint): bigint {
-  return (a * b) >> BigInt(FB);
+  return (a * b) / ONE;
 }
 
 function sqrtFix(a: bigint): bigint {
@@ -158,8 +161,8 @@ function packFix(env: FpEnv, v: bigint): F80 {
  * we can represent exactly, so the direction of that hair decides directed rounding.
  */
 function packNear(env: FpEnv, s: number, m: bigint, k: number, below: boolean): F80 {
-  const mm = (m << 64n) - (below ? 1n : 0n);
-  return roundPackBig(env, s, mm, k - 64, true, 64);
+  const mm = (m << 128n) - (below ? 1n : 0n);
+  return roundPackBig(env, s, mm, k - 128, true, 64);
 }
 
 /** Common operand screening for one-operand functions: returns a result for special cases. */
@@ -195,17 +198,10 @@ export function f2xm1(env: FpEnv, a: F80): F80 {
     return roundPackBig(env, a.sign, m, (a.exp === 0 ? 1 : a.exp) - BIAS - 63 - FB, true, 64);
   }
   if (lg < 0) return packFix(env, expm1Fix(mulFix(toFix(a), LN2_FIX)));
-  // Outside the architectural domain: 2^n · 2^f − 1 with x = n + f, 0 ≤ f < 1.
-  let n = lg > 15 ? (a.sign ? -20000 : 20000) : Number(toFix(a) >> BigInt(FB));
-  const f = lg > 15 ? 0n : toFix(a) - (BigInt(n) << BigInt(FB));
-  const p = expm1Fix(mulFix(f, LN2_FIX)) + ONE; // 2^f
-  if (n >= 0) {
-    if (n > 400) return roundPackBig(env, 0, p, n - FB, true, 64);
-    return packFix(env, (p << BigInt(n)) - ONE);
-  }
-  n = -n;
-  if (n > 400) return packNear(env, 1, 1n, 0, true);
-  return packFix(env, (p >> BigInt(n)) - ONE);
+  // |x| > 1 is outside the architectural domain ("undefined"); the hardware we compare
+  // against leaves the operand unchanged and reports PE, and so do we.
+  env.flags |= PE;
+  return a;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -252,8 +248,11 @@ function screen2(env: FpEnv, x: F80, kx: number, y: F80, ky: number): F80 | null
     return INDEFINITE;
   }
   if (isNaNKind(kx) || isNaNKind(ky)) return propagateNaN(env, x, y);
-  if (kx === K_DENORMAL || ky === K_DENORMAL) env.flags |= DE;
   return null;
+}
+
+function denormalCheck(env: FpEnv, kx: number, ky: number): void {
+  if (kx === K_DENORMAL || ky === K_DENORMAL) env.flags |= DE;
 }
 
 /** FYL2X with x = ST(0), y = ST(1) (SDM vol. 2 FYL2X table 3-?). */
@@ -266,6 +265,7 @@ export function fyl2x(env: FpEnv, x: F80, y: F80): F80 {
     env.flags |= IE;
     return INDEFINITE;
   }
+  denormalCheck(env, kx, ky);
   if (kx === K_ZERO) {
     if (ky === K_ZERO) {
       env.flags |= IE;
@@ -300,6 +300,7 @@ export function fyl2xp1(env: FpEnv, x: F80, y: F80): F80 {
   const ky = classify(y);
   const sp = screen2(env, x, kx, y, ky);
   if (sp) return sp;
+  denormalCheck(env, kx, ky);
   if (kx === K_ZERO) {
     if (ky === K_INF) {
       env.flags |= IE;
@@ -326,8 +327,9 @@ export function fyl2xp1(env: FpEnv, x: F80, y: F80): F80 {
     // Outside the architectural domain (|x| < 1 − √2/2): log2 of 1 + x directly.
     const xf = toFix(x) + ONE;
     if (xf <= 0n) {
-      env.flags |= IE;
-      return INDEFINITE;
+      // x ≤ −1: undefined; the hardware we compare against returns x with PE.
+      env.flags |= PE;
+      return x;
     }
     const L = log2OfFix(xf, xf.toString(2).length - 1 - FB);
     return mulByLog(env, y, L.v, L.exact);
@@ -344,6 +346,7 @@ export function fpatan(env: FpEnv, x: F80, y: F80): F80 {
   const ky = classify(y);
   const sp = screen2(env, x, kx, y, ky);
   if (sp) return sp;
+  denormalCheck(env, kx, ky);
   const s = y.sign;
   const piFrac = (num: bigint, den: bigint): F80 => packFix(env, ((s ? -PI_FIX : PI_FIX) * num) / den);
   if (ky === K_ZERO) {
@@ -377,11 +380,11 @@ export function fpatan(env: FpEnv, x: F80, y: F80): F80 {
     const r = PI_FIX / 2n + (x.sign ? z : -z);
     return packFix(env, s ? -r : r);
   }
-  const ay = toFix(new F80(0, y.exp, y.hi, y.lo));
-  const ax = toFix(new F80(0, x.exp, x.hi, x.lo));
+  // |y/x| or |x/y| in fixed point from the significands (the exponents may be tiny).
+  const d = (y.exp || 1) - (x.exp || 1);
   let r: bigint;
-  if (!swap) r = atanFix((ay << BigInt(FB)) / ax);
-  else r = PI_FIX / 2n - atanFix((ax << BigInt(FB)) / ay);
+  if (!swap) r = atanFix((my << BigInt(FB + d)) / mx);
+  else r = PI_FIX / 2n - atanFix((mx << BigInt(FB - d)) / my);
   if (x.sign) r = PI_FIX - r;
   return packFix(env, s ? -r : r);
 }
@@ -444,13 +447,16 @@ export function trig(env: FpEnv, a: F80, which: number): TrigResult {
     if (which & TRIG_COS) res.cos = packNear(env, 0, 1n, 0, true);
     return res;
   }
-  // Reduction modulo π/2 with π to 600 bits: x·2^P2 exact, q = nearest integer.
-  const P2 = FB + 140;
-  const xb = m << BigInt(P2 + k);
-  const halfPi = PI_BIG >> BigInt(PI_BITS - P2 + 1);
-  const q = (xb + (halfPi >> 1n)) / halfPi;
-  const rb = xb - q * halfPi;
-  const r = rb >> 140n;
+  // Reduction modulo π/2 as the hardware does it: with the 66-bit internal π
+  // (0.C90FDAA22168C234C × 2^2, SDM vol. 1 §8.3.10), but exactly (x − q·π66/2 computed
+  // without rounding). Large arguments therefore show the hardware's well-known deviation
+  // from the true sine, and our results agree with it.
+  // Common scale 2^−S: x = xb·2^−S, π66/2 = hp·2^−S.
+  const S = Math.max(67, -k);
+  const xb = m << BigInt(k + S);
+  const hp = PI66 << BigInt(S - 67);
+  const q = (xb + (hp >> 1n)) / hp;
+  const r = (xb - q * hp) << BigInt(FB - S);
   const quad = Number(q & 3n);
   const [sr, cr] = sinCosFix(r);
   const sinTab = [sr, cr, -sr, -cr];
