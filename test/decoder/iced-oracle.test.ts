@@ -8,7 +8,7 @@
 // RDMSR/WRMSR, RDPMC, CPUID, UD2; no MMX/SSE/3DNow!). iced decodes every extension, so an
 // instruction iced names with a CPUID feature we do not have must decode to our "(bad)" row
 // (#UD), and anything iced calls invalid must be undefined for us too. The deliberate
-// differences are in DIFFERENCES below, each with its SDM reason; see docs/decoder.md.
+// differences are in the table below, each with its SDM reason; see docs/decoder.md.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -79,7 +79,7 @@ function onI686(ins: Instruction): boolean {
   for (const f of features) {
     if (I686.has(f)) continue;
     // 0F 1F /0 NOP Ev is on every P6 (SDM vol. 2 "NOP": "supported … 0000_06xxH"); the other
-    // MULTIBYTENOP opcodes (0F 18–0F 1E reserved/hint NOPs) are (bad) for us: see DIFFERENCES.
+    // MULTIBYTENOP opcodes (0F 18–0F 1E reserved/hint NOPs) are (bad) for us: see the differences table.
     if (f === CpuidFeature.MULTIBYTENOP && ins.mnemonic === Mnemonic.Nop) continue;
     return false;
   }
@@ -135,7 +135,12 @@ function icedOperands(ins: Instruction): DisOperand[] {
 // ---------------------------------------------------------------------------------------------
 // Normalisation: naming and operand-list conventions that differ but mean the same thing.
 
-/** iced mnemonic (lower-cased) → ours, where the names differ. */
+/**
+ * iced mnemonic (lower-cased) → ours, where the names differ. Empty on purpose: the table uses
+ * the SDM's names (and iced's for the undocumented x87 aliases, e.g. FSTPNCE), and the
+ * operand-size/address-size pairs (pusha/pushad, cwd/cdq, jcxz/jecxz, movsw/movsd …) are chosen
+ * by mnemonicOf exactly as iced names them. Add here rather than renaming table rows.
+ */
 const MNEMONIC_ALIASES: Record<string, string> = {};
 
 /**
@@ -190,70 +195,56 @@ function fromOurs(i: Instr, eip: number): Compared {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Deliberate differences. Each one names exactly what iced says and what we must say instead.
+// Deliberate differences from iced-x86 (also in docs/decoder.md):
+//
+// | what                                   | iced says                        | we say                          | why (SDM vol. 2 unless noted) |
+// |----------------------------------------|----------------------------------|---------------------------------|-------------------------------|
+// | MMX, SSE…, 3DNow!, VEX/EVEX/XOP, VMX,  | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
+// | SYSCALL, RDTSCP, PadLock, FISTTP …     | feature                          |                                 | features (CPUID.01H:EDX)      |
+// | 0F 18–0F 1E (prefetch, hint/reserved   | PREFETCHh / reserved NOP /       | (bad), #UD                      | our model's choice: only      |
+// | NOPs, ENDBR32 …)                       | ENDBR…                           |                                 | 0F 1F /0 NOP is implemented   |
+// | 0F 1F /0 NOP Ev                        | NOP (MULTIBYTENOP)               | nop                             | "NOP": on every P6 (06xxH)    |
+// | F3 0F BC/BD, F3 90, F3 0F 09           | (options NoMPFX_0FBC/BD, NoPause,| bsf/bsr, nop, wbinvd            | §2.1.1: REP on a non-string   |
+// |                                        | NoWbnoinvd make iced agree)      |                                 | instruction is ignored here   |
+// | LOCK on a non-lockable form / register | invalid (its NoInvalidCheck      | the instruction, with the #UD   | "LOCK": #UD; the length and   |
+// | destination                            | decode is the instruction)       | handler                         | operands are still compared   |
+// | ARPL/LLDT/LTR/VERR/VERW/LMSW register  | 32-bit register (printed r16)    | 16-bit register                 | "ARPL r/m16, r16" …           |
+// | XLATB; FCOM/FCOMP/FUCOM/FUCOMP/FXCH    | [ebx+al]; ST(0) as first operand | no operand; only ST(i)          | the SDM's XLATB, FCOM ST(i)   |
+// | ST(i)                                  |                                  |                                 | forms                         |
+// | LEA, INVLPG memory operand size        | Unknown / byte                   | none (an address, not access)   | not compared                  |
+//
+// Not differences from iced but from the hardware, listed so nobody "fixes" the test: the x87
+// register aliases (FSTPNCE, FFREEP, the FCOM/FCOMP/FXCH/FSTP aliases) and FNENI/FNDISI/FNSETPM
+// decode as iced names them but their rows still point at the #UD handler (not wired to the
+// FPU); UD0/UD1/UD2 and RSM (no SMM) raise #UD by definition.
+//
+// WAIT (9B) before an FN- instruction is two instructions for both of us (FSTSW = 9B DD /7 is
+// WAIT then FNSTSW): iced's decoder does not merge them, only its formatters could.
 
 interface Case {
   bits: 16 | 32;
-  bytes: Uint8Array;
   offset: number;
-  buf: Buffer8;
   ins: Instruction;
   ours: Ours;
 }
 
-interface Difference {
-  id: string;
-  /** Why we differ, with the SDM reference. */
-  reason: string;
-  /** True if the case is this difference and we behave as documented. */
-  covers(c: Case): boolean;
-}
-
-const WAIT_MERGED = new Set([
-  Mnemonic.Fstsw, Mnemonic.Fstcw, Mnemonic.Fstenv, Mnemonic.Fsave, Mnemonic.Finit, Mnemonic.Fclex,
-  Mnemonic.Feni, Mnemonic.Fdisi, Mnemonic.Fsetpm, Mnemonic.Fstdw, Mnemonic.Fstsg,
-]);
-
-export const DIFFERENCES: Difference[] = [
-  {
-    id: "wait-merge",
-    reason:
-      "SDM vol. 2 FSTSW/FSTCW/FINIT/FCLEX/FSTENV/FSAVE: the waiting form is the two instructions " +
-      "9B (WAIT) then the FN- form. iced prints the pair as one; we decode WAIT, then FNxxx.",
-    covers(c) {
-      if (!WAIT_MERGED.has(c.ins.mnemonic) || c.ours.kind !== "ok" || mnemonicOf(c.ours.i) !== "wait") return false;
-      const rest = ourDecode(c.buf, c.offset + c.ours.i.len, c.bits === 32);
-      return rest.kind === "ok" && c.ours.i.len + rest.i.len === c.ins.length &&
-        mnemonicOf(rest.i) === "fn" + Mnemonic[c.ins.mnemonic].toLowerCase().slice(1);
-    },
-  },
-];
-
 // ---------------------------------------------------------------------------------------------
 // The comparison.
 
-interface Tally { compared: number; expectedBad: number; icedInvalid: number; differences: Map<string, number>; failures: string[] }
+interface Tally { compared: number; expectedBad: number; icedInvalid: number; failures: string[] }
 
 const hexBytes = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
-function checkCase(c: Case, loose: Decoder, looseIns: Instruction, t: Tally): void {
+/** Compare one instruction; `loose` decodes without iced's validity checks. */
+function checkCase(c: Case, bytes: Uint8Array, loose: Decoder, looseIns: Instruction, t: Tally): void {
   const fail = (why: string): void => {
     if (t.failures.length < 40) {
       const ourText = c.ours.kind === "ok" ? disassemble(c.ours.i, c.offset) : "#GP";
-      const bytes = hexBytes(c.bytes.subarray(c.offset, c.offset + Math.max(c.ins.length, 1)));
-      t.failures.push(`${c.bits}-bit ${bytes}: ${why} (iced: ${c.ins.toString()}; ours: ${ourText})`);
+      const hex = hexBytes(bytes.subarray(c.offset, c.offset + Math.max(c.ins.length, 1)));
+      t.failures.push(`${c.bits}-bit ${hex}: ${why} (iced: ${c.ins.toString()}; ours: ${ourText})`);
     } else {
       t.failures.push("");
     }
-  };
-  const covered = (): boolean => {
-    for (const d of DIFFERENCES) {
-      if (d.covers(c)) {
-        t.differences.set(d.id, (t.differences.get(d.id) ?? 0) + 1);
-        return true;
-      }
-    }
-    return false;
   };
   const compare = (ins: Instruction): void => {
     if (c.ours.kind !== "ok") { fail("we raise #GP (too long)"); return; }
@@ -266,10 +257,7 @@ function checkCase(c: Case, loose: Decoder, looseIns: Instruction, t: Tally): vo
 
   if (c.ins.isInvalid) {
     t.icedInvalid++;
-    if (!ourUndefined(c.ours)) {
-      if (!covered()) fail("iced: invalid; ours: defined");
-      return;
-    }
+    if (!ourUndefined(c.ours)) { fail("iced: invalid; ours: defined"); return; }
     // Undefined for both. If iced can decode it without its validity checks (LOCK on a
     // non-lockable form …) the structure must still agree: the length matters for tracing.
     loose.position = c.offset;
@@ -283,21 +271,16 @@ function checkCase(c: Case, loose: Decoder, looseIns: Instruction, t: Tally): vo
   }
   if (!onI686(c.ins)) {
     t.expectedBad++;
-    if (!ourUndefined(c.ours) && !covered()) fail("iced: not an i686 instruction; ours: defined");
+    if (!ourUndefined(c.ours)) fail("iced: not an i686 instruction; ours: defined");
     return;
   }
   t.compared++;
-  if (ourUndefined(c.ours)) {
-    if (!covered()) fail("iced: i686 instruction; ours: undefined");
-    return;
-  }
-  const before = t.failures.length;
-  compare(c.ins);
-  if (t.failures.length > before && covered()) t.failures.length = before;
+  if (ourUndefined(c.ours)) fail("iced: i686 instruction; ours: undefined");
+  else compare(c.ins);
 }
 
 function runCorpus(bits: 16 | 32, bytes: Uint8Array, offsets: number[]): Tally {
-  const t: Tally = { compared: 0, expectedBad: 0, icedInvalid: 0, differences: new Map(), failures: [] };
+  const t: Tally = { compared: 0, expectedBad: 0, icedInvalid: 0, failures: [] };
   const strict = new Decoder(bits, bytes, ICED_OPTIONS);
   const loose = new Decoder(bits, bytes, ICED_OPTIONS | DecoderOptions.NoInvalidCheck);
   const ins = new Instruction(), looseIns = new Instruction();
@@ -309,7 +292,7 @@ function runCorpus(bits: 16 | 32, bytes: Uint8Array, offsets: number[]): Tally {
       strict.decodeOut(ins);
       const ours = ourDecode(buf, offset, bits === 32);
       if (ours.kind === "ok") disassemble(ours.i, offset); // must not throw
-      checkCase({ bits, bytes, offset, buf, ins, ours }, loose, looseIns, t);
+      checkCase({ bits, offset, ins, ours }, bytes, loose, looseIns, t);
     }
   } finally {
     ins.free(); looseIns.free(); strict.free(); loose.free();
@@ -357,6 +340,7 @@ function corpus(seed: number, count: number): { bytes: Uint8Array; offsets: numb
       bytes[p++] = 0x0f;
       bytes[p++] = byte();
     } else {
+      if (rnd() < 0.1) bytes[p++] = 0x9b; // WAIT before an x87 instruction (FSTSW = 9B DD /7 …)
       bytes[p++] = 0xd8 + ((rnd() * 8) | 0); // x87 escapes
       if (rnd() < 0.5) bytes[p++] = 0xc0 | byte(); // register forms
     }
@@ -370,7 +354,7 @@ function corpus(seed: number, count: number): { bytes: Uint8Array; offsets: numb
   return { bytes, offsets };
 }
 
-const PER_BITNESS = 60_000;
+const PER_BITNESS = 100_000;
 
 for (const bits of [16, 32] as const) {
   test(`random ${bits}-bit corpus agrees with iced-x86 (${PER_BITNESS} instructions)`, () => {
@@ -378,19 +362,20 @@ for (const bits of [16, 32] as const) {
     const started = Date.now();
     const t = runCorpus(bits, bytes, offsets);
     const ms = Date.now() - started;
-    const diffs = [...t.differences].map(([k, v]) => `${k}=${v}`).join(" ");
     console.log(`${bits}-bit: ${offsets.length} cases, ${t.compared} compared, ${t.expectedBad} non-i686 (bad), ` +
-      `${t.icedInvalid} invalid, differences: ${diffs || "none"}, ${ms} ms`);
+      `${t.icedInvalid} invalid for iced, ${ms} ms`);
     assert.equal(t.failures.length, 0, report(t));
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Hand-written cases: tricky encodings, and a pinned regression for every bug the oracle found.
-// `text` is our disassembly at offset 0 (Intel syntax, as --trace prints it); "(bad)" cases
-// must be undefined for us (and iced must agree that they are not i686 instructions).
+// `text` is our disassembly at offset 0 (Intel syntax, as --trace prints it), "(bad)" for the
+// undefined row. Every case also goes through the oracle comparison, which is what checks that
+// LOCK on a non-lockable form is undefined (iced: invalid) although it disassembles.
 
-interface Pinned { bits: 16 | 32; hex: string; text: string; note?: string }
+/** `len`: our length, if not the whole of `hex`. */
+interface Pinned { bits: 16 | 32; hex: string; text: string; len?: number; note?: string }
 
 const PINNED: Pinned[] = [
   // Operand/address-size prefixes.
@@ -425,6 +410,12 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "ea 00 10 00 00 08 00", text: "jmp 0x8:0x1000" },
   { bits: 16, hex: "9a 34 12 00 f0", text: "call 0xf000:0x1234" },
   { bits: 32, hex: "66 ea 34 12 08 00", text: "jmp 0x8:0x1234" },
+  { bits: 16, hex: "66 ea 78 56 34 12 08 00", text: "jmp 0x8:0x12345678" },
+  { bits: 16, hex: "ff 1e 00 10", text: "call dword ptr [0x1000]", note: "far indirect m16:16" },
+  { bits: 32, hex: "ff 2c 24", text: "jmp fword ptr [esp]", note: "far indirect m16:32" },
+  // The 15-byte limit: 14 prefixes + NOP is legal, 15 are #GP.
+  { bits: 32, hex: "66 ".repeat(14) + "90", text: "nop" },
+  { bits: 32, hex: "66 ".repeat(15) + "90", text: "#GP" },
   { bits: 32, hex: "83 c0 ff", text: "add eax,0xffffffff" },
   { bits: 16, hex: "6a 80", text: "push 0xff80" },
   { bits: 32, hex: "6b c0 fe", text: "imul eax,eax,0xfffffffe" },
@@ -462,6 +453,10 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "d0 e0", text: "shl al,0x1" },
   { bits: 32, hex: "d7", text: "xlatb" },
   { bits: 32, hex: "0f 0b", text: "ud2" },
+  { bits: 32, hex: "0f b9 c0", text: "ud1 eax,eax" },
+  { bits: 32, hex: "9b", text: "wait" },
+  { bits: 32, hex: "9b df e0", text: "wait", len: 1, note: "FSTSW AX is WAIT, then FNSTSW AX" },
+  { bits: 16, hex: "9b db e3", text: "wait", len: 1, note: "FINIT is WAIT, then FNINIT" },
   // x87.
   { bits: 32, hex: "d9 c1", text: "fld st(1)" },
   { bits: 32, hex: "d8 c1", text: "fadd st(0),st(1)" },
@@ -474,6 +469,34 @@ const PINNED: Pinned[] = [
   { bits: 16, hex: "d9 36 00 10", text: "fnstenv [0x1000]" },
   { bits: 32, hex: "de d9", text: "fcompp" },
   { bits: 32, hex: "da c9", text: "fcmove st(0),st(1)" },
+  // Regressions: bugs the oracle found.
+  { bits: 32, hex: "8c f0", text: "(bad)", note: "bug: MOV r/m,Sreg with reg 6 decoded (as ?s)" },
+  { bits: 32, hex: "8e c8", text: "(bad)", note: "bug: MOV CS,r/m decoded" },
+  { bits: 32, hex: "8e f8", text: "(bad)", note: "bug: MOV Sreg 7 decoded" },
+  { bits: 32, hex: "8c d8", text: "mov eax,ds", note: "bug: register form printed 16-bit" },
+  { bits: 32, hex: "8c 18", text: "mov word ptr [eax],ds", note: "bug: memory form printed dword" },
+  { bits: 16, hex: "66 8e d8", text: "mov ds,eax", note: "bug: register form printed 16-bit" },
+  { bits: 32, hex: "0f 00 c0", text: "sldt eax", note: "bug: SLDT r32 printed 16-bit" },
+  { bits: 32, hex: "0f 00 08", text: "str word ptr [eax]" },
+  { bits: 32, hex: "0f 01 e0", text: "smsw eax", note: "bug: SMSW r32 printed 16-bit" },
+  { bits: 32, hex: "0f 02 c1", text: "lar eax,ecx", note: "bug: LAR source r32 printed 16-bit" },
+  { bits: 32, hex: "0f 03 06", text: "lsl eax,word ptr [esi]" },
+  { bits: 32, hex: "0f 00 d0", text: "lldt ax" },
+  { bits: 32, hex: "63 c8", text: "arpl ax,cx" },
+  { bits: 32, hex: "0f 20 c8", text: "(bad)", note: "bug: MOV from CR1 decoded" },
+  { bits: 32, hex: "0f 22 e8", text: "(bad)", note: "bug: MOV to CR5 decoded" },
+  { bits: 32, hex: "0f 22 20", text: "mov cr4,eax" },
+  { bits: 32, hex: "0f 21 e0", text: "mov eax,dr4", note: "DR4 decodes (alias of DR6 with CR4.DE=0)" },
+  { bits: 32, hex: "0f ff 00", text: "ud0 eax,dword ptr [eax]", note: "bug: UD0 lacked its ModR/M byte (row missing)" },
+  { bits: 32, hex: "0f aa", text: "rsm", note: "bug: RSM row missing" },
+  { bits: 32, hex: "d9 d9", text: "fstpnce st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "dd c9", text: "fxch st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "dc d1", text: "fcom st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "de d1", text: "fcomp st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "df c1", text: "ffreep st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "df d9", text: "fstp st(1)", note: "bug: x87 alias rows missing" },
+  { bits: 32, hex: "db e4", text: "fnsetpm", note: "bug: FNSETPM row missing" },
+  { bits: 32, hex: "f0 dd c9", text: "lock fxch st(1)", note: "bug: LOCK on a row whose handler is already #UD counted as defined" },
   // Not i686: (bad).
   { bits: 32, hex: "0f 6f c1", text: "(bad)", note: "MMX movq" },
   { bits: 32, hex: "0f 10 c1", text: "(bad)", note: "SSE movups" },
@@ -494,11 +517,11 @@ test("hand-written cases agree with iced-x86 and disassemble as pinned", () => {
     bytes.set(code);
     const t = runCorpus(p.bits, bytes, [0]);
     const ours = ourDecode(new Buffer8(bytes), 0, p.bits === 32);
-    const text = ours.kind === "ok" ? (ourUndefined(ours) && ours.i.def.mnemonic === "(bad)" ? "(bad)" : disassemble(ours.i, 0)) : "#GP";
+    const text = ours.kind === "gp" ? "#GP" : ours.i.def.mnemonic === "(bad)" ? "(bad)" : disassemble(ours.i, 0);
     if (t.failures.length) failures.push(`${p.bits}-bit ${p.hex}: ${t.failures.join("; ")}`);
     if (text !== p.text) failures.push(`${p.bits}-bit ${p.hex}: disassembles as "${text}", pinned "${p.text}"`);
-    if (ours.kind === "ok" && p.text !== "(bad)" && ours.i.len !== code.length) {
-      failures.push(`${p.bits}-bit ${p.hex}: length ${ours.i.len}, pinned ${code.length}`);
+    if (ours.kind === "ok" && p.text !== "(bad)" && ours.i.len !== (p.len ?? code.length)) {
+      failures.push(`${p.bits}-bit ${p.hex}: length ${ours.i.len}, pinned ${p.len ?? code.length}`);
     }
   }
   assert.deepEqual(failures, []);
