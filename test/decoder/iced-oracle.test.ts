@@ -443,6 +443,10 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "f0 01 03", text: "lock add dword ptr [ebx],eax" },
   { bits: 32, hex: "f0 01 c3", text: "lock add ebx,eax" },
   { bits: 32, hex: "f0 0f c7 0e", text: "lock cmpxchg8b qword ptr [esi]" },
+  { bits: 32, hex: "f0 87 03", text: "lock xchg dword ptr [ebx],eax" },
+  { bits: 16, hex: "f0 0f ba 2f 03", text: "lock bts word ptr [bx],0x3" },
+  { bits: 32, hex: "f0 0f a3 03", text: "lock bt dword ptr [ebx],eax", note: "BT is not lockable: #UD" },
+  { bits: 32, hex: "f0 38 03", text: "lock cmp byte ptr [ebx],al", note: "CMP is not lockable: #UD" },
   // Odd one-byte opcodes.
   { bits: 32, hex: "0f 1f 44 00 00", text: "nop dword ptr [eax+eax]" },
   { bits: 32, hex: "d6", text: "salc" },
