@@ -329,10 +329,11 @@ export function roundPack(
   if (re < eMin) {
     if (!env.maskUE) {
       env.flags |= UE;
+      // A memory destination is left unwritten, and no PE is reported for it.
+      if (!wrap) return new F80(s, eMin, r.hi, r.lo);
       if (r.inexact) env.flags |= PE;
       env.up = r.up;
-      if (wrap) return new F80(s, re + WRAP, r.hi, r.lo);
-      return new F80(s, eMin, r.hi, r.lo); // not stored by the caller
+      return new F80(s, re + WRAP, r.hi, r.lo);
     }
     const sh = new Sig96();
     shr96jam(hi, lo, x, eMin - e, sh);
@@ -348,10 +349,10 @@ export function roundPack(
   if (re > eMax) {
     env.flags |= OE;
     if (!env.maskOE) {
+      if (!wrap) return new F80(s, EXP_MAX, 0x80000000, 0); // not stored by the caller
       if (r.inexact) env.flags |= PE;
       env.up = r.up;
-      if (wrap) return new F80(s, re - WRAP, r.hi, r.lo);
-      return new F80(s, EXP_MAX, 0x80000000, 0); // not stored by the caller
+      return new F80(s, re - WRAP, r.hi, r.lo);
     }
     env.flags |= PE;
     const toInf =
@@ -391,8 +392,9 @@ export function propagateNaN(env: FpEnv, a: F80, b: F80 | null): F80 {
   if (ka === K_SNAN || kb === K_SNAN) env.flags |= IE;
   const aNaN = isNaNKind(ka);
   const bNaN = isNaNKind(kb);
+  if (aNaN && bNaN && b && ka !== kb) return quiet(ka === K_QNAN ? a : b); // SNaN and QNaN: the QNaN
   if (aNaN && bNaN && b) {
-    // Compare significands ignoring the quiet bit.
+    // Two NaNs of the same kind: the larger significand, ignoring the quiet bit.
     const ah = (a.hi | 0x40000000) >>> 0;
     const bh = (b.hi | 0x40000000) >>> 0;
     let pick: F80;
@@ -573,6 +575,11 @@ export function toBigParts(f: F80): { m: bigint; k: number } {
 export function div(env: FpEnv, a: F80, b: F80): F80 {
   const ka = classify(a);
   const kb = classify(b);
+  // Division of a finite non-zero value by zero reports ZE without DE (as hardware does).
+  if (kb === K_ZERO && (ka === K_NORMAL || ka === K_DENORMAL)) {
+    env.flags |= ZE;
+    return inf(a.sign ^ b.sign);
+  }
   const special = invalidOrNaN(env, a, ka, b, kb);
   if (special) return special;
   const s = a.sign ^ b.sign;
@@ -622,11 +629,11 @@ export function sqrt(env: FpEnv, a: F80): F80 {
   }
   if (isNaNKind(ka)) return propagateNaN(env, a, null);
   if (ka === K_ZERO) return a;
-  if (ka === K_DENORMAL) env.flags |= DE;
   if (a.sign) {
     env.flags |= IE;
     return INDEFINITE;
   }
+  if (ka === K_DENORMAL) env.flags |= DE;
   if (ka === K_INF) return a;
   let { m, k } = toBigParts(a);
   if (k & 1) {

@@ -276,7 +276,7 @@ test("model matches the host x87 on random operands", { skip: !available && "no 
   const r = rng(0x1234567);
   const cases: NativeCase[] = [];
   const specs: OpSpec[] = [];
-  const PER_OP = Number(process.env.FPU_NATIVE_PER_OP ?? 60);
+  const PER_OP = Number(process.env.FPU_NATIVE_PER_OP ?? 200);
   const only = process.env.FPU_NATIVE_ONLY;
   for (const op of OPS) {
     if (only && !op.name.startsWith(only)) continue;

@@ -373,16 +373,16 @@ export class Fpu {
 
   /** D8/DC/DA/DE memory forms: /0 add, /1 mul, /2 com, /3 comp, /4 sub, /5 subr, /6 div, /7 divr. */
   private arithMem(reg: number, src: F80): boolean {
-    // A denormal m32/m64 source raises DE only if ST(0) is not a NaN or unsupported.
-    if (this.env.flags & DE) {
-      const k0 = classify(this.st(0));
-      if (this.isEmpty(0) || isNaNKind(k0) || k0 === K_UNSUPPORTED) this.env.flags &= ~DE;
-    }
+    // The load normalized a denormal m32/m64 source and noted DE. Hardware reports DE only
+    // if the operation goes on to use the operand: not for NaN operands (IE or plain
+    // propagation) nor for a zero divisor (ZE).
+    const srcDenormal = (this.env.flags & DE) !== 0;
+    this.env.flags &= ~DE;
     if (reg === 2 || reg === 3) {
-      this.compareOp(src, false, false, reg === 3 ? 1 : 0, false);
+      this.compareOp(src, false, false, reg === 3 ? 1 : 0, false, 1, undefined, srcDenormal);
       return true;
     }
-    this.arith(reg, 0, src, 0, false);
+    this.arith(reg, 0, src, 0, false, srcDenormal);
     return true;
   }
 
@@ -390,7 +390,7 @@ export class Fpu {
    * dest := ST(0) op src (op by the reg field; SUBR/DIVR swap the operands). `srcIndex` is
    * used when src is a register that might be empty (src null means register ST(srcIndex)).
    */
-  private arith(reg: number, dest: number, src: F80 | null, srcIndex: number, popAfter: boolean): void {
+  private arith(reg: number, dest: number, src: F80 | null, srcIndex: number, popAfter: boolean, srcDenormal = false): void {
     let result: F80;
     if (this.isEmpty(0) || (src === null && this.isEmpty(srcIndex))) {
       this.stackUnderflow();
@@ -398,7 +398,9 @@ export class Fpu {
     } else {
       const a = this.st(0);
       const b = src ?? this.st(srcIndex);
+      const ka = classify(a);
       result = this.compute(reg, a, b);
+      if (srcDenormal && !isNaNKind(ka) && ka !== K_UNSUPPORTED && !(this.env.flags & ZE)) this.env.flags |= DE;
     }
     if (this.finish()) {
       this.setSt(dest, result);
@@ -428,17 +430,19 @@ export class Fpu {
    * FCOM family: compare ST(0) with src (or ST(srcIndex)); `pops` 0–2. Sets C3/C2/C0, or
    * ZF/PF/CF for FCOMI (`eflags`).
    */
-  private compareOp(src: F80 | null, unordered: boolean, eflags: boolean, pops: number, _unused: boolean, srcIndex = 1, host?: FpuHost): void {
+  private compareOp(src: F80 | null, unordered: boolean, eflags: boolean, pops: number, _unused: boolean, srcIndex = 1, host?: FpuHost, srcDenormal = false): void {
     let r: number;
     if (this.isEmpty(0) || (src === null && this.isEmpty(srcIndex))) {
       this.stackUnderflow();
       r = CMP_UN;
     } else {
+      const k0 = classify(this.st(0));
       r = compare(this.env, this.st(0), src ?? this.st(srcIndex), unordered);
+      if (srcDenormal && !isNaNKind(k0) && k0 !== K_UNSUPPORTED) this.env.flags |= DE;
     }
     this.env.up = false;
+    // The condition codes are set even when an unmasked IE stops the pops.
     const write = this.finish();
-    if (!write && this.env.flags & IE) return;
     if (eflags && host) {
       host.setComparisonFlags(r === CMP_EQ || r === CMP_UN, r === CMP_UN, r === CMP_LT || r === CMP_UN);
     } else {
@@ -457,7 +461,10 @@ export class Fpu {
     } else if (checkSNaN && classify(v) === K_SNAN) {
       v = propagateNaN(this.env, v, null);
     }
-    if (this.finish()) this.push(v);
+    // An unmasked DE from a denormal m32/m64 source does not stop the load (observed on
+    // hardware); IE does.
+    const write = this.finish();
+    if (write || (this.env.flags & (IE | DE)) === DE) this.push(v);
     return true;
   }
 

@@ -265,8 +265,8 @@ export function fyl2x(env: FpEnv, x: F80, y: F80): F80 {
     env.flags |= IE;
     return INDEFINITE;
   }
-  denormalCheck(env, kx, ky);
   if (kx === K_ZERO) {
+    // log2(±0) = −∞: ZE (no DE for a denormal y, as on hardware).
     if (ky === K_ZERO) {
       env.flags |= IE;
       return INDEFINITE;
@@ -274,6 +274,7 @@ export function fyl2x(env: FpEnv, x: F80, y: F80): F80 {
     if (ky !== K_INF) env.flags |= ZE;
     return inf(y.sign ^ 1);
   }
+  denormalCheck(env, kx, ky);
   if (kx === K_INF) {
     if (ky === K_ZERO) {
       env.flags |= IE;
