@@ -1,6 +1,7 @@
 // The vmm86 command line: `vmm86 run …`, `vmm86 --help`.
 
-import { readFileSync, openSync, writeSync, closeSync } from "node:fs";
+import { readFileSync, openSync, closeSync } from "node:fs";
+import { writeAll } from "./output.js";
 import { ExitCode, UserError, usageError, imageError } from "./errors.js";
 import { parseArgs, numberFlag, type FlagSpec } from "./args.js";
 import { Machine } from "../hw/machine.js";
@@ -105,7 +106,7 @@ function runCommand(argv: string[]): number {
     if (debugBuf.length === 0) return;
     const b = Buffer.from(debugBuf);
     debugBuf.length = 0;
-    if (debugFd >= 0) writeSync(debugFd, b);
+    if (debugFd >= 0) writeAll(debugFd, b);
   };
   if (typeof debugcon === "string") {
     try {
@@ -123,7 +124,7 @@ function runCommand(argv: string[]): number {
 
   const traceLines: string[] = [];
   const flushTrace = (): void => {
-    if (traceLines.length) { writeSync(2, traceLines.join("\n") + "\n"); traceLines.length = 0; }
+    if (traceLines.length) { writeAll(2, traceLines.join("\n") + "\n"); traceLines.length = 0; }
   };
   if (p.flags.has("trace")) installTracer(machine.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
 

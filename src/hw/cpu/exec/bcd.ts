@@ -39,9 +39,9 @@ export function aas(cpu: Cpu, _i: Instr): void {
   let ax = cpu.regs[Reg.EAX] & 0xffff;
   let adj = false;
   if ((ax & 0xf) > 9 || cpu.getAF()) {
-    const al = ((ax & 0xff) - 6) & 0xff;
-    const ah = ((ax >>> 8) - 1) & 0xff;
-    ax = (ah << 8) | al;
+    // SDM "AAS": AX ← AX − 6 (a borrow reaches AH), then AH ← AH − 1.
+    ax = (ax - 6) & 0xffff;
+    ax = (ax - 0x100) & 0xffff;
     adj = true;
   }
   ax &= 0xff0f;

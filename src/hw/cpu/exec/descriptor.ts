@@ -119,10 +119,14 @@ export function lsl(cpu: Cpu, i: Instr): void {
   cpu.setFlag(F.ZF, true);
 }
 
-/** ARPL Ew,Gw: raise the destination selector's RPL to the source's. */
+/**
+ * ARPL Ew,Gw: raise the destination selector's RPL to the source's. The destination is
+ * read, and written only when it changes (real hardware does not write — nor check
+ * writability — otherwise; test386 test 0x17 pins this).
+ */
 export function arpl(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
-  const d = cpu.readRmw16(i);
+  const d = cpu.readE16(i);
   const s = cpu.get16(i.reg);
   if ((d & 3) < (s & 3)) {
     cpu.writeE16(i, (d & ~3) | (s & 3));

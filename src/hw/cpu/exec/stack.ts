@@ -57,8 +57,11 @@ export function pop_Sw(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
   const seg = segOfPushPop(i.opcode);
   const sel = cpu.read16(SegReg.SS, cpu.stackPointer);
+  // The stack-address size is the old SS's: compute the new pointer before loading SS.
+  const big = cpu.segs[SegReg.SS].big;
+  const sp = cpu.stackOffset(i.opsize32 ? 4 : 2);
   cpu.loadSegment(seg, sel);
-  cpu.setStackPointer(cpu.stackOffset(i.opsize32 ? 4 : 2));
+  if (big) cpu.regs[4] = sp; else cpu.set16(4, sp);
   if (seg === SegReg.SS) cpu.inhibitIrq = true;
 }
 function segOfPushPop(op: number): number {
@@ -138,7 +141,9 @@ export function enter(cpu: Cpu, i: Instr): void {
     bp = big ? (bp - size) >>> 0 : (bp - size) & 0xffff;
     temps.push(i.opsize32 ? cpu.read32(SegReg.SS, bp) : cpu.read16(SegReg.SS, bp));
   }
-  const frameTemp = sp;
+  // FrameTemp is the whole ESP register after the push; with a 16-bit stack its upper half
+  // is kept (test386 test 0x1A pins this).
+  const frameTemp = big ? sp : ((cpu.regs[Reg.ESP] & ~0xffff) | sp) >>> 0;
   const total = size * (1 + (level > 0 ? level : 0)) + frameSize;
   const low = big ? (cpu.regs[Reg.ESP] - total) >>> 0 : (cpu.regs[Reg.ESP] - total) & 0xffff;
   cpu.checkWrite(SegReg.SS, low, 1);
