@@ -430,7 +430,7 @@ export class Fpu {
    * FCOM family: compare ST(0) with src (or ST(srcIndex)); `pops` 0–2. Sets C3/C2/C0, or
    * ZF/PF/CF for FCOMI (`eflags`).
    */
-  private compareOp(src: F80 | null, unordered: boolean, eflags: boolean, pops: number, _unused: boolean, srcIndex = 1, host?: FpuHost, srcDenormal = false): void {
+  private compareOp(src: F80 | null, unordered: boolean, eflags: boolean, pops: number, _reserved: boolean, srcIndex = 1, host?: FpuHost, srcDenormal = false): void {
     let r: number;
     if (this.isEmpty(0) || (src === null && this.isEmpty(srcIndex))) {
       this.stackUnderflow();
@@ -502,9 +502,9 @@ export class Fpu {
   }
 
   /**
-   * finish() for stores, done before the memory write; since the write may fault the
-   * status word is restored by the caller's fault path... the status word update is
-   * harmless to repeat when the instruction restarts, as flags are sticky.
+   * finish() for stores, done before the memory write. If the write then faults, the
+   * instruction restarts later; the sticky flags it already merged are the same ones it
+   * will raise again, and TOP and the registers have not changed.
    */
   private finishStore(): boolean {
     return this.finish(true);

@@ -1,9 +1,9 @@
 // FPREM and FPREM1: partial remainder (Intel SDM vol. 2 FPREM, FPREM1; vol. 1 §8.3.10).
 //
-// The remainder is exact. When the exponent difference is 64 or more the instruction does
-// only a partial reduction, leaving C2 = 1 so software loops; we reduce by N bits where
-// N = 32 + ((d − 64) mod 32)... as observed on hardware (see docs/fpu.md), i.e. the
-// exponent difference after one pass is less than 64 − N + ... see `partialShift`.
+// The remainder is exact. When the exponent difference d is 64 or more the instruction does
+// only a partial reduction and sets C2 = 1 so software loops. The SDM leaves the amount
+// "implementation dependent, between 32 and 63"; we reduce by N = 32 + ((d − 64) mod 32)
+// bits, which reproduces the partial results of the hardware we compare against.
 
 import {
   DE, F80, FpEnv, IE, INDEFINITE, K_DENORMAL, K_INF, K_UNSUPPORTED, K_ZERO, classify, isNaNKind,
