@@ -38,14 +38,17 @@ function toInput(c: Case, keep?: number): { input: NativeInput; bodyLen: number 
 const FSAVE_SELECTORS = new Set([16, 17, 24, 25]);
 
 function f80Close(a: Uint8Array, b: Uint8Array, ulps: bigint): boolean {
-  const v = (x: Uint8Array) => {
+  // Distance in units in the last place, across exponent boundaries: the ordinal of a finite
+  // value is exponent·2^63 + fraction (the explicit integer bit dropped).
+  const ord = (x: Uint8Array) => {
     let m = 0n;
-    for (let k = 9; k >= 0; k--) m = (m << 8n) | BigInt(x[k]);
-    return m;
+    for (let k = 7; k >= 0; k--) m = (m << 8n) | BigInt(x[k]);
+    const se = x[8] | (x[9] << 8);
+    return { sign: se >> 15, v: (BigInt(se & 0x7fff) << 63n) | (m & ((1n << 63n) - 1n)) };
   };
-  const va = v(a), vb = v(b);
-  if ((va >> 79n) !== (vb >> 79n)) return false;
-  const d = va > vb ? va - vb : vb - va;
+  const oa = ord(a), ob = ord(b);
+  if (oa.sign !== ob.sign) return false;
+  const d = oa.v > ob.v ? oa.v - ob.v : ob.v - oa.v;
   return d <= ulps;
 }
 
