@@ -3,16 +3,19 @@
 // from the handler's stack.
 //
 // Test code is written in Intel syntax and assembled with `as --32` at test time (about
-// 20 ms per snippet, cached per process), so every test shows the instructions it runs.
+// 25 ms per snippet, cached in memory and in a directory under the OS temp dir keyed by a
+// hash of the source), so every test shows the instructions it runs.
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FlatMachine, GDT, IDT, STUBS, TSS } from "../support/flat-machine.js";
 import { SegReg } from "../../src/hw/cpu/segment.js";
 
 const cache = new Map<string, Uint8Array>();
+const diskCache = join(tmpdir(), "vmm86-asm-cache");
 
 /**
  * Assemble 32-bit Intel-syntax code (`.code16` inside is allowed) into flat binary.
@@ -22,6 +25,12 @@ export function asm(source: string, org = 0x10000): Uint8Array {
   const key = `${org}\n${source}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
+  const cached = join(diskCache, `${createHash("sha1").update(key).digest("hex")}.bin`);
+  if (existsSync(cached)) {
+    const bytes = new Uint8Array(readFileSync(cached));
+    cache.set(key, bytes);
+    return bytes;
+  }
   const dir = mkdtempSync(join(tmpdir(), "vmm86-asm-"));
   try {
     writeFileSync(join(dir, "t.s"), `.intel_syntax noprefix\n.code32\n.text\n${source}\n`);
@@ -30,6 +39,10 @@ export function asm(source: string, org = 0x10000): Uint8Array {
       "-o", join(dir, "t.bin"), join(dir, "t.o")]);
     const bytes = new Uint8Array(readFileSync(join(dir, "t.bin")));
     cache.set(key, bytes);
+    // Write then rename, so a concurrent test process never reads half a file.
+    mkdirSync(diskCache, { recursive: true });
+    writeFileSync(join(dir, "out.bin"), bytes);
+    renameSync(join(dir, "out.bin"), cached);
     return bytes;
   } finally {
     rmSync(dir, { recursive: true, force: true });
