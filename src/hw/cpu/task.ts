@@ -105,9 +105,9 @@ export function taskSwitch(cpu: Cpu, sel: number, source: TaskSource, ext: numbe
   cpu.eip = new32 ? nEip >>> 0 : nEip & 0xffff;
   cpu.instrEip = cpu.eip; // faults from here on are the new task's
   if (new32) cpu.setEflags(nFlags); else cpu.setEflags((eflags & 0xffff_0000 & ~F.VM) | (nFlags & 0xffff));
-  for (let k = 0; k < 8; k++) {
-    if (new32) r[k] = nRegs[k]; else cpu.set16(k, nRegs[k]);
-  }
+  // From a 16-bit TSS the upper halves of the general registers read as ones
+  // (test386 test 0x22 pins this 80386 behaviour).
+  for (let k = 0; k < 8; k++) r[k] = nRegs[k];
   // Load selectors first (so a fault reports the new task), then descriptors.
   const v86 = (cpu.flags & F.VM) !== 0;
   for (let s = 0; s < 6; s++) {
