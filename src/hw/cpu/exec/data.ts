@@ -92,23 +92,25 @@ export function xchg_eAX_Zv(cpu: Cpu, i: Instr): void {
 }
 export function nop(_cpu: Cpu, _i: Instr): void {}
 
+// XADD: the destination is written before the source register, because the register may
+// be part of the destination's address (difftest finding: xadd [eax],eax).
 export function xadd_Eb_Gb(cpu: Cpu, i: Instr): void {
   const d = cpu.readRmw8(i), s = cpu.get8(i.reg);
   const r = alu(cpu, 0, d, s, 1);
-  cpu.set8(i.reg, d);
   cpu.writeE8(i, r);
+  if (i.hasMem || i.rm !== i.reg) cpu.set8(i.reg, d);
 }
 export function xadd_Ev_Gv(cpu: Cpu, i: Instr): void {
   if (i.opsize32) {
     const d = cpu.readRmw32(i) >>> 0, s = cpu.regs[i.reg] >>> 0;
     const r = alu(cpu, 0, d, s, 4);
-    cpu.regs[i.reg] = d;
     cpu.writeE32(i, r);
+    if (i.hasMem || i.rm !== i.reg) cpu.regs[i.reg] = d;
   } else {
     const d = cpu.readRmw16(i), s = cpu.get16(i.reg);
     const r = alu(cpu, 0, d, s, 2);
-    cpu.set16(i.reg, d);
     cpu.writeE16(i, r);
+    if (i.hasMem || i.rm !== i.reg) cpu.set16(i.reg, d);
   }
 }
 

@@ -125,41 +125,44 @@ export function popf(cpu: Cpu, i: Instr): void {
   cpu.setFlag(F.RF, false);
 }
 
-/** ENTER Iw,Ib (SDM "ENTER", with nesting level mod 32). */
+/**
+ * ENTER Iw,Ib (SDM "ENTER", nesting level mod 32). EBP is pushed first, then level − 1
+ * frame pointers are copied from the old frame (the copies are read after the push:
+ * difftest finding, `enter 4,4` with overlapping slots), then the new frame pointer.
+ * ESP and EBP change only once everything has been written.
+ */
 export function enter(cpu: Cpu, i: Instr): void {
   const size = i.opsize32 ? 4 : 2;
   const frameSize = i.imm & 0xffff;
   const level = i.imm2 & 31;
   const big = cpu.segs[SegReg.SS].big;
+  const wrap = (v: number): number => (big ? v >>> 0 : v & 0xffff);
   const ebp = cpu.regs[Reg.EBP];
-  // Check the whole frame is writable before changing anything.
   let sp = cpu.stackOffset(-size);
+  // The whole new frame must be writable before anything changes.
   cpu.checkWrite(SegReg.SS, sp, size);
-  const temps: number[] = [];
-  let bp = big ? ebp >>> 0 : ebp & 0xffff;
-  for (let k = 1; k < level; k++) {
-    bp = big ? (bp - size) >>> 0 : (bp - size) & 0xffff;
-    temps.push(i.opsize32 ? cpu.read32(SegReg.SS, bp) : cpu.read16(SegReg.SS, bp));
-  }
+  const bottom = wrap(cpu.regs[Reg.ESP] - size * (1 + level) - frameSize);
+  cpu.checkWrite(SegReg.SS, bottom, 1);
+  const push = (v: number): void => {
+    if (i.opsize32) cpu.write32(SegReg.SS, sp, v); else cpu.write16(SegReg.SS, sp, v);
+  };
+  push(ebp);
   // FrameTemp is the whole ESP register after the push; with a 16-bit stack its upper half
   // is kept (test386 test 0x1A pins this).
   const frameTemp = big ? sp : ((cpu.regs[Reg.ESP] & ~0xffff) | sp) >>> 0;
-  const total = size * (1 + (level > 0 ? level : 0)) + frameSize;
-  const low = big ? (cpu.regs[Reg.ESP] - total) >>> 0 : (cpu.regs[Reg.ESP] - total) & 0xffff;
-  cpu.checkWrite(SegReg.SS, low, 1);
-  // Now perform the pushes.
-  if (i.opsize32) cpu.write32(SegReg.SS, sp, ebp); else cpu.write16(SegReg.SS, sp, ebp);
-  for (const t of temps) {
-    sp = big ? (sp - size) >>> 0 : (sp - size) & 0xffff;
-    if (i.opsize32) cpu.write32(SegReg.SS, sp, t); else cpu.write16(SegReg.SS, sp, t);
+  let bp = big ? ebp >>> 0 : ebp & 0xffff;
+  for (let k = 1; k < level; k++) {
+    bp = wrap(bp - size);
+    const t = i.opsize32 ? cpu.read32(SegReg.SS, bp) : cpu.read16(SegReg.SS, bp);
+    sp = wrap(sp - size);
+    push(t);
   }
   if (level > 0) {
-    sp = big ? (sp - size) >>> 0 : (sp - size) & 0xffff;
-    if (i.opsize32) cpu.write32(SegReg.SS, sp, frameTemp); else cpu.write16(SegReg.SS, sp, frameTemp);
+    sp = wrap(sp - size);
+    push(frameTemp);
   }
   if (i.opsize32) cpu.regs[Reg.EBP] = frameTemp; else cpu.set16(Reg.EBP, frameTemp);
-  sp = big ? (sp - frameSize) >>> 0 : (sp - frameSize) & 0xffff;
-  cpu.setStackPointer(sp);
+  cpu.setStackPointer(wrap(sp - frameSize));
 }
 
 /** LEAVE: ESP ← EBP, then pop EBP. */
