@@ -1121,9 +1121,16 @@ export class Fpu {
       return;
     }
     const r = fprem(this.env, this.st(0), this.st(1), ieee);
-    if (!this.finish()) return;
-    this.setSt(0, r.value);
-    if (r.incomplete) this.setCC((this.sw & C3) !== 0, true, false, (this.sw & C0) !== 0);
+    // No remainder (NaN result, or an unmasked IE/DE stopped the instruction): C2 = 0,
+    // C1 = 0 (set by finish), C0 and C3 unchanged.
+    const write = this.finish();
+    if (write) this.setSt(0, r.value);
+    if (!write || !r.valid) {
+      this.sw &= ~C2;
+      return;
+    }
+    // Partial remainder: C2 = 1 and C0, C3, C1 = 0. Complete: C0, C3, C1 = Q2, Q1, Q0.
+    if (r.incomplete) this.setCC(false, true, false, false);
     else {
       const q = r.quotient;
       this.setCC((q & 2) !== 0, false, (q & 1) !== 0, (q & 4) !== 0);

@@ -33,6 +33,8 @@ export interface NativeCase {
   /** Escape opcode and ModR/M; a memory ModR/M (mod 00, r/m 101) addresses the +64 operand. */
   opcode: number;
   modrm: number;
+  /** Register-form x87 instructions ([escape opcode, ModR/M]) run after the inputs are loaded and before EFLAGS and the instruction. */
+  pre?: Array<[number, number]>;
 }
 
 function bytesOf(c: NativeCase, i: number): number[] {
@@ -42,6 +44,7 @@ function bytesOf(c: NativeCase, i: number): number[] {
   out.push(0xdb, 0xe3); // fninit
   out.push(0xd9, 0x2d, ...le32(base + OFF_CW)); // fldcw
   for (let j = 0; j < c.inputs.length; j++) out.push(0xdb, 0x2d, ...le32(base + OFF_IN + 10 * j)); // fld m80
+  for (const [op, m] of c.pre ?? []) out.push(op, m);
   if (c.eflags !== undefined) out.push(0x68, ...le32(c.eflags), 0x9d); // push imm32; popf
   out.push(c.opcode, c.modrm);
   if (c.modrm < 0xc0) out.push(...le32(base + OFF_MEM));
@@ -176,6 +179,7 @@ export function runModel(cases: NativeCase[], fpu = new Fpu()): Uint8Array {
     exec(0xdb, 0xe3, 0);
     exec(0xd9, 0x2d, base + OFF_CW);
     for (let j = 0; j < c.inputs.length; j++) exec(0xdb, 0x2d, base + OFF_IN + 10 * j);
+    for (const [op, m] of c.pre ?? []) exec(op, m, base + OFF_MEM);
     if (c.eflags !== undefined) host.eflags = c.eflags;
     exec(c.opcode, c.modrm, base + OFF_MEM);
     host.write16(3, base + OFF_SW, fpu.statusWord());

@@ -16,6 +16,11 @@ export class RemainderResult {
   incomplete = false;
   /** Low three bits of the quotient (C0 = bit 2, C3 = bit 1, C1 = bit 0). */
   quotient = 0;
+  /**
+   * False when the result is a NaN (a NaN operand or an invalid operation): there is no
+   * quotient, and the hardware leaves C0 and C3 as they were (C1 = 0, C2 = 0).
+   */
+  valid = true;
 }
 
 /** The leading-bit exponent of a finite non-zero value. */
@@ -28,6 +33,7 @@ export function fprem(env: FpEnv, a: F80, b: F80, ieee: boolean): RemainderResul
   const res = new RemainderResult();
   const ka = classify(a);
   const kb = classify(b);
+  res.valid = false;
   if (ka === K_UNSUPPORTED || kb === K_UNSUPPORTED) {
     env.flags |= IE;
     return res;
@@ -40,9 +46,16 @@ export function fprem(env: FpEnv, a: F80, b: F80, ieee: boolean): RemainderResul
     env.flags |= IE;
     return res;
   }
+  res.valid = true;
   if (ka === K_DENORMAL || kb === K_DENORMAL) env.flags |= DE;
-  if (ka === K_ZERO || kb === K_INF) {
+  if (ka === K_ZERO) {
     res.value = a;
+    return res;
+  }
+  if (kb === K_INF) {
+    // The remainder is ST(0) itself, but it still goes through the rounder: a denormal
+    // ST(0) raises an unmasked UE and is delivered with its exponent wrapped, as on hardware.
+    res.value = ka === K_DENORMAL ? roundPackBig(env, a.sign, sigBig(a), 1 - BIAS - 63, false, 64) : a;
     return res;
   }
   const ma = sigBig(a);

@@ -1,0 +1,121 @@
+// Pinned cases from the native differential test (test/difftest): exact inputs that once
+// differed between the model and the host CPU, with the expected status word and registers
+// as the silicon (AMD EPYC, Zen 4) produced them. Values are 80-bit images written as
+// "SEEE:HHHHHHHH:LLLLLLLL" (sign/exponent word, significand high and low dwords).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Fpu } from "./fpu.js";
+import { FlatHost } from "./native-harness.js";
+import { FpuInstr } from "./fpu-host.js";
+
+const BASE = 0x1000;
+
+interface Pinned {
+  cw: number;
+  /** Pushed in order with FLD m80 (the last one ends up in ST(0)). */
+  inputs: string[];
+  /** Register-form instructions [escape, ModR/M] run before the one under test. */
+  pre?: Array<[number, number]>;
+  eflags?: number;
+  op: [number, number];
+  sw: number;
+  st0?: string;
+  /** EFLAGS & (ZF|PF|CF) after the instruction, for FCOMI. */
+  zpc?: number;
+}
+
+function run(p: Pinned): { sw: number; st0: string; eflags: number } {
+  const fpu = new Fpu();
+  const mem = new Uint8Array(256);
+  const host = new FlatHost(mem, BASE);
+  const instr: FpuInstr = { opcode: 0, modrm: 0, seg: 3, offset: BASE, operandSize32: true, protectedMode: true, cs: 0x1b, eip: 0x4000, operandSelector: 0x23 };
+  const dv = new DataView(mem.buffer);
+  const x = (op: number, modrm: number): void => {
+    instr.opcode = op;
+    instr.modrm = modrm;
+    assert.ok(fpu.execute(instr, host));
+  };
+  x(0xdb, 0xe3); // FNINIT
+  dv.setUint16(0, p.cw, true);
+  x(0xd9, 0x2d); // FLDCW [BASE]
+  for (const v of p.inputs) {
+    const [se, hi, lo] = v.split(":").map((s) => parseInt(s, 16));
+    dv.setUint32(0, lo >>> 0, true);
+    dv.setUint32(4, hi >>> 0, true);
+    dv.setUint16(8, se, true);
+    x(0xdb, 0x2d); // FLD m80 [BASE]
+  }
+  for (const [op, m] of p.pre ?? []) x(op, m);
+  if (p.eflags !== undefined) host.eflags = p.eflags;
+  x(p.op[0], p.op[1]);
+  const sw = fpu.statusWord();
+  x(0xdb, 0x3d); // FSTP m80 [BASE]
+  const st0 = [dv.getUint16(8, true), dv.getUint32(4, true), dv.getUint32(0, true)].map((v, i) => v.toString(16).padStart(i ? 8 : 4, "0")).join(":");
+  return { sw, st0, eflags: host.eflags };
+}
+
+function check(name: string, p: Pinned): void {
+  const r = run(p);
+  assert.equal(r.sw.toString(16), p.sw.toString(16), `${name}: status word`);
+  if (p.st0 !== undefined) assert.equal(r.st0, p.st0, `${name}: ST(0)`);
+  if (p.zpc !== undefined) assert.equal((r.eflags & 0x45).toString(16), p.zpc.toString(16), `${name}: ZF/PF/CF`);
+}
+
+const FPREM = [0xd9, 0xf8] as [number, number];
+const FPREM1 = [0xd9, 0xf5] as [number, number];
+const FUCOMP_ST1 = [0xdd, 0xe9] as [number, number];
+const FXAM = [0xd9, 0xe5] as [number, number];
+
+test("FPREM/FPREM1 partial remainder (C2 = 1) clears C0, C3 and C1", () => {
+  // difftest seed 7 case 460 family: FUCOMP left C0 = 1 (and C3 = 1 for unordered); the
+  // partial FPREM1 reports SW 3400 natively, not 3500/7400 (old C0/C3 kept).
+  check("fprem1 d=136", {
+    cw: 0x37f,
+    inputs: ["3ff4:b1343a3e:780781e7", "407c:fb7908ab:17e4f63d", "fffe:80000000:00000000"],
+    pre: [FUCOMP_ST1],
+    op: FPREM1,
+    sw: 0x3400,
+    st0: "4053:e8475b18:a0a93608",
+  });
+  check("fprem unordered before", {
+    cw: 0x37f,
+    inputs: ["3ff4:b1343a3e:780781e7", "407c:fb7908ab:17e4f63d", "7fff:c0000000:00000000"],
+    pre: [FUCOMP_ST1],
+    op: FPREM,
+    sw: 0x3400,
+  });
+});
+
+test("FPREM with a NaN result keeps C0 and C3 and clears C2 and C1", () => {
+  // 1 rem 0 is invalid (masked): QNaN indefinite, SW 7101 natively after FUCOMP set
+  // C3 = C2 = C0 = 1 (FINDINGS §4: "native SW 0x7101 vs model 0x3001").
+  check("1 rem 0", {
+    cw: 0x37f,
+    inputs: ["0000:00000000:00000000", "3fff:80000000:00000000", "7fff:c0000000:00000000"],
+    pre: [FUCOMP_ST1],
+    op: FPREM,
+    sw: 0x7101,
+    st0: "ffff:c0000000:00000000",
+  });
+  // Unmasked IE (SNaN divisor): ST(0) unchanged, C2 cleared, C0 and C3 from FXAM (-7:
+  // normal, C2 = 1, C1 = 1) — C1 = 0, C2 = 0.
+  check("-7 rem SNaN, IE unmasked", {
+    cw: 0x37e,
+    inputs: ["ffff:80000000:00000007", "c001:e0000000:00000000"],
+    pre: [FXAM],
+    op: FPREM,
+    sw: 0xb081,
+    st0: "c001:e0000000:00000000",
+  });
+});
+
+test("FPREM1 of a denormal by infinity goes through the rounder (unmasked UE wraps)", () => {
+  check("den rem inf, UE unmasked", {
+    cw: 0x36f,
+    inputs: ["7fff:80000000:00000000", "0000:00001234:00000000"],
+    op: FPREM1,
+    sw: 0xb092,
+    st0: "5fee:91a00000:00000000",
+  });
+});
