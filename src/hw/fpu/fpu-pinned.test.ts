@@ -119,3 +119,25 @@ test("FPREM1 of a denormal by infinity goes through the rounder (unmasked UE wra
     st0: "5fee:91a00000:00000000",
   });
 });
+
+test("FCMOVcc and FCOMI/FCOMIP/FUCOMI/FUCOMIP keep C1 unless a stack fault occurs", () => {
+  // FXAM of -3 sets C1 = 1 (and C2 = 1: normal). difftest seed 2 cases 508 (fcmovb after an
+  // FDIVR that set C1: native SW 2220, model was 2020) and 2496 (fucomi after FIST).
+  const base = { cw: 0x37f, inputs: ["3fff:80000000:00000000", "c000:c0000000:00000000"], pre: [FXAM] };
+  check("fcmovb st0,st1 taken", { ...base, eflags: 0x247, op: [0xda, 0xc1], sw: 0x3600, st0: "3fff:80000000:00000000" });
+  check("fcmovnu st0,st1 taken", { ...base, eflags: 0x202, op: [0xdb, 0xd9], sw: 0x3600, st0: "3fff:80000000:00000000" });
+  check("fucomi st0,st1", { ...base, eflags: 0x202, op: [0xdb, 0xe9], sw: 0x3600, zpc: 0x01 });
+  // Unmasked IE (SNaN): no pop, unordered flags, C1 (and C2 from FXAM) kept.
+  check("fcomip SNaN, IE unmasked", {
+    cw: 0x37e,
+    inputs: ["7fff:80000000:00000001", "c000:c0000000:00000000"],
+    pre: [FXAM],
+    eflags: 0x202,
+    op: [0xdf, 0xf1],
+    sw: 0xb681,
+    st0: "c000:c0000000:00000000",
+    zpc: 0x45,
+  });
+  // Stack underflow (ST(1) freed): C1 = 0, IE|SF.
+  check("fcomi empty st1", { ...base, pre: [FXAM, [0xdd, 0xc1]], eflags: 0x202, op: [0xdb, 0xf1], sw: 0x3441, zpc: 0x45 });
+});

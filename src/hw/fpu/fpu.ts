@@ -248,6 +248,18 @@ export class Fpu {
     return write;
   }
 
+  /**
+   * `finish` for FCMOVcc and FCOMI/FCOMIP/FUCOMI/FUCOMIP: C1 = 0 only on a stack fault,
+   * otherwise it keeps its value (silicon; see docs/fpu.md "C1 after FCMOVcc and FCOMI").
+   */
+  private finishKeepC1(): boolean {
+    const c1 = this.sw & C1;
+    const stackFault = (this.env.flags & SF) !== 0;
+    const write = this.finish();
+    if (!stackFault) this.sw = (this.sw & ~C1) | c1;
+    return write;
+  }
+
   private updateES(): void {
     if (this.sw & ~this.cw & 0x3f) this.sw |= ES | B;
     else this.sw &= ~(ES | B);
@@ -442,7 +454,7 @@ export class Fpu {
     }
     this.env.up = false;
     // The condition codes are set even when an unmasked IE stops the pops.
-    const write = this.finish();
+    const write = eflags ? this.finishKeepC1() : this.finish();
     if (eflags && host) {
       host.setComparisonFlags(r === CMP_EQ || r === CMP_UN, r === CMP_UN, r === CMP_LT || r === CMP_UN);
     } else {
@@ -964,7 +976,7 @@ export class Fpu {
       if (this.finish()) this.setSt(0, INDEFINITE);
       return;
     }
-    this.finish();
+    this.finishKeepC1();
     if (cond) this.setSt(0, this.st(i));
   }
 
