@@ -18,6 +18,8 @@ interface Pinned {
   /** Register-form instructions [escape, ModR/M] run before the one under test. */
   pre?: Array<[number, number]>;
   eflags?: number;
+  /** Bytes of the memory operand (at BASE + 0x40) of the instruction under test. */
+  mem?: number[];
   op: [number, number];
   sw: number;
   st0?: string;
@@ -48,7 +50,10 @@ function run(p: Pinned): { sw: number; st0: string; eflags: number } {
   }
   for (const [op, m] of p.pre ?? []) x(op, m);
   if (p.eflags !== undefined) host.eflags = p.eflags;
+  mem.set(p.mem ?? [], 0x40);
+  instr.offset = BASE + 0x40;
   x(p.op[0], p.op[1]);
+  instr.offset = BASE;
   const sw = fpu.statusWord();
   x(0xdb, 0x3d); // FSTP m80 [BASE]
   const st0 = [dv.getUint16(8, true), dv.getUint32(4, true), dv.getUint32(0, true)].map((v, i) => v.toString(16).padStart(i ? 8 : 4, "0")).join(":");
@@ -140,4 +145,27 @@ test("FCMOVcc and FCOMI/FCOMIP/FUCOMI/FUCOMIP keep C1 unless a stack fault occur
   });
   // Stack underflow (ST(1) freed): C1 = 0, IE|SF.
   check("fcomi empty st1", { ...base, pre: [FXAM, [0xdd, 0xc1]], eflags: 0x202, op: [0xdb, 0xf1], sw: 0x3441, zpc: 0x45 });
+});
+
+const FINCSTP = [0xd9, 0xf7] as [number, number];
+const FDECSTP = [0xd9, 0xf6] as [number, number];
+
+test("FFREE and FFREEP clear C1 and keep C0, C2, C3", () => {
+  // SDM: C0–C3 undefined; silicon: C1 = 0 (difftest seed 7 case 37162, an FCMOVcc after
+  // FFREE showed the FFREE's C1). FXAM of -0 sets C3 = 1, C1 = 1.
+  check("ffree st1", { cw: 0x37f, inputs: ["3fff:80000000:00000000", "8000:00000000:00000000"], pre: [FXAM], op: [0xdd, 0xc1], sw: 0x7000 });
+  check("ffreep st1", { cw: 0x37f, inputs: ["3fff:80000000:00000000", "8000:00000000:00000000"], pre: [FXAM], op: [0xdf, 0xc1], sw: 0x7800 });
+});
+
+test("FLD with stack overflow: no DE from a denormal source; an empty ST(i) source reports underflow", () => {
+  // difftest seed 7 cases 5262, 51525 (FLD m64 denormal, DE unmasked: native IE|SF and the
+  // indefinite, no DE) and 68670 (FLD ST(0) with ST(0) empty and ST(7) full: C1 = 0).
+  const four = ["3fff:80000000:00000000", "3fff:80000000:00000000", "3fff:80000000:00000000", "3fff:80000000:00000000"];
+  const full = { inputs: four, pre: [FDECSTP, FDECSTP, FDECSTP, FDECSTP] };
+  check("fld m64 denormal", { cw: 0x37f, ...full, mem: [5, 0, 0, 0, 0, 0, 0, 0], op: [0xdd, 0x05], sw: 0x3a41, st0: "ffff:c0000000:00000000" });
+  check("fld m32 denormal, DE unmasked", { cw: 0x37d, ...full, mem: [5, 0, 0, 0], op: [0xd9, 0x05], sw: 0x3a41, st0: "ffff:c0000000:00000000" });
+  check("fld m64 denormal, IE unmasked", { cw: 0x37e, ...full, mem: [5, 0, 0, 0, 0, 0, 0, 0], op: [0xdd, 0x05], sw: 0x82c1 });
+  const m3 = ["c000:c0000000:00000000"];
+  check("fld st(0) empty, st(7) full", { cw: 0x37f, inputs: m3, pre: [FINCSTP], op: [0xd9, 0xc0], sw: 0x3841, st0: "ffff:c0000000:00000000" });
+  check("fld st(7) full, overflow", { cw: 0x37f, inputs: m3, pre: [FINCSTP], op: [0xd9, 0xc7], sw: 0x3a41, st0: "ffff:c0000000:00000000" });
 });

@@ -468,7 +468,12 @@ export class Fpu {
   /** FLD/FILD/FBLD: push a value (`checkSNaN`: m32/m64 sources raise IE on SNaN). */
   private load(v: F80, checkSNaN: boolean): boolean {
     if (!this.isEmpty(7)) {
+      // Overflow replaces the value: a denormal m32/m64 source then raises no DE, and an
+      // empty FLD ST(i) source keeps reporting underflow (C1 = 0), as on the silicon.
+      const underflow = (this.env.flags & SF) !== 0;
+      this.env.flags &= ~DE;
       this.stackOverflow();
+      if (underflow) this.sfOverflow = false;
       v = INDEFINITE;
     } else if (checkSNaN && classify(v) === K_SNAN) {
       v = propagateNaN(this.env, v, null);
@@ -769,8 +774,9 @@ export class Fpu {
         return true;
       case 5: // DD
         switch (reg) {
-          case 0: // FFREE
+          case 0: // FFREE (C0–C3 undefined in the SDM; the silicon clears C1, keeps the rest)
             this.empty |= 1 << this.phys(i);
+            this.sw &= ~C1;
             return true;
           case 1: // FXCH4 alias
             this.fxch(i);
@@ -791,6 +797,7 @@ export class Fpu {
         switch (reg) {
           case 0: // FFREEP
             this.empty |= 1 << this.phys(i);
+            this.sw &= ~C1;
             this.pop();
             return true;
           case 1: // FXCH7 alias
