@@ -331,6 +331,13 @@ export function roundPack(
       env.flags |= UE;
       // A memory destination is left unwritten, and no PE is reported for it.
       if (!wrap) return new F80(s, eMin, r.hi, r.lo);
+      if (re + WRAP < eMin) {
+        // Massive underflow (FSCALE): "if underflow occurs again, after the result has been
+        // bias-adjusted, a properly signed 0 is stored" (SDM vol. 1 §8.5.4), with PE.
+        env.flags |= PE;
+        env.up = false;
+        return zero(s);
+      }
       if (r.inexact) env.flags |= PE;
       env.up = r.up;
       return new F80(s, re + WRAP, r.hi, r.lo);
@@ -350,6 +357,13 @@ export function roundPack(
     env.flags |= OE;
     if (!env.maskOE) {
       if (!wrap) return new F80(s, EXP_MAX, 0x80000000, 0); // not stored by the caller
+      if (re - WRAP > eMax) {
+        // Massive overflow (FSCALE): "if overflow occurs again, after the result has been
+        // bias-adjusted, a properly signed ∞ is stored" (SDM vol. 1 §8.5.3), with PE, C1 = 1.
+        env.flags |= PE;
+        env.up = true;
+        return inf(s);
+      }
       if (r.inexact) env.flags |= PE;
       env.up = r.up;
       return new F80(s, re - WRAP, r.hi, r.lo);

@@ -169,3 +169,12 @@ test("FLD with stack overflow: no DE from a denormal source; an empty ST(i) sour
   check("fld st(0) empty, st(7) full", { cw: 0x37f, inputs: m3, pre: [FINCSTP], op: [0xd9, 0xc0], sw: 0x3841, st0: "ffff:c0000000:00000000" });
   check("fld st(7) full, overflow", { cw: 0x37f, inputs: m3, pre: [FINCSTP], op: [0xd9, 0xc7], sw: 0x3a41, st0: "ffff:c0000000:00000000" });
 });
+
+test("FSCALE massive overflow/underflow with OE/UE unmasked stores ±∞ / ±0 (SDM vol. 1 §8.5.3, §8.5.4)", () => {
+  // difftest seed 7 cases 753 (native -inf, SW a2a8; the model stored a wrapped exponent)
+  // and 41184 (native +0, SW a0b0). -1.5 · 2^41000 and 1.5 · 2^-41000.
+  check("overflow", { cw: 0x377, inputs: ["400e:a0280000:00000000", "bfff:c0000000:00000000"], op: [0xd9, 0xfd], sw: 0xb2a8, st0: "ffff:80000000:00000000" });
+  check("underflow", { cw: 0x36f, inputs: ["c00e:a0280000:00000000", "3fff:c0000000:00000000"], op: [0xd9, 0xfd], sw: 0xb0b0, st0: "0000:00000000:00000000" });
+  // Within reach of the 24576 bias adjustment the wrapped result is stored: 1.5 · 2^28672.
+  check("wrapped", { cw: 0x377, inputs: ["400d:e0000000:00000000", "3fff:c0000000:00000000"], op: [0xd9, 0xfd], sw: 0xb088, st0: "4fff:c0000000:00000000" });
+});
