@@ -178,3 +178,11 @@ test("FSCALE massive overflow/underflow with OE/UE unmasked stores ±∞ / ±0 (
   // Within reach of the 24576 bias adjustment the wrapped result is stored: 1.5 · 2^28672.
   check("wrapped", { cw: 0x377, inputs: ["400d:e0000000:00000000", "3fff:c0000000:00000000"], op: [0xd9, 0xfd], sw: 0xb088, st0: "4fff:c0000000:00000000" });
 });
+
+test("FYL2XP1 outside its domain reports an exact power-of-two result as inexact", () => {
+  // difftest seed 7 case 6706: y = denormal, x = 1 (outside |x| < 1 − √2/2, "undefined"):
+  // the value is y · log2 2 = y, but the silicon reports DE|UE|PE (SW 3832).
+  check("y=den x=1", { cw: 0x127f, inputs: ["0000:73a8e4f8:ae9482fd", "3fff:80000000:00000000"], op: [0xd9, 0xf9], sw: 0x3832, st0: "0000:73a8e4f8:ae9482fd" });
+  // x = -1/2, y = 1: -1 exactly, PE unmasked → ES|B (native SW b8a0).
+  check("y=1 x=-0.5", { cw: 0x135f, inputs: ["3fff:80000000:00000000", "bffe:80000000:00000000"], op: [0xd9, 0xf9], sw: 0xb8a0, st0: "bfff:80000000:00000000" });
+});

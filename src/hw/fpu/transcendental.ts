@@ -333,7 +333,9 @@ export function fyl2xp1(env: FpEnv, x: F80, y: F80): F80 {
       return x;
     }
     const L = log2OfFix(xf, xf.toString(2).length - 1 - FB);
-    return mulByLog(env, y, L.v, L.exact);
+    // Even when 1 + x is a power of two (x = 1, −1/2, 3 …) the oracle reports the result
+    // as inexact (PE, and UE for a tiny result): treat it as approximate, never exact.
+    return mulByLog(env, y, L.v, false);
   }
   const ln = log1pFix(toFix(x));
   return mulByLog(env, y, (ln << BigInt(FB)) / LN2_FIX, false);
