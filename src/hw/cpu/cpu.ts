@@ -57,6 +57,13 @@ for (let i = 0; i < 256; i++) {
   PARITY[i] = p ? F.PF : 0;
 }
 
+/** An array of `n` copies of `v` with fast (packed) elements. */
+function packedArray<T>(n: number, v: T): T[] {
+  const a: T[] = [];
+  for (let k = 0; k < n; k++) a.push(v);
+  return a;
+}
+
 export class Cpu {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
@@ -134,7 +141,8 @@ export class Cpu {
   private tlbCount = 0;
   private readonly xlat = new Translation();
   /** Decoded instructions by physical page, then offset. */
-  private readonly icache: (Instr[] | undefined)[] = new Array(1 << 20);
+  // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
+  private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
   private readonly scratchDesc = new Descriptor();
   /** Whether paging is on (CR0.PG, cached). */
   paging = false;
@@ -755,7 +763,7 @@ export class Cpu {
     if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.isRam(phys)) {
       let arr = this.icache[page];
       if (arr === undefined) {
-        arr = new Array(4096);
+        arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
         this.icache[page] = arr;
         this.mem.codePages[page] = 1;
       }

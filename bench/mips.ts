@@ -1,0 +1,102 @@
+// npm run bench: guest MIPS of the interpreter on fixed workloads, with a reference measured
+// in the same run (a minimal switch-dispatch bytecode loop in plain JS, the "simple ops/s"
+// of DESIGN.md §6), so numbers from different machines can be compared as ratios.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Machine } from "../src/hw/machine.js";
+import { attachDebugPorts } from "../src/hw/pc/debug-ports.js";
+import { FlatMachine, CODE } from "../test/support/flat-machine.js";
+import { TEST386_DIR } from "../test/support/paths.js";
+import { CR0_PG } from "../src/hw/cpu/cpu.js";
+
+interface Sample { name: string; instructions: number; seconds: number; }
+
+function time(fn: () => number): { instructions: number; seconds: number } {
+  const t0 = process.hrtime.bigint();
+  const n = fn();
+  return { instructions: n, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+/** The reference: a switch interpreter over a 4-op bytecode, counting executed ops. */
+function reference(): number {
+  const code = new Uint8Array([0, 1, 2, 0, 1, 3]); // add, xor, load, add, xor, loop
+  const mem = new Int32Array(256);
+  let a = 1, b = 0, pc = 0, n = 0, count = 30_000_000;
+  while (count > 0) {
+    switch (code[pc]) {
+      case 0: a = (a + b) | 0; pc++; break;
+      case 1: b = (b ^ a) | 0; pc++; break;
+      case 2: a = (a + mem[b & 255]) | 0; pc++; break;
+      default: count--; pc = 0; break;
+    }
+    n++;
+  }
+  if (a === 42) console.log("");
+  return n;
+}
+
+function test386(): number {
+  const m = new Machine({ ramBytes: 16 << 20 });
+  attachDebugPorts(m.io, {}, 0x190);
+  m.loadBios(readFileSync(join(TEST386_DIR, "test386.bin")));
+  m.run(Date.now() + 600_000);
+  return m.cpu.instructions;
+}
+
+/** A 32-bit loop: sum an array, with calls, pushes and a Jcc per iteration; paging optional. */
+function computeLoop(paging: boolean): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20 });
+  if (paging) {
+    // Identity-map the first 8 MiB with 4 KiB pages: page directory at 0x100000, tables after.
+    const pd = 0x100000;
+    for (let t = 0; t < 2; t++) {
+      const pt = 0x101000 + t * 0x1000;
+      f.mem.write32(pd + t * 4, pt | 7);
+      for (let k = 0; k < 1024; k++) f.mem.write32(pt + k * 4, ((t * 1024 + k) << 12) | 7);
+    }
+    f.cpu.setCr3(pd);
+    f.cpu.setCr0(f.cpu.cr0 | CR0_PG);
+  }
+  // mov ecx, N; outer: mov esi, 0x200000; mov edx, 256; xor eax, eax
+  // inner: add eax, [esi]; add esi, 4; call f; dec edx; jnz inner; loop outer; hlt
+  // f: push ebx; mov ebx, eax; xor ebx, 0x55; pop ebx; ret
+  // Assembled with GNU as from the listing above (call f; jnz inner; loop outer; hlt; f: …).
+  const code = [
+    0xb9, 0x00, 0x08, 0x00, 0x00, 0xbe, 0x00, 0x00, 0x20, 0x00, 0xba, 0x00, 0x01, 0x00, 0x00, 0x31, 0xc0,
+    0x03, 0x06, 0x83, 0xc6, 0x04, 0xe8, 0x06, 0x00, 0x00, 0x00, 0x4a, 0x75, 0xf3, 0xe2, 0xe5, 0xf4,
+    0x53, 0x89, 0xc3, 0x83, 0xf3, 0x55, 0x5b, 0xc3,
+  ];
+  f.load(code, CODE);
+  f.cpu.run(1e9);
+  return f.cpu.instructions;
+}
+
+function repMovs(): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20 });
+  // mov ebx, 200; again: mov esi, 0x200000; mov edi, 0x300000; mov ecx, 0x4000; rep movsd; dec ebx; jnz again; hlt
+  f.load([0xbb, 200, 0, 0, 0, 0xbe, 0, 0, 0x20, 0, 0xbf, 0, 0, 0x30, 0, 0xb9, 0, 0x40, 0, 0, 0xf3, 0xa5, 0x4b, 0x75, 0xec, 0xf4], CODE);
+  f.cpu.run(1e9);
+  return f.cpu.instructions;
+}
+
+const samples: Sample[] = [];
+const ref = time(reference);
+const refMops = ref.instructions / ref.seconds / 1e6;
+for (const [name, fn] of [
+  ["test386 (real + protected mode mix)", test386],
+  ["32-bit loop, paging off", () => computeLoop(false)],
+  ["32-bit loop, paging on", () => computeLoop(true)],
+  ["rep movsd (instructions, not iterations)", repMovs],
+] as const) {
+  computeLoop(false); // warm up the JIT on the interpreter paths
+  const r = time(fn);
+  samples.push({ name, ...r });
+}
+
+console.log(`reference (JS switch loop, 4 ops): ${refMops.toFixed(0)} M ops/s`);
+console.log("workload                                   instructions      time    MIPS   ratio to reference");
+for (const s of samples) {
+  const mips = s.instructions / s.seconds / 1e6;
+  console.log(`${s.name.padEnd(42)} ${String(s.instructions).padStart(12)} ${s.seconds.toFixed(3).padStart(8)} s ${mips.toFixed(1).padStart(7)}   ${(mips / refMops).toFixed(3)}`);
+}
