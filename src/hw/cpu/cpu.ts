@@ -759,8 +759,8 @@ export class Cpu {
     if (eip > cs.limit) this.gp(0);
     const ins = decode(this, eip, cs.big);
     ins.phys = phys;
-    // Cache only instructions wholly inside one page of RAM.
-    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.isRam(phys)) {
+    // Cache only instructions wholly inside one page of RAM or ROM.
+    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.isCacheable(phys)) {
       let arr = this.icache[page];
       if (arr === undefined) {
         arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];

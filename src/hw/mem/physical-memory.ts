@@ -46,6 +46,16 @@ export class PhysicalMemory {
     for (let p = lo >>> 12; p < hi >>> 12 && p < this.notRam.length; p++) this.notRam[p] = 1;
   }
 
+  /**
+   * True if instructions decoded from this address may be cached: RAM (writes are tracked
+   * through codePages) or ROM (never written).
+   */
+  isCacheable(addr: number): boolean {
+    if (this.isRam(addr)) return true;
+    for (const rom of this.roms) if (((addr - rom.base) >>> 0) < rom.data.length) return true;
+    return false;
+  }
+
   /** True if a 4-byte access at `addr` can go straight to `ram`. */
   isRam(addr: number): boolean {
     return addr < this.ramSize && this.notRam[addr >>> 12] === 0;
