@@ -494,11 +494,40 @@ export class Cpu {
   }
 
   read8(seg: number, off: number): number { return this.readLin8(this.readAddr(seg, off, 1), this.cpl === 3); }
-  read16(seg: number, off: number): number { return this.readLin16(this.readAddr(seg, off, 2), this.cpl === 3); }
-  read32(seg: number, off: number): number { return this.readLin32(this.readAddr(seg, off, 4), this.cpl === 3); }
+  read16(seg: number, off: number): number {
+    const lin = this.readAddr(seg, off, 2);
+    if ((lin & 1) !== 0 && this.alignmentChecked()) this.alignmentFault(lin, 2, false);
+    return this.readLin16(lin, this.cpl === 3);
+  }
+  read32(seg: number, off: number): number {
+    const lin = this.readAddr(seg, off, 4);
+    if ((lin & 3) !== 0 && this.alignmentChecked()) this.alignmentFault(lin, 4, false);
+    return this.readLin32(lin, this.cpl === 3);
+  }
   write8(seg: number, off: number, v: number): void { this.writeLin8(this.writeAddr(seg, off, 1), v, this.cpl === 3); }
-  write16(seg: number, off: number, v: number): void { this.writeLin16(this.writeAddr(seg, off, 2), v, this.cpl === 3); }
-  write32(seg: number, off: number, v: number): void { this.writeLin32(this.writeAddr(seg, off, 4), v, this.cpl === 3); }
+  write16(seg: number, off: number, v: number): void {
+    const lin = this.writeAddr(seg, off, 2);
+    if ((lin & 1) !== 0 && this.alignmentChecked()) this.alignmentFault(lin, 2, true);
+    this.writeLin16(lin, v, this.cpl === 3);
+  }
+  write32(seg: number, off: number, v: number): void {
+    const lin = this.writeAddr(seg, off, 4);
+    if ((lin & 3) !== 0 && this.alignmentChecked()) this.alignmentFault(lin, 4, true);
+    this.writeLin32(lin, v, this.cpl === 3);
+  }
+
+  /** Alignment checking is on: CR0.AM, EFLAGS.AC and CPL 3 (SDM vol. 3 §6.15, "#AC"). */
+  alignmentChecked(): boolean {
+    return (this.cr0 & CR0_AM) !== 0 && (this.flags & F.AC) !== 0 && this.cpl === 3;
+  }
+
+  /** A misaligned access with checking on: #PF has priority (SDM table 6-2), then #AC(0). */
+  private alignmentFault(lin: number, size: number, write: boolean): never {
+    for (const a of [lin, lin + size - 1]) {
+      if (write) this.translateWrite(a, true); else this.translateRead(a, true);
+    }
+    return this.raise(Vector.AC, 0);
+  }
 
   /**
    * Check that seg:off..off+size-1 can be written (limit, rights, and paging), raising the
