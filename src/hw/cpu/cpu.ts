@@ -100,8 +100,10 @@ export class Cpu {
   readonly plainMsrs = new Map<number, [number, number]>();
 
   // ---- Execution state ----
-  /** Instructions retired since reset (virtual time). */
+  /** Instructions retired since reset. */
   instructions = 0;
+  /** Cycles spent halted (the machine skips them when a halt waits for a timer). */
+  idleCycles = 0;
   halted = false;
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
@@ -174,6 +176,7 @@ export class Cpu {
     this.cr0 = CR0_ET | CR0_CD | CR0_NW; this.cr2 = 0; this.cr3 = 0; this.cr4 = 0;
     this.dr.fill(0); this.dr[6] = 0xffff0ff0 | 0; this.dr[7] = 0x400;
     this.sysenterCs = 0; this.sysenterEsp = 0; this.sysenterEip = 0;
+    this.tscOffset = -this.cycles; // RESET clears the TSC
     this.plainMsrs.clear();
     this.halted = false;
     this.inhibitIrq = false;
@@ -935,6 +938,9 @@ export class Cpu {
     this.stopReason = reason;
   }
 
-  /** Time-stamp counter: advances with retired instructions (DESIGN.md §4). */
-  readTsc(): number { return this.instructions + this.tscOffset; }
+  /** Virtual time in cycles: one per retired instruction plus halted cycles (DESIGN.md §4). */
+  get cycles(): number { return this.instructions + this.idleCycles; }
+
+  /** Time-stamp counter: the cycle count, offset by WRMSR to IA32_TIME_STAMP_COUNTER. */
+  readTsc(): number { return this.cycles + this.tscOffset; }
 }

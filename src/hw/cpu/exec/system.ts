@@ -239,7 +239,7 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
   const n = cpu.regs[Reg.ECX] >>> 0;
   const lo = cpu.regs[Reg.EAX], hi = cpu.regs[Reg.EDX];
   switch (n) {
-    case MSR_TSC: cpu.tscOffset = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0) - cpu.instructions; break;
+    case MSR_TSC: cpu.tscOffset = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0) - cpu.cycles; break;
     case MSR_SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; break;
     case MSR_SYSENTER_ESP: cpu.sysenterEsp = lo; break;
     case MSR_SYSENTER_EIP: cpu.sysenterEip = lo; break;
