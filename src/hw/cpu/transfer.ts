@@ -28,6 +28,13 @@ function realModeTarget(cpu: Cpu, sel: number, off: number, opsize32: boolean): 
   cpu.eip = eip;
 }
 
+/** JMP/CALL to a TSS or through a task gate: DPL checks, then the task switch (SDM §7.3). */
+function switchThrough(cpu: Cpu, sel: number, d: Descriptor, source: TaskSource): void {
+  if (d.dpl < cpu.cpl || d.dpl < (sel & 3)) cpu.gp(sel & 0xfffc);
+  if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  taskSwitch(cpu, d.type === SysType.TASK_GATE ? d.gateSelector : sel, source, 0);
+}
+
 /** Checks for a direct transfer to a code segment (JMP/CALL); raises #GP/#NP. */
 function checkDirectCode(cpu: Cpu, sel: number, d: Descriptor): void {
   if (!d.isCode) cpu.gp(sel & 0xfffc);
@@ -72,9 +79,7 @@ export function farJump(cpu: Cpu, sel: number, off: number, opsize32: boolean): 
       return;
     }
     case SysType.TASK_GATE: case SysType.TSS16_AVAIL: case SysType.TSS32_AVAIL:
-      if (d.dpl < cpu.cpl || d.dpl < (sel & 3)) cpu.gp(sel & 0xfffc);
-      if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
-      taskSwitch(cpu, d.type === SysType.TASK_GATE ? d.gateSelector : sel, TaskSource.Jump, 0);
+      switchThrough(cpu, sel, d, TaskSource.Jump);
       return;
     default:
       cpu.gp(sel & 0xfffc);
@@ -114,9 +119,7 @@ export function farCall(cpu: Cpu, sel: number, off: number, opsize32: boolean): 
       callGate(cpu, sel, d);
       return;
     case SysType.TASK_GATE: case SysType.TSS16_AVAIL: case SysType.TSS32_AVAIL:
-      if (d.dpl < cpu.cpl || d.dpl < (sel & 3)) cpu.gp(sel & 0xfffc);
-      if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
-      taskSwitch(cpu, d.type === SysType.TASK_GATE ? d.gateSelector : sel, TaskSource.Call, 0);
+      switchThrough(cpu, sel, d, TaskSource.Call);
       return;
     default:
       cpu.gp(sel & 0xfffc);

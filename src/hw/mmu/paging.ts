@@ -77,15 +77,17 @@ export function walk(mem: PhysicalMemory, m: PagingMode, lin: number, write: boo
   if ((pde & PTE_P) === 0) return fail(out, ecBase);
   if ((pde & PTE_PS) !== 0 && (m.cr4 & CR4_PSE) !== 0) {
     // 4 MiB page.
-    if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
-    let upd = pde | PTE_A;
-    if (write) upd |= PTE_D;
-    if (upd !== pde) mem.write32(pdeAddr, upd);
-    return succeed(out, ((pde & 0xffc0_0000) | (lin & 0x003f_f000)) >>> 0, pde, pde, (upd & PTE_D) !== 0);
+    return finishLargePage(mem, pdeAddr, pde, ((pde & 0xffc0_0000) | (lin & 0x003f_f000)) >>> 0, write, user, wp, ecBase, out);
   }
   const pteAddr = ((pde & 0xffff_f000) + (((lin >>> 12) & 0x3ff) << 2)) >>> 0;
   const pte = mem.read32(pteAddr);
   if ((pte & PTE_P) === 0) return fail(out, ecBase);
+  return finishPte(mem, pdeAddr, pde, pteAddr, pte, write, user, wp, ecBase, out);
+}
+
+/** The last level of a 4 KiB mapping: rights, then the A bit in the PDE and A/D in the PTE. */
+function finishPte(mem: PhysicalMemory, pdeAddr: number, pde: number, pteAddr: number, pte: number,
+  write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
   if (!allowed(pde, pte, write, user, wp)) return fail(out, ecBase | PFEC_P);
   if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
   let upd = pte | PTE_A;
@@ -111,23 +113,24 @@ function walkPae(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean
   if ((pde & PTE_PS) !== 0) {
     // 2 MiB page; bits 20:13 reserved.
     if ((pde & 0x001f_e000) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
-    if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
-    let upd = pde | PTE_A;
-    if (write) upd |= PTE_D;
-    if (upd !== pde) mem.write32(pdeAddr, upd);
-    return succeed(out, ((pde & 0xffe0_0000) | (lin & 0x001f_f000)) >>> 0, pde, pde, (upd & PTE_D) !== 0);
+    return finishLargePage(mem, pdeAddr, pde, ((pde & 0xffe0_0000) | (lin & 0x001f_f000)) >>> 0, write, user, wp, ecBase, out);
   }
   const pteAddr = ((pde & 0xffff_f000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
   const pte = mem.read32(pteAddr);
   const pteHi = mem.read32(pteAddr + 4);
   if ((pte & PTE_P) === 0) return fail(out, ecBase);
   if ((pteHi & PAE_HI_RSVD) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
-  if (!allowed(pde, pte, write, user, wp)) return fail(out, ecBase | PFEC_P);
-  if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
-  let upd = pte | PTE_A;
+  return finishPte(mem, pdeAddr, pde, pteAddr, pte, write, user, wp, ecBase, out);
+}
+
+/** A 4 MiB (or PAE 2 MiB) page mapped by the PDE itself: rights, then its A/D bits. */
+function finishLargePage(mem: PhysicalMemory, pdeAddr: number, pde: number, frame: number,
+  write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
+  if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
+  let upd = pde | PTE_A;
   if (write) upd |= PTE_D;
-  if (upd !== pte) mem.write32(pteAddr, upd);
-  return succeed(out, (pte & 0xffff_f000) >>> 0, pde, pte, (upd & PTE_D) !== 0);
+  if (upd !== pde) mem.write32(pdeAddr, upd);
+  return succeed(out, frame, pde, pde, (upd & PTE_D) !== 0);
 }
 
 /** SDM vol. 3 §4.6: rights are the AND of U/S and R/W across levels; WP governs supervisor writes. */
