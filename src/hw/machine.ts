@@ -3,6 +3,9 @@
 
 import { Cpu, type CpuVariant } from "./cpu/cpu.js";
 import { StopReason } from "./cpu/fault.js";
+import { clockedRun, type RunEnd } from "./pc/clocked-run.js";
+
+export type { RunEnd };
 import { IoBus } from "./io/io-bus.js";
 import { PhysicalMemory } from "./mem/physical-memory.js";
 
@@ -11,13 +14,6 @@ export interface MachineOptions {
   ramBytes: number;
   variant?: CpuVariant;
 }
-
-/** Why a run ended. */
-export type RunEnd =
-  | { kind: "poweroff"; status: number }
-  | { kind: "halt" }
-  | { kind: "triple-fault" }
-  | { kind: "timeout"; instructions: number };
 
 export class Machine {
   readonly mem: PhysicalMemory;
@@ -53,25 +49,9 @@ export class Machine {
 
   /**
    * Run until the guest powers off, halts for good, triple-faults, or `deadline` (host ms,
-   * from Date.now) passes. `slice` instructions run between deadline checks.
+   * from Date.now) passes. A bare machine has no timers: a halt with IF=1 is final too.
    */
   run(deadline: number, maxInstructions = Infinity, slice = 1 << 20): RunEnd {
-    const cpu = this.cpu;
-    for (;;) {
-      const budget = Math.min(slice, maxInstructions - cpu.instructions);
-      if (budget <= 0) return { kind: "timeout", instructions: cpu.instructions };
-      const r = cpu.run(budget);
-      switch (r) {
-        case StopReason.PowerOff: return { kind: "poweroff", status: this.exitStatus ?? 0 };
-        case StopReason.HaltForever: return { kind: "halt" };
-        case StopReason.TripleFault: return { kind: "triple-fault" };
-        case StopReason.Halted:
-          // Waiting for an interrupt with nothing to deliver one yet (no timer devices).
-          if (cpu.intr === null) return { kind: "halt" };
-          break;
-        default: break;
-      }
-      if (Date.now() > deadline) return { kind: "timeout", instructions: cpu.instructions };
-    }
+    return clockedRun(this.cpu, [], { deadline, maxInstructions, slice, exitStatus: () => this.exitStatus ?? 0 });
   }
 }

@@ -1,0 +1,83 @@
+// The machine's run loop in virtual time (DESIGN.md §4).
+//
+// Virtual time is `cpu.cycles * NS_PER_CYCLE`: one cycle per retired instruction plus the
+// cycles a halted CPU skips. The loop runs the CPU in slices that end at the next device
+// event, brings devices up to date at each slice boundary, and when the CPU halts with
+// interrupts enabled jumps the clock to the next event instead of spinning. Nothing here
+// reads the host clock except the optional pacing of `--clock realtime` and the run's
+// host-time limit.
+
+import type { Cpu } from "../cpu/cpu.js";
+import { StopReason } from "../cpu/fault.js";
+import { NS_PER_CYCLE, type TimedDevice } from "../dev/device.js";
+
+/** Why a run ended. */
+export type RunEnd =
+  | { kind: "poweroff"; status: number }
+  | { kind: "halt" }
+  | { kind: "triple-fault" }
+  | { kind: "timeout"; instructions: number };
+
+export interface ClockedRunOptions {
+  /** Host time (Date.now()) after which the run stops with a timeout. */
+  deadline: number;
+  /** Stop after this many retired instructions. */
+  maxInstructions?: number;
+  /** Pace guest time to host time (interactive use). */
+  realtime?: boolean;
+  /** The longest slice in instructions (bounds latency of host-side checks). */
+  slice?: number;
+  /** Called between slices (e.g. to feed host input to a UART). */
+  poll?: () => void;
+  /** The exit status set by a power-off device. */
+  exitStatus?: () => number;
+}
+
+export function nowNs(cpu: Cpu): number {
+  return cpu.cycles * NS_PER_CYCLE;
+}
+
+/** Run `cpu` with `devices` until power-off, a final halt, a triple fault, or a limit. */
+export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOptions): RunEnd {
+  const maxSlice = opts.slice ?? 1 << 16;
+  const maxInstructions = opts.maxInstructions ?? Infinity;
+  const hostStart = Date.now();
+  const guestStart = nowNs(cpu);
+  let checks = 0;
+  for (;;) {
+    const now = nowNs(cpu);
+    let next = Infinity;
+    for (const d of devices) {
+      d.advance(now);
+      const t = d.nextEvent(now);
+      if (t < next) next = t;
+    }
+    opts.poll?.();
+    const left = maxInstructions - cpu.instructions;
+    if (left <= 0) return { kind: "timeout", instructions: cpu.instructions };
+    const untilEvent = next === Infinity ? maxSlice : Math.ceil((next - now) / NS_PER_CYCLE);
+    const budget = Math.max(1, Math.min(maxSlice, untilEvent, left));
+    const r = cpu.run(budget);
+    switch (r) {
+      case StopReason.PowerOff: return { kind: "poweroff", status: opts.exitStatus?.() ?? 0 };
+      case StopReason.HaltForever: return { kind: "halt" };
+      case StopReason.TripleFault: return { kind: "triple-fault" };
+      case StopReason.Halted:
+        // HLT with IF=1: nothing happens until the next device event.
+        if (next === Infinity) return { kind: "halt" };
+        if (next > now) cpu.idleCycles += Math.ceil((next - nowNs(cpu)) / NS_PER_CYCLE);
+        break;
+      default: break;
+    }
+    if (opts.realtime) {
+      const ahead = (nowNs(cpu) - guestStart) / 1e6 - (Date.now() - hostStart);
+      if (ahead > 2) sleepMs(Math.min(ahead, 20));
+    }
+    if ((++checks & 15) === 0 && Date.now() > opts.deadline) return { kind: "timeout", instructions: cpu.instructions };
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
