@@ -30,3 +30,9 @@ export interface Snapshot<S> {
 
 /** The virtual clock: one instruction is one cycle of a nominal 100 MHz processor. */
 export const NS_PER_CYCLE = 10;
+
+/** A memory-mapped device window (e.g. VGA text memory). `offset` is relative to its base. */
+export interface MemoryDevice {
+  read8(offset: number): number;
+  write8(offset: number, value: number): void;
+}
