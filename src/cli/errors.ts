@@ -13,6 +13,8 @@ export const ExitCode = {
   TRIPLE_FAULT: 5,
   /** An image is missing, unreadable or malformed. */
   IMAGE: 6,
+  /** `vmm86 fetch` could not get or build a guest (archive unreachable, tools missing). */
+  FETCH: 7,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

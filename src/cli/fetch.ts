@@ -1,0 +1,63 @@
+// `vmm86 fetch linux`: downloads and caches the Linux guest (src/guests/fetch-linux.ts)
+// and prints what it did. Progress goes to stderr; the last line on stdout names the
+// cached files, so scripts can use them.
+
+import { ExitCode, UserError, usageError } from "./errors.js";
+import { FetchError, cachedLinux, defaultCacheDir, fetchLinux } from "../guests/fetch-linux.js";
+
+export const FETCH_HELP = `Usage:
+  vmm86 fetch linux [--cache DIR] [--check]
+
+Fetches Debian's current linux-image-686 and busybox-static (i386) with apt-get (private
+package lists, the machine's sources), extracts the kernel and builds an initramfs
+(busybox, /init starting a shell on ttyS0). Nothing is downloaded when the cache is up
+to date.
+
+  --cache DIR   cache directory (default: $VMM86_CACHE/linux, else ~/.cache/vmm86/linux)
+  --check       only report what is cached; never use the network (exit 7 if nothing)
+`;
+
+/** Runs `vmm86 fetch …` (argv without "fetch"); returns the exit status. Throws
+ * UserError (E_USAGE, E_FETCH, E_FETCH_TOOLS) for failures the user can act on. */
+export async function fetchCommand(argv: string[]): Promise<number> {
+  let target: string | undefined;
+  let cacheDir: string | undefined;
+  let check = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") {
+      process.stdout.write(FETCH_HELP);
+      return ExitCode.OK;
+    } else if (a === "--cache") {
+      cacheDir = argv[++i];
+      if (cacheDir === undefined) throw usageError("--cache needs a directory");
+    } else if (a.startsWith("--cache=")) {
+      cacheDir = a.slice("--cache=".length);
+    } else if (a === "--check") {
+      check = true;
+    } else if (a.startsWith("-")) {
+      throw usageError(`unknown option for fetch: ${a}`);
+    } else if (target === undefined) {
+      target = a;
+    } else {
+      throw usageError(`unexpected argument: ${a}`);
+    }
+  }
+  if (target !== "linux") throw usageError(target === undefined ? "fetch needs a target: `vmm86 fetch linux`" : `unknown fetch target '${target}' (known: linux)`);
+
+  const dir = cacheDir ?? defaultCacheDir();
+  if (check) {
+    const cached = cachedLinux(dir);
+    if (!cached) throw new UserError("E_FETCH", ExitCode.FETCH, `no Linux guest cached in ${dir}; run \`vmm86 fetch linux\``);
+    process.stdout.write(`linux ${cached.release}: ${cached.bzImage} ${cached.initramfs}\n`);
+    return ExitCode.OK;
+  }
+  try {
+    const image = await fetchLinux({ cacheDir: dir, log: (line) => process.stderr.write(`fetch: ${line}\n`) });
+    process.stdout.write(`linux ${image.release}: ${image.bzImage} ${image.initramfs}\n`);
+    return ExitCode.OK;
+  } catch (e) {
+    if (e instanceof FetchError) throw new UserError(e.code, ExitCode.FETCH, e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,443 @@
+// `vmm86 fetch linux`: gets Debian's current i386 kernel (the `linux-image-686`
+// metapackage's dependency) and `busybox-static`, and turns them into the two files
+// `vmm86 run linux` boots: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
+//
+// The packages come through the machine's own Debian tools, configured as the machine
+// configures them (sources, proxies, keys), but with a private state and cache directory
+// and the architecture forced to i386, so the system's apt state is never touched:
+//
+//   apt-get update      -> <cache>/apt/state/lists (i386 indexes only)
+//   apt-cache show      -> which linux-image-<release>-686 is current, and versions
+//   apt-get download    -> <cache>/debs (verified against the signed indexes by apt)
+//   dpkg-deb -x         -> boot/vmlinuz-<release>, bin/busybox
+//
+// Everything is cached outside the repository (see defaultCacheDir). A run whose
+// resolved versions match the manifest does no download and no rebuild. The manifest
+// is written last, so an interrupted run leaves no half-valid cache.
+
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+} from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { writeCpio, type CpioEntry } from "./cpio.js";
+
+/** The files `vmm86 run linux` needs. */
+export interface LinuxImage {
+  bzImage: string;
+  initramfs: string;
+  /** The kernel release, as `uname -r` prints it (e.g. 6.1.0-50-686). */
+  release: string;
+  /** A kernel command line that suits this initramfs on vmm86's PC. */
+  cmdline: string;
+}
+
+export interface FetchLinuxOptions {
+  cacheDir?: string;
+  log: (line: string) => void;
+  /** Extra `-o Name=value` settings for apt (tests use them to simulate an outage). */
+  aptOptions?: string[];
+}
+
+/** A failure the user can act on; `code` is stable. */
+export class FetchError extends Error {
+  constructor(readonly code: "E_FETCH" | "E_FETCH_TOOLS", message: string) {
+    super(message);
+  }
+}
+
+export const KERNEL_METAPACKAGE = "linux-image-686";
+export const BUSYBOX_PACKAGE = "busybox-static";
+export const DEFAULT_CMDLINE = "console=ttyS0 noapic nolapic";
+/** Printed by the guest once its shell owns ttyS0: input sent after it is not lost. */
+export const READY_MARKER = "vmm86-linux: shell ready";
+
+/** Bump when the layout of the cache or of the initramfs changes. */
+const FORMAT = 1;
+const MANIFEST = "manifest.json";
+
+interface Manifest {
+  format: number;
+  release: string;
+  cmdline: string;
+  kernel: { package: string; version: string };
+  busybox: { package: string; version: string };
+  init: { sha256: string };
+  files: { bzImage: FileRecord; initramfs: FileRecord };
+  fetchedAt: string;
+}
+
+interface FileRecord {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/** `$VMM86_CACHE/linux` if VMM86_CACHE is set, else `$XDG_CACHE_HOME/vmm86/linux`, else
+ * `~/.cache/vmm86/linux`. */
+export function defaultCacheDir(): string {
+  const root = process.env.VMM86_CACHE;
+  if (root) return join(root, "linux");
+  const xdg = process.env.XDG_CACHE_HOME;
+  return join(xdg ? xdg : join(homedir(), ".cache"), "vmm86", "linux");
+}
+
+/** The /init the initramfs runs (busybox sh). It mounts proc, sysfs and devtmpfs, gives
+ * the shell ttyS0 as its controlling terminal, prints READY_MARKER from inside that
+ * shell's session, and powers off (`poweroff -f`) when the shell exits, so init never
+ * dies. */
+export function initScript(): string {
+  return `#!/bin/sh
+# /init of the vmm86 Linux guest, written by \`vmm86 fetch linux\`.
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root TERM=vt100 PS1='\\w # '
+cd /root
+echo "vmm86-linux: init up, kernel $(uname -r)"
+setsid cttyhack sh -c 'echo "${READY_MARKER} on $(tty)"; exec sh'
+echo "vmm86-linux: shell exited, powering off"
+poweroff -f
+`;
+}
+
+/** Returns the gzip-compressed newc archive around `busybox` (a static i386 binary). */
+export function buildInitramfs(busybox: Uint8Array): Uint8Array {
+  const dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run"];
+  const entries: CpioEntry[] = dirs.map((path) => ({ kind: "dir", path, mode: path === "tmp" ? 0o1777 : 0o755 }));
+  entries.push(
+    { kind: "file", path: "bin/busybox", data: busybox, mode: 0o755 },
+    { kind: "symlink", path: "bin/sh", target: "busybox" },
+    // The kernel opens /dev/console for init before any filesystem is mounted.
+    { kind: "char", path: "dev/console", major: 5, minor: 1, mode: 0o600 },
+    { kind: "char", path: "dev/null", major: 1, minor: 3, mode: 0o666 },
+    { kind: "file", path: "init", data: Buffer.from(initScript(), "utf8"), mode: 0o755 },
+  );
+  return gzipSync(writeCpio(entries), { level: 9 });
+}
+
+/** The cached image if a complete one is there (manifest of this format, files of the
+ * recorded sizes), else null. Does not touch the network. */
+export function cachedLinux(cacheDir: string = defaultCacheDir()): LinuxImage | null {
+  const m = readManifest(cacheDir);
+  if (!m) return null;
+  const bzImage = join(cacheDir, m.files.bzImage.name);
+  const initramfs = join(cacheDir, m.files.initramfs.name);
+  if (sizeOf(bzImage) !== m.files.bzImage.size || sizeOf(initramfs) !== m.files.initramfs.size) return null;
+  return { bzImage, initramfs, release: m.release, cmdline: m.cmdline };
+}
+
+/** Brings the cache up to date with the archive and returns the image. Throws
+ * FetchError when the tools are missing, the archive cannot be reached, or a package
+ * is not what was expected. */
+export async function fetchLinux(opts: FetchLinuxOptions): Promise<LinuxImage> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const log = opts.log;
+  const started = Date.now();
+  await requireTools();
+  const apt = new Apt(cacheDir, opts.aptOptions ?? [], log);
+
+  log(`cache: ${cacheDir}`);
+  log("[1/4] updating the i386 package lists");
+  await apt.update();
+
+  log("[2/4] resolving packages");
+  const meta = await apt.show(KERNEL_METAPACKAGE);
+  const kernelPackage = kernelDependency(meta);
+  const kernel = await apt.show(kernelPackage);
+  const busybox = await apt.show(BUSYBOX_PACKAGE);
+  log(`  ${KERNEL_METAPACKAGE} ${field(meta, "Version")} -> ${kernelPackage} ${field(kernel, "Version")}`);
+  log(`  ${BUSYBOX_PACKAGE} ${field(busybox, "Version")}`);
+
+  const initHash = sha256(Buffer.from(initScript(), "utf8"));
+  const old = readManifest(cacheDir);
+  const cached = cachedLinux(cacheDir);
+  if (cached && old && old.kernel.package === kernelPackage && old.kernel.version === field(kernel, "Version") &&
+      old.busybox.version === field(busybox, "Version") && old.init.sha256 === initHash) {
+    log(`up to date: Linux ${cached.release} (nothing downloaded) in ${seconds(started)}`);
+    return cached;
+  }
+
+  const debs = join(cacheDir, "debs");
+  rmSync(debs, { recursive: true, force: true });
+  mkdirSync(debs, { recursive: true });
+  const total = Number(field(kernel, "Size")) + Number(field(busybox, "Size"));
+  log(`[3/4] downloading ${kernelPackage} and ${BUSYBOX_PACKAGE} (${mib(total)})`);
+  await apt.download(debs, [`${kernelPackage}=${field(kernel, "Version")}`, `${BUSYBOX_PACKAGE}=${field(busybox, "Version")}`], total);
+
+  log("[4/4] extracting the kernel and building the initramfs");
+  const work = mkdtempSync(join(cacheDir, "extract-"));
+  try {
+    const debFiles = readdirSync(debs).filter((f) => f.endsWith(".deb"));
+    const kernelDeb = debFiles.find((f) => f.startsWith(kernelPackage + "_"));
+    const busyboxDeb = debFiles.find((f) => f.startsWith(BUSYBOX_PACKAGE + "_"));
+    if (!kernelDeb || !busyboxDeb) throw new FetchError("E_FETCH", `apt-get download left no .deb for ${!kernelDeb ? kernelPackage : BUSYBOX_PACKAGE} in ${debs}`);
+    await run("dpkg-deb", ["-x", join(debs, kernelDeb), join(work, "kernel")]);
+    await run("dpkg-deb", ["-x", join(debs, busyboxDeb), join(work, "busybox")]);
+
+    const boot = join(work, "kernel", "boot");
+    const images = existsSync(boot) ? readdirSync(boot).filter((f) => f.startsWith("vmlinuz-")) : [];
+    if (images.length !== 1) throw new FetchError("E_FETCH", `${kernelDeb} holds ${images.length} boot/vmlinuz-* files, expected one`);
+    const release = images[0].slice("vmlinuz-".length);
+    const bzImage = readFileSync(join(boot, images[0]));
+    if (bzImage.length < 0x300 || bzImage.toString("latin1", 0x202, 0x206) !== "HdrS") {
+      throw new FetchError("E_FETCH", `${images[0]} is not a bzImage (no "HdrS" at 0x202)`);
+    }
+    const bb = readFileSync(join(work, "busybox", "bin", "busybox"));
+    if (bb.readUInt32BE(0) !== 0x7f454c46 || bb[4] !== 1 || bb.readUInt16LE(18) !== 3) {
+      throw new FetchError("E_FETCH", `${busyboxDeb}: bin/busybox is not an i386 ELF`);
+    }
+    const initramfs = buildInitramfs(bb);
+
+    rmSync(join(cacheDir, MANIFEST), { force: true });
+    writeAtomic(join(cacheDir, "bzImage"), bzImage);
+    writeAtomic(join(cacheDir, "initramfs.cpio.gz"), initramfs);
+    writeAtomic(join(cacheDir, "kernel-release.txt"), Buffer.from(release + "\n"));
+    const manifest: Manifest = {
+      format: FORMAT,
+      release,
+      cmdline: DEFAULT_CMDLINE,
+      kernel: { package: kernelPackage, version: field(kernel, "Version") },
+      busybox: { package: BUSYBOX_PACKAGE, version: field(busybox, "Version") },
+      init: { sha256: initHash },
+      files: {
+        bzImage: { name: "bzImage", size: bzImage.length, sha256: sha256(bzImage) },
+        initramfs: { name: "initramfs.cpio.gz", size: initramfs.length, sha256: sha256(initramfs) },
+      },
+      fetchedAt: new Date().toISOString(),
+    };
+    writeAtomic(join(cacheDir, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
+    log(`  bzImage ${mib(bzImage.length)}, initramfs.cpio.gz ${mib(initramfs.length)}`);
+    log(`done: Linux ${release} in ${seconds(started)}`);
+    return { bzImage: join(cacheDir, "bzImage"), initramfs: join(cacheDir, "initramfs.cpio.gz"), release, cmdline: DEFAULT_CMDLINE };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(debs, { recursive: true, force: true });
+  }
+}
+
+// ---- apt, with private state ----------------------------------------------------------
+
+class Apt {
+  private readonly options: string[];
+
+  constructor(private readonly cacheDir: string, extra: string[], private readonly log: (line: string) => void) {
+    const root = join(cacheDir, "apt");
+    for (const d of ["state/lists/partial", "cache/archives/partial"]) mkdirSync(join(root, d), { recursive: true });
+    const status = join(root, "status");
+    if (!existsSync(status)) writeFileSync(status, "");
+    const settings = [
+      "APT::Architecture=i386",
+      "APT::Architectures=i386",
+      `Dir::State=${join(root, "state")}`,
+      `Dir::State::status=${status}`,
+      `Dir::Cache=${join(root, "cache")}`,
+      "Acquire::Languages=none",
+      "Acquire::Retries=2",
+      // As root apt would download as the `_apt` user, which cannot write this cache.
+      ...(process.getuid?.() === 0 ? [`APT::Sandbox::User=${userInfo().username}`] : []),
+      ...extra,
+    ];
+    this.options = settings.flatMap((s) => ["-o", s]);
+  }
+
+  /** apt-get update. Fails if no index could be fetched; warns if only some failed. */
+  async update(): Promise<void> {
+    const ok = new Set<string>();
+    const failed = new Set<string>();
+    const errors: string[] = [];
+    let reasonFor = -1;  // the error whose reason (the next indented line) is pending
+    const r = await run("apt-get", [...this.options, "-q", "update"], {
+      onLine: (line) => {
+        const m = /^(Hit|Get|Ign|Err):(\d+)\s+(.*)$/.exec(line);
+        if (m) {
+          reasonFor = -1;
+          if (m[1] === "Hit" || m[1] === "Get") ok.add(m[2]);
+          if (m[1] === "Err") { failed.add(m[2]); reasonFor = errors.push(m[3]) - 1; }
+          if (m[1] !== "Ign") this.log(`  ${line}`);
+        } else if (reasonFor >= 0 && /^\s+\S/.test(line)) {
+          errors[reasonFor] += `: ${line.trim()}`;
+          reasonFor = -1;
+        }
+      },
+      check: false,
+    });
+    for (const n of failed) ok.delete(n);
+    const stderrErrors = r.stderr.split("\n").filter((l) => /^[EW]: /.test(l));
+    if (ok.size === 0) {
+      throw new FetchError("E_FETCH", "cannot reach the Debian package archive: " +
+        (errors[0] ?? stderrErrors[0] ?? `apt-get update exited with ${r.status}`) +
+        ". Check the network (or the proxy in the apt configuration) and run `vmm86 fetch linux` again." +
+        (cachedLinux(this.cacheDir) ? " The previously fetched kernel is still in the cache." : ""));
+    }
+    if (failed.size > 0 || r.status !== 0) {
+      this.log(`  warning: ${Math.max(failed.size, 1)} index file(s) could not be fetched; using the others`);
+      for (const e of errors) this.log(`    ${e}`);
+    }
+  }
+
+  /** The newest candidate's control fields (apt-cache show). */
+  async show(pkg: string): Promise<Map<string, string>> {
+    const r = await run("apt-cache", [...this.options, "show", "--no-all-versions", pkg], { check: false });
+    if (r.status !== 0 || r.stdout.trim() === "") {
+      throw new FetchError("E_FETCH", `package ${pkg} (i386) is not in the package lists: ` +
+        (r.stderr.split("\n").find((l) => l.startsWith("E:")) ?? `apt-cache exited with ${r.status}`));
+    }
+    return parseStanza(r.stdout);
+  }
+
+  /** apt-get download into `dir`, logging progress against `total` bytes. */
+  async download(dir: string, specs: string[], total: number): Promise<void> {
+    let lastTenth = -1;
+    const timer = setInterval(() => {
+      const tenth = Math.min(9, Math.floor((10 * dirSize(dir)) / total));
+      if (tenth > lastTenth && tenth > 0) {
+        lastTenth = tenth;
+        this.log(`  ${tenth * 10}% of ${mib(total)}`);
+      }
+    }, 1000);
+    try {
+      const r = await run("apt-get", [...this.options, "-q", "download", ...specs], {
+        cwd: dir,
+        onLine: (line) => { if (/^(Get|Err):/.test(line)) this.log(`  ${line}`); },
+        check: false,
+      });
+      if (r.status !== 0) {
+        throw new FetchError("E_FETCH", "apt-get download failed: " +
+          (r.stderr.split("\n").find((l) => l.startsWith("E:")) ?? `exit status ${r.status}`) +
+          ". Check the network and run `vmm86 fetch linux` again.");
+      }
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+/** The `linux-image-<release>` package the metapackage depends on. */
+function kernelDependency(meta: Map<string, string>): string {
+  const depends = meta.get("Depends") ?? "";
+  for (const alt of depends.split(/[,|]/)) {
+    const name = alt.trim().split(/[\s(]/)[0];
+    if (/^linux-image-\d/.test(name)) return name;
+  }
+  throw new FetchError("E_FETCH", `${KERNEL_METAPACKAGE} does not depend on a linux-image-<release> package (Depends: ${depends})`);
+}
+
+/** The fields of the first deb822 stanza in `text` (continuation lines joined). */
+function parseStanza(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  let key = "";
+  for (const line of text.split("\n")) {
+    if (line === "") { if (fields.size > 0) break; continue; }
+    if (/^\s/.test(line) && key) { fields.set(key, fields.get(key) + "\n" + line.trim()); continue; }
+    const i = line.indexOf(":");
+    if (i > 0) { key = line.slice(0, i); fields.set(key, line.slice(i + 1).trim()); }
+  }
+  return fields;
+}
+
+function field(fields: Map<string, string>, name: string): string {
+  const v = fields.get(name);
+  if (v === undefined) throw new FetchError("E_FETCH", `the package index entry of ${fields.get("Package") ?? "?"} has no ${name} field`);
+  return v;
+}
+
+// ---- processes and files --------------------------------------------------------------
+
+interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool with LC_ALL=C; by default throws FetchError on a non-zero exit. */
+function run(cmd: string, args: string[], opts: { cwd?: string; onLine?: (line: string) => void; check?: boolean } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, LC_ALL: "C", DEBIAN_FRONTEND: "noninteractive" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let pending = "";
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (s: string) => {
+      stdout += s;
+      if (!opts.onLine) return;
+      pending += s;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const l of lines) opts.onLine(l);
+    });
+    child.stderr.on("data", (s: string) => { stderr += s; });
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      reject(e.code === "ENOENT" ? missingTools(cmd) : new FetchError("E_FETCH", `${cmd}: ${e.message}`));
+    });
+    child.on("close", (code) => {
+      if (opts.onLine && pending) opts.onLine(pending);
+      const status = code ?? 1;
+      if (status !== 0 && opts.check !== false) {
+        reject(new FetchError("E_FETCH", `${cmd} ${args.filter((a) => a !== "-o" && !a.includes("::")).join(" ")} failed (exit ${status}): ${stderr.trim().split("\n").pop() ?? ""}`));
+      } else {
+        resolve({ status, stdout, stderr });
+      }
+    });
+  });
+}
+
+function missingTools(cmd: string): FetchError {
+  return new FetchError("E_FETCH_TOOLS", `${cmd} not found: \`vmm86 fetch linux\` uses Debian's package tools (apt-get, apt-cache, dpkg-deb); run it on Debian or Ubuntu`);
+}
+
+async function requireTools(): Promise<void> {
+  for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) await run(tool, ["--version"]);
+}
+
+function readManifest(cacheDir: string): Manifest | null {
+  try {
+    const m = JSON.parse(readFileSync(join(cacheDir, MANIFEST), "utf8")) as Manifest;
+    return m.format === FORMAT && typeof m.release === "string" && m.files?.bzImage && m.files?.initramfs ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeAtomic(path: string, data: Uint8Array): void {
+  writeFileSync(path + ".tmp", data);
+  renameSync(path + ".tmp", path);
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return -1;
+  }
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      total += e.isDirectory() ? dirSize(p) : sizeOf(p);
+    }
+  } catch {
+    // the directory may vanish while apt works
+  }
+  return total;
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function seconds(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
+}
