@@ -96,6 +96,7 @@ export function xzDecode(input: Uint8Array, opts: XzOptions = {}): XzResult {
     while (r.pos < input.length && input[r.pos] === 0) r.pos++;
     if ((r.pos - padStart) % 4 !== 0) fail(`stream padding of ${r.pos - padStart} bytes is not a multiple of 4`);
     if (r.pos === input.length) break;
+    if (input[r.pos] !== HEADER_MAGIC[0]) fail(`${input.length - r.pos} bytes of trailing data after the stream that are not another .xz stream`);
   }
   return { data: out.result(), consumed: r.pos, check };
 }
