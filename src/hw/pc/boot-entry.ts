@@ -1,0 +1,47 @@
+// Entering a kernel the way a boot loader leaves the machine: 32-bit flat protected mode,
+// paging off, interrupts off (Linux boot protocol "32-bit boot protocol"; multiboot v1 §3.2
+// "Machine state"). The loaders in src/boot describe the registers; this applies them.
+
+import { CR0_PE, Reg } from "../cpu/cpu.js";
+import { Descriptor, SegReg } from "../cpu/segment.js";
+import type { EntryState, GuestMemoryWriter } from "../../boot/index.js";
+import type { Machine } from "../machine.js";
+
+/** Where the boot GDT lives: conventional memory the kernels replace early. */
+export const BOOT_GDT = 0x800;
+/** __BOOT_CS and __BOOT_DS of the Linux boot protocol (also fine for multiboot). */
+export const BOOT_CS = 0x10, BOOT_DS = 0x18;
+
+/** A writer over the machine's RAM for the loaders. */
+export function ramWriter(m: Machine): GuestMemoryWriter {
+  return {
+    ramBytes: m.mem.ramSize,
+    write: (addr, bytes) => m.mem.load(addr, bytes),
+  };
+}
+
+export function applyEntryState(m: Machine, e: EntryState): void {
+  const cpu = m.cpu;
+  const mem = m.mem;
+  // null, null, flat code (0x10), flat data (0x18): base 0, limit 4 GiB, G=1, D=1.
+  const gdt = [0, 0, 0, 0, 0x0000ffff, 0x00cf9a00, 0x0000ffff, 0x00cf9200];
+  gdt.forEach((v, k) => mem.write32(BOOT_GDT + k * 4, v));
+  cpu.gdtrBase = BOOT_GDT;
+  cpu.gdtrLimit = gdt.length * 4 - 1;
+  cpu.idtrBase = 0;
+  cpu.idtrLimit = 0;
+  cpu.setCr0(cpu.cr0 | CR0_PE);
+  const d = new Descriptor();
+  cpu.readDescriptor(BOOT_CS, d);
+  cpu.segs[SegReg.CS].loadDescriptor(BOOT_CS, d);
+  cpu.readDescriptor(BOOT_DS, d);
+  for (const s of [SegReg.DS, SegReg.ES, SegReg.SS, SegReg.FS, SegReg.GS]) cpu.segs[s].loadDescriptor(BOOT_DS, d);
+  cpu.updateCpl();
+  cpu.setEflags(0x2);
+  const names = { eax: Reg.EAX, ecx: Reg.ECX, edx: Reg.EDX, ebx: Reg.EBX, esp: Reg.ESP, ebp: Reg.EBP, esi: Reg.ESI, edi: Reg.EDI } as const;
+  cpu.regs.fill(0);
+  for (const [name, value] of Object.entries(e.regs)) {
+    if (value !== undefined) cpu.regs[names[name as keyof typeof names]] = value;
+  }
+  cpu.eip = e.eip >>> 0;
+}

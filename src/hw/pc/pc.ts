@@ -1,0 +1,117 @@
+// The PC: CPU, memory and the ISA platform of an AT-class machine, wired by I/O port and IRQ.
+//
+//   port        device                         IRQ
+//   0x20–0x21   8259A master  } DualPic         —   (INTR → CPU)
+//   0xA0–0xA1   8259A slave   }                 2   (cascade)
+//   0x40–0x43   8254 PIT                        0
+//   0x61        system control port B (PIT ch. 2 gate/OUT, speaker)
+//   0x70–0x71   MC146818 RTC/CMOS               8
+//   0x60, 0x64  i8042 keyboard controller       1
+//   0x80        POST diagnostic port
+//   0x92        system control port A (fast A20, reset)
+//   0x3F8–0x3FF 16550A COM1                     4
+//   0x2F8–0x2FF 16550A COM2                     3
+//   0xE9, 0xF4  debugcon, isa-debug-exit (QEMU semantics)
+//
+// Memory: RAM below 640 KiB, the VGA/ROM hole 0xA0000–0xFFFFF, RAM from 1 MiB (machine.ts).
+
+import { Machine } from "../machine.js";
+import type { CpuVariant } from "../cpu/cpu.js";
+import type { IoBus } from "../io/io-bus.js";
+import type { PortDevice, TimedDevice } from "../dev/device.js";
+import { DualPic } from "../dev/pic/dual-pic.js";
+import { I8254 } from "../dev/pit/i8254.js";
+import { Uart16550 } from "../dev/uart/uart16550.js";
+import { Port61 } from "../dev/system/port61.js";
+import { Port80 } from "../dev/system/port80.js";
+import { Port92 } from "../dev/system/port92.js";
+import { A20Gate, A20_KBC, A20_PORT92 } from "../dev/system/a20-gate.js";
+import { attachDebugPorts } from "./debug-ports.js";
+import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
+
+export interface PcOptions {
+  ramBytes: number;
+  variant?: CpuVariant;
+  /** Bytes the guest writes to COM1 (the console). */
+  serialOut?: (byte: number) => void;
+  /** Bytes written to the debugcon port 0xE9. */
+  debugcon?: (byte: number) => void;
+  /** Values written to the POST port 0x80. */
+  post?: (value: number) => void;
+}
+
+export interface PcRunOptions {
+  deadline: number;
+  maxInstructions?: number;
+  realtime?: boolean;
+  /** Called between slices: return bytes to feed to COM1's receiver, if any. */
+  serialIn?: () => Uint8Array | null;
+}
+
+export class Pc {
+  readonly machine: Machine;
+  readonly pic = new DualPic();
+  readonly pit: I8254;
+  readonly com1: Uart16550;
+  readonly com2: Uart16550;
+  readonly a20: A20Gate;
+  private readonly timed: TimedDevice[];
+  /** Set when the guest asked for a reset (port 0x92, i8042 0xFE): the run ends. */
+  resetRequested = false;
+
+  constructor(opts: PcOptions) {
+    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, variant: opts.variant }));
+    const cpu = m.cpu;
+    cpu.intr = this.pic;
+    const io = m.io;
+    const now = (): number => nowNs(cpu);
+
+    this.pit = new I8254(this.pic.line(0));
+    this.com1 = new Uart16550(this.pic.line(4), (b) => opts.serialOut?.(b));
+    this.com2 = new Uart16550(this.pic.line(3), () => {});
+    // A20 is the OR of port 0x92 bit 1 and the i8042 output port; firmware left it enabled
+    // through the i8042 (a loader enters the kernel with A20 on).
+    this.a20 = new A20Gate((on) => { cpu.a20 = on; }, A20_KBC);
+
+    mapPorts(io, 0x20, 2, this.pic.master, now);
+    mapPorts(io, 0xa0, 2, this.pic.slave, now);
+    mapPorts(io, 0x40, 4, this.pit, now);
+    mapPorts(io, 0x61, 1, new Port61(this.pit), now);
+    mapPorts(io, 0x80, 1, new Port80(opts.post), now);
+    mapPorts(io, 0x92, 1, new Port92({ onA20: (on) => this.a20.set(A20_PORT92, on), onReset: () => this.requestReset() }), now);
+    mapPorts(io, 0x3f8, 8, this.com1, now);
+    mapPorts(io, 0x2f8, 8, this.com2, now);
+    attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => m.powerOff(s) }, null);
+    this.timed = [this.pit, this.com1, this.com2];
+  }
+
+  /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
+  requestReset(): void {
+    this.resetRequested = true;
+    this.machine.powerOff(0);
+  }
+
+  get cpu() { return this.machine.cpu; }
+  get mem() { return this.machine.mem; }
+
+  run(opts: PcRunOptions): RunEnd {
+    return clockedRun(this.cpu, this.timed, {
+      deadline: opts.deadline,
+      maxInstructions: opts.maxInstructions,
+      realtime: opts.realtime,
+      exitStatus: () => this.machine.exitStatus ?? 0,
+      poll: () => {
+        const bytes = opts.serialIn?.();
+        if (bytes && bytes.length) this.com1.receive(bytes, nowNs(this.cpu));
+      },
+    });
+  }
+}
+
+/** Register a device on ports [base, base + count), passing offsets and the current time. */
+export function mapPorts(io: IoBus, base: number, count: number, dev: PortDevice, now: () => number): void {
+  io.register(base, count, {
+    read8: (port) => dev.read(port - base, now()),
+    write8: (port, value) => dev.write(port - base, value, now()),
+  });
+}
