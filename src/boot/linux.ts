@@ -118,7 +118,8 @@ export function parseSetupHeader(img: Uint8Array): SetupHeader {
   const setupSects = img[BP.SETUP_SECTS] || 4;
   const pmOffset = (setupSects + 1) * 512;
   const syssize = v.getUint32(BP.SYSSIZE, true);
-  if (img.length < pmOffset + syssize * 16) {
+  // syssize counts 16-byte paragraphs rounded up, so the last one may be partly absent.
+  if (img.length < pmOffset + syssize * 16 - 15) {
     imageError("E_IMAGE_TRUNCATED",
       `kernel image is ${img.length} bytes but its header declares ${pmOffset + syssize * 16} (setup ${pmOffset} + syssize ${syssize}×16): the file is truncated`);
   }
