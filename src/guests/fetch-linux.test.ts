@@ -1,0 +1,92 @@
+// Tests of the Linux guest fetcher that need no network: the initramfs it builds, the
+// cache check, and the error when the archive cannot be reached (apt pointed at a
+// closed local port; skipped where apt-get is not installed).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { FetchError, buildInitramfs, cachedLinux, fetchLinux, initScript } from "./fetch-linux.js";
+
+const hasCpio = spawnSync("cpio", ["--version"]).status === 0;
+const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "vmm86-fetch-"));
+}
+
+test("the initramfs holds busybox, /init, /dev/console", { skip: hasCpio ? false : "no cpio tool" }, () => {
+  const fakeBusybox = Buffer.from("\x7fELF not really busybox");
+  const archive = gunzipSync(buildInitramfs(fakeBusybox));
+  const list = spawnSync("cpio", ["-t", "-v", "--quiet"], { input: archive, env: { ...process.env, LC_ALL: "C" } });
+  assert.equal(list.status, 0, list.stderr.toString());
+  const lines = list.stdout.toString().split("\n");
+  const entry = (name: string) => lines.find((l) => l.endsWith(" " + name) || l.includes(" " + name + " -> ")) ?? "";
+  assert.match(entry("init"), /^-rwxr-xr-x/);
+  assert.match(entry("bin/busybox"), /^-rwxr-xr-x/);
+  assert.match(entry("bin/sh"), /^lrwxrwxrwx.* bin\/sh -> busybox$/);
+  assert.match(entry("dev/console"), /^crw-------.*\b5,\s*1\s/);
+  for (const d of ["proc", "sys", "dev", "tmp", "root"]) assert.match(entry(d), /^d/);
+
+  const dir = tempDir();
+  try {
+    const r = spawnSync("cpio", ["-i", "-d", "--quiet", "init", "bin/busybox"], { cwd: dir, input: archive });
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(spawnSync("cat", [join(dir, "init")]).stdout.toString(), initScript());
+    assert.deepEqual(spawnSync("cat", [join(dir, "bin/busybox")]).stdout, fakeBusybox);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the init script mounts proc, sysfs, devtmpfs and powers off after the shell", () => {
+  const s = initScript();
+  assert.ok(s.startsWith("#!/bin/sh\n"));
+  for (const fs of ["proc", "sysfs", "devtmpfs"]) assert.ok(s.includes(`mount -t ${fs} `), fs);
+  assert.match(s, /setsid cttyhack sh/);
+  assert.match(s, /\npoweroff -f\n$/);
+});
+
+test("cachedLinux: null without a complete cache, the files with one", () => {
+  const dir = tempDir();
+  try {
+    assert.equal(cachedLinux(dir), null);
+    writeFileSync(join(dir, "bzImage"), Buffer.alloc(100));
+    writeFileSync(join(dir, "initramfs.cpio.gz"), Buffer.alloc(50));
+    const manifest = {
+      format: 1, release: "6.1.0-99-686", cmdline: "console=ttyS0",
+      kernel: { package: "linux-image-6.1.0-99-686", version: "1" }, busybox: { package: "busybox-static", version: "1" },
+      init: { sha256: "" }, fetchedAt: "",
+      files: { bzImage: { name: "bzImage", size: 100, sha256: "" }, initramfs: { name: "initramfs.cpio.gz", size: 50, sha256: "" } },
+    };
+    writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+    assert.deepEqual(cachedLinux(dir), {
+      bzImage: join(dir, "bzImage"), initramfs: join(dir, "initramfs.cpio.gz"), release: "6.1.0-99-686", cmdline: "console=ttyS0",
+    });
+    writeFileSync(join(dir, "bzImage"), Buffer.alloc(99));  // truncated download
+    assert.equal(cachedLinux(dir), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an unreachable archive gives E_FETCH with a clear message", { skip: hasApt ? false : "no apt-get" }, async () => {
+  const dir = tempDir();
+  const lines: string[] = [];
+  try {
+    await assert.rejects(
+      fetchLinux({
+        cacheDir: dir,
+        log: (l) => lines.push(l),
+        aptOptions: ["Acquire::http::Proxy=http://127.0.0.1:9", "Acquire::https::Proxy=http://127.0.0.1:9", "Acquire::Retries=0"],
+      }),
+      (e: unknown) => e instanceof FetchError && e.code === "E_FETCH" && /cannot reach the Debian package archive/.test(e.message),
+    );
+    assert.ok(lines.some((l) => l.includes("updating the i386 package lists")));
+    assert.equal(cachedLinux(dir), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
