@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, TEST386_DIR } from "../support/paths.js";
@@ -89,4 +89,27 @@ test("the CLI runs test386 to POST 0xFF", () => {
   const r = vmm86("run", "--bios", join(TEST386_DIR, "test386.bin"), "--post-port", "0x190");
   assert.match(r.stderr, /post: 0xff\n/);
   assert.equal(r.status, 3);
+});
+
+test("run demo: the demo guest passes, and two runs print byte-identical serial logs", () => {
+  const a = vmm86("run", "demo");
+  const b = vmm86("run", "demo");
+  assert.equal(a.status, 0x21, a.stderr);
+  assert.match(a.stdout, /demo: PASS, powering off/);
+  assert.equal(a.stdout, b.stdout);
+  const golden = readFileSync(join(REPO_ROOT, "guests", "demo", "expected-serial.txt"), "utf8");
+  assert.equal(a.stdout, golden);
+});
+
+test("run linux before fetching says which command fetches it", () => {
+  const cache = mkdtempSync(join(tmpdir(), "vmm86-empty-cache-"));
+  const r = spawnSync(process.execPath, [BIN, "run", "linux"], { encoding: "utf8", env: { ...process.env, VMM86_CACHE: cache } });
+  assert.equal(r.status, 6);
+  assert.match(r.stderr, /E_NOT_FETCHED: .*vmm86 fetch linux/);
+});
+
+test("--mode other than bare is refused clearly until the monitor exists", () => {
+  const r = vmm86("run", "demo", "--mode", "bt");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /E_USAGE: --mode bt is not available yet/);
 });

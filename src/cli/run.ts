@@ -1,0 +1,263 @@
+// `vmm86 run`: boot a guest on the PC and connect its first serial port to the terminal.
+//
+//   vmm86 run demo | linux | --kernel F [--initrd F] [--append S] | --bios ROM   [options]
+//
+// Guest output on COM1 goes to stdout; stdin goes to COM1's receiver. The run loop is
+// synchronous; it yields to Node's event loop between short slices so input can arrive.
+
+import { readFileSync, existsSync, openSync, closeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ExitCode, UserError, usageError, imageError } from "./errors.js";
+import { parseArgs, numberFlag, type FlagSpec } from "./args.js";
+import { writeAll } from "./output.js";
+import { installTracer } from "./trace.js";
+import { Pc } from "../hw/pc/pc.js";
+import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
+import type { RunEnd } from "../hw/pc/clocked-run.js";
+import { BootError, loadLinux, loadMultiboot, pcE820Map, type EntryState } from "../boot/index.js";
+import { cachedLinux } from "../guests/fetch-linux.js";
+
+export const RUN_FLAGS: Record<string, FlagSpec> = {
+  bios: { value: true },
+  kernel: { value: true, aliases: ["-kernel"] },
+  initrd: { value: true, aliases: ["-initrd"] },
+  append: { value: true, aliases: ["-append"] },
+  entry: { value: true },
+  mode: { value: true },
+  "post-port": { value: true },
+  debugcon: { value: true },
+  cpu: { value: true },
+  m: { value: true, aliases: ["-m"] },
+  timeout: { value: true },
+  "max-instructions": { value: true },
+  clock: { value: true },
+  trace: { value: false },
+  stats: { value: false },
+  help: { value: false, aliases: ["-h"] },
+};
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const DEMO_IMAGE = join(REPO_ROOT, "guests", "demo", "demo.elf");
+
+function readImage(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw imageError(`${what} '${path}' does not exist`);
+  try {
+    return readFileSync(path);
+  } catch {
+    throw imageError(`cannot read ${what} '${path}'`);
+  }
+}
+
+/** Is this a Linux bzImage (setup header magic "HdrS" at 0x202)? */
+function isBzImage(img: Uint8Array): boolean {
+  return img.length > 0x206 && img[0x202] === 0x48 && img[0x203] === 0x64 && img[0x204] === 0x72 && img[0x205] === 0x53;
+}
+
+interface GuestPlan {
+  describe: string;
+  load(pc: Pc): void;
+}
+
+function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan {
+  const positional = p.positional;
+  const bios = p.flags.get("bios");
+  const kernel = p.flags.get("kernel");
+  const chosen = [positional.length > 0, typeof bios === "string", typeof kernel === "string"].filter(Boolean).length;
+  if (chosen === 0) throw usageError("run needs a guest: demo, linux, --kernel FILE or --bios ROM");
+  if (chosen > 1 || positional.length > 1) throw usageError("run takes one guest: demo, linux, --kernel FILE or --bios ROM");
+  const entry = p.flags.get("entry") ?? "direct";
+  if (entry !== "direct" && entry !== "bzimage") throw usageError("--entry must be 'direct' or 'bzimage'");
+  const e820 = pcE820Map(ramBytes);
+
+  const linuxPlan = (kernelPath: string, initrdPath: string | undefined, cmdline: string): GuestPlan => {
+    const img = readImage(kernelPath, "kernel");
+    const initrd = initrdPath !== undefined ? readImage(initrdPath, "initrd") : undefined;
+    return {
+      describe: `Linux ${kernelPath} (${entry === "direct" ? "direct entry" : "bzImage decompressor"}), cmdline '${cmdline}'`,
+      load: (pc) => apply(pc, () => loadLinux(ramWriter(pc.machine), img, { initrd, cmdline, e820, direct: entry === "direct" })),
+    };
+  };
+
+  if (typeof bios === "string") {
+    const rom = readImage(bios, "BIOS image");
+    if (rom.length !== 0x10000 && rom.length !== 0x20000) {
+      throw imageError(`BIOS image '${bios}' is ${rom.length} bytes; it must be 64 KiB or 128 KiB`);
+    }
+    return { describe: `ROM ${bios}`, load: (pc) => pc.machine.loadBios(rom) };
+  }
+  if (typeof kernel === "string") {
+    const img = readImage(kernel, "kernel");
+    const append = p.flags.get("append");
+    const cmdline = typeof append === "string" ? append : "";
+    const initrd = p.flags.get("initrd");
+    if (isBzImage(img)) return linuxPlan(kernel, typeof initrd === "string" ? initrd : undefined, cmdline || "console=ttyS0 noapic nolapic");
+    const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
+    return {
+      describe: `multiboot kernel ${kernel}`,
+      load: (pc) => apply(pc, () => loadMultiboot(ramWriter(pc.machine), img, { cmdline: [kernel, cmdline].join(" ").trim(), modules, e820 })),
+    };
+  }
+  const name = positional[0];
+  if (name === "demo") {
+    const img = readImage(DEMO_IMAGE, "demo guest");
+    return {
+      describe: "the demo guest",
+      load: (pc) => apply(pc, () => loadMultiboot(ramWriter(pc.machine), img, { cmdline: "demo", modules: [], e820 })),
+    };
+  }
+  if (name === "linux") {
+    const cached = cachedLinux();
+    if (cached === null) {
+      throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
+    }
+    const append = p.flags.get("append");
+    return linuxPlan(cached.bzImage, cached.initramfs, typeof append === "string" ? append : cached.cmdline);
+  }
+  throw usageError(`unknown guest '${name}' (demo, linux, --kernel FILE or --bios ROM)`);
+}
+
+function apply(pc: Pc, load: () => EntryState): void {
+  let e: EntryState;
+  try {
+    e = load();
+  } catch (err) {
+    if (err instanceof BootError) throw imageError(err.message);
+    throw err;
+  }
+  applyEntryState(pc.machine, e);
+}
+
+export async function runCommand(argv: string[], help: string): Promise<number> {
+  const p = parseArgs(argv, RUN_FLAGS);
+  if (p.flags.has("help")) { process.stdout.write(help); return ExitCode.OK; }
+  const mode = p.flags.get("mode") ?? "bare";
+  if (mode !== "bare") throw usageError(`--mode ${String(mode)} is not available yet; this build runs guests on the bare machine (--mode bare)`);
+  const cpuVariant = p.flags.get("cpu") ?? "standard";
+  if (cpuVariant !== "standard" && cpuVariant !== "strict") throw usageError("--cpu must be 'standard' or 'strict'");
+  const clock = p.flags.get("clock") ?? "virtual";
+  if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
+  const ramMiB = numberFlag(p, "m", 2, 3072) ?? 128;
+  const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
+  const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
+  const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
+  const ramBytes = Math.floor(ramMiB) * 1024 * 1024;
+  const plan = planGuest(p, ramBytes);
+
+  // Output: guest serial to stdout, debugcon to its file, POST values and traces to stderr.
+  const serialBuf: number[] = [];
+  const flushSerial = (): void => {
+    if (serialBuf.length) { writeAll(1, Uint8Array.from(serialBuf)); serialBuf.length = 0; }
+  };
+  let debugFd = -1;
+  const debugcon = p.flags.get("debugcon");
+  if (typeof debugcon === "string") {
+    try { debugFd = debugcon === "stdout" ? 1 : openSync(debugcon, "w"); }
+    catch { throw usageError(`cannot open --debugcon file '${debugcon}'`); }
+  }
+  const debugBuf: number[] = [];
+  const flushDebug = (): void => {
+    if (debugBuf.length && debugFd >= 0) writeAll(debugFd, Uint8Array.from(debugBuf));
+    debugBuf.length = 0;
+  };
+  const reportPost = (v: number): void => {
+    flushDebug();
+    flushSerial();
+    writeAll(2, `post: 0x${v.toString(16).padStart(2, "0")}\n`);
+  };
+  const pc = new Pc({
+    ramBytes,
+    variant: cpuVariant,
+    serialOut: (b) => { serialBuf.push(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
+    debugcon: (b) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
+    post: postPort === 0x80 ? reportPost : undefined,
+  });
+  if (postPort !== null && postPort !== 0x80) {
+    let last = -1;
+    pc.machine.io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
+  }
+  plan.load(pc);
+
+  const traceLines: string[] = [];
+  const flushTrace = (): void => {
+    if (traceLines.length) { writeAll(2, traceLines.join("\n") + "\n"); traceLines.length = 0; }
+  };
+  if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
+
+  // Host input for COM1.
+  // On a terminal, keys go to the guest raw; Ctrl-A x ends the run (as in QEMU).
+  const input: number[] = [];
+  const tty = process.stdin.isTTY === true;
+  let quit = false, ctrlA = false;
+  const onData = (d: Buffer): void => {
+    for (const b of d) {
+      if (tty && ctrlA && (b === 0x78 || b === 0x58)) { quit = true; return; }
+      ctrlA = tty && b === 0x01 && !ctrlA;
+      if (!ctrlA) input.push(b);
+    }
+  };
+  process.stdin.on("data", onData);
+  process.stdin.on("error", () => {});
+  if (tty) process.stdin.setRawMode(true);
+  process.stdin.resume();
+
+  const start = Date.now();
+  const finalDeadline = start + timeoutS * 1000;
+  let end: RunEnd;
+  try {
+    for (;;) {
+      end = pc.run({
+        deadline: Math.min(finalDeadline, Date.now() + 50),
+        maxInstructions: maxInstr,
+        realtime: clock === "realtime",
+        serialIn: () => (input.length ? Uint8Array.from(input.splice(0, input.length)) : null),
+      });
+      flushTrace();
+      if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    process.stdin.off("data", onData);
+    if (tty) process.stdin.setRawMode(false);
+    process.stdin.pause();
+    flushTrace();
+    flushSerial();
+    flushDebug();
+    if (debugFd > 2) closeSync(debugFd);
+  }
+  if (quit) {
+    writeAll(2, "\nvmm86: run ended from the terminal (Ctrl-A x)\n");
+    return ExitCode.OK;
+  }
+  return finish(pc, end, plan.describe, start, p.flags.has("stats"));
+}
+
+function finish(pc: Pc, end: RunEnd, describe: string, start: number, stats: boolean): number {
+  const cpu = pc.cpu;
+  const secs = (Date.now() - start) / 1000;
+  const where = `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
+  if (stats) {
+    const n = cpu.instructions;
+    writeAll(2, `stats: guest ${describe}\n`);
+    writeAll(2, `stats: ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS), ` +
+      `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
+  }
+  switch (end.kind) {
+    case "poweroff":
+      if (pc.resetRequested) {
+        writeAll(2, "vmm86: the guest reset the machine; there is no firmware to reboot into, so the run ends\n");
+        return ExitCode.OK;
+      }
+      writeAll(2, `vmm86: guest powered off with status ${end.status}\n`);
+      return end.status & 0xff;
+    case "halt":
+      writeAll(2, `vmm86: E_HALT: guest halted with interrupts disabled ${where}\n`);
+      return ExitCode.HALT;
+    case "triple-fault":
+      writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}\n`);
+      return ExitCode.TRIPLE_FAULT;
+    case "timeout":
+      writeAll(2, `vmm86: E_TIMEOUT: stopped after ${end.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
+      return ExitCode.TIMEOUT;
+  }
+}
