@@ -13,6 +13,13 @@ export interface RomRegion {
   data: Uint8Array;
 }
 
+/** A memory-mapped device region (e.g. VGA text memory): byte access by offset. */
+export interface MmioRegion {
+  base: number;
+  size: number;
+  device: { read8(offset: number): number; write8(offset: number, value: number): void };
+}
+
 export class PhysicalMemory {
   readonly ram: Uint8Array;
   /** Bytes of RAM; addresses at or above this are not RAM. */
@@ -21,6 +28,7 @@ export class PhysicalMemory {
   readonly codePages: Uint8Array;
   onCodeWrite: (page: number) => void = () => {};
   private readonly roms: RomRegion[] = [];
+  private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
   private readonly notRam: Uint8Array;
 
@@ -39,6 +47,12 @@ export class PhysicalMemory {
     for (let p = base >>> 12; p < (base + data.length) >>> 12 || (base + data.length === 0x1_0000_0000 && p < 0x100000); p++) {
       if (p < this.notRam.length) this.notRam[p] = 1;
     }
+  }
+
+  /** Map a device at [base, base + size); those pages stop being RAM. */
+  addMmio(region: MmioRegion): void {
+    this.mmio.push(region);
+    this.addHole(region.base, region.base + region.size);
   }
 
   /** Mark pages [lo, hi) (physical addresses) as not RAM: reads 0xFF unless a ROM covers them. */
@@ -90,6 +104,11 @@ export class PhysicalMemory {
     if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
       this.ram[addr] = value;
+      return;
+    }
+    for (const m of this.mmio) {
+      const off = (addr - m.base) >>> 0;
+      if (off < m.size) { m.device.write8(off, value & 0xff); return; }
     }
   }
 
@@ -121,6 +140,10 @@ export class PhysicalMemory {
   }
 
   private readSlow(addr: number): number {
+    for (const m of this.mmio) {
+      const off = (addr - m.base) >>> 0;
+      if (off < m.size) return m.device.read8(off) & 0xff;
+    }
     for (const rom of this.roms) {
       const off = (addr - rom.base) >>> 0;
       if (off < rom.data.length) return rom.data[off];

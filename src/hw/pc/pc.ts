@@ -26,6 +26,9 @@ import { Port61 } from "../dev/system/port61.js";
 import { Port80 } from "../dev/system/port80.js";
 import { Port92 } from "../dev/system/port92.js";
 import { A20Gate, A20_KBC, A20_PORT92 } from "../dev/system/a20-gate.js";
+import { Mc146818 } from "../dev/rtc/mc146818.js";
+import { I8042 } from "../dev/kbd/i8042.js";
+import { VgaText } from "../dev/vga/vga-text.js";
 import { attachDebugPorts } from "./debug-ports.js";
 import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
 
@@ -55,6 +58,9 @@ export class Pc {
   readonly com1: Uart16550;
   readonly com2: Uart16550;
   readonly a20: A20Gate;
+  readonly rtc: Mc146818;
+  readonly kbd: I8042;
+  readonly vga = new VgaText();
   private readonly timed: TimedDevice[];
   /** Set when the guest asked for a reset (port 0x92, i8042 0xFE): the run ends. */
   resetRequested = false;
@@ -79,10 +85,23 @@ export class Pc {
     mapPorts(io, 0x61, 1, new Port61(this.pit), now);
     mapPorts(io, 0x80, 1, new Port80(opts.post), now);
     mapPorts(io, 0x92, 1, new Port92({ onA20: (on) => this.a20.set(A20_PORT92, on), onReset: () => this.requestReset() }), now);
+    this.rtc = new Mc146818(this.pic.line(8), { ramBytes: opts.ramBytes });
+    mapPorts(io, 0x70, 2, this.rtc, now);
+    this.kbd = new I8042({
+      irq1: this.pic.line(1),
+      irq12: this.pic.line(12),
+      onA20: (on) => this.a20.set(A20_KBC, on),
+      onReset: () => this.requestReset(),
+    });
+    // The i8042 answers at 0x60 (offset 0) and 0x64 (offset 4); 0x61 between them is port B.
+    mapPorts(io, 0x60, 1, this.kbd, now);
+    mapPorts(io, 0x64, 1, { read: (_o, t) => this.kbd.read(4, t), write: (_o, v, t) => this.kbd.write(4, v, t) }, now);
+    m.mem.addMmio({ base: 0xb8000, size: 0x8000, device: this.vga });
+    mapPorts(io, 0x3c0, 0x20, this.vga, now);
     mapPorts(io, 0x3f8, 8, this.com1, now);
     mapPorts(io, 0x2f8, 8, this.com2, now);
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => m.powerOff(s) }, null);
-    this.timed = [this.pit, this.com1, this.com2];
+    this.timed = [this.pit, this.rtc, this.com1, this.com2];
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
