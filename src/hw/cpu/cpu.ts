@@ -48,6 +48,8 @@ export interface CpuOptions {
 
 // TLB entry bits (low 12 bits of each tlb[] entry; the high 20 are the frame).
 const TLB_VALID = 1, TLB_USER = 2, TLB_USER_W = 4, TLB_SUP_W = 8, TLB_DIRTY = 16, TLB_GLOBAL = 32;
+/** The frame is ordinary RAM: accesses may index `mem.ram` directly. */
+const TLB_RAM = 64;
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 const PARITY = new Uint8Array(256);
@@ -142,6 +144,10 @@ export class Cpu {
   private readonly tlbPages = new Int32Array(1 << 20);
   private tlbCount = 0;
   private readonly xlat = new Translation();
+  /** The code page last fetched from: linear page * 2 + user, its physical page and cache. */
+  private fetchKey = -1;
+  private fetchPhysPage = -1;
+  private fetchArr: Instr[] | undefined = undefined;
   /** Decoded instructions by physical page, then offset. */
   // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
@@ -411,12 +417,14 @@ export class Cpu {
     if (t.writable || !wp) e |= TLB_SUP_W;
     if (t.dirty) e |= TLB_DIRTY;
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
+    if (this.mem.isRam(t.frame)) e |= TLB_RAM;
     this.tlb[page] = e;
     return (t.frame | (lin & 0xfff)) >>> 0;
   }
 
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
+    this.fetchKey = -1;
     let keep = 0;
     for (let i = 0; i < this.tlbCount; i++) {
       const p = this.tlbPages[i];
@@ -428,18 +436,36 @@ export class Cpu {
 
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
+    this.fetchKey = -1;
     this.tlb[lin >>> 12] = 0;
   }
 
   /** Whether the current access is a user-mode one (CPL 3). */
   get user(): boolean { return this.cpl === 3; }
 
-  readLin8(lin: number, user: boolean): number { return this.mem.read8(this.translateRead(lin, user)); }
+  readLin8(lin: number, user: boolean): number {
+    if (this.paging) {
+      const e = this.tlb[lin >>> 12];
+      if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) {
+        return this.mem.ram[(e & ~0xfff) | (lin & 0xfff)];
+      }
+    }
+    return this.mem.read8(this.translateRead(lin, user));
+  }
   readLin16(lin: number, user: boolean): number {
     if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
     return this.mem.read16(this.translateRead(lin, user));
   }
   readLin32(lin: number, user: boolean): number {
+    if (this.paging) {
+      // Fast path: a TLB hit on a RAM frame, not crossing the page.
+      const e = this.tlb[lin >>> 12];
+      if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0)) && (lin & 0xfff) <= 0xffc) {
+        const p = (e & ~0xfff) | (lin & 0xfff);
+        const r = this.mem.ram;
+        return r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24);
+      }
+    }
     if ((lin & 0xfff) > 0xffc) {
       const p1 = this.translateRead(lin, user), p2 = this.translateRead((lin | 0xfff) + 1, user);
       let v = 0;
@@ -461,6 +487,16 @@ export class Cpu {
     this.mem.write16(this.translateWrite(lin, user), v);
   }
   writeLin32(lin: number, v: number, user: boolean): void {
+    if (this.paging) {
+      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
+      const e = this.tlb[lin >>> 12];
+      if ((e & need) === need && (lin & 0xfff) <= 0xffc && this.mem.codePages[e >>> 12] === 0) {
+        const p = (e & ~0xfff) | (lin & 0xfff);
+        const r = this.mem.ram;
+        r[p] = v; r[p + 1] = v >>> 8; r[p + 2] = v >>> 16; r[p + 3] = v >>> 24;
+        return;
+      }
+    }
     if ((lin & 0xfff) > 0xffc) {
       // Translate both pages before writing anything, so a fault on the second leaves memory unchanged.
       this.translateWrite(lin, user); this.translateWrite((lin | 0xfff) + 1, user);
@@ -761,6 +797,7 @@ export class Cpu {
   private invalidateCodePage(page: number): void {
     this.icache[page] = undefined;
     this.mem.codePages[page] = 0;
+    if (this.fetchPhysPage === page) this.fetchArr = undefined;
   }
 
   flushCodeCache(): void {
@@ -781,9 +818,18 @@ export class Cpu {
     const cs = this.segs[SegReg.CS];
     const eip = this.eip;
     const lin = (cs.base + eip) | 0;
+    // The page instructions last came from: skip the translation while it stays valid.
+    const key = ((lin >>> 12) * 2) + (this.cpl === 3 ? 1 : 0);
+    if (key === this.fetchKey && this.fetchArr !== undefined) {
+      const ins = this.fetchArr[lin & 0xfff];
+      if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
+    }
     const phys = this.translateRead(lin, this.cpl === 3);
     const page = phys >>> 12;
     const cached = this.icache[page];
+    this.fetchKey = key;
+    this.fetchArr = cached;
+    this.fetchPhysPage = page;
     if (cached !== undefined) {
       const ins = cached[phys & 0xfff];
       if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
@@ -798,6 +844,7 @@ export class Cpu {
         arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
         this.icache[page] = arr;
         this.mem.codePages[page] = 1;
+        if (this.fetchPhysPage === page) this.fetchArr = arr;
       }
       arr[phys & 0xfff] = ins;
     }

@@ -77,7 +77,7 @@ export class Pc {
     this.com2 = new Uart16550(this.pic.line(3), () => {});
     // A20 is the OR of port 0x92 bit 1 and the i8042 output port; firmware left it enabled
     // through the i8042 (a loader enters the kernel with A20 on).
-    this.a20 = new A20Gate((on) => { cpu.a20 = on; }, A20_KBC);
+    this.a20 = new A20Gate((on) => { cpu.a20 = on; cpu.flushTlb(true); }, A20_KBC);
 
     mapPorts(io, 0x20, 2, this.pic.master, now);
     mapPorts(io, 0xa0, 2, this.pic.slave, now);
