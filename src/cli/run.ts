@@ -16,7 +16,7 @@ import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { BootError, loadLinux, loadMultiboot, pcE820Map, type EntryState } from "../boot/index.js";
-import { cachedLinux } from "../guests/fetch-linux.js";
+import { cachedLinux, READY_MARKER } from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   bios: { value: true },
@@ -57,6 +57,12 @@ function isBzImage(img: Uint8Array): boolean {
 interface GuestPlan {
   describe: string;
   load(pc: Pc): void;
+  /**
+   * Host input is held back until the guest prints this (the Linux guest's shell-ready
+   * line): the kernel's serial driver empties the receive FIFO when the console opens, so
+   * type-ahead sent earlier would be lost.
+   */
+  inputAfter?: string;
 }
 
 function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan {
@@ -112,7 +118,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
       throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
     }
     const append = p.flags.get("append");
-    return linuxPlan(cached.bzImage, cached.initramfs, typeof append === "string" ? append : cached.cmdline);
+    return { ...linuxPlan(cached.bzImage, cached.initramfs, typeof append === "string" ? append : cached.cmdline), inputAfter: READY_MARKER };
   }
   throw usageError(`unknown guest '${name}' (demo, linux, --kernel FILE or --bios ROM)`);
 }
@@ -146,6 +152,14 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
 
   // Output: guest serial to stdout, debugcon to its file, POST values and traces to stderr.
   const serialBuf: number[] = [];
+  // Recent output, to notice plan.inputAfter.
+  let inputOpen = plan.inputAfter === undefined;
+  let recent = "";
+  const watch = (b: number): void => {
+    if (inputOpen) return;
+    recent = (recent + String.fromCharCode(b)).slice(-256);
+    if (recent.includes(plan.inputAfter!)) inputOpen = true;
+  };
   const flushSerial = (): void => {
     if (serialBuf.length) { writeAll(1, Uint8Array.from(serialBuf)); serialBuf.length = 0; }
   };
@@ -168,7 +182,7 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
   const pc = new Pc({
     ramBytes,
     variant: cpuVariant,
-    serialOut: (b) => { serialBuf.push(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
+    serialOut: (b) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
     post: postPort === 0x80 ? reportPost : undefined,
   });
@@ -210,7 +224,7 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
         deadline: Math.min(finalDeadline, Date.now() + 50),
         maxInstructions: maxInstr,
         realtime: clock === "realtime",
-        serialIn: () => (input.length ? Uint8Array.from(input.splice(0, input.length)) : null),
+        serialIn: () => (inputOpen && input.length ? Uint8Array.from(input.splice(0, input.length)) : null),
       });
       flushTrace();
       if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
