@@ -181,6 +181,7 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
   };
   const pc = new Pc({
     ramBytes,
+    acpi: p.flags.get("bios") === undefined,
     variant: cpuVariant,
     serialOut: (b) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },

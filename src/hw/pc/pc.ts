@@ -12,6 +12,7 @@
 //   0x3F8–0x3FF 16550A COM1                     4
 //   0x2F8–0x2FF 16550A COM2                     3
 //   0xE9, 0xF4  debugcon, isa-debug-exit (QEMU semantics)
+//   0xB000–0xB00B ACPI PM1 event/control blocks and PM timer (with acpi: tables at 0xF0000)
 //
 // Memory: RAM below 640 KiB, the VGA/ROM hole 0xA0000–0xFFFFF, RAM from 1 MiB (machine.ts).
 
@@ -29,6 +30,8 @@ import { A20Gate, A20_KBC, A20_PORT92 } from "../dev/system/a20-gate.js";
 import { Mc146818 } from "../dev/rtc/mc146818.js";
 import { I8042 } from "../dev/kbd/i8042.js";
 import { VgaText } from "../dev/vga/vga-text.js";
+import { PmBlock } from "../dev/acpi/pm-block.js";
+import { ACPI_ROM_BASE, buildAcpiRom } from "./acpi-tables.js";
 import { attachDebugPorts } from "./debug-ports.js";
 import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
 
@@ -41,7 +44,15 @@ export interface PcOptions {
   debugcon?: (byte: number) => void;
   /** Values written to the POST port 0x80. */
   post?: (value: number) => void;
+  /**
+   * Put ACPI tables in the BIOS area (0xF0000) so an OS can power the machine off. Off when
+   * a ROM image is to be mapped there instead.
+   */
+  acpi?: boolean;
 }
+
+/** I/O base of the ACPI PM1 event block (control at +4, timer at +8), as on a PIIX4. */
+export const PM_BASE = 0xb000;
 
 export interface PcRunOptions {
   deadline: number;
@@ -98,6 +109,10 @@ export class Pc {
     mapPorts(io, 0x64, 1, { read: (_o, t) => this.kbd.read(4, t), write: (_o, v, t) => this.kbd.write(4, v, t) }, now);
     m.mem.addMmio({ base: 0xb8000, size: 0x8000, device: this.vga });
     mapPorts(io, 0x3c0, 0x20, this.vga, now);
+    if (opts.acpi) {
+      m.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE));
+      mapPorts(io, PM_BASE, 12, new PmBlock(() => m.powerOff(0)), now);
+    }
     mapPorts(io, 0x3f8, 8, this.com1, now);
     mapPorts(io, 0x2f8, 8, this.com2, now);
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => m.powerOff(s) }, null);
