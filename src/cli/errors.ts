@@ -15,6 +15,8 @@ export const ExitCode = {
   IMAGE: 6,
   /** `vmm86 fetch` could not get or build a guest (archive unreachable, tools missing). */
   FETCH: 7,
+  /** The guest waits for input (HLT, IF=1, no timer armed) and stdin has ended. */
+  IDLE: 8,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

@@ -46,6 +46,7 @@ Exit status (each ending also prints one line on stderr saying what happened):
   5  E_TRIPLE_FAULT the guest triple-faulted (processor shutdown)
   6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
+  8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
  70  E_INTERNAL     a bug in vmm86
 
 Examples:

@@ -212,7 +212,9 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
     }
   };
   process.stdin.on("data", onData);
-  process.stdin.on("error", () => {});
+  let stdinEnded = false;
+  process.stdin.on("end", () => { stdinEnded = true; });
+  process.stdin.on("error", () => { stdinEnded = true; });
   if (tty) process.stdin.setRawMode(true);
   process.stdin.resume();
 
@@ -228,6 +230,14 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
         serialIn: () => (inputOpen && input.length ? Uint8Array.from(input.splice(0, input.length)) : null),
       });
       flushTrace();
+      if (end.kind === "idle") {
+        // The guest waits for input: wait for the host to send some, unless none can come.
+        if (input.length > 0 && inputOpen) continue;
+        if (stdinEnded && (input.length === 0 || !inputOpen)) break;
+        if (Date.now() >= finalDeadline || quit) break;
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
       if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
       await new Promise((r) => setImmediate(r));
     }
@@ -268,6 +278,9 @@ function finish(pc: Pc, end: RunEnd, describe: string, start: number, stats: boo
     case "halt":
       writeAll(2, `vmm86: E_HALT: guest halted with interrupts disabled ${where}\n`);
       return ExitCode.HALT;
+    case "idle":
+      writeAll(2, `vmm86: E_IDLE: the guest is idle waiting for input (HLT, no timer armed) and the input has ended ${where}\n`);
+      return ExitCode.IDLE;
     case "triple-fault":
       writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}\n`);
       return ExitCode.TRIPLE_FAULT;

@@ -52,6 +52,8 @@ export class Machine {
    * from Date.now) passes. A bare machine has no timers: a halt with IF=1 is final too.
    */
   run(deadline: number, maxInstructions = Infinity, slice = 1 << 20): RunEnd {
-    return clockedRun(this.cpu, [], { deadline, maxInstructions, slice, exitStatus: () => this.exitStatus ?? 0 });
+    const end = clockedRun(this.cpu, [], { deadline, maxInstructions, slice, exitStatus: () => this.exitStatus ?? 0 });
+    // Without devices nothing can ever end an idle halt.
+    return end.kind === "idle" ? { kind: "halt" } : end;
   }
 }

@@ -15,6 +15,8 @@ import { NS_PER_CYCLE, type TimedDevice } from "../dev/device.js";
 export type RunEnd =
   | { kind: "poweroff"; status: number }
   | { kind: "halt" }
+  /** HLT with interrupts enabled and no device event pending: only host input can wake it. */
+  | { kind: "idle" }
   | { kind: "triple-fault" }
   | { kind: "timeout"; instructions: number };
 
@@ -62,11 +64,20 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
       case StopReason.PowerOff: return { kind: "poweroff", status: opts.exitStatus?.() ?? 0 };
       case StopReason.HaltForever: return { kind: "halt" };
       case StopReason.TripleFault: return { kind: "triple-fault" };
-      case StopReason.Halted:
-        // HLT with IF=1: nothing happens until the next device event.
-        if (next === Infinity) return { kind: "halt" };
-        if (next > now) cpu.idleCycles += Math.ceil((next - nowNs(cpu)) / NS_PER_CYCLE);
+      case StopReason.Halted: {
+        // HLT with IF=1: nothing happens until the next device event, or host input. The
+        // slice may have programmed a timer, so ask the devices again.
+        const t = nowNs(cpu);
+        let wake = Infinity;
+        for (const d of devices) {
+          d.advance(t);
+          wake = Math.min(wake, d.nextEvent(t));
+        }
+        if (cpu.intr?.hasInterrupt()) break;
+        if (wake === Infinity) return { kind: "idle" };
+        if (wake > t) cpu.idleCycles += Math.ceil((wake - t) / NS_PER_CYCLE);
         break;
+      }
       default: break;
     }
     if (opts.realtime) {
