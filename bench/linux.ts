@@ -5,7 +5,7 @@
 // prints host seconds, guest instructions where the emulator counts them, and each time
 // as a ratio to vmm86 direct entry. See docs/bench.md.
 //
-//   node dist/bench/linux.js [--only vmm86,v86,qemu] [--timeout SECONDS]
+//   node dist/bench/linux.js [--only vmm86,v86,qemu] [--timeout SECONDS] [--runs N]
 //
 // One emulator failing (not installed, no shell in time) is reported in its row and the
 // others still run; the exit status is non-zero only when a vmm86 boot fails.
@@ -31,14 +31,15 @@ interface Row {
   vmm86: boolean;
 }
 
-const USAGE = `usage: node dist/bench/linux.js [--only vmm86,v86,qemu] [--timeout SECONDS]
+const USAGE = `usage: node dist/bench/linux.js [--only vmm86,v86,qemu] [--timeout SECONDS] [--runs N]
   --only     a comma-separated subset of: ${EMULATORS.join(", ")} (default: all)
   --timeout  host seconds each boot may take before it counts as failed (default 600)
+  --runs     boot each N times and keep the fastest (default 1)
 `;
 
-function parse(argv: string[]): { only: Set<string>; timeoutS: number } {
+function parse(argv: string[]): { only: Set<string>; timeoutS: number; runs: number } {
   let only = new Set<string>(["vmm86", "v86", "qemu"]);
-  let timeoutS = 600;
+  let timeoutS = 600, runs = 1;
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
@@ -56,10 +57,13 @@ function parse(argv: string[]): { only: Set<string>; timeoutS: number } {
     } else if (flag === "--timeout") {
       timeoutS = Number(value());
       if (!(timeoutS > 0)) throw new Error("--timeout must be a positive number of seconds");
+    } else if (flag === "--runs") {
+      runs = Number(value());
+      if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
     } else throw new Error(`unknown argument '${a}'`);
   }
   if (only.has("vmm86")) { only.add("vmm86-direct"); only.add("vmm86-bzimage"); }
-  return { only, timeoutS };
+  return { only, timeoutS, runs };
 }
 
 /** Runs a bench child (a compiled bench/linux-*.js) and waits for its one result. */
@@ -156,21 +160,27 @@ async function linuxImage(): Promise<LinuxImage> {
 function fmtRatio(r: Row, ref: Row | undefined): string {
   if (!r.result.ok) return "—";
   if (ref === undefined || !ref.result.ok) return "n/a";
-  if (r === ref) return "1.00 (reference)";
+  if (r === ref) return "1.00";
   return (r.result.seconds / ref.result.seconds).toFixed(2);
 }
 
+/**
+ * The table, in Markdown. Time ratios are to vmm86 direct entry (the reference the README
+ * quotes) and to vmm86's bzImage path, which boots the way v86 and QEMU do (the kernel's own
+ * decompressor runs in the guest).
+ */
 function table(rows: Row[]): string {
-  const ref = rows.find((r) => r.name === "vmm86" && r.path === "direct entry");
-  const head = ["emulator", "boot path", "seconds to shell", "guest instructions", "guest MIPS", "time ÷ vmm86 direct"];
+  const direct = rows.find((r) => r.name === "vmm86" && r.path === "direct entry");
+  const bz = rows.find((r) => r.name === "vmm86" && r.path === "bzImage decompressor");
+  const head = ["emulator", "boot path", "seconds to shell", "guest instructions", "guest MIPS", "time ÷ vmm86 direct", "time ÷ vmm86 bzImage"];
   const body = rows.map((r) => {
     const res = r.result;
-    if (!res.ok) return [r.name, r.path, `did not reach the shell (${res.reason})`, "", "", "—"];
+    if (!res.ok) return [r.name, r.path, `did not reach the shell (${res.reason})`, "", "", "—", "—"];
     return [
       r.name, r.path, res.seconds.toFixed(2),
       res.instructions === null ? "unknown" : res.instructions.toLocaleString("en-US"),
       res.instructions === null ? "unknown" : (res.instructions / res.seconds / 1e6).toFixed(0),
-      fmtRatio(r, ref),
+      fmtRatio(r, direct), fmtRatio(r, bz),
     ];
   });
   const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
@@ -216,15 +226,23 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   for (const p of plan) {
     if (!opts.only.has(p.key)) continue;
-    out.write(`${p.name} (${p.path}): booting...`);
-    const result = await p.run();
-    out.write(result.ok
-      ? ` ${result.seconds.toFixed(2)} s${result.instructions !== null ? `, ${result.instructions} instructions` : ""}${result.note ? ` (${result.note})` : ""}\n`
-      : ` failed: ${result.reason}\n`);
+    let result: BootResult | undefined;
+    for (let run = 1; run <= opts.runs; run++) {
+      out.write(`${p.name} (${p.path})${opts.runs > 1 ? ` run ${run}/${opts.runs}` : ""}: booting...`);
+      const r = await p.run();
+      out.write(r.ok
+        ? ` ${r.seconds.toFixed(2)} s${r.instructions !== null ? `, ${r.instructions} instructions` : ""}${r.note ? ` (${r.note})` : ""}\n`
+        : ` failed: ${r.reason}\n`);
+      // The fastest successful run counts; a failure counts only when no run succeeds.
+      if (result === undefined || (r.ok && (!result.ok || r.seconds < result.seconds))) result = r;
+    }
+    if (result === undefined) continue;
     rows.push({ name: p.name, path: p.path, result, vmm86: p.key.startsWith("vmm86") });
   }
   out.write("\n" + table(rows));
+  if (opts.runs > 1) out.write(`The fastest of ${opts.runs} runs each.\n`);
   out.write("Seconds: host time from loading the images (QEMU: starting its process) to the guest's shell-ready line.\n");
+  out.write("Ratios: that time divided by vmm86's (reference: direct entry; v86 and QEMU boot like vmm86's bzImage path).\n");
   return rows.some((r) => r.vmm86 && !r.result.ok) ? 1 : 0;
 }
 
