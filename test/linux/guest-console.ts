@@ -1,0 +1,71 @@
+// Drives a guest's serial console from a test, like `expect`: run the machine until the
+// output contains a string, then type a line. Input is injected only at slice boundaries of
+// the machine's own run loop, so a session is deterministic in virtual time.
+
+import { readFileSync } from "node:fs";
+import { Pc } from "../../src/hw/pc/pc.js";
+import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
+import { loadLinux, pcE820Map } from "../../src/boot/index.js";
+
+export interface LinuxBoot {
+  bzImage: string;
+  initramfs: string;
+  cmdline: string;
+  direct: boolean;
+  ramBytes?: number;
+}
+
+export class GuestConsole {
+  readonly pc: Pc;
+  /** Everything the guest wrote to COM1. */
+  output = "";
+  private pending: number[] = [];
+  ended: string | null = null;
+
+  constructor(boot: LinuxBoot) {
+    const ram = boot.ramBytes ?? 128 << 20;
+    this.pc = new Pc({ ramBytes: ram, acpi: true, serialOut: (b) => { this.output += String.fromCharCode(b); } });
+    const entry = loadLinux(ramWriter(this.pc.machine), readFileSync(boot.bzImage), {
+      initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram), direct: boot.direct,
+    });
+    applyEntryState(this.pc.machine, entry);
+  }
+
+  /**
+   * Run until the output after position `from` contains `text`; returns the index just past
+   * it. Fails if the guest stops, or after `maxInstructions` more instructions.
+   */
+  expect(text: string, from: number, maxInstructions = 4e9): number {
+    const limit = this.pc.cpu.instructions + maxInstructions;
+    for (;;) {
+      const k = this.output.indexOf(text, from);
+      if (k >= 0) return k + text.length;
+      if (this.ended !== null) throw new Error(`guest ended (${this.ended}) before printing '${text}'`);
+      if (this.pc.cpu.instructions >= limit) throw new Error(`no '${text}' within ${maxInstructions} instructions`);
+      const end = this.pc.run({
+        deadline: Date.now() + 600_000,
+        maxInstructions: Math.min(limit, this.pc.cpu.instructions + 2_000_000),
+        serialIn: () => (this.pending.length ? Uint8Array.from(this.pending.splice(0)) : null),
+      });
+      if (end.kind === "idle") {
+        // Waiting for input: the next run delivers anything typed; with nothing typed, stuck.
+        if (this.pending.length === 0) throw new Error(`guest idle, waiting for input, before printing '${text}'`);
+      } else if (end.kind !== "timeout") {
+        this.ended = end.kind === "poweroff" ? `powered off, status ${end.status}` : end.kind;
+      }
+    }
+  }
+
+  /** Type `line` and a newline. */
+  type(line: string): void {
+    for (const ch of line + "\n") this.pending.push(ch.charCodeAt(0));
+  }
+
+  /** Run until the guest stops (power-off, halt, triple fault); returns how. */
+  runToEnd(maxInstructions = 1e9): string {
+    if (this.ended === null) {
+      try { this.expect("\u0000never\u0000", this.output.length, maxInstructions); } catch { /* ended or limit */ }
+    }
+    return this.ended ?? "still running";
+  }
+}
