@@ -12,6 +12,7 @@ import { loadLinux, loadLinuxWithPlacement, parseSetupHeader, unpackPayload, CAN
 import { pcE820Map } from "./memory.js";
 import { parseElf32 } from "./elf.js";
 import { haveTool, makeElf, prng, TestRam, tool } from "./testing.js";
+import { cachedLinux } from "../guests/fetch-linux.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";
 const RAM = 32 << 20;
@@ -201,9 +202,10 @@ test("malformed and unsupported images are rejected with a stable code and a cle
   expectCode(() => loadLinux(ram, bzImage({ payload: low }), { ...opts, direct: true }), "E_ELF", /LOAD_PHYSICAL_ADDR/);
 });
 
-const realKernel = process.env.VMM86_LINUX_KERNEL;
+// The fetched Linux guest's kernel when it is cached (`vmm86 fetch linux`), or VMM86_LINUX_KERNEL.
+const realKernel = process.env.VMM86_LINUX_KERNEL ?? cachedLinux()?.bzImage;
 test("a real Debian bzImage: header, XZ payload, vmlinux segments, both entry paths",
-  { skip: realKernel && existsSync(realKernel) ? false : "set VMM86_LINUX_KERNEL to a bzImage to run" }, () => {
+  { skip: realKernel && existsSync(realKernel) ? false : "no real kernel: run `vmm86 fetch linux` or set VMM86_LINUX_KERNEL" }, () => {
     const img = new Uint8Array(readFileSync(realKernel as string));
     const h = parseSetupHeader(img);
     assert.ok(h.version >= 0x020f);

@@ -31,7 +31,11 @@ export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 <<
 /** Lazy-flag operations: which computation produced lRes from lDst and lSrc. */
 export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7 }
 
-/** A source of maskable hardware interrupts (the PIC). */
+/**
+ * A source of maskable hardware interrupts (the PIC). The controller also drives the INTR
+ * pin, `Cpu.intrLine`, whenever its output changes; the CPU samples the pin between
+ * instructions and runs the INTA cycle (`acknowledge`) only when it is high.
+ */
 export interface InterruptSource {
   /** True if INTR is asserted. */
   hasInterrupt(): boolean;
@@ -111,6 +115,11 @@ export class Cpu {
   inhibitIrq = false;
   stopReason: StopReason = StopReason.None;
   intr: InterruptSource | null = null;
+  /**
+   * The INTR pin, driven by the interrupt controller (the platform keeps it equal to
+   * intr.hasInterrupt()), so the instruction loop tests a field instead of asking the PIC.
+   */
+  intrLine = false;
   nmiPending = false;
   /** A20 gate: when false, physical address bit 20 is forced to zero. */
   a20 = true;
@@ -864,7 +873,7 @@ export class Cpu {
     const end = this.instructions + budget;
     while (this.instructions < end) {
       if (this.stopReason !== StopReason.None) return this.stopReason;
-      if (this.nmiPending || this.intr !== null) {
+      if (this.nmiPending || (this.intrLine && this.intr !== null)) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) {
@@ -895,8 +904,8 @@ export class Cpu {
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
-      if (this.intr !== null || this.nmiPending) {
-        if (!this.inhibitIrq && ((this.flags & F.IF) !== 0 || this.nmiPending) && (this.nmiPending || this.intr!.hasInterrupt())) return;
+      if (this.intrLine || this.nmiPending) {
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
       }
     }
   }

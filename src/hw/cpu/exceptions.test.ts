@@ -210,8 +210,10 @@ test("external interrupt through a not-present gate: #NP with EXT=1 and IDT=1", 
   const fm = new FlatMachine();
   loadAsm(fm, "sti\n nop\n nop\n hlt");
   setIdt(fm, 0x30, [gateDescriptor(SEL.CODE0, 0x4000, 0xe, 0)[0], gateDescriptor(SEL.CODE0, 0x4000, 0xe, 0)[1] & ~0x8000]);
+  // The controller drives the INTR pin (cpu.intrLine) and answers INTA with the vector.
   let pending = true;
-  fm.cpu.intr = { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x30; } };
+  fm.cpu.intr = { hasInterrupt: () => pending, acknowledge: () => { pending = false; fm.cpu.intrLine = false; return 0x30; } };
+  fm.cpu.intrLine = true;
   assert.equal(fm.runToHalt(), Vector.NP);
   assert.equal(stackDwords(fm, 1)[0], 0x30 * 8 + 2 + 1);
 });

@@ -80,6 +80,7 @@ export class Pc {
     const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, variant: opts.variant }));
     const cpu = m.cpu;
     cpu.intr = this.pic;
+    this.pic.onIntr = (level) => { cpu.intrLine = level; };
     const io = m.io;
     const now = (): number => nowNs(cpu);
 

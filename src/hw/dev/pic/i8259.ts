@@ -81,6 +81,7 @@ export class I8259 implements Snapshot<I8259State> {
 
   /** The IR that INT is being asserted for, or -1 (datasheet "Interrupt Sequence"). */
   pending(): number {
+    if ((this.irr & ~this.imr) === 0) return -1; // the common case, checked often
     const req = this.highest(this.irr & ~this.imr);
     if (req < 0) return -1;
     let inService = this.isr;
