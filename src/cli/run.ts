@@ -16,7 +16,7 @@ import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { BootError, loadLinux, loadMultiboot, pcE820Map, type EntryState } from "../boot/index.js";
-import { cachedLinux, READY_MARKER } from "../guests/fetch-linux.js";
+import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   bios: { value: true },
@@ -97,7 +97,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
     const append = p.flags.get("append");
     const cmdline = typeof append === "string" ? append : "";
     const initrd = p.flags.get("initrd");
-    if (isBzImage(img)) return linuxPlan(kernel, typeof initrd === "string" ? initrd : undefined, cmdline || "console=ttyS0 noapic nolapic");
+    if (isBzImage(img)) return linuxPlan(kernel, typeof initrd === "string" ? initrd : undefined, cmdline || DEFAULT_CMDLINE);
     const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
     return {
       describe: `multiboot kernel ${kernel}`,

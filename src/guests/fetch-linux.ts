@@ -51,7 +51,12 @@ export class FetchError extends Error {
 
 export const KERNEL_METAPACKAGE = "linux-image-686";
 export const BUSYBOX_PACKAGE = "busybox-static";
-export const DEFAULT_CMDLINE = "console=ttyS0 noapic nolapic";
+/**
+ * The kernel command line the platform needs: the console on COM1. Nothing else: the CPU
+ * reports no APIC, and the ACPI tables describe no I/O APIC, so the kernel stays in 8259 PIC
+ * mode by itself (`noapic nolapic` are accepted but change nothing).
+ */
+export const DEFAULT_CMDLINE = "console=ttyS0";
 /** Printed by the guest once its shell owns ttyS0: input sent after it is not lost. */
 export const READY_MARKER = "vmm86-linux: shell ready";
 
@@ -128,7 +133,7 @@ export function cachedLinux(cacheDir: string = defaultCacheDir()): LinuxImage | 
   const bzImage = join(cacheDir, m.files.bzImage.name);
   const initramfs = join(cacheDir, m.files.initramfs.name);
   if (sizeOf(bzImage) !== m.files.bzImage.size || sizeOf(initramfs) !== m.files.initramfs.size) return null;
-  return { bzImage, initramfs, release: m.release, cmdline: m.cmdline };
+  return { bzImage, initramfs, release: m.release, cmdline: DEFAULT_CMDLINE };
 }
 
 /** Brings the cache up to date with the archive and returns the image. Throws

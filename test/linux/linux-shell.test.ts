@@ -6,15 +6,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GuestConsole } from "./guest-console.js";
-import { cachedLinux, fetchLinux, READY_MARKER } from "../../src/guests/fetch-linux.js";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { cachedLinux, fetchLinux, DEFAULT_CMDLINE, READY_MARKER } from "../../src/guests/fetch-linux.js";
+import { REPO_ROOT } from "../support/paths.js";
 
 /**
- * The kernel command line: console=ttyS0 puts the console on COM1. noapic and nolapic say
- * what the PC lacks (the CPU reports no APIC; there is no I/O APIC), sparing the kernel the
- * probes. cryptomgr.notests skips the boot-time crypto self-tests: they are 3 G guest
- * instructions (minutes in the interpreter) and test the kernel, not the machine.
+ * The kernel command line: console=ttyS0 (DEFAULT_CMDLINE, all the platform needs) plus
+ * cryptomgr.notests, which skips the boot-time crypto self-tests: 3 G guest instructions
+ * (minutes in the interpreter) that test the kernel, not the machine. The CLI test below
+ * boots with the default command line alone, self-tests included.
  */
-export const TEST_CMDLINE = "console=ttyS0 noapic nolapic cryptomgr.notests";
+export const TEST_CMDLINE = DEFAULT_CMDLINE + " cryptomgr.notests";
 const PROMPT = " # ";
 
 async function guest(): Promise<{ bzImage: string; initramfs: string; release: string }> {
@@ -57,4 +60,14 @@ test("Linux (bzImage decompressing itself) boots to the shell and answers over t
   const g = await guest();
   const c = new GuestConsole({ ...g, cmdline: TEST_CMDLINE + " nokaslr", direct: false });
   session(c, g.release);
+});
+
+test("printf 'uname -r\\npoweroff -f\\n' | vmm86 run linux prints the kernel release and exits 0", { timeout: 1_800_000 }, async () => {
+  const g = await guest();
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), "run", "linux"], {
+    input: "uname -r\npoweroff -f\n", encoding: "utf8", timeout: 1_700_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp("uname -r\\r\\n" + g.release.replace(/\./g, "\\.") + "\\r\\n"));
+  assert.match(r.stderr, /guest powered off with status 0/);
 });
