@@ -52,11 +52,17 @@ export function jmp_Ap(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
   farJump(cpu, i.imm2 & 0xffff, i.imm >>> 0, i.opsize32);
 }
+/** Read an m16:16/m16:32 far pointer operand: [selector, offset] (offset first in memory). */
+function farPointer(cpu: Cpu, i: Instr): [number, number] {
+  const a = cpu.ea(i);
+  const size = i.opsize32 ? 4 : 2;
+  const off = i.opsize32 ? cpu.read32(i.seg, a) >>> 0 : cpu.read16(i.seg, a);
+  const sel = cpu.read16(i.seg, i.adsize32 ? (a + size) >>> 0 : (a + size) & 0xffff);
+  return [sel, off];
+}
 export function jmp_Mp(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
-  const a = cpu.ea(i);
-  const off = i.opsize32 ? cpu.read32(i.seg, a) >>> 0 : cpu.read16(i.seg, a);
-  const sel = cpu.read16(i.seg, i.adsize32 ? (a + (i.opsize32 ? 4 : 2)) >>> 0 : (a + (i.opsize32 ? 4 : 2)) & 0xffff);
+  const [sel, off] = farPointer(cpu, i);
   farJump(cpu, sel, off, i.opsize32);
 }
 export function call_Ap(cpu: Cpu, i: Instr): void {
@@ -65,9 +71,7 @@ export function call_Ap(cpu: Cpu, i: Instr): void {
 }
 export function call_Mp(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
-  const a = cpu.ea(i);
-  const off = i.opsize32 ? cpu.read32(i.seg, a) >>> 0 : cpu.read16(i.seg, a);
-  const sel = cpu.read16(i.seg, i.adsize32 ? (a + (i.opsize32 ? 4 : 2)) >>> 0 : (a + (i.opsize32 ? 4 : 2)) & 0xffff);
+  const [sel, off] = farPointer(cpu, i);
   farCall(cpu, sel, off, i.opsize32);
 }
 export function retf(cpu: Cpu, i: Instr): void {
