@@ -150,27 +150,21 @@ export function neg_Ev(cpu: Cpu, i: Instr): void {
 
 // ---- Multiplication ----
 
-/** Unsigned 32×32 → 64: returns low dword, high dword in MUL_HI. */
-let MUL_HI = 0;
-export function mulu32(a: number, b: number): number {
+/** High dword of the unsigned 32×32 → 64 product (16-bit limbs keep every step exact). */
+export function mulHighU32(a: number, b: number): number {
   a >>>= 0; b >>>= 0;
   const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
   const ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
   const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
-  const lo = ((mid & 0xffff) << 16) | (ll & 0xffff);
-  MUL_HI = (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
-  return lo >>> 0;
+  return (hh + (lh >>> 16) + (hl >>> 16) + Math.floor(mid / 65536)) >>> 0;
 }
-/** Signed 32×32 → 64. */
-export function muls32(a: number, b: number): number {
-  const lo = mulu32(a, b);
-  let hi = MUL_HI;
+/** High dword of the signed 32×32 → 64 product. */
+export function mulHighS32(a: number, b: number): number {
+  let hi = mulHighU32(a, b);
   if ((a | 0) < 0) hi -= b >>> 0;
   if ((b | 0) < 0) hi -= a >>> 0;
-  MUL_HI = hi >>> 0;
-  return lo;
+  return hi >>> 0;
 }
-export function mulHigh(): number { return MUL_HI; }
 
 // MUL/IMUL leave SF, ZF, AF, PF undefined; P6 computes SF/ZF/PF from the low half (checked by difftest).
 function setMulFlags(cpu: Cpu, overflow: boolean, low: number, size: number): void {
@@ -189,9 +183,10 @@ export function imul_Eb(cpu: Cpu, i: Instr): void {
 }
 export function mul_Ev(cpu: Cpu, i: Instr): void {
   if (i.opsize32) {
-    const lo = mulu32(cpu.regs[Reg.EAX], cpu.readE32(i));
-    cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = MUL_HI;
-    setMulFlags(cpu, MUL_HI !== 0, lo, 4);
+    const a = cpu.regs[Reg.EAX], b = cpu.readE32(i);
+    const lo = Math.imul(a, b), hi = mulHighU32(a, b);
+    cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
+    setMulFlags(cpu, hi !== 0, lo, 4);
   } else {
     const r = (cpu.regs[Reg.EAX] & 0xffff) * cpu.readE16(i);
     cpu.set16(Reg.EAX, r); cpu.set16(Reg.EDX, r >>> 16);
@@ -200,9 +195,10 @@ export function mul_Ev(cpu: Cpu, i: Instr): void {
 }
 export function imul_Ev(cpu: Cpu, i: Instr): void {
   if (i.opsize32) {
-    const lo = muls32(cpu.regs[Reg.EAX], cpu.readE32(i));
-    cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = MUL_HI;
-    setMulFlags(cpu, (MUL_HI | 0) !== (lo >> 31), lo, 4);
+    const a = cpu.regs[Reg.EAX], b = cpu.readE32(i);
+    const lo = Math.imul(a, b), hi = mulHighS32(a, b);
+    cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
+    setMulFlags(cpu, (hi | 0) !== (lo >> 31), lo, 4);
   } else {
     const r = ((cpu.regs[Reg.EAX] << 16) >> 16) * ((cpu.readE16(i) << 16) >> 16);
     cpu.set16(Reg.EAX, r); cpu.set16(Reg.EDX, r >> 16);
@@ -212,9 +208,9 @@ export function imul_Ev(cpu: Cpu, i: Instr): void {
 /** IMUL Gv,Ev / Gv,Ev,Iz / Gv,Ev,Ib: truncated signed product. */
 function imulTrunc(cpu: Cpu, i: Instr, a: number, b: number): void {
   if (i.opsize32) {
-    const lo = muls32(a, b);
+    const lo = Math.imul(a, b), hi = mulHighS32(a, b);
     cpu.regs[i.reg] = lo;
-    setMulFlags(cpu, (MUL_HI | 0) !== (lo >> 31), lo, 4);
+    setMulFlags(cpu, (hi | 0) !== (lo >> 31), lo, 4);
   } else {
     const r = ((a << 16) >> 16) * ((b << 16) >> 16);
     cpu.set16(i.reg, r);
@@ -253,7 +249,7 @@ export function div_Ev(cpu: Cpu, i: Instr): void {
     const hi = cpu.regs[Reg.EDX] >>> 0, lo = cpu.regs[Reg.EAX] >>> 0;
     if (hi >= d) cpu.raiseNoCode(Vector.DE);
     const q = divu64(hi, lo, d);
-    cpu.regs[Reg.EAX] = q; cpu.regs[Reg.EDX] = DIV_REM;
+    cpu.regs[Reg.EAX] = q; cpu.regs[Reg.EDX] = lo - Math.imul(q, d);
   } else {
     const d = cpu.readE16(i);
     if (d === 0) cpu.raiseNoCode(Vector.DE);
@@ -273,7 +269,8 @@ export function idiv_Ev(cpu: Cpu, i: Instr): void {
     const ad = Math.abs(d);
     if (hi >= ad) cpu.raiseNoCode(Vector.DE);
     let q = divu64(hi, lo, ad);
-    let r = DIV_REM;
+    // The remainder is below the divisor, so the low dword of dividend − q·divisor is exact.
+    let r = (lo - Math.imul(q, ad)) >>> 0;
     const negQ = negN !== (d < 0);
     if (negQ ? q > 0x8000_0000 : q > 0x7fff_ffff) cpu.raiseNoCode(Vector.DE);
     if (negQ) q = -q;
@@ -289,7 +286,6 @@ export function idiv_Ev(cpu: Cpu, i: Instr): void {
   }
 }
 
-let DIV_REM = 0;
 /** Unsigned (hi:lo) / d for hi < d, in 16-bit steps so every intermediate is exact in a double. */
 function divu64(hi: number, lo: number, d: number): number {
   let rem = hi;
@@ -298,6 +294,5 @@ function divu64(hi: number, lo: number, d: number): number {
   rem = cur - q1 * d;
   cur = rem * 65536 + (lo & 0xffff);
   const q2 = Math.floor(cur / d);
-  DIV_REM = cur - q2 * d;
   return (q1 * 65536 + q2) >>> 0;
 }

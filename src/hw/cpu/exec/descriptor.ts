@@ -12,7 +12,6 @@ import { Vector } from "../fault.js";
 import type { Instr } from "../instr.js";
 import { Descriptor, SysType } from "../segment.js";
 
-const desc = new Descriptor();
 
 /** 0F 00 and ARPL are not recognised in real and V86 mode (#UD). */
 function requireProtected(cpu: Cpu): void {
@@ -32,6 +31,7 @@ export function str(cpu: Cpu, i: Instr): void { storeSelector(cpu, i, cpu.tr.sel
 
 export function lldt(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   if (cpu.cpl !== 0) cpu.gp(0);
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0) {
@@ -48,6 +48,7 @@ export function lldt(cpu: Cpu, i: Instr): void {
 
 export function ltr(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   if (cpu.cpl !== 0) cpu.gp(0);
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0) cpu.gp(0);
@@ -69,6 +70,7 @@ function visible(cpu: Cpu, sel: number, d: Descriptor): boolean {
 
 export function verr(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   cpu.strictSensitive();
   const sel = cpu.readE16(i);
   let ok = false;
@@ -80,6 +82,7 @@ export function verr(cpu: Cpu, i: Instr): void {
 }
 export function verw(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   cpu.strictSensitive();
   const sel = cpu.readE16(i);
   let ok = false;
@@ -95,6 +98,7 @@ const LSL_TYPES = new Set([1, 2, 3, 9, 11]);
 
 export function lar(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   cpu.strictSensitive();
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LAR_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {
@@ -108,6 +112,7 @@ export function lar(cpu: Cpu, i: Instr): void {
 
 export function lsl(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
+  const desc = new Descriptor();
   cpu.strictSensitive();
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LSL_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {

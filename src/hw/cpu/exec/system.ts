@@ -251,9 +251,9 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
 
 // ---- SYSENTER / SYSEXIT (SDM vol. 2 "SYSENTER", "SYSEXIT") ----
 
-const flatDesc = new Descriptor();
 function loadFlat(cpu: Cpu, seg: number, selector: number, code: boolean, dpl: number): void {
   // The processor loads fixed flat descriptors, not the GDT's contents.
+  const flatDesc = new Descriptor();
   flatDesc.lo = 0x0000_ffff;
   flatDesc.hi = 0x00cf_0000 | ((code ? 0x9b : 0x93) << 8) | (dpl << 13);
   cpu.segs[seg].loadDescriptor(selector, flatDesc);
