@@ -145,8 +145,6 @@ export class Cpu {
     },
     setAX: (v) => this.set16(Reg.EAX, v),
   };
-  /** Exception delivery nesting (for #DF / triple fault). */
-  private deliveringVector = -1;
 
   // ---- Memory management ----
   readonly tlb = new Int32Array(1 << 20);
@@ -197,7 +195,6 @@ export class Cpu {
     this.inhibitIrq = false;
     this.stopReason = StopReason.None;
     this.nmiPending = false;
-    this.deliveringVector = -1;
     this.paging = false;
     this.fpu.reset();
     this.flushTlb(true);
@@ -958,19 +955,15 @@ export class Cpu {
     if (vector === Vector.PF) this.cr2 = f.cr2;
     this.eip = this.instrEip;
     for (;;) {
-      const first = this.deliveringVector;
       try {
-        this.deliveringVector = vector;
         this.deliver(vector, IntKind.Exception, code, hasCode);
-        this.deliveringVector = -1;
         return;
       } catch (e) {
         if (e !== this.fault) throw e;
         const second = f.vector;
         if (second === Vector.PF) this.cr2 = f.cr2;
-        // SDM vol. 3 table 6-5: which pairs become a double fault.
-        if (vector === Vector.DF || first === Vector.DF) {
-          this.deliveringVector = -1;
+        // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
+        if (vector === Vector.DF) {
           this.stopReason = StopReason.TripleFault;
           return;
         }

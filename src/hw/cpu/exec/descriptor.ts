@@ -96,33 +96,28 @@ export function verw(cpu: Cpu, i: Instr): void {
 const LAR_TYPES = new Set([1, 2, 3, 4, 5, 9, 11, 12]);
 const LSL_TYPES = new Set([1, 2, 3, 9, 11]);
 
-export function lar(cpu: Cpu, i: Instr): void {
+/**
+ * LAR/LSL: load `field(descriptor)` into Gv and set ZF if the selector names a descriptor of
+ * an accepted type that is visible at CPL and RPL; otherwise clear ZF and leave Gv alone.
+ */
+function loadDescriptorField(cpu: Cpu, i: Instr, systemTypes: Set<number>, field: (d: Descriptor) => number): void {
   requireProtected(cpu);
-  const desc = new Descriptor();
   cpu.strictSensitive();
+  const desc = new Descriptor();
   const sel = cpu.readE16(i);
-  if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LAR_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {
+  if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !systemTypes.has(desc.type)) || !visible(cpu, sel, desc)) {
     cpu.setFlag(F.ZF, false);
     return;
   }
-  const v = desc.hi & 0x00f0_ff00;
+  const v = field(desc);
   if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
   cpu.setFlag(F.ZF, true);
 }
 
-export function lsl(cpu: Cpu, i: Instr): void {
-  requireProtected(cpu);
-  const desc = new Descriptor();
-  cpu.strictSensitive();
-  const sel = cpu.readE16(i);
-  if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !LSL_TYPES.has(desc.type)) || !visible(cpu, sel, desc)) {
-    cpu.setFlag(F.ZF, false);
-    return;
-  }
-  const v = desc.limit;
-  if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
-  cpu.setFlag(F.ZF, true);
-}
+/** LAR: access rights, bits 8–23 of the high dword masked with 0x00F0FF00. */
+export function lar(cpu: Cpu, i: Instr): void { loadDescriptorField(cpu, i, LAR_TYPES, (d) => d.hi & 0x00f0_ff00); }
+/** LSL: the byte-granular limit. */
+export function lsl(cpu: Cpu, i: Instr): void { loadDescriptorField(cpu, i, LSL_TYPES, (d) => d.limit); }
 
 /**
  * ARPL Ew,Gw: raise the destination selector's RPL to the source's. The destination is

@@ -49,7 +49,6 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
     case 3: { // RCR
       const c = size === 4 ? count : count % (bits + 1);
       let x = v, carry = cpu.getCF() ? 1 : 0;
-      const of0 = msb(x) ^ carry;
       for (let k = 0; k < c; k++) {
         const out = x & 1;
         x = ((x >>> 1) | (carry << (bits - 1))) & mask;
@@ -58,7 +57,6 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
       r = x >>> 0;
       // OF is defined for count 1 as MSB(dest) XOR CF before the rotate; P6 computes it from
       // the two top bits of the result for every count (the same value when count is 1).
-      void of0;
       setCfOf(cpu, carry, msb(r) ^ ((r >>> (bits - 2)) & 1));
       return r;
     }
@@ -126,18 +124,14 @@ function doubleShift(cpu: Cpu, left: boolean, dst: number, src: number, count: n
     if (left) { r = ((dst << count) | (src >>> (32 - count))) >>> 0; cf = (dst >>> (32 - count)) & 1; }
     else { r = ((dst >>> count) | (src << (32 - count))) >>> 0; cf = (dst >>> (count - 1)) & 1; }
   } else {
-    // 16-bit: the operands form a 32-bit (dst:src) value; counts above 16 give undefined
-    // results, which P6 produces by continuing the shift through a dst:src:dst pattern.
+    // 16-bit: counts above 16 give undefined results, which P6 produces by shifting
+    // through a 48-bit dst:src:dst value (SHLD), or dst:src:dst from the low end (SHRD).
     if (left) {
-      const wide = ((dst & 0xffff) * 0x1_0000_0000 + (src & 0xffff) * 0x1_0000 + (dst & 0xffff));
-      const sh = Math.floor(wide / 2 ** (48 - count - 16)) ;
-      r = sh % 0x1_0000;
-      cf = Math.floor(wide / 2 ** (48 - count)) & 1;
+      const w = (dst & 0xffff) * 0x1_0000_0000 + (src & 0xffff) * 0x1_0000 + (dst & 0xffff);
+      r = Math.floor(w / 2 ** (32 - count)) % 0x1_0000;
+      cf = Math.floor(w / 2 ** (48 - count)) & 1;
     } else {
-      const wide = ((dst & 0xffff) * 0x1_0000_0000 + (src & 0xffff) * 0x1_0000 + (dst & 0xffff));
-      // view as src:dst for right shifts: value = (dst16) | (src16 << 16) | (dst16 << 32)
       const w = (dst & 0xffff) + (src & 0xffff) * 0x1_0000 + (dst & 0xffff) * 0x1_0000_0000;
-      void wide;
       r = Math.floor(w / 2 ** count) % 0x1_0000;
       cf = Math.floor(w / 2 ** (count - 1)) & 1;
     }
