@@ -123,6 +123,12 @@ export class Cpu {
   nmiPending = false;
   /** A20 gate: when false, physical address bit 20 is forced to zero. */
   a20 = true;
+  /**
+   * Resource control for a monitor (like a performance counter filtered to CPL 0): when
+   * set, every instruction begun at CPL 0 that is not native monitor code is counted.
+   */
+  watchRing0 = false;
+  ring0Foreign = 0;
   /** Optional per-instruction trace sink (--trace). */
   tracer: ((cpu: Cpu, i: Instr) => void) | null = null;
   /** FERR# output (x87 error with CR0.NE=0): the platform routes it to IRQ 13. */
@@ -159,6 +165,7 @@ export class Cpu {
   // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
   private readonly scratchDesc = new Descriptor();
+  private readonly nativeCache = new Map<number, Instr>();
   /** Whether paging is on (CR0.PG, cached). */
   paging = false;
 
@@ -166,7 +173,7 @@ export class Cpu {
     this.mem = mem;
     this.io = io;
     this.variant = opts.variant ?? "standard";
-    mem.onCodeWrite = (page) => this.invalidateCodePage(page);
+    mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
 
@@ -802,7 +809,6 @@ export class Cpu {
 
   private invalidateCodePage(page: number): void {
     this.icache[page] = undefined;
-    this.mem.codePages[page] = 0;
     if (this.fetchPhysPage === page) this.fetchArr = undefined;
   }
 
@@ -832,6 +838,10 @@ export class Cpu {
     }
     const phys = this.translateRead(lin, this.cpl === 3);
     const page = phys >>> 12;
+    if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
+      const native = this.nativeInstr(phys);
+      if (native !== null) { this.fetchKey = -1; return native; }
+    }
     const cached = this.icache[page];
     this.fetchKey = key;
     this.fetchArr = cached;
@@ -844,7 +854,7 @@ export class Cpu {
     const ins = decode(this, eip, cs.big);
     ins.phys = phys;
     // Cache only instructions wholly inside one page of RAM or ROM.
-    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.isCacheable(phys)) {
+    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.nativePages[page] === 0 && this.mem.isCacheable(phys)) {
       let arr = this.icache[page];
       if (arr === undefined) {
         arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
@@ -853,6 +863,23 @@ export class Cpu {
         if (this.fetchPhysPage === page) this.fetchArr = arr;
       }
       arr[phys & 0xfff] = ins;
+    }
+    return ins;
+  }
+
+  /** The synthetic instruction that runs native monitor code registered at `phys`. */
+  private nativeInstr(phys: number): Instr | null {
+    let ins = this.nativeCache.get(phys);
+    if (ins === undefined) {
+      const entry = this.mem.nativeAt(phys);
+      if (entry === undefined) return null;
+      ins = new Instr();
+      ins.len = 1;
+      ins.code32 = true;
+      ins.native = true;
+      ins.phys = phys;
+      ins.handler = (cpu) => entry(cpu);
+      this.nativeCache.set(phys, ins);
     }
     return ins;
   }
@@ -897,6 +924,7 @@ export class Cpu {
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : nextEip & 0xffff;
       this.inhibitIrq = false;
+      if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
       ins.handler(this, ins);
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
@@ -908,7 +936,7 @@ export class Cpu {
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */
-  private checkInterrupts(): boolean {
+  checkInterrupts(): boolean {
     if (this.inhibitIrq) return false;
     try {
       if (this.nmiPending) {

@@ -44,4 +44,6 @@ export class Instr {
   immCount = 0;
   /** Physical address the instruction was decoded from (for cache invalidation). */
   phys = 0;
+  /** Native monitor code (PhysicalMemory.registerNative), not decoded bytes. */
+  native = false;
 }

@@ -20,24 +20,71 @@ export interface MmioRegion {
   device: { read8(offset: number): number; write8(offset: number, value: number): void };
 }
 
+/**
+ * Native monitor code (DESIGN.md §1): the one non-architectural facility. When the CPU
+ * begins an instruction at CPL 0 at a registered physical address, it calls `run` instead
+ * of decoding bytes; the call counts as one retired instruction.
+ */
+export type NativeEntry = (cpu: unknown) => void;
+
+export interface PhysicalMemoryOptions {
+  /**
+   * Share the RAM bytes, decoded-code bookkeeping and native pages of `parent`, seeing only
+   * its first `ramSize` bytes: a view of guest-physical memory inside a larger machine
+   * (the monitor keeps its own RAM above the guest's).
+   */
+  viewOf?: PhysicalMemory;
+}
+
 export class PhysicalMemory {
   readonly ram: Uint8Array;
   /** Bytes of RAM; addresses at or above this are not RAM. */
   readonly ramSize: number;
-  /** Per 4 KiB page: 1 if the CPU holds decoded instructions from it. */
+  /** Per 4 KiB page: 1 if some CPU holds decoded instructions from it. */
   readonly codePages: Uint8Array;
-  onCodeWrite: (page: number) => void = () => {};
+  /** CPUs holding decoded instructions, told when a code page is written. */
+  private readonly codeListeners: ((page: number) => void)[];
+  /** Per 4 KiB page: 1 if native entry points are registered in it. */
+  readonly nativePages: Uint8Array;
+  private readonly nativeEntries: Map<number, NativeEntry>;
   private readonly roms: RomRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
   private readonly notRam: Uint8Array;
 
-  constructor(ramSize: number) {
+  constructor(ramSize: number, opts: PhysicalMemoryOptions = {}) {
     if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
-    this.ram = new Uint8Array(ramSize);
+    const parent = opts.viewOf;
+    if (parent !== undefined && ramSize > parent.ramSize) throw new RangeError("a view cannot be larger than its parent");
+    this.ram = parent !== undefined ? parent.ram.subarray(0, ramSize) : new Uint8Array(ramSize);
     this.ramSize = ramSize;
-    this.codePages = new Uint8Array(1 << 20);
+    this.codePages = parent?.codePages ?? new Uint8Array(1 << 20);
+    this.codeListeners = parent?.codeListeners ?? [];
+    this.nativePages = parent?.nativePages ?? new Uint8Array(1 << 20);
+    this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.notRam = new Uint8Array(ramSize >>> 12);
+  }
+
+  /** A CPU that caches decoded instructions registers here to hear of writes to them. */
+  addCodeListener(fn: (page: number) => void): void {
+    this.codeListeners.push(fn);
+  }
+
+  /** A write hit a page some CPU decoded instructions from. */
+  onCodeWrite(page: number): void {
+    for (const fn of this.codeListeners) fn(page);
+    this.codePages[page] = 0;
+  }
+
+  /** Register native monitor code at physical address `addr` (see NativeEntry). */
+  registerNative(addr: number, run: NativeEntry): void {
+    this.nativeEntries.set(addr >>> 0, run);
+    this.nativePages[addr >>> 12] = 1;
+  }
+
+  /** The native entry at `addr`, if any. */
+  nativeAt(addr: number): NativeEntry | undefined {
+    return this.nativeEntries.get(addr >>> 0);
   }
 
   /** Map a read-only image at `base`. Pages it covers stop being RAM. */

@@ -19,6 +19,7 @@
 import { Machine } from "../machine.js";
 import type { CpuVariant } from "../cpu/cpu.js";
 import type { IoBus } from "../io/io-bus.js";
+import type { PhysicalMemory } from "../mem/physical-memory.js";
 import type { PortDevice, TimedDevice } from "../dev/device.js";
 import { DualPic } from "../dev/pic/dual-pic.js";
 import { I8254 } from "../dev/pit/i8254.js";
@@ -62,8 +63,26 @@ export interface PcRunOptions {
   serialIn?: () => Uint8Array | null;
 }
 
-export class Pc {
-  readonly machine: Machine;
+/** What the platform needs from the processor side it is wired to. */
+export interface PlatformHost {
+  io: IoBus;
+  mem: PhysicalMemory;
+  /** Current virtual time in ns. */
+  now(): number;
+  /** The interrupt controller's INTR output. */
+  setIntr(level: boolean): void;
+  /** The A20 gate changed. */
+  setA20(on: boolean): void;
+  /** A device ends the run (ACPI S5, isa-debug-exit): exit status. */
+  powerOff(status: number): void;
+}
+
+/**
+ * The ISA platform of the PC: every device of the table above, wired to a processor side.
+ * The bare PC wires it to the machine's CPU; the monitor owns one per guest as the guest's
+ * virtual devices (DESIGN.md §3, "Interrupts and devices").
+ */
+export class PcPlatform {
   readonly pic = new DualPic();
   readonly pit: I8254;
   readonly com1: Uart16550;
@@ -72,24 +91,21 @@ export class Pc {
   readonly rtc: Mc146818;
   readonly kbd: I8042;
   readonly vga = new VgaText();
-  private readonly timed: TimedDevice[];
+  readonly timed: TimedDevice[];
   /** Set when the guest asked for a reset (port 0x92, i8042 0xFE): the run ends. */
   resetRequested = false;
 
-  constructor(opts: PcOptions) {
-    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, variant: opts.variant }));
-    const cpu = m.cpu;
-    cpu.intr = this.pic;
-    this.pic.onIntr = (level) => { cpu.intrLine = level; };
-    const io = m.io;
-    const now = (): number => nowNs(cpu);
+  constructor(private readonly host: PlatformHost, opts: PcOptions) {
+    this.pic.onIntr = (level) => host.setIntr(level);
+    const io = host.io;
+    const now = (): number => host.now();
 
     this.pit = new I8254(this.pic.line(0));
     this.com1 = new Uart16550(this.pic.line(4), (b) => opts.serialOut?.(b));
     this.com2 = new Uart16550(this.pic.line(3), () => {});
     // A20 is the OR of port 0x92 bit 1 and the i8042 output port; firmware left it enabled
     // through the i8042 (a loader enters the kernel with A20 on).
-    this.a20 = new A20Gate((on) => { cpu.a20 = on; cpu.flushTlb(true); }, A20_KBC);
+    this.a20 = new A20Gate((on) => host.setA20(on), A20_KBC);
 
     mapPorts(io, 0x20, 2, this.pic.master, now);
     mapPorts(io, 0xa0, 2, this.pic.slave, now);
@@ -108,29 +124,69 @@ export class Pc {
     // The i8042 answers at 0x60 (offset 0) and 0x64 (offset 4); 0x61 between them is port B.
     mapPorts(io, 0x60, 1, this.kbd, now);
     mapPorts(io, 0x64, 1, { read: (_o, t) => this.kbd.read(4, t), write: (_o, v, t) => this.kbd.write(4, v, t) }, now);
-    m.mem.addMmio({ base: 0xb8000, size: 0x8000, device: this.vga });
+    host.mem.addMmio({ base: 0xb8000, size: 0x8000, device: this.vga });
     mapPorts(io, 0x3c0, 0x20, this.vga, now);
     if (opts.acpi) {
-      m.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE));
-      mapPorts(io, PM_BASE, 12, new PmBlock(() => m.powerOff(0)), now);
+      host.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE));
+      mapPorts(io, PM_BASE, 12, new PmBlock(() => host.powerOff(0)), now);
     }
     mapPorts(io, 0x3f8, 8, this.com1, now);
     mapPorts(io, 0x2f8, 8, this.com2, now);
-    attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => m.powerOff(s) }, null);
+    attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => host.powerOff(s) }, null);
     this.timed = [this.pit, this.rtc, this.com1, this.com2];
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
   requestReset(): void {
     this.resetRequested = true;
-    this.machine.powerOff(0);
+    this.host.powerOff(0);
+  }
+
+  /** Bring every timed device up to `now` (ns); returns the earliest next event (ns). */
+  advance(now: number): number {
+    let next = Infinity;
+    for (const d of this.timed) {
+      d.advance(now);
+      const t = d.nextEvent(now);
+      if (t < next) next = t;
+    }
+    return next;
+  }
+}
+
+/** The bare PC: the machine's CPU owns the platform directly (`--mode bare`). */
+export class Pc {
+  readonly machine: Machine;
+  readonly platform: PcPlatform;
+
+  constructor(opts: PcOptions) {
+    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, variant: opts.variant }));
+    const cpu = m.cpu;
+    this.platform = new PcPlatform({
+      io: m.io,
+      mem: m.mem,
+      now: () => nowNs(cpu),
+      setIntr: (level) => { cpu.intrLine = level; },
+      setA20: (on) => { cpu.a20 = on; cpu.flushTlb(true); },
+      powerOff: (status) => m.powerOff(status),
+    }, opts);
+    cpu.intr = this.platform.pic;
   }
 
   get cpu() { return this.machine.cpu; }
   get mem() { return this.machine.mem; }
+  get pic() { return this.platform.pic; }
+  get pit() { return this.platform.pit; }
+  get com1() { return this.platform.com1; }
+  get com2() { return this.platform.com2; }
+  get rtc() { return this.platform.rtc; }
+  get kbd() { return this.platform.kbd; }
+  get vga() { return this.platform.vga; }
+  get a20() { return this.platform.a20; }
+  get resetRequested(): boolean { return this.platform.resetRequested; }
 
   run(opts: PcRunOptions): RunEnd {
-    return clockedRun(this.cpu, this.timed, {
+    return clockedRun(this.cpu, this.platform.timed, {
       deadline: opts.deadline,
       maxInstructions: opts.maxInstructions,
       realtime: opts.realtime,
