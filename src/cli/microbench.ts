@@ -1,0 +1,75 @@
+// `vmm86 microbench`: Adams and Agesen's micro-benchmarks (guests/microbench) on bare,
+// trap --cpu strict and bt, in one run: guest cycles and host time per operation, the
+// ratio to bare, and the monitor counters behind each. Modes this build lacks print n/a.
+
+import { existsSync, readFileSync } from "node:fs";
+import { ExitCode, imageError, usageError } from "./errors.js";
+import { numberFlag, parseArgs, type FlagSpec } from "./args.js";
+import { writeAll } from "./output.js";
+import { BENCHMARKS, MICROBENCH_IMAGE } from "../lab/microbench/benchmarks.js";
+import { isFailure, measureMicrobench } from "../lab/microbench/measure.js";
+import { formatJson, formatMarkdown, formatTable } from "../lab/microbench/format.js";
+
+export const MICROBENCH_FLAGS: Record<string, FlagSpec> = {
+  format: { value: true },
+  bench: { value: true },
+  repeat: { value: true },
+  help: { value: false, aliases: ["-h"] },
+};
+
+/** Exit status when a benchmark failed in some configuration (the report says where). */
+export const MICROBENCH_FAILED = 1;
+
+export const MICROBENCH_HELP = `vmm86 microbench — Adams & Agesen's micro-benchmarks on every execution mode
+
+Usage:
+  vmm86 microbench [--format table|markdown|json] [--bench NAME,...] [--repeat N]
+
+Runs guests/microbench/microbench.elf under bare, trap --cpu strict and bt (modes this
+build lacks print n/a) and prints, per benchmark, guest cycles and host nanoseconds per
+operation, the ratio to bare, and the monitor counters behind each.
+
+Benchmarks:
+${BENCHMARKS.map((b) => `  ${b.name.padEnd(9)} ${b.op}`).join("\n")}
+
+Options:
+  --format F      table (default), markdown or json
+  --bench LIST    only these benchmarks (comma-separated)
+  --repeat N      timed rounds per benchmark, best kept (default 2, 1-10)
+  -h, --help      this text
+
+Exit status: 0 all measured; 1 a benchmark failed somewhere (see the report); 2 bad usage;
+6 the guest image is missing.
+`;
+
+export async function microbenchCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, MICROBENCH_FLAGS);
+  if (p.flags.has("help")) { writeAll(1, MICROBENCH_HELP); return ExitCode.OK; }
+  if (p.positional.length > 0) throw usageError(`microbench takes no arguments, got '${p.positional[0]}'`);
+  const format = p.flags.get("format") ?? "table";
+  if (format !== "table" && format !== "markdown" && format !== "json") throw usageError("--format must be table, markdown or json");
+  const repeat = numberFlag(p, "repeat", 1, 10) ?? 2;
+  if (!Number.isInteger(repeat)) throw usageError("--repeat wants a whole number");
+  const known = BENCHMARKS.map((b) => b.name);
+  const benchFlag = p.flags.get("bench");
+  let benches = known;
+  if (benchFlag !== undefined) {
+    const asked = String(benchFlag).split(",").filter((s) => s !== "");
+    const unknown = asked.filter((b) => !known.includes(b));
+    if (asked.length === 0 || unknown.length > 0) {
+      throw usageError(`--bench wants names from ${known.join(", ")}${unknown.length ? `; unknown: ${unknown.join(", ")}` : ""}`);
+    }
+    benches = known.filter((b) => asked.includes(b));  // the guest's order
+  }
+  if (!existsSync(MICROBENCH_IMAGE)) throw imageError(`the micro-benchmark guest '${MICROBENCH_IMAGE}' is missing (guests/microbench/build.sh builds it)`);
+  const image = readFileSync(MICROBENCH_IMAGE);
+
+  const report = measureMicrobench(image, {
+    benches,
+    repeat,
+    onProgress: (m) => { if (process.stderr.isTTY) writeAll(2, `vmm86: ${m}\n`); },
+  });
+  writeAll(1, format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report) : formatTable(report));
+  const failed = report.configs.some((c) => c.status === "error" || c.results.some(isFailure));
+  return failed ? MICROBENCH_FAILED : ExitCode.OK;
+}

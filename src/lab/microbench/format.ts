@@ -1,0 +1,171 @@
+// The three ways `vmm86 microbench` prints a report: a terminal table, Markdown (for the
+// README) and JSON (everything measured, with the ratios worked out).
+
+import { benchmarkNamed } from "./benchmarks.js";
+import { isFailure, ratioToBare, topCounters, type ConfigResult, type MicrobenchReport } from "./measure.js";
+
+const TOP_COUNTERS = 4;
+
+/** 0.5 → "0.5", 47 → "47.0", 1234.5 → "1235": three or four significant digits. */
+export function fmtNumber(v: number): string {
+  if (!Number.isFinite(v)) return "-";
+  if (Math.abs(v) >= 1000) return Math.round(v).toString();
+  if (Math.abs(v) >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** Host time comes in whole milliseconds per run, so per-op nanoseconds get no decimals
+ * unless they are below 10. */
+export function fmtNs(v: number): string {
+  if (!Number.isFinite(v)) return "-";
+  return v < 10 ? v.toFixed(1) : Math.round(v).toString();
+}
+
+export function fmtRatio(v: number): string {
+  if (!Number.isFinite(v)) return "×?";
+  return "×" + (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
+}
+
+/** One cell: the value per operation, and for configurations other than bare its ratio. */
+function cell(report: MicrobenchReport, cfg: ConfigResult, bench: string, what: "cycles" | "host"): string {
+  if (cfg.status === "n/a") return "n/a";
+  const r = cfg.results.find((x) => x.name === bench);
+  if (cfg.status === "error" || r === undefined || isFailure(r)) return "error";
+  const v = what === "cycles" ? fmtNumber(r.cyclesPerOp) : fmtNs(r.hostNsPerOp);
+  if (cfg.config.mode === "bare") return v;
+  const ratio = ratioToBare(report, cfg, bench);
+  if (ratio === null) return v;
+  return `${v} (${fmtRatio(what === "cycles" ? ratio.cycles : ratio.host)})`;
+}
+
+function itersOf(report: MicrobenchReport, bench: string): string {
+  for (const c of report.configs) {
+    const r = c.results.find((x) => x.name === bench);
+    if (r !== undefined && !isFailure(r)) return r.iters.toString();
+  }
+  return String(benchmarkNamed(bench)?.defaultIters ?? "?");
+}
+
+interface Grid {
+  header: string[];
+  rows: string[][];
+}
+
+function grid(report: MicrobenchReport): Grid {
+  const header = ["benchmark", "iters"];
+  for (const c of report.configs) header.push(`${c.config.label} cyc/op`, `${c.config.label} ns/op`);
+  const rows = report.benches.map((b) => {
+    const row = [b, itersOf(report, b)];
+    for (const c of report.configs) row.push(cell(report, c, b, "cycles"), cell(report, c, b, "host"));
+    return row;
+  });
+  return { header, rows };
+}
+
+interface CounterSection {
+  /** "bare: no monitor counters", "bt: n/a (...)", or just the label when items follow. */
+  head: string;
+  items: { bench: string; text: string }[];
+}
+
+/** "trap.io 1.00/op"; counts too rare to show per operation are given in all. */
+function counterText(name: string, total: number, perOp: number): string {
+  return perOp >= 0.005 ? `${name} ${fmtNumber(perOp)}/op` : `${name} ${total} in all`;
+}
+
+/** Each configuration's top counters per benchmark, and its failures. */
+function counterSections(report: MicrobenchReport): CounterSection[] {
+  return report.configs.map((c): CounterSection => {
+    const label = c.config.label;
+    if (c.status === "n/a") return { head: `${label}: n/a (${c.note ?? "not available"})`, items: [] };
+    if (c.status === "error") return { head: `${label}: error: ${c.note ?? "unknown"}`, items: [] };
+    const items: CounterSection["items"] = [];
+    for (const r of c.results) {
+      if (isFailure(r)) { items.push({ bench: r.name, text: `error: ${r.error}` }); continue; }
+      const top = topCounters(r, TOP_COUNTERS);
+      if (top.length > 0) items.push({ bench: r.name, text: top.map((t) => counterText(t.name, t.total, t.perOp)).join(", ") });
+    }
+    if (items.length === 0) return { head: `${label}: no monitor counters${c.config.mode === "bare" ? " (bare has no monitor)" : ""}`, items };
+    return { head: `${label}:`, items };
+  });
+}
+
+const EXPLAIN = [
+  "cyc/op: guest cycles per operation (the guest's RDTSC; one cycle per guest instruction, 100 MHz nominal)",
+  "ns/op: host nanoseconds per operation; (×N): ratio to bare",
+];
+
+export function formatTable(report: MicrobenchReport): string {
+  const g = grid(report);
+  const sub = ["benchmark", "iters"];
+  for (let k = 0; k < report.configs.length; k++) sub.push("cyc/op", "ns/op");
+  const widths = sub.map((_, i) => Math.max(sub[i].length, ...g.rows.map((r) => r[i].length)));
+  // Each configuration's label stands over its two columns: widen them if it is longer.
+  report.configs.forEach((c, k) => {
+    const short = c.config.label.length - (widths[2 + 2 * k] + 2 + widths[3 + 2 * k]);
+    if (short > 0) widths[2 + 2 * k] += short;
+  });
+  const line = (r: string[]): string => r.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join("  ");
+  const labels = [" ".repeat(widths[0] + 2 + widths[1])];
+  report.configs.forEach((c, k) => labels.push(c.config.label.padStart(widths[2 + 2 * k] + 2 + widths[3 + 2 * k])));
+  const out = [
+    `vmm86 microbench: Adams & Agesen's micro-benchmarks (guests/microbench), best of ${report.repeat}`,
+    "",
+    labels.join("  ").trimEnd(),
+    line(sub),
+    ...g.rows.map(line),
+    "",
+    ...EXPLAIN,
+    "",
+    "Counters per operation (this benchmark's run minus a bench=none run):",
+  ];
+  const width = Math.max(...report.benches.map((b) => b.length));
+  for (const sec of counterSections(report)) {
+    out.push("  " + sec.head, ...sec.items.map((it) => `    ${it.bench.padEnd(width)}  ${it.text}`));
+  }
+  return out.join("\n") + "\n";
+}
+
+function mdEscape(s: string): string {
+  return s.replace(/\|/g, "\\|");
+}
+
+export function formatMarkdown(report: MicrobenchReport): string {
+  const g = grid(report);
+  const row = (r: string[]): string => "| " + r.map(mdEscape).join(" | ") + " |";
+  const align = "|" + g.header.map((_, i) => (i === 0 ? " --- " : " ---: ")).join("|") + "|";
+  const out = [row(g.header), align, ...g.rows.map(row), ""];
+  out.push(EXPLAIN.join("  \n"), ""); // two trailing spaces: a Markdown line break
+  out.push("Counters per operation (this benchmark's run minus a `bench=none` run):", "");
+  for (const sec of counterSections(report)) {
+    out.push(`- ${sec.head}`, ...sec.items.map((it) => `  - ${it.bench}: ${it.text}`));
+  }
+  return out.join("\n") + "\n";
+}
+
+export function formatJson(report: MicrobenchReport): string {
+  const configs = report.configs.map((c) => ({
+    label: c.config.label,
+    mode: c.config.mode,
+    cpu: c.config.cpu,
+    status: c.status,
+    ...(c.note !== undefined ? { note: c.note } : {}),
+    ...(c.baseline !== undefined ? { baseline: c.baseline } : {}),
+    results: c.results.map((r) => {
+      if (isFailure(r)) return r;
+      const ratio = c.config.mode === "bare" ? null : ratioToBare(report, c, r.name);
+      return {
+        ...r,
+        ratioToBare: ratio === null ? null : {
+          cycles: ratio.cycles,
+          host: Number.isFinite(ratio.host) ? ratio.host : null,
+        },
+      };
+    }),
+  }));
+  const benchmarks = report.benches.map((b) => {
+    const info = benchmarkNamed(b);
+    return { name: b, ring: info?.ring ?? null, op: info?.op ?? null };
+  });
+  return JSON.stringify({ repeat: report.repeat, benchmarks, configs }, null, 2) + "\n";
+}
