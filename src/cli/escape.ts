@@ -1,0 +1,91 @@
+// `vmm86 escape`: run the escape guest (guests/escape) once per attempt under bare, bt,
+// trap --cpu strict and bt --protect paging-only; print each attempt's outcome and the
+// monitor's verdict. Exit 0 only when every attempt is contained under the protected
+// configurations and at least one escape is seen under the weakened one.
+
+import { existsSync } from "node:fs";
+import { ExitCode, imageError, usageError } from "./errors.js";
+import { parseArgs, type FlagSpec } from "./args.js";
+import { writeAll } from "./output.js";
+import { ATTEMPTS, findAttempt, type Attempt } from "../lab/escape/attempts.js";
+import { ESCAPE_IMAGE, loadEscapeImage, runEscapeSuite } from "../lab/escape/suite.js";
+import { formatReport, type EscapeFormat } from "../lab/escape/format.js";
+import { ESCAPE_EXIT } from "../lab/escape/verdict.js";
+
+export const ESCAPE_HELP = `Usage:
+  vmm86 escape [--format table|markdown|json] [--attempt NAME[,NAME…]] [--list]
+
+Runs the adversarial escape guest (guests/escape/escape.elf) once per attempt under four
+configurations and reports what the guest saw and whether the monitor held:
+
+  bare                      no monitor: the guest's view only (the reference)
+  bt                        binary translation, segment truncation + page permissions
+  trap --cpu strict         trap-and-emulate on the strict CPU, same protection
+  bt --protect paging-only  page permissions alone: a ring-1 guest kernel gets through
+
+An attempt ESCAPED when the monitor's check after the run finds its memory changed or a
+guest instruction run at machine CPL 0; CONTAINED when both hold and the run ended
+clearly (the guest powered off, or was stopped by a triple fault or halt). Configurations
+this build cannot run show n/a.
+
+  --format F     table (default), markdown or json
+  --attempt N    only these attempts (comma-separated names)
+  --list         print the attempt names and what each tries
+
+Exit status:
+  0   every attempt contained under bt and trap --cpu strict, and at least one escape
+      detected under bt --protect paging-only
+  10  an attempt escaped (or was not clearly contained) under a protected configuration
+  11  no escape detected under bt --protect paging-only
+  12  a configuration the verdict needs cannot run in this build
+  2   bad command line; 6 the escape guest image is missing
+`;
+
+const FLAGS: Record<string, FlagSpec> = {
+  format: { value: true },
+  attempt: { value: true },
+  list: { value: false },
+  help: { value: false, aliases: ["-h"] },
+};
+
+function pickAttempts(spec: string | true | undefined): readonly Attempt[] {
+  if (spec === undefined) return ATTEMPTS;
+  if (spec === true || spec.trim() === "") throw usageError("--attempt needs attempt names (see `vmm86 escape --list`)");
+  const out: Attempt[] = [];
+  for (const name of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const a = findAttempt(name);
+    if (!a) throw usageError(`unknown attempt '${name}' (see \`vmm86 escape --list\`)`);
+    if (!out.includes(a)) out.push(a);
+  }
+  return out;
+}
+
+/** Runs `vmm86 escape …` (argv without "escape"); returns the exit status. Throws
+ * UserError for a bad command line or a missing guest image. */
+export async function escapeCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, FLAGS);
+  if (p.flags.has("help")) { writeAll(1, ESCAPE_HELP); return ExitCode.OK; }
+  if (p.positional.length > 0) throw usageError(`escape takes no arguments, got '${p.positional[0]}'`);
+  const format = p.flags.get("format") ?? "table";
+  if (format !== "table" && format !== "markdown" && format !== "json") throw usageError("--format must be table, markdown or json");
+  const attempts = pickAttempts(p.flags.get("attempt"));
+  if (p.flags.has("list")) {
+    const w = Math.max(...attempts.map((a) => a.name.length));
+    writeAll(1, attempts.map((a) => `${a.name.padEnd(w)}  ${a.what}`).join("\n") + "\n");
+    return ExitCode.OK;
+  }
+  if (!existsSync(ESCAPE_IMAGE)) throw imageError(`the escape guest '${ESCAPE_IMAGE}' is missing; rebuild it with guests/escape/build.sh`);
+  const image = loadEscapeImage();
+  const total = attempts.length;
+  let done = 0;
+  const tty = process.stderr.isTTY === true;
+  const report = runEscapeSuite(image, {
+    attempts,
+    onRun: (a, c) => { if (tty && c.id === "bare") writeAll(2, `\rescape: ${++done}/${total} ${a.name.padEnd(24)}`); },
+  });
+  if (tty) writeAll(2, "\r" + " ".repeat(48) + "\r");
+  writeAll(1, formatReport(report, format as EscapeFormat));
+  return report.summary.exitCode;
+}
+
+export { ESCAPE_EXIT };

@@ -1,0 +1,41 @@
+// The escape suite against the monitor: every attempt contained under bt and under
+// trap --cpu strict, at least one escape under bt --protect paging-only, and under bt the
+// guest sees what it sees on bare. Each test runs when this build offers its mode
+// (availableModes()) and is skipped with the reason otherwise.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { availableModes } from "../guest-runner.js";
+import { ATTEMPTS, guestView } from "./attempts.js";
+import { loadEscapeImage, runAttempt } from "./suite.js";
+import { CONFIGS } from "./verdict.js";
+
+const image = loadEscapeImage();
+const modes = availableModes();
+
+for (const config of CONFIGS.filter((c) => c.role === "protected")) {
+  const skip = modes.includes(config.mode) ? false : `mode ${config.mode} is not in this build (availableModes: ${modes.join(", ")})`;
+  for (const a of ATTEMPTS) {
+    test(`${config.label}: ${a.name} is contained`, { skip }, () => {
+      const r = runAttempt(image, a, config);
+      assert.equal(r.verdict, "CONTAINED", `${a.name} under ${config.label}: ${r.verdict} (${r.reason}); end ${r.end}; guest ${r.guest ? guestView(r.guest) : "printed no line"}`);
+    });
+  }
+}
+
+const bt = CONFIGS.find((c) => c.id === "bt")!;
+const btSkip = modes.includes("bt") ? false : `mode bt is not in this build (availableModes: ${modes.join(", ")})`;
+for (const a of ATTEMPTS) {
+  test(`bt: ${a.name} shows the guest what bare shows ('${a.bare}')`, { skip: btSkip }, () => {
+    const r = runAttempt(image, a, bt);
+    assert.ok(r.guest, `no ESC line under bt (end ${r.end})`);
+    assert.equal(guestView(r.guest), a.bare);
+  });
+}
+
+const weak = CONFIGS.find((c) => c.role === "weakened")!;
+test(`${weak.label}: at least one attempt escapes (the suite can see an escape)`, { skip: modes.includes(weak.mode) ? false : `mode ${weak.mode} is not in this build` }, () => {
+  const escaped = ATTEMPTS.filter((a) => runAttempt(image, a, weak).verdict === "ESCAPED").map((a) => a.name);
+  assert.ok(escaped.length > 0, "no attempt escaped under --protect paging-only");
+  // A write over the whole region under a ring-1 guest with no segment truncation must get through.
+  assert.ok(escaped.includes("rep-stos-region"), `escaped: ${escaped.join(", ")}`);
+});
