@@ -48,6 +48,8 @@ export type CpuVariant = "standard" | "strict";
 export interface CpuOptions {
   /** `strict`: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
   variant?: CpuVariant;
+  /** Use this x87 unit instead of a new one (a monitor's emulator shares the machine's). */
+  fpu?: Fpu;
 }
 
 // TLB entry bits (low 12 bits of each tlb[] entry; the high 20 are the frame).
@@ -74,7 +76,7 @@ export class Cpu {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
   readonly variant: CpuVariant;
-  readonly fpu = new Fpu();
+  readonly fpu: Fpu;
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
 
@@ -114,6 +116,8 @@ export class Cpu {
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
   stopReason: StopReason = StopReason.None;
+  /** The instruction count at which the current run() ends. */
+  private sliceEnd = 0;
   intr: InterruptSource | null = null;
   /**
    * The INTR pin, driven by the interrupt controller (the platform keeps it equal to
@@ -173,6 +177,7 @@ export class Cpu {
     this.mem = mem;
     this.io = io;
     this.variant = opts.variant ?? "standard";
+    this.fpu = opts.fpu ?? new Fpu();
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -430,7 +435,7 @@ export class Cpu {
     if (t.writable || !wp) e |= TLB_SUP_W;
     if (t.dirty) e |= TLB_DIRTY;
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
-    if (this.mem.isRam(t.frame)) e |= TLB_RAM;
+    if (this.mem.isRam(t.frame) && !this.mem.isWatched(t.frame)) e |= TLB_RAM;
     this.tlb[page] = e;
     return (t.frame | (lin & 0xfff)) >>> 0;
   }
@@ -894,8 +899,8 @@ export class Cpu {
    */
   run(budget: number): StopReason {
     this.stopReason = StopReason.None;
-    const end = this.instructions + budget;
-    while (this.instructions < end) {
+    this.sliceEnd = this.instructions + budget;
+    while (this.instructions < this.sliceEnd) {
       if (this.stopReason !== StopReason.None) return this.stopReason;
       if (this.nmiPending || (this.intrLine && this.intr !== null)) {
         if (this.checkInterrupts()) continue;
@@ -905,7 +910,7 @@ export class Cpu {
         return StopReason.Halted;
       }
       try {
-        this.runSlice(end);
+        this.runSlice();
       } catch (e) {
         if (e !== this.fault) throw e;
         this.handleFault();
@@ -915,8 +920,8 @@ export class Cpu {
   }
 
   /** Execute instructions until `end`, an interrupt check is due, or a stop. */
-  private runSlice(end: number): void {
-    while (this.instructions < end) {
+  private runSlice(): void {
+    while (this.instructions < this.sliceEnd) {
       const tf = (this.flags & F.TF) !== 0;
       this.instrEip = this.eip;
       const ins = this.fetchInstr();
@@ -1008,6 +1013,14 @@ export class Cpu {
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
     deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+  }
+
+  /**
+   * End the current run() after the instruction now executing: a device was programmed and
+   * the run loop must recompute when its next event is due.
+   */
+  yieldSlice(): void {
+    if (this.sliceEnd > this.instructions + 1) this.sliceEnd = this.instructions + 1;
   }
 
   /** Stop the run loop with a machine event (power-off, triple fault …). */

@@ -65,6 +65,24 @@ export class PhysicalMemory {
     this.notRam = new Uint8Array(ramSize >>> 12);
   }
 
+  /** Pages whose writes are reported to onWatchedWrite (a monitor tracing its emulated writes). */
+  private watched: Uint8Array | null = null;
+  onWatchedWrite: (page: number) => void = () => {};
+
+  watch(page: number): void {
+    if (this.watched === null) this.watched = new Uint8Array(this.ramSize >>> 12);
+    if (page < this.watched.length) this.watched[page] = 1;
+  }
+
+  /** Is the page holding `addr` watched? (Such pages never take the CPU's direct RAM path.) */
+  isWatched(addr: number): boolean {
+    return this.watched !== null && this.watched[addr >>> 12] === 1;
+  }
+
+  unwatch(page: number): void {
+    if (this.watched !== null && page < this.watched.length) this.watched[page] = 0;
+  }
+
   /** A CPU that caches decoded instructions registers here to hear of writes to them. */
   addCodeListener(fn: (page: number) => void): void {
     this.codeListeners.push(fn);
@@ -150,6 +168,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
       this.ram[addr] = value;
       return;
     }
@@ -168,6 +187,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if ((addr & 0xfff) <= 0xffc && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
       const r = this.ram;
       r[addr] = value;
       r[addr + 1] = value >>> 8;

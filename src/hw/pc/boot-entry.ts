@@ -5,7 +5,14 @@
 import { CR0_PE, Reg } from "../cpu/cpu.js";
 import { Descriptor, SegReg } from "../cpu/segment.js";
 import type { EntryState, GuestMemoryWriter } from "../../boot/index.js";
-import type { Machine } from "../machine.js";
+import type { Cpu } from "../cpu/cpu.js";
+import type { PhysicalMemory } from "../mem/physical-memory.js";
+
+/** A processor and the memory it boots from (a Machine, or a monitor's vCPU and guest memory). */
+export interface BootTarget {
+  cpu: Cpu;
+  mem: PhysicalMemory;
+}
 
 /** Where the boot GDT lives: conventional memory the kernels replace early. */
 export const BOOT_GDT = 0x800;
@@ -13,14 +20,14 @@ export const BOOT_GDT = 0x800;
 export const BOOT_CS = 0x10, BOOT_DS = 0x18;
 
 /** A writer over the machine's RAM for the loaders. */
-export function ramWriter(m: Machine): GuestMemoryWriter {
+export function ramWriter(m: BootTarget): GuestMemoryWriter {
   return {
     ramBytes: m.mem.ramSize,
     write: (addr, bytes) => m.mem.load(addr, bytes),
   };
 }
 
-export function applyEntryState(m: Machine, e: EntryState): void {
+export function applyEntryState(m: BootTarget, e: EntryState): void {
   const cpu = m.cpu;
   const mem = m.mem;
   // null, null, flat code (0x10), flat data (0x18): base 0, limit 4 GiB, G=1, D=1.

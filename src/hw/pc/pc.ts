@@ -75,6 +75,8 @@ export interface PlatformHost {
   setA20(on: boolean): void;
   /** A device ends the run (ACPI S5, isa-debug-exit): exit status. */
   powerOff(status: number): void;
+  /** A device register was written: its next event may have moved. */
+  deviceWritten?(): void;
 }
 
 /**
@@ -99,6 +101,13 @@ export class PcPlatform {
     this.pic.onIntr = (level) => host.setIntr(level);
     const io = host.io;
     const now = (): number => host.now();
+    const written = host.deviceWritten;
+    const mapPorts = (io: IoBus, base: number, count: number, dev: PortDevice, now: () => number): void => {
+      io.register(base, count, {
+        read8: (port) => dev.read(port - base, now()),
+        write8: (port, value) => { dev.write(port - base, value, now()); written?.(); },
+      });
+    };
 
     this.pit = new I8254(this.pic.line(0));
     this.com1 = new Uart16550(this.pic.line(4), (b) => opts.serialOut?.(b));
@@ -169,6 +178,7 @@ export class Pc {
       setIntr: (level) => { cpu.intrLine = level; },
       setA20: (on) => { cpu.a20 = on; cpu.flushTlb(true); },
       powerOff: (status) => m.powerOff(status),
+      deviceWritten: () => cpu.yieldSlice(),
     }, opts);
     cpu.intr = this.platform.pic;
   }

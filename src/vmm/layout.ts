@@ -1,0 +1,60 @@
+// Where the monitor lives: its region at the top of every guest linear address space and
+// the monitor RAM behind it (docs/monitor.md, "Address spaces and memory").
+//
+//   region offset   contents                         machine GDT selectors (indices 8187–8191)
+//   0x000000        GDT (64 KiB: the guest's shadow, then the monitor's own entries)
+//   0x010000        shadow LDT (64 KiB)
+//   0x020000        IDT (256 gates into the native page)
+//   0x021000        TSS (ring-0 stack; no I/O bitmap: all guest I/O faults)
+//   0x022000        native monitor code (one entry per vector)
+//   0x023000        monitor stack (20 KiB)
+//   0x100000        translation cache (2 MiB, mode bt)
+//
+// Monitor RAM is machine-physical memory above the guest's RAM: the region's 4 MiB, then
+// the shadow page-table pool. No guest page table can name it: the guest's view of
+// physical memory ends at its RAM size.
+
+export const REGION_BASE = 0xffc0_0000;
+export const REGION_SIZE = 0x40_0000;
+/** The last linear byte a truncated guest segment may reach. */
+export const GUEST_LIMIT_TOP = REGION_BASE - 1;
+
+export const GDT_OFF = 0x0_0000;
+export const GDT_BYTES = 0x1_0000;
+export const LDT_OFF = 0x1_0000;
+export const LDT_BYTES = 0x1_0000;
+export const IDT_OFF = 0x2_0000;
+export const TSS_OFF = 0x2_1000;
+export const NATIVE_OFF = 0x2_2000;
+export const STACK_OFF = 0x2_3000;
+export const STACK_TOP = 0x2_8000;
+export const TC_OFF = 0x10_0000;
+export const TC_BYTES = 0x20_0000;
+/** The region's own page table sits in monitor RAM here (it is not mapped in the region). */
+export const REGION_PT_OFF = 0x3f_f000;
+
+/** Native entry points: one per vector, 16 bytes apart; the idle loop after them. */
+export const NATIVE_STRIDE = 16;
+export const NATIVE_IDLE = 256 * NATIVE_STRIDE;
+
+/** Machine GDT entries the monitor keeps for itself, above any guest GDT. */
+export const SEL_TC_CS = 0xffd8 | 1;   // translated guest kernel code: DPL 1, execute-only, flat
+export const SEL_LDT = 0xffe0;         // the shadow LDT
+export const SEL_TSS = 0xffe8;         // the monitor's TSS
+export const SEL_MON_DS = 0xfff0;      // monitor data and stack, DPL 0
+export const SEL_MON_CS = 0xfff8;      // monitor code, DPL 0
+/**
+ * Six entries that hold the descriptor a guest segment register has cached when the guest's
+ * table no longer says the same (it rewrote the entry or loaded another GDT after loading
+ * the register): the machine runs on the cached copy, as the processor would.
+ */
+export const SEL_CACHED_BASE = 0xffa8;
+/** The first GDT byte offset the monitor reserves; a guest GDT must end below it. */
+export const MONITOR_GDT_START = SEL_CACHED_BASE;
+
+/** The TSC-deadline timer's vector and the translator's callout vector. */
+export const VEC_TIMER = 0xf0;
+export const VEC_CALLOUT = 0xf1;
+
+/** Shadow page-table pool, in pages of monitor RAM after the region. */
+export const DEFAULT_POOL_PAGES = 2048;

@@ -1,0 +1,518 @@
+// The classic monitor (DESIGN.md §3, docs/monitor.md): modes `trap` and `bt`.
+//
+// The machine (src/hw) runs the guest deprivileged: guest ring 0 at machine ring 1, guest
+// ring 3 at ring 3, on shadow descriptor tables and shadow page tables, with the monitor's
+// GDT, IDT and TSS at the top of every address space. Everything the guest does that the
+// machine cannot do for it — privileged and I/O instructions, loads of its own descriptors,
+// interrupts through its own IDT, accesses to the monitor region, true page faults — faults
+// through the monitor's IDT into native monitor code (this file's `entry`), which carries it
+// out on the vCPU: an instruction-level emulator holding the guest's virtual privileged
+// state (its CR0–CR4, GDTR/IDTR/LDTR/TR, IF and IOPL, CPL, MSRs) over the guest's view of
+// physical memory and the guest's virtual devices. The vCPU is an instance of the same
+// instruction interpreter as the machine's CPU, as VirtualBox's raw mode used its IEM.
+//
+// Time: the guest's virtual time is the machine's cycle count minus the monitor's overhead
+// (native entries and callouts), plus the instructions the vCPU emulates; the machine's TSC
+// is offset to match, and a TSC-deadline timer brings the monitor back exactly at the next
+// virtual-device event. Guest interrupts therefore arrive at the same guest instruction as on
+// the bare machine, and serial logs can be compared byte for byte.
+
+import { Machine } from "../hw/machine.js";
+import { Cpu, Reg } from "../hw/cpu/cpu.js";
+import { SegReg, Descriptor } from "../hw/cpu/segment.js";
+import { StopReason } from "../hw/cpu/fault.js";
+import * as F from "../hw/cpu/eflags.js";
+import { iret } from "../hw/cpu/transfer.js";
+import type { Instr } from "../hw/cpu/instr.js";
+import { PhysicalMemory } from "../hw/mem/physical-memory.js";
+import { IoBus } from "../hw/io/io-bus.js";
+import { PcPlatform, type PcOptions, type PcRunOptions } from "../hw/pc/pc.js";
+import { clockedRun, type RunEnd } from "../hw/pc/clocked-run.js";
+import { TscDeadlineTimer } from "../hw/dev/timer/tsc-deadline-timer.js";
+import { NS_PER_CYCLE } from "../hw/dev/device.js";
+import * as L from "./layout.js";
+import { World } from "./world/world.js";
+import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
+import { DescriptorShadow } from "./segments/descriptor-shadow.js";
+import { Counters } from "./stats/counters.js";
+import { DivergenceLog } from "./emulate/divergence.js";
+import { Translator } from "./bt/translator.js";
+
+export type MonitorMode = "trap" | "bt";
+export type Protection = "segments" | "paging-only";
+
+export interface MonitorOptions extends PcOptions {
+  mode: MonitorMode;
+  protect?: Protection;
+  /** Shadow page-table pool size in pages (default 2048). */
+  poolPages?: number;
+}
+
+/** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
+export class MonitorPanic extends Error {}
+
+const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;
+const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
+const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
+const DATA_SEGS = [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS];
+
+/** A guest run under the monitor: the machine, the vCPU, the guest's virtual platform. */
+export class Monitor {
+  readonly machine: Machine;
+  /** The emulator holding the guest's virtual CPU state. */
+  readonly vcpu: Cpu;
+  readonly guestMem: PhysicalMemory;
+  readonly platform: PcPlatform;
+  readonly counters = new Counters();
+  readonly world: World;
+  readonly shadow: ShadowMmu;
+  readonly desc: DescriptorShadow;
+  readonly mode: MonitorMode;
+  readonly protect: Protection;
+  readonly divergence: DivergenceLog | null;
+  readonly bt: Translator | null;
+  private readonly timer: TscDeadlineTimer;
+  /** Machine cycles that were monitor overhead, not guest time. */
+  private overhead = 0;
+  /** The next virtual-device event in guest cycles (0: none). */
+  private guestDeadline = 0;
+  private inMonitor = false;
+  private idling = false;
+  /** Machine selectors as the monitor last loaded them (a change means the guest loaded one). */
+  private readonly machineSel = new Int32Array(6);
+  /** Guest frames written by the vCPU during the current step. */
+  private readonly written: number[] = [];
+  private lastIns: Instr | null = null;
+  private lastCr3 = -1;
+  private lastCr0 = -1;
+  private lastCr4 = -1;
+
+  constructor(opts: MonitorOptions) {
+    this.mode = opts.mode;
+    this.protect = opts.protect ?? "segments";
+    const guestRam = opts.ramBytes;
+    const poolPages = opts.poolPages ?? L.DEFAULT_POOL_PAGES;
+    const monitorBase = guestRam;
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, variant: opts.variant }));
+    const m = machine.cpu;
+    const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
+    if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
+    const io = new IoBus();
+    // The guest sees a standard x86 whatever the machine is: the strict variant only
+    // changes what faults into the monitor.
+    const vc = (this.vcpu = new Cpu(guestMem, io, { variant: "standard", fpu: m.fpu }));
+    vc.tracer = (_c, ins) => { this.lastIns = ins; };
+    this.platform = new PcPlatform({
+      io,
+      mem: guestMem,
+      now: () => this.guestNowNs(),
+      setIntr: (level) => { vc.intrLine = level; },
+      setA20: (on) => { vc.a20 = on; vc.flushTlb(true); },
+      powerOff: (status) => machine.powerOff(status),
+    }, opts);
+    vc.intr = this.platform.pic;
+    guestMem.onWatchedWrite = (page) => { if (this.written.length < 64) this.written.push(page); };
+
+    this.world = new World(machine.mem, monitorBase);
+    this.world.build((v) => this.entry(v), () => this.idleEntry(), this.mode === "bt" ? 1 : 0);
+    this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionPde, this.counters);
+    this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
+    this.divergence = this.mode === "trap" && opts.variant !== "strict" ? new DivergenceLog(m, vc) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters) : null;
+
+    this.timer = new TscDeadlineTimer(L.VEC_TIMER, (level) => { m.intrLine = level; });
+    m.intr = this.timer;
+    m.watchRing0 = true;
+    m.sysenterCs = 0; // a guest SYSENTER faults into the monitor
+  }
+
+  get cpu(): Cpu { return this.machine.cpu; }
+
+  /** Guest time in cycles. */
+  get guestCycles(): number { return this.inMonitor ? this.vcpu.cycles : this.machine.cpu.cycles - this.overhead; }
+
+  private guestNowNs(): number { return this.guestCycles * NS_PER_CYCLE; }
+
+  /** Hand the machine to the guest: call once the loader has set up the vCPU. */
+  start(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    if (!vc.protectedMode || vc.v86) throw new MonitorPanic("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
+    m.setCr4(0);
+    m.setCr3(this.shadow.rootFor(vc));
+    m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
+    this.world.enter(m);
+    this.inMonitor = true;
+    vc.instructions = 0;
+    vc.idleCycles = 0;
+    this.afterGuestChange(true);
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  run(opts: PcRunOptions): RunEnd {
+    return clockedRun(this.machine.cpu, [this.timer], {
+      deadline: opts.deadline,
+      maxInstructions: opts.maxInstructions,
+      realtime: opts.realtime,
+      exitStatus: () => this.machine.exitStatus ?? 0,
+      poll: () => {
+        const bytes = opts.serialIn?.();
+        if (bytes && bytes.length) {
+          this.platform.com1.receive(bytes, this.guestNowNs());
+          // Come back at once to deliver the UART's interrupt.
+          this.timer.arm(Math.max(1, this.machine.cpu.cycles));
+        }
+      },
+    });
+  }
+
+  // ===================================================================================
+  // Entry: every exception and interrupt the machine takes lands here
+  // ===================================================================================
+
+  private entry(v: number): void {
+    const m = this.machine.cpu;
+    const hasErr = v === 8 || (v >= 10 && v <= 14) || v === 17;
+    const sp = m.regs[Reg.ESP] >>> 0;
+    const err = hasErr ? m.readLin32(sp, false) : 0;
+    const f = hasErr ? sp + 4 : sp;
+    const eip = m.readLin32(f, false) >>> 0;
+    const cs = m.readLin32(f + 4, false) & 0xffff;
+    const efl = m.readLin32(f + 8, false);
+    this.overhead += 1; // this native instruction
+    if ((cs & 3) === 0) {
+      // Only the idle loop is ever interrupted in the monitor.
+      if (v === L.VEC_TIMER && this.idling) {
+        this.idling = false;
+        this.counters.inc("exit.timer-idle");
+        this.inMonitor = true;
+        this.vcpu.instructions = m.cycles - (this.overhead - 1);
+        this.devicesAndInterrupts();
+        this.leave();
+        return;
+      }
+      throw new MonitorPanic(`vector ${v} (error ${hex(err)}) raised inside the monitor at ${hex(eip)}`);
+    }
+    if (v === 14) {
+      const cr2 = m.cr2;
+      this.written.length = 0;
+      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, (cs & 3) === 3)) {
+        // A hidden fault: the shadow now has the entry; restart the instruction.
+        this.written.length = 0;
+        this.counters.inc("pf.hidden");
+        this.flushMachineTlb(cr2);
+        m.regs[Reg.ESP] = (sp + 4) | 0;
+        this.iretToGuest();
+        m.tscOffset = this.vcpu.tscOffset - this.overhead;
+        this.armTimer();
+        return;
+      }
+      this.written.length = 0;
+    }
+    if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
+    this.inMonitor = true;
+    const esp = m.readLin32(f + 12, false), ss = m.readLin32(f + 16, false) & 0xffff;
+    this.syncIn(eip, cs, efl, esp, ss);
+    switch (v) {
+      case L.VEC_TIMER:
+        this.counters.inc("exit.timer");
+        break;
+      case L.VEC_CALLOUT:
+        this.callout();
+        break;
+      case 1:
+        // A single-step trap the guest asked for (its TF): deliver it through its IDT.
+        this.counters.inc("trap.db");
+        this.vcpu.raiseTrapNow(1);
+        break;
+      case 2: case 8: case 18:
+        throw new MonitorPanic(`unexpected machine exception ${v} from the guest at ${hex(eip)}`);
+      default:
+        this.counters.inc(TRAP_NAMES[v] ?? `trap.vector-${v}`);
+        this.emulateOne();
+        break;
+    }
+    this.afterGuestChange(false);
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  /** The idle loop's own entry: only reached if the halt is resumed; halt again. */
+  private idleEntry(): void {
+    const m = this.machine.cpu;
+    this.overhead += 1;
+    m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+    m.halted = true;
+  }
+
+  /** BT: the translated code asks the monitor to run one guest instruction or to go on. */
+  private callout(): void {
+    const bt = this.bt!;
+    this.counters.inc("exit.callout");
+    const action = bt.calloutAction(this.calloutEip);
+    if (action === "emulate") this.emulateOne();
+    else this.counters.inc(`bt.exit.${action}`);
+  }
+
+  private calloutEip = 0;
+  /** Machine cycle count when the guest last resumed. */
+  private resumedAt = 0;
+
+  // ===================================================================================
+  // Machine state ⇄ vCPU
+  // ===================================================================================
+
+  private syncIn(eip: number, cs: number, efl: number, esp: number, ss: number): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    // An interrupt shadow (after an emulated STI or MOV SS) ends once the machine has run
+    // a guest instruction.
+    if (m.cycles > this.resumedAt) vc.inhibitIrq = false;
+    // Guest time: machine cycles less every overhead cycle before this entry (the native
+    // instruction now running is already in `overhead` and not yet in `cycles`).
+    const T = m.cycles - (this.overhead - 1);
+    vc.instructions = T;
+    vc.idleCycles = 0;
+    vc.regs.set(m.regs);
+    vc.regs[Reg.ESP] = esp;
+    const cpl = (cs & 3) === 3 ? 3 : 0;
+    vc.setEflags((efl & ~VIRTUAL_FLAGS) | (vc.getEflags() & VIRTUAL_FLAGS));
+    for (const s of DATA_SEGS) {
+      const sel = m.segs[s].selector;
+      if (sel !== this.machineSel[s]) this.loadVcpuSeg(s, sel);
+    }
+    if (cs === L.SEL_TC_CS) {
+      this.calloutEip = eip;
+      vc.eip = this.bt!.guestEip(eip);
+    } else {
+      vc.eip = eip;
+      if (cs !== this.machineSel[SegReg.CS]) this.loadVcpuSeg(SegReg.CS, (cs & ~3) | cpl);
+    }
+    if (ss !== this.machineSel[SegReg.SS]) this.loadVcpuSeg(SegReg.SS, (ss & ~3) | cpl);
+    vc.cpl = cpl;
+  }
+
+  private readonly scratch = new Descriptor();
+
+  /** The guest loaded a selector the machine ran with: give the vCPU its real descriptor. */
+  private loadVcpuSeg(s: number, sel: number): void {
+    const vc = this.vcpu, seg = vc.segs[s];
+    if ((sel & 0xfffc) === 0) { seg.loadNull(sel); return; }
+    try {
+      if (vc.readDescriptor(sel, this.scratch)) seg.loadDescriptor(sel, this.scratch);
+      else seg.loadNull(sel);
+    } catch (e) {
+      if (e !== vc.fault) throw e;
+      seg.loadNull(sel);
+    }
+  }
+
+  /** Run one guest instruction on the vCPU (or deliver the fault it raises to the guest). */
+  private emulateOne(): void {
+    const vc = this.vcpu;
+    const before = vc.instructions;
+    this.lastIns = null;
+    this.written.length = 0;
+    vc.flushTlb(true);
+    vc.halted = false;
+    vc.run(1);
+    const n = vc.instructions - before;
+    this.overhead -= n;
+    if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
+    if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
+  }
+
+  /** After the vCPU ran: bring shadows in line with what the guest changed. */
+  private afterGuestChange(force: boolean): void {
+    const vc = this.vcpu, m = this.machine.cpu;
+    for (const page of this.written) {
+      const why = this.shadow.traced[page] ?? 0;
+      if ((why & TRACE_PT) !== 0) this.shadow.tableWritten(page);
+      if ((why & TRACE_DESC) !== 0) this.desc.written();
+      if ((why & TRACE_CODE) !== 0) this.bt?.codeWritten(page);
+    }
+    this.written.length = 0;
+    const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & 0x10);
+    if (force || vc.cr3 !== this.lastCr3 || pagingKey !== this.lastCr4) {
+      this.lastCr3 = vc.cr3;
+      this.lastCr4 = pagingKey;
+      this.counters.inc("shadow.cr3-switch");
+      m.setCr3(this.shadow.rootFor(vc));
+      this.shadow.evicted = false;
+      this.shadow.needFlush = false;
+    }
+    if ((vc.cr0 & CR0_GUEST_BITS) !== this.lastCr0) {
+      this.lastCr0 = vc.cr0 & CR0_GUEST_BITS;
+      m.cr0 = (m.cr0 & ~CR0_GUEST_BITS) | this.lastCr0;
+    }
+    this.desc.sync(force);
+    if (this.shadow.evicted) {
+      this.shadow.evicted = false;
+      m.setCr3(this.shadow.rootFor(vc));
+    }
+    this.flushMachineTlb(-1);
+  }
+
+  private flushMachineTlb(lin: number): void {
+    const m = this.machine.cpu;
+    if (this.shadow.evicted) {
+      this.shadow.evicted = false;
+      m.setCr3(this.shadow.rootFor(this.vcpu));
+    }
+    if (this.shadow.needFlush) {
+      this.shadow.needFlush = false;
+      m.flushTlb(true);
+    } else if (lin >= 0) {
+      m.invalidatePage(lin);
+    }
+  }
+
+  /** Virtual devices up to guest time; inject an interrupt the guest can take now. */
+  private devicesAndInterrupts(): void {
+    const vc = this.vcpu;
+    const next = this.platform.advance(vc.cycles * NS_PER_CYCLE);
+    this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
+    if (vc.intrLine) {
+      if ((vc.flags & F.IF) !== 0 && !vc.inhibitIrq) {
+        const before = vc.instructions;
+        if (vc.checkInterrupts()) this.counters.inc("irq.injected");
+        this.overhead -= vc.instructions - before;
+      } else if ((vc.flags & F.IF) !== 0) {
+        // Interrupt shadow (STI, MOV SS): come back after one more guest instruction.
+        const soon = vc.cycles + 1;
+        if (this.guestDeadline === 0 || soon < this.guestDeadline) this.guestDeadline = soon;
+      }
+    }
+  }
+
+  /** Leave the monitor: back to the guest, or idle/halt with the guest. */
+  private leave(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    // The native instruction now retiring is the last overhead before guest time resumes.
+    if (vc.halted) {
+      if ((vc.flags & F.IF) === 0) {
+        // HLT with interrupts off: nothing can wake the guest (E_HALT).
+        m.flags &= ~F.IF;
+        m.halted = true;
+      } else {
+        this.counters.inc("exit.idle");
+        this.idling = true;
+        m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+        m.flags |= F.IF;
+        m.halted = true;
+      }
+    } else {
+      this.resume();
+    }
+    this.inMonitor = false;
+    this.resumedAt = m.cycles + 1;
+    this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
+    this.armTimer();
+  }
+
+  /** Program the deadline timer for the next virtual-device event, in machine cycles. */
+  private armTimer(): void {
+    this.timer.arm(this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0);
+    this.machine.cpu.yieldSlice();
+  }
+
+  /** Load the guest's state into the machine and IRET to it. */
+  private resume(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    m.regs.set(vc.regs);
+    const cpl = vc.cpl;
+    for (const s of DATA_SEGS) {
+      const sel = this.desc.machineSelector(s, vc.segs[s], cpl);
+      try {
+        if (!vc.segs[s].valid) m.segs[s].loadNull(sel);
+        else m.loadSegment(s, sel);
+      } catch (e) {
+        if (e !== m.fault) throw e;
+        m.segs[s].loadNull(sel);
+        this.counters.inc("desc.unloadable");
+      }
+    }
+    let cs: number, eip: number;
+    if (cpl === 0 && this.bt !== null) {
+      cs = L.SEL_TC_CS;
+      eip = this.bt.enter(vc.eip, vc.segs[SegReg.CS]);
+    } else {
+      cs = this.desc.machineSelector(SegReg.CS, vc.segs[SegReg.CS], cpl);
+      eip = vc.eip;
+    }
+    const ss = this.desc.machineSelector(SegReg.SS, vc.segs[SegReg.SS], cpl);
+    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    const frame = (L.REGION_BASE + L.STACK_TOP - 20) | 0;
+    m.writeLin32(frame, eip, false);
+    m.writeLin32(frame + 4, cs, false);
+    m.writeLin32(frame + 8, efl, false);
+    m.writeLin32(frame + 12, vc.regs[Reg.ESP], false);
+    m.writeLin32(frame + 16, ss, false);
+    m.regs[Reg.ESP] = frame;
+    m.halted = false;
+    this.iretToGuest();
+  }
+
+  /** IRET from the monitor stack into the guest; note the selectors the machine now holds. */
+  private iretToGuest(): void {
+    const m = this.machine.cpu;
+    try {
+      iret(m, true);
+    } catch (e) {
+      if (e !== m.fault) throw e;
+      throw new MonitorPanic(`the monitor could not return to the guest: #${m.fault.vector}(${hex(m.fault.errorCode)}) ` +
+        `guest ${hex(this.vcpu.segs[SegReg.CS].selector)}:${hex(this.vcpu.eip)}`);
+    }
+    for (let s = 0; s < 6; s++) this.machineSel[s] = m.segs[s].selector;
+  }
+
+  // ===================================================================================
+  // Reporting
+  // ===================================================================================
+
+  /** Resource control: is the monitor intact, and did only native code run at CPL 0? */
+  integrity(): { monitorIntact: boolean; guestRanAtCpl0: boolean; detail: string } {
+    const bad = this.world.tampered();
+    const badShadow = this.shadow.tampered();
+    const ring0 = this.machine.cpu.ring0Foreign;
+    const parts: string[] = [];
+    if (bad.length) parts.push(`monitor memory changed at region offsets ${bad.slice(0, 4).map(hex).join(", ")}${bad.length > 4 ? ", …" : ""}`);
+    if (badShadow) parts.push(`${badShadow} shadow page-table entries changed behind the monitor`);
+    if (ring0) parts.push(`${ring0} guest instructions ran at machine CPL 0`);
+    return { monitorIntact: bad.length === 0 && badShadow === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
+  }
+
+  /** Where the guest is (its own CS:EIP). */
+  guestWhere(): string {
+    const vc = this.vcpu;
+    return `at guest ${vc.segs[SegReg.CS].selector.toString(16).padStart(4, "0")}:${(vc.eip >>> 0).toString(16).padStart(8, "0")}`;
+  }
+
+  /** The counters, with the machine-level totals. */
+  stats(): Record<string, number> {
+    const m = this.machine.cpu;
+    this.counters.inc("machine.instructions", 0);
+    const c = this.counters.snapshot();
+    c["time.guest-cycles"] = this.guestCycles;
+    c["time.machine-cycles"] = m.cycles;
+    c["time.overhead-cycles"] = this.overhead;
+    c["shadow.pool-used"] = this.shadow.poolUsed;
+    if (this.divergence) for (const [k, v] of Object.entries(this.divergence.counts())) c[`diverge.${k}`] = v;
+    if (this.bt) Object.assign(c, this.bt.stats());
+    return c;
+  }
+}
+
+const TRAP_NAMES: Record<number, string> = {
+  0: "trap.de", 3: "trap.bp", 4: "trap.of", 5: "trap.br", 6: "trap.ud", 7: "trap.nm", 10: "trap.ts",
+  11: "trap.np", 12: "trap.ss", 13: "trap.gp", 14: "trap.pf-true-or-emulated", 16: "trap.mf", 17: "trap.ac", 19: "trap.xm",
+};
+
+function mnemonicOf(ins: Instr): string {
+  const name = ins.def.mnemonic;
+  const k = name.indexOf("/");
+  return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
+}
+
+function hex(n: number): string {
+  return "0x" + (n >>> 0).toString(16);
+}

@@ -1,0 +1,50 @@
+// The monitor's counters: every trap, callout, hidden fault, shadow sync, page-table write,
+// translation, invalidation and emulated instruction, by reason (DESIGN.md §3 "Counters").
+// Names are dotted: the first part is the group ("trap", "emulate", "pf", "shadow", "irq",
+// "bt", "desc"), the rest the reason.
+
+export class Counters {
+  private readonly map = new Map<string, number>();
+
+  inc(name: string, by = 1): void {
+    this.map.set(name, (this.map.get(name) ?? 0) + by);
+  }
+
+  get(name: string): number {
+    return this.map.get(name) ?? 0;
+  }
+
+  /** All counters, sorted by name. */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of [...this.map.keys()].sort()) out[k] = this.map.get(k)!;
+    return out;
+  }
+
+  /** Group totals: the sum of the counters under each first name part. */
+  groups(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.map) {
+      const g = k.split(".")[0];
+      out[g] = (out[g] ?? 0) + v;
+    }
+    return out;
+  }
+}
+
+/** A terminal table of counters, grouped, largest first within a group. */
+export function formatCounters(c: Record<string, number>): string {
+  const byGroup = new Map<string, [string, number][]>();
+  for (const [k, v] of Object.entries(c)) {
+    const g = k.split(".")[0];
+    if (!byGroup.has(g)) byGroup.set(g, []);
+    byGroup.get(g)!.push([k, v]);
+  }
+  const width = Math.max(10, ...Object.keys(c).map((k) => k.length));
+  const lines: string[] = [];
+  for (const g of [...byGroup.keys()].sort()) {
+    const rows = byGroup.get(g)!.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    for (const [k, v] of rows) lines.push(`  ${k.padEnd(width)}  ${String(v).padStart(12)}`);
+  }
+  return lines.join("\n") + "\n";
+}
