@@ -95,7 +95,7 @@ test("host time is the best bench run minus the best bench=none run; counters ar
 test("a benchmark that fails anywhere is reported, the others still measured", () => {
   for (const how of ["mbfail", "triple", "throw", "noline"] as const) {
     const f = fakeRunner({ hostMs: () => 1, breakBench: { mode: "trap", bench: "in", how } });
-    const rep = measureMicrobench(img, { benches: ["in", "cr3"], repeat: 1, warmup: false, run: f.run, available: () => ["bare", "trap"] });
+    const rep = measureMicrobench(img, { benches: ["in", "cr3"], repeat: 2, warmup: false, run: f.run, available: () => ["bare", "trap"] });
     const trap = rep.configs[1];
     assert.equal(trap.status, "ok");
     assert.ok(isFailure(trap.results[0]), how);
@@ -103,6 +103,9 @@ test("a benchmark that fails anywhere is reported, the others still measured", (
     assert.equal(ratioToBare(rep, trap, "in"), null);
     const msg = (trap.results[0] as { error: string }).error;
     assert.match(msg, { mbfail: /guest: in: something/, triple: /triple-fault/, throw: /monitor exploded/, noline: /no result line/ }[how]);
+    // The failing benchmark ran once; the others every round.
+    assert.equal(f.calls.filter((c) => c.mode === "trap" && c.cmdline === "bench=in").length, 1, how);
+    assert.equal(f.calls.filter((c) => c.mode === "trap" && c.cmdline === "bench=cr3").length, 2, how);
   }
 });
 
