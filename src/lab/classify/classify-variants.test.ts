@@ -28,9 +28,7 @@ test("strict CPU: every form of the seed's instructions (INT n included) and IRE
   }
 });
 
-// The strict CPU model does not yet trap INT3, INTO, LSS and SYSENTER (reported; see
-// STRICT_MODEL_GAPS in expected.ts). Remove `todo` once src/hw makes them fault.
-test("strict CPU: the sensitive unprivileged set is empty", { todo: "strict CPU model gaps: INT3, INTO, LSS, SYSENTER" }, () => {
+test("strict CPU: the sensitive unprivileged set is empty", () => {
   assert.deepEqual(rowsOf(strict), []);
   assert.equal(strict.match, true);
 });

@@ -45,6 +45,8 @@ export interface FormResult {
   runsAtCpl0: boolean;
   runsAtCpl3: boolean;
   privileged: boolean;
+  /** In some operand setting it is sensitive and completes at CPL 3 (Popek and Goldberg's condition fails). */
+  escapes: boolean;
   sensitive: boolean;
   witnesses: Witness[];
 }
@@ -83,11 +85,16 @@ function classifyForm(lab: Lab, form: Form, opts: ClassifyOptions): FormResult {
     seen.set(key, n + 1);
   };
   let runsAtCpl0 = false, runsAtCpl3 = false;
+  // Popek and Goldberg's condition is per state: the form is a problem only if, in some
+  // operand setting, it is sensitive and still completes at CPL 3 (INTO with OF clear is a
+  // no-op everywhere; with OF set it is sensitive and must trap).
+  let escapes = false;
   const b0 = baseState(0, opts.umip), b3 = baseState(3, opts.umip);
   for (const enc of form.encodings) {
     for (const env of ENVIRONMENTS) {
       const code = enc.bytes(env.value);
       const base: Record<0 | 3, Outcome> = { 0: lab.run(b0, env, code), 3: lab.run(b3, env, code) };
+      const before = witnesses.length + [...seen.values()].reduce((a, b) => a + b, 0);
       const ctx = { env: env.value, encoding: enc.kind };
       for (const cpl of [0, 3] as const) {
         const r = base[cpl];
@@ -113,12 +120,14 @@ function classifyForm(lab: Lab, form: Form, opts: ClassifyOptions): FormResult {
           : "completes at CPL 0 and at CPL 3 with different results";
         add({ kind: "CPL", cpl: 3, ...ctx, detail });
       }
+      const after = witnesses.length + [...seen.values()].reduce((a, b) => a + b, 0);
+      if (after > before && r3.fault === null) escapes = true;
     }
   }
   const problem = lab.checkAndRestore();
   if (problem !== null) throw new Error(`classify: ${form.label}: ${problem}`);
   const privileged = runsAtCpl0 && !runsAtCpl3;
-  return { label: form.label, row: form.row, runsAtCpl0, runsAtCpl3, privileged, sensitive: witnesses.length > 0, witnesses };
+  return { label: form.label, row: form.row, runsAtCpl0, runsAtCpl3, privileged, sensitive: witnesses.length > 0, escapes, witnesses };
 }
 
 /** Run the whole experiment for one configuration. */
@@ -128,7 +137,7 @@ export function classify(opts: ClassifyOptions): Classification {
   const forms = allForms().map((f) => classifyForm(lab, f, opts));
   const byRow = new Map<string, RowResult>();
   for (const f of forms) {
-    if (!f.sensitive || f.privileged) continue;
+    if (!f.sensitive || f.privileged || !f.escapes) continue;
     let r = byRow.get(f.row);
     if (r === undefined) { r = { row: f.row, forms: [], reasons: [] }; byRow.set(f.row, r); }
     r.forms.push(f.label);

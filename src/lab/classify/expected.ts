@@ -48,27 +48,6 @@ export const ADDED_ON_STANDARD: readonly { row: string; why: string }[] = [
 /** The five store instructions CR4.UMIP makes fault at CPL > 0 (SDM vol. 3 §2.5, "UMIP"). */
 export const UMIP_STORES: readonly string[] = ["SGDT", "SIDT", "SLDT", "SMSW", "STR"];
 
-/**
- * Known places where the strict CPU model does not yet trap an instruction the experiment
- * finds sensitive (reported to the model's maintainers; printed when they show up).
- */
-export const STRICT_MODEL_GAPS: readonly { row: string; why: string }[] = [
-  {
-    row: "INT",
-    why: "the strict CPU traps INT n (CD) but not INT3 (CC) or INTO (CE), which reach a DPL-3 gate " +
-      "the same way (src/hw/cpu/exec/control.ts int3, into have no cpu.strictSensitive())",
-  },
-  {
-    row: "LSS",
-    why: "the strict CPU traps MOV SS and POP SS but not LSS (src/hw/cpu/exec/data.ts lseg_Gv_Mp " +
-      "has no cpu.strictSensitive() for 0F B2)",
-  },
-  {
-    row: "SYSENTER",
-    why: "the strict CPU traps INT n but not SYSENTER, which also enters CPL 0 without a fault " +
-      "(src/hw/cpu/exec/system.ts sysenter has no cpu.strictSensitive())",
-  },
-];
 
 /** The expected set of sensitive, unprivileged rows for a configuration. */
 export function expectedRows(opts: ClassifyOptions): Set<string> {
@@ -84,8 +63,7 @@ export function explain(row: string, opts: ClassifyOptions, found: boolean): str
   const added = ADDED_ON_STANDARD.find((r) => r.row === row);
   if (opts.cpu === "strict") {
     if (!found) return "";
-    const gap = STRICT_MODEL_GAPS.find((r) => r.row === row);
-    return gap !== undefined ? `not trapped by the strict CPU: ${gap.why}` : "not trapped by the strict CPU (unexpected)";
+    return "not trapped by the strict CPU (unexpected)";
   }
   if (opts.umip && UMIP_STORES.includes(row)) return found ? "CR4.UMIP should make it fault at CPL > 0 (unexpected)" : "CR4.UMIP: faults at CPL > 0";
   if (added !== undefined) return `not in the seed: ${added.why}`;

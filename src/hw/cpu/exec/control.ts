@@ -104,10 +104,14 @@ export function int_Ib(cpu: Cpu, i: Instr): void {
   cpu.deliver(i.imm & 0xff, IntKind.Software, 0, false);
 }
 export function int3(cpu: Cpu, _i: Instr): void {
+  cpu.strictSensitive();
   cpu.deliver(Vector.BP, IntKind.Software, 0, false);
 }
 export function into(cpu: Cpu, _i: Instr): void {
-  if (cpu.getOF()) cpu.deliver(Vector.OF, IntKind.Software, 0, false);
+  if (cpu.getOF()) {
+    cpu.strictSensitive();
+    cpu.deliver(Vector.OF, IntKind.Software, 0, false);
+  }
 }
 export function int1(cpu: Cpu, _i: Instr): void {
   cpu.deliver(Vector.DB, IntKind.Exception, 0, false);

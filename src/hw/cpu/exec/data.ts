@@ -189,6 +189,8 @@ export function lseg_Gv_Mp(cpu: Cpu, i: Instr): void {
     case 0x0fb4: seg = SegReg.FS; break;
     default: seg = SegReg.GS; break;
   }
+  // LSS checks SS against CPL exactly as MOV SS and POP SS do.
+  if (seg === SegReg.SS) cpu.strictSensitive();
   const a = cpu.ea(i);
   const off = i.opsize32 ? cpu.read32(i.seg, a) : cpu.read16(i.seg, a);
   const sel = cpu.read16(i.seg, (a + (i.opsize32 ? 4 : 2)) & (i.adsize32 ? 0xffff_ffff : 0xffff));
