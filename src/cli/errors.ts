@@ -17,6 +17,11 @@ export const ExitCode = {
   FETCH: 7,
   /** The guest waits for input (HLT, IF=1, no timer armed) and stdin has ended. */
   IDLE: 8,
+  /**
+   * Resource control failed after a monitored run (trap/bt): the monitor's protected memory
+   * changed, or a guest instruction ran at machine CPL 0 — the guest escaped.
+   */
+  BREACH: 9,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

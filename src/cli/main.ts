@@ -3,12 +3,31 @@
 import { ExitCode, UserError, usageError } from "./errors.js";
 import { runCommand } from "./run.js";
 import { fetchCommand } from "./fetch.js";
+import { classifyCommand } from "./classify.js";
+import { redpillCommand } from "./redpill.js";
+import { microbenchCommand } from "./microbench.js";
+import { escapeCommand } from "./escape.js";
 
 export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 
 Usage:
   vmm86 run GUEST [options]   boot a guest; its first serial port is this terminal
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
+  vmm86 redpill [--format table|markdown|json]
+                              run the red-pill guest under every mode and CPU variant: per
+                              sensitive instruction and guest CPL, same as bare, leaks the
+                              monitor, misbehaves, or faults
+  vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list]
+                              run the adversarial escape guest under bt, trap --cpu strict
+                              and bt --protect paging-only: every attempt must be contained,
+                              and the weakened configuration must show an escape
+  vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N]
+                              Adams & Agesen's micro-benchmarks on bare, trap --cpu strict
+                              and bt: guest cycles and host ns per operation, ratio to bare,
+                              the monitor counters behind each
+  vmm86 classify [--cpu standard|strict] [--umip] [--format table|markdown|json]
+                              run every opcode-table form at CPL 0 and 3 and list the
+                              sensitive but unprivileged ones (Popek and Goldberg)
   vmm86 --help                this text
 
 Guests (one of):
@@ -25,7 +44,13 @@ Options for run:
   --entry direct|bzimage  Linux only: enter the unpacked kernel directly (default; the
                         loader decompresses the XZ payload) or run the bzImage's own
                         decompressor (about 2.3 G more guest instructions)
-  --mode bare           execution mode (only bare exists yet: the guest owns the machine)
+  --mode bare|trap|bt   execution mode: bare (the guest owns the machine; default), trap
+                        (guest kernel deprivileged to ring 1, trap-and-emulate, shadow
+                        page tables) or bt (guest kernel code binary-translated)
+  --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
+                        truncation (default) or page permissions alone (escapable; for
+                        the escape suite)
+  --no-reservetop       trap/bt, linux: do not add reservetop= to the command line
   --cpu standard|strict the CPU variant: strict makes every sensitive instruction fault
                         with #GP at CPL > 0 (default: standard)
   -m MiB                guest RAM (default 128)
@@ -35,7 +60,8 @@ Options for run:
   --timeout S           stop after S seconds of host time (default 600)
   --max-instructions N  stop after N guest instructions
   --trace               print every executed instruction with registers on stderr
-  --stats               print instructions, MIPS and virtual time at exit
+  --stats               print instructions, MIPS, virtual time and (trap/bt) every monitor
+                        counter at exit; --stats=json FILE writes them as JSON
 
 Exit status (each ending also prints one line on stderr saying what happened):
   0  the guest powered off or reset the machine
@@ -47,10 +73,17 @@ Exit status (each ending also prints one line on stderr saying what happened):
   6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
+ 9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
+                    a guest instruction ran at machine CPL 0)
+ 10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
+                    a needed mode is missing (12)
+ 13  classify: the found set differs from the expected one
  70  E_INTERNAL     a bug in vmm86
 
 Examples:
   npx vmm86 run demo --stats
+  npx vmm86 run demo --mode bt --stats
+  npx vmm86 run demo --mode trap --cpu strict --stats=json stats.json
   npx vmm86 fetch linux && printf 'uname -r\npoweroff -f\n' | npx vmm86 run linux
   npx vmm86 run --bios ../shared/conformance/test386/test386.bin --post-port 0x190 --debugcon stdout
 `;
@@ -65,6 +98,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "run": return await runCommand(rest, HELP);
       case "fetch": return await fetchCommand(rest);
+      case "classify": return await classifyCommand(rest);
+      case "redpill": return await redpillCommand(rest);
+      case "microbench": return await microbenchCommand(rest);
+      case "escape": return await escapeCommand(rest);
       default: throw usageError(`unknown command '${command}'`);
     }
   } catch (e) {

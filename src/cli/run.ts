@@ -13,7 +13,10 @@ import { parseArgs, numberFlag, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { installTracer } from "./trace.js";
 import { Pc } from "../hw/pc/pc.js";
-import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
+import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
+import { Monitor, MonitorPanic } from "../vmm/monitor.js";
+import { formatCounters } from "../vmm/stats/counters.js";
+import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { BootError, loadLinux, loadMultiboot, pcE820Map, type EntryState } from "../boot/index.js";
 import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
@@ -32,8 +35,11 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   timeout: { value: true },
   "max-instructions": { value: true },
   clock: { value: true },
+  protect: { value: true },
+  "no-reservetop": { value: false },
   trace: { value: false },
   stats: { value: false },
+  "stats-json": { value: true },
   help: { value: false, aliases: ["-h"] },
 };
 
@@ -54,9 +60,17 @@ function isBzImage(img: Uint8Array): boolean {
   return img.length > 0x206 && img[0x202] === 0x48 && img[0x203] === 0x64 && img[0x204] === 0x72 && img[0x205] === 0x53;
 }
 
+/** What a loader writes into: the bare machine, or the monitor's vCPU and guest memory. */
+interface LoadTarget extends BootTarget {
+  /** Map a ROM image (bare machine only). */
+  loadBios?(rom: Uint8Array): void;
+}
+
 interface GuestPlan {
   describe: string;
-  load(pc: Pc): void;
+  /** Real-mode firmware: only the bare machine can run it. */
+  needsBare?: boolean;
+  load(t: LoadTarget): void;
   /**
    * Host input is held back until the guest prints this (the Linux guest's shell-ready
    * line): the kernel's serial driver empties the receive FIFO when the console opens, so
@@ -65,7 +79,10 @@ interface GuestPlan {
   inputAfter?: string;
 }
 
-function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan {
+/** reservetop= for Linux guests under the monitor: the monitor region's size. */
+export const RESERVETOP = "0x400000";
+
+function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored: boolean): GuestPlan {
   const positional = p.positional;
   const bios = p.flags.get("bios");
   const kernel = p.flags.get("kernel");
@@ -81,7 +98,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
     const initrd = initrdPath !== undefined ? readImage(initrdPath, "initrd") : undefined;
     return {
       describe: `Linux ${kernelPath} (${entry === "direct" ? "direct entry" : "bzImage decompressor"}), cmdline '${cmdline}'`,
-      load: (pc) => apply(pc, () => loadLinux(ramWriter(pc.machine), img, { initrd, cmdline, e820, direct: entry === "direct" })),
+      load: (t) => apply(t, () => loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct" })),
     };
   };
 
@@ -90,7 +107,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
     if (rom.length !== 0x10000 && rom.length !== 0x20000) {
       throw imageError(`BIOS image '${bios}' is ${rom.length} bytes; it must be 64 KiB or 128 KiB`);
     }
-    return { describe: `ROM ${bios}`, load: (pc) => pc.machine.loadBios(rom) };
+    return { describe: `ROM ${bios}`, needsBare: true, load: (t) => t.loadBios!(rom) };
   }
   if (typeof kernel === "string") {
     const img = readImage(kernel, "kernel");
@@ -101,7 +118,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
     const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
     return {
       describe: `multiboot kernel ${kernel}`,
-      load: (pc) => apply(pc, () => loadMultiboot(ramWriter(pc.machine), img, { cmdline: [kernel, cmdline].join(" ").trim(), modules, e820 })),
+      load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: [kernel, cmdline].join(" ").trim(), modules, e820 })),
     };
   }
   const name = positional[0];
@@ -109,7 +126,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
     const img = readImage(DEMO_IMAGE, "demo guest");
     return {
       describe: "the demo guest",
-      load: (pc) => apply(pc, () => loadMultiboot(ramWriter(pc.machine), img, { cmdline: "demo", modules: [], e820 })),
+      load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: "demo", modules: [], e820 })),
     };
   }
   if (name === "linux") {
@@ -118,12 +135,16 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number): GuestPlan
       throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
     }
     const append = p.flags.get("append");
-    return { ...linuxPlan(cached.bzImage, cached.initramfs, typeof append === "string" ? append : cached.cmdline), inputAfter: READY_MARKER };
+    let cmdline = typeof append === "string" ? append : cached.cmdline;
+    // Under the monitor, ask Linux to keep its fixmap below the monitor region (a hint:
+    // without it the guest's accesses there are trapped and emulated).
+    if (monitored && !p.flags.has("no-reservetop") && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=${RESERVETOP}`;
+    return { ...linuxPlan(cached.bzImage, cached.initramfs, cmdline), inputAfter: READY_MARKER };
   }
   throw usageError(`unknown guest '${name}' (demo, linux, --kernel FILE or --bios ROM)`);
 }
 
-function apply(pc: Pc, load: () => EntryState): void {
+function apply(t: BootTarget, load: () => EntryState): void {
   let e: EntryState;
   try {
     e = load();
@@ -131,14 +152,31 @@ function apply(pc: Pc, load: () => EntryState): void {
     if (err instanceof BootError) throw imageError(err.message);
     throw err;
   }
-  applyEntryState(pc.machine, e);
+  applyEntryState(t, e);
 }
 
-export async function runCommand(argv: string[], help: string): Promise<number> {
-  const p = parseArgs(argv, RUN_FLAGS);
+/** `--stats=json FILE` → `--stats-json FILE`; `--stats=table` → `--stats`. */
+function normalizeStatsFlag(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === "--stats=json") {
+      if (argv[k + 1] === undefined) throw usageError("--stats=json needs a file name");
+      out.push("--stats-json", argv[++k]);
+    } else if (argv[k] === "--stats=table") out.push("--stats");
+    else if (argv[k].startsWith("--stats=")) throw usageError(`unknown --stats format '${argv[k].slice(8)}' (table or json FILE)`);
+    else out.push(argv[k]);
+  }
+  return out;
+}
+
+export async function runCommand(argvIn: string[], help: string): Promise<number> {
+  const p = parseArgs(normalizeStatsFlag(argvIn), RUN_FLAGS);
   if (p.flags.has("help")) { process.stdout.write(help); return ExitCode.OK; }
   const mode = p.flags.get("mode") ?? "bare";
-  if (mode !== "bare") throw usageError(`--mode ${String(mode)} is not available yet; this build runs guests on the bare machine (--mode bare)`);
+  if (mode !== "bare" && mode !== "trap" && mode !== "bt") throw usageError(`--mode must be bare, trap or bt (got '${String(mode)}')`);
+  const protect = p.flags.get("protect") ?? "segments";
+  if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
+  if (mode === "bare" && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
   const cpuVariant = p.flags.get("cpu") ?? "standard";
   if (cpuVariant !== "standard" && cpuVariant !== "strict") throw usageError("--cpu must be 'standard' or 'strict'");
   const clock = p.flags.get("clock") ?? "virtual";
@@ -148,7 +186,10 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = Math.floor(ramMiB) * 1024 * 1024;
-  const plan = planGuest(p, ramBytes);
+  const monitored = mode !== "bare";
+  const plan = planGuest(p, ramBytes, monitored);
+  if (monitored && plan.needsBare) throw usageError(`--mode ${mode} runs protected-mode kernels; a --bios ROM starts in real mode and needs --mode bare`);
+  if (monitored && p.flags.has("trace")) throw usageError("--trace shows the bare machine's instructions; use it with --mode bare");
 
   // Output: guest serial to stdout, debugcon to its file, POST values and traces to stderr.
   const serialBuf: number[] = [];
@@ -179,25 +220,37 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
     flushSerial();
     writeAll(2, `post: 0x${v.toString(16).padStart(2, "0")}\n`);
   };
-  const pc = new Pc({
+  const pcOpts = {
     ramBytes,
     acpi: p.flags.get("bios") === undefined,
-    variant: cpuVariant,
-    serialOut: (b) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
-    debugcon: (b) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
+    variant: cpuVariant as "standard" | "strict",
+    serialOut: (b: number) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
+    debugcon: (b: number) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
     post: postPort === 0x80 ? reportPost : undefined,
-  });
+  };
+  const mon = monitored ? new Monitor({ ...pcOpts, mode, protect }) : null;
+  const pc: Pc | Monitor = mon ?? new Pc(pcOpts);
+  const guestIo = mon !== null ? mon.platform : (pc as Pc).machine;
   if (postPort !== null && postPort !== 0x80) {
     let last = -1;
-    pc.machine.io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
+    const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
+    io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
   }
-  plan.load(pc);
+  void guestIo;
+  if (mon !== null) {
+    plan.load({ cpu: mon.vcpu, mem: mon.guestMem });
+    try { mon.start(); } catch (e) { if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, e.message); throw e; }
+  } else {
+    const m = (pc as Pc).machine;
+    plan.load({ cpu: m.cpu, mem: m.mem, loadBios: (rom) => m.loadBios(rom) });
+  }
 
   const traceLines: string[] = [];
   const flushTrace = (): void => {
     if (traceLines.length) { writeAll(2, traceLines.join("\n") + "\n"); traceLines.length = 0; }
   };
   if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
+  const guestInstructions = (): number => (mon !== null ? mon.guestCycles : pc.cpu.instructions);
 
   // Host input for COM1.
   // On a terminal, keys go to the guest raw; Ctrl-A x ends the run (as in QEMU).
@@ -239,8 +292,12 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
         continue;
       }
       if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
+      void guestInstructions;
       await new Promise((r) => setImmediate(r));
     }
+  } catch (e) {
+    if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, `monitor: ${e.message}`);
+    throw e;
   } finally {
     process.stdin.off("data", onData);
     if (tty) process.stdin.setRawMode(false);
@@ -254,18 +311,44 @@ export async function runCommand(argv: string[], help: string): Promise<number> 
     writeAll(2, "\nvmm86: run ended from the terminal (Ctrl-A x)\n");
     return ExitCode.OK;
   }
-  return finish(pc, end, plan.describe, start, p.flags.has("stats"));
+  const statsJson = p.flags.get("stats-json");
+  return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${cpuVariant}` : ""}`, start,
+    p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null);
 }
 
-function finish(pc: Pc, end: RunEnd, describe: string, start: number, stats: boolean): number {
+function finish(pc: Pc | Monitor, mon: Monitor | null, end: RunEnd, describe: string, start: number, stats: boolean, statsJson: string | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
-  const where = `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
+  const where = mon !== null ? mon.guestWhere() : `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
+  const counters: Record<string, number> = mon !== null ? mon.stats() : {};
   if (stats) {
     const n = cpu.instructions;
     writeAll(2, `stats: guest ${describe}\n`);
-    writeAll(2, `stats: ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS), ` +
-      `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
+    if (mon !== null) {
+      const g = mon.guestCycles;
+      writeAll(2, `stats: machine ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS); ` +
+        `guest virtual time ${(g / 1e8).toFixed(3)} s\n`);
+      writeAll(2, "stats: monitor counters\n" + formatCounters(counters));
+    } else {
+      writeAll(2, `stats: ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS), ` +
+        `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
+    }
+  }
+  if (statsJson !== null) {
+    const doc = {
+      describe, end: end.kind, hostSeconds: secs, instructions: cpu.instructions, cycles: cpu.cycles,
+      guestCycles: mon !== null ? mon.guestCycles : cpu.cycles, counters,
+    };
+    try { writeFileSync(statsJson, JSON.stringify(doc, null, 2) + "\n"); }
+    catch { writeAll(2, `vmm86: could not write --stats=json file '${statsJson}'\n`); }
+  }
+  if (mon?.divergence) writeAll(2, mon.divergence.report());
+  if (mon !== null) {
+    const integ = mon.integrity();
+    if (!integ.monitorIntact || integ.guestRanAtCpl0) {
+      writeAll(2, `vmm86: E_MONITOR_BREACH: resource control failed: ${integ.detail}\n`);
+      return ExitCode.BREACH;
+    }
   }
   switch (end.kind) {
     case "poweroff":

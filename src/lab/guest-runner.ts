@@ -6,6 +6,7 @@ import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { loadMultiboot, pcE820Map } from "../boot/index.js";
+import { Monitor } from "../vmm/monitor.js";
 
 export type LabMode = "bare" | "trap" | "bt";
 export type LabCpu = "standard" | "strict";
@@ -45,23 +46,38 @@ export interface LabRunResult {
   integrity: { monitorIntact: boolean; guestRanAtCpl0: boolean } | null;
 }
 
-/** Modes this build can run (the monitor adds trap and bt). */
+/** Modes this build can run. */
 export function availableModes(): LabMode[] {
-  return ["bare"];
+  return ["bare", "trap"];
 }
 
 export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {
   if (!availableModes().includes(opts.mode)) throw new Error(`mode ${opts.mode} is not available in this build`);
   const ramBytes = opts.ramBytes ?? 32 << 20;
   let serial = "";
-  const pc = new Pc({ ramBytes, acpi: true, variant: opts.cpu, serialOut: (b) => { serial += String.fromCharCode(b); } });
-  applyEntryState(pc.machine, loadMultiboot(ramWriter(pc.machine), image, {
-    cmdline: opts.cmdline ?? "lab", modules: [], e820: pcE820Map(ramBytes),
-  }));
+  const pcOpts = { ramBytes, acpi: true, variant: opts.cpu, serialOut: (b: number) => { serial += String.fromCharCode(b); } };
+  const boot = { cmdline: opts.cmdline ?? "lab", modules: [], e820: pcE820Map(ramBytes) };
+  const deadline = Date.now() + 120_000;
+  const maxInstructions = opts.maxInstructions ?? 2e8;
+  if (opts.mode === "bare") {
+    const pc = new Pc(pcOpts);
+    applyEntryState(pc.machine, loadMultiboot(ramWriter(pc.machine), image, boot));
+    const t0 = Date.now();
+    const end = pc.run({ deadline, maxInstructions });
+    return {
+      serial, end, instructions: pc.cpu.instructions, cycles: pc.cpu.cycles, hostMs: Date.now() - t0,
+      counters: {}, integrity: null,
+    };
+  }
+  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
+  const target = { cpu: mon.vcpu, mem: mon.guestMem };
+  applyEntryState(target, loadMultiboot(ramWriter(target), image, boot));
   const t0 = Date.now();
-  const end = pc.run({ deadline: Date.now() + 120_000, maxInstructions: opts.maxInstructions ?? 2e8 });
+  mon.start();
+  const end = mon.run({ deadline, maxInstructions });
+  const integ = mon.integrity();
   return {
-    serial, end, instructions: pc.cpu.instructions, cycles: pc.cpu.cycles, hostMs: Date.now() - t0,
-    counters: {}, integrity: null,
+    serial, end, instructions: mon.guestCycles, cycles: mon.guestCycles, hostMs: Date.now() - t0,
+    counters: mon.stats(), integrity: { monitorIntact: integ.monitorIntact, guestRanAtCpl0: integ.guestRanAtCpl0 },
   };
 }

@@ -127,6 +127,8 @@ export class Monitor {
   }
 
   get cpu(): Cpu { return this.machine.cpu; }
+  get com1() { return this.platform.com1; }
+  get resetRequested(): boolean { return this.platform.resetRequested; }
 
   /** Guest time in cycles. */
   get guestCycles(): number { return this.inMonitor ? this.vcpu.cycles : this.machine.cpu.cycles - this.overhead; }
