@@ -2,9 +2,12 @@
 // (Intel SDM vol. 2, their pages; vol. 1 §7.3.9). The address size picks SI/DI/CX or
 // ESI/EDI/ECX; DF picks the direction; only the source segment can be overridden.
 //
-// A repeated instruction runs in chunks: after CHUNK iterations it leaves EIP on itself so
-// interrupts and the run budget are honoured, exactly as the processor allows between
-// iterations. A fault mid-way leaves the registers describing the progress made.
+// A repeated instruction runs in chunks: when the count reaches a multiple of CHUNK it leaves
+// EIP on itself so interrupts and the run budget are honoured, exactly as the processor
+// allows between iterations. A fault mid-way leaves the registers describing the progress
+// made. Chunks are aligned to the count, not to where execution (re)started, so a restart
+// after a page fault finishes the same chunk: each chunk retires as one instruction however
+// often it was interrupted — virtual time does not depend on faults a monitor hides.
 
 import { Reg, type Cpu } from "../cpu.js";
 import * as F from "../eflags.js";
@@ -31,7 +34,7 @@ function writeSized(cpu: Cpu, seg: number, off: number, size: number, v: number)
 function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: () => void): void {
   if (i.rep === Rep.None) { body(); return; }
   const a32 = i.adsize32;
-  for (let n = 0; n < CHUNK; n++) {
+  for (;;) {
     const count = a32 ? cpu.regs[Reg.ECX] >>> 0 : cpu.regs[Reg.ECX] & 0xffff;
     if (count === 0) return;
     body();
@@ -41,6 +44,7 @@ function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: () => void): void {
       if (i.rep === Rep.RepE ? !zf : zf) return;
     }
     if (count - 1 === 0) return;
+    if ((count - 1) % CHUNK === 0) break;
   }
   cpu.eip = cpu.instrEip; // more to do: run this instruction again
 }
