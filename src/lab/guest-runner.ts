@@ -48,7 +48,7 @@ export interface LabRunResult {
 
 /** Modes this build can run. */
 export function availableModes(): LabMode[] {
-  return ["bare", "trap"];
+  return ["bare", "trap", "bt"];
 }
 
 export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {

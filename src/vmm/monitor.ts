@@ -85,6 +85,7 @@ export class Monitor {
   private lastIns: Instr | null = null;
   private lastCr3 = -1;
   private lastCr0 = -1;
+  private lastPe = 0;
   private lastCr4 = -1;
 
   constructor(opts: MonitorOptions) {
@@ -214,7 +215,7 @@ export class Monitor {
     if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
     this.inMonitor = true;
     const esp = m.readLin32(f + 12, false), ss = m.readLin32(f + 16, false) & 0xffff;
-    this.syncIn(eip, cs, efl, esp, ss);
+    this.syncIn(v, eip, cs, efl, esp, ss);
     switch (v) {
       case L.VEC_TIMER:
         this.counters.inc("exit.timer");
@@ -249,11 +250,14 @@ export class Monitor {
 
   /** BT: the translated code asks the monitor to run one guest instruction or to go on. */
   private callout(): void {
-    const bt = this.bt!;
-    this.counters.inc("exit.callout");
-    const action = bt.calloutAction(this.calloutEip);
-    if (action === "emulate") this.emulateOne();
-    else this.counters.inc(`bt.exit.${action}`);
+    const c = this.bt!.callout(this.calloutEip);
+    this.vcpu.eip = c.guest;
+    if (c.kind === "emulate") {
+      this.counters.inc("exit.callout");
+      this.emulateOne();
+    } else {
+      this.counters.inc("exit.bt-continue");
+    }
   }
 
   private calloutEip = 0;
@@ -264,7 +268,7 @@ export class Monitor {
   // Machine state ⇄ vCPU
   // ===================================================================================
 
-  private syncIn(eip: number, cs: number, efl: number, esp: number, ss: number): void {
+  private syncIn(v: number, eip: number, cs: number, efl: number, esp: number, ss: number): void {
     const m = this.machine.cpu, vc = this.vcpu;
     // An interrupt shadow (after an emulated STI or MOV SS) ends once the machine has run
     // a guest instruction.
@@ -283,8 +287,10 @@ export class Monitor {
       if (sel !== this.machineSel[s]) this.loadVcpuSeg(s, sel);
     }
     if (cs === L.SEL_TC_CS) {
+      // Translated code: a callout names its guest instruction; anything else stopped at
+      // an instruction boundary, which maps back exactly.
       this.calloutEip = eip;
-      vc.eip = this.bt!.guestEip(eip);
+      if (v !== L.VEC_CALLOUT) vc.eip = this.bt!.guestEip(eip);
     } else {
       vc.eip = eip;
       if (cs !== this.machineSel[SegReg.CS]) this.loadVcpuSeg(SegReg.CS, (cs & ~3) | cpl);
@@ -341,6 +347,11 @@ export class Monitor {
       m.setCr3(this.shadow.rootFor(vc));
       this.shadow.evicted = false;
       this.shadow.needFlush = false;
+    }
+    if (((vc.cr0 ^ this.lastPe) & (CR0_PG | CR0_PE)) !== 0) {
+      // Translations are keyed by guest linear address: a paging switch invalidates them.
+      this.lastPe = vc.cr0 & (CR0_PG | CR0_PE);
+      this.bt?.flush();
     }
     if ((vc.cr0 & CR0_GUEST_BITS) !== this.lastCr0) {
       this.lastCr0 = vc.cr0 & CR0_GUEST_BITS;
@@ -433,10 +444,19 @@ export class Monitor {
         this.counters.inc("desc.unloadable");
       }
     }
-    let cs: number, eip: number;
+    let cs: number, eip = -2;
     if (cpl === 0 && this.bt !== null) {
+      for (let k = 0; k < 8; k++) {
+        eip = this.bt.enter(vc.eip, vc.segs[SegReg.CS]);
+        if (eip !== -1) break;
+        // The code cannot be fetched: the vCPU takes (and delivers) the fault.
+        this.emulateOne();
+        this.afterGuestChange(false);
+        m.regs.set(vc.regs);
+      }
+    }
+    if (eip >= 0) {
       cs = L.SEL_TC_CS;
-      eip = this.bt.enter(vc.eip, vc.segs[SegReg.CS]);
     } else {
       cs = this.desc.machineSelector(SegReg.CS, vc.segs[SegReg.CS], cpl);
       eip = vc.eip;

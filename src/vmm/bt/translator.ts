@@ -1,17 +1,266 @@
-// Placeholder replaced below.
+// The binary translator (`--mode bt`; DESIGN.md §3 "Binary translation", docs/bt.md).
+//
+// Guest ring-0 code is translated, a trace at a time, into the translation cache (TC) in
+// the monitor region and runs there at machine ring 1 with a flat, execute-only code
+// segment; guest ring-3 code is never translated. Each guest instruction becomes exactly
+// one machine instruction, so every boundary in the TC is a guest instruction boundary
+// (faults and interrupts map back exactly) and guest time stays exact:
+//
+//   ordinary instruction            copied as it is (IDENT)
+//   JMP rel                         JMP rel32 to the target's translation (chained)
+//   Jcc rel                         Jcc rel32 to the target's translation; the fall-through
+//                                   is translated inline after it
+//   CALL rel                        PUSH imm32 (the guest's return address); the callee is
+//                                   translated inline after it
+//   RET, indirect JMP/CALL, far     INT 0xF1: a callout; the monitor runs the guest
+//   transfers, INT n, IRET, the 18    instruction on the vCPU and continues at the
+//   sensitive instructions, CPUID,    translation of wherever it went
+//   privileged and I/O instructions
+//
+// A jump to code not yet translated goes to a stub (a callout) that translates the target
+// and patches the jump (chaining). Translated guest pages are write-protected through the
+// shadow page tables; a write to one invalidates the translations made from it, by turning
+// their entry points into callouts (self-modifying code works). A full cache is flushed.
+
 import type { World } from "../world/world.js";
 import type { Cpu } from "../../hw/cpu/cpu.js";
-import type { ShadowMmu } from "../shadow/shadow-mmu.js";
-import type { Counters } from "../stats/counters.js";
+import type { Handler, Instr } from "../../hw/cpu/instr.js";
 import type { SegmentCache } from "../../hw/cpu/segment.js";
+import { decode } from "../../hw/cpu/decoder.js";
+import { TRACE_CODE, type ShadowMmu } from "../shadow/shadow-mmu.js";
+import type { Counters } from "../stats/counters.js";
+import * as L from "../layout.js";
+import * as X from "./sensitive.js";
 
-export type CalloutAction = "emulate" | "continue";
+/** The most guest instructions in one trace (inlined callees included). */
+const MAX_TRACE = 64;
+/** TC bytes reserved at the end so a trace in progress never overflows. */
+const TRACE_ROOM = MAX_TRACE * 24 + 64;
+const TC_BASE = (L.REGION_BASE + L.TC_OFF) >>> 0;
+const CALLOUT = [0xcd, L.VEC_CALLOUT];
+
+export type CalloutKind = "emulate" | "continue";
+
+interface Callout {
+  kind: CalloutKind;
+  /** Guest instruction to emulate, or where to continue. */
+  guest: number;
+  /** Stub of a jump: TC offset of the rel32 to patch once the target is translated. */
+  patchAt: number;
+}
+
+interface Trace {
+  /** TC addresses where execution may enter: the start and points after callouts. */
+  entries: number[];
+  entryGuest: number[];
+  frames: number[];
+  live: boolean;
+}
 
 export class Translator {
-  constructor(readonly world: World, readonly vcpu: Cpu, readonly shadow: ShadowMmu, readonly counters: Counters) {}
-  enter(_guestEip: number, _cs: SegmentCache): number { throw new Error("bt not built yet"); }
-  guestEip(_tc: number): number { throw new Error("bt not built yet"); }
-  calloutAction(_tc: number): CalloutAction { return "emulate"; }
-  codeWritten(_page: number): void {}
-  stats(): Record<string, number> { return {}; }
+  private used = 0;
+  /** Guest EIP → TC address of an entry point. */
+  private readonly entries = new Map<number, number>();
+  /** TC address of each instruction boundary → guest EIP. */
+  private readonly boundary = new Map<number, number>();
+  /** TC address just after each callout INT (the frame's EIP) → what it asks. */
+  private readonly callouts = new Map<number, Callout>();
+  /** Guest frame → traces made from it. */
+  private readonly byFrame = new Map<number, Trace[]>();
+  private readonly instrs = new Map<Handler, "callout" | "callout-end">();
+
+  constructor(
+    private readonly world: World,
+    private readonly vcpu: Cpu,
+    private readonly shadow: ShadowMmu,
+    private readonly counters: Counters,
+  ) {
+    for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
+    for (const h of X.CALLOUT) this.instrs.set(h, "callout");
+  }
+
+  /**
+   * The TC address at which to run guest kernel code at `eip`, translating it if needed.
+   * -1: the first instruction cannot be fetched (the vCPU must take the fault);
+   * -2: code this translator does not handle (a CS base other than 0, 16-bit code).
+   */
+  enter(eip: number, cs: SegmentCache): number {
+    if (cs.base !== 0 || !cs.big) { this.counters.inc("bt.untranslatable"); return -2; }
+    const have = this.entries.get(eip >>> 0);
+    if (have !== undefined) return have;
+    return this.translate(eip >>> 0);
+  }
+
+  /** The guest EIP for a machine EIP in the TC at an instruction boundary. */
+  guestEip(tc: number): number {
+    const g = this.boundary.get(tc >>> 0);
+    if (g === undefined) throw new Error(`bt: TC address 0x${(tc >>> 0).toString(16)} is not an instruction boundary`);
+    return g;
+  }
+
+  /**
+   * A callout arrived with the frame's EIP `tcAfter` (just past its INT). Returns what to do
+   * and the guest EIP it concerns; a jump stub is resolved and patched here.
+   */
+  callout(tcAfter: number): { kind: CalloutKind; guest: number } {
+    const c = this.callouts.get(tcAfter >>> 0);
+    if (c === undefined) throw new Error(`bt: no callout at 0x${(tcAfter >>> 0).toString(16)}`);
+    if (c.patchAt >= 0) {
+      const target = this.enter(c.guest, this.vcpu.segs[1]);
+      if (target >= 0 && this.callouts.get(tcAfter >>> 0) === c) {
+        // Chain: the jump now goes straight to the target's translation.
+        const rel = (target - (TC_BASE + c.patchAt + 4)) | 0;
+        this.world.put32(L.TC_OFF + c.patchAt, rel);
+        c.patchAt = -1;
+        this.counters.inc("bt.chain");
+      }
+    }
+    return c;
+  }
+
+  /** A traced guest code frame was written: its translations are invalid. */
+  codeWritten(frame: number): void {
+    const list = this.byFrame.get(frame);
+    if (list === undefined) return;
+    this.byFrame.delete(frame);
+    this.shadow.untrace(frame, TRACE_CODE);
+    for (const t of list) {
+      if (!t.live) continue;
+      t.live = false;
+      this.counters.inc("bt.invalidate");
+      for (let k = 0; k < t.entries.length; k++) {
+        const at = t.entries[k], g = t.entryGuest[k];
+        if (this.entries.get(g) === at) this.entries.delete(g);
+        // Anything still jumping here asks the monitor to translate again.
+        this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
+        this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
+        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1 });
+        this.boundary.set(at, g);
+      }
+    }
+  }
+
+  /** Drop every translation (the cache is full). */
+  flush(): void {
+    this.counters.inc("bt.flush");
+    this.used = 0;
+    this.entries.clear();
+    this.boundary.clear();
+    this.callouts.clear();
+    for (const f of this.byFrame.keys()) this.shadow.untrace(f, TRACE_CODE);
+    this.byFrame.clear();
+  }
+
+  stats(): Record<string, number> {
+    return { "bt.cache-bytes": this.used, "bt.entry-points": this.entries.size };
+  }
+
+  // ===================================================================================
+
+  private translate(start: number): number {
+    if (this.used + TRACE_ROOM > L.TC_BYTES) this.flush();
+    const vc = this.vcpu;
+    const out: number[] = [];
+    const bounds: [number, number][] = [];
+    const callouts: [number, Callout][] = [];
+    const jumps: { at: number; target: number }[] = [];
+    const local = new Map<number, number>();
+    const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
+    const frames = new Set<number>();
+    const continues = new Set<number>();
+    const callout = (kind: CalloutKind, guest: number, patchAt = -1): void => {
+      if (kind === "continue") continues.add(out.length);
+      out.push(...CALLOUT);
+      callouts.push([out.length, { kind, guest, patchAt }]);
+    };
+    let g = start;
+    for (let n = 0; ; n++) {
+      if (n >= MAX_TRACE) { bounds.push([out.length, g]); callout("continue", g); break; }
+      let ins: Instr;
+      try {
+        ins = decode(vc, g, true);
+        frames.add(vc.translateRead(g, false) >>> 12);
+        frames.add(vc.translateRead(g + ins.len - 1, false) >>> 12);
+      } catch (e) {
+        if (e !== vc.fault) throw e;
+        if (n === 0) return -1;
+        bounds.push([out.length, g]);
+        callout("continue", g);
+        break;
+      }
+      if (!local.has(g)) local.set(g, out.length);
+      bounds.push([out.length, g]);
+      const next = (g + ins.len) >>> 0;
+      const kind = this.instrs.get(ins.handler);
+      if (ins.handler === X.jmpRel && ins.opsize32) {
+        out.push(0xe9, 0, 0, 0, 0);
+        jumps.push({ at: out.length - 4, target: (next + ins.imm) >>> 0 });
+        break;
+      }
+      if (ins.handler === X.jccRel && ins.opsize32) {
+        out.push(0x0f, 0x80 | (ins.opcode & 0xf), 0, 0, 0, 0);
+        jumps.push({ at: out.length - 4, target: (next + ins.imm) >>> 0 });
+        g = next;
+        continue;
+      }
+      if (ins.handler === X.callRel && ins.opsize32) {
+        out.push(0x68, next & 0xff, (next >>> 8) & 0xff, (next >>> 16) & 0xff, next >>> 24);
+        g = (next + ins.imm) >>> 0;
+        this.counters.inc("bt.call-inlined");
+        continue;
+      }
+      if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
+        // Run on the vCPU; after an instruction that does not transfer control, go on
+        // with the translation that follows it.
+        callout("emulate", g);
+        this.counters.inc("bt.callout-site");
+        if (kind === "callout") {
+          trace.entries.push(out.length);
+          trace.entryGuest.push(next);
+          g = next;
+          continue;
+        }
+        break;
+      }
+      for (let k = 0; k < ins.len; k++) out.push(vc.readLin8((g + k) | 0, false));
+      g = next;
+    }
+    // Jumps: to this trace, to an existing translation, or to a stub that translates.
+    for (const j of jumps) {
+      let dest = local.get(j.target);
+      let destAddr = dest !== undefined ? TC_BASE + this.used + dest : this.entries.get(j.target);
+      if (destAddr === undefined) {
+        dest = out.length;
+        bounds.push([dest, j.target]);
+        callout("continue", j.target, this.used + j.at);
+        destAddr = TC_BASE + this.used + dest;
+      }
+      const rel = (destAddr - (TC_BASE + this.used + j.at + 4)) | 0;
+      out[j.at] = rel & 0xff; out[j.at + 1] = (rel >>> 8) & 0xff; out[j.at + 2] = (rel >>> 16) & 0xff; out[j.at + 3] = rel >>> 24;
+    }
+    // Commit.
+    const base = this.used;
+    for (let k = 0; k < out.length; k++) this.world.put8(L.TC_OFF + base + k, out[k]);
+    this.used += out.length;
+    const at = (TC_BASE + base) >>> 0;
+    for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
+    for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
+    // An entry point where the trace only says "continue there" would send the monitor in
+    // a circle: such points are not entries.
+    const keep = trace.entries.map((o, k) => [o, trace.entryGuest[k]] as const).filter(([o]) => !continues.has(o));
+    trace.entries = [at, ...keep.map(([o]) => (at + o) >>> 0)];
+    trace.entryGuest = [start, ...keep.map(([, g]) => g)];
+    for (let k = 0; k < trace.entries.length; k++) {
+      if (!this.entries.has(trace.entryGuest[k])) this.entries.set(trace.entryGuest[k], trace.entries[k]);
+    }
+    for (const f of frames) {
+      trace.frames.push(f);
+      const list = this.byFrame.get(f);
+      if (list) list.push(trace); else this.byFrame.set(f, [trace]);
+      this.shadow.trace(f, TRACE_CODE);
+    }
+    this.counters.inc("bt.translate");
+    this.counters.inc("bt.guest-instructions-translated", bounds.length);
+    return at;
+  }
 }
