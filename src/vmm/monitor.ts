@@ -212,7 +212,10 @@ export class Monitor {
       }
       this.written.length = 0;
     }
-    if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
+    if (v === L.VEC_CALLOUT) {
+      this.overhead += 1; // the translated code's INT
+      if (cs === L.SEL_TC_CS && this.fastReturn(f, eip)) return;
+    }
     this.inMonitor = true;
     const esp = m.readLin32(f + 12, false), ss = m.readLin32(f + 16, false) & 0xffff;
     this.syncIn(v, eip, cs, efl, esp, ss);
@@ -238,6 +241,42 @@ export class Monitor {
     this.afterGuestChange(false);
     this.devicesAndInterrupts();
     this.leave();
+  }
+
+  /**
+   * BT: a callout for a near RET whose return address already has a translation is done
+   * here without the vCPU: pop the guest's return address, continue at its translation.
+   * (The machine reads the guest stack through the shadow page tables; any fault, or a
+   * target not yet translated, takes the general path.)
+   */
+  private fastReturn(frame: number, tcAfter: number): boolean {
+    const m = this.machine.cpu, bt = this.bt!;
+    const c = bt.peek(tcAfter);
+    if (c === undefined || c.retPop < 0) return false;
+    const ss = m.readLin32(frame + 16, false) & 0xffff;
+    const esp = m.readLin32(frame + 12, false) >>> 0;
+    // The guest's stack segment: the machine descriptor its selector names (a shadow).
+    let target: number;
+    try {
+      const d = this.retDesc;
+      if (!m.readDescriptor(ss, d) || !d.db || (d.type & 0xc) !== 0 || esp + 3 > d.limit) return false;
+      target = m.readLin32((d.base + esp) | 0, false) >>> 0;
+    } catch (e) {
+      if (e !== m.fault) throw e;
+      return false;
+    }
+    const tc = bt.lookup(target);
+    if (tc === undefined) return false;
+    // The RET retires as a guest instruction: its INT and this entry were overhead.
+    this.overhead -= 1;
+    m.writeLin32(frame, tc, false);
+    m.writeLin32(frame + 12, (esp + 4 + c.retPop) | 0, false);
+    this.counters.inc("bt.ret-fast");
+    this.iretToGuest();
+    m.tscOffset = this.vcpu.tscOffset - this.overhead;
+    this.resumedAt = m.cycles + 1;
+    this.armTimer();
+    return true;
   }
 
   /** The idle loop's own entry: only reached if the halt is resumed; halt again. */
@@ -300,6 +339,7 @@ export class Monitor {
   }
 
   private readonly scratch = new Descriptor();
+  private readonly retDesc = new Descriptor();
 
   /** The guest loaded a selector the machine ran with: give the vCPU its real descriptor. */
   private loadVcpuSeg(s: number, sel: number): void {
@@ -400,7 +440,31 @@ export class Monitor {
   /** Leave the monitor: back to the guest, or idle/halt with the guest. */
   private leave(): void {
     const m = this.machine.cpu, vc = this.vcpu;
-    // The native instruction now retiring is the last overhead before guest time resumes.
+    // Guest kernel code inside the monitor region cannot run on the machine (its segments
+    // stop short of it): the vCPU interprets it, a bounded number of instructions per exit.
+    let stepping = false;
+    if (this.bt === null && this.protect === "segments") {
+      for (let k = 0; k < 256 && this.mustInterpret(); k++) {
+        this.counters.inc("emulate.in-monitor-region");
+        this.emulateOne();
+        this.afterGuestChange(false);
+        this.devicesAndInterrupts();
+        if (m.stopReason !== StopReason.None) break;
+      }
+      stepping = this.mustInterpret();
+    }
+    if (stepping) {
+      // Come straight back (through the idle loop and the timer) to interpret more.
+      this.idling = true;
+      m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+      m.flags |= F.IF;
+      m.halted = true;
+      this.inMonitor = false;
+      this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
+      this.timer.arm(m.cycles + 1);
+      m.yieldSlice();
+      return;
+    }
     if (vc.halted) {
       if ((vc.flags & F.IF) === 0) {
         // HLT with interrupts off: nothing can wake the guest (E_HALT).
@@ -420,6 +484,14 @@ export class Monitor {
     this.resumedAt = m.cycles + 1;
     this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
     this.armTimer();
+  }
+
+  /** Is the guest at CPL 0 running code the machine cannot reach (the monitor region)? */
+  private mustInterpret(): boolean {
+    const vc = this.vcpu;
+    if (vc.halted || vc.cpl !== 0) return false;
+    const lin = (vc.segs[SegReg.CS].base + vc.eip) >>> 0;
+    return lin + 16 > L.REGION_BASE;
   }
 
   /** Program the deadline timer for the next virtual-device event, in machine cycles. */

@@ -15,6 +15,8 @@ import * as Str from "../../hw/cpu/exec/string.js";
 export const jmpRel: Handler = C.jmp_J;
 export const jccRel: Handler = C.jcc_J;
 export const callRel: Handler = C.call_J;
+/** Near RET: a callout with a fast path in the monitor (pop, look up, go on). */
+export const retNear: Handler = C.ret;
 
 /**
  * Sensitive or privileged instructions that do not transfer control: a callout runs each

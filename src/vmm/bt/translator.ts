@@ -47,6 +47,8 @@ interface Callout {
   guest: number;
   /** Stub of a jump: TC offset of the rel32 to patch once the target is translated. */
   patchAt: number;
+  /** A near RET (32-bit): the bytes it pops beyond the return address; -1 otherwise. */
+  retPop: number;
 }
 
 interface Trace {
@@ -118,6 +120,16 @@ export class Translator {
     return c;
   }
 
+  /** The callout whose INT ends just before `tcAfter`, if any (no side effects). */
+  peek(tcAfter: number): Callout | undefined {
+    return this.callouts.get(tcAfter >>> 0);
+  }
+
+  /** The translation of guest `eip`, if there is one (no translating). */
+  lookup(eip: number): number | undefined {
+    return this.entries.get(eip >>> 0);
+  }
+
   /** A traced guest code frame was written: its translations are invalid. */
   codeWritten(frame: number): void {
     const list = this.byFrame.get(frame);
@@ -134,7 +146,7 @@ export class Translator {
         // Anything still jumping here asks the monitor to translate again.
         this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
         this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
-        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1 });
+        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1 });
         this.boundary.set(at, g);
       }
     }
@@ -168,10 +180,10 @@ export class Translator {
     const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
-    const callout = (kind: CalloutKind, guest: number, patchAt = -1): void => {
+    const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
-      callouts.push([out.length, { kind, guest, patchAt }]);
+      callouts.push([out.length, { kind, guest, patchAt, retPop }]);
     };
     let g = start;
     for (let n = 0; ; n++) {
@@ -212,7 +224,8 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        callout("emulate", g);
+        const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
+        callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
           trace.entries.push(out.length);
