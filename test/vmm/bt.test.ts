@@ -1,0 +1,148 @@
+// The binary translator (src/vmm/bt): what each kind of guest instruction becomes in the
+// translation cache, chaining, self-modifying code, and that translated code keeps guest
+// time and results exactly as on the bare machine. Guest code is hand-assembled.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { runCode, print, exit, le32, CODE } from "./guest-code.js";
+import * as L from "../../src/vmm/layout.js";
+
+const CALLOUT = [0xcd, L.VEC_CALLOUT];
+
+/** The bytes of the translation that starts at guest `eip`. */
+function tcBytes(run: ReturnType<typeof runCode>, eip: number, n: number): number[] {
+  const mon = run.mon!;
+  const at = mon.bt!.lookup(eip);
+  assert.ok(at !== undefined, `guest 0x${eip.toString(16)} has a translation`);
+  const phys = mon.world.phys(at - L.REGION_BASE);
+  return [...Array(n)].map((_, k) => mon.machine.mem.read8(phys + k));
+}
+
+test("translation: ordinary instructions are copied, sensitive ones become callouts, jumps and calls are rewritten", () => {
+  const code = [
+    0x90,                         // nop                 IDENT
+    0x89, 0xd8,                   // mov eax, ebx         IDENT
+    0x9c,                         // pushf               callout
+    0x9d,                         // popf                callout
+    0x0f, 0xa2,                   // cpuid               callout
+    0x8c, 0xc8,                   // mov eax, cs         callout
+    0x0f, 0x01, 0x05, ...le32(0x80000), // sgdt [0x80000] callout
+    0x85, 0xc0,                   // test eax, eax       IDENT
+    0x74, 0x00,                   // je +0               jcc rel32
+    0xe8, ...le32(0),             // call +0             push imm32, callee inline
+    0x58,                         // pop eax             IDENT
+    ...exit(0x10),
+  ];
+  const r = runCode(code, "bt");
+  assert.equal(r.end.kind, "poweroff");
+  const tc = tcBytes(r, CODE, 40);
+  let k = 0;
+  const expect = (bytes: number[], what: string): void => {
+    assert.deepEqual(tc.slice(k, k + bytes.length), bytes, what);
+    k += bytes.length;
+  };
+  expect([0x90], "nop copied");
+  expect([0x89, 0xd8], "mov copied");
+  expect(CALLOUT, "pushf → callout");
+  expect(CALLOUT, "popf → callout");
+  expect(CALLOUT, "cpuid → callout");
+  expect(CALLOUT, "mov from CS → callout");
+  expect(CALLOUT, "sgdt → callout");
+  expect([0x85, 0xc0], "test copied");
+  assert.deepEqual(tc.slice(k, k + 2), [0x0f, 0x84], "je → je rel32");
+  k += 6;
+  const ret = CODE + code.indexOf(0x58);
+  expect([0x68, ...le32(ret)], "call → push of the guest's return address");
+  expect([0x58], "the callee, inline");
+});
+
+test("translated code gives the guest its own view: PUSHF shows the virtual IF, SGDT the guest's GDT, CS its RPL 0", () => {
+  const code = [
+    0xfa,                         // cli (virtual IF = 0)
+    0x9c, 0x58,                   // pushf; pop eax
+    0xa3, ...le32(0x80010),       // mov [0x80010], eax
+    0x0f, 0x01, 0x05, ...le32(0x80000), // sgdt [0x80000]
+    0x8c, 0xc8,                   // mov eax, cs
+    0xa3, ...le32(0x80020),       // mov [0x80020], eax
+    ...exit(0x10),
+  ];
+  for (const mode of ["bare", "bt", "trap"] as const) {
+    const r = runCode(code, mode, mode === "trap" ? "strict" : "standard");
+    assert.equal(r.end.kind, "poweroff", mode);
+    assert.equal(r.read32(0x80010) & 0x200, 0, `${mode}: PUSHF shows IF=0`);
+    assert.equal(r.read32(0x80002), 0x800, `${mode}: SGDT shows the boot GDT at 0x800`);
+    assert.equal(r.read32(0x80020) & 0xffff, 0x10, `${mode}: CS reads 0x10`);
+  }
+  // The same code on the standard CPU in trap mode sees the machine instead.
+  const t = runCode(code, "trap", "standard");
+  assert.equal(t.read32(0x80010) & 0x200, 0x200, "trap, standard CPU: PUSHF shows the real IF=1");
+  assert.equal(t.read32(0x80002) >>> 0, L.REGION_BASE, "trap, standard CPU: SGDT shows the monitor's GDT");
+  assert.equal(t.read32(0x80020) & 3, 1, "trap, standard CPU: CS shows RPL 1");
+});
+
+test("chaining: a loop runs in the cache without leaving it, in exactly the bare machine's cycles", () => {
+  const code = [
+    0xb9, ...le32(5000),          // mov ecx, 5000
+    0x31, 0xc0,                   // xor eax, eax
+    0x40,                         // L: inc eax
+    0x49,                         // dec ecx
+    0x75, 0xfc,                   // jnz L
+    0xeb, 0x00,                   // jmp next (chained)
+    ...print("ok"),
+    ...exit(0x10),
+  ];
+  const bare = runCode(code, "bare");
+  const bt = runCode(code, "bt");
+  assert.equal(bt.serial, "ok");
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  const c = bt.mon!.stats();
+  assert.ok((c["bt.translate"] ?? 0) <= 4, `few translations (${c["bt.translate"]})`);
+  assert.ok((c["exit.bt-continue"] ?? 0) <= 4, "the loop does not exit to the monitor");
+});
+
+test("self-modifying code: writing translated code invalidates it and the new code runs", () => {
+  // f: mov eax, 1; ret  at 0x100100. Call it, patch the immediate to 2, call it again.
+  const f = 0x100100;
+  const code = [
+    0xe8, ...le32(f - (CODE + 5)),                  // call f
+    0x89, 0xc3,                                     // mov ebx, eax
+    0xc6, 0x05, ...le32(f + 1), 0x02,               // mov byte [f+1], 2
+    0xe8, ...le32(f - (CODE + 19)),                 // call f
+    0x01, 0xd8,                                     // add eax, ebx   (1 + 2)
+    0x04, 0x30,                                     // add al, '0'
+    0x66, 0xba, 0xf8, 0x03, 0xee,                   // mov dx, 0x3f8; out dx, al
+    ...exit(0x10),
+  ];
+  const data: [number, number[]][] = [[f, [0xb8, ...le32(1), 0xc3]]];
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.serial, "3");
+  assert.equal(bt.serial, "3", "the patched function returned 2");
+  assert.ok((bt.mon!.stats()["bt.invalidate"] ?? 0) >= 1, "the write invalidated a translation");
+  assert.equal(bt.cycles, bare.cycles);
+});
+
+test("every sensitive instruction of the red-pill set is emulated, never run directly, at guest ring 0", () => {
+  const code = [
+    0x9c, 0x9d,                   // pushf; popf
+    0x0e, 0x58,                   // push cs; pop eax
+    0x16, 0x58,                   // push ss; pop eax
+    0x1e, 0x1f,                   // push ds; pop ds
+    0x0f, 0x00, 0xc0,             // sldt eax
+    0x0f, 0x00, 0xc8,             // str eax
+    0x0f, 0x01, 0xe0,             // smsw eax
+    0x66, 0xb8, 0x10, 0x00,       // mov ax, 0x10
+    0x0f, 0x02, 0xc0,             // lar eax, eax
+    0x0f, 0x03, 0xc0,             // lsl eax, eax
+    0x66, 0xb8, 0x18, 0x00,       // mov ax, 0x18
+    0x0f, 0x00, 0xe0,             // verr ax
+    0x0f, 0x00, 0xe8,             // verw ax
+    ...exit(0x10),
+  ];
+  const r = runCode(code, "bt");
+  assert.equal(r.end.kind, "poweroff");
+  const c = r.mon!.stats();
+  for (const name of ["pushfd", "popfd", "push", "pop", "sldt", "str", "smsw", "lar", "lsl", "verr", "verw"]) {
+    assert.ok((c[`emulate.${name}`] ?? 0) >= 1, `${name} was emulated (${JSON.stringify(c)})`);
+  }
+});

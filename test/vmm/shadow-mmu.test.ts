@@ -1,0 +1,157 @@
+// Shadow paging (src/vmm/shadow/shadow-mmu.ts) against hand-built guest page tables:
+// hidden versus true faults, A/D bits as the guest expects them, write-protected page-table
+// frames, entries dropped when the guest rewrites its tables, directories cached across CR3
+// switches, and a bounded pool that evicts.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PhysicalMemory } from "../../src/hw/mem/physical-memory.js";
+import { ShadowMmu, TRACE_PT } from "../../src/vmm/shadow/shadow-mmu.js";
+import { Counters } from "../../src/vmm/stats/counters.js";
+
+const P = 1, W = 2, U = 4, A = 0x20, D = 0x40, PS = 0x80;
+const PG = 0x8000_0000 | 0, WP = 0x10000, PE = 1, PSE = 0x10;
+const GUEST_RAM = 4 << 20;
+const POOL_BASE = GUEST_RAM + (4 << 20);
+
+function setup(poolPages = 64) {
+  const machine = new PhysicalMemory(GUEST_RAM + (4 << 20) + poolPages * 4096);
+  const guest = new PhysicalMemory(GUEST_RAM, { viewOf: machine });
+  const counters = new Counters();
+  const regionPde = (GUEST_RAM + 0x3ff000) | P | W;
+  const mmu = new ShadowMmu(machine, guest, POOL_BASE, poolPages, regionPde, counters);
+  const written: number[] = [];
+  guest.onWatchedWrite = (page) => written.push(page);
+  return { machine, guest, counters, mmu, written };
+}
+
+/** Guest tables: PD at 0x10000 mapping 0x400000–0x7FFFFF through the PT at 0x11000. */
+function guestTables(guest: PhysicalMemory, pd = 0x10000, pt = 0x11000) {
+  guest.write32(pd + 1 * 4, pt | P | W | U);
+  guest.write32(pt + 0 * 4, 0x20000 | P | W | U);       // 0x400000 → 0x20000, user rw
+  guest.write32(pt + 1 * 4, 0x21000 | P);               // 0x401000 → 0x21000, supervisor ro
+  guest.write32(pt + 2 * 4, pt | P | W);                // 0x402000 → the PT itself, rw
+  return { cr0: PE | PG | WP, cr3: pd, cr4: 0, pdpte: new Int32Array(8) };
+}
+
+/** The machine entry the shadow holds for linear `lin`, or 0. */
+function shadowPte(s: ReturnType<typeof setup>, lin: number): number {
+  const pde = s.machine.read32(s.mmu.rootFrame + (lin >>> 22) * 4);
+  if ((pde & P) === 0) return 0;
+  return s.machine.read32((pde & ~0xfff) + ((lin >>> 12) & 0x3ff) * 4);
+}
+
+test("a hidden fault fills the shadow; a true fault (not present, or rights) is left to the guest", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x400123, false, true), true, "present in the guest's tables: hidden");
+  assert.equal(shadowPte(s, 0x400123) & ~0xfff, 0x20000);
+  assert.equal(s.mmu.fill(m, 0x403000, false, false), false, "not present in the guest's tables: true fault");
+  assert.equal(s.mmu.fill(m, 0x401000, false, true), false, "user access to a supervisor page: true fault");
+  assert.equal(s.mmu.fill(m, 0x401000, true, false), false, "supervisor write to a read-only page with WP: true fault");
+  assert.equal(s.mmu.fill(m, 0xffc00000, false, false), false, "the monitor region is never filled");
+});
+
+test("A and D bits: a read sets A and maps read-only; the first write sets D and maps writable", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x400000, false, true), true);
+  const gpte = s.guest.read32(0x11000);
+  assert.equal(gpte & A, A, "the guest's A bit is set");
+  assert.equal(gpte & D, 0, "no D bit for a read");
+  assert.equal(shadowPte(s, 0x400000) & W, 0, "mapped read-only until the guest's D bit is set");
+  assert.equal(s.mmu.fill(m, 0x400000, true, true), true);
+  assert.equal(s.guest.read32(0x11000) & D, D, "the write set D");
+  assert.equal(shadowPte(s, 0x400000) & W, W, "now writable");
+  assert.equal(s.guest.read32(0x10000 + 4) & A, A, "the PDE's A bit too");
+});
+
+test("page-table frames are write-protected; a write to one is emulated and drops what it changed", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.traced[0x10] & TRACE_PT, TRACE_PT, "the guest PD frame is traced once shadowed");
+  assert.equal(s.mmu.fill(m, 0x402000, false, false), true, "reading the PT through its own mapping");
+  assert.equal(s.mmu.traced[0x11] & TRACE_PT, TRACE_PT, "the guest PT frame is traced once shadowed");
+  assert.equal(shadowPte(s, 0x402000) & W, 0, "mapped read-only even though the guest says rw");
+  assert.equal(s.mmu.fill(m, 0x402000, true, false), false, "a write must be emulated");
+  // The guest (emulated) remaps 0x400000 to another frame.
+  assert.equal(s.mmu.fill(m, 0x400000, true, true), true);
+  s.written.length = 0;
+  s.guest.write32(0x11000, 0x30000 | P | W | U);
+  assert.deepEqual(s.written, [0x11], "the monitor hears of the write");
+  s.mmu.tableWritten(0x11);
+  assert.equal(shadowPte(s, 0x400000), 0, "the stale shadow entry is gone");
+  assert.equal(s.mmu.fill(m, 0x400000, false, true), true);
+  assert.equal(shadowPte(s, 0x400000) & ~0xfff, 0x30000, "refilled from the new guest entry");
+});
+
+test("a frame that becomes a page table loses its writable mappings", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  s.guest.write32(0x11000 + 3 * 4, 0x40000 | P | W | D);  // 0x403000 → frame 0x40000, dirty
+  assert.equal(s.mmu.fill(m, 0x403000, true, false), true);
+  assert.equal(shadowPte(s, 0x403000) & W, W);
+  // The guest now uses frame 0x40000 as the page table for 0x800000.
+  s.guest.write32(0x10000 + 2 * 4, 0x40000 | P | W);
+  s.mmu.tableWritten(0x10);
+  s.guest.write32(0x40000, 0x50000 | P | W);
+  assert.equal(s.mmu.fill(m, 0x800000, false, false), true);
+  assert.equal(shadowPte(s, 0x403000) & W, 0, "its old writable mapping is now read-only");
+  assert.equal(s.mmu.needFlush, true, "and the machine TLB must be flushed");
+});
+
+test("shadow directories are cached across CR3 switches", () => {
+  const s = setup();
+  const a = guestTables(s.guest, 0x10000, 0x11000);
+  const b = guestTables(s.guest, 0x12000, 0x13000);
+  const rootA = s.mmu.rootFor(a);
+  s.mmu.fill(a, 0x400000, false, true);
+  const rootB = s.mmu.rootFor(b);
+  assert.notEqual(rootA, rootB);
+  assert.equal(s.mmu.rootFor(a), rootA, "switching back finds A's shadow");
+  assert.notEqual(shadowPte(s, 0x400000), 0, "with its entries still filled: no hidden faults again");
+  assert.equal(s.counters.get("shadow.root-cached"), 1);
+  assert.equal(s.counters.get("shadow.root-built"), 2);
+});
+
+test("4 MiB guest pages are shadowed with 4 KiB entries; the monitor region is in every directory", () => {
+  const s = setup();
+  s.guest.write32(0x10000 + 1 * 4, 0x000000 | P | W | PS | D | A);  // 0x400000 → 0 (4 MiB)
+  const m = { cr0: PE | PG | WP, cr3: 0x10000, cr4: PSE, pdpte: new Int32Array(8) };
+  const root = s.mmu.rootFor(m);
+  assert.equal(s.machine.read32(root + 1023 * 4), (GUEST_RAM + 0x3ff000) | P | W, "region PDE");
+  assert.equal(s.mmu.fill(m, 0x523000, true, false), true);
+  assert.equal(shadowPte(s, 0x523000) & ~0xfff, 0x123000);
+  assert.equal(shadowPte(s, 0x523000) & W, W);
+});
+
+test("frames above the guest's RAM are never mapped", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.guest.write32(0x11000 + 4 * 4, (GUEST_RAM + 0x1000) | P | W | D);  // the monitor's RAM
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x404000, false, false), false, "left to emulation, which sees no RAM there");
+});
+
+test("the pool is bounded: when it runs out every shadow page is dropped and rebuilt", () => {
+  const s = setup(4);
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  for (let k = 0; k < 8; k++) {
+    const pt = 0x100000 + k * 0x1000;
+    s.guest.write32(0x10000 + (8 + k) * 4, pt | P | W);
+    s.guest.write32(pt, 0x200000 | P | W);
+  }
+  let evicted = 0;
+  for (let k = 0; k < 8; k++) {
+    const ok = s.mmu.fill(m, (8 + k) << 22, false, false);
+    if (s.mmu.evicted) { evicted++; s.mmu.evicted = false; s.mmu.rootFor(m); if (!ok) assert.equal(s.mmu.fill(m, (8 + k) << 22, false, false), true); }
+  }
+  assert.ok(evicted >= 1, "the pool ran out at least once");
+  assert.ok(s.mmu.poolUsed <= 4);
+  assert.ok(s.counters.get("shadow.evict-all") >= 1);
+});
