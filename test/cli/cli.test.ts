@@ -108,8 +108,13 @@ test("run linux before fetching says which command fetches it", () => {
   assert.match(r.stderr, /E_NOT_FETCHED: .*vmm86 fetch linux/);
 });
 
-test("--mode other than bare is refused clearly until the monitor exists", () => {
-  const r = vmm86("run", "demo", "--mode", "bt");
+test("an unknown --mode or --protect is refused clearly", () => {
+  const r = vmm86("run", "demo", "--mode", "vtx");
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /E_USAGE: --mode bt is not available yet/);
+  assert.match(r.stderr, /E_USAGE: --mode must be bare, trap or bt/);
+  const p = vmm86("run", "demo", "--mode", "bt", "--protect", "none");
+  assert.equal(p.status, 2);
+  assert.match(p.stderr, /E_USAGE: --protect must be/);
+  const b = vmm86("run", "--bios", "x.bin", "--mode", "trap");
+  assert.ok(b.status === 2 || b.status === 6, b.stderr);
 });

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
 import { loadLinux, pcE820Map } from "../../src/boot/index.js";
+import { Monitor } from "../../src/vmm/monitor.js";
 
 export interface LinuxBoot {
   bzImage: string;
@@ -13,10 +14,13 @@ export interface LinuxBoot {
   cmdline: string;
   direct: boolean;
   ramBytes?: number;
+  /** Run under the monitor (default: the bare machine). */
+  mode?: "bare" | "trap" | "bt";
+  cpu?: "standard" | "strict";
 }
 
 export class GuestConsole {
-  readonly pc: Pc;
+  readonly pc: Pc | Monitor;
   /** Everything the guest wrote to COM1. */
   output = "";
   private pending: number[] = [];
@@ -24,11 +28,16 @@ export class GuestConsole {
 
   constructor(boot: LinuxBoot) {
     const ram = boot.ramBytes ?? 128 << 20;
-    this.pc = new Pc({ ramBytes: ram, acpi: true, serialOut: (b) => { this.output += String.fromCharCode(b); } });
-    const entry = loadLinux(ramWriter(this.pc.machine), readFileSync(boot.bzImage), {
+    const opts = { ramBytes: ram, acpi: true, variant: boot.cpu ?? "standard", serialOut: (b: number) => { this.output += String.fromCharCode(b); } };
+    const mode = boot.mode ?? "bare";
+    const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
+    this.pc = mon ?? new Pc(opts);
+    const target = mon !== null ? { cpu: mon.vcpu, mem: mon.guestMem } : (this.pc as Pc).machine;
+    const entry = loadLinux(ramWriter(target), readFileSync(boot.bzImage), {
       initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram), direct: boot.direct,
     });
-    applyEntryState(this.pc.machine, entry);
+    applyEntryState(target, entry);
+    mon?.start();
   }
 
   /**

@@ -95,8 +95,8 @@ export class DescriptorShadow {
     const lo = (((base & 0xffff) << 16) | (rawLimit & 0xffff)) | 0;
     const hi = ((base & 0xff00_0000) | ((base >>> 16) & 0xff) | ((seg.access & 0xff) << 8) |
       (rawLimit & 0x000f_0000) | (seg.gran ? 0x0080_0000 : 0) | (seg.big ? 0x0040_0000 : 0)) | 0;
-    let [slo, shi] = shadowDescriptor(lo, hi, this.top);
-    if ((shi & 0x9000) === 0x9000) shi |= 0x100;
+    const [slo, shiRaw] = shadowDescriptor(lo, hi, this.top);
+    const shi = (shiRaw & 0x9000) === 0x9000 ? shiRaw | 0x100 : shiRaw;
     const index = sel >>> 3;
     const table = (sel & 4) !== 0 ? this.ldt : this.gdt;
     if ((sel & 4) !== 0 || index < MAX_GUEST_ENTRIES) {
