@@ -1,0 +1,139 @@
+// npm run bench:modes — the cost of each execution mode, measured side by side in one run
+// (DESIGN.md §3 "Counters"; issue "the classic software monitor", judged-by 5):
+//
+//   1. Linux boot to the shell (direct entry, the cached guest from `vmm86 fetch linux`)
+//   2. a compute-bound loop in a guest kernel (20 M instructions of arithmetic and memory)
+//
+// under bare, bt (standard CPU) and trap (strict CPU). Prints host seconds, the ratio to
+// bare, guest instructions, and the top monitor counters of each run. Guest time is the same
+// in every mode (the monitor keeps it exact), so the ratios are pure monitor overhead.
+//
+//   npm run bench:modes [-- --only loop] [-- --json FILE]
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import { Pc } from "../src/hw/pc/pc.js";
+import { applyEntryState, ramWriter, type BootTarget } from "../src/hw/pc/boot-entry.js";
+import { loadLinux, pcE820Map } from "../src/boot/index.js";
+import { Monitor } from "../src/vmm/monitor.js";
+import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../src/guests/fetch-linux.js";
+import { RESERVETOP } from "../src/cli/run.js";
+
+type Mode = { name: string; mode: "bare" | "trap" | "bt"; cpu: "standard" | "strict" };
+const MODES: Mode[] = [
+  { name: "bare", mode: "bare", cpu: "standard" },
+  { name: "bt", mode: "bt", cpu: "standard" },
+  { name: "trap --cpu strict", mode: "trap", cpu: "strict" },
+];
+
+interface Result {
+  seconds: number;
+  guestInstructions: number;
+  counters: Record<string, number>;
+  ok: boolean;
+  note: string;
+}
+
+interface Vm {
+  target: BootTarget;
+  run(deadline: number): string;
+  guestCycles(): number;
+  counters(): Record<string, number>;
+}
+
+function makeVm(m: Mode, ramBytes: number, acpi: boolean, serialOut: (b: number) => void): Vm {
+  const opts = { ramBytes, acpi, variant: m.cpu, serialOut };
+  if (m.mode === "bare") {
+    const pc = new Pc(opts);
+    return {
+      target: pc.machine,
+      run: (deadline) => pc.run({ deadline }).kind,
+      guestCycles: () => pc.cpu.cycles,
+      counters: () => ({}),
+    };
+  }
+  const mon = new Monitor({ ...opts, mode: m.mode });
+  let started = false;
+  return {
+    target: { cpu: mon.vcpu, mem: mon.guestMem },
+    run: (deadline) => { if (!started) { mon.start(); started = true; } return mon.run({ deadline }).kind; },
+    guestCycles: () => mon.guestCycles,
+    counters: () => mon.stats(),
+  };
+}
+
+/** Linux, direct entry, to the line the initramfs prints when the shell is ready. */
+function linuxBoot(m: Mode): Result {
+  const g = cachedLinux();
+  if (g === null) return { seconds: NaN, guestInstructions: 0, counters: {}, ok: false, note: "no Linux guest: run `npx vmm86 fetch linux`" };
+  const ramBytes = 128 << 20;
+  let tail = "", ready = false;
+  const vm = makeVm(m, ramBytes, true, (b) => { tail = (tail + String.fromCharCode(b)).slice(-200); if (tail.includes(READY_MARKER)) ready = true; });
+  const t0 = performance.now();
+  applyEntryState(vm.target, loadLinux(ramWriter(vm.target), readFileSync(g.bzImage), {
+    initrd: readFileSync(g.initramfs), cmdline: `${DEFAULT_CMDLINE} cryptomgr.notests reservetop=${RESERVETOP}`,
+    e820: pcE820Map(ramBytes), direct: true,
+  }));
+  const deadline = Date.now() + 900_000;
+  while (!ready) {
+    const end = vm.run(Math.min(deadline, Date.now() + 50));
+    if (end !== "timeout" || Date.now() > deadline) {
+      return { seconds: NaN, guestInstructions: vm.guestCycles(), counters: vm.counters(), ok: false, note: `stopped: ${end}` };
+    }
+  }
+  return { seconds: (performance.now() - t0) / 1000, guestInstructions: vm.guestCycles(), counters: vm.counters(), ok: true, note: "" };
+}
+
+/**
+ * A guest kernel's inner loop: 4 M iterations of xor/add/rol/load/store and a branch
+ * (about 20 M instructions), entered in flat protected mode, then power-off.
+ */
+const LOOP_CODE = [
+  0xb9, 0x00, 0x09, 0x3d, 0x00,       // mov ecx, 4000000
+  0x31, 0xc0,                         // xor eax, eax
+  0xbe, 0x00, 0x00, 0x20, 0x00,       // mov esi, 0x200000
+  0x01, 0xc8,                         // L: add eax, ecx
+  0xc1, 0xc0, 0x05,                   // rol eax, 5
+  0x89, 0x06,                         // mov [esi], eax
+  0x49,                               // dec ecx
+  0x75, 0xf6,                         // jnz L
+  0xb0, 0x10, 0xe6, 0xf4,             // mov al, 0x10; out 0xf4, al
+];
+
+function computeLoop(m: Mode): Result {
+  const vm = makeVm(m, 16 << 20, false, () => {});
+  const t0 = performance.now();
+  vm.target.mem.load(0x100000, Uint8Array.from(LOOP_CODE));
+  applyEntryState(vm.target, { eip: 0x100000, regs: { esp: 0x90000 }, mode: "protected32" });
+  let end = "timeout";
+  while (end === "timeout") end = vm.run(Date.now() + 60_000);
+  return { seconds: (performance.now() - t0) / 1000, guestInstructions: vm.guestCycles(), counters: vm.counters(), ok: end === "poweroff", note: end };
+}
+
+function top(counters: Record<string, number>, n: number): string {
+  return Object.entries(counters)
+    .filter(([k]) => !k.startsWith("time.") && !k.startsWith("machine.") && !k.includes("pool") && !k.includes("cache-bytes") && !k.includes("entry-points"))
+    .sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([k, v]) => `${k} ${v}`).join(", ");
+}
+
+const args = process.argv.slice(2);
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+const jsonOut = args.includes("--json") ? args[args.indexOf("--json") + 1] : null;
+const workloads: [string, (m: Mode) => Result][] = [["compute loop (20 M instr)", computeLoop], ["Linux boot to shell", linuxBoot]];
+const report: Record<string, Record<string, Result>> = {};
+for (const [name, fn] of workloads) {
+  if (only !== null && !name.toLowerCase().includes(only.toLowerCase())) continue;
+  report[name] = {};
+  process.stdout.write(`\n${name}\n`);
+  process.stdout.write(`  ${"mode".padEnd(18)} ${"host s".padStart(8)} ${"× bare".padStart(7)} ${"guest instr".padStart(12)}  top counters\n`);
+  for (const m of MODES) {
+    const r = fn(m);
+    report[name][m.name] = r;
+    const base = report[name]["bare"];
+    const ratio = base && base.ok && r.ok ? (r.seconds / base.seconds).toFixed(2) : "-";
+    const secs = r.ok ? r.seconds.toFixed(2) : "failed";
+    process.stdout.write(`  ${m.name.padEnd(18)} ${secs.padStart(8)} ${ratio.padStart(7)} ${String(r.guestInstructions).padStart(12)}  ${r.ok ? top(r.counters, 5) : r.note}\n`);
+  }
+}
+if (jsonOut !== null) writeFileSync(jsonOut, JSON.stringify(report, null, 2) + "\n");
