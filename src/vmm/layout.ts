@@ -8,7 +8,7 @@
 //   0x021000        TSS (ring-0 stack; no I/O bitmap: all guest I/O faults)
 //   0x022000        native monitor code (one entry per vector)
 //   0x023000        monitor stack (20 KiB)
-//   0x100000        translation cache (2 MiB, mode bt)
+//   0x100000        translation cache (2.9 MiB, mode bt)
 //
 // Monitor RAM is machine-physical memory above the guest's RAM: the region's 4 MiB, then
 // the shadow page-table pool. No guest page table can name it: the guest's view of
@@ -29,7 +29,7 @@ export const NATIVE_OFF = 0x2_2000;
 export const STACK_OFF = 0x2_3000;
 export const STACK_TOP = 0x2_8000;
 export const TC_OFF = 0x10_0000;
-export const TC_BYTES = 0x20_0000;
+export const TC_BYTES = 0x2e_0000;
 /** The region's own page table sits in monitor RAM here (it is not mapped in the region). */
 export const REGION_PT_OFF = 0x3f_f000;
 

@@ -23,12 +23,16 @@ export class GuestConsole {
   readonly pc: Pc | Monitor;
   /** Everything the guest wrote to COM1. */
   output = "";
-  private pending: number[] = [];
+  /** Guest time (ns) of the last byte the guest wrote: typing is scheduled relative to it. */
+  private lastOutputNs = 0;
   ended: string | null = null;
 
   constructor(boot: LinuxBoot) {
     const ram = boot.ramBytes ?? 128 << 20;
-    const opts = { ramBytes: ram, acpi: true, variant: boot.cpu ?? "standard", serialOut: (b: number) => { this.output += String.fromCharCode(b); } };
+    const opts = {
+      ramBytes: ram, acpi: true, variant: boot.cpu ?? "standard",
+      serialOut: (b: number) => { this.output += String.fromCharCode(b); this.lastOutputNs = this.guestNs(); },
+    };
     const mode = boot.mode ?? "bare";
     const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
     this.pc = mon ?? new Pc(opts);
@@ -54,20 +58,27 @@ export class GuestConsole {
       const end = this.pc.run({
         deadline: Date.now() + 600_000,
         maxInstructions: Math.min(limit, this.pc.cpu.instructions + 2_000_000),
-        serialIn: () => (this.pending.length ? Uint8Array.from(this.pending.splice(0)) : null),
       });
       if (end.kind === "idle") {
-        // Waiting for input: the next run delivers anything typed; with nothing typed, stuck.
-        if (this.pending.length === 0) throw new Error(`guest idle, waiting for input, before printing '${text}'`);
+        throw new Error(`guest idle, waiting for input, before printing '${text}'`);
       } else if (end.kind !== "timeout") {
         this.ended = end.kind === "poweroff" ? `powered off, status ${end.status}` : end.kind;
       }
     }
   }
 
-  /** Type `line` and a newline. */
+  /**
+   * Type `line` and a newline, 1 ms of guest time after the guest's last output: the input
+   * arrives at the same guest instruction in every mode (the logs can be compared).
+   */
   type(line: string): void {
-    for (const ch of line + "\n") this.pending.push(ch.charCodeAt(0));
+    const bytes = Uint8Array.from([...(line + "\n")].map((ch) => ch.charCodeAt(0)));
+    const platform = this.pc instanceof Monitor ? this.pc.platform : this.pc.platform;
+    platform.input.schedule(bytes, this.lastOutputNs + 1_000_000);
+  }
+
+  private guestNs(): number {
+    return this.pc instanceof Monitor ? this.pc.guestCycles * 10 : this.pc.cpu.cycles * 10;
   }
 
   /** Run until the guest stops (power-off, halt, triple fault); returns how. */

@@ -35,6 +35,7 @@ import { PmBlock } from "../dev/acpi/pm-block.js";
 import { ACPI_ROM_BASE, buildAcpiRom } from "./acpi-tables.js";
 import { attachDebugPorts } from "./debug-ports.js";
 import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
+import { ScheduledInput } from "./scheduled-input.js";
 
 export interface PcOptions {
   ramBytes: number;
@@ -94,6 +95,8 @@ export class PcPlatform {
   readonly kbd: I8042;
   readonly vga = new VgaText();
   readonly timed: TimedDevice[];
+  /** Scripted input for COM1 at chosen virtual times (tests; see scheduled-input.ts). */
+  readonly input: ScheduledInput;
   /** Set when the guest asked for a reset (port 0x92, i8042 0xFE): the run ends. */
   resetRequested = false;
 
@@ -142,7 +145,8 @@ export class PcPlatform {
     mapPorts(io, 0x3f8, 8, this.com1, now);
     mapPorts(io, 0x2f8, 8, this.com2, now);
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => host.powerOff(s) }, null);
-    this.timed = [this.pit, this.rtc, this.com1, this.com2];
+    this.input = new ScheduledInput(this.com1);
+    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input];
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */

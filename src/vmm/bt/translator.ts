@@ -32,8 +32,12 @@ import type { Counters } from "../stats/counters.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 
-/** The most guest instructions in one trace (inlined callees included). */
-const MAX_TRACE = 64;
+/**
+ * Trace length: past SOFT_TRACE guest instructions a trace ends at the next direct JMP (which
+ * chains) or callout; MAX_TRACE is the hard cap, where it ends with a "continue" callout.
+ */
+const SOFT_TRACE = 64;
+const MAX_TRACE = 400;
 /** TC bytes reserved at the end so a trace in progress never overflows. */
 const TRACE_ROOM = MAX_TRACE * 24 + 64;
 const TC_BASE = (L.REGION_BASE + L.TC_OFF) >>> 0;
@@ -49,6 +53,8 @@ interface Callout {
   patchAt: number;
   /** A near RET (32-bit): the bytes it pops beyond the return address; -1 otherwise. */
   retPop: number;
+  /** Why a "continue" callout exists: a jump stub, a trace limit, a fetch fault, an invalidated entry. */
+  why: "stub" | "limit" | "fetch" | "invalidated" | "";
 }
 
 interface Trace {
@@ -107,6 +113,7 @@ export class Translator {
   callout(tcAfter: number): { kind: CalloutKind; guest: number } {
     const c = this.callouts.get(tcAfter >>> 0);
     if (c === undefined) throw new Error(`bt: no callout at 0x${(tcAfter >>> 0).toString(16)}`);
+    if (c.kind === "continue") this.counters.inc(`bt.continue.${c.why}`);
     if (c.patchAt >= 0) {
       const target = this.enter(c.guest, this.vcpu.segs[1]);
       if (target >= 0 && this.callouts.get(tcAfter >>> 0) === c) {
@@ -146,7 +153,7 @@ export class Translator {
         // Anything still jumping here asks the monitor to translate again.
         this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
         this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
-        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1 });
+        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated" });
         this.boundary.set(at, g);
       }
     }
@@ -180,14 +187,14 @@ export class Translator {
     const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
-    const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1): void => {
+    const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
-      callouts.push([out.length, { kind, guest, patchAt, retPop }]);
+      callouts.push([out.length, { kind, guest, patchAt, retPop, why }]);
     };
     let g = start;
     for (let n = 0; ; n++) {
-      if (n >= MAX_TRACE) { bounds.push([out.length, g]); callout("continue", g); break; }
+      if (n >= MAX_TRACE) { bounds.push([out.length, g]); callout("continue", g, -1, -1, "limit"); break; }
       let ins: Instr;
       try {
         ins = decode(vc, g, true);
@@ -197,7 +204,7 @@ export class Translator {
         if (e !== vc.fault) throw e;
         if (n === 0) return -1;
         bounds.push([out.length, g]);
-        callout("continue", g);
+        callout("continue", g, -1, -1, "fetch");
         break;
       }
       if (!local.has(g)) local.set(g, out.length);
@@ -220,6 +227,12 @@ export class Translator {
         g = (next + ins.imm) >>> 0;
         this.counters.inc("bt.call-inlined");
         continue;
+      }
+      if (n >= SOFT_TRACE && kind === "callout") {
+        // Long enough: end here, at a callout that continues with a fresh trace.
+        callout("emulate", g);
+        this.counters.inc("bt.callout-site");
+        break;
       }
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
@@ -245,7 +258,7 @@ export class Translator {
       if (destAddr === undefined) {
         dest = out.length;
         bounds.push([dest, j.target]);
-        callout("continue", j.target, this.used + j.at);
+        callout("continue", j.target, this.used + j.at, -1, "stub");
         destAddr = TC_BASE + this.used + dest;
       }
       const rel = (destAddr - (TC_BASE + this.used + j.at + 4)) | 0;
