@@ -55,6 +55,8 @@ interface Callout {
   retPop: number;
   /** Why a "continue" callout exists: a jump stub, a trace limit, a fetch fault, an invalidated entry. */
   why: "stub" | "limit" | "fetch" | "invalidated" | "";
+  /** For a stub: the trace whose jump it patches. */
+  owner: Trace | null;
 }
 
 interface Trace {
@@ -76,6 +78,8 @@ export class Translator {
   /** Guest frame → traces made from it. */
   private readonly byFrame = new Map<number, Trace[]>();
   private readonly instrs = new Map<Handler, "callout" | "callout-end">();
+  /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
+  private readonly incoming = new Map<number, [number, Trace][]>();
 
   constructor(
     private readonly world: World,
@@ -120,6 +124,7 @@ export class Translator {
         // Chain: the jump now goes straight to the target's translation.
         const rel = (target - (TC_BASE + c.patchAt + 4)) | 0;
         this.world.put32(L.TC_OFF + c.patchAt, rel);
+        if (c.owner !== null) this.addIncoming(target, c.patchAt, c.owner);
         c.patchAt = -1;
         this.counters.inc("bt.chain");
       }
@@ -153,10 +158,29 @@ export class Translator {
         // Anything still jumping here asks the monitor to translate again.
         this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
         this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
-        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated" });
+        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated", owner: null });
         this.boundary.set(at, g);
+        // Jumps chained here from live traces go back to a stub, to be chained anew.
+        const into = this.incoming.get(at);
+        this.incoming.delete(at);
+        for (const [site, owner] of into ?? []) {
+          if (!owner.live || this.used + 2 > L.TC_BYTES) continue;
+          const stub = (TC_BASE + this.used) >>> 0;
+          this.world.put8(L.TC_OFF + this.used, CALLOUT[0]);
+          this.world.put8(L.TC_OFF + this.used + 1, CALLOUT[1]);
+          this.used += 2;
+          this.callouts.set(stub + 2, { kind: "continue", guest: g, patchAt: site, retPop: -1, why: "stub", owner });
+          this.boundary.set(stub, g);
+          this.world.put32(L.TC_OFF + site, (stub - (TC_BASE + site + 4)) | 0);
+          this.counters.inc("bt.unchain");
+        }
       }
     }
+  }
+
+  private addIncoming(entry: number, site: number, owner: Trace): void {
+    const list = this.incoming.get(entry);
+    if (list) list.push([site, owner]); else this.incoming.set(entry, [[site, owner]]);
   }
 
   /** Drop every translation (the cache is full). */
@@ -166,6 +190,7 @@ export class Translator {
     this.entries.clear();
     this.boundary.clear();
     this.callouts.clear();
+    this.incoming.clear();
     for (const f of this.byFrame.keys()) this.shadow.untrace(f, TRACE_CODE);
     this.byFrame.clear();
   }
@@ -190,7 +215,7 @@ export class Translator {
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
-      callouts.push([out.length, { kind, guest, patchAt, retPop, why }]);
+      callouts.push([out.length, { kind, guest, patchAt, retPop, why, owner: patchAt >= 0 ? trace : null }]);
     };
     let g = start;
     for (let n = 0; ; n++) {
@@ -252,9 +277,11 @@ export class Translator {
       g = next;
     }
     // Jumps: to this trace, to an existing translation, or to a stub that translates.
+    const chained: [number, number][] = [];
     for (const j of jumps) {
       let dest = local.get(j.target);
       let destAddr = dest !== undefined ? TC_BASE + this.used + dest : this.entries.get(j.target);
+      if (dest === undefined && destAddr !== undefined) chained.push([destAddr, this.used + j.at]);
       if (destAddr === undefined) {
         dest = out.length;
         bounds.push([dest, j.target]);
@@ -271,6 +298,7 @@ export class Translator {
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
+    for (const [dest, site] of chained) this.addIncoming(dest, site, trace);
     // An entry point where the trace only says "continue there" would send the monitor in
     // a circle: such points are not entries.
     const keep = trace.entries.map((o, k) => [o, trace.entryGuest[k]] as const).filter(([o]) => !continues.has(o));
