@@ -274,7 +274,6 @@ export class Monitor {
     this.counters.inc("bt.ret-fast");
     this.iretToGuest();
     m.tscOffset = this.vcpu.tscOffset - this.overhead;
-    this.resumedAt = m.cycles + 1;
     this.armTimer();
     return true;
   }
@@ -300,8 +299,8 @@ export class Monitor {
   }
 
   private calloutEip = 0;
-  /** Machine cycle count when the guest last resumed. */
-  private resumedAt = 0;
+  /** Guest time when the guest last resumed from the monitor. */
+  private resumedGuest = 0;
 
   // ===================================================================================
   // Machine state ⇄ vCPU
@@ -309,12 +308,12 @@ export class Monitor {
 
   private syncIn(v: number, eip: number, cs: number, efl: number, esp: number, ss: number): void {
     const m = this.machine.cpu, vc = this.vcpu;
-    // An interrupt shadow (after an emulated STI or MOV SS) ends once the machine has run
-    // a guest instruction.
-    if (m.cycles > this.resumedAt) vc.inhibitIrq = false;
     // Guest time: machine cycles less every overhead cycle before this entry (the native
     // instruction now running is already in `overhead` and not yet in `cycles`).
     const T = m.cycles - (this.overhead - 1);
+    // An interrupt shadow (after an emulated STI or MOV SS) ends once the guest has run an
+    // instruction (a callout's INT is not one).
+    if (T > this.resumedGuest) vc.inhibitIrq = false;
     vc.instructions = T;
     vc.idleCycles = 0;
     vc.regs.set(m.regs);
@@ -481,7 +480,7 @@ export class Monitor {
       this.resume();
     }
     this.inMonitor = false;
-    this.resumedAt = m.cycles + 1;
+    this.resumedGuest = vc.cycles;
     this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
     this.armTimer();
   }
