@@ -190,9 +190,13 @@ export function ratioToBare(report: MicrobenchReport, cfg: ConfigResult, bench: 
   };
 }
 
-/** The largest counter deltas of one result, per operation, biggest first. */
+/**
+ * The largest counter deltas of one result, per operation, biggest first: the monitor's
+ * events (the time.* totals and pool gauges are left to the JSON).
+ */
 export function topCounters(r: BenchResult, n: number): { name: string; total: number; perOp: number }[] {
   return Object.entries(r.counters)
+    .filter(([name]) => !name.startsWith("time.") && !name.endsWith("pool-used") && !name.startsWith("bt.cache") && !name.startsWith("bt.entry-points"))
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, n)
     .map(([name, total]) => ({ name, total, perOp: total / r.iters }));
