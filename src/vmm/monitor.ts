@@ -158,6 +158,7 @@ export class Monitor {
       maxInstructions: opts.maxInstructions,
       realtime: opts.realtime,
       exitStatus: () => this.machine.exitStatus ?? 0,
+      until: opts.until,
       poll: () => {
         const bytes = opts.serialIn?.();
         if (bytes && bytes.length) {

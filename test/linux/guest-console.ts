@@ -25,13 +25,21 @@ export class GuestConsole {
   output = "";
   /** Guest time (ns) of the last byte the guest wrote: typing is scheduled relative to it. */
   private lastOutputNs = 0;
+  private awaiting: string | null = null;
+  private found = false;
   ended: string | null = null;
 
   constructor(boot: LinuxBoot) {
     const ram = boot.ramBytes ?? 128 << 20;
     const opts = {
       ramBytes: ram, acpi: true, variant: boot.cpu ?? "standard",
-      serialOut: (b: number) => { this.output += String.fromCharCode(b); this.lastOutputNs = this.guestNs(); },
+      serialOut: (b: number) => {
+        this.output += String.fromCharCode(b);
+        this.lastOutputNs = this.guestNs();
+        // Stop the run right after the awaited text, at the same guest instruction in
+        // every mode, so what is typed next is scheduled from there.
+        if (this.awaiting !== null && this.output.endsWith(this.awaiting)) { this.found = true; this.pc.cpu.yieldSlice(); }
+      },
     };
     const mode = boot.mode ?? "bare";
     const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
@@ -55,10 +63,14 @@ export class GuestConsole {
       if (k >= 0) return k + text.length;
       if (this.ended !== null) throw new Error(`guest ended (${this.ended}) before printing '${text}'`);
       if (this.pc.cpu.instructions >= limit) throw new Error(`no '${text}' within ${maxInstructions} instructions`);
+      this.awaiting = text;
+      this.found = false;
       const end = this.pc.run({
         deadline: Date.now() + 600_000,
         maxInstructions: Math.min(limit, this.pc.cpu.instructions + 2_000_000),
+        until: () => this.found,
       });
+      this.awaiting = null;
       if (end.kind === "idle") {
         throw new Error(`guest idle, waiting for input, before printing '${text}'`);
       } else if (end.kind !== "timeout") {

@@ -33,6 +33,8 @@ export interface ClockedRunOptions {
   poll?: () => void;
   /** The exit status set by a power-off device. */
   exitStatus?: () => number;
+  /** End the run (as a timeout) at the first slice boundary where this is true. */
+  until?: () => boolean;
 }
 
 export function nowNs(cpu: Cpu): number {
@@ -60,6 +62,7 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
     const untilEvent = next === Infinity ? maxSlice : Math.ceil((next - now) / NS_PER_CYCLE);
     const budget = Math.max(1, Math.min(maxSlice, untilEvent, left));
     const r = cpu.run(budget);
+    if (opts.until?.()) return { kind: "timeout", instructions: cpu.instructions };
     switch (r) {
       case StopReason.PowerOff: return { kind: "poweroff", status: opts.exitStatus?.() ?? 0 };
       case StopReason.HaltForever: return { kind: "halt" };

@@ -62,6 +62,8 @@ export interface PcRunOptions {
   realtime?: boolean;
   /** Called between slices: return bytes to feed to COM1's receiver, if any. */
   serialIn?: () => Uint8Array | null;
+  /** End the run at the first slice boundary where this is true (see ClockedRunOptions). */
+  until?: () => boolean;
 }
 
 /** What the platform needs from the processor side it is wired to. */
@@ -205,6 +207,7 @@ export class Pc {
       maxInstructions: opts.maxInstructions,
       realtime: opts.realtime,
       exitStatus: () => this.machine.exitStatus ?? 0,
+      until: opts.until,
       poll: () => {
         const bytes = opts.serialIn?.();
         if (bytes && bytes.length) this.com1.receive(bytes, nowNs(this.cpu));
