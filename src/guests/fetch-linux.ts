@@ -18,7 +18,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
-  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
 } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -141,6 +141,28 @@ export function cachedLinux(cacheDir: string = defaultCacheDir()): LinuxImage | 
  * is not what was expected. */
 export async function fetchLinux(opts: FetchLinuxOptions): Promise<LinuxImage> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  // One fetch at a time per cache (test files run in parallel and may all find it empty):
+  // the others wait for it and then use what it built.
+  mkdirSync(cacheDir, { recursive: true });
+  const lock = join(cacheDir, ".fetch.lock");
+  for (;;) {
+    try {
+      closeSync(openSync(lock, "wx"));
+      break;
+    } catch {
+      // A lock left by a fetch that died more than 20 minutes ago is stale.
+      try { if (Date.now() - statSync(lock).mtimeMs > 20 * 60_000) rmSync(lock, { force: true }); } catch { /* gone */ }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fetchLinuxLocked(opts, cacheDir);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Promise<LinuxImage> {
   const log = opts.log;
   const started = Date.now();
   await requireTools();
