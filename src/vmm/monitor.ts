@@ -496,8 +496,12 @@ export class Monitor {
 
   /** Program the deadline timer for the next virtual-device event, in machine cycles. */
   private armTimer(): void {
-    this.timer.arm(this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0);
-    this.machine.cpu.yieldSlice();
+    const was = this.timer.armedAt;
+    const at = this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0;
+    this.timer.arm(at);
+    // The run loop sized its slice by the old deadline: end the slice only if the new one
+    // is earlier (a later one is found when the slice ends at the old one).
+    if (at !== 0 && (was === 0 || at < was)) this.machine.cpu.yieldSlice();
   }
 
   /** Load the guest's state into the machine and IRET to it. */
