@@ -46,7 +46,7 @@ function makeVm(m: Mode, ramBytes: number, acpi: boolean, serialOut: (b: number)
   if (m.mode === "bare") {
     const pc = new Pc(opts);
     return {
-      target: pc.machine,
+      target: pc.bootTarget,
       run: (deadline) => pc.run({ deadline }).kind,
       guestCycles: () => pc.cpu.cycles,
       counters: () => ({}),
@@ -55,7 +55,7 @@ function makeVm(m: Mode, ramBytes: number, acpi: boolean, serialOut: (b: number)
   const mon = new Monitor({ ...opts, mode: m.mode });
   let started = false;
   return {
-    target: { cpu: mon.vcpu, mem: mon.guestMem },
+    target: mon.bootTarget,
     run: (deadline) => { if (!started) { mon.start(); started = true; } return mon.run({ deadline }).kind; },
     guestCycles: () => mon.guestCycles,
     counters: () => mon.stats(),

@@ -230,15 +230,13 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   };
   const mon = monitored ? new Monitor({ ...pcOpts, mode, protect }) : null;
   const pc: Pc | Monitor = mon ?? new Pc(pcOpts);
-  const guestIo = mon !== null ? mon.platform : (pc as Pc).machine;
   if (postPort !== null && postPort !== 0x80) {
     let last = -1;
     const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
     io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
   }
-  void guestIo;
   if (mon !== null) {
-    plan.load({ cpu: mon.vcpu, mem: mon.guestMem });
+    plan.load(mon.bootTarget);
     try { mon.start(); } catch (e) { if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, e.message); throw e; }
   } else {
     const m = (pc as Pc).machine;
@@ -250,7 +248,6 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     if (traceLines.length) { writeAll(2, traceLines.join("\n") + "\n"); traceLines.length = 0; }
   };
   if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
-  const guestInstructions = (): number => (mon !== null ? mon.guestCycles : pc.cpu.instructions);
 
   // Host input for COM1.
   // On a terminal, keys go to the guest raw; Ctrl-A x ends the run (as in QEMU).
@@ -292,7 +289,6 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
         continue;
       }
       if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
-      void guestInstructions;
       await new Promise((r) => setImmediate(r));
     }
   } catch (e) {

@@ -70,7 +70,7 @@ export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResul
     };
   }
   const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
-  const target = { cpu: mon.vcpu, mem: mon.guestMem };
+  const target = mon.bootTarget;
   applyEntryState(target, loadMultiboot(ramWriter(target), image, boot));
   const t0 = Date.now();
   mon.start();

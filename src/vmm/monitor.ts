@@ -28,6 +28,7 @@ import { PhysicalMemory } from "../hw/mem/physical-memory.js";
 import { IoBus } from "../hw/io/io-bus.js";
 import { PcPlatform, type PcOptions, type PcRunOptions } from "../hw/pc/pc.js";
 import { clockedRun, type RunEnd } from "../hw/pc/clocked-run.js";
+import type { BootTarget } from "../hw/pc/boot-entry.js";
 import { TscDeadlineTimer } from "../hw/dev/timer/tsc-deadline-timer.js";
 import { NS_PER_CYCLE } from "../hw/dev/device.js";
 import * as L from "./layout.js";
@@ -129,6 +130,8 @@ export class Monitor {
 
   get cpu(): Cpu { return this.machine.cpu; }
   get com1() { return this.platform.com1; }
+  /** Where a loader puts the guest: the vCPU and the guest's view of memory. */
+  get bootTarget(): BootTarget { return { cpu: this.vcpu, mem: this.guestMem }; }
   get resetRequested(): boolean { return this.platform.resetRequested; }
 
   /** Guest time in cycles. */
@@ -398,10 +401,6 @@ export class Monitor {
       m.cr0 = (m.cr0 & ~CR0_GUEST_BITS) | this.lastCr0;
     }
     this.desc.sync(force);
-    if (this.shadow.evicted) {
-      this.shadow.evicted = false;
-      m.setCr3(this.shadow.rootFor(vc));
-    }
     this.flushMachineTlb(-1);
   }
 
@@ -588,7 +587,6 @@ export class Monitor {
   /** The counters, with the machine-level totals. */
   stats(): Record<string, number> {
     const m = this.machine.cpu;
-    this.counters.inc("machine.instructions", 0);
     const c = this.counters.snapshot();
     c["time.guest-cycles"] = this.guestCycles;
     c["time.machine-cycles"] = m.cycles;

@@ -44,7 +44,7 @@ export class GuestConsole {
     const mode = boot.mode ?? "bare";
     const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
     this.pc = mon ?? new Pc(opts);
-    const target = mon !== null ? { cpu: mon.vcpu, mem: mon.guestMem } : (this.pc as Pc).machine;
+    const target = this.pc.bootTarget;
     const entry = loadLinux(ramWriter(target), readFileSync(boot.bzImage), {
       initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram), direct: boot.direct,
     });

@@ -36,7 +36,7 @@ export function runCode(code: number[], mode: "bare" | MonitorMode, variant: "st
   const mon = new Monitor({ ...opts, mode });
   mon.guestMem.load(CODE, Uint8Array.from(code));
   for (const [at, bytes] of data) mon.guestMem.load(at, Uint8Array.from(bytes));
-  applyEntryState({ cpu: mon.vcpu, mem: mon.guestMem }, entry);
+  applyEntryState(mon.bootTarget, entry);
   mon.start();
   const end = mon.run({ deadline: Date.now() + 30_000, maxInstructions: 5e6 });
   return { serial, end, cycles: mon.guestCycles, mon, read32: (a) => mon.guestMem.read32(a) };

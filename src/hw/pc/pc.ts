@@ -36,6 +36,7 @@ import { ACPI_ROM_BASE, buildAcpiRom } from "./acpi-tables.js";
 import { attachDebugPorts } from "./debug-ports.js";
 import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
 import { ScheduledInput } from "./scheduled-input.js";
+import type { BootTarget } from "./boot-entry.js";
 
 export interface PcOptions {
   ramBytes: number;
@@ -106,13 +107,8 @@ export class PcPlatform {
     this.pic.onIntr = (level) => host.setIntr(level);
     const io = host.io;
     const now = (): number => host.now();
-    const written = host.deviceWritten;
-    const mapPorts = (io: IoBus, base: number, count: number, dev: PortDevice, now: () => number): void => {
-      io.register(base, count, {
-        read8: (port) => dev.read(port - base, now()),
-        write8: (port, value) => { dev.write(port - base, value, now()); written?.(); },
-      });
-    };
+    const mapPorts = (io: IoBus, base: number, count: number, dev: PortDevice, now: () => number): void =>
+      mapDevicePorts(io, base, count, dev, now, host.deviceWritten);
 
     this.pit = new I8254(this.pic.line(0));
     this.com1 = new Uart16550(this.pic.line(4), (b) => opts.serialOut?.(b));
@@ -190,6 +186,8 @@ export class Pc {
   }
 
   get cpu() { return this.machine.cpu; }
+  /** Where a loader puts the guest: the machine's CPU and memory. */
+  get bootTarget(): BootTarget { return this.machine; }
   get mem() { return this.machine.mem; }
   get pic() { return this.platform.pic; }
   get pit() { return this.platform.pit; }
@@ -216,10 +214,13 @@ export class Pc {
   }
 }
 
-/** Register a device on ports [base, base + count), passing offsets and the current time. */
-export function mapPorts(io: IoBus, base: number, count: number, dev: PortDevice, now: () => number): void {
+/**
+ * Register a device on ports [base, base + count), passing offsets and the current time;
+ * `written` is told after every register write.
+ */
+export function mapDevicePorts(io: IoBus, base: number, count: number, dev: PortDevice, now: () => number, written?: () => void): void {
   io.register(base, count, {
     read8: (port) => dev.read(port - base, now()),
-    write8: (port, value) => dev.write(port - base, value, now()),
+    write8: (port, value) => { dev.write(port - base, value, now()); written?.(); },
   });
 }
