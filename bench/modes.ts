@@ -16,6 +16,7 @@ import { Pc } from "../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../src/hw/pc/boot-entry.js";
 import { loadLinux, pcE820Map } from "../src/boot/index.js";
 import { Monitor } from "../src/vmm/monitor.js";
+import { parseCpuSpec } from "../src/hw/cpu/models.js";
 import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../src/cli/run.js";
 
@@ -42,7 +43,7 @@ interface Vm {
 }
 
 function makeVm(m: Mode, ramBytes: number, acpi: boolean, serialOut: (b: number) => void): Vm {
-  const opts = { ramBytes, acpi, variant: m.cpu, serialOut };
+  const opts = { ramBytes, acpi, model: parseCpuSpec(m.cpu), serialOut };
   if (m.mode === "bare") {
     const pc = new Pc(opts);
     return {

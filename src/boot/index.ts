@@ -13,3 +13,4 @@ export {
   type MultibootOptions, type MultibootModule, type MultibootPlacement,
 } from "./multiboot.js";
 export { xzDecompress, xzDecode, type XzOptions, type XzResult } from "./xz/xz.js";
+export { x86_64Kernel } from "./kernel-arch.js";

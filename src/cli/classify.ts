@@ -5,6 +5,7 @@
 import { ExitCode, usageError } from "./errors.js";
 import { parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
+import { cpuOption } from "./cpus.js";
 import { runClassify } from "../lab/classify/report.js";
 import { CLASSIFY_EXIT, formatJson, formatMarkdown, formatTable } from "../lab/classify/format.js";
 
@@ -18,7 +19,7 @@ export const CLASSIFY_FLAGS: Record<string, FlagSpec> = {
 export const CLASSIFY_HELP = `vmm86 classify — which x86 instructions are sensitive but not privileged?
 
 Usage:
-  vmm86 classify [--cpu standard|strict] [--umip] [--format table|markdown|json]
+  vmm86 classify [--cpu MODEL[,+FEATURE][,-FEATURE]] [--umip] [--format table|markdown|json]
 
 Runs every form of the machine model's opcode table, one instruction at a time, at CPL 0
 and CPL 3, from states that differ only in privileged state (GDTR, IDTR, LDTR, TR, CR0,
@@ -28,7 +29,8 @@ result depends on it. Prints the sensitive, unprivileged instructions next to th
 Robin and Irvine (2000) and explains every difference.
 
 Options:
-  --cpu standard|strict   the CPU variant (default: standard)
+  --cpu MODEL[,+F][,-F]   the CPU model and features (vmm86 cpus); standard = pentium2
+                          (the default), strict = pentium2,+strict
   --umip                  run with CR4.UMIP set (SGDT SIDT SLDT SMSW STR fault at CPL > 0)
   --format table|markdown|json   output format (default: table)
   -h, --help              this text
@@ -47,8 +49,9 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const p = parseArgs(argv, CLASSIFY_FLAGS);
   if (p.flags.has("help")) { writeAll(1, CLASSIFY_HELP); return ExitCode.OK; }
   if (p.positional.length > 0) throw usageError(`classify takes no arguments (got '${p.positional[0]}')`);
-  const cpu = p.flags.get("cpu") ?? "standard";
-  if (cpu !== "standard" && cpu !== "strict") throw usageError("--cpu must be 'standard' or 'strict'");
+  const flag = p.flags.get("cpu");
+  cpuOption(flag); // a bad model or feature is E_USAGE before anything runs
+  const cpu = typeof flag === "string" ? flag : "standard";
   const format = p.flags.get("format") ?? "table";
   if (format !== "table" && format !== "markdown" && format !== "json") throw usageError("--format must be 'table', 'markdown' or 'json'");
   const report = runClassify({ cpu, umip: p.flags.has("umip") });

@@ -7,6 +7,7 @@ import { classifyCommand } from "./classify.js";
 import { redpillCommand } from "./redpill.js";
 import { microbenchCommand } from "./microbench.js";
 import { escapeCommand } from "./escape.js";
+import { cpusCommand } from "./cpus.js";
 
 export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 
@@ -25,9 +26,11 @@ Usage:
                               Adams & Agesen's micro-benchmarks on bare, trap --cpu strict
                               and bt: guest cycles and host ns per operation, ratio to bare,
                               the monitor counters behind each
-  vmm86 classify [--cpu standard|strict] [--umip] [--format table|markdown|json]
+  vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--format table|markdown|json]
                               run every opcode-table form at CPL 0 and 3 and list the
                               sensitive but unprivileged ones (Popek and Goldberg)
+  vmm86 cpus                  list the CPU models --cpu accepts: vendor, signature, features,
+                              the real processor each copies
   vmm86 --help                this text
 
 Guests (one of):
@@ -51,8 +54,11 @@ Options for run:
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
   --no-reservetop       trap/bt, linux: do not add reservetop= to the command line
-  --cpu standard|strict the CPU variant: strict makes every sensitive instruction fault
-                        with #GP at CPL > 0 (default: standard)
+  --cpu MODEL[,+FEATURE][,-FEATURE]  the processor (vmm86 cpus; default pentium2),
+                        with features added or removed, QEMU's way: --cpu core2,
+                        --cpu pentium3,-sse. The strict feature makes every sensitive
+                        instruction fault with #GP at CPL > 0: --cpu strict is short for
+                        pentium2,+strict, --cpu standard for pentium2
   -m MiB                guest RAM (default 128)
   --clock virtual|realtime  virtual time (default; deterministic) or paced to wall time
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
@@ -70,7 +76,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
   3  E_HALT         the guest halted with interrupts disabled (nothing can wake it)
   4  E_TIMEOUT      --timeout or --max-instructions reached
   5  E_TRIPLE_FAULT the guest triple-faulted (processor shutdown)
-  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux)
+  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux;
+                    E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without long mode)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
  9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
@@ -102,6 +109,7 @@ export async function main(argv: string[]): Promise<number> {
       case "redpill": return await redpillCommand(rest);
       case "microbench": return await microbenchCommand(rest);
       case "escape": return await escapeCommand(rest);
+      case "cpus": return await cpusCommand(rest);
       default: throw usageError(`unknown command '${command}'`);
     }
   } catch (e) {

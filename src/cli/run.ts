@@ -18,7 +18,8 @@ import { Monitor, MonitorPanic } from "../vmm/monitor.js";
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
-import { BootError, loadLinux, loadMultiboot, pcE820Map, type EntryState } from "../boot/index.js";
+import { BootError, loadLinux, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
+import { cpuOption, longModeRefusal } from "./cpus.js";
 import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -77,6 +78,8 @@ interface GuestPlan {
    * type-ahead sent earlier would be lost.
    */
   inputAfter?: string;
+  /** Set if the kernel is 64-bit code: what in its header says so. */
+  x86_64?: string;
 }
 
 /** reservetop= for Linux guests under the monitor: the monitor region's size. */
@@ -97,6 +100,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     const img = readImage(kernelPath, "kernel");
     const initrd = initrdPath !== undefined ? readImage(initrdPath, "initrd") : undefined;
     return {
+      x86_64: x86_64Kernel(img) ?? undefined,
       describe: `Linux ${kernelPath} (${entry === "direct" ? "direct entry" : "bzImage decompressor"}), cmdline '${cmdline}'`,
       load: (t) => apply(t, () => loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct" })),
     };
@@ -117,6 +121,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     if (isBzImage(img)) return linuxPlan(kernel, typeof initrd === "string" ? initrd : undefined, cmdline || DEFAULT_CMDLINE);
     const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
     return {
+      x86_64: x86_64Kernel(img) ?? undefined,
       describe: `multiboot kernel ${kernel}`,
       load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: [kernel, cmdline].join(" ").trim(), modules, e820 })),
     };
@@ -177,8 +182,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const protect = p.flags.get("protect") ?? "segments";
   if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
   if (mode === "bare" && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
-  const cpuVariant = p.flags.get("cpu") ?? "standard";
-  if (cpuVariant !== "standard" && cpuVariant !== "strict") throw usageError("--cpu must be 'standard' or 'strict'");
+  const model = cpuOption(p.flags.get("cpu"));
+  const cpuSpec = p.flags.get("cpu") ?? "standard";
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
   const ramMiB = numberFlag(p, "m", 2, 3072) ?? 128;
@@ -188,6 +193,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const ramBytes = Math.floor(ramMiB) * 1024 * 1024;
   const monitored = mode !== "bare";
   const plan = planGuest(p, ramBytes, monitored);
+  if (plan.x86_64 !== undefined && !model.features.lm) throw longModeRefusal(plan.describe, plan.x86_64, model);
   if (monitored && plan.needsBare) throw usageError(`--mode ${mode} runs protected-mode kernels; a --bios ROM starts in real mode and needs --mode bare`);
   if (monitored && p.flags.has("trace")) throw usageError("--trace shows the bare machine's instructions; use it with --mode bare");
 
@@ -223,7 +229,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const pcOpts = {
     ramBytes,
     acpi: p.flags.get("bios") === undefined,
-    variant: cpuVariant as "standard" | "strict",
+    model,
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b: number) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
     post: postPort === 0x80 ? reportPost : undefined,
@@ -308,7 +314,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     return ExitCode.OK;
   }
   const statsJson = p.flags.get("stats-json");
-  return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${cpuVariant}` : ""}`, start,
+  return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
     p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null);
 }
 

@@ -1,7 +1,8 @@
 // A machine: memory, I/O bus and CPU, run in slices. This is the bare minimum a ROM image
 // needs (issue: CPU); the PC platform (PIC, PIT, RTC, UART …) builds on it.
 
-import { Cpu, type CpuVariant } from "./cpu/cpu.js";
+import { Cpu } from "./cpu/cpu.js";
+import type { CpuModel } from "./cpu/models.js";
 import { StopReason } from "./cpu/fault.js";
 import { clockedRun, type RunEnd } from "./pc/clocked-run.js";
 
@@ -12,7 +13,8 @@ import { PhysicalMemory } from "./mem/physical-memory.js";
 export interface MachineOptions {
   /** Guest RAM in bytes. */
   ramBytes: number;
-  variant?: CpuVariant;
+  /** The processor (default pentium2): see models.ts, parseCpuSpec. */
+  model?: CpuModel;
 }
 
 export class Machine {
@@ -26,7 +28,7 @@ export class Machine {
     this.mem = new PhysicalMemory(opts.ramBytes);
     // The legacy VGA/ROM window 0xA0000–0xFFFFF is not RAM.
     if (opts.ramBytes > 0xa0000) this.mem.addHole(0xa0000, Math.min(opts.ramBytes, 0x100000));
-    this.cpu = new Cpu(this.mem, this.io, { variant: opts.variant });
+    this.cpu = new Cpu(this.mem, this.io, { model: opts.model });
   }
 
   /**

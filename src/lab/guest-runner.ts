@@ -1,5 +1,5 @@
 // Runs one of the project's multiboot guests (guests/*) to its end under a chosen mode and
-// CPU variant and returns what it wrote to COM1: the lab commands (redpill, escape,
+// CPU model and returns what it wrote to COM1: the lab commands (redpill, escape,
 // microbench) are built on this.
 
 import { Pc } from "../hw/pc/pc.js";
@@ -7,9 +7,11 @@ import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { loadMultiboot, pcE820Map } from "../boot/index.js";
 import { Monitor } from "../vmm/monitor.js";
+import { parseCpuSpec } from "../hw/cpu/models.js";
 
 export type LabMode = "bare" | "trap" | "bt";
-export type LabCpu = "standard" | "strict";
+/** A `--cpu` value: `standard`, `strict`, or MODEL[,+FEATURE][,-FEATURE]. */
+export type LabCpu = string;
 
 export interface LabRunOptions {
   mode: LabMode;
@@ -55,7 +57,7 @@ export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResul
   if (!availableModes().includes(opts.mode)) throw new Error(`mode ${opts.mode} is not available in this build`);
   const ramBytes = opts.ramBytes ?? 32 << 20;
   let serial = "";
-  const pcOpts = { ramBytes, acpi: true, variant: opts.cpu, serialOut: (b: number) => { serial += String.fromCharCode(b); } };
+  const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut: (b: number) => { serial += String.fromCharCode(b); } };
   const boot = { cmdline: opts.cmdline ?? "lab", modules: [], e820: pcE820Map(ramBytes) };
   const deadline = Date.now() + 120_000;
   const maxInstructions = opts.maxInstructions ?? 2e8;

@@ -19,6 +19,7 @@
 
 import { Machine } from "../hw/machine.js";
 import { Cpu, Reg } from "../hw/cpu/cpu.js";
+import { DEFAULT_MODEL, withFeatures } from "../hw/cpu/models.js";
 import { SegReg, Descriptor } from "../hw/cpu/segment.js";
 import { StopReason } from "../hw/cpu/fault.js";
 import * as F from "../hw/cpu/eflags.js";
@@ -95,14 +96,16 @@ export class Monitor {
     const guestRam = opts.ramBytes;
     const poolPages = opts.poolPages ?? L.DEFAULT_POOL_PAGES;
     const monitorBase = guestRam;
-    const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, variant: opts.variant }));
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, model: opts.model }));
     const m = machine.cpu;
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
     if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
     const io = new IoBus();
-    // The guest sees a standard x86 whatever the machine is: the strict variant only
-    // changes what faults into the monitor.
-    const vc = (this.vcpu = new Cpu(guestMem, io, { variant: "standard", fpu: m.fpu }));
+    // The guest sees the machine's model without `strict` (by default a standard pentium2):
+    // strict only changes what faults into the monitor.
+    const model = opts.model ?? DEFAULT_MODEL;
+    const guestModel = model.features.strict ? withFeatures(model, { strict: false }) : model;
+    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu }));
     vc.tracer = (_c, ins) => { this.lastIns = ins; };
     this.platform = new PcPlatform({
       io,
@@ -119,7 +122,7 @@ export class Monitor {
     this.world.build((v) => this.entry(v), () => this.idleEntry(), this.mode === "bt" ? 1 : 0);
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionPde, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
-    this.divergence = this.mode === "trap" && opts.variant !== "strict" ? new DivergenceLog(m, vc) : null;
+    this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
     this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters) : null;
 
     this.timer = new TscDeadlineTimer(L.VEC_TIMER, (level) => { m.intrLine = level; });

@@ -78,8 +78,9 @@ function onI686(ins: Instruction): boolean {
   const features = ins.cpuidFeatures();
   for (const f of features) {
     if (I686.has(f)) continue;
-    // 0F 1F /0 NOP Ev is on every P6 (SDM vol. 2 "NOP": "supported … 0000_06xxH"); the other
-    // MULTIBYTENOP opcodes (0F 18–0F 1E reserved/hint NOPs) are (bad) for us: see the differences table.
+    // 0F 1F /0 NOP Ev is on every P6 (SDM vol. 2 "NOP": "supported … 0000_06xxH"); 0F 19–0F 1E
+    // are compared as hint NOPs (isHintNop); 0F 18 and 0F 1F /1–7 are (bad) for us: see the
+    // differences table.
     if (f === CpuidFeature.MULTIBYTENOP && ins.mnemonic === Mnemonic.Nop) continue;
     return false;
   }
@@ -201,8 +202,9 @@ function fromOurs(i: Instr, eip: number): Compared {
 // |----------------------------------------|----------------------------------|---------------------------------|-------------------------------|
 // | MMX, SSE…, 3DNow!, VEX/EVEX/XOP, VMX,  | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
 // | SYSCALL, RDTSCP, PadLock, FISTTP …     | feature                          |                                 | features (CPUID.01H:EDX)      |
-// | 0F 18–0F 1E (prefetch, hint/reserved   | PREFETCHh / reserved NOP /       | (bad), #UD                      | our model's choice: only      |
-// | NOPs, ENDBR32 …)                       | ENDBR…                           |                                 | 0F 1F /0 NOP is implemented   |
+// | 0F 18 (PREFETCHh), 0F 1F /1–7          | PREFETCHh / reserved NOP         | (bad), #UD                      | PREFETCH is SSE               |
+// | 0F 19–0F 1E hint NOPs (ENDBR32/64,     | ENDBR…, RDSSPD, CLDEMOTE,        | nop Ev                          | table A-3: NOP Ev on every P6 |
+// | RDSSPD, CLDEMOTE on later parts)       | reserved NOP                     | (only the length is compared)   | and AMD64 part                |
 // | 0F 1F /0 NOP Ev                        | NOP (MULTIBYTENOP)               | nop                             | "NOP": on every P6 (06xxH)    |
 // | F3 0F BC/BD, F3 90, F3 0F 09           | (options NoMPFX_0FBC/BD, NoPause,| bsf/bsr, nop, wbinvd            | §2.1.1: REP on a non-string   |
 // |                                        | NoWbnoinvd make iced agree)      |                                 | instruction is ignored here   |
@@ -235,6 +237,20 @@ interface Tally { compared: number; expectedBad: number; icedInvalid: number; fa
 
 const hexBytes = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 
+const LEGACY_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3]);
+
+/**
+ * 0F 19–0F 1E: hint NOPs with a ModR/M on every P6 and AMD64 part (SDM vol. 2 table A-3).
+ * iced names some prefixed or ModR/M-specific forms after what later parts made of them
+ * (ENDBR32/64, RDSSPD, CLDEMOTE, reserved NOP): an i686 runs every one as NOP Ev, so only the
+ * length is compared and our mnemonic must be nop.
+ */
+function isHintNop(bytes: Uint8Array, offset: number): boolean {
+  let k = offset;
+  while (k < bytes.length && LEGACY_PREFIXES.has(bytes[k])) k++;
+  return bytes[k] === 0x0f && bytes[k + 1] >= 0x19 && bytes[k + 1] <= 0x1e;
+}
+
 /** Compare one instruction; `loose` decodes without iced's validity checks. */
 function checkCase(c: Case, bytes: Uint8Array, loose: Decoder, looseIns: Instruction, t: Tally): void {
   const fail = (why: string): void => {
@@ -255,6 +271,16 @@ function checkCase(c: Case, bytes: Uint8Array, loose: Decoder, looseIns: Instruc
     else if (ours.ops.join(", ") !== theirs.ops.join(", ")) fail(`operands [${ours.ops.join(", ")}] vs [${theirs.ops.join(", ")}]`);
   };
 
+  if (isHintNop(bytes, c.offset)) {
+    loose.position = c.offset;
+    loose.ip = BigInt(c.offset);
+    loose.decodeOut(looseIns);
+    t.compared++;
+    if (c.ours.kind !== "ok") fail("we raise #GP (too long)");
+    else if (mnemonicOf(c.ours.i) !== "nop") fail(`hint NOP decodes as ${mnemonicOf(c.ours.i)}`);
+    else if (c.ours.i.len !== looseIns.length) fail(`length ${c.ours.i.len} vs ${looseIns.length}`);
+    return;
+  }
   if (c.ins.isInvalid) {
     t.icedInvalid++;
     if (!ourUndefined(c.ours)) { fail("iced: invalid; ours: defined"); return; }
@@ -506,6 +532,10 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "0f 10 c1", text: "(bad)", note: "SSE movups" },
   { bits: 32, hex: "df 08", text: "(bad)", note: "FISTTP is SSE3" },
   { bits: 32, hex: "0f 18 00", text: "(bad)", note: "PREFETCHNTA is SSE" },
+  // Hint NOPs: ENDBR32, ENDBR64 and the reserved NOPs run as NOP Ev.
+  { bits: 32, hex: "f3 0f 1e fb", text: "nop ebx", note: "ENDBR32 (CET) is a hint NOP" },
+  { bits: 32, hex: "f3 0f 1e fa", text: "nop edx", note: "ENDBR64 (CET) is a hint NOP" },
+  { bits: 32, hex: "0f 19 04 24", text: "nop dword ptr [esp]", note: "reserved NOP with a memory operand" },
   { bits: 32, hex: "0f 05", text: "(bad)", note: "SYSCALL is AMD K6+" },
   { bits: 32, hex: "0f 01 f9", text: "(bad)", note: "RDTSCP" },
   { bits: 32, hex: "c5 c0 58 c0", text: "(bad)", note: "VEX: LDS with mod=3" },

@@ -7,6 +7,7 @@ import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
 import { loadLinux, pcE820Map } from "../../src/boot/index.js";
 import { Monitor } from "../../src/vmm/monitor.js";
+import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 
 export interface LinuxBoot {
   bzImage: string;
@@ -32,7 +33,7 @@ export class GuestConsole {
   constructor(boot: LinuxBoot) {
     const ram = boot.ramBytes ?? 128 << 20;
     const opts = {
-      ramBytes: ram, acpi: true, variant: boot.cpu ?? "standard",
+      ramBytes: ram, acpi: true, model: parseCpuSpec(boot.cpu ?? "standard"),
       serialOut: (b: number) => {
         this.output += String.fromCharCode(b);
         this.lastOutputNs = this.guestNs();

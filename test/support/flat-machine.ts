@@ -10,6 +10,7 @@
 import { Machine } from "../../src/hw/machine.js";
 import { Descriptor, SegReg } from "../../src/hw/cpu/segment.js";
 import { CR0_PE, type CpuVariant } from "../../src/hw/cpu/cpu.js";
+import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 
 export const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000;
 export const STACK0 = 0x8000, STACK3 = 0x9000, CODE = 0x10000;
@@ -37,13 +38,15 @@ export function gateDescriptor(selector: number, offset: number, type: number, d
 export interface FlatOptions {
   cpl?: 0 | 1 | 3;
   variant?: CpuVariant;
+  /** A `--cpu` value (MODEL[,+F][,-F]); overrides `variant`. */
+  cpu?: string;
   ramBytes?: number;
 }
 
 export class FlatMachine {
   readonly m: Machine;
   constructor(opts: FlatOptions = {}) {
-    this.m = new Machine({ ramBytes: opts.ramBytes ?? 4 * 1024 * 1024, variant: opts.variant });
+    this.m = new Machine({ ramBytes: opts.ramBytes ?? 4 * 1024 * 1024, model: parseCpuSpec(opts.cpu ?? opts.variant ?? "standard") });
     const cpu = this.m.cpu;
     const gdt: [number, number][] = [
       [0, 0],

@@ -6,6 +6,7 @@ import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState } from "../../src/hw/pc/boot-entry.js";
 import type { RunEnd } from "../../src/hw/pc/clocked-run.js";
 import { Monitor, type MonitorMode } from "../../src/vmm/monitor.js";
+import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 
 export const CODE = 0x100000;
 export const STACK_TOP = 0x90000;
@@ -23,7 +24,7 @@ export interface CodeRun {
 export function runCode(code: number[], mode: "bare" | MonitorMode, variant: "standard" | "strict" = "standard",
   data: [number, number[]][] = []): CodeRun {
   let serial = "";
-  const opts = { ramBytes: RAM, acpi: false, variant, serialOut: (b: number) => { serial += String.fromCharCode(b); } };
+  const opts = { ramBytes: RAM, acpi: false, model: parseCpuSpec(variant), serialOut: (b: number) => { serial += String.fromCharCode(b); } };
   const entry = { eip: CODE, regs: { esp: STACK_TOP }, mode: "protected32" as const };
   if (mode === "bare") {
     const pc = new Pc(opts);

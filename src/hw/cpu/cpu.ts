@@ -18,6 +18,8 @@ import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
 import { Fpu } from "../fpu/fpu.js";
 import type { FpuHost, FpuInstr } from "../fpu/fpu-host.js";
+import { DEFAULT_MODEL, type CpuFeatures, type CpuModel } from "./models.js";
+import { CpuidTable } from "./cpuid.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -27,6 +29,8 @@ export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3,
 /** CR4 bits. */
 export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PSE = 1 << 4,
   CR4_PAE = 1 << 5, CR4_MCE = 1 << 6, CR4_PCE = 1 << 8, CR4_UMIP = 1 << 11;
+/** CR4.OSFXSR and CR4.OSXMMEXCPT (SDM vol. 3 §2.5): settable only on models with FXSR / SSE. */
+export const CR4_OSFXSR = 1 << 9, CR4_OSXMMEXCPT = 1 << 10;
 
 /** Lazy-flag operations: which computation produced lRes from lDst and lSrc. */
 export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7 }
@@ -43,11 +47,16 @@ export interface InterruptSource {
   acknowledge(): number;
 }
 
+/** The two `--cpu` short forms of before there were models: `pentium2` and `pentium2,+strict`. */
 export type CpuVariant = "standard" | "strict";
 
 export interface CpuOptions {
-  /** `strict`: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
-  variant?: CpuVariant;
+  /**
+   * The processor this CPU is (models.ts), with its features adjusted (`parseCpuSpec`);
+   * default `pentium2`. `features.strict`: every sensitive instruction faults with #GP at
+   * CPL > 0 (DESIGN.md §2).
+   */
+  model?: CpuModel;
   /** Use this x87 unit instead of a new one (a monitor's emulator shares the machine's). */
   fpu?: Fpu;
 }
@@ -75,7 +84,15 @@ function packedArray<T>(n: number, v: T): T[] {
 export class Cpu {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
-  readonly variant: CpuVariant;
+  /** The model this CPU is, and its features (read these, never the model's name). */
+  readonly model: CpuModel;
+  readonly features: CpuFeatures;
+  /** CPUID's answers for this model (cpuid.ts). */
+  readonly cpuidTable: CpuidTable;
+  /** features.strict, cached for the sensitive-instruction checks. */
+  private readonly strict: boolean;
+  /** The CR4 bits MOV to CR4 may set on this model; any other bit is #GP(0). */
+  private readonly cr4Allowed: number;
   readonly fpu: Fpu;
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
@@ -176,7 +193,13 @@ export class Cpu {
   constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
     this.mem = mem;
     this.io = io;
-    this.variant = opts.variant ?? "standard";
+    this.model = opts.model ?? DEFAULT_MODEL;
+    this.features = this.model.features;
+    this.cpuidTable = new CpuidTable(this.model);
+    this.strict = this.features.strict;
+    // Every model is a P6 or later: VME PVI TSD DE PSE PAE MCE PGE PCE (SDM vol. 3 §2.5).
+    this.cr4Allowed = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |
+      (this.features.umip ? CR4_UMIP : 0) | (this.features.fxsr ? CR4_OSFXSR : 0) | (this.features.sse ? CR4_OSXMMEXCPT : 0);
     this.fpu = opts.fpu ?? new Fpu();
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
@@ -185,7 +208,7 @@ export class Cpu {
   /** Power-on / RESET state (SDM vol. 3 §9.1.1, table 9-1). */
   reset(): void {
     this.regs.fill(0);
-    this.regs[Reg.EDX] = 0x0000_0600 | 0x30 | 0x3; // family 6, model 3, stepping 3 (matches CPUID)
+    this.regs[Reg.EDX] = this.model.signature; // the processor signature, as CPUID.1:EAX (SDM vol. 3 §9.1.4)
     this.eip = 0xfff0;
     this.flags = F.FIXED_ONE;
     this.lazyMask = 0;
@@ -374,16 +397,16 @@ export class Cpu {
     throw this.fault.set(vector, 0, false);
   }
   /**
-   * The `strict` CPU variant (DESIGN.md §2): a sensitive but unprivileged instruction
+   * The `strict` feature (DESIGN.md §2): a sensitive but unprivileged instruction
    * (Robin & Irvine's list) raises #GP(0) when executed at CPL > 0.
    */
   strictSensitive(): void {
-    if (this.variant === "strict" && this.cpl > 0) this.gp(0);
+    if (this.strict && this.cpl > 0) this.gp(0);
   }
 
   /** SGDT, SIDT, SLDT, SMSW, STR: #GP(0) at CPL > 0 with CR4.UMIP (or on the strict CPU). */
   umipCheck(): void {
-    if (this.cpl > 0 && ((this.cr4 & CR4_UMIP) !== 0 || this.variant === "strict")) this.gp(0);
+    if (this.cpl > 0 && ((this.cr4 & CR4_UMIP) !== 0 || this.strict)) this.gp(0);
   }
 
   gp(errorCode = 0): never { return this.raise(Vector.GP, errorCode); }
@@ -787,8 +810,7 @@ export class Cpu {
   }
 
   setCr4(v: number): void {
-    const allowed = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_UMIP;
-    if ((v & ~allowed) !== 0) this.gp(0);
+    if ((v & ~this.cr4Allowed) !== 0) this.gp(0);
     const old = this.cr4;
     this.cr4 = v;
     if (((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) {

@@ -5,16 +5,27 @@
 //
 // `--cpu MODEL[,+FEATURE][,-FEATURE]` (QEMU's convention) resolves to a CpuModel with its
 // features adjusted: `parseCpuSpec`.
+//
+// What a model reports is the real part's identity (vendor, signature, brand string, cache
+// and TLB descriptors, address sizes) and, of its feature flags, the ones this machine
+// implements. Flags the part had that vmm86 does not model (MTRR, MCA, PAT, PSE-36, CLFLUSH,
+// HTT, MONITOR, VMX/SVM, 3DNow! …) stay clear, so an OS never relies on something missing.
+// Every CPUID value below that is copied from a part says where it comes from.
 
 /** Every feature a model may have. Names follow CPUID's feature flags where one exists. */
 export interface CpuFeatures {
-  /** Base i686 set, CPUID.1:EDX: FPU VME DE PSE TSC MSR PAE MCE CX8 SEP PGE CMOV. */
+  /** MMX (CPUID.1:EDX bit 23). Every model also has the base set vmm86 always had,
+   *  CPUID.1:EDX FPU PSE TSC MSR PAE CX8 SEP PGE CMOV, which is not a feature. */
   mmx: boolean;
-  /** FXSAVE/FXRSTOR, CR4.OSFXSR. */
+  /** FXSAVE/FXRSTOR, CR4.OSFXSR (CPUID.1:EDX bit 24). */
   fxsr: boolean;
+  /** SSE (CPUID.1:EDX bit 25), CR4.OSXMMEXCPT. */
   sse: boolean;
+  /** SSE2 (CPUID.1:EDX bit 26). */
   sse2: boolean;
+  /** SSE3 (CPUID.1:ECX bit 0). */
   sse3: boolean;
+  /** SSSE3 (CPUID.1:ECX bit 9). */
   ssse3: boolean;
   /** The local APIC (CPUID.1:EDX bit 9, IA32_APIC_BASE). */
   apic: boolean;
@@ -42,7 +53,7 @@ export interface CpuFeatures {
   rdtscp: boolean;
   /** LAHF/SAHF in 64-bit mode (CPUID.80000001h:ECX bit 0). */
   lahfLm: boolean;
-  /** CR4.UMIP: SGDT SIDT SLDT SMSW STR fault at CPL > 0. */
+  /** CR4.UMIP can be set: SGDT SIDT SLDT SMSW STR fault at CPL > 0 (CPUID.7.0:ECX bit 2). */
   umip: boolean;
   /** Not a real part: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
   strict: boolean;
@@ -52,16 +63,42 @@ export type FeatureName = keyof CpuFeatures;
 
 export type Vendor = "intel" | "amd";
 
+/** Four CPUID output registers: EAX, EBX, ECX, EDX. */
+export type CpuidRegs = readonly [number, number, number, number];
+
+/**
+ * The CPUID data of a part that does not follow from its features: ranges, the leaf 1 EBX
+ * fields, and leaves copied byte for byte (cache and TLB descriptors, address sizes).
+ * `cpuid.ts` builds the whole table from this, the vendor, the brand and the features.
+ */
+export interface CpuidData {
+  /** Highest basic leaf (CPUID.0:EAX). */
+  maxBasic: number;
+  /** Highest extended leaf (CPUID.80000000h:EAX), 0 if the part has no extended range. */
+  maxExtended: number;
+  /**
+   * CPUID.1:EBX of the part with the APIC ID and the logical-processor count cleared (this
+   * machine has one CPU, APIC ID 0, and no HTT): brand index [7:0], CLFLUSH line size in
+   * quadwords [15:8].
+   */
+  leaf1Ebx: number;
+  /** CPUID.80000001h:EBX (AMD: brand ID / package type). */
+  ext1Ebx?: number;
+  /** Leaves copied from the part, by leaf, or by leaf and subleaf for leaves indexed by ECX. */
+  leaves: ReadonlyMap<number, CpuidRegs | readonly CpuidRegs[]>;
+}
+
 export interface CpuModel {
   /** The `--cpu` name. */
   name: string;
   vendor: Vendor;
   /** The real part it copies, for `vmm86 cpus` and the README. */
   stands_for: string;
-  /** CPUID.1:EAX: stepping, model, family (with the extended fields). */
+  /** CPUID.1:EAX (and EDX after RESET): stepping, model, family with the extended fields. */
   signature: number;
   /** The brand string (CPUID 8000_0002h–8000_0004h), empty for parts without one. */
   brand: string;
+  cpuid: CpuidData;
   features: CpuFeatures;
 }
 
@@ -72,48 +109,204 @@ const NONE: CpuFeatures = {
   umip: false, strict: false,
 };
 
+/** Feature names in declaration order (for listings and error messages). */
+export const FEATURE_NAMES: readonly FeatureName[] = Object.keys(NONE) as FeatureName[];
+
 function f(on: Partial<CpuFeatures>): CpuFeatures {
-  return { ...NONE, ...on };
+  return Object.freeze({ ...NONE, ...on });
+}
+
+function leaves(entries: [number, CpuidRegs | CpuidRegs[]][]): ReadonlyMap<number, CpuidRegs | readonly CpuidRegs[]> {
+  return new Map(entries);
 }
 
 const P3 = { mmx: true, fxsr: true, sse: true, apic: true };
 const K8 = { ...P3, sse2: true, nx: true, lm: true, syscall: true, syscallLegacy: true };
 
+// Leaf 2 descriptors of the P6 parts with a 512 KiB L2 (Intel AP-485, "Intel Processor
+// Identification and the CPUID Instruction", table of descriptor bytes): 01 ITLB 4K, 02 ITLB
+// 4M, 03 DTLB 4K, 04 DTLB 4M, 08 L1I 16K, 0C L1D 16K, 43 L2 512K 4-way 32-byte lines.
+const P6_LEAF2: CpuidRegs = [0x0302_0101, 0, 0, 0x0c04_0843];
+
+// K8 L1 caches and TLBs (Fn8000_0005): 64 KiB 2-way L1I and L1D, 64-byte lines; the same on
+// revisions C and E (AMD BKDG for family 0Fh, pub. 26094, §CPUID Fn8000_0005).
+const K8_L1: CpuidRegs = [0xff08_ff08, 0xff20_ff20, 0x4002_0140, 0x4002_0140];
+
 /** The models, in history's order. The first is the default for 32-bit guests. */
 export const CPU_MODELS: readonly CpuModel[] = [
   {
-    name: "pentium2", vendor: "intel", stands_for: "the i686 vmm86 has always modelled (family 6, model 3: Pentium II Klamath), no APIC",
-    signature: 0x0633, brand: "", features: f({}),
+    // Signature 0633h is a Pentium II Klamath (family 6, model 3, stepping 3), but the
+    // feature set is vmm86's own i686 of before there were models, kept exactly so that no
+    // log changes: no MMX, no APIC, CPUID.1:EDX = FPU PSE TSC MSR PAE CX8 SEP PGE CMOV, the
+    // highest basic leaf 1 (the real part had leaf 2), and CR4.UMIP settable (an anachronism
+    // the lab's `classify --umip` has always used; CPUID does not advertise it).
+    name: "pentium2", vendor: "intel",
+    stands_for: "vmm86's i686: Pentium II Klamath signature (06_03h, stepping 3), no MMX, no APIC",
+    signature: 0x0633, brand: "",
+    cpuid: {
+      maxBasic: 1, maxExtended: 0x8000_0000, leaf1Ebx: 0,
+      // Today's answer for every extended leaf: 8000_0000h in EAX, nothing else.
+      leaves: leaves([[0x8000_0000, [0x8000_0000, 0, 0, 0]]]),
+    },
+    features: f({ umip: true }),
   },
   {
-    name: "pentium3", vendor: "intel", stands_for: "Pentium III (Katmai, family 6 model 7): + SSE, FXSAVE, local APIC",
-    signature: 0x0673, brand: "", features: f(P3),
+    // Pentium III Katmai, stepping C0 (06_07h, stepping 3; Intel Pentium III specification
+    // update, table "Pentium III processor identification"). Processor serial number off, as
+    // BIOSes shipped it, so the highest basic leaf is 2. No brand string, no extended leaves:
+    // 8000_0000h is out of range and returns leaf 2 (SDM vol. 2 CPUID).
+    name: "pentium3", vendor: "intel",
+    stands_for: "Pentium III Katmai (1999, 06_07h stepping 3): + MMX, SSE, FXSAVE, local APIC",
+    signature: 0x0673, brand: "",
+    cpuid: { maxBasic: 2, maxExtended: 0, leaf1Ebx: 0, leaves: leaves([[2, P6_LEAF2]]) },
+    features: f(P3),
   },
   {
-    name: "core-duo", vendor: "intel", stands_for: "Core Duo T2400 (Yonah, 2006, family 6 model 14): 32-bit only, SSE3, NX, local APIC",
-    signature: 0x06e8, brand: "Genuine Intel(R) CPU           T2400  @ 1.83GHz",
+    // Core Duo T2600 (Yonah C0, 06_0Eh stepping 8, 2 MiB L2). Leaves 0–4 and the extended
+    // leaves are the part's, from the VirtualBox CPU database's dump of a T2600
+    // (src/VBox/VMM/VMMR3/cpus/Intel_Core_Duo_T2600_2_16GHz.h, VBoxCpuReport 2017).
+    name: "core-duo", vendor: "intel",
+    stands_for: "Core Duo T2600 (Yonah C0, 2006, 06_0Eh stepping 8): 32-bit only, SSE3, NX, local APIC",
+    signature: 0x06e8, brand: "Genuine Intel(R) CPU           T2600  @ 2.16GHz",
+    cpuid: {
+      maxBasic: 0xa, maxExtended: 0x8000_0008, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [2, [0x02b3_b001, 0x0000_00f0, 0, 0x2c04_307d]],
+        [4, [
+          [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1], // L1D 32 KiB 8-way
+          [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1], // L1I 32 KiB 8-way
+          [0x0400_4143, 0x01c0_003f, 0x0000_0fff, 1], // L2 2 MiB 8-way, shared by 2 cores
+        ]],
+        [0x8000_0006, [0, 0, 0x0800_6040, 0]],
+        [0x8000_0008, [0x0000_2020, 0, 0, 0]],          // 32-bit physical and linear addresses
+      ]),
+    },
     features: f({ ...P3, sse2: true, sse3: true, nx: true }),
   },
   {
-    name: "athlon64-revc", vendor: "amd", stands_for: "Athlon 64 3200+ (ClawHammer, revision C0, family 0Fh): AMD64 without EFER.LMSLE",
-    signature: 0x0f48, brand: "AMD Athlon(tm) 64 Processor 3200+", features: f(K8),
+    // Athlon 64 3200+ ClawHammer, revision C0 (0F_04h stepping 8, 1 MiB L2): no LMSLE, no
+    // LAHF/SAHF in 64-bit mode, no CMPXCHG16B. Values from the VirtualBox CPU database's dump
+    // (src/VBox/VMM/VMMR3/cpus/AMD_Athlon_64_3200.h, VBoxCpuReport 2013), which also shows
+    // the part's joke at the out-of-range leaf 8FFF_FFFFh.
+    name: "athlon64-revc", vendor: "amd",
+    stands_for: "Athlon 64 3200+ (ClawHammer, revision C0, 0F_04h stepping 8): AMD64 without EFER.LMSLE",
+    signature: 0x0f48, brand: "AMD Athlon(tm) 64 Processor 3200+",
+    cpuid: {
+      maxBasic: 1, maxExtended: 0x8000_0018, leaf1Ebx: 0x0800, ext1Ebx: 0x0000_010a,
+      leaves: leaves([
+        [0x8000_0005, K8_L1],
+        [0x8000_0006, [0, 0x4200_4200, 0x0400_8140, 0]], // L2 1 MiB 16-way
+        [0x8000_0008, [0x0000_3028, 0, 0, 0]],           // 40-bit physical, 48-bit linear
+        [0x8fff_ffff, [0x5327_5449, 0x4d41_4820, 0x2052_454d, 0x454d_4954]], // "IT'S HAMMER TIME"
+      ]),
+    },
+    features: f(K8),
   },
   {
-    name: "athlon64-reve", vendor: "amd", stands_for: "Athlon 64 3500+ (Venice, revision E3, family 0Fh): AMD64 with EFER.LMSLE, SSE3",
-    signature: 0x20ff2, brand: "AMD Athlon(tm) 64 Processor 3500+", features: f({ ...K8, lmsle: true, sse3: true, lahfLm: false }),
+    // Athlon 64 3500+ Venice, revision E3 (signature 0002_0FF0h, DH-E3 in AMD's Revision
+    // Guide for AMD Athlon 64 and Opteron Processors, pub. 25759). Revision D added LAHF/SAHF
+    // in 64-bit mode and the limited long-mode segmentation (EFER.LMSLE) VMware's binary
+    // translator relied on (VMware KB 1003945); revision E added SSE3. CMPXCHG16B came with
+    // revision F. No dump of this part was at hand: the cache leaves follow the BKDG for a
+    // 512 KiB 16-way L2 and the same L1 as revision C.
+    name: "athlon64-reve", vendor: "amd",
+    stands_for: "Athlon 64 3500+ (Venice, revision E3, 0F_2Fh stepping 0): AMD64 with EFER.LMSLE, SSE3",
+    signature: 0x0002_0ff0, brand: "AMD Athlon(tm) 64 Processor 3500+",
+    cpuid: {
+      maxBasic: 1, maxExtended: 0x8000_0018, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [0x8000_0005, K8_L1],
+        [0x8000_0006, [0, 0x4200_4200, 0x0200_8140, 0]], // L2 512 KiB 16-way
+        [0x8000_0008, [0x0000_3028, 0, 0, 0]],
+      ]),
+    },
+    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true }),
   },
   {
-    name: "core2", vendor: "intel", stands_for: "Core 2 Duo E6600 (Merom/Conroe, family 6 model 15): Intel 64, never a segment limit in 64-bit mode",
-    signature: 0x06f6, brand: "Intel(R) Core(TM)2 CPU          6600  @ 2.40GHz",
+    // Core 2 Extreme X6800 (Conroe B2, 06_0Fh stepping 6, 4 MiB L2), the same die and
+    // stepping as the Core 2 Duo E6600. Values from the VirtualBox CPU database's dump
+    // (src/VBox/VMM/VMMR3/cpus/Intel_Core2_X6800_2_93GHz.h, VBoxCpuReport 2017). Intel 64
+    // never had a segment limit in 64-bit mode.
+    name: "core2", vendor: "intel",
+    stands_for: "Core 2 Extreme X6800 (Conroe B2, 2006, 06_0Fh stepping 6): Intel 64, never a segment limit in 64-bit mode",
+    signature: 0x06f6, brand: "Intel(R) Core(TM)2 CPU         X6800  @ 2.93GHz",
+    cpuid: {
+      maxBasic: 0xa, maxExtended: 0x8000_0008, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [2, [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]],
+        [4, [
+          [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1], // L1D 32 KiB 8-way
+          [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1], // L1I 32 KiB 8-way
+          [0x0400_4143, 0x03c0_003f, 0x0000_0fff, 1], // L2 4 MiB 16-way, shared by 2 cores
+        ]],
+        [0x8000_0006, [0, 0, 0x1000_8040, 0]],
+        [0x8000_0008, [0x0000_3024, 0, 0, 0]],          // 36-bit physical, 48-bit linear
+      ]),
+    },
     features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true }),
   },
   {
-    name: "zen3", vendor: "amd", stands_for: "Ryzen 5 5600X (Vermeer, family 19h): LMSLE gone (CPUID Fn8000_0008 EBX[20])",
-    signature: 0xa20f10, brand: "AMD Ryzen 5 5600X 6-Core Processor",
-    features: f({ ...K8, sse3: true, ssse3: true, noLmsle: true, page1gb: true, cx16: true, popcnt: true, rdtscp: true, lahfLm: true, tscDeadline: false, umip: true }),
+    // Ryzen 5 5600X (Vermeer B0, family 19h model 21h stepping 0). LMSLE is gone: Fn8000_0008
+    // EBX bit 20 (EferLmsleUnsupported) is set and WRMSR of EFER.LMSLE raises #GP (AMD APM
+    // vol. 2 §4.12.2). No TSC-deadline mode (AMD never had it). Cache leaves as AMD's PPR for
+    // family 19h model 21h (pub. 56214) defines them for a 6-core part: L1 32 KiB 8-way each,
+    // L2 512 KiB 8-way, L3 32 MiB 16-way. Not checked against a dump of this exact part.
+    name: "zen3", vendor: "amd",
+    stands_for: "Ryzen 5 5600X (Vermeer B0, 2020, family 19h model 21h): LMSLE gone (CPUID Fn8000_0008 EBX[20])",
+    signature: 0x00a2_0f10, brand: "AMD Ryzen 5 5600X 6-Core Processor",
+    cpuid: {
+      maxBasic: 0x10, maxExtended: 0x8000_0020, leaf1Ebx: 0x0800, ext1Ebx: 0x2000_0000,
+      leaves: leaves([
+        [0x8000_0005, [0xff40_ff40, 0xff40_ff40, 0x2008_0140, 0x2008_0140]],
+        [0x8000_0006, [0x4800_2200, 0x6800_4200, 0x0200_6140, 0x0100_9140]],
+        [0x8000_0008, [0x0000_3030, 0, 0, 0]],          // 48-bit physical and linear
+      ]),
+    },
+    features: f({ ...K8, sse3: true, ssse3: true, noLmsle: true, page1gb: true, cx16: true, popcnt: true, rdtscp: true, lahfLm: true, umip: true }),
   },
 ];
 
+export const DEFAULT_MODEL: CpuModel = CPU_MODELS[0];
+
 export function findModel(name: string): CpuModel | undefined {
   return CPU_MODELS.find((m) => m.name === name);
+}
+
+/** The same model with some features switched on or off. */
+export function withFeatures(model: CpuModel, changes: Partial<CpuFeatures>): CpuModel {
+  return Object.freeze({ ...model, features: Object.freeze({ ...model.features, ...changes }) });
+}
+
+/** The features a model has, by name, in declaration order. */
+export function featureList(features: CpuFeatures): FeatureName[] {
+  return FEATURE_NAMES.filter((n) => features[n]);
+}
+
+/** A `--cpu` value that names no model or feature. The message lists the valid names. */
+export class CpuSpecError extends Error {}
+
+/**
+ * Resolve `MODEL[,+FEATURE][,-FEATURE]…` (QEMU's `-cpu` convention; `FEATURE` alone means
+ * `+FEATURE`). The short forms of before there were models: `standard` is `pentium2`,
+ * `strict` is `pentium2,+strict`.
+ */
+export function parseCpuSpec(spec: string): CpuModel {
+  const [head, ...mods] = spec.split(",");
+  let model: CpuModel | undefined;
+  if (head === "standard") model = DEFAULT_MODEL;
+  else if (head === "strict") model = withFeatures(DEFAULT_MODEL, { strict: true });
+  else model = findModel(head);
+  if (model === undefined) {
+    throw new CpuSpecError(`unknown CPU model '${head}' (models: ${CPU_MODELS.map((m) => m.name).join(", ")}; short forms: standard, strict)`);
+  }
+  const changes: Partial<CpuFeatures> = {};
+  for (const m of mods) {
+    const on = !m.startsWith("-");
+    const name = m.startsWith("+") || m.startsWith("-") ? m.slice(1) : m;
+    if (!(FEATURE_NAMES as readonly string[]).includes(name)) {
+      throw new CpuSpecError(`unknown CPU feature '${m}' (features: ${FEATURE_NAMES.join(", ")})`);
+    }
+    changes[name as FeatureName] = on;
+  }
+  return mods.length === 0 ? model : withFeatures(model, changes);
 }

@@ -247,6 +247,11 @@ d(0x0f06, "clts", "", sys.clts);
 d(0x0f08, "invd", "", sys.invd);
 d(0x0f09, "wbinvd", "", sys.invd);
 d(0x0f0b, "ud2", "", sys.ud2);
+// 0F 19–0F 1E: hint NOPs that take a ModR/M (and any memory operand, never accessed) on
+// every P6 and AMD64 processor (SDM vol. 2 appendix A, table A-3, "NOP Ev" rows); later
+// parts give some prefixed forms a meaning that is still a NOP to older code, e.g. ENDBR32
+// = F3 0F 1E FB and ENDBR64 = F3 0F 1E FA (CET), so Debian-built programs run.
+for (let op = 0x0f19; op <= 0x0f1e; op++) d(op, "nop", "Ev", data.nop);
 g(0x0f1f, 0, "nop", "Ev", data.nop);
 // MOV CRn: CR1, CR5–CR7 do not exist (#UD, SDM vol. 2 "MOV—Move to/from Control Registers").
 for (const r of [0, 2, 3, 4]) {

@@ -17,7 +17,7 @@
 // Memory: RAM below 640 KiB, the VGA/ROM hole 0xA0000–0xFFFFF, RAM from 1 MiB (machine.ts).
 
 import { Machine } from "../machine.js";
-import type { CpuVariant } from "../cpu/cpu.js";
+import type { CpuModel } from "../cpu/models.js";
 import type { IoBus } from "../io/io-bus.js";
 import type { PhysicalMemory } from "../mem/physical-memory.js";
 import type { PortDevice, TimedDevice } from "../dev/device.js";
@@ -40,7 +40,8 @@ import type { BootTarget } from "./boot-entry.js";
 
 export interface PcOptions {
   ramBytes: number;
-  variant?: CpuVariant;
+  /** The processor (default pentium2): see models.ts, parseCpuSpec. */
+  model?: CpuModel;
   /** Bytes the guest writes to COM1 (the console). */
   serialOut?: (byte: number) => void;
   /** Bytes written to the debugcon port 0xE9. */
@@ -171,7 +172,7 @@ export class Pc {
   readonly platform: PcPlatform;
 
   constructor(opts: PcOptions) {
-    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, variant: opts.variant }));
+    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, model: opts.model }));
     const cpu = m.cpu;
     this.platform = new PcPlatform({
       io: m.io,

@@ -19,11 +19,19 @@ import { allForms, type Form } from "./forms.js";
 import {
   COMPONENTS, ENVIRONMENTS, Lab, baseState, type Environment, type Outcome,
 } from "./world.js";
-import type { CpuVariant } from "../../hw/cpu/cpu.js";
+import { parseCpuSpec, withFeatures, type CpuModel } from "../../hw/cpu/models.js";
 
 export interface ClassifyOptions {
-  cpu: CpuVariant;
+  /** A `--cpu` value: a model with +/- features, or the short forms `standard` and `strict`. */
+  cpu: string;
+  /** Run with CR4.UMIP set (the model gains the umip feature if it lacks it). */
   umip: boolean;
+}
+
+/** The processor a configuration runs on. */
+export function classifyModel(opts: ClassifyOptions): CpuModel {
+  const model = parseCpuSpec(opts.cpu);
+  return opts.umip && !model.features.umip ? withFeatures(model, { umip: true }) : model;
 }
 
 /** Why a form is sensitive: one piece of evidence, with the operand environment that showed it. */
@@ -133,7 +141,7 @@ function classifyForm(lab: Lab, form: Form, opts: ClassifyOptions): FormResult {
 /** Run the whole experiment for one configuration. */
 export function classify(opts: ClassifyOptions): Classification {
   const t0 = performance.now();
-  const lab = new Lab(opts.cpu);
+  const lab = new Lab(classifyModel(opts));
   const forms = allForms().map((f) => classifyForm(lab, f, opts));
   const byRow = new Map<string, RowResult>();
   for (const f of forms) {

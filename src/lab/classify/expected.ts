@@ -2,7 +2,7 @@
 // summary of Robin and Irvine 2000, seeds/002_*) and the Intel SDM — never from the
 // program's own output. The engine's result is compared with this.
 
-import type { ClassifyOptions } from "./engine.js";
+import { classifyModel, type ClassifyOptions } from "./engine.js";
 
 /** The seed's 18 instructions, in its order, named as this table's rows. */
 export const SEED_ROWS: readonly { row: string; group: "reads privileged registers" | "protection checks" }[] = [
@@ -51,7 +51,7 @@ export const UMIP_STORES: readonly string[] = ["SGDT", "SIDT", "SLDT", "SMSW", "
 
 /** The expected set of sensitive, unprivileged rows for a configuration. */
 export function expectedRows(opts: ClassifyOptions): Set<string> {
-  if (opts.cpu === "strict") return new Set();
+  if (classifyModel(opts).features.strict) return new Set();
   const rows = new Set([...SEED_ROWS.map((r) => r.row), ...ADDED_ON_STANDARD.map((r) => r.row)]);
   if (opts.umip) for (const r of UMIP_STORES) rows.delete(r);
   return rows;
@@ -61,7 +61,7 @@ export function expectedRows(opts: ClassifyOptions): Set<string> {
 export function explain(row: string, opts: ClassifyOptions, found: boolean): string {
   const seed = SEED_ROWS.some((r) => r.row === row);
   const added = ADDED_ON_STANDARD.find((r) => r.row === row);
-  if (opts.cpu === "strict") {
+  if (classifyModel(opts).features.strict) {
     if (!found) return "";
     return "not trapped by the strict CPU (unexpected)";
   }

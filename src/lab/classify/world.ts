@@ -19,7 +19,8 @@
 //   0x30000 the stack page; ESP = 0x30800 at every CPL (SS differs: 0x10 or 0x23)
 
 import { Machine } from "../../hw/machine.js";
-import { Cpu, CR0_ET, CR0_MP, CR0_NE, CR0_PE, CR0_PG, CR0_TS, CR4_UMIP, type CpuVariant } from "../../hw/cpu/cpu.js";
+import { Cpu, CR0_ET, CR0_MP, CR0_NE, CR0_PE, CR0_PG, CR0_TS, CR4_UMIP } from "../../hw/cpu/cpu.js";
+import type { CpuModel } from "../../hw/cpu/models.js";
 import { decode } from "../../hw/cpu/decoder.js";
 import { Descriptor, SEG_NAMES, SegReg } from "../../hw/cpu/segment.js";
 import { StopReason } from "../../hw/cpu/fault.js";
@@ -153,8 +154,8 @@ export class Lab {
   private readonly ldtDesc = descriptor(GDT[8]);
   runs = 0;
 
-  constructor(variant: CpuVariant) {
-    this.machine = new Machine({ ramBytes: RAM_BYTES, variant });
+  constructor(model: CpuModel) {
+    this.machine = new Machine({ ramBytes: RAM_BYTES, model });
     this.cpu = this.machine.cpu;
     const mem = this.machine.mem;
     for (const base of [GDT_A, GDT_B]) GDT.forEach(([lo, hi], k) => { mem.write32(base + k * 8, lo); mem.write32(base + k * 8 + 4, hi); });

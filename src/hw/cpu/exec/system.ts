@@ -170,40 +170,24 @@ export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 
 // ---- CPUID (SDM vol. 2 "CPUID") ----
 
-/**
- * An i686 (family 6, model 3, stepping 3) with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV.
- * No APIC bit: the machine has no local APIC.
- */
-export const CPUID_FEATURES_EDX =
-  (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
-export const CPUID_SIGNATURE = 0x0633;
-
+/** The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. */
 export function cpuid(cpu: Cpu, _i: Instr): void {
   const r = cpu.regs;
-  let leaf = r[Reg.EAX] >>> 0;
-  if (leaf >= 0x8000_0000) {
-    r[Reg.EAX] = 0x8000_0000 | 0; r[Reg.EBX] = 0; r[Reg.ECX] = 0; r[Reg.EDX] = 0;
-    return;
-  }
-  if (leaf > 1) leaf = 1; // beyond the highest leaf: the highest leaf's data (Intel behaviour)
-  if (leaf === 0) {
-    r[Reg.EAX] = 1;
-    r[Reg.EBX] = 0x756e_6547; // "Genu"
-    r[Reg.EDX] = 0x4965_6e69; // "ineI"
-    r[Reg.ECX] = 0x6c65_746e; // "ntel"
-  } else {
-    r[Reg.EAX] = CPUID_SIGNATURE;
-    r[Reg.EBX] = 0;
-    r[Reg.ECX] = 0;
-    r[Reg.EDX] = CPUID_FEATURES_EDX;
-  }
+  cpu.cpuidTable.lookup(r[Reg.EAX], r[Reg.ECX], false, cpuidOut);
+  r[Reg.EAX] = cpuidOut[0]; r[Reg.EBX] = cpuidOut[1]; r[Reg.ECX] = cpuidOut[2]; r[Reg.EDX] = cpuidOut[3];
 }
+const cpuidOut = new Int32Array(4);
 
 // ---- Time-stamp counter and MSRs (SDM vol. 4) ----
 
 export const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
-/** MSRs that simply hold a value (platform ID, microcode revision, power-on config). */
-const PLAIN_MSRS = new Set([0x17, 0x2a, 0x8b]);
+/**
+ * MSRs that simply hold a value, by vendor: Intel's IA32_PLATFORM_ID (17h), EBL_CR_POWERON
+ * (2Ah) and IA32_BIOS_SIGN_ID (8Bh, the microcode revision); AMD has no platform ID (RDMSR
+ * 17h is #GP on a K8) but has 2Ah and the patch level at 8Bh. An MSR the model lacks is
+ * #GP(0) (SDM vol. 2 "RDMSR").
+ */
+const PLAIN_MSRS = { intel: new Set([0x17, 0x2a, 0x8b]), amd: new Set([0x2a, 0x8b]) };
 
 export function rdtsc(cpu: Cpu, _i: Instr): void {
   if ((cpu.cr4 & CR4_TSD) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
@@ -227,7 +211,7 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
     case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
     default: {
-      if (!PLAIN_MSRS.has(n)) cpu.gp(0);
+      if (!PLAIN_MSRS[cpu.model.vendor].has(n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
       if (v) { lo = v[0]; hi = v[1]; }
     }
@@ -244,7 +228,7 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_ESP: cpu.sysenterEsp = lo; break;
     case MSR_SYSENTER_EIP: cpu.sysenterEip = lo; break;
     default:
-      if (!PLAIN_MSRS.has(n)) cpu.gp(0);
+      if (!PLAIN_MSRS[cpu.model.vendor].has(n)) cpu.gp(0);
       cpu.plainMsrs.set(n, [lo, hi]);
   }
 }

@@ -1,0 +1,88 @@
+// `--cpu MODEL[,+FEATURE][,-FEATURE]` for every command that takes it, and `vmm86 cpus`:
+// the CPU models (src/hw/cpu/models.ts) as a table.
+
+import { ExitCode, UserError, usageError } from "./errors.js";
+import { parseArgs, type FlagSpec } from "./args.js";
+import { writeAll } from "./output.js";
+import {
+  CPU_MODELS, CpuSpecError, DEFAULT_MODEL, FEATURE_NAMES, featureList, parseCpuSpec, type CpuModel,
+} from "../hw/cpu/models.js";
+
+/** The `--cpu` syntax, for help texts. */
+export const CPU_SYNTAX = "MODEL[,+FEATURE][,-FEATURE]";
+
+/** Resolve a `--cpu` value (absent: the default model); a bad one is E_USAGE naming the valid ones. */
+export function cpuOption(value: string | true | undefined): CpuModel {
+  if (value === undefined) return DEFAULT_MODEL;
+  if (value === true) throw usageError(`--cpu needs a value: ${CPU_SYNTAX}`);
+  try {
+    return parseCpuSpec(value);
+  } catch (e) {
+    if (e instanceof CpuSpecError) throw usageError(`--cpu: ${e.message}`);
+    throw e;
+  }
+}
+
+export const CPUS_FLAGS: Record<string, FlagSpec> = {
+  help: { value: false, aliases: ["-h"] },
+};
+
+export const CPUS_HELP = `vmm86 cpus — the CPU models --cpu accepts
+
+Usage:
+  vmm86 cpus
+
+Prints one row per model: its name, vendor, CPUID signature (family_model, stepping) and
+features, and under it the real processor it copies. Use a model with --cpu, adding or
+removing features QEMU's way: --cpu core2, --cpu pentium3,-sse, --cpu pentium2,+strict.
+--cpu standard is pentium2 and --cpu strict is pentium2,+strict.
+`;
+
+function hex2(n: number): string {
+  return n.toString(16).toUpperCase().padStart(2, "0");
+}
+
+/** "06_0Fh s6": display family and model (SDM vol. 2 CPUID, figure 3-6), stepping. */
+export function signatureText(sig: number): string {
+  const baseFamily = (sig >> 8) & 0xf, baseModel = (sig >> 4) & 0xf;
+  const family = baseFamily === 0xf ? baseFamily + ((sig >> 20) & 0xff) : baseFamily;
+  const model = baseFamily === 0x6 || baseFamily === 0xf ? (((sig >> 16) & 0xf) << 4) + baseModel : baseModel;
+  return `${hex2(family)}_${hex2(model)}h s${sig & 0xf}`;
+}
+
+/** The table `vmm86 cpus` prints. */
+export function formatCpus(): string {
+  const rows = CPU_MODELS.map((m) => [m.name, m.vendor === "intel" ? "Intel" : "AMD", signatureText(m.signature), featureList(m.features).join(" ") || "-"]);
+  const head = ["MODEL", "VENDOR", "SIGNATURE", "FEATURES"];
+  const width = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
+  const line = (cells: string[]): string => cells.map((c, k) => (k === cells.length - 1 ? c : c.padEnd(width[k]))).join("  ") + "\n";
+  let out = line(head);
+  CPU_MODELS.forEach((m, k) => {
+    out += line(rows[k]);
+    out += `  ${m.stands_for}\n`;
+  });
+  out += `\nDefault: ${DEFAULT_MODEL.name}. Short forms: standard = pentium2, strict = pentium2,+strict.\n`;
+  out += `Features (+NAME adds, -NAME removes): ${FEATURE_NAMES.join(" ")}\n`;
+  return out;
+}
+
+/** Runs `vmm86 cpus …` (argv without "cpus"); returns the exit status. */
+export async function cpusCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, CPUS_FLAGS);
+  if (p.flags.has("help")) { writeAll(1, CPUS_HELP); return ExitCode.OK; }
+  if (p.positional.length > 0) throw usageError(`cpus takes no arguments (got '${p.positional[0]}')`);
+  writeAll(1, formatCpus());
+  return ExitCode.OK;
+}
+
+/**
+ * The error for a 64-bit kernel on a model without long mode (E_NO_LONG_MODE, exit status
+ * 6 like every image that cannot run): it names the flag that would work.
+ */
+export function longModeRefusal(what: string, why: string, model: CpuModel): UserError {
+  const lm = CPU_MODELS.filter((m) => m.features.lm).map((m) => m.name);
+  const preferred = lm.includes("core2") ? "core2" : lm[0];
+  return new UserError("E_NO_LONG_MODE", ExitCode.IMAGE,
+    `${what} is a 64-bit (x86-64) kernel (${why}), and the CPU model ${model.name} has no long mode (lm): ` +
+    `run it with --cpu ${preferred} (models with lm: ${lm.join(", ")})`);
+}
