@@ -29,14 +29,16 @@ result depends on it. Prints the sensitive, unprivileged instructions next to th
 Robin and Irvine (2000) and explains every difference.
 
 Options:
-  --cpu MODEL[,+F][,-F]   the CPU model and features (vmm86 cpus); standard = pentium2
-                          (the default), strict = pentium2,+strict
+  --cpu standard|strict   the CPU: standard is pentium2 (the default), strict is
+                          pentium2,+strict (every sensitive instruction faults at CPL > 0)
+  --cpu MODEL[,+F][,-F]   any CPU model (vmm86 cpus), with features added or removed
   --umip                  run with CR4.UMIP set (SGDT SIDT SLDT SMSW STR fault at CPL > 0)
   --format table|markdown|json   output format (default: table)
   -h, --help              this text
 
 Expected: standard = the seed's 18 plus IRET, LSS, SYSENTER; strict = none;
---umip = standard without the five store instructions.
+--umip = standard without the five store instructions. Every other model expects what
+standard does, or none with +strict.
 
 Exit status:
   0   the found set equals the expected one for this configuration
