@@ -132,6 +132,13 @@ const P6_LEAF2: CpuidRegs = [0x0302_0101, 0, 0, 0x0c04_0843];
 // revisions C and E (AMD BKDG for family 0Fh, pub. 26094, §CPUID Fn8000_0005).
 const K8_L1: CpuidRegs = [0xff08_ff08, 0xff20_ff20, 0x4002_0140, 0x4002_0140];
 
+// Leaf 4 subleaves 0 and 1 of Yonah and Conroe (the same in both dumps below): L1D and L1I,
+// 32 KiB 8-way, 64-byte lines, 64 sets, shared by one thread, two cores per package.
+const CORE_L1_LEAF4: CpuidRegs[] = [
+  [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1],
+  [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1],
+];
+
 /** The models, in history's order. The first is the default for 32-bit guests. */
 export const CPU_MODELS: readonly CpuModel[] = [
   {
@@ -173,8 +180,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
       leaves: leaves([
         [2, [0x02b3_b001, 0x0000_00f0, 0, 0x2c04_307d]],
         [4, [
-          [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1], // L1D 32 KiB 8-way
-          [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1], // L1I 32 KiB 8-way
+          ...CORE_L1_LEAF4,
           [0x0400_4143, 0x01c0_003f, 0x0000_0fff, 1], // L2 2 MiB 8-way, shared by 2 cores
         ]],
         [0x8000_0006, [0, 0, 0x0800_6040, 0]],
@@ -235,8 +241,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
       leaves: leaves([
         [2, [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]],
         [4, [
-          [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1], // L1D 32 KiB 8-way
-          [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1], // L1I 32 KiB 8-way
+          ...CORE_L1_LEAF4,
           [0x0400_4143, 0x03c0_003f, 0x0000_0fff, 1], // L2 4 MiB 16-way, shared by 2 cores
         ]],
         [0x8000_0006, [0, 0, 0x1000_8040, 0]],
