@@ -255,7 +255,8 @@ export const CPU_MODELS: readonly CpuModel[] = [
     // EBX bit 20 (EferLmsleUnsupported) is set and WRMSR of EFER.LMSLE raises #GP (AMD APM
     // vol. 2 §4.12.2). No TSC-deadline mode (AMD never had it). Cache leaves as AMD's PPR for
     // family 19h model 21h (pub. 56214) defines them for a 6-core part: L1 32 KiB 8-way each,
-    // L2 512 KiB 8-way, L3 32 MiB 16-way. Not checked against a dump of this exact part.
+    // L2 512 KiB 8-way, L3 32 MiB (associativity code 9: "see Fn8000_001D"). The highest
+    // extended leaf and the L2 TLB fields are not checked against a dump of this exact part.
     name: "zen3", vendor: "amd",
     stands_for: "Ryzen 5 5600X (Vermeer B0, 2020, family 19h model 21h): LMSLE gone (CPUID Fn8000_0008 EBX[20])",
     signature: 0x00a2_0f10, brand: "AMD Ryzen 5 5600X 6-Core Processor",
