@@ -211,10 +211,11 @@ export const CPU_MODELS: readonly CpuModel[] = [
   {
     // Athlon 64 3500+ Venice, revision E3 (signature 0002_0FF0h, DH-E3 in AMD's Revision
     // Guide for AMD Athlon 64 and Opteron Processors, pub. 25759). Revision D added LAHF/SAHF
-    // in 64-bit mode and the limited long-mode segmentation (EFER.LMSLE) VMware's binary
-    // translator relied on (VMware KB 1003945); revision E added SSE3. CMPXCHG16B came with
-    // revision F. No dump of this part was at hand: the cache leaves follow the BKDG for a
-    // 512 KiB 16-way L2 and the same L1 as revision C.
+    // in 64-bit mode (erratum 110 in pub. 25759; Linux's init_amd_k8 clears the flag below
+    // model 14h) and the limited long-mode segmentation (EFER.LMSLE) VMware's binary
+    // translator relied on (VMware KB 1003945); revision E added SSE3, revision F CMPXCHG16B
+    // (Xen's per-revision K8 CPUID masks, asm/amd.h). No dump of this part was at hand: the
+    // cache leaves follow the BKDG for a 512 KiB 16-way L2 and the same L1 as revision C.
     name: "athlon64-reve", vendor: "amd",
     stands_for: "Athlon 64 3500+ (Venice, revision E3, 0F_2Fh stepping 0): AMD64 with EFER.LMSLE, SSE3",
     signature: 0x0002_0ff0, brand: "AMD Athlon(tm) 64 Processor 3500+",
