@@ -57,6 +57,8 @@ export class CpuidTable {
   /** Leaves by number; a leaf indexed by ECX has one entry per subleaf. */
   private readonly leaves = new Map<number, Int32Array[]>();
   private readonly zero = new Int32Array(4);
+  /** Scratch output for the CPUID instruction (one per CPU: nothing is shared between machines). */
+  readonly out = new Int32Array(4);
 
   constructor(model: CpuModel) {
     const d = model.cpuid, fe = model.features;

@@ -170,13 +170,15 @@ export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 
 // ---- CPUID (SDM vol. 2 "CPUID") ----
 
-/** The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. */
+/**
+ * The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. The CPU has
+ * no 64-bit mode yet, so the code is never 64-bit (`in64` false).
+ */
 export function cpuid(cpu: Cpu, _i: Instr): void {
-  const r = cpu.regs;
-  cpu.cpuidTable.lookup(r[Reg.EAX], r[Reg.ECX], false, cpuidOut);
-  r[Reg.EAX] = cpuidOut[0]; r[Reg.EBX] = cpuidOut[1]; r[Reg.ECX] = cpuidOut[2]; r[Reg.EDX] = cpuidOut[3];
+  const r = cpu.regs, t = cpu.cpuidTable, out = t.out;
+  t.lookup(r[Reg.EAX], r[Reg.ECX], false, out);
+  r[Reg.EAX] = out[0]; r[Reg.EBX] = out[1]; r[Reg.ECX] = out[2]; r[Reg.EDX] = out[3];
 }
-const cpuidOut = new Int32Array(4);
 
 // ---- Time-stamp counter and MSRs (SDM vol. 4) ----
 
