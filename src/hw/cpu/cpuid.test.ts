@@ -22,10 +22,10 @@ function model(name: string): CpuModel {
   return m;
 }
 
-function q(m: CpuModel | CpuidTable, leaf: number, sub = 0, in64 = false): number[] {
+function q(m: CpuModel | CpuidTable, leaf: number, sub = 0, lma = false): number[] {
   const t = m instanceof CpuidTable ? m : new CpuidTable(m);
   const out = new Int32Array(4);
-  t.lookup(leaf, sub, in64, out);
+  t.lookup(leaf, sub, lma, out);
   return [...out].map((x) => x >>> 0);
 }
 
@@ -63,8 +63,8 @@ test("core2: identity, leaf 2 and 4 descriptors, extended leaves as the X6800 re
   assert.deepEqual(q(m, 4, 2), [0x0400_4143, 0x03c0_003f, 0x0000_0fff, 1]);
   assert.deepEqual(q(m, 4, 3), [0, 0, 0, 0], "cache type 0: no more caches");
   assert.deepEqual(q(m, 0x8000_0000), [0x8000_0008, 0, 0, 0]);
-  assert.deepEqual(q(m, 0x8000_0001, 0, true), [0, 0, 1, 0x2010_0800], "LAHF-LM; LM NX SYSCALL in 64-bit mode");
-  assert.deepEqual(q(m, 0x8000_0001, 0, false), [0, 0, 1, 0x2010_0000], "SYSCALL is reported to 64-bit code only");
+  assert.deepEqual(q(m, 0x8000_0001, 0, true), [0, 0, 1, 0x2010_0800], "LAHF-LM; LM NX SYSCALL with EFER.LMA = 1 (the dump ran under a 64-bit OS)");
+  assert.deepEqual(q(m, 0x8000_0001, 0, false), [0, 0, 1, 0x2010_0000], "Intel reports SYSCALL only in IA-32e mode");
   assert.deepEqual([2, 3, 4].map((k) => q(m, 0x8000_0000 + k)), [
     [0x65746e49, 0x2952286c, 0x726f4320, 0x4d542865],
     [0x43203229, 0x20205550, 0x20202020, 0x58202020],

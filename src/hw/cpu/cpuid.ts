@@ -32,7 +32,10 @@ const AMD_EDX_COPY = 0x0183_f3ff;
 /** Leaves whose answer depends on ECX (subleaves past the last one read as zero). */
 const INDEXED = new Set([4, 7, 0xb, 0xd, 0xf, 0x10, 0x8000_001d, 0x8000_0020]);
 
-/** CPUID.80000001h:EDX.SYSCALL: Intel reports it only to 64-bit code (SDM vol. 2 CPUID, table 3-8). */
+/**
+ * CPUID.80000001h:EDX.SYSCALL: Intel parts set it only while IA-32e mode is active (EFER.LMA;
+ * SYSCALL is #UD outside it on Intel, SDM vol. 2 "SYSCALL"); QEMU's TCG does the same.
+ */
 const SYSCALL_BIT = 1 << 11;
 
 function vendorRegs(vendor: CpuModel["vendor"]): [number, number, number] {
@@ -107,9 +110,9 @@ export class CpuidTable {
    * than the maximum input value for basic or extended function … the data for the highest
    * basic information leaf is returned"); AMD returns zeros (APM vol. 3 CPUID: undefined
    * function numbers return 0). A leaf in range that the model does not describe reads as
-   * zero, as do subleaves past the last one. `in64` says whether the code runs in 64-bit mode.
+   * zero, as do subleaves past the last one. `lma` is EFER.LMA (IA-32e mode active).
    */
-  lookup(leaf: number, subleaf: number, in64: boolean, out: Int32Array): void {
+  lookup(leaf: number, subleaf: number, lma: boolean, out: Int32Array): void {
     leaf >>>= 0;
     const inRange = leaf <= this.maxBasic || (this.maxExtended !== 0 && leaf >= 0x8000_0000 && leaf <= this.maxExtended);
     let subs = this.leaves.get(leaf);
@@ -120,7 +123,7 @@ export class CpuidTable {
     let r: Int32Array = this.zero;
     if (subs !== undefined) r = !INDEXED.has(leaf) ? subs[0] : (subs[subleaf >>> 0] ?? this.zero);
     out[0] = r[0]; out[1] = r[1]; out[2] = r[2]; out[3] = r[3];
-    if (leaf === 0x8000_0001 && this.vendor === "intel" && !in64) out[3] &= ~SYSCALL_BIT;
+    if (leaf === 0x8000_0001 && this.vendor === "intel" && !lma) out[3] &= ~SYSCALL_BIT;
   }
 }
 

@@ -172,7 +172,7 @@ export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 
 /**
  * The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. The CPU has
- * no 64-bit mode yet, so the code is never 64-bit (`in64` false).
+ * no IA-32e mode yet, so EFER.LMA is always 0 (`lma` false).
  */
 export function cpuid(cpu: Cpu, _i: Instr): void {
   const r = cpu.regs, t = cpu.cpuidTable, out = t.out;
