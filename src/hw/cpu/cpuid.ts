@@ -3,7 +3,7 @@
 // at CPU construction, from the model's identity (models.ts), its copied leaves and its
 // features; the instruction only looks it up, without allocating.
 
-import type { CpuFeatures, CpuModel, CpuidRegs, FeatureName } from "./models.js";
+import type { CpuModel, CpuidRegs, FeatureName } from "./models.js";
 
 /**
  * CPUID.1:EDX of every model: FPU PSE TSC MSR PAE CX8 SEP PGE CMOV, the i686 base vmm86
@@ -127,7 +127,3 @@ export class CpuidTable {
   }
 }
 
-/** A model's features as the CPUID bits they set, for `vmm86 cpus` and tests. */
-export function featureBitsOf(features: CpuFeatures): { leaf: number; reg: number; bit: number; name: FeatureName }[] {
-  return FEATURE_BITS.filter(([n]) => features[n]).map(([name, leaf, reg, bit]) => ({ name, leaf, reg, bit }));
-}
