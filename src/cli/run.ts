@@ -12,6 +12,7 @@ import { ExitCode, UserError, usageError, imageError } from "./errors.js";
 import { parseArgs, numberFlag, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { installTracer } from "./trace.js";
+import { HostInput } from "./host-input.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import { Monitor, MonitorPanic } from "../vmm/monitor.js";
@@ -198,14 +199,19 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   if (monitored && p.flags.has("trace")) throw usageError("--trace shows the bare machine's instructions; use it with --mode bare");
 
   // Output: guest serial to stdout, debugcon to its file, POST values and traces to stderr.
+  // Everything is flushed after every run slice (at most ~20 ms of host time), so output
+  // reaches the terminal as the guest writes it (a shell prompt has no newline).
+  const statsJson = p.flags.get("stats-json");
+  if (typeof statsJson === "string") checkWritable(statsJson);
   const serialBuf: number[] = [];
   // Recent output, to notice plan.inputAfter.
-  let inputOpen = plan.inputAfter === undefined;
   let recent = "";
+  let gateSeen = plan.inputAfter === undefined;
+  let openLine = (): void => {};
   const watch = (b: number): void => {
-    if (inputOpen) return;
+    if (gateSeen) return;
     recent = (recent + String.fromCharCode(b)).slice(-256);
-    if (recent.includes(plan.inputAfter!)) inputOpen = true;
+    if (recent.includes(plan.inputAfter!)) { gateSeen = true; openLine(); }
   };
   const flushSerial = (): void => {
     if (serialBuf.length) { writeAll(1, Uint8Array.from(serialBuf)); serialBuf.length = 0; }
@@ -230,12 +236,13 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     ramBytes,
     acpi: p.flags.get("bios") === undefined,
     model,
-    serialOut: (b: number) => { serialBuf.push(b); watch(b); if (b === 10 || serialBuf.length >= 4096) flushSerial(); },
+    serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b: number) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
     post: postPort === 0x80 ? reportPost : undefined,
   };
   const mon = monitored ? new Monitor({ ...pcOpts, mode, protect }) : null;
   const pc: Pc | Monitor = mon ?? new Pc(pcOpts);
+  const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   if (postPort !== null && postPort !== 0x80) {
     let last = -1;
     const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
@@ -255,70 +262,89 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   };
   if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
 
-  // Host input for COM1.
-  // On a terminal, keys go to the guest raw; Ctrl-A x ends the run (as in QEMU).
-  const input: number[] = [];
-  const tty = process.stdin.isTTY === true;
-  let quit = false, ctrlA = false;
-  const onData = (d: Buffer): void => {
-    for (const b of d) {
-      if (tty && ctrlA && (b === 0x78 || b === 0x58)) { quit = true; return; }
-      ctrlA = tty && b === 0x01 && !ctrlA;
-      if (!ctrlA) input.push(b);
-    }
-  };
-  process.stdin.on("data", onData);
-  let stdinEnded = false;
-  process.stdin.on("end", () => { stdinEnded = true; });
-  process.stdin.on("error", () => { stdinEnded = true; });
-  if (tty) process.stdin.setRawMode(true);
-  process.stdin.resume();
+  // Host input for COM1 (host-input.ts, paced-input.ts). The line opens when the guest is
+  // ready for input: at once, or when it prints plan.inputAfter (at that guest time).
+  const line = platform.line;
+  const guestNs = (): number => platform.now();
+  openLine = () => line.open(guestNs());
+  if (gateSeen) openLine();
+  const input = new HostInput(process.stdin, line, guestNs);
+
+  // Signals end the run the way every other ending does: output, stats, the final line.
+  let signal: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals): void => { signal ??= s; input.notify(); };
+  for (const s of SIGNALS) process.on(s, onSignal);
 
   const start = Date.now();
   const finalDeadline = start + timeoutS * 1000;
-  let end: RunEnd;
+  const stopRequested = (): boolean => signal !== null || input.quit;
+  let end: Ending;
   try {
     for (;;) {
-      end = pc.run({
-        deadline: Math.min(finalDeadline, Date.now() + 50),
+      const r = pc.run({
+        deadline: Math.min(finalDeadline, Date.now() + SLICE_MS),
         maxInstructions: maxInstr,
         realtime: clock === "realtime",
-        serialIn: () => (inputOpen && input.length ? Uint8Array.from(input.splice(0, input.length)) : null),
+        poll: () => input.takeArrived(),
+        until: () => stopRequested() || line.waitingForHost(guestNs()),
       });
+      end = r;
       flushTrace();
-      if (end.kind === "idle") {
-        // The guest waits for input: wait for the host to send some, unless none can come.
-        if (input.length > 0 && inputOpen) continue;
-        if (stdinEnded && (input.length === 0 || !inputOpen)) break;
-        if (Date.now() >= finalDeadline || quit) break;
-        await new Promise((r) => setTimeout(r, 10));
+      flushSerial();
+      flushDebug();
+      if (signal !== null) { end = { kind: "signal", signal }; break; }
+      if (input.quit) { end = { kind: "quit" }; break; }
+      const overTime = Date.now() >= finalDeadline;
+      if (r.kind === "idle") {
+        // HLT with nothing scheduled: only host input can wake the guest.
+        if (line.inputEnded && (line.buffered === 0 || !line.opened)) break;
+        if (overTime) { end = { kind: "timeout", instructions: pc.cpu.instructions }; break; }
+        await input.wait(Math.min(50, finalDeadline - Date.now()));
         continue;
       }
-      if (end.kind !== "timeout" || Date.now() >= finalDeadline || pc.cpu.instructions >= maxInstr || quit) break;
+      if (r.kind !== "timeout" || overTime || pc.cpu.instructions >= maxInstr) break;
+      if (line.waitingForHost(guestNs())) {
+        // Scripted input: hold the guest at the next byte's due time until the host has it.
+        await input.wait(Math.min(HOST_PATIENCE_MS, finalDeadline - Date.now()));
+        if (line.waitingForHost(guestNs()) && !stopRequested()) line.starve();
+        continue;
+      }
       await new Promise((r) => setImmediate(r));
     }
   } catch (e) {
     if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, `monitor: ${e.message}`);
     throw e;
   } finally {
-    process.stdin.off("data", onData);
-    if (tty) process.stdin.setRawMode(false);
-    process.stdin.pause();
+    for (const s of SIGNALS) process.off(s, onSignal);
+    input.close();
     flushTrace();
     flushSerial();
     flushDebug();
     if (debugFd > 2) closeSync(debugFd);
   }
-  if (quit) {
-    writeAll(2, "\nvmm86: run ended from the terminal (Ctrl-A x)\n");
-    return ExitCode.OK;
-  }
-  const statsJson = p.flags.get("stats-json");
   return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
     p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null);
 }
 
-function finish(pc: Pc | Monitor, mon: Monitor | null, end: RunEnd, describe: string, start: number, stats: boolean, statsJson: string | null): number {
+/** The signals that end a run, and their exit statuses (128 + the signal number). */
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+/** Host time per run slice: output latency and the granularity of host-side checks. */
+const SLICE_MS = 20;
+/** How long scripted input may keep the guest waiting for its next byte (host ms). */
+const HOST_PATIENCE_MS = 250;
+
+/** How a run ended: the machine's reason, a signal, or Ctrl-A x on the terminal. */
+type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" };
+
+/** Fail early, before the guest runs, if the stats file cannot be written. */
+function checkWritable(path: string): void {
+  try { closeSync(openSync(path, "a")); }
+  catch (e) { throw new UserError("E_STATS_FILE", ExitCode.USAGE, `cannot write --stats=json file '${path}': ${(e as NodeJS.ErrnoException).code ?? "error"}`); }
+}
+
+/** The one place a run ends: stats, the integrity check, the final line, the exit status. */
+function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
   const where = mon !== null ? mon.guestWhere() : `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
@@ -336,13 +362,17 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: RunEnd, describe: st
         `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
     }
   }
+  let statsFailed = false;
   if (statsJson !== null) {
     const doc = {
       describe, end: end.kind, hostSeconds: secs, instructions: cpu.instructions, cycles: cpu.cycles,
       guestCycles: mon !== null ? mon.guestCycles : cpu.cycles, counters,
     };
     try { writeFileSync(statsJson, JSON.stringify(doc, null, 2) + "\n"); }
-    catch { writeAll(2, `vmm86: could not write --stats=json file '${statsJson}'\n`); }
+    catch (e) {
+      writeAll(2, `vmm86: E_STATS_FILE: could not write --stats=json file '${statsJson}': ${(e as NodeJS.ErrnoException).code ?? "error"}\n`);
+      statsFailed = true;
+    }
   }
   if (mon?.divergence) writeAll(2, mon.divergence.report());
   if (mon !== null) {
@@ -352,6 +382,12 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: RunEnd, describe: st
       return ExitCode.BREACH;
     }
   }
+  const status = finalLine(pc, end, where, secs);
+  return statsFailed && status === ExitCode.OK ? ExitCode.USAGE : status;
+}
+
+/** Print the run's last line on stderr and return the exit status it stands for. */
+function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): number {
   switch (end.kind) {
     case "poweroff":
       if (pc.resetRequested) {
@@ -372,5 +408,11 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: RunEnd, describe: st
     case "timeout":
       writeAll(2, `vmm86: E_TIMEOUT: stopped after ${end.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
       return ExitCode.TIMEOUT;
+    case "signal":
+      writeAll(2, `\nvmm86: E_SIGNAL: stopped by ${end.signal} after ${pc.cpu.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
+      return SIGNAL_EXIT[end.signal] ?? ExitCode.USAGE;
+    case "quit":
+      writeAll(2, `\nvmm86: run ended from the terminal (Ctrl-A x) after ${pc.cpu.instructions} instructions ${where}\n`);
+      return ExitCode.OK;
   }
 }

@@ -166,12 +166,9 @@ export class Monitor {
       exitStatus: () => this.machine.exitStatus ?? 0,
       until: opts.until,
       poll: () => {
-        const bytes = opts.serialIn?.();
-        if (bytes && bytes.length) {
-          this.platform.com1.receive(bytes, this.guestNowNs());
-          // Come back at once to deliver the UART's interrupt.
-          this.timer.arm(Math.max(1, this.machine.cpu.cycles));
-        }
+        // New host input: come back at once to look at the guest's devices.
+        if (opts.poll?.()) this.timer.arm(Math.max(1, this.machine.cpu.cycles));
+        return false;
       },
     });
   }
@@ -474,6 +471,14 @@ export class Monitor {
         m.halted = true;
       } else {
         this.counters.inc("exit.idle");
+        // The host's serial line waits for the guest to idle; it may have a byte due now.
+        const line = this.platform.line;
+        line.halted(this.guestNowNs());
+        const t = line.nextEvent();
+        if (t !== Infinity) {
+          const c = Math.ceil(t / NS_PER_CYCLE);
+          if (this.guestDeadline === 0 || c < this.guestDeadline) this.guestDeadline = c;
+        }
         this.idling = true;
         m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
         m.flags |= F.IF;

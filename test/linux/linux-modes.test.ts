@@ -8,13 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GuestConsole } from "./guest-console.js";
-import { cachedLinux, fetchLinux, DEFAULT_CMDLINE, READY_MARKER } from "../../src/guests/fetch-linux.js";
+import { cachedLinux, fetchLinux, LINUX_CMDLINE, READY_MARKER } from "../../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../../src/cli/run.js";
 import { Monitor } from "../../src/vmm/monitor.js";
 
 const PROMPT = " # ";
 /** As in linux-shell.test.ts: the default command line without the crypto self-tests. */
-const TEST_CMDLINE = DEFAULT_CMDLINE + " cryptomgr.notests";
+const TEST_CMDLINE = LINUX_CMDLINE;
 
 async function guest(): Promise<{ bzImage: string; initramfs: string; release: string }> {
   return cachedLinux() ?? (await fetchLinux({ log: () => {} }));

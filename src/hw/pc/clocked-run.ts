@@ -30,9 +30,11 @@ export interface ClockedRunOptions {
   /** The longest slice in instructions (bounds latency of host-side checks). */
   slice?: number;
   /** Called between slices (e.g. to feed host input to a UART). */
-  poll?: () => void;
+  poll?: () => unknown;
   /** The exit status set by a power-off device. */
   exitStatus?: () => number;
+  /** The CPU halted with interrupts enabled (HLT waiting for an interrupt). */
+  onHalt?: () => void;
   /** End the run (as a timeout) at the first slice boundary where this is true. */
   until?: () => boolean;
 }
@@ -43,12 +45,17 @@ export function nowNs(cpu: Cpu): number {
 
 /** Run `cpu` with `devices` until power-off, a final halt, a triple fault, or a limit. */
 export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOptions): RunEnd {
-  const maxSlice = opts.slice ?? 1 << 16;
   const maxInstructions = opts.maxInstructions ?? Infinity;
   const hostStart = Date.now();
   const guestStart = nowNs(cpu);
-  let checks = 0;
+  // The host-time limit is looked at after every slice, and a slice is kept to about a
+  // millisecond of host time: it shrinks when the guest runs slowly (self-modifying code,
+  // a fault storm), so a limit is never overshot by more than a few milliseconds.
+  const sliceCap = opts.slice ?? 1 << 16;
+  let maxSlice = Math.min(sliceCap, 1 << 12);
+  let sliceStart = hostStart;
   for (;;) {
+    opts.poll?.();
     const now = nowNs(cpu);
     let next = Infinity;
     for (const d of devices) {
@@ -56,7 +63,6 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
       const t = d.nextEvent(now);
       if (t < next) next = t;
     }
-    opts.poll?.();
     const left = maxInstructions - cpu.instructions;
     if (left <= 0) return { kind: "timeout", instructions: cpu.instructions };
     const untilEvent = next === Infinity ? maxSlice : Math.ceil((next - now) / NS_PER_CYCLE);
@@ -71,12 +77,11 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
         // HLT with IF=1: nothing happens until the next device event, or host input. The
         // slice may have programmed a timer, so ask the devices again.
         const t = nowNs(cpu);
-        let wake = Infinity;
-        for (const d of devices) {
-          d.advance(t);
-          wake = Math.min(wake, d.nextEvent(t));
-        }
+        for (const d of devices) d.advance(t);
         if (cpu.intr?.hasInterrupt()) break;
+        opts.onHalt?.();
+        let wake = Infinity;
+        for (const d of devices) wake = Math.min(wake, d.nextEvent(t));
         if (wake === Infinity) return { kind: "idle" };
         if (wake > t) cpu.idleCycles += Math.ceil((wake - t) / NS_PER_CYCLE);
         break;
@@ -87,7 +92,15 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
       const ahead = (nowNs(cpu) - guestStart) / 1e6 - (Date.now() - hostStart);
       if (ahead > 2) sleepMs(Math.min(ahead, 20));
     }
-    if ((++checks & 15) === 0 && Date.now() > opts.deadline) return { kind: "timeout", instructions: cpu.instructions };
+    const host = Date.now();
+    if (host > opts.deadline) return { kind: "timeout", instructions: cpu.instructions };
+    if (budget === maxSlice) {
+      // A full slice: size the next one to about 1 ms of host time.
+      const took = host - sliceStart;
+      if (took > 2 && maxSlice > 16) maxSlice >>= 1;
+      else if (took < 1 && maxSlice < sliceCap) maxSlice <<= 1;
+    }
+    sliceStart = host;
   }
 }
 

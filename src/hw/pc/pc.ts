@@ -36,6 +36,7 @@ import { ACPI_ROM_BASE, buildAcpiRom } from "./acpi-tables.js";
 import { attachDebugPorts } from "./debug-ports.js";
 import { clockedRun, nowNs, type RunEnd } from "./clocked-run.js";
 import { ScheduledInput } from "./scheduled-input.js";
+import { PacedInput } from "./paced-input.js";
 import type { BootTarget } from "./boot-entry.js";
 
 export interface PcOptions {
@@ -62,8 +63,11 @@ export interface PcRunOptions {
   deadline: number;
   maxInstructions?: number;
   realtime?: boolean;
-  /** Called between slices: return bytes to feed to COM1's receiver, if any. */
-  serialIn?: () => Uint8Array | null;
+  /**
+   * Called between slices, to hand host input to the platform (`platform.line`); returns
+   * true if it did, so the devices are looked at again at once.
+   */
+  poll?: () => boolean;
   /** End the run at the first slice boundary where this is true (see ClockedRunOptions). */
   until?: () => boolean;
 }
@@ -101,6 +105,8 @@ export class PcPlatform {
   readonly timed: TimedDevice[];
   /** Scripted input for COM1 at chosen virtual times (tests; see scheduled-input.ts). */
   readonly input: ScheduledInput;
+  /** The host's end of COM1's line: piped or typed bytes, paced (see paced-input.ts). */
+  readonly line: PacedInput;
   /** Set when the guest asked for a reset (port 0x92, i8042 0xFE): the run ends. */
   resetRequested = false;
 
@@ -145,13 +151,19 @@ export class PcPlatform {
     mapPorts(io, 0x2f8, 8, this.com2, now);
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => host.powerOff(s) }, null);
     this.input = new ScheduledInput(this.com1);
-    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input];
+    this.line = new PacedInput(this.com1);
+    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input, this.line];
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
   requestReset(): void {
     this.resetRequested = true;
     this.host.powerOff(0);
+  }
+
+  /** The guest's current time (ns). */
+  now(): number {
+    return this.host.now();
   }
 
   /** Bring every timed device up to `now` (ns); returns the earliest next event (ns). */
@@ -207,10 +219,8 @@ export class Pc {
       realtime: opts.realtime,
       exitStatus: () => this.machine.exitStatus ?? 0,
       until: opts.until,
-      poll: () => {
-        const bytes = opts.serialIn?.();
-        if (bytes && bytes.length) this.com1.receive(bytes, nowNs(this.cpu));
-      },
+      poll: opts.poll,
+      onHalt: () => this.platform.line.halted(nowNs(this.cpu)),
     });
   }
 }

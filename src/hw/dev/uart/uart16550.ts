@@ -79,6 +79,11 @@ export class Uart16550 implements PortDevice, TimedDevice, Snapshot<Uart16550Sta
     this.update(now);
   }
 
+  /** Host bytes waiting for room in the receive FIFO (the line's flow control looks here). */
+  get backlog(): number {
+    return this.input.length;
+  }
+
   /** The baud rate currently programmed. */
   get baud(): number {
     return UART_CLOCK_HZ / 16 / (this.divisor || 0x10000);
