@@ -59,10 +59,11 @@ Options for run:
                         --cpu pentium3,-sse. The strict feature makes every sensitive
                         instruction fault with #GP at CPL > 0: --cpu strict is short for
                         pentium2,+strict, --cpu standard for pentium2
-  -m MiB                guest RAM (default 128)
+  -m SIZE               guest RAM in MiB (default 128), or with a unit: 512M, 1G
   --clock virtual|realtime  virtual time (default; deterministic) or paced to wall time
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
-  --debugcon FILE       bytes written to port 0xE9 go to FILE ('stdout' for the terminal)
+  --debugcon [PORT:]FILE  bytes written to port 0xE9 (or PORT: 0x402 for SeaBIOS) go to
+                        FILE ('stdout' for the terminal)
   --timeout S           stop after S seconds of host time (default 600)
   --max-instructions N  stop after N guest instructions
   --trace               print every executed instruction with registers on stderr
@@ -80,26 +81,33 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without long mode)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
- 9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
+  9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
                     a guest instruction ran at machine CPL 0)
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one
  70  E_INTERNAL     a bug in vmm86
+ 129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
+ (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)
 
 Examples:
   npx vmm86 run demo --stats
   npx vmm86 run demo --mode bt --stats
   npx vmm86 run demo --mode trap --cpu strict --stats=json stats.json
-  npx vmm86 fetch linux && printf 'uname -r\npoweroff -f\n' | npx vmm86 run linux
+  npx vmm86 fetch linux && printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run linux
   npx vmm86 run --bios ../shared/conformance/test386/test386.bin --post-port 0x190 --debugcon stdout
 `;
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    if (argv.length === 0) {
+      process.stderr.write(HELP);
+      process.stderr.write("vmm86: E_USAGE: no command given (see above)\n");
+      return ExitCode.USAGE;
+    }
+    if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
       process.stdout.write(HELP);
-      return argv.length === 0 ? ExitCode.USAGE : ExitCode.OK;
+      return ExitCode.OK;
     }
     const [command, ...rest] = argv;
     switch (command) {

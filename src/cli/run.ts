@@ -5,11 +5,11 @@
 // Guest output on COM1 goes to stdout; stdin goes to COM1's receiver. The run loop is
 // synchronous; it yields to Node's event loop between short slices so input can arrive.
 
-import { readFileSync, existsSync, openSync, closeSync } from "node:fs";
+import { existsSync, openSync, closeSync, fstatSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ExitCode, UserError, usageError, imageError } from "./errors.js";
-import { parseArgs, numberFlag, type FlagSpec } from "./args.js";
+import { parseArgs, numberFlag, mibFlag, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { installTracer } from "./trace.js";
 import { HostInput } from "./host-input.js";
@@ -48,12 +48,39 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const DEMO_IMAGE = join(REPO_ROOT, "guests", "demo", "demo.elf");
 
+/** The largest image a run reads (a kernel, an initrd, a ROM): more cannot fit in guest RAM. */
+export const MAX_IMAGE_BYTES = 1 << 30;
+
+/**
+ * Read an image, bounded: a regular file larger than MAX_IMAGE_BYTES is refused by its size,
+ * and anything else (a device such as /dev/zero, a pipe) is read only up to that size.
+ */
 function readImage(path: string, what: string): Uint8Array {
   if (!existsSync(path)) throw imageError(`${what} '${path}' does not exist`);
+  let fd: number;
+  try { fd = openSync(path, "r"); } catch (e) { throw imageError(`cannot read ${what} '${path}' (${(e as NodeJS.ErrnoException).code ?? "error"})`); }
   try {
-    return readFileSync(path);
-  } catch {
-    throw imageError(`cannot read ${what} '${path}'`);
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw imageError(`${what} '${path}' is a directory`);
+    if (st.isFile() && st.size > MAX_IMAGE_BYTES) throw imageError(`${what} '${path}' is ${st.size} bytes; images larger than ${MAX_IMAGE_BYTES >> 20} MiB do not fit in guest RAM`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      let n: number;
+      try { n = readSync(fd, buf, 0, buf.length, null); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN") continue;
+        throw imageError(`cannot read ${what} '${path}' (${code ?? "error"})`);
+      }
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      total += n;
+      if (total > MAX_IMAGE_BYTES) throw imageError(`${what} '${path}' is not a regular file and gave more than ${MAX_IMAGE_BYTES >> 20} MiB; an image must end`);
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -96,6 +123,10 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
   const entry = p.flags.get("entry") ?? "direct";
   if (entry !== "direct" && entry !== "bzimage") throw usageError("--entry must be 'direct' or 'bzimage'");
   const e820 = pcE820Map(ramBytes);
+  // Flags that only mean something for some guests are refused for the others, not ignored.
+  const refuse = (flags: string[], guest: string): void => {
+    for (const f of flags) if (p.flags.has(f)) throw usageError(`--${f} does not apply to ${guest}`);
+  };
 
   const linuxPlan = (kernelPath: string, initrdPath: string | undefined, cmdline: string): GuestPlan => {
     const img = readImage(kernelPath, "kernel");
@@ -108,6 +139,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
   };
 
   if (typeof bios === "string") {
+    refuse(["entry", "append", "initrd"], "a --bios ROM (it starts at the reset vector)");
     const rom = readImage(bios, "BIOS image");
     if (rom.length !== 0x10000 && rom.length !== 0x20000) {
       throw imageError(`BIOS image '${bios}' is ${rom.length} bytes; it must be 64 KiB or 128 KiB`);
@@ -120,6 +152,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     const cmdline = typeof append === "string" ? append : "";
     const initrd = p.flags.get("initrd");
     if (isBzImage(img)) return linuxPlan(kernel, typeof initrd === "string" ? initrd : undefined, cmdline || DEFAULT_CMDLINE);
+    refuse(["entry"], "a multiboot kernel (it is for a Linux bzImage)");
     const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
     return {
       x86_64: x86_64Kernel(img) ?? undefined,
@@ -129,6 +162,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
   }
   const name = positional[0];
   if (name === "demo") {
+    refuse(["entry", "append", "initrd"], "the demo guest (use --kernel guests/demo/demo.elf to pass a command line)");
     const img = readImage(DEMO_IMAGE, "demo guest");
     return {
       describe: "the demo guest",
@@ -136,6 +170,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     };
   }
   if (name === "linux") {
+    refuse(["initrd"], "linux (it boots the fetched initramfs; use --kernel F --initrd F for your own)");
     const cached = cachedLinux();
     if (cached === null) {
       throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
@@ -187,11 +222,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const cpuSpec = p.flags.get("cpu") ?? "standard";
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
-  const ramMiB = numberFlag(p, "m", 2, 3072) ?? 128;
+  const ramMiB = mibFlag(p, "m", 2, 3072) ?? 128;
   const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
-  const ramBytes = Math.floor(ramMiB) * 1024 * 1024;
+  const ramBytes = ramMiB * 1024 * 1024;
   const monitored = mode !== "bare";
   const plan = planGuest(p, ramBytes, monitored);
   if (plan.x86_64 !== undefined && !model.features.lm) throw longModeRefusal(plan.describe, plan.x86_64, model);
@@ -216,16 +251,29 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const flushSerial = (): void => {
     if (serialBuf.length) { writeAll(1, Uint8Array.from(serialBuf)); serialBuf.length = 0; }
   };
+  // --debugcon [PORT:]FILE: bytes written to PORT (default 0xE9, Bochs and QEMU's debug
+  // console; SeaBIOS and the Bochs BIOS print on 0x402/0x403) go to FILE, every one.
   let debugFd = -1;
+  let debugPort = 0xe9;
   const debugcon = p.flags.get("debugcon");
   if (typeof debugcon === "string") {
-    try { debugFd = debugcon === "stdout" ? 1 : openSync(debugcon, "w"); }
-    catch { throw usageError(`cannot open --debugcon file '${debugcon}'`); }
+    let file = debugcon;
+    const m = /^(0x[0-9a-f]+|[0-9]+):(.+)$/i.exec(debugcon);
+    if (m !== null) {
+      debugPort = Number(m[1]);
+      if (debugPort > 0xffff) throw usageError(`--debugcon port ${m[1]} is not an I/O port (0 to 0xffff)`);
+      file = m[2];
+    }
+    try { debugFd = file === "stdout" ? 1 : openSync(file, "w"); }
+    catch { throw usageError(`cannot open --debugcon file '${file}'`); }
   }
   const debugBuf: number[] = [];
   const flushDebug = (): void => {
     if (debugBuf.length && debugFd >= 0) writeAll(debugFd, Uint8Array.from(debugBuf));
     debugBuf.length = 0;
+  };
+  const debugByte = (b: number): void => {
+    if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); }
   };
   const reportPost = (v: number): void => {
     flushDebug();
@@ -237,15 +285,19 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     acpi: p.flags.get("bios") === undefined,
     model,
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
-    debugcon: (b: number) => { if (debugFd >= 0) { debugBuf.push(b); if (debugBuf.length >= 4096) flushDebug(); } },
+    debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,
   };
   const mon = monitored ? new Monitor({ ...pcOpts, mode, protect }) : null;
   const pc: Pc | Monitor = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
+  const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
+  if (debugFd >= 0 && debugPort !== 0xe9) {
+    if (debugPort === postPort) throw usageError("--debugcon and --post-port name the same port");
+    io.register(debugPort, 1, { read8: () => 0xff, write8: (_p, v) => debugByte(v) });
+  }
   if (postPort !== null && postPort !== 0x80) {
     let last = -1;
-    const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
     io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
   }
   if (mon !== null) {

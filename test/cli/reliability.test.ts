@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
@@ -138,4 +138,51 @@ test("an unwritable --stats=json path is refused before the guest runs", () => {
   const ok = join(tmp(), "s.json");
   assert.equal(vmm86(["run", "demo", "--stats=json", ok]).status, 33);
   assert.ok(existsSync(ok));
+});
+
+test("a bare `vmm86` prints its usage on stderr and exits 2", () => {
+  const r = vmm86([]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^Usage:/m);
+  assert.match(r.stderr, /vmm86: E_USAGE: /);
+});
+
+test("the --help example can be pasted: its printf keeps a literal \\n", () => {
+  assert.match(vmm86(["--help"]).stdout, /printf 'uname -r\\npoweroff -f\\n' \| npx vmm86 run linux/);
+});
+
+test("-m: messages name -m, fractions are refused alike, QEMU's M and G suffixes work", () => {
+  for (const v of ["1.5", "2.5", "lots", "0"]) {
+    const r = vmm86(["run", "demo", "-m", v]);
+    assert.equal(r.status, 2, v);
+    assert.match(r.stderr, /E_USAGE: -m /, v);
+    assert.doesNotMatch(r.stderr, /--m\b/);
+  }
+  for (const v of ["64", "64M", "1G", "96MiB"]) assert.equal(vmm86(["run", "demo", "-m", v]).status, 33, v);
+});
+
+test("flags that do not apply to a guest are refused, not ignored", () => {
+  for (const args of [["run", "demo", "--append", "x"], ["run", "demo", "--entry", "bzimage"], ["run", "demo", "--initrd", "x"],
+    ["run", "--bios", rom([0xf4]), "--append", "x"], ["run", "--kernel", join(REPO_ROOT, "guests", "demo", "demo.elf"), "--entry", "bzimage"]]) {
+    const r = vmm86(args);
+    assert.equal(r.status, 2, args.join(" "));
+    assert.match(r.stderr, /E_USAGE: --\w+ does not apply to /);
+  }
+});
+
+test("an endless image (--kernel /dev/zero) is refused quickly with E_IMAGE", () => {
+  const r = vmm86(["run", "--kernel", "/dev/zero", "--timeout", "5"]);
+  assert.equal(r.status, 6, r.stderr);
+  assert.match(r.stderr, /E_IMAGE: kernel '\/dev\/zero' is not a regular file and gave more than \d+ MiB/);
+  assert.ok(r.ms < 15000, `took ${r.ms} ms`);
+  assert.match(vmm86(["run", "--kernel", tmp()]).stderr, /E_IMAGE: kernel '.*' is a directory/);
+});
+
+test("--debugcon PORT:FILE takes SeaBIOS's port 0x402 and keeps repeated bytes", () => {
+  // mov dx, 0x402; mov al, 'A'; out dx, al; out dx, al; mov al, 'B'; out dx, al; cli; hlt
+  const f = join(tmp(), "debug.txt");
+  const r = vmm86(["run", "--bios", rom([0xba, 0x02, 0x04, 0xb0, 0x41, 0xee, 0xee, 0xb0, 0x42, 0xee, 0xfa, 0xf4]), "--debugcon", `0x402:${f}`]);
+  assert.equal(r.status, 3, r.stderr);
+  assert.equal(readFileSync(f, "latin1"), "AAB");
 });
