@@ -3,7 +3,7 @@
 // cached files, so scripts can use them.
 
 import { ExitCode, UserError, usageError } from "./errors.js";
-import { FetchError, cachedLinux, defaultCacheDir, fetchLinux } from "../guests/fetch-linux.js";
+import { FetchError, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux } from "../guests/fetch-linux.js";
 
 export const FETCH_HELP = `Usage:
   vmm86 fetch linux [--cache DIR] [--check]
@@ -49,6 +49,8 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   if (check) {
     const cached = cachedLinux(dir);
     if (!cached) throw new UserError("E_FETCH", ExitCode.FETCH, `no Linux guest cached in ${dir}; run \`vmm86 fetch linux\``);
+    const damage = damagedLinux(dir);
+    if (damage !== null) throw new UserError("E_FETCH", ExitCode.FETCH, `the Linux guest cached in ${dir} is damaged: ${damage}; run \`vmm86 fetch linux\` to repair it`);
     process.stdout.write(`linux ${cached.release}: ${cached.bzImage} ${cached.initramfs}\n`);
     return ExitCode.OK;
   }

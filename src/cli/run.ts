@@ -21,7 +21,7 @@ import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { BootError, loadLinux, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
 import { cpuOption, longModeRefusal } from "./cpus.js";
-import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
+import { cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   bios: { value: true },
@@ -174,6 +174,11 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     const cached = cachedLinux();
     if (cached === null) {
       throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
+    }
+    const damage = damagedLinux();
+    if (damage !== null) {
+      throw new UserError("E_IMAGE_DAMAGED", ExitCode.IMAGE,
+        `the cached Linux guest in ${defaultCacheDir()} is damaged: ${damage}; run \`npx vmm86 fetch linux\` to repair it`);
     }
     const append = p.flags.get("append");
     let cmdline = typeof append === "string" ? append : cached.cmdline;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { FetchError, buildInitramfs, cachedLinux, fetchLinux, initScript } from "./fetch-linux.js";
+import { FetchError, buildInitramfs, cachedLinux, damagedLinux, fetchLinux, initScript } from "./fetch-linux.js";
 
 const hasCpio = spawnSync("cpio", ["--version"]).status === 0;
 const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
@@ -63,8 +63,10 @@ test("cachedLinux: null without a complete cache, the files with one", () => {
     };
     writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
     assert.deepEqual(cachedLinux(dir), {
-      bzImage: join(dir, "bzImage"), initramfs: join(dir, "initramfs.cpio.gz"), release: "6.1.0-99-686", cmdline: "console=ttyS0",
+      bzImage: join(dir, "bzImage"), initramfs: join(dir, "initramfs.cpio.gz"), release: "6.1.0-99-686", cmdline: "console=ttyS0 cryptomgr.notests",
     });
+    // The recorded SHA-256 ("") does not match: complete, but damaged.
+    assert.match(damagedLinux(dir) ?? "", /bzImage does not match the SHA-256/);
     writeFileSync(join(dir, "bzImage"), Buffer.alloc(99));  // truncated download
     assert.equal(cachedLinux(dir), null);
   } finally {

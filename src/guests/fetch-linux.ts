@@ -18,10 +18,10 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
 } from "node:fs";
-import { homedir, userInfo } from "node:os";
-import { join } from "node:path";
+import { homedir, hostname, userInfo } from "node:os";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeCpio, type CpioEntry } from "./cpio.js";
 
@@ -150,23 +150,86 @@ export async function fetchLinux(opts: FetchLinuxOptions): Promise<LinuxImage> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   // One fetch at a time per cache (test files run in parallel and may all find it empty):
   // the others wait for it and then use what it built.
-  mkdirSync(cacheDir, { recursive: true });
-  const lock = join(cacheDir, ".fetch.lock");
-  for (;;) {
-    try {
-      closeSync(openSync(lock, "wx"));
-      break;
-    } catch {
-      // A lock left by a fetch that died more than 20 minutes ago is stale.
-      try { if (Date.now() - statSync(lock).mtimeMs > 20 * 60_000) rmSync(lock, { force: true }); } catch { /* gone */ }
-      await new Promise((r) => setTimeout(r, 500));
-    }
+  try { makeDirs(cacheDir); } catch (e) {
+    throw new FetchError("E_FETCH", `cannot use the cache directory '${cacheDir}' (${errCode(e)}); set VMM86_CACHE to a writable directory`);
   }
+  const lock = join(cacheDir, ".fetch.lock");
+  await takeLock(lock, opts.log);
   try {
     return await fetchLinuxLocked(opts, cacheDir);
   } finally {
     rmSync(lock, { force: true });
   }
+}
+
+/**
+ * `mkdir -p`, one level at a time. (Node's recursive mkdirSync spins forever on some paths,
+ * such as a directory under /proc.)
+ */
+function makeDirs(dir: string): void {
+  try {
+    if (statSync(dir).isDirectory()) return;
+    throw Object.assign(new Error(`${dir} is not a directory`), { code: "ENOTDIR" });
+  } catch (e) {
+    if (errCode(e) !== "ENOENT") throw e;
+  }
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  mkdirSync(dir);
+}
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
+/**
+ * The cache's fetch lock: a file created exclusively, holding the owner's pid and host. A
+ * lock whose owner (on this host) is no longer running, or older than 20 minutes, is stale
+ * and taken over; any other error (a read-only or foreign directory) is an E_FETCH.
+ */
+async function takeLock(lock: string, log: (line: string) => void): Promise<void> {
+  let told = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname() }) + "\n", { flag: "wx" });
+      return;
+    } catch (e) {
+      if (errCode(e) !== "EEXIST") throw new FetchError("E_FETCH", `cannot create the fetch lock '${lock}' (${errCode(e)}); set VMM86_CACHE to a writable directory`);
+    }
+    let owner: { pid?: number; host?: string } = {};
+    try { owner = JSON.parse(readFileSync(lock, "utf8")) as typeof owner; } catch { /* empty or old-style lock */ }
+    let stale = false;
+    try { stale = Date.now() - statSync(lock).mtimeMs > 20 * 60_000; } catch { continue; /* just released */ }
+    if (!stale && typeof owner.pid === "number" && owner.host === hostname()) {
+      try { process.kill(owner.pid, 0); } catch (e) { stale = errCode(e) === "ESRCH"; }
+    } else if (!stale && owner.pid === undefined) {
+      // A lock without an owner was left by an older vmm86, or is being written right now.
+      try { stale = Date.now() - statSync(lock).mtimeMs > 5_000; } catch { continue; }
+    }
+    if (stale) {
+      log(`taking over a stale fetch lock (${owner.pid !== undefined ? `pid ${owner.pid} is gone` : "no owner"})`);
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (!told) { log(`waiting for another fetch (pid ${owner.pid ?? "?"}) to finish with this cache`); told = true; }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * Why the cached image cannot be used although it is there (a file whose SHA-256 is not
+ * the one recorded when it was built), or null if it checks out or there is none.
+ */
+export function damagedLinux(cacheDir: string = defaultCacheDir()): string | null {
+  const m = readManifest(cacheDir);
+  if (!m) return null;
+  for (const f of [m.files.bzImage, m.files.initramfs]) {
+    let data: Buffer;
+    try { data = readFileSync(join(cacheDir, f.name)); } catch (e) { return `${f.name} cannot be read (${errCode(e)})`; }
+    if (data.length !== f.size) return `${f.name} is ${data.length} bytes, not the ${f.size} recorded`;
+    if (sha256(data) !== f.sha256) return `${f.name} does not match the SHA-256 recorded when it was built`;
+  }
+  return null;
 }
 
 async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Promise<LinuxImage> {
@@ -190,7 +253,9 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
   const initHash = sha256(Buffer.from(initScript(), "utf8"));
   const old = readManifest(cacheDir);
   const cached = cachedLinux(cacheDir);
-  if (cached && old && old.kernel.package === kernelPackage && old.kernel.version === field(kernel, "Version") &&
+  const damage = cached ? damagedLinux(cacheDir) : null;
+  if (damage !== null) log(`the cached image is damaged (${damage}): fetching it again`);
+  if (cached && damage === null && old && old.kernel.package === kernelPackage && old.kernel.version === field(kernel, "Version") &&
       old.busybox.version === field(busybox, "Version") && old.init.sha256 === initHash) {
     log(`up to date: Linux ${cached.release} (nothing downloaded) in ${seconds(started)}`);
     return cached;

@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
@@ -185,4 +186,45 @@ test("--debugcon PORT:FILE takes SeaBIOS's port 0x402 and keeps repeated bytes",
   const r = vmm86(["run", "--bios", rom([0xba, 0x02, 0x04, 0xb0, 0x41, 0xee, 0xee, 0xb0, 0x42, 0xee, 0xfa, 0xf4]), "--debugcon", `0x402:${f}`]);
   assert.equal(r.status, 3, r.stderr);
   assert.equal(readFileSync(f, "latin1"), "AAB");
+});
+
+test("fetch: an unusable VMM86_CACHE (unwritable, or a file) is a quick E_FETCH, not a hang or a stack trace", () => {
+  const file = join(tmp(), "not-a-dir");
+  writeFileSync(file, "x");
+  for (const cache of ["/proc/vmm86-no-such", file]) {
+    const t = Date.now();
+    const r = spawnSync(process.execPath, [BIN, "fetch", "linux"], { encoding: "utf8", timeout: 60_000, env: { ...process.env, VMM86_CACHE: cache } });
+    assert.equal(r.status, 7, r.stderr);
+    assert.match(r.stderr, /^vmm86: E_FETCH: cannot use the cache directory .*set VMM86_CACHE to a writable directory/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.ok(Date.now() - t < 20_000);
+  }
+});
+
+test("fetch: a same-size damaged kernel is found by its SHA-256, named with the repair, and fetched again past a stale lock", { timeout: 900_000 }, async () => {
+  const { cachedLinux, defaultCacheDir, fetchLinux } = await import("../../src/guests/fetch-linux.js");
+  if (cachedLinux() === null) await fetchLinux({ log: () => {} });
+  const root = tmp();
+  const env = { ...process.env, VMM86_CACHE: root };
+  cpSync(defaultCacheDir(), join(root, "linux"), { recursive: true });
+  const bz = join(root, "linux", "bzImage");
+  const img = readFileSync(bz);
+  img[img.length >> 1] ^= 0xff;
+  writeFileSync(bz, img);
+  const check = spawnSync(process.execPath, [BIN, "fetch", "linux", "--check"], { encoding: "utf8", env });
+  assert.equal(check.status, 7, check.stderr);
+  assert.match(check.stderr, /E_FETCH: .*damaged: bzImage does not match the SHA-256 .*run `vmm86 fetch linux` to repair it/);
+  const run = spawnSync(process.execPath, [BIN, "run", "linux", "--timeout", "30"], { encoding: "utf8", env });
+  assert.equal(run.status, 6, run.stderr);
+  assert.match(run.stderr, /E_IMAGE_DAMAGED: .*bzImage does not match .*fetch linux` to repair it/);
+  // A lock left by a fetch whose process is gone.
+  const dead = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
+  writeFileSync(join(root, "linux", ".fetch.lock"), JSON.stringify({ pid: Number(dead.stdout), host: hostname() }));
+  const fetch = spawnSync(process.execPath, [BIN, "fetch", "linux"], { encoding: "utf8", env, timeout: 800_000 });
+  assert.equal(fetch.status, 0, fetch.stderr);
+  assert.match(fetch.stderr, /taking over a stale fetch lock \(pid \d+ is gone\)/);
+  assert.match(fetch.stderr, /the cached image is damaged .*fetching it again/);
+  assert.doesNotMatch(fetch.stderr, /nothing downloaded/);
+  assert.equal(spawnSync(process.execPath, [BIN, "fetch", "linux", "--check"], { encoding: "utf8", env }).status, 0);
+  assert.ok(!existsSync(join(root, "linux", ".fetch.lock")));
 });
