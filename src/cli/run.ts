@@ -13,6 +13,9 @@ import { parseArgs, numberFlag, mibFlag, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { installTracer } from "./trace.js";
 import { HostInput } from "./host-input.js";
+import { disassemble } from "../hw/cpu/disasm.js";
+import { faultText } from "../hw/cpu/fault.js";
+import type { ShutdownCause } from "../hw/cpu/cpu.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import { Monitor, MonitorPanic } from "../vmm/monitor.js";
@@ -443,6 +446,14 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: st
   return statsFailed && status === ExitCode.OK ? ExitCode.USAGE : status;
 }
 
+/** `#GP(0x0) at 0008:c0100123 (rdmsr), then #DF(0x0), then #GP(0x42)`: how a shutdown came about. */
+function shutdownText(c: ShutdownCause): string {
+  const at = `${c.cs.toString(16).padStart(4, "0")}:${c.eip.toString(16).padStart(8, "0")}`;
+  const instr = c.instr !== null ? ` (${disassemble(c.instr, c.eip)})` : "";
+  const [first, ...rest] = c.faults;
+  return `first ${faultText(first)} at ${at}${instr}` + rest.map((f) => `, then ${faultText(f)}`).join("");
+}
+
 /** Print the run's last line on stderr and return the exit status it stands for. */
 function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): number {
   switch (end.kind) {
@@ -459,9 +470,11 @@ function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): 
     case "idle":
       writeAll(2, `vmm86: E_IDLE: the guest is idle waiting for input (HLT, no timer armed) and the input has ended ${where}\n`);
       return ExitCode.IDLE;
-    case "triple-fault":
-      writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}\n`);
+    case "triple-fault": {
+      const cause = (pc instanceof Monitor ? pc.vcpu.shutdown : null) ?? pc.cpu.shutdown;
+      writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}${cause !== null ? `: ${shutdownText(cause)}` : ""}\n`);
       return ExitCode.TRIPLE_FAULT;
+    }
     case "timeout":
       writeAll(2, `vmm86: E_TIMEOUT: stopped after ${end.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
       return ExitCode.TIMEOUT;

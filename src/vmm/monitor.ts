@@ -426,7 +426,11 @@ export class Monitor {
     if (vc.intrLine) {
       if ((vc.flags & F.IF) !== 0 && !vc.inhibitIrq) {
         const before = vc.instructions;
+        // Delivered through the guest's IDT with the checks the processor makes: a vector
+        // the IDT cannot deliver ends in a double fault, or a shutdown, as on bare.
+        vc.stopReason = StopReason.None;
         if (vc.checkInterrupts()) this.counters.inc("irq.injected");
+        if ((vc.stopReason as StopReason) === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
         this.overhead -= vc.instructions - before;
       } else if ((vc.flags & F.IF) !== 0) {
         // Interrupt shadow (STI, MOV SS): come back after one more guest instruction.

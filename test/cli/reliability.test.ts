@@ -228,3 +228,30 @@ test("fetch: a same-size damaged kernel is found by its SHA-256, named with the 
   assert.equal(spawnSync(process.execPath, [BIN, "fetch", "linux", "--check"], { encoding: "utf8", env }).status, 0);
   assert.ok(!existsSync(join(root, "linux", ".fetch.lock")));
 });
+
+test("E_TRIPLE_FAULT names the first exception, its error code and the instruction", () => {
+  // lidt cs:[0x10] (limit 0); mov ecx, 0x1b; rdmsr — IA32_APIC_BASE on a part without an
+  // APIC: #GP(0), which cannot be delivered (#GP, #DF, then shutdown).
+  const code = [0x2e, 0x0f, 0x01, 0x1e, 0x10, 0x00, 0x66, 0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, 0xf4, 0x90, 0, 0, 0, 0, 0, 0];
+  const r = vmm86(["run", "--bios", rom(code), "--cpu", "pentium2"]);
+  assert.equal(r.status, 5, r.stderr);
+  assert.match(r.stderr, /E_TRIPLE_FAULT: .*: first #GP\(0x0\) at f000:0000000c \(rdmsr\), then #GP\(0x0\), then #DF\(0x0\), then #GP\(0x0\)\n/);
+});
+
+test("an IRQ the guest's IDT cannot deliver shuts the guest down alike under bare, trap and bt", () => {
+  // A multiboot (a.out kludge) kernel at 1 MiB: lidt with limit 0; PIT channel 0 to mode 2;
+  // sti; jmp $. The timer's IRQ cannot be delivered: #GP, #GP, #DF, #GP: shutdown.
+  const img = Buffer.alloc(0x50);
+  const magic = 0x1badb002, flags = 0x00010000;
+  [magic, flags, (-(magic + flags)) >>> 0, 0x100000, 0x100000, 0, 0, 0x100020].forEach((v, k) => img.writeUInt32LE(v, k * 4));
+  Buffer.from([0x0f, 0x01, 0x1d, 0x40, 0x00, 0x10, 0x00, 0xb0, 0x34, 0xe6, 0x43, 0xb0, 0x00, 0xe6, 0x40, 0xe6, 0x40, 0xfb, 0xeb, 0xfe]).copy(img, 0x20);
+  const kernel = join(tmp(), "empty-idt.bin");
+  writeFileSync(kernel, img);
+  const lines = ["bare", "trap", "bt"].map((mode) => {
+    const r = vmm86(["run", "--kernel", kernel, "--mode", mode, "--timeout", "30"]);
+    assert.equal(r.status, 5, `${mode}: ${r.stderr}`);
+    return /E_TRIPLE_FAULT: .*?: (first .*)/.exec(r.stderr)?.[1];
+  });
+  assert.match(lines[0] ?? "", /^first #GP\(0x3\) .*then #DF\(0x0\), then #GP\(0x43\)$/);
+  assert.deepEqual(lines, [lines[0], lines[0], lines[0]]);
+});

@@ -7,7 +7,7 @@
 // `exec/`, protected-mode control transfers in `transfer.ts`, interrupt delivery in
 // `interrupt.ts`, task switching in `task.ts`.
 
-import { CpuFault, StopReason, Vector } from "./fault.js";
+import { CpuFault, StopReason, Vector, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr } from "./instr.js";
@@ -81,6 +81,17 @@ function packedArray<T>(n: number, v: T): T[] {
   return a;
 }
 
+/** Why a processor shut down (SDM vol. 3 "Interrupt 8": a fault while delivering #DF). */
+export interface ShutdownCause {
+  /** The exceptions in the order they were raised: the first one, #DF, the last. */
+  faults: FaultRecord[];
+  /** Where: the instruction (or interrupted instruction) the first exception came from. */
+  cs: number;
+  eip: number;
+  /** That instruction, if it can still be fetched. */
+  instr: Instr | null;
+}
+
 export class Cpu {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
@@ -152,6 +163,8 @@ export class Cpu {
   ring0Foreign = 0;
   /** Optional per-instruction trace sink (--trace). */
   tracer: ((cpu: Cpu, i: Instr) => void) | null = null;
+  /** Set when the processor shut down (triple fault): what led there. */
+  shutdown: ShutdownCause | null = null;
   /** FERR# output (x87 error with CR0.NE=0): the platform routes it to IRQ 13. */
   ferr: (() => void) | null = null;
   /** Reused x87 instruction context and the FPU's view of this CPU. */
@@ -1007,6 +1020,9 @@ export class Cpu {
   private handleFault(): void {
     const f = this.fault;
     let vector = f.vector, code = f.errorCode, hasCode = f.hasErrorCode;
+    // The exceptions of a double-fault chain, kept for a shutdown report (no allocation for
+    // the common single fault).
+    let chain: FaultRecord[] | null = null;
     if (vector === Vector.PF) this.cr2 = f.cr2;
     this.eip = this.instrEip;
     for (;;) {
@@ -1017,19 +1033,32 @@ export class Cpu {
         if (e !== this.fault) throw e;
         const second = f.vector;
         if (second === Vector.PF) this.cr2 = f.cr2;
+        chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
+        chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
         if (vector === Vector.DF) {
+          this.recordShutdown(chain);
           this.stopReason = StopReason.TripleFault;
           return;
         }
         const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
         if ((contributory(vector) && contributory(second)) || (vector === Vector.PF && (second === Vector.PF || contributory(second)))) {
           vector = Vector.DF; code = 0; hasCode = true;
+          chain.push({ vector, errorCode: 0, hasErrorCode: true });
         } else {
           vector = second; code = f.errorCode; hasCode = f.hasErrorCode;
         }
       }
     }
+  }
+
+  /** Note why the processor shuts down: the chain of exceptions and the instruction. */
+  private recordShutdown(faults: FaultRecord[]): void {
+    let instr: Instr | null = null;
+    const eip = this.eip;
+    try { instr = this.fetchInstr(); } catch (e) { if (e !== this.fault) throw e; }
+    this.eip = eip;
+    this.shutdown = { faults, cs: this.segs[SegReg.CS].selector, eip: this.instrEip >>> 0, instr };
   }
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */

@@ -12,6 +12,25 @@ export const enum Vector {
   MF = 16, AC = 17, MC = 18, XM = 19,
 }
 
+/** The SDM's mnemonics of the exception vectors (table 6-1). */
+export const VECTOR_NAMES: Record<number, string> = {
+  0: "#DE", 1: "#DB", 2: "NMI", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 9: "CSO", 10: "#TS",
+  11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 18: "#MC", 19: "#XM",
+};
+
+/** One exception of a chain, as raised: its vector and error code. */
+export interface FaultRecord {
+  vector: number;
+  errorCode: number;
+  hasErrorCode: boolean;
+}
+
+/** `#GP(0x0)`, `#UD`: an exception as the SDM writes it. */
+export function faultText(f: FaultRecord): string {
+  const name = VECTOR_NAMES[f.vector] ?? `vector ${f.vector}`;
+  return f.hasErrorCode ? `${name}(0x${(f.errorCode >>> 0).toString(16)})` : name;
+}
+
 /** Which vectors push an error code (SDM vol. 3 table 6-1, "Error Code" column). */
 export function vectorHasErrorCode(v: number): boolean {
   return v === 8 || (v >= 10 && v <= 14) || v === 17;

@@ -30,10 +30,8 @@ export interface Classification {
   differences: Difference[];
 }
 
-export const VECTOR_NAMES: Record<number, string> = {
-  0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS",
-  11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 18: "#MC", 19: "#XM",
-};
+import { VECTOR_NAMES } from "../../hw/cpu/fault.js";
+export { VECTOR_NAMES };
 
 export function describeFault(o: Observation): string {
   if (o.fault === null) return "no fault";
