@@ -10,6 +10,7 @@ import { BootError, hex } from "./errors.js";
 import { loadSegments, parseElf32, physicalEntry, physicalExtent } from "./elf.js";
 import {
   checkInRam, cString, LeBuffer, type E820Entry, type EntryState, type GuestMemoryWriter,
+  writeBiosDataArea,
 } from "./memory.js";
 import { xzDecode } from "./xz/xz.js";
 
@@ -225,6 +226,7 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
   { entry: EntryState; placement: LinuxPlacement } {
   const h = parseSetupHeader(kernel);
   const L = LINUX_LAYOUT;
+  writeBiosDataArea(mem);
 
   // Command line (boot.rst: cmd_line_ptr, at most cmdline_size bytes before the NUL).
   const cmd = cString(opts.cmdline);

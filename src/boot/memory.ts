@@ -36,6 +36,23 @@ export const EBDA_BASE = 0x9fc00;
 const MIB = 0x100000;
 
 /**
+ * What a PC BIOS leaves in its data area at 0x400 and the loaders, standing in for it, fill
+ * too (IBM PC/AT Technical Reference, BIOS data area): the serial ports' I/O bases (0x400,
+ * COM1 and COM2), the EBDA's segment (0x40E) and the conventional memory size in KiB
+ * (0x413). Kernels read these: Linux finds the EBDA through 0x40E, Xen's loader places its
+ * trampoline below the 0x413 size.
+ */
+export function writeBiosDataArea(mem: GuestMemoryWriter): void {
+  const bda = new Uint8Array(0x20);
+  const w16 = (off: number, v: number): void => { bda[off] = v & 0xff; bda[off + 1] = v >> 8; };
+  w16(0x00, 0x3f8);
+  w16(0x02, 0x2f8);
+  w16(0x0e, EBDA_BASE >> 4);
+  w16(0x13, EBDA_BASE >> 10);
+  mem.write(0x400, bda);
+}
+
+/**
  * The standard PC map for `ramBytes` of RAM: RAM 0–0x9FC00, the EBDA reserved up to 0xA0000,
  * the BIOS ROM 0xF0000–0x100000 reserved, RAM from 1 MiB to the top. (The VGA window
  * 0xA0000–0xF0000 is absent from the map, as on real BIOSes.)

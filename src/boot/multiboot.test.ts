@@ -158,3 +158,13 @@ test("malformed multiboot kernels are rejected with a stable code and a clear me
   expectCode(() => loadMultiboot(ram, k, opts), "E_MB_AOUT", /above header_addr/);
   expectCode(() => loadMultiboot(ram, img, { ...opts, modules: [{ data: new Uint8Array(RAM), cmdline: "" }] }), "E_NO_ROOM", /module 0/);
 });
+
+test("the loader fills the BIOS data area as a PC BIOS would: COM ports, EBDA segment, base memory", () => {
+  const ram = new TestRam(RAM);
+  loadMultiboot(ram, elfKernel().img, { cmdline: "", modules: [], e820: pcE820Map(RAM) });
+  const w16 = (a: number): number => ram.bytes[a] | (ram.bytes[a + 1] << 8);
+  assert.equal(w16(0x400), 0x3f8);
+  assert.equal(w16(0x402), 0x2f8);
+  assert.equal(w16(0x40e), 0x9fc0, "EBDA segment (the EBDA at 0x9FC00, reserved in the E820 map)");
+  assert.equal(w16(0x413), 639, "conventional memory in KiB, up to the EBDA");
+});

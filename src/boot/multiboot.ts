@@ -6,7 +6,7 @@
 
 import { BootError, hex } from "./errors.js";
 import { isElf, loadSegments, parseElf32, physicalEntry, physicalExtent } from "./elf.js";
-import { checkInRam, cString, LeBuffer, type E820Entry, type EntryState, type GuestMemoryWriter } from "./memory.js";
+import { checkInRam, cString, writeBiosDataArea, LeBuffer, type E820Entry, type EntryState, type GuestMemoryWriter } from "./memory.js";
 
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
 export const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
@@ -109,6 +109,7 @@ export function loadMultibootWithPlacement(mem: GuestMemoryWriter, img: Uint8Arr
   { entry: EntryState; placement: MultibootPlacement } {
   const h = findMultibootHeader(img);
   let eip: number, kStart: number, kEnd: number;
+  writeBiosDataArea(mem);
   if (h.flags & MB_AOUT_KLUDGE) {
     ({ eip, kStart, kEnd } = loadAout(mem, img, h));
   } else {
