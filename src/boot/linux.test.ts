@@ -179,6 +179,10 @@ test("malformed and unsupported images are rejected with a stable code and a cle
   expectCode(() => loadLinux(ram, noFlag, opts), "E_IMAGE_MAGIC", /0xAA55/);
   expectCode(() => loadLinux(ram, bzImage({ version: 0x0203 }), opts), "E_IMAGE_VERSION", /2\.03 is too old/);
   expectCode(() => loadLinux(ram, bzImage({ loadflags: 0 }), opts), "E_IMAGE_NOT_BZIMAGE", /zImage/);
+  // memtest86+ 6.10's memtest86+ia32.bin: protocol 2.12, payload_length 0.
+  const noPayload = bzImage();
+  new DataView(noPayload.buffer).setUint32(0x24c, 0, true);
+  expectCode(() => loadLinux(ram, noPayload, { ...opts, direct: true }), "E_IMAGE_NO_PAYLOAD", /no compressed kernel .*--entry bzimage/);
   const img = bzImage();
   expectCode(() => loadLinux(ram, img.subarray(0, img.length - 100), opts), "E_IMAGE_TRUNCATED", /truncated/);
   expectCode(() => loadLinux(ram, img, { ...opts, cmdline: "x".repeat(0x800) }), "E_CMDLINE_TOO_LONG", /at most 2047/);

@@ -162,8 +162,15 @@ export function payloadFormat(p: Uint8Array): PayloadFormat {
 
 /** The compressed payload bytes of a bzImage (protocol 2.08+). */
 export function payloadBytes(img: Uint8Array, h: SetupHeader): Uint8Array {
-  if (h.version < 0x208 || h.payloadLength === 0) {
-    throw new BootError("E_IMAGE_VERSION", "the kernel's boot protocol predates payload_offset (2.08); direct entry needs 2.08+");
+  const proto = `${h.version >> 8}.${(h.version & 0xff).toString(16).padStart(2, "0")}`;
+  if (h.version < 0x208) {
+    throw new BootError("E_IMAGE_VERSION",
+      `the image's boot protocol ${proto} predates payload_offset (2.08), so direct entry cannot find the kernel inside it; run it with --entry bzimage`);
+  }
+  if (h.payloadLength === 0) {
+    throw new BootError("E_IMAGE_NO_PAYLOAD",
+      `the image (boot protocol ${proto}) has no compressed kernel (payload_length 0): it uses the Linux header for ` +
+      `its own code, as memtest86+ does; run it with --entry bzimage`);
   }
   const start = h.pmOffset + h.payloadOffset, end = start + h.payloadLength;
   if (end > img.length) {
@@ -194,8 +201,8 @@ export function unpackPayload(img: Uint8Array, h: SetupHeader = parseSetupHeader
   }
   throw new BootError("E_PAYLOAD_FORMAT",
     format === "unknown"
-      ? "the payload is in an unrecognized format; direct entry supports XZ and gzip kernels"
-      : `the payload is ${format}-compressed; direct entry supports XZ and gzip kernels (boot the bzImage normally instead)`);
+      ? "the payload is in an unrecognized format; direct entry supports XZ and gzip kernels (run it with --entry bzimage)"
+      : `the payload is ${format}-compressed; direct entry supports XZ and gzip kernels (run it with --entry bzimage)`);
 }
 
 export interface LinuxOptions {
