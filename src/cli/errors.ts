@@ -22,6 +22,8 @@ export const ExitCode = {
    * changed, or a guest instruction ran at machine CPL 0 — the guest escaped.
    */
   BREACH: 9,
+  /** --mode trap/bt: the guest entered a mode the monitor does not run (real or virtual-8086 mode). */
+  UNSUPPORTED: 14,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

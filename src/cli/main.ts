@@ -86,6 +86,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one
+ 14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode, which the
+                    monitor does not run (use --mode bare)
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)

@@ -18,7 +18,7 @@ import { faultText } from "../hw/cpu/fault.js";
 import type { ShutdownCause } from "../hw/cpu/cpu.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
-import { Monitor, MonitorPanic } from "../vmm/monitor.js";
+import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
@@ -310,7 +310,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   }
   if (mon !== null) {
     plan.load(mon.bootTarget);
-    try { mon.start(); } catch (e) { if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, e.message); throw e; }
+    try { mon.start(); } catch (e) { throw monitorError(e); }
   } else {
     const m = (pc as Pc).machine;
     plan.load({ cpu: m.cpu, mem: m.mem, loadBios: (rom) => m.loadBios(rom) });
@@ -372,8 +372,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
       await new Promise((r) => setImmediate(r));
     }
   } catch (e) {
-    if (e instanceof MonitorPanic) throw new UserError("E_INTERNAL", ExitCode.INTERNAL, `monitor: ${e.message}`);
-    throw e;
+    throw monitorError(e);
   } finally {
     for (const s of SIGNALS) process.off(s, onSignal);
     input.close();
@@ -384,6 +383,13 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   }
   return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
     p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null);
+}
+
+/** What the monitor's own errors mean to the user. */
+function monitorError(e: unknown): unknown {
+  if (e instanceof GuestUnsupported) return new UserError("E_MONITOR_UNSUPPORTED", ExitCode.UNSUPPORTED, `${e.message}; run it with --mode bare`);
+  if (e instanceof MonitorPanic) return new UserError("E_INTERNAL", ExitCode.INTERNAL, `monitor: ${e.message}`);
+  return e;
 }
 
 /** The signals that end a run, and their exit statuses (128 + the signal number). */

@@ -53,6 +53,13 @@ export interface MonitorOptions extends PcOptions {
 /** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
 export class MonitorPanic extends Error {}
 
+/**
+ * The guest did something this monitor does not run (the classic monitor's limits, not a
+ * bug): real mode or virtual-8086 mode. The run ends with E_MONITOR_UNSUPPORTED; `--mode
+ * bare` runs such a guest.
+ */
+export class GuestUnsupported extends Error {}
+
 const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;
 const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
 const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
@@ -145,7 +152,7 @@ export class Monitor {
   /** Hand the machine to the guest: call once the loader has set up the vCPU. */
   start(): void {
     const m = this.machine.cpu, vc = this.vcpu;
-    if (!vc.protectedMode || vc.v86) throw new MonitorPanic("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
+    if (!vc.protectedMode || vc.v86) throw new GuestUnsupported("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
     m.setCr4(0);
     m.setCr3(this.shadow.rootFor(vc));
     m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
@@ -517,6 +524,11 @@ export class Monitor {
 
   /** Load the guest's state into the machine and IRET to it. */
   private resume(): void {
+    if (!this.vcpu.protectedMode || this.vcpu.v86) {
+      const vc = this.vcpu;
+      throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode at ` +
+        `${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip)}; --mode trap and bt run protected-mode guests only`);
+    }
     const m = this.machine.cpu, vc = this.vcpu;
     m.regs.set(vc.regs);
     const cpl = vc.cpl;

@@ -8,7 +8,7 @@ import { REPO_ROOT } from "../support/paths.js";
 import { Rng } from "./rng.js";
 
 const BIN = join(REPO_ROOT, "bin", "vmm86.js");
-const DOCUMENTED = new Set([0, 2, 3, 4, 5, 6, 7, 8, 9, 33, 129, 130, 143]);
+const DOCUMENTED = new Set([0, 2, 3, 4, 5, 6, 7, 8, 9, 14, 33, 129, 130, 143]);
 
 const COMMANDS = ["run", "run", "run", "run", "cpus", "fetch", "classify", "redpill", "microbench", "escape", "help", "--help", "", "rnu", "-m"];
 const FLAGS = ["--bios", "--kernel", "-kernel", "--initrd", "--append", "--entry", "--mode", "--post-port", "--debugcon", "--cpu", "-m",

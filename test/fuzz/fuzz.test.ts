@@ -6,7 +6,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fuzzArgv } from "./cli-argv.js";
 import { fuzzLoaders } from "./loaders.js";
-import { fuzzStreams } from "./instruction-stream.js";
+import { fuzzStreams, streamKernel } from "./instruction-stream.js";
+import { Rng } from "./rng.js";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT } from "../support/paths.js";
 
 test("CLI argument vectors (seeds 1000–1019): documented statuses, no stack trace, no E_INTERNAL", { timeout: 600_000 }, () => {
   assert.deepEqual(fuzzArgv(1000, 20), []);
@@ -16,8 +22,14 @@ test("loaders (seeds 1–150): random and mutated images end in E_IMAGE or a run
   assert.deepEqual(fuzzLoaders(1, 150), []);
 });
 
-test("random ring-0 instruction streams (seeds 104–111) end alike under bare, bt and trap --cpu strict", { timeout: 600_000 }, () => {
-  assert.deepEqual(fuzzStreams(104, 8), []);
+test("random ring-0 instruction streams (seeds 100–109) end alike under bare, bt and trap --cpu strict", { timeout: 600_000 }, () => {
+  assert.deepEqual(fuzzStreams(100, 10), []);
 });
-// Known, not yet fixed (see docs/fuzzing.md): instruction-stream seeds 6, 8, 21 and 103 end
-// in a monitor panic under bt and trap (a guest stack wrapped into the monitor region).
+
+test("instruction-stream seed 6 enters virtual-8086 mode: the CLI says E_MONITOR_UNSUPPORTED under bt (it was E_INTERNAL)", () => {
+  const kernel = join(mkdtempSync(join(tmpdir(), "vmm86-fuzz-")), "seed6.bin");
+  writeFileSync(kernel, streamKernel(new Rng(6).bytes(48)));
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), "run", "--kernel", kernel, "--mode", "bt", "--max-instructions", "400000"], { encoding: "utf8" });
+  assert.equal(r.status, 14, r.stderr);
+  assert.match(r.stderr, /E_MONITOR_UNSUPPORTED: the guest entered virtual-8086 mode at 0xffff:0xffff; .*--mode bare/);
+});
