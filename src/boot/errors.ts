@@ -7,7 +7,8 @@ export type BootErrorCode =
   | "E_IMAGE_TRUNCATED"      // the file ends before a structure it declares
   | "E_IMAGE_MAGIC"          // no "HdrS" setup header / boot flag: not a Linux x86 kernel
   | "E_IMAGE_VERSION"        // boot protocol older than the loader needs
-  | "E_IMAGE_NO_PAYLOAD"     // a Linux header without a compressed kernel (memtest86+, iPXE)
+  | "E_IMAGE_NO_PAYLOAD"     // a Linux header without a compressed kernel (memtest86+)
+  | "E_IMAGE_NO_32BIT_ENTRY" // code32_start 0: only its own real-mode setup can start it (iPXE)
   | "E_IMAGE_NOT_BZIMAGE"    // a zImage (loaded low), which this loader does not support
   | "E_PAYLOAD_FORMAT"       // the compressed payload is in a format the loader cannot unpack
   | "E_CMDLINE_TOO_LONG"     // command line longer than the kernel's cmdline_size

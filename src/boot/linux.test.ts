@@ -179,6 +179,10 @@ test("malformed and unsupported images are rejected with a stable code and a cle
   expectCode(() => loadLinux(ram, noFlag, opts), "E_IMAGE_MAGIC", /0xAA55/);
   expectCode(() => loadLinux(ram, bzImage({ version: 0x0203 }), opts), "E_IMAGE_VERSION", /2\.03 is too old/);
   expectCode(() => loadLinux(ram, bzImage({ loadflags: 0 }), opts), "E_IMAGE_NOT_BZIMAGE", /zImage/);
+  // iPXE's ipxe.lkrn: code32_start 0, no 32-bit entry (it needs its real-mode setup code).
+  const noEntry = bzImage();
+  new DataView(noEntry.buffer).setUint32(0x214, 0, true);
+  expectCode(() => loadLinux(ram, noEntry, { ...opts, direct: false }), "E_IMAGE_NO_32BIT_ENTRY", /code32_start is 0/);
   // memtest86+ 6.10's memtest86+ia32.bin: protocol 2.12, payload_length 0.
   const noPayload = bzImage();
   new DataView(noPayload.buffer).setUint32(0x24c, 0, true);

@@ -262,6 +262,15 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
     loadSegments(mem, vmlinux, elf, "vmlinux");
     eip = physicalEntry(elf);
   } else {
+    // boot.rst: a bzImage's protected-mode code starts at code32_start, 0x100000 unless a
+    // boot loader moves it. 0 means the image has no 32-bit entry: iPXE's .lkrn (and other
+    // programs that borrow the Linux header) must be started by their own real-mode setup
+    // code, which this loader does not run.
+    if (h.code32Start === 0) {
+      throw new BootError("E_IMAGE_NO_32BIT_ENTRY",
+        "the image's code32_start is 0: it has no 32-bit entry point and must be started by its own real-mode " +
+        "setup code (as iPXE's .lkrn is), which vmm86's loader does not run");
+    }
     const pm = kernel.subarray(h.pmOffset);
     kernelStart = L.KERNEL_HIGH;
     kernelEnd = Math.max(L.KERNEL_HIGH + pm.length, runtimeEnd);
