@@ -255,3 +255,20 @@ test("an IRQ the guest's IDT cannot deliver shuts the guest down alike under bar
   assert.match(lines[0] ?? "", /^first #GP\(0x3\) .*then #DF\(0x0\), then #GP\(0x43\)$/);
   assert.deepEqual(lines, [lines[0], lines[0], lines[0]]);
 });
+
+test("--timeout holds under trap and bt too, for a protected-mode guest rewriting its own code page", () => {
+  // Multiboot (a.out kludge) at 1 MiB: L: inc byte [0x100040]; jmp L — a write to the page
+  // being executed on every iteration (the monitor's translation and the CPU's decoded
+  // instructions of that page are invalidated each time).
+  const img = Buffer.alloc(0x60);
+  const magic = 0x1badb002, flags = 0x00010000;
+  [magic, flags, (-(magic + flags)) >>> 0, 0x100000, 0x100000, 0, 0, 0x100020].forEach((v, k) => img.writeUInt32LE(v, k * 4));
+  Buffer.from([0xfe, 0x05, 0x40, 0x00, 0x10, 0x00, 0xeb, 0xf8]).copy(img, 0x20);
+  const kernel = join(tmp(), "smc.bin");
+  writeFileSync(kernel, img);
+  for (const mode of ["bare", "trap", "bt"]) {
+    const r = vmm86(["run", "--kernel", kernel, "--mode", mode, "--timeout", "1"]);
+    assert.equal(r.status, 4, `${mode}: ${r.stderr}`);
+    assert.ok(r.ms < 5000, `${mode}: --timeout 1 took ${r.ms} ms`);
+  }
+});
