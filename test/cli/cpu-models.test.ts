@@ -127,7 +127,8 @@ function elf64(): Uint8Array {
 
 test("a 64-bit kernel on a model without long mode is refused before it runs, naming --cpu core2", () => {
   for (const [file, why] of [[tempFile("bzImage64", bzImage(true)), /XLF_KERNEL_64/], [tempFile("kernel64.elf", elf64()), /ELF64 x86-64/]] as [string, RegExp][]) {
-    for (const cpu of [[], ["--cpu", "core-duo"], ["--cpu", "core2,-lm"]]) {
+    for (const cpu of [[], ["--cpu", "core-duo"], ["--cpu", "core2,-lm"], ["--entry", "bzimage"]]) {
+      if (cpu[0] === "--entry" && !file.includes("bzImage")) continue;
       const r = vmm86("run", "--kernel", file, ...cpu);
       assert.equal(r.status, 6, `${cpu.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, /^vmm86: E_NO_LONG_MODE: .* is a 64-bit \(x86-64\) kernel/m);

@@ -83,12 +83,15 @@ function runCli(args: string[], input: string, gapMs: number): Promise<{ status:
 
 test("printf 'uname -r\\n…poweroff -f\\n' | vmm86 run linux: the release, exit 0, and the same bytes under bare and bt however fast the input comes", { timeout: 1_800_000 }, async () => {
   const g = await guest();
-  // The same command line in both modes (bt would add reservetop= by itself).
-  const args = ["run", "linux", "--append", `${LINUX_CMDLINE} reservetop=${RESERVETOP}`];
+  // The same command line in both modes: bt runs as the README shows it (the default command
+  // line, to which the monitor adds reservetop=), bare is given that line.
   const input = "uname -r\necho $((6*7))\npoweroff -f\n";
   // Piped input is delivered at guest times fixed by the input alone (docs/run-loop.md):
   // all at once under bare, one byte every 40 ms of host time under bt, the same log.
-  const [bare, bt] = await Promise.all([runCli(args, input, 0), runCli([...args, "--mode", "bt"], input, 40)]);
+  const [bare, bt] = await Promise.all([
+    runCli(["run", "linux", "--append", `${LINUX_CMDLINE} reservetop=${RESERVETOP}`], input, 0),
+    runCli(["run", "linux", "--mode", "bt"], input, 40),
+  ]);
   assert.equal(bare.status, 0, bare.stderr);
   assert.match(bare.stdout, new RegExp("uname -r\\r\\n" + g.release.replace(/\./g, "\\.")));
   assert.match(bare.stdout, /\r\n42\r\n/);
