@@ -29,6 +29,8 @@ export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3,
 /** CR4 bits. */
 export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PSE = 1 << 4,
   CR4_PAE = 1 << 5, CR4_MCE = 1 << 6, CR4_PCE = 1 << 8, CR4_UMIP = 1 << 11;
+/** CR4.VMXE: VMX enable (SDM vol. 3 §2.5), settable only on a part with VMX. */
+export const CR4_VMXE = 1 << 13;
 /** CR4.OSFXSR and CR4.OSXMMEXCPT (SDM vol. 3 §2.5): settable only on models with FXSR / SSE. */
 export const CR4_OSFXSR = 1 << 9, CR4_OSXMMEXCPT = 1 << 10;
 
@@ -212,7 +214,8 @@ export class Cpu {
     this.strict = this.features.strict;
     // Every model is a P6 or later: VME PVI TSD DE PSE PAE MCE PGE PCE (SDM vol. 3 §2.5).
     this.cr4Allowed = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |
-      (this.features.umip ? CR4_UMIP : 0) | (this.features.fxsr ? CR4_OSFXSR : 0) | (this.features.sse ? CR4_OSXMMEXCPT : 0);
+      (this.features.umip ? CR4_UMIP : 0) | (this.features.fxsr ? CR4_OSFXSR : 0) | (this.features.sse ? CR4_OSXMMEXCPT : 0) |
+      (this.features.vmx ? CR4_VMXE : 0);
     this.fpu = opts.fpu ?? new Fpu();
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();

@@ -94,6 +94,10 @@ test("core-duo: the T2600's descriptors, NX without long mode, 32-bit addresses"
   ]);
   assert.deepEqual(q(m, 0x8000_0006), [0, 0, 0x0800_6040, 0]);
   assert.deepEqual(q(m, 0x8000_0008), [0x0000_2020, 0, 0, 0]);
+  // The T2600 has VMX (leaf 1 ECX bit 5 in the dump); the bit follows the vmx feature.
+  assert.equal((q(parseCpuSpec("core-duo,+vmx"), 1)[2] >>> 5) & 1, 1);
+  subset(q(parseCpuSpec("core-duo,+vmx"), 1)[2], 0x0000_c1a9, "leaf 1 ECX with vmx");
+  assert.equal((q(parseCpuSpec("core-duo,-vmx"), 1)[2] >>> 5) & 1, 0);
 });
 
 test("pentium3: leaf 2 is the highest; extended leaves are out of range", () => {

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CPU_MODELS, CpuSpecError, DEFAULT_MODEL, FEATURE_NAMES, featureList, parseCpuSpec } from "./models.js";
 import { FlatMachine } from "../../../test/support/flat-machine.js";
-import { Reg, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_UMIP, CR4_PAE, CR4_PSE } from "./cpu.js";
+import { Reg, CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_UMIP, CR4_PAE, CR4_PSE, CR4_VMXE } from "./cpu.js";
 import { Vector } from "./fault.js";
 import { CR4_PGE } from "../mmu/paging.js";
 
@@ -75,6 +75,9 @@ test("MOV CR4: each model accepts only the bits it has", () => {
   assert.equal(movCr4("zen3", CR4_UMIP), -1);
   assert.equal(movCr4("core2,+umip", CR4_UMIP), -1);
   assert.equal(movCr4("pentium2,-umip", CR4_UMIP), Vector.GP);
+  // VMXE (bit 13) only with the vmx feature.
+  for (const m of CPU_MODELS) assert.equal(movCr4(m.name, CR4_VMXE), m.features.vmx ? -1 : Vector.GP, `${m.name}: VMXE`);
+  assert.equal(movCr4("core-duo,+vmx", CR4_VMXE), -1);
 });
 
 /** RDMSR (or WRMSR) of `msr` at CPL 0: the vector it raised, or -1. */

@@ -55,6 +55,16 @@ export interface CpuFeatures {
   lahfLm: boolean;
   /** CR4.UMIP can be set: SGDT SIDT SLDT SMSW STR fault at CPL > 0 (CPUID.7.0:ECX bit 2). */
   umip: boolean;
+  /** VMX (CPUID.1:ECX bit 5): CR4.VMXE can be set. The VMX instructions are not modelled yet. */
+  vmx: boolean;
+  /** Extended page tables (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1); needs vmx. Not modelled yet. */
+  ept: boolean;
+  /** Virtual-processor identifiers (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 5); needs vmx. Not modelled yet. */
+  vpid: boolean;
+  /** Unrestricted guest (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 7); needs ept. Not modelled yet. */
+  unrestrictedGuest: boolean;
+  /** The VMX-preemption timer (IA32_VMX_PINBASED_CTLS allowed-1 bit 6); needs vmx. Not modelled yet. */
+  vmxPreemptionTimer: boolean;
   /** Not a real part: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
   strict: boolean;
 }
@@ -106,7 +116,8 @@ const NONE: CpuFeatures = {
   mmx: false, fxsr: false, sse: false, sse2: false, sse3: false, ssse3: false, apic: false,
   tscDeadline: false, nx: false, lm: false, lmsle: false, noLmsle: false, syscallLegacy: false,
   syscall: false, page1gb: false, cx16: false, popcnt: false, rdtscp: false, lahfLm: false,
-  umip: false, strict: false,
+  umip: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
+  strict: false,
 };
 
 /** Feature names in declaration order (for listings and error messages). */
