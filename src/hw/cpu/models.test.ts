@@ -118,3 +118,21 @@ test("hint NOPs 0F 19–0F 1E run on every model: ENDBR32, ENDBR64, memory forms
     assert.equal(fm.cpu.instructions, 10);
   }
 });
+
+test("IA32_FEATURE_CONTROL (3Ah): only with vmx; reserved bits and writes after the lock are #GP(0)", () => {
+  assert.equal(msr("core-duo", 0x3a, false), Vector.GP);
+  assert.equal(msr("core-duo,+vmx", 0x3a, false), -1);
+  const run = (eax: number, second: number): number => {
+    const fm = new FlatMachine({ cpu: "core-duo,+vmx" });
+    // wrmsr; mov eax, second; wrmsr; rdmsr; hlt
+    fm.load([0x0f, 0x30, 0xb8, second & 0xff, 0, 0, 0, 0x0f, 0x30, 0x0f, 0x32, 0xf4]);
+    fm.cpu.regs[Reg.ECX] = 0x3a;
+    fm.cpu.regs[Reg.EAX] = eax;
+    fm.cpu.regs[Reg.EDX] = 0;
+    const v = fm.runToHalt();
+    return v === -1 ? fm.cpu.regs[Reg.EAX] : -100 - v;
+  };
+  assert.equal(run(0x4, 0x5), 0x5);                 // unlocked: rewritable, reads back
+  assert.equal(run(0x5, 0x4), -100 - Vector.GP);    // locked: the second write faults
+  assert.equal(run(0x8, 0x0), -100 - Vector.GP);    // bit 3 reserved here
+});

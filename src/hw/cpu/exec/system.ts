@@ -191,6 +191,18 @@ export const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, 
  */
 const PLAIN_MSRS = { intel: new Set([0x17, 0x2a, 0x8b]), amd: new Set([0x2a, 0x8b]) };
 
+/**
+ * IA32_FEATURE_CONTROL (3Ah, SDM vol. 4 table 2-2), on parts with VMX: bit 0 lock, bit 1 VMX
+ * inside SMX, bit 2 VMX outside SMX. Zero after RESET; once locked, WRMSR is #GP(0) until
+ * RESET; other bits are reserved here (#GP(0)).
+ */
+export const MSR_FEATURE_CONTROL = 0x3a;
+const FEATURE_CONTROL_LOCK = 1, FEATURE_CONTROL_BITS = 0x7;
+
+function hasMsr(cpu: Cpu, n: number): boolean {
+  return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx);
+}
+
 export function rdtsc(cpu: Cpu, _i: Instr): void {
   if ((cpu.cr4 & CR4_TSD) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
   const t = cpu.readTsc();
@@ -213,7 +225,7 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
     case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
     default: {
-      if (!PLAIN_MSRS[cpu.model.vendor].has(n)) cpu.gp(0);
+      if (!hasMsr(cpu, n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
       if (v) { lo = v[0]; hi = v[1]; }
     }
@@ -230,7 +242,11 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_ESP: cpu.sysenterEsp = lo; break;
     case MSR_SYSENTER_EIP: cpu.sysenterEip = lo; break;
     default:
-      if (!PLAIN_MSRS[cpu.model.vendor].has(n)) cpu.gp(0);
+      if (!hasMsr(cpu, n)) cpu.gp(0);
+      if (n === MSR_FEATURE_CONTROL) {
+        const old = cpu.plainMsrs.get(n);
+        if ((old !== undefined && (old[0] & FEATURE_CONTROL_LOCK) !== 0) || (lo & ~FEATURE_CONTROL_BITS) !== 0 || hi !== 0) cpu.gp(0);
+      }
       cpu.plainMsrs.set(n, [lo, hi]);
   }
 }
