@@ -150,6 +150,11 @@ export function fuzzStreams(seed: number, count: number): StreamFinding[] {
     const img = streamKernel(bytes);
     const raw = STREAM_MODES.map((m) => outcome(img, m.mode, m.cpu));
     if (raw.includes(UNSUPPORTED)) continue;
+    // The budget counts machine instructions, and a monitor spends some of them for the
+    // guest: a stream that ends near the budget under bare may run out of it under bt or
+    // trap (seed 3854050360: a 16-bit jump into ~327k zero bytes). A budget ending is
+    // inconclusive unless it comes with a breach, which is always a finding.
+    if (raw.includes("timeout") && !raw.some((o) => o.includes("BREACH"))) continue;
     const outcomes = raw.map((o, j) => `${STREAM_MODES[j].mode}: ${o}`);
     const first = outcomes[0].slice(outcomes[0].indexOf(":"));
     if (outcomes.some((o) => o.slice(o.indexOf(":")) !== first)) {
