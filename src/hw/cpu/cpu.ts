@@ -11,7 +11,7 @@ import { CpuFault, StopReason, Vector, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr } from "./instr.js";
-import { decode } from "./decoder.js";
+import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, IntKind } from "./interrupt.js";
 import type { PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
@@ -20,6 +20,8 @@ import { Fpu } from "../fpu/fpu.js";
 import type { FpuHost, FpuInstr } from "../fpu/fpu-host.js";
 import { DEFAULT_MODEL, type CpuFeatures, type CpuModel } from "./models.js";
 import { CpuidTable } from "./cpuid.js";
+import { LongModeMemory } from "./long-memory.js";
+import { ea64 } from "./exec64/operands.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -29,6 +31,8 @@ export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3,
 /** CR4 bits. */
 export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PSE = 1 << 4,
   CR4_PAE = 1 << 5, CR4_MCE = 1 << 6, CR4_PCE = 1 << 8, CR4_UMIP = 1 << 11;
+/** IA32_EFER bits (SDM vol. 4 table 2-2; AMD APM vol. 2 §3.1.7). */
+export const EFER_SCE = 1 << 0, EFER_LME = 1 << 8, EFER_LMA = 1 << 10, EFER_NXE = 1 << 11, EFER_LMSLE = 1 << 13;
 /** CR4.VMXE: VMX enable (SDM vol. 3 §2.5), settable only on a part with VMX. */
 export const CR4_VMXE = 1 << 13;
 /** CR4.OSFXSR and CR4.OSXMMEXCPT (SDM vol. 3 §2.5): settable only on models with FXSR / SSE. */
@@ -110,8 +114,12 @@ export class Cpu {
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
 
-  // ---- General registers, EIP, flags ----
-  readonly regs = new Int32Array(8);
+  // ---- General registers, EIP, flags (docs/long-mode.md: 64-bit values as two halves) ----
+  /** Low halves of RAX…R15: EAX…EDI at 0–7 as always, R8D…R15D at 8–15. */
+  readonly regs = new Int32Array(16);
+  /** High halves of RAX…R15. Only 64-bit mode reads or writes them. */
+  readonly regsHi = new Int32Array(16);
+  /** EIP; in 64-bit mode the whole RIP as a canonical signed number. */
   eip = 0;
   /** EIP of the instruction being executed (faults restart here). */
   instrEip = 0;
@@ -134,6 +142,25 @@ export class Cpu {
   // MSRs (SDM vol. 4): time-stamp counter base and SYSENTER.
   sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0;
   tscOffset = 0;
+  /** IA32_EFER (C000_0080h) and its bits the walk and the loop read often, cached. */
+  efer = 0;
+  /** EFER.LMA: IA-32e mode (4-level paging; 64-bit or compatibility mode by CS.L). */
+  lma = false;
+  /** EFER.NXE. */
+  nxe = false;
+  /** CR3 bits 63:32 (IA-32e mode). */
+  cr3Hi = 0;
+  /** IA32_KERNEL_GS_BASE, the base SWAPGS exchanges with GS's (a canonical number). */
+  kernelGsBase = 0;
+  /** MAXPHYADDR and 1 GiB pages, from the model (the walk's PagingMode). */
+  readonly maxPhyAddr: number;
+  readonly page1gb: boolean;
+  /** The instruction executing runs in 64-bit mode (LMA and CS.L), set when it is fetched. */
+  mode64 = false;
+  /** Where helpers that return a 64-bit value leave its high half (the low half is returned). */
+  hi = 0;
+  /** The linear address a 64-bit read-modify-write read from (exec64/operands.ts). */
+  rmwLin = 0;
   /** Model-specific registers without side effects, stored as [lo, hi]. */
   readonly plainMsrs = new Map<number, [number, number]>();
 
@@ -193,6 +220,8 @@ export class Cpu {
   private readonly tlbPages = new Int32Array(1 << 20);
   private tlbCount = 0;
   private readonly xlat = new Translation();
+  /** Linear memory while EFER.LMA = 1 (long-memory.ts). */
+  readonly long: LongModeMemory;
   /** The code page last fetched from: linear page * 2 + user, its physical page and cache. */
   private fetchKey = -1;
   private fetchPhysPage = -1;
@@ -217,6 +246,9 @@ export class Cpu {
       (this.features.umip ? CR4_UMIP : 0) | (this.features.fxsr ? CR4_OSFXSR : 0) | (this.features.sse ? CR4_OSXMMEXCPT : 0) |
       (this.features.vmx ? CR4_VMXE : 0);
     this.fpu = opts.fpu ?? new Fpu();
+    this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
+    this.page1gb = this.features.page1gb;
+    this.long = new LongModeMemory(this);
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -224,6 +256,8 @@ export class Cpu {
   /** Power-on / RESET state (SDM vol. 3 §9.1.1, table 9-1). */
   reset(): void {
     this.regs.fill(0);
+    this.regsHi.fill(0);
+    this.efer = 0; this.lma = false; this.nxe = false; this.cr3Hi = 0; this.mode64 = false; this.kernelGsBase = 0;
     this.regs[Reg.EDX] = this.model.signature; // the processor signature, as CPUID.1:EAX (SDM vol. 3 §9.1.4)
     this.eip = 0xfff0;
     this.flags = F.FIXED_ONE;
@@ -372,6 +406,18 @@ export class Cpu {
     this.lazyMask = 0;
   }
 
+  /** setArith for a 64-bit result (lo, hi): ZF from both halves, SF from bit 63, PF from bits 7:0. */
+  setArith64(cf: boolean, of: boolean, af: boolean, lo: number, hi: number): void {
+    let f = (this.flags & ~F.ARITH) | PARITY[lo & 0xff];
+    if (cf) f |= F.CF;
+    if (of) f |= F.OF;
+    if (af) f |= F.AF;
+    if ((lo | hi) === 0) f |= F.ZF;
+    if (hi < 0) f |= F.SF;
+    this.flags = f;
+    this.lazyMask = 0;
+  }
+
   /** Evaluate condition code `cc` (0–15, the low nibble of Jcc/SETcc/CMOVcc). */
   condition(cc: number): boolean {
     let r: boolean;
@@ -439,6 +485,7 @@ export class Cpu {
 
   /** Map a linear address for reading; returns the physical address. */
   translateRead(lin: number, user: boolean): number {
+    if (this.lma) return this.long.translate(lin, false, user, false);
     if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     if ((e & TLB_VALID) !== 0 && (!user || (e & TLB_USER) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
@@ -447,6 +494,7 @@ export class Cpu {
 
   /** Map a linear address for writing; returns the physical address. */
   translateWrite(lin: number, user: boolean): number {
+    if (this.lma) return this.long.translate(lin, true, user, false);
     if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     const need = TLB_VALID | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
@@ -482,6 +530,7 @@ export class Cpu {
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
     this.fetchKey = -1;
+    this.long.flush(includingGlobal);
     let keep = 0;
     for (let i = 0; i < this.tlbCount; i++) {
       const p = this.tlbPages[i];
@@ -494,6 +543,7 @@ export class Cpu {
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
     this.fetchKey = -1;
+    if (this.lma) { this.long.invalidate(lin); return; }
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -501,6 +551,7 @@ export class Cpu {
   get user(): boolean { return this.cpl === 3; }
 
   readLin8(lin: number, user: boolean): number {
+    if (this.lma) return this.long.read8(lin, user);
     if (this.paging) {
       const e = this.tlb[lin >>> 12];
       if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) {
@@ -510,10 +561,12 @@ export class Cpu {
     return this.mem.read8(this.translateRead(lin, user));
   }
   readLin16(lin: number, user: boolean): number {
+    if (this.lma) return this.long.read16(lin, user);
     if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
     return this.mem.read16(this.translateRead(lin, user));
   }
   readLin32(lin: number, user: boolean): number {
+    if (this.lma) return this.long.read32(lin, user);
     if (this.paging) {
       // Fast path: a TLB hit on a RAM frame, not crossing the page.
       const e = this.tlb[lin >>> 12];
@@ -536,6 +589,7 @@ export class Cpu {
   }
   writeLin8(lin: number, v: number, user: boolean): void { this.mem.write8(this.translateWrite(lin, user), v); }
   writeLin16(lin: number, v: number, user: boolean): void {
+    if (this.lma) { this.long.write16(lin, v, user); return; }
     if ((lin & 0xfff) === 0xfff) {
       const p1 = this.translateWrite(lin, user), p2 = this.translateWrite(lin + 1, user);
       this.mem.write8(p1, v); this.mem.write8(p2, v >>> 8);
@@ -544,6 +598,7 @@ export class Cpu {
     this.mem.write16(this.translateWrite(lin, user), v);
   }
   writeLin32(lin: number, v: number, user: boolean): void {
+    if (this.lma) { this.long.write32(lin, v, user); return; }
     if (this.paging) {
       const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
       const e = this.tlb[lin >>> 12];
@@ -577,16 +632,32 @@ export class Cpu {
 
   /** Linear address of seg:off for a read of `size` bytes, after limit and rights checks. */
   readAddr(seg: number, off: number, size: number): number {
+    if (this.lma) return this.longAddr(seg, off, size, false);
     const s = this.segs[seg];
     off >>>= 0;
     if (off < s.readLo || off + size - 1 > s.readHi) this.segFault(seg);
     return (s.base + off) | 0;
   }
   writeAddr(seg: number, off: number, size: number): number {
+    if (this.lma) return this.longAddr(seg, off, size, true);
     const s = this.segs[seg];
     off >>>= 0;
     if (off < s.writeLo || off + size - 1 > s.writeHi) this.segFault(seg);
     return (s.base + off) | 0;
+  }
+
+  /**
+   * readAddr/writeAddr in IA-32e mode. In 64-bit mode the offset is already the canonical
+   * linear address (ea64 and the 64-bit handlers add the FS/GS base and check it); in
+   * compatibility mode segmentation works as in protected mode and the 32-bit linear
+   * address is zero-extended.
+   */
+  private longAddr(seg: number, off: number, size: number, write: boolean): number {
+    if (this.mode64) return off;
+    const s = this.segs[seg];
+    off >>>= 0;
+    if (write ? off < s.writeLo || off + size - 1 > s.writeHi : off < s.readLo || off + size - 1 > s.readHi) this.segFault(seg);
+    return (s.base + off) >>> 0;
   }
 
   read8(seg: number, off: number): number { return this.readLin8(this.readAddr(seg, off, 1), this.cpl === 3); }
@@ -618,6 +689,7 @@ export class Cpu {
   }
 
   /** A misaligned access with checking on: #PF has priority (SDM table 6-2), then #AC(0). */
+  checkAlignment(lin: number, size: number, write: boolean): never { return this.alignmentFault(lin, size, write); }
   private alignmentFault(lin: number, size: number, write: boolean): never {
     for (const a of [lin, lin + size - 1]) {
       if (write) this.translateWrite(a, true); else this.translateRead(a, true);
@@ -633,11 +705,12 @@ export class Cpu {
     const lin = this.writeAddr(seg, off, size);
     const user = this.cpl === 3;
     this.translateWrite(lin, user);
-    if (((lin & 0xfff) + size - 1) > 0xfff) this.translateWrite((lin | 0xfff) + 1, user);
+    if (((lin & 0xfff) + size - 1) > 0xfff) this.translateWrite(lin - (lin & 0xfff) + 0x1000, user);
   }
 
   /** Effective address of the instruction's memory operand (SDM vol. 2 §2.1.5). */
   ea(i: Instr): number {
+    if (i.code64) return ea64(this, i);
     let a = i.disp;
     if (i.eaBase >= 0) a += this.regs[i.eaBase];
     if (i.eaIndex >= 0) a += this.regs[i.eaIndex] << i.eaScale;
@@ -809,11 +882,21 @@ export class Cpu {
   setCr0(v: number): void {
     v |= CR0_ET;
     const old = this.cr0;
+    if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) this.gp(0);
+    // Long mode is activated and deactivated by CR0.PG with EFER.LME (SDM vol. 3 §9.8.5):
+    // activation needs CR4.PAE; paging cannot be turned off in 64-bit mode.
+    const pgOn = (v & CR0_PG) !== 0 && (old & CR0_PG) === 0, pgOff = (v & CR0_PG) === 0 && (old & CR0_PG) !== 0;
+    if (pgOn && (this.efer & EFER_LME) !== 0) {
+      if ((this.cr4 & CR4_PAE) === 0) this.gp(0);
+      this.setLma(true);
+    } else if (pgOff && this.lma) {
+      if (this.mode64) this.gp(0);
+      this.setLma(false);
+    }
     this.cr0 = v;
-    if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) { this.cr0 = old; this.gp(0); }
     this.paging = (v & CR0_PG) !== 0;
     if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) !== 0) {
-      if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (this.cr4 & CR4_PAE) !== 0) this.loadPdptes();
+      if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
     }
     if (((old ^ v) & CR0_PE) !== 0) this.updateCpl();
@@ -821,18 +904,40 @@ export class Cpu {
 
   setCr3(v: number): void {
     this.cr3 = v;
-    if (this.paging && (this.cr4 & CR4_PAE) !== 0) this.loadPdptes();
+    if (this.paging && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
     this.flushTlb(false);
   }
 
   setCr4(v: number): void {
     if ((v & ~this.cr4Allowed) !== 0) this.gp(0);
+    if (this.lma && (v & CR4_PAE) === 0) this.gp(0); // PAE cannot be cleared in IA-32e mode
     const old = this.cr4;
     this.cr4 = v;
     if (((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) {
-      if (this.paging && (v & CR4_PAE) !== 0) this.loadPdptes();
+      if (this.paging && (v & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
     }
+  }
+
+  /**
+   * WRMSR to EFER, after the reserved-bit check: LME cannot change while paging is on
+   * (SDM vol. 3 §9.8.5); LMA is read-only (writes of it are ignored, AMD APM §3.1.7).
+   */
+  setEfer(v: number): void {
+    if (((v ^ this.efer) & EFER_LME) !== 0 && this.paging) this.gp(0);
+    this.efer = (v & ~EFER_LMA) | (this.efer & EFER_LMA);
+    const nxe = (v & EFER_NXE) !== 0;
+    if (nxe !== this.nxe) { this.nxe = nxe; this.flushTlb(true); }
+  }
+
+  private setLma(on: boolean): void {
+    this.lma = on;
+    this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
+    this.mode64 = false;
+    this.fetchKey = -1;
+    // Decoded instructions remember their mode, but the legacy fetch path only checks CS.D:
+    // drop everything decoded in the mode being left.
+    this.flushCodeCache();
   }
 
   /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
@@ -863,13 +968,62 @@ export class Cpu {
 
   /** Fetch one code byte at CS:off (limit-checked, paged). Used by the decoder. */
   fetchCodeByte(off: number): number {
+    if (this.lma) return this.mem.read8(this.long.translate(this.codeLinear(off), false, this.cpl === 3, true));
     const cs = this.segs[SegReg.CS];
     off = cs.big ? off >>> 0 : off & 0xffff;
     if (off > cs.limit) this.gp(0);
     return this.readLin8((cs.base + off) | 0, this.cpl === 3);
   }
 
+  /** The linear address of code offset `off` in IA-32e mode (#GP(0) outside CS or non-canonical). */
+  private codeLinear(off: number): number {
+    if (this.mode64) return this.canonical(off, SegReg.CS);
+    const cs = this.segs[SegReg.CS];
+    off = cs.big ? off >>> 0 : off & 0xffff;
+    if (off > cs.limit) this.gp(0);
+    return (cs.base + off) >>> 0;
+  }
+
+  /**
+   * `v` if it is a canonical address (bits 63:47 all equal, as a number in [-2^47, 2^47));
+   * otherwise #SS(0) for a stack reference, #GP(0) for any other (SDM vol. 3 §3.3.7.1).
+   */
+  canonical(v: number, seg: number): number {
+    if (v < -0x8000_0000_0000 || v >= 0x8000_0000_0000) this.segFault(seg);
+    return v;
+  }
+
+  /** Instruction fetch in IA-32e mode: the decoded-instruction cache keyed by the full page. */
+  private fetchInstrLong(): Instr {
+    const cs = this.segs[SegReg.CS];
+    const m64 = this.lma && cs.l && !cs.big;
+    this.mode64 = m64;
+    const eip = this.eip;
+    const lin = this.codeLinear(eip);
+    const user = this.cpl === 3;
+    const phys = this.long.translate(lin, false, user, true);
+    const page = phys >>> 12;
+    const cached = this.icache[page];
+    if (cached !== undefined) {
+      const ins = cached[phys & 0xfff];
+      if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
+    }
+    const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
+    ins.phys = phys;
+    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.nativePages[page] === 0 && this.mem.isCacheable(phys)) {
+      let arr = this.icache[page];
+      if (arr === undefined) {
+        arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
+        this.icache[page] = arr;
+        this.mem.codePages[page] = 1;
+      }
+      arr[phys & 0xfff] = ins;
+    }
+    return ins;
+  }
+
   private fetchInstr(): Instr {
+    if (this.lma) return this.fetchInstrLong();
     const cs = this.segs[SegReg.CS];
     const eip = this.eip;
     const lin = (cs.base + eip) | 0;
@@ -965,7 +1119,7 @@ export class Cpu {
       const ins = this.fetchInstr();
       if (this.tracer !== null) this.tracer(this, ins);
       const nextEip = this.eip + ins.len;
-      this.eip = ins.code32 ? nextEip >>> 0 : nextEip & 0xffff;
+      this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
       this.inhibitIrq = false;
       if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
       ins.handler(this, ins);

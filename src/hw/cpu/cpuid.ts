@@ -125,5 +125,14 @@ export class CpuidTable {
     out[0] = r[0]; out[1] = r[1]; out[2] = r[2]; out[3] = r[3];
     if (leaf === 0x8000_0001 && this.vendor === "intel" && !lma) out[3] &= ~SYSCALL_BIT;
   }
+
+  /**
+   * MAXPHYADDR: CPUID 8000_0008h:EAX[7:0] where the part has the leaf, else 36 with PAE
+   * (SDM vol. 3 §4.1.4; every model has PAE).
+   */
+  physicalAddressBits(): number {
+    const l = this.maxExtended >= 0x8000_0008 ? this.leaves.get(0x8000_0008) : undefined;
+    return l !== undefined && (l[0][0] & 0xff) !== 0 ? l[0][0] & 0xff : 36;
+  }
 }
 

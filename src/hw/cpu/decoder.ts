@@ -36,11 +36,13 @@ function slotIndex(opcode: number): number {
   return opcode < 0x100 ? opcode : 0x100 | (opcode & 0xff);
 }
 
-function buildSlots(): OpcodeSlot[] {
+/** The slots of legacy code (`long` false) or of 64-bit mode (only rows with an x64 handler). */
+function buildSlots(long: boolean): OpcodeSlot[] {
   const slots: OpcodeSlot[] = [];
   for (let k = 0; k < 0x200; k++) slots.push({ hasModrm: false });
   for (const d of OPCODES) {
     if (d.opcode < 0) continue; // the "(bad)" row
+    if (long ? d.x64 === undefined : d.only64 === true) continue;
     const s = slots[slotIndex(d.opcode)];
     const needsModrm = d.reg !== undefined || d.modrm !== undefined || d.operands.some((o) => MODRM_OPERANDS.test(o));
     if (needsModrm) s.hasModrm = true;
@@ -60,7 +62,8 @@ function buildSlots(): OpcodeSlot[] {
   return slots;
 }
 
-const SLOTS = buildSlots();
+const SLOTS = buildSlots(false);
+const SLOTS64 = buildSlots(true);
 
 /** The opcode table's definition for the undefined-opcode case. */
 let UNDEFINED: OpDef | undefined;
@@ -211,5 +214,155 @@ function readImmediate(i: Instr, o: Operand, next: () => number): void {
     case "Ob": case "Ov": i.disp = i.adsize32 ? imm32() : imm16(); i.hasMem = true; i.eaBase = -1; i.eaIndex = -1; break;
     case "Ap": i.imm = i.opsize32 ? imm32() : imm16(); i.imm2 = imm16(); i.immCount = 2; break;
     default: break;
+  }
+}
+
+// ---- 64-bit mode (SDM vol. 2 §2.2.1 "REX prefixes", §2.2.1.6 "RIP-relative addressing") ----
+
+/** The first operand names a byte (the instruction's operand size is 1). */
+const BYTE_OPERANDS = new Set(["Eb", "Gb", "AL", "Zb", "Ob", "Xb", "Yb"]);
+function isByteForm(d: OpDef): boolean {
+  const [a, b] = d.operands;
+  return BYTE_OPERANDS.has(a) || ((a === "Ib" || a === "DX") && b === "AL");
+}
+const BYTE_FORM = new Map<OpDef, boolean>();
+for (const d of OPCODES) BYTE_FORM.set(d, isByteForm(d));
+
+/**
+ * Decode the instruction at RIP `rip` (a canonical number) in 64-bit mode. REX must be the
+ * last prefix (an earlier one is ignored); CS, DS, ES and SS overrides are ignored for
+ * addressing; operand size is 8 with REX.W, else 2 with 66h (except for "f64" rows), else
+ * 8 for "d64"/"f64" rows and 4 for the rest. Rows without an x64 handler are #UD here.
+ */
+export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
+  const i = new Instr();
+  i.code64 = true;
+  let pos = rip;
+  let o16 = false, a32 = false, rex = 0;
+  let segOverride = -1;
+  let rep = Rep.None;
+  let lock = false;
+  let b: number;
+  const next = (): number => {
+    if (pos - rip >= 15) src.gp(0);
+    return src.fetchCodeByte(pos++);
+  };
+  for (;;) {
+    b = next();
+    if ((b & 0xf0) === 0x40) { rex = b; continue; }
+    let prefix = true;
+    switch (b) {
+      case 0x66: o16 = true; break;
+      case 0x67: a32 = true; break;
+      case 0xf0: lock = true; break;
+      case 0xf2: rep = Rep.RepNE; break;
+      case 0xf3: rep = Rep.RepE; break;
+      case 0x26: case 0x2e: case 0x36: case 0x3e: break; // null prefixes in 64-bit mode
+      case 0x64: segOverride = SegReg.FS; break;
+      case 0x65: segOverride = SegReg.GS; break;
+      default: prefix = false;
+    }
+    if (!prefix) break;
+    rex = 0; // a REX followed by another prefix is ignored
+  }
+  let opcode = b;
+  if (b === 0x0f) opcode = 0x0f00 | next();
+  i.opcode = opcode;
+  i.rex = rex;
+  i.rep = rep;
+  i.lock = lock;
+  i.segOverride = segOverride;
+  i.seg = segOverride >= 0 ? segOverride : SegReg.DS;
+  i.adsize64 = !a32;
+  i.adsize32 = true;
+  const rexR = (rex & 4) << 1, rexX = (rex & 2) << 2, rexB = (rex & 1) << 3;
+
+  const slot = SLOTS64[slotIndex(opcode)];
+  let def: OpDef | undefined = slot.single;
+  if (slot.hasModrm) {
+    const modrm = next();
+    i.modrm = modrm;
+    i.mod = modrm >> 6;
+    const reg = (modrm >> 3) & 7, rm = modrm & 7;
+    i.reg = reg | rexR;
+    i.rm = rm | rexB;
+    if (i.mod === 3) {
+      def = slot.byModrm?.get(modrm) ?? slot.regByReg?.[reg] ?? slot.single;
+    } else {
+      def = slot.memByReg?.[reg] ?? slot.single;
+      if (def !== undefined && def.mem === false) def = undefined;
+    }
+    if (i.mod !== 3 && def !== undefined && def.mem !== false && def.forceReg !== true) {
+      i.hasMem = true;
+      decodeEa64(i, rm, rexX, rexB, next);
+    }
+  } else {
+    i.rm = (opcode & 7) | rexB; // the register in the opcode's low bits (Zv, Zb)
+  }
+  if (def === undefined) def = undefinedDef();
+  i.def = def;
+  i.handler = def.x64 ?? def.handler;
+  if (lock && !(def.lockable === true && i.hasMem)) i.handler = undefinedDef().handler;
+
+  const osz = BYTE_FORM.get(def) === true ? 1
+    : (rex & 8) !== 0 ? 8
+      : def.os64 === "f64" ? 8
+        : o16 ? 2
+          : def.os64 === "d64" ? 8 : 4;
+  i.osz = osz;
+  i.opsize32 = osz !== 2;
+  for (const o of def.operands) readImmediate64(i, o, osz, next);
+  i.len = pos - rip;
+  if (i.len > 15) src.gp(0);
+  return i;
+}
+
+function decodeEa64(i: Instr, rm: number, rexX: number, rexB: number, next: () => number): void {
+  i.eaIndex = -1;
+  i.eaScale = 0;
+  let disp32 = false;
+  if (rm === 4) {
+    const sib = next();
+    const base = sib & 7, index = ((sib >> 3) & 7) | rexX;
+    i.eaScale = sib >> 6;
+    i.eaIndex = index === 4 ? -1 : index; // RSP cannot index; R12 can
+    if (base === 5 && i.mod === 0) { i.eaBase = -1; disp32 = true; }
+    else i.eaBase = base | rexB;
+  } else if (rm === 5 && i.mod === 0) {
+    i.eaBase = -2; // RIP-relative
+    disp32 = true;
+  } else {
+    i.eaBase = rm | rexB;
+  }
+  if (disp32 || i.mod === 2) i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+  else if (i.mod === 1) i.disp = (next() << 24) >> 24;
+  i.dispHi = i.disp >> 31;
+}
+
+function readImmediate64(i: Instr, o: Operand, osz: number, next: () => number): void {
+  const imm32 = (): number => next() | (next() << 8) | (next() << 16) | (next() << 24);
+  const setImm = (v: number): void => {
+    if (i.immCount === 0) i.imm = v; else i.imm2 = v;
+    i.immCount++;
+  };
+  switch (o) {
+    case "Ib": setImm(next()); break;
+    case "Ibs": case "Jb": setImm((next() << 24) >> 24); break;
+    case "Iw": setImm(next() | (next() << 8)); break;
+    case "Iz": setImm(osz === 2 ? next() | (next() << 8) : imm32()); break;
+    case "Jz": setImm(imm32()); break;
+    case "Ob": case "Ov":
+      // moffs: 8 bytes (4 with 67h), no ModR/M.
+      i.hasMem = true; i.eaBase = -1; i.eaIndex = -1;
+      i.disp = imm32();
+      i.dispHi = i.adsize64 ? imm32() : 0;
+      break;
+    default: break;
+  }
+  // MOV r64, imm64 (B8+r with REX.W): the immediate is 8 bytes.
+  if (o === "Iz" && osz === 8 && (i.opcode & 0xf8) === 0xb8) {
+    i.imm2 = imm32();
+    i.imm64 = true;
+    i.immCount = 2;
   }
 }

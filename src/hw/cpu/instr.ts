@@ -16,6 +16,18 @@ export class Instr {
   len = 0;
   /** Decoded with a 32-bit default (CS.D): part of the cache key. */
   code32 = false;
+  /** Decoded in 64-bit mode (decode64): part of the cache key too. */
+  code64 = false;
+  /** 64-bit mode: the REX prefix byte (0x40–0x4F), 0 without one. */
+  rex = 0;
+  /** 64-bit mode: the operand size in bytes (1, 2, 4, 8), byte forms included. */
+  osz = 4;
+  /** 64-bit mode: 64-bit addressing (false with 67h). */
+  adsize64 = false;
+  /** 64-bit mode: the displacement's high half (sign of disp32, or bits 63:32 of a moffs64). */
+  dispHi = 0;
+  /** 64-bit mode: imm (low) and imm2 (high) hold MOV r64, imm64's 64-bit immediate. */
+  imm64 = false;
   opsize32 = false;
   adsize32 = false;
   /** Segment register for the memory operand: default from base register, or the override. */

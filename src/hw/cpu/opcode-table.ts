@@ -25,6 +25,10 @@ import * as ctl from "./exec/control.js";
 import * as sys from "./exec/system.js";
 import * as dsc from "./exec/descriptor.js";
 import * as fpu from "./exec/fpu-escape.js";
+import * as i64 from "./exec64/integer.js";
+import * as c64 from "./exec64/control.js";
+import * as s64 from "./exec64/string.js";
+import * as y64 from "./exec64/system.js";
 
 export type Operand = string;
 
@@ -47,6 +51,16 @@ export interface OpDef {
   rep?: "r" | "c";
   /** The ModR/M mod field is ignored: always a register operand (MOV CRn/DRn). */
   forceReg?: boolean;
+  /**
+   * The handler in 64-bit mode (exec64/, or the legacy one where it is exact there too).
+   * Absent: #UD in 64-bit mode, because the instruction is invalid there ("i64" in appendix
+   * A) or not modelled there yet (docs/long-mode.md lists which).
+   */
+  x64?: Handler;
+  /** 64-bit operand size (appendix A superscripts): "d64" defaults to 64 (66h gives 16), "f64" is always 64. */
+  os64?: "d64" | "f64";
+  /** The row exists only in 64-bit mode (MOVSXD at 63, SWAPGS). */
+  only64?: boolean;
 }
 
 export const OPCODES: OpDef[] = [];
@@ -398,6 +412,98 @@ g(0xdf, 3, "fstp", "STi", U, { mem: false });
 d(0xdb, "fneni", "", U, { modrm: 0xe0 });
 d(0xdb, "fndisi", "", U, { modrm: 0xe1 });
 d(0xdb, "fnsetpm", "", U, { modrm: 0xe4 });
+
+// ---- 64-bit mode (SDM vol. 2 appendix A: "i64" rows are invalid, "d64"/"f64" sizes) ----
+// Each row below gets its 64-bit-mode handler; a row without one is #UD in 64-bit mode.
+
+/** Give every row of `opcode` (with ModR/M.reg `reg`, if given) a 64-bit-mode handler. */
+function x64(opcode: number, handler: Handler | "same", extra: { reg?: number; os64?: "d64" | "f64" } = {}): void {
+  let found = false;
+  for (const row of OPCODES) {
+    if (row.opcode !== opcode || (extra.reg !== undefined && row.reg !== extra.reg)) continue;
+    row.x64 = handler === "same" ? row.handler : handler;
+    if (extra.os64 !== undefined) row.os64 = extra.os64;
+    found = true;
+  }
+  if (!found) throw new Error(`opcode table: no row for ${opcode.toString(16)}`);
+}
+const D64 = { os64: "d64" } as const, F64 = { os64: "f64" } as const;
+
+for (let k = 0; k < 8; k++) {
+  const b = k << 3;
+  x64(b + 0, i64.alu_E_G); x64(b + 1, i64.alu_E_G);
+  x64(b + 2, i64.alu_G_E); x64(b + 3, i64.alu_G_E);
+  x64(b + 4, i64.alu_A_I); x64(b + 5, i64.alu_A_I);
+}
+for (let r = 0; r < 8; r++) {
+  x64(0x50 + r, c64.push_Z, D64); x64(0x58 + r, c64.pop_Z, D64);
+  x64(0x90 + r, i64.xchg_A_Z);
+  x64(0xb0 + r, i64.mov_Z_I); x64(0xb8 + r, i64.mov_Z_I);
+  x64(0x0fc8 + r, i64.bswap_Z);
+}
+d(0x63, "movsxd", "Gv,Ed", i64.movsxd_G_E, { only64: true, x64: i64.movsxd_G_E });
+x64(0x68, c64.push_I, D64); x64(0x6a, c64.push_I, D64);
+x64(0x69, i64.imul_G_E_I); x64(0x6b, i64.imul_G_E_I);
+x64(0x6c, s64.ins); x64(0x6d, s64.ins); x64(0x6e, s64.outs); x64(0x6f, s64.outs);
+for (let c = 0; c < 16; c++) {
+  x64(0x70 + c, c64.jcc, F64); x64(0x0f80 + c, c64.jcc, F64);
+  x64(0x0f40 + c, i64.cmovcc_G_E); x64(0x0f90 + c, i64.setcc_E);
+}
+x64(0x80, i64.grp1_E_I); x64(0x81, i64.grp1_E_I); x64(0x83, i64.grp1_E_I);
+x64(0x84, i64.test_E_G); x64(0x85, i64.test_E_G);
+x64(0x86, i64.xchg_E_G); x64(0x87, i64.xchg_E_G);
+for (const op of [0x88, 0x89]) x64(op, i64.mov_E_G);
+for (const op of [0x8a, 0x8b]) x64(op, i64.mov_G_E);
+x64(0x8c, i64.mov_E_Sw);
+x64(0x8d, i64.lea_G_M);
+x64(0x8e, "same");
+x64(0x8f, c64.pop_E, D64);
+x64(0x98, i64.cbw); x64(0x99, i64.cwd);
+x64(0x9b, "same");
+x64(0x9c, c64.pushf, D64); x64(0x9d, c64.popf, D64);
+x64(0x9e, i64.lahfSahf); x64(0x9f, i64.lahfSahf);
+for (const op of [0xa0, 0xa1, 0xa2, 0xa3]) x64(op, i64.mov_A_O);
+x64(0xa4, s64.movs); x64(0xa5, s64.movs); x64(0xa6, s64.cmps); x64(0xa7, s64.cmps);
+x64(0xa8, i64.test_A_I); x64(0xa9, i64.test_A_I);
+x64(0xaa, s64.stos); x64(0xab, s64.stos); x64(0xac, s64.lods); x64(0xad, s64.lods);
+x64(0xae, s64.scas); x64(0xaf, s64.scas);
+for (const op of [0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3]) x64(op, i64.grp2_E);
+x64(0xc2, c64.ret, F64); x64(0xc3, c64.ret, F64);
+x64(0xc6, i64.mov_E_I); x64(0xc7, i64.mov_E_I, { reg: 0 });
+x64(0xc8, c64.enter, D64); x64(0xc9, c64.leave, D64);
+for (const op of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd]) x64(op, "same");
+for (let op = 0xd8; op <= 0xdf; op++) x64(op, "same"); // x87: memory operands through cpu.ea (64-bit aware)
+x64(0xe0, c64.loop, F64); x64(0xe1, c64.loop, F64); x64(0xe2, c64.loop, F64); x64(0xe3, c64.jrcxz, F64);
+for (const op of [0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef]) x64(op, "same");
+x64(0xe8, c64.call_J, F64); x64(0xe9, c64.jmp_J, F64); x64(0xeb, c64.jmp_J, F64);
+for (const k of [0, 1]) { x64(0xf6, i64.test_E_I, { reg: k }); x64(0xf7, i64.test_E_I, { reg: k }); }
+for (const op of [0xf6, 0xf7]) {
+  x64(op, i64.not_E, { reg: 2 }); x64(op, i64.neg_E, { reg: 3 });
+  x64(op, i64.mul_E, { reg: 4 }); x64(op, i64.mul_E, { reg: 5 });
+  x64(op, i64.div_E, { reg: 6 }); x64(op, i64.div_E, { reg: 7 });
+}
+for (const k of [0, 1]) { x64(0xfe, i64.incdec_E, { reg: k }); x64(0xff, i64.incdec_E, { reg: k }); }
+x64(0xff, c64.call_E, { reg: 2, os64: "f64" }); x64(0xff, c64.jmp_E, { reg: 4, os64: "f64" });
+x64(0xff, c64.push_E, { reg: 6, os64: "d64" });
+
+x64(0x0f00, "same");
+x64(0x0f01, y64.sgdt, { reg: 0 }); x64(0x0f01, y64.sidt, { reg: 1 });
+x64(0x0f01, y64.lgdt, { reg: 2 }); x64(0x0f01, y64.lidt, { reg: 3 });
+x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y64.invlpg, { reg: 7 });
+d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
+for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
+for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
+x64(0x0f20, y64.mov_R_C); x64(0x0f22, y64.mov_C_R); x64(0x0f21, y64.mov_R_D); x64(0x0f23, y64.mov_D_R);
+x64(0x0fa0, c64.push_Sreg, D64); x64(0x0fa8, c64.push_Sreg, D64);
+x64(0x0fa1, c64.pop_Sreg, D64); x64(0x0fa9, c64.pop_Sreg, D64);
+for (const op of [0x0fa3, 0x0fab, 0x0fb3, 0x0fbb, 0x0fba]) x64(op, i64.bt_E);
+for (const op of [0x0fa4, 0x0fa5, 0x0fac, 0x0fad]) x64(op, i64.shxd_E_G);
+x64(0x0faf, i64.imul_G_E);
+x64(0x0fb0, i64.cmpxchg_E_G); x64(0x0fb1, i64.cmpxchg_E_G);
+for (const op of [0x0fb6, 0x0fb7, 0x0fbe, 0x0fbf]) x64(op, i64.movx_G_E);
+x64(0x0fbc, i64.bsx_G_E); x64(0x0fbd, i64.bsx_G_E);
+x64(0x0fc0, i64.xadd_E_G); x64(0x0fc1, i64.xadd_E_G);
+x64(0x0fc7, i64.cmpxchg8b_16b, { reg: 1 });
 
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
 // It has no opcode of its own (-1): the decoder falls back to it.

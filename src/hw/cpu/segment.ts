@@ -64,6 +64,8 @@ export class SegmentCache {
   big = false;
   /** G flag as loaded (visible through LAR). */
   gran = false;
+  /** L flag as loaded (descriptor bit 53): a 64-bit code segment when EFER.LMA = 1. */
+  l = false;
   /** False after loading a null selector in protected mode: any access faults. */
   valid = true;
 
@@ -80,6 +82,7 @@ export class SegmentCache {
   /** Real-mode and V86 semantics: base = selector * 16, limit unchanged (SDM vol. 3 §20.1.1). */
   loadReal(selector: number): void {
     this.selector = selector & 0xffff;
+    this.l = false;
     this.base = (selector & 0xffff) << 4;
     this.valid = true;
     this.refresh();
@@ -93,6 +96,7 @@ export class SegmentCache {
     this.access = 0xf3;
     this.big = false;
     this.gran = false;
+    this.l = false;
     this.valid = true;
     this.refresh();
   }
@@ -100,6 +104,7 @@ export class SegmentCache {
   loadDescriptor(selector: number, d: Descriptor): void {
     this.selector = selector & 0xffff;
     this.base = d.base;
+    this.l = (d.hi & 0x0020_0000) !== 0;
     this.limit = d.limit;
     this.access = (d.hi >>> 8) & 0xff;
     this.big = d.db;
@@ -139,6 +144,6 @@ export class SegmentCache {
 
   copyFrom(o: SegmentCache): void {
     this.selector = o.selector; this.base = o.base; this.limit = o.limit; this.access = o.access;
-    this.big = o.big; this.gran = o.gran; this.valid = o.valid; this.refresh();
+    this.big = o.big; this.gran = o.gran; this.l = o.l; this.valid = o.valid; this.refresh();
   }
 }

@@ -11,6 +11,7 @@ import {
   PFEC_P, PFEC_W, PFEC_U, PFEC_RSVD, CR0_WP, CR4_PSE, CR4_PAE,
 } from "./paging.js";
 
+
 const PD = 0x1000, PT = 0x2000;
 const LIN = 0x0040_3123; // PDE 1, PTE 3, offset 0x123
 const PDE_ADDR = PD + 1 * 4, PTE_ADDR = PT + 3 * 4;
@@ -187,4 +188,76 @@ test("PAE: U/S, R/W and WP as in 32-bit paging", () => {
   const s = setupPae([PAE_PT | PTE_P | PTE_U, 0], [FRAME | PTE_P | PTE_W | PTE_U, 0], CR0_WP);
   assert.equal(ec(s.mem, s.m, PAE_LIN, true, true), PFEC_P | PFEC_W | PFEC_U);
   assert.equal(ec(s.mem, s.m, PAE_LIN, true, false), PFEC_P | PFEC_W);
+});
+
+// ---- 4-level paging (SDM vol. 3 §4.5, tables 4-14 to 4-20) ----
+
+const PML4 = 0x10000, PDPT = 0x11000, PD4 = 0x12000, PT4 = 0x13000;
+/** 0xFFFF8000_40203123: PML4E 256, PDPTE 1, PDE 1, PTE 3, offset 0x123 (canonical, negative). */
+const LIN4 = -0x8000_0000_0000 + 0x4020_3123;
+
+function setup4(entries: [number, number][], m: Partial<PagingMode> = {}): { mem: PhysicalMemory; m: PagingMode } {
+  const mem = new PhysicalMemory(1 << 20);
+  const addrs = [PML4 + 256 * 8, PDPT + 1 * 8, PD4 + 1 * 8, PT4 + 3 * 8];
+  entries.forEach(([lo, hi], k) => { mem.write32(addrs[k], lo); mem.write32(addrs[k] + 4, hi); });
+  return { mem, m: { cr0: 0, cr3: PML4, cr4: CR4_PAE, pdpte: new Int32Array(8), lma: true, nxe: false, cr3Hi: 0, maxPhyAddr: 40, page1gb: false, ...m } };
+}
+const DIR4 = PTE_P | PTE_W | PTE_U;
+
+test("4-level: a 4 KiB page through all four levels; A bits set on the way, D on a write", () => {
+  const s = setup4([[PDPT | DIR4, 0], [PD4 | DIR4, 0], [PT4 | DIR4, 0], [FRAME | DIR4, 0]]);
+  const t = new Translation();
+  assert.equal(walk(s.mem, s.m, LIN4, true, true, t), true);
+  assert.equal(t.frame, FRAME);
+  for (const a of [PML4 + 256 * 8, PDPT + 8, PD4 + 8]) assert.equal(s.mem.read32(a) & PTE_A, PTE_A);
+  assert.equal(s.mem.read32(PT4 + 24) & (PTE_A | PTE_D), PTE_A | PTE_D);
+  // Index bits come from the right places: the same address without bit 47's sign maps elsewhere.
+  assert.equal(walk(s.mem, s.m, 0x4020_3123, false, false, t), false);
+});
+
+test("4-level: rights are the AND of every level's U/S and R/W", () => {
+  let s = setup4([[PDPT | PTE_P | PTE_W, 0], [PD4 | DIR4, 0], [PT4 | DIR4, 0], [FRAME | DIR4, 0]]);
+  assert.equal(ec(s.mem, s.m, LIN4, false, true), PFEC_P | PFEC_U);
+  s = setup4([[PDPT | DIR4, 0], [PD4 | PTE_P | PTE_U, 0], [PT4 | DIR4, 0], [FRAME | DIR4, 0]], { cr0: CR0_WP });
+  assert.equal(ec(s.mem, s.m, LIN4, true, false), PFEC_P | PFEC_W);
+  assert.equal(ec(s.mem, s.m, LIN4, false, true), -1);
+});
+
+test("4-level: 2 MiB pages, and 1 GiB pages only where the part has them (PS reserved otherwise)", () => {
+  const t = new Translation();
+  let s = setup4([[PDPT | DIR4, 0], [PD4 | DIR4, 0], [0x0060_0000 | DIR4 | PTE_PS, 0]]);
+  assert.equal(walk(s.mem, s.m, LIN4, false, false, t), true);
+  assert.equal(t.frame, 0x0060_0000 + 0x3000);
+  s = setup4([[PDPT | DIR4, 0], [0x4000_0000 | DIR4 | PTE_PS, 0]], { page1gb: true });
+  assert.equal(walk(s.mem, s.m, LIN4, false, false, t), true);
+  assert.equal(t.frame, 0x4000_0000 + 0x0020_3000);
+  s = setup4([[PDPT | DIR4, 0], [0x4000_0000 | DIR4 | PTE_PS, 0]], { page1gb: false });
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), PFEC_P | PFEC_RSVD);
+  s = setup4([[PDPT | DIR4 | PTE_PS, 0]], { page1gb: true }); // PS in a PML4E
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), PFEC_P | PFEC_RSVD);
+  s = setup4([[PDPT | DIR4, 0], [0x4000_0000 | 0x2000 | DIR4 | PTE_PS, 0]], { page1gb: true }); // bits 29:13
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), PFEC_P | PFEC_RSVD);
+});
+
+test("4-level: XD is reserved without EFER.NXE; with it the page is no-execute", () => {
+  const e = (hi: number): [number, number][] => [[PDPT | DIR4, 0], [PD4 | DIR4, hi], [PT4 | DIR4, 0], [FRAME | DIR4, 0]];
+  let s = setup4(e(0x8000_0000 | 0));
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), PFEC_P | PFEC_RSVD);
+  s = setup4(e(0x8000_0000 | 0), { nxe: true });
+  const t = new Translation();
+  assert.equal(walk(s.mem, s.m, LIN4, false, false, t), true);
+  assert.equal(t.noExec, true);
+  s = setup4(e(0), { nxe: true });
+  walk(s.mem, s.m, LIN4, false, false, t);
+  assert.equal(t.noExec, false);
+});
+
+test("4-level: address bits at and above MAXPHYADDR are reserved", () => {
+  const e = (hi: number): [number, number][] => [[PDPT | DIR4, 0], [PD4 | DIR4, 0], [PT4 | DIR4, 0], [FRAME | DIR4, hi]];
+  let s = setup4(e(0x100), { maxPhyAddr: 40 }); // bit 40
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), PFEC_P | PFEC_RSVD);
+  s = setup4(e(0x100), { maxPhyAddr: 48 });
+  assert.equal(ec(s.mem, s.m, LIN4, false, false), -1);
+  const n = setup4(e(0x10_0000 | 0x7ff0_0000), { maxPhyAddr: 36 }); // bits 62:52 are ignored
+  assert.equal(ec(n.mem, n.m, LIN4, false, false), -1);
 });

@@ -1,6 +1,7 @@
-// Linear-to-physical translation: 32-bit paging and PAE paging (Intel SDM vol. 3 chapter 4,
-// §4.3 "32-bit paging", §4.4 "PAE paging", §4.6 "Access rights", §4.7 "Page-fault exceptions",
-// §4.8 "Accessed and dirty flags").
+// Linear-to-physical translation: 32-bit paging, PAE paging and 4-level (IA-32e) paging
+// (Intel SDM vol. 3 chapter 4, §4.3 "32-bit paging", §4.4 "PAE paging", §4.5 "4-level
+// paging", §4.6 "Access rights", §4.7 "Page-fault exceptions", §4.8 "Accessed and dirty
+// flags"; AMD APM vol. 2 §5.3 "Long-mode page translation").
 //
 // The walk is a function of (memory, control registers, address, access kind) that returns a
 // translation or a page-fault error code; the caller decides what a fault becomes (a #PF for
@@ -30,19 +31,30 @@ export const PFEC_P = 1 << 0;
 export const PFEC_W = 1 << 1;
 export const PFEC_U = 1 << 2;
 export const PFEC_RSVD = 1 << 3;
+export const PFEC_ID = 1 << 4;
 
 export const CR0_WP = 1 << 16;
 export const CR4_PSE = 1 << 4;
 export const CR4_PAE = 1 << 5;
 export const CR4_PGE = 1 << 7;
 
-/** The registers a walk depends on. */
+/** The registers a walk depends on (the long-mode ones may be left out: legacy paging). */
 export interface PagingMode {
   cr0: number;
   cr3: number;
   cr4: number;
   /** PAE: the four PDPTEs loaded at the last CR3 write (SDM vol. 3 §4.4.1), [lo, hi] pairs. */
   pdpte: Int32Array;
+  /** EFER.LMA: IA-32e mode, so 4-level paging (CR3 bits 63:32 are in cr3Hi). */
+  lma?: boolean;
+  /** EFER.NXE: the XD bit (63) of 4-level and PAE entries is defined. */
+  nxe?: boolean;
+  /** Bits 63:32 of CR3 (4-level paging). */
+  cr3Hi?: number;
+  /** MAXPHYADDR (CPUID 8000_0008h:EAX[7:0]): entry bits from here to 51 are reserved. */
+  maxPhyAddr?: number;
+  /** 1 GiB pages exist (CPUID 8000_0001h:EDX bit 26); without them PDPTE.PS is reserved. */
+  page1gb?: boolean;
 }
 
 /** Outcome of a walk. Preallocate one and reuse it. */
@@ -57,6 +69,8 @@ export class Translation {
   global = false;
   /** Dirty flag is now set in the final entry (a later write needs no walk). */
   dirty = false;
+  /** Execute-disable: instruction fetches from the page fault (XD in any level, EFER.NXE). */
+  noExec = false;
   /** Page-fault error code when !ok. */
   errorCode = 0;
 }
@@ -67,6 +81,8 @@ export class Translation {
  * access). Fills `out`; returns out.ok. On failure out.errorCode is the #PF error code.
  */
 export function walk(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
+  out.noExec = false;
+  if (m.lma === true) return walk4Level(mem, m, lin, write, user, out);
   lin >>>= 0;
   const wp = (m.cr0 & CR0_WP) !== 0;
   const ecBase = (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
@@ -155,4 +171,60 @@ function succeed(out: Translation, frame: number, dir: number, leaf: number, dir
   out.global = (leaf & PTE_G) !== 0;
   out.dirty = dirty;
   return true;
+}
+
+// ---- 4-level paging (SDM vol. 3 §4.5, tables 4-14 … 4-20) ----
+//
+// `lin` is a canonical linear address as a JS number in [-2^47, 2^47) (docs/long-mode.md).
+// Entries are 64 bits, read as two halves. In the high half, bits MAXPHYADDR–51 are reserved,
+// bits 52–62 are ignored and bit 63 is XD (reserved unless EFER.NXE). Frames above 4 GiB have
+// no memory here and are truncated to 32 bits, as in PAE paging.
+
+const TWO32 = 0x1_0000_0000;
+
+/** Reserved bits of an entry's high half for a MAXPHYADDR and EFER.NXE. */
+function highReserved(m: PagingMode): number {
+  const bits = m.maxPhyAddr ?? 36;
+  const phys = bits >= 52 ? 0 : (~((1 << (bits - 32)) - 1) & 0x000f_ffff);
+  return (phys | (m.nxe ? 0 : 0x8000_0000)) | 0;
+}
+
+function walk4Level(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
+  const wp = (m.cr0 & CR0_WP) !== 0;
+  const ecBase = (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
+  const rsvdHi = highReserved(m);
+  const u48 = lin < 0 ? lin + TWO32 * 0x1_0000 : lin;
+  const bits47to32 = Math.floor(u48 / TWO32);
+  const low = lin >>> 0;
+  const indexes = [(bits47to32 >>> 7) & 0x1ff, ((bits47to32 & 0x7f) << 2) | (low >>> 30), (low >>> 21) & 0x1ff, (low >>> 12) & 0x1ff];
+  let table = (m.cr3 & 0xffff_f000) >>> 0;
+  let rights = PTE_U | PTE_W;
+  let xd = 0;
+  for (let level = 0; level < 4; level++) {
+    const addr = (table + indexes[level] * 8) >>> 0;
+    const lo = mem.read32(addr), hi = mem.read32(addr + 4);
+    if ((lo & PTE_P) === 0) return fail(out, ecBase);
+    // PS is reserved in a PML4E; in a PDPTE it is a 1 GiB page only on parts that have them.
+    const large = (lo & PTE_PS) !== 0 && (level === 2 || (level === 1 && m.page1gb === true));
+    const psReserved = (lo & PTE_PS) !== 0 && (level === 0 || (level === 1 && m.page1gb !== true));
+    const lowReserved = large ? (level === 1 ? 0x3fff_e000 : 0x001f_e000) : 0;
+    if ((hi & rsvdHi) !== 0 || psReserved || (lo & lowReserved) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+    rights &= lo;
+    xd |= hi;
+    if ((lo & PTE_A) === 0 && !(large || level === 3)) mem.write32(addr, lo | PTE_A);
+    if (large || level === 3) {
+      const pageMask = level === 1 ? 0x3fff_f000 : level === 2 ? 0x001f_f000 : 0;
+      const frame = (((lo & 0xffff_f000) & ~pageMask) | (low & pageMask)) >>> 0;
+      const leaf = (rights & (PTE_U | PTE_W)) | (lo & ~(PTE_U | PTE_W));
+      if (!allowed(leaf, leaf, write, user, wp)) return fail(out, ecBase | PFEC_P);
+      let upd = lo | PTE_A;
+      if (write) upd |= PTE_D;
+      if (upd !== lo) mem.write32(addr, upd);
+      succeed(out, frame, leaf, leaf, (upd & PTE_D) !== 0);
+      out.noExec = m.nxe === true && (xd & 0x8000_0000) !== 0;
+      return true;
+    }
+    table = (lo & 0xffff_f000) >>> 0;
+  }
+  return fail(out, ecBase); // not reached: level 3 is always a leaf
 }

@@ -34,7 +34,10 @@ export function in_(cpu: Cpu, i: Instr): void {
   checkIoPermission(cpu, p, s);
   if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
   else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
-  else cpu.regs[Reg.EAX] = cpu.io.in32(p);
+  else {
+    cpu.regs[Reg.EAX] = cpu.io.in32(p);
+    if (cpu.mode64) cpu.regsHi[Reg.EAX] = 0;
+  }
 }
 
 export function out(cpu: Cpu, i: Instr): void {

@@ -116,7 +116,7 @@ export function grp2_Ev(cpu: Cpu, i: Instr): void {
 }
 
 /** SHLD/SHRD: shift `dst` by `count`, filling from `src`. */
-function doubleShift(cpu: Cpu, left: boolean, dst: number, src: number, count: number, size: number): number {
+export function doubleShift(cpu: Cpu, left: boolean, dst: number, src: number, count: number, size: number): number {
   const bits = size * 8;
   dst >>>= 0; src >>>= 0;
   let r: number, cf: number;

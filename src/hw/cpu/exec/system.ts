@@ -3,14 +3,14 @@
 // RDPMC, SYSENTER SYSEXIT, UD2 (Intel SDM vol. 2 pages; vol. 3 chapters 2 and 5).
 
 import {
-  Reg, type Cpu, CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW, CR0_CD, CR0_PG, CR4_PVI, CR4_TSD, CR4_VME, CR4_PCE,
+  Reg, type Cpu, EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE, CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW, CR0_CD, CR0_PG, CR4_PVI, CR4_TSD, CR4_VME, CR4_PCE,
 } from "../cpu.js";
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 import { SegReg, Descriptor } from "../segment.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
-function requireCpl0(cpu: Cpu): void {
+export function requireCpl0(cpu: Cpu): void {
   if (cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
 }
 
@@ -170,14 +170,12 @@ export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 
 // ---- CPUID (SDM vol. 2 "CPUID") ----
 
-/**
- * The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. The CPU has
- * no IA-32e mode yet, so EFER.LMA is always 0 (`lma` false).
- */
+/** The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. */
 export function cpuid(cpu: Cpu, _i: Instr): void {
   const r = cpu.regs, t = cpu.cpuidTable, out = t.out;
-  t.lookup(r[Reg.EAX], r[Reg.ECX], false, out);
+  t.lookup(r[Reg.EAX], r[Reg.ECX], cpu.lma, out);
   r[Reg.EAX] = out[0]; r[Reg.EBX] = out[1]; r[Reg.ECX] = out[2]; r[Reg.EDX] = out[3];
+  if (cpu.mode64) cpu.regsHi.fill(0, 0, 4); // 32-bit results zero-extend into RAX…RDX
 }
 
 // ---- Time-stamp counter and MSRs (SDM vol. 4) ----
@@ -199,6 +197,25 @@ const PLAIN_MSRS = { intel: new Set([0x17, 0x2a, 0x8b]), amd: new Set([0x2a, 0x8
 export const MSR_FEATURE_CONTROL = 0x3a;
 const FEATURE_CONTROL_LOCK = 1, FEATURE_CONTROL_BITS = 0x7;
 
+/** The long-mode MSRs (SDM vol. 4 table 2-2; AMD APM vol. 2 §3.1.7, §6.1.1), on parts with lm. */
+export const MSR_EFER = 0xc000_0080, MSR_STAR = 0xc000_0081, MSR_LSTAR = 0xc000_0082, MSR_CSTAR = 0xc000_0083,
+  MSR_FMASK = 0xc000_0084, MSR_FS_BASE = 0xc000_0100, MSR_GS_BASE = 0xc000_0101, MSR_KERNEL_GS_BASE = 0xc000_0102;
+/** STAR, LSTAR, CSTAR and FMASK only hold values until SYSCALL/SYSRET read them. */
+const SYSCALL_MSRS = new Set([MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK]);
+
+/** A 64-bit MSR value as the canonical number a base register holds (#GP(0) if not canonical). */
+function canonicalBase(cpu: Cpu, lo: number, hi: number): number {
+  if (((hi << 16) >> 16) !== hi) cpu.gp(0);
+  return hi * 0x1_0000_0000 + (lo >>> 0);
+}
+
+/** The EFER bits this model lets WRMSR set (the rest are reserved: #GP(0)). */
+function eferWritable(cpu: Cpu): number {
+  const f = cpu.features;
+  return (f.syscall || f.syscallLegacy ? EFER_SCE : 0) | (f.lm ? EFER_LME | EFER_LMA : 0) | (f.nx ? EFER_NXE : 0) |
+    (f.lmsle ? EFER_LMSLE : 0);
+}
+
 function hasMsr(cpu: Cpu, n: number): boolean {
   return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx);
 }
@@ -208,6 +225,7 @@ export function rdtsc(cpu: Cpu, _i: Instr): void {
   const t = cpu.readTsc();
   cpu.regs[Reg.EAX] = t >>> 0;
   cpu.regs[Reg.EDX] = Math.floor(t / 0x1_0000_0000) >>> 0;
+  if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
 }
 export function rdpmc(cpu: Cpu, _i: Instr): void {
   if ((cpu.cr4 & CR4_PCE) === 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
@@ -224,13 +242,27 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_CS: lo = cpu.sysenterCs; break;
     case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
     case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
+    case MSR_EFER: if (eferWritable(cpu) === 0) cpu.gp(0); lo = cpu.efer; break;
+    case MSR_FS_BASE: case MSR_GS_BASE: {
+      if (!cpu.features.lm) cpu.gp(0);
+      const b = cpu.segs[n === MSR_FS_BASE ? SegReg.FS : SegReg.GS].base;
+      lo = b | 0; hi = Math.floor(b / 0x1_0000_0000);
+      break;
+    }
+    case MSR_KERNEL_GS_BASE: if (!cpu.features.lm) cpu.gp(0); lo = cpu.kernelGsBase | 0; hi = Math.floor(cpu.kernelGsBase / 0x1_0000_0000); break;
     default: {
+      if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {
+        const v = cpu.plainMsrs.get(n);
+        if (v) { lo = v[0]; hi = v[1]; }
+        break;
+      }
       if (!hasMsr(cpu, n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
       if (v) { lo = v[0]; hi = v[1]; }
     }
   }
   cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
+  if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
 }
 export function wrmsr(cpu: Cpu, _i: Instr): void {
   requireCpl0(cpu);
@@ -241,7 +273,27 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; break;
     case MSR_SYSENTER_ESP: cpu.sysenterEsp = lo; break;
     case MSR_SYSENTER_EIP: cpu.sysenterEip = lo; break;
+    case MSR_EFER: {
+      const ok = eferWritable(cpu);
+      if (ok === 0 || hi !== 0 || (lo & ~ok) !== 0) cpu.gp(0);
+      cpu.setEfer(lo);
+      break;
+    }
+    case MSR_FS_BASE: case MSR_GS_BASE:
+      if (!cpu.features.lm) cpu.gp(0);
+      cpu.segs[n === MSR_FS_BASE ? SegReg.FS : SegReg.GS].base = canonicalBase(cpu, lo, hi);
+      break;
+    case MSR_KERNEL_GS_BASE:
+      if (!cpu.features.lm) cpu.gp(0);
+      cpu.kernelGsBase = canonicalBase(cpu, lo, hi);
+      break;
     default:
+      if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {
+        // LSTAR and CSTAR hold addresses: a non-canonical one is #GP(0) on WRMSR.
+        if (n === MSR_LSTAR || n === MSR_CSTAR) canonicalBase(cpu, lo, hi);
+        cpu.plainMsrs.set(n, [lo, hi]);
+        break;
+      }
       if (!hasMsr(cpu, n)) cpu.gp(0);
       if (n === MSR_FEATURE_CONTROL) {
         const old = cpu.plainMsrs.get(n);
