@@ -22,7 +22,19 @@ const diskCache = join(tmpdir(), "vmm86-asm-cache");
  * `org` is the address the code will run at (for jumps to absolute labels).
  */
 export function asm(source: string, org = 0x10000): Uint8Array {
-  const key = `${org}\n${source}`;
+  return assemble(source, org, false);
+}
+
+/**
+ * Assemble with `as --64`: the code starts in `.code32` and switches with `.code64` (the
+ * long-mode tests enter 64-bit mode from protected mode).
+ */
+export function asm64(source: string, org = 0x10000): Uint8Array {
+  return assemble(source, org, true);
+}
+
+function assemble(source: string, org: number, x64: boolean): Uint8Array {
+  const key = `${x64 ? "64" : ""}${org}\n${source}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const cached = join(diskCache, `${createHash("sha1").update(key).digest("hex")}.bin`);
@@ -34,8 +46,8 @@ export function asm(source: string, org = 0x10000): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), "vmm86-asm-"));
   try {
     writeFileSync(join(dir, "t.s"), `.intel_syntax noprefix\n.code32\n.text\n${source}\n`);
-    execFileSync("as", ["--32", "-o", join(dir, "t.o"), join(dir, "t.s")]);
-    execFileSync("ld", ["-m", "elf_i386", "-Ttext", `0x${org.toString(16)}`, "--oformat", "binary", "-e", "0",
+    execFileSync("as", [x64 ? "--64" : "--32", "-o", join(dir, "t.o"), join(dir, "t.s")]);
+    execFileSync("ld", ["-m", x64 ? "elf_x86_64" : "elf_i386", "-Ttext", `0x${org.toString(16)}`, "--oformat", "binary", "-e", "0",
       "-o", join(dir, "t.bin"), join(dir, "t.o")]);
     const bytes = new Uint8Array(readFileSync(join(dir, "t.bin")));
     cache.set(key, bytes);

@@ -13,6 +13,7 @@ import * as F from "./eflags.js";
 import { Vector } from "./fault.js";
 import { Descriptor, SegmentCache, SegReg, SysType } from "./segment.js";
 import { taskSwitch, TaskSource } from "./task.js";
+import { deliverLong } from "./interrupt64.js";
 
 /** What raised the event: decides the gate-DPL check and the EXT bit of error codes. */
 export const enum IntKind {
@@ -41,6 +42,7 @@ export function scratchFor(cpu: Cpu): DeliveryScratch {
 
 export function deliverInterrupt(cpu: Cpu, vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
   if (!cpu.protectedMode) { deliverReal(cpu, vector); return; }
+  if (cpu.lma) { deliverLong(cpu, vector, kind, errorCode, hasErrorCode); return; }
   deliverProtected(cpu, vector, kind, errorCode, hasErrorCode);
 }
 

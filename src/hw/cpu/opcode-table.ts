@@ -471,6 +471,7 @@ for (const op of [0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3]) x64(op, i64.grp2_E);
 x64(0xc2, c64.ret, F64); x64(0xc3, c64.ret, F64);
 x64(0xc6, i64.mov_E_I); x64(0xc7, i64.mov_E_I, { reg: 0 });
 x64(0xc8, c64.enter, D64); x64(0xc9, c64.leave, D64);
+x64(0xcf, c64.iret);
 for (const op of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd]) x64(op, "same");
 for (let op = 0xd8; op <= 0xdf; op++) x64(op, "same"); // x87: memory operands through cpu.ea (64-bit aware)
 x64(0xe0, c64.loop, F64); x64(0xe1, c64.loop, F64); x64(0xe2, c64.loop, F64); x64(0xe3, c64.jrcxz, F64);

@@ -192,7 +192,7 @@ function nullInaccessibleSegments(cpu: Cpu): void {
 }
 
 /** Validate a return CS (RET far / IRET to protected mode). */
-function checkReturnCs(cpu: Cpu, sel: number, d: Descriptor): void {
+export function checkReturnCs(cpu: Cpu, sel: number, d: Descriptor): void {
   if ((sel & 0xfffc) === 0) cpu.gp(0);
   cpu.fetchDescriptor(sel, d);
   if (!d.isCode) cpu.gp(sel & 0xfffc);

@@ -8,6 +8,7 @@ import * as F from "../eflags.js";
 import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
 import { TWO32, readE, readMem, writeMem, getReg, setReg, ea64, linear } from "./operands.js";
+import { iret64 } from "../interrupt64.js";
 
 /** RSP as a number (for the canonical check). */
 function rsp(cpu: Cpu): number { return cpu.regsHi[Reg.ESP] * TWO32 + (cpu.regs[Reg.ESP] >>> 0); }
@@ -198,4 +199,10 @@ export function enter(cpu: Cpu, i: Instr): void {
   linear(cpu, end | 0, Math.floor(end / TWO32) | 0, SegReg.SS);
   setReg(cpu, Reg.EBP, n, frame | 0, Math.floor(frame / TWO32) | 0, 0);
   setRsp(cpu, end);
+}
+
+/** CF: IRET / IRETQ in 64-bit mode (interrupt64.ts). */
+export function iret(cpu: Cpu, i: Instr): void {
+  cpu.strictSensitive();
+  iret64(cpu, i.osz === 8 ? 8 : 4);
 }
