@@ -550,8 +550,9 @@ export class Cpu {
   /** Whether the current access is a user-mode one (CPL 3). */
   get user(): boolean { return this.cpl === 3; }
 
+  // In IA-32e mode the TLB above stays empty, so these fast paths never hit and every access
+  // reaches translateRead/translateWrite or the explicit checks, which go to long-memory.ts.
   readLin8(lin: number, user: boolean): number {
-    if (this.lma) return this.long.read8(lin, user);
     if (this.paging) {
       const e = this.tlb[lin >>> 12];
       if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) {
@@ -561,12 +562,10 @@ export class Cpu {
     return this.mem.read8(this.translateRead(lin, user));
   }
   readLin16(lin: number, user: boolean): number {
-    if (this.lma) return this.long.read16(lin, user);
     if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
     return this.mem.read16(this.translateRead(lin, user));
   }
   readLin32(lin: number, user: boolean): number {
-    if (this.lma) return this.long.read32(lin, user);
     if (this.paging) {
       // Fast path: a TLB hit on a RAM frame, not crossing the page.
       const e = this.tlb[lin >>> 12];
@@ -575,6 +574,7 @@ export class Cpu {
         const r = this.mem.ram;
         return r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24);
       }
+      if (this.lma) return this.long.read32(lin, user);
     }
     if ((lin & 0xfff) > 0xffc) {
       const p1 = this.translateRead(lin, user), p2 = this.translateRead((lin | 0xfff) + 1, user);
@@ -589,7 +589,6 @@ export class Cpu {
   }
   writeLin8(lin: number, v: number, user: boolean): void { this.mem.write8(this.translateWrite(lin, user), v); }
   writeLin16(lin: number, v: number, user: boolean): void {
-    if (this.lma) { this.long.write16(lin, v, user); return; }
     if ((lin & 0xfff) === 0xfff) {
       const p1 = this.translateWrite(lin, user), p2 = this.translateWrite(lin + 1, user);
       this.mem.write8(p1, v); this.mem.write8(p2, v >>> 8);
@@ -598,7 +597,6 @@ export class Cpu {
     this.mem.write16(this.translateWrite(lin, user), v);
   }
   writeLin32(lin: number, v: number, user: boolean): void {
-    if (this.lma) { this.long.write32(lin, v, user); return; }
     if (this.paging) {
       const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
       const e = this.tlb[lin >>> 12];
@@ -608,6 +606,7 @@ export class Cpu {
         r[p] = v; r[p + 1] = v >>> 8; r[p + 2] = v >>> 16; r[p + 3] = v >>> 24;
         return;
       }
+      if (this.lma) { this.long.write32(lin, v, user); return; }
     }
     if ((lin & 0xfff) > 0xffc) {
       // Translate both pages before writing anything, so a fault on the second leaves memory unchanged.
@@ -1023,7 +1022,6 @@ export class Cpu {
   }
 
   private fetchInstr(): Instr {
-    if (this.lma) return this.fetchInstrLong();
     const cs = this.segs[SegReg.CS];
     const eip = this.eip;
     const lin = (cs.base + eip) | 0;
@@ -1033,6 +1031,7 @@ export class Cpu {
       const ins = this.fetchArr[lin & 0xfff];
       if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
     }
+    if (this.lma) return this.fetchInstrLong();
     const phys = this.translateRead(lin, this.cpl === 3);
     const page = phys >>> 12;
     if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
