@@ -436,16 +436,8 @@ export function movsxd_G_E(cpu: Cpu, i: Instr): void {
   const v = readE(cpu, i, n === 8 ? 4 : n);
   writeG(cpu, i, n, v, v >> 31);
 }
-/** 8D: LEA, the effective address truncated to the operand size (no segment base). */
+/** 8D: LEA: the effective address (modulo 2^64, no segment base, never a fault), truncated to the operand size. */
 export function lea_G_M(cpu: Cpu, i: Instr): void {
-  const seg = i.seg;
-  i.seg = 3; // DS: base 0 in 64-bit mode, so ea64 adds nothing
-  let lin: number;
-  try { lin = eaNoCheck(cpu, i); } finally { i.seg = seg; }
-  writeG(cpu, i, i.osz, lin | 0, Math.floor(lin / TWO32) | 0);
-}
-/** The effective address of i without the canonical check (LEA never faults). */
-function eaNoCheck(cpu: Cpu, i: Instr): number {
   let lo = i.disp >>> 0, hi = i.dispHi;
   if (i.eaBase >= 0) { const s = lo + (cpu.regs[i.eaBase] >>> 0); lo = s; hi += cpu.regsHi[i.eaBase] + (s >= TWO32 ? 1 : 0); }
   else if (i.eaBase === -2) { const rip = cpu.eip; const s = lo + (rip >>> 0); lo = s; hi += Math.floor(rip / TWO32) + (s >= TWO32 ? 1 : 0); }
@@ -455,8 +447,7 @@ function eaNoCheck(cpu: Cpu, i: Instr): number {
     if (sc !== 0) { xh = (xh << sc) | (xl >>> (32 - sc)); xl <<= sc; }
     const s = (lo >>> 0) + (xl >>> 0); lo = s; hi += xh + (s >= TWO32 ? 1 : 0);
   }
-  if (!i.adsize64) hi = 0;
-  return (hi | 0) * TWO32 + (lo >>> 0);
+  writeG(cpu, i, i.osz, lo | 0, i.adsize64 ? hi | 0 : 0);
 }
 /** 86/87: XCHG E, G (locked with memory, as always). */
 export function xchg_E_G(cpu: Cpu, i: Instr): void {
