@@ -299,6 +299,10 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   } else {
     i.rm = (opcode & 7) | rexB; // the register in the opcode's low bits (Zv, Zb)
   }
+  // MOV to or from DR8–DR15 does not exist: REX.R is #UD there (SDM vol. 2 "MOV—Move to/from Debug Registers").
+  if ((opcode === 0x0f21 || opcode === 0x0f23) && rexR !== 0) def = undefined;
+  // Of CR8–CR15 only CR8 (the TPR) exists (SDM vol. 2 "MOV—Move to/from Control Registers").
+  if ((opcode === 0x0f20 || opcode === 0x0f22) && rexR !== 0 && ((i.modrm >> 3) & 7) !== 0) def = undefined;
   if (def === undefined) def = undefinedDef();
   i.def = def;
   i.handler = def.x64 ?? def.handler;

@@ -33,10 +33,22 @@ function hex(v: number): string {
 }
 
 /** The mnemonic for this instruction's operand size ("cbw/cwde" → one of them). */
+/** 64-bit operand-size names of the "a/b" rows (SDM vol. 2: CDQE, CQO, IRETQ, MOVSQ …). */
+const NAME64: Record<string, string> = {
+  "cbw/cwde": "cdqe", "cwd/cdq": "cqo", "iret/iretd": "iretq", "pushf/pushfd": "pushfq", "popf/popfd": "popfq",
+  "movsw/movsd": "movsq", "cmpsw/cmpsd": "cmpsq", "stosw/stosd": "stosq", "lodsw/lodsd": "lodsq", "scasw/scasd": "scasq",
+};
+
 export function mnemonicOf(i: Instr): string {
   const m = i.def.mnemonic;
+  if (i.code64 && i.opcode === 0x90 && i.rm !== 0) return "xchg"; // REX.B 90: XCHG R8, rAX
+  if (i.code64 && i.opcode === 0x0fc7 && (i.rex & 8) !== 0) return "cmpxchg16b";
   const slash = m.indexOf("/");
   if (slash < 0) return m;
+  if (i.code64) {
+    if (i.opcode === 0xe3) return i.adsize64 ? "jrcxz" : "jecxz";
+    if (i.osz === 8 && NAME64[m] !== undefined) return NAME64[m];
+  }
   // JCXZ/JECXZ tests CX or ECX: chosen by the address size, not the operand size.
   const wide = i.opcode === 0xe3 ? i.adsize32 : i.opsize32;
   return wide ? m.slice(slash + 1) : m.slice(0, slash);

@@ -494,6 +494,13 @@ x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y6
 d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
 for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
 for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
+// Every x86-64 processor runs 0F 18 (PREFETCHh with memory /0–/3, hint NOPs otherwise) and
+// 0F 1F /1–/7 as NOPs (SDM vol. 2 table A-3); the i686 models keep them undefined (docs/decoder.md).
+for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].entries()) {
+  g(0x0f18, r, m, "M", data.nop, { mem: true, only64: true, x64: data.nop });
+}
+for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", data.nop, { ...(r < 4 ? { mem: false } : {}), only64: true, x64: data.nop });
+for (let r = 1; r < 8; r++) g(0x0f1f, r, "nop", "Ev", data.nop, { only64: true, x64: data.nop });
 x64(0x0f20, y64.mov_R_C); x64(0x0f22, y64.mov_C_R); x64(0x0f21, y64.mov_R_D); x64(0x0f23, y64.mov_D_R);
 x64(0x0fa0, c64.push_Sreg, D64); x64(0x0fa8, c64.push_Sreg, D64);
 x64(0x0fa1, c64.pop_Sreg, D64); x64(0x0fa9, c64.pop_Sreg, D64);
