@@ -52,9 +52,16 @@ function ourDecode(buf: Buffer8, offset: number, code32: boolean): Ours {
  * #UD handler).
  */
 function ourUndefined(o: Ours): boolean {
-  if (o.kind === "gp" || o.i.def.mnemonic === "(bad)") return true;
+  if (o.kind === "gp" || o.i.def.mnemonic === "(bad)" || FEATURE_GATED.has(o.i.def.mnemonic)) return true;
   return o.i.lock && !(o.i.def.lockable === true && o.i.hasMem);
 }
+
+/**
+ * Rows every model decodes whose handler raises #UD on a model without the feature (the
+ * default pentium2 has none of them): SYSCALL/SYSRET (AMD's legacy-mode SYSCALL, exec/syscall.ts)
+ * and RDTSCP. On the i686 they are undefined, as iced's CPUID features say.
+ */
+const FEATURE_GATED = new Set(["syscall", "sysret", "rdtscp"]);
 
 // ---------------------------------------------------------------------------------------------
 // The oracle's side.
@@ -536,8 +543,8 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "f3 0f 1e fb", text: "nop ebx", note: "ENDBR32 (CET) is a hint NOP" },
   { bits: 32, hex: "f3 0f 1e fa", text: "nop edx", note: "ENDBR64 (CET) is a hint NOP" },
   { bits: 32, hex: "0f 19 04 24", text: "nop dword ptr [esp]", note: "reserved NOP with a memory operand" },
-  { bits: 32, hex: "0f 05", text: "(bad)", note: "SYSCALL is AMD K6+" },
-  { bits: 32, hex: "0f 01 f9", text: "(bad)", note: "RDTSCP" },
+  { bits: 32, hex: "0f 05", text: "syscall", note: "SYSCALL: decoded everywhere, #UD without EFER.SCE or on Intel outside 64-bit mode" },
+  { bits: 32, hex: "0f 01 f9", text: "rdtscp", note: "RDTSCP: decoded everywhere, #UD without the rdtscp feature" },
   { bits: 32, hex: "c5 c0 58 c0", text: "(bad)", note: "VEX: LDS with mod=3" },
   { bits: 32, hex: "0f c7 c8", text: "(bad)", note: "CMPXCHG8B with a register" },
   { bits: 32, hex: "8d c0", text: "(bad)", note: "LEA with a register" },

@@ -21,9 +21,7 @@ const RIP = 0x7fff_1234_5000;
 
 /** Integer and x87 instructions of x86-64 that the model does not run in 64-bit mode yet. */
 const NOT_YET_64 = new Set([
-  "syscall", "sysret", "sysretq", "sysenter", "sysexit", "sysexitq", "rdtscp", "jmpe",
-  "retf", "retfq", "call", "jmp", // far forms only (FF /3, FF /5): near ones are compared
-  "lss", "lfs", "lgs", "xlatb", "enterq", "iret", "iretd", "popcnt", "ud1", "ud0",
+  "sysenter", "sysexit", "sysexitq", "jmpe", "lss", "lfs", "lgs", "xlatb", "popcnt",
 ]);
 
 /** CPUID features of the integer and x87 set of the first x86-64 parts. */

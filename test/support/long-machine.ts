@@ -14,7 +14,11 @@ import { FlatMachine, GDT, STUBS, segDescriptor } from "./flat-machine.js";
 export const PML4 = 0x20000, PDPT = 0x21000, PD = 0x22000, PDPT_HIGH = 0x23000, IDT64 = 0x24000, TSS64 = 0x25000;
 /** Ring-0 stack top for 64-bit code, and the IST1 stack. */
 export const RSP0 = 0x60000, IST1 = 0x70000;
-export const SEL64 = { CODE0: 0x50, DATA0: 0x58, CODE3: 0x63, DATA3: 0x6b, TSS: 0x70 } as const;
+/**
+ * GDT selectors, in the order SYSCALL/SYSRET need (STAR[47:32] = 0x50, STAR[63:48] = 0x60):
+ * kernel code, kernel data, user 32-bit code, user data, user 64-bit code; then the TSS.
+ */
+export const SEL64 = { CODE0: 0x50, DATA0: 0x58, CODE32_3: 0x63, DATA3: 0x6b, CODE3: 0x73, TSS: 0x78 } as const;
 
 /** 32-bit code that enables long mode and jumps to the label `entry64` (defined by the test in `.code64`). */
 export const ENTER_LONG_MODE = `
@@ -40,9 +44,10 @@ export function longMachine(cpu = "core2"): FlatMachine {
   const extra: [number, number][] = [
     segDescriptor(0, 0xfffff, 0x9a, 0xa), // 0x50 64-bit code, DPL 0 (L = 1, D = 0)
     segDescriptor(0, 0xfffff, 0x92),      // 0x58 data, DPL 0
-    segDescriptor(0, 0xfffff, 0xfa, 0xa), // 0x60 64-bit code, DPL 3
+    segDescriptor(0, 0xfffff, 0xfa),      // 0x60 32-bit code, DPL 3 (compatibility mode)
     segDescriptor(0, 0xfffff, 0xf2),      // 0x68 data, DPL 3
-    segDescriptor(TSS64, 0x67, 0x89, 0),  // 0x70 64-bit TSS (16 bytes: the next entry is base 63:32)
+    segDescriptor(0, 0xfffff, 0xfa, 0xa), // 0x70 64-bit code, DPL 3
+    segDescriptor(TSS64, 0x67, 0x89, 0),  // 0x78 64-bit TSS (16 bytes: the next entry is base 63:32)
     [0, 0],
   ];
   extra.forEach(([lo, hi], k) => put64(GDT + 0x50 + k * 8, lo, hi));

@@ -22,6 +22,7 @@ import { DEFAULT_MODEL, type CpuFeatures, type CpuModel } from "./models.js";
 import { CpuidTable } from "./cpuid.js";
 import { LongModeMemory } from "./long-memory.js";
 import { ea64 } from "./exec64/operands.js";
+import { lmsleCheck } from "./lmsle.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -148,10 +149,14 @@ export class Cpu {
   lma = false;
   /** EFER.NXE. */
   nxe = false;
+  /** EFER.LMSLE (AMD, lmsle.ts): 64-bit data accesses at CPL > 0 are limit-checked. */
+  lmsleOn = false;
   /** CR3 bits 63:32 (IA-32e mode). */
   cr3Hi = 0;
   /** IA32_KERNEL_GS_BASE, the base SWAPGS exchanges with GS's (a canonical number). */
   kernelGsBase = 0;
+  /** IA32_TSC_AUX (C000_0103h), what RDTSCP returns in ECX. */
+  tscAux = 0;
   /** MAXPHYADDR and 1 GiB pages, from the model (the walk's PagingMode). */
   readonly maxPhyAddr: number;
   readonly page1gb: boolean;
@@ -257,7 +262,7 @@ export class Cpu {
   reset(): void {
     this.regs.fill(0);
     this.regsHi.fill(0);
-    this.efer = 0; this.lma = false; this.nxe = false; this.cr3Hi = 0; this.mode64 = false; this.kernelGsBase = 0;
+    this.efer = 0; this.lma = false; this.nxe = false; this.lmsleOn = false; this.tscAux = 0; this.cr3Hi = 0; this.mode64 = false; this.kernelGsBase = 0;
     this.regs[Reg.EDX] = this.model.signature; // the processor signature, as CPUID.1:EAX (SDM vol. 3 §9.1.4)
     this.eip = 0xfff0;
     this.flags = F.FIXED_ONE;
@@ -652,7 +657,10 @@ export class Cpu {
    * address is zero-extended.
    */
   private longAddr(seg: number, off: number, size: number, write: boolean): number {
-    if (this.mode64) return off;
+    if (this.mode64) {
+      if (this.lmsleOn && this.cpl > 0) lmsleCheck(this, seg, off, size);
+      return off;
+    }
     const s = this.segs[seg];
     off >>>= 0;
     if (write ? off < s.writeLo || off + size - 1 > s.writeHi : off < s.readLo || off + size - 1 > s.readHi) this.segFault(seg);
@@ -925,8 +933,15 @@ export class Cpu {
   setEfer(v: number): void {
     if (((v ^ this.efer) & EFER_LME) !== 0 && this.paging) this.gp(0);
     this.efer = (v & ~EFER_LMA) | (this.efer & EFER_LMA);
+    this.lmsleOn = (v & EFER_LMSLE) !== 0;
     const nxe = (v & EFER_NXE) !== 0;
     if (nxe !== this.nxe) { this.nxe = nxe; this.flushTlb(true); }
+  }
+
+  /** STAR[63:48]: the SYSRET selector base. */
+  msrStarHigh(): number {
+    const v = this.plainMsrs.get(0xc000_0081);
+    return v === undefined ? 0 : v[1] >>> 16;
   }
 
   private setLma(on: boolean): void {

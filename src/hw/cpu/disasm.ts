@@ -43,6 +43,7 @@ export function mnemonicOf(i: Instr): string {
   const m = i.def.mnemonic;
   if (i.code64 && i.opcode === 0x90 && i.rm !== 0) return "xchg"; // REX.B 90: XCHG R8, rAX
   if (i.code64 && i.opcode === 0x0fc7 && (i.rex & 8) !== 0) return "cmpxchg16b";
+  if (i.code64 && i.opcode === 0x0f07 && (i.rex & 8) !== 0) return "sysretq";
   const slash = m.indexOf("/");
   if (slash < 0) return m;
   if (i.code64) {

@@ -25,6 +25,7 @@ import * as ctl from "./exec/control.js";
 import * as sys from "./exec/system.js";
 import * as dsc from "./exec/descriptor.js";
 import * as fpu from "./exec/fpu-escape.js";
+import * as scall from "./exec/syscall.js";
 import * as i64 from "./exec64/integer.js";
 import * as c64 from "./exec64/control.js";
 import * as s64 from "./exec64/string.js";
@@ -261,6 +262,9 @@ d(0x0f06, "clts", "", sys.clts);
 d(0x0f08, "invd", "", sys.invd);
 d(0x0f09, "wbinvd", "", sys.invd);
 d(0x0f0b, "ud2", "", sys.ud2);
+// SYSCALL/SYSRET: 64-bit mode on every long-mode part, legacy mode on AMD's (exec/syscall.ts).
+d(0x0f05, "syscall", "", scall.syscall, { x64: scall.syscall });
+d(0x0f07, "sysret", "", scall.sysret, { x64: scall.sysret });
 // 0F 19–0F 1E: hint NOPs that take a ModR/M (and any memory operand, never accessed) on
 // every P6 and AMD64 processor (SDM vol. 2 appendix A, table A-3, "NOP Ev" rows); later
 // parts give some prefixed forms a meaning that is still a NOP to older code, e.g. ENDBR32
@@ -472,6 +476,8 @@ x64(0xc2, c64.ret, F64); x64(0xc3, c64.ret, F64);
 x64(0xc6, i64.mov_E_I); x64(0xc7, i64.mov_E_I, { reg: 0 });
 x64(0xc8, c64.enter, D64); x64(0xc9, c64.leave, D64);
 x64(0xcf, c64.iret);
+x64(0xca, c64.retf); x64(0xcb, c64.retf);
+x64(0xff, c64.call_far, { reg: 3 }); x64(0xff, c64.jmp_far, { reg: 5 });
 for (const op of [0xcc, 0xcd, 0xf1, 0xf4, 0xf5, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd]) x64(op, "same");
 for (let op = 0xd8; op <= 0xdf; op++) x64(op, "same"); // x87: memory operands through cpu.ea (64-bit aware)
 x64(0xe0, c64.loop, F64); x64(0xe1, c64.loop, F64); x64(0xe2, c64.loop, F64); x64(0xe3, c64.jrcxz, F64);
@@ -492,6 +498,7 @@ x64(0x0f01, y64.sgdt, { reg: 0 }); x64(0x0f01, y64.sidt, { reg: 1 });
 x64(0x0f01, y64.lgdt, { reg: 2 }); x64(0x0f01, y64.lidt, { reg: 3 });
 x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y64.invlpg, { reg: 7 });
 d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
+d(0x0f01, "rdtscp", "", scall.rdtscp, { modrm: 0xf9, x64: scall.rdtscp });
 for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
 for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
 // Every x86-64 processor runs 0F 18 (PREFETCHh with memory /0–/3, hint NOPs otherwise) and

@@ -199,7 +199,8 @@ const FEATURE_CONTROL_LOCK = 1, FEATURE_CONTROL_BITS = 0x7;
 
 /** The long-mode MSRs (SDM vol. 4 table 2-2; AMD APM vol. 2 §3.1.7, §6.1.1), on parts with lm. */
 export const MSR_EFER = 0xc000_0080, MSR_STAR = 0xc000_0081, MSR_LSTAR = 0xc000_0082, MSR_CSTAR = 0xc000_0083,
-  MSR_FMASK = 0xc000_0084, MSR_FS_BASE = 0xc000_0100, MSR_GS_BASE = 0xc000_0101, MSR_KERNEL_GS_BASE = 0xc000_0102;
+  MSR_FMASK = 0xc000_0084, MSR_FS_BASE = 0xc000_0100, MSR_GS_BASE = 0xc000_0101, MSR_KERNEL_GS_BASE = 0xc000_0102,
+  MSR_TSC_AUX = 0xc000_0103;
 /** STAR, LSTAR, CSTAR and FMASK only hold values until SYSCALL/SYSRET read them. */
 const SYSCALL_MSRS = new Set([MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK]);
 
@@ -250,6 +251,7 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
       break;
     }
     case MSR_KERNEL_GS_BASE: if (!cpu.features.lm) cpu.gp(0); lo = cpu.kernelGsBase | 0; hi = Math.floor(cpu.kernelGsBase / 0x1_0000_0000); break;
+    case MSR_TSC_AUX: if (!cpu.features.rdtscp) cpu.gp(0); lo = cpu.tscAux; break;
     default: {
       if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {
         const v = cpu.plainMsrs.get(n);
@@ -286,6 +288,10 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_KERNEL_GS_BASE:
       if (!cpu.features.lm) cpu.gp(0);
       cpu.kernelGsBase = canonicalBase(cpu, lo, hi);
+      break;
+    case MSR_TSC_AUX:
+      if (!cpu.features.rdtscp || hi !== 0) cpu.gp(0);
+      cpu.tscAux = lo;
       break;
     default:
       if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {

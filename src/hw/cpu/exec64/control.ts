@@ -9,6 +9,9 @@ import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
 import { TWO32, readE, readMem, writeMem, getReg, setReg, ea64, linear } from "./operands.js";
 import { iret64 } from "../interrupt64.js";
+import { scratchFor } from "../interrupt.js";
+import { checkReturnCs } from "../transfer.js";
+import { Vector } from "../fault.js";
 
 /** RSP as a number (for the canonical check). */
 function rsp(cpu: Cpu): number { return cpu.regsHi[Reg.ESP] * TWO32 + (cpu.regs[Reg.ESP] >>> 0); }
@@ -205,4 +208,84 @@ export function enter(cpu: Cpu, i: Instr): void {
 export function iret(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
   iret64(cpu, i.osz === 8 ? 8 : 4);
+}
+
+// ---- Far transfers in 64-bit mode (SDM vol. 2 "JMP", "CALL", "RET": far, to code segments) ----
+
+/** Check a far target's code segment for JMP/CALL (no gates here) and load it at the current CPL. */
+function loadFarCode(cpu: Cpu, sel: number, lo: number, hi: number): number {
+  if ((sel & 0xfffc) === 0) cpu.gp(0);
+  const d = scratchFor(cpu).code;
+  cpu.fetchDescriptor(sel, d);
+  // Call gates (and task gates) in IA-32e mode are not modelled yet: #GP like an unusable descriptor.
+  if (!d.isCode) cpu.gp(sel & 0xfffc);
+  const conforming = (d.type & 4) !== 0;
+  if (conforming ? d.dpl > cpu.cpl : (sel & 3) > cpu.cpl || d.dpl !== cpu.cpl) cpu.gp(sel & 0xfffc);
+  if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  const long = (d.hi & 0x0020_0000) !== 0 && !d.db;
+  const target = long ? cpu.canonical(hi * TWO32 + (lo >>> 0), SegReg.CS) : lo >>> 0;
+  if (!long && target > d.limit) cpu.gp(0);
+  cpu.loadCsDescriptor(sel, d, cpu.cpl);
+  return target;
+}
+
+/** FF /5: JMP m16:32 (m16:64 with REX.W, m16:16 with 66h). */
+export function jmp_far(cpu: Cpu, i: Instr): void {
+  const n = i.osz, a = ea64(cpu, i);
+  const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
+  const sel = cpu.read16(i.seg, a + n);
+  cpu.eip = loadFarCode(cpu, sel, n === 2 ? off & 0xffff : off, n === 8 ? offHi : 0);
+}
+
+/** FF /3: CALL m16:32 (m16:64, m16:16): pushes CS and the return RIP in slots of the operand size. */
+export function call_far(cpu: Cpu, i: Instr): void {
+  const n = i.osz, a = ea64(cpu, i);
+  const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
+  const sel = cpu.read16(i.seg, a + n);
+  const oldCs = cpu.segs[SegReg.CS].selector, rip = cpu.eip;
+  const oldRspLo = cpu.regs[Reg.ESP], oldRspHi = cpu.regsHi[Reg.ESP];
+  push64(cpu, oldCs, 0, n);
+  push64(cpu, rip | 0, n === 8 ? Math.floor(rip / TWO32) | 0 : 0, n);
+  try {
+    cpu.eip = loadFarCode(cpu, sel, n === 2 ? off & 0xffff : off, n === 8 ? offHi : 0);
+  } catch (e) {
+    cpu.regs[Reg.ESP] = oldRspLo; cpu.regsHi[Reg.ESP] = oldRspHi;
+    throw e;
+  }
+}
+
+/** CA/CB: RETF (RETFQ with REX.W), to the same or an outer privilege level. */
+export function retf(cpu: Cpu, i: Instr): void {
+  const n = i.osz;
+  const extra = i.opcode === 0xca ? i.imm & 0xffff : 0;
+  const lo = readMem(cpu, SegReg.SS, stackAddr(cpu, 0), n), hi = n === 8 ? cpu.hi : 0;
+  const sel = readMem(cpu, SegReg.SS, stackAddr(cpu, n), n) & 0xffff;
+  const d = scratchFor(cpu).code;
+  checkReturnCs(cpu, sel, d);
+  const rpl = sel & 3;
+  const long = (d.hi & 0x0020_0000) !== 0 && !d.db;
+  const target = long ? cpu.canonical(hi * TWO32 + (lo >>> 0), SegReg.CS) : (n === 2 ? lo & 0xffff : lo >>> 0);
+  if (!long && target > d.limit) cpu.gp(0);
+  if (rpl === cpu.cpl) {
+    setRsp(cpu, stackAddr(cpu, 2 * n + extra));
+    cpu.loadCsDescriptor(sel, d, rpl);
+    cpu.eip = target;
+    return;
+  }
+  // Outer level: the caller's RSP and SS follow the parameters.
+  const rspLo = readMem(cpu, SegReg.SS, stackAddr(cpu, 2 * n + extra), n), rspHi = n === 8 ? cpu.hi : 0;
+  const ssSel = readMem(cpu, SegReg.SS, stackAddr(cpu, 3 * n + extra), n) & 0xffff;
+  const sd = scratchFor(cpu).ss;
+  if ((ssSel & 0xfffc) === 0 && (rpl === 3 || !long)) cpu.gp(0);
+  if ((ssSel & 0xfffc) !== 0) {
+    cpu.fetchDescriptor(ssSel, sd);
+    if ((ssSel & 3) !== rpl || !sd.isData || (sd.type & 2) === 0 || sd.dpl !== rpl) cpu.gp(ssSel & 0xfffc);
+    if (!sd.present) cpu.raise(Vector.SS, ssSel & 0xfffc);
+  }
+  cpu.loadCsDescriptor(sel, d, rpl);
+  cpu.eip = target;
+  if ((ssSel & 0xfffc) === 0) cpu.segs[SegReg.SS].loadNull(ssSel);
+  else { cpu.setAccessed(ssSel, sd); cpu.segs[SegReg.SS].loadDescriptor(ssSel, sd); }
+  const rsp = rspHi * TWO32 + (rspLo >>> 0) + extra;
+  setRsp(cpu, rsp);
 }

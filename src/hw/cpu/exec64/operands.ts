@@ -97,6 +97,7 @@ export function readMem(cpu: Cpu, seg: number, lin: number, size: number): numbe
     case 2: cpu.hi = 0; return cpu.read16(seg, lin);
     case 4: cpu.hi = 0; return cpu.read32(seg, lin);
     default: {
+      cpu.readAddr(seg, lin, 8); // the segment checks (EFER.LMSLE)
       if ((lin & 7) !== 0 && cpu.alignmentChecked()) cpu.checkAlignment(lin, 8, false);
       const lo = cpu.readLin32(lin, cpu.cpl === 3);
       cpu.hi = cpu.readLin32(lin + 4, cpu.cpl === 3);
