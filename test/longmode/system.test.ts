@@ -208,3 +208,35 @@ test("EFER.LMSLE: a stack access beyond SS's limit in the top 4 GB is #SS(0)", (
   const r = lmsleRun("athlon64-reve", true, "mov ax, 0x83\n mov ss, ax\n mov rsp, 0xffffffff80002000\n push rax", 0x80000);
   assert.equal(r.vector, Vector.SS);
 });
+
+test("LTR in IA-32e mode reads a 16-byte TSS descriptor: base 63:32 from its second half; the IST comes from there", () => {
+  const HIGH_TSS = 0xffffffff80025000n; // the long machine's TSS through the kernel's high mapping
+  const { f, vector } = run64("core2", `
+    mov rsp, ${RSP0}
+    mov ax, ${SEL64.TSS}
+    ltr ax
+    int3
+  `, (g) => {
+    // Rewrite the TSS descriptor: base 0xFFFFFFFF_80025000 (bits 31:0 in the first half, 63:32 in the second).
+    const [lo, hi] = segDescriptor(0x80025000, 0x67, 0x89, 0);
+    g.mem.write32(GDT + SEL64.TSS, lo); g.mem.write32(GDT + SEL64.TSS + 4, hi);
+    g.mem.write32(GDT + SEL64.TSS + 8, 0xffffffff | 0); g.mem.write32(GDT + SEL64.TSS + 12, 0);
+    g.mem.write8(0x24000 + 3 * 16 + 4, 1); // INT3's gate uses IST 1
+    g.cpu.tr.base = 0; // only LTR can make delivery find the TSS
+  });
+  assert.equal(vector, Vector.BP);
+  assert.equal(BigInt.asUintN(64, BigInt(f.cpu.tr.base)), HIGH_TSS);
+  assert.equal((f.mem.read32(GDT + SEL64.TSS + 4) >>> 9) & 1, 1); // marked busy
+  assert.equal(f.cpu.regs[4] >>> 0, 0x70000 - 5 * 8); // IST1 of that TSS
+});
+
+test("LTR in IA-32e mode: a 16-bit TSS type or a non-zero type in the upper half is #GP(selector)", () => {
+  const r = run64("core2", `
+    mov rsp, ${RSP0}
+    mov ax, ${SEL64.TSS}
+    ltr ax
+    hlt
+  `, (g) => { g.mem.write32(GDT + SEL64.TSS + 12, 0x0900); g.mem.write8(0x24000 + 13 * 16 + 4, 1); });
+  assert.equal(r.vector, Vector.GP);
+  assert.equal(r.f.mem.read32(0x70000 - 48), SEL64.TSS); // the error code names the selector
+});

@@ -813,7 +813,8 @@ export class Cpu {
 
   /** Linear address of a descriptor (for setting the accessed/busy bits). */
   descriptorAddress(selector: number): number {
-    return ((selector & 4 ? this.ldtr.base : this.gdtrBase) + (selector & 0xfff8)) | 0;
+    const a = (selector & 4 ? this.ldtr.base : this.gdtrBase) + (selector & 0xfff8);
+    return this.lma ? a : a | 0; // IA-32e mode: a 64-bit table base, kept whole
   }
 
   /** Set the accessed bit of a code/data descriptor, as the processor does on a load. */
@@ -840,6 +841,8 @@ export class Cpu {
     if (this.v86) { s.loadV86(selector); return; }
     const d = this.scratchDesc;
     if (seg === SegReg.SS) {
+      // 64-bit mode allows a null SS below ring 3 (with RPL = CPL): SDM vol. 2 "MOV", "POP".
+      if ((selector & 0xfffc) === 0 && this.mode64 && this.cpl < 3 && (selector & 3) === this.cpl) { s.loadNull(selector); return; }
       if ((selector & 0xfffc) === 0) this.gp(0);
       this.fetchDescriptor(selector, d);
       if ((selector & 3) !== this.cpl || !d.isData || (d.type & 2) === 0 || d.dpl !== this.cpl) this.gp(selector & 0xfffc);

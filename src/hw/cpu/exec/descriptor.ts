@@ -43,7 +43,23 @@ export function lldt(cpu: Cpu, i: Instr): void {
   cpu.fetchDescriptor(sel, desc);
   if (desc.s || desc.type !== SysType.LDT) cpu.gp(sel & 0xfffc);
   if (!desc.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  const base = cpu.lma ? systemBase64(cpu, sel, desc) : desc.base;
   cpu.ldtr.loadDescriptor(sel, desc);
+  cpu.ldtr.base = base;
+}
+
+/**
+ * In IA-32e mode LDT and TSS descriptors are 16 bytes (SDM vol. 3 §7.2.3, figure 7-4): the
+ * second 8 bytes hold base 63:32, and their type field must be 0. Returns the whole base,
+ * #GP(selector) if the entry passes the GDT limit, the type field is not 0 or the base is
+ * not canonical.
+ */
+function systemBase64(cpu: Cpu, sel: number, d: Descriptor): number {
+  if ((sel & 0xfff8) + 15 > cpu.gdtrLimit) cpu.gp(sel & 0xfffc);
+  const at = cpu.descriptorAddress(sel);
+  const hi = cpu.readSys32(at + 8), top = cpu.readSys32(at + 12);
+  if (((top >>> 8) & 0x1f) !== 0 || ((hi << 16) >> 16) !== hi) cpu.gp(sel & 0xfffc);
+  return hi * 0x1_0000_0000 + d.base;
 }
 
 export function ltr(cpu: Cpu, i: Instr): void {
@@ -54,12 +70,15 @@ export function ltr(cpu: Cpu, i: Instr): void {
   if ((sel & 0xfffc) === 0) cpu.gp(0);
   if (sel & 4) cpu.gp(sel & 0xfffc);
   cpu.fetchDescriptor(sel, desc);
-  if (desc.s || (desc.type !== SysType.TSS16_AVAIL && desc.type !== SysType.TSS32_AVAIL)) cpu.gp(sel & 0xfffc);
+  // In IA-32e mode type 9 is the 64-bit TSS and 16-bit TSSs do not exist.
+  if (desc.s || (desc.type !== SysType.TSS32_AVAIL && (cpu.lma || desc.type !== SysType.TSS16_AVAIL))) cpu.gp(sel & 0xfffc);
   if (!desc.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  const base = cpu.lma ? systemBase64(cpu, sel, desc) : desc.base;
   // Mark the TSS busy.
   desc.hi |= 0x200;
   cpu.writeSys32(cpu.descriptorAddress(sel) + 4, desc.hi);
   cpu.tr.loadDescriptor(sel, desc);
+  cpu.tr.base = base;
 }
 
 /** True if a descriptor is visible at the current CPL and the selector's RPL (non-conforming). */
