@@ -9,6 +9,8 @@ import { attachDebugPorts } from "../src/hw/pc/debug-ports.js";
 import { FlatMachine, CODE } from "../test/support/flat-machine.js";
 import { TEST386_DIR } from "../test/support/paths.js";
 import { CR0_PG } from "../src/hw/cpu/cpu.js";
+import { asm64 } from "../test/protection/harness.js";
+import { ENTER_LONG_MODE, RSP0, longMachine, useLongTables } from "../test/support/long-machine.js";
 
 interface Sample { name: string; instructions: number; seconds: number; }
 
@@ -72,6 +74,38 @@ function computeLoop(paging: boolean): number {
   return f.cpu.instructions;
 }
 
+/** The same loop in 64-bit mode (core2, 4-level paging, 2 MiB pages), on 64-bit registers. */
+function computeLoop64(): number {
+  const f = longMachine("core2");
+  useLongTables(f);
+  f.load(asm64(`${ENTER_LONG_MODE}
+  .code64
+  entry64:
+    mov rsp, ${RSP0}
+    mov ecx, 16384
+  outer:
+    mov rsi, 0x200000
+    mov edx, 256
+    xor eax, eax
+  inner:
+    add rax, [rsi]
+    add rsi, 8
+    call fn
+    dec edx
+    jnz inner
+    loop outer
+    hlt
+  fn:
+    push rbx
+    mov rbx, rax
+    xor rbx, 0x55
+    pop rbx
+    ret
+  `, CODE));
+  f.cpu.run(1e9);
+  return f.cpu.instructions;
+}
+
 function repMovs(): number {
   const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20 });
   // mov ebx, 200; again: mov esi, 0x200000; mov edi, 0x300000; mov ecx, 0x4000; rep movsd; dec ebx; jnz again; hlt
@@ -88,6 +122,7 @@ for (const [name, fn] of [
   ["test386 (real + protected mode mix)", test386],
   ["32-bit loop, paging off", () => computeLoop(false)],
   ["32-bit loop, paging on", () => computeLoop(true)],
+  ["64-bit loop (long mode, 4-level paging)", computeLoop64],
   ["rep movsd (each iteration counted)", repMovs],
 ] as const) {
   computeLoop(false); // warm up the JIT on the interpreter paths
