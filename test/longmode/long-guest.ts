@@ -129,3 +129,9 @@ export function longModeGuest(): Uint8Array {
 
 /** What it prints in 64-bit mode: 0x123456789 << 4 plus 0x0FEDCBA987654321. */
 export const LONG_GUEST_LINE = `vmm86 long-mode guest: in 64-bit mode, ${(0x123456789n * 16n + 0x0fedcba987654321n).toString(16).padStart(16, "0")}`;
+
+// `node dist/test/longmode/long-guest.js FILE` writes the image, for `vmm86 run --kernel FILE`.
+if (process.argv[1]?.endsWith("long-guest.js") && process.argv[2] !== undefined) {
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(process.argv[2], longModeGuest());
+}
