@@ -5,7 +5,7 @@ import { ExitCode, UserError, usageError } from "./errors.js";
 import { parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import {
-  CPU_MODELS, CpuSpecError, DEFAULT_MODEL, FEATURE_NAMES, featureList, parseCpuSpec, type CpuModel,
+  CPU_MODELS, CpuSpecError, DEFAULT_MODEL, FEATURE_NAMES, NOT_YET_MODELLED, featureList, parseCpuSpec, type CpuModel, type FeatureName,
 } from "../hw/cpu/models.js";
 
 /** The `--cpu` syntax, for help texts. */
@@ -52,7 +52,8 @@ export function signatureText(sig: number): string {
 
 /** The table `vmm86 cpus` prints. */
 export function formatCpus(): string {
-  const rows = CPU_MODELS.map((m) => [m.name, m.vendor === "intel" ? "Intel" : "AMD", signatureText(m.signature), featureList(m.features).join(" ") || "-"]);
+  const named = (f: FeatureName): string => (NOT_YET_MODELLED.has(f) ? f + "*" : f);
+  const rows = CPU_MODELS.map((m) => [m.name, m.vendor === "intel" ? "Intel" : "AMD", signatureText(m.signature), featureList(m.features).map(named).join(" ") || "-"]);
   const head = ["MODEL", "VENDOR", "SIGNATURE", "FEATURES"];
   const width = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
   const line = (cells: string[]): string => cells.map((c, k) => (k === cells.length - 1 ? c : c.padEnd(width[k]))).join("  ") + "\n";
@@ -63,6 +64,7 @@ export function formatCpus(): string {
   });
   out += `\nDefault: ${DEFAULT_MODEL.name}. Short forms: standard = pentium2, strict = pentium2,+strict.\n`;
   out += `Features (+NAME adds, -NAME removes): ${FEATURE_NAMES.join(" ")}\n`;
+  out += "* the real part had it; vmm86 does not model it yet, so CPUID reports it clear (docs/cpu.md)\n";
   return out;
 }
 

@@ -294,3 +294,32 @@ test("instructions invalid in 64-bit mode raise #UD (PUSH ES, AAA, PUSHA, INTO)"
   }
   assert.equal(STUBS > 0, true);
 });
+
+test("PAE paging with EFER.NXE on core-duo (32-bit, NX): fetching from an XD page is #PF with I/D; data reads work", () => {
+  const f = new FlatMachine({ cpu: "core-duo", ramBytes: 8 << 20 });
+  // PDPT at 0x30000 (4 entries), PD at 0x31000: 2 MiB pages, the second one (0x200000) XD.
+  f.mem.write32(0x30000, 0x31001);
+  for (let k = 0; k < 8; k++) { f.mem.write32(0x31000 + k * 8, (k << 21) | 0x87); f.mem.write32(0x31000 + k * 8 + 4, k === 1 ? 0x8000_0000 | 0 : 0); }
+  f.mem.write8(0x200000, 0xf4);
+  f.load(asm64(`
+    mov ecx, 0xc0000080
+    rdmsr
+    or eax, 0x800
+    wrmsr
+    mov eax, cr4
+    or eax, 0x20
+    mov cr4, eax
+    mov eax, 0x30000
+    mov cr3, eax
+    mov eax, cr0
+    or eax, 0x80000000
+    mov cr0, eax
+    mov ebx, [0x200000]       # a data read from the XD page is fine
+    mov eax, 0x200000
+    jmp eax
+  `, CODE));
+  assert.equal(f.runToHalt(), Vector.PF);
+  assert.equal(f.cpu.cr2, 0x200000);
+  assert.equal(f.cpu.regs[3] & 0xff, 0xf4);
+  assert.equal(f.mem.read32(0x8000 - 16) & 0x1f, 0x11, "error code: P | I/D");
+});

@@ -72,6 +72,8 @@ export interface CpuOptions {
 const TLB_VALID = 1, TLB_USER = 2, TLB_USER_W = 4, TLB_SUP_W = 8, TLB_DIRTY = 16, TLB_GLOBAL = 32;
 /** The frame is ordinary RAM: accesses may index `mem.ram` directly. */
 const TLB_RAM = 64;
+/** Execute-disable (PAE paging with EFER.NXE): instruction fetches fault. */
+const TLB_NOEXEC = 128;
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 const PARITY = new Uint8Array(256);
@@ -528,6 +530,7 @@ export class Cpu {
     if (t.dirty) e |= TLB_DIRTY;
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
     if (this.mem.isRam(t.frame) && !this.mem.isWatched(t.frame)) e |= TLB_RAM;
+    if (t.noExec) e |= TLB_NOEXEC;
     this.tlb[page] = e;
     return (t.frame | (lin & 0xfff)) >>> 0;
   }
@@ -989,7 +992,10 @@ export class Cpu {
     const cs = this.segs[SegReg.CS];
     off = cs.big ? off >>> 0 : off & 0xffff;
     if (off > cs.limit) this.gp(0);
-    return this.readLin8((cs.base + off) | 0, this.cpl === 3);
+    const lin = (cs.base + off) | 0;
+    const v = this.readLin8(lin, this.cpl === 3);
+    if (this.nxe && (this.tlb[lin >>> 12] & TLB_NOEXEC) !== 0) this.noExecFault(lin);
+    return v;
   }
 
   /** The linear address of code offset `off` in IA-32e mode (#GP(0) outside CS or non-canonical). */
@@ -1008,6 +1014,12 @@ export class Cpu {
   canonical(v: number, seg: number): number {
     if (v < -0x8000_0000_0000 || v >= 0x8000_0000_0000) this.segFault(seg);
     return v;
+  }
+
+  /** #PF for an instruction fetch from an execute-disable page (PAE paging): P and I/D set. */
+  private noExecFault(lin: number): never {
+    this.fault.cr2 = lin >>> 0;
+    return this.raise(Vector.PF, 0x11 | (this.cpl === 3 ? 4 : 0));
   }
 
   /** Instruction fetch in IA-32e mode: the decoded-instruction cache keyed by the full page. */
@@ -1051,6 +1063,7 @@ export class Cpu {
     }
     if (this.lma) return this.fetchInstrLong();
     const phys = this.translateRead(lin, this.cpl === 3);
+    if (this.nxe && (this.tlb[lin >>> 12] & TLB_NOEXEC) !== 0) this.noExecFault(lin);
     const page = phys >>> 12;
     if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
       const native = this.nativeInstr(phys);

@@ -3,7 +3,7 @@
 // at CPU construction, from the model's identity (models.ts), its copied leaves and its
 // features; the instruction only looks it up, without allocating.
 
-import type { CpuModel, CpuidRegs, FeatureName } from "./models.js";
+import { NOT_YET_MODELLED, type CpuModel, type CpuidRegs, type FeatureName } from "./models.js";
 
 /**
  * CPUID.1:EDX of every model: FPU PSE TSC MSR PAE CX8 SEP PGE CMOV, the i686 base vmm86
@@ -90,7 +90,7 @@ export class CpuidTable {
     if (d.maxExtended >= 0x8000_0008 && !this.leaves.has(0x8000_0008)) this.set(0x8000_0008, [0, 0, 0, 0]);
     for (const [name, leaf, reg, bit] of FEATURE_BITS) {
       const r = this.leaves.get(leaf)?.[0];
-      if (r === undefined || !fe[name]) continue;
+      if (r === undefined || !fe[name] || NOT_YET_MODELLED.has(name)) continue;
       r[reg] |= 1 << bit;
       // AMD repeats the leaf 1 EDX bits it defines in 8000_0001h:EDX.
       if (leaf === 1 && reg === 3 && model.vendor === "amd" && ((AMD_EDX_COPY >>> bit) & 1) !== 0) {

@@ -261,3 +261,18 @@ test("4-level: address bits at and above MAXPHYADDR are reserved", () => {
   const n = setup4(e(0x10_0000 | 0x7ff0_0000), { maxPhyAddr: 36 }); // bits 62:52 are ignored
   assert.equal(ec(n.mem, n.m, LIN4, false, false), -1);
 });
+
+test("PAE with EFER.NXE: XD (bit 63) is defined in a PDE or PTE and makes the page no-execute", () => {
+  let s = setupPae(PAE_PDE_OK, [FRAME | PTE_P | PTE_W | PTE_U, 0x8000_0000 | 0]);
+  const t = new Translation();
+  assert.equal(walk(s.mem, { ...s.m, nxe: true }, PAE_LIN, false, false, t), true);
+  assert.equal(t.noExec, true);
+  s = setupPae([PAE_PT | PTE_P | PTE_W | PTE_U, 0x8000_0000 | 0], [FRAME | PTE_P | PTE_W | PTE_U, 0]);
+  assert.equal(walk(s.mem, { ...s.m, nxe: true }, PAE_LIN, false, false, t), true);
+  assert.equal(t.noExec, true, "XD in the PDE covers the PTE's page");
+  s = setupPae(PAE_PDE_OK, [FRAME | PTE_P | PTE_W | PTE_U, 0]);
+  assert.equal(walk(s.mem, { ...s.m, nxe: true }, PAE_LIN, false, false, t), true);
+  assert.equal(t.noExec, false);
+  s = setupPae(PAE_PDE_OK, [FRAME | PTE_P | PTE_W | PTE_U, 0x8000_0000 | 0x100]);
+  assert.equal(ec(s.mem, { ...s.m, nxe: true }, PAE_LIN, false, false), PFEC_RSVD | PFEC_P, "bits 62:36 stay reserved");
+});

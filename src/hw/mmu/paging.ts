@@ -121,22 +121,28 @@ function walkPae(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean
   const n = lin >>> 30;
   const pdpte = m.pdpte[n * 2];
   if ((pdpte & PTE_P) === 0) return fail(out, ecBase);
+  // With EFER.NXE, bit 63 (XD) of a PDE or PTE is defined (SDM vol. 3 §4.4.2, tables 4-9 … 4-11).
+  const rsvd = m.nxe === true ? PAE_HI_RSVD & 0x7fff_ffff : PAE_HI_RSVD;
   const pdeAddr = ((pdpte & 0xffff_f000) + (((lin >>> 21) & 0x1ff) << 3)) >>> 0;
   const pde = mem.read32(pdeAddr);
   const pdeHi = mem.read32(pdeAddr + 4);
   if ((pde & PTE_P) === 0) return fail(out, ecBase);
-  if ((pdeHi & PAE_HI_RSVD) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+  if ((pdeHi & rsvd) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
   if ((pde & PTE_PS) !== 0) {
     // 2 MiB page; bits 20:13 reserved.
     if ((pde & 0x001f_e000) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
-    return finishLargePage(mem, pdeAddr, pde, ((pde & 0xffe0_0000) | (lin & 0x001f_f000)) >>> 0, write, user, wp, ecBase, out);
+    if (!finishLargePage(mem, pdeAddr, pde, ((pde & 0xffe0_0000) | (lin & 0x001f_f000)) >>> 0, write, user, wp, ecBase, out)) return false;
+    out.noExec = m.nxe === true && pdeHi < 0;
+    return true;
   }
   const pteAddr = ((pde & 0xffff_f000) + (((lin >>> 12) & 0x1ff) << 3)) >>> 0;
   const pte = mem.read32(pteAddr);
   const pteHi = mem.read32(pteAddr + 4);
   if ((pte & PTE_P) === 0) return fail(out, ecBase);
-  if ((pteHi & PAE_HI_RSVD) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
-  return finishPte(mem, pdeAddr, pde, pteAddr, pte, write, user, wp, ecBase, out);
+  if ((pteHi & rsvd) !== 0) return fail(out, ecBase | PFEC_P | PFEC_RSVD);
+  if (!finishPte(mem, pdeAddr, pde, pteAddr, pte, write, user, wp, ecBase, out)) return false;
+  out.noExec = m.nxe === true && (pdeHi | pteHi) < 0;
+  return true;
 }
 
 /** A 4 MiB (or PAE 2 MiB) page mapped by the PDE itself: rights, then its A/D bits. */
