@@ -54,6 +54,15 @@ export interface InterruptSource {
   acknowledge(): number;
 }
 
+/** The CPU's view of its local APIC (src/hw/dev/apic): the MSRs that reach it. */
+export interface CpuApic {
+  /** IA32_APIC_BASE (1Bh). */
+  baseMsr: number;
+  setBaseMsr(v: number): void;
+  /** IA32_TSC_DEADLINE (6E0h). */
+  tscDeadlineMsr: number;
+}
+
 /** The two `--cpu` short forms of before there were models: `pentium2` and `pentium2,+strict`. */
 export type CpuVariant = "standard" | "strict";
 
@@ -183,6 +192,8 @@ export class Cpu {
   /** The instruction count at which the current run() ends. */
   private sliceEnd = 0;
   intr: InterruptSource | null = null;
+  /** The local APIC, on models that have one and machines that wire it (pc.ts). */
+  apic: CpuApic | null = null;
   /**
    * The INTR pin, driven by the interrupt controller (the platform keeps it equal to
    * intr.hasInterrupt()), so the instruction loop tests a field instead of asking the PIC.

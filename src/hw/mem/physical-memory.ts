@@ -17,7 +17,13 @@ export interface RomRegion {
 export interface MmioRegion {
   base: number;
   size: number;
-  device: { read8(offset: number): number; write8(offset: number, value: number): void };
+  device: {
+    read8(offset: number): number;
+    write8(offset: number, value: number): void;
+    /** Aligned 32-bit accesses in one piece (registers that are only defined as dwords, e.g. the APIC's). */
+    read32?(offset: number): number;
+    write32?(offset: number, value: number): void;
+  };
 }
 
 /**
@@ -161,6 +167,12 @@ export class PhysicalMemory {
       const r = this.ram;
       return r[addr] | (r[addr + 1] << 8) | (r[addr + 2] << 16) | (r[addr + 3] << 24);
     }
+    if ((addr & 3) === 0) {
+      for (const m of this.mmio) {
+        const off = (addr - m.base) >>> 0;
+        if (off < m.size && m.device.read32 !== undefined) return m.device.read32(off);
+      }
+    }
     return this.read8(addr) | (this.read8(addr + 1) << 8) | (this.read8(addr + 2) << 16) | (this.read8(addr + 3) << 24);
   }
 
@@ -194,6 +206,12 @@ export class PhysicalMemory {
       r[addr + 2] = value >>> 16;
       r[addr + 3] = value >>> 24;
       return;
+    }
+    if ((addr & 3) === 0) {
+      for (const m of this.mmio) {
+        const off = (addr - m.base) >>> 0;
+        if (off < m.size && m.device.write32 !== undefined) { m.device.write32(off, value); return; }
+      }
     }
     this.write8(addr, value);
     this.write8(addr + 1, value >>> 8);

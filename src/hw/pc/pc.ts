@@ -19,7 +19,9 @@
 import { Machine } from "../machine.js";
 import type { CpuModel } from "../cpu/models.js";
 import type { IoBus } from "../io/io-bus.js";
-import type { PhysicalMemory } from "../mem/physical-memory.js";
+import type { MmioRegion, PhysicalMemory } from "../mem/physical-memory.js";
+import { LocalApic, APIC_BASE_DEFAULT } from "../dev/apic/local-apic.js";
+import type { InterruptSource } from "../cpu/cpu.js";
 import type { PortDevice, TimedDevice } from "../dev/device.js";
 import { DualPic } from "../dev/pic/dual-pic.js";
 import { I8254 } from "../dev/pit/i8254.js";
@@ -190,12 +192,49 @@ export class Pc {
       io: m.io,
       mem: m.mem,
       now: () => nowNs(cpu),
-      setIntr: (level) => { cpu.intrLine = level; },
+      setIntr: (level) => { cpu.intrLine = this.apic !== null && this.apic.active ? this.apic.hasInterrupt() : level; },
       setA20: (on) => { cpu.a20 = on; cpu.flushTlb(true); },
       powerOff: (status) => m.powerOff(status),
       deviceWritten: () => cpu.yieldSlice(),
     }, opts);
     cpu.intr = this.platform.pic;
+    if (cpu.features.apic) this.apic = this.attachLocalApic();
+  }
+
+  /** The local APIC, on models that have one (src/hw/dev/apic, docs/apic.md). */
+  readonly apic: LocalApic | null = null;
+
+  /**
+   * Wire a local APIC: MMIO at its base, IA32_APIC_BASE and IA32_TSC_DEADLINE, its timer among
+   * the timed devices, and the CPU's INTR from the APIC once software enables it (LINT0 in
+   * ExtINT mode then carries the 8259s); from the 8259s directly before that (PIC mode).
+   */
+  private attachLocalApic(): LocalApic {
+    const cpu = this.machine.cpu, pic = this.platform.pic;
+    const region: MmioRegion = { base: APIC_BASE_DEFAULT, size: 0x1000, device: null as unknown as MmioRegion["device"] };
+    const apic: LocalApic = new LocalApic({
+      now: () => nowNs(cpu),
+      tsc: () => cpu.readTsc(),
+      setIntr: (level) => { cpu.intrLine = apic.active ? level : pic.hasInterrupt(); },
+      nmi: () => { cpu.nmiPending = true; },
+      moved: (base) => { region.base = base; },
+    });
+    region.device = {
+      read8: (off) => apic.read8(off),
+      read32: (off) => apic.read32(off),
+      write8: (off, v) => { apic.write8(off, v); cpu.yieldSlice(); },
+      write32: (off, v) => { apic.write32(off, v); cpu.yieldSlice(); },
+    };
+    this.machine.mem.addMmio(region);
+    apic.extint = pic;
+    const source: InterruptSource = {
+      hasInterrupt: () => (apic.active ? apic.hasInterrupt() : pic.hasInterrupt()),
+      acknowledge: () => (apic.active ? apic.acknowledge() : pic.acknowledge()),
+    };
+    cpu.intr = source;
+    cpu.apic = apic;
+    this.platform.timed.push(apic);
+    return apic;
   }
 
   get cpu() { return this.machine.cpu; }

@@ -201,6 +201,8 @@ const FEATURE_CONTROL_LOCK = 1, FEATURE_CONTROL_BITS = 0x7;
 export const MSR_EFER = 0xc000_0080, MSR_STAR = 0xc000_0081, MSR_LSTAR = 0xc000_0082, MSR_CSTAR = 0xc000_0083,
   MSR_FMASK = 0xc000_0084, MSR_FS_BASE = 0xc000_0100, MSR_GS_BASE = 0xc000_0101, MSR_KERNEL_GS_BASE = 0xc000_0102,
   MSR_TSC_AUX = 0xc000_0103;
+/** The local APIC's MSRs (SDM vol. 3 §10.4.4, §10.5.4.1). */
+export const MSR_APIC_BASE = 0x1b, MSR_TSC_DEADLINE = 0x6e0;
 /** STAR, LSTAR, CSTAR and FMASK only hold values until SYSCALL/SYSRET read them. */
 const SYSCALL_MSRS = new Set([MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK]);
 
@@ -252,6 +254,13 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
     }
     case MSR_KERNEL_GS_BASE: if (!cpu.features.lm) cpu.gp(0); lo = cpu.kernelGsBase | 0; hi = Math.floor(cpu.kernelGsBase / 0x1_0000_0000); break;
     case MSR_TSC_AUX: if (!cpu.features.rdtscp) cpu.gp(0); lo = cpu.tscAux; break;
+    case MSR_APIC_BASE: if (cpu.apic === null) cpu.gp(0); lo = cpu.apic.baseMsr; break;
+    case MSR_TSC_DEADLINE: {
+      if (cpu.apic === null || !cpu.features.tscDeadline) cpu.gp(0);
+      const t = cpu.apic.tscDeadlineMsr;
+      lo = t | 0; hi = Math.floor(t / 0x1_0000_0000);
+      break;
+    }
     default: {
       if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {
         const v = cpu.plainMsrs.get(n);
@@ -292,6 +301,17 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_TSC_AUX:
       if (!cpu.features.rdtscp || hi !== 0) cpu.gp(0);
       cpu.tscAux = lo;
+      break;
+    case MSR_APIC_BASE:
+      // Bits 7:0, 9, 10 and those at and above MAXPHYADDR are reserved (SDM vol. 3 §10.4.4).
+      if (cpu.apic === null || (lo & 0x6ff) !== 0 || hi !== 0) cpu.gp(0);
+      cpu.apic.setBaseMsr(lo);
+      cpu.yieldSlice();
+      break;
+    case MSR_TSC_DEADLINE:
+      if (cpu.apic === null || !cpu.features.tscDeadline) cpu.gp(0);
+      cpu.apic.tscDeadlineMsr = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
+      cpu.yieldSlice(); // the run loop must see the new deadline
       break;
     default:
       if (SYSCALL_MSRS.has(n) && (cpu.features.syscall || cpu.features.syscallLegacy)) {
