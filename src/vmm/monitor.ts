@@ -109,9 +109,12 @@ export class Monitor {
     if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
     const io = new IoBus();
     // The guest sees the machine's model without `strict` (by default a standard pentium2):
-    // strict only changes what faults into the monitor.
+    // strict only changes what faults into the monitor. Nor does it see a local APIC: the
+    // classic monitor gives its guest a PC with 8259s only (it does not virtualize an APIC),
+    // so CPUID says so and IA32_APIC_BASE is #GP, as on a part without one.
     const model = opts.model ?? DEFAULT_MODEL;
-    const guestModel = model.features.strict ? withFeatures(model, { strict: false }) : model;
+    const guestModel = model.features.strict || model.features.apic || model.features.tscDeadline
+      ? withFeatures(model, { strict: false, apic: false, tscDeadline: false }) : model;
     const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu }));
     vc.tracer = (_c, ins) => { this.lastIns = ins; };
     this.platform = new PcPlatform({

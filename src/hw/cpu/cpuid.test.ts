@@ -55,10 +55,10 @@ test("core2: identity, leaf 2 and 4 descriptors, extended leaves as the X6800 re
   assert.equal(ebx, 0x0000_0800, "brand index 0, CLFLUSH 8 quadwords, APIC ID 0, no HTT count");
   subset(ecx, 0x0000_e3bd, "leaf 1 ECX");
   subset(edx, 0xbfeb_fbff, "leaf 1 EDX");
-  // The X6800 also has SSE3, SSSE3 (ECX 0, 9) and APIC, MMX, FXSR, SSE, SSE2 (EDX 9, 23–26):
-  // not modelled yet (NOT_YET_MODELLED), so reported clear.
+  // The X6800 also has SSE3, SSSE3 (ECX 0, 9) and MMX, FXSR, SSE, SSE2 (EDX 23–26): not
+  // modelled yet (NOT_YET_MODELLED), so reported clear.
   assert.equal(ecx, 1 << 13, "CMPXCHG16B");
-  assert.equal(edx, 0x0000_a979, "the base bits");
+  assert.equal(edx, 0x0000_a979 | (1 << 9), "the base bits and the APIC");
   assert.deepEqual(q(m, 2), [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]);
   assert.deepEqual(q(m, 4, 0), [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1]);
   assert.deepEqual(q(m, 4, 1), [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1]);
@@ -107,8 +107,8 @@ test("pentium3: leaf 2 is the highest; extended leaves are out of range", () => 
   assert.deepEqual(q(m, 0), [2, ...GENUINE_INTEL]);
   assert.deepEqual(q(m, 2), [0x0302_0101, 0, 0, 0x0c04_0843]);
   assert.deepEqual(q(m, 0x8000_0000), q(m, 2), "no extended range on a P6: leaf 2's data");
-  // The part's APIC, MMX, FXSR and SSE (bits 9, 23, 24, 25) are not modelled yet: clear.
-  assert.equal(q(m, 1)[3], 0x0000_a979);
+  // The part's MMX, FXSR and SSE (bits 23, 24, 25) are not modelled yet: clear.
+  assert.equal(q(m, 1)[3], 0x0000_a979 | (1 << 9), "the base bits and the APIC");
 });
 
 test("athlon64-revc: the 3200+'s leaves, AMD's copies of the EDX bits, zeros out of range", () => {
@@ -122,8 +122,9 @@ test("athlon64-revc: the 3200+'s leaves, AMD's copies of the EDX bits, zeros out
   assert.deepEqual(e.slice(0, 3), [0x0f48, 0x0000_010a, 0], "no LAHF/SAHF in 64-bit mode before revision D");
   subset(e[3], 0xe1d3_fbff, "8000_0001h EDX");
   for (const bit of [11, 20, 29]) assert.ok(e[3] & (1 << bit), `SYSCALL/NX/LM bit ${bit}`);
-  for (const bit of [0, 3, 4, 8]) assert.ok(e[3] & (1 << bit), `AMD copy of leaf 1 EDX bit ${bit}`);
-  for (const bit of [9, 23, 24]) assert.equal(e[3] & (1 << bit), 0, `APIC/MMX/FXSR (bit ${bit}): not modelled yet, clear in the copy too`);
+  for (const bit of [0, 3, 4, 8, 9]) assert.ok(e[3] & (1 << bit), `AMD copy of leaf 1 EDX bit ${bit}`);
+  for (const bit of [23, 24]) assert.equal(e[3] & (1 << bit), 0, `MMX/FXSR (bit ${bit}): not modelled yet, clear in the copy too`);
+  assert.equal(q(parseCpuSpec("athlon64-revc,-apic"), 0x8000_0001)[3] & (1 << 9), 0, "AMD's copy follows the feature");
   assert.equal(e[3] & (1 << 11), q(m, 0x8000_0001, 0, true)[3] & (1 << 11), "AMD reports SYSCALL in every mode");
   assert.deepEqual([2, 3, 4].map((k) => q(m, 0x8000_0000 + k)), [
     [0x20444d41, 0x6c687441, 0x74286e6f, 0x3620296d],

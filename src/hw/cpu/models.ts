@@ -72,12 +72,12 @@ export interface CpuFeatures {
 export type FeatureName = keyof CpuFeatures;
 
 /**
- * Features models have that the machine does not implement yet (issue 9: SSE, the APIC …).
+ * Features models have that the machine does not implement yet (issue 9: SSE …).
  * CPUID reports them clear, so an OS never relies on instructions or devices that are not
  * there (Linux on `pentium3` would run FXSAVE and die on #UD); `vmm86 cpus` marks them.
  */
 export const NOT_YET_MODELLED: ReadonlySet<FeatureName> = new Set<FeatureName>([
-  "mmx", "fxsr", "sse", "sse2", "sse3", "ssse3", "apic", "tscDeadline", "popcnt",
+  "mmx", "fxsr", "sse", "sse2", "sse3", "ssse3", "tscDeadline", "popcnt",
 ]);
 
 export type Vendor = "intel" | "amd";
