@@ -99,3 +99,14 @@ test("printf 'uname -r\\n…poweroff -f\\n' | vmm86 run linux: the release, exit
   assert.equal(bt.status, 0, bt.stderr);
   assert.equal(bt.stdout, bare.stdout, "the same input gives the same serial log under bare and bt");
 });
+
+test("Linux on --cpu pentium3 (a local APIC): the I/O APIC routes the ISA IRQs and the local APIC timer ticks", { timeout: 900_000 }, async () => {
+  await guest();
+  const r = await runCli(["run", "linux", "--cpu", "pentium3"], "cat /proc/interrupts\npoweroff -f\n", 0);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /IOAPIC\[0\]: apic_id 1, version 17, address 0xfec00000, GSI 0-23/);
+  assert.match(r.stdout, /\n\s+0:\s+\d+\s+IO-APIC\s+2-edge\s+timer/, "IRQ 0 through the I/O APIC's input 2 (the MADT's override)");
+  assert.match(r.stdout, /\n\s+4:\s+\d+\s+IO-APIC\s+4-edge\s+ttyS0/);
+  const loc = /\nLOC:\s+(\d+)/.exec(r.stdout);
+  assert.ok(loc !== null && Number(loc[1]) > 100, `local timer interrupts: ${loc?.[1]}`);
+});

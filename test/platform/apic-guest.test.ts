@@ -1,7 +1,8 @@
 // The local APIC as a guest kernel uses it, on a bare PC of a model with one (pentium3): read
 // IA32_APIC_BASE, enable the APIC through the SVR, program the timer periodic with a vector,
 // take five timer interrupts (EOI each), and, through LINT0 in ExtINT mode, the PIT's IRQ 0
-// from the 8259. On pentium2, which has no APIC, RDMSR 1Bh is #GP.
+// from the 8259, then the PIT's IRQ 0 through the I/O APIC's input 2 (the MADT's override).
+// On pentium2, which has no APIC, RDMSR 1Bh is #GP.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,6 +28,9 @@ start:
   call setgate
   mov ecx, 0x20
   lea eax, [pic0]
+  call setgate
+  mov ecx, 0x50
+  lea eax, [ioapic0]
   call setgate
   lidt [idtr]
   mov ecx, 0x1b
@@ -65,6 +69,17 @@ start:
   hlt
   cmp dword ptr [pics], 2
   jb 3b
+  # Now through the I/O APIC: mask IRQ 0 at the 8259, route input 2 (ISA IRQ 0) to 0x50.
+  mov dword ptr [esi + 0x350], 0x10000     # LINT0 masked again
+  mov al, 0xff
+  out 0x21, al
+  mov edi, 0xfec00000
+  mov dword ptr [edi], 0x14                # IOREGSEL: redirection entry 2, low dword
+  mov dword ptr [edi + 0x10], 0x50         # IOWIN: vector 0x50, fixed, edge, unmasked
+4:
+  hlt
+  cmp dword ptr [ioapics], 2
+  jb 4b
   cli
   mov al, 'A'
   mov dx, 0x3f8
@@ -92,6 +107,10 @@ pic0:
   out 0x20, al
   pop eax
   iretd
+ioapic0:
+  inc dword ptr [ioapics]
+  mov dword ptr [esi + 0xb0], 0            # EOI to the local APIC
+  iretd
 gp:
   mov al, 'G'
   mov dx, 0x3f8
@@ -101,13 +120,14 @@ gp:
   hlt
 ticks: .long 0
 pics: .long 0
+ioapics: .long 0
 idtr: .word 256 * 8 - 1
   .long idt
   .balign 8
 idt: .fill 256 * 8, 1, 0
 `.replace(/incd \[(\w+)\]/g, "inc dword ptr [$1]");
 
-test("a guest drives the local APIC on pentium3: periodic timer interrupts with EOI, then the 8259 through LINT0 ExtINT", () => {
+test("a guest drives the APICs on pentium3: local timer interrupts with EOI, the 8259 through LINT0 ExtINT, then the PIT through the I/O APIC", () => {
   const img = asm(GUEST, BASE);
   const r = runLabGuest(img, { mode: "bare", cpu: "pentium3", maxInstructions: 5e6 });
   assert.deepEqual(r.end, { kind: "poweroff", status: 1 });

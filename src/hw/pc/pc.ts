@@ -21,6 +21,7 @@ import type { CpuModel } from "../cpu/models.js";
 import type { IoBus } from "../io/io-bus.js";
 import type { MmioRegion, PhysicalMemory } from "../mem/physical-memory.js";
 import { LocalApic, APIC_BASE_DEFAULT } from "../dev/apic/local-apic.js";
+import { IoApic, IOAPIC_BASE_DEFAULT } from "../dev/apic/io-apic.js";
 import type { InterruptSource } from "../cpu/cpu.js";
 import type { PortDevice, TimedDevice } from "../dev/device.js";
 import { DualPic } from "../dev/pic/dual-pic.js";
@@ -56,6 +57,11 @@ export interface PcOptions {
    * a ROM image is to be mapped there instead.
    */
   acpi?: boolean;
+  /**
+   * The platform has a local APIC and an I/O APIC (the bare PC on a model with an APIC): the
+   * ACPI tables then include a MADT. The classic monitor's guest platform has 8259s only.
+   */
+  apics?: boolean;
 }
 
 /** I/O base of the ACPI PM1 event block (control at +4, timer at +8), as on a PIIX4. */
@@ -146,7 +152,7 @@ export class PcPlatform {
     host.mem.addMmio({ base: 0xb8000, size: 0x8000, device: this.vga });
     mapPorts(io, 0x3c0, 0x20, this.vga, now);
     if (opts.acpi) {
-      host.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE));
+      host.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE, opts.apics === true));
       mapPorts(io, PM_BASE, 12, new PmBlock(() => host.powerOff(0)), now);
     }
     mapPorts(io, 0x3f8, 8, this.com1, now);
@@ -196,7 +202,7 @@ export class Pc {
       setA20: (on) => { cpu.a20 = on; cpu.flushTlb(true); },
       powerOff: (status) => m.powerOff(status),
       deviceWritten: () => cpu.yieldSlice(),
-    }, opts);
+    }, { ...opts, apics: cpu.features.apic });
     cpu.intr = this.platform.pic;
     if (cpu.features.apic) this.apic = this.attachLocalApic();
   }
@@ -234,8 +240,24 @@ export class Pc {
     cpu.intr = source;
     cpu.apic = apic;
     this.platform.timed.push(apic);
+    // The I/O APIC on the same ISA lines: IRQ 0 on input 2, the others on their own number,
+    // as the MADT says (acpi-tables.ts).
+    const io = (this.ioApic = new IoApic({ acceptInterrupt: (v, level) => apic.acceptInterrupt(v, level), nmi: () => { cpu.nmiPending = true; } }));
+    this.machine.mem.addMmio({
+      base: IOAPIC_BASE_DEFAULT, size: 0x20,
+      device: {
+        read8: (off) => io.read8(off), read32: (off) => io.read32(off),
+        write8: (off, v) => { io.write8(off, v); cpu.yieldSlice(); },
+        write32: (off, v) => { io.write32(off, v); cpu.yieldSlice(); },
+      },
+    });
+    pic.onIrq = (n, level) => io.setIrq(n === 0 ? 2 : n, level);
+    apic.onLevelEoi = (v) => io.eoi(v);
     return apic;
   }
+
+  /** The I/O APIC, with the local APIC. */
+  ioApic: IoApic | null = null;
 
   get cpu() { return this.machine.cpu; }
   /** Where a loader puts the guest: the machine's CPU and memory. */

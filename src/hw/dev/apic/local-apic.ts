@@ -77,6 +77,8 @@ export class LocalApic implements InterruptSource, TimedDevice {
   private tscDeadline = 0;
   /** The PIC behind LINT0 (ExtINT), if any. */
   extint: InterruptSource | null = null;
+  /** Told of every EOI of a level-triggered vector (the EOI broadcast to the I/O APIC). */
+  onLevelEoi: ((vector: number) => void) | null = null;
   /** Bytes of a 32-bit register read or written through byte accesses. */
   private latch = 0;
 
@@ -239,7 +241,9 @@ export class LocalApic implements InterruptSource, TimedDevice {
 
   private eoi(): void {
     const v = LocalApic.highest(this.isr);
-    if (v >= 0) this.isr[v >> 5] &= ~(1 << (v & 31));
+    if (v < 0) return;
+    this.isr[v >> 5] &= ~(1 << (v & 31));
+    if ((this.tmr[v >> 5] & (1 << (v & 31))) !== 0) this.onLevelEoi?.(v);
   }
 
   /** Re-evaluate INTR (after anything that can change it). */

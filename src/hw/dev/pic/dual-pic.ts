@@ -18,6 +18,8 @@ export class DualPic implements InterruptSource, Snapshot<DualPicState> {
   readonly slave = new I8259(true);
   /** Called when INTR may have changed (e.g. to wake a halted CPU); optional. */
   onIntr: ((level: boolean) => void) | null = null;
+  /** Every ISA IRQ line change, for an I/O APIC wired to the same lines (pc.ts). */
+  onIrq: ((n: number, level: boolean) => void) | null = null;
 
   constructor() {
     this.slave.onChange = () => this.master.setIrq(2, this.slave.int);
@@ -28,6 +30,7 @@ export class DualPic implements InterruptSource, Snapshot<DualPicState> {
   setIrq(n: number, level: boolean): void {
     if (n < 8) this.master.setIrq(n, level);
     else this.slave.setIrq(n - 8, level);
+    this.onIrq?.(n, level);
   }
 
   /** An IrqLine for ISA IRQ `n`, to hand to a device's constructor. */
