@@ -244,6 +244,10 @@ export class Cpu {
   private fetchKey = -1;
   private fetchPhysPage = -1;
   private fetchArr: Instr[] | undefined = undefined;
+  /** The same for 64-bit mode, keyed by the 36-bit linear page (NaN: none). */
+  private longFetchKey = NaN;
+  private longFetchPhysPage = -1;
+  private longFetchArr: Instr[] | undefined = undefined;
   /** Decoded instructions by physical page, then offset. */
   // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
@@ -549,6 +553,7 @@ export class Cpu {
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
     this.fetchKey = -1;
+    this.longFetchKey = NaN;
     this.long.flush(includingGlobal);
     let keep = 0;
     for (let i = 0; i < this.tlbCount; i++) {
@@ -562,6 +567,7 @@ export class Cpu {
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
     this.fetchKey = -1;
+    this.longFetchKey = NaN;
     if (this.lma) { this.long.invalidate(lin); return; }
     this.tlb[lin >>> 12] = 0;
   }
@@ -966,6 +972,7 @@ export class Cpu {
     this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
     this.mode64 = false;
     this.fetchKey = -1;
+    this.longFetchKey = NaN;
     // Decoded instructions remember their mode, but the legacy fetch path only checks CS.D:
     // drop everything decoded in the mode being left.
     this.flushCodeCache();
@@ -989,6 +996,7 @@ export class Cpu {
   private invalidateCodePage(page: number): void {
     this.icache[page] = undefined;
     if (this.fetchPhysPage === page) this.fetchArr = undefined;
+    if (this.longFetchPhysPage === page) this.longFetchArr = undefined;
   }
 
   flushCodeCache(): void {
@@ -1039,11 +1047,27 @@ export class Cpu {
     const m64 = this.lma && cs.l && !cs.big;
     this.mode64 = m64;
     const eip = this.eip;
-    const lin = this.codeLinear(eip);
     const user = this.cpl === 3;
+    // The code page last fetched from, by linear page and privilege: no translation while
+    // it stays valid (reset by every TLB flush, INVLPG and code-page invalidation).
+    if (m64) {
+      const key = Math.floor(eip / 4096) * 2 + (user ? 1 : 0);
+      if (key === this.longFetchKey && this.longFetchArr !== undefined) {
+        const ins = this.longFetchArr[eip & 0xfff];
+        if (ins !== undefined && ins.code64) return ins;
+      }
+    }
+    const lin = this.codeLinear(eip);
     const phys = this.long.translate(lin, false, user, true);
     const page = phys >>> 12;
     const cached = this.icache[page];
+    if (m64) {
+      this.longFetchKey = Math.floor(lin / 4096) * 2 + (user ? 1 : 0);
+      this.longFetchArr = cached;
+      this.longFetchPhysPage = page;
+    } else {
+      this.longFetchKey = NaN;
+    }
     if (cached !== undefined) {
       const ins = cached[phys & 0xfff];
       if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
@@ -1056,6 +1080,7 @@ export class Cpu {
         arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
         this.icache[page] = arr;
         this.mem.codePages[page] = 1;
+        if (this.longFetchPhysPage === page && m64) this.longFetchArr = arr;
       }
       arr[phys & 0xfff] = ins;
     }
