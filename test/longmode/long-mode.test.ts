@@ -323,3 +323,23 @@ test("PAE paging with EFER.NXE on core-duo (32-bit, NX): fetching from an XD pag
   assert.equal(f.cpu.regs[3] & 0xff, 0xf4);
   assert.equal(f.mem.read32(0x8000 - 16) & 0x1f, 0x11, "error code: P | I/D");
 });
+
+test("x87 in 64-bit mode: memory operands through RIP-relative and REX-based addresses", () => {
+  const { f, vector } = run64(`
+    fninit
+    fld qword ptr [rip + a]
+    lea r9, [rip + b]
+    fadd qword ptr [r9]
+    fstp qword ptr [rip + c]
+    fnstsw ax
+    mov rbx, [rip + c]
+    hlt
+  a: .double 1.5
+  b: .double 2.25
+  c: .quad 0
+  `);
+  assert.equal(vector, -1);
+  const out = new DataView(new ArrayBuffer(8));
+  out.setFloat64(0, 3.75, true);
+  assert.equal(reg64(f, 3), out.getBigUint64(0, true));
+});
