@@ -21,7 +21,7 @@ const RIP = 0x7fff_1234_5000;
 
 /** Integer and x87 instructions of x86-64 that the model does not run in 64-bit mode yet. */
 const NOT_YET_64 = new Set([
-  "sysenter", "sysexit", "sysexitq", "jmpe", "lss", "lfs", "lgs", "xlatb", "popcnt",
+  "sysenter", "sysexit", "sysexitq", "jmpe", "popcnt",
 ]);
 
 /** CPUID features of the integer and x87 set of the first x86-64 parts. */

@@ -343,3 +343,22 @@ test("x87 in 64-bit mode: memory operands through RIP-relative and REX-based add
   out.setFloat64(0, 3.75, true);
   assert.equal(reg64(f, 3), out.getBigUint64(0, true));
 });
+
+test("XLAT and LFS in 64-bit mode: RBX + AL; a m16:64 far pointer with REX.W", () => {
+  const { f, vector } = run64(`
+    lea rbx, [rip + table]
+    mov eax, 0x1102
+    xlatb                     # AL = table[2]
+    lea rsi, [rip + farptr]
+    .byte 0x48, 0x0f, 0xb4, 0x16 # lfs rdx, [rsi] (REX.W: m16:64, as Intel 64 defines it)
+    mov cx, fs
+    hlt
+  table: .byte 10, 20, 30, 40
+  farptr: .quad 0x1122334455667788
+    .word 0x58
+  `);
+  assert.equal(vector, -1);
+  assert.equal(f.cpu.regs[0] & 0xffff, 0x111e);
+  assert.equal(reg64(f, 2), 0x1122334455667788n);
+  assert.equal(f.cpu.regs[1] & 0xffff, 0x58);
+});

@@ -77,7 +77,7 @@ export type FeatureName = keyof CpuFeatures;
  * there (Linux on `pentium3` would run FXSAVE and die on #UD); `vmm86 cpus` marks them.
  */
 export const NOT_YET_MODELLED: ReadonlySet<FeatureName> = new Set<FeatureName>([
-  "mmx", "fxsr", "sse", "sse2", "sse3", "ssse3", "tscDeadline", "popcnt",
+  "mmx", "fxsr", "sse", "sse2", "sse3", "ssse3", "popcnt",
 ]);
 
 export type Vendor = "intel" | "amd";

@@ -519,6 +519,8 @@ for (const op of [0x0fb6, 0x0fb7, 0x0fbe, 0x0fbf]) x64(op, i64.movx_G_E);
 x64(0x0fbc, i64.bsx_G_E); x64(0x0fbd, i64.bsx_G_E);
 x64(0x0fc0, i64.xadd_E_G); x64(0x0fc1, i64.xadd_E_G);
 x64(0x0fc7, i64.cmpxchg8b_16b, { reg: 1 });
+x64(0xd7, i64.xlat);
+for (const op of [0x0fb2, 0x0fb4, 0x0fb5]) x64(op, i64.lseg);
 
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
 // It has no opcode of its own (-1): the decoder falls back to it.

@@ -9,7 +9,7 @@ import type { Instr } from "../instr.js";
 import { alu, mulHighS32, mulHighU32 } from "../exec/alu.js";
 import { shiftOp, doubleShift } from "../exec/shift.js";
 import * as F from "../eflags.js";
-import { getReg, setReg, readE, readRmwE, writeE, writeRmwE, readG, writeG, immOf, readMem, ea64 } from "./operands.js";
+import { getReg, setReg, readE, readRmwE, writeE, writeRmwE, readG, writeG, immOf, readMem, ea64, segLinear as segLinearOf } from "./operands.js";
 import { mulU64, mulS64, divU128, neg64 } from "./wide.js";
 
 const MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
@@ -616,4 +616,24 @@ export function popcnt_G_E(cpu: Cpu, i: Instr): void {
 export function mov_E_Sw(cpu: Cpu, i: Instr): void {
   const sel = cpu.segs[i.modrm >> 3 & 7].selector;
   writeE(cpu, i, i.hasMem ? 2 : i.osz, sel, 0);
+}
+
+/** D7: XLAT in 64-bit mode: AL = [rBX + AL] (EBX with 67h) through DS or the override. */
+export function xlat(cpu: Cpu, i: Instr): void {
+  const al = cpu.regs[Reg.EAX] & 0xff;
+  const lo = (cpu.regs[Reg.EBX] >>> 0) + al;
+  const hi = i.adsize64 ? (cpu.regsHi[Reg.EBX] + (lo >= TWO32 ? 1 : 0)) | 0 : 0;
+  const v = cpu.read8(i.seg, segLinearOf(cpu, i.seg, lo | 0, hi));
+  setReg(cpu, Reg.EAX, 1, v, 0, 0);
+}
+
+/** 0F B2/B4/B5: LSS/LFS/LGS G, m16:16/32/64: the offset (operand size), then the selector. */
+export function lseg(cpu: Cpu, i: Instr): void {
+  const seg = i.opcode === 0x0fb2 ? 2 : i.opcode === 0x0fb4 ? 4 : 5;
+  if (seg === 2) cpu.strictSensitive();
+  const n = i.osz, a = ea64(cpu, i);
+  const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
+  const sel = cpu.read16(i.seg, a + n);
+  cpu.loadSegment(seg, sel);
+  writeG(cpu, i, n, off, offHi);
 }
