@@ -1073,18 +1073,27 @@ export class Cpu {
       if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
     }
     const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
-    ins.phys = phys;
-    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.nativePages[page] === 0 && this.mem.isCacheable(phys)) {
-      let arr = this.icache[page];
-      if (arr === undefined) {
-        arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
-        this.icache[page] = arr;
-        this.mem.codePages[page] = 1;
-        if (this.longFetchPhysPage === page && m64) this.longFetchArr = arr;
-      }
-      arr[phys & 0xfff] = ins;
-    }
+    const arr = this.cacheInstr(ins, lin, phys);
+    if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchArr = arr;
     return ins;
+  }
+
+  /**
+   * Keep a freshly decoded instruction in the decoded-instruction cache if it lies wholly
+   * inside one page of RAM or ROM. Returns the page's array when the instruction was cached.
+   */
+  private cacheInstr(ins: Instr, lin: number, phys: number): Instr[] | undefined {
+    ins.phys = phys;
+    const page = phys >>> 12;
+    if ((lin & 0xfff) + ins.len > 0x1000 || this.mem.nativePages[page] !== 0 || !this.mem.isCacheable(phys)) return undefined;
+    let arr = this.icache[page];
+    if (arr === undefined) {
+      arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
+      this.icache[page] = arr;
+      this.mem.codePages[page] = 1;
+    }
+    arr[phys & 0xfff] = ins;
+    return arr;
   }
 
   private fetchInstr(): Instr {
@@ -1115,18 +1124,8 @@ export class Cpu {
     }
     if (eip > cs.limit) this.gp(0);
     const ins = decode(this, eip, cs.big);
-    ins.phys = phys;
-    // Cache only instructions wholly inside one page of RAM or ROM.
-    if ((lin & 0xfff) + ins.len <= 0x1000 && this.mem.nativePages[page] === 0 && this.mem.isCacheable(phys)) {
-      let arr = this.icache[page];
-      if (arr === undefined) {
-        arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
-        this.icache[page] = arr;
-        this.mem.codePages[page] = 1;
-        if (this.fetchPhysPage === page) this.fetchArr = arr;
-      }
-      arr[phys & 0xfff] = ins;
-    }
+    const arr = this.cacheInstr(ins, lin, phys);
+    if (arr !== undefined && this.fetchPhysPage === page) this.fetchArr = arr;
     return ins;
   }
 
