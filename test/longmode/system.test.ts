@@ -10,6 +10,7 @@ import { ENTER_LONG_MODE, RSP0, SEL64, longMachine, reg64, useLongTables } from 
 import { segDescriptor } from "../support/flat-machine.js";
 import { Vector } from "../../src/hw/cpu/fault.js";
 import { SegReg } from "../../src/hw/cpu/segment.js";
+import { LocalApic, ApicReg } from "../../src/hw/dev/apic/local-apic.js";
 
 function run64(cpu: string, body: string, setup?: (f: FlatMachine) => void): { f: FlatMachine; vector: number } {
   const f = longMachine(cpu);
@@ -239,4 +240,22 @@ test("LTR in IA-32e mode: a 16-bit TSS type or a non-zero type in the upper half
   `, (g) => { g.mem.write32(GDT + SEL64.TSS + 12, 0x0900); g.mem.write8(0x24000 + 13 * 16 + 4, 1); });
   assert.equal(r.vector, Vector.GP);
   assert.equal(r.f.mem.read32(0x70000 - 48), SEL64.TSS); // the error code names the selector
+});
+
+test("CR8 in 64-bit mode is the local APIC's TPR class: MOV CR8 writes TPR[7:4], reads them back; bits 63:4 reserved", () => {
+  const apic = new LocalApic({ now: () => 0, tsc: () => 0, setIntr: () => {}, nmi: () => {}, moved: () => {} });
+  const body = `
+    mov rax, 5
+    mov cr8, rax
+    mov rbx, cr8
+    hlt
+  `;
+  let r = run64("core2", body, (f) => { f.cpu.apic = apic; });
+  assert.equal(r.vector, -1);
+  assert.equal(apic.readReg(ApicReg.TPR), 0x50);
+  assert.equal(reg64(r.f, 3), 5n);
+  r = run64("core2", "mov rax, 0x15\n mov cr8, rax\n hlt", (f) => { f.cpu.apic = apic; });
+  assert.equal(r.vector, Vector.GP);
+  r = run64("core2", "mov rax, cr8\n hlt"); // no APIC on this bare CPU: CR8 does not exist
+  assert.equal(r.vector, Vector.UD);
 });

@@ -11,6 +11,7 @@ import { Machine } from "../../src/hw/machine.js";
 import { Descriptor, SegReg } from "../../src/hw/cpu/segment.js";
 import { CR0_PE, type CpuVariant } from "../../src/hw/cpu/cpu.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
+import { StopReason } from "../../src/hw/cpu/fault.js";
 
 export const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000;
 export const STACK0 = 0x8000, STACK3 = 0x9000, CODE = 0x10000;
@@ -114,7 +115,12 @@ export class FlatMachine {
   runToHalt(maxInstructions = 100_000): number {
     const cpu = this.m.cpu;
     cpu.halted = false;
-    cpu.run(maxInstructions);
+    // A slice can end early (an instruction that reprograms a device yields): go on until
+    // the CPU halts, stops, or the budget is spent.
+    const end = cpu.instructions + maxInstructions;
+    while (!cpu.halted && cpu.instructions < end) {
+      if (cpu.run(end - cpu.instructions) !== StopReason.Budget) break;
+    }
     const eip = cpu.eip - 1;
     if (eip >= STUBS && eip < STUBS + 256 * 16 && (eip - STUBS) % 16 === 0) return (eip - STUBS) / 16;
     return -1;

@@ -61,6 +61,8 @@ export interface CpuApic {
   setBaseMsr(v: number): void;
   /** IA32_TSC_DEADLINE (6E0h). */
   tscDeadlineMsr: number;
+  /** The task-priority register, which CR8 mirrors in 64-bit mode (bits 7:4). */
+  taskPriority: number;
 }
 
 /** The two `--cpu` short forms of before there were models: `pentium2` and `pentium2,+strict`. */

@@ -17,7 +17,8 @@ export function mov_R_C(cpu: Cpu, i: Instr): void {
     case 2: lo = cpu.cr2 | 0; hi = highHalf(cpu.cr2); break;
     case 3: lo = cpu.cr3; hi = cpu.cr3Hi; break;
     case 4: lo = cpu.cr4; break;
-    default: return cpu.ud(); // CR8 (the TPR) comes with the local APIC
+    case 8: if (cpu.apic === null) return cpu.ud(); lo = (cpu.apic.taskPriority >> 4) & 0xf; break;
+    default: return cpu.ud();
   }
   setReg(cpu, i.rm, 8, lo, hi, 0);
 }
@@ -29,6 +30,13 @@ export function mov_C_R(cpu: Cpu, i: Instr): void {
   switch (i.reg) {
     case 0: case 4: if (hi !== 0) cpu.gp(0); break;
     case 2: cpu.cr2 = hi * TWO32 + (lo >>> 0); return;
+    case 8:
+      // CR8 is the TPR's priority class; bits 63:4 are reserved (SDM vol. 3 §2.5).
+      if (cpu.apic === null) return cpu.ud();
+      if (hi !== 0 || (lo & ~0xf) !== 0) cpu.gp(0);
+      cpu.apic.taskPriority = (lo & 0xf) << 4;
+      cpu.yieldSlice(); // a lower priority may let a pending interrupt in
+      return;
     case 3: {
       // CR3 bits MAXPHYADDR–63 are reserved.
       const keep = cpu.maxPhyAddr >= 64 ? -1 : (1 << (cpu.maxPhyAddr - 32)) - 1;

@@ -278,6 +278,10 @@ export class LocalApic implements InterruptSource, TimedDevice {
     return ticks >= this.initialCount ? 0 : this.initialCount - ticks;
   }
 
+  /** The TPR, as CR8 reads and writes it (SDM vol. 3 §10.8.6.1: CR8[3:0] = TPR[7:4]). */
+  get taskPriority(): number { return this.tpr; }
+  set taskPriority(v: number) { this.tpr = v & 0xff; this.updateIntr(); }
+
   /** IA32_TSC_DEADLINE (MSR 6E0h): arms the timer in TSC-deadline mode; 0 disarms. */
   get tscDeadlineMsr(): number { return this.tscDeadline; }
   set tscDeadlineMsr(v: number) {
