@@ -259,3 +259,58 @@ test("CR8 in 64-bit mode is the local APIC's TPR class: MOV CR8 writes TPR[7:4],
   r = run64("core2", "mov rax, cr8\n hlt"); // no APIC on this bare CPU: CR8 does not exist
   assert.equal(r.vector, Vector.UD);
 });
+
+/** A 16-byte 64-bit call gate at GDT 0x88 (DPL 3) to `target` in the 64-bit ring-0 code segment. */
+function callGate(f: FlatMachine, target: number, upperType = 0): void {
+  f.mem.write32(GDT + 0x88, (SEL64.CODE0 << 16) | (target & 0xffff));
+  f.mem.write32(GDT + 0x8c, (target & 0xffff0000) | 0xec00); // P, DPL 3, type 0Ch
+  f.mem.write32(GDT + 0x90, 0);
+  f.mem.write32(GDT + 0x94, upperType << 8);
+  f.cpu.gdtrLimit = 0x97;
+}
+
+test("a far CALL through a 64-bit call gate from ring 3: RSP0 from the TSS, null SS, then SS, RSP, CS, RIP in 8-byte slots", () => {
+  const body = `
+    mov rsp, ${RSP0}
+    push ${SEL64.DATA3}
+    push ${RSP0 - 0x1000}
+    push 0x2
+    push ${SEL64.CODE3}
+    lea rax, [rip + user]
+    push rax
+    iretq
+  user:
+    rex64 call fword ptr [rip + farptr]
+  back:
+    ud2
+  farptr: .quad 0
+    .word 0x8b
+  .balign 16
+  kernel:
+    hlt
+  `;
+  const asmCode = asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n${body}\n`, CODE);
+  const kernelAt = CODE + asmCode.length - 1;
+  const f = longMachine("core2");
+  useLongTables(f);
+  callGate(f, kernelAt);
+  f.load(asmCode);
+  assert.equal(f.runToHalt(200_000), -1);
+  assert.equal(f.cpu.cpl, 0);
+  assert.equal(f.cpu.segs[SegReg.CS].selector, SEL64.CODE0);
+  assert.equal(f.cpu.segs[SegReg.SS].selector, 0);
+  const sp = f.cpu.regs[4] >>> 0;
+  assert.equal(sp, RSP0 - 32);
+  const q = (k: number): number => f.mem.read32(sp + 8 * k);
+  assert.equal(q(1), SEL64.CODE3, "the caller's CS");
+  assert.equal(q(2), RSP0 - 0x1000, "the caller's RSP");
+  assert.equal(q(3), SEL64.DATA3, "the caller's SS");
+  // A type in the gate's upper half is #GP(gate selector).
+  const g = longMachine("core2");
+  useLongTables(g);
+  callGate(g, kernelAt, 0xc);
+  g.mem.write8(0x24000 + 13 * 16 + 4, 1); // #GP on IST 1
+  g.load(asmCode);
+  assert.equal(g.runToHalt(200_000), Vector.GP);
+  assert.equal(g.mem.read32(0x70000 - 48), 0x88);
+});

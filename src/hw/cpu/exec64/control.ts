@@ -212,13 +212,9 @@ export function iret(cpu: Cpu, i: Instr): void {
 
 // ---- Far transfers in 64-bit mode (SDM vol. 2 "JMP", "CALL", "RET": far, to code segments) ----
 
-/** Check a far target's code segment for JMP/CALL (no gates here) and load it at the current CPL. */
+/** Check a far target's code segment for JMP/CALL and load it at the current CPL. */
 function loadFarCode(cpu: Cpu, sel: number, lo: number, hi: number): number {
-  if ((sel & 0xfffc) === 0) cpu.gp(0);
   const d = scratchFor(cpu).code;
-  cpu.fetchDescriptor(sel, d);
-  // Call gates (and task gates) in IA-32e mode are not modelled yet: #GP like an unusable descriptor.
-  if (!d.isCode) cpu.gp(sel & 0xfffc);
   const conforming = (d.type & 4) !== 0;
   if (conforming ? d.dpl > cpu.cpl : (sel & 3) > cpu.cpl || d.dpl !== cpu.cpl) cpu.gp(sel & 0xfffc);
   if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
@@ -229,19 +225,83 @@ function loadFarCode(cpu: Cpu, sel: number, lo: number, hi: number): number {
   return target;
 }
 
-/** FF /5: JMP m16:32 (m16:64 with REX.W, m16:16 with 66h). */
+/** The descriptor a far JMP/CALL names (into the scratch code descriptor); #GP for null. */
+function fetchFarTarget(cpu: Cpu, sel: number): void {
+  if ((sel & 0xfffc) === 0) cpu.gp(0);
+  cpu.fetchDescriptor(sel, scratchFor(cpu).code);
+}
+
+/**
+ * A far JMP or CALL through a 64-bit call gate (SDM vol. 3 §5.8.3.1: 16-byte gates, type
+ * 0Ch, whose second half's type field must be 0; the target must be 64-bit code; CALL to a
+ * more privileged level takes RSPn from the TSS and loads SS with a null selector, and
+ * pushes the old SS and RSP before CS and RIP, 8 bytes each; no parameters are copied).
+ * Task gates do not exist in IA-32e mode: other system descriptors are #GP(selector).
+ */
+function throughGate(cpu: Cpu, gateSel: number, call: boolean): void {
+  const g = scratchFor(cpu).gate;
+  g.lo = scratchFor(cpu).code.lo; g.hi = scratchFor(cpu).code.hi;
+  const err = gateSel & 0xfffc;
+  if (g.s || g.type !== 0xc) cpu.gp(err);
+  if (g.dpl < cpu.cpl || g.dpl < (gateSel & 3)) cpu.gp(err);
+  if (!g.present) cpu.raise(Vector.NP, err);
+  if ((gateSel & 0xfff8) + 15 > (gateSel & 4 ? cpu.ldtr.limit : cpu.gdtrLimit)) cpu.gp(err);
+  const at = cpu.descriptorAddress(gateSel);
+  const offHi = cpu.readSys32(at + 8), top = cpu.readSys32(at + 12);
+  if (((top >>> 8) & 0x1f) !== 0) cpu.gp(err);
+  const sel = g.gateSelector;
+  if ((sel & 0xfffc) === 0) cpu.gp(0);
+  const d = scratchFor(cpu).code;
+  cpu.fetchDescriptor(sel, d);
+  const long = (d.hi & 0x0020_0000) !== 0 && !d.db;
+  const conforming = (d.type & 4) !== 0;
+  if (!d.isCode || !long || d.dpl > cpu.cpl || (!call && !conforming && d.dpl !== cpu.cpl)) cpu.gp(sel & 0xfffc);
+  if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
+  const target = cpu.canonical(offHi * TWO32 + (g.gateOffset >>> 0), SegReg.CS);
+  const newCpl = conforming ? cpu.cpl : d.dpl;
+  if (!call) { cpu.loadCsDescriptor(sel, d, cpu.cpl); cpu.eip = target; return; }
+  const rip = cpu.eip, oldCs = cpu.segs[SegReg.CS].selector;
+  if (newCpl < cpu.cpl) {
+    const off = 4 + newCpl * 8;
+    if (off + 7 > cpu.tr.limit) cpu.raise(Vector.TS, cpu.tr.selector & 0xfffc);
+    const lo = cpu.readSys32(cpu.tr.base + off), hi = cpu.readSys32(cpu.tr.base + off + 4);
+    const rsp = linear(cpu, lo, hi, SegReg.SS);
+    const frame = [cpu.segs[SegReg.SS].selector, cpu.regsHi[Reg.ESP] * TWO32 + (cpu.regs[Reg.ESP] >>> 0), oldCs, rip];
+    const user = newCpl === 3;
+    for (let k = 0; k < frame.length; k++) cpu.translateWrite(rsp - 8 * (k + 1), user);
+    for (let k = 0; k < frame.length; k++) {
+      cpu.writeLin32(rsp - 8 * (k + 1), frame[k] | 0, user);
+      cpu.writeLin32(rsp - 8 * (k + 1) + 4, Math.floor(frame[k] / TWO32) | 0, user);
+    }
+    setRsp(cpu, rsp - 8 * frame.length);
+    cpu.segs[SegReg.SS].loadNull(newCpl);
+  } else {
+    push64(cpu, oldCs, 0, 8);
+    push64(cpu, rip | 0, Math.floor(rip / TWO32) | 0, 8);
+  }
+  cpu.loadCsDescriptor(sel, d, newCpl);
+  cpu.eip = target;
+}
+
+/** FF /5: JMP m16:32 (m16:64 with REX.W, m16:16 with 66h), to a code segment or through a call gate. */
 export function jmp_far(cpu: Cpu, i: Instr): void {
   const n = i.osz, a = ea64(cpu, i);
   const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
   const sel = cpu.read16(i.seg, a + n);
+  fetchFarTarget(cpu, sel);
+  if (!scratchFor(cpu).code.s) { throughGate(cpu, sel, false); return; }
+  if (!scratchFor(cpu).code.isCode) cpu.gp(sel & 0xfffc);
   cpu.eip = loadFarCode(cpu, sel, n === 2 ? off & 0xffff : off, n === 8 ? offHi : 0);
 }
 
-/** FF /3: CALL m16:32 (m16:64, m16:16): pushes CS and the return RIP in slots of the operand size. */
+/** FF /3: CALL m16:32 (m16:64, m16:16): pushes CS and the return RIP in slots of the operand size, or goes through a call gate. */
 export function call_far(cpu: Cpu, i: Instr): void {
   const n = i.osz, a = ea64(cpu, i);
   const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
   const sel = cpu.read16(i.seg, a + n);
+  fetchFarTarget(cpu, sel);
+  if (!scratchFor(cpu).code.s) { throughGate(cpu, sel, true); return; }
+  if (!scratchFor(cpu).code.isCode) cpu.gp(sel & 0xfffc);
   const oldCs = cpu.segs[SegReg.CS].selector, rip = cpu.eip;
   const oldRspLo = cpu.regs[Reg.ESP], oldRspHi = cpu.regsHi[Reg.ESP];
   push64(cpu, oldCs, 0, n);
