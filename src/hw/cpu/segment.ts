@@ -44,6 +44,8 @@ export class Descriptor {
   get dpl(): number { return (this.hi >>> 13) & 3; }
   get present(): boolean { return (this.hi & 0x8000) !== 0; }
   get db(): boolean { return (this.hi & 0x0040_0000) !== 0; }
+  /** L flag (bit 53): 64-bit code in IA-32e mode. */
+  get l(): boolean { return (this.hi & 0x0020_0000) !== 0; }
   get isCode(): boolean { return this.s && (this.type & TYPE_CODE) !== 0; }
   get isData(): boolean { return this.s && (this.type & TYPE_CODE) === 0; }
   /** Gate fields (call, interrupt, trap, task gates: SDM vol. 3 figures 5-8, 6-2). */

@@ -35,9 +35,17 @@ function switchThrough(cpu: Cpu, sel: number, d: Descriptor, source: TaskSource)
   taskSwitch(cpu, d.type === SysType.TASK_GATE ? d.gateSelector : sel, source, 0);
 }
 
+/**
+ * In IA-32e mode a code segment with L = 1 and D = 1 is reserved: loading it into CS is
+ * #GP(selector) (SDM vol. 2 "JMP", "CALL", "RET", "IRET" pseudocode; vol. 3 §5.2.1).
+ */
+export function badLongCode(cpu: Cpu, d: Descriptor): boolean {
+  return cpu.lma && d.l && d.db;
+}
+
 /** Checks for a direct transfer to a code segment (JMP/CALL); raises #GP/#NP. */
 function checkDirectCode(cpu: Cpu, sel: number, d: Descriptor): void {
-  if (!d.isCode) cpu.gp(sel & 0xfffc);
+  if (!d.isCode || badLongCode(cpu, d)) cpu.gp(sel & 0xfffc);
   if ((d.type & 4) !== 0) {
     if (d.dpl > cpu.cpl) cpu.gp(sel & 0xfffc);
   } else if ((sel & 3) > cpu.cpl || d.dpl !== cpu.cpl) {
@@ -195,7 +203,7 @@ function nullInaccessibleSegments(cpu: Cpu): void {
 export function checkReturnCs(cpu: Cpu, sel: number, d: Descriptor): void {
   if ((sel & 0xfffc) === 0) cpu.gp(0);
   cpu.fetchDescriptor(sel, d);
-  if (!d.isCode) cpu.gp(sel & 0xfffc);
+  if (!d.isCode || badLongCode(cpu, d)) cpu.gp(sel & 0xfffc);
   if ((sel & 3) < cpu.cpl) cpu.gp(sel & 0xfffc);
   if ((d.type & 4) !== 0 ? d.dpl > (sel & 3) : d.dpl !== (sel & 3)) cpu.gp(sel & 0xfffc);
   if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);

@@ -10,7 +10,7 @@ import type { Instr } from "../instr.js";
 import { TWO32, readE, readMem, writeMem, getReg, setReg, ea64, linear } from "./operands.js";
 import { iret64 } from "../interrupt64.js";
 import { scratchFor } from "../interrupt.js";
-import { checkReturnCs } from "../transfer.js";
+import { badLongCode, checkReturnCs } from "../transfer.js";
 import { Vector } from "../fault.js";
 
 /** RSP as a number (for the canonical check). */
@@ -216,6 +216,7 @@ export function iret(cpu: Cpu, i: Instr): void {
 function loadFarCode(cpu: Cpu, sel: number, lo: number, hi: number): number {
   const d = scratchFor(cpu).code;
   const conforming = (d.type & 4) !== 0;
+  if (badLongCode(cpu, d)) cpu.gp(sel & 0xfffc);
   if (conforming ? d.dpl > cpu.cpl : (sel & 3) > cpu.cpl || d.dpl !== cpu.cpl) cpu.gp(sel & 0xfffc);
   if (!d.present) cpu.raise(Vector.NP, sel & 0xfffc);
   const long = (d.hi & 0x0020_0000) !== 0 && !d.db;
