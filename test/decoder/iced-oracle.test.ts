@@ -73,11 +73,17 @@ const FEATURE_GATED = new Set(["syscall", "sysret", "rdtscp"]);
  */
 const ICED_OPTIONS = DecoderOptions.NoMPFX_0FBC | DecoderOptions.NoMPFX_0FBD | DecoderOptions.NoPause | DecoderOptions.NoWbnoinvd;
 
-/** CPUID features an i686 (P6 family with CMOV, CX8, TSC, MSR, SEP) has. */
+/**
+ * CPUID features the decoder knows: an i686 (P6 family with CMOV, CX8, TSC, MSR, SEP) and the
+ * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP). Every
+ * model decodes them all; a model without the feature runs the row's #UD (opcode-table
+ * `feature`), which the CPU tests check, not this decoder test.
+ */
 const I686 = new Set<CpuidFeature>([
   CpuidFeature.INTEL8086, CpuidFeature.INTEL186, CpuidFeature.INTEL286, CpuidFeature.INTEL386, CpuidFeature.INTEL486,
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.SMM,
+  CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
 ]);
 
 /** True if iced's instruction exists on our i686. */
@@ -134,6 +140,8 @@ function icedOperands(ins: Instruction): DisOperand[] {
       case OpKind.MemorySegSI: case OpKind.MemorySegESI: out.push(icedMem(ins, "src", kind)); break;
       case OpKind.MemoryESDI: case OpKind.MemoryESEDI: out.push(icedMem(ins, "dst", kind)); break;
       case OpKind.Memory: out.push(icedMem(ins, "", kind)); break;
+      // MASKMOVQ/MASKMOVDQU: the implicit DS:[eDI] destination, which the SDM's form leaves out.
+      case OpKind.MemorySegDI: case OpKind.MemorySegEDI: break;
       default: throw new Error("unexpected iced operand kind " + OpKind[kind]);
     }
   }
@@ -255,7 +263,11 @@ const LEGACY_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67,
 function isHintNop(bytes: Uint8Array, offset: number): boolean {
   let k = offset;
   while (k < bytes.length && LEGACY_PREFIXES.has(bytes[k])) k++;
-  return bytes[k] === 0x0f && bytes[k + 1] >= 0x19 && bytes[k + 1] <= 0x1e;
+  if (bytes[k] !== 0x0f) return false;
+  // 0F 18 is PREFETCHh only with memory and /0–/3; the rest of it is hint NOPs too.
+  const modrm = bytes[k + 2];
+  if (bytes[k + 1] === 0x18) return modrm >= 0xc0 || ((modrm >> 3) & 7) >= 4;
+  return bytes[k + 1] >= 0x19 && bytes[k + 1] <= 0x1e;
 }
 
 /** Compare one instruction; `loose` decodes without iced's validity checks. */
@@ -534,11 +546,14 @@ const PINNED: Pinned[] = [
   { bits: 32, hex: "df d9", text: "fstp st(1)", note: "bug: x87 alias rows missing" },
   { bits: 32, hex: "db e4", text: "fnsetpm", note: "bug: FNSETPM row missing" },
   { bits: 32, hex: "f0 dd c9", text: "lock fxch st(1)", note: "bug: LOCK on a row whose handler is already #UD counted as defined" },
-  // Not i686: (bad).
-  { bits: 32, hex: "0f 6f c1", text: "(bad)", note: "MMX movq" },
-  { bits: 32, hex: "0f 10 c1", text: "(bad)", note: "SSE movups" },
-  { bits: 32, hex: "df 08", text: "(bad)", note: "FISTTP is SSE3" },
-  { bits: 32, hex: "0f 18 00", text: "(bad)", note: "PREFETCHNTA is SSE" },
+  // SIMD rows: decoded on every model, #UD by their handler without the feature.
+  { bits: 32, hex: "0f 6f c1", text: "movq mm0,mm1", note: "MMX movq" },
+  { bits: 32, hex: "0f 10 c1", text: "movups xmm0,xmm1", note: "SSE movups" },
+  { bits: 32, hex: "66 0f 58 0c 24", text: "addpd xmm1,xmmword ptr [esp]", note: "SSE2: 66h is the mandatory prefix, not an operand size" },
+  { bits: 32, hex: "f3 0f 2a c8", text: "cvtsi2ss xmm1,eax", note: "SSE: F3h is the mandatory prefix" },
+  { bits: 32, hex: "f3 0f 14 c1", text: "(bad)", note: "UNPCKLPS has no F3h form" },
+  { bits: 32, hex: "df 08", text: "fisttp word ptr [eax]", note: "FISTTP is SSE3" },
+  { bits: 32, hex: "0f 18 00", text: "prefetchnta byte ptr [eax]", note: "PREFETCHNTA is SSE" },
   // Hint NOPs: ENDBR32, ENDBR64 and the reserved NOPs run as NOP Ev.
   { bits: 32, hex: "f3 0f 1e fb", text: "nop ebx", note: "ENDBR32 (CET) is a hint NOP" },
   { bits: 32, hex: "f3 0f 1e fa", text: "nop edx", note: "ENDBR64 (CET) is a hint NOP" },

@@ -23,6 +23,8 @@ import { CpuidTable } from "./cpuid.js";
 import { LongModeMemory } from "./long-memory.js";
 import { ea64 } from "./exec64/operands.js";
 import { lmsleCheck } from "./lmsle.js";
+import { SimdState } from "../sse/simd-state.js";
+import { SimdFloat } from "../sse/simd-float.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -125,6 +127,9 @@ export class Cpu {
   /** The CR4 bits MOV to CR4 may set on this model; any other bit is #GP(0). */
   private readonly cr4Allowed: number;
   readonly fpu: Fpu;
+  /** XMM0–XMM15 and MXCSR (src/hw/sse), and the SSE floating-point unit working on them. */
+  readonly simd = new SimdState();
+  readonly simdFloat = new SimdFloat();
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
 
@@ -281,6 +286,7 @@ export class Cpu {
   reset(): void {
     this.regs.fill(0);
     this.regsHi.fill(0);
+    this.simd.reset();
     this.efer = 0; this.lma = false; this.nxe = false; this.lmsleOn = false; this.tscAux = 0; this.cr3Hi = 0; this.mode64 = false; this.kernelGsBase = 0;
     this.regs[Reg.EDX] = this.model.signature; // the processor signature, as CPUID.1:EAX (SDM vol. 3 §9.1.4)
     this.eip = 0xfff0;

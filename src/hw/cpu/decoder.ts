@@ -28,9 +28,13 @@ interface OpcodeSlot {
   regByReg?: (OpDef | undefined)[];
   /** Register forms selected by the whole ModR/M byte (x87 D9 E0 …). */
   byModrm?: Map<number, OpDef>;
+  /** SSE opcodes: the slot for no prefix, 66h, F3h and F2h (the mandatory prefix). */
+  byPrefix?: OpcodeSlot[];
 }
 
-const MODRM_OPERANDS = /^(E[bwdv]|G[bwdv]|M[apsq]?|Mw\/Rv|Rd|Sw|Cd|Dd|STi?|m.+)$/;
+/** Operands that come from a ModR/M byte: E G M R V W U P Q N, segment, control, debug and x87 ones. */
+const MODRM_OPERANDS = /^([EGMRVWUPQN][a-z0-9]|M$|Sw$|Cd$|Dd$|STi?$|m.+)/;
+const PREFIX_INDEX = { 0: 0, 0x66: 1, 0xf3: 2, 0xf2: 3 } as const;
 
 function slotIndex(opcode: number): number {
   return opcode < 0x100 ? opcode : 0x100 | (opcode & 0xff);
@@ -43,9 +47,14 @@ function buildSlots(long: boolean): OpcodeSlot[] {
   for (const d of OPCODES) {
     if (d.opcode < 0) continue; // the "(bad)" row
     if (long ? d.x64 === undefined : d.only64 === true) continue;
-    const s = slots[slotIndex(d.opcode)];
+    const top = slots[slotIndex(d.opcode)];
     const needsModrm = d.reg !== undefined || d.modrm !== undefined || d.operands.some((o) => MODRM_OPERANDS.test(o));
-    if (needsModrm) s.hasModrm = true;
+    if (needsModrm) top.hasModrm = true;
+    let s = top;
+    if (d.prefix !== undefined) {
+      const sub = (top.byPrefix ??= [0, 1, 2, 3].map(() => ({ hasModrm: false })));
+      s = sub[PREFIX_INDEX[d.prefix]];
+    }
     if (d.modrm !== undefined) {
       (s.byModrm ??= new Map()).set(d.modrm, d);
     } else if (d.reg !== undefined) {
@@ -84,6 +93,7 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   const i = new Instr();
   i.code32 = code32;
   let opsize32 = code32, adsize32 = code32;
+  let has66 = false;
   let pos = eip;
   let segOverride = -1;
   let rep = Rep.None;
@@ -96,7 +106,7 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   for (;;) {
     b = next();
     switch (b) {
-      case 0x66: opsize32 = !code32; continue;
+      case 0x66: opsize32 = !code32; has66 = true; continue;
       case 0x67: adsize32 = !code32; continue;
       case 0xf0: lock = true; continue;
       case 0xf2: rep = Rep.RepNE; continue;
@@ -120,7 +130,16 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   i.segOverride = segOverride;
   i.seg = segOverride >= 0 ? segOverride : SegReg.DS;
 
-  const slot = SLOTS[slotIndex(opcode)];
+  let slot = SLOTS[slotIndex(opcode)];
+  if (slot.byPrefix !== undefined) {
+    // The mandatory prefix: F2h or F3h (the last one) before 66h; it is not a REP or
+    // operand-size prefix then (SDM vol. 2 §2.1.2).
+    const k = rep === Rep.RepE ? 2 : rep === Rep.RepNE ? 3 : has66 ? 1 : 0;
+    const sub = slot.byPrefix[k];
+    slot = { ...sub, hasModrm: slot.hasModrm };
+    if (k >= 2) i.rep = Rep.None;
+    else if (k === 1) i.opsize32 = code32;
+  }
   let def: OpDef | undefined = slot.single;
   if (slot.hasModrm) {
     const modrm = next();
@@ -277,7 +296,14 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   i.adsize32 = true;
   const rexR = (rex & 4) << 1, rexX = (rex & 2) << 2, rexB = (rex & 1) << 3;
 
-  const slot = SLOTS64[slotIndex(opcode)];
+  let slot = SLOTS64[slotIndex(opcode)];
+  let mandatory66 = false;
+  if (slot.byPrefix !== undefined) {
+    const k = rep === Rep.RepE ? 2 : rep === Rep.RepNE ? 3 : o16 ? 1 : 0;
+    slot = { ...slot.byPrefix[k], hasModrm: slot.hasModrm };
+    if (k >= 2) i.rep = Rep.None;
+    else if (k === 1) mandatory66 = true;
+  }
   let def: OpDef | undefined = slot.single;
   if (slot.hasModrm) {
     const modrm = next();
@@ -311,7 +337,7 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   const osz = BYTE_FORM.get(def) === true ? 1
     : (rex & 8) !== 0 ? 8
       : def.os64 === "f64" ? 8
-        : o16 ? 2
+        : o16 && !mandatory66 ? 2
           : def.os64 === "d64" ? 8 : 4;
   i.osz = osz;
   i.opsize32 = osz !== 2;

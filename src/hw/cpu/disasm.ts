@@ -44,6 +44,9 @@ export function mnemonicOf(i: Instr): string {
   if (i.code64 && i.opcode === 0x90 && i.rm !== 0) return "xchg"; // REX.B 90: XCHG R8, rAX
   if (i.code64 && i.opcode === 0x0fc7 && (i.rex & 8) !== 0) return "cmpxchg16b";
   if (i.code64 && i.opcode === 0x0f07 && (i.rex & 8) !== 0) return "sysretq";
+  // MOVD with REX.W moves 64 bits: MOVQ (SDM vol. 2 "MOVD/MOVQ").
+  if (i.code64 && m === "movd" && (i.rex & 8) !== 0) return "movq";
+  if (i.code64 && (m === "fxsave" || m === "fxrstor") && (i.rex & 8) !== 0) return m + "64";
   const slash = m.indexOf("/");
   if (slash < 0) return m;
   if (i.code64) {
@@ -57,12 +60,19 @@ export function mnemonicOf(i: Instr): string {
 
 /** Memory operand sizes in bytes, by table notation (opsize-dependent ones handled below). */
 const MEM_SIZE: Record<string, number> = {
-  Eb: 1, Ew: 2, Ed: 4, "Mw/Rv": 2, M: 0, Ms: 6, Mq: 8, Ob: 1,
+  Mb: 1, Eb: 1, Ew: 2, Ed: 4, "Mw/Rv": 2, M: 0, Ms: 6, Mq: 8, Ob: 1,
   m32fp: 4, m64fp: 8, m80fp: 10, m16int: 2, m32int: 4, m64int: 8, m80bcd: 10, m2byte: 2,
 };
 
+/** Memory sizes of the SIMD operands by their size suffix (opcode-table.ts, MMX/SSE section). */
+const SIMD_SIZE: Record<string, number> = { ps: 16, pd: 16, x: 16, ss: 4, d: 4, sd: 8, q: 8 };
+
 function memSize(i: Instr, o: string): number {
+  if (/^[WQM][a-z]+$/.test(o) && SIMD_SIZE[o.slice(1)] !== undefined) return SIMD_SIZE[o.slice(1)];
   switch (o) {
+    case "Ey": case "My": return i.code64 && (i.rex & 8) !== 0 ? 8 : 4;
+    case "Rd/Mw": return 2;
+    case "M512": return 512;
     case "Ev": case "Ov": case "Xv": case "Yv": return i.opsize32 ? 4 : 2;
     case "Ma": return i.opsize32 ? 8 : 4;
     case "Mp": return i.opsize32 ? 6 : 4;
@@ -93,6 +103,9 @@ function strOperand(i: Instr, src: boolean, size: number): DisOperand {
 }
 
 const reg = (r: string): DisOperand => ({ kind: "reg", reg: r });
+const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"];
+/** A 32- or 64-bit general register by number (REX-extended ones are r8d…r15d, r8…r15). */
+const gpr = (n: number, wide: boolean): string => (n < 8 ? (wide ? R64 : R32)[n] : `r${n}${wide ? "" : "d"}`);
 
 /**
  * The operands of `i`, located at `eip`, in table order. Implicit operands the table names
@@ -145,15 +158,26 @@ export function operandsOf(i: Instr, eip: number): DisOperand[] {
       case "ST": r = reg("st(0)"); break;
       case "STi": r = reg("st(" + i.rm + ")"); break;
       case "Xb": case "Xv": r = strOperand(i, true, memSize(i, o)); break;
+      case "Ey": r = i.hasMem ? mem() : reg(gpr(i.rm, i.code64 && (i.rex & 8) !== 0)); break;
+      case "Gy": r = reg(gpr(i.reg, i.code64 && (i.rex & 8) !== 0)); break;
+      case "Gd": r = reg(gpr(i.reg, false)); break;
+      case "Rd/Mw": r = i.hasMem ? mem() : reg(gpr(i.rm, false)); break;
       case "Yb": case "Yv": r = strOperand(i, false, memSize(i, o)); break;
-      default: r = mem(); break; // M, Ma, Mp, Ms, Mq, Ob, Ov and the x87 memory forms
+      default:
+        // SIMD registers: V/U (XMM by reg/rm), P/N (MMX), W/Q (register or memory).
+        if (/^[VUWPNQ]/.test(o) && !(i.hasMem && (o[0] === "W" || o[0] === "Q"))) {
+          const xmm = o[0] === "V" || o[0] === "U" || o[0] === "W";
+          const n = o[0] === "V" || o[0] === "P" ? i.reg : i.rm;
+          r = reg(xmm ? "xmm" + n : "mm" + (n & 7));
+        } else r = mem(); // M, Ma, Mp, Ms, Mq, Ob, Ov, the x87 and SIMD memory forms
+        break;
     }
     out.push(r);
   }
   return out;
 }
 
-const SIZE_PTR: Record<number, string> = { 1: "byte", 2: "word", 4: "dword", 6: "fword", 8: "qword", 10: "tbyte" };
+const SIZE_PTR: Record<number, string> = { 1: "byte", 2: "word", 4: "dword", 6: "fword", 8: "qword", 10: "tbyte", 16: "xmmword" };
 
 /** One operand in Intel syntax: `dword ptr fs:[ebp-0x8]`, `st(1)`, `0x8:0x1000`. */
 export function operandText(op: DisOperand, i: Instr): string {

@@ -77,7 +77,7 @@ export type FeatureName = keyof CpuFeatures;
  * there (Linux on `pentium3` would run FXSAVE and die on #UD); `vmm86 cpus` marks them.
  */
 export const NOT_YET_MODELLED: ReadonlySet<FeatureName> = new Set<FeatureName>([
-  "mmx", "fxsr", "sse", "sse2", "sse3", "ssse3", "popcnt",
+  "ssse3", "popcnt",
 ]);
 
 export type Vendor = "intel" | "amd";
@@ -119,6 +119,11 @@ export interface CpuModel {
   brand: string;
   cpuid: CpuidData;
   features: CpuFeatures;
+  /**
+   * MXCSR_MASK, the MXCSR bits the part lets software set (SDM vol. 1 §11.6.6, saved by
+   * FXSAVE at byte 28). Absent: FFFFh (DAZ supported, as from the Pentium 4 on).
+   */
+  mxcsrMask?: number;
 }
 
 const NONE: CpuFeatures = {
@@ -187,6 +192,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
     signature: 0x0673, brand: "",
     cpuid: { maxBasic: 2, maxExtended: 0, leaf1Ebx: 0, leaves: leaves([[2, P6_LEAF2]]) },
     features: f(P3),
+    mxcsrMask: 0xffbf, // no DAZ on Katmai (SDM vol. 1 §11.6.3)
   },
   {
     // Core Duo T2600 (Yonah C0, 06_0Eh stepping 8, 2 MiB L2). Leaves 0–4 and the extended

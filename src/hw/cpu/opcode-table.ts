@@ -30,6 +30,11 @@ import * as i64 from "./exec64/integer.js";
 import * as c64 from "./exec64/control.js";
 import * as s64 from "./exec64/string.js";
 import * as y64 from "./exec64/system.js";
+import * as si from "./exec/simd-int.js";
+import * as sf from "./exec/simd-fp.js";
+import * as mv from "./exec/simd-move.js";
+import * as fx from "./exec/fxsave.js";
+import type { FeatureName } from "./models.js";
 
 export type Operand = string;
 
@@ -62,6 +67,14 @@ export interface OpDef {
   os64?: "d64" | "f64";
   /** The row exists only in 64-bit mode (MOVSXD at 63, SWAPGS). */
   only64?: boolean;
+  /**
+   * The mandatory prefix of an SSE row (SDM vol. 2 §2.1.2, appendix A.3): the row applies
+   * only with no prefix (0), 66h, F3h or F2h, which then do not act as operand-size or REP
+   * prefixes. Rows without it ignore those prefixes as usual.
+   */
+  prefix?: 0 | 0x66 | 0xf3 | 0xf2;
+  /** The CPUID feature without which the row is #UD (checked by its handler). */
+  feature?: FeatureName;
 }
 
 export const OPCODES: OpDef[] = [];
@@ -365,6 +378,9 @@ const FCMOV = ["fcmovb", "fcmove", "fcmovbe", "fcmovu"];
 for (let k = 0; k < 4; k++) g(0xda, k, FCMOV[k], "ST,STi", X, { mem: false });
 d(0xda, "fucompp", "", X, { modrm: 0xe9 });
 g(0xdb, 0, "fild", "m32int", X, { mem: true });
+g(0xdb, 1, "fisttp", "m32int", fpu.fisttp, { mem: true, feature: "sse3" });
+g(0xdd, 1, "fisttp", "m64int", fpu.fisttp, { mem: true, feature: "sse3" });
+g(0xdf, 1, "fisttp", "m16int", fpu.fisttp, { mem: true, feature: "sse3" });
 g(0xdb, 2, "fist", "m32int", X, { mem: true });
 g(0xdb, 3, "fistp", "m32int", X, { mem: true });
 g(0xdb, 5, "fld", "m80fp", X, { mem: true });
@@ -501,12 +517,6 @@ d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs
 d(0x0f01, "rdtscp", "", scall.rdtscp, { modrm: 0xf9, x64: scall.rdtscp });
 for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
 for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
-// Every x86-64 processor runs 0F 18 (PREFETCHh with memory /0–/3, hint NOPs otherwise) and
-// 0F 1F /1–/7 as NOPs (SDM vol. 2 table A-3); the i686 models keep them undefined (docs/decoder.md).
-for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].entries()) {
-  g(0x0f18, r, m, "M", data.nop, { mem: true, only64: true, x64: data.nop });
-}
-for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", data.nop, { ...(r < 4 ? { mem: false } : {}), only64: true, x64: data.nop });
 for (let r = 1; r < 8; r++) g(0x0f1f, r, "nop", "Ev", data.nop, { only64: true, x64: data.nop });
 x64(0x0f20, y64.mov_R_C); x64(0x0f22, y64.mov_C_R); x64(0x0f21, y64.mov_R_D); x64(0x0f23, y64.mov_D_R);
 x64(0x0fa0, c64.push_Sreg, D64); x64(0x0fa8, c64.push_Sreg, D64);
@@ -521,6 +531,223 @@ x64(0x0fc0, i64.xadd_E_G); x64(0x0fc1, i64.xadd_E_G);
 x64(0x0fc7, i64.cmpxchg8b_16b, { reg: 1 });
 x64(0xd7, i64.xlat);
 for (const op of [0x0fb2, 0x0fb4, 0x0fb5]) x64(op, i64.lseg);
+
+
+// ---- MMX, SSE, SSE2, SSE3 (SDM vol. 2 table A-3; docs/sse.md) ----
+// Operand letters (appendix A.2.1): V/U an XMM register by ModR/M.reg/.rm, W an XMM register
+// or memory, P/N an MMX register by .reg/.rm, Q an MMX register or memory, y 32 bits (64 with
+// REX.W); sizes ps/pd 16 bytes, ss 4, sd/q 8, x 16, d 4. Memory forms of 16 bytes are aligned
+// except in the MOVU*, MOVDQU and LDDQU rows.
+
+type Prefix = 0 | 0x66 | 0xf3 | 0xf2;
+function s(opcode: number, prefix: Prefix, feature: FeatureName, mnemonic: string, operands: string, handler: Handler, extra: Partial<OpDef> = {}): void {
+  d(opcode, mnemonic, operands, handler, { prefix, feature, x64: handler, ...extra });
+}
+/** An integer operation in its MMX form (no prefix) and its SSE2 form (66h). */
+function pair(opcode: number, mnemonic: string, fn: si.VecFn, mmxFeature: FeatureName = "mmx", mmxSrc = 8): void {
+  s(opcode, 0, mmxFeature, mnemonic, mmxSrc === 4 ? "Pq,Qd" : "Pq,Qq", si.onMmx(fn, mmxSrc));
+  s(opcode, 0x66, "sse2", mnemonic, "Vx,Wx", si.onXmm(fn));
+}
+/** A floating-point operation in its four forms: PS, PD (66h), SS (F3h), SD (F2h). */
+function fourForms(opcode: number, name: string, make: (kind: sf.FKind) => Handler, imm = ""): void {
+  s(opcode, 0, "sse", name + "ps", "Vps,Wps" + imm, make("ps"));
+  s(opcode, 0x66, "sse2", name + "pd", "Vpd,Wpd" + imm, make("pd"));
+  s(opcode, 0xf3, "sse", name + "ss", "Vss,Wss" + imm, make("ss"));
+  s(opcode, 0xf2, "sse2", name + "sd", "Vsd,Wsd" + imm, make("sd"));
+}
+
+s(0x0f10, 0, "sse", "movups", "Vps,Wps", mv.loadX(false));
+s(0x0f10, 0x66, "sse2", "movupd", "Vpd,Wpd", mv.loadX(false));
+s(0x0f10, 0xf3, "sse", "movss", "Vss,Wss", mv.loadScalar(4));
+s(0x0f10, 0xf2, "sse2", "movsd", "Vsd,Wsd", mv.loadScalar(8));
+s(0x0f11, 0, "sse", "movups", "Wps,Vps", mv.storeX(false));
+s(0x0f11, 0x66, "sse2", "movupd", "Wpd,Vpd", mv.storeX(false));
+s(0x0f11, 0xf3, "sse", "movss", "Wss,Vss", mv.storeScalar(4));
+s(0x0f11, 0xf2, "sse2", "movsd", "Wsd,Vsd", mv.storeScalar(8));
+s(0x0f12, 0, "sse", "movlps", "Vq,Mq", mv.loadHalf(false), { mem: true });
+s(0x0f12, 0, "sse", "movhlps", "Vq,Uq", mv.loadHalf(false), { mem: false });
+s(0x0f12, 0x66, "sse2", "movlpd", "Vq,Mq", mv.loadHalf(false), { mem: true });
+s(0x0f12, 0xf3, "sse3", "movsldup", "Vx,Wx", mv.dup("sl"));
+s(0x0f12, 0xf2, "sse3", "movddup", "Vx,Wsd", mv.dup("dd"));
+s(0x0f13, 0, "sse", "movlps", "Mq,Vq", mv.storeScalar(8), { mem: true });
+s(0x0f13, 0x66, "sse2", "movlpd", "Mq,Vq", mv.storeScalar(8), { mem: true });
+s(0x0f14, 0, "sse", "unpcklps", "Vx,Wx", si.onXmm(si.punpckldq));
+s(0x0f14, 0x66, "sse2", "unpcklpd", "Vx,Wx", si.onXmm(si.punpcklqdq));
+s(0x0f15, 0, "sse", "unpckhps", "Vx,Wx", si.onXmm(si.punpckhdq));
+s(0x0f15, 0x66, "sse2", "unpckhpd", "Vx,Wx", si.onXmm(si.punpckhqdq));
+s(0x0f16, 0, "sse", "movhps", "Vq,Mq", mv.loadHalf(true), { mem: true });
+s(0x0f16, 0, "sse", "movlhps", "Vq,Uq", mv.loadHalf(true), { mem: false });
+s(0x0f16, 0x66, "sse2", "movhpd", "Vq,Mq", mv.loadHalf(true), { mem: true });
+s(0x0f16, 0xf3, "sse3", "movshdup", "Vx,Wx", mv.dup("sh"));
+s(0x0f17, 0, "sse", "movhps", "Mq,Vq", mv.storeHigh, { mem: true });
+s(0x0f17, 0x66, "sse2", "movhpd", "Mq,Vq", mv.storeHigh, { mem: true });
+// 0F 18: PREFETCHh with memory /0–/3, hint NOPs otherwise (SDM vol. 2 table A-3). The SSE
+// parts and every x86-64 part have them; the i686 `pentium2` keeps them undefined.
+for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].entries()) {
+  g(0x0f18, r, m, "Mb", mv.fence, { mem: true, feature: "sse", x64: mv.fence });
+}
+for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", mv.fence, { ...(r < 4 ? { mem: false } : {}), feature: "sse", x64: mv.fence });
+s(0x0f28, 0, "sse", "movaps", "Vps,Wps", mv.loadX(true));
+s(0x0f28, 0x66, "sse2", "movapd", "Vpd,Wpd", mv.loadX(true));
+s(0x0f29, 0, "sse", "movaps", "Wps,Vps", mv.storeX(true));
+s(0x0f29, 0x66, "sse2", "movapd", "Wpd,Vpd", mv.storeX(true));
+s(0x0f2a, 0, "sse", "cvtpi2ps", "Vps,Qq", sf.cvtPacked("pi", "ps"));
+s(0x0f2a, 0x66, "sse2", "cvtpi2pd", "Vpd,Qq", sf.cvtPacked("pi", "pd"));
+s(0x0f2a, 0xf3, "sse", "cvtsi2ss", "Vss,Ey", sf.cvtsi2s(false));
+s(0x0f2a, 0xf2, "sse2", "cvtsi2sd", "Vsd,Ey", sf.cvtsi2s(true));
+s(0x0f2b, 0, "sse", "movntps", "Mx,Vps", mv.storeX(true), { mem: true });
+s(0x0f2b, 0x66, "sse2", "movntpd", "Mx,Vpd", mv.storeX(true), { mem: true });
+for (const [op, t] of [[0x0f2c, "t"], [0x0f2d, ""]] as const) {
+  s(op, 0, "sse", `cvt${t}ps2pi`, "Pq,Wq", sf.cvtPacked("ps", "pi", t === "t"));
+  s(op, 0x66, "sse2", `cvt${t}pd2pi`, "Pq,Wpd", sf.cvtPacked("pd", "pi", t === "t"));
+  s(op, 0xf3, "sse", `cvt${t}ss2si`, "Gy,Wss", sf.cvts2si(false, t === "t"));
+  s(op, 0xf2, "sse2", `cvt${t}sd2si`, "Gy,Wsd", sf.cvts2si(true, t === "t"));
+}
+s(0x0f2e, 0, "sse", "ucomiss", "Vss,Wss", sf.comis(false, false));
+s(0x0f2e, 0x66, "sse2", "ucomisd", "Vsd,Wsd", sf.comis(true, false));
+s(0x0f2f, 0, "sse", "comiss", "Vss,Wss", sf.comis(false, true));
+s(0x0f2f, 0x66, "sse2", "comisd", "Vsd,Wsd", sf.comis(true, true));
+s(0x0f50, 0, "sse", "movmskps", "Gd,Ux", mv.movmsk(4, false), { mem: false });
+s(0x0f50, 0x66, "sse2", "movmskpd", "Gd,Ux", mv.movmsk(8, false), { mem: false });
+fourForms(0x0f51, "sqrt", (k) => sf.arith(sf.FOp.Sqrt, k));
+s(0x0f52, 0, "sse", "rsqrtps", "Vps,Wps", sf.approx(true, true));
+s(0x0f52, 0xf3, "sse", "rsqrtss", "Vss,Wss", sf.approx(true, false));
+s(0x0f53, 0, "sse", "rcpps", "Vps,Wps", sf.approx(false, true));
+s(0x0f53, 0xf3, "sse", "rcpss", "Vss,Wss", sf.approx(false, false));
+for (const [op, name, fn] of [[0x0f54, "and", si.pand], [0x0f55, "andn", si.pandn], [0x0f56, "or", si.por], [0x0f57, "xor", si.pxor]] as const) {
+  s(op, 0, "sse", name + "ps", "Vps,Wps", si.onXmm(fn));
+  s(op, 0x66, "sse2", name + "pd", "Vpd,Wpd", si.onXmm(fn));
+}
+fourForms(0x0f58, "add", (k) => sf.arith(sf.FOp.Add, k));
+fourForms(0x0f59, "mul", (k) => sf.arith(sf.FOp.Mul, k));
+s(0x0f5a, 0, "sse2", "cvtps2pd", "Vpd,Wq", sf.cvtPacked("ps", "pd"));
+s(0x0f5a, 0x66, "sse2", "cvtpd2ps", "Vps,Wpd", sf.cvtPacked("pd", "ps"));
+s(0x0f5a, 0xf3, "sse2", "cvtss2sd", "Vsd,Wss", sf.cvtScalar(true));
+s(0x0f5a, 0xf2, "sse2", "cvtsd2ss", "Vss,Wsd", sf.cvtScalar(false));
+s(0x0f5b, 0, "sse2", "cvtdq2ps", "Vps,Wx", sf.cvtPacked("dq", "ps"));
+s(0x0f5b, 0x66, "sse2", "cvtps2dq", "Vx,Wps", sf.cvtPacked("ps", "dq"));
+s(0x0f5b, 0xf3, "sse2", "cvttps2dq", "Vx,Wps", sf.cvtPacked("ps", "dq", true));
+fourForms(0x0f5c, "sub", (k) => sf.arith(sf.FOp.Sub, k));
+fourForms(0x0f5d, "min", (k) => sf.arith(sf.FOp.Min, k));
+fourForms(0x0f5e, "div", (k) => sf.arith(sf.FOp.Div, k));
+fourForms(0x0f5f, "max", (k) => sf.arith(sf.FOp.Max, k));
+pair(0x0f60, "punpcklbw", si.punpcklbw, "mmx", 4);
+pair(0x0f61, "punpcklwd", si.punpcklwd, "mmx", 4);
+pair(0x0f62, "punpckldq", si.punpckldq, "mmx", 4);
+pair(0x0f63, "packsswb", si.packsswb);
+pair(0x0f64, "pcmpgtb", si.pcmpgtb);
+pair(0x0f65, "pcmpgtw", si.pcmpgtw);
+pair(0x0f66, "pcmpgtd", si.pcmpgtd);
+pair(0x0f67, "packuswb", si.packuswb);
+pair(0x0f68, "punpckhbw", si.punpckhbw);
+pair(0x0f69, "punpckhwd", si.punpckhwd);
+pair(0x0f6a, "punpckhdq", si.punpckhdq);
+pair(0x0f6b, "packssdw", si.packssdw);
+s(0x0f6c, 0x66, "sse2", "punpcklqdq", "Vx,Wx", si.onXmm(si.punpcklqdq));
+s(0x0f6d, 0x66, "sse2", "punpckhqdq", "Vx,Wx", si.onXmm(si.punpckhqdq));
+s(0x0f6e, 0, "mmx", "movd", "Pq,Ey", mv.movdToVec(true));
+s(0x0f6e, 0x66, "sse2", "movd", "Vx,Ey", mv.movdToVec(false));
+s(0x0f6f, 0, "mmx", "movq", "Pq,Qq", mv.movqLoadMmx);
+s(0x0f6f, 0x66, "sse2", "movdqa", "Vx,Wx", mv.loadX(true));
+s(0x0f6f, 0xf3, "sse2", "movdqu", "Vx,Wx", mv.loadX(false));
+s(0x0f70, 0, "sse", "pshufw", "Pq,Qq,Ib", si.onMmx(si.pshufw));
+s(0x0f70, 0x66, "sse2", "pshufd", "Vx,Wx,Ib", si.onXmm(si.pshufd));
+s(0x0f70, 0xf3, "sse2", "pshufhw", "Vx,Wx,Ib", si.onXmm(si.pshufhw));
+s(0x0f70, 0xf2, "sse2", "pshuflw", "Vx,Wx,Ib", si.onXmm(si.pshuflw));
+for (const [op, r, name, fn, mmx] of [
+  [0x0f71, 2, "psrlw", si.psrlw, true], [0x0f71, 4, "psraw", si.psraw, true], [0x0f71, 6, "psllw", si.psllw, true],
+  [0x0f72, 2, "psrld", si.psrld, true], [0x0f72, 4, "psrad", si.psrad, true], [0x0f72, 6, "pslld", si.pslld, true],
+  [0x0f73, 2, "psrlq", si.psrlq, true], [0x0f73, 6, "psllq", si.psllq, true],
+  [0x0f73, 3, "psrldq", si.psrldq, false], [0x0f73, 7, "pslldq", si.pslldq, false],
+] as const) {
+  if (mmx) s(op, 0, "mmx", name, "Nq,Ib", si.shiftImm(fn, false), { reg: r, mem: false });
+  s(op, 0x66, "sse2", name, "Ux,Ib", si.shiftImm(fn, true), { reg: r, mem: false });
+}
+pair(0x0f74, "pcmpeqb", si.pcmpeqb);
+pair(0x0f75, "pcmpeqw", si.pcmpeqw);
+pair(0x0f76, "pcmpeqd", si.pcmpeqd);
+s(0x0f77, 0, "mmx", "emms", "", mv.emms);
+s(0x0f7c, 0x66, "sse3", "haddpd", "Vpd,Wpd", sf.horizontal(sf.FOp.Add, "pd"));
+s(0x0f7c, 0xf2, "sse3", "haddps", "Vps,Wps", sf.horizontal(sf.FOp.Add, "ps"));
+s(0x0f7d, 0x66, "sse3", "hsubpd", "Vpd,Wpd", sf.horizontal(sf.FOp.Sub, "pd"));
+s(0x0f7d, 0xf2, "sse3", "hsubps", "Vps,Wps", sf.horizontal(sf.FOp.Sub, "ps"));
+s(0x0f7e, 0, "mmx", "movd", "Ey,Pq", mv.movdFromVec(true));
+s(0x0f7e, 0x66, "sse2", "movd", "Ey,Vx", mv.movdFromVec(false));
+s(0x0f7e, 0xf3, "sse2", "movq", "Vx,Wq", mv.movqLoadXmm);
+s(0x0f7f, 0, "mmx", "movq", "Qq,Pq", mv.movqStoreMmx);
+s(0x0f7f, 0x66, "sse2", "movdqa", "Wx,Vx", mv.storeX(true));
+s(0x0f7f, 0xf3, "sse2", "movdqu", "Wx,Vx", mv.storeX(false));
+g(0x0fae, 0, "fxsave", "M512", fx.fxsave, { prefix: 0, mem: true, feature: "fxsr", x64: fx.fxsave });
+g(0x0fae, 1, "fxrstor", "M512", fx.fxrstor, { prefix: 0, mem: true, feature: "fxsr", x64: fx.fxrstor });
+g(0x0fae, 2, "ldmxcsr", "Md", fx.ldmxcsr, { prefix: 0, mem: true, feature: "sse", x64: fx.ldmxcsr });
+g(0x0fae, 3, "stmxcsr", "Md", fx.stmxcsr, { prefix: 0, mem: true, feature: "sse", x64: fx.stmxcsr });
+g(0x0fae, 5, "lfence", "", mv.fence, { prefix: 0, mem: false, feature: "sse2", x64: mv.fence });
+g(0x0fae, 6, "mfence", "", mv.fence, { prefix: 0, mem: false, feature: "sse2", x64: mv.fence });
+g(0x0fae, 7, "sfence", "", mv.fence, { prefix: 0, mem: false, feature: "sse", x64: mv.fence });
+g(0x0fae, 7, "clflush", "Mb", mv.clflush, { prefix: 0, mem: true, feature: "sse2", x64: mv.clflush });
+fourForms(0x0fc2, "cmp", (k) => sf.cmp(k), ",Ib");
+s(0x0fc3, 0, "sse2", "movnti", "My,Gy", mv.movnti, { mem: true });
+s(0x0fc4, 0, "sse", "pinsrw", "Pq,Rd/Mw,Ib", mv.pinsrw(true));
+s(0x0fc4, 0x66, "sse2", "pinsrw", "Vx,Rd/Mw,Ib", mv.pinsrw(false));
+s(0x0fc5, 0, "sse", "pextrw", "Gd,Nq,Ib", mv.pextrw(true), { mem: false });
+s(0x0fc5, 0x66, "sse2", "pextrw", "Gd,Ux,Ib", mv.pextrw(false), { mem: false });
+s(0x0fc6, 0, "sse", "shufps", "Vps,Wps,Ib", si.onXmm(mv.shufps));
+s(0x0fc6, 0x66, "sse2", "shufpd", "Vpd,Wpd,Ib", si.onXmm(mv.shufpd));
+s(0x0fd0, 0x66, "sse3", "addsubpd", "Vpd,Wpd", sf.addsub("pd"));
+s(0x0fd0, 0xf2, "sse3", "addsubps", "Vps,Wps", sf.addsub("ps"));
+pair(0x0fd1, "psrlw", si.psrlw);
+pair(0x0fd2, "psrld", si.psrld);
+pair(0x0fd3, "psrlq", si.psrlq);
+pair(0x0fd4, "paddq", si.paddq, "sse2");
+pair(0x0fd5, "pmullw", si.pmullw);
+s(0x0fd6, 0x66, "sse2", "movq", "Wq,Vx", mv.movqStoreXmm);
+s(0x0fd6, 0xf3, "sse2", "movq2dq", "Vx,Nq", mv.movq2dq, { mem: false });
+s(0x0fd6, 0xf2, "sse2", "movdq2q", "Pq,Ux", mv.movdq2q, { mem: false });
+s(0x0fd7, 0, "sse", "pmovmskb", "Gd,Nq", mv.movmsk(1, true), { mem: false });
+s(0x0fd7, 0x66, "sse2", "pmovmskb", "Gd,Ux", mv.movmsk(1, false), { mem: false });
+pair(0x0fd8, "psubusb", si.psubusb);
+pair(0x0fd9, "psubusw", si.psubusw);
+pair(0x0fda, "pminub", si.pminub, "sse");
+pair(0x0fdb, "pand", si.pand);
+pair(0x0fdc, "paddusb", si.paddusb);
+pair(0x0fdd, "paddusw", si.paddusw);
+pair(0x0fde, "pmaxub", si.pmaxub, "sse");
+pair(0x0fdf, "pandn", si.pandn);
+pair(0x0fe0, "pavgb", si.pavgb, "sse");
+pair(0x0fe1, "psraw", si.psraw);
+pair(0x0fe2, "psrad", si.psrad);
+pair(0x0fe3, "pavgw", si.pavgw, "sse");
+pair(0x0fe4, "pmulhuw", si.pmulhuw, "sse");
+pair(0x0fe5, "pmulhw", si.pmulhw);
+s(0x0fe6, 0x66, "sse2", "cvttpd2dq", "Vx,Wpd", sf.cvtPacked("pd", "dq", true));
+s(0x0fe6, 0xf3, "sse2", "cvtdq2pd", "Vx,Wq", sf.cvtPacked("dq", "pd"));
+s(0x0fe6, 0xf2, "sse2", "cvtpd2dq", "Vx,Wpd", sf.cvtPacked("pd", "dq"));
+s(0x0fe7, 0, "sse", "movntq", "Mq,Pq", mv.movqStoreMmx, { mem: true });
+s(0x0fe7, 0x66, "sse2", "movntdq", "Mx,Vx", mv.storeX(true), { mem: true });
+pair(0x0fe8, "psubsb", si.psubsb);
+pair(0x0fe9, "psubsw", si.psubsw);
+pair(0x0fea, "pminsw", si.pminsw, "sse");
+pair(0x0feb, "por", si.por);
+pair(0x0fec, "paddsb", si.paddsb);
+pair(0x0fed, "paddsw", si.paddsw);
+pair(0x0fee, "pmaxsw", si.pmaxsw, "sse");
+pair(0x0fef, "pxor", si.pxor);
+s(0x0ff0, 0xf2, "sse3", "lddqu", "Vx,Mx", mv.loadX(false), { mem: true });
+pair(0x0ff1, "psllw", si.psllw);
+pair(0x0ff2, "pslld", si.pslld);
+pair(0x0ff3, "psllq", si.psllq);
+pair(0x0ff4, "pmuludq", si.pmuludq, "sse2");
+pair(0x0ff5, "pmaddwd", si.pmaddwd);
+pair(0x0ff6, "psadbw", si.psadbw, "sse");
+s(0x0ff7, 0, "sse", "maskmovq", "Pq,Nq", mv.maskmov(true), { mem: false });
+s(0x0ff7, 0x66, "sse2", "maskmovdqu", "Vx,Ux", mv.maskmov(false), { mem: false });
+pair(0x0ff8, "psubb", si.psubb);
+pair(0x0ff9, "psubw", si.psubw);
+pair(0x0ffa, "psubd", si.psubd);
+pair(0x0ffb, "psubq", si.psubq, "sse2");
+pair(0x0ffc, "paddb", si.paddb);
+pair(0x0ffd, "paddw", si.paddw);
+pair(0x0ffe, "paddd", si.paddd);
 
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
 // It has no opcode of its own (-1): the decoder falls back to it.

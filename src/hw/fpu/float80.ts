@@ -112,6 +112,15 @@ export class FpEnv {
   flags = 0;
   /** The last rounding incremented the magnitude (reported in C1). */
   up = false;
+  /**
+   * The destination format's normal exponent range (extended-biased) and the response to an
+   * unmasked overflow or underflow, for add, mul, div and sqrt. The x87 keeps the extended
+   * range and wraps the exponent; SSE (src/hw/sse) narrows the range to single or double and
+   * leaves the destination unwritten.
+   */
+  eMin = EXT_EMIN;
+  eMax = EXT_EMAX;
+  wrap = true;
 
   setControl(cw: number): void {
     this.rc = (cw >> 10) & 3;
@@ -481,9 +490,9 @@ export function add(env: FpEnv, a: F80, b: F80, subtract: boolean): F80 {
     if (c) {
       const o = new Sig96();
       shr96jam(hi, lo, x, 1, o);
-      return roundPack(env, sa, e + 1, (o.hi | 0x80000000) >>> 0, o.lo, o.x, prec, EXT_EMIN, EXT_EMAX, true);
+      return roundPack(env, sa, e + 1, (o.hi | 0x80000000) >>> 0, o.lo, o.x, prec, env.eMin, env.eMax, env.wrap);
     }
-    return roundPack(env, sa, e, hi, lo, x, prec, EXT_EMIN, EXT_EMAX, true);
+    return roundPack(env, sa, e, hi, lo, x, prec, env.eMin, env.eMax, env.wrap);
   }
   // Magnitude subtraction, |a| >= |b|.
   let borrow = sh.x !== 0 ? 1 : 0;
@@ -493,7 +502,7 @@ export function add(env: FpEnv, a: F80, b: F80, subtract: boolean): F80 {
   lo >>>= 0;
   const hi = (ua.hi - sh.hi - borrow) >>> 0;
   if ((hi | lo | x) === 0) return zero(env.rc === RC_DOWN ? 1 : 0);
-  return roundPack(env, sa, e, hi, lo, x, prec, EXT_EMIN, EXT_EMAX, true);
+  return roundPack(env, sa, e, hi, lo, x, prec, env.eMin, env.eMax, env.wrap);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -540,7 +549,7 @@ export function mul(env: FpEnv, a: F80, b: F80): F80 {
   t = Math.floor(t / 4294967296) + p[6]; // weight 96
   const r3 = t >>> 0;
   const x = (r1 | (r0 !== 0 ? 1 : 0)) >>> 0;
-  return roundPack(env, s, ua.e + ub.e - BIAS + 1, r3, r2, x, env.prec, EXT_EMIN, EXT_EMAX, true);
+  return roundPack(env, s, ua.e + ub.e - BIAS + 1, r3, r2, x, env.prec, env.eMin, env.eMax, env.wrap);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -575,7 +584,7 @@ export function roundPackBig(env: FpEnv, s: number, m: bigint, k: number, sticky
   const hi = Number(t >> 64n);
   const lo = Number((t >> 32n) & 0xffffffffn);
   const x = Number(t & 0xffffffffn) | (sticky ? 1 : 0);
-  return roundPack(env, s, k + n + 16382, hi, lo, x >>> 0, prec, EXT_EMIN, EXT_EMAX, true);
+  return roundPack(env, s, k + n + 16382, hi, lo, x >>> 0, prec, env.eMin, env.eMax, env.wrap);
 }
 
 /** Exact value of a finite F80 as m × 2^k. */

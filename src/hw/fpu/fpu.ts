@@ -144,6 +144,31 @@ export class Fpu {
     this.fop = s.fop;
   }
 
+  // ---- MMX (SDM vol. 1 §9.5): MM0–MM7 are the significands of physical registers R0–R7 ----
+
+  /** MMX register `r` into out[at] (low dword) and out[at + 1]. */
+  mmxRead(r: number, out: Int32Array, at: number): void {
+    const f = this.regs[r];
+    out[at] = f.lo;
+    out[at + 1] = f.hi;
+  }
+
+  /** Write MMX register `r`: bits 79–64 (sign and exponent) become all ones (§9.5.1). */
+  mmxWrite(r: number, lo: number, hi: number): void {
+    this.regs[r] = new F80(1, 0x7fff, hi >>> 0, lo >>> 0);
+  }
+
+  /** Every MMX instruction but EMMS: TOP = 0 and the whole tag word valid (table 9-2). */
+  mmxEnter(): void {
+    this.top = 0;
+    this.empty = 0;
+  }
+
+  /** EMMS: the whole tag word empty. */
+  emms(): void {
+    this.empty = 0xff;
+  }
+
   /**
    * Execute one escape instruction. Returns false if the encoding is undefined (the CPU
    * raises #UD); memory accessors of `host` may throw, leaving the FPU state unchanged.
@@ -334,8 +359,10 @@ export class Fpu {
           }
           case 7:
             return this.storeFloat(host, seg, off, 80, true);
+          case 1:
+            return this.fisttp(host, seg, off, 32);
         }
-        return false; // /1 FISTTP is SSE3; /4 and /6 are reserved
+        return false; // /4 and /6 are reserved
       case 5:
         switch (reg) {
           case 0:
@@ -343,6 +370,8 @@ export class Fpu {
           case 2:
           case 3:
             return this.storeFloat(host, seg, off, 64, reg === 3);
+          case 1:
+            return this.fisttp(host, seg, off, 64);
           case 4:
             this.restoreState(host, seg, off, instr);
             return true;
@@ -361,6 +390,8 @@ export class Fpu {
             const v = host.read16(seg, off);
             return this.load(fromInt32((v << 16) >> 16), false);
           }
+          case 1:
+            return this.fisttp(host, seg, off, 16);
           case 2:
           case 3:
             return this.storeInt(host, seg, off, 16, reg === 3);
@@ -528,6 +559,17 @@ export class Fpu {
   }
 
   /** FIST/FISTP m16int, m32int, m64int. */
+  /** SSE3 FISTTP (DF /1, DB /1, DD /1): FISTP rounding toward zero whatever FCW.RC says. */
+  private fisttp(host: FpuHost, seg: number, off: number, bits: number): boolean {
+    const rc = this.env.rc;
+    this.env.rc = 3;
+    try {
+      return this.storeInt(host, seg, off, bits, true);
+    } finally {
+      this.env.rc = rc;
+    }
+  }
+
   private storeInt(host: FpuHost, seg: number, off: number, bits: number, popAfter: boolean): boolean {
     let hi = 0;
     let lo = 0;

@@ -45,3 +45,9 @@ export function fwait(cpu: Cpu, _i: Instr): void {
   if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) cpu.raiseNoCode(Vector.NM);
   fpuPendingCheck(cpu);
 }
+
+/** SSE3 FISTTP: #UD on a model without SSE3, then an x87 store like FISTP. */
+export function fisttp(cpu: Cpu, i: Instr): void {
+  if (!cpu.features.sse3) cpu.ud();
+  fpu_escape(cpu, i);
+}
