@@ -10,9 +10,10 @@
 // Cases are reproducible: case i of seed S is generated from its own PRNG seeded by (S, i).
 
 import * as Fl from "./flags.js";
-import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, ESP, FSAVE_OFF, LOW_VA, STACK_OFF } from "./layout.js";
+import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, ESP, FSAVE_OFF, FXSAVE_OFF, LOW_VA, SSE_INIT_OFF, STACK_OFF } from "./layout.js";
+import { OPCODES, type OpDef } from "../../src/hw/cpu/opcode-table.js";
 
-export const GROUPS = ["alu", "incdec", "muldiv", "shift", "shld", "bcd", "bit", "cond", "data", "stack", "string", "addr16", "x87"] as const;
+export const GROUPS = ["alu", "incdec", "muldiv", "shift", "shld", "bcd", "bit", "cond", "data", "stack", "string", "addr16", "x87", "sse"] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** One emitted instruction with what the comparison must know about it. */
@@ -47,6 +48,8 @@ export interface Case {
   /** Always run (x87: FNSAVE into the data image). */
   epilogue: GenInstr[];
   x87: boolean;
+  /** MMX/SSE case: its prologue loads XMM0–7, MM0–7 and MXCSR, its epilogue is FXSAVE. */
+  sse: boolean;
 }
 
 // ---- PRNG: xorshift128 seeded through splitmix32 ----
@@ -135,7 +138,7 @@ class Builder {
   constructor(r: Rng, group: Group) {
     this.r = r;
     this.group = group;
-    this.addr16 = group === "addr16" || (group !== "x87" && r.chance(0.05));
+    this.addr16 = group === "addr16" || (group !== "x87" && group !== "sse" && r.chance(0.05));
     this.dataVa = this.addr16 ? LOW_VA : DATA_VA;
     this.data = new Uint8Array(DATA_SIZE);
     for (let k = 0; k < DATA_SIZE; k++) this.data[k] = r.u32() & 0xff;
@@ -983,7 +986,127 @@ function x87Prologue(b: Builder): GenInstr[] {
   return out;
 }
 
-const GEN: Record<Exclude<Group, "x87" | "addr16">, Gen[]> = {
+// ---- MMX, SSE, SSE2, SSE3: instructions built from the opcode table's rows ----
+
+/** Rows not generated: approximations (RCP/RSQRT: each part has its own table, docs/sse.md),
+ *  stores through [EDI] (MASKMOV*), the whole-state and MXCSR loads (the prologue's job),
+ *  and the 0F 18 hint space. */
+const SSE_SKIP = new Set(["rcpps", "rcpss", "rsqrtps", "rsqrtss", "maskmovq", "maskmovdqu", "fxsave", "fxrstor", "ldmxcsr"]);
+const SSE_ROWS: OpDef[] = OPCODES.filter((d) =>
+  d.opcode >= 0x0f00 && d.opcode !== 0x0f18 && (d.feature === "mmx" || d.feature === "sse" || d.feature === "sse2" || d.feature === "sse3") &&
+  !SSE_SKIP.has(d.mnemonic));
+
+/** Memory operand size in bytes from an operand's size letters (opcode-table notation). */
+function simdBytes(o: string): number {
+  const t = o.replace(/^Rd\/M/, "").slice(1);
+  return ({ ps: 16, pd: 16, x: 16, ss: 4, d: 4, sd: 8, q: 8, y: 4, w: 2, b: 1 } as Record<string, number>)[t] ?? 16;
+}
+
+const sseOp: Gen = (b) => {
+  const r = b.r;
+  const d = r.pick(SSE_ROWS);
+  const ops = d.operands;
+  const rmIndex = ops.findIndex((o) => /^([EWQUNM]|Rd\/Mw)/.test(o));
+  const regIndex = ops.findIndex((o) => /^[VPG]/.test(o));
+  const hasModrm = rmIndex >= 0 || d.reg !== undefined || regIndex >= 0;
+  const bytes: number[] = d.prefix ? [d.prefix] : [];
+  if (!hasModrm) {
+    b.emit({ bytes: [...bytes, 0x0f, d.opcode & 0xff], fx: Fl.NO_FLAGS });
+    return;
+  }
+  const rmOp = rmIndex >= 0 ? ops[rmIndex] : "";
+  const memForm = d.mem === true || (d.mem !== false && /^[EWQM]|^Rd/.test(rmOp) && r.chance(0.5));
+  // ModR/M.reg: the group's digit, or a register (a general-register destination is never ESP).
+  const regDst = regIndex === 0 && ops[0][0] === "G";
+  const regField = d.reg ?? (regDst ? b.dst() : r.int(8));
+  let rm: { pre: number[]; tail: number[] };
+  if (memForm) {
+    const n = simdBytes(rmOp);
+    let addr = b.target(n);
+    if (n === 16 && r.chance(0.9)) addr -= addr & 15;
+    const m = b.mem(addr, { write: rmIndex === 0 });
+    rm = { pre: m.pre, tail: m.tail };
+  } else {
+    const gprDst = rmIndex === 0 && rmOp[0] === "E";
+    const k = gprDst ? b.dst() : r.int(8);
+    rm = { pre: [], tail: [0xc0 | k] };
+    if (gprDst) b.write(k);
+  }
+  const imm = ops.includes("Ib") ? [r.int(256)] : [];
+  b.emit({ bytes: b.op(0, bytes, [0x0f, d.opcode & 0xff], rm, regField, imm), fx: /comis/.test(d.mnemonic) ? Fl.ARITH_ALL : Fl.NO_FLAGS });
+  if (regDst) b.write(regField);
+};
+
+/** An interesting single-precision value: zeros, ones, infinities, NaNs, denormals, extremes, random. */
+function f32Bits(r: Rng): number {
+  const s = r.chance(0.5) ? 0x80000000 : 0;
+  switch (r.int(12)) {
+    case 0: return s;
+    case 1: return s | 0x3f800000;
+    case 2: return s | 0x7f800000;
+    case 3: return s | 0x7fc00000 | (r.u32() & 0x3fffff);
+    case 4: return s | 0x7f800000 | ((r.u32() & 0x3fffff) || 1);
+    case 5: return s | (r.u32() & 0x7fffff);
+    case 6: return s | (((1 + r.int(24)) << 23) | (r.u32() & 0x7fffff));
+    case 7: return s | (((230 + r.int(25)) << 23) | (r.u32() & 0x7fffff));
+    case 8: return s | 0x00800000 | (r.chance(0.5) ? 0 : r.u32() & 0xff);
+    default: return s | (((120 + r.int(16)) << 23) | (r.u32() & 0x7fffff));
+  }
+}
+
+/** An interesting double as [low, high] dwords. */
+function f64Words(r: Rng): [number, number] {
+  const s = r.chance(0.5) ? 0x80000000 : 0;
+  const lo = r.chance(0.3) ? 0 : r.u32();
+  const f = r.u32() & 0xfffff;
+  switch (r.int(12)) {
+    case 0: return [0, s];
+    case 1: return [0, s | 0x3ff00000];
+    case 2: return [0, s | 0x7ff00000];
+    case 3: return [lo, s | 0x7ff80000 | (f & 0x7ffff)];
+    case 4: return [lo || 1, s | 0x7ff00000 | (f & 0x7ffff)];
+    case 5: return [lo, s | f];
+    case 6: return [lo, s | ((1 + r.int(60)) << 20) | f];
+    case 7: return [lo, s | ((1990 + r.int(57)) << 20) | f];
+    case 8: return [lo, s | 0x36a00000 | f]; // near the smallest single
+    default: return [lo, s | ((1010 + r.int(30)) << 20) | f];
+  }
+}
+
+/** Fill `n` bytes at `off` with floats, doubles and integers. */
+function simdData(b: Builder, off: number, n: number): void {
+  const r = b.r;
+  for (let o = off; o + 8 <= off + n; o += 8) {
+    const k = r.int(4);
+    if (k === 0) b.data.set([...le(f32Bits(r), 4), ...le(f32Bits(r), 4)], o);
+    else if (k === 1) { const [lo, hi] = f64Words(r); b.data.set([...le(lo, 4), ...le(hi, 4)], o); }
+    else if (k === 2) b.data.set([...le(r.value(32), 4), ...le(r.value(32), 4)], o);
+  }
+}
+
+function ssePrologue(b: Builder): GenInstr[] {
+  const r = b.r;
+  simdData(b, 0, FSAVE_OFF - 0x20);
+  simdData(b, SSE_INIT_OFF, 0xc0);
+  let mxcsr = (r.int(4) << 13) | (r.chance(0.7) ? 0x1f80 : (r.u32() & 0x3f) << 7);
+  if (r.chance(0.3)) mxcsr |= 0x40; // DAZ
+  if (r.chance(0.3)) mxcsr |= 0x8000; // FTZ
+  if (r.chance(0.5)) mxcsr |= r.u32() & 0x3f;
+  b.data.set(le(mxcsr, 4), SSE_INIT_OFF + 0xc0);
+  const abs = (op: number[], reg: number, off: number): number[] => [...op, 0x05 | (reg << 3), ...le(b.dataVa + off, 4)];
+  // FNINIT, eight FLDZ, FNINIT: the x87 registers MMX aliases hold +0 and are empty. Natively a
+  // register FNINIT leaves alone may read as zero anyway (the kernel's XRSTOR of an x87 state
+  // in its init configuration), so nothing stale may remain.
+  const out: GenInstr[] = [{ bytes: [0xdb, 0xe3], fx: Fl.NO_FLAGS }];
+  for (let k = 0; k < 8; k++) out.push({ bytes: [0xd9, 0xee], fx: Fl.NO_FLAGS });
+  out.push({ bytes: [0xdb, 0xe3], fx: Fl.NO_FLAGS });
+  out.push({ bytes: abs([0x0f, 0xae], 2, SSE_INIT_OFF + 0xc0), fx: Fl.NO_FLAGS }); // LDMXCSR
+  for (let k = 0; k < 8; k++) out.push({ bytes: abs([0x0f, 0x10], k, SSE_INIT_OFF + 16 * k), fx: Fl.NO_FLAGS }); // MOVUPS
+  if (r.chance(0.5)) for (let k = 0; k < 8; k++) out.push({ bytes: abs([0x0f, 0x6f], k, SSE_INIT_OFF + 0x80 + 8 * k), fx: Fl.NO_FLAGS }); // MOVQ
+  return out;
+}
+
+const GEN: Record<Exclude<Group, "x87" | "addr16" | "sse">, Gen[]> = {
   alu: [aluOp, aluOp, aluOp, testOp],
   incdec: [incdecOp],
   muldiv: [mulOp, divOp],
@@ -1034,11 +1157,14 @@ export function generate(seed: number, index: number, groups: readonly Group[] =
     const r = new Rng(seed, index * 64 + attempt);
     const group = r.pick(groups);
     const b = new Builder(r, group);
-    const x87 = group === "x87";
-    const prologue = x87 ? x87Prologue(b) : [];
+    const x87 = group === "x87", sse = group === "sse";
+    const prologue = x87 ? x87Prologue(b) : sse ? ssePrologue(b) : [];
     const n = 1 + r.int(8);
     for (let k = 0; k < n; k++) {
-      if (x87) {
+      if (sse) {
+        if (r.chance(0.9)) sseOp(b); else r.pick(GEN[r.pick(["alu", "data"] as const)])(b);
+        b.tick();
+      } else if (x87) {
         if (r.chance(0.85)) x87Op(b); else r.pick(GEN[r.pick(["alu", "cond", "data"] as const)])(b);
         b.tick();
         // transcendentals end the body: their last-bit differences must not propagate
@@ -1050,8 +1176,9 @@ export function generate(seed: number, index: number, groups: readonly Group[] =
       }
     }
     b.land();
-    const epilogue: GenInstr[] = x87 ? [{ bytes: [0xdd, 0x35, ...le(b.dataVa + FSAVE_OFF, 4)], fx: Fl.NO_FLAGS }] : [];
-    const c: Case = { seed, index, group, dataVa: b.dataVa, regs: b.regs, eflags: b.eflags, data: b.data, prologue, body: b.body, epilogue, x87 };
+    const epilogue: GenInstr[] = x87 ? [{ bytes: [0xdd, 0x35, ...le(b.dataVa + FSAVE_OFF, 4)], fx: Fl.NO_FLAGS }]
+      : sse ? [{ bytes: [0x0f, 0xae, 0x05, ...le(b.dataVa + FXSAVE_OFF, 4)], fx: Fl.NO_FLAGS }] : [];
+    const c: Case = { seed, index, group, dataVa: b.dataVa, regs: b.regs, eflags: b.eflags, data: b.data, prologue, body: b.body, epilogue, x87, sse };
     try {
       const { code } = layout(c);
       if (code.length + 8 <= CODE_MAX) return c;

@@ -7,7 +7,7 @@
 // gives them natively.
 
 import { FlatMachine, STACK0, STUBS } from "../support/flat-machine.js";
-import { CR0_MP, CR0_NE } from "../../src/hw/cpu/cpu.js";
+import { CR0_MP, CR0_NE, CR4_OSFXSR, CR4_OSXMMEXCPT } from "../../src/hw/cpu/cpu.js";
 import { CODE_VA, DATA_SIZE, DATA_VA, LOW_VA } from "./layout.js";
 import type { NativeInput, NativeOutput } from "./native.js";
 
@@ -21,9 +21,15 @@ export interface ModelOutput extends NativeOutput {
 }
 
 const MAX_STEPS = 20_000;
+/**
+ * The model CPU: Core Duo has every instruction set the generator emits (up to SSE3) and
+ * none the integer groups would notice. CR4.OSFXSR and OSXMMEXCPT are set, as Linux sets them.
+ */
+const MODEL_CPU = "core-duo";
+const flatMachine = (): FlatMachine => new FlatMachine({ cpl: 3, cpu: MODEL_CPU });
 
 export class ModelRunner {
-  private fm = new FlatMachine({ cpl: 3 });
+  private fm = flatMachine();
 
   /** Run one case. `bodyLen` is the code length without the native epilogue. */
   run(c: NativeInput, bodyLen: number): ModelOutput {
@@ -31,7 +37,7 @@ export class ModelRunner {
       return this.runOnce(c, bodyLen);
     } catch (e) {
       // A model crash must not stop the run: report it and start from a fresh machine.
-      this.fm = new FlatMachine({ cpl: 3 });
+      this.fm = flatMachine();
       return {
         vector: -2, eip: 0, regs: new Int32Array(8), eflags: 0, data: new Uint8Array(DATA_SIZE), trace: [], timeout: false,
         crash: e instanceof Error ? (e.stack ?? e.message) : String(e),
@@ -43,6 +49,7 @@ export class ModelRunner {
     const fm = this.fm;
     const cpu = fm.cpu;
     cpu.setCr0(cpu.cr0 | CR0_NE | CR0_MP);
+    cpu.setCr4(cpu.cr4 | CR4_OSFXSR | CR4_OSXMMEXCPT);
     fm.enterRing(3);
     // Unused data pages are cleared so a stray access reads what the native runner sees (zeros).
     const zero = new Uint8Array(0x1000);

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, IN_REC, LOW_VA, OUT_REC, RET_SLOT } from "./layout.js";
+import { CODE_MAX, CODE_VA, DATA_IN, DATA_SIZE, DATA_VA, IN_REC, LOW_VA, OUT_REC, RET_SLOT } from "./layout.js";
 
 const SIGNALS = [4, 5, 7, 8, 11]; // SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV
 const SA_FLAGS = 0x4 | 0x0800_0000 | 0x4000_0000; // SA_SIGINFO | SA_ONSTACK | SA_NODEFER
@@ -110,7 +110,7 @@ case_loop:
   rep movsl
   mov currec, %ebx
   mov (%ebx), %edi
-  lea 256(%ebx), %esi
+  lea ${DATA_IN}(%ebx), %esi
   mov $${DATA_SIZE / 4}, %ecx
   rep movsl
   mov curout, %eax
@@ -287,7 +287,7 @@ export function runNative(cases: NativeInput[]): NativeBatch {
     input.writeUInt32LE(c.regs[4] >>> 0, o + 44);
     if (c.code.length > CODE_MAX) throw new Error("difftest: case code too long");
     input.set(c.code, o + 64);
-    input.set(c.data.subarray(0, DATA_SIZE), o + 256);
+    input.set(c.data.subarray(0, DATA_SIZE), o + DATA_IN);
   });
   const r = spawnSync(exe, [], { input, maxBuffer: 256 << 20, timeout: 60_000 });
   if (r.error) throw r.error;

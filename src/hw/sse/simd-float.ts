@@ -82,7 +82,12 @@ export class SimdFloat {
       if ((an && isSNaN32(a)) || (bn && isSNaN32(b))) this.pre |= IE;
       return ((an ? a : b) | 0x400000) >>> 0;
     }
+    // The square root of a negative number is invalid, and IE outranks DE (SDM vol. 1 §4.9.2).
+    if (unary && b >>> 31 !== 0 && (b & 0x7fffffff) !== 0 && !(this.daz && isDenormal32(b))) { this.pre |= IE; return 0xffc00000; }
+    const before = this.pre;
     const fa = unary ? POS_ZERO : this.in32(a), fb = this.in32(b);
+    // A finite dividend over zero reports ZE alone, even when the dividend is denormal.
+    if (op === FOp.Div && isZero(fb) && !isZero(fa)) this.pre = before;
     const env = this.env;
     env.prec = 24; env.eMin = SGL_EMIN; env.eMax = SGL_EMAX;
     env.flags = 0;
@@ -99,7 +104,14 @@ export class SimdFloat {
       this.hi = (an ? ahi : bhi) | 0x80000;
       return an ? alo : blo;
     }
+    if (unary && bhi >>> 31 !== 0 && ((bhi & 0x7fffffff) | blo) !== 0 && !(this.daz && isDenormal64(bhi, blo))) {
+      this.pre |= IE;
+      this.hi = 0xfff80000 | 0;
+      return 0;
+    }
+    const before = this.pre;
     const fa = unary ? POS_ZERO : this.in64(ahi, alo), fb = this.in64(bhi, blo);
+    if (op === FOp.Div && isZero(fb) && !isZero(fa)) this.pre = before;
     const env = this.env;
     env.prec = 53; env.eMin = DBL_EMIN; env.eMax = DBL_EMAX;
     env.flags = 0;
@@ -119,14 +131,20 @@ export class SimdFloat {
 
   /** MINSS/MAXSS: any NaN is invalid and gives the second source; so do two zeros. */
   private minMax32(op: FOp, a: number, b: number): number {
-    if (isNaN32(a) || isNaN32(b)) { this.pre |= IE; return b; }
+    // A NaN operand gives the second source, read through DAZ like any operand.
+    if (isNaN32(a) || isNaN32(b)) { this.pre |= IE; return this.daz && isDenormal32(b) ? (b & 0x80000000) >>> 0 : b; }
     a = this.daz32(a); b = this.daz32(b);
     const x = valueOf32(a), y = valueOf32(b);
     return (op === FOp.Min ? x < y : x > y) ? a : b;
   }
 
   private minMax64(op: FOp, ahi: number, alo: number, bhi: number, blo: number): number {
-    if (isNaN64(ahi, alo) || isNaN64(bhi, blo)) { this.pre |= IE; this.hi = bhi; return blo; }
+    if (isNaN64(ahi, alo) || isNaN64(bhi, blo)) {
+      this.pre |= IE;
+      const flush = this.daz && isDenormal64(bhi, blo);
+      this.hi = flush ? bhi & 0x80000000 : bhi;
+      return flush ? 0 : blo;
+    }
     const ad = this.daz64(ahi, alo); if (ad) { ahi &= 0x80000000; alo = 0; }
     const bd = this.daz64(bhi, blo); if (bd) { bhi &= 0x80000000; blo = 0; }
     const x = valueOf64(ahi, alo), y = valueOf64(bhi, blo);
@@ -373,6 +391,10 @@ export class SimdFloat {
     this.hi = hi;
     return lo;
   }
+}
+
+function isZero(f: F80): boolean {
+  return f.exp === 0 && (f.hi | f.lo) === 0;
 }
 
 function comparePredicate(x: number, y: number, pred: number): boolean {
