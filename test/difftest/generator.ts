@@ -11,7 +11,7 @@
 
 import * as Fl from "./flags.js";
 import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, ESP, FSAVE_OFF, FXSAVE_OFF, LOW_VA, SSE_INIT_OFF, STACK_OFF } from "./layout.js";
-import { OPCODES, type OpDef } from "../../src/hw/cpu/opcode-table.js";
+import { SSE_ROWS, f32Bits, f64Words, simdBytes } from "./simd-values.js";
 
 export const GROUPS = ["alu", "incdec", "muldiv", "shift", "shld", "bcd", "bit", "cond", "data", "stack", "string", "addr16", "x87", "sse"] as const;
 export type Group = (typeof GROUPS)[number];
@@ -988,20 +988,6 @@ function x87Prologue(b: Builder): GenInstr[] {
 
 // ---- MMX, SSE, SSE2, SSE3: instructions built from the opcode table's rows ----
 
-/** Rows not generated: approximations (RCP/RSQRT: each part has its own table, docs/sse.md),
- *  stores through [EDI] (MASKMOV*), the whole-state and MXCSR loads (the prologue's job),
- *  and the 0F 18 hint space. */
-const SSE_SKIP = new Set(["rcpps", "rcpss", "rsqrtps", "rsqrtss", "maskmovq", "maskmovdqu", "fxsave", "fxrstor", "ldmxcsr"]);
-const SSE_ROWS: OpDef[] = OPCODES.filter((d) =>
-  d.opcode >= 0x0f00 && d.opcode !== 0x0f18 && (d.feature === "mmx" || d.feature === "sse" || d.feature === "sse2" || d.feature === "sse3") &&
-  !SSE_SKIP.has(d.mnemonic));
-
-/** Memory operand size in bytes from an operand's size letters (opcode-table notation). */
-function simdBytes(o: string): number {
-  const t = o.replace(/^Rd\/M/, "").slice(1);
-  return ({ ps: 16, pd: 16, x: 16, ss: 4, d: 4, sd: 8, q: 8, y: 4, w: 2, b: 1 } as Record<string, number>)[t] ?? 16;
-}
-
 const sseOp: Gen = (b) => {
   const r = b.r;
   const d = r.pick(SSE_ROWS);
@@ -1036,42 +1022,6 @@ const sseOp: Gen = (b) => {
   b.emit({ bytes: b.op(0, bytes, [0x0f, d.opcode & 0xff], rm, regField, imm), fx: /comis/.test(d.mnemonic) ? Fl.ARITH_ALL : Fl.NO_FLAGS });
   if (regDst) b.write(regField);
 };
-
-/** An interesting single-precision value: zeros, ones, infinities, NaNs, denormals, extremes, random. */
-function f32Bits(r: Rng): number {
-  const s = r.chance(0.5) ? 0x80000000 : 0;
-  switch (r.int(12)) {
-    case 0: return s;
-    case 1: return s | 0x3f800000;
-    case 2: return s | 0x7f800000;
-    case 3: return s | 0x7fc00000 | (r.u32() & 0x3fffff);
-    case 4: return s | 0x7f800000 | ((r.u32() & 0x3fffff) || 1);
-    case 5: return s | (r.u32() & 0x7fffff);
-    case 6: return s | (((1 + r.int(24)) << 23) | (r.u32() & 0x7fffff));
-    case 7: return s | (((230 + r.int(25)) << 23) | (r.u32() & 0x7fffff));
-    case 8: return s | 0x00800000 | (r.chance(0.5) ? 0 : r.u32() & 0xff);
-    default: return s | (((120 + r.int(16)) << 23) | (r.u32() & 0x7fffff));
-  }
-}
-
-/** An interesting double as [low, high] dwords. */
-function f64Words(r: Rng): [number, number] {
-  const s = r.chance(0.5) ? 0x80000000 : 0;
-  const lo = r.chance(0.3) ? 0 : r.u32();
-  const f = r.u32() & 0xfffff;
-  switch (r.int(12)) {
-    case 0: return [0, s];
-    case 1: return [0, s | 0x3ff00000];
-    case 2: return [0, s | 0x7ff00000];
-    case 3: return [lo, s | 0x7ff80000 | (f & 0x7ffff)];
-    case 4: return [lo || 1, s | 0x7ff00000 | (f & 0x7ffff)];
-    case 5: return [lo, s | f];
-    case 6: return [lo, s | ((1 + r.int(60)) << 20) | f];
-    case 7: return [lo, s | ((1990 + r.int(57)) << 20) | f];
-    case 8: return [lo, s | 0x36a00000 | f]; // near the smallest single
-    default: return [lo, s | ((1010 + r.int(30)) << 20) | f];
-  }
-}
 
 /** Fill `n` bytes at `off` with floats, doubles and integers. */
 function simdData(b: Builder, off: number, n: number): void {

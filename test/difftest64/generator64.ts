@@ -12,11 +12,15 @@
 
 import { Rng } from "../fuzz/rng.js";
 import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, RET_SLOT, type Case64Input } from "./native64.js";
+import { SSE_ROWS, f32Bits, f64Words, simdBytes } from "../difftest/simd-values.js";
 
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 const ALL = CF | PF | AF | ZF | SF | OF;
 
-export const GROUPS64 = ["alu", "unary", "mov", "shift", "bit", "muldiv", "cond", "stack", "string"] as const;
+export const GROUPS64 = ["alu", "unary", "mov", "shift", "bit", "muldiv", "cond", "stack", "string", "sse"] as const;
+const INTEGER_GROUPS = GROUPS64.filter((g) => g !== "sse");
+/** SSE cases: initial XMM0–15, MM0–7 and MXCSR at these data offsets, the FXSAVE image at the last. */
+export const SSE_INIT = 0xa00, FXSAVE_AT = 0xc00;
 export type Group64 = (typeof GROUPS64)[number];
 
 export interface Case64 {
@@ -28,6 +32,11 @@ export interface Case64 {
   listing: string[];
   group: Group64;
   index: number;
+}
+
+/** FXSAVE bytes an SSE case does not compare (see ../difftest/engine.ts): the x87 pointers, MXCSR_MASK. */
+export function fxsaveIgnored(o: number): boolean {
+  return (o >= 6 && o < 24) || (o >= 28 && o < 32) || o >= 416;
 }
 
 /** General registers a case may use as operands: not RSP (4), not R15 (the data base). */
@@ -288,9 +297,57 @@ function genString(e: Emitter): void {
   if (down) e.insn({ op: [0xfc] });
 }
 
+/** One MMX/SSE/SSE2/SSE3 row of the opcode table, with random registers (XMM8–15 through REX) and operands. */
+function genSse(e: Emitter): void {
+  const d = e.rng.pick(SSE_ROWS);
+  const ops = d.operands;
+  const pre = d.prefix ? [d.prefix] : [];
+  const op = [0x0f, d.opcode & 0xff];
+  const rmIndex = ops.findIndex((o) => /^([EWQUNM]|Rd\/Mw)/.test(o));
+  const regIndex = ops.findIndex((o) => /^[VPG]/.test(o));
+  const rex = e.rng.int(3) === 0 ? 8 : 0; // REX.W: 64-bit general-register operands (MOVQ, CVTSI2SD …), else ignored
+  if (rmIndex < 0 && d.reg === undefined && regIndex < 0) { e.insn({ pre, op }); return; }
+  const rmOp = rmIndex >= 0 ? ops[rmIndex] : "";
+  const memForm = d.mem === true || (d.mem !== false && /^[EWQM]|^Rd/.test(rmOp) && e.rng.int(2) === 0);
+  const gpr = (o: string | undefined): boolean => o !== undefined && /^[EGR]/.test(o);
+  const reg = d.reg ?? (gpr(ops[regIndex]) ? e.reg() : e.rng.int(16));
+  let rm: Rm;
+  if (memForm) {
+    rm = e.rm(simdBytes(rmOp));
+    if (rm.kind === "reg") rm = { kind: "rip", off: 0x400 + (e.rng.int(0x3f0) & ~15) };
+  } else rm = { kind: "reg", r: gpr(rmOp) ? e.reg() : e.rng.int(16) };
+  const imm = ops.includes("Ib") ? e.imm(1) : [];
+  if (/comis/.test(d.mnemonic)) e.undef = 0;
+  e.insn({ pre, rex, op, modrm: { reg, rm }, imm });
+}
+
 const GEN: Record<Group64, (e: Emitter) => void> = {
   alu: genAlu, unary: genUnary, mov: genMov, shift: genShift, bit: genBit, muldiv: genMulDiv, cond: genCond, stack: genStack, string: genString,
+  sse: genSse,
 };
+
+/** The SIMD state an SSE case starts from, loaded through R15: x87 registers zeroed and empty, MXCSR, XMM0–15, MM0–7. */
+function ssePrologue(e: Emitter, data: Uint8Array): void {
+  const rng = e.rng;
+  const put = (off: number, v: number): void => { for (let k = 0; k < 4; k++) data[off + k] = (v >>> (8 * k)) & 0xff; };
+  for (let o = 0; o < 0xa00; o += 8) {
+    const k = rng.int(3);
+    if (k === 0) { put(o, f32Bits(rng)); put(o + 4, f32Bits(rng)); } else if (k === 1) { const [lo, hi] = f64Words(rng); put(o, lo); put(o + 4, hi); }
+  }
+  for (let o = SSE_INIT; o < SSE_INIT + 0x180; o += 8) { const [lo, hi] = f64Words(rng); put(o, rng.int(2) ? lo : f32Bits(rng)); put(o + 4, hi); }
+  let mxcsr = (rng.int(4) << 13) | (rng.int(10) < 7 ? 0x1f80 : rng.int(64) << 7);
+  if (rng.int(10) < 3) mxcsr |= 0x40;
+  if (rng.int(10) < 3) mxcsr |= 0x8000;
+  if (rng.int(2)) mxcsr |= rng.int(64);
+  put(SSE_INIT + 0x180, mxcsr);
+  const at = (off: number): Rm => ({ kind: "rip", off });
+  e.insn({ op: [0xdb, 0xe3] });
+  for (let k = 0; k < 8; k++) e.insn({ op: [0xd9, 0xee] });
+  e.insn({ op: [0xdb, 0xe3] });
+  e.insn({ op: [0x0f, 0xae], modrm: { reg: 2, rm: at(SSE_INIT + 0x180) } });
+  for (let k = 0; k < 16; k++) e.insn({ op: [0x0f, 0x10], modrm: { reg: k, rm: at(SSE_INIT + 16 * k) } });
+  if (rng.int(2)) for (let k = 0; k < 8; k++) e.insn({ op: [0x0f, 0x6f], modrm: { reg: k, rm: at(SSE_INIT + 0x100 + 8 * k) } });
+}
 
 const SPECIAL = [0n, 1n, 0xffff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n, 0x7fff_ffff_ffff_ffffn, 0xffff_ffffn, 0x8000_0000n, 0x1_0000_0000n, 0xffn, 0x80n];
 
@@ -305,18 +362,22 @@ export function generate64(seed: number, index: number, groups: readonly Group64
   const group = rng.pick(groups);
   const e = new Emitter(rng);
   e.undef = 0;
+  const data = new Uint8Array(DATA_SIZE);
+  for (let k = 0; k < DATA_SIZE; k++) data[k] = rng.int(256);
+  if (group === "sse") ssePrologue(e, data);
   const n = 1 + rng.int(8);
   for (let k = 0; k < n && e.bytes.length < CODE_MAX - 64; k++) {
-    const g = rng.int(5) === 0 ? rng.pick(GROUPS64) : group;
+    // A few instructions from the integer groups mixed in (SSE needs its prologue's known state).
+    const g = rng.int(5) === 0 ? rng.pick(INTEGER_GROUPS) : group;
     GEN[g](e);
   }
+  // SSE cases end with FXSAVE (or FXSAVE64 with REX.W) of the whole SIMD state into the data image.
+  if (group === "sse") e.insn({ rex: rng.int(2) ? 8 : 0, op: [0x0f, 0xae], modrm: { reg: 0, rm: { kind: "rip", off: FXSAVE_AT } } });
   const codeLen = e.bytes.length;
   const code = new Uint8Array(CODE_MAX);
   code.set(e.bytes);
   // The way back to the runner: jmp [abs RET_SLOT] (FF 24 25 disp32).
   code.set([0xff, 0x24, 0x25, RET_SLOT & 0xff, (RET_SLOT >> 8) & 0xff, (RET_SLOT >> 16) & 0xff, 0], codeLen);
-  const data = new Uint8Array(DATA_SIZE);
-  for (let k = 0; k < DATA_SIZE; k++) data[k] = rng.int(256);
   const regs = Array.from({ length: 16 }, () => value(rng));
   regs[4] = BigInt(DATA_VA + 0xe00);
   regs[R15] = BigInt(DATA_VA);

@@ -5,6 +5,7 @@
 // IDT stub; its vector is reported.
 
 import { asm64 } from "../protection/harness.js";
+import { CR4_OSFXSR, CR4_OSXMMEXCPT } from "../../src/hw/cpu/cpu.js";
 import { CODE, STUBS, type FlatMachine } from "../support/flat-machine.js";
 import { ENTER_LONG_MODE, longMachine, useLongTables } from "../support/long-machine.js";
 import { CODE_VA, DATA_SIZE, DATA_VA, type Case64Input, type State64 } from "./native64.js";
@@ -19,6 +20,8 @@ export class Model64 {
     useLongTables(this.f);
     this.f.load(asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n hlt\n`, CODE));
     if (this.f.runToHalt() !== -1 || !this.f.cpu.mode64) throw new Error("difftest64: the model did not reach 64-bit mode");
+    // As Linux runs user code: SSE enabled, SIMD exceptions delivered as #XM.
+    this.f.cpu.setCr4(this.f.cpu.cr4 | CR4_OSFXSR | CR4_OSXMMEXCPT);
   }
 
   run(c: Case64Input, codeLen: number): ModelOutcome {

@@ -20,7 +20,9 @@ export const CODE_MAX = 1024, DATA_SIZE = 4096;
 export const IN_REC = 256 + CODE_MAX + DATA_SIZE, OUT_REC = 256 + DATA_SIZE;
 
 const SIGNALS = [4, 5, 7, 8, 11]; // SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV
-const SA_FLAGS = 0x4 | 0x0800_0000 | 0x4000_0000; // SA_SIGINFO | SA_ONSTACK | SA_NODEFER
+// SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER: x86-64 Linux refuses to deliver a signal
+// without a restorer (it sends SIGSEGV instead). The handler never returns, so any address will do.
+const SA_FLAGS = 0x4 | 0x0800_0000 | 0x4000_0000 | 0x0400_0000;
 const REGS = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 
 const RUNNER_S = `
@@ -170,7 +172,7 @@ fail:
 .data
 .align 8
 code_va: .quad ${CODE_VA}
-sigact: .quad handler, ${SA_FLAGS}, 0, 0
+sigact: .quad handler, ${SA_FLAGS}, handler, 0
 altstack_t: .quad altstack, 0, 65536
 inbuf: .quad 0
 outbuf: .quad 0
