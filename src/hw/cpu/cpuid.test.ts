@@ -55,10 +55,9 @@ test("core2: identity, leaf 2 and 4 descriptors, extended leaves as the X6800 re
   assert.equal(ebx, 0x0000_0800, "brand index 0, CLFLUSH 8 quadwords, APIC ID 0, no HTT count");
   subset(ecx, 0x0000_e3bd, "leaf 1 ECX");
   subset(edx, 0xbfeb_fbff, "leaf 1 EDX");
-  // The X6800 also has SSE3, SSSE3 (ECX 0, 9) and MMX, FXSR, SSE, SSE2 (EDX 23–26): not
-  // modelled yet (NOT_YET_MODELLED), so reported clear.
-  assert.equal(ecx, 1 << 13, "CMPXCHG16B");
-  assert.equal(edx, 0x0000_a979 | (1 << 9), "the base bits and the APIC");
+  // The X6800 also has SSSE3 (ECX 9): not modelled yet (NOT_YET_MODELLED), so reported clear.
+  assert.equal(ecx, (1 << 13) | 1, "CMPXCHG16B, SSE3");
+  assert.equal(edx, 0x0000_a979 | (1 << 9) | (0xf << 23), "the base bits, the APIC, MMX FXSR SSE SSE2");
   assert.deepEqual(q(m, 2), [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]);
   assert.deepEqual(q(m, 4, 0), [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1]);
   assert.deepEqual(q(m, 4, 1), [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1]);
@@ -107,8 +106,7 @@ test("pentium3: leaf 2 is the highest; extended leaves are out of range", () => 
   assert.deepEqual(q(m, 0), [2, ...GENUINE_INTEL]);
   assert.deepEqual(q(m, 2), [0x0302_0101, 0, 0, 0x0c04_0843]);
   assert.deepEqual(q(m, 0x8000_0000), q(m, 2), "no extended range on a P6: leaf 2's data");
-  // The part's MMX, FXSR and SSE (bits 23, 24, 25) are not modelled yet: clear.
-  assert.equal(q(m, 1)[3], 0x0000_a979 | (1 << 9), "the base bits and the APIC");
+  assert.equal(q(m, 1)[3], 0x0000_a979 | (1 << 9) | (0x7 << 23), "the base bits, the APIC, MMX FXSR SSE");
 });
 
 test("athlon64-revc: the 3200+'s leaves, AMD's copies of the EDX bits, zeros out of range", () => {
@@ -123,7 +121,7 @@ test("athlon64-revc: the 3200+'s leaves, AMD's copies of the EDX bits, zeros out
   subset(e[3], 0xe1d3_fbff, "8000_0001h EDX");
   for (const bit of [11, 20, 29]) assert.ok(e[3] & (1 << bit), `SYSCALL/NX/LM bit ${bit}`);
   for (const bit of [0, 3, 4, 8, 9]) assert.ok(e[3] & (1 << bit), `AMD copy of leaf 1 EDX bit ${bit}`);
-  for (const bit of [23, 24]) assert.equal(e[3] & (1 << bit), 0, `MMX/FXSR (bit ${bit}): not modelled yet, clear in the copy too`);
+  for (const bit of [23, 24]) assert.ok(e[3] & (1 << bit), `AMD copy of MMX/FXSR (bit ${bit})`);
   assert.equal(q(parseCpuSpec("athlon64-revc,-apic"), 0x8000_0001)[3] & (1 << 9), 0, "AMD's copy follows the feature");
   assert.equal(e[3] & (1 << 11), q(m, 0x8000_0001, 0, true)[3] & (1 << 11), "AMD reports SYSCALL in every mode");
   assert.deepEqual([2, 3, 4].map((k) => q(m, 0x8000_0000 + k)), [
@@ -143,7 +141,8 @@ test("athlon64-revc: the 3200+'s leaves, AMD's copies of the EDX bits, zeros out
 
 test("athlon64-reve and zen3: LAHF-LM from revision D; Fn8000_0008 EBX[20] only on zen3", () => {
   assert.equal(q(model("athlon64-reve"), 0x8000_0001)[2] & 1, 1);
-  assert.equal(q(model("athlon64-reve"), 1)[2] & 1, 0, "SSE3 (revision E): not modelled yet, clear");
+  assert.equal(q(model("athlon64-reve"), 1)[2] & 1, 1, "SSE3 from revision E");
+  assert.equal(q(model("athlon64-revc"), 1)[2] & 1, 0, "no SSE3 on revision C");
   assert.equal(q(model("athlon64-reve"), 0x8000_0008)[1], 0);
   const z = model("zen3");
   assert.equal(q(z, 0x8000_0008)[1], 1 << 20, "EferLmsleUnsupported");
@@ -154,7 +153,9 @@ test("athlon64-reve and zen3: LAHF-LM from revision D; Fn8000_0008 EBX[20] only 
 });
 
 test("+FEATURE and -FEATURE change the bits", () => {
-  assert.equal(q(parseCpuSpec("pentium2,+sse"), 1)[3] & (1 << 25), 0, "SSE is not modelled yet: +sse cannot show it");
+  assert.equal(q(parseCpuSpec("pentium2,+sse"), 1)[3] & (1 << 25), 1 << 25, "+sse on a pentium2");
+  assert.equal(q(parseCpuSpec("pentium3,-sse"), 1)[3] & (1 << 25), 0);
+  assert.equal(q(parseCpuSpec("core2,+ssse3"), 1)[2] & (1 << 9), 0, "SSSE3 is not modelled yet: +ssse3 cannot show it");
   assert.equal(q(parseCpuSpec("core-duo,-nx"), 0x8000_0001)[3] & (1 << 20), 0);
   assert.equal(q(parseCpuSpec("zen3,-rdtscp"), 0x8000_0001)[3] & (1 << 27), 0);
   assert.equal(q(parseCpuSpec("core2,-lm"), 0x8000_0001, 0, true)[3] & (1 << 29), 0);

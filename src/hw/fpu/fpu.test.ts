@@ -377,11 +377,29 @@ test("two FPUs are independent; save/restore round-trips", () => {
   assert.equal(a.fpu.tagWord(), 0x3fff);
 });
 
+test("FISTTP (SSE3) stores ST(0) rounded toward zero whatever FCW.RC says, and pops", () => {
+  const r = new Rig();
+  r.cw(0x037f | (1 << 10)); // RC = down
+  const dv = new DataView(r.mem.buffer);
+  for (const [op, modrm, read] of [
+    [0xdb, 0x0d, () => dv.getInt32(0x100, true)], // FISTTP m32int
+    [0xdf, 0x0d, () => dv.getInt16(0x100, true)], // FISTTP m16int
+    [0xdd, 0x0d, () => Number(dv.getBigInt64(0x100, true))], // FISTTP m64int
+  ] as const) {
+    r.ld32i(-7);
+    r.ld32i(2);
+    r.x(0xde, 0xf9); // FDIVP: -7 / 2 = -3.5
+    assert.equal(r.x(op, modrm, 0x100), true);
+    assert.equal(read(), -3, `${op.toString(16)} /1`);
+    assert.equal((r.sw >> 11) & 7, 0, "popped");
+  }
+});
+
 test("undefined encodings report #UD", () => {
   const r = new Rig();
   assert.equal(r.x(0xd9, 0xd1), false);
   assert.equal(r.x(0xd9, 0x08), false); // D9 /1 m
-  assert.equal(r.x(0xdb, 0x08), false); // FISTTP is SSE3
+  assert.equal(r.x(0xdb, 0x20), false); // DB /4 m is reserved
   assert.equal(r.x(0xde, 0xd8), false);
   assert.equal(r.x(0xdf, 0xe1), false);
 });
