@@ -219,7 +219,7 @@ export class Monitor {
         this.counters.inc("pf.hidden");
         this.flushMachineTlb(cr2);
         m.regs[Reg.ESP] = (sp + 4) | 0;
-        this.iretToGuest();
+        this.iretToGuest(false);
         m.tscOffset = this.vcpu.tscOffset - this.overhead;
         this.armTimer();
         return;
@@ -286,7 +286,7 @@ export class Monitor {
     m.writeLin32(frame, tc, false);
     m.writeLin32(frame + 12, (esp + 4 + c.retPop) | 0, false);
     this.counters.inc("bt.ret-fast");
-    this.iretToGuest();
+    this.iretToGuest(false);
     m.tscOffset = this.vcpu.tscOffset - this.overhead;
     this.armTimer();
     return true;
@@ -580,11 +580,18 @@ export class Monitor {
     m.writeLin32(frame + 16, ss, false);
     m.regs[Reg.ESP] = frame;
     m.halted = false;
-    this.iretToGuest();
+    this.iretToGuest(true);
   }
 
-  /** IRET from the monitor stack into the guest; note the selectors the machine now holds. */
-  private iretToGuest(): void {
+  /**
+   * IRET from the monitor stack into the guest. `synced`: the machine's selectors were just
+   * loaded from the vCPU, so note them; the next exit compares against them to see which
+   * segment registers the guest loaded natively. The fast paths (a hidden page fault, a
+   * translated RET) return without syncing and must not note anything: a selector the guest
+   * loaded before such an exit (LES, then a hidden fault on the next instruction) would
+   * otherwise never reach the vCPU.
+   */
+  private iretToGuest(synced: boolean): void {
     const m = this.machine.cpu;
     try {
       iret(m, true);
@@ -593,7 +600,7 @@ export class Monitor {
       throw new MonitorPanic(`the monitor could not return to the guest: #${m.fault.vector}(${hex(m.fault.errorCode)}) ` +
         `guest ${hex(this.vcpu.segs[SegReg.CS].selector)}:${hex(this.vcpu.eip)}`);
     }
-    for (let s = 0; s < 6; s++) this.machineSel[s] = m.segs[s].selector;
+    if (synced) for (let s = 0; s < 6; s++) this.machineSel[s] = m.segs[s].selector;
   }
 
   // ===================================================================================

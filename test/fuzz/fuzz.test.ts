@@ -33,3 +33,11 @@ test("instruction-stream seed 6 enters virtual-8086 mode: the CLI says E_MONITOR
   assert.equal(r.status, 14, r.stderr);
   assert.match(r.stderr, /E_MONITOR_UNSUPPORTED: the guest entered virtual-8086 mode at 0xffff:0xffff; .*--mode bare/);
 });
+
+test("instruction-stream seed 3694580303 (found by a 30-minute `npm run fuzz`): a selector loaded natively before a hidden page fault reaches the vCPU", () => {
+  // LES loads a null ES at ring 1; the next instruction takes a hidden page fault, which the
+  // monitor handles without syncing the vCPU. The exit after that (PUSH ES, emulated) must
+  // still see the null ES, so the later INSB faults with #GP as on the bare machine: it used
+  // to run through the vCPU's stale ES (docs/monitor.md, "segment registers").
+  assert.deepEqual(fuzzStreams(3694580303, 1), []);
+});
