@@ -41,17 +41,9 @@ export interface LinuxGuest {
   elfMachine: number;
   /** The cache directory's name under the cache root. */
   cacheName: string;
+  /** The kernel command line `vmm86 run <name>` passes (LinuxImage.cmdline). */
+  cmdline: string;
 }
-
-/** Debian i386: linux-image-686 and busybox-static:i386 (`vmm86 fetch linux`). */
-export const LINUX_I386: LinuxGuest = {
-  name: "linux", arch: "i386", kernelMetapackage: "linux-image-686", elfClass: 1, elfMachine: 3, cacheName: "linux",
-};
-/** Debian amd64: linux-image-amd64 and busybox-static:amd64 (`vmm86 fetch linux64`). */
-export const LINUX_AMD64: LinuxGuest = {
-  name: "linux64", arch: "amd64", kernelMetapackage: "linux-image-amd64", elfClass: 2, elfMachine: 62, cacheName: "linux64",
-};
-export const LINUX_GUESTS: readonly LinuxGuest[] = [LINUX_I386, LINUX_AMD64];
 
 /** The files `vmm86 run linux` (or `run linux64`) needs. */
 export interface LinuxImage {
@@ -79,8 +71,8 @@ export class FetchError extends Error {
   }
 }
 
-/** The i386 guest's kernel metapackage (LINUX_I386.kernelMetapackage). */
-export const KERNEL_METAPACKAGE = LINUX_I386.kernelMetapackage;
+/** The i386 guest's kernel metapackage. */
+export const KERNEL_METAPACKAGE = "linux-image-686";
 export const BUSYBOX_PACKAGE = "busybox-static";
 /**
  * The kernel command line the platform needs: the console on COM1. Nothing else: the CPU
@@ -95,6 +87,25 @@ export const DEFAULT_CMDLINE = "console=ttyS0";
  * instead of ~41 s). `--append` replaces it.
  */
 export const LINUX_CMDLINE = DEFAULT_CMDLINE + " cryptomgr.notests";
+/**
+ * What `vmm86 run linux64` passes: LINUX_CMDLINE and `earlyprintk=ttyS0`, so what the
+ * kernel prints before its serial console driver is up (an early exception, a CPU it
+ * cannot use) reaches COM1 too; once the console registers, the boot console is dropped
+ * without repeating a line.
+ */
+export const LINUX64_CMDLINE = LINUX_CMDLINE + " earlyprintk=ttyS0";
+/** Debian i386: linux-image-686 and busybox-static:i386 (`vmm86 fetch linux`). */
+export const LINUX_I386: LinuxGuest = {
+  name: "linux", arch: "i386", kernelMetapackage: KERNEL_METAPACKAGE, elfClass: 1, elfMachine: 3, cacheName: "linux",
+  cmdline: LINUX_CMDLINE,
+};
+/** Debian amd64: linux-image-amd64 and busybox-static:amd64 (`vmm86 fetch linux64`). */
+export const LINUX_AMD64: LinuxGuest = {
+  name: "linux64", arch: "amd64", kernelMetapackage: "linux-image-amd64", elfClass: 2, elfMachine: 62, cacheName: "linux64",
+  cmdline: LINUX64_CMDLINE,
+};
+export const LINUX_GUESTS: readonly LinuxGuest[] = [LINUX_I386, LINUX_AMD64];
+
 /** Printed by the guest once its shell owns ttyS0: input sent after it is not lost. */
 export const READY_MARKER = "vmm86-linux: shell ready";
 
@@ -174,7 +185,7 @@ export function cachedLinux(cacheDir?: string, guest: LinuxGuest = LINUX_I386): 
   const bzImage = join(cacheDir, m.files.bzImage.name);
   const initramfs = join(cacheDir, m.files.initramfs.name);
   if (sizeOf(bzImage) !== m.files.bzImage.size || sizeOf(initramfs) !== m.files.initramfs.size) return null;
-  return { bzImage, initramfs, release: m.release, cmdline: LINUX_CMDLINE };
+  return { bzImage, initramfs, release: m.release, cmdline: guest.cmdline };
 }
 
 /** Brings the cache up to date with the archive and returns the image. Throws
@@ -347,7 +358,7 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     writeAtomic(join(cacheDir, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
     log(`  bzImage ${mib(bzImage.length)}, initramfs.cpio.gz ${mib(initramfs.length)}`);
     log(`done: Linux ${release} in ${seconds(started)}`);
-    return { bzImage: join(cacheDir, "bzImage"), initramfs: join(cacheDir, "initramfs.cpio.gz"), release, cmdline: LINUX_CMDLINE };
+    return { bzImage: join(cacheDir, "bzImage"), initramfs: join(cacheDir, "initramfs.cpio.gz"), release, cmdline: guest.cmdline };
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(debs, { recursive: true, force: true });
