@@ -23,7 +23,7 @@ import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
-import { cpuOption, longModeRefusal } from "./cpus.js";
+import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import {
   cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_I386, READY_MARKER, type LinuxGuest,
 } from "../guests/fetch-linux.js";
@@ -118,8 +118,8 @@ interface GuestPlan {
 /** reservetop= for Linux guests under the monitor: the monitor region's size. */
 export const RESERVETOP = "0x400000";
 
-/** The CPU model `run linux64` uses without --cpu: one with long mode (an x86-64 kernel needs it). */
-export const LINUX64_DEFAULT_CPU = "core2";
+/** The CPU model `run linux64` uses without --cpu: one with long mode (cpus.ts says why this one). */
+export const LINUX64_DEFAULT_CPU = LONG_MODE_MODEL;
 
 /** The `--cpu` a run uses: the flag, else core2 for `run linux64`, else the default model. */
 function cpuFlag(p: ReturnType<typeof parseArgs>): string | true | undefined {
