@@ -1,5 +1,6 @@
-// Just enough ELF (System V gABI, the i386 psABI) to load an executable: the ELF32 header and
-// its PT_LOAD program headers. Used for the unpacked Linux vmlinux and for multiboot kernels.
+// Just enough ELF (System V gABI, the i386 and x86-64 psABIs) to load an executable: the
+// ELF32 or ELF64 header and its PT_LOAD program headers. Used for the unpacked Linux vmlinux
+// (32- and 64-bit) and for multiboot kernels.
 
 import { BootError, hex } from "./errors.js";
 import { checkInRam, type GuestMemoryWriter } from "./memory.js";
@@ -72,6 +73,72 @@ export function parseElf32(img: Uint8Array, what: string): Elf32 {
   }
   if (segments.length === 0) elfError(what, "no loadable (PT_LOAD) segments");
   return { entry, segments };
+}
+
+const EM_X86_64 = 62;
+
+/**
+ * Parse a 64-bit little-endian x86-64 executable (the unpacked x86-64 vmlinux) to the same
+ * shape as parseElf32. Physical addresses, sizes and offsets must lie below 2^53 (they are
+ * physical addresses of a guest); `vaddr` keeps only bits 31:0 of p_vaddr (x86-64 kernels
+ * link at 0xFFFFFFFF8…), and `entry` is already physical: e_entry if it lies in a
+ * segment's physical range, else translated through the segment whose virtual range holds it.
+ */
+export function parseElf64(img: Uint8Array, what: string): Elf32 {
+  if (!isElf(img)) elfError(what, "no ELF magic (7F 'ELF')");
+  if (img.length < 64) elfError(what, `truncated: ${img.length} bytes is shorter than an ELF64 header`);
+  if (img[4] === 1) elfError(what, "a 32-bit ELF; this loader needs a 64-bit (ELFCLASS64) image");
+  if (img[4] !== 2) elfError(what, `unknown ELF class ${img[4]}`);
+  if (img[5] !== 1) elfError(what, "not little-endian (ELFDATA2LSB)");
+  const v = new DataView(img.buffer, img.byteOffset, img.byteLength);
+  const type = v.getUint16(16, true), machine = v.getUint16(18, true);
+  if (machine !== EM_X86_64) elfError(what, `e_machine is ${machine}, not EM_X86_64 (62)`);
+  if (type !== ET_EXEC) elfError(what, `e_type is ${type}, not ET_EXEC (2)`);
+  const u64 = (o: number): bigint => v.getBigUint64(o, true);
+  const num = (o: number, field: string): number => {
+    const x = u64(o);
+    if (x > BigInt(Number.MAX_SAFE_INTEGER)) elfError(what, `${field} ${"0x" + x.toString(16)} is beyond 2^53`);
+    return Number(x);
+  };
+  const entry = u64(24);
+  const phoff = num(32, "e_phoff");
+  const phentsize = v.getUint16(54, true), phnum = v.getUint16(56, true);
+  if (phnum === 0) elfError(what, "no program headers");
+  if (phentsize < 56) elfError(what, `program header size ${phentsize} is below 56`);
+  if (phoff + phnum * phentsize > img.length) {
+    elfError(what, `truncated: program headers end at ${hex(phoff + phnum * phentsize)}, file is ${hex(img.length)} bytes`);
+  }
+  const segments: ElfSegment[] = [];
+  const vaddrs: bigint[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * phentsize;
+    if (v.getUint32(p, true) !== PT_LOAD) continue;
+    const s: ElfSegment = {
+      flags: v.getUint32(p + 4, true),
+      offset: num(p + 8, "p_offset"),
+      vaddr: Number(u64(p + 16) & 0xffff_ffffn),
+      paddr: num(p + 24, "p_paddr"),
+      filesz: num(p + 32, "p_filesz"),
+      memsz: num(p + 40, "p_memsz"),
+    };
+    if (s.memsz === 0) continue;
+    if (s.filesz > s.memsz) elfError(what, `segment ${i} has p_filesz ${hex(s.filesz)} > p_memsz ${hex(s.memsz)}`);
+    if (s.offset + s.filesz > img.length) {
+      elfError(what, `truncated: segment ${i} needs file bytes up to ${hex(s.offset + s.filesz)}, file is ${hex(img.length)} bytes`);
+    }
+    segments.push(s);
+    vaddrs.push(u64(p + 16));
+  }
+  if (segments.length === 0) elfError(what, "no loadable (PT_LOAD) segments");
+  let phys: number | undefined;
+  for (const s of segments) if (entry >= BigInt(s.paddr) && entry < BigInt(s.paddr + s.memsz)) phys = Number(entry);
+  if (phys === undefined) {
+    segments.forEach((s, k) => {
+      if (phys === undefined && entry >= vaddrs[k] && entry < vaddrs[k] + BigInt(s.memsz)) phys = Number(entry - vaddrs[k]) + s.paddr;
+    });
+  }
+  if (phys === undefined) elfError(what, `e_entry ${"0x" + entry.toString(16)} lies in no loadable segment`);
+  return { entry: phys, segments };
 }
 
 /**

@@ -9,12 +9,14 @@ export type BootErrorCode =
   | "E_IMAGE_VERSION"        // boot protocol older than the loader needs
   | "E_IMAGE_NO_PAYLOAD"     // a Linux header without a compressed kernel (memtest86+)
   | "E_IMAGE_NO_32BIT_ENTRY" // code32_start 0: only its own real-mode setup can start it (iPXE)
+  | "E_IMAGE_NO_64BIT_ENTRY" // the 64-bit protocol on an image without XLF_KERNEL_64 (not x86-64)
+  | "E_NO_LONG_MODE"         // a 64-bit entry state on a CPU model without long mode (lm)
   | "E_IMAGE_NOT_BZIMAGE"    // a zImage (loaded low), which this loader does not support
   | "E_PAYLOAD_FORMAT"       // the compressed payload is in a format the loader cannot unpack
   | "E_CMDLINE_TOO_LONG"     // command line longer than the kernel's cmdline_size
   | "E_NO_ROOM"              // RAM too small for kernel + initrd + boot structures, or they overlap
   // ELF (unpacked vmlinux, multiboot kernels)
-  | "E_ELF"                  // not a usable 32-bit little-endian i386 ELF executable
+  | "E_ELF"                  // not a usable little-endian i386 (or, for linux64, x86-64) ELF executable
   | "E_SEGMENT_OUTSIDE_RAM"  // a segment would be loaded outside guest RAM
   // Multiboot
   | "E_MB_NO_HEADER"         // no multiboot header in the first 8192 bytes

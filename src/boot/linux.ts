@@ -236,10 +236,7 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
   writeBiosDataArea(mem);
 
   // Command line (boot.rst: cmd_line_ptr, at most cmdline_size bytes before the NUL).
-  const cmd = cString(opts.cmdline);
-  if (cmd.length - 1 > h.cmdlineSize) {
-    throw new BootError("E_CMDLINE_TOO_LONG", `command line is ${cmd.length - 1} bytes; this kernel accepts at most ${h.cmdlineSize}`);
-  }
+  const cmd = kernelCmdline(opts.cmdline, h);
 
   // The kernel: either the protected-mode part of the bzImage at 1 MiB (its decompressor then
   // extracts to LOAD_PHYSICAL_ADDR = pref_address, using init_size bytes from there), or the
@@ -279,21 +276,39 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
     eip = L.KERNEL_HIGH;
   }
 
-  // Initrd: as high as possible below min(RAM top, initrd_addr_max + 1), page aligned.
-  let initrd: LinuxPlacement["initrd"];
-  if (opts.initrd && opts.initrd.length > 0) {
-    const limit = Math.min(ramTop(mem, opts.e820), h.initrdAddrMax + 1);
-    const start = Math.floor((limit - opts.initrd.length) / 4096) * 4096;
-    if (start < kernelEnd) {
-      const needMiB = Math.ceil((kernelEnd + opts.initrd.length + 4096) / 0x100000);
-      throw new BootError("E_NO_ROOM",
-        `no room for the ${opts.initrd.length}-byte initrd between the kernel (ends at ${hex(kernelEnd)}) and ${hex(limit)}; give the guest at least ${needMiB} MiB`);
-    }
-    mem.write(start, opts.initrd);
-    initrd = { start, size: opts.initrd.length };
-  }
+  const initrd = placeInitrd(mem, h, opts.initrd, opts.e820, kernelEnd);
 
-  // boot_params: zeroed, the setup header copied in at its own offsets, loader fields set.
+  writeBootParams(mem, kernel, h, cmd, initrd, opts.e820);
+
+  return {
+    entry: { eip, regs: { esi: L.BOOT_PARAMS, ebp: 0, edi: 0, ebx: 0 }, mode: "protected32" },
+    placement: { bootParams: L.BOOT_PARAMS, cmdline: L.CMDLINE, kernel: { start: kernelStart, end: kernelEnd }, initrd },
+  };
+}
+
+/** Initrd: as high as possible below min(RAM top, initrd_addr_max + 1), page aligned, above `kernelEnd`. */
+export function placeInitrd(mem: GuestMemoryWriter, h: SetupHeader, data: Uint8Array | undefined, e820: E820Entry[], kernelEnd: number):
+  LinuxPlacement["initrd"] {
+  if (!data || data.length === 0) return undefined;
+  const limit = Math.min(ramTop(mem, e820), h.initrdAddrMax + 1);
+  const start = Math.floor((limit - data.length) / 4096) * 4096;
+  if (start < kernelEnd) {
+    const needMiB = Math.ceil((kernelEnd + data.length + 4096) / 0x100000);
+    throw new BootError("E_NO_ROOM",
+      `no room for the ${data.length}-byte initrd between the kernel (ends at ${hex(kernelEnd)}) and ${hex(limit)}; give the guest at least ${needMiB} MiB`);
+  }
+  mem.write(start, data);
+  return { start, size: data.length };
+}
+
+/**
+ * boot_params (zeroed, the setup header copied in at its own offsets, loader fields set) at
+ * LINUX_LAYOUT.BOOT_PARAMS and the command line at LINUX_LAYOUT.CMDLINE; the same for the
+ * 32-bit and the 64-bit protocol.
+ */
+export function writeBootParams(mem: GuestMemoryWriter, kernel: Uint8Array, h: SetupHeader, cmd: Uint8Array,
+  initrd: LinuxPlacement["initrd"], e820: E820Entry[]): void {
+  const L = LINUX_LAYOUT;
   const bp = new LeBuffer(BOOT_PARAMS_SIZE);
   bp.bytes.set(kernel.subarray(BP.SETUP_SECTS, h.headerEnd), BP.SETUP_SECTS);
   bp.u8(BP.TYPE_OF_LOADER, LOADER_TYPE_UNDEFINED);
@@ -308,19 +323,23 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
   bp.u32(BP.RAMDISK_SIZE, initrd?.size ?? 0);
   bp.u32(BP.EXT_RAMDISK_IMAGE, 0);
   bp.u32(BP.EXT_RAMDISK_SIZE, 0);
-  writeE820(bp, opts.e820);
+  writeE820(bp, e820);
   checkInRam(mem, L.BOOT_PARAMS, BOOT_PARAMS_SIZE, "boot_params");
   checkInRam(mem, L.CMDLINE, cmd.length, "command line");
   mem.write(L.BOOT_PARAMS, bp.bytes);
   mem.write(L.CMDLINE, cmd);
-
-  return {
-    entry: { eip, regs: { esi: L.BOOT_PARAMS, ebp: 0, edi: 0, ebx: 0 }, mode: "protected32" },
-    placement: { bootParams: L.BOOT_PARAMS, cmdline: L.CMDLINE, kernel: { start: kernelStart, end: kernelEnd }, initrd },
-  };
 }
 
-function checkRoom(mem: GuestMemoryWriter, end: number, what: string): void {
+/** The command line as the kernel gets it; E_CMDLINE_TOO_LONG beyond cmdline_size. */
+export function kernelCmdline(cmdline: string, h: SetupHeader): Uint8Array {
+  const cmd = cString(cmdline);
+  if (cmd.length - 1 > h.cmdlineSize) {
+    throw new BootError("E_CMDLINE_TOO_LONG", `command line is ${cmd.length - 1} bytes; this kernel accepts at most ${h.cmdlineSize}`);
+  }
+  return cmd;
+}
+
+export function checkRoom(mem: GuestMemoryWriter, end: number, what: string): void {
   if (end > mem.ramBytes) {
     throw new BootError("E_NO_ROOM",
       `${what} need RAM up to ${hex(end)} but the guest has ${hex(mem.ramBytes)} bytes; give it at least ${Math.ceil(end / 0x100000) + 1} MiB`);

@@ -12,13 +12,22 @@ export interface GuestMemoryWriter {
 
 /** Register state at kernel entry. */
 export interface EntryState {
+  /** EIP, or RIP for `long64` (a physical, identity-mapped address below 4 GiB). */
   eip: number;
+  /** The low 32 bits of the registers (their high halves are zero under `long64`). */
   regs: Partial<Record<"eax" | "ebx" | "ecx" | "edx" | "esi" | "edi" | "ebp" | "esp", number>>;
   /**
-   * Flat 32-bit protected mode, paging off, interrupts off. The machine loads a flat GDT with
-   * CS = 0x10 and DS = ES = SS = 0x18 (the Linux boot protocol's __BOOT_CS / __BOOT_DS).
+   * `protected32`: flat 32-bit protected mode, paging off, interrupts off. The machine loads
+   * a flat GDT with CS = 0x10 and DS = ES = SS = 0x18 (the Linux boot protocol's __BOOT_CS /
+   * __BOOT_DS).
+   *
+   * `long64`: 64-bit mode (the Linux 64-bit boot protocol): the same GDT but CS = 0x10 a
+   * 64-bit code segment (L = 1, D = 0), CR4.PAE, EFER.LME, CR0.PG|PE and CR3 = `cr3`, a
+   * 4-level page table the loader built in guest RAM; interrupts off.
    */
-  mode: "protected32";
+  mode: "protected32" | "long64";
+  /** `long64`: the physical address of the PML4. */
+  cr3?: number;
 }
 
 /** E820 address range types (ACPI spec, "System Address Map Interfaces"). */

@@ -1,4 +1,4 @@
-// Test helpers for the loader tests: a RAM-backed GuestMemoryWriter, a minimal ELF32 builder,
+// Test helpers for the loader tests: a RAM-backed GuestMemoryWriter, minimal ELF32 and ELF64 builders,
 // and a wrapper around the host's xz/gzip tools. Not used by the loaders themselves.
 
 import { execFileSync } from "node:child_process";
@@ -58,6 +58,43 @@ export function makeElf(entry: number, segs: TestSegment[], opts: { machine?: nu
     v.setUint32(p + 20, s.memsz ?? s.data.length, true);
     v.setUint32(p + 24, 7, true);
     v.setUint32(p + 28, 0x1000, true);
+    img.set(s.data, offsets[i]);
+  });
+  return img;
+}
+
+export interface TestSegment64 { paddr: number; vaddr: bigint; data: Uint8Array; memsz?: number }
+
+/** A little-endian x86-64 ET_EXEC ELF64 with one PT_LOAD per segment (data 4 KiB aligned in the file). */
+export function makeElf64(entry: bigint, segs: TestSegment64[], opts: { machine?: number } = {}): Uint8Array {
+  const phoff = 64, phnum = segs.length;
+  let off = 0x1000;
+  const offsets = segs.map((s) => {
+    const o = off;
+    off += Math.ceil(s.data.length / 0x1000) * 0x1000 || 0x1000;
+    return o;
+  });
+  const img = new Uint8Array(off);
+  const v = new DataView(img.buffer);
+  img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  v.setUint16(16, 2, true);                  // ET_EXEC
+  v.setUint16(18, opts.machine ?? 62, true); // EM_X86_64
+  v.setUint32(20, 1, true);
+  v.setBigUint64(24, entry, true);
+  v.setBigUint64(32, BigInt(phoff), true);
+  v.setUint16(52, 64, true);
+  v.setUint16(54, 56, true);
+  v.setUint16(56, phnum, true);
+  segs.forEach((s, i) => {
+    const p = phoff + i * 56;
+    v.setUint32(p, 1, true);
+    v.setUint32(p + 4, 7, true);
+    v.setBigUint64(p + 8, BigInt(offsets[i]), true);
+    v.setBigUint64(p + 16, s.vaddr, true);
+    v.setBigUint64(p + 24, BigInt(s.paddr), true);
+    v.setBigUint64(p + 32, BigInt(s.data.length), true);
+    v.setBigUint64(p + 40, BigInt(s.memsz ?? s.data.length), true);
+    v.setBigUint64(p + 48, 0x1000n, true);
     img.set(s.data, offsets[i]);
   });
   return img;

@@ -78,12 +78,22 @@ export async function cpusCommand(argv: string[]): Promise<number> {
 }
 
 /**
+ * The model `run linux64` uses without --cpu, and the one E_NO_LONG_MODE names: the first
+ * AMD64 part, with exactly the x86-64 baseline (SSE2, FXSR, NX, SYSCALL, long mode). Not
+ * `core2`: Linux's verify_cpu (arch/x86/kernel/verify_cpu.S, the first code of every x86-64
+ * kernel) reads IA32_MISC_ENABLE (MSR 1A0h) on Intel family 6 model 13 and later, and the
+ * core2 model has no such MSR yet, so an x86-64 Linux triple-faults there after 135
+ * instructions; on the AMD models the same kernel boots until it needs SSE (FXSAVE).
+ */
+export const LONG_MODE_MODEL = "athlon64-revc";
+
+/**
  * The error for a 64-bit kernel on a model without long mode (E_NO_LONG_MODE, exit status
  * 6 like every image that cannot run): it names the flag that would work.
  */
 export function longModeRefusal(what: string, why: string, model: CpuModel): UserError {
   const lm = CPU_MODELS.filter((m) => m.features.lm).map((m) => m.name);
-  const preferred = lm.includes("core2") ? "core2" : lm[0];
+  const preferred = lm.includes(LONG_MODE_MODEL) ? LONG_MODE_MODEL : lm[0];
   return new UserError("E_NO_LONG_MODE", ExitCode.IMAGE,
     `${what} is a 64-bit (x86-64) kernel (${why}), and the CPU model ${model.name} has no long mode (lm): ` +
     `run it with --cpu ${preferred} (models with lm: ${lm.join(", ")})`);

@@ -1,19 +1,25 @@
-// `vmm86 fetch linux`: downloads and caches the Linux guest (src/guests/fetch-linux.ts)
+// `vmm86 fetch linux|linux64`: downloads and caches a Linux guest (src/guests/fetch-linux.ts)
 // and prints what it did. Progress goes to stderr; the last line on stdout names the
 // cached files, so scripts can use them.
 
 import { ExitCode, UserError, usageError } from "./errors.js";
-import { FetchError, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux } from "../guests/fetch-linux.js";
+import {
+  FetchError, LINUX_GUESTS, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux,
+} from "../guests/fetch-linux.js";
 
 export const FETCH_HELP = `Usage:
-  vmm86 fetch linux [--cache DIR] [--check]
+  vmm86 fetch linux|linux64 [--cache DIR] [--check]
 
-Fetches Debian's current linux-image-686 and busybox-static (i386) with apt-get (private
-package lists, the machine's sources), extracts the kernel and builds an initramfs
-(busybox, /init starting a shell on ttyS0). Nothing is downloaded when the cache is up
-to date.
+  linux     Debian's current linux-image-686 and busybox-static, i386
+  linux64   Debian's current linux-image-amd64 and busybox-static, amd64 (x86-64)
 
-  --cache DIR   cache directory (default: $VMM86_CACHE/linux, else ~/.cache/vmm86/linux)
+Fetches the packages with apt-get download (private package lists for that architecture,
+the machine's sources), extracts the kernel and builds an initramfs (busybox, /init
+starting a shell on ttyS0). Each guest has its own cache, so both can be fetched. Nothing
+is downloaded when the cache is up to date.
+
+  --cache DIR   cache directory (default: $VMM86_CACHE/linux or /linux64, else
+                ~/.cache/vmm86/linux or ~/.cache/vmm86/linux64)
   --check       only report what is cached; never use the network (exit 7 if nothing)
 `;
 
@@ -43,20 +49,25 @@ export async function fetchCommand(argv: string[]): Promise<number> {
       throw usageError(`unexpected argument: ${a}`);
     }
   }
-  if (target !== "linux") throw usageError(target === undefined ? "fetch needs a target: `vmm86 fetch linux`" : `unknown fetch target '${target}' (known: linux)`);
+  const names = LINUX_GUESTS.map((g) => g.name);
+  const guest = LINUX_GUESTS.find((g) => g.name === target);
+  if (guest === undefined) {
+    throw usageError(target === undefined ? "fetch needs a target: `vmm86 fetch linux` or `vmm86 fetch linux64`" : `unknown fetch target '${target}' (known: ${names.join(", ")})`);
+  }
 
-  const dir = cacheDir ?? defaultCacheDir();
+  const dir = cacheDir ?? defaultCacheDir(guest);
+  const what = `${guest.name === "linux" ? "Linux" : "64-bit Linux"} guest`;
   if (check) {
-    const cached = cachedLinux(dir);
-    if (!cached) throw new UserError("E_FETCH", ExitCode.FETCH, `no Linux guest cached in ${dir}; run \`vmm86 fetch linux\``);
-    const damage = damagedLinux(dir);
-    if (damage !== null) throw new UserError("E_FETCH", ExitCode.FETCH, `the Linux guest cached in ${dir} is damaged: ${damage}; run \`vmm86 fetch linux\` to repair it`);
-    process.stdout.write(`linux ${cached.release}: ${cached.bzImage} ${cached.initramfs}\n`);
+    const cached = cachedLinux(dir, guest);
+    if (!cached) throw new UserError("E_FETCH", ExitCode.FETCH, `no ${what} (${guest.arch}) cached in ${dir}; run \`vmm86 fetch ${guest.name}\``);
+    const damage = damagedLinux(dir, guest);
+    if (damage !== null) throw new UserError("E_FETCH", ExitCode.FETCH, `the ${what} cached in ${dir} is damaged: ${damage}; run \`vmm86 fetch ${guest.name}\` to repair it`);
+    process.stdout.write(`${guest.name} ${cached.release}: ${cached.bzImage} ${cached.initramfs}\n`);
     return ExitCode.OK;
   }
   try {
-    const image = await fetchLinux({ cacheDir: dir, log: (line) => process.stderr.write(`fetch: ${line}\n`) });
-    process.stdout.write(`linux ${image.release}: ${image.bzImage} ${image.initramfs}\n`);
+    const image = await fetchLinux({ guest, cacheDir: dir, log: (line) => process.stderr.write(`fetch: ${line}\n`) });
+    process.stdout.write(`${guest.name} ${image.release}: ${image.bzImage} ${image.initramfs}\n`);
     return ExitCode.OK;
   } catch (e) {
     if (e instanceof FetchError) throw new UserError(e.code, ExitCode.FETCH, e.message);

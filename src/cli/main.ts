@@ -14,6 +14,7 @@ export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 Usage:
   vmm86 run GUEST [options]   boot a guest; its first serial port is this terminal
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
+  vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
   vmm86 redpill [--format table|markdown|json]
                               run the red-pill guest under every mode and CPU variant: per
                               sensitive instruction and guest CPL, same as bare, leaks the
@@ -37,6 +38,11 @@ Guests (one of):
   demo                  the embedded demo kernel (guests/demo): two ring-3 processes,
                         system calls, PIT preemption; powers off through port 0xF4
   linux                 Debian's linux-image-686 with a busybox shell (vmm86 fetch linux)
+  linux64               Debian's linux-image-amd64 and amd64 busybox (vmm86 fetch linux64),
+                        entered in 64-bit mode on --cpu athlon64-revc by default (core2
+                        lacks MSR IA32_MISC_ENABLE, which the kernel reads first). No shell
+                        yet: x86-64 Linux needs SSE/SSE2/FXSAVE, which no model has yet; it
+                        prints its boot log and stops at its first FXSAVE (invalid opcode)
   --kernel FILE         a Linux bzImage, or a multiboot (v1) ELF kernel (also -kernel)
     --initrd FILE       initrd for Linux, or a module for multiboot (also -initrd)
     --append STRING     kernel command line (also -append)
@@ -44,9 +50,11 @@ Guests (one of):
                         and aliased below 4 GiB; starts at F000:FFF0
 
 Options for run:
-  --entry direct|bzimage  Linux only: enter the unpacked kernel directly (default; the
-                        loader decompresses the XZ payload) or run the bzImage's own
-                        decompressor (about 2.3 G more guest instructions)
+  --entry direct|bzimage|bzimage64  Linux only: enter the unpacked kernel directly
+                        (default; the loader decompresses the XZ payload; an x86-64 kernel
+                        is entered in 64-bit mode) or run the bzImage's own decompressor
+                        (about 2.3 G more guest instructions) from its 32-bit entry
+                        (bzimage) or, x86-64 kernels only, its 64-bit entry (bzimage64)
   --mode bare|trap|bt   execution mode: bare (the guest owns the machine; default), trap
                         (guest kernel deprivileged to ring 1, trap-and-emulate, shadow
                         page tables) or bt (guest kernel code binary-translated)
@@ -54,7 +62,8 @@ Options for run:
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
   --no-reservetop       trap/bt, linux: do not add reservetop= to the command line
-  --cpu MODEL[,+FEATURE][,-FEATURE]  the processor (vmm86 cpus; default pentium2),
+  --cpu MODEL[,+FEATURE][,-FEATURE]  the processor (vmm86 cpus; default pentium2,
+                        athlon64-revc for linux64),
                         with features added or removed, QEMU's way: --cpu core2,
                         --cpu pentium3,-sse. The strict feature makes every sensitive
                         instruction fault with #GP at CPL > 0: --cpu strict is short for
@@ -77,8 +86,9 @@ Exit status (each ending also prints one line on stderr saying what happened):
   3  E_HALT         the guest halted with interrupts disabled (nothing can wake it)
   4  E_TIMEOUT      --timeout or --max-instructions reached
   5  E_TRIPLE_FAULT the guest triple-faulted (processor shutdown)
-  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux;
-                    E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without long mode)
+  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux
+                    or linux64; E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without
+                    long mode, the message names one that has it)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
   9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
@@ -86,8 +96,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one
- 14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode, which the
-                    monitor does not run (use --mode bare)
+ 14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode or long
+                    mode, which the monitor does not run (use --mode bare)
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)

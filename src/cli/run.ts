@@ -22,9 +22,11 @@ import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
-import { BootError, loadLinux, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
-import { cpuOption, longModeRefusal } from "./cpus.js";
-import { cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, READY_MARKER } from "../guests/fetch-linux.js";
+import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
+import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
+import {
+  cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_I386, READY_MARKER, type LinuxGuest,
+} from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
   bios: { value: true },
@@ -116,15 +118,25 @@ interface GuestPlan {
 /** reservetop= for Linux guests under the monitor: the monitor region's size. */
 export const RESERVETOP = "0x400000";
 
+/** The CPU model `run linux64` uses without --cpu: one with long mode (cpus.ts says why this one). */
+export const LINUX64_DEFAULT_CPU = LONG_MODE_MODEL;
+
+/** The `--cpu` a run uses: the flag, else core2 for `run linux64`, else the default model. */
+function cpuFlag(p: ReturnType<typeof parseArgs>): string | true | undefined {
+  const v = p.flags.get("cpu");
+  if (v === undefined && p.positional[0] === LINUX_AMD64.name && !p.flags.has("kernel") && !p.flags.has("bios")) return LINUX64_DEFAULT_CPU;
+  return v;
+}
+
 function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored: boolean): GuestPlan {
   const positional = p.positional;
   const bios = p.flags.get("bios");
   const kernel = p.flags.get("kernel");
   const chosen = [positional.length > 0, typeof bios === "string", typeof kernel === "string"].filter(Boolean).length;
-  if (chosen === 0) throw usageError("run needs a guest: demo, linux, --kernel FILE or --bios ROM");
-  if (chosen > 1 || positional.length > 1) throw usageError("run takes one guest: demo, linux, --kernel FILE or --bios ROM");
+  if (chosen === 0) throw usageError("run needs a guest: demo, linux, linux64, --kernel FILE or --bios ROM");
+  if (chosen > 1 || positional.length > 1) throw usageError("run takes one guest: demo, linux, linux64, --kernel FILE or --bios ROM");
   const entry = p.flags.get("entry") ?? "direct";
-  if (entry !== "direct" && entry !== "bzimage") throw usageError("--entry must be 'direct' or 'bzimage'");
+  if (entry !== "direct" && entry !== "bzimage" && entry !== "bzimage64") throw usageError("--entry must be 'direct', 'bzimage' or 'bzimage64'");
   const e820 = pcE820Map(ramBytes);
   // Flags that only mean something for some guests are refused for the others, not ignored.
   const refuse = (flags: string[], guest: string): void => {
@@ -134,10 +146,21 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
   const linuxPlan = (kernelPath: string, initrdPath: string | undefined, cmdline: string): GuestPlan => {
     const img = readImage(kernelPath, "kernel");
     const initrd = initrdPath !== undefined ? readImage(initrdPath, "initrd") : undefined;
+    const x86_64 = x86_64Kernel(img) ?? undefined;
+    if (entry === "bzimage64" && x86_64 === undefined) {
+      throw usageError(`--entry bzimage64 is the 64-bit boot protocol, and ${kernelPath} is not an x86-64 kernel (use --entry direct or bzimage)`);
+    }
+    // An x86-64 kernel: direct entry unpacks vmlinux and enters its startup_64 in 64-bit mode;
+    // bzimage64 enters the decompressor at +0x200 in 64-bit mode; bzimage runs the
+    // decompressor from its 32-bit entry (it turns long mode on itself).
+    const how = entry === "direct" ? (x86_64 ? "direct 64-bit entry" : "direct entry")
+      : entry === "bzimage64" ? "bzImage decompressor, 64-bit entry" : "bzImage decompressor";
     return {
-      x86_64: x86_64Kernel(img) ?? undefined,
-      describe: `Linux ${kernelPath} (${entry === "direct" ? "direct entry" : "bzImage decompressor"}), cmdline '${cmdline}'`,
-      load: (t) => apply(t, () => loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct" })),
+      x86_64,
+      describe: `Linux ${kernelPath} (${how}), cmdline '${cmdline}'`,
+      load: (t) => apply(t, () => x86_64 !== undefined && entry !== "bzimage"
+        ? loadLinux64(ramWriter(t), img, { initrd, cmdline, e820, entry: entry === "direct" ? "direct" : "bzimage64" })
+        : loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct" })),
     };
   };
 
@@ -172,16 +195,18 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
       load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: "demo", modules: [], e820 })),
     };
   }
-  if (name === "linux") {
-    refuse(["initrd"], "linux (it boots the fetched initramfs; use --kernel F --initrd F for your own)");
-    const cached = cachedLinux();
+  const guest: LinuxGuest | undefined = name === LINUX_I386.name ? LINUX_I386 : name === LINUX_AMD64.name ? LINUX_AMD64 : undefined;
+  if (guest !== undefined) {
+    refuse(["initrd"], `${guest.name} (it boots the fetched initramfs; use --kernel F --initrd F for your own)`);
+    const what = guest === LINUX_I386 ? "the Linux guest" : "the 64-bit Linux guest (amd64)";
+    const cached = cachedLinux(undefined, guest);
     if (cached === null) {
-      throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, "the Linux guest is not fetched yet; run `npx vmm86 fetch linux` first");
+      throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, `${what} is not fetched yet; run \`npx vmm86 fetch ${guest.name}\` first`);
     }
-    const damage = damagedLinux();
+    const damage = damagedLinux(undefined, guest);
     if (damage !== null) {
       throw new UserError("E_IMAGE_DAMAGED", ExitCode.IMAGE,
-        `the cached Linux guest in ${defaultCacheDir()} is damaged: ${damage}; run \`npx vmm86 fetch linux\` to repair it`);
+        `${what} cached in ${defaultCacheDir(guest)} is damaged: ${damage}; run \`npx vmm86 fetch ${guest.name}\` to repair it`);
     }
     const append = p.flags.get("append");
     let cmdline = typeof append === "string" ? append : cached.cmdline;
@@ -190,18 +215,18 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     if (monitored && !p.flags.has("no-reservetop") && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=${RESERVETOP}`;
     return { ...linuxPlan(cached.bzImage, cached.initramfs, cmdline), inputAfter: READY_MARKER };
   }
-  throw usageError(`unknown guest '${name}' (demo, linux, --kernel FILE or --bios ROM)`);
+  throw usageError(`unknown guest '${name}' (demo, linux, linux64, --kernel FILE or --bios ROM)`);
 }
 
 function apply(t: BootTarget, load: () => EntryState): void {
   let e: EntryState;
   try {
     e = load();
+    applyEntryState(t, e);
   } catch (err) {
     if (err instanceof BootError) throw imageError(err.message);
     throw err;
   }
-  applyEntryState(t, e);
 }
 
 /** `--stats=json FILE` → `--stats-json FILE`; `--stats=table` → `--stats`. */
@@ -226,8 +251,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const protect = p.flags.get("protect") ?? "segments";
   if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
   if (mode === "bare" && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
-  const model = cpuOption(p.flags.get("cpu"));
-  const cpuSpec = p.flags.get("cpu") ?? "standard";
+  const model = cpuOption(cpuFlag(p));
+  const cpuSpec = cpuFlag(p) ?? "standard";
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
   const ramMiB = mibFlag(p, "m", 2, 3072) ?? 128;

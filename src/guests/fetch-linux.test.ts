@@ -1,6 +1,6 @@
 // Tests of the Linux guest fetcher that need no network: the initramfs it builds, the
-// cache check, and the error when the archive cannot be reached (apt pointed at a
-// closed local port; skipped where apt-get is not installed).
+// cache check (per guest: linux and linux64), and the error when the archive cannot be
+// reached (apt pointed at a closed local port; skipped where apt-get is not installed).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { FetchError, buildInitramfs, cachedLinux, damagedLinux, fetchLinux, initScript } from "./fetch-linux.js";
+import {
+  FetchError, LINUX_AMD64, LINUX_I386, buildInitramfs, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux, initScript, isElfFor,
+} from "./fetch-linux.js";
 
 const hasCpio = spawnSync("cpio", ["--version"]).status === 0;
 const hasApt = spawnSync("apt-get", ["--version"]).status === 0;
@@ -88,6 +90,73 @@ test("an unreachable archive gives E_FETCH with a clear message", { skip: hasApt
     );
     assert.ok(lines.some((l) => l.includes("updating the i386 package lists")));
     assert.equal(cachedLinux(dir), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("linux and linux64: separate caches, each manifest read only as its own architecture", () => {
+  const saved = process.env.VMM86_CACHE;
+  process.env.VMM86_CACHE = "/somewhere";
+  try {
+    assert.equal(defaultCacheDir(), "/somewhere/linux");
+    assert.equal(defaultCacheDir(LINUX_I386), "/somewhere/linux");
+    assert.equal(defaultCacheDir(LINUX_AMD64), "/somewhere/linux64");
+  } finally {
+    if (saved === undefined) delete process.env.VMM86_CACHE; else process.env.VMM86_CACHE = saved;
+  }
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir, "bzImage"), Buffer.alloc(10));
+    writeFileSync(join(dir, "initramfs.cpio.gz"), Buffer.alloc(5));
+    const manifest = (arch?: string) => JSON.stringify({
+      format: 1, ...(arch ? { arch } : {}), release: "6.1.0-99-amd64", cmdline: "console=ttyS0",
+      kernel: { package: "linux-image-6.1.0-99-amd64", version: "1" }, busybox: { package: "busybox-static", version: "1" },
+      init: { sha256: "" }, fetchedAt: "",
+      files: { bzImage: { name: "bzImage", size: 10, sha256: "" }, initramfs: { name: "initramfs.cpio.gz", size: 5, sha256: "" } },
+    });
+    writeFileSync(join(dir, "manifest.json"), manifest("amd64"));
+    assert.equal(cachedLinux(dir, LINUX_I386), null);
+    assert.equal(cachedLinux(dir, LINUX_AMD64)?.cmdline, "console=ttyS0 cryptomgr.notests earlyprintk=ttyS0");
+    // A manifest without `arch` (written before linux64 existed) is an i386 one.
+    writeFileSync(join(dir, "manifest.json"), manifest());
+    assert.equal(cachedLinux(dir, LINUX_AMD64), null);
+    assert.equal(cachedLinux(dir, LINUX_I386)?.release, "6.1.0-99-amd64");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("isElfFor: busybox must be an ELF of the guest's class and machine", () => {
+  const elf = (cls: number, machine: number): Uint8Array => {
+    const b = new Uint8Array(64);
+    b.set([0x7f, 0x45, 0x4c, 0x46, cls, 1, 1]);
+    b[18] = machine;
+    return b;
+  };
+  assert.ok(isElfFor(elf(1, 3), LINUX_I386));
+  assert.ok(!isElfFor(elf(1, 3), LINUX_AMD64));
+  assert.ok(isElfFor(elf(2, 62), LINUX_AMD64));
+  assert.ok(!isElfFor(elf(2, 62), LINUX_I386));
+  assert.ok(!isElfFor(elf(1, 62), LINUX_AMD64));
+  assert.ok(!isElfFor(new Uint8Array(10), LINUX_AMD64));
+});
+
+test("linux64: an unreachable archive gives E_FETCH naming `vmm86 fetch linux64`", { skip: hasApt ? false : "no apt-get" }, async () => {
+  const dir = tempDir();
+  const lines: string[] = [];
+  try {
+    await assert.rejects(
+      fetchLinux({
+        guest: LINUX_AMD64,
+        cacheDir: dir,
+        log: (l) => lines.push(l),
+        aptOptions: ["Acquire::http::Proxy=http://127.0.0.1:9", "Acquire::https::Proxy=http://127.0.0.1:9", "Acquire::Retries=0"],
+      }),
+      (e: unknown) => e instanceof FetchError && e.code === "E_FETCH" && /cannot reach the Debian package archive.*`vmm86 fetch linux64`/.test(e.message),
+    );
+    assert.ok(lines.some((l) => l.includes("updating the amd64 package lists")));
+    assert.equal(cachedLinux(dir, LINUX_AMD64), null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,13 +1,16 @@
-// `vmm86 fetch linux`: gets Debian's current i386 kernel (the `linux-image-686`
-// metapackage's dependency) and `busybox-static`, and turns them into the two files
-// `vmm86 run linux` boots: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
+// `vmm86 fetch linux` and `vmm86 fetch linux64`: gets Debian's current kernel (the
+// dependency of the `linux-image-686` metapackage for i386, of `linux-image-amd64` for
+// amd64) and `busybox-static` of the same architecture, and turns them into the two files
+// `vmm86 run linux` / `run linux64` boot: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
+// One code path, parameterized by the guest (LINUX_GUESTS); each guest has its own cache
+// directory, so both can be fetched side by side.
 //
 // The packages come through the machine's own Debian tools, configured as the machine
 // configures them (sources, proxies, keys), but with a private state and cache directory
-// and the architecture forced to i386, so the system's apt state is never touched:
+// and the architecture forced to the guest's, so the system's apt state is never touched:
 //
-//   apt-get update      -> <cache>/apt/state/lists (i386 indexes only)
-//   apt-cache show      -> which linux-image-<release>-686 is current, and versions
+//   apt-get update      -> <cache>/apt/state/lists (that architecture's indexes only)
+//   apt-cache show      -> which linux-image-<release>-<flavour> is current, and versions
 //   apt-get download    -> <cache>/debs (verified against the signed indexes by apt)
 //   dpkg-deb -x         -> boot/vmlinuz-<release>, bin/busybox
 //
@@ -25,7 +28,24 @@ import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeCpio, type CpioEntry } from "./cpio.js";
 
-/** The files `vmm86 run linux` needs. */
+/** A Debian Linux guest `vmm86 fetch` can build: which packages, for which architecture. */
+export interface LinuxGuest {
+  /** The fetch/run target: `linux` or `linux64`. */
+  name: "linux" | "linux64";
+  /** Debian architecture (apt's APT::Architecture). */
+  arch: "i386" | "amd64";
+  /** The kernel metapackage whose linux-image-<release> dependency is fetched. */
+  kernelMetapackage: string;
+  /** bin/busybox must be an ELF of this class (1: ELFCLASS32, 2: ELFCLASS64) and e_machine. */
+  elfClass: 1 | 2;
+  elfMachine: number;
+  /** The cache directory's name under the cache root. */
+  cacheName: string;
+  /** The kernel command line `vmm86 run <name>` passes (LinuxImage.cmdline). */
+  cmdline: string;
+}
+
+/** The files `vmm86 run linux` (or `run linux64`) needs. */
 export interface LinuxImage {
   bzImage: string;
   initramfs: string;
@@ -36,6 +56,8 @@ export interface LinuxImage {
 }
 
 export interface FetchLinuxOptions {
+  /** Which guest (default: the i386 one, `linux`). */
+  guest?: LinuxGuest;
   cacheDir?: string;
   log: (line: string) => void;
   /** Extra `-o Name=value` settings for apt (tests use them to simulate an outage). */
@@ -49,6 +71,7 @@ export class FetchError extends Error {
   }
 }
 
+/** The i386 guest's kernel metapackage. */
 export const KERNEL_METAPACKAGE = "linux-image-686";
 export const BUSYBOX_PACKAGE = "busybox-static";
 /**
@@ -64,6 +87,25 @@ export const DEFAULT_CMDLINE = "console=ttyS0";
  * instead of ~41 s). `--append` replaces it.
  */
 export const LINUX_CMDLINE = DEFAULT_CMDLINE + " cryptomgr.notests";
+/**
+ * What `vmm86 run linux64` passes: LINUX_CMDLINE and `earlyprintk=ttyS0`, so what the
+ * kernel prints before its serial console driver is up (an early exception, a CPU it
+ * cannot use) reaches COM1 too; once the console registers, the boot console is dropped
+ * without repeating a line.
+ */
+export const LINUX64_CMDLINE = LINUX_CMDLINE + " earlyprintk=ttyS0";
+/** Debian i386: linux-image-686 and busybox-static:i386 (`vmm86 fetch linux`). */
+export const LINUX_I386: LinuxGuest = {
+  name: "linux", arch: "i386", kernelMetapackage: KERNEL_METAPACKAGE, elfClass: 1, elfMachine: 3, cacheName: "linux",
+  cmdline: LINUX_CMDLINE,
+};
+/** Debian amd64: linux-image-amd64 and busybox-static:amd64 (`vmm86 fetch linux64`). */
+export const LINUX_AMD64: LinuxGuest = {
+  name: "linux64", arch: "amd64", kernelMetapackage: "linux-image-amd64", elfClass: 2, elfMachine: 62, cacheName: "linux64",
+  cmdline: LINUX64_CMDLINE,
+};
+export const LINUX_GUESTS: readonly LinuxGuest[] = [LINUX_I386, LINUX_AMD64];
+
 /** Printed by the guest once its shell owns ttyS0: input sent after it is not lost. */
 export const READY_MARKER = "vmm86-linux: shell ready";
 
@@ -73,6 +115,8 @@ const MANIFEST = "manifest.json";
 
 interface Manifest {
   format: number;
+  /** The Debian architecture (absent in i386 caches written before linux64 existed). */
+  arch?: string;
   release: string;
   cmdline: string;
   kernel: { package: string; version: string };
@@ -88,13 +132,13 @@ interface FileRecord {
   sha256: string;
 }
 
-/** `$VMM86_CACHE/linux` if VMM86_CACHE is set, else `$XDG_CACHE_HOME/vmm86/linux`, else
- * `~/.cache/vmm86/linux`. */
-export function defaultCacheDir(): string {
+/** `$VMM86_CACHE/<name>` if VMM86_CACHE is set, else `$XDG_CACHE_HOME/vmm86/<name>`, else
+ * `~/.cache/vmm86/<name>`, where the name is `linux` (i386) or `linux64` (amd64). */
+export function defaultCacheDir(guest: LinuxGuest = LINUX_I386): string {
   const root = process.env.VMM86_CACHE;
-  if (root) return join(root, "linux");
+  if (root) return join(root, guest.cacheName);
   const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg ? xdg : join(homedir(), ".cache"), "vmm86", "linux");
+  return join(xdg ? xdg : join(homedir(), ".cache"), "vmm86", guest.cacheName);
 }
 
 /** The /init the initramfs runs (busybox sh). It mounts proc, sysfs and devtmpfs, gives
@@ -103,7 +147,7 @@ export function defaultCacheDir(): string {
  * dies. */
 export function initScript(): string {
   return `#!/bin/sh
-# /init of the vmm86 Linux guest, written by \`vmm86 fetch linux\`.
+# /init of the vmm86 Linux guest, written by \`vmm86 fetch linux\` (or linux64).
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
@@ -117,7 +161,7 @@ poweroff -f
 `;
 }
 
-/** Returns the gzip-compressed newc archive around `busybox` (a static i386 binary). */
+/** Returns the gzip-compressed newc archive around `busybox` (a static binary of the guest's architecture). */
 export function buildInitramfs(busybox: Uint8Array): Uint8Array {
   const dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run"];
   const entries: CpioEntry[] = dirs.map((path) => ({ kind: "dir", path, mode: path === "tmp" ? 0o1777 : 0o755 }));
@@ -134,20 +178,21 @@ export function buildInitramfs(busybox: Uint8Array): Uint8Array {
 
 /** The cached image if a complete one is there (manifest of this format, files of the
  * recorded sizes), else null. Does not touch the network. */
-export function cachedLinux(cacheDir: string = defaultCacheDir()): LinuxImage | null {
-  const m = readManifest(cacheDir);
+export function cachedLinux(cacheDir?: string, guest: LinuxGuest = LINUX_I386): LinuxImage | null {
+  cacheDir ??= defaultCacheDir(guest);
+  const m = readManifest(cacheDir, guest);
   if (!m) return null;
   const bzImage = join(cacheDir, m.files.bzImage.name);
   const initramfs = join(cacheDir, m.files.initramfs.name);
   if (sizeOf(bzImage) !== m.files.bzImage.size || sizeOf(initramfs) !== m.files.initramfs.size) return null;
-  return { bzImage, initramfs, release: m.release, cmdline: LINUX_CMDLINE };
+  return { bzImage, initramfs, release: m.release, cmdline: guest.cmdline };
 }
 
 /** Brings the cache up to date with the archive and returns the image. Throws
  * FetchError when the tools are missing, the archive cannot be reached, or a package
  * is not what was expected. */
 export async function fetchLinux(opts: FetchLinuxOptions): Promise<LinuxImage> {
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const cacheDir = opts.cacheDir ?? defaultCacheDir(opts.guest);
   // One fetch at a time per cache (test files run in parallel and may all find it empty):
   // the others wait for it and then use what it built.
   try { makeDirs(cacheDir); } catch (e) {
@@ -220,8 +265,9 @@ async function takeLock(lock: string, log: (line: string) => void): Promise<void
  * Why the cached image cannot be used although it is there (a file whose SHA-256 is not
  * the one recorded when it was built), or null if it checks out or there is none.
  */
-export function damagedLinux(cacheDir: string = defaultCacheDir()): string | null {
-  const m = readManifest(cacheDir);
+export function damagedLinux(cacheDir?: string, guest: LinuxGuest = LINUX_I386): string | null {
+  cacheDir ??= defaultCacheDir(guest);
+  const m = readManifest(cacheDir, guest);
   if (!m) return null;
   for (const f of [m.files.bzImage, m.files.initramfs]) {
     let data: Buffer;
@@ -234,26 +280,27 @@ export function damagedLinux(cacheDir: string = defaultCacheDir()): string | nul
 
 async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Promise<LinuxImage> {
   const log = opts.log;
+  const guest = opts.guest ?? LINUX_I386;
   const started = Date.now();
-  await requireTools();
-  const apt = new Apt(cacheDir, opts.aptOptions ?? [], log);
+  await requireTools(guest);
+  const apt = new Apt(cacheDir, guest, opts.aptOptions ?? [], log);
 
   log(`cache: ${cacheDir}`);
-  log("[1/4] updating the i386 package lists");
+  log(`[1/4] updating the ${guest.arch} package lists`);
   await apt.update();
 
   log("[2/4] resolving packages");
-  const meta = await apt.show(KERNEL_METAPACKAGE);
-  const kernelPackage = kernelDependency(meta);
+  const meta = await apt.show(guest.kernelMetapackage);
+  const kernelPackage = kernelDependency(meta, guest);
   const kernel = await apt.show(kernelPackage);
   const busybox = await apt.show(BUSYBOX_PACKAGE);
-  log(`  ${KERNEL_METAPACKAGE} ${field(meta, "Version")} -> ${kernelPackage} ${field(kernel, "Version")}`);
-  log(`  ${BUSYBOX_PACKAGE} ${field(busybox, "Version")}`);
+  log(`  ${guest.kernelMetapackage} ${field(meta, "Version")} -> ${kernelPackage} ${field(kernel, "Version")}`);
+  log(`  ${BUSYBOX_PACKAGE}:${guest.arch} ${field(busybox, "Version")}`);
 
   const initHash = sha256(Buffer.from(initScript(), "utf8"));
-  const old = readManifest(cacheDir);
-  const cached = cachedLinux(cacheDir);
-  const damage = cached ? damagedLinux(cacheDir) : null;
+  const old = readManifest(cacheDir, guest);
+  const cached = cachedLinux(cacheDir, guest);
+  const damage = cached ? damagedLinux(cacheDir, guest) : null;
   if (damage !== null) log(`the cached image is damaged (${damage}): fetching it again`);
   if (cached && damage === null && old && old.kernel.package === kernelPackage && old.kernel.version === field(kernel, "Version") &&
       old.busybox.version === field(busybox, "Version") && old.init.sha256 === initHash) {
@@ -287,9 +334,7 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
       throw new FetchError("E_FETCH", `${images[0]} is not a bzImage (no "HdrS" at 0x202)`);
     }
     const bb = readFileSync(join(work, "busybox", "bin", "busybox"));
-    if (bb.readUInt32BE(0) !== 0x7f454c46 || bb[4] !== 1 || bb.readUInt16LE(18) !== 3) {
-      throw new FetchError("E_FETCH", `${busyboxDeb}: bin/busybox is not an i386 ELF`);
-    }
+    if (!isElfFor(bb, guest)) throw new FetchError("E_FETCH", `${busyboxDeb}: bin/busybox is not an ${guest.arch} ELF`);
     const initramfs = buildInitramfs(bb);
 
     rmSync(join(cacheDir, MANIFEST), { force: true });
@@ -298,6 +343,7 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     writeAtomic(join(cacheDir, "kernel-release.txt"), Buffer.from(release + "\n"));
     const manifest: Manifest = {
       format: FORMAT,
+      arch: guest.arch,
       release,
       cmdline: DEFAULT_CMDLINE,
       kernel: { package: kernelPackage, version: field(kernel, "Version") },
@@ -312,7 +358,7 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     writeAtomic(join(cacheDir, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
     log(`  bzImage ${mib(bzImage.length)}, initramfs.cpio.gz ${mib(initramfs.length)}`);
     log(`done: Linux ${release} in ${seconds(started)}`);
-    return { bzImage: join(cacheDir, "bzImage"), initramfs: join(cacheDir, "initramfs.cpio.gz"), release, cmdline: LINUX_CMDLINE };
+    return { bzImage: join(cacheDir, "bzImage"), initramfs: join(cacheDir, "initramfs.cpio.gz"), release, cmdline: guest.cmdline };
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(debs, { recursive: true, force: true });
@@ -324,14 +370,14 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
 class Apt {
   private readonly options: string[];
 
-  constructor(private readonly cacheDir: string, extra: string[], private readonly log: (line: string) => void) {
+  constructor(private readonly cacheDir: string, private readonly guest: LinuxGuest, extra: string[], private readonly log: (line: string) => void) {
     const root = join(cacheDir, "apt");
     for (const d of ["state/lists/partial", "cache/archives/partial"]) mkdirSync(join(root, d), { recursive: true });
     const status = join(root, "status");
     if (!existsSync(status)) writeFileSync(status, "");
     const settings = [
-      "APT::Architecture=i386",
-      "APT::Architectures=i386",
+      `APT::Architecture=${guest.arch}`,
+      `APT::Architectures=${guest.arch}`,
       `Dir::State=${join(root, "state")}`,
       `Dir::State::status=${status}`,
       `Dir::Cache=${join(root, "cache")}`,
@@ -370,8 +416,8 @@ class Apt {
     if (ok.size === 0) {
       throw new FetchError("E_FETCH", "cannot reach the Debian package archive: " +
         (errors[0] ?? stderrErrors[0] ?? `apt-get update exited with ${r.status}`) +
-        ". Check the network (or the proxy in the apt configuration) and run `vmm86 fetch linux` again." +
-        (cachedLinux(this.cacheDir) ? " The previously fetched kernel is still in the cache." : ""));
+        `. Check the network (or the proxy in the apt configuration) and run \`vmm86 fetch ${this.guest.name}\` again.` +
+        (cachedLinux(this.cacheDir, this.guest) ? " The previously fetched kernel is still in the cache." : ""));
     }
     if (failed.size > 0 || r.status !== 0) {
       this.log(`  warning: ${Math.max(failed.size, 1)} index file(s) could not be fetched; using the others`);
@@ -383,7 +429,7 @@ class Apt {
   async show(pkg: string): Promise<Map<string, string>> {
     const r = await run("apt-cache", [...this.options, "show", "--no-all-versions", pkg], { check: false });
     if (r.status !== 0 || r.stdout.trim() === "") {
-      throw new FetchError("E_FETCH", `package ${pkg} (i386) is not in the package lists: ` +
+      throw new FetchError("E_FETCH", `package ${pkg} (${this.guest.arch}) is not in the package lists: ` +
         (r.stderr.split("\n").find((l) => l.startsWith("E:")) ?? `apt-cache exited with ${r.status}`));
     }
     return parseStanza(r.stdout);
@@ -408,7 +454,7 @@ class Apt {
       if (r.status !== 0) {
         throw new FetchError("E_FETCH", "apt-get download failed: " +
           (r.stderr.split("\n").find((l) => l.startsWith("E:")) ?? `exit status ${r.status}`) +
-          ". Check the network and run `vmm86 fetch linux` again.");
+          `. Check the network and run \`vmm86 fetch ${this.guest.name}\` again.`);
       }
     } finally {
       clearInterval(timer);
@@ -417,13 +463,19 @@ class Apt {
 }
 
 /** The `linux-image-<release>` package the metapackage depends on. */
-function kernelDependency(meta: Map<string, string>): string {
+function kernelDependency(meta: Map<string, string>, guest: LinuxGuest): string {
   const depends = meta.get("Depends") ?? "";
   for (const alt of depends.split(/[,|]/)) {
     const name = alt.trim().split(/[\s(]/)[0];
     if (/^linux-image-\d/.test(name)) return name;
   }
-  throw new FetchError("E_FETCH", `${KERNEL_METAPACKAGE} does not depend on a linux-image-<release> package (Depends: ${depends})`);
+  throw new FetchError("E_FETCH", `${guest.kernelMetapackage} does not depend on a linux-image-<release> package (Depends: ${depends})`);
+}
+
+/** Is `bin` an ELF executable of the guest's class, little-endian, for its machine? */
+export function isElfFor(bin: Uint8Array, guest: LinuxGuest): boolean {
+  return bin.length >= 20 && bin[0] === 0x7f && bin[1] === 0x45 && bin[2] === 0x4c && bin[3] === 0x46 &&
+    bin[4] === guest.elfClass && bin[5] === 1 && (bin[18] | (bin[19] << 8)) === guest.elfMachine;
 }
 
 /** The fields of the first deb822 stanza in `text` (continuation lines joined). */
@@ -486,18 +538,27 @@ function run(cmd: string, args: string[], opts: { cwd?: string; onLine?: (line: 
   });
 }
 
-function missingTools(cmd: string): FetchError {
-  return new FetchError("E_FETCH_TOOLS", `${cmd} not found: \`vmm86 fetch linux\` uses Debian's package tools (apt-get, apt-cache, dpkg-deb); run it on Debian or Ubuntu`);
+function missingTools(cmd: string, guest: LinuxGuest = LINUX_I386): FetchError {
+  return new FetchError("E_FETCH_TOOLS", `${cmd} not found: \`vmm86 fetch ${guest.name}\` uses Debian's package tools (apt-get, apt-cache, dpkg-deb); run it on Debian or Ubuntu`);
 }
 
-async function requireTools(): Promise<void> {
-  for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) await run(tool, ["--version"]);
+async function requireTools(guest: LinuxGuest): Promise<void> {
+  for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) {
+    try {
+      await run(tool, ["--version"]);
+    } catch (e) {
+      if (e instanceof FetchError && e.code === "E_FETCH_TOOLS") throw missingTools(tool, guest);
+      throw e;
+    }
+  }
 }
 
-function readManifest(cacheDir: string): Manifest | null {
+/** The cache's manifest, if it is of this format and holds the guest's architecture. */
+function readManifest(cacheDir: string, guest: LinuxGuest): Manifest | null {
   try {
     const m = JSON.parse(readFileSync(join(cacheDir, MANIFEST), "utf8")) as Manifest;
-    return m.format === FORMAT && typeof m.release === "string" && m.files?.bzImage && m.files?.initramfs ? m : null;
+    return m.format === FORMAT && typeof m.release === "string" && m.files?.bzImage && m.files?.initramfs &&
+      (m.arch ?? "i386") === guest.arch ? m : null;
   } catch {
     return null;
   }

@@ -156,6 +156,7 @@ export class Monitor {
   start(): void {
     const m = this.machine.cpu, vc = this.vcpu;
     if (!vc.protectedMode || vc.v86) throw new GuestUnsupported("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
+    if (vc.lma) throw new GuestUnsupported("the loader entered the guest in 64-bit mode (EFER.LMA); --mode trap and bt run 32-bit guests only");
     m.setCr4(0);
     m.setCr3(this.shadow.rootFor(vc));
     m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));

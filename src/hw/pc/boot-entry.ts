@@ -1,8 +1,10 @@
 // Entering a kernel the way a boot loader leaves the machine: 32-bit flat protected mode,
 // paging off, interrupts off (Linux boot protocol "32-bit boot protocol"; multiboot v1 §3.2
-// "Machine state"). The loaders in src/boot describe the registers; this applies them.
+// "Machine state"), or 64-bit mode on the loader's identity page tables (Linux "64-bit boot
+// protocol"). The loaders in src/boot describe the registers; this applies them.
 
-import { CR0_PE, Reg } from "../cpu/cpu.js";
+import { CR0_PE, CR0_PG, CR4_PAE, EFER_LME, Reg } from "../cpu/cpu.js";
+import { BootError } from "../../boot/errors.js";
 import { Descriptor, SegReg } from "../cpu/segment.js";
 import type { EntryState, GuestMemoryWriter } from "../../boot/index.js";
 import type { Cpu } from "../cpu/cpu.js";
@@ -30,14 +32,26 @@ export function ramWriter(m: BootTarget): GuestMemoryWriter {
 export function applyEntryState(m: BootTarget, e: EntryState): void {
   const cpu = m.cpu;
   const mem = m.mem;
-  // null, null, flat code (0x10), flat data (0x18): base 0, limit 4 GiB, G=1, D=1.
-  const gdt = [0, 0, 0, 0, 0x0000ffff, 0x00cf9a00, 0x0000ffff, 0x00cf9200];
+  const long = e.mode === "long64";
+  if (long && !cpu.features.lm) {
+    throw new BootError("E_NO_LONG_MODE", `the kernel is entered in 64-bit mode, and the CPU model ${cpu.model.name} has no long mode (lm)`);
+  }
+  // null, null, flat code (0x10), flat data (0x18): base 0, limit 4 GiB, G=1, D=1; for
+  // 64-bit entry the code segment has L=1, D=0 (a 64-bit code segment, __BOOT_CS).
+  const gdt = [0, 0, 0, 0, 0x0000ffff, long ? 0x00af9a00 : 0x00cf9a00, 0x0000ffff, 0x00cf9200];
   gdt.forEach((v, k) => mem.write32(BOOT_GDT + k * 4, v));
   cpu.gdtrBase = BOOT_GDT;
   cpu.gdtrLimit = gdt.length * 4 - 1;
   cpu.idtrBase = 0;
   cpu.idtrLimit = 0;
   cpu.setCr0(cpu.cr0 | CR0_PE);
+  if (long) {
+    // The architectural order (SDM vol. 3 §9.8.5): PAE, CR3, EFER.LME, then CR0.PG sets LMA.
+    cpu.setCr4(cpu.cr4 | CR4_PAE);
+    cpu.setCr3((e.cr3 ?? 0) >>> 0);
+    cpu.setEfer(cpu.efer | EFER_LME);
+    cpu.setCr0(cpu.cr0 | CR0_PG);
+  }
   const d = new Descriptor();
   cpu.readDescriptor(BOOT_CS, d);
   cpu.segs[SegReg.CS].loadDescriptor(BOOT_CS, d);
@@ -47,6 +61,7 @@ export function applyEntryState(m: BootTarget, e: EntryState): void {
   cpu.setEflags(0x2);
   const names = { eax: Reg.EAX, ecx: Reg.ECX, edx: Reg.EDX, ebx: Reg.EBX, esp: Reg.ESP, ebp: Reg.EBP, esi: Reg.ESI, edi: Reg.EDI } as const;
   cpu.regs.fill(0);
+  cpu.regsHi.fill(0);
   for (const [name, value] of Object.entries(e.regs)) {
     if (value !== undefined) cpu.regs[names[name as keyof typeof names]] = value;
   }
