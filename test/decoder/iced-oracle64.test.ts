@@ -30,7 +30,7 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.X64, CpuidFeature.MULTIBYTENOP,
   CpuidFeature.INTEL8086_ONLY, CpuidFeature.SYSCALL,
-  CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
+  CpuidFeature.PREFETCHW, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 
@@ -109,7 +109,7 @@ test("decode64 agrees with iced-x86 on 200 000 random 64-bit instructions: lengt
     const o = ours(bytes);
     const icedValid = ins.mnemonic !== Mnemonic.INVALID && ins.length <= 15;
     if (o === null) {
-      // 0F 0D: AMD's PREFETCH/PREFETCHW space, a NOP to iced; not modelled (#UD).
+      // 0F 0D: AMD's PREFETCH/PREFETCHW space; only /0 and /1 with memory are modelled.
       const prefetchSpace = opcodeOf(bytes) === 0x0f0d;
       if (icedValid && isBase(ins) && !prefetchSpace && !NOT_YET_64.has(Mnemonic[ins.mnemonic].toLowerCase())) {
         problems.push(`${hex}: iced ${ins.toString()}, the model #UD`);

@@ -53,6 +53,12 @@ export interface CpuFeatures {
   rdtscp: boolean;
   /** LAHF/SAHF in 64-bit mode (CPUID.80000001h:ECX bit 0). */
   lahfLm: boolean;
+  /**
+   * AMD's PREFETCH/PREFETCHW (0F 0D) in 64-bit mode: every AMD64 part has them (APM vol. 3,
+   * "PREFETCHlevel"; Linux infers them from LM on AMD). Not a CPUID bit here: 3DNowPrefetch
+   * (80000001h:ECX bit 8) came later than the K8s this copies.
+   */
+  prefetchw: boolean;
   /** CR4.UMIP can be set: SGDT SIDT SLDT SMSW STR fault at CPL > 0 (CPUID.7.0:ECX bit 2). */
   umip: boolean;
   /** VMX (CPUID.1:ECX bit 5): CR4.VMXE can be set. The VMX instructions are not modelled yet. */
@@ -129,7 +135,7 @@ export interface CpuModel {
 const NONE: CpuFeatures = {
   mmx: false, fxsr: false, sse: false, sse2: false, sse3: false, ssse3: false, apic: false,
   tscDeadline: false, nx: false, lm: false, lmsle: false, noLmsle: false, syscallLegacy: false,
-  syscall: false, page1gb: false, cx16: false, popcnt: false, rdtscp: false, lahfLm: false,
+  syscall: false, page1gb: false, cx16: false, popcnt: false, rdtscp: false, lahfLm: false, prefetchw: false,
   umip: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
   strict: false,
 };
@@ -146,7 +152,7 @@ function leaves(entries: [number, CpuidRegs | CpuidRegs[]][]): ReadonlyMap<numbe
 }
 
 const P3 = { mmx: true, fxsr: true, sse: true, apic: true };
-const K8 = { ...P3, sse2: true, nx: true, lm: true, syscall: true, syscallLegacy: true };
+const K8 = { ...P3, sse2: true, nx: true, lm: true, syscall: true, syscallLegacy: true, prefetchw: true };
 
 // Leaf 2 descriptors of the P6 parts with a 512 KiB L2 (Intel AP-485, "Intel Processor
 // Identification and the CPUID Instruction", table of descriptor bytes): 01 ITLB 4K, 02 ITLB

@@ -586,6 +586,10 @@ s(0x0f17, 0x66, "sse2", "movhpd", "Mq,Vq", mv.storeHigh, { mem: true });
 for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].entries()) {
   g(0x0f18, r, m, "Mb", mv.fence, { mem: true, feature: "sse", x64: mv.fence });
 }
+// 0F 0D: AMD's PREFETCH (/0) and PREFETCHW (/1), memory only; the rest of the space is
+// reserved (APM vol. 3). Decoded in 64-bit mode; #UD on the Intel models.
+g(0x0f0d, 0, "prefetch", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
+g(0x0f0d, 1, "prefetchw", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
 for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", mv.fence, { ...(r < 4 ? { mem: false } : {}), feature: "sse", x64: mv.fence });
 s(0x0f28, 0, "sse", "movaps", "Vps,Wps", mv.loadX(true));
 s(0x0f28, 0x66, "sse2", "movapd", "Vpd,Wpd", mv.loadX(true));

@@ -220,7 +220,23 @@ function eferWritable(cpu: Cpu): number {
 }
 
 function hasMsr(cpu: Cpu, n: number): boolean {
-  return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx);
+  return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx) ||
+    (n === MSR_MISC_ENABLE && hasMiscEnable(cpu));
+}
+
+/**
+ * IA32_MISC_ENABLE (1A0h, SDM vol. 4 table 2-2): on Intel parts from the Pentium M and
+ * Pentium 4 on (family 6 model 0Dh and later here: `core-duo`, `core2`); x86-64 Linux reads
+ * it on those. Its value after RESET: fast strings enabled (bit 0), branch trace storage and
+ * PEBS unavailable (bits 11, 12); the CPUID limit (bit 22) and XD disable (bit 34) clear.
+ * Writes are kept.
+ */
+export const MSR_MISC_ENABLE = 0x1a0;
+const MISC_ENABLE_RESET = 0x1801;
+function hasMiscEnable(cpu: Cpu): boolean {
+  const sig = cpu.model.signature;
+  const family = (sig >> 8) & 0xf, model = ((sig >> 4) & 0xf) | ((sig >> 12) & 0xf0);
+  return cpu.model.vendor === "intel" && family === 6 && model >= 0xd;
 }
 
 export function rdtsc(cpu: Cpu, _i: Instr): void {
@@ -269,7 +285,7 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
       }
       if (!hasMsr(cpu, n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
-      if (v) { lo = v[0]; hi = v[1]; }
+      if (v) { lo = v[0]; hi = v[1]; } else if (n === MSR_MISC_ENABLE) lo = MISC_ENABLE_RESET;
     }
   }
   cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
