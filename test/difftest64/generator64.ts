@@ -17,8 +17,8 @@ import { SSE_ROWS, f32Bits, f64Words, simdBytes } from "../difftest/simd-values.
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 const ALL = CF | PF | AF | ZF | SF | OF;
 
-export const GROUPS64 = ["alu", "unary", "mov", "shift", "bit", "muldiv", "cond", "stack", "string", "sse"] as const;
-const INTEGER_GROUPS = GROUPS64.filter((g) => g !== "sse");
+export const GROUPS64 = ["alu", "unary", "mov", "shift", "bit", "muldiv", "cond", "stack", "string", "sse", "x87"] as const;
+const INTEGER_GROUPS = GROUPS64.filter((g) => g !== "sse" && g !== "x87");
 /** SSE cases: initial XMM0–15, MM0–7 and MXCSR at these data offsets, the FXSAVE image at the last. */
 export const SSE_INIT = 0xa00, FXSAVE_AT = 0xc00;
 export type Group64 = (typeof GROUPS64)[number];
@@ -321,9 +321,36 @@ function genSse(e: Emitter): void {
   e.insn({ pre, rex, op, modrm: { reg, rm }, imm });
 }
 
+/**
+ * x87 in 64-bit mode: loads, stores and arithmetic with memory operands through R15 and
+ * RIP-relative addresses (the linear address is 64 bits wide), register forms, FNSTSW.
+ * Exceptions stay masked (FNINIT), so stack faults and invalid operands are results too.
+ */
+const X87_MEM: [number, number][] = [
+  [0xd9, 0], [0xdd, 0], [0xdb, 5], [0xdf, 0], [0xdb, 0], [0xdf, 5], // FLD m32/m64/m80, FILD m16/m32/m64
+  [0xd8, 0], [0xdc, 1], [0xd8, 4], [0xdc, 6], [0xde, 0], [0xda, 1], // FADD FMUL FSUB FDIV, FIADD m16, FIMUL m32
+  [0xd9, 2], [0xdd, 3], [0xdb, 7], [0xdf, 3], [0xdb, 3], [0xdf, 7], // FST m32, FSTP m64/m80, FISTP m16/m32/m64
+  [0xdb, 1], [0xdd, 1], [0xd8, 2], [0xdc, 3], [0xdd, 7], [0xd9, 7], // FISTTP, FCOM, FCOMP, FNSTSW, FNSTCW
+];
+function genX87(e: Emitter): void {
+  const rng = e.rng;
+  if (rng.int(4) === 0) {
+    const k = rng.int(6);
+    const i = rng.int(8);
+    const reg: number[][] = [[0xd9, 0xc0 + i], [0xd9, 0xc8 + i], [0xd8, 0xc0 + i], [0xdc, 0xc8 + i], [0xde, 0xf8 + i], [0xd9, 0xe0 + rng.int(2)]];
+    e.insn({ op: reg[k] });
+    return;
+  }
+  const [op, r] = rng.pick(X87_MEM);
+  const size = op === 0xdb && (r === 5 || r === 7) ? 10 : 8;
+  let rm = e.rm(size);
+  if (rm.kind === "reg") rm = { kind: "rip", off: 0x400 + rng.int(0x3f0) };
+  e.insn({ rex: rng.int(4) === 0 ? 8 : 0, op: [op], modrm: { reg: r, rm } });
+}
+
 const GEN: Record<Group64, (e: Emitter) => void> = {
   alu: genAlu, unary: genUnary, mov: genMov, shift: genShift, bit: genBit, muldiv: genMulDiv, cond: genCond, stack: genStack, string: genString,
-  sse: genSse,
+  sse: genSse, x87: genX87,
 };
 
 /** The SIMD state an SSE case starts from, loaded through R15: x87 registers zeroed and empty, MXCSR, XMM0–15, MM0–7. */
@@ -365,6 +392,12 @@ export function generate64(seed: number, index: number, groups: readonly Group64
   const data = new Uint8Array(DATA_SIZE);
   for (let k = 0; k < DATA_SIZE; k++) data[k] = rng.int(256);
   if (group === "sse") ssePrologue(e, data);
+  if (group === "x87") {
+    // FNINIT, eight FLDZ, FNINIT: no stale register contents (see ssePrologue), then values.
+    e.insn({ op: [0xdb, 0xe3] });
+    for (let k = 0; k < 8; k++) e.insn({ op: [0xd9, 0xee] });
+    e.insn({ op: [0xdb, 0xe3] });
+  }
   const n = 1 + rng.int(8);
   for (let k = 0; k < n && e.bytes.length < CODE_MAX - 64; k++) {
     // A few instructions from the integer groups mixed in (SSE needs its prologue's known state).
@@ -372,7 +405,7 @@ export function generate64(seed: number, index: number, groups: readonly Group64
     GEN[g](e);
   }
   // SSE cases end with FXSAVE (or FXSAVE64 with REX.W) of the whole SIMD state into the data image.
-  if (group === "sse") e.insn({ rex: rng.int(2) ? 8 : 0, op: [0x0f, 0xae], modrm: { reg: 0, rm: { kind: "rip", off: FXSAVE_AT } } });
+  if (group === "sse" || group === "x87") e.insn({ rex: rng.int(2) ? 8 : 0, op: [0x0f, 0xae], modrm: { reg: 0, rm: { kind: "rip", off: FXSAVE_AT } } });
   const codeLen = e.bytes.length;
   const code = new Uint8Array(CODE_MAX);
   code.set(e.bytes);

@@ -362,3 +362,30 @@ test("XLAT and LFS in 64-bit mode: RBX + AL; a m16:64 far pointer with REX.W", (
   assert.equal(reg64(f, 2), 0x1122334455667788n);
   assert.equal(f.cpu.regs[1] & 0xffff, 0x58);
 });
+
+test("x87 and SSE memory operands in the upper half: the 64-bit linear address reaches memory whole", () => {
+  // 0xFFFFFFFF80000000 maps physical 0 (the kernel's mapping of itself). Debian's amd64 kernel
+  // runs FILD on such an address on AMD parts (the FXSAVE-leak workaround): the x87 cut the
+  // address to 32 bits and faulted.
+  const { f, vector } = run64(`
+    mov rax, cr4
+    or rax, 0x600           # OSFXSR, OSXMMEXCPT
+    mov cr4, rax
+    mov rbx, 0xffffffff80080000
+    fninit
+    fild dword ptr [rbx]
+    fistp qword ptr [rbx + 8]
+    movdqu xmm9, [rbx + 0x10]
+    movups [rbx + 0x20], xmm9
+    fxsave [rbx + 0x100]
+    hlt
+  `, { cpu: "athlon64-revc", setup: (g) => {
+    g.mem.write32(0x80000, -123456 >>> 0);
+    for (let k = 0; k < 4; k++) g.mem.write32(0x80010 + 4 * k, 0x11111111 * (k + 1));
+  } });
+  assert.equal(vector, -1);
+  assert.equal(mem64(f, 0x80008), BigInt.asUintN(64, -123456n));
+  for (let k = 0; k < 4; k++) assert.equal(f.mem.read32(0x80020 + 4 * k) >>> 0, 0x11111111 * (k + 1));
+  assert.equal(f.mem.read32(0x80100 + 24) >>> 0, 0x1f80, "FXSAVE: MXCSR");
+  assert.equal(f.mem.read32(0x80100 + 160 + 16 * 9) >>> 0, 0x11111111, "FXSAVE in 64-bit mode: XMM9");
+});

@@ -15,7 +15,10 @@ export interface FpuInstr {
   modrm: number;
   /** Segment register index of the memory operand (0=ES,1=CS,2=SS,3=DS,4=FS,5=GS). */
   seg: number;
-  /** Effective address (offset within `seg`) of the memory operand. */
+  /**
+   * Effective address (offset within `seg`) of the memory operand; in 64-bit mode the canonical
+   * linear address (a signed number for the upper half), as the CPU's accessors take it there.
+   */
   offset: number;
   /** 32-bit operand size (FSTENV/FSAVE layouts, FILD/FIST word vs dword is by opcode). */
   operandSize32: boolean;

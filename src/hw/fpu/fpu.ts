@@ -307,7 +307,9 @@ export class Fpu {
 
   private executeMemory(op: number, reg: number, instr: FpuInstr, host: FpuHost): boolean {
     const seg = instr.seg;
-    const off = instr.offset >>> 0;
+    // Already an unsigned 32- or 16-bit offset outside 64-bit mode; in 64-bit mode a canonical
+    // linear address held as a signed number, which must not be cut to 32 bits.
+    const off = instr.offset;
     switch (op) {
       case 0: // D8: arithmetic with m32fp
         return this.arithMem(reg, fromF32(this.env, host.read32(seg, off)));
