@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
-import { loadLinux, pcE820Map } from "../../src/boot/index.js";
+import { loadLinux, loadLinux64, pcE820Map } from "../../src/boot/index.js";
 import { Monitor } from "../../src/vmm/monitor.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 
@@ -17,7 +17,10 @@ export interface LinuxBoot {
   ramBytes?: number;
   /** Run under the monitor (default: the bare machine). */
   mode?: "bare" | "trap" | "bt";
-  cpu?: "standard" | "strict";
+  /** A `--cpu` value (default `standard`). */
+  cpu?: string;
+  /** An x86-64 kernel, loaded with the 64-bit boot protocol (`direct`: the unpacked kernel's startup_64). */
+  amd64?: boolean;
 }
 
 export class GuestConsole {
@@ -46,9 +49,10 @@ export class GuestConsole {
     const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
     this.pc = mon ?? new Pc(opts);
     const target = this.pc.bootTarget;
-    const entry = loadLinux(ramWriter(target), readFileSync(boot.bzImage), {
-      initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram), direct: boot.direct,
-    });
+    const common = { initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram) };
+    const entry = boot.amd64
+      ? loadLinux64(ramWriter(target), readFileSync(boot.bzImage), { ...common, entry: boot.direct ? "direct" : "bzimage64" })
+      : loadLinux(ramWriter(target), readFileSync(boot.bzImage), { ...common, direct: boot.direct });
     applyEntryState(target, entry);
     mon?.start();
   }

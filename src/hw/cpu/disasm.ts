@@ -32,6 +32,11 @@ function hex(v: number): string {
   return "0x" + (v >>> 0).toString(16);
 }
 
+/** A 64-bit value held as a number (a canonical address, a sign-extended immediate). */
+function hex64(v: number): string {
+  return "0x" + BigInt.asUintN(64, BigInt(Math.trunc(v))).toString(16);
+}
+
 /** The mnemonic for this instruction's operand size ("cbw/cwde" → one of them). */
 /** 64-bit operand-size names of the "a/b" rows (SDM vol. 2: CDQE, CQO, IRETQ, MOVSQ …). */
 const NAME64: Record<string, string> = {
@@ -73,7 +78,7 @@ function memSize(i: Instr, o: string): number {
     case "Ey": case "My": return i.code64 && (i.rex & 8) !== 0 ? 8 : 4;
     case "Rd/Mw": return 2;
     case "M512": return 512;
-    case "Ev": case "Ov": case "Xv": case "Yv": return i.opsize32 ? 4 : 2;
+    case "Ev": case "Ov": case "Xv": case "Yv": return i.code64 ? i.osz : i.opsize32 ? 4 : 2;
     case "Ma": return i.opsize32 ? 8 : 4;
     case "Mp": return i.opsize32 ? 6 : 4;
     case "m14/28byte": return i.opsize32 ? 28 : 14;
@@ -85,10 +90,11 @@ function memSize(i: Instr, o: string): number {
 
 function memOperand(i: Instr, size: number): DisOperand {
   const regs = i.adsize32 ? R32 : R16;
+  const name = (r: number): string => (i.code64 ? reg64Name(r, i.adsize64 ? 8 : 4, 1) : regs[r]);
   return {
     kind: "mem", size, seg: SEG_NAMES[i.seg], str: false,
-    base: i.eaBase >= 0 ? regs[i.eaBase] : "",
-    index: i.eaIndex >= 0 ? regs[i.eaIndex] : "",
+    base: i.eaBase >= 0 ? name(i.eaBase) : i.eaBase === -2 ? "rip" : "",
+    index: i.eaIndex >= 0 ? name(i.eaIndex) : "",
     scale: i.eaIndex >= 0 ? 1 << i.eaScale : 0,
     disp: i.adsize32 ? i.disp >>> 0 : i.disp & 0xffff,
   };
@@ -103,6 +109,17 @@ function strOperand(i: Instr, src: boolean, size: number): DisOperand {
 }
 
 const reg = (r: string): DisOperand => ({ kind: "reg", reg: r });
+const R8_REX = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil"];
+/** A register of `size` bytes in 64-bit mode: rax…r15, eax…r15d, ax…r15w, al…r15b (AH…BH without REX). */
+function reg64Name(n: number, size: number, rex: number): string {
+  if (n >= 8) return `r${n}${size === 8 ? "" : size === 4 ? "d" : size === 2 ? "w" : "b"}`;
+  switch (size) {
+    case 8: return ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"][n];
+    case 4: return R32[n];
+    case 2: return R16[n];
+    default: return rex !== 0 ? R8_REX[n] : R8[n];
+  }
+}
 const R64 = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi"];
 /** A 32- or 64-bit general register by number (REX-extended ones are r8d…r15d, r8…r15). */
 const gpr = (n: number, wide: boolean): string => (n < 8 ? (wide ? R64 : R32)[n] : `r${n}${wide ? "" : "d"}`);
@@ -113,7 +130,9 @@ const gpr = (n: number, wide: boolean): string => (n < 8 ? (wide ? R64 : R32)[n]
  */
 export function operandsOf(i: Instr, eip: number): DisOperand[] {
   const out: DisOperand[] = [];
-  const v = i.opsize32 ? R32 : R16;
+  // In 64-bit mode the "v" registers follow the operand size (16/32/64) and REX names r8–r15.
+  const v = i.code64 ? Array.from({ length: 16 }, (_, n) => reg64Name(n, i.osz === 1 ? 4 : i.osz, i.rex)) : i.opsize32 ? R32 : R16;
+  const b8 = i.code64 ? Array.from({ length: 16 }, (_, n) => reg64Name(n, 1, i.rex)) : R8;
   const vbits = i.opsize32 ? 32 : 16;
   let immIndex = 0;
   const nextImm = (): number => (immIndex++ === 0 ? i.imm : i.imm2);
@@ -121,12 +140,12 @@ export function operandsOf(i: Instr, eip: number): DisOperand[] {
     const mem = (): DisOperand => memOperand(i, memSize(i, o));
     let r: DisOperand;
     switch (o) {
-      case "Eb": r = i.hasMem ? mem() : reg(R8[i.rm]); break;
+      case "Eb": r = i.hasMem ? mem() : reg(b8[i.rm]); break;
       case "Ew": r = i.hasMem ? mem() : reg(R16[i.rm]); break;
       case "Ed": r = i.hasMem ? mem() : reg(R32[i.rm]); break;
       case "Ev": r = i.hasMem ? mem() : reg(v[i.rm]); break;
       case "Mw/Rv": r = i.hasMem ? mem() : reg(v[i.rm]); break;
-      case "Gb": r = reg(R8[i.reg]); break;
+      case "Gb": r = reg(b8[i.reg]); break;
       case "Gw": r = reg(R16[i.reg]); break;
       case "Gv": r = reg(v[i.reg]); break;
       case "Rd": r = reg(R32[i.rm]); break;
@@ -137,20 +156,20 @@ export function operandsOf(i: Instr, eip: number): DisOperand[] {
       case "Iw": r = { kind: "imm", value: nextImm() & 0xffff, bits: 16 }; break;
       case "Iz": case "Ibs": {
         const x = nextImm();
-        r = { kind: "imm", value: i.opsize32 ? x >>> 0 : x & 0xffff, bits: vbits };
+        r = { kind: "imm", value: i.code64 && i.osz === 8 ? x : i.opsize32 ? x >>> 0 : x & 0xffff, bits: vbits };
         break;
       }
       case "Jb": case "Jz": {
         const t = eip + i.len + nextImm();
-        r = { kind: "near", target: i.opsize32 ? t >>> 0 : t & 0xffff, bits: vbits };
+        r = { kind: "near", target: i.code64 ? t : i.opsize32 ? t >>> 0 : t & 0xffff, bits: vbits };
         break;
       }
       case "Ap":
         r = { kind: "far", selector: i.imm2 & 0xffff, offset: i.opsize32 ? i.imm >>> 0 : i.imm & 0xffff, bits: vbits };
         immIndex = 2;
         break;
-      case "Zb": r = reg(R8[i.opcode & 7]); break;
-      case "Zv": r = reg(v[i.opcode & 7]); break;
+      case "Zb": r = reg(b8[i.code64 ? i.rm : i.opcode & 7]); break;
+      case "Zv": r = reg(v[i.code64 ? i.rm : i.opcode & 7]); break;
       case "AL": case "CL": case "DX": case "AX": r = reg(o.toLowerCase()); break;
       case "eAX": r = reg(v[0]); break;
       case "1": r = { kind: "imm", value: 1, bits: 8 }; break;
@@ -183,8 +202,8 @@ const SIZE_PTR: Record<number, string> = { 1: "byte", 2: "word", 4: "dword", 6: 
 export function operandText(op: DisOperand, i: Instr): string {
   switch (op.kind) {
     case "reg": return op.reg;
-    case "imm": return hex(op.value);
-    case "near": return hex(op.target);
+    case "imm": return i.code64 && op.value < 0 ? hex64(op.value) : hex(op.value);
+    case "near": return i.code64 ? hex64(op.target) : hex(op.target);
     case "far": return hex(op.selector) + ":" + hex(op.offset);
     case "mem": {
       let s = op.base;
