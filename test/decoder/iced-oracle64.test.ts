@@ -21,7 +21,7 @@ const RIP = 0x7fff_1234_5000;
 
 /** Integer and x87 instructions of x86-64 that the model does not run in 64-bit mode yet. */
 const NOT_YET_64 = new Set([
-  "sysenter", "sysexit", "sysexitq", "jmpe", "popcnt",
+  "sysenter", "sysexit", "sysexitq", "jmpe",
 ]);
 
 /** CPUID features of the integer and x87 set of the first x86-64 parts. */
@@ -30,7 +30,7 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.X64, CpuidFeature.MULTIBYTENOP,
   CpuidFeature.INTEL8086_ONLY, CpuidFeature.SYSCALL,
-  CpuidFeature.PREFETCHW, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
+  CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 

@@ -389,3 +389,29 @@ test("x87 and SSE memory operands in the upper half: the 64-bit linear address r
   assert.equal(f.mem.read32(0x80100 + 24) >>> 0, 0x1f80, "FXSAVE: MXCSR");
   assert.equal(f.mem.read32(0x80100 + 160 + 16 * 9) >>> 0, 0x11111111, "FXSAVE in 64-bit mode: XMM9");
 });
+
+test("POPCNT (F3 0F B8, zen3): 16/32/64-bit counts, ZF only when the source is 0, #UD on a model without it", () => {
+  const body = `
+    mov rax, 0xf0f0f0f0f0f0f0f1
+    popcnt rbx, rax
+    popcnt ecx, eax
+    mov dx, 0x8001
+    popcnt si, dx
+    pushfq
+    pop r8
+    xor eax, eax
+    stc
+    popcnt rdi, rax
+    pushfq
+    pop r9
+    hlt`;
+  const { f, vector } = run64(body, { cpu: "zen3" });
+  assert.equal(vector, -1);
+  assert.equal(reg64(f, 3), 33n);
+  assert.equal(reg64(f, 1), 17n);
+  assert.equal(reg64(f, 6) & 0xffffn, 2n);
+  assert.equal(reg64(f, 8) & 0x8d5n, 0n, "a non-zero source: all six flags clear");
+  assert.equal(reg64(f, 7), 0n);
+  assert.equal(reg64(f, 9) & 0x8d5n, 0x40n, "a zero source: ZF alone (CF cleared)");
+  assert.equal(run64(body, { cpu: "core2" }).vector, Vector.UD);
+});

@@ -83,7 +83,7 @@ export type FeatureName = keyof CpuFeatures;
  * there (Linux on `pentium3` would run FXSAVE and die on #UD); `vmm86 cpus` marks them.
  */
 export const NOT_YET_MODELLED: ReadonlySet<FeatureName> = new Set<FeatureName>([
-  "ssse3", "popcnt",
+  "ssse3",
 ]);
 
 export type Vendor = "intel" | "amd";

@@ -330,6 +330,7 @@ g(0x0fba, 5, "bts", "Ev,Ib", bit.bt_Ev_Ib, L);
 g(0x0fba, 6, "btr", "Ev,Ib", bit.bt_Ev_Ib, L);
 g(0x0fba, 7, "btc", "Ev,Ib", bit.bt_Ev_Ib, L);
 d(0x0fbb, "btc", "Ev,Gv", bit.bt_Ev_Gv, L);
+d(0x0fb8, "popcnt", "Gv,Ev", bit.popcnt_Gv_Ev, { prefix: 0xf3, feature: "popcnt", x64: i64.popcnt_G_E });
 d(0x0fbc, "bsf", "Gv,Ev", bit.bsf_Gv_Ev);
 d(0x0fbd, "bsr", "Gv,Ev", bit.bsr_Gv_Ev);
 d(0x0fbe, "movsx", "Gv,Eb", data.movsx_Gv_Eb);

@@ -82,6 +82,21 @@ function bitScan(cpu: Cpu, i: Instr, v: number, index: number): void {
   cpu.setArith(false, false, false, 1, 4); // ZF=0
 }
 
+/** The number of set bits of a 32-bit value. */
+export function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x5555_5555;
+  x = (x & 0x3333_3333) + ((x >>> 2) & 0x3333_3333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f_0f0f, 0x0101_0101) >>> 24;
+}
+
+/** F3 0F B8: POPCNT (features.popcnt): ZF if the source is 0, the other five flags cleared. */
+export function popcnt_Gv_Ev(cpu: Cpu, i: Instr): void {
+  if (!cpu.features.popcnt) cpu.ud();
+  const c = popcount32(i.opsize32 ? cpu.readE32(i) : cpu.readE16(i));
+  if (i.opsize32) cpu.regs[i.reg] = c; else cpu.set16(i.reg, c);
+  cpu.setFlagsMasked(c === 0 ? F.ZF : 0, F.ARITH);
+}
+
 export function setcc_Eb(cpu: Cpu, i: Instr): void {
   cpu.writeE8(i, cpu.condition(i.opcode & 0xf) ? 1 : 0);
 }

@@ -8,6 +8,7 @@ import { Vector } from "../fault.js";
 import type { Instr } from "../instr.js";
 import { alu, mulHighS32, mulHighU32 } from "../exec/alu.js";
 import { shiftOp, doubleShift } from "../exec/shift.js";
+import { popcount32 } from "../exec/bit.js";
 import * as F from "../eflags.js";
 import { getReg, setReg, readE, readRmwE, writeE, writeRmwE, readG, writeG, immOf, readMem, ea64, segLinear as segLinearOf } from "./operands.js";
 import { mulU64, mulS64, divU128, neg64 } from "./wide.js";
@@ -606,8 +607,7 @@ export function popcnt_G_E(cpu: Cpu, i: Instr): void {
   if (!cpu.features.popcnt) cpu.ud();
   const n = i.osz;
   const v = readE(cpu, i, n), vh = cpu.hi;
-  const pc = (x: number): number => { x -= (x >>> 1) & 0x5555_5555; x = (x & 0x3333_3333) + ((x >>> 2) & 0x3333_3333); return Math.imul((x + (x >>> 4)) & 0x0f0f_0f0f, 0x0101_0101) >>> 24; };
-  const c = pc(n === 2 ? v & 0xffff : v) + (n === 8 ? pc(vh) : 0);
+  const c = popcount32(n === 2 ? v & 0xffff : v) + (n === 8 ? popcount32(vh) : 0);
   writeG(cpu, i, n, c, 0);
   cpu.setFlagsMasked(c === 0 ? F.ZF : 0, F.ARITH);
 }
