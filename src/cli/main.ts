@@ -38,11 +38,9 @@ Guests (one of):
   demo                  the embedded demo kernel (guests/demo): two ring-3 processes,
                         system calls, PIT preemption; powers off through port 0xF4
   linux                 Debian's linux-image-686 with a busybox shell (vmm86 fetch linux)
-  linux64               Debian's linux-image-amd64 and amd64 busybox (vmm86 fetch linux64),
-                        entered in 64-bit mode on --cpu athlon64-revc by default (core2
-                        lacks MSR IA32_MISC_ENABLE, which the kernel reads first). No shell
-                        yet: x86-64 Linux needs SSE/SSE2/FXSAVE, which no model has yet; it
-                        prints its boot log and stops at its first FXSAVE (invalid opcode)
+  linux64               Debian's linux-image-amd64 with an amd64 busybox shell (vmm86 fetch
+                        linux64), entered in 64-bit mode on --cpu athlon64-revc by default
+                        (core2, athlon64-reve and zen3 run it too; --mode bare only)
   --kernel FILE         a Linux bzImage, or a multiboot (v1) ELF kernel (also -kernel)
     --initrd FILE       initrd for Linux, or a module for multiboot (also -initrd)
     --append STRING     kernel command line (also -append)

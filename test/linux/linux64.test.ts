@@ -5,8 +5,7 @@
 // Needs the amd64 guest: `npx vmm86 fetch linux64` (the test fetches it if missing, as the
 // i386 Linux tests do).
 //
-// Not yet here: a shell. The kernel stops at its first FXSAVE (fpu__init_system) until the
-// CPU models SSE/SSE2/FXSR; see README "64-bit Linux".
+// The shell session is test/linux/linux64-shell.test.ts.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
