@@ -11,7 +11,7 @@ import { BootError } from "./errors.js";
 import { loadLinux, loadLinuxWithPlacement, parseSetupHeader, unpackPayload, CAN_USE_HEAP, LOADED_HIGH } from "./linux.js";
 import { pcE820Map } from "./memory.js";
 import { parseElf32 } from "./elf.js";
-import { haveTool, makeElf, prng, TestRam, tool } from "./testing.js";
+import { haveTool, makeElf, prng, TestRam, compressKernel } from "./testing.js";
 import { cachedLinux, fetchLinux } from "../guests/fetch-linux.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";
@@ -26,17 +26,7 @@ function vmlinux(): Uint8Array {
   ]);
 }
 
-function compress(kind: "xz" | "gzip" | "raw", elf: Uint8Array): Uint8Array {
-  if (kind === "raw") return elf;
-  const packed = kind === "xz"
-    ? tool("xz", ["--format=xz", "--check=crc32", "--x86", "--lzma2", "-c"], elf)
-    : tool("gzip", ["-n", "-9", "-c"], elf);
-  if (kind === "gzip") return packed;
-  const out = new Uint8Array(packed.length + 4); // scripts/Makefile.lib size_append
-  out.set(packed);
-  new DataView(out.buffer).setUint32(packed.length, elf.length, true);
-  return out;
-}
+const compress = compressKernel;
 
 interface ImageOpts { version?: number; loadflags?: number; payload?: Uint8Array; magic?: boolean }
 

@@ -11,7 +11,7 @@ import { BootError } from "./errors.js";
 import { ENTRY64_OFFSET, PAGE_TABLES, identityPageTables, loadLinux64, loadLinux64WithPlacement } from "./linux64.js";
 import { CAN_USE_HEAP, LOADED_HIGH } from "./linux.js";
 import { pcE820Map } from "./memory.js";
-import { haveTool, makeElf, makeElf64, prng, TestRam, tool } from "./testing.js";
+import { haveTool, makeElf, makeElf64, prng, TestRam, compressKernel } from "./testing.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";
 const RAM = 48 << 20;
@@ -29,16 +29,7 @@ function vmlinux64(entry: bigint = BigInt(PREF)): Uint8Array {
   ]);
 }
 
-function compress(kind: "xz" | "gzip", elf: Uint8Array): Uint8Array {
-  const packed = kind === "xz"
-    ? tool("xz", ["--format=xz", "--check=crc32", "--x86", "--lzma2", "-c"], elf)
-    : tool("gzip", ["-n", "-9", "-c"], elf);
-  if (kind === "gzip") return packed;
-  const out = new Uint8Array(packed.length + 4); // scripts/Makefile.lib size_append
-  out.set(packed);
-  new DataView(out.buffer).setUint32(packed.length, elf.length, true);
-  return out;
-}
+const compress = compressKernel;
 
 interface ImageOpts { xloadflags?: number; pref?: number; relocatable?: boolean; payload?: Uint8Array }
 

@@ -29,15 +29,21 @@ export class TestRam implements GuestMemoryWriter {
 export interface TestSegment { paddr: number; vaddr?: number; data: Uint8Array; memsz?: number }
 
 /** A little-endian i386 ET_EXEC ELF32 with one PT_LOAD per segment (data 4 KiB aligned in the file). */
-export function makeElf(entry: number, segs: TestSegment[], opts: { machine?: number; cls?: number } = {}): Uint8Array {
-  const phoff = 52, phnum = segs.length;
+/** File offsets of the segments' data, each 4 KiB aligned after a 4 KiB header page, and the file size. */
+function segmentOffsets(segs: { data: Uint8Array }[]): { offsets: number[]; size: number } {
   let off = 0x1000;
   const offsets = segs.map((s) => {
     const o = off;
     off += Math.ceil(s.data.length / 0x1000) * 0x1000 || 0x1000;
     return o;
   });
-  const img = new Uint8Array(off);
+  return { offsets, size: off };
+}
+
+export function makeElf(entry: number, segs: TestSegment[], opts: { machine?: number; cls?: number } = {}): Uint8Array {
+  const phoff = 52, phnum = segs.length;
+  const { offsets, size } = segmentOffsets(segs);
+  const img = new Uint8Array(size);
   const v = new DataView(img.buffer);
   img.set([0x7f, 0x45, 0x4c, 0x46, opts.cls ?? 1, 1, 1]);
   v.setUint16(16, 2, true);                 // ET_EXEC
@@ -68,13 +74,8 @@ export interface TestSegment64 { paddr: number; vaddr: bigint; data: Uint8Array;
 /** A little-endian x86-64 ET_EXEC ELF64 with one PT_LOAD per segment (data 4 KiB aligned in the file). */
 export function makeElf64(entry: bigint, segs: TestSegment64[], opts: { machine?: number } = {}): Uint8Array {
   const phoff = 64, phnum = segs.length;
-  let off = 0x1000;
-  const offsets = segs.map((s) => {
-    const o = off;
-    off += Math.ceil(s.data.length / 0x1000) * 0x1000 || 0x1000;
-    return o;
-  });
-  const img = new Uint8Array(off);
+  const { offsets, size } = segmentOffsets(segs);
+  const img = new Uint8Array(size);
   const v = new DataView(img.buffer);
   img.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
   v.setUint16(16, 2, true);                  // ET_EXEC
@@ -125,5 +126,21 @@ export function prng(n: number, seed = 1): Uint8Array {
     x ^= x << 5; x >>>= 0;
     out[i] = x & 0xff;
   }
+  return out;
+}
+
+/**
+ * A kernel payload as Linux builds one: xz (BCJ x86 + LZMA2, CRC32, the uncompressed size
+ * appended as scripts/Makefile.lib's size_append does), gzip, or raw.
+ */
+export function compressKernel(kind: "xz" | "gzip" | "raw", elf: Uint8Array): Uint8Array {
+  if (kind === "raw") return elf;
+  const packed = kind === "xz"
+    ? tool("xz", ["--format=xz", "--check=crc32", "--x86", "--lzma2", "-c"], elf)
+    : tool("gzip", ["-n", "-9", "-c"], elf);
+  if (kind === "gzip") return packed;
+  const out = new Uint8Array(packed.length + 4);
+  out.set(packed);
+  new DataView(out.buffer).setUint32(packed.length, elf.length, true);
   return out;
 }
