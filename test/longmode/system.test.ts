@@ -314,3 +314,34 @@ test("a far CALL through a 64-bit call gate from ring 3: RSP0 from the TSS, null
   assert.equal(g.runToHalt(200_000), Vector.GP);
   assert.equal(g.mem.read32(0x70000 - 48), 0x88);
 });
+
+test("a far CALL through a call gate from compatibility mode reads the 16-byte gate and enters 64-bit code, pushing CS and RIP in 8-byte slots", () => {
+  const body = `
+    mov rsp, ${RSP0}
+    jmp fword ptr [rip + tocompat]
+  tocompat: .long compat
+    .word 0x08
+  .code32
+  compat:
+    lcall 0x88, 0
+    ud2
+  .code64
+  .balign 16
+  kernel:
+    hlt
+  `;
+  const asmCode = asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n${body}\n`, CODE);
+  const kernelAt = CODE + asmCode.length - 1;
+  const f = longMachine("core2");
+  useLongTables(f);
+  callGate(f, kernelAt);
+  f.load(asmCode);
+  assert.equal(f.runToHalt(200_000), -1);
+  assert.equal(f.cpu.mode64, true, "the gate's target is 64-bit code");
+  assert.equal(f.cpu.segs[SegReg.CS].selector, SEL64.CODE0);
+  const sp = f.cpu.regs[4] >>> 0;
+  assert.equal(sp, RSP0 - 16, "two 8-byte slots");
+  assert.equal(f.mem.read32(sp + 8), 0x08, "the caller's CS (compatibility-mode code)");
+  assert.equal(f.mem.read32(sp + 12), 0);
+  assert.equal(f.mem.read8(f.mem.read32(sp)), 0x0f, "the return RIP points at the UD2 after the call");
+});

@@ -12,6 +12,7 @@ import { Vector } from "./fault.js";
 import { Descriptor, SegReg, SysType } from "./segment.js";
 import { loadStackSegment, pushFrame, scratchFor, stackFromTss } from "./interrupt.js";
 import { taskSwitch, TaskSource } from "./task.js";
+import { throughGate } from "./exec64/control.js";
 
 const gateDesc = new WeakMap<Cpu, Descriptor>();
 function gateScratch(cpu: Cpu): Descriptor {
@@ -68,6 +69,9 @@ export function farJump(cpu: Cpu, sel: number, off: number, opsize32: boolean): 
     cpu.eip = eip;
     return;
   }
+  // Compatibility mode: every call gate is a 16-byte 64-bit one, and task gates and TSSs are
+  // #GP(selector) (SDM vol. 3 §5.8.3.1, §7.7).
+  if (cpu.lma) { throughGate(cpu, sel, false); return; }
   switch (d.type) {
     case SysType.CALL_GATE16: case SysType.CALL_GATE32: {
       if (d.dpl < cpu.cpl || d.dpl < (sel & 3)) cpu.gp(sel & 0xfffc);
@@ -122,6 +126,7 @@ export function farCall(cpu: Cpu, sel: number, off: number, opsize32: boolean): 
     cpu.eip = eip;
     return;
   }
+  if (cpu.lma) { throughGate(cpu, sel, true); return; }
   switch (d.type) {
     case SysType.CALL_GATE16: case SysType.CALL_GATE32:
       callGate(cpu, sel, d);

@@ -237,9 +237,11 @@ function fetchFarTarget(cpu: Cpu, sel: number): void {
  * 0Ch, whose second half's type field must be 0; the target must be 64-bit code; CALL to a
  * more privileged level takes RSPn from the TSS and loads SS with a null selector, and
  * pushes the old SS and RSP before CS and RIP, 8 bytes each; no parameters are copied).
- * Task gates do not exist in IA-32e mode: other system descriptors are #GP(selector).
+ * Task gates do not exist in IA-32e mode: other system descriptors are #GP(selector). Far
+ * JMP/CALL in compatibility mode come here too (transfer.ts), with the gate descriptor in the
+ * scratch code descriptor as fetchFarTarget leaves it.
  */
-function throughGate(cpu: Cpu, gateSel: number, call: boolean): void {
+export function throughGate(cpu: Cpu, gateSel: number, call: boolean): void {
   const g = scratchFor(cpu).gate;
   g.lo = scratchFor(cpu).code.lo; g.hi = scratchFor(cpu).code.hi;
   const err = gateSel & 0xfffc;
