@@ -30,7 +30,7 @@ import { IoBus } from "../hw/io/io-bus.js";
 import { PcPlatform, type PcOptions, type PcRunOptions } from "../hw/pc/pc.js";
 import { clockedRun, type RunEnd } from "../hw/pc/clocked-run.js";
 import type { BootTarget } from "../hw/pc/boot-entry.js";
-import { TscDeadlineTimer } from "../hw/dev/timer/tsc-deadline-timer.js";
+import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../hw/dev/apic/local-apic.js";
 import { NS_PER_CYCLE } from "../hw/dev/device.js";
 import * as L from "./layout.js";
 import { World } from "./world/world.js";
@@ -80,7 +80,14 @@ export class Monitor {
   readonly protect: Protection;
   readonly divergence: DivergenceLog | null;
   readonly bt: Translator | null;
-  private readonly timer: TscDeadlineTimer;
+  /**
+   * The machine's local APIC, its timer in TSC-deadline mode (SDM vol. 3 §10.5.4.1): the
+   * monitor arms it through IA32_TSC_DEADLINE, as any OS would, to regain control at the
+   * guest's next virtual-device event, and EOIs each of its interrupts.
+   */
+  private readonly apic: LocalApic;
+  /** The machine cycle the timer is armed for (0: disarmed); the MSR holds it in TSC units. */
+  private armedCycle = 0;
   /** Machine cycles that were monitor overhead, not guest time. */
   private overhead = 0;
   /** The next virtual-device event in guest cycles (0: none). */
@@ -135,8 +142,19 @@ export class Monitor {
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
     this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters) : null;
 
-    this.timer = new TscDeadlineTimer(L.VEC_TIMER, (level) => { m.intrLine = level; });
-    m.intr = this.timer;
+    // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
+    // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
+    // as native code and programs the timer once: enabled (SVR), LVT timer in TSC-deadline mode.
+    const apic = (this.apic = new LocalApic({
+      now: () => this.machine.cpu.cycles * NS_PER_CYCLE,
+      tsc: () => this.machine.cpu.readTsc(),
+      setIntr: (level) => { m.intrLine = level; },
+      nmi: () => { m.nmiPending = true; },
+      moved: () => {},
+    }));
+    apic.write32(ApicReg.SVR, 0x100 | 0xff);
+    apic.write32(ApicReg.LVT_TIMER, L.VEC_TIMER | APIC_TIMER_TSC_DEADLINE);
+    m.intr = apic;
     m.watchRing0 = true;
     m.sysenterCs = 0; // a guest SYSENTER faults into the monitor
   }
@@ -170,7 +188,7 @@ export class Monitor {
   }
 
   run(opts: PcRunOptions): RunEnd {
-    return clockedRun(this.machine.cpu, [this.timer], {
+    return clockedRun(this.machine.cpu, [this.apic], {
       deadline: opts.deadline,
       maxInstructions: opts.maxInstructions,
       realtime: opts.realtime,
@@ -178,7 +196,7 @@ export class Monitor {
       until: opts.until,
       poll: () => {
         // New host input: come back at once to look at the guest's devices.
-        if (opts.poll?.()) this.timer.arm(Math.max(1, this.machine.cpu.cycles));
+        if (opts.poll?.()) this.armAt(Math.max(1, this.machine.cpu.cycles));
         return false;
       },
     });
@@ -198,6 +216,8 @@ export class Monitor {
     const cs = m.readLin32(f + 4, false) & 0xffff;
     const efl = m.readLin32(f + 8, false);
     this.overhead += 1; // this native instruction
+    // The deadline timer's interrupt: end it at the APIC (a native write of its EOI register).
+    if (v === L.VEC_TIMER) this.apic.write32(ApicReg.EOI, 0);
     if ((cs & 3) === 0) {
       // Only the idle loop is ever interrupted in the monitor.
       if (v === L.VEC_TIMER && this.idling) {
@@ -475,7 +495,7 @@ export class Monitor {
       m.halted = true;
       this.inMonitor = false;
       this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
-      this.timer.arm(m.cycles + 1);
+      this.armAt(m.cycles + 1);
       m.yieldSlice();
       return;
     }
@@ -516,11 +536,23 @@ export class Monitor {
     return lin + 16 > L.REGION_BASE;
   }
 
+  /**
+   * WRMSR IA32_TSC_DEADLINE for machine cycle `cycle` (0 disarms): the MSR counts in TSC
+   * units, which the monitor offsets for the guest's RDTSC, so every change of the offset is
+   * followed by arming again.
+   */
+  private armAt(cycle: number): void {
+    this.armedCycle = cycle > 0 ? cycle : 0;
+    const m = this.machine.cpu;
+    this.apic.tscDeadlineMsr = cycle > 0 ? Math.max(1, cycle + m.tscOffset) : 0;
+  }
+
   /** Program the deadline timer for the next virtual-device event, in machine cycles. */
   private armTimer(): void {
-    const was = this.timer.armedAt;
+    // The APIC clears IA32_TSC_DEADLINE when the timer fires: then nothing is armed.
+    const was = this.apic.tscDeadlineMsr === 0 ? 0 : this.armedCycle;
     const at = this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0;
-    this.timer.arm(at);
+    this.armAt(at);
     // The run loop sized its slice by the old deadline: end the slice only if the new one
     // is earlier (a later one is found when the slice ends at the old one).
     if (at !== 0 && (was === 0 || at < was)) this.machine.cpu.yieldSlice();

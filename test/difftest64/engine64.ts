@@ -22,7 +22,7 @@ export function compare(c: Case64, n: Case64Output, m: ModelOutcome): string[] {
   const mask = FLAGS & ~BigInt(c.undefinedFlags);
   if ((n.rflags & mask) !== (m.rflags & mask)) diffs.push(`rflags: host ${hex(n.rflags & mask)} model ${hex(m.rflags & mask)}`);
   for (let k = 0; k < n.data.length; k++) {
-    if ((c.group === "sse" || c.group === "x87") && k >= FXSAVE_AT && k < FXSAVE_AT + 512 && fxsaveIgnored(k - FXSAVE_AT)) continue;
+    if ((c.group === "sse" || c.group === "x87") && k >= FXSAVE_AT && k < FXSAVE_AT + 512 && fxsaveIgnored(k - FXSAVE_AT, c.group)) continue;
     if (n.data[k] !== m.data[k]) { diffs.push(`data[0x${k.toString(16)}]: host 0x${n.data[k].toString(16)} model 0x${m.data[k].toString(16)}`); break; }
   }
   return diffs;

@@ -33,6 +33,8 @@ const LVT_MASKED = 1 << 16;
 const SVR_ENABLE = 1 << 8;
 /** LVT timer modes (bits 18:17). */
 const TIMER_ONE_SHOT = 0, TIMER_PERIODIC = 1, TIMER_TSC_DEADLINE = 2;
+/** The LVT timer's mode field (bits 18:17) for TSC-deadline mode. */
+export const APIC_TIMER_TSC_DEADLINE = TIMER_TSC_DEADLINE << 17;
 /** Delivery modes (bits 10:8). */
 const DM_FIXED = 0, DM_NMI = 4, DM_EXTINT = 7;
 
