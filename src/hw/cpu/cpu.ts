@@ -28,18 +28,14 @@ import { SimdFloat } from "../sse/simd-float.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
-/** CR0 bits (SDM vol. 3 §2.5). */
-export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3, CR0_ET = 1 << 4,
-  CR0_NE = 1 << 5, CR0_WP = 1 << 16, CR0_AM = 1 << 18, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 1 << 31;
-/** CR4 bits. */
-export const CR4_VME = 1 << 0, CR4_PVI = 1 << 1, CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PSE = 1 << 4,
-  CR4_PAE = 1 << 5, CR4_MCE = 1 << 6, CR4_PCE = 1 << 8, CR4_UMIP = 1 << 11;
-/** IA32_EFER bits (SDM vol. 4 table 2-2; AMD APM vol. 2 §3.1.7). */
-export const EFER_SCE = 1 << 0, EFER_LME = 1 << 8, EFER_LMA = 1 << 10, EFER_NXE = 1 << 11, EFER_LMSLE = 1 << 13;
-/** CR4.VMXE: VMX enable (SDM vol. 3 §2.5), settable only on a part with VMX. */
-export const CR4_VMXE = 1 << 13;
-/** CR4.OSFXSR and CR4.OSXMMEXCPT (SDM vol. 3 §2.5): settable only on models with FXSR / SSE. */
-export const CR4_OSFXSR = 1 << 9, CR4_OSXMMEXCPT = 1 << 10;
+// The control-register and EFER bit names live in control-regs.ts, which the instruction
+// handlers import without importing this module (no cpu.ts ↔ exec/ import cycle at run time).
+export * from "./control-regs.js";
+import {
+  CR0_PE, CR0_ET, CR0_CD, CR0_NW, CR0_PG, CR0_WP, CR0_AM,
+  CR4_VME, CR4_PVI, CR4_TSD, CR4_DE, CR4_PSE, CR4_PAE, CR4_MCE, CR4_PCE, CR4_UMIP, CR4_VMXE, CR4_OSFXSR, CR4_OSXMMEXCPT,
+  EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE,
+} from "./control-regs.js";
 
 /** Lazy-flag operations: which computation produced lRes from lDst and lSrc. */
 export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7 }

@@ -9,7 +9,8 @@
 //  72 ES 76 CS 80 SS 84 DS 88 FS 92 GS
 //  96 LDT     100 T (bit 0)  102 I/O map base
 
-import { type Cpu, CR0_TS } from "./cpu.js";
+import { type Cpu } from "./cpu.js";
+import { CR0_TS } from "./control-regs.js";
 import * as F from "./eflags.js";
 import { Vector } from "./fault.js";
 import { Descriptor, SegReg, SysType } from "./segment.js";

@@ -1,7 +1,8 @@
 // The CPU side of x87 instructions (Intel SDM vol. 1 §8.3, vol. 3 §2.5 CR0.EM/TS/MP/NE,
 // §9.2 and §6.15 "#MF"): availability checks, pending-exception reporting, then the FPU.
 
-import { CR0_EM, CR0_MP, CR0_NE, CR0_TS, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { CR0_EM, CR0_MP, CR0_NE, CR0_TS } from "../control-regs.js";
 import { Vector } from "../fault.js";
 import type { Instr } from "../instr.js";
 

@@ -6,7 +6,8 @@
 // with REX.W), MXCSR, MXCSR_MASK, ST0–ST7 in 16-byte slots, then XMM0–XMM7 (XMM0–XMM15 in
 // 64-bit mode). Bytes 464–511 belong to software and are never written.
 
-import { CR0_EM, CR0_TS, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { CR0_EM, CR0_TS } from "../control-regs.js";
 import { Vector } from "../fault.js";
 import type { Handler, Instr } from "../instr.js";
 import { sseCheck } from "./simd.js";

@@ -3,7 +3,7 @@
 // masks, inserts and extracts, the non-temporal stores, fences and prefetches, EMMS, and
 // the MXCSR loads and stores.
 
-import { CR0_EM, CR0_TS } from "../cpu.js";
+import { CR0_EM, CR0_TS } from "../control-regs.js";
 import { Vector } from "../fault.js";
 import type { Handler } from "../instr.js";
 import { SegReg } from "../segment.js";

@@ -4,7 +4,8 @@
 // memory operands of 4, 8 or 16 bytes (16-byte ones aligned where the instruction says),
 // general registers of 32 or 64 bits, and the end of a floating-point instruction (#XM).
 
-import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, type Cpu } from "../cpu.js";
+import { type Cpu } from "../cpu.js";
+import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT } from "../control-regs.js";
 import { Vector } from "../fault.js";
 import type { Instr } from "../instr.js";
 import { fpuPendingCheck } from "./fpu-escape.js";

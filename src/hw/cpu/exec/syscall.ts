@@ -10,7 +10,8 @@
 // legacy one); Intel raises #UD outside 64-bit mode. Intel's SYSRET checks that RCX is
 // canonical (#GP(0) at CPL 0); AMD's loads it and the fetch faults at CPL 3.
 
-import { Reg, type Cpu, EFER_SCE } from "../cpu.js";
+import { Reg, type Cpu } from "../cpu.js";
+import { EFER_SCE } from "../control-regs.js";
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 import { SegReg } from "../segment.js";

@@ -2,9 +2,8 @@
 // DRn, LGDT LIDT SGDT SIDT LMSW SMSW CLTS INVLPG INVD WBINVD, CPUID, RDTSC, RDMSR WRMSR,
 // RDPMC, SYSENTER SYSEXIT, UD2 (Intel SDM vol. 2 pages; vol. 3 chapters 2 and 5).
 
-import {
-  Reg, type Cpu, EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE, CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW, CR0_CD, CR0_PG, CR4_PVI, CR4_TSD, CR4_VME, CR4_PCE,
-} from "../cpu.js";
+import { Reg, type Cpu } from "../cpu.js";
+import { EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE, CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW, CR0_CD, CR0_PG, CR4_PVI, CR4_TSD, CR4_VME, CR4_PCE } from "../control-regs.js";
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 import { SegReg, Descriptor } from "../segment.js";
