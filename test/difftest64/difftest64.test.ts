@@ -11,7 +11,7 @@ import { GROUPS64, generate64 } from "./generator64.js";
 import { native64Available } from "./native64.js";
 
 const SEED = 20261204;
-const PER_GROUP = 1500;
+const PER_GROUP = 2000;
 /** SSE cases run fast and cover a large space (every MMX/SSE/SSE2/SSE3 row, MXCSR modes): more of them. */
 const COUNT: Partial<Record<string, number>> = { sse: 4000 };
 
