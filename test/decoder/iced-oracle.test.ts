@@ -75,7 +75,7 @@ const ICED_OPTIONS = DecoderOptions.NoMPFX_0FBC | DecoderOptions.NoMPFX_0FBD | D
 
 /**
  * CPUID features the decoder knows: an i686 (P6 family with CMOV, CX8, TSC, MSR, SEP) and the
- * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP), and POPCNT. Every
+ * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP, SSSE3), and POPCNT. Every
  * model decodes them all; a model without the feature runs the row's #UD (opcode-table
  * `feature`), which the CPU tests check, not this decoder test.
  */
@@ -84,7 +84,7 @@ const I686 = new Set<CpuidFeature>([
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.SMM,
   CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
-  CpuidFeature.POPCNT,
+  CpuidFeature.POPCNT, CpuidFeature.SSSE3,
 ]);
 
 /** True if iced's instruction exists on our i686. */

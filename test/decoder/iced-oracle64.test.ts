@@ -5,8 +5,8 @@
 // for RIP-relative forms the target address) and the register operands' numbers.
 //
 // Instructions iced decodes that the model leaves #UD in 64-bit mode must be either outside
-// the integer, x87, MMX, SSE, SSE2 and SSE3 sets (SSSE3 and later extensions, which no model
-// decodes yet) or in NOT_YET_64 below, the list docs/long-mode.md gives of what is not modelled there yet.
+// the integer, x87, MMX, SSE, SSE2, SSE3 and SSSE3 sets (SSE4 and later extensions, which no
+// model decodes yet) or in NOT_YET_64 below, the list docs/long-mode.md gives of what is not modelled there yet.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -30,7 +30,7 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.X64, CpuidFeature.MULTIBYTENOP,
   CpuidFeature.INTEL8086_ONLY, CpuidFeature.SYSCALL,
-  CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
+  CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.SSSE3, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 

@@ -11,7 +11,7 @@
 
 import * as Fl from "./flags.js";
 import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, ESP, FSAVE_OFF, FXSAVE_OFF, LOW_VA, SSE_INIT_OFF, STACK_OFF } from "./layout.js";
-import { SSE_ROWS, f32Bits, f64Words, simdBytes } from "./simd-values.js";
+import { SSE_ROWS, f32Bits, f64Words, opcodeBytes, simdBytes } from "./simd-values.js";
 
 export const GROUPS = ["alu", "incdec", "muldiv", "shift", "shld", "bcd", "bit", "cond", "data", "stack", "string", "addr16", "x87", "sse"] as const;
 export type Group = (typeof GROUPS)[number];
@@ -997,7 +997,7 @@ const sseOp: Gen = (b) => {
   const hasModrm = rmIndex >= 0 || d.reg !== undefined || regIndex >= 0;
   const bytes: number[] = d.prefix ? [d.prefix] : [];
   if (!hasModrm) {
-    b.emit({ bytes: [...bytes, 0x0f, d.opcode & 0xff], fx: Fl.NO_FLAGS });
+    b.emit({ bytes: [...bytes, ...opcodeBytes(d)], fx: Fl.NO_FLAGS });
     return;
   }
   const rmOp = rmIndex >= 0 ? ops[rmIndex] : "";
@@ -1019,7 +1019,7 @@ const sseOp: Gen = (b) => {
     if (gprDst) b.write(k);
   }
   const imm = ops.includes("Ib") ? [r.int(256)] : [];
-  b.emit({ bytes: b.op(0, bytes, [0x0f, d.opcode & 0xff], rm, regField, imm), fx: /comis/.test(d.mnemonic) ? Fl.ARITH_ALL : Fl.NO_FLAGS });
+  b.emit({ bytes: b.op(0, bytes, opcodeBytes(d), rm, regField, imm), fx: /comis/.test(d.mnemonic) ? Fl.ARITH_ALL : Fl.NO_FLAGS });
   if (regDst) b.write(regField);
 };
 

@@ -22,10 +22,11 @@ export interface ModelOutput extends NativeOutput {
 
 const MAX_STEPS = 20_000;
 /**
- * The model CPU: Core Duo has every instruction set the generator emits (up to SSE3) and
- * none the integer groups would notice. CR4.OSFXSR and OSXMMEXCPT are set, as Linux sets them.
+ * The model CPU: Core 2 has every instruction set the generator emits (up to SSSE3) and
+ * nothing the integer groups would notice in 32-bit mode. CR4.OSFXSR and OSXMMEXCPT are set,
+ * as Linux sets them.
  */
-const MODEL_CPU = "core-duo";
+const MODEL_CPU = "core2";
 const flatMachine = (): FlatMachine => new FlatMachine({ cpl: 3, cpu: MODEL_CPU });
 
 export class ModelRunner {

@@ -1,5 +1,5 @@
 // Difftest: what the 32-bit and the 64-bit SIMD groups share: the opcode table's MMX, SSE,
-// SSE2 and SSE3 rows they generate from, and interesting single and double values.
+// SSE2, SSE3 and SSSE3 rows they generate from, and interesting single and double values.
 
 import { OPCODES, type OpDef } from "../../src/hw/cpu/opcode-table.js";
 
@@ -12,7 +12,7 @@ const u32 = (r: Rand): number => (r.int(0x10000) * 0x10000 + r.int(0x10000)) >>>
  *  and the 0F 18 hint space. */
 const SSE_SKIP = new Set(["rcpps", "rcpss", "rsqrtps", "rsqrtss", "maskmovq", "maskmovdqu", "fxsave", "fxrstor", "ldmxcsr"]);
 export const SSE_ROWS: OpDef[] = OPCODES.filter((d) =>
-  d.opcode >= 0x0f00 && d.opcode !== 0x0f18 && (d.feature === "mmx" || d.feature === "sse" || d.feature === "sse2" || d.feature === "sse3") &&
+  d.opcode >= 0x0f00 && d.opcode !== 0x0f18 && (d.feature === "mmx" || d.feature === "sse" || d.feature === "sse2" || d.feature === "sse3" || d.feature === "ssse3") &&
   !SSE_SKIP.has(d.mnemonic));
 
 /** Memory operand size in bytes from an operand's size letters (opcode-table notation). */
@@ -57,3 +57,8 @@ export function f64Words(r: Rand): [number, number] {
   }
 }
 
+
+/** The opcode bytes of a row: 0F xx, or 0F 38 xx / 0F 3A xx. */
+export function opcodeBytes(d: OpDef): number[] {
+  return d.opcode > 0xffff ? [0x0f, (d.opcode >> 8) & 0xff, d.opcode & 0xff] : [0x0f, d.opcode & 0xff];
+}

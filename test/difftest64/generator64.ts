@@ -12,7 +12,7 @@
 
 import { Rng } from "../fuzz/rng.js";
 import { CODE_MAX, CODE_VA, DATA_SIZE, DATA_VA, RET_SLOT, type Case64Input } from "./native64.js";
-import { SSE_ROWS, f32Bits, f64Words, simdBytes } from "../difftest/simd-values.js";
+import { SSE_ROWS, f32Bits, f64Words, opcodeBytes, simdBytes } from "../difftest/simd-values.js";
 
 export const CF = 0x1, PF = 0x4, AF = 0x10, ZF = 0x40, SF = 0x80, OF = 0x800;
 const ALL = CF | PF | AF | ZF | SF | OF;
@@ -307,7 +307,7 @@ function genSse(e: Emitter): void {
   const d = e.rng.pick(SSE_ROWS);
   const ops = d.operands;
   const pre = d.prefix ? [d.prefix] : [];
-  const op = [0x0f, d.opcode & 0xff];
+  const op = opcodeBytes(d);
   const rmIndex = ops.findIndex((o) => /^([EWQUNM]|Rd\/Mw)/.test(o));
   const regIndex = ops.findIndex((o) => /^[VPG]/.test(o));
   const rex = e.rng.int(3) === 0 ? 8 : 0; // REX.W: 64-bit general-register operands (MOVQ, CVTSI2SD …), else ignored

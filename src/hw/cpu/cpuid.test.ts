@@ -55,8 +55,7 @@ test("core2: identity, leaf 2 and 4 descriptors, extended leaves as the X6800 re
   assert.equal(ebx, 0x0000_0800, "brand index 0, CLFLUSH 8 quadwords, APIC ID 0, no HTT count");
   subset(ecx, 0x0000_e3bd, "leaf 1 ECX");
   subset(edx, 0xbfeb_fbff, "leaf 1 EDX");
-  // The X6800 also has SSSE3 (ECX 9): not modelled yet (NOT_YET_MODELLED), so reported clear.
-  assert.equal(ecx, (1 << 13) | 1, "CMPXCHG16B, SSE3");
+  assert.equal(ecx, (1 << 13) | (1 << 9) | 1, "CMPXCHG16B, SSSE3, SSE3");
   assert.equal(edx, 0x0000_a979 | (1 << 9) | (0xf << 23), "the base bits, the APIC, MMX FXSR SSE SSE2");
   assert.deepEqual(q(m, 2), [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]);
   assert.deepEqual(q(m, 4, 0), [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1]);
@@ -155,7 +154,8 @@ test("athlon64-reve and zen3: LAHF-LM from revision D; Fn8000_0008 EBX[20] only 
 test("+FEATURE and -FEATURE change the bits", () => {
   assert.equal(q(parseCpuSpec("pentium2,+sse"), 1)[3] & (1 << 25), 1 << 25, "+sse on a pentium2");
   assert.equal(q(parseCpuSpec("pentium3,-sse"), 1)[3] & (1 << 25), 0);
-  assert.equal(q(parseCpuSpec("core2,+ssse3"), 1)[2] & (1 << 9), 0, "SSSE3 is not modelled yet: +ssse3 cannot show it");
+  assert.equal(q(parseCpuSpec("core2,-ssse3"), 1)[2] & (1 << 9), 0);
+  assert.equal(q(parseCpuSpec("core-duo,+ssse3"), 1)[2] & (1 << 9), 1 << 9);
   assert.equal(q(parseCpuSpec("core-duo,-nx"), 0x8000_0001)[3] & (1 << 20), 0);
   assert.equal(q(parseCpuSpec("zen3,-rdtscp"), 0x8000_0001)[3] & (1 << 27), 0);
   assert.equal(q(parseCpuSpec("core2,-lm"), 0x8000_0001, 0, true)[3] & (1 << 29), 0);

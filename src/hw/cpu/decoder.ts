@@ -18,7 +18,7 @@ export interface DecodeFaults {
   ud(): never;
 }
 
-/** Per opcode (0x000–0x1FF: one-byte, then 0F xx): how to find the OpDef. */
+/** Per opcode (0x000–0x3FF: one-byte, 0F xx, 0F 38 xx, 0F 3A xx): how to find the OpDef. */
 interface OpcodeSlot {
   hasModrm: boolean;
   /** Non-group opcodes: the one definition. */
@@ -37,13 +37,15 @@ const MODRM_OPERANDS = /^([EGMRVWUPQN][a-z0-9]|M$|Sw$|Cd$|Dd$|STi?$|m.+)/;
 const PREFIX_INDEX = { 0: 0, 0x66: 1, 0xf3: 2, 0xf2: 3 } as const;
 
 function slotIndex(opcode: number): number {
-  return opcode < 0x100 ? opcode : 0x100 | (opcode & 0xff);
+  if (opcode < 0x100) return opcode;
+  const map = opcode >> 8; // 0x0F, 0x0F38 or 0x0F3A
+  return (map === 0x0f ? 0x100 : map === 0x0f38 ? 0x200 : 0x300) | (opcode & 0xff);
 }
 
 /** The slots of legacy code (`long` false) or of 64-bit mode (only rows with an x64 handler). */
 function buildSlots(long: boolean): OpcodeSlot[] {
   const slots: OpcodeSlot[] = [];
-  for (let k = 0; k < 0x200; k++) slots.push({ hasModrm: false });
+  for (let k = 0; k < 0x400; k++) slots.push({ hasModrm: false });
   for (const d of OPCODES) {
     if (d.opcode < 0) continue; // the "(bad)" row
     if (long ? d.x64 === undefined : d.only64 === true) continue;
@@ -122,6 +124,8 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   }
   let opcode = b;
   if (b === 0x0f) opcode = 0x0f00 | next();
+  // The three-byte maps 0F 38 and 0F 3A (SDM vol. 2 tables A-4, A-5).
+  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next();
   i.opcode = opcode;
   i.opsize32 = opsize32;
   i.adsize32 = adsize32;
@@ -286,6 +290,8 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   }
   let opcode = b;
   if (b === 0x0f) opcode = 0x0f00 | next();
+  // The three-byte maps 0F 38 and 0F 3A (SDM vol. 2 tables A-4, A-5).
+  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next();
   i.opcode = opcode;
   i.rex = rex;
   i.rep = rep;

@@ -36,7 +36,7 @@ export class Instr {
   segOverride = -1;
   rep = Rep.None;
   lock = false;
-  /** Main opcode (0x00–0xFF one-byte, 0x0F00–0x0FFF two-byte). */
+  /** Main opcode (0x00–0xFF one-byte, 0x0F00–0x0FFF two-byte, 0x0F3800–0x0F38FF and 0x0F3A00–0x0F3AFF three-byte). */
   opcode = 0;
   modrm = 0;
   mod = 0;

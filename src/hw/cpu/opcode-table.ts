@@ -39,7 +39,7 @@ import type { FeatureName } from "./models.js";
 export type Operand = string;
 
 export interface OpDef {
-  /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte opcodes; -1 for the "(bad)" row. */
+  /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
   opcode: number;
   /** ModR/M.reg for group opcodes. */
   reg?: number;
@@ -545,9 +545,9 @@ function s(opcode: number, prefix: Prefix, feature: FeatureName, mnemonic: strin
   d(opcode, mnemonic, operands, handler, { prefix, feature, x64: handler, ...extra });
 }
 /** An integer operation in its MMX form (no prefix) and its SSE2 form (66h). */
-function pair(opcode: number, mnemonic: string, fn: si.VecFn, mmxFeature: FeatureName = "mmx", mmxSrc = 8): void {
-  s(opcode, 0, mmxFeature, mnemonic, mmxSrc === 4 ? "Pq,Qd" : "Pq,Qq", si.onMmx(fn, mmxSrc));
-  s(opcode, 0x66, "sse2", mnemonic, "Vx,Wx", si.onXmm(fn));
+function pair(opcode: number, mnemonic: string, fn: si.VecFn, mmxFeature: FeatureName = "mmx", mmxSrc = 8, xmmFeature: FeatureName = "sse2", imm = ""): void {
+  s(opcode, 0, mmxFeature, mnemonic, (mmxSrc === 4 ? "Pq,Qd" : "Pq,Qq") + imm, si.onMmx(fn, mmxSrc));
+  s(opcode, 0x66, xmmFeature, mnemonic, "Vx,Wx" + imm, si.onXmm(fn));
 }
 /** A floating-point operation in its four forms: PS, PD (66h), SS (F3h), SD (F2h). */
 function fourForms(opcode: number, name: string, make: (kind: sf.FKind) => Handler, imm = ""): void {
@@ -753,6 +753,14 @@ pair(0x0ffb, "psubq", si.psubq, "sse2");
 pair(0x0ffc, "paddb", si.paddb);
 pair(0x0ffd, "paddw", si.paddw);
 pair(0x0ffe, "paddd", si.paddd);
+// SSSE3: the 0F 38 map (and PALIGNR at 0F 3A 0F), each in an MMX and an XMM (66h) form.
+for (const [op, name, fn] of [
+  [0x00, "pshufb", si.pshufb], [0x01, "phaddw", si.phaddw], [0x02, "phaddd", si.phaddd], [0x03, "phaddsw", si.phaddsw],
+  [0x04, "pmaddubsw", si.pmaddubsw], [0x05, "phsubw", si.phsubw], [0x06, "phsubd", si.phsubd], [0x07, "phsubsw", si.phsubsw],
+  [0x08, "psignb", si.psignb], [0x09, "psignw", si.psignw], [0x0a, "psignd", si.psignd], [0x0b, "pmulhrsw", si.pmulhrsw],
+  [0x1c, "pabsb", si.pabsb], [0x1d, "pabsw", si.pabsw], [0x1e, "pabsd", si.pabsd],
+] as const) pair(0x0f3800 | op, name, fn, "ssse3", 8, "ssse3");
+pair(0x0f3a0f, "palignr", si.palignr, "ssse3", 8, "ssse3", ",Ib");
 
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
 // It has no opcode of its own (-1): the decoder falls back to it.

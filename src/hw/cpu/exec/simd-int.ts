@@ -257,3 +257,57 @@ export const pshufhw: VecFn = (_a, b, r, _n, imm) => {
   r.i32[0] = b.i32[0]; r.i32[1] = b.i32[1];
   r.u16[4] = s0; r.u16[5] = s1; r.u16[6] = s2; r.u16[7] = s3;
 };
+
+// ---- SSSE3 (0F 38 xx, 0F 3A 0F; SDM vol. 2, the PSHUFB … PALIGNR pages) ----
+
+/** PSHUFB: each byte picks a byte of the destination by the source's low bits, or 0 if its top bit is set. */
+export const pshufb: VecFn = (a, b, r, n) => {
+  for (let k = 0; k < n; k++) r.u8[k] = (b.u8[k] & 0x80) !== 0 ? 0 : a.u8[b.u8[k] & (n - 1)];
+};
+
+/** The horizontal pair operations: the destination's pairs, then the source's. */
+function horizontal(t: "i16" | "i32", f: (x: number, y: number) => number): VecFn {
+  return (a, b, r, n) => {
+    const A = a[t], B = b[t], R = r[t], half = n / (t === "i16" ? 4 : 8);
+    for (let k = 0; k < half; k++) {
+      R[k] = f(A[2 * k], A[2 * k + 1]);
+      R[half + k] = f(B[2 * k], B[2 * k + 1]);
+    }
+  };
+}
+export const phaddw = horizontal("i16", (x, y) => x + y);
+export const phaddd = horizontal("i32", (x, y) => x + y);
+export const phaddsw = horizontal("i16", (x, y) => sat(x + y, -32768, 32767));
+export const phsubw = horizontal("i16", (x, y) => x - y);
+export const phsubd = horizontal("i32", (x, y) => x - y);
+export const phsubsw = horizontal("i16", (x, y) => sat(x - y, -32768, 32767));
+
+/** PMADDUBSW: unsigned bytes of the destination times signed bytes of the source, pairs summed with saturation. */
+export const pmaddubsw: VecFn = (a, b, r, n) => {
+  for (let k = 0; k < n / 2; k++) r.i16[k] = sat(a.u8[2 * k] * b.i8[2 * k] + a.u8[2 * k + 1] * b.i8[2 * k + 1], -32768, 32767);
+};
+
+/** PSIGNB/W/D: the destination negated, kept or zeroed by the sign of the source. */
+function psign(t: "i8" | "i16" | "i32"): VecFn {
+  return lanes(t, (x, y) => (y < 0 ? -x : y === 0 ? 0 : x));
+}
+export const psignb = psign("i8");
+export const psignw = psign("i16");
+export const psignd = psign("i32");
+
+/** PMULHRSW: the rounded high half of the 16×16-bit product, scaled (bits 30:15 of the product + 2^14). */
+export const pmulhrsw = lanes("i16", (x, y) => (((x * y) >> 14) + 1) >> 1);
+
+/** PABSB/W/D: the source's absolute value (unsigned: |−128| is 0x80). */
+export const pabsb: VecFn = (_a, b, r, n) => { for (let k = 0; k < n; k++) r.u8[k] = Math.abs(b.i8[k]); };
+export const pabsw: VecFn = (_a, b, r, n) => { for (let k = 0; k < n / 2; k++) r.u16[k] = Math.abs(b.i16[k]); };
+export const pabsd: VecFn = (_a, b, r, n) => { for (let k = 0; k < n / 4; k++) r.u32[k] = Math.abs(b.i32[k]); };
+
+/** PALIGNR: destination:source as one 2n-byte value, shifted right by imm8 bytes, its low n bytes. */
+export const palignr: VecFn = (a, b, r, n, imm) => {
+  const c = imm & 0xff;
+  for (let k = 0; k < n; k++) {
+    const j = k + c;
+    r.u8[k] = j < n ? b.u8[j] : j < 2 * n ? a.u8[j - n] : 0;
+  }
+};
