@@ -26,7 +26,10 @@ import * as sys from "./exec/system.js";
 import * as dsc from "./exec/descriptor.js";
 import * as fpu from "./exec/fpu-escape.js";
 import * as scall from "./exec/syscall.js";
-import * as i64 from "./exec64/integer.js";
+import * as a64 from "./exec64/alu.js";
+import * as sh64 from "./exec64/shift.js";
+import * as d64 from "./exec64/data.js";
+import * as b64 from "./exec64/bit.js";
 import * as c64 from "./exec64/control.js";
 import * as s64 from "./exec64/string.js";
 import * as y64 from "./exec64/system.js";
@@ -330,7 +333,7 @@ g(0x0fba, 5, "bts", "Ev,Ib", bit.bt_Ev_Ib, L);
 g(0x0fba, 6, "btr", "Ev,Ib", bit.bt_Ev_Ib, L);
 g(0x0fba, 7, "btc", "Ev,Ib", bit.bt_Ev_Ib, L);
 d(0x0fbb, "btc", "Ev,Gv", bit.bt_Ev_Gv, L);
-d(0x0fb8, "popcnt", "Gv,Ev", bit.popcnt_Gv_Ev, { prefix: 0xf3, feature: "popcnt", x64: i64.popcnt_G_E });
+d(0x0fb8, "popcnt", "Gv,Ev", bit.popcnt_Gv_Ev, { prefix: 0xf3, feature: "popcnt", x64: b64.popcnt_G_E });
 d(0x0fbc, "bsf", "Gv,Ev", bit.bsf_Gv_Ev);
 d(0x0fbd, "bsr", "Gv,Ev", bit.bsr_Gv_Ev);
 d(0x0fbe, "movsx", "Gv,Eb", data.movsx_Gv_Eb);
@@ -452,45 +455,45 @@ const D64 = { os64: "d64" } as const, F64 = { os64: "f64" } as const;
 
 for (let k = 0; k < 8; k++) {
   const b = k << 3;
-  x64(b + 0, i64.alu_E_G); x64(b + 1, i64.alu_E_G);
-  x64(b + 2, i64.alu_G_E); x64(b + 3, i64.alu_G_E);
-  x64(b + 4, i64.alu_A_I); x64(b + 5, i64.alu_A_I);
+  x64(b + 0, a64.alu_E_G); x64(b + 1, a64.alu_E_G);
+  x64(b + 2, a64.alu_G_E); x64(b + 3, a64.alu_G_E);
+  x64(b + 4, a64.alu_A_I); x64(b + 5, a64.alu_A_I);
 }
 for (let r = 0; r < 8; r++) {
   x64(0x50 + r, c64.push_Z, D64); x64(0x58 + r, c64.pop_Z, D64);
-  x64(0x90 + r, i64.xchg_A_Z);
-  x64(0xb0 + r, i64.mov_Z_I); x64(0xb8 + r, i64.mov_Z_I);
-  x64(0x0fc8 + r, i64.bswap_Z);
+  x64(0x90 + r, d64.xchg_A_Z);
+  x64(0xb0 + r, d64.mov_Z_I); x64(0xb8 + r, d64.mov_Z_I);
+  x64(0x0fc8 + r, d64.bswap_Z);
 }
-d(0x63, "movsxd", "Gv,Ed", i64.movsxd_G_E, { only64: true, x64: i64.movsxd_G_E });
+d(0x63, "movsxd", "Gv,Ed", d64.movsxd_G_E, { only64: true, x64: d64.movsxd_G_E });
 x64(0x68, c64.push_I, D64); x64(0x6a, c64.push_I, D64);
-x64(0x69, i64.imul_G_E_I); x64(0x6b, i64.imul_G_E_I);
+x64(0x69, a64.imul_G_E_I); x64(0x6b, a64.imul_G_E_I);
 x64(0x6c, s64.ins); x64(0x6d, s64.ins); x64(0x6e, s64.outs); x64(0x6f, s64.outs);
 for (let c = 0; c < 16; c++) {
   x64(0x70 + c, c64.jcc, F64); x64(0x0f80 + c, c64.jcc, F64);
-  x64(0x0f40 + c, i64.cmovcc_G_E); x64(0x0f90 + c, i64.setcc_E);
+  x64(0x0f40 + c, b64.cmovcc_G_E); x64(0x0f90 + c, b64.setcc_E);
 }
-x64(0x80, i64.grp1_E_I); x64(0x81, i64.grp1_E_I); x64(0x83, i64.grp1_E_I);
-x64(0x84, i64.test_E_G); x64(0x85, i64.test_E_G);
-x64(0x86, i64.xchg_E_G); x64(0x87, i64.xchg_E_G);
-for (const op of [0x88, 0x89]) x64(op, i64.mov_E_G);
-for (const op of [0x8a, 0x8b]) x64(op, i64.mov_G_E);
-x64(0x8c, i64.mov_E_Sw);
-x64(0x8d, i64.lea_G_M);
+x64(0x80, a64.grp1_E_I); x64(0x81, a64.grp1_E_I); x64(0x83, a64.grp1_E_I);
+x64(0x84, a64.test_E_G); x64(0x85, a64.test_E_G);
+x64(0x86, d64.xchg_E_G); x64(0x87, d64.xchg_E_G);
+for (const op of [0x88, 0x89]) x64(op, d64.mov_E_G);
+for (const op of [0x8a, 0x8b]) x64(op, d64.mov_G_E);
+x64(0x8c, d64.mov_E_Sw);
+x64(0x8d, d64.lea_G_M);
 x64(0x8e, "same");
 x64(0x8f, c64.pop_E, D64);
-x64(0x98, i64.cbw); x64(0x99, i64.cwd);
+x64(0x98, d64.cbw); x64(0x99, d64.cwd);
 x64(0x9b, "same");
 x64(0x9c, c64.pushf, D64); x64(0x9d, c64.popf, D64);
-x64(0x9e, i64.lahfSahf); x64(0x9f, i64.lahfSahf);
-for (const op of [0xa0, 0xa1, 0xa2, 0xa3]) x64(op, i64.mov_A_O);
+x64(0x9e, d64.lahfSahf); x64(0x9f, d64.lahfSahf);
+for (const op of [0xa0, 0xa1, 0xa2, 0xa3]) x64(op, d64.mov_A_O);
 x64(0xa4, s64.movs); x64(0xa5, s64.movs); x64(0xa6, s64.cmps); x64(0xa7, s64.cmps);
-x64(0xa8, i64.test_A_I); x64(0xa9, i64.test_A_I);
+x64(0xa8, a64.test_A_I); x64(0xa9, a64.test_A_I);
 x64(0xaa, s64.stos); x64(0xab, s64.stos); x64(0xac, s64.lods); x64(0xad, s64.lods);
 x64(0xae, s64.scas); x64(0xaf, s64.scas);
-for (const op of [0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3]) x64(op, i64.grp2_E);
+for (const op of [0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3]) x64(op, sh64.grp2_E);
 x64(0xc2, c64.ret, F64); x64(0xc3, c64.ret, F64);
-x64(0xc6, i64.mov_E_I); x64(0xc7, i64.mov_E_I, { reg: 0 });
+x64(0xc6, d64.mov_E_I); x64(0xc7, d64.mov_E_I, { reg: 0 });
 x64(0xc8, c64.enter, D64); x64(0xc9, c64.leave, D64);
 x64(0xcf, c64.iret);
 x64(0xca, c64.retf); x64(0xcb, c64.retf);
@@ -500,13 +503,13 @@ for (let op = 0xd8; op <= 0xdf; op++) x64(op, "same"); // x87: memory operands t
 x64(0xe0, c64.loop, F64); x64(0xe1, c64.loop, F64); x64(0xe2, c64.loop, F64); x64(0xe3, c64.jrcxz, F64);
 for (const op of [0xe4, 0xe5, 0xe6, 0xe7, 0xec, 0xed, 0xee, 0xef]) x64(op, "same");
 x64(0xe8, c64.call_J, F64); x64(0xe9, c64.jmp_J, F64); x64(0xeb, c64.jmp_J, F64);
-for (const k of [0, 1]) { x64(0xf6, i64.test_E_I, { reg: k }); x64(0xf7, i64.test_E_I, { reg: k }); }
+for (const k of [0, 1]) { x64(0xf6, a64.test_E_I, { reg: k }); x64(0xf7, a64.test_E_I, { reg: k }); }
 for (const op of [0xf6, 0xf7]) {
-  x64(op, i64.not_E, { reg: 2 }); x64(op, i64.neg_E, { reg: 3 });
-  x64(op, i64.mul_E, { reg: 4 }); x64(op, i64.mul_E, { reg: 5 });
-  x64(op, i64.div_E, { reg: 6 }); x64(op, i64.div_E, { reg: 7 });
+  x64(op, a64.not_E, { reg: 2 }); x64(op, a64.neg_E, { reg: 3 });
+  x64(op, a64.mul_E, { reg: 4 }); x64(op, a64.mul_E, { reg: 5 });
+  x64(op, a64.div_E, { reg: 6 }); x64(op, a64.div_E, { reg: 7 });
 }
-for (const k of [0, 1]) { x64(0xfe, i64.incdec_E, { reg: k }); x64(0xff, i64.incdec_E, { reg: k }); }
+for (const k of [0, 1]) { x64(0xfe, a64.incdec_E, { reg: k }); x64(0xff, a64.incdec_E, { reg: k }); }
 x64(0xff, c64.call_E, { reg: 2, os64: "f64" }); x64(0xff, c64.jmp_E, { reg: 4, os64: "f64" });
 x64(0xff, c64.push_E, { reg: 6, os64: "d64" });
 
@@ -522,16 +525,16 @@ for (let r = 1; r < 8; r++) g(0x0f1f, r, "nop", "Ev", data.nop, { only64: true, 
 x64(0x0f20, y64.mov_R_C); x64(0x0f22, y64.mov_C_R); x64(0x0f21, y64.mov_R_D); x64(0x0f23, y64.mov_D_R);
 x64(0x0fa0, c64.push_Sreg, D64); x64(0x0fa8, c64.push_Sreg, D64);
 x64(0x0fa1, c64.pop_Sreg, D64); x64(0x0fa9, c64.pop_Sreg, D64);
-for (const op of [0x0fa3, 0x0fab, 0x0fb3, 0x0fbb, 0x0fba]) x64(op, i64.bt_E);
-for (const op of [0x0fa4, 0x0fa5, 0x0fac, 0x0fad]) x64(op, i64.shxd_E_G);
-x64(0x0faf, i64.imul_G_E);
-x64(0x0fb0, i64.cmpxchg_E_G); x64(0x0fb1, i64.cmpxchg_E_G);
-for (const op of [0x0fb6, 0x0fb7, 0x0fbe, 0x0fbf]) x64(op, i64.movx_G_E);
-x64(0x0fbc, i64.bsx_G_E); x64(0x0fbd, i64.bsx_G_E);
-x64(0x0fc0, i64.xadd_E_G); x64(0x0fc1, i64.xadd_E_G);
-x64(0x0fc7, i64.cmpxchg8b_16b, { reg: 1 });
-x64(0xd7, i64.xlat);
-for (const op of [0x0fb2, 0x0fb4, 0x0fb5]) x64(op, i64.lseg);
+for (const op of [0x0fa3, 0x0fab, 0x0fb3, 0x0fbb, 0x0fba]) x64(op, b64.bt_E);
+for (const op of [0x0fa4, 0x0fa5, 0x0fac, 0x0fad]) x64(op, sh64.shxd_E_G);
+x64(0x0faf, a64.imul_G_E);
+x64(0x0fb0, d64.cmpxchg_E_G); x64(0x0fb1, d64.cmpxchg_E_G);
+for (const op of [0x0fb6, 0x0fb7, 0x0fbe, 0x0fbf]) x64(op, d64.movx_G_E);
+x64(0x0fbc, b64.bsx_G_E); x64(0x0fbd, b64.bsx_G_E);
+x64(0x0fc0, d64.xadd_E_G); x64(0x0fc1, d64.xadd_E_G);
+x64(0x0fc7, d64.cmpxchg8b_16b, { reg: 1 });
+x64(0xd7, d64.xlat);
+for (const op of [0x0fb2, 0x0fb4, 0x0fb5]) x64(op, d64.lseg);
 
 
 // ---- MMX, SSE, SSE2, SSE3 (SDM vol. 2 table A-3; docs/sse.md) ----

@@ -8,7 +8,7 @@ import { SegReg } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
 import { checkIoPermission } from "../exec/io.js";
 import { readMem, writeMem, getReg, setReg, segLinear } from "./operands.js";
-import { aluOp } from "./integer.js";
+import { aluOp } from "./alu.js";
 
 const CHUNK = 4096;
 
