@@ -18,7 +18,7 @@
 // the bare machine, and serial logs can be compared byte for byte.
 
 import { Machine } from "../hw/machine.js";
-import { Cpu, Reg } from "../hw/cpu/cpu.js";
+import { Cpu, Reg, CR4_PAE } from "../hw/cpu/cpu.js";
 import { DEFAULT_MODEL, withFeatures } from "../hw/cpu/models.js";
 import { SegReg, Descriptor } from "../hw/cpu/segment.js";
 import { StopReason } from "../hw/cpu/fault.js";
@@ -566,6 +566,13 @@ export class Monitor {
       const vc = this.vcpu;
       throw new GuestUnsupported(`the guest turned on long mode (EFER.LMA) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
         "--mode trap and bt run 32-bit guests only");
+    }
+    if (this.vcpu.paging && (this.vcpu.cr4 & CR4_PAE) !== 0) {
+      // The shadow MMU shadows 2-level 32-bit page tables only; PAE's 3 levels of 64-bit
+      // entries are issue 11's first step. Refuse clearly rather than fault forever.
+      const vc = this.vcpu;
+      throw new GuestUnsupported(`the guest turned on PAE paging (CR4.PAE) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
+        "--mode trap and bt shadow 32-bit 2-level page tables only");
     }
     if (!this.vcpu.protectedMode || this.vcpu.v86) {
       const vc = this.vcpu;
