@@ -1,7 +1,7 @@
 // Difftest: what the 32-bit and the 64-bit SIMD groups share: the opcode table's MMX, SSE,
 // SSE2, SSE3 and SSSE3 rows they generate from, and interesting single and double values.
 
-import { OPCODES, type OpDef } from "../../src/hw/cpu/opcode-table.js";
+import { OPCODES, opcodeBytes as tableOpcodeBytes, type OpDef } from "../../src/hw/cpu/opcode-table.js";
 
 /** What these need of a random source (both difftests' generators have it). */
 export interface Rand { int(n: number): number }
@@ -58,7 +58,8 @@ export function f64Words(r: Rand): [number, number] {
 }
 
 
-/** The opcode bytes of a row: 0F xx, or 0F 38 xx / 0F 3A xx. */
+/** The opcode bytes of a row without its mandatory prefix (the generators place prefixes themselves). */
 export function opcodeBytes(d: OpDef): number[] {
-  return d.opcode > 0xffff ? [0x0f, (d.opcode >> 8) & 0xff, d.opcode & 0xff] : [0x0f, d.opcode & 0xff];
+  const b = tableOpcodeBytes(d);
+  return d.prefix ? b.slice(1) : b;
 }

@@ -82,6 +82,14 @@ export interface OpDef {
 
 export const OPCODES: OpDef[] = [];
 
+/** A row's bytes up to the ModR/M byte: its mandatory prefix, then the opcode (one to three bytes). */
+export function opcodeBytes(d: OpDef): number[] {
+  const pre = d.prefix ? [d.prefix] : [];
+  if (d.opcode < 0x100) return [...pre, d.opcode];
+  if (d.opcode <= 0xffff) return [...pre, 0x0f, d.opcode & 0xff];
+  return [...pre, 0x0f, (d.opcode >> 8) & 0xff, d.opcode & 0xff];
+}
+
 function d(opcode: number, mnemonic: string, operands: string, handler: Handler, extra: Partial<OpDef> = {}): void {
   OPCODES.push({ opcode, mnemonic, operands: operands === "" ? [] : operands.split(","), handler, ...extra });
 }

@@ -9,7 +9,7 @@
 //   Ap = the environment's value : 0x10100; moffs = the data window.
 
 import "../../hw/cpu/cpu.js"; // evaluate the CPU before the opcode table (their modules import each other)
-import { OPCODES, type OpDef } from "../../hw/cpu/opcode-table.js";
+import { OPCODES, opcodeBytes, type OpDef } from "../../hw/cpu/opcode-table.js";
 import { DATA, CODE } from "./world.js";
 
 /** One executable encoding of a table row. */
@@ -39,7 +39,7 @@ const FAR_TARGET = CODE + 0x100;
 function hex2(n: number): string { return n.toString(16).toUpperCase().padStart(2, "0"); }
 
 function labelOf(d: OpDef): string {
-  const op = d.opcode >= 0x100 ? `0F ${hex2(d.opcode & 0xff)}` : hex2(d.opcode);
+  const op = opcodeBytes(d).map(hex2).join(" ");
   const ext = d.modrm !== undefined ? ` ${hex2(d.modrm)}` : d.reg !== undefined ? ` /${d.reg}` : "";
   const form = d.mem === true ? " (mem)" : d.mem === false ? " (reg)" : "";
   return `${op}${ext}${form} ${d.mnemonic}${d.operands.length ? " " + d.operands.join(",") : ""}`;
@@ -77,7 +77,7 @@ function immediateBytes(o: string, value: number): number[] {
 }
 
 function encodingsOf(d: OpDef): Encoding[] {
-  const opBytes = d.opcode >= 0x100 ? [0x0f, d.opcode & 0xff] : [d.opcode];
+  const opBytes = opcodeBytes(d);
   const imm = (value: number): number[] => d.operands.flatMap((o) => immediateBytes(o, value));
   const hasModrm = d.reg !== undefined || d.modrm !== undefined || d.operands.some((o) => MODRM_OPERANDS.test(o));
   if (!hasModrm) return [{ kind: "", bytes: (v) => Uint8Array.from([...opBytes, ...imm(v)]) }];
