@@ -94,6 +94,17 @@ export class GuestConsole {
     platform.input.schedule(bytes, this.lastOutputNs + 1_000_000);
   }
 
+  /**
+   * A shell command: type `cmd` once the shell printed `prompt` (ending at `from`), wait for its
+   * echo and the next prompt. Returns what the command printed and where that prompt ends.
+   */
+  command(cmd: string, from: number, prompt: string, maxInstructions = 2e8): { out: string; at: number } {
+    this.type(cmd);
+    const start = this.expect(cmd + "\r\n", from, 2e8);
+    const at = this.expect(prompt, start, maxInstructions);
+    return { out: this.output.slice(start, at - prompt.length), at };
+  }
+
   private guestNs(): number {
     return this.pc instanceof Monitor ? this.pc.guestCycles * 10 : this.pc.cpu.cycles * 10;
   }

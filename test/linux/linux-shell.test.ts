@@ -29,12 +29,10 @@ function session(c: GuestConsole, release: string): void {
   let at = c.expect(READY_MARKER, 0);
   at = c.expect(PROMPT, at);
   const run = (cmd: string, expectOut: RegExp): string => {
-    c.type(cmd);
-    const start = c.expect(cmd + "\r\n", at, 2e8);
-    at = c.expect(PROMPT, start, 2e8);
-    const out = c.output.slice(start, at - PROMPT.length);
-    assert.match(out, expectOut, `${cmd} printed:\n${out}`);
-    return out;
+    const r = c.command(cmd, at, PROMPT);
+    at = r.at;
+    assert.match(r.out, expectOut, `${cmd} printed:\n${r.out}`);
+    return r.out;
   };
   run("uname -r", new RegExp("^" + release.replace(/\./g, "\\.") + "\\r\\n"));
   run("cat /proc/cpuinfo", /vendor_id\s+: GenuineIntel[\s\S]*cpu family\s+: 6[\s\S]*model\s+: 3[\s\S]*flags\s+: fpu[^\n]*\btsc\b[^\n]*\bcx8\b[^\n]*\bsep\b[^\n]*\bpge\b[^\n]*\bcmov\b/);

@@ -16,11 +16,9 @@ export function session64({ guest, cpu }: Session64): string {
   let at = c.expect(READY_MARKER, 0, 8e9);
   at = c.expect(PROMPT, at);
   const run = (cmd: string, expectOut: RegExp): void => {
-    c.type(cmd);
-    const start = c.expect(cmd + "\r\n", at, 2e8);
-    at = c.expect(PROMPT, start, 4e8);
-    const out = c.output.slice(start, at - PROMPT.length);
-    assert.match(out, expectOut, `${cmd} printed:\n${out}`);
+    const r = c.command(cmd, at, PROMPT, 4e8);
+    at = r.at;
+    assert.match(r.out, expectOut, `${cmd} printed:\n${r.out}`);
   };
   run("uname -m", /^x86_64\r\n/);
   run("uname -r", new RegExp("^" + guest.release.replace(/\./g, "\\.") + "\\r\\n"));

@@ -269,6 +269,20 @@ function callGate(f: FlatMachine, target: number, upperType = 0): void {
   f.cpu.gdtrLimit = 0x97;
 }
 
+/**
+ * A long machine running `body` (64-bit code whose last instruction is the gate's target HLT,
+ * at label `kernel`), with the call gate at GDT 0x88 pointing at that HLT.
+ */
+function gateRun(body: string, upperType = 0): { f: FlatMachine } {
+  const code = asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n${body}\n`, CODE);
+  const kernelAt = CODE + code.length - 1;
+  const f = longMachine("core2");
+  useLongTables(f);
+  callGate(f, kernelAt, upperType);
+  f.load(code);
+  return { f };
+}
+
 test("a far CALL through a 64-bit call gate from ring 3: RSP0 from the TSS, null SS, then SS, RSP, CS, RIP in 8-byte slots", () => {
   const body = `
     mov rsp, ${RSP0}
@@ -289,12 +303,7 @@ test("a far CALL through a 64-bit call gate from ring 3: RSP0 from the TSS, null
   kernel:
     hlt
   `;
-  const asmCode = asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n${body}\n`, CODE);
-  const kernelAt = CODE + asmCode.length - 1;
-  const f = longMachine("core2");
-  useLongTables(f);
-  callGate(f, kernelAt);
-  f.load(asmCode);
+  const { f } = gateRun(body);
   assert.equal(f.runToHalt(200_000), -1);
   assert.equal(f.cpu.cpl, 0);
   assert.equal(f.cpu.segs[SegReg.CS].selector, SEL64.CODE0);
@@ -306,11 +315,8 @@ test("a far CALL through a 64-bit call gate from ring 3: RSP0 from the TSS, null
   assert.equal(q(2), RSP0 - 0x1000, "the caller's RSP");
   assert.equal(q(3), SEL64.DATA3, "the caller's SS");
   // A type in the gate's upper half is #GP(gate selector).
-  const g = longMachine("core2");
-  useLongTables(g);
-  callGate(g, kernelAt, 0xc);
+  const { f: g } = gateRun(body, 0xc);
   g.mem.write8(0x24000 + 13 * 16 + 4, 1); // #GP on IST 1
-  g.load(asmCode);
   assert.equal(g.runToHalt(200_000), Vector.GP);
   assert.equal(g.mem.read32(0x70000 - 48), 0x88);
 });
@@ -330,12 +336,7 @@ test("a far CALL through a call gate from compatibility mode reads the 16-byte g
   kernel:
     hlt
   `;
-  const asmCode = asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n${body}\n`, CODE);
-  const kernelAt = CODE + asmCode.length - 1;
-  const f = longMachine("core2");
-  useLongTables(f);
-  callGate(f, kernelAt);
-  f.load(asmCode);
+  const { f } = gateRun(body);
   assert.equal(f.runToHalt(200_000), -1);
   assert.equal(f.cpu.mode64, true, "the gate's target is 64-bit code");
   assert.equal(f.cpu.segs[SegReg.CS].selector, SEL64.CODE0);

@@ -70,6 +70,9 @@ function buildSlots(long: boolean): OpcodeSlot[] {
       s.single = d;
     }
   }
+  // Whether a ModR/M follows is the opcode's, whatever the prefix (an undefined prefixed form
+  // still consumes it): the sub-slots inherit it, so decoding just switches slots.
+  for (const s of slots) for (const sub of s.byPrefix ?? []) sub.hasModrm = s.hasModrm;
   return slots;
 }
 
@@ -139,8 +142,7 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
     // The mandatory prefix: F2h or F3h (the last one) before 66h; it is not a REP or
     // operand-size prefix then (SDM vol. 2 §2.1.2).
     const k = rep === Rep.RepE ? 2 : rep === Rep.RepNE ? 3 : has66 ? 1 : 0;
-    const sub = slot.byPrefix[k];
-    slot = { ...sub, hasModrm: slot.hasModrm };
+    slot = slot.byPrefix[k];
     if (k >= 2) i.rep = Rep.None;
     else if (k === 1) i.opsize32 = code32;
   }
@@ -306,7 +308,7 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   let mandatory66 = false;
   if (slot.byPrefix !== undefined) {
     const k = rep === Rep.RepE ? 2 : rep === Rep.RepNE ? 3 : o16 ? 1 : 0;
-    slot = { ...slot.byPrefix[k], hasModrm: slot.hasModrm };
+    slot = slot.byPrefix[k];
     if (k >= 2) i.rep = Rep.None;
     else if (k === 1) mandatory66 = true;
   }

@@ -175,6 +175,7 @@ export function cvts2si(double: boolean, truncate: boolean): Handler {
  */
 export function cvtPacked(from: "ps" | "pd" | "dq" | "pi", to: "ps" | "pd" | "dq" | "pi", truncate = false): Handler {
   const srcBytes = from === "pi" ? 8 : from === "ps" && to === "pd" ? 8 : from === "dq" && to === "pd" ? 8 : from === "ps" && to === "pi" ? 8 : 16;
+  const conversion = `${from}>${to}`;
   return (cpu, i) => {
     sseMmxCheck(cpu, i, from === "pi" ? !i.hasMem : to === "pi");
     const s = cpu.simd, sf = cpu.simdFloat;
@@ -183,7 +184,7 @@ export function cvtPacked(from: "ps" | "pd" | "dq" | "pi", to: "ps" | "pd" | "dq
     if (to === "pi") s.r.i32.fill(0); else readXmm(cpu, i.reg, s.r);
     sf.begin(s.mxcsr);
     const b = s.b, r = s.r;
-    switch (`${from}>${to}`) {
+    switch (conversion) {
       case "dq>ps": for (let k = 0; k < 4; k++) r.i32[k] = sf.intTo32(b.i32[k], 0, false); break;
       case "pi>ps": for (let k = 0; k < 2; k++) r.i32[k] = sf.intTo32(b.i32[k], 0, false); break;
       case "dq>pd": case "pi>pd":
