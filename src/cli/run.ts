@@ -22,6 +22,7 @@ import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
+import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import {
@@ -42,6 +43,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   timeout: { value: true },
   "max-instructions": { value: true },
   clock: { value: true },
+  jit: { value: true },
   protect: { value: true },
   "no-reservetop": { value: false },
   trace: { value: false },
@@ -255,6 +257,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const cpuSpec = cpuFlag(p) ?? "standard";
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
+  const jit = p.flags.get("jit") ?? "on";
+  if (jit !== "on" && jit !== "off") throw usageError("--jit must be 'on' or 'off'");
   const ramMiB = mibFlag(p, "m", 2, 3072) ?? 128;
   const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
@@ -317,6 +321,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     ramBytes,
     acpi: p.flags.get("bios") === undefined,
     model,
+    jit: jit === "on",
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,
@@ -434,6 +439,15 @@ function checkWritable(path: string): void {
   catch (e) { throw new UserError("E_STATS_FILE", ExitCode.USAGE, `cannot write --stats=json file '${path}': ${(e as NodeJS.ErrnoException).code ?? "error"}`); }
 }
 
+/** `--stats`: what the block compiler did (docs/jit.md). */
+function jitLine(s: JitStats | null, instructions: number): string {
+  if (s === null) return "stats: jit off\n";
+  const share = instructions > 0 ? (100 * s.instructions / instructions).toFixed(1) : "0.0";
+  const avg = s.compiled > 0 ? (s.compiledInstructions / s.compiled).toFixed(1) : "0";
+  return `stats: jit on: ${s.compiled} blocks compiled (${avg} instructions each), ${s.invalidated} invalidated, ` +
+    `${s.evicted} evicted, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled\n`;
+}
+
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */
 function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null): number {
   const cpu = pc.cpu;
@@ -452,12 +466,14 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: st
       writeAll(2, `stats: ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS), ` +
         `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
     }
+    writeAll(2, jitLine(cpu.jit?.stats ?? null, n));
   }
   let statsFailed = false;
   if (statsJson !== null) {
     const doc = {
       describe, end: end.kind, hostSeconds: secs, instructions: cpu.instructions, cycles: cpu.cycles,
       guestCycles: mon !== null ? mon.guestCycles : cpu.cycles, counters,
+      jit: cpu.jit === null ? null : { ...cpu.jit.stats },
     };
     try { writeFileSync(statsJson, JSON.stringify(doc, null, 2) + "\n"); }
     catch (e) {

@@ -2,6 +2,7 @@
 // needs (issue: CPU); the PC platform (PIC, PIT, RTC, UART …) builds on it.
 
 import { Cpu } from "./cpu/cpu.js";
+import type { JitOptions } from "./cpu/jit/block-compiler.js";
 import type { CpuModel } from "./cpu/models.js";
 import { StopReason } from "./cpu/fault.js";
 import { clockedRun, type RunEnd } from "./pc/clocked-run.js";
@@ -15,6 +16,8 @@ export interface MachineOptions {
   ramBytes: number;
   /** The processor (default pentium2): see models.ts, parseCpuSpec. */
   model?: CpuModel;
+  /** Compile hot guest code into blocks (docs/jit.md; default true). */
+  jit?: boolean | JitOptions;
 }
 
 export class Machine {
@@ -28,7 +31,7 @@ export class Machine {
     this.mem = new PhysicalMemory(opts.ramBytes);
     // The legacy VGA/ROM window 0xA0000–0xFFFFF is not RAM.
     if (opts.ramBytes > 0xa0000) this.mem.addHole(0xa0000, Math.min(opts.ramBytes, 0x100000));
-    this.cpu = new Cpu(this.mem, this.io, { model: opts.model });
+    this.cpu = new Cpu(this.mem, this.io, { model: opts.model, jit: opts.jit });
   }
 
   /**

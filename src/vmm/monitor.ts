@@ -110,7 +110,7 @@ export class Monitor {
     const guestRam = opts.ramBytes;
     const poolPages = opts.poolPages ?? L.DEFAULT_POOL_PAGES;
     const monitorBase = guestRam;
-    const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, model: opts.model }));
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, model: opts.model, jit: opts.jit }));
     const m = machine.cpu;
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
     if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
@@ -122,7 +122,7 @@ export class Monitor {
     const model = opts.model ?? DEFAULT_MODEL;
     const guestModel = model.features.strict || model.features.apic || model.features.tscDeadline
       ? withFeatures(model, { strict: false, apic: false, tscDeadline: false }) : model;
-    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu }));
+    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, jit: false }));
     vc.tracer = (_c, ins) => { this.lastIns = ins; };
     this.platform = new PcPlatform({
       io,

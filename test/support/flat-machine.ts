@@ -12,6 +12,7 @@ import { Descriptor, SegReg } from "../../src/hw/cpu/segment.js";
 import { CR0_PE, type CpuVariant } from "../../src/hw/cpu/cpu.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 import { StopReason } from "../../src/hw/cpu/fault.js";
+import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 
 export const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, STUBS = 0x4000;
 export const STACK0 = 0x8000, STACK3 = 0x9000, CODE = 0x10000;
@@ -42,12 +43,14 @@ export interface FlatOptions {
   /** A `--cpu` value (MODEL[,+F][,-F]); overrides `variant`. */
   cpu?: string;
   ramBytes?: number;
+  /** The block compiler's settings (default: the CPU's default, on). */
+  jit?: boolean | JitOptions;
 }
 
 export class FlatMachine {
   readonly m: Machine;
   constructor(opts: FlatOptions = {}) {
-    this.m = new Machine({ ramBytes: opts.ramBytes ?? 4 * 1024 * 1024, model: parseCpuSpec(opts.cpu ?? opts.variant ?? "standard") });
+    this.m = new Machine({ ramBytes: opts.ramBytes ?? 4 * 1024 * 1024, model: parseCpuSpec(opts.cpu ?? opts.variant ?? "standard"), jit: opts.jit });
     const cpu = this.m.cpu;
     const gdt: [number, number][] = [
       [0, 0],

@@ -25,6 +25,7 @@ import { ea64 } from "./exec64/operands.js";
 import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
+import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -75,6 +76,8 @@ export interface CpuOptions {
   model?: CpuModel;
   /** Use this x87 unit instead of a new one (a monitor's emulator shares the machine's). */
   fpu?: Fpu;
+  /** Compile hot code into blocks (docs/jit.md); default true. `--jit off` turns it off. */
+  jit?: boolean | JitOptions;
 }
 
 // TLB entry bits (low 12 bits of each tlb[] entry; the high 20 are the frame).
@@ -192,8 +195,14 @@ export class Cpu {
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
   stopReason: StopReason = StopReason.None;
-  /** The instruction count at which the current run() ends. */
+  /** The instruction count at which the current run() ends (compiled blocks read it too). */
   private sliceEnd = 0;
+  /** The block compiler (docs/jit.md), null with `--jit off`. */
+  readonly jit: BlockCompiler | null;
+  /** Bumped whenever decoded code is dropped: a compiled block stops when it changes. */
+  codeEpoch = 0;
+  /** The instruction count a running compiled block started at (-1: none), for its statistics. */
+  private blockStart = -1;
   intr: InterruptSource | null = null;
   /** The local APIC, on models that have one and machines that wire it (pc.ts). */
   apic: CpuApic | null = null;
@@ -274,6 +283,7 @@ export class Cpu {
     this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
+    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -999,6 +1009,8 @@ export class Cpu {
 
   private invalidateCodePage(page: number): void {
     this.icache[page] = undefined;
+    this.codeEpoch++;
+    this.jit?.pageInvalidated(page);
     if (this.fetchPhysPage === page) this.fetchArr = undefined;
     if (this.longFetchPhysPage === page) this.longFetchArr = undefined;
   }
@@ -1097,6 +1109,7 @@ export class Cpu {
       this.mem.codePages[page] = 1;
     }
     arr[phys & 0xfff] = ins;
+    ins.cached = true;
     return arr;
   }
 
@@ -1174,6 +1187,10 @@ export class Cpu {
         this.runSlice();
       } catch (e) {
         if (e !== this.fault) throw e;
+        if (this.blockStart >= 0) {
+          this.jit!.stats.instructions += this.instructions - this.blockStart;
+          this.blockStart = -1;
+        }
         this.handleFault();
       }
     }
@@ -1182,10 +1199,42 @@ export class Cpu {
 
   /** Execute instructions until `end`, an interrupt check is due, or a stop. */
   private runSlice(): void {
+    const jit = this.jit;
     while (this.instructions < this.sliceEnd) {
       const tf = (this.flags & F.TF) !== 0;
       this.instrEip = this.eip;
       const ins = this.fetchInstr();
+      if (jit !== null && !tf && this.tracer === null) {
+        const blk = ins.block;
+        if (blk === null) {
+          // Only instructions the decoded-instruction cache holds start blocks (the block
+          // lives on the cached Instr and goes when its page is invalidated).
+          if (++ins.hits === jit.hot && ins.cached) {
+            ins.block = jit.compile(ins, this.eip);
+            if (ins.block !== null) continue; // fetched again (from the cache) and run
+          }
+        } else if (blk.generation !== jit.generation) {
+          ins.block = null;
+          ins.hits = 0;
+        } else if (this.instructions + blk.count <= this.sliceEnd && !(this.watchRing0 && this.cpl === 0) &&
+          (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
+          // The block does the interpreter's work and checks between its instructions.
+          const before = this.instructions;
+          this.blockStart = before;
+          if (blk.fn !== null) blk.fn(this, this.eip);
+          else {
+            if (++blk.runs === jit.generateAt) jit.generate(blk);
+            this.runBlock(blk);
+          }
+          this.blockStart = -1;
+          jit.stats.instructions += this.instructions - before;
+          if (this.stopReason !== StopReason.None || this.halted) return;
+          if (this.intrLine || this.nmiPending) {
+            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+          }
+          continue;
+        }
+      }
       if (this.tracer !== null) this.tracer(this, ins);
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
@@ -1197,6 +1246,28 @@ export class Cpu {
       if (this.stopReason !== StopReason.None || this.halted) return;
       if (this.intrLine || this.nmiPending) {
         if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+      }
+    }
+  }
+
+  /**
+   * Tier 1 of the block compiler: run a block's instructions without fetching them, with
+   * the interpreter's bookkeeping and its checks between instructions (docs/jit.md).
+   */
+  private runBlock(blk: CompiledBlock): void {
+    const e0 = this.eip;
+    const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
+    const epoch = this.codeEpoch;
+    const n = instrs.length;
+    for (let k = 0; k < n; k++) {
+      this.instrEip = k === 0 ? e0 : e0 + ends[k - 1];
+      this.eip = e0 + ends[k];
+      this.inhibitIrq = false;
+      handlers[k](this, instrs[k]);
+      this.instructions++;
+      if (check[k] !== 0) {
+        if (this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
       }
     }
   }

@@ -3,6 +3,7 @@
 
 import type { Cpu } from "./cpu.js";
 import type { OpDef } from "./opcode-table.js";
+import type { CompiledBlock } from "./jit/block-compiler.js";
 
 export type Handler = (cpu: Cpu, i: Instr) => void;
 
@@ -58,4 +59,10 @@ export class Instr {
   phys = 0;
   /** Native monitor code (PhysicalMemory.registerNative), not decoded bytes. */
   native = false;
+  /** Held by the decoded-instruction cache (whole inside one page of RAM or ROM). */
+  cached = false;
+  /** Times the interpreter ran it (it becomes a block's start at HOT_THRESHOLD). */
+  hits = 0;
+  /** The compiled block that starts here (block-compiler.ts), if any. */
+  block: CompiledBlock | null = null;
 }

@@ -78,6 +78,18 @@ export interface OpDef {
   prefix?: 0 | 0x66 | 0xf3 | 0xf2;
   /** The CPUID feature without which the row is #UD (checked by its handler). */
   feature?: FeatureName;
+  /**
+   * Execution goes on at the next instruction and nothing instruction fetch depends on
+   * changes: no branch, no CS/CPL/paging/TLB/EFLAGS.IF or TF change, no I/O. A compiled
+   * block may continue after it (docs/jit.md). Set for the table at the end of this file.
+   */
+  straight?: boolean;
+  /**
+   * Its register form touches registers and flags only (no memory, device, FPU error
+   * line or descriptor table): a compiled block need not look for interrupts, a stop or
+   * rewritten code after it.
+   */
+  quiet?: boolean;
 }
 
 export const OPCODES: OpDef[] = [];
@@ -776,3 +788,24 @@ pair(0x0f3a0f, "palignr", si.palignr, "ssse3", 8, "ssse3", ",Ib");
 // The undefined-opcode row: anything the table does not name decodes to this and raises #UD.
 // It has no opcode of its own (-1): the decoder falls back to it.
 d(-1, "(bad)", "", sys.undefinedOpcode);
+
+// ---- Which rows a compiled block continues after (docs/jit.md, "What ends a block") ----
+{
+  const handlers = (...modules: object[]): Set<unknown> => new Set(modules.flatMap((m) => Object.values(m)));
+  // Control transfers, system and descriptor instructions, I/O, SYSCALL/SYSENTER, and the
+  // two that change EFLAGS.IF/TF (POPF) or do I/O through the string unit (INS/OUTS).
+  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64);
+  for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
+  for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
+  // Register-only work: integer and SIMD arithmetic, moves, bit operations. Not the FPU
+  // (FERR# can raise IRQ 13), segment loads (the descriptor's accessed bit is a memory
+  // write), the stack, or the string and moffs forms (they touch memory without ModR/M).
+  const quiet = handlers(alu, shift, bcd, bit, data, a64, sh64, b64, d64);
+  for (const h of [data.mov_Sw_Ew, data.lseg_Gv_Mp, data.xlat, data.mov_AL_Ob, data.mov_eAX_Ov, data.mov_Ob_AL, data.mov_Ov_eAX,
+    d64.lseg, d64.xlat, d64.mov_A_O]) quiet.delete(h);
+  const simd = (row: OpDef) => row.prefix !== undefined && row.handler !== fx.fxsave && row.handler !== fx.fxrstor;
+  for (const row of OPCODES) {
+    row.straight = !ends.has(row.handler) && (row.x64 === undefined || !ends.has(row.x64)) && row.opcode !== -1;
+    row.quiet = row.straight && (simd(row) || (quiet.has(row.handler) && (row.x64 === undefined || quiet.has(row.x64))));
+  }
+}

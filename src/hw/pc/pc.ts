@@ -17,6 +17,7 @@
 // Memory: RAM below 640 KiB, the VGA/ROM hole 0xA0000–0xFFFFF, RAM from 1 MiB (machine.ts).
 
 import { Machine } from "../machine.js";
+import type { JitOptions } from "../cpu/jit/block-compiler.js";
 import type { CpuModel } from "../cpu/models.js";
 import type { IoBus } from "../io/io-bus.js";
 import type { MmioRegion, PhysicalMemory } from "../mem/physical-memory.js";
@@ -46,6 +47,8 @@ export interface PcOptions {
   ramBytes: number;
   /** The processor (default pentium2): see models.ts, parseCpuSpec. */
   model?: CpuModel;
+  /** Compile hot guest code into blocks (docs/jit.md; default true). */
+  jit?: boolean | JitOptions;
   /** Bytes the guest writes to COM1 (the console). */
   serialOut?: (byte: number) => void;
   /** Bytes written to the debugcon port 0xE9. */
@@ -192,7 +195,7 @@ export class Pc {
   readonly platform: PcPlatform;
 
   constructor(opts: PcOptions) {
-    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, model: opts.model }));
+    const m = (this.machine = new Machine({ ramBytes: opts.ramBytes, model: opts.model, jit: opts.jit }));
     const cpu = m.cpu;
     this.platform = new PcPlatform({
       io: m.io,

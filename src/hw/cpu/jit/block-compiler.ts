@@ -1,0 +1,228 @@
+// The block compiler (docs/jit.md): straight runs of decoded instructions become one
+// generated JavaScript function that calls each instruction's handler in turn: the same
+// handlers the interpreter calls, so an instruction has one definition. What compiling
+// removes is the interpreter's per-instruction work: the fetch, the decoded-instruction
+// cache lookup and the megamorphic `ins.handler(cpu, ins)` dispatch. In a generated block
+// every call site has exactly one target, which V8 inlines once the block is hot.
+//
+// A block starts at an instruction the interpreter found hot, lies in one page, and ends
+// after the first instruction that is not `straight` in the opcode table (one that can
+// branch, change CS, CPL, paging, the TLB, EFLAGS.IF/TF, or do I/O), at the page end, or
+// at MAX_INSTRUCTIONS. Between instructions it performs exactly the interpreter's checks.
+
+import type { Cpu } from "../cpu.js";
+import { decode, decode64, type ByteSource, type DecodeFaults } from "../decoder.js";
+import type { Handler, Instr } from "../instr.js";
+
+/**
+ * A block: its instructions in order, what the run loop needs to run them without fetching
+ * (tier 1, cpu.ts `runBlock`), and, once it is hot, the generated function (tier 2).
+ */
+export class CompiledBlock {
+  /** Tier 2: runs the block from EIP/RIP `e0` (its first instruction); null until hot. */
+  fn: ((cpu: Cpu, e0: number) => void) | null = null;
+  /** Times tier 1 ran it. */
+  runs = 0;
+  constructor(
+    readonly instrs: Instr[],
+    readonly handlers: Handler[],
+    /** Offset from the first instruction's start to the end of instruction k. */
+    readonly ends: Int32Array,
+    /** 1 if the run loop's between-instruction checks are needed after instruction k. */
+    readonly check: Uint8Array,
+    /** The cache generation it belongs to (a flush of the whole cache bumps it). */
+    readonly generation: number,
+  ) {}
+  /** Guest instructions in the block: it is entered only if the slice has room for all. */
+  get count(): number { return this.instrs.length; }
+  /** Bytes from the first instruction to the end of the last (the CS limit check). */
+  get bytes(): number { return this.ends[this.ends.length - 1]; }
+}
+
+/** The counters `--stats` prints under `jit.` (docs/jit.md). */
+export interface JitStats {
+  compiled: number;
+  /** Blocks hot enough to become generated JavaScript (tier 2). */
+  generated: number;
+  invalidated: number;
+  evicted: number;
+  /** Host milliseconds spent generating code. */
+  compileMs: number;
+  /** Guest instructions retired inside compiled blocks. */
+  instructions: number;
+  /** Instructions a compiled block contains, summed over blocks compiled. */
+  compiledInstructions: number;
+}
+
+/** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
+export interface JitOptions {
+  /** Interpreted executions of an instruction before a block is built from it (tier 1). */
+  hot?: number;
+  /** Tier-1 runs of a block before it becomes generated JavaScript (tier 2). */
+  generate?: number;
+  /** Live blocks before the whole cache is dropped (bounded memory). */
+  cacheBlocks?: number;
+}
+
+export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, cacheBlocks: 32_768 };
+/** The longest block, in instructions. */
+const MAX_INSTRUCTIONS = 48;
+
+/** Raised (as this value) when a block's next instruction cannot be decoded inside the page. */
+const STOP = { stop: true };
+
+/**
+ * Reads code bytes of one physical page for the compile-time decode. Nothing guest-visible
+ * happens: no translation, no A bit, no fault (a byte past the page or a too-long
+ * instruction ends the block instead).
+ */
+class PageBytes implements ByteSource, DecodeFaults {
+  cpu!: Cpu;
+  /** Physical address of the page, and the EIP whose byte is at `pageOff`. */
+  pageBase = 0;
+  eip0 = 0;
+  pageOff = 0;
+
+  fetchCodeByte(offset: number): number {
+    const o = this.pageOff + (offset - this.eip0);
+    if (o >= 4096) throw STOP;
+    return this.cpu.mem.read8(this.pageBase + o);
+  }
+  gp(): never { throw STOP; }
+  ud(): never { throw STOP; }
+}
+
+export class BlockCompiler {
+  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0 };
+  /** Blocks compiled from each physical page (for the invalidation count). */
+  private readonly perPage = new Map<number, number>();
+  private live = 0;
+  generation = 0;
+  private readonly bytes = new PageBytes();
+
+  /** JitOptions, resolved (the run loop reads `hot` and `generateAt` for every block). */
+  readonly hot: number;
+  readonly generateAt: number;
+  readonly cacheBlocks: number;
+
+  constructor(cpu: Cpu, opts: JitOptions = {}) {
+    this.bytes.cpu = cpu;
+    this.hot = Math.max(1, opts.hot ?? JIT_DEFAULTS.hot);
+    this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
+    this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
+  }
+
+  /** A code page was written or dropped: its blocks go with its decoded instructions. */
+  pageInvalidated(page: number): void {
+    const n = this.perPage.get(page);
+    if (n === undefined) return;
+    this.perPage.delete(page);
+    this.stats.invalidated += n;
+    this.live -= n;
+  }
+
+  /**
+   * Compile the block starting with `first` (decoded at EIP `eip`, cached at `first.phys`).
+   * Returns null for code the compiler leaves to the interpreter (16-bit code).
+   */
+  compile(first: Instr, eip: number): CompiledBlock | null {
+    if (!first.code32 && !first.code64) return null;
+    const t0 = performance.now();
+    if (this.live >= this.cacheBlocks) this.evictAll();
+    const instrs = this.collect(first, eip);
+    const block = this.build(instrs);
+    const page = first.phys >>> 12;
+    this.perPage.set(page, (this.perPage.get(page) ?? 0) + 1);
+    this.live++;
+    this.stats.compiled++;
+    this.stats.compiledInstructions += instrs.length;
+    this.stats.compileMs += performance.now() - t0;
+    return block;
+  }
+
+  /** Drop every block: bumping the generation makes the run loop ignore them. */
+  evictAll(): void {
+    this.stats.evicted += this.live;
+    this.live = 0;
+    this.perPage.clear();
+    this.generation++;
+  }
+
+  /** The block's instructions: `first`, then straight-line successors inside the page. */
+  private collect(first: Instr, eip: number): Instr[] {
+    const out = [first];
+    const src = this.bytes;
+    src.pageBase = first.phys & ~0xfff;
+    src.eip0 = eip;
+    src.pageOff = first.phys & 0xfff;
+    let off = first.len;
+    let last = first;
+    while (out.length < MAX_INSTRUCTIONS && this.continuesAfter(last) && src.pageOff + off < 4096) {
+      let ins: Instr;
+      try {
+        ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
+      } catch (e) {
+        if (e === STOP) break;
+        throw e;
+      }
+      ins.phys = first.phys + off;
+      out.push(ins);
+      off += ins.len;
+      last = ins;
+    }
+    return out;
+  }
+
+  /** Whether a block may go on after `ins` (docs/jit.md, "What ends a block"). */
+  private continuesAfter(ins: Instr): boolean {
+    // A REP string instruction stops part-way at interrupts and the slice end (EIP rewound).
+    return ins.def.straight === true && ins.rep === 0;
+  }
+
+  /** Tier 1: the block as arrays the run loop walks. */
+  private build(instrs: Instr[]): CompiledBlock {
+    const n = instrs.length;
+    const ends = new Int32Array(n);
+    const check = new Uint8Array(n);
+    let off = 0;
+    for (let k = 0; k < n; k++) {
+      const ins = instrs[k];
+      off += ins.len;
+      ends[k] = off;
+      // A register-only instruction changes nothing the loop looks at between instructions;
+      // a memory access can reach a device (an interrupt, a shorter slice, a stop) or
+      // rewrite this block's own code.
+      check[k] = ins.hasMem || ins.def.quiet !== true ? 1 : 0;
+    }
+    return new CompiledBlock(instrs, instrs.map((i) => i.handler), ends, check, this.generation);
+  }
+
+  /**
+   * Tier 2: one generated function for a hot block. Each handler call site in it has one
+   * target, which V8 inlines; the checks are the ones tier 1 makes.
+   */
+  generate(block: CompiledBlock): void {
+    const t0 = performance.now();
+    const params: string[] = [];
+    const args: unknown[] = [];
+    const body: string[] = [];
+    const n = block.count;
+    for (let k = 0; k < n; k++) {
+      params.push(`h${k}`, `i${k}`);
+      args.push(block.handlers[k], block.instrs[k]);
+      const at = k === 0 ? "e0" : `e0 + ${block.ends[k - 1]}`;
+      body.push(`cpu.instrEip = ${at}; cpu.eip = e0 + ${block.ends[k]}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); cpu.instructions++;`);
+      if (k < n - 1 && block.check[k] !== 0) {
+        body.push(
+          "if (cpu.codeEpoch !== ep || cpu.stopReason !== 0 || cpu.instructions >= cpu.sliceEnd || " +
+          "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & 0x200) !== 0))) return;",
+        );
+      }
+    }
+    const src = `return function block(cpu, e0) {\nconst ep = cpu.codeEpoch;\n${body.join("\n")}\n};`;
+    const make = new Function(...params, src) as (...a: unknown[]) => (cpu: Cpu, e0: number) => void;
+    block.fn = make(...args);
+    this.stats.generated++;
+    this.stats.compileMs += performance.now() - t0;
+  }
+}

@@ -1,0 +1,144 @@
+// The block compiler's differential fuzzer (docs/jit.md): a random program runs from the same
+// state on CPUs with the compiler off, at tier 1 only, and with every block generated at once
+// (tier 2), in slices of random length; after every slice all state must be equal: general
+// registers, EIP, EFLAGS, CPL, CR2, the instruction count, halted, and the memory the program
+// can touch (data, stack, code, and the page tables, which carry the A and D bits).
+//
+// The programs are made to stress what a block compiler can get wrong: they loop (so blocks
+// get hot and are entered again), they start close to a page end (code crossing pages), they
+// rewrite their own immediates (self-modifying code, in the block that is running too), and
+// they fault mid-block (a load from a page that is not present, DIV by zero, a random pointer).
+
+import { FlatMachine } from "../support/flat-machine.js";
+import { CR0_PG } from "../../src/hw/cpu/cpu.js";
+import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
+import { Rng } from "../fuzz/rng.js";
+
+const PD = 0x100000, PT = 0x101000;
+/** Data page (mapped) and the page after it (not present: #PF). */
+const DATA = 0x200000, HOLE = 0x201000;
+/** Code: two pages; programs start near the end of the first. */
+const CODE = 0x210000;
+const COUNTER = DATA + 0xff0;
+const LOOPS = 6;
+
+/** The registers a program may change (EBX = DATA, EBP = program base, ESP = the stack). */
+const FREE = [0, 1, 2, 6, 7];
+
+export interface Program { start: number; bytes: number[]; }
+
+/** A random program (deterministic in the seed). */
+export function program(seed: number): Program {
+  const rng = new Rng(seed);
+  const r = (): number => FREE[rng.int(FREE.length)];
+  const b: number[] = [];
+  const imms: number[] = []; // offsets of MOV r32, imm32 immediates (SMC targets)
+  const smc: number[] = [];  // offsets of the disp32 of SMC stores, filled in at the end
+  const u32 = (v: number): void => { b.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff); };
+  const modrm = (mod: number, reg: number, rm: number): number => (mod << 6) | (reg << 3) | rm;
+  const count = 20 + rng.int(40);
+  const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
+  for (let k = 0; k < count; k++) {
+    const kind = rng.int(22);
+    switch (kind) {
+      case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
+      case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
+      case 4: b.push(0x8b, modrm(1, r(), 3), rng.int(0x40) * 4); break; // mov r, [ebx+d8]
+      case 5: b.push(0x89, modrm(1, r(), 3), rng.int(0x40) * 4); break; // mov [ebx+d8], r
+      case 6: b.push([0x01, 0x03, 0x29, 0x2b, 0x31][rng.int(5)], modrm(1, r(), 3), rng.int(0xfc)); break; // RMW, unaligned too
+      case 7: b.push((rng.int(2) ? 0x40 : 0x48) + r()); break; // inc/dec
+      case 8: { const x = r(); b.push(0x50 + r(), 0x58 + x); break; } // push r; pop r
+      case 9: b.push(0x8d, modrm(1, r(), 4), (rng.int(4) << 6) | (r() << 3) | r(), rng.int(256)); break; // lea
+      case 10: b.push(0xc1, modrm(3, [4, 5, 7, 0, 1][rng.int(5)], r()), rng.int(40)); break; // shifts/rotates
+      case 11: b.push(0x0f, 0xaf, modrm(3, r(), r())); break; // imul
+      case 12: if (rng.int(12) === 0) b.push(0xf7, modrm(3, 6, 1)); break; // div ecx (#DE sometimes)
+      case 13: b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r())); break; // cmp; jcc over a mov
+      case 14: if (rng.int(12) === 0) b.push(0x8b, 0x06); break; // mov eax, [esi]: a random pointer
+      case 15: if (rng.int(12) === 0) { b.push(0x8b, modrm(2, r(), 3)); u32(HOLE - DATA + rng.int(0x100)); } break; // #PF mid-block
+      case 16: if (!smcOn) break; b.push(0xc7, modrm(2, 0, 5)); smc.push(b.length); u32(0); u32(rng.next()); break; // mov dword [ebp+d32], imm32
+      case 17: b.push(0x0f, 0xb6 + rng.int(2) * 8, modrm(1, r(), 3), rng.int(0x100)); break; // movzx/movsx r, byte [ebx+d8]
+      case 18: b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r() & 3)); break; // setcc
+      case 19: b.push(0x0f, 0x40 + rng.int(16), modrm(3, r(), r())); break; // cmovcc
+      case 20: b.push(0xbf, ...le(DATA + 0x800 + rng.int(0x200)), 0xb9, ...le(rng.int(24)), 0xfc, 0xf3, rng.int(2) ? 0xaa : 0xab); break; // rep stos
+      default: b.push(0x9c, 0x9d); break; // pushfd; popfd
+    }
+  }
+  // The loop: dec dword [COUNTER]; jnz start (rel32); then hlt.
+  b.push(0xff, 0x0d); u32(COUNTER);
+  b.push(0x0f, 0x85); const rel = b.length; u32(0);
+  b.push(0xf4);
+  const start = CODE + 0x1000 - (8 + rng.int(Math.min(b.length, 200)));
+  const relv = -(rel + 4);
+  b[rel] = relv & 0xff; b[rel + 1] = (relv >>> 8) & 0xff; b[rel + 2] = (relv >>> 16) & 0xff; b[rel + 3] = (relv >>> 24) & 0xff;
+  // Each SMC store rewrites some MOV's immediate (earlier or later in the program).
+  for (const at of smc) {
+    const target = imms.length > 0 ? imms[rng.int(imms.length)] : at; // none: it rewrites itself
+    b[at] = target & 0xff; b[at + 1] = (target >>> 8) & 0xff; b[at + 2] = 0; b[at + 3] = 0;
+  }
+  return { start, bytes: b };
+}
+
+function le(v: number): number[] { return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]; }
+
+function machine(p: Program, jit: boolean | JitOptions): FlatMachine {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 4 << 20, cpu: "pentium2", jit });
+  const mem = f.m.mem;
+  // Identity-map the first 4 MiB with 4 KiB pages, except the hole.
+  mem.write32(PD, PT | 3);
+  for (let k = 0; k < 1024; k++) if (k * 0x1000 !== HOLE) mem.write32(PT + k * 4, (k << 12) | 3);
+  mem.load(p.start, Uint8Array.from(p.bytes));
+  mem.write32(COUNTER, LOOPS);
+  const cpu = f.cpu;
+  cpu.setCr3(PD);
+  cpu.setCr0(cpu.cr0 | CR0_PG);
+  for (const r of FREE) cpu.regs[r] = 0x1000 * (r + 1) + 0x204000 * (r & 1);
+  cpu.regs[3] = DATA;
+  cpu.regs[5] = p.start;
+  cpu.eip = p.start;
+  return f;
+}
+
+/** Everything compared after a slice, as one string (the first difference is easy to read). */
+function state(f: FlatMachine, withMemory: boolean): string {
+  const c = f.cpu;
+  const parts = [
+    `eip=${(c.eip >>> 0).toString(16)} fl=${(c.getEflags() >>> 0).toString(16)} cpl=${c.cpl} cr2=${(c.cr2 >>> 0).toString(16)}`,
+    `n=${c.instructions} halted=${c.halted} regs=${Array.from(c.regs.subarray(0, 8), (v) => (v >>> 0).toString(16)).join(",")}`,
+  ];
+  if (withMemory) {
+    let h = 0;
+    for (const [base, len] of [[DATA, 0x1000], [CODE, 0x2000], [0x7000, 0x1000], [PT + 0x200 * 4, 0x40 * 4]]) {
+      for (let a = base; a < base + len; a += 4) h = (Math.imul(h, 31) + f.m.mem.read32(a)) | 0;
+    }
+    parts.push(`mem=${(h >>> 0).toString(16)}`);
+  }
+  return parts.join(" ");
+}
+
+export interface DiffResult { seed: number; slices: number; instructions: number; compiled: number; generated: number; mismatch?: string; }
+
+/** Run program `seed` under each JIT setting in lockstep; the first difference, if any. */
+export function jitDiff(seed: number, maxInstructions = 6000): DiffResult {
+  const p = program(seed);
+  const configs: (boolean | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }, { hot: 2, generate: 2, cacheBlocks: 4 }];
+  const ms = configs.map((c) => machine(p, c));
+  const rng = new Rng(seed ^ 0x5a5a5a5a);
+  let slices = 0;
+  for (;;) {
+    const budget = 1 + rng.int(rng.int(4) === 0 ? 8 : 160);
+    const stops = ms.map((m) => m.cpu.run(budget));
+    slices++;
+    const mem = slices % 8 === 0 || ms[0].cpu.halted;
+    const ref = state(ms[0], mem);
+    for (let k = 1; k < ms.length; k++) {
+      const s = state(ms[k], mem);
+      if (s !== ref || stops[k] !== stops[0]) {
+        return { seed, slices, instructions: ms[0].cpu.instructions, compiled: 0, generated: 0,
+          mismatch: `config ${JSON.stringify(configs[k])} after slice ${slices} (budget ${budget}):\n  off: ${ref} stop=${stops[0]}\n  jit: ${s} stop=${stops[k]}` };
+      }
+    }
+    if (ms[0].cpu.halted || ms[0].cpu.instructions >= maxInstructions) break;
+  }
+  const st = ms[2].cpu.jit!.stats;
+  return { seed, slices, instructions: ms[0].cpu.instructions, compiled: st.compiled, generated: st.generated };
+}
