@@ -8,31 +8,24 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
+import { inWorker } from "./in-worker.js";
 import { cachedLinux, fetchLinux, LINUX_CMDLINE, LINUX_PAE, type LinuxImage } from "../../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../../src/cli/run.js";
 import type { SessionPae, SessionPaeResult } from "./linux-pae-session.js";
 
 const SESSION = fileURLToPath(new URL("./linux-pae-session.js", import.meta.url));
 
-function inWorker(s: SessionPae): Promise<SessionPaeResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(SESSION, { workerData: { sessionPae: s } });
-    w.once("message", (r: SessionPaeResult) => resolve(r));
-    w.once("error", reject);
-    w.once("exit", (code) => { if (code !== 0) reject(new Error(`session worker exited with ${code}`)); });
-  });
-}
+const boot = (s: SessionPae): Promise<SessionPaeResult> => inWorker(SESSION, { sessionPae: s });
 
 test("Linux 686-pae under bare, bt and trap --cpu strict: byte-identical serial logs; the monitor intact", { timeout: 1_800_000 }, async () => {
   const guest: LinuxImage = cachedLinux(undefined, LINUX_PAE) ?? (await fetchLinux({ guest: LINUX_PAE, log: () => {} }));
   assert.match(guest.release, /-686-pae$/);
   const cmdline = `${LINUX_CMDLINE} reservetop=${RESERVETOP}`;
   // The two slower boots first, side by side; bare once one of them is done (two cores).
-  const bt = inWorker({ guest, cmdline, mode: "bt", cpu: "standard" });
-  const trap = inWorker({ guest, cmdline, mode: "trap", cpu: "strict" });
-  const bare = Promise.race([bt, trap]).then(() => inWorker({ guest, cmdline, mode: "bare", cpu: "standard" }));
+  const bt = boot({ guest, cmdline, mode: "bt", cpu: "standard" });
+  const trap = boot({ guest, cmdline, mode: "trap", cpu: "strict" });
+  const bare = Promise.race([bt, trap]).then(() => boot({ guest, cmdline, mode: "bare", cpu: "standard" }));
   const [b, t, r] = await Promise.all([bare, bt, trap]);
   assert.match(b.output, /Linux version [^\n]*686-pae/);
   assert.match(b.output, /Kernel\/User page tables isolation: enabled/);
