@@ -199,8 +199,14 @@ export class ShadowMmu {
     return this.get(shape, 0, key, gframe, true);
   }
 
+  /**
+   * The key of the shadow of guest table `gframe` at `level`. The mode bit is in it where it
+   * changes what the shadow holds: NXE at every level of a wide shape (XD is copied), PSE only
+   * at the levels where it decides whether PS maps a page.
+   */
   private tableKey(shape: Shape, level: number, gframe: number, top: boolean): string {
-    return `${shape.name}:${level}:${gframe >>> 12}:${top ? 1 : 0}:${this.modeKey}`;
+    const mode = shape.largeNeedsPse && !shape.largeAt[level] ? 0 : this.modeKey;
+    return `${shape.name}:${level}:${gframe >>> 12}:${top ? 1 : 0}:${mode}`;
   }
 
   /** The current shadow root's machine frame. */
