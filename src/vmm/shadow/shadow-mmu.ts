@@ -138,11 +138,6 @@ export class ShadowMmu {
   get poolSize(): number { return this.poolPages; }
   get poolUsed(): number { return this.poolPages - this.free.length; }
 
-  /** The shape of the shadow the guest's paging state needs (guest paging off: identity, 32-bit). */
-  static shapeFor(m: PagingMode): Shape {
-    return (m.cr0 & CR0_PG) !== 0 && (m.cr4 & CR4_PAE) !== 0 ? SHAPE_PAE : SHAPE_32;
-  }
-
   /** The current root's shape: the machine's paging mode (CR4.PAE) must match it. */
   get shape(): Shape { return this.root?.shape ?? SHAPE_32; }
 
@@ -187,7 +182,6 @@ export class ShadowMmu {
         want = child.mframe | PTE_P;
       }
       this.putEntry(root.mframe + i * 8, want, 0, true);
-      root.snap[i * 2] = present ? lo : 0;
     }
     return root;
   }
