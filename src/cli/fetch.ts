@@ -1,4 +1,4 @@
-// `vmm86 fetch linux|linux64`: downloads and caches a Linux guest (src/guests/fetch-linux.ts)
+// `vmm86 fetch linux|linux-pae|linux64`: downloads and caches a Linux guest (src/guests/fetch-linux.ts)
 // and prints what it did. Progress goes to stderr; the last line on stdout names the
 // cached files, so scripts can use them.
 
@@ -8,18 +8,19 @@ import {
 } from "../guests/fetch-linux.js";
 
 export const FETCH_HELP = `Usage:
-  vmm86 fetch linux|linux64 [--cache DIR] [--check]
+  vmm86 fetch linux|linux-pae|linux64 [--cache DIR] [--check]
 
-  linux     Debian's current linux-image-686 and busybox-static, i386
-  linux64   Debian's current linux-image-amd64 and busybox-static, amd64 (x86-64)
+  linux       Debian's current linux-image-686 and busybox-static, i386
+  linux-pae   Debian's current linux-image-686-pae (PAE paging) and busybox-static, i386
+  linux64     Debian's current linux-image-amd64 and busybox-static, amd64 (x86-64)
 
 Fetches the packages with apt-get download (private package lists for that architecture,
 the machine's sources), extracts the kernel and builds an initramfs (busybox, /init
 starting a shell on ttyS0). Each guest has its own cache, so both can be fetched. Nothing
 is downloaded when the cache is up to date.
 
-  --cache DIR   cache directory (default: $VMM86_CACHE/linux or /linux64, else
-                ~/.cache/vmm86/linux or ~/.cache/vmm86/linux64)
+  --cache DIR   cache directory (default: $VMM86_CACHE/<guest>, else
+                ~/.cache/vmm86/<guest>: linux, linux-pae or linux64)
   --check       only report what is cached; never use the network (exit 7 if nothing)
 `;
 
@@ -52,11 +53,11 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   const names = LINUX_GUESTS.map((g) => g.name);
   const guest = LINUX_GUESTS.find((g) => g.name === target);
   if (guest === undefined) {
-    throw usageError(target === undefined ? "fetch needs a target: `vmm86 fetch linux` or `vmm86 fetch linux64`" : `unknown fetch target '${target}' (known: ${names.join(", ")})`);
+    throw usageError(target === undefined ? "fetch needs a target: `vmm86 fetch linux`, `vmm86 fetch linux-pae` or `vmm86 fetch linux64`" : `unknown fetch target '${target}' (known: ${names.join(", ")})`);
   }
 
   const dir = cacheDir ?? defaultCacheDir(guest);
-  const what = `${guest.name === "linux" ? "Linux" : "64-bit Linux"} guest`;
+  const what = `${guest.name === "linux" ? "Linux" : guest.name === "linux-pae" ? "PAE Linux" : "64-bit Linux"} guest`;
   if (check) {
     const cached = cachedLinux(dir, guest);
     if (!cached) throw new UserError("E_FETCH", ExitCode.FETCH, `no ${what} (${guest.arch}) cached in ${dir}; run \`vmm86 fetch ${guest.name}\``);

@@ -14,6 +14,7 @@ export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 Usage:
   vmm86 run GUEST [options]   boot a guest; its first serial port is this terminal
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
+  vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
   vmm86 redpill [--format table|markdown|json]
                               run the red-pill guest under every mode and CPU variant: per
@@ -38,6 +39,8 @@ Guests (one of):
   demo                  the embedded demo kernel (guests/demo): two ring-3 processes,
                         system calls, PIT preemption; powers off through port 0xF4
   linux                 Debian's linux-image-686 with a busybox shell (vmm86 fetch linux)
+  linux-pae             Debian's linux-image-686-pae (PAE paging, 3-level page tables)
+                        with the same shell (vmm86 fetch linux-pae)
   linux64               Debian's linux-image-amd64 with an amd64 busybox shell (vmm86 fetch
                         linux64), entered in 64-bit mode on --cpu athlon64-revc by default
                         (core2, athlon64-reve and zen3 run it too; --mode bare only)
@@ -86,8 +89,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
   3  E_HALT         the guest halted with interrupts disabled (nothing can wake it)
   4  E_TIMEOUT      --timeout or --max-instructions reached
   5  E_TRIPLE_FAULT the guest triple-faulted (processor shutdown)
-  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux
-                    or linux64; E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without
+  6  E_IMAGE        an image is missing or malformed (E_NOT_FETCHED: run vmm86 fetch linux,
+                    linux-pae or linux64; E_NO_LONG_MODE: a 64-bit kernel on a --cpu model without
                     long mode, the message names one that has it)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended

@@ -26,7 +26,7 @@ import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import {
-  cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_I386, READY_MARKER, type LinuxGuest,
+  cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_GUESTS, LINUX_I386, READY_MARKER, type LinuxGuest,
 } from "../guests/fetch-linux.js";
 
 export const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -135,8 +135,8 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
   const bios = p.flags.get("bios");
   const kernel = p.flags.get("kernel");
   const chosen = [positional.length > 0, typeof bios === "string", typeof kernel === "string"].filter(Boolean).length;
-  if (chosen === 0) throw usageError("run needs a guest: demo, linux, linux64, --kernel FILE or --bios ROM");
-  if (chosen > 1 || positional.length > 1) throw usageError("run takes one guest: demo, linux, linux64, --kernel FILE or --bios ROM");
+  if (chosen === 0) throw usageError("run needs a guest: demo, linux, linux-pae, linux64, --kernel FILE or --bios ROM");
+  if (chosen > 1 || positional.length > 1) throw usageError("run takes one guest: demo, linux, linux-pae, linux64, --kernel FILE or --bios ROM");
   const entry = p.flags.get("entry") ?? "direct";
   if (entry !== "direct" && entry !== "bzimage" && entry !== "bzimage64") throw usageError("--entry must be 'direct', 'bzimage' or 'bzimage64'");
   const e820 = pcE820Map(ramBytes);
@@ -197,10 +197,10 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
       load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: "demo", modules: [], e820 })),
     };
   }
-  const guest: LinuxGuest | undefined = name === LINUX_I386.name ? LINUX_I386 : name === LINUX_AMD64.name ? LINUX_AMD64 : undefined;
+  const guest: LinuxGuest | undefined = LINUX_GUESTS.find((g) => g.name === name);
   if (guest !== undefined) {
     refuse(["initrd"], `${guest.name} (it boots the fetched initramfs; use --kernel F --initrd F for your own)`);
-    const what = guest === LINUX_I386 ? "the Linux guest" : "the 64-bit Linux guest (amd64)";
+    const what = guest === LINUX_I386 ? "the Linux guest" : guest === LINUX_AMD64 ? "the 64-bit Linux guest (amd64)" : "the PAE Linux guest (686-pae)";
     const cached = cachedLinux(undefined, guest);
     if (cached === null) {
       throw new UserError("E_NOT_FETCHED", ExitCode.IMAGE, `${what} is not fetched yet; run \`npx vmm86 fetch ${guest.name}\` first`);
@@ -217,7 +217,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     if (monitored && !p.flags.has("no-reservetop") && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=${RESERVETOP}`;
     return { ...linuxPlan(cached.bzImage, cached.initramfs, cmdline), inputAfter: READY_MARKER };
   }
-  throw usageError(`unknown guest '${name}' (demo, linux, linux64, --kernel FILE or --bios ROM)`);
+  throw usageError(`unknown guest '${name}' (demo, linux, linux-pae, linux64, --kernel FILE or --bios ROM)`);
 }
 
 function apply(t: BootTarget, load: () => EntryState): void {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import {
-  FetchError, LINUX_AMD64, LINUX_I386, buildInitramfs, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux, initScript, isElfFor,
+  FetchError, LINUX_AMD64, LINUX_I386, LINUX_PAE, buildInitramfs, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux, initScript, isElfFor,
 } from "./fetch-linux.js";
 
 const hasCpio = spawnSync("cpio", ["--version"]).status === 0;
@@ -95,13 +95,14 @@ test("an unreachable archive gives E_FETCH with a clear message", { skip: hasApt
   }
 });
 
-test("linux and linux64: separate caches, each manifest read only as its own architecture", () => {
+test("linux, linux-pae and linux64: separate caches, each manifest read only as its own guest", () => {
   const saved = process.env.VMM86_CACHE;
   process.env.VMM86_CACHE = "/somewhere";
   try {
     assert.equal(defaultCacheDir(), "/somewhere/linux");
     assert.equal(defaultCacheDir(LINUX_I386), "/somewhere/linux");
     assert.equal(defaultCacheDir(LINUX_AMD64), "/somewhere/linux64");
+    assert.equal(defaultCacheDir(LINUX_PAE), "/somewhere/linux-pae");
   } finally {
     if (saved === undefined) delete process.env.VMM86_CACHE; else process.env.VMM86_CACHE = saved;
   }
@@ -109,8 +110,8 @@ test("linux and linux64: separate caches, each manifest read only as its own arc
   try {
     writeFileSync(join(dir, "bzImage"), Buffer.alloc(10));
     writeFileSync(join(dir, "initramfs.cpio.gz"), Buffer.alloc(5));
-    const manifest = (arch?: string) => JSON.stringify({
-      format: 1, ...(arch ? { arch } : {}), release: "6.1.0-99-amd64", cmdline: "console=ttyS0",
+    const manifest = (arch?: string, guest?: string) => JSON.stringify({
+      format: 1, ...(arch ? { arch } : {}), ...(guest ? { guest } : {}), release: "6.1.0-99-amd64", cmdline: "console=ttyS0",
       kernel: { package: "linux-image-6.1.0-99-amd64", version: "1" }, busybox: { package: "busybox-static", version: "1" },
       init: { sha256: "" }, fetchedAt: "",
       files: { bzImage: { name: "bzImage", size: 10, sha256: "" }, initramfs: { name: "initramfs.cpio.gz", size: 5, sha256: "" } },
@@ -122,6 +123,10 @@ test("linux and linux64: separate caches, each manifest read only as its own arc
     writeFileSync(join(dir, "manifest.json"), manifest());
     assert.equal(cachedLinux(dir, LINUX_AMD64), null);
     assert.equal(cachedLinux(dir, LINUX_I386)?.release, "6.1.0-99-amd64");
+    assert.equal(cachedLinux(dir, LINUX_PAE), null, "an i386 manifest without a guest name is linux's, not linux-pae's");
+    writeFileSync(join(dir, "manifest.json"), manifest("i386", "linux-pae"));
+    assert.equal(cachedLinux(dir, LINUX_PAE)?.cmdline, "console=ttyS0 cryptomgr.notests");
+    assert.equal(cachedLinux(dir, LINUX_I386), null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

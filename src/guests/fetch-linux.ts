@@ -1,7 +1,8 @@
-// `vmm86 fetch linux` and `vmm86 fetch linux64`: gets Debian's current kernel (the
-// dependency of the `linux-image-686` metapackage for i386, of `linux-image-amd64` for
-// amd64) and `busybox-static` of the same architecture, and turns them into the two files
-// `vmm86 run linux` / `run linux64` boot: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
+// `vmm86 fetch linux`, `fetch linux-pae` and `fetch linux64`: gets Debian's current kernel
+// (the dependency of the `linux-image-686` metapackage for i386, of `linux-image-686-pae`
+// for i386 with PAE paging, of `linux-image-amd64` for amd64) and `busybox-static` of the
+// same architecture, and turns them into the two files `vmm86 run linux` / `run linux-pae` /
+// `run linux64` boot: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
 // One code path, parameterized by the guest (LINUX_GUESTS); each guest has its own cache
 // directory, so both can be fetched side by side.
 //
@@ -30,8 +31,8 @@ import { writeCpio, type CpioEntry } from "./cpio.js";
 
 /** A Debian Linux guest `vmm86 fetch` can build: which packages, for which architecture. */
 export interface LinuxGuest {
-  /** The fetch/run target: `linux` or `linux64`. */
-  name: "linux" | "linux64";
+  /** The fetch/run target: `linux`, `linux-pae` or `linux64`. */
+  name: "linux" | "linux-pae" | "linux64";
   /** Debian architecture (apt's APT::Architecture). */
   arch: "i386" | "amd64";
   /** The kernel metapackage whose linux-image-<release> dependency is fetched. */
@@ -104,7 +105,16 @@ export const LINUX_AMD64: LinuxGuest = {
   name: "linux64", arch: "amd64", kernelMetapackage: "linux-image-amd64", elfClass: 2, elfMachine: 62, cacheName: "linux64",
   cmdline: LINUX64_CMDLINE,
 };
-export const LINUX_GUESTS: readonly LinuxGuest[] = [LINUX_I386, LINUX_AMD64];
+/**
+ * Debian i386 with PAE paging: linux-image-686-pae (Debian's mainstream i386 kernel: 3-level
+ * page tables of 64-bit entries, NX where the CPU has it) and busybox-static:i386
+ * (`vmm86 fetch linux-pae`).
+ */
+export const LINUX_PAE: LinuxGuest = {
+  name: "linux-pae", arch: "i386", kernelMetapackage: "linux-image-686-pae", elfClass: 1, elfMachine: 3, cacheName: "linux-pae",
+  cmdline: LINUX_CMDLINE,
+};
+export const LINUX_GUESTS: readonly LinuxGuest[] = [LINUX_I386, LINUX_PAE, LINUX_AMD64];
 
 /** Printed by the guest once its shell owns ttyS0: input sent after it is not lost. */
 export const READY_MARKER = "vmm86-linux: shell ready";
@@ -117,6 +127,8 @@ interface Manifest {
   format: number;
   /** The Debian architecture (absent in i386 caches written before linux64 existed). */
   arch?: string;
+  /** The guest's name (absent in caches written before linux-pae existed: then linux or linux64, by arch). */
+  guest?: string;
   release: string;
   cmdline: string;
   kernel: { package: string; version: string };
@@ -344,6 +356,7 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     const manifest: Manifest = {
       format: FORMAT,
       arch: guest.arch,
+      guest: guest.name,
       release,
       cmdline: DEFAULT_CMDLINE,
       kernel: { package: kernelPackage, version: field(kernel, "Version") },
@@ -558,7 +571,7 @@ function readManifest(cacheDir: string, guest: LinuxGuest): Manifest | null {
   try {
     const m = JSON.parse(readFileSync(join(cacheDir, MANIFEST), "utf8")) as Manifest;
     return m.format === FORMAT && typeof m.release === "string" && m.files?.bzImage && m.files?.initramfs &&
-      (m.arch ?? "i386") === guest.arch ? m : null;
+      (m.arch ?? "i386") === guest.arch && (m.guest ?? (guest.arch === "amd64" ? LINUX_AMD64.name : LINUX_I386.name)) === guest.name ? m : null;
   } catch {
     return null;
   }

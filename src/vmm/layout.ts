@@ -9,6 +9,7 @@
 //   0x022000        native monitor code (one entry per vector)
 //   0x023000        monitor stack (20 KiB)
 //   0x100000        translation cache (2.9 MiB, mode bt)
+//   0x3fd000        the region's page tables: two PAE ones (8 KiB), then a 32-bit one
 //
 // Monitor RAM is machine-physical memory above the guest's RAM: the region's 4 MiB, then
 // the shadow page-table pool. No guest page table can name it: the guest's view of
@@ -32,6 +33,8 @@ export const TC_OFF = 0x10_0000;
 export const TC_BYTES = 0x2e_0000;
 /** The region's own page table sits in monitor RAM here (it is not mapped in the region). */
 export const REGION_PT_OFF = 0x3f_f000;
+/** The same mappings as two PAE page tables (8-byte entries, 2 MiB each), for PAE shadows. */
+export const REGION_PAE_PT_OFF = 0x3f_d000;
 
 /** Native entry points: one per vector, 16 bytes apart; the idle loop after them. */
 export const NATIVE_STRIDE = 16;

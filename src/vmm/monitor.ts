@@ -18,7 +18,7 @@
 // the bare machine, and serial logs can be compared byte for byte.
 
 import { Machine } from "../hw/machine.js";
-import { Cpu, Reg, CR4_PAE } from "../hw/cpu/cpu.js";
+import { Cpu, Reg, CR4_PSE, CR4_PAE, EFER_NXE } from "../hw/cpu/cpu.js";
 import { DEFAULT_MODEL, withFeatures } from "../hw/cpu/models.js";
 import { SegReg, Descriptor } from "../hw/cpu/segment.js";
 import { StopReason } from "../hw/cpu/fault.js";
@@ -103,6 +103,8 @@ export class Monitor {
   private lastCr0 = -1;
   private lastPe = 0;
   private lastCr4 = -1;
+  /** PAE: the vCPU's PDPTE registers when the shadow root was last built from them. */
+  private readonly lastPdpte = new Int32Array(8);
 
   constructor(opts: MonitorOptions) {
     this.mode = opts.mode;
@@ -137,7 +139,7 @@ export class Monitor {
 
     this.world = new World(machine.mem, monitorBase);
     this.world.build((v) => this.entry(v), () => this.idleEntry(), this.mode === "bt" ? 1 : 0);
-    this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionPde, this.counters);
+    this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
     this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters) : null;
@@ -176,8 +178,8 @@ export class Monitor {
     if (!vc.protectedMode || vc.v86) throw new GuestUnsupported("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
     if (vc.lma) throw new GuestUnsupported("the loader entered the guest in 64-bit mode (EFER.LMA); --mode trap and bt run 32-bit guests only");
     m.setCr4(0);
-    m.setCr3(this.shadow.rootFor(vc));
     m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
+    this.loadRoot();
     this.world.enter(m);
     this.inMonitor = true;
     vc.instructions = 0;
@@ -234,7 +236,7 @@ export class Monitor {
     if (v === 14) {
       const cr2 = m.cr2;
       this.written.length = 0;
-      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, (cs & 3) === 3)) {
+      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, (cs & 3) === 3, (err & 0x10) !== 0)) {
         // A hidden fault: the shadow now has the entry; restart the instruction.
         this.written.length = 0;
         this.counters.inc("pf.hidden");
@@ -413,13 +415,15 @@ export class Monitor {
       if ((why & TRACE_CODE) !== 0) this.bt?.codeWritten(page);
     }
     this.written.length = 0;
-    const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & 0x10);
-    if (force || vc.cr3 !== this.lastCr3 || pagingKey !== this.lastCr4) {
+    const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & (CR4_PSE | CR4_PAE)) | (vc.nxe ? EFER_NXE : 0);
+    // PAE: a CR3 load (even of the same value) reloads the PDPTE registers from memory.
+    const pae = (pagingKey & (CR0_PG | CR4_PAE)) === (CR0_PG | CR4_PAE);
+    if (force || vc.cr3 !== this.lastCr3 || pagingKey !== this.lastCr4 || (pae && !samePdptes(vc.pdpte, this.lastPdpte))) {
       this.lastCr3 = vc.cr3;
       this.lastCr4 = pagingKey;
+      this.lastPdpte.set(vc.pdpte);
       this.counters.inc("shadow.cr3-switch");
-      m.setCr3(this.shadow.rootFor(vc));
-      this.shadow.evicted = false;
+      this.loadRoot();
       this.shadow.needFlush = false;
     }
     if (((vc.cr0 ^ this.lastPe) & (CR0_PG | CR0_PE)) !== 0) {
@@ -435,12 +439,30 @@ export class Monitor {
     this.flushMachineTlb(-1);
   }
 
+  /**
+   * Point the machine at the shadow root for the guest's paging state, in the machine paging
+   * mode that root is built for: 32-bit paging, or PAE paging (with EFER.NXE as the guest
+   * has it, so shadow entries can carry XD). The order keeps every CR write valid: PAE is
+   * turned on after CR3 names the PDPT (the CR4 write loads the PDPTEs from it), and off
+   * before CR3 names a 32-bit directory.
+   */
+  private loadRoot(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    this.shadow.evicted = false;
+    if (m.nxe !== vc.nxe) m.setEfer(vc.nxe ? m.efer | EFER_NXE : m.efer & ~EFER_NXE);
+    const root = this.shadow.rootFor(vc);
+    if (this.shadow.shape.rootInRegisters) {
+      m.setCr3(root);
+      if ((m.cr4 & CR4_PAE) === 0) m.setCr4(m.cr4 | CR4_PAE);
+    } else {
+      if ((m.cr4 & CR4_PAE) !== 0) m.setCr4(m.cr4 & ~CR4_PAE);
+      m.setCr3(root);
+    }
+  }
+
   private flushMachineTlb(lin: number): void {
     const m = this.machine.cpu;
-    if (this.shadow.evicted) {
-      this.shadow.evicted = false;
-      m.setCr3(this.shadow.rootFor(this.vcpu));
-    }
+    if (this.shadow.evicted) this.loadRoot();
     if (this.shadow.needFlush) {
       this.shadow.needFlush = false;
       m.flushTlb(true);
@@ -567,13 +589,6 @@ export class Monitor {
       throw new GuestUnsupported(`the guest turned on long mode (EFER.LMA) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
         "--mode trap and bt run 32-bit guests only");
     }
-    if (this.vcpu.paging && (this.vcpu.cr4 & CR4_PAE) !== 0) {
-      // The shadow MMU shadows 2-level 32-bit page tables only; PAE's 3 levels of 64-bit
-      // entries are issue 11's first step. Refuse clearly rather than fault forever.
-      const vc = this.vcpu;
-      throw new GuestUnsupported(`the guest turned on PAE paging (CR4.PAE) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
-        "--mode trap and bt shadow 32-bit 2-level page tables only");
-    }
     if (!this.vcpu.protectedMode || this.vcpu.v86) {
       const vc = this.vcpu;
       throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode at ` +
@@ -683,6 +698,11 @@ const TRAP_NAMES: Record<number, string> = {
   0: "trap.de", 3: "trap.bp", 4: "trap.of", 5: "trap.br", 6: "trap.ud", 7: "trap.nm", 10: "trap.ts",
   11: "trap.np", 12: "trap.ss", 13: "trap.gp", 14: "trap.pf-true-or-emulated", 16: "trap.mf", 17: "trap.ac", 19: "trap.xm",
 };
+
+function samePdptes(a: Int32Array, b: Int32Array): boolean {
+  for (let k = 0; k < 8; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
 
 function mnemonicOf(ins: Instr): string {
   const name = ins.def.mnemonic;

@@ -6,27 +6,19 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
+import { inWorker } from "./in-worker.js";
 import { cachedLinux, fetchLinux, LINUX_AMD64, type LinuxImage } from "../../src/guests/fetch-linux.js";
 import { LINUX64_DEFAULT_CPU } from "../../src/cli/run.js";
 import type { Session64 } from "./linux64-session.js";
 
 const SESSION = fileURLToPath(new URL("./linux64-session.js", import.meta.url));
 
-function inWorker(s: Session64): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(SESSION, { workerData: { session64: s } });
-    w.once("message", (out: string) => resolve(out));
-    w.once("error", reject);
-    w.once("exit", (code) => { if (code !== 0) reject(new Error(`session worker exited with ${code}`)); });
-  });
-}
 
 test(`Linux amd64 (direct 64-bit entry, --cpu ${LINUX64_DEFAULT_CPU}) boots to the shell; uname -m says x86_64; two boots are byte-identical`, { timeout: 1_800_000 }, async () => {
   const guest: LinuxImage = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
   const s: Session64 = { guest, cpu: LINUX64_DEFAULT_CPU };
-  const [a, b] = await Promise.all([inWorker(s), inWorker(s)]);
+  const [a, b] = await Promise.all([inWorker<string>(SESSION, { session64: s }), inWorker<string>(SESSION, { session64: s })]);
   assert.match(a, /Linux version [^\n]*amd64/);
   assert.equal(b, a, "two boots with the same input give the same serial log");
 });

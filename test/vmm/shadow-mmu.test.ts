@@ -19,7 +19,8 @@ function setup(poolPages = 64) {
   const guest = new PhysicalMemory(GUEST_RAM, { viewOf: machine });
   const counters = new Counters();
   const regionPde = (GUEST_RAM + 0x3ff000) | P | W;
-  const mmu = new ShadowMmu(machine, guest, POOL_BASE, poolPages, regionPde, counters);
+  const region = { legacy: [regionPde], pae: [(GUEST_RAM + 0x3fd000) | P | W, (GUEST_RAM + 0x3fe000) | P | W] };
+  const mmu = new ShadowMmu(machine, guest, POOL_BASE, poolPages, region, counters);
   const written: number[] = [];
   guest.onWatchedWrite = (page) => written.push(page);
   return { machine, guest, counters, mmu, written };
@@ -154,4 +155,96 @@ test("the pool is bounded: when it runs out every shadow page is dropped and reb
   assert.ok(evicted >= 1, "the pool ran out at least once");
   assert.ok(s.mmu.poolUsed <= 4);
   assert.ok(s.counters.get("shadow.evict-all") >= 1);
+});
+
+// ---- PAE (SDM vol. 3 §4.4): the same shadow, three levels of 8-byte entries ----
+
+const PAE = 0x20;
+
+/**
+ * Guest PAE tables: PDPT at 0x10000 with [0] → PD 0x11000 (entry 2 → PT 0x12000; entry 3 a
+ * 2 MiB page → 0x200000). PDPTE registers as a CR3 load would have loaded them.
+ */
+function paeTables(guest: PhysicalMemory, nxe = false) {
+  guest.write32(0x10000, 0x11000 | P);
+  guest.write32(0x11000 + 2 * 8, 0x12000 | P | W | U);
+  guest.write32(0x11000 + 3 * 8, 0x200000 | P | W | PS | A | D);
+  guest.write32(0x12000 + 0 * 8, 0x20000 | P | W | U);         // 0x400000 → 0x20000
+  guest.write32(0x12000 + 1 * 8, 0x21000 | P | W | U);         // 0x401000 → 0x21000, XD
+  guest.write32(0x12000 + 1 * 8 + 4, 0x8000_0000 | 0);
+  const pdpte = new Int32Array(8);
+  for (let k = 0; k < 8; k++) pdpte[k] = guest.read32(0x10000 + k * 4);
+  return { cr0: PE | PG | WP, cr3: 0x10000, cr4: PAE, pdpte, nxe };
+}
+
+/** The machine's 8-byte entry for `lin` in the PAE shadow, as [lo, hi], or [0, 0]. */
+function shadowPae(s: ReturnType<typeof setup>, lin: number): [number, number] {
+  let table = s.mmu.rootFrame;
+  for (const [shift, mask] of [[30, 3], [21, 511], [12, 511]]) {
+    const at = table + ((lin >>> shift) & mask) * 8;
+    const lo = s.machine.read32(at), hi = s.machine.read32(at + 4);
+    if (shift === 12 || (lo & P) === 0) return (lo & P) === 0 ? [0, 0] : [lo, hi];
+    table = lo & ~0xfff;
+  }
+  return [0, 0];
+}
+
+test("PAE: the shadow PDPT follows the PDPTE registers; the monitor region is in the top directory even without a guest PDPTE 3", () => {
+  const s = setup();
+  const m = paeTables(s.guest);
+  const root = s.mmu.rootFor(m);
+  assert.equal(s.machine.read32(root) & P, P, "PDPTE 0 present");
+  assert.equal(s.machine.read32(root) & 0x1e6, 0, "PDPTEs carry no R/W, U/S or A (reserved there)");
+  assert.equal(s.machine.read32(root + 8) & P, 0, "PDPTE 1 absent, as the guest's");
+  const top = s.machine.read32(root + 24);
+  assert.equal(top & P, P, "PDPTE 3 leads to a directory holding the region");
+  assert.equal(s.machine.read32((top & ~0xfff) + 510 * 8), (GUEST_RAM + 0x3fd000) | P | W);
+  assert.equal(s.machine.read32((top & ~0xfff) + 511 * 8), (GUEST_RAM + 0x3fe000) | P | W);
+  assert.equal(s.mmu.traced[0x10], 0, "the guest PDPT is not traced: its writes count only at the next CR3 load");
+  assert.equal(s.mmu.traced[0x11] & TRACE_PT, TRACE_PT, "the guest PD is");
+  assert.equal(s.mmu.fill(m, 0xc0000000, false, false), false, "a PDPTE that is not present: true fault");
+});
+
+test("PAE: hidden faults fill 4 KiB and 2 MiB mappings; 8-byte entries; a PTE write drops the entry", () => {
+  const s = setup();
+  const m = paeTables(s.guest);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x400010, false, true), true);
+  assert.equal(shadowPae(s, 0x400010)[0] & ~0xfff, 0x20000);
+  assert.equal(shadowPae(s, 0x400010)[0] & W, 0, "read-only until the guest's D bit is set");
+  assert.equal(s.mmu.fill(m, 0x400010, true, true), true);
+  assert.equal(shadowPae(s, 0x400010)[0] & W, W);
+  assert.equal(s.guest.read32(0x12000) & D, D, "the guest's D bit, set by the walk");
+  assert.equal(s.mmu.fill(m, 0x7ff000, true, false), true, "inside the 2 MiB page");
+  assert.equal(shadowPae(s, 0x7ff000)[0] & ~0xfff, 0x3ff000);
+  s.guest.write32(0x12000 + 4, 0x8000_0000 | 0);  // the guest sets XD in the PTE's high half
+  s.mmu.tableWritten(0x12);
+  assert.deepEqual(shadowPae(s, 0x400010), [0, 0], "a change in the high half drops the entry too");
+});
+
+test("PAE with EFER.NXE: XD is copied into the shadow; a fetch from an XD page is a true fault, a read is hidden", () => {
+  const s = setup();
+  const m = paeTables(s.guest, true);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x401000, false, true, true), false, "instruction fetch from an XD page: the guest's #PF");
+  assert.equal(s.mmu.fill(m, 0x401000, false, true), true, "a data read of it is fine");
+  assert.equal(shadowPae(s, 0x401000)[1], 0x8000_0000 | 0, "with XD in the shadow entry");
+  assert.equal(shadowPae(s, 0x400000)[1], 0);
+  const noNxe = paeTables(s.guest, false);
+  assert.notEqual(s.mmu.rootFor(noNxe), s.mmu.rootFor(m), "shadows built with and without NXE are not shared");
+});
+
+test("PAE: roots and directories are cached across CR3 switches, keyed by the PDPT's address", () => {
+  const s = setup();
+  const a = paeTables(s.guest);
+  const b = { ...a, cr3: 0x10020 };        // a second PDPT in the same page (Linux allocates them 32 bytes apart)
+  s.guest.write32(0x10020, 0x11000 | P);
+  const rootA = s.mmu.rootFor(a);
+  s.mmu.fill(a, 0x400000, false, true);
+  const rootB = s.mmu.rootFor(b);
+  assert.notEqual(rootA, rootB);
+  assert.notDeepEqual(shadowPae(s, 0x400000), [0, 0], "B shares A's shadow directory, entries filled");
+  assert.equal(s.mmu.rootFor(a), rootA);
+  assert.equal(s.counters.get("shadow.root-cached"), 1);
+  assert.equal(s.counters.get("shadow.root-built"), 2);
 });

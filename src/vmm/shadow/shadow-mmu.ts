@@ -1,18 +1,43 @@
-// Shadow page tables (DESIGN.md §3 "Shadow page tables"; docs/monitor.md).
+// Shadow page tables (DESIGN.md §3 "Shadow page tables"; docs/monitor.md; Intel SDM vol. 3
+// §4.3 "32-bit paging", §4.4 "PAE paging", §4.6 "Access rights", §4.8 "Accessed and dirty flags").
 //
-// The machine's CR3 points at a shadow page directory built from the guest's, lazily: an
-// entry is filled on the hidden page fault that first needs it, from a walk of the guest's
-// tables (which sets the guest's A and D bits as the hardware would). A fault the guest's
-// own tables also give is a true fault and goes to the guest.
+// The machine's CR3 points at a shadow hierarchy built from the guest's, lazily: an entry is
+// filled on the hidden page fault that first needs it, from a walk of the guest's tables
+// (`hw/mmu/paging.ts` `walk`, which checks the access and sets the guest's A and D bits as
+// the hardware would). A fault the guest's own tables also give is a true fault and goes to
+// the guest.
 //
-// Shadow pages are kept per (role, guest frame): a directory per guest page directory, a
-// table per guest page table, and for a guest 4 MiB page a table of 4 KiB entries keyed by
-// the large page's base and rights. They stay cached across guest CR3 reloads; coherence
-// comes from write-protecting every guest frame that holds a shadowed table: the guest's
-// write faults, the monitor emulates it, then compares the table with the entries it
-// shadowed and drops those that changed. Dirty bits: a page is mapped writable only once
-// the guest's D bit is set, so the first write faults and sets it. The pool of shadow pages
-// is bounded; when it runs out, every shadow page is dropped (and counted).
+// The shadow has the guest's shape: a guest using 32-bit paging gets 2-level shadows of
+// 4-byte entries on a machine in 32-bit paging; a PAE guest gets 3-level shadows of 8-byte
+// entries on a machine in PAE paging (the monitor switches the machine's CR4.PAE with the
+// guest's). A `Shape` says how many levels there are, where each level's index sits in the
+// linear address, how wide an entry is, where large pages may be, and which level holds the
+// monitor region; the fill, the coherence and the integrity check walk any shape the same
+// way, so 4-level paging is one more Shape (plus 48-bit addresses) rather than new code.
+//
+//   32-bit  CR3 → PD (1024 × 4 B, 4 MiB pages with PSE) → PT (1024 × 4 B)
+//   PAE     CR3 → PDPT (4 PDPTEs, loaded into registers at CR3 load) → PD (512 × 8 B, 2 MiB
+//           pages) → PT (512 × 8 B); bit 63 of a PDE/PTE is XD when EFER.NXE is set
+//
+// Shadow pages are kept per (shape, level, guest frame): a shadow table per guest table, and
+// for a guest large page (or guest paging off, shadowed as identity large pages) a table of
+// 4 KiB entries keyed by the large page's base and rights. They stay cached across guest CR3
+// reloads. PAE's top level is the PDPTE registers, not memory (SDM vol. 3 §4.4.1): the shadow
+// PDPT is rebuilt from the vCPU's registers at every guest CR3 load, and its four entries
+// point at the (cached) shadow directories; the guest's PDPT page is not traced, since
+// writing it changes nothing until the next CR3 load.
+//
+// Coherence comes from write-protecting every guest frame that holds a shadowed table: the
+// guest's write faults, the monitor emulates it, then compares the table with the entries it
+// shadowed and drops those that changed. Dirty bits: a page is mapped writable only once the
+// guest's D bit is set, so the first write faults and sets it. XD is copied into the shadow
+// (the machine's EFER.NXE follows the guest's); an instruction fetch from a page the guest
+// marked XD is a true fault. The pool of shadow pages is bounded; when it runs out, every
+// shadow page is dropped (and counted).
+//
+// The monitor region (the top 4 MiB) is mapped in every shadow directory that covers the top
+// of the address space, by entries pointing at the monitor's own page tables (one 32-bit PT,
+// or two PAE PTs); no guest entry ever replaces them.
 //
 // Guest frames are traced for several reasons (page tables here; descriptor tables and
 // translated code by other parts of the monitor); every shadow entry mapping a traced frame
@@ -20,19 +45,64 @@
 // a frame becomes traced.
 
 import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
-import { walk, Translation, type PagingMode, PTE_P, PTE_W, PTE_U, PTE_A, PTE_D, PTE_PS, CR4_PSE } from "../../hw/mmu/paging.js";
+import { walk, Translation, type PagingMode, PTE_P, PTE_W, PTE_U, PTE_A, PTE_D, PTE_PS, CR4_PSE, CR4_PAE } from "../../hw/mmu/paging.js";
 import type { Counters } from "../stats/counters.js";
 import { REGION_BASE } from "../layout.js";
 
 export const TRACE_PT = 1, TRACE_DESC = 2, TRACE_CODE = 4;
 const CR0_PG = 0x8000_0000 | 0;
+/** Bit 63 of a PAE or 4-level entry, in its high half: execute-disable. */
+const XD_HI = 0x8000_0000 | 0;
 
-const enum Role { Pd, Pt, Big, FlatPd, FlatPt }
+/** The shape of a paging-structure hierarchy (SDM vol. 3 figures 4-2, 4-5; table 4-1). */
+export interface Shape {
+  /** Key prefix of this shape's shadow pages. */
+  readonly name: string;
+  /** Bytes per entry: 4 (32-bit paging) or 8 (PAE, 4-level). */
+  readonly entryBytes: 4 | 8;
+  /** Where each level's index starts in the linear address, root first. */
+  readonly shifts: readonly number[];
+  /** Entries per table at each level. */
+  readonly entries: readonly number[];
+  /** Levels whose entries may map a page (PS), and whether that needs CR4.PSE. */
+  readonly largeAt: readonly boolean[];
+  readonly largeNeedsPse: boolean;
+  /** The root's entries are registers loaded at CR3 load (PAE's PDPTEs): P and the frame only. */
+  readonly rootInRegisters: boolean;
+  /** The level whose top table holds the monitor region's entries. */
+  readonly regionLevel: number;
+}
+
+export const SHAPE_32: Shape = {
+  name: "32", entryBytes: 4, shifts: [22, 12], entries: [1024, 1024], largeAt: [true, false], largeNeedsPse: true,
+  rootInRegisters: false, regionLevel: 0,
+};
+export const SHAPE_PAE: Shape = {
+  name: "pae", entryBytes: 8, shifts: [30, 21, 12], entries: [4, 512, 512], largeAt: [false, true, false], largeNeedsPse: false,
+  rootInRegisters: true, regionLevel: 1,
+};
+
+/**
+ * The entries that map the monitor region, per shape: in 32-bit paging one PDE (→ the
+ * region's page table), in PAE paging two PDEs (→ its two PAE page tables). Supervisor,
+ * writable, never XD.
+ */
+export interface RegionEntries {
+  legacy: readonly number[];
+  pae: readonly number[];
+}
 
 class ShadowPage {
-  /** Guest entries each shadow entry was built from (0: entry not filled). */
+  /** Guest entries each shadow entry was built from, as 32-bit words (lo 0: entry not filled). */
   readonly snap = new Int32Array(1024);
-  constructor(readonly role: Role, readonly key: string, readonly gframe: number, readonly mframe: number) {}
+  constructor(
+    readonly shape: Shape, readonly level: number, readonly key: string,
+    /** The guest table it shadows (-1: a large page's split, an identity table, a PAE root). */
+    readonly gframe: number,
+    readonly mframe: number,
+    /** It covers the top of the address space: at the region level it holds the region's entries. */
+    readonly top: boolean,
+  ) {}
 }
 
 export class ShadowMmu {
@@ -44,9 +114,11 @@ export class ShadowMmu {
   readonly traced: Uint8Array;
   /** Reverse map: guest frame → machine addresses of shadow entries that map it. */
   private rmap = new Map<number, number[]>();
-  /** Machine-side copy of every shadow entry written, for the integrity check. */
+  /** Machine-side copy of every shadow word written, for the integrity check. */
   private readonly mirror = new Map<number, number>();
   private root: ShadowPage | null = null;
+  /** The key suffix of the current paging mode's shadows (CR4.PSE for 32-bit, EFER.NXE for PAE). */
+  private modeKey = 0;
   private readonly tr = new Translation();
   /** The shadow changed in a way the machine's TLB may still hold. */
   needFlush = false;
@@ -56,7 +128,7 @@ export class ShadowMmu {
     private readonly guestMem: PhysicalMemory,
     poolBase: number,
     private readonly poolPages: number,
-    private readonly regionPde: number,
+    private readonly region: RegionEntries,
     private readonly counters: Counters,
   ) {
     for (let k = poolPages - 1; k >= 0; k--) this.free.push(poolBase + k * 4096);
@@ -66,38 +138,99 @@ export class ShadowMmu {
   get poolSize(): number { return this.poolPages; }
   get poolUsed(): number { return this.poolPages - this.free.length; }
 
-  /** The machine CR3 for the guest's paging state (a cached directory if there is one). */
+  /** The current root's shape: the machine's paging mode (CR4.PAE) must match it. */
+  get shape(): Shape { return this.root?.shape ?? SHAPE_32; }
+
+  /**
+   * The machine CR3 for the guest's paging state (a cached root if there is one). For a PAE
+   * guest, the shadow PDPT's four entries are brought in line with the vCPU's PDPTE
+   * registers; the caller loads CR3 after every call (the machine reads PDPTEs only then).
+   */
   rootFor(m: PagingMode): number {
-    let page: ShadowPage;
-    if ((m.cr0 & CR0_PG) === 0) {
-      page = this.get(Role.FlatPd, "flat", -1);
-    } else {
-      const g = (m.cr3 >>> 12) << 12;
-      page = this.get(Role.Pd, `pd:${g >>> 12}:${(m.cr4 & CR4_PSE) !== 0 ? 1 : 0}`, g >>> 0);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.evicted = false;
+      const root = this.buildRoot(m);
+      // An eviction while building freed the root itself: build again on the empty pool.
+      if (!this.evicted) { this.root = root; return root.mframe; }
     }
-    this.root = page;
-    return page.mframe;
+    throw new Error(`the shadow page-table pool (${this.poolPages} pages) cannot hold one address space's root`);
   }
 
-  /** The current shadow directory's machine frame. */
+  private buildRoot(m: PagingMode): ShadowPage {
+    if ((m.cr0 & CR0_PG) === 0) {
+      this.modeKey = 0;
+      return this.rootPage(SHAPE_32, "flat", -1);
+    }
+    if ((m.cr4 & CR4_PAE) === 0) {
+      this.modeKey = (m.cr4 & CR4_PSE) !== 0 ? 1 : 0;
+      const g = ((m.cr3 >>> 12) << 12) >>> 0;
+      return this.rootPage(SHAPE_32, this.tableKey(SHAPE_32, 0, g, true), g);
+    }
+    this.modeKey = m.nxe === true ? 1 : 0;
+    const s = SHAPE_PAE;
+    const root = this.rootPage(s, `pae:root:${(m.cr3 & ~0x1f) >>> 0}:${this.modeKey}`, -1);
+    for (let i = 0; i < 4; i++) {
+      const lo = m.pdpte[i * 2];
+      // The top PDPTE always leads to a directory holding the monitor region, even when the
+      // guest's is not present (its other entries then stay empty: every fault there is true).
+      const present = (lo & PTE_P) !== 0;
+      const top = i === 3;
+      let want = 0;
+      if (present || top) {
+        const g = present ? ((lo >>> 12) << 12) >>> 0 : -1;
+        const child = this.get(s, 1, present ? this.tableKey(s, 1, g, top) : `pae:1:none:${this.modeKey}`, g, top);
+        want = child.mframe | PTE_P;
+      }
+      this.putEntry(root.mframe + i * 8, want, 0, true);
+    }
+    return root;
+  }
+
+  private rootPage(shape: Shape, key: string, gframe: number): ShadowPage {
+    const have = this.pages.get(key);
+    if (have !== undefined) { this.counters.inc("shadow.root-cached"); return have; }
+    this.counters.inc("shadow.root-built");
+    return this.get(shape, 0, key, gframe, true);
+  }
+
+  /**
+   * The key of the shadow of guest table `gframe` at `level`. The mode bit is in it where it
+   * changes what the shadow holds: NXE at every level of a wide shape (XD is copied), PSE only
+   * at the levels where it decides whether PS maps a page.
+   */
+  private tableKey(shape: Shape, level: number, gframe: number, top: boolean): string {
+    const mode = shape.largeNeedsPse && !shape.largeAt[level] ? 0 : this.modeKey;
+    return `${shape.name}:${level}:${gframe >>> 12}:${top ? 1 : 0}:${mode}`;
+  }
+
+  /** The current shadow root's machine frame. */
   get rootFrame(): number { return this.root?.mframe ?? 0; }
 
-  private get(role: Role, key: string, gframe: number): ShadowPage {
+  /** The shadow page for `key`, built empty if there is none (traced if it shadows a guest table). */
+  private get(shape: Shape, level: number, key: string, gframe: number, top: boolean): ShadowPage {
     const have = this.pages.get(key);
-    if (have !== undefined) { if (role === Role.Pd) this.counters.inc("shadow.root-cached"); return have; }
+    if (have !== undefined) return have;
     if (this.free.length === 0) this.evictAll();
     const mframe = this.free.pop()!;
-    const page = new ShadowPage(role, key, gframe, mframe);
+    const page = new ShadowPage(shape, level, key, gframe, mframe, top);
     for (let k = 0; k < 1024; k++) this.setEntry(mframe + k * 4, 0);
-    if (role === Role.Pd || role === Role.FlatPd) this.setEntry(mframe + 1023 * 4, this.regionPde);
+    if (top && level === shape.regionLevel) {
+      const entries = shape === SHAPE_PAE ? this.region.pae : this.region.legacy;
+      const first = this.index(REGION_BASE, shape, level);
+      for (let k = 0; k < entries.length; k++) this.putEntry(mframe + (first + k) * shape.entryBytes, entries[k], 0, shape.entryBytes === 8);
+    }
     this.pages.set(key, page);
-    this.counters.inc(role === Role.Pd || role === Role.FlatPd ? "shadow.root-built" : "shadow.table-built");
-    if (role === Role.Pd || role === Role.Pt) {
+    if (level !== 0) this.counters.inc("shadow.table-built");
+    if (gframe >= 0) {
       const list = this.byFrame.get(gframe >>> 12);
       if (list) list.push(page); else this.byFrame.set(gframe >>> 12, [page]);
       this.trace(gframe >>> 12, TRACE_PT);
     }
     return page;
+  }
+
+  private index(lin: number, shape: Shape, level: number): number {
+    return (lin >>> shape.shifts[level]) & (shape.entries[level] - 1);
   }
 
   /** Drop every shadow page (the pool is full). The caller reloads the machine CR3. */
@@ -128,6 +261,12 @@ export class ShadowMmu {
     if (v !== 0) this.mirror.set(addr, v); else this.mirror.delete(addr);
   }
 
+  /** Write a shadow entry: its low half, and its high half if it is 8 bytes wide. */
+  private putEntry(addr: number, lo: number, hi: number, wide: boolean): void {
+    this.setEntry(addr, lo | 0);
+    if (wide) this.setEntry(addr + 4, hi | 0);
+  }
+
   /** Start tracing guest frame `f` for `why`: every writable shadow mapping of it becomes read-only. */
   trace(f: number, why: number): void {
     if (f >= this.traced.length) return;
@@ -138,6 +277,7 @@ export class ShadowMmu {
     const list = this.rmap.get(f);
     if (list === undefined) return;
     for (const addr of list) {
+      // The entry's low half holds the frame and the rights in every shape.
       const e = this.machineMem.read32(addr);
       if ((e & PTE_P) !== 0 && (e >>> 12) === f && (e & PTE_W) !== 0) {
         this.setEntry(addr, e & ~PTE_W);
@@ -155,63 +295,103 @@ export class ShadowMmu {
 
   /**
    * A hidden page fault at `lin`: fill the shadow from the guest's tables if they allow the
-   * access. Returns false when the guest must see the fault, or when the access must be
+   * access. Returns false when the guest must see the fault (including an instruction fetch,
+   * `fetch`, from a page the guest marked execute-disable), or when the access must be
    * emulated (a write to a traced frame, memory that is not RAM, the monitor region).
    */
-  fill(m: PagingMode, lin: number, write: boolean, user: boolean): boolean {
+  fill(m: PagingMode, lin: number, write: boolean, user: boolean, fetch = false): boolean {
     lin >>>= 0;
-    if (lin >= REGION_BASE || this.root === null) return false;
-    const paging = (m.cr0 & CR0_PG) !== 0;
-    const tr = this.tr;
-    let frame: number, pteBits: number, table: ShadowPage, pdeBits: number, gpde = 0, gpte = 0;
-    const pdi = lin >>> 22, pti = (lin >>> 12) & 0x3ff;
-    if (!paging) {
-      frame = (lin >>> 12) << 12;
-      if (!this.guestMem.isRam(frame)) return false;
-      table = this.get(Role.FlatPt, `flat:${pdi}`, -1);
-      pdeBits = PTE_P | PTE_W | PTE_U;
-      pteBits = PTE_P | PTE_W | PTE_U;
-    } else {
-      if (!walk(this.guestMem, m, lin, write, user, tr)) return false;
-      frame = tr.frame;
-      if (!this.guestMem.isRam(frame)) return false;
-      const pdAddr = ((m.cr3 >>> 12) << 12) + pdi * 4;
-      gpde = this.guestMem.read32(pdAddr);
-      if ((gpde & PTE_PS) !== 0 && (m.cr4 & CR4_PSE) !== 0) {
-        const rights = gpde & (PTE_U | PTE_W | PTE_D);
-        table = this.get(Role.Big, `big:${gpde >>> 22}:${rights}`, -1);
-        pdeBits = PTE_P | (gpde & (PTE_U | PTE_W));
-        pteBits = PTE_P | (gpde & PTE_U) | ((gpde & PTE_W) !== 0 && (gpde & PTE_D) !== 0 ? PTE_W : 0);
-        gpte = frame | 1;
-      } else {
-        const ptFrame = (gpde >>> 12) << 12;
-        table = this.get(Role.Pt, `pt:${ptFrame >>> 12}`, ptFrame >>> 0);
-        pdeBits = PTE_P | (gpde & (PTE_U | PTE_W));
-        gpte = this.guestMem.read32(ptFrame + pti * 4);
-        pteBits = PTE_P | (gpte & PTE_U) | ((gpte & PTE_W) !== 0 && (gpte & PTE_D) !== 0 ? PTE_W : 0);
-      }
-    }
-    if (this.root === null) return false; // evicted while building: the caller reloads CR3
-    if ((this.traced[frame >>> 12] ?? 0) !== 0) {
-      if (write) return false;
-      pteBits &= ~PTE_W;
-    }
     const root = this.root;
-    const pdeAddr = root.mframe + pdi * 4;
-    const wantPde = (table.mframe | pdeBits) >>> 0;
-    if ((this.machineMem.read32(pdeAddr) >>> 0) !== wantPde) {
-      this.setEntry(pdeAddr, wantPde | 0);
-      this.needFlush = true;
+    if (lin >= REGION_BASE || root === null) return false;
+    const paging = (m.cr0 & CR0_PG) !== 0;
+    let frame: number;
+    if (paging) {
+      const tr = this.tr;
+      if (!walk(this.guestMem, m, lin, write, user, tr)) return false;
+      if (fetch && tr.noExec) return false;
+      frame = tr.frame;
+    } else {
+      frame = ((lin >>> 12) << 12) >>> 0;
     }
-    root.snap[pdi] = paging ? (gpde | PTE_A) : 1;
-    const pteAddr = table.mframe + pti * 4;
-    this.setEntry(pteAddr, (frame | pteBits) | 0);
-    table.snap[pti] = paging ? (gpte | PTE_A) : 1;
-    const list = this.rmap.get(frame >>> 12);
-    if (list === undefined) this.rmap.set(frame >>> 12, [pteAddr]);
-    else if (list.length < 64 || !list.includes(pteAddr)) list.push(pteAddr);
-    this.counters.inc(write ? "shadow.fill-write" : "shadow.fill-read");
-    return true;
+    if (!this.guestMem.isRam(frame)) return false;
+    const shape = root.shape, eb = shape.entryBytes, wide = eb === 8, last = shape.shifts.length - 1;
+    const nx = wide && m.nxe === true;
+    const pse = (m.cr4 & CR4_PSE) !== 0;
+    let page = root;
+    /** The guest table of the current level (its address), when the guest has one there. */
+    let table = ((m.cr3 >>> 12) << 12) >>> 0;
+    /** Inside a guest large page (or guest paging off): its U/W/D rights, else -1. */
+    let rights = paging ? -1 : PTE_U | PTE_W | PTE_D;
+    let largeXd = 0;
+    for (let level = 0; ; level++) {
+      const i = this.index(lin, shape, level);
+      const at = page.mframe + i * eb;
+      let glo = 0, ghi = 0;
+      if (rights < 0) {
+        if (level === 0 && shape.rootInRegisters) { glo = m.pdpte[i * 2]; ghi = m.pdpte[i * 2 + 1]; }
+        else { glo = this.guestMem.read32(table + i * eb); ghi = wide ? this.guestMem.read32(table + i * eb + 4) : 0; }
+      }
+      if (level === last) {
+        // The 4 KiB mapping.
+        const bits = rights >= 0 ? rights : glo;
+        let lo = frame | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 ? PTE_W : 0);
+        if ((this.traced[frame >>> 12] ?? 0) !== 0) {
+          if (write) return false;
+          lo &= ~PTE_W;
+        }
+        const hi = nx && ((rights >= 0 ? largeXd : ghi) & XD_HI) !== 0 ? XD_HI : 0;
+        this.putEntry(at, lo, hi, wide);
+        const w = eb >>> 2;
+        page.snap[i * w] = rights >= 0 ? frame | 1 : glo | PTE_A;
+        if (wide) page.snap[i * w + 1] = rights >= 0 ? 0 : ghi;
+        const list = this.rmap.get(frame >>> 12);
+        if (list === undefined) this.rmap.set(frame >>> 12, [at]);
+        else if (list.length < 64 || !list.includes(at)) list.push(at);
+        this.counters.inc(write ? "shadow.fill-write" : "shadow.fill-read");
+        return true;
+      }
+      // A directory level: the entry names the next table, or maps a large page that the
+      // shadow splits into 4 KiB entries.
+      const top = page.top && i === shape.entries[level] - 1;
+      let child: ShadowPage;
+      let lo: number, hi = 0;
+      if (rights < 0 && (glo & PTE_PS) !== 0 && shape.largeAt[level] && (pse || !shape.largeNeedsPse)) {
+        rights = glo & (PTE_U | PTE_W | PTE_D);
+        largeXd = nx ? ghi & XD_HI : 0;
+      }
+      if (rights >= 0) {
+        // Inside a large page: a table of 4 KiB entries for the part of it this entry covers.
+        const span = 2 ** shape.shifts[level];
+        const base = frame - (frame % span);
+        child = this.get(shape, level + 1, `${shape.name}:${level + 1}:big:${base >>> 12}:${rights}:${largeXd}:${top ? 1 : 0}`, -1, top);
+        lo = child.mframe | PTE_P | (rights & (PTE_U | PTE_W));
+        hi = largeXd;
+      } else {
+        const g = ((glo >>> 12) << 12) >>> 0;
+        child = this.get(shape, level + 1, this.tableKey(shape, level + 1, g, top), g, top);
+        table = g;
+        lo = child.mframe | PTE_P | (glo & (PTE_U | PTE_W));
+        hi = nx ? ghi & XD_HI : 0;
+      }
+      if (this.root === null) return false; // evicted while building: the caller reloads CR3
+      if (level === 0 && shape.rootInRegisters) {
+        // PDPTEs are written by rootFor and read by the machine at CR3 load only: one that
+        // differs (it cannot, unless the vCPU's registers changed unseen) needs a reload.
+        if ((this.machineMem.read32(at) >>> 0) !== ((child.mframe | PTE_P) >>> 0)) { this.evicted = true; return false; }
+        page = child;
+        continue;
+      }
+      if ((this.machineMem.read32(at) >>> 0) !== (lo >>> 0) || (wide && this.machineMem.read32(at + 4) !== hi)) {
+        this.putEntry(at, lo, hi, wide);
+        this.needFlush = true;
+      }
+      if (page.gframe >= 0) {
+        const w = eb >>> 2;
+        page.snap[i * w] = glo | PTE_A;
+        if (wide) page.snap[i * w + 1] = ghi;
+      }
+      page = child;
+    }
   }
 
   /**
@@ -224,31 +404,35 @@ export class ShadowMmu {
     this.counters.inc("shadow.pt-write");
     const base = f * 4096;
     for (const page of list) {
-      const snap = page.snap;
-      for (let i = 0; i < 1024; i++) {
-        const old = snap[i];
+      const snap = page.snap, shape = page.shape, eb = shape.entryBytes, w = eb >>> 2;
+      const n = shape.entries[page.level];
+      const regionFirst = page.top && page.level === shape.regionLevel ? this.index(REGION_BASE, shape, page.level) : n;
+      for (let i = 0; i < n; i++) {
+        const old = snap[i * w];
         if (old === 0) continue;
-        const cur = this.guestMem.read32(base + i * 4) | PTE_A;
-        if (cur === old) continue;
-        if ((old ^ cur) === PTE_D && (cur & PTE_D) !== 0) { snap[i] = cur; continue; }
-        snap[i] = 0;
-        if (page.role === Role.Pd && i === 1023) continue;
-        this.setEntry(page.mframe + i * 4, 0);
+        const cur = this.guestMem.read32(base + i * eb) | PTE_A;
+        const hiSame = w === 1 || this.guestMem.read32(base + i * eb + 4) === snap[i * w + 1];
+        if (cur === old && hiSame) continue;
+        if ((old ^ cur) === PTE_D && (cur & PTE_D) !== 0 && hiSame) { snap[i * w] = cur; continue; }
+        snap[i * w] = 0;
+        if (i >= regionFirst) continue;
+        this.putEntry(page.mframe + i * eb, 0, 0, w === 2);
         this.needFlush = true;
         this.counters.inc("shadow.entry-dropped");
       }
     }
   }
 
-  /** Compare every shadow entry with what the monitor wrote (resource control). */
+  /** Compare every shadow word with what the monitor wrote (resource control). */
   tampered(): number {
     let bad = 0;
     for (const p of this.pages.values()) {
       for (let i = 0; i < 1024; i++) {
         const addr = p.mframe + i * 4;
         const want = this.mirror.get(addr) ?? 0;
-        // The processor sets A and D in the entries it walks.
-        if (((this.machineMem.read32(addr) ^ want) & ~(PTE_A | PTE_D)) !== 0) bad++;
+        // The processor sets A and D in the entries it walks (in the low half of a wide entry).
+        const mask = p.shape.entryBytes === 8 && (i & 1) === 1 ? -1 : ~(PTE_A | PTE_D);
+        if (((this.machineMem.read32(addr) ^ want) & mask) !== 0) bad++;
       }
     }
     return bad;

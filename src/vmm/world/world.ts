@@ -1,6 +1,7 @@
 // The monitor's own world (docs/monitor.md): its GDT entries, IDT, TSS, stack and native
 // entry points in monitor RAM, mapped supervisor-only at the top of every guest address
-// space through one page table shared by all shadow page directories. The machine enters
+// space through page tables shared by all shadow page directories: one for 32-bit paging,
+// two for PAE paging (SDM vol. 3 §4.3, §4.4). The machine enters
 // it only through the IDT; nothing else in machine ring 0 exists.
 //
 // Every byte the monitor writes into its protected memory (tables, native page, translation
@@ -11,6 +12,7 @@ import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { Descriptor, SegReg } from "../../hw/cpu/segment.js";
 import { type Cpu, Reg } from "../../hw/cpu/cpu.js";
 import * as L from "../layout.js";
+import type { RegionEntries } from "../shadow/shadow-mmu.js";
 
 const PTE_P = 1, PTE_W = 2;
 
@@ -20,7 +22,7 @@ const PROTECTED: [number, number][] = [
   [L.TSS_OFF, L.TSS_OFF + 0x68],
   [L.NATIVE_OFF, L.NATIVE_OFF + 0x1000],
   [L.TC_OFF, L.TC_OFF + L.TC_BYTES],
-  [L.REGION_PT_OFF, L.REGION_PT_OFF + 0x1000],
+  [L.REGION_PAE_PT_OFF, L.REGION_PT_OFF + 0x1000],
 ];
 
 export class World {
@@ -71,16 +73,27 @@ export class World {
     this.put32(L.TSS_OFF + 4, (L.REGION_BASE + L.STACK_TOP) | 0);
     this.put32(L.TSS_OFF + 8, L.SEL_MON_DS);
     this.put32(L.TSS_OFF + 0x64, 0x68 << 16);
-    // The region's page table: the tables, native page, stack and translation cache.
+    // The region's page tables: the tables, native page, stack and translation cache.
     for (let off = 0; off < L.REGION_SIZE; off += 0x1000) {
       const used = off < L.STACK_TOP || (off >= L.TC_OFF && off < L.TC_OFF + L.TC_BYTES);
       // A and D preset: the processor never needs to write them.
-      this.put32(L.REGION_PT_OFF + (off >>> 12) * 4, used ? (this.phys(off) | PTE_P | PTE_W | 0x60) : 0);
+      const pte = used ? (this.phys(off) | PTE_P | PTE_W | 0x60) : 0;
+      this.put32(L.REGION_PT_OFF + (off >>> 12) * 4, pte);
+      this.put32(L.REGION_PAE_PT_OFF + (off >>> 12) * 8, pte);
+      this.put32(L.REGION_PAE_PT_OFF + (off >>> 12) * 8 + 4, 0);
     }
   }
 
-  /** The page-directory entry every shadow directory carries for the region. */
-  get regionPde(): number { return this.phys(L.REGION_PT_OFF) | PTE_P | PTE_W; }
+  /**
+   * The directory entries every shadow directory covering the top of the address space
+   * carries for the region: one 32-bit PDE, or two PAE PDEs (PD entries 510 and 511).
+   */
+  get regionEntries(): RegionEntries {
+    return {
+      legacy: [this.phys(L.REGION_PT_OFF) | PTE_P | PTE_W],
+      pae: [this.phys(L.REGION_PAE_PT_OFF) | PTE_P | PTE_W, this.phys(L.REGION_PAE_PT_OFF + 0x1000) | PTE_P | PTE_W],
+    };
+  }
 
   gdtEntry(selector: number, lo: number, hi: number): void {
     this.put32(L.GDT_OFF + (selector & 0xfff8), lo);
