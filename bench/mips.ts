@@ -38,8 +38,8 @@ function reference(): number {
   return n;
 }
 
-function test386(): number {
-  const m = new Machine({ ramBytes: 16 << 20 });
+function test386(jit: boolean): number {
+  const m = new Machine({ ramBytes: 16 << 20, jit });
   attachDebugPorts(m.io, {}, 0x190);
   m.loadBios(readFileSync(join(TEST386_DIR, "test386.bin")));
   m.run(Date.now() + 600_000);
@@ -47,8 +47,8 @@ function test386(): number {
 }
 
 /** A 32-bit loop: sum an array, with calls, pushes and a Jcc per iteration; paging optional. */
-function computeLoop(paging: boolean): number {
-  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20 });
+function computeLoop(paging: boolean, jit: boolean): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
   if (paging) {
     // Identity-map the first 8 MiB with 4 KiB pages: page directory at 0x100000, tables after.
     const pd = 0x100000;
@@ -75,8 +75,8 @@ function computeLoop(paging: boolean): number {
 }
 
 /** The same loop in 64-bit mode (core2, 4-level paging, 2 MiB pages), on 64-bit registers. */
-function computeLoop64(): number {
-  const f = longMachine("core2");
+function computeLoop64(jit: boolean): number {
+  const f = longMachine("core2", jit);
   useLongTables(f);
   f.load(asm64(`${ENTER_LONG_MODE}
   .code64
@@ -106,8 +106,8 @@ function computeLoop64(): number {
   return f.cpu.instructions;
 }
 
-function repMovs(): number {
-  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20 });
+function repMovs(jit: boolean): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
   // mov ebx, 200; again: mov esi, 0x200000; mov edi, 0x300000; mov ecx, 0x4000; rep movsd; dec ebx; jnz again; hlt
   f.load([0xbb, 200, 0, 0, 0, 0xbe, 0, 0, 0x20, 0, 0xbf, 0, 0, 0x30, 0, 0xb9, 0, 0x40, 0, 0, 0xf3, 0xa5, 0x4b, 0x75, 0xec, 0xf4], CODE);
   f.cpu.run(1e9);
@@ -115,24 +115,30 @@ function repMovs(): number {
   return f.cpu.instructions + 200 * (0x4000 - 1);
 }
 
-const samples: Sample[] = [];
+// Each workload runs with the block compiler off (the interpreter alone) and on (the default),
+// alternately, so machine load affects both alike.
+const samples: { name: string; off: Sample; on: Sample }[] = [];
 const ref = time(reference);
 const refMops = ref.instructions / ref.seconds / 1e6;
 for (const [name, fn] of [
   ["test386 (real + protected mode mix)", test386],
-  ["32-bit loop, paging off", () => computeLoop(false)],
-  ["32-bit loop, paging on", () => computeLoop(true)],
+  ["32-bit loop, paging off", (jit: boolean) => computeLoop(false, jit)],
+  ["32-bit loop, paging on", (jit: boolean) => computeLoop(true, jit)],
   ["64-bit loop (long mode, 4-level paging)", computeLoop64],
   ["rep movsd (each iteration counted)", repMovs],
 ] as const) {
-  computeLoop(false); // warm up the JIT on the interpreter paths
-  const r = time(fn);
-  samples.push({ name, ...r });
+  computeLoop(false, false); // warm up V8 on the interpreter paths
+  computeLoop(false, true);
+  const off = { name, ...time(() => fn(false)) };
+  const on = { name, ...time(() => fn(true)) };
+  samples.push({ name, off, on });
 }
 
+const mipsOf = (s: Sample): number => s.instructions / s.seconds / 1e6;
 console.log(`reference (JS switch loop, 4 ops): ${refMops.toFixed(0)} M ops/s`);
-console.log("workload                                   instructions      time    MIPS   ratio to reference");
-for (const s of samples) {
-  const mips = s.instructions / s.seconds / 1e6;
-  console.log(`${s.name.padEnd(42)} ${String(s.instructions).padStart(12)} ${s.seconds.toFixed(3).padStart(8)} s ${mips.toFixed(1).padStart(7)}   ${(mips / refMops).toFixed(3)}`);
+console.log("workload                                   instructions   MIPS jit off   MIPS jit on   on/off   ratio to reference (off, on)");
+for (const { name, off, on } of samples) {
+  const a = mipsOf(off), b = mipsOf(on);
+  console.log(`${name.padEnd(42)} ${String(on.instructions).padStart(12)} ${a.toFixed(1).padStart(14)} ${b.toFixed(1).padStart(13)} ` +
+    `${(b / a).toFixed(2).padStart(8)}   ${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}`);
 }

@@ -118,3 +118,18 @@ test("an unknown --mode or --protect is refused clearly", () => {
   const b = vmm86("run", "--bios", "x.bin", "--mode", "trap");
   assert.ok(b.status === 2 || b.status === 6, b.stderr);
 });
+
+test("--jit on|off: the demo's output is the same either way, --stats says what the compiler did, a bad value is E_USAGE", () => {
+  const on = vmm86("run", "demo", "--stats");
+  const off = vmm86("run", "demo", "--jit", "off", "--stats");
+  assert.equal(on.status, 0, on.stderr);
+  assert.equal(off.status, 0, off.stderr);
+  assert.equal(on.stdout, off.stdout);
+  const count = (s: string): string => /stats: (\d+) instructions/.exec(s)![1];
+  assert.equal(count(on.stderr), count(off.stderr));
+  assert.match(on.stderr, /stats: jit on: [1-9]\d* blocks compiled .* % of instructions ran compiled/);
+  assert.match(off.stderr, /stats: jit off/);
+  const bad = vmm86("run", "demo", "--jit", "fast");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /E_USAGE: --jit must be 'on' or 'off'/);
+});

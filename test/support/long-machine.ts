@@ -37,8 +37,8 @@ export const ENTER_LONG_MODE = `
   ljmp ${SEL64.CODE0}, offset entry64
 `;
 
-export function longMachine(cpu = "core2"): FlatMachine {
-  const f = new FlatMachine({ cpu, ramBytes: 8 << 20 });
+export function longMachine(cpu = "core2", jit = true): FlatMachine {
+  const f = new FlatMachine({ cpu, ramBytes: 8 << 20, jit });
   const m = f.mem, c = f.cpu;
   const put64 = (a: number, lo: number, hi = 0): void => { m.write32(a, lo); m.write32(a + 4, hi); };
   const extra: [number, number][] = [
