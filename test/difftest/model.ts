@@ -12,8 +12,6 @@ import { CODE_VA, DATA_SIZE, DATA_VA, LOW_VA } from "./layout.js";
 import type { NativeInput, NativeOutput } from "./native.js";
 
 export interface ModelOutput extends NativeOutput {
-  /** EIPs of the instructions executed, in order. */
-  trace: number[];
   /** The step budget ran out (a runaway REP or a loop). */
   timeout: boolean;
   /** A JavaScript exception escaped the model (its message). */
@@ -27,7 +25,9 @@ const MAX_STEPS = 20_000;
  * as Linux sets them.
  */
 const MODEL_CPU = "core2";
-const flatMachine = (): FlatMachine => new FlatMachine({ cpl: 3, cpu: MODEL_CPU });
+/** Blocks from the first execution, generated as JavaScript at once: every case runs compiled code. */
+export const DIFFTEST_JIT = { hot: 1, generate: 1 };
+const flatMachine = (): FlatMachine => new FlatMachine({ cpl: 3, cpu: MODEL_CPU, jit: DIFFTEST_JIT });
 
 export class ModelRunner {
   private fm = flatMachine();
@@ -40,7 +40,7 @@ export class ModelRunner {
       // A model crash must not stop the run: report it and start from a fresh machine.
       this.fm = flatMachine();
       return {
-        vector: -2, eip: 0, regs: new Int32Array(8), eflags: 0, data: new Uint8Array(DATA_SIZE), trace: [], timeout: false,
+        vector: -2, eip: 0, regs: new Int32Array(8), eflags: 0, data: new Uint8Array(DATA_SIZE), timeout: false,
         crash: e instanceof Error ? (e.stack ?? e.message) : String(e),
       };
     }
@@ -58,37 +58,31 @@ export class ModelRunner {
     fm.mem.load(c.dataVa, c.data.subarray(0, DATA_SIZE));
     const code = new Uint8Array(bodyLen + 1);
     code.set(c.code.subarray(0, bodyLen));
-    code[bodyLen] = 0xcc;
+    code[bodyLen] = 0xf4; // HLT at CPL 3: #GP(0) with the frame's EIP at the end marks "ran to the end"
     fm.mem.load(CODE_VA, code);
     for (let r = 0; r < 8; r++) cpu.regs[r] = c.regs[r];
     cpu.setEflags(c.eflags);
     cpu.eip = CODE_VA;
     cpu.halted = false;
     const end = CODE_VA + bodyLen;
-    const trace: number[] = [];
-    let vector = -1;
-    let timeout = true;
-    for (let n = 0; n < MAX_STEPS; n++) {
-      const eip = cpu.eip >>> 0;
-      if (eip === end && cpu.cpl === 3) { timeout = false; break; }
-      if (eip >= STUBS && eip < STUBS + 256 * 16 && cpu.cpl === 0) {
-        vector = (eip - STUBS) >> 4;
-        timeout = false;
-        break;
-      }
-      if (cpu.cpl === 3 && trace[trace.length - 1] !== eip) trace.push(eip);
-      cpu.run(1);
-    }
+    // One run, as a kernel runs user code (the block compiler sees whole cases), until the
+    // stub that the first exception reaches halts.
+    cpu.run(MAX_STEPS);
+    const stubEip = (cpu.eip >>> 0) - 1;
+    const halted = cpu.halted && cpu.cpl === 0 && stubEip >= STUBS && stubEip < STUBS + 256 * 16;
+    let vector = halted ? (stubEip - STUBS) >> 4 : -1;
+    const timeout = !halted;
+    if (vector === 13 && fm.mem.read32(STACK0 - 20) >>> 0 === end && fm.mem.read32(STACK0 - 24) === 0) vector = -1;
     const regs = new Int32Array(cpu.regs);
     let eflags = cpu.getEflags();
     let eip = cpu.eip >>> 0;
-    if (vector >= 0) {
+    if (halted) {
       regs[4] = fm.mem.read32(STACK0 - 8);
       eflags = fm.mem.read32(STACK0 - 12) >>> 0;
       eip = fm.mem.read32(STACK0 - 20) >>> 0;
     }
     const data = new Uint8Array(DATA_SIZE);
     for (let k = 0; k < DATA_SIZE; k++) data[k] = fm.mem.read8(c.dataVa + k);
-    return { vector, eip, regs, eflags, data, trace, timeout };
+    return { vector, eip, regs, eflags, data, timeout };
   }
 }

@@ -8,6 +8,7 @@ import { asm64 } from "../protection/harness.js";
 import { CR4_OSFXSR, CR4_OSXMMEXCPT } from "../../src/hw/cpu/cpu.js";
 import { CODE, STUBS, type FlatMachine } from "../support/flat-machine.js";
 import { ENTER_LONG_MODE, longMachine, useLongTables } from "../support/long-machine.js";
+import { DIFFTEST_JIT } from "../difftest/model.js";
 import { CODE_VA, DATA_SIZE, DATA_VA, type Case64Input, type State64 } from "./native64.js";
 
 export interface ModelOutcome extends State64 { vector: number; }
@@ -16,7 +17,7 @@ export class Model64 {
   private readonly f: FlatMachine;
 
   constructor(cpu = "core2") {
-    this.f = longMachine(cpu);
+    this.f = longMachine(cpu, DIFFTEST_JIT);
     useLongTables(this.f);
     this.f.load(asm64(`${ENTER_LONG_MODE}\n.code64\nentry64:\n hlt\n`, CODE));
     if (this.f.runToHalt() !== -1 || !this.f.cpu.mode64) throw new Error("difftest64: the model did not reach 64-bit mode");

@@ -9,6 +9,7 @@
 // 0xFFFFFFFF80000000 is physical 0 too (the Linux kernel's mapping of itself).
 // 64-bit IDT at 0x24000 (gates to STUBS + v * 16), 64-bit TSS at 0x25000.
 
+import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 import { FlatMachine, GDT, STUBS, segDescriptor } from "./flat-machine.js";
 
 export const PML4 = 0x20000, PDPT = 0x21000, PD = 0x22000, PDPT_HIGH = 0x23000, IDT64 = 0x24000, TSS64 = 0x25000;
@@ -37,7 +38,7 @@ export const ENTER_LONG_MODE = `
   ljmp ${SEL64.CODE0}, offset entry64
 `;
 
-export function longMachine(cpu = "core2", jit = true): FlatMachine {
+export function longMachine(cpu = "core2", jit: boolean | JitOptions = true): FlatMachine {
   const f = new FlatMachine({ cpu, ramBytes: 8 << 20, jit });
   const m = f.mem, c = f.cpu;
   const put64 = (a: number, lo: number, hi = 0): void => { m.write32(a, lo); m.write32(a + 4, hi); };
