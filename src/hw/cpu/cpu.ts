@@ -1266,7 +1266,7 @@ export class Cpu {
       handlers[k](this, instrs[k]);
       this.instructions++;
       if (check[k] !== 0) {
-        if (this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
       }
     }

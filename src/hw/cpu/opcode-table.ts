@@ -79,9 +79,10 @@ export interface OpDef {
   /** The CPUID feature without which the row is #UD (checked by its handler). */
   feature?: FeatureName;
   /**
-   * Execution goes on at the next instruction and nothing instruction fetch depends on
-   * changes: no branch, no CS/CPL/paging/TLB/EFLAGS.IF or TF change, no I/O. A compiled
-   * block may continue after it (docs/jit.md). Set for the table at the end of this file.
+   * Nothing instruction fetch depends on changes: no far transfer, no CS/CPL/paging/TLB/
+   * EFLAGS.IF or TF change, no I/O, and execution goes on at the next instruction, or (Jcc)
+   * at a target the block leaves for. A compiled block may continue after it (docs/jit.md).
+   * Set for the table at the end of this file.
    */
   straight?: boolean;
   /**
@@ -797,6 +798,10 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   const ends = handlers(ctl, sys, dsc, io, scall, c64, y64);
   for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
   for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
+  // A conditional jump continues the block on its fall-through path (the block leaves when
+  // EIP is not the next instruction's: the jump was taken).
+  ends.delete(ctl.jcc_J);
+  ends.delete(c64.jcc);
   // Register-only work: integer and SIMD arithmetic, moves, bit operations. Not the FPU
   // (FERR# can raise IRQ 13), segment loads (the descriptor's accessed bit is a memory
   // write), the stack, or the string and moffs forms (they touch memory without ModR/M).

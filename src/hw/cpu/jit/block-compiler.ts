@@ -175,7 +175,8 @@ export class BlockCompiler {
 
   /** Whether a block may go on after `ins` (docs/jit.md, "What ends a block"). */
   private continuesAfter(ins: Instr): boolean {
-    // A REP string instruction stops part-way at interrupts and the slice end (EIP rewound).
+    // A REP string instruction stops part-way at interrupts and the slice end (EIP rewound);
+    // after a Jcc the block goes on along the fall-through path.
     return ins.def.straight === true && ins.rep === 0;
   }
 
@@ -214,7 +215,8 @@ export class BlockCompiler {
       body.push(`cpu.instrEip = ${at}; cpu.eip = e0 + ${block.ends[k]}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); cpu.instructions++;`);
       if (k < n - 1 && block.check[k] !== 0) {
         body.push(
-          "if (cpu.codeEpoch !== ep || cpu.stopReason !== 0 || cpu.instructions >= cpu.sliceEnd || " +
+          `if (cpu.eip !== e0 + ${block.ends[k]} || cpu.codeEpoch !== ep || cpu.stopReason !== 0` +
+          "  || cpu.instructions >= cpu.sliceEnd || " +
           "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & 0x200) !== 0))) return;",
         );
       }
