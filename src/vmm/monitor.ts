@@ -222,10 +222,20 @@ export class Monitor {
     this.machine.cpu.yieldSlice();
   }
 
-  /** Inside an exit, after the shadows caught up: the guest state as the bare PC would save it. */
+  /** Inside an exit, after the shadows caught up: keep the guest's state and end the slice. */
   private capture(): void {
-    const vc = this.vcpu, m = this.machine.cpu;
     this.captureWanted = false;
+    this.captured = this.guestState();
+    this.machine.cpu.yieldSlice();
+  }
+
+  /**
+   * The guest's state as the bare PC would save it, from the vCPU: current inside an exit,
+   * and after a run that ended with one (power-off, HLT, a triple fault); between exits the
+   * guest's registers are the machine's (use requestCapture()).
+   */
+  guestState(): GuestState {
+    const vc = this.vcpu, m = this.machine.cpu;
     const cpu = saveCpu(vc);
     const g = vc.cycles;
     const idle = this.guestIdle;
@@ -235,11 +245,10 @@ export class Monitor {
     // unit is shared).
     cpu.xmm = Array.from(m.simd.xmm);
     cpu.mxcsr = m.simd.mxcsr;
-    this.captured = {
+    return {
       version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: this.platform.pm !== null, cpu,
       memory: saveMemory(this.guestMem), platform: savePlatform(this.platform), apic: null,
     };
-    m.yieldSlice();
   }
 
   /**
