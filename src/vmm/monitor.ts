@@ -236,6 +236,8 @@ export class Monitor {
    */
   guestState(): GuestState {
     const vc = this.vcpu, m = this.machine.cpu;
+    // Devices up to the present first, as savePc does (the exit would do it next anyway).
+    this.platform.advance(this.guestCycles * NS_PER_CYCLE);
     const cpu = saveCpu(vc);
     const g = vc.cycles;
     const idle = this.guestIdle;

@@ -134,6 +134,8 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
   assert.equal(whole.status, 0, whole.stderr);
   assert.match(whole.stdout, /\r\n42\r\n/);
   const count = /stats: (\d+) instructions/.exec(whole.stderr)![1];
+  const hash = (r: Result): string => /state hash (sha256:[0-9a-f]{64})/.exec(r.stderr)?.[1] ?? "none";
+  assert.notEqual(hash(whole), "none");
   const cases: [string, Result, string[]][] = [
     ["bare → bare", savedBare, ["--restore", bareSnap]],
     ["bare → bt", savedBare, ["--restore", bareSnap, "--mode", "bt"]],
@@ -147,5 +149,6 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
     assert.equal(saved.stdout + r.stdout, whole.stdout, `${name}: the same serial log as the boot never stopped`);
     assert.match(r.stderr, args.includes("--mode") && !args.includes("bare") ? new RegExp(`stats: guest ${count} instructions`) : new RegExp(`stats: ${count} instructions`),
       `${name}: the same final guest instruction count`);
+    assert.equal(hash(r), hash(whole), `${name}: the same final guest state`);
   }
 });

@@ -29,6 +29,7 @@ import type { LocalApicState } from "../dev/apic/local-apic.js";
 import type { IoApicState } from "../dev/apic/io-apic.js";
 import type { PacedInputState } from "./paced-input.js";
 import type { Pc, PcPlatform } from "./pc.js";
+import { nowNs } from "./clocked-run.js";
 
 /** Bump when GuestState changes shape: older snapshots are then refused, not misread. */
 export const GUEST_STATE_VERSION = 1;
@@ -98,8 +99,13 @@ export function incompatibility(s: GuestState, model: CpuModel, ramBytes: number
   return checkMemory(s.memory, ramBytes);
 }
 
-/** The bare PC's whole state, between two instructions. */
+/**
+ * The bare PC's whole state, between two instructions. The devices are first brought up to
+ * the present (as the run loop does before every slice, so the guest cannot tell), which
+ * makes the state canonical: the same guest point saves the same state under every mode.
+ */
 export function savePc(pc: Pc): GuestState {
+  pc.platform.advance(nowNs(pc.cpu));
   return {
     version: GUEST_STATE_VERSION,
     model: modelOf(pc.cpu.model),
