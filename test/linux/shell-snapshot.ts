@@ -38,7 +38,8 @@ function key(g: { bzImage: string; initramfs: string }, cmdline: string, prompt:
  * cache, or booted now and cached. Returns the saved console and whether it was cached.
  */
 export function shellAtPrompt(g: { bzImage: string; initramfs: string }, cmdline: string, prompt: string): { saved: SavedConsole; cached: boolean } {
-  const dir = join(defaultCacheDir(LINUX_I386), "test-snapshots");
+  // Beside the guest's cache, not in it (`vmm86 fetch --check` looks at that directory).
+  const dir = join(dirname(defaultCacheDir(LINUX_I386)), "test-snapshots");
   const file = join(dir, `shell-${key(g, cmdline, prompt)}.snap`);
   if (existsSync(file)) {
     try {
