@@ -81,8 +81,9 @@ Options for run:
                         writes them as JSON
   --save-at EVENT FILE  write a snapshot of the guest to FILE when EVENT happens, then end
                         the run (exit 0): EVENT is an instruction count (the one
-                        --max-instructions counts) or serial:STRING, the first time STRING
-                        appears on the serial console (docs/snapshots.md)
+                        --max-instructions counts), serial:STRING, the first time STRING
+                        appears on the serial console, or key: Ctrl-A s on a terminal
+                        (docs/snapshots.md)
   --restore FILE        continue the guest saved in FILE instead of booting one, in any
                         --mode (the snapshot gives the guest, its RAM and, unless --cpu
                         names the same processor, its CPU)

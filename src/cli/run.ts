@@ -414,6 +414,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   openLine = () => line.open(guestNs());
   if (gateSeen) openLine();
   const input = new HostInput(process.stdin, line, guestNs);
+  if (saveAt !== null && saveAt.key) {
+    if (!input.tty) throw usageError("--save-at key needs a terminal on stdin (Ctrl-A s)");
+    input.onSaveKey = () => { if (!saveDue) { saveDue = true; requestSave(); } };
+  }
 
   // Signals end the run the way every other ending does: output, stats, the final line.
   let signal: NodeJS.Signals | null = null;
@@ -473,7 +477,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const status = finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
     p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null, saved !== null ? (saved as { state: GuestState }).state : null);
   if (saveAt !== null && saved === null) {
-    writeAll(2, `vmm86: E_SNAPSHOT_NOT_TAKEN: the run ended before --save-at ${saveAt.count ?? `serial:${saveAt.serial}`} happened; no snapshot was written\n`);
+    const event = saveAt.key ? "key (Ctrl-A s)" : saveAt.count ?? `serial:${saveAt.serial}`;
+    writeAll(2, `vmm86: E_SNAPSHOT_NOT_TAKEN: the run ended before --save-at ${event} happened; no snapshot was written\n`);
     return ExitCode.SNAPSHOT;
   }
   return status;
@@ -482,19 +487,20 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
 /** The package version, recorded in snapshots. */
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
-/** `--save-at EVENT FILE`: an instruction count, or `serial:STRING`. */
-function saveAtOption(p: ReturnType<typeof parseArgs>): { count: number | null; serial: string | null; file: string } | null {
+/** `--save-at EVENT FILE`: an instruction count, `serial:STRING`, or `key` (Ctrl-A s). */
+function saveAtOption(p: ReturnType<typeof parseArgs>): { count: number | null; serial: string | null; key: boolean; file: string } | null {
   const event = p.flags.get("save-at-event"), file = p.flags.get("save-at-file");
   if (typeof event !== "string" || typeof file !== "string") return null;
+  if (event === "key") return { count: null, serial: null, key: true, file };
   if (event.startsWith("serial:")) {
     const text = event.slice("serial:".length);
     if (text === "") throw usageError("--save-at serial:STRING needs a non-empty STRING");
-    return { count: null, serial: text, file };
+    return { count: null, serial: text, key: false, file };
   }
   if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(event) || !(Number(event) >= 1 && Number(event) <= Number.MAX_SAFE_INTEGER)) {
-    throw usageError(`--save-at wants an instruction count or serial:STRING, got '${event}'`);
+    throw usageError(`--save-at wants an instruction count, serial:STRING or key, got '${event}'`);
   }
-  return { count: Number(event), serial: null, file };
+  return { count: Number(event), serial: null, key: false, file };
 }
 
 /** Fail early, before the guest runs, if the snapshot cannot be written where asked. */
