@@ -151,4 +151,21 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
       `${name}: the same final guest instruction count`);
     assert.equal(hash(r), hash(whole), `${name}: the same final guest state`);
   }
+  // --save-at key: Ctrl-A s on a terminal (script(1) gives the run a pseudo-terminal). The
+  // restored guest idles at its prompt until the keys come.
+  const keySnap = join(dir, "linux-key.snap");
+  const cmd = [process.execPath, BIN, "run", "--restore", bareSnap, "--save-at", "key", keySnap].map((a) => `'${a}'`).join(" ");
+  const term = await new Promise<Result>((resolve) => {
+    const p = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
+    p.on("exit", (status) => resolve({ status, stdout, stderr: "" }));
+    setTimeout(() => p.stdin.write("\x01s"), 3000);
+    setTimeout(() => p.kill(), 60_000);
+  });
+  assert.equal(term.status, 0, term.stdout);
+  assert.match(term.stdout, /vmm86: snapshot written to .*linux-key\.snap/);
+  const fromKey = await vmm86Input(["run", "--restore", keySnap], input);
+  assert.equal(fromKey.status, 0, fromKey.stderr);
+  assert.match(fromKey.stdout, /\r\n42\r\n/);
 });
