@@ -24,6 +24,11 @@ export const ExitCode = {
   BREACH: 9,
   /** --mode trap/bt: the guest entered a mode the monitor does not run (real or virtual-8086 mode). */
   UNSUPPORTED: 14,
+  /**
+   * A snapshot file is missing, unreadable, not a vmm86 snapshot, of another format version,
+   * truncated, corrupt, or for another machine (--restore); or cannot be written (--save-at).
+   */
+  SNAPSHOT: 15,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

@@ -18,6 +18,8 @@ export class HostInput {
   private wake: (() => void) | null = null;
   /** Ctrl-A x was typed on the terminal. */
   quit = false;
+  /** Ctrl-A s on the terminal calls this (`--save-at key FILE`); without it the keys go to the guest. */
+  onSaveKey: (() => void) | null = null;
   readonly tty: boolean;
 
   private readonly onData = (d: Buffer): void => {
@@ -55,13 +57,17 @@ export class HostInput {
     stream.resume();
   }
 
-  /** Ctrl-A x ends the run; Ctrl-A Ctrl-A sends one Ctrl-A; other keys go to the guest. */
+  /**
+   * Ctrl-A x ends the run; Ctrl-A s asks for a snapshot (with onSaveKey); Ctrl-A Ctrl-A sends
+   * one Ctrl-A; other keys go to the guest.
+   */
   private filterTerminal(d: Uint8Array): Uint8Array {
     const out: number[] = [];
     for (const b of d) {
       if (this.ctrlA) {
         this.ctrlA = false;
         if (b === 0x78 || b === 0x58) { this.quit = true; break; }
+        if ((b === 0x73 || b === 0x53) && this.onSaveKey !== null) { this.onSaveKey(); continue; }
         out.push(b);
       } else if (b === 0x01) this.ctrlA = true;
       else out.push(b);

@@ -13,6 +13,8 @@ export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 
 Usage:
   vmm86 run GUEST [options]   boot a guest; its first serial port is this terminal
+  vmm86 run --restore FILE [options]
+                              continue a guest saved with --save-at (any --mode)
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
   vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
@@ -79,8 +81,17 @@ Options for run:
   --timeout S           stop after S seconds of host time (default 600)
   --max-instructions N  stop after N guest instructions
   --trace               print every executed instruction with registers on stderr
-  --stats               print instructions, MIPS, virtual time and (trap/bt) every monitor
-                        counter at exit; --stats=json FILE writes them as JSON
+  --stats               print instructions, MIPS, virtual time, (trap/bt) every monitor
+                        counter and the guest state's SHA-256 at exit; --stats=json FILE
+                        writes them as JSON
+  --save-at EVENT FILE  write a snapshot of the guest to FILE when EVENT happens, then end
+                        the run (exit 0): EVENT is an instruction count (the one
+                        --max-instructions counts), serial:STRING, the first time STRING
+                        appears on the serial console, or key: Ctrl-A s on a terminal
+                        (docs/snapshots.md)
+  --restore FILE        continue the guest saved in FILE instead of booting one, in any
+                        --mode (the snapshot gives the guest, its RAM and, unless --cpu
+                        names the same processor, its CPU)
 
 Exit status (each ending also prints one line on stderr saying what happened):
   0  the guest powered off or reset the machine
@@ -101,6 +112,11 @@ Exit status (each ending also prints one line on stderr saying what happened):
  13  classify: the found set differs from the expected one
  14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode or long
                     mode, which the monitor does not run (use --mode bare)
+ 15  E_SNAPSHOT_*   --restore: the file is missing or unreadable (_READ), not a snapshot
+                    (_FOREIGN), of another format version (_VERSION), cut short
+                    (_TRUNCATED), damaged (_CORRUPT) or for another machine
+                    (_INCOMPATIBLE); --save-at: FILE cannot be written (_WRITE) or the
+                    run ended before EVENT (_NOT_TAKEN)
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)
@@ -111,6 +127,8 @@ Examples:
   npx vmm86 run demo --mode trap --cpu strict --stats=json stats.json
   npx vmm86 fetch linux && printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run linux
   npx vmm86 run --bios ../shared/conformance/test386/test386.bin --post-port 0x190 --debugcon stdout
+  npx vmm86 run linux --save-at 'serial:~ # ' shell.snap </dev/null
+  printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run --restore shell.snap --mode bt
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@
 // Guest output on COM1 goes to stdout; stdin goes to COM1's receiver. The run loop is
 // synchronous; it yields to Node's event loop between short slices so input can arrive.
 
-import { existsSync, openSync, closeSync, fstatSync, readSync } from "node:fs";
+import { existsSync, openSync, closeSync, fstatSync, readSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ExitCode, UserError, usageError, imageError } from "./errors.js";
@@ -25,6 +25,9 @@ import type { RunEnd } from "../hw/pc/clocked-run.js";
 import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
+import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
+import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
+import { readSnapshot, stateHash, writeSnapshot, type Snapshot } from "./snapshot-file.js";
 import {
   cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_GUESTS, LINUX_I386, READY_MARKER, type LinuxGuest,
 } from "../guests/fetch-linux.js";
@@ -49,6 +52,9 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   trace: { value: false },
   stats: { value: false },
   "stats-json": { value: true },
+  "save-at-event": { value: true },
+  "save-at-file": { value: true },
+  restore: { value: true },
   help: { value: false, aliases: ["-h"] },
 };
 
@@ -231,11 +237,19 @@ function apply(t: BootTarget, load: () => EntryState): void {
   }
 }
 
-/** `--stats=json FILE` → `--stats-json FILE`; `--stats=table` → `--stats`. */
+/**
+ * `--stats=json FILE` → `--stats-json FILE`; `--stats=table` → `--stats`; `--save-at EVENT
+ * FILE` (or `--save-at=EVENT FILE`) → `--save-at-event EVENT --save-at-file FILE`.
+ */
 function normalizeStatsFlag(argv: string[]): string[] {
   const out: string[] = [];
   for (let k = 0; k < argv.length; k++) {
-    if (argv[k] === "--stats=json") {
+    if (argv[k] === "--save-at" || argv[k].startsWith("--save-at=")) {
+      const event = argv[k] === "--save-at" ? argv[++k] : argv[k].slice("--save-at=".length);
+      const file = argv[++k];
+      if (event === undefined || file === undefined) throw usageError("--save-at needs an event and a file: --save-at 50000000 f.snap, --save-at 'serial:/ # ' f.snap");
+      out.push("--save-at-event", event, "--save-at-file", file);
+    } else if (argv[k] === "--stats=json") {
       if (argv[k + 1] === undefined) throw usageError("--stats=json needs a file name");
       out.push("--stats-json", argv[++k]);
     } else if (argv[k] === "--stats=table") out.push("--stats");
@@ -253,19 +267,38 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const protect = p.flags.get("protect") ?? "segments";
   if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
   if (mode === "bare" && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
-  const model = cpuOption(cpuFlag(p));
-  const cpuSpec = cpuFlag(p) ?? "standard";
+  // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
+  const restorePath = p.flags.get("restore");
+  const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
+  if (snap !== null) {
+    for (const f of ["bios", "kernel", "initrd", "append", "entry", "no-reservetop"]) {
+      if (p.flags.has(f)) throw usageError(`--${f} does not apply to --restore (the snapshot holds the guest)`);
+    }
+    if (p.positional.length > 0) throw usageError(`--restore continues the snapshot's guest; do not name a guest ('${p.positional[0]}')`);
+  }
+  const model = snap !== null && !p.flags.has("cpu") ? snapshotModel(snap) : cpuOption(cpuFlag(p));
+  const cpuSpec = snap !== null && !p.flags.has("cpu") ? snap.state.model.name : cpuFlag(p) ?? "standard";
+  const saveAt = saveAtOption(p);
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
   const jit = p.flags.get("jit") ?? "on";
   if (jit !== "on" && jit !== "off") throw usageError("--jit must be 'on' or 'off'");
-  const ramMiB = mibFlag(p, "m", 2, 3072) ?? 128;
+  const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
   const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
   const monitored = mode !== "bare";
-  const plan = planGuest(p, ramBytes, monitored);
+  const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored);
+  if (snap !== null) {
+    const guestModel = monitored ? withFeatures(model, { strict: false, apic: false, tscDeadline: false }) : model;
+    const why = incompatibility(snap.state, guestModel, ramBytes, snap.state.acpi, monitored ? false : model.features.apic);
+    if (why !== null) {
+      throw new UserError("E_SNAPSHOT_INCOMPATIBLE", ExitCode.SNAPSHOT, `snapshot '${String(restorePath)}' does not fit this machine: ${why}` +
+        (p.flags.has("cpu") ? " (leave out --cpu to use the snapshot's)" : ""));
+    }
+  }
+  if (saveAt !== null) checkSnapshotWritable(saveAt.file);
   if (plan.x86_64 !== undefined && !model.features.lm) throw longModeRefusal(plan.describe, plan.x86_64, model);
   if (monitored && plan.needsBare) throw usageError(`--mode ${mode} runs protected-mode kernels; a --bios ROM starts in real mode and needs --mode bare`);
   if (monitored && p.flags.has("trace")) throw usageError("--trace shows the bare machine's instructions; use it with --mode bare");
@@ -277,10 +310,18 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   if (typeof statsJson === "string") checkWritable(statsJson);
   const serialBuf: number[] = [];
   // Recent output, to notice plan.inputAfter.
-  let recent = "";
+  let recent = snap?.meta.recent ?? "";
   let gateSeen = plan.inputAfter === undefined;
   let openLine = (): void => {};
+  // --save-at serial:STRING: the tail of the output, and whether STRING has appeared.
+  let saveTail = "";
+  let saveDue = false;
+  let requestSave = (): void => {};
   const watch = (b: number): void => {
+    if (saveAt !== null && saveAt.serial !== null && !saveDue) {
+      saveTail = (saveTail + String.fromCharCode(b)).slice(-saveAt.serial.length);
+      if (saveTail === saveAt.serial) { saveDue = true; requestSave(); }
+    }
     if (gateSeen) return;
     recent = (recent + String.fromCharCode(b)).slice(-256);
     if (recent.includes(plan.inputAfter!)) { gateSeen = true; openLine(); }
@@ -319,7 +360,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   };
   const pcOpts = {
     ramBytes,
-    acpi: p.flags.get("bios") === undefined,
+    acpi: snap !== null ? snap.state.acpi : p.flags.get("bios") === undefined,
     model,
     jit: jit === "on",
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
@@ -338,13 +379,32 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     let last = -1;
     io.register(postPort, 1, { read8: () => 0xff, write8: (_p, v) => { if (v !== last) reportPost(v); last = v; } });
   }
-  if (mon !== null) {
+  if (snap !== null) {
+    if (mon !== null) {
+      try { mon.restoreFrom(snap.state); } catch (e) { throw monitorError(e); }
+    } else {
+      restorePc(pc as Pc, snap.state);
+    }
+  } else if (mon !== null) {
     plan.load(mon.bootTarget);
     try { mon.start(); } catch (e) { throw monitorError(e); }
   } else {
     const m = (pc as Pc).machine;
     plan.load({ cpu: m.cpu, mem: m.mem, loadBios: (rom) => m.loadBios(rom) });
   }
+  // --save-at: when the event comes, the bare PC stops after the current instruction; the
+  // monitor leaves the guest at once and keeps its state (Monitor.requestCapture).
+  let saved: { bytes: number; state: GuestState } | null = null;
+  requestSave = () => { if (mon !== null) mon.requestCapture(); else pc.cpu.yieldSlice(); };
+  const saveReady = (): boolean => saveDue && (mon === null || mon.captured !== null);
+  const doSave = (): void => {
+    const state = mon !== null ? mon.captured! : savePc(pc as Pc);
+    const meta = {
+      vmm86: VERSION, mode, describe: plan.describe, instructions: state.cpu.instructions,
+      cycles: state.cpu.instructions + state.cpu.idleCycles, inputAfter: gateSeen ? null : plan.inputAfter ?? null, recent,
+    };
+    saved = { bytes: writeSnapshot(saveAt!.file, { meta, state }), state };
+  };
 
   const traceLines: string[] = [];
   const flushTrace = (): void => {
@@ -359,6 +419,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   openLine = () => line.open(guestNs());
   if (gateSeen) openLine();
   const input = new HostInput(process.stdin, line, guestNs);
+  if (saveAt !== null && saveAt.key) {
+    if (!input.tty) throw usageError("--save-at key needs a terminal on stdin (Ctrl-A s)");
+    input.onSaveKey = () => { if (!saveDue) { saveDue = true; requestSave(); } };
+  }
 
   // Signals end the run the way every other ending does: output, stats, the final line.
   let signal: NodeJS.Signals | null = null;
@@ -371,17 +435,21 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   let end: Ending;
   try {
     for (;;) {
+      // --save-at N: run to exactly N instructions (the count --max-instructions uses).
+      const saveCount = saveAt !== null && saveAt.count !== null && !saveDue ? saveAt.count : Infinity;
       const r = pc.run({
         deadline: Math.min(finalDeadline, Date.now() + SLICE_MS),
-        maxInstructions: maxInstr,
+        maxInstructions: Math.min(maxInstr, saveCount),
         realtime: clock === "realtime",
         poll: () => input.takeArrived(),
-        until: () => stopRequested() || line.waitingForHost(guestNs()),
+        until: () => stopRequested() || line.waitingForHost(guestNs()) || saveReady(),
       });
       end = r;
       flushTrace();
       flushSerial();
       flushDebug();
+      if (!saveDue && pc.cpu.instructions >= saveCount && pc.cpu.instructions < maxInstr) { saveDue = true; requestSave(); }
+      if (saveReady()) { doSave(); end = { kind: "saved", file: saveAt!.file, bytes: saved!.bytes }; break; }
       if (signal !== null) { end = { kind: "signal", signal }; break; }
       if (input.quit) { end = { kind: "quit" }; break; }
       const overTime = Date.now() >= finalDeadline;
@@ -411,8 +479,68 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     flushDebug();
     if (debugFd > 2) closeSync(debugFd);
   }
-  return finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
-    p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null);
+  const status = finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
+    p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null, saved !== null ? (saved as { state: GuestState }).state : null);
+  if (saveAt !== null && saved === null) {
+    const event = saveAt.key ? "key (Ctrl-A s)" : saveAt.count ?? `serial:${saveAt.serial}`;
+    writeAll(2, `vmm86: E_SNAPSHOT_NOT_TAKEN: the run ended before --save-at ${event} happened; no snapshot was written\n`);
+    return ExitCode.SNAPSHOT;
+  }
+  return status;
+}
+
+/** The package version, recorded in snapshots. */
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+
+/** `--save-at EVENT FILE`: an instruction count, `serial:STRING`, or `key` (Ctrl-A s). */
+function saveAtOption(p: ReturnType<typeof parseArgs>): { count: number | null; serial: string | null; key: boolean; file: string } | null {
+  const event = p.flags.get("save-at-event"), file = p.flags.get("save-at-file");
+  if (typeof event !== "string" || typeof file !== "string") return null;
+  if (event === "key") return { count: null, serial: null, key: true, file };
+  if (event.startsWith("serial:")) {
+    const text = event.slice("serial:".length);
+    if (text === "") throw usageError("--save-at serial:STRING needs a non-empty STRING");
+    return { count: null, serial: text, key: false, file };
+  }
+  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(event) || !(Number(event) >= 1 && Number(event) <= Number.MAX_SAFE_INTEGER)) {
+    throw usageError(`--save-at wants an instruction count, serial:STRING or key, got '${event}'`);
+  }
+  return { count: Number(event), serial: null, key: false, file };
+}
+
+/** Fail early, before the guest runs, if the snapshot cannot be written where asked. */
+function checkSnapshotWritable(path: string): void {
+  const probe = `${path}.tmp-${process.pid}`;
+  try { closeSync(openSync(probe, "w")); unlinkSync(probe); }
+  catch (e) { throw new UserError("E_SNAPSHOT_WRITE", ExitCode.SNAPSHOT, `cannot write snapshot '${path}': ${(e as NodeJS.ErrnoException).code ?? "error"}`); }
+}
+
+/** The processor a snapshot was saved on (its model, with its features as saved). */
+function snapshotModel(snap: Snapshot): CpuModel {
+  const base = findModel(snap.state.model.name);
+  if (base === undefined) {
+    throw new UserError("E_SNAPSHOT_INCOMPATIBLE", ExitCode.SNAPSHOT, `the snapshot's processor '${snap.state.model.name}' is not one this vmm86 models`);
+  }
+  return withFeatures(base, snap.state.model.features);
+}
+
+/** -m with --restore must agree with the snapshot (whose RAM it holds); returns MiB. */
+function restoredRam(p: ReturnType<typeof parseArgs>, snap: Snapshot): number {
+  const mib = snap.state.memory.ramBytes / (1024 * 1024);
+  const asked = mibFlag(p, "m", 2, 3072);
+  if (asked !== undefined && asked !== mib) {
+    throw new UserError("E_SNAPSHOT_INCOMPATIBLE", ExitCode.SNAPSHOT, `the snapshot's guest has ${mib} MiB of RAM; -m ${asked} cannot change it (leave out -m)`);
+  }
+  return mib;
+}
+
+/** A restored run: the snapshot stands for the guest. */
+function restorePlan(path: string, snap: Snapshot): GuestPlan {
+  return {
+    describe: `snapshot ${path} (${snap.meta.describe})`,
+    inputAfter: snap.meta.inputAfter ?? undefined,
+    load: () => {},
+  };
 }
 
 /** What the monitor's own errors mean to the user. */
@@ -430,8 +558,8 @@ const SLICE_MS = 20;
 /** How long scripted input may keep the guest waiting for its next byte (host ms). */
 const HOST_PATIENCE_MS = 250;
 
-/** How a run ended: the machine's reason, a signal, or Ctrl-A x on the terminal. */
-type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" };
+/** How a run ended: the machine's reason, a signal, Ctrl-A x on the terminal, or --save-at. */
+type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "saved"; file: string; bytes: number };
 
 /** Fail early, before the guest runs, if the stats file cannot be written. */
 function checkWritable(path: string): void {
@@ -449,11 +577,21 @@ function jitLine(s: JitStats | null, instructions: number): string {
 }
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */
-function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null): number {
+function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
+  savedState: GuestState | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
   const where = mon !== null ? mon.guestWhere() : `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
   const counters: Record<string, number> = mon !== null ? mon.stats() : {};
+  // The guest state's hash (snapshot-file.ts): under the monitor only where the vCPU holds the
+  // guest's state (the run ended at an exit, or was saved); between exits it is the machine's.
+  const atExit = end.kind === "poweroff" || end.kind === "halt" || end.kind === "triple-fault" || end.kind === "idle";
+  const hashState = (): string | null => {
+    if (savedState !== null) return stateHash(savedState);
+    if (mon === null) return stateHash(savePc(pc as Pc));
+    return atExit ? stateHash(mon.guestState()) : null;
+  };
+  const hash = stats || statsJson !== null ? hashState() : null;
   if (stats) {
     const n = cpu.instructions;
     writeAll(2, `stats: guest ${describe}\n`);
@@ -466,13 +604,16 @@ function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: st
       writeAll(2, `stats: ${n} instructions in ${secs.toFixed(3)} s (${(n / secs / 1e6).toFixed(1)} MIPS), ` +
         `virtual time ${(cpu.cycles / 1e8).toFixed(3)} s (${cpu.idleCycles} cycles halted)\n`);
     }
+    writeAll(2, `stats: guest ${mon !== null ? `${mon.guestInstructions} instructions, ${mon.guestCycles} cycles; ` : ""}` +
+      `state hash ${hash !== null ? `sha256:${hash}` : "n/a (the run stopped the guest between monitor exits)"}\n`);
     writeAll(2, jitLine(cpu.jit?.stats ?? null, n));
   }
   let statsFailed = false;
   if (statsJson !== null) {
     const doc = {
       describe, end: end.kind, hostSeconds: secs, instructions: cpu.instructions, cycles: cpu.cycles,
-      guestCycles: mon !== null ? mon.guestCycles : cpu.cycles, counters,
+      guestCycles: mon !== null ? mon.guestCycles : cpu.cycles,
+      guestInstructions: mon !== null ? mon.guestInstructions : cpu.instructions, stateHash: hash, counters,
       jit: cpu.jit === null ? null : { ...cpu.jit.stats },
     };
     try { writeFileSync(statsJson, JSON.stringify(doc, null, 2) + "\n"); }
@@ -530,6 +671,10 @@ function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): 
       return SIGNAL_EXIT[end.signal] ?? ExitCode.USAGE;
     case "quit":
       writeAll(2, `\nvmm86: run ended from the terminal (Ctrl-A x) after ${pc.cpu.instructions} instructions ${where}\n`);
+      return ExitCode.OK;
+    case "saved":
+      writeAll(2, `vmm86: snapshot written to ${end.file} (${end.bytes} bytes) after ${pc.cpu.instructions} instructions ${where}; ` +
+        `continue it with \`vmm86 run --restore ${end.file}\`\n`);
       return ExitCode.OK;
   }
 }

@@ -39,6 +39,9 @@ import { DescriptorShadow } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { Translator } from "./bt/translator.js";
+import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
+import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
+import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../hw/pc/pc-state.js";
 
 export type MonitorMode = "trap" | "bt";
 export type Protection = "segments" | "paging-only";
@@ -105,6 +108,13 @@ export class Monitor {
   private lastCr4 = -1;
   /** PAE: the vCPU's PDPTE registers when the shadow root was last built from them. */
   private readonly lastPdpte = new Int32Array(8);
+  /** Guest cycles spent halted (HLT waiting for an interrupt), and when the current halt began. */
+  private guestIdle = 0;
+  private haltedAt = 0;
+  /** A snapshot of the guest was asked for: taken at the next full exit (requestCapture). */
+  private captureWanted = false;
+  /** The guest's state, taken at the exit after requestCapture(). */
+  captured: GuestState | null = null;
 
   constructor(opts: MonitorOptions) {
     this.mode = opts.mode;
@@ -174,19 +184,105 @@ export class Monitor {
 
   /** Hand the machine to the guest: call once the loader has set up the vCPU. */
   start(): void {
-    const m = this.machine.cpu, vc = this.vcpu;
+    const vc = this.vcpu;
     if (!vc.protectedMode || vc.v86) throw new GuestUnsupported("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
     if (vc.lma) throw new GuestUnsupported("the loader entered the guest in 64-bit mode (EFER.LMA); --mode trap and bt run 32-bit guests only");
+    vc.instructions = 0;
+    vc.idleCycles = 0;
+    this.enterGuest();
+  }
+
+  /** Take the machine over for the guest the vCPU holds: shadows from scratch, then run it. */
+  private enterGuest(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
     m.setCr4(0);
     m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
     this.loadRoot();
     this.world.enter(m);
     this.inMonitor = true;
-    vc.instructions = 0;
-    vc.idleCycles = 0;
+    this.resumedGuest = vc.cycles;
     this.afterGuestChange(true);
     this.devicesAndInterrupts();
     this.leave();
+  }
+
+  // ===================================================================================
+  // Snapshots (docs/snapshots.md): the guest's state is the vCPU, guest memory and the
+  // virtual platform; shadows, the translation cache and the machine's own state are
+  // rebuilt from it, so a snapshot continues under any mode.
+  // ===================================================================================
+
+  /**
+   * Take the guest's state at the next full exit: come out of the guest at once (the
+   * deadline timer, as for host input) and keep it in `captured`. The guest does not
+   * notice: a timer exit changes no guest state.
+   */
+  requestCapture(): void {
+    this.captured = null;
+    this.captureWanted = true;
+    this.armAt(Math.max(1, this.machine.cpu.cycles));
+    this.machine.cpu.yieldSlice();
+  }
+
+  /** Inside an exit, after the shadows caught up: keep the guest's state and end the slice. */
+  private capture(): void {
+    this.captureWanted = false;
+    this.captured = this.guestState();
+    this.machine.cpu.yieldSlice();
+  }
+
+  /**
+   * The guest's state as the bare PC would save it, from the vCPU: current inside an exit,
+   * and after a run that ended with one (power-off, HLT, a triple fault); between exits the
+   * guest's registers are the machine's (use requestCapture()).
+   */
+  guestState(): GuestState {
+    const vc = this.vcpu, m = this.machine.cpu;
+    // Devices up to the present first, as savePc does (the exit would do it next anyway).
+    this.platform.advance(this.guestCycles * NS_PER_CYCLE);
+    const cpu = saveCpu(vc);
+    const g = vc.cycles;
+    const idle = this.guestIdle;
+    cpu.instructions = g - idle;
+    cpu.idleCycles = idle;
+    // Guest SSE instructions run on the machine: its XMM registers are the guest's (the x87
+    // unit is shared).
+    cpu.xmm = Array.from(m.simd.xmm);
+    cpu.mxcsr = m.simd.mxcsr;
+    return {
+      version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: this.platform.pm !== null, cpu,
+      memory: saveMemory(this.guestMem), platform: savePlatform(this.platform), apic: null,
+    };
+  }
+
+  /**
+   * Continue a guest from a snapshot (instead of start()): a freshly built monitor of the
+   * snapshot's model and RAM (the caller checked compatibility). The machine's cycle count
+   * starts at the guest's, with no overhead yet.
+   */
+  restoreFrom(s: GuestState): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    restoreMemory(this.guestMem, s.memory);
+    restorePlatform(this.platform, s.platform);
+    restoreCpu(vc, s.cpu);
+    m.simd.xmm.set(s.cpu.xmm);
+    m.simd.mxcsr = s.cpu.mxcsr;
+    const g = vc.instructions + vc.idleCycles;
+    this.guestIdle = vc.idleCycles;
+    vc.instructions = g;
+    vc.idleCycles = 0;
+    m.instructions = g;
+    m.idleCycles = 0;
+    this.overhead = 0;
+    if (!vc.protectedMode || vc.v86) throw new GuestUnsupported(`the snapshot's guest is in ${vc.v86 ? "virtual-8086" : "real"} mode; --mode trap and bt run protected-mode guests only`);
+    if (vc.lma) throw new GuestUnsupported("the snapshot's guest is in long mode (EFER.LMA); --mode trap and bt run 32-bit guests only");
+    this.enterGuest();
+  }
+
+  /** Guest instructions retired: guest time less the cycles it spent halted. */
+  get guestInstructions(): number {
+    const g = this.guestCycles;
+    return g - this.guestIdle - (this.idling && this.vcpu.halted ? g - this.haltedAt : 0);
   }
 
   run(opts: PcRunOptions): RunEnd {
@@ -227,6 +323,11 @@ export class Monitor {
         this.counters.inc("exit.timer-idle");
         this.inMonitor = true;
         this.vcpu.instructions = m.cycles - (this.overhead - 1);
+        if (this.vcpu.halted) {
+          this.guestIdle += this.vcpu.instructions - this.haltedAt;
+          this.haltedAt = this.vcpu.instructions;
+        }
+        if (this.captureWanted) this.capture();
         this.devicesAndInterrupts();
         this.leave();
         return;
@@ -276,6 +377,7 @@ export class Monitor {
         break;
     }
     this.afterGuestChange(false);
+    if (this.captureWanted) this.capture();
     this.devicesAndInterrupts();
     this.leave();
   }
@@ -537,6 +639,7 @@ export class Monitor {
           if (this.guestDeadline === 0 || c < this.guestDeadline) this.guestDeadline = c;
         }
         this.idling = true;
+        this.haltedAt = vc.cycles;
         m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
         m.flags |= F.IF;
         m.halted = true;
@@ -685,6 +788,7 @@ export class Monitor {
     const m = this.machine.cpu;
     const c = this.counters.snapshot();
     c["time.guest-cycles"] = this.guestCycles;
+    c["time.guest-instructions"] = this.guestInstructions;
     c["time.machine-cycles"] = m.cycles;
     c["time.overhead-cycles"] = this.overhead;
     c["shadow.pool-used"] = this.shadow.poolUsed;

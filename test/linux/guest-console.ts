@@ -8,6 +8,14 @@ import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
 import { loadLinux, loadLinux64, pcE820Map } from "../../src/boot/index.js";
 import { Monitor } from "../../src/vmm/monitor.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
+import { restorePc, savePc, type GuestState } from "../../src/hw/pc/pc-state.js";
+
+/** A console saved mid-session: the guest's state, what it had printed, and when it last did. */
+export interface SavedConsole {
+  state: GuestState;
+  output: string;
+  lastOutputNs: number;
+}
 
 export interface LinuxBoot {
   bzImage: string;
@@ -21,6 +29,8 @@ export interface LinuxBoot {
   cpu?: string;
   /** An x86-64 kernel, loaded with the 64-bit boot protocol (`direct`: the unpacked kernel's startup_64). */
   amd64?: boolean;
+  /** Continue this saved console (GuestConsole.save) instead of booting (docs/snapshots.md). */
+  from?: SavedConsole;
 }
 
 export class GuestConsole {
@@ -48,6 +58,14 @@ export class GuestConsole {
     const mode = boot.mode ?? "bare";
     const mon = mode === "bare" ? null : new Monitor({ ...opts, mode });
     this.pc = mon ?? new Pc(opts);
+    if (boot.from !== undefined) {
+      this.output = boot.from.output;
+      this.lastOutputNs = boot.from.lastOutputNs;
+      const state = structuredClone(boot.from.state);
+      if (mon !== null) mon.restoreFrom(state);
+      else restorePc(this.pc as Pc, state);
+      return;
+    }
     const target = this.pc.bootTarget;
     const common = { initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram) };
     const entry = boot.amd64
@@ -103,6 +121,23 @@ export class GuestConsole {
     const start = this.expect(cmd + "\r\n", from, 2e8);
     const at = this.expect(prompt, start, maxInstructions);
     return { out: this.output.slice(start, at - prompt.length), at };
+  }
+
+  /** The session so far, to be continued by a console built with `from` (any mode). */
+  save(): SavedConsole {
+    const pc = this.pc;
+    let state: GuestState;
+    if (pc instanceof Monitor) {
+      pc.requestCapture();
+      while (pc.captured === null) {
+        const end = pc.run({ deadline: Date.now() + 60_000, until: () => pc.captured !== null });
+        if (end.kind !== "timeout") throw new Error(`guest ended (${end.kind}) before its state was captured`);
+      }
+      state = pc.captured;
+    } else {
+      state = savePc(pc);
+    }
+    return { state, output: this.output, lastOutputNs: this.lastOutputNs };
   }
 
   private guestNs(): number {

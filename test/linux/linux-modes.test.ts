@@ -3,6 +3,10 @@
 // strict CPU — gives a serial log byte-identical to the bare machine's, with the loader's
 // reservetop= hint and (for bt) without it. The monitor's resource control holds after
 // each run.
+//
+// Boots from scratch here: trap (with reservetop=) and bt (without it); linux-shell.test.ts
+// boots bare. The other sessions continue a bare boot to the shell prompt, saved once and
+// cached (shell-snapshot.ts, docs/snapshots.md): the same bytes as a boot, without its minute.
 // Needs the Linux guest: `npx vmm86 fetch linux` (the test fetches it if missing).
 
 import { test } from "node:test";
@@ -11,6 +15,7 @@ import { GuestConsole } from "./guest-console.js";
 import { cachedLinux, fetchLinux, LINUX_CMDLINE, READY_MARKER } from "../../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../../src/cli/run.js";
 import { Monitor } from "../../src/vmm/monitor.js";
+import { shellAtPrompt } from "./shell-snapshot.js";
 
 const PROMPT = " # ";
 /** As in linux-shell.test.ts: the default command line without the crypto self-tests. */
@@ -47,9 +52,11 @@ function integrityHolds(c: GuestConsole): void {
 test("Linux under bt and under trap --cpu strict: serial logs byte-identical to bare (with reservetop=)", { timeout: 1_800_000 }, async () => {
   const g = await guest();
   const cmdline = `${TEST_CMDLINE} reservetop=${RESERVETOP}`;
-  const bare = new GuestConsole({ ...g, cmdline, direct: true });
+  const { saved } = shellAtPrompt(g, cmdline, PROMPT);
+  const bare = new GuestConsole({ ...g, cmdline, direct: true, from: saved });
   session(bare, g.release);
-  const bt = new GuestConsole({ ...g, cmdline, direct: true, mode: "bt" });
+  // bt continues the bare boot's snapshot: the monitor's state is built from the guest's.
+  const bt = new GuestConsole({ ...g, cmdline, direct: true, mode: "bt", from: saved });
   session(bt, g.release);
   assert.equal(bt.output, bare.output, "bt: the same serial log as bare");
   integrityHolds(bt);
@@ -63,7 +70,7 @@ test("Linux under bt and under trap --cpu strict: serial logs byte-identical to 
 
 test("Linux under bt without reservetop= (fixmap accesses in the monitor region are emulated): identical to bare", { timeout: 1_800_000 }, async () => {
   const g = await guest();
-  const bare = new GuestConsole({ ...g, cmdline: TEST_CMDLINE, direct: true });
+  const bare = new GuestConsole({ ...g, cmdline: TEST_CMDLINE, direct: true, from: shellAtPrompt(g, TEST_CMDLINE, PROMPT).saved });
   session(bare, g.release);
   const bt = new GuestConsole({ ...g, cmdline: TEST_CMDLINE, direct: true, mode: "bt" });
   session(bt, g.release);

@@ -111,6 +111,9 @@ export class PhysicalMemory {
     return this.nativeEntries.get(addr >>> 0);
   }
 
+  /** The ROM images mapped so far, in the order they were added. */
+  get romRegions(): readonly RomRegion[] { return this.roms; }
+
   /** Map a read-only image at `base`. Pages it covers stop being RAM. */
   addRom(base: number, data: Uint8Array): void {
     if (base % 4096 !== 0 || data.length % 4096 !== 0) throw new RangeError("ROM must be page aligned");

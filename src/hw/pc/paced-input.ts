@@ -31,6 +31,8 @@ const ONE = new Uint8Array(1);
 /** The longest a scripted line waits for the guest to halt (ns of guest time). */
 export const IDLE_WAIT = 100_000_000;
 
+export interface PacedInputState { open: boolean; due: number; step: number; awaitingIdle: boolean; idleDeadline: number; sent: number }
+
 export class PacedInput implements TimedDevice {
   private queue: Uint8Array[] = [];
   private head = 0;
@@ -132,6 +134,20 @@ export class PacedInput implements TimedDevice {
         return;
       }
     }
+  }
+
+  /**
+   * The line's guest-side timing (open, the next byte's due time, the wait for an idle
+   * guest). Host-side state — bytes read from the host but not yet sent, end of input,
+   * live or scripted — belongs to the run that continues and is not part of it.
+   */
+  save(): PacedInputState {
+    return { open: this.isOpen, due: this.due, step: this.step, awaitingIdle: this.awaitingIdle, idleDeadline: this.idleDeadline, sent: this.sent };
+  }
+
+  restore(s: PacedInputState): void {
+    this.isOpen = s.open; this.due = s.due; this.step = s.step; this.awaitingIdle = s.awaitingIdle;
+    this.idleDeadline = s.idleDeadline; this.sent = s.sent;
   }
 
   nextEvent(): number {

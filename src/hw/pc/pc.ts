@@ -113,6 +113,11 @@ export class PcPlatform {
   readonly rtc: Mc146818;
   readonly kbd: I8042;
   readonly vga = new VgaText();
+  readonly port61: Port61;
+  readonly port80: Port80;
+  readonly port92: Port92;
+  /** The ACPI PM1 block, when the platform has ACPI. */
+  readonly pm: PmBlock | null = null;
   readonly timed: TimedDevice[];
   /** Scripted input for COM1 at chosen virtual times (tests; see scheduled-input.ts). */
   readonly input: ScheduledInput;
@@ -138,9 +143,10 @@ export class PcPlatform {
     mapPorts(io, 0x20, 2, this.pic.master, now);
     mapPorts(io, 0xa0, 2, this.pic.slave, now);
     mapPorts(io, 0x40, 4, this.pit, now);
-    mapPorts(io, 0x61, 1, new Port61(this.pit), now);
-    mapPorts(io, 0x80, 1, new Port80(opts.post), now);
-    mapPorts(io, 0x92, 1, new Port92({ onA20: (on) => this.a20.set(A20_PORT92, on), onReset: () => this.requestReset() }), now);
+    mapPorts(io, 0x61, 1, (this.port61 = new Port61(this.pit)), now);
+    mapPorts(io, 0x80, 1, (this.port80 = new Port80(opts.post)), now);
+    this.port92 = new Port92({ onA20: (on) => this.a20.set(A20_PORT92, on), onReset: () => this.requestReset() });
+    mapPorts(io, 0x92, 1, this.port92, now);
     this.rtc = new Mc146818(this.pic.line(8), { ramBytes: opts.ramBytes });
     mapPorts(io, 0x70, 2, this.rtc, now);
     this.kbd = new I8042({
@@ -156,7 +162,8 @@ export class PcPlatform {
     mapPorts(io, 0x3c0, 0x20, this.vga, now);
     if (opts.acpi) {
       host.mem.addRom(ACPI_ROM_BASE, buildAcpiRom(PM_BASE, opts.apics === true));
-      mapPorts(io, PM_BASE, 12, new PmBlock(() => host.powerOff(0)), now);
+      this.pm = new PmBlock(() => host.powerOff(0));
+      mapPorts(io, PM_BASE, 12, this.pm, now);
     }
     mapPorts(io, 0x3f8, 8, this.com1, now);
     mapPorts(io, 0x2f8, 8, this.com2, now);
@@ -235,6 +242,7 @@ export class Pc {
       write32: (off, v) => { apic.write32(off, v); cpu.yieldSlice(); },
     };
     this.machine.mem.addMmio(region);
+    this.apicRegion = region;
     apic.extint = pic;
     const source: InterruptSource = {
       hasInterrupt: () => (apic.active ? apic.hasInterrupt() : pic.hasInterrupt()),
@@ -261,6 +269,12 @@ export class Pc {
 
   /** The I/O APIC, with the local APIC. */
   ioApic: IoApic | null = null;
+  private apicRegion: MmioRegion | null = null;
+
+  /** The local APIC's registers answer at its IA32_APIC_BASE again (after a restore). */
+  relocateApic(): void {
+    if (this.apic !== null && this.apicRegion !== null) this.apicRegion.base = this.apic.base;
+  }
 
   get cpu() { return this.machine.cpu; }
   /** Where a loader puts the guest: the machine's CPU and memory. */

@@ -30,4 +30,14 @@ export class ScheduledInput implements TimedDevice {
   nextEvent(): number {
     return this.queue.length ? this.queue[0].at : Infinity;
   }
+
+  /** The bytes not yet delivered, with their due times (ns). */
+  save(): { at: number; bytes: number[] }[] {
+    return this.queue.map((q) => ({ at: q.at, bytes: Array.from(q.bytes) }));
+  }
+
+  restore(s: { at: number; bytes: number[] }[]): void {
+    this.queue.length = 0;
+    for (const q of s) this.queue.push({ at: q.at, bytes: Uint8Array.from(q.bytes) });
+  }
 }

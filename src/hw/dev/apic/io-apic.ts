@@ -116,4 +116,14 @@ export class IoApic {
     this.latch = (this.latch & ~(0xff << sh)) | ((v & 0xff) << sh);
     if ((off & 3) === 3 || (off & ~3) === 0) this.write32(off & ~3, this.latch);
   }
+
+  save(): IoApicState {
+    return { id: this.id, select: this.select, lo: Array.from(this.lo), hi: Array.from(this.hi), asserted: Array.from(this.asserted), latch: this.latch };
+  }
+
+  restore(s: IoApicState): void {
+    this.id = s.id; this.select = s.select; this.lo.set(s.lo); this.hi.set(s.hi); this.asserted.set(s.asserted); this.latch = s.latch;
+  }
 }
+
+export interface IoApicState { id: number; select: number; lo: number[]; hi: number[]; asserted: number[]; latch: number }

@@ -334,4 +334,29 @@ export class LocalApic implements InterruptSource, TimedDevice {
     this.latch = (this.latch & ~(0xff << sh)) | ((v & 0xff) << sh);
     if ((off & 3) === 3) this.writeReg(off & 0xff0, this.latch);
   }
+
+  save(): LocalApicState {
+    return {
+      baseMsr: this.baseMsr, tpr: this.tpr, ldr: this.ldr, dfr: this.dfr, svr: this.svr, esr: this.esr,
+      esrPending: this.esrPending, icrLo: this.icrLo, icrHi: this.icrHi, lvt: Array.from(this.lvt),
+      irr: Array.from(this.irr), isr: Array.from(this.isr), tmr: Array.from(this.tmr), initialCount: this.initialCount,
+      divideReg: this.divideReg, countStart: this.countStart, running: this.running, tscDeadline: this.tscDeadline,
+      latch: this.latch,
+    };
+  }
+
+  /** Put a saved state back; the caller remaps the register page (`base`) and drives INTR. */
+  restore(s: LocalApicState): void {
+    this.baseMsr = s.baseMsr; this.tpr = s.tpr; this.ldr = s.ldr; this.dfr = s.dfr; this.svr = s.svr; this.esr = s.esr;
+    this.esrPending = s.esrPending; this.icrLo = s.icrLo; this.icrHi = s.icrHi;
+    this.lvt.set(s.lvt); this.irr.set(s.irr); this.isr.set(s.isr); this.tmr.set(s.tmr);
+    this.initialCount = s.initialCount; this.divideReg = s.divideReg; this.countStart = s.countStart;
+    this.running = s.running; this.tscDeadline = s.tscDeadline; this.latch = s.latch;
+  }
+}
+
+export interface LocalApicState {
+  baseMsr: number; tpr: number; ldr: number; dfr: number; svr: number; esr: number; esrPending: number;
+  icrLo: number; icrHi: number; lvt: number[]; irr: number[]; isr: number[]; tmr: number[];
+  initialCount: number; divideReg: number; countStart: number; running: boolean; tscDeadline: number; latch: number;
 }

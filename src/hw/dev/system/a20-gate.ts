@@ -19,6 +19,12 @@ export class A20Gate {
     this.sources = enabled ? this.sources | bit : this.sources & ~bit;
     if (this.enabled !== was) this.onChange(this.enabled);
   }
+
+  /** Which sources enable A20 (bit 0: i8042, bit 1: port 0x92). */
+  save(): number { return this.sources; }
+
+  /** Put saved sources back without telling the CPU (a restored CPU has its own A20 state). */
+  restore(sources: number): void { this.sources = sources; }
 }
 
 export const A20_KBC = 1;
