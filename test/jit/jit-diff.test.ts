@@ -65,3 +65,27 @@ test("code that crosses a page: the block ends at the page, the instruction acro
     assert.equal(f.cpu.instructions, 7);
   }
 });
+
+test("an interrupt held off by STI is taken right after the next instruction, not at the end of a block", () => {
+  // sti ; mov eax, 1 ; mov ebx, 2 ; hlt — with INTR raised and IF clear: the interrupt comes
+  // after MOV EAX (the shadow of STI covers one instruction), so EBX is still 0.
+  const code = [0xfb, 0xb8, 1, 0, 0, 0, 0xbb, 2, 0, 0, 0, 0xf4];
+  for (const jit of TIERS) {
+    const f = new FlatMachine({ cpl: 0, ramBytes: 4 << 20, cpu: "pentium2", jit });
+    f.m.mem.load(0x210100, Uint8Array.from(code));
+    const cpu = f.cpu;
+    cpu.eip = 0x210100;
+    cpu.regs[3] = 0;
+    // A first pass with INTR low makes the block after STI hot (and compiled at tier 2).
+    cpu.run(4);
+    cpu.halted = false;
+    cpu.setEflags(cpu.getEflags() & ~0x200);
+    cpu.regs[0] = 0; cpu.regs[3] = 0; cpu.eip = 0x210100;
+    cpu.intr = { hasInterrupt: () => true, acknowledge: () => 0x20 };
+    cpu.intrLine = true;
+    cpu.run(100);
+    assert.equal(cpu.regs[0], 1, JSON.stringify(jit));
+    assert.equal(cpu.regs[3], 0, `${JSON.stringify(jit)}: MOV EBX ran before the interrupt`);
+    assert.equal(f.m.mem.read32(cpu.regs[4] - 0) >>> 0, 0x210106, "the interrupt frame's EIP is MOV EBX's");
+  }
+});

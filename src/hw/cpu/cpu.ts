@@ -1216,9 +1216,12 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count <= this.sliceEnd && !(this.watchRing0 && this.cpl === 0) &&
+        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
-          // The block does the interpreter's work and checks between its instructions.
+          // The block does the interpreter's work and checks between its instructions. Not
+          // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
+          // by it must be taken right after this instruction, which a quiet first
+          // instruction would not look for.
           const before = this.instructions;
           this.blockStart = before;
           if (blk.fn !== null) blk.fn(this, this.eip);
