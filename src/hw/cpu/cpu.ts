@@ -7,7 +7,7 @@
 // `exec/`, protected-mode control transfers in `transfer.ts`, interrupt delivery in
 // `interrupt.ts`, task switching in `task.ts`.
 
-import { CpuFault, StopReason, Vector, type FaultRecord } from "./fault.js";
+import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr } from "./instr.js";
@@ -26,6 +26,8 @@ import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
 import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
+import type { GuestMode } from "./guest-mode.js";
+import { Svm } from "./svm/svm.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -124,7 +126,7 @@ export class Cpu {
   /** features.strict, cached for the sensitive-instruction checks. */
   private readonly strict: boolean;
   /** The CR4 bits MOV to CR4 may set on this model; any other bit is #GP(0). */
-  private readonly cr4Allowed: number;
+  readonly cr4Allowed: number;
   readonly fpu: Fpu;
   /** XMM0–XMM15 and MXCSR (src/hw/sse), and the SSE floating-point unit working on them. */
   readonly simd = new SimdState();
@@ -220,6 +222,18 @@ export class Cpu {
    */
   watchRing0 = false;
   ring0Foreign = 0;
+  /**
+   * Guest mode under hardware assist (guest-mode.ts): the SVM guest or VMX non-root
+   * operation the processor is in, or null. Sensitive instructions, exceptions and
+   * interrupts ask it whether they exit to the host.
+   */
+  guest: GuestMode | null = null;
+  /** AMD's global interrupt flag (APM vol. 2 §15.17): clear, no interrupt or NMI is taken. */
+  gif = true;
+  /** Added to the TSC while a guest runs (the VMCB's or VMCS's TSC offset). */
+  guestTscOffset = 0;
+  /** SVM (svm/svm.ts), on models with the svm feature. */
+  readonly svm: Svm | null;
   /** Optional per-instruction trace sink (--trace). */
   tracer: ((cpu: Cpu, i: Instr) => void) | null = null;
   /** Set when the processor shut down (triple fault): what led there. */
@@ -263,6 +277,8 @@ export class Cpu {
   /** Decoded instructions by physical page, then offset. */
   // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
+  /** The pages icache holds (with repeats after invalidations): what flushCodeCache visits. */
+  private icachePages: number[] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
   /** Whether paging is on (CR0.PG, cached). */
@@ -284,6 +300,7 @@ export class Cpu {
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
     this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
+    this.svm = this.features.svm ? new Svm(this) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -318,6 +335,10 @@ export class Cpu {
     this.nmiPending = false;
     this.paging = false;
     this.fpu.reset();
+    this.guest = null;
+    this.gif = true;
+    this.guestTscOffset = 0;
+    this.svm?.reset();
     this.flushTlb(true);
     this.flushCodeCache();
   }
@@ -975,6 +996,25 @@ export class Cpu {
     if (nxe !== this.nxe) { this.nxe = nxe; this.flushTlb(true); }
   }
 
+  /**
+   * Load CR0, CR3, CR4 and EFER together, without the checks of MOV CR and WRMSR: a world
+   * switch (VMRUN, #VMEXIT, VM entry and exit) whose state its own checks have validated.
+   */
+  loadSystemState(cr0: number, cr3: number, cr3Hi: number, cr4: number, efer: number): void {
+    const lma = (efer & EFER_LMA) !== 0;
+    this.cr0 = cr0 | CR0_ET;
+    this.paging = (cr0 & CR0_PG) !== 0;
+    this.cr3 = cr3 | 0;
+    this.cr3Hi = cr3Hi | 0;
+    this.cr4 = cr4 | 0;
+    this.efer = efer | 0;
+    this.nxe = (efer & EFER_NXE) !== 0;
+    this.lmsleOn = (efer & EFER_LMSLE) !== 0;
+    if (lma !== this.lma) this.setLma(lma);
+    if (this.paging && (cr4 & CR4_PAE) !== 0 && !lma) this.loadPdptes();
+    this.flushTlb(true);
+  }
+
   /** STAR[63:48]: the SYSRET selector base. */
   msrStarHigh(): number {
     const v = this.plainMsrs.get(0xc000_0081);
@@ -1008,6 +1048,7 @@ export class Cpu {
   // =====================================================================================
 
   private invalidateCodePage(page: number): void {
+    if (this.icache[page] === undefined) return;
     this.icache[page] = undefined;
     this.codeEpoch++;
     this.jit?.pageInvalidated(page);
@@ -1016,9 +1057,9 @@ export class Cpu {
   }
 
   flushCodeCache(): void {
-    for (let p = 0; p < this.icache.length; p++) {
-      if (this.icache[p] !== undefined) this.invalidateCodePage(p);
-    }
+    const pages = this.icachePages;
+    this.icachePages = [];
+    for (const p of pages) this.invalidateCodePage(p);
   }
 
   /** Fetch one code byte at CS:off (limit-checked, paged). Used by the decoder. */
@@ -1106,6 +1147,7 @@ export class Cpu {
     if (arr === undefined) {
       arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
       this.icache[page] = arr;
+      this.icachePages.push(page);
       this.mem.codePages[page] = 1;
     }
     arr[phys & 0xfff] = ins;
@@ -1233,7 +1275,7 @@ export class Cpu {
           jit.stats.instructions += this.instructions - before;
           if (this.stopReason !== StopReason.None || this.halted) return;
           if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
           }
           continue;
         }
@@ -1248,7 +1290,7 @@ export class Cpu {
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
       if (this.intrLine || this.nmiPending) {
-        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
       }
     }
   }
@@ -1270,15 +1312,18 @@ export class Cpu {
       this.instructions++;
       if (check[k] !== 0) {
         if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
-        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
       }
     }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */
   checkInterrupts(): boolean {
-    if (this.inhibitIrq) return false;
+    if (this.inhibitIrq || !this.gif) return false;
     try {
+      // Under hardware assist a physical interrupt may belong to the host: it exits, and
+      // stays pending until the host takes it.
+      if (this.guest !== null && (this.nmiPending || (this.intr !== null && this.intr.hasInterrupt())) && this.guest.interrupt(this.nmiPending)) return true;
       if (this.nmiPending) {
         this.nmiPending = false;
         this.halted = false;
@@ -1309,6 +1354,7 @@ export class Cpu {
   raiseTrapNow(vector: number): void {
     this.instrEip = this.eip;
     try {
+      if (this.guest !== null && this.guest.exception(vector, 0, false, 0)) return;
       this.deliver(vector, IntKind.Exception, 0, false);
     } catch (e) {
       if (e !== this.fault) throw e;
@@ -1319,24 +1365,31 @@ export class Cpu {
   /** A fault was thrown by the current instruction: restart it through the exception. */
   private handleFault(): void {
     const f = this.fault;
+    // An exit to the host from inside an instruction: the host's state is loaded already.
+    if (f.vector === VMEXIT) return;
     let vector = f.vector, code = f.errorCode, hasCode = f.hasErrorCode;
     // The exceptions of a double-fault chain, kept for a shutdown report (no allocation for
     // the common single fault).
     let chain: FaultRecord[] | null = null;
-    if (vector === Vector.PF) this.cr2 = f.cr2;
     this.eip = this.instrEip;
+    let cr2 = f.cr2;
     for (;;) {
       try {
+        // Under hardware assist the host may intercept the exception (then CR2 is not written).
+        if (this.guest !== null && this.guest.exception(vector, code, hasCode, cr2)) return;
+        if (vector === Vector.PF) this.cr2 = cr2;
         this.deliver(vector, IntKind.Exception, code, hasCode);
         return;
       } catch (e) {
         if (e !== this.fault) throw e;
+        if (f.vector === VMEXIT) return;
         const second = f.vector;
-        if (second === Vector.PF) this.cr2 = f.cr2;
+        if (second === Vector.PF) cr2 = f.cr2;
         chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
         chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
         if (vector === Vector.DF) {
+          if (this.guest !== null && this.guest.shutdown()) return;
           this.recordShutdown(chain);
           this.stopReason = StopReason.TripleFault;
           return;
@@ -1363,7 +1416,37 @@ export class Cpu {
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    const svm = this.svm;
+    if (svm !== null && svm.inGuest) {
+      // An exit during delivery reports the event in EXITINTINFO (APM vol. 2 §15.7.2).
+      const type = kind === IntKind.External ? (vector === Vector.NMI ? 2 : 0) : kind === IntKind.Software ? 4 : 3;
+      svm.delivering = (vector | (type << 8) | (hasErrorCode ? 1 << 11 : 0) | (1 << 31)) >>> 0;
+      svm.deliveringCode = errorCode;
+      deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+      svm.delivering = 0;
+      return;
+    }
     deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+  }
+
+  /**
+   * Deliver an event a hypervisor injects on entry (SVM's EVENTINJ, VMX's VM-entry
+   * interruption information) as if it had just happened, with the fault path's handling
+   * of an exception during its delivery.
+   */
+  injectEvent(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    this.instrEip = this.eip;
+    try {
+      this.deliver(vector, kind, errorCode, hasErrorCode);
+    } catch (e) {
+      if (e !== this.fault) throw e;
+      this.handleFault();
+    }
+  }
+
+  /** Abandon the current instruction after an exit to the host (guest-mode.ts). */
+  throwExit(): never {
+    throw this.fault.set(VMEXIT, 0, false);
   }
 
   /**
@@ -1383,5 +1466,5 @@ export class Cpu {
   get cycles(): number { return this.instructions + this.idleCycles; }
 
   /** Time-stamp counter: the cycle count, offset by WRMSR to IA32_TIME_STAMP_COUNTER. */
-  readTsc(): number { return this.cycles + this.tscOffset; }
+  readTsc(): number { return this.cycles + this.tscOffset + this.guestTscOffset; }
 }

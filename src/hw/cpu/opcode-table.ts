@@ -37,6 +37,7 @@ import * as si from "./exec/simd-int.js";
 import * as sf from "./exec/simd-fp.js";
 import * as mv from "./exec/simd-move.js";
 import * as fx from "./exec/fxsave.js";
+import * as svmi from "./svm/instructions.js";
 import type { FeatureName } from "./models.js";
 
 export type Operand = string;
@@ -540,6 +541,11 @@ x64(0x0f01, y64.lgdt, { reg: 2 }); x64(0x0f01, y64.lidt, { reg: 3 });
 x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y64.invlpg, { reg: 7 });
 d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
 d(0x0f01, "rdtscp", "", scall.rdtscp, { modrm: 0xf9, x64: scall.rdtscp });
+// SVM (AMD APM vol. 3): 0F 01 D8–DF, in every mode SVM allows (the handlers check).
+for (const [m, name, h] of [
+  [0xd8, "vmrun", svmi.vmrun], [0xd9, "vmmcall", svmi.vmmcall], [0xda, "vmload", svmi.vmload], [0xdb, "vmsave", svmi.vmsave],
+  [0xdc, "stgi", svmi.stgi], [0xdd, "clgi", svmi.clgi], [0xde, "skinit", svmi.skinit], [0xdf, "invlpga", svmi.invlpga],
+] as const) d(0x0f01, name, "", h, { modrm: m, x64: h, feature: "svm" });
 for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
 for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
 for (let r = 1; r < 8; r++) g(0x0f1f, r, "nop", "Ev", data.nop, { only64: true, x64: data.nop });
@@ -795,7 +801,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   const handlers = (...modules: object[]): Set<unknown> => new Set(modules.flatMap((m) => Object.values(m)));
   // Control transfers, system and descriptor instructions, I/O, SYSCALL/SYSENTER, and the
   // two that change EFLAGS.IF/TF (POPF) or do I/O through the string unit (INS/OUTS).
-  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64);
+  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64, svmi);
   for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
   for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
   // A conditional jump continues the block on its fall-through path (the block leaves when
