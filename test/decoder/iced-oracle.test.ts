@@ -85,6 +85,8 @@ const I686 = new Set<CpuidFeature>([
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.SMM,
   CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
   CpuidFeature.POPCNT, CpuidFeature.SSSE3,
+  // AMD-V (0F 01 D8–DF): decoded on every model, #UD without the svm feature.
+  CpuidFeature.SVM, CpuidFeature.SKINIT_or_SVM,
 ]);
 
 /** True if iced's instruction exists on our i686. */

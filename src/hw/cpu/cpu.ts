@@ -28,6 +28,7 @@ import { SimdFloat } from "../sse/simd-float.js";
 import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
 import type { GuestMode } from "./guest-mode.js";
 import { Svm } from "./svm/svm.js";
+import type { NestedPaging } from "./svm/nested-paging.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -232,6 +233,8 @@ export class Cpu {
   gif = true;
   /** Added to the TSC while a guest runs (the VMCB's or VMCS's TSC offset). */
   guestTscOffset = 0;
+  /** Nested paging for the guest running now (svm/nested-paging.ts), or null. */
+  nested: NestedPaging | null = null;
   /** SVM (svm/svm.ts), on models with the svm feature. */
   readonly svm: Svm | null;
   /** Optional per-instruction trace sink (--trace). */
@@ -336,6 +339,7 @@ export class Cpu {
     this.paging = false;
     this.fpu.reset();
     this.guest = null;
+    this.nested = null;
     this.gif = true;
     this.guestTscOffset = 0;
     this.svm?.reset();
@@ -543,7 +547,7 @@ export class Cpu {
   /** Map a linear address for reading; returns the physical address. */
   translateRead(lin: number, user: boolean): number {
     if (this.lma) return this.long.translate(lin, false, user, false);
-    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     if ((e & TLB_VALID) !== 0 && (!user || (e & TLB_USER) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
     return this.tlbMiss(lin, false, user);
@@ -552,7 +556,7 @@ export class Cpu {
   /** Map a linear address for writing; returns the physical address. */
   translateWrite(lin: number, user: boolean): number {
     if (this.lma) return this.long.translate(lin, true, user, false);
-    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     const need = TLB_VALID | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
     if ((e & need) === need) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
@@ -561,9 +565,20 @@ export class Cpu {
 
   private tlbMiss(lin: number, write: boolean, user: boolean): number {
     const t = this.xlat;
-    if (!walk(this.mem, this, lin, write, user, t)) {
+    const nested = this.nested;
+    if (!this.paging) {
+      // Only under nested paging: the guest's linear address is its physical address.
+      t.frame = (lin & ~0xfff) >>> 0; t.user = true; t.writable = true; t.dirty = true; t.global = false; t.noExec = false;
+    } else if (!walk(nested ?? this.mem, this, lin, write, user, t)) {
       this.fault.cr2 = lin >>> 0;
       this.raise(Vector.PF, t.errorCode);
+    }
+    if (nested !== null) {
+      // The guest-physical frame through the host's tables; the TLB keeps the combined
+      // rights, and a write re-walks until both levels have their dirty bits set.
+      t.frame = nested.translate(t.frame, write, false);
+      if (!nested.lastWritable) t.writable = false;
+      t.dirty = write;
     }
     const page = lin >>> 12;
     if (this.tlb[page] === 0) {
@@ -1035,8 +1050,9 @@ export class Cpu {
   /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
   private loadPdptes(): void {
     const base = (this.cr3 & 0xffff_ffe0) >>> 0;
+    const m = this.nested ?? this.mem; // a guest's CR3 under nested paging is guest-physical
     for (let k = 0; k < 4; k++) {
-      const lo = this.mem.read32(base + k * 8), hi = this.mem.read32(base + k * 8 + 4);
+      const lo = m.read32(base + k * 8), hi = m.read32(base + k * 8 + 4);
       if ((lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_fff0) !== 0)) this.gp(0);
       this.pdpte[k * 2] = lo;
       this.pdpte[k * 2 + 1] = hi;
@@ -1384,7 +1400,7 @@ export class Cpu {
         if (e !== this.fault) throw e;
         if (f.vector === VMEXIT) return;
         const second = f.vector;
-        if (second === Vector.PF) cr2 = f.cr2;
+        if (second === Vector.PF) { cr2 = f.cr2; this.cr2 = cr2; }
         chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
         chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.

@@ -206,3 +206,67 @@ test("CPUID reports SVM on athlon64-revf and nested paging on barcelona only", (
     assert.deepEqual([out[0], out[1], out[3] & 1], [1, 64, np], model);
   }
 });
+
+// ---- Nested paging (APM vol. 2 §15.25), on barcelona ----
+
+const NPT_PD = 0x40000, NPT_PT = 0x41000;
+
+/** Host tables (legacy format: the host runs without PAE) mapping guest-physical 0–4 MiB 1:1, user and writable. */
+function nestedIdentity(hv: Hypervisor): void {
+  const m = hv.fm.mem;
+  m.write32(NPT_PD, NPT_PT | 7);
+  for (let p = 0; p < 1024; p++) m.write32(NPT_PT + p * 4, (p << 12) | 7);
+  hv.w32(Vmcb.NP_ENABLE, 1);
+  hv.w32(Vmcb.N_CR3, NPT_PD);
+}
+const npte = (gpa: number) => NPT_PT + (gpa >>> 12) * 4;
+
+test("nested paging: guest-physical pages move, and a missing or read-only host page is #VMEXIT(NPF) with its GPA", () => {
+  const hv = new Hypervisor(`
+    mov eax, [0x60000]
+    mov [0x60000], eax
+    hlt
+  `, { cpu: "barcelona", misc1: 1 << 24 });
+  nestedIdentity(hv);
+  const m = hv.fm.mem;
+  // The guest's code page lives at host 0x50000; guest-physical 0x60000 is not mapped.
+  for (let k = 0; k < 64; k++) m.write8(0x50000 + k, m.read8(GUEST + k));
+  m.write32(GUEST, 0xdeadbeef); // what the guest would run without the nested mapping
+  m.write32(npte(GUEST), 0x50000 | 7);
+  m.write32(npte(0x60000), 0);
+  assert.equal(hv.run(), SvmExit.NPF);
+  assert.equal(hv.r32(Vmcb.RIP), GUEST, "rIP at the load");
+  assert.equal(hv.r32(Vmcb.EXITINFO2), 0x60000);
+  assert.deepEqual([hv.r32(Vmcb.EXITINFO1), hv.r32(Vmcb.EXITINFO1 + 4)], [4, 1], "not present, read, user; bit 32: the final address");
+  // Map it read-only at host 0x70000.
+  m.write32(0x70000, 0x1234_5678);
+  m.write32(npte(0x60000), 0x70000 | 5);
+  assert.equal(hv.run(), SvmExit.NPF);
+  assert.equal(hv.r32(Vmcb.RAX), 0x1234_5678, "the load read host 0x70000");
+  assert.deepEqual([hv.r32(Vmcb.EXITINFO1), hv.r32(Vmcb.EXITINFO1 + 4)], [7, 1], "present, write, user");
+  m.write32(npte(0x60000), 0x70000 | 7);
+  assert.equal(hv.run(), SvmExit.HLT);
+  assert.ok(hv.fm.cpu.svm!.exits.get(SvmExit.NPF) === 2);
+  assert.equal(hv.fm.cpu.nested, null, "nested paging ends with the guest");
+});
+
+test("nested paging: a fault on the guest's own page tables sets EXITINFO1 bit 33", () => {
+  const hv = new Hypervisor("hlt", { cpu: "barcelona", misc1: 1 << 24 });
+  nestedIdentity(hv);
+  // The guest pages with its page directory at guest-physical 0x80000, which the host does not map.
+  hv.w32(Vmcb.CR0, 0x8000_0011);
+  hv.w32(Vmcb.CR3, 0x80000);
+  hv.fm.mem.write32(npte(0x80000), 0);
+  assert.equal(hv.run(), SvmExit.NPF);
+  assert.equal(hv.r32(Vmcb.EXITINFO2), 0x80000, "the PDE's guest-physical address");
+  assert.deepEqual([hv.r32(Vmcb.EXITINFO1), hv.r32(Vmcb.EXITINFO1 + 4)], [4, 2]);
+});
+
+test("without NPT (athlon64-revf) NP_ENABLE is ignored: guest-physical is host-physical", () => {
+  const hv = new Hypervisor("mov eax, [0x60000]\n hlt", { misc1: 1 << 24 });
+  nestedIdentity(hv);
+  hv.fm.mem.write32(npte(0x60000), 0);
+  hv.fm.mem.write32(0x60000, 77);
+  assert.equal(hv.run(), SvmExit.HLT);
+  assert.equal(hv.r32(Vmcb.RAX), 77);
+});

@@ -24,6 +24,7 @@ import { IntKind } from "../interrupt.js";
 import type { SegmentCache } from "../segment.js";
 import { SegReg } from "../segment.js";
 import { eferWritable } from "../exec/system.js";
+import { NestedPaging } from "./nested-paging.js";
 import { EventInj, IoInfo, Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, VM_CR_SVMDIS } from "./vmcb.js";
 
 /** EFER.SVME (APM vol. 2 §3.1.7): SVM enabled. */
@@ -183,8 +184,9 @@ export class Svm implements GuestMode {
       return;
     }
 
-    // Load the guest (§15.5.2).
+    // Load the guest (§15.5.2). Nested paging takes the host's paging mode as it is now.
     const long = (efer & 0x400) !== 0; // EFER.LMA as the guest has it
+    cpu.nested = this.np ? new NestedPaging(cpu, this, this.nCr3) : null;
     cpu.loadSystemState(cr0 >>> 0, cr3 % TWO32, Math.floor(cr3 / TWO32), cr4 >>> 0, efer >>> 0);
     this.loadSeg(vmcb + Vmcb.ES, cpu.segs[SegReg.ES], long); this.loadSeg(vmcb + Vmcb.CS, cpu.segs[SegReg.CS], long);
     this.loadSeg(vmcb + Vmcb.SS, cpu.segs[SegReg.SS], long); this.loadSeg(vmcb + Vmcb.DS, cpu.segs[SegReg.DS], long);
@@ -408,6 +410,7 @@ export class Svm implements GuestMode {
     // breakpoints off, CR0.PE set (§15.6).
     const h = this.hsavePa;
     cpu.guest = null;
+    cpu.nested = null;
     cpu.gif = false;
     cpu.guestTscOffset = 0;
     cpu.inhibitIrq = false;
