@@ -218,8 +218,9 @@ export class Cpu {
   /** A20 gate: when false, physical address bit 20 is forced to zero. */
   a20 = true;
   /**
-   * Resource control for a monitor (like a performance counter filtered to CPL 0): when
-   * set, every instruction begun at CPL 0 that is not native monitor code is counted.
+   * Resource control for a monitor (like a performance counter filtered to CPL 0 outside
+   * guest mode): when set, every instruction begun at CPL 0 that is not native monitor code
+   * nor a guest's under hardware assist is counted.
    */
   watchRing0 = false;
   ring0Foreign = 0;
@@ -229,6 +230,11 @@ export class Cpu {
    * interrupts ask it whether they exit to the host.
    */
   guest: GuestMode | null = null;
+  /**
+   * A virtual interrupt is pending for the guest (SVM's V_IRQ): the INTR line stays raised
+   * while it is, so the instruction loop looks for it between instructions.
+   */
+  virq = false;
   /** AMD's global interrupt flag (APM vol. 2 §15.17): clear, no interrupt or NMI is taken. */
   gif = true;
   /** Added to the TSC while a guest runs (the VMCB's or VMCS's TSC offset). */
@@ -1274,7 +1280,7 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0) &&
+        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
@@ -1300,7 +1306,7 @@ export class Cpu {
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
       this.inhibitIrq = false;
-      if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
+      if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null) this.ring0Foreign++;
       ins.handler(this, ins);
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
@@ -1339,7 +1345,7 @@ export class Cpu {
     try {
       // Under hardware assist a physical interrupt may belong to the host: it exits, and
       // stays pending until the host takes it.
-      if (this.guest !== null && (this.nmiPending || (this.intr !== null && this.intr.hasInterrupt())) && this.guest.interrupt(this.nmiPending)) return true;
+      if (this.guest !== null && (this.nmiPending || this.virq || (this.intr !== null && this.intr.hasInterrupt())) && this.guest.interrupt(this.nmiPending)) return true;
       if (this.nmiPending) {
         this.nmiPending = false;
         this.halted = false;

@@ -270,3 +270,24 @@ test("without NPT (athlon64-revf) NP_ENABLE is ignored: guest-physical is host-p
   assert.equal(hv.run(), SvmExit.HLT);
   assert.equal(hv.r32(Vmcb.RAX), 77);
 });
+
+test("V_IRQ: a virtual interrupt waits for the guest's IF and its interrupt shadow, then exits with VINTR or goes through the guest's IDT", () => {
+  const guest = "cli\n nop\n sti\n nop\n nop\n hlt";
+  for (const intercept of [true, false]) {
+    const hv = new Hypervisor(guest, { misc1: (intercept ? 1 << 4 : 0) | (1 << 24) });
+    hv.fm.cpu.intr = { hasInterrupt: () => false, acknowledge: () => 0 };
+    hv.w32(Vmcb.VINTR, (1 << 8) | (1 << 24)); // V_IRQ, V_INTR_MASKING
+    hv.fm.mem.write8(VMCB + Vmcb.VINTR_VECTOR, 0x31);
+    if (intercept) {
+      assert.equal(hv.run(), SvmExit.VINTR);
+      // CLI, NOP, STI, then one more instruction in STI's shadow: the exit is before the second NOP.
+      assert.equal(hv.r32(Vmcb.RIP), GUEST + 4);
+      assert.equal((hv.r32(Vmcb.VINTR) >>> 8) & 1, 1, "V_IRQ still pending");
+    } else {
+      assert.equal(hv.run(), SvmExit.HLT);
+      assert.equal(hv.r32(Vmcb.RIP), STUBS + 0x31 * 16, "taken through the guest's vector-31h gate");
+      assert.equal((hv.r32(Vmcb.VINTR) >>> 8) & 1, 0, "V_IRQ consumed");
+    }
+    assert.equal(hv.fm.cpu.virq, false);
+  }
+});

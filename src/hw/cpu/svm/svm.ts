@@ -68,6 +68,8 @@ export class Svm implements GuestMode {
   crRead = 0; crWrite = 0; drRead = 0; drWrite = 0; exceptions = 0; misc1 = 0; misc2 = 0;
   iopm = 0; msrpm = 0; tscOffset = 0; asid = 0;
   vIntrMasking = false;
+  /** V_IRQ and V_INTR_VECTOR (§15.21.4): a virtual interrupt for the guest, taken when its IF allows. */
+  vIrq = false; vIntrVector = 0;
   /** Nested paging for this guest, and its root (APM §15.25). */
   np = false; nCr3 = 0;
   /** The event being delivered to the guest, in EXITINTINFO format (0: none), for an exit during delivery. */
@@ -167,7 +169,10 @@ export class Svm implements GuestMode {
     this.msrpm = this.ru64(vmcb + Vmcb.MSRPM_BASE_PA) - (this.ru64(vmcb + Vmcb.MSRPM_BASE_PA) % 4096);
     this.tscOffset = this.r64(vmcb + Vmcb.TSC_OFFSET);
     this.asid = m.read32(vmcb + Vmcb.GUEST_ASID) >>> 0;
-    this.vIntrMasking = (m.read32(vmcb + Vmcb.VINTR) & (1 << 24)) !== 0;
+    const vintr = m.read32(vmcb + Vmcb.VINTR);
+    this.vIntrMasking = (vintr & (1 << 24)) !== 0;
+    this.vIrq = (vintr & (1 << 8)) !== 0;
+    this.vIntrVector = m.read8(vmcb + Vmcb.VINTR_VECTOR);
     this.np = (m.read32(vmcb + Vmcb.NP_ENABLE) & 1) !== 0 && cpu.features.npt;
     this.nCr3 = this.ru64(vmcb + Vmcb.N_CR3);
     this.vmcb = vmcb;
@@ -204,6 +209,7 @@ export class Svm implements GuestMode {
     cpu.guest = this;
     cpu.gif = true;
     cpu.halted = false;
+    if (this.vIrq) { cpu.virq = true; cpu.intrLine = true; }
     this.w64(vmcb + Vmcb.EXITINTINFO, 0);
     if ((inj & EventInj.V) !== 0) {
       m.write32(vmcb + Vmcb.EVENTINJ + 4, m.read32(vmcb + Vmcb.EVENTINJ + 4)); // unchanged; cleared below
@@ -356,13 +362,32 @@ export class Svm implements GuestMode {
       this.vmexit(SvmExit.NMI, 0, 0, this.cpu.eip);
       return true;
     }
-    if ((this.misc1 & Misc1.INTR) === 0) return false;
-    // With V_INTR_MASKING the host's IF (in the host save area) masks physical interrupts,
-    // not the guest's (§15.21.1).
-    const hostIf = (this.cpu.mem.read32(this.hsavePa + Vmcb.RFLAGS) & F.IF) !== 0;
-    if (!(this.vIntrMasking ? hostIf : (this.cpu.flags & F.IF) !== 0)) return false;
-    this.vmexit(SvmExit.INTR, 0, 0, this.cpu.eip);
-    return true;
+    const cpu = this.cpu;
+    if ((this.misc1 & Misc1.INTR) !== 0 && cpu.intr !== null && cpu.intr.hasInterrupt()) {
+      // With V_INTR_MASKING the host's IF (in the host save area) masks physical interrupts,
+      // not the guest's (§15.21.1).
+      const hostIf = (cpu.mem.read32(this.hsavePa + Vmcb.RFLAGS) & F.IF) !== 0;
+      if (this.vIntrMasking ? hostIf : (cpu.flags & F.IF) !== 0) {
+        this.vmexit(SvmExit.INTR, 0, 0, cpu.eip);
+        return true;
+      }
+    }
+    // A virtual interrupt, once the guest's IF allows it and it is past an interrupt shadow
+    // (the caller checked the shadow): the VINTR intercept, or delivery through the guest's
+    // IDT (§15.21.4). V_TPR priorities are not modelled.
+    if (this.vIrq && (cpu.flags & F.IF) !== 0) {
+      if ((this.misc1 & Misc1.VINTR) !== 0) {
+        this.vmexit(SvmExit.VINTR, 0, 0, cpu.eip);
+        return true;
+      }
+      this.vIrq = false;
+      cpu.virq = false;
+      cpu.halted = false;
+      cpu.instrEip = cpu.eip;
+      cpu.deliver(this.vIntrVector, IntKind.External, 0, false);
+      return true;
+    }
+    return false;
   }
 
   shutdown(): boolean {
@@ -401,6 +426,7 @@ export class Svm implements GuestMode {
     m.write32(v + Vmcb.INTERRUPT_SHADOW, cpu.inhibitIrq ? 1 : 0); m.write32(v + Vmcb.INTERRUPT_SHADOW + 4, 0);
     this.w64(v + Vmcb.EXITCODE, code);
     this.w64(v + Vmcb.EXITINFO1, info1); this.w64(v + Vmcb.EXITINFO2, info2);
+    m.write32(v + Vmcb.VINTR, (m.read32(v + Vmcb.VINTR) & ~(1 << 8)) | (this.vIrq ? 1 << 8 : 0));
     if (this.delivering !== 0) {
       m.write32(v + Vmcb.EXITINTINFO, this.delivering); m.write32(v + Vmcb.EXITINTINFO + 4, this.deliveringCode);
       this.delivering = 0;
@@ -411,6 +437,7 @@ export class Svm implements GuestMode {
     const h = this.hsavePa;
     cpu.guest = null;
     cpu.nested = null;
+    if (cpu.virq) { cpu.virq = false; cpu.intrLine = cpu.intr !== null && cpu.intr.hasInterrupt(); }
     cpu.gif = false;
     cpu.guestTscOffset = 0;
     cpu.inhibitIrq = false;
