@@ -145,9 +145,18 @@ export class Svm implements GuestMode {
   vmrun(i: Instr): void {
     this.check();
     this.instruction(Intercept.VMRUN, i);
-    const cpu = this.cpu;
     const vmcb = this.vmcbAddress();
-    if (this.hsavePa === 0) cpu.gp(0);
+    if (this.hsavePa === 0) this.cpu.gp(0);
+    this.enter(vmcb);
+  }
+
+  /**
+   * What VMRUN does once its checks passed, with rAX = `vmcb`: save the host (RIP is the
+   * processor's next instruction), check and load the guest, and run it. Native monitor code
+   * (src/vmm) executes VMRUN through this.
+   */
+  enter(vmcb: number): void {
+    const cpu = this.cpu;
     // Save the host (§15.5.2: the state VMRUN must restore; RIP is the next instruction's).
     const h = this.hsavePa, m = cpu.mem;
     this.saveSeg(h + Vmcb.ES, cpu.segs[SegReg.ES]); this.saveSeg(h + Vmcb.CS, cpu.segs[SegReg.CS]);
