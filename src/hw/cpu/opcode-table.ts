@@ -618,9 +618,15 @@ for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].e
   g(0x0f18, r, m, "Mb", mv.fence, { mem: true, feature: "sse", x64: mv.fence });
 }
 // 0F 0D: AMD's PREFETCH (/0) and PREFETCHW (/1), memory only; the rest of the space is
-// reserved (APM vol. 3). Decoded in 64-bit mode; #UD on the Intel models.
-g(0x0f0d, 0, "prefetch", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
-g(0x0f0d, 1, "prefetchw", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
+// reserved (APM vol. 3). In every mode on the AMD64 parts (a 32-bit Linux on an AMD64 part
+// uses PREFETCHW: its kmem_cache_alloc died of #UD here when the rows were 64-bit only);
+// #UD on the Intel models.
+g(0x0f0d, 0, "prefetch", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+g(0x0f0d, 1, "prefetchw", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+// /3 is an alias of PREFETCHW and /4–/7 of PREFETCH (as iced-x86 decodes them); /2 is
+// Intel's PREFETCHWT1 on the parts that have it, left undefined here.
+g(0x0f0d, 3, "prefetchw", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+for (let r = 4; r < 8; r++) g(0x0f0d, r, "prefetch", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
 for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", mv.fence, { ...(r < 4 ? { mem: false } : {}), feature: "sse", x64: mv.fence });
 s(0x0f28, 0, "sse", "movaps", "Vps,Wps", mv.loadX(true));
 s(0x0f28, 0x66, "sse2", "movapd", "Vpd,Wpd", mv.loadX(true));
