@@ -58,9 +58,11 @@ Options for run:
                         is entered in 64-bit mode) or run the bzImage's own decompressor
                         (about 2.3 G more guest instructions) from its 32-bit entry
                         (bzimage) or, x86-64 kernels only, its 64-bit entry (bzimage64)
-  --mode bare|trap|bt   execution mode: bare (the guest owns the machine; default), trap
-                        (guest kernel deprivileged to ring 1, trap-and-emulate, shadow
-                        page tables) or bt (guest kernel code binary-translated)
+  --mode bare|trap|bt|svm  execution mode: bare (the guest owns the machine; default),
+                        trap (guest kernel deprivileged to ring 1, trap-and-emulate,
+                        shadow page tables), bt (guest kernel code binary-translated) or
+                        svm (hardware assist: the guest runs in AMD-V guest mode with
+                        nested paging; needs --cpu barcelona)
   --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
