@@ -427,7 +427,7 @@ export class SvmMonitor {
     vc.regs[Reg.ESP] = this.r32(Vmcb.RSP);
     vc.loadSystemState(this.r32(Vmcb.CR0) >>> 0, this.r32(Vmcb.CR3) >>> 0, this.r32(Vmcb.CR3 + 4), this.r32(Vmcb.CR4) >>> 0,
       (this.r32(Vmcb.EFER) & ~EFER_SVME) >>> 0);
-    vc.cr2 = this.r32(Vmcb.CR2);
+    vc.cr2 = this.r32(Vmcb.CR2) >>> 0;
     vc.dr[6] = this.r32(Vmcb.DR6); vc.dr[7] = this.r32(Vmcb.DR7);
     this.segIn(Vmcb.ES, vc.segs[SegReg.ES]); this.segIn(Vmcb.CS, vc.segs[SegReg.CS]);
     this.segIn(Vmcb.SS, vc.segs[SegReg.SS]); this.segIn(Vmcb.DS, vc.segs[SegReg.DS]);
