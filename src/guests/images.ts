@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** guests/NAME/NAME.elf in the checkout. */
-export function guestImagePath(name: "demo" | "redpill" | "escape" | "microbench"): string {
+export function guestImagePath(name: "demo" | "echo" | "redpill" | "escape" | "microbench"): string {
   return fileURLToPath(new URL(`../../../guests/${name}/${name}.elf`, import.meta.url));
 }
 

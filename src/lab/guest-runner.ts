@@ -53,28 +53,40 @@ export function availableModes(): LabMode[] {
   return ["bare", "trap", "bt"];
 }
 
-export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {
+/**
+ * Build the machine for a multiboot guest under `opts` (bare PC or the monitor), load the
+ * image and make it ready to run; COM1's bytes go to `serialOut`. The lab runs and the
+ * browser's sessions both start guests here.
+ */
+export function startLabGuest(image: Uint8Array, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | Monitor; mon: Monitor | null } {
   if (!availableModes().includes(opts.mode)) throw new Error(`mode ${opts.mode} is not available in this build`);
   const ramBytes = opts.ramBytes ?? 32 << 20;
-  let serial = "";
-  const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut: (b: number) => { serial += String.fromCharCode(b); } };
+  const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut };
   const boot = { cmdline: opts.cmdline ?? "lab", modules: [], e820: pcE820Map(ramBytes) };
-  const deadline = Date.now() + 120_000;
-  const maxInstructions = opts.maxInstructions ?? 2e8;
   if (opts.mode === "bare") {
     const pc = new Pc(pcOpts);
     applyEntryState(pc.machine, loadMultiboot(ramWriter(pc.machine), image, boot));
-    const t0 = Date.now();
+    return { pc, mon: null };
+  }
+  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
+  const target = mon.bootTarget;
+  applyEntryState(target, loadMultiboot(ramWriter(target), image, boot));
+  return { pc: mon, mon };
+}
+
+export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {
+  let serial = "";
+  const { pc, mon } = startLabGuest(image, opts, (b: number) => { serial += String.fromCharCode(b); });
+  const deadline = Date.now() + 120_000;
+  const maxInstructions = opts.maxInstructions ?? 2e8;
+  const t0 = Date.now();
+  if (mon === null) {
     const end = pc.run({ deadline, maxInstructions });
     return {
       serial, end, instructions: pc.cpu.instructions, cycles: pc.cpu.cycles, hostMs: Date.now() - t0,
       counters: {}, integrity: null,
     };
   }
-  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
-  const target = mon.bootTarget;
-  applyEntryState(target, loadMultiboot(ramWriter(target), image, boot));
-  const t0 = Date.now();
   mon.start();
   const end = mon.run({ deadline, maxInstructions });
   const integ = mon.integrity();

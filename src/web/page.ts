@@ -1,0 +1,228 @@
+// The lab in a browser (docs/web.md): the guest's serial console in a terminal widget,
+// pickers and run controls, live charts of the monitor's counters and of guest MIPS, and
+// the lab's tables. The machine runs in a Web Worker (worker.ts); this file is only the UI.
+
+import { Terminal } from "@xterm/xterm";
+import uPlot from "uplot";
+import { COUNTER_GROUPS, type FromWorker, type LabName, type StartRequest, type ToWorker } from "./protocol.js";
+import type { Sample } from "./session.js";
+import { CPU_MODELS } from "../hw/cpu/models.js";
+import type { LabMode } from "../lab/guest-runner.js";
+import { markdownToHtml } from "./markdown.js";
+
+/** Guests the page offers: the committed images, served beside the page. */
+const GUESTS: { name: string; label: string; cmdline: string }[] = [
+  { name: "demo", label: "demo (two ring-3 processes, PIT preemption)", cmdline: "demo" },
+  { name: "echo", label: "echo (types back what you type)", cmdline: "echo" },
+  { name: "redpill", label: "redpill guest", cmdline: "lab" },
+  { name: "escape", label: "escape guest (every attempt)", cmdline: "escape" },
+  { name: "microbench", label: "microbench guest", cmdline: "lab" },
+];
+const LABS: LabName[] = ["redpill", "escape", "microbench", "classify"];
+/** Points kept in a chart. */
+const WINDOW = 300;
+
+/** What the page learned, for people and for the browser test (window.vmm86). */
+interface PageState {
+  serial: number[];
+  samples: Sample[];
+  state: string;
+  detail: string;
+  labs: Partial<Record<LabName, { markdown: string; json: string; hostMs: number }>>;
+  snapshots: string[];
+  errors: string[];
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(id: string): HTMLElementTagNameMap[K] {
+  const e = document.getElementById(id);
+  if (e === null) throw new Error(`page: no #${id}`);
+  return e as HTMLElementTagNameMap[K];
+}
+
+function option(sel: HTMLSelectElement, value: string, label = value): void {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = label;
+  sel.append(o);
+}
+
+class Page {
+  readonly st: PageState = { serial: [], samples: [], state: "stopped", detail: "", labs: {}, snapshots: [], errors: [] };
+  private worker: Worker;
+  private readonly term: Terminal;
+  private readonly counterChart: uPlot;
+  private readonly speedChart: uPlot;
+  private counterData: number[][] = [[], ...COUNTER_GROUPS.map(() => [])];
+  private speedData: number[][] = [[], [], []];
+  private readonly images = new Map<string, Promise<Uint8Array>>();
+  private paused = false;
+  private readonly guest = el<"select">("guest");
+  private readonly mode = el<"select">("mode");
+  private readonly cpu = el<"select">("cpu");
+  private readonly protect = el<"select">("protect");
+
+  constructor() {
+    for (const g of GUESTS) option(this.guest, g.name, g.label);
+    for (const m of ["bt", "trap", "bare"]) option(this.mode, m);
+    for (const c of ["standard", "strict", ...CPU_MODELS.map((m) => m.name).filter((n) => n !== "pentium2")]) option(this.cpu, c);
+    for (const p of ["segments", "paging-only"]) option(this.protect, p);
+    const q = new URLSearchParams(location.search);
+    for (const [k, sel] of [["guest", this.guest], ["mode", this.mode], ["cpu", this.cpu], ["protect", this.protect]] as const) {
+      const v = q.get(k);
+      if (v !== null) sel.value = v;
+    }
+
+    this.term = new Terminal({ convertEol: true, fontSize: 13, rows: 24, cols: 80, scrollback: 5000, theme: { background: "#101418" } });
+    this.term.open(el("terminal"));
+    this.term.onData((d) => this.post({ type: "input", bytes: new TextEncoder().encode(d) }));
+
+    const width = (): number => Math.max(260, el("charts").clientWidth - 8);
+    this.counterChart = new uPlot({
+      title: "monitor events per virtual ms", width: width(), height: 200,
+      scales: { x: { time: false } },
+      axes: [{ label: "virtual ms" }, {}],
+      series: [{ label: "virtual ms" }, ...COUNTER_GROUPS.map((g, k) => ({ label: g, stroke: COLORS[k % COLORS.length], width: 1.5 }))],
+    }, this.counterData as uPlot.AlignedData, el("counter-chart"));
+    this.speedChart = new uPlot({
+      title: "guest MIPS and monitor time per guest time", width: width(), height: 200,
+      scales: { x: { time: false }, ratio: { auto: true } },
+      axes: [{ label: "virtual ms" }, { label: "MIPS" }, { scale: "ratio", side: 1, label: "monitor/guest", grid: { show: false } }],
+      series: [{ label: "virtual ms" }, { label: "MIPS", stroke: "#2a7ae2", width: 2 }, { label: "monitor/guest", stroke: "#d9534f", width: 1.5, scale: "ratio" }],
+    }, this.speedData as uPlot.AlignedData, el("speed-chart"));
+    new ResizeObserver(() => {
+      this.counterChart.setSize({ width: width(), height: 200 });
+      this.speedChart.setSize({ width: width(), height: 200 });
+    }).observe(el("charts"));
+
+    this.worker = this.newWorker();
+    el<"button">("start").onclick = () => void this.start();
+    el<"button">("pause").onclick = () => this.togglePause();
+    el<"button">("reset").onclick = () => void this.start();
+    el<"button">("snapshot").onclick = () => this.post({ type: "snapshot" });
+    for (const lab of LABS) {
+      const b = document.createElement("button");
+      b.textContent = `run ${lab}`;
+      b.id = `lab-${lab}`;
+      b.onclick = () => void this.runLab(lab);
+      el("lab-buttons").append(b);
+    }
+    (window as unknown as { vmm86: unknown }).vmm86 = { state: this.st, start: () => this.start(), runLab: (l: LabName) => this.runLab(l) };
+    if (q.get("autostart") === "1") void this.start();
+  }
+
+  private newWorker(): Worker {
+    const w = new Worker("worker.js");
+    w.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
+    w.onerror = (e) => this.error(`worker: ${e.message}`);
+    return w;
+  }
+
+  private post(m: ToWorker, transfer: Transferable[] = []): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  private image(name: string): Promise<Uint8Array> {
+    let p = this.images.get(name);
+    if (p === undefined) {
+      p = fetch(`guests/${name}.elf`).then(async (r) => {
+        if (!r.ok) throw new Error(`guests/${name}.elf: HTTP ${r.status}`);
+        return new Uint8Array(await r.arrayBuffer());
+      });
+      this.images.set(name, p);
+    }
+    return p;
+  }
+
+  async start(): Promise<void> {
+    const g = GUESTS.find((x) => x.name === this.guest.value) ?? GUESTS[0];
+    const image = (await this.image(g.name)).slice();
+    // A fresh worker: a lab run or a long step cannot hold up the new guest.
+    this.worker.terminate();
+    this.worker = this.newWorker();
+    this.term.reset();
+    this.st.serial.length = 0;
+    this.st.samples.length = 0;
+    this.counterData = [[], ...COUNTER_GROUPS.map(() => [])];
+    this.speedData = [[], [], []];
+    this.paused = false;
+    el<"button">("pause").textContent = "pause";
+    const req: StartRequest = {
+      type: "start", guest: g.name, image, mode: this.mode.value as LabMode, cpu: this.cpu.value,
+      protect: this.protect.value as StartRequest["protect"], ramMiB: 128, cmdline: g.cmdline,
+    };
+    this.post(req, [image.buffer]);
+    this.term.focus();
+  }
+
+  private togglePause(): void {
+    this.paused = !this.paused;
+    this.post({ type: this.paused ? "pause" : "resume" });
+    el<"button">("pause").textContent = this.paused ? "resume" : "pause";
+  }
+
+  private async runLab(lab: LabName): Promise<void> {
+    const guestOf: Record<LabName, string | null> = { redpill: "redpill", escape: "escape", microbench: "microbench", classify: null };
+    const g = guestOf[lab];
+    const image = g === null ? null : (await this.image(g)).slice();
+    el("lab-status").textContent = `running ${lab}…`;
+    delete this.st.labs[lab];
+    // The lab runs in a worker of its own, so a guest can keep running beside it.
+    const w = new Worker("worker.js");
+    w.onmessage = (e: MessageEvent<FromWorker>) => {
+      const m = e.data;
+      if (m.type === "lab") {
+        this.st.labs[lab] = { markdown: m.markdown, json: m.json, hostMs: m.hostMs };
+        el("lab-status").textContent = `${lab}: ${(m.hostMs / 1000).toFixed(1)} s in the browser`;
+        const out = el("lab-output");
+        out.innerHTML = markdownToHtml(m.markdown);
+        out.dataset.lab = lab;
+        w.terminate();
+      } else if (m.type === "error") { this.error(`${lab}: ${m.message}`); w.terminate(); }
+    };
+    w.postMessage({ type: "lab", lab, image, cpu: this.cpu.value } satisfies ToWorker, image !== null ? [image.buffer] : []);
+  }
+
+  private receive(m: FromWorker): void {
+    switch (m.type) {
+      case "serial":
+        for (const b of m.bytes) this.st.serial.push(b);
+        this.term.write(m.bytes);
+        break;
+      case "sample": this.addSample(m.sample); break;
+      case "state":
+        this.st.state = m.state;
+        this.st.detail = m.detail;
+        el("status").textContent = `${m.state}${m.detail ? `: ${m.detail}` : ""}`;
+        break;
+      case "snapshot":
+        this.st.snapshots.push(m.detail);
+        el("status").textContent = m.detail;
+        break;
+      case "lab": break;
+      case "error": this.error(m.message); break;
+    }
+  }
+
+  private addSample(s: Sample): void {
+    this.st.samples.push(s);
+    const push = (data: number[][], values: number[]): void => {
+      data[0].push(s.virtualMs);
+      values.forEach((v, k) => data[k + 1].push(v));
+      if (data[0].length > WINDOW) for (const a of data) a.shift();
+    };
+    push(this.counterData, COUNTER_GROUPS.map((g) => s.perVirtualMs[g] ?? 0));
+    if (s.hostMs > 1) push(this.speedData, [s.mips, s.monitorRatio]);
+    this.counterChart.setData(this.counterData as uPlot.AlignedData);
+    this.speedChart.setData(this.speedData as uPlot.AlignedData);
+    el("mips").textContent = `${s.mips.toFixed(1)} MIPS`;
+  }
+
+  private error(message: string): void {
+    this.st.errors.push(message);
+    el("status").textContent = `error: ${message}`;
+  }
+}
+
+const COLORS = ["#d9534f", "#f0ad4e", "#5cb85c", "#2a7ae2", "#9b59b6", "#16a085", "#e67e22", "#7f8c8d"];
+
+new Page();

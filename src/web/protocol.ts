@@ -1,0 +1,39 @@
+// The messages between the page and the worker that runs the machine (docs/web.md).
+
+import type { Sample } from "./session.js";
+import type { LabMode } from "../lab/guest-runner.js";
+
+/** The monitor's counter groups the chart shows, in its legend's order. */
+export const COUNTER_GROUPS = ["trap", "exit", "emulate", "pf", "shadow", "irq", "bt", "desc"] as const;
+
+export type LabName = "redpill" | "escape" | "microbench" | "classify";
+
+/** A guest to boot: a multiboot image (the demo, the echo guest, the lab guests). */
+export interface StartRequest {
+  type: "start";
+  guest: string;
+  image: Uint8Array;
+  mode: LabMode;
+  cpu: string;
+  protect: "segments" | "paging-only";
+  /** Guest RAM in MiB and the multiboot command line (as `vmm86 run` passes them). */
+  ramMiB: number;
+  cmdline: string;
+}
+
+export type ToWorker =
+  | StartRequest
+  | { type: "pause" }
+  | { type: "resume" }
+  | { type: "stop" }
+  | { type: "snapshot" }
+  | { type: "input"; bytes: Uint8Array }
+  | { type: "lab"; lab: LabName; image: Uint8Array | null; cpu: string };
+
+export type FromWorker =
+  | { type: "serial"; bytes: Uint8Array }
+  | { type: "sample"; sample: Sample }
+  | { type: "state"; state: "running" | "paused" | "idle" | "ended" | "stopped"; detail: string }
+  | { type: "snapshot"; detail: string }
+  | { type: "lab"; lab: LabName; markdown: string; json: string; hostMs: number }
+  | { type: "error"; message: string };
