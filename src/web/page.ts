@@ -28,6 +28,8 @@ interface PageState {
   samples: Sample[];
   state: string;
   detail: string;
+  /** The last guest that ended: guest instructions and host ms running (its MIPS). */
+  run: { instructions: number; hostMs: number } | null;
   labs: Partial<Record<LabName, { markdown: string; json: string; hostMs: number }>>;
   snapshots: string[];
   errors: string[];
@@ -47,7 +49,7 @@ function option(sel: HTMLSelectElement, value: string, label = value): void {
 }
 
 class Page {
-  readonly st: PageState = { serial: [], samples: [], state: "stopped", detail: "", labs: {}, snapshots: [], errors: [] };
+  readonly st: PageState = { serial: [], samples: [], state: "stopped", detail: "", run: null, labs: {}, snapshots: [], errors: [] };
   private worker: Worker;
   private readonly term: Terminal;
   private readonly counterChart: uPlot;
@@ -72,15 +74,20 @@ class Page {
       if (v !== null) sel.value = v;
     }
 
-    this.term = new Terminal({ convertEol: true, fontSize: 13, rows: 24, cols: 80, scrollback: 5000, theme: { background: "#101418" } });
+    this.term = new Terminal({ convertEol: true, fontSize: fontFor(el("terminal").clientWidth), rows: 24, cols: 80, scrollback: 5000, theme: { background: "#101418" } });
     this.term.open(el("terminal"));
+    // 80 columns across the console's width: a smaller font on a phone, a larger one on a projector.
+    new ResizeObserver(() => {
+      const size = fontFor(el("terminal").clientWidth);
+      if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
+    }).observe(el("terminal"));
     this.term.onData((d) => this.post({ type: "input", bytes: new TextEncoder().encode(d) }));
 
     const width = (): number => Math.max(260, el("charts").clientWidth - 8);
     this.counterChart = new uPlot({
       title: "monitor events per virtual ms", width: width(), height: 200,
       scales: { x: { time: false } },
-      axes: [{ label: "virtual ms" }, {}],
+      axes: [{ label: "virtual ms" }, { size: 70 }],
       series: [{ label: "virtual ms" }, ...COUNTER_GROUPS.map((g, k) => ({ label: g, stroke: COLORS[k % COLORS.length], width: 1.5 }))],
     }, this.counterData as uPlot.AlignedData, el("counter-chart"));
     this.speedChart = new uPlot({
@@ -142,6 +149,8 @@ class Page {
     this.term.reset();
     this.st.serial.length = 0;
     this.st.samples.length = 0;
+    this.st.run = null;
+    this.st.state = "starting";
     this.counterData = [[], ...COUNTER_GROUPS.map(() => [])];
     this.speedData = [[], [], []];
     this.paused = false;
@@ -192,6 +201,7 @@ class Page {
       case "state":
         this.st.state = m.state;
         this.st.detail = m.detail;
+        if (m.run !== undefined) this.st.run = m.run;
         el("status").textContent = `${m.state}${m.detail ? `: ${m.detail}` : ""}`;
         break;
       case "snapshot":
@@ -221,6 +231,11 @@ class Page {
     this.st.errors.push(message);
     el("status").textContent = `error: ${message}`;
   }
+}
+
+/** The font size that fits 80 columns of a monospace font (about 0.6 em wide) in `width` px. */
+function fontFor(width: number): number {
+  return Math.max(8, Math.min(18, Math.floor((width - 12) / 80 / 0.61)));
 }
 
 const COLORS = ["#d9534f", "#f0ad4e", "#5cb85c", "#2a7ae2", "#9b59b6", "#16a085", "#e67e22", "#7f8c8d"];

@@ -33,7 +33,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "serial"; bytes: Uint8Array }
   | { type: "sample"; sample: Sample }
-  | { type: "state"; state: "running" | "paused" | "idle" | "ended" | "stopped"; detail: string }
+  /** `run`: when the guest ended, its guest instructions and the host ms it ran (MIPS). */
+  | { type: "state"; state: "running" | "paused" | "idle" | "ended" | "stopped"; detail: string; run?: { instructions: number; hostMs: number } }
   | { type: "snapshot"; detail: string }
   | { type: "lab"; lab: LabName; markdown: string; json: string; hostMs: number }
   | { type: "error"; message: string };

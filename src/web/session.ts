@@ -30,7 +30,7 @@ export interface Sample {
 export type SessionEvent =
   | { type: "serial"; bytes: Uint8Array }
   | { type: "sample"; sample: Sample }
-  | { type: "end"; end: RunEnd; summary: string };
+  | { type: "end"; end: RunEnd; summary: string; instructions: number; hostMs: number };
 
 export interface SessionOptions extends LabRunOptions {
   /** Host input is typed live (as on a terminal), not scripted. */
@@ -93,7 +93,7 @@ export class Session {
     if (r.kind === "idle") return this.typed.length > 0 ? null : r;
     if (r.kind === "timeout" && (this.opts.maxInstructions === undefined || this.pc.cpu.instructions < this.opts.maxInstructions)) return null;
     this.ended = r;
-    this.emit({ type: "end", end: r, summary: this.summary(r) });
+    this.emit({ type: "end", end: r, summary: this.summary(r), instructions: this.guestInstructions, hostMs: this.hostMsRunning });
     return r;
   }
 

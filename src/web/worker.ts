@@ -19,7 +19,7 @@ import * as classifyFormat from "../lab/classify/format.js";
 /** Host time per step: short enough for input latency, long enough to cost nothing. */
 const STEP_MS = 16;
 /** Host time between counter samples sent to the page. */
-const SAMPLE_MS = 200;
+const SAMPLE_MS = 100;
 
 interface Scope {
   postMessage(m: FromWorker, transfer?: Transferable[]): void;
@@ -75,7 +75,7 @@ class WorkerHost {
   }
 
   private forward(ev: SessionEvent): void {
-    if (ev.type === "end") this.send({ type: "state", state: "ended", detail: ev.summary });
+    if (ev.type === "end") this.send({ type: "state", state: "ended", detail: ev.summary, run: { instructions: ev.instructions, hostMs: ev.hostMs } });
     else this.send(ev);
   }
 
