@@ -11,6 +11,7 @@ import { ExitCode, UserError, usageError } from "./errors.js";
 import { numberFlag, parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { REPO_ROOT, guestImagePath } from "../guests/images.js";
+import { cachedLinux, LINUX_GUESTS } from "../guests/fetch-linux.js";
 
 export const WEB_FLAGS: Record<string, FlagSpec> = {
   port: { value: true },
@@ -78,10 +79,35 @@ const TYPES: Record<string, string> = {
   ".map": "application/json", ".elf": "application/octet-stream", ".png": "image/png",
 };
 
-/** Serve `dir` on 127.0.0.1:`port`; resolves once listening. */
+/**
+ * The Linux guests `vmm86 fetch` cached (linux/index.json) and their files
+ * (linux/NAME/bzImage, linux/NAME/initramfs): the page offers them as guests.
+ */
+function linuxFile(pathname: string): { body: Buffer; type: string } | null {
+  if (pathname === "/linux/index.json") {
+    const list = LINUX_GUESTS.flatMap((g) => {
+      const c = cachedLinux(undefined, g);
+      return c === null ? [] : [{ name: g.name, release: c.release, cmdline: c.cmdline }];
+    });
+    return { body: Buffer.from(JSON.stringify(list)), type: "application/json" };
+  }
+  const m = /^\/linux\/([a-z0-9-]+)\/(bzImage|initramfs)$/.exec(pathname);
+  const g = m !== null ? LINUX_GUESTS.find((x) => x.name === m[1]) : undefined;
+  const c = g !== undefined ? cachedLinux(undefined, g) : null;
+  if (m === null || c === null) return null;
+  return { body: readFileSync(m[2] === "bzImage" ? c.bzImage : c.initramfs), type: "application/octet-stream" };
+}
+
+/** Serve `dir` on 127.0.0.1:`port`, with the fetched Linux guests; resolves once listening. */
 export function serveWeb(dir: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (url.pathname.startsWith("/linux/")) {
+      const f = req.method === "GET" ? linuxFile(url.pathname) : null;
+      if (f === null) { res.writeHead(404, { "content-type": "text/plain" }).end("not found\n"); return; }
+      res.writeHead(200, { "content-type": f.type, "content-length": f.body.length }).end(f.body);
+      return;
+    }
     const rel = normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, "");
     let path = join(dir, rel);
     if (!path.startsWith(dir)) { res.writeHead(403).end(); return; }

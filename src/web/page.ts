@@ -4,7 +4,7 @@
 
 import { Terminal } from "@xterm/xterm";
 import uPlot from "uplot";
-import { COUNTER_GROUPS, type FromWorker, type LabName, type StartRequest, type ToWorker } from "./protocol.js";
+import { COUNTER_GROUPS, type FromWorker, type LabName, type LinuxIndexEntry, type StartRequest, type ToWorker } from "./protocol.js";
 import type { Sample } from "./session.js";
 import { CPU_MODELS } from "../hw/cpu/models.js";
 import type { LabMode } from "../lab/guest-runner.js";
@@ -18,6 +18,10 @@ const GUESTS: { name: string; label: string; cmdline: string }[] = [
   { name: "escape", label: "escape guest (every attempt)", cmdline: "escape" },
   { name: "microbench", label: "microbench guest", cmdline: "lab" },
 ];
+/** The guest choice that boots a kernel and initrd the user picks from disk. */
+const UPLOAD = "upload";
+/** The command line for an uploaded kernel (as `vmm86 fetch linux` guests use). */
+const UPLOAD_CMDLINE = "console=ttyS0 cryptomgr.notests";
 const LABS: LabName[] = ["redpill", "escape", "microbench", "classify"];
 /** Points kept in a chart. */
 const WINDOW = 300;
@@ -65,6 +69,10 @@ class Page {
 
   constructor() {
     for (const g of GUESTS) option(this.guest, g.name, g.label);
+    option(this.guest, UPLOAD, "Linux: a bzImage and initrd from this computer…");
+    this.guest.onchange = () => { el("upload").hidden = this.guest.value !== UPLOAD; };
+    el<"input">("upload-cmdline").value = UPLOAD_CMDLINE;
+    void this.addFetchedLinux();
     for (const m of ["bt", "trap", "bare"]) option(this.mode, m);
     for (const c of ["standard", "strict", ...CPU_MODELS.map((m) => m.name).filter((n) => n !== "pentium2")]) option(this.cpu, c);
     for (const p of ["segments", "paging-only"]) option(this.protect, p);
@@ -85,8 +93,8 @@ class Page {
 
     const width = (): number => Math.max(260, el("charts").clientWidth - 8);
     this.counterChart = new uPlot({
-      title: "monitor events per virtual ms", width: width(), height: 200,
-      scales: { x: { time: false } },
+      title: "monitor events per virtual ms (log scale)", width: width(), height: 200,
+      scales: { x: { time: false }, y: { distr: 3 } },
       axes: [{ label: "virtual ms" }, { size: 70 }],
       series: [{ label: "virtual ms" }, ...COUNTER_GROUPS.map((g, k) => ({ label: g, stroke: COLORS[k % COLORS.length], width: 1.5 }))],
     }, this.counterData as uPlot.AlignedData, el("counter-chart"));
@@ -140,9 +148,50 @@ class Page {
     return p;
   }
 
+  /** The Linux guests `vmm86 fetch` cached, when `vmm86 web` serves them (a static bundle has none). */
+  private async addFetchedLinux(): Promise<void> {
+    try {
+      const r = await fetch("linux/index.json");
+      if (!r.ok) return;
+      for (const g of (await r.json()) as LinuxIndexEntry[]) {
+        this.linux.set(g.name, g);
+        option(this.guest, `linux:${g.name}`, `${g.name} (Debian ${g.release}, fetched)`);
+      }
+      const want = new URLSearchParams(location.search).get("guest");
+      if (want !== null && this.linux.has(want.replace(/^linux:/, ""))) this.guest.value = `linux:${want.replace(/^linux:/, "")}`;
+    } catch { /* no Linux offered */ }
+  }
+
+  private readonly linux = new Map<string, LinuxIndexEntry>();
+
+  /** The kernel, initrd and command line of the Linux guest picked, fetched or uploaded. */
+  private async linuxFiles(): Promise<{ image: Uint8Array; initrd: Uint8Array; cmdline: string; name: string }> {
+    if (this.guest.value === UPLOAD) {
+      const file = async (id: string): Promise<Uint8Array> => {
+        const f = el<"input">(id).files?.[0];
+        if (f === undefined) throw new Error(`pick a file for the ${id === "upload-kernel" ? "kernel (bzImage)" : "initrd"}`);
+        return new Uint8Array(await f.arrayBuffer());
+      };
+      return { image: await file("upload-kernel"), initrd: await file("upload-initrd"), cmdline: el<"input">("upload-cmdline").value, name: "uploaded Linux" };
+    }
+    const g = this.linux.get(this.guest.value.slice("linux:".length))!;
+    const get = async (f: string): Promise<Uint8Array> => {
+      const r = await fetch(`linux/${g.name}/${f}`);
+      if (!r.ok) throw new Error(`linux/${g.name}/${f}: HTTP ${r.status}`);
+      return new Uint8Array(await r.arrayBuffer());
+    };
+    return { image: await get("bzImage"), initrd: await get("initramfs"), cmdline: g.cmdline, name: g.name };
+  }
+
   async start(): Promise<void> {
+    try { await this.startGuest(); } catch (e) { this.error(e instanceof Error ? e.message : String(e)); }
+  }
+
+  private async startGuest(): Promise<void> {
+    const isLinux = this.guest.value === UPLOAD || this.guest.value.startsWith("linux:");
     const g = GUESTS.find((x) => x.name === this.guest.value) ?? GUESTS[0];
-    const image = (await this.image(g.name)).slice();
+    const linux = isLinux ? await this.linuxFiles() : null;
+    const image = linux !== null ? linux.image : (await this.image(g.name)).slice();
     // A fresh worker: a lab run or a long step cannot hold up the new guest.
     this.worker.terminate();
     this.worker = this.newWorker();
@@ -156,10 +205,11 @@ class Page {
     this.paused = false;
     el<"button">("pause").textContent = "pause";
     const req: StartRequest = {
-      type: "start", guest: g.name, image, mode: this.mode.value as LabMode, cpu: this.cpu.value,
-      protect: this.protect.value as StartRequest["protect"], ramMiB: 128, cmdline: g.cmdline,
+      type: "start", guest: linux?.name ?? g.name, kind: linux !== null ? "linux" : "multiboot", image, initrd: linux?.initrd,
+      mode: this.mode.value as LabMode, cpu: this.cpu.value,
+      protect: this.protect.value as StartRequest["protect"], ramMiB: 128, cmdline: linux?.cmdline ?? g.cmdline,
     };
-    this.post(req, [image.buffer]);
+    this.post(req, linux !== null ? [image.buffer, linux.initrd.buffer] : [image.buffer]);
     this.term.focus();
   }
 
@@ -220,7 +270,8 @@ class Page {
       values.forEach((v, k) => data[k + 1].push(v));
       if (data[0].length > WINDOW) for (const a of data) a.shift();
     };
-    push(this.counterData, COUNTER_GROUPS.map((g) => s.perVirtualMs[g] ?? 0));
+    // A log scale has no 0: a group with no events in the interval is a gap.
+    push(this.counterData, COUNTER_GROUPS.map((g) => s.perVirtualMs[g] || (null as unknown as number)));
     if (s.hostMs > 1) push(this.speedData, [s.mips, s.monitorRatio]);
     this.counterChart.setData(this.counterData as uPlot.AlignedData);
     this.speedChart.setData(this.speedData as uPlot.AlignedData);

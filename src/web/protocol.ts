@@ -6,13 +6,25 @@ import type { LabMode } from "../lab/guest-runner.js";
 /** The monitor's counter groups the chart shows, in its legend's order. */
 export const COUNTER_GROUPS = ["trap", "exit", "emulate", "pf", "shadow", "irq", "bt", "desc"] as const;
 
+/** What `vmm86 web` serves at linux/index.json: the fetched Linux guests. */
+export interface LinuxIndexEntry {
+  name: string;
+  release: string;
+  cmdline: string;
+}
+
 export type LabName = "redpill" | "escape" | "microbench" | "classify";
 
-/** A guest to boot: a multiboot image (the demo, the echo guest, the lab guests). */
+/**
+ * A guest to boot: a multiboot image (the demo, the echo guest, the lab guests), or a Linux
+ * kernel (`image`, a bzImage) with its initrd.
+ */
 export interface StartRequest {
   type: "start";
   guest: string;
+  kind: "multiboot" | "linux";
   image: Uint8Array;
+  initrd?: Uint8Array;
   mode: LabMode;
   cpu: string;
   protect: "segments" | "paging-only";

@@ -9,7 +9,7 @@ import { NS_PER_CYCLE } from "../hw/dev/device.js";
 import type { Pc } from "../hw/pc/pc.js";
 import type { Monitor } from "../vmm/monitor.js";
 import { COUNTER_GROUPS } from "./protocol.js";
-import { startLabGuest, type LabRunOptions } from "../lab/guest-runner.js";
+import { startGuest, startLabGuest, type GuestLoader, type LabRunOptions } from "../lab/guest-runner.js";
 import { restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
 
 
@@ -49,8 +49,10 @@ export class Session {
   private typed: number[] = [];
   private last = { hostMs: 0, guestInstr: 0, guestCycles: 0, machineCycles: 0, counts: {} as Record<string, number> };
 
-  constructor(image: Uint8Array, readonly opts: SessionOptions, private readonly emit: (e: SessionEvent) => void) {
-    const { pc, mon } = startLabGuest(image, opts, (b) => this.serial.push(b));
+  /** `guest`: a multiboot image (booted with opts.cmdline), or a loader for any other guest. */
+  constructor(guest: Uint8Array | GuestLoader, readonly opts: SessionOptions, private readonly emit: (e: SessionEvent) => void) {
+    const out = (b: number): void => { this.serial.push(b); };
+    const { pc, mon } = guest instanceof Uint8Array ? startLabGuest(guest, opts, out) : startGuest(guest, opts, out);
     this.pc = pc;
     this.mon = mon;
     if (opts.restore !== undefined) {

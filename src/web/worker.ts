@@ -7,6 +7,10 @@
 import { Session, type SessionEvent } from "./session.js";
 import type { FromWorker, LabName, StartRequest, ToWorker } from "./protocol.js";
 import type { GuestState } from "../hw/pc/pc-state.js";
+import { ramWriter } from "../hw/pc/boot-entry.js";
+import { loadLinux, loadLinux64, x86_64Kernel } from "../boot/index.js";
+import type { GuestLoader } from "../lab/guest-runner.js";
+import { REGION_SIZE } from "../vmm/layout.js";
 import { runRedpill } from "../lab/redpill/report.js";
 import * as redpillFormat from "../lab/redpill/format.js";
 import { runEscapeSuite } from "../lab/escape/suite.js";
@@ -64,7 +68,7 @@ class WorkerHost {
 
   private start(req: StartRequest, restore?: GuestState): void {
     this.request = req;
-    this.session = new Session(req.image, {
+    this.session = new Session(req.kind === "linux" ? linuxLoader(req) : req.image, {
       mode: req.mode, cpu: req.cpu, protect: req.protect, ramBytes: req.ramMiB << 20, cmdline: req.cmdline,
       maxInstructions: Number.MAX_SAFE_INTEGER, restore,
     }, (ev) => this.forward(ev));
@@ -135,6 +139,19 @@ class WorkerHost {
     }
     this.send({ type: "lab", lab, markdown, json, hostMs: performance.now() - t0 });
   }
+}
+
+/**
+ * A Linux kernel entered directly, as `vmm86 run --kernel` does: the loader unpacks the
+ * payload (an x86-64 kernel in 64-bit mode). Under the monitor the command line asks Linux
+ * to keep its fixmap below the monitor region (reservetop=, as `vmm86 run linux` does).
+ */
+function linuxLoader(req: StartRequest): GuestLoader {
+  let cmdline = req.cmdline;
+  if (req.mode !== "bare" && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=0x${REGION_SIZE.toString(16)}`;
+  return (t, e820) => x86_64Kernel(req.image) !== null
+    ? loadLinux64(ramWriter(t), req.image, { initrd: req.initrd, cmdline, e820, entry: "direct" })
+    : loadLinux(ramWriter(t), req.image, { initrd: req.initrd, cmdline, e820, direct: true });
 }
 
 new WorkerHost(self as unknown as Scope);

@@ -193,7 +193,10 @@ test("redpill from the page: its table says what `vmm86 redpill --format json` s
 test("screenshots, and the page fits a phone-sized screen", async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const big = join(ARTIFACTS, "web.png");
-  await page.screenshot({ path: big, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 1280 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: big });
+  await page.screenshot({ path: join(ARTIFACTS, "web-full.png"), fullPage: true });
   if (process.env.VMM86_WEB_SCREENSHOT) copyFileSync(big, process.env.VMM86_WEB_SCREENSHOT);
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
