@@ -113,7 +113,7 @@ class Page {
     el<"button">("start").onclick = () => void this.start();
     el<"button">("pause").onclick = () => this.togglePause();
     el<"button">("reset").onclick = () => void this.start();
-    el<"button">("snapshot").onclick = () => this.post({ type: "snapshot" });
+    el<"button">("snapshot").onclick = () => { this.post({ type: "snapshot" }); this.term.focus(); };
     for (const lab of LABS) {
       const b = document.createElement("button");
       b.textContent = `run ${lab}`;
@@ -217,6 +217,7 @@ class Page {
     this.paused = !this.paused;
     this.post({ type: this.paused ? "pause" : "resume" });
     el<"button">("pause").textContent = this.paused ? "resume" : "pause";
+    this.term.focus();
   }
 
   private async runLab(lab: LabName): Promise<void> {

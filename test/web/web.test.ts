@@ -96,6 +96,11 @@ test("the echo guest: keys typed into the terminal come back", async () => {
   // The guest's bytes: the echo, then the fresh prompt Enter asks for.
   await page.waitForFunction(() => /echo> hello vmm86\r\necho> $/.test(String.fromCharCode(...(window as unknown as { vmm86: { state: PageState } }).vmm86.state.serial)), null, { timeout: 30_000 });
   assert.match(await terminalText(), /echo> hello vmm86/);
+  // Snapshot: the guest goes on from its saved state in a restored machine, and still echoes.
+  await page.click("#snapshot");
+  await page.waitForFunction(() => (window as unknown as { vmm86: { state: { snapshots: string[] } } }).vmm86.state.snapshots.length > 0, null, { timeout: 30_000 });
+  await page.keyboard.type("again");
+  await page.waitForFunction(() => /echo> again$/.test(String.fromCharCode(...(window as unknown as { vmm86: { state: PageState } }).vmm86.state.serial)), null, { timeout: 30_000 });
   await page.click("#pause");
   assert.equal((await state()).state, "paused");
 });
