@@ -9,7 +9,7 @@ function escapeHtml(s: string): string {
 /** Inline markdown the reports use: **bold**, *italic*, `code`. */
 function inline(s: string): string {
   return escapeHtml(s)
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>")
     .replace(/\*([^*]+)\*/g, "<em>$1</em>")
     .replace(/`([^`]+)`/g, "<code>$1</code>");
 }
