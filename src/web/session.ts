@@ -43,7 +43,7 @@ export class Session {
   readonly pc: Pc | Monitor;
   readonly mon: Monitor | null;
   ended: RunEnd | null = null;
-  /** Guest instructions retired while running, and host ms spent running (for MIPS). */
+  /** Host ms spent inside runFor (MIPS is guest instructions over this). */
   hostMsRunning = 0;
   private serial: number[] = [];
   private typed: number[] = [];
@@ -62,7 +62,8 @@ export class Session {
     const line = this.platform.line;
     line.setLive(opts.live ?? true);
     line.open(this.platform.now());
-    this.last.counts = this.counts();
+    // Samples count from here (a restored guest has run before).
+    this.last = { hostMs: 0, guestInstr: this.guestInstructions, guestCycles: this.guestCycles, machineCycles: pc.cpu.cycles, counts: this.counts() };
   }
 
   private get platform() { return this.mon !== null ? this.mon.platform : (this.pc as Pc).platform; }
@@ -154,6 +155,7 @@ export class Session {
 
   private summary(r: RunEnd): string {
     const n = this.guestInstructions;
+    // A restored guest's count includes what it ran before the snapshot: the MIPS is approximate then.
     const mips = this.hostMsRunning > 0 ? (n / this.hostMsRunning / 1e3).toFixed(1) : "-";
     const how = r.kind === "poweroff" ? `powered off with status ${r.status}` : r.kind === "timeout" ? "stopped at its instruction limit" : r.kind;
     return `guest ${how} after ${n} instructions, ${(this.guestCycles * NS_PER_CYCLE / 1e9).toFixed(3)} s of virtual time, ${mips} MIPS`;
