@@ -273,10 +273,11 @@ class Page {
     };
     // A log scale has no 0: a group with no events in the interval is a gap.
     push(this.counterData, COUNTER_GROUPS.map((g) => s.perVirtualMs[g] || (null as unknown as number)));
-    if (s.hostMs > 1) push(this.speedData, [s.mips, s.monitorRatio]);
+    // MIPS over less than 5 ms of host time (the last bit of a run) says little.
+    if (s.hostMs >= 5) push(this.speedData, [s.mips, s.monitorRatio]);
     this.counterChart.setData(this.counterData as uPlot.AlignedData);
     this.speedChart.setData(this.speedData as uPlot.AlignedData);
-    el("mips").textContent = `${s.mips.toFixed(1)} MIPS`;
+    if (s.hostMs >= 5) el("mips").textContent = `${s.mips.toFixed(1)} MIPS`;
   }
 
   private error(message: string): void {
