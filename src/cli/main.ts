@@ -8,6 +8,7 @@ import { redpillCommand } from "./redpill.js";
 import { microbenchCommand } from "./microbench.js";
 import { escapeCommand } from "./escape.js";
 import { cpusCommand } from "./cpus.js";
+import { webCommand } from "./web.js";
 
 export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 
@@ -33,6 +34,8 @@ Usage:
   vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--format table|markdown|json]
                               run every opcode-table form at CPL 0 and 3 and list the
                               sensitive but unprivileged ones (Popek and Goldberg)
+  vmm86 web [--port P]        serve the lab in a browser on 127.0.0.1 (docs/web.md): the
+                              guest's console, live counter charts, the lab's tables
   vmm86 cpus                  list the CPU models --cpu accepts: vendor, signature, features,
                               the real processor each copies
   vmm86 --help                this text
@@ -153,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       case "microbench": return await microbenchCommand(rest);
       case "escape": return await escapeCommand(rest);
       case "cpus": return await cpusCommand(rest);
+      case "web": return await webCommand(rest);
       default: throw usageError(`unknown command '${command}'`);
     }
   } catch (e) {
