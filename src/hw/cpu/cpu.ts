@@ -26,6 +26,7 @@ import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
 import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
+import { Vmx, VM_EXIT_THROWN, intrType } from "./vmx/vmx.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -186,6 +187,24 @@ export class Cpu {
   /** Model-specific registers without side effects, stored as [lo, hi]. */
   readonly plainMsrs = new Map<number, [number, number]>();
 
+  // ---- VMX (src/hw/cpu/vmx, docs/vmx.md) ----
+  /** VMX operation, on models with the vmx feature (null otherwise). */
+  readonly vmx: Vmx | null;
+  /** VMX non-root operation: the instructions and events that may exit ask this. */
+  nonRoot = false;
+  /** Non-root operation with interrupt-/NMI-window exiting or the preemption timer: the run loop polls. */
+  vmxPoll = false;
+  /**
+   * The EFLAGS bits of which one must be set for a pending INTR to end a slice: IF, or also
+   * the always-one bit 1 in non-root operation with external-interrupt exiting (IF does not
+   * block interrupts then, SDM vol. 3C §25.2). Read only when INTR is raised.
+   */
+  irqEnableMask = F.IF;
+  /** VM exits taken (statistics). */
+  vmExits = 0;
+  /** yieldSlice() calls, so a polling run knows a slice end was asked for. */
+  private yields = 0;
+
   // ---- Execution state ----
   /** Instructions retired since reset. */
   instructions = 0;
@@ -284,6 +303,7 @@ export class Cpu {
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
     this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
+    this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -1179,8 +1199,15 @@ export class Cpu {
       if (this.nmiPending || (this.intrLine && this.intr !== null)) {
         if (this.checkInterrupts()) continue;
       }
+      let end = -1, yields = 0;
+      if (this.vmxPoll) {
+        if (this.vmx!.poll()) continue;
+        end = this.sliceEnd; yields = this.yields;
+        this.sliceEnd = Math.min(end, this.vmx!.pollEnd());
+      }
       if (this.halted) {
-        if (!(this.flags & F.IF) && !this.nmiPending) return (this.stopReason = StopReason.HaltForever);
+        if (end >= 0) this.sliceEnd = end;
+        if (!(this.flags & this.irqEnableMask) && !this.nmiPending && !this.vmxPoll) return (this.stopReason = StopReason.HaltForever);
         return StopReason.Halted;
       }
       try {
@@ -1193,6 +1220,8 @@ export class Cpu {
         }
         this.handleFault();
       }
+      // A polling slice ends early; the run goes on to the caller's end unless something yielded.
+      if (end >= 0 && this.yields === yields) this.sliceEnd = end;
     }
     return this.stopReason !== StopReason.None ? this.stopReason : StopReason.Budget;
   }
@@ -1233,7 +1262,7 @@ export class Cpu {
           jit.stats.instructions += this.instructions - before;
           if (this.stopReason !== StopReason.None || this.halted) return;
           if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+            if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0)) return;
           }
           continue;
         }
@@ -1248,7 +1277,7 @@ export class Cpu {
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
       if (this.intrLine || this.nmiPending) {
-        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0)) return;
       }
     }
   }
@@ -1270,7 +1299,7 @@ export class Cpu {
       this.instructions++;
       if (check[k] !== 0) {
         if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
-        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0)) return;
       }
     }
   }
@@ -1285,6 +1314,7 @@ export class Cpu {
         this.deliver(Vector.NMI, IntKind.External, 0, false);
         return true;
       }
+      if (this.nonRoot && this.intr !== null && this.intr.hasInterrupt() && this.vmx!.externalInterrupt()) return true;
       if ((this.flags & F.IF) !== 0 && this.intr !== null && this.intr.hasInterrupt()) {
         const vector = this.intr.acknowledge();
         this.halted = false;
@@ -1319,11 +1349,13 @@ export class Cpu {
   /** A fault was thrown by the current instruction: restart it through the exception. */
   private handleFault(): void {
     const f = this.fault;
+    if (f.vector === VM_EXIT_THROWN) return; // an instruction exited to the VMX root: nothing to deliver
     let vector = f.vector, code = f.errorCode, hasCode = f.hasErrorCode;
     // The exceptions of a double-fault chain, kept for a shutdown report (no allocation for
     // the common single fault).
     let chain: FaultRecord[] | null = null;
-    if (vector === Vector.PF) this.cr2 = f.cr2;
+    // In non-root operation a #PF that exits leaves CR2 alone: deliver() loads it (SDM vol. 3C §27.1).
+    if (vector === Vector.PF && !this.nonRoot) this.cr2 = f.cr2;
     this.eip = this.instrEip;
     for (;;) {
       try {
@@ -1332,11 +1364,13 @@ export class Cpu {
       } catch (e) {
         if (e !== this.fault) throw e;
         const second = f.vector;
-        if (second === Vector.PF) this.cr2 = f.cr2;
+        if (second === VM_EXIT_THROWN) return;
+        if (second === Vector.PF && !this.nonRoot) this.cr2 = f.cr2;
         chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
         chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
         if (vector === Vector.DF) {
+          if (this.nonRoot) { this.vmx!.tripleFault(); return; }
           this.recordShutdown(chain);
           this.stopReason = StopReason.TripleFault;
           return;
@@ -1363,14 +1397,62 @@ export class Cpu {
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    if (this.nonRoot) { this.deliverNonRoot(vector, kind, errorCode, hasErrorCode); return; }
     deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
   }
+
+  /** In VMX non-root operation: the exception bitmap and NMI exiting first (SDM vol. 3C §25.2). */
+  private deliverNonRoot(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    const type = intrType(vector, kind);
+    if (this.vmx!.interceptEvent(vector, kind, errorCode, hasErrorCode, type)) return;
+    if (vector === Vector.PF && kind === IntKind.Exception) this.cr2 = this.fault.cr2;
+    this.deliverVectored(vector, kind, errorCode, hasErrorCode, vector | (type << 8) | (hasErrorCode ? 0x800 : 0) | 0x8000_0000);
+  }
+
+  /**
+   * Deliver an event in non-root operation, remembering it as IDT-vectoring information
+   * (SDM vol. 3C §27.2.4) for an exit its delivery causes. Injected events come here directly.
+   */
+  deliverVectored(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean, info: number): void {
+    const v = this.vmx!;
+    v.vectoring = info; v.vectoringCode = hasErrorCode ? errorCode : 0;
+    deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+    v.vectoring = 0;
+  }
+
+  /** End the executing instruction after a VM exit loaded the host's state (caught by the loop). */
+  throwVmExit(): never {
+    throw this.fault.set(VM_EXIT_THROWN, 0, false);
+  }
+
+  /** A fault raised while VM entry delivered an injected event: deliver it, or exit, as the loop would. */
+  faultAfterEntry(): void { this.handleFault(); }
+
+  /** A VMX abort (SDM vol. 3C §27.7): the processor shuts down. */
+  vmxAbort(): void {
+    this.shutdown = { faults: [], cs: this.segs[SegReg.CS].selector, eip: this.eip >>> 0, instr: null };
+    this.stopReason = StopReason.TripleFault;
+  }
+
+  /** VM entry and exit replaced CR0/CR3/CR4/EFER and the segments: drop what was derived from them. */
+  modeChanged(): void {
+    this.flushTlb(true);
+    this.flushCodeCache();
+    this.codeEpoch++;
+  }
+
+  /** Load the PDPTEs after VM entry or exit put PAE paging in place (SDM vol. 3C §26.3.2.4, §27.5.4). */
+  reloadPdptes(): void { this.loadPdptes(); }
+
+  /** EFER.LMA as VM entry and exit set it (no CR0.PG transition). */
+  setLmaRaw(on: boolean): void { this.setLma(on); }
 
   /**
    * End the current run() after the instruction now executing: a device was programmed and
    * the run loop must recompute when its next event is due.
    */
   yieldSlice(): void {
+    this.yields++;
     if (this.sliceEnd > this.instructions + 1) this.sliceEnd = this.instructions + 1;
   }
 
