@@ -33,7 +33,7 @@ const PIN_DEFAULT1 = 0x0000_0016, PROC_DEFAULT1 = 0x0401_e172, EXIT_DEFAULT1 = 0
 const PROC_TRUE0 = 0x0400_6172, EXIT_TRUE0 = 0x0003_6dfb, ENTRY_TRUE0 = 0x0000_11fb;
 
 /** CR0 bits that must be 1 in VMX operation (PE, NE, PG: appendix A.7) and CR4's VMXE (A.8). */
-export const CR0_FIXED0 = 0x8000_0021, CR4_FIXED0 = 0x2000;
+export const CR0_FIXED0 = 0x8000_0021 | 0, CR4_FIXED0 = 0x2000;
 
 /** What a model offers, as the controls' allowed 1-settings and the other capability values. */
 export class VmxCapabilities {

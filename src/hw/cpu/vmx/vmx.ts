@@ -279,6 +279,8 @@ export class Vmx {
     const cpu = this.cpu;
     cpu.vmxPoll = cpu.nonRoot && ((this.proc & (C.CPU_INTERRUPT_WINDOW_EXITING | C.CPU_NMI_WINDOW_EXITING)) !== 0 ||
       this.timerDeadline !== Infinity);
+    // The slice running now did not poll: end it after this instruction so the loop does.
+    if (cpu.vmxPoll) cpu.yieldSlice();
   }
 
   private loadGuestState(): void {
