@@ -284,8 +284,10 @@ export class Cpu {
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
-  /** Whether paging is on (CR0.PG, cached). */
+  /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
   paging = false;
+  /** VMX non-root operation with EPT: guest-physical addresses are translated (vmx/ept.ts). */
+  eptOn = false;
 
   constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
     this.mem = mem;
@@ -560,9 +562,17 @@ export class Cpu {
 
   private tlbMiss(lin: number, write: boolean, user: boolean): number {
     const t = this.xlat;
-    if (!walk(this.mem, this, lin, write, user, t)) {
-      this.fault.cr2 = lin >>> 0;
-      this.raise(Vector.PF, t.errorCode);
+    let frame: number, eptWrite = true;
+    if (this.eptOn) {
+      // Guest paging (if CR0.PG) through EPT, then the guest-physical frame through EPT.
+      frame = this.vmx!.eptTranslateLinear(lin, write, user, t);
+      eptWrite = this.vmx!.eptWritable;
+    } else {
+      if (!walk(this.mem, this, lin, write, user, t)) {
+        this.fault.cr2 = lin >>> 0;
+        this.raise(Vector.PF, t.errorCode);
+      }
+      frame = t.frame;
     }
     const page = lin >>> 12;
     if (this.tlb[page] === 0) {
@@ -572,16 +582,16 @@ export class Cpu {
       this.tlbPages[this.tlbCount++] = page;
     }
     const wp = (this.cr0 & CR0_WP) !== 0;
-    let e = (t.frame & ~0xfff) | TLB_VALID;
+    let e = (frame & ~0xfff) | TLB_VALID;
     if (t.user) e |= TLB_USER;
-    if (t.user && t.writable) e |= TLB_USER_W;
-    if (t.writable || !wp) e |= TLB_SUP_W;
+    if (t.user && t.writable && eptWrite) e |= TLB_USER_W;
+    if ((t.writable || !wp) && eptWrite) e |= TLB_SUP_W;
     if (t.dirty) e |= TLB_DIRTY;
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
-    if (this.mem.isRam(t.frame) && !this.mem.isWatched(t.frame)) e |= TLB_RAM;
+    if (this.mem.isRam(frame) && !this.mem.isWatched(frame)) e |= TLB_RAM;
     if (t.noExec) e |= TLB_NOEXEC;
     this.tlb[page] = e;
-    return (t.frame | (lin & 0xfff)) >>> 0;
+    return (frame | (lin & 0xfff)) >>> 0;
   }
 
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
@@ -958,7 +968,7 @@ export class Cpu {
       this.setLma(false);
     }
     this.cr0 = v;
-    this.paging = (v & CR0_PG) !== 0;
+    this.paging = (v & CR0_PG) !== 0 || this.eptOn;
     if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) !== 0) {
       if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
@@ -968,7 +978,7 @@ export class Cpu {
 
   setCr3(v: number): void {
     this.cr3 = v;
-    if (this.paging && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
+    if ((this.cr0 & CR0_PG) !== 0 && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
     this.flushTlb(false);
   }
 
@@ -978,7 +988,7 @@ export class Cpu {
     const old = this.cr4;
     this.cr4 = v;
     if (((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) {
-      if (this.paging && (v & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
+      if ((this.cr0 & CR0_PG) !== 0 && (v & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
     }
   }
@@ -988,7 +998,7 @@ export class Cpu {
    * (SDM vol. 3 §9.8.5); LMA is read-only (writes of it are ignored, AMD APM §3.1.7).
    */
   setEfer(v: number): void {
-    if (((v ^ this.efer) & EFER_LME) !== 0 && this.paging) this.gp(0);
+    if (((v ^ this.efer) & EFER_LME) !== 0 && (this.cr0 & CR0_PG) !== 0) this.gp(0);
     this.efer = (v & ~EFER_LMA) | (this.efer & EFER_LMA);
     this.lmsleOn = (v & EFER_LMSLE) !== 0;
     const nxe = (v & EFER_NXE) !== 0;
@@ -1015,8 +1025,10 @@ export class Cpu {
   /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
   private loadPdptes(): void {
     const base = (this.cr3 & 0xffff_ffe0) >>> 0;
+    // With EPT, CR3 is a guest-physical address (SDM vol. 3C §28.2.1).
+    const mem = this.eptOn ? this.vmx!.guestTables : this.mem;
     for (let k = 0; k < 4; k++) {
-      const lo = this.mem.read32(base + k * 8), hi = this.mem.read32(base + k * 8 + 4);
+      const lo = mem.read32(base + k * 8), hi = mem.read32(base + k * 8 + 4);
       if ((lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_fff0) !== 0)) this.gp(0);
       this.pdpte[k * 2] = lo;
       this.pdpte[k * 2 + 1] = hi;

@@ -31,6 +31,9 @@ import * as C from "./vmcs-fields.js";
 import { VmxCapabilities, VMCS_REVISION, CR0_FIXED0, CR4_FIXED0 } from "./capabilities.js";
 import { checkControls, checkHostState, checkGuestState } from "./entry-checks.js";
 import { msrReadForVmx, msrWriteForVmx } from "../exec/system.js";
+import { eptWalk, EptResult, type EptMode, type EptMemory, EPT_READ, EPT_WRITE } from "./ept.js";
+import { walk, type Translation } from "../../mmu/paging.js";
+import { Vector as V } from "../fault.js";
 
 const TWO32 = 0x1_0000_0000;
 /** The current-VMCS pointer when there is none (SDM §24.1: FFFFFFFF_FFFFFFFFh). */
@@ -71,6 +74,19 @@ export class Vmx {
   vectoringCode = 0;
   /** The host's own NMI blocking, and virtual-NMI blocking in the guest (SDM §24.4.2). */
   guestNmiBlocked = false;
+
+  // EPT (SDM §28.2), in effect while cpu.eptOn.
+  private readonly ept: EptMode = { pml4: 0, ad: false, maxPhyAddr: 36, executeOnly: true, page1gb: false };
+  private readonly eptOut = new EptResult();
+  /** The last EPT translation allowed writes (the TLB entry the CPU builds gets no write right otherwise). */
+  eptWritable = true;
+  /** Guest-physical memory as the guest's paging structures are read and written: through EPT. */
+  readonly guestTables: EptMemory = {
+    read32: (gpa) => this.cpu.mem.read32(this.translateGpa(gpa, EPT_READ, false)),
+    write32: (gpa, v) => this.cpu.mem.write32(this.translateGpa(gpa, EPT_WRITE, false), v),
+  };
+  /** The guest-linear address being translated (an EPT violation reports it). */
+  private eptLinear = 0;
 
   constructor(readonly cpu: Cpu, cr4Allowed: number) {
     this.caps = new VmxCapabilities(cpu.features, cr4Allowed);
@@ -287,7 +303,17 @@ export class Vmx {
     const cpu = this.cpu;
     const ia32e = (this.get(Vmcs.VM_ENTRY_CONTROLS) & C.ENTRY_IA32E_MODE_GUEST) !== 0;
     cpu.cr0 = this.get(Vmcs.GUEST_CR0) | CR0_ET;
-    cpu.paging = (cpu.cr0 & CR0_PG) !== 0;
+    const proc = this.get(Vmcs.CPU_BASED_VM_EXEC_CONTROL);
+    const proc2 = (proc & C.CPU_ACTIVATE_SECONDARY_CONTROLS) !== 0 ? this.get(Vmcs.SECONDARY_VM_EXEC_CONTROL) : 0;
+    cpu.eptOn = (proc2 & C.SECONDARY_ENABLE_EPT) !== 0;
+    if (cpu.eptOn) {
+      const eptp = this.get(Vmcs.EPT_POINTER);
+      this.ept.pml4 = (this.getHi(Vmcs.EPT_POINTER) & 0xf_ffff) * TWO32 + ((eptp & ~0xfff) >>> 0);
+      this.ept.ad = (eptp & 0x40) !== 0;
+      this.ept.maxPhyAddr = cpu.maxPhyAddr;
+      this.ept.executeOnly = (this.caps.eptVpidCap()[0] & 1) !== 0;
+    }
+    cpu.paging = (cpu.cr0 & CR0_PG) !== 0 || cpu.eptOn;
     cpu.cr3 = this.get(Vmcs.GUEST_CR3); cpu.cr3Hi = this.getHi(Vmcs.GUEST_CR3);
     cpu.cr4 = this.get(Vmcs.GUEST_CR4);
     if ((this.entryCtls & C.ENTRY_LOAD_DEBUG_CONTROLS) !== 0 || (this.get(Vmcs.VM_ENTRY_CONTROLS) & C.ENTRY_LOAD_DEBUG_CONTROLS) !== 0) {
@@ -312,7 +338,11 @@ export class Vmx {
     cpu.inhibitIrq = (intr & (BLOCKING_BY_STI | BLOCKING_BY_MOV_SS)) !== 0;
     this.guestNmiBlocked = (intr & BLOCKING_BY_NMI) !== 0;
     cpu.halted = this.get(Vmcs.GUEST_ACTIVITY_STATE) === ActivityState.Hlt;
-    if (cpu.paging && (cpu.cr4 & CR4_PAE) !== 0 && !cpu.lma) cpu.reloadPdptes();
+    if ((cpu.cr0 & CR0_PG) !== 0 && (cpu.cr4 & CR4_PAE) !== 0 && !cpu.lma) {
+      // With EPT the PDPTEs come from the VMCS (SDM §26.3.2.4); without, from memory.
+      if (cpu.eptOn) for (let k = 0; k < 4; k++) { cpu.pdpte[2 * k] = this.get(Vmcs.GUEST_PDPTE0 + 2 * k); cpu.pdpte[2 * k + 1] = this.getHi(Vmcs.GUEST_PDPTE0 + 2 * k); }
+      else cpu.reloadPdptes();
+    }
     cpu.modeChanged();
   }
 
@@ -486,6 +516,7 @@ export class Vmx {
     // CR0: PE, MP, EM, TS, NE, WP, AM, PG come from the field; ET, CD, NW and the rest stay (§27.5.1).
     const keep = CR0_ET | CR0_CD | CR0_NW | 0x1ff_ffc0 & ~0x1_0000 & ~0x4_0000;
     cpu.cr0 = (cpu.cr0 & keep) | (this.get(Vmcs.HOST_CR0) & ~keep) | CR0_ET;
+    cpu.eptOn = false;
     cpu.paging = (cpu.cr0 & CR0_PG) !== 0;
     cpu.cr3 = this.get(Vmcs.HOST_CR3); cpu.cr3Hi = host64 ? this.getHi(Vmcs.HOST_CR3) : 0;
     cpu.cr4 = this.get(Vmcs.HOST_CR4);
@@ -728,6 +759,55 @@ export class Vmx {
     const len = (cpu.eip - cpu.instrEip) | 0;
     this.set(Vmcs.VM_EXIT_INSTRUCTION_LEN, source === 3 ? 0 : len);
     this.exit(ExitReason.TASK_SWITCH, (sel & 0xffff) | (source << 30), cpu.instrEip);
+    return cpu.throwVmExit();
+  }
+
+  // ===================================================================================
+  // EPT (SDM §28.2): translation, violations and misconfigurations
+  // ===================================================================================
+
+  /**
+   * A TLB miss in non-root operation with EPT: the guest's own walk (CR0.PG) reading its
+   * tables through EPT, then the guest-physical page through EPT. Fills `t` with the guest
+   * translation's rights and returns the physical frame; a guest #PF is raised, an EPT
+   * violation or misconfiguration exits.
+   */
+  eptTranslateLinear(lin: number, write: boolean, user: boolean, t: Translation): number {
+    const cpu = this.cpu;
+    this.eptLinear = lin >>> 0;
+    let gpa: number;
+    if ((cpu.cr0 & CR0_PG) !== 0) {
+      if (!walk(this.guestTables, cpu, lin, write, user, t)) {
+        cpu.fault.cr2 = lin >>> 0;
+        cpu.raise(V.PF, t.errorCode);
+      }
+      gpa = t.frame;
+    } else {
+      gpa = (cpu.a20 ? lin : lin & ~0x10_0000) & ~0xfff;
+      t.user = true; t.writable = true; t.dirty = true; t.global = false; t.noExec = false;
+    }
+    const phys = this.translateGpa((gpa >>> 0) + (lin & 0xfff), write ? EPT_WRITE : EPT_READ, true);
+    return phys - (phys % 4096);
+  }
+
+  /**
+   * A guest-physical address through EPT for `access`; `final`: the access is the
+   * translated one (qualification bit 8), not one to the guest's paging structures.
+   */
+  translateGpa(gpa: number, access: number, final: boolean): number {
+    const out = this.eptOut;
+    const k = eptWalk(this.cpu.mem, this.ept, gpa, access, out);
+    if (k === 0) { this.eptWritable = (out.rights & EPT_WRITE) !== 0; return out.phys; }
+    const cpu = this.cpu;
+    this.setNum(Vmcs.GUEST_PHYSICAL_ADDRESS, gpa);
+    if (k === 2) {
+      this.exit(ExitReason.EPT_MISCONFIG, 0, cpu.instrEip);
+    } else {
+      // Table 27-7: 2:0 the access, 5:3 the translation's R/W/X, 7 linear address valid,
+      // 8 the access was the translation's (1) or a paging-structure access (0).
+      this.setNum(Vmcs.GUEST_LINEAR_ADDRESS, this.eptLinear);
+      this.exit(ExitReason.EPT_VIOLATION, access | (out.rights << 3) | (1 << 7) | (final ? 1 << 8 : 0), cpu.instrEip);
+    }
     return cpu.throwVmExit();
   }
 
