@@ -203,3 +203,36 @@ test("the instructions decode from the opcode table", () => {
   const bytes = asm("vmxon qword ptr [0x1000]\n vmclear qword ptr [0x1000]\n vmptrld qword ptr [0x1000]\n vmptrst qword ptr [0x1000]\n vmread eax, ebx\n vmwrite ebx, eax\n vmcall\n vmlaunch\n vmresume\n vmxoff");
   assert.deepEqual([...bytes.slice(0, 4)], [0xf3, 0x0f, 0xc7, 0x35]);
 });
+
+test("IDT-vectoring information: an exception while delivering INT 30h exits with the INT recorded (§27.2.4)", () => {
+  const r = runHypervisor("core-duo", "int 0x30", new Map([[Vmcs.EXCEPTION_BITMAP, 1 << 11]]), (fm) => {
+    fm.mem.write8(0x2000 + 0x30 * 8 + 5, fm.mem.read8(0x2000 + 0x30 * 8 + 5) & 0x7f); // gate 30h not present
+  });
+  assert.equal(r.exits[0].reason, ExitReason.EXCEPTION_NMI);
+  assert.equal(r.exits[0].intrInfo, 0x8000_0b0b, "#NP with an error code");
+  const vmx = r.fm.cpu.vmx!;
+  assert.equal(vmx.get(Vmcs.VM_EXIT_INTR_ERROR_CODE), 0x30 * 8 + 2, "the IDT bit and the gate's index");
+  assert.equal(vmx.get(Vmcs.IDT_VECTORING_INFO_FIELD) >>> 0, 0x8000_0430, "valid, software interrupt, vector 30h");
+  // The next exit reports no vectoring.
+  const plain = runHypervisor("core-duo", "cpuid", new Map());
+  assert.equal(plain.fm.cpu.vmx!.get(Vmcs.IDT_VECTORING_INFO_FIELD), 0);
+});
+
+test("NMI exiting, and NMI-window exiting once virtual-NMI blocking ends (nehalem)", () => {
+  // The guest raises the NMI itself: OUT to port 0xE0 (a test device) makes it pending.
+  const r = runHypervisor("nehalem", "out 0xe0, al\n nop\n hlt", (fm, f) => {
+    f.set(Vmcs.PIN_BASED_VM_EXEC_CONTROL, 0x16 | (1 << 3));
+    fm.m.io.register(0xe0, 1, { read8: () => 0xff, write8: () => { fm.cpu.nmiPending = true; } });
+  });
+  // The NMI is pending after OUT: the next instruction boundary exits, saving the next RIP.
+  assert.equal(r.exits[0].reason, ExitReason.EXCEPTION_NMI);
+  assert.equal(r.exits[0].intrInfo, 0x8000_0202, "valid, NMI, vector 2");
+  assert.equal(r.exits[0].rip, GUEST + 2);
+  const w = runHypervisor("nehalem", "nop\n hlt", (fm, f) => {
+    f.set(Vmcs.PIN_BASED_VM_EXEC_CONTROL, 0x16 | (1 << 3) | (1 << 5));
+    f.set(Vmcs.CPU_BASED_VM_EXEC_CONTROL, 0x0400_6172 | (1 << 22));
+    void fm;
+  });
+  assert.equal(w.exits[0].reason, ExitReason.NMI_WINDOW);
+  assert.equal(w.exits[0].rip, GUEST);
+});
