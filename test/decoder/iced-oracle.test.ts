@@ -75,7 +75,7 @@ const ICED_OPTIONS = DecoderOptions.NoMPFX_0FBC | DecoderOptions.NoMPFX_0FBD | D
 
 /**
  * CPUID features the decoder knows: an i686 (P6 family with CMOV, CX8, TSC, MSR, SEP) and the
- * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP, SSSE3), and POPCNT. Every
+ * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP, SSSE3), POPCNT and VMX. Every
  * model decodes them all; a model without the feature runs the row's #UD (opcode-table
  * `feature`), which the CPU tests check, not this decoder test.
  */
@@ -84,7 +84,7 @@ const I686 = new Set<CpuidFeature>([
   CpuidFeature.FPU, CpuidFeature.FPU287, CpuidFeature.FPU387, CpuidFeature.CMOV, CpuidFeature.CX8, CpuidFeature.TSC,
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.SMM,
   CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
-  CpuidFeature.POPCNT, CpuidFeature.SSSE3,
+  CpuidFeature.POPCNT, CpuidFeature.SSSE3, CpuidFeature.VMX,
 ]);
 
 /** True if iced's instruction exists on our i686. */
@@ -216,7 +216,7 @@ function fromOurs(i: Instr, eip: number): Compared {
 //
 // | what                                   | iced says                        | we say                          | why (SDM vol. 2 unless noted) |
 // |----------------------------------------|----------------------------------|---------------------------------|-------------------------------|
-// | MMX, SSE…, 3DNow!, VEX/EVEX/XOP, VMX,  | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
+// | 3DNow!, VEX/EVEX/XOP, SSE4…,           | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
 // | SYSCALL, RDTSCP, PadLock, FISTTP …     | feature                          |                                 | features (CPUID.01H:EDX)      |
 // | 0F 18 (PREFETCHh), 0F 1F /1–7          | PREFETCHh / reserved NOP         | (bad), #UD                      | PREFETCH is SSE               |
 // | 0F 19–0F 1E hint NOPs (ENDBR32/64,     | ENDBR…, RDSSPD, CLDEMOTE,        | nop Ev                          | table A-3: NOP Ev on every P6 |

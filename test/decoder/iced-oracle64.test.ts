@@ -31,6 +31,7 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.X64, CpuidFeature.MULTIBYTENOP,
   CpuidFeature.INTEL8086_ONLY, CpuidFeature.SYSCALL,
   CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.SSSE3, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
+  CpuidFeature.VMX,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 

@@ -79,6 +79,8 @@ export interface OpDef {
   prefix?: 0 | 0x66 | 0xf3 | 0xf2;
   /** The CPUID feature without which the row is #UD (checked by its handler). */
   feature?: FeatureName;
+  /** "NP" in the SDM's opcode column: a 66h, F2h or F3h prefix makes the instruction undefined. */
+  np?: boolean;
   /**
    * Nothing instruction fetch depends on changes: no far transfer, no CS/CPL/paging/TLB/
    * EFLAGS.IF or TF change, no I/O, and execution goes on at the next instruction, or (Jcc)
@@ -546,17 +548,20 @@ d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs
 // ---- VMX (SDM vol. 3C chapter 31; vol. 2 table A-6 groups 7 and 9, table A-4 for 66 0F 38 80/81) ----
 {
   const V = (extra: Partial<OpDef> = {}): Partial<OpDef> => ({ feature: "vmx", ...extra });
-  d(0x0f01, "vmcall", "", vmx.vmcall, V({ modrm: 0xc1, x64: vmx.vmcall }));
-  d(0x0f01, "vmlaunch", "", vmx.vmlaunch, V({ modrm: 0xc2, x64: vmx.vmlaunch }));
-  d(0x0f01, "vmresume", "", vmx.vmresume, V({ modrm: 0xc3, x64: vmx.vmresume }));
-  d(0x0f01, "vmxoff", "", vmx.vmxoff, V({ modrm: 0xc4, x64: vmx.vmxoff }));
+  d(0x0f01, "vmcall", "", vmx.vmcall, V({ modrm: 0xc1, np: true, x64: vmx.vmcall }));
+  d(0x0f01, "vmlaunch", "", vmx.vmlaunch, V({ modrm: 0xc2, np: true, x64: vmx.vmlaunch }));
+  d(0x0f01, "vmresume", "", vmx.vmresume, V({ modrm: 0xc3, np: true, x64: vmx.vmresume }));
+  d(0x0f01, "vmxoff", "", vmx.vmxoff, V({ modrm: 0xc4, np: true, x64: vmx.vmxoff }));
+  // VMFUNC: #UD outside non-root operation and without "enable VM functions", which no model offers.
+  d(0x0f01, "vmfunc", "", sys.undefinedOpcode, V({ modrm: 0xd4, np: true, x64: sys.undefinedOpcode }));
   g(0x0fc7, 6, "vmptrld", "Mq", vmx.vmptrld, V({ mem: true, prefix: 0, x64: vmx.vmptrld }));
   g(0x0fc7, 6, "vmclear", "Mq", vmx.vmclear, V({ mem: true, prefix: 0x66, x64: vmx.vmclear }));
   g(0x0fc7, 6, "vmxon", "Mq", vmx.vmxon, V({ mem: true, prefix: 0xf3, x64: vmx.vmxon }));
   g(0x0fc7, 7, "vmptrst", "Mq", vmx.vmptrst, V({ mem: true, prefix: 0, x64: vmx.vmptrst }));
-  // 32-bit operands outside 64-bit mode, 64-bit in it whatever REX.W says ("f64").
-  d(0x0f78, "vmread", "Ey,Gy", vmx.vmread, V({ x64: vmx.vmread, os64: "f64" }));
-  d(0x0f79, "vmwrite", "Gy,Ey", vmx.vmwrite, V({ x64: vmx.vmwrite, os64: "f64" }));
+  // 32-bit operands outside 64-bit mode, 64-bit in it whatever REX.W says ("f64"). With 66h,
+  // F2h or F3h they are #UD (66 0F 78/79 are AMD's SSE4a EXTRQ/INSERTQ, not modelled).
+  d(0x0f78, "vmread", "Ey,Gy", vmx.vmread, V({ prefix: 0, x64: vmx.vmread, os64: "f64" }));
+  d(0x0f79, "vmwrite", "Gy,Ey", vmx.vmwrite, V({ prefix: 0, x64: vmx.vmwrite, os64: "f64" }));
   d(0x0f3880, "invept", "Gy,Mx", vmx.invept, V({ mem: true, prefix: 0x66, x64: vmx.invept, os64: "f64", feature: "ept" }));
   d(0x0f3881, "invvpid", "Gy,Mx", vmx.invvpid, V({ mem: true, prefix: 0x66, x64: vmx.invvpid, os64: "f64", feature: "vpid" }));
 }
