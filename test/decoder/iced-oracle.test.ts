@@ -75,7 +75,7 @@ const ICED_OPTIONS = DecoderOptions.NoMPFX_0FBC | DecoderOptions.NoMPFX_0FBD | D
 
 /**
  * CPUID features the decoder knows: an i686 (P6 family with CMOV, CX8, TSC, MSR, SEP) and the
- * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP, SSSE3), and POPCNT. Every
+ * SIMD sets of the later models (MMX, SSE, SSE2, SSE3 with FXSAVE, CLFLUSH and FISTTP, SSSE3), POPCNT and VMX. Every
  * model decodes them all; a model without the feature runs the row's #UD (opcode-table
  * `feature`), which the CPU tests check, not this decoder test.
  */
@@ -89,6 +89,8 @@ const I686 = new Set<CpuidFeature>([
   CpuidFeature.SVM, CpuidFeature.SKINIT_or_SVM,
   // AMD's PREFETCH/PREFETCHW (0F 0D /0, /1): decoded everywhere, #UD without the prefetchw feature.
   CpuidFeature.PREFETCHW,
+  // VMX (0F 01 C1–C4, 0F 78/79, 0F C7 /6 /7, 66 0F 38 80/81): #UD without the vmx feature.
+  CpuidFeature.VMX,
 ]);
 
 /** True if iced's instruction exists on our i686. */
@@ -220,7 +222,7 @@ function fromOurs(i: Instr, eip: number): Compared {
 //
 // | what                                   | iced says                        | we say                          | why (SDM vol. 2 unless noted) |
 // |----------------------------------------|----------------------------------|---------------------------------|-------------------------------|
-// | MMX, SSE…, 3DNow!, VEX/EVEX/XOP, VMX,  | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
+// | 3DNow!, VEX/EVEX/XOP, SSE4…,           | the instruction, with its CPUID  | (bad), #UD                      | not on an i686 without those  |
 // | SYSCALL, RDTSCP, PadLock, FISTTP …     | feature                          |                                 | features (CPUID.01H:EDX)      |
 // | 0F 18 (PREFETCHh), 0F 1F /1–7          | PREFETCHh / reserved NOP         | (bad), #UD                      | PREFETCH is SSE               |
 // | 0F 19–0F 1E hint NOPs (ENDBR32/64,     | ENDBR…, RDSSPD, CLDEMOTE,        | nop Ev                          | table A-3: NOP Ev on every P6 |

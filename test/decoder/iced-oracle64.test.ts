@@ -33,6 +33,7 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.SSSE3, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
   // AMD-V (0F 01 D8–DF): decoded on every model, #UD without the svm feature.
   CpuidFeature.SVM, CpuidFeature.SKINIT_or_SVM,
+  CpuidFeature.VMX,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 

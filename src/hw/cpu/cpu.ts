@@ -29,6 +29,7 @@ import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-
 import type { GuestMode } from "./guest-mode.js";
 import { Svm } from "./svm/svm.js";
 import type { NestedPaging } from "./svm/nested-paging.js";
+import { Vmx, intrType } from "./vmx/vmx.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -189,6 +190,24 @@ export class Cpu {
   /** Model-specific registers without side effects, stored as [lo, hi]. */
   readonly plainMsrs = new Map<number, [number, number]>();
 
+  // ---- VMX (src/hw/cpu/vmx, docs/vmx.md) ----
+  /** VMX operation, on models with the vmx feature (null otherwise). */
+  readonly vmx: Vmx | null;
+  /** VMX non-root operation: the instructions and events that may exit ask this. */
+  nonRoot = false;
+  /** Non-root operation with interrupt-/NMI-window exiting or the preemption timer: the run loop polls. */
+  vmxPoll = false;
+  /**
+   * The EFLAGS bits of which one must be set for a pending INTR to end a slice: IF, or also
+   * the always-one bit 1 in non-root operation with external-interrupt exiting (IF does not
+   * block interrupts then, SDM vol. 3C §25.2). Read only when INTR is raised.
+   */
+  irqEnableMask = F.IF;
+  /** VM exits taken (statistics). */
+  vmExits = 0;
+  /** yieldSlice() calls, so a polling run knows a slice end was asked for. */
+  private yields = 0;
+
   // ---- Execution state ----
   /** Instructions retired since reset. */
   instructions = 0;
@@ -290,8 +309,10 @@ export class Cpu {
   private icachePages: number[] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
-  /** Whether paging is on (CR0.PG, cached). */
+  /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
   paging = false;
+  /** VMX non-root operation with EPT: guest-physical addresses are translated (vmx/ept.ts). */
+  eptOn = false;
 
   constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
     this.mem = mem;
@@ -310,6 +331,7 @@ export class Cpu {
     this.long = new LongModeMemory(this);
     this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
     this.svm = this.features.svm ? new Svm(this) : null;
+    this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -572,19 +594,27 @@ export class Cpu {
   private tlbMiss(lin: number, write: boolean, user: boolean): number {
     const t = this.xlat;
     const nested = this.nested;
-    if (!this.paging) {
-      // Only under nested paging: the guest's linear address is its physical address.
-      t.frame = (lin & ~0xfff) >>> 0; t.user = true; t.writable = true; t.dirty = true; t.global = false; t.noExec = false;
-    } else if (!walk(nested ?? this.mem, this, lin, write, user, t)) {
-      this.fault.cr2 = lin >>> 0;
-      this.raise(Vector.PF, t.errorCode);
-    }
-    if (nested !== null) {
-      // The guest-physical frame through the host's tables; the TLB keeps the combined
-      // rights, and a write re-walks until both levels have their dirty bits set.
-      t.frame = nested.translate(t.frame, write, false);
-      if (!nested.lastWritable) t.writable = false;
-      t.dirty = write;
+    let frame: number, eptWrite = true;
+    if (this.eptOn) {
+      // Guest paging (if CR0.PG) through EPT, then the guest-physical frame through EPT.
+      frame = this.vmx!.eptTranslateLinear(lin, write, user, t);
+      eptWrite = this.vmx!.eptWritable;
+    } else {
+      if (!this.paging) {
+        // Only under SVM nested paging: the guest's linear address is its physical address.
+        t.frame = (lin & ~0xfff) >>> 0; t.user = true; t.writable = true; t.dirty = true; t.global = false; t.noExec = false;
+      } else if (!walk(nested ?? this.mem, this, lin, write, user, t)) {
+        this.fault.cr2 = lin >>> 0;
+        this.raise(Vector.PF, t.errorCode);
+      }
+      if (nested !== null) {
+        // The guest-physical frame through the host's tables; the TLB keeps the combined
+        // rights, and a write re-walks until both levels have their dirty bits set.
+        t.frame = nested.translate(t.frame, write, false);
+        if (!nested.lastWritable) t.writable = false;
+        t.dirty = write;
+      }
+      frame = t.frame;
     }
     const page = lin >>> 12;
     if (this.tlb[page] === 0) {
@@ -594,16 +624,16 @@ export class Cpu {
       this.tlbPages[this.tlbCount++] = page;
     }
     const wp = (this.cr0 & CR0_WP) !== 0;
-    let e = (t.frame & ~0xfff) | TLB_VALID;
+    let e = (frame & ~0xfff) | TLB_VALID;
     if (t.user) e |= TLB_USER;
-    if (t.user && t.writable) e |= TLB_USER_W;
-    if (t.writable || !wp) e |= TLB_SUP_W;
+    if (t.user && t.writable && eptWrite) e |= TLB_USER_W;
+    if ((t.writable || !wp) && eptWrite) e |= TLB_SUP_W;
     if (t.dirty) e |= TLB_DIRTY;
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
-    if (this.mem.isRam(t.frame) && !this.mem.isWatched(t.frame)) e |= TLB_RAM;
+    if (this.mem.isRam(frame) && !this.mem.isWatched(frame)) e |= TLB_RAM;
     if (t.noExec) e |= TLB_NOEXEC;
     this.tlb[page] = e;
-    return (t.frame | (lin & 0xfff)) >>> 0;
+    return (frame | (lin & 0xfff)) >>> 0;
   }
 
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
@@ -980,7 +1010,7 @@ export class Cpu {
       this.setLma(false);
     }
     this.cr0 = v;
-    this.paging = (v & CR0_PG) !== 0;
+    this.paging = (v & CR0_PG) !== 0 || this.eptOn;
     if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) !== 0) {
       if ((v & CR0_PG) !== 0 && (old & CR0_PG) === 0 && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
@@ -990,7 +1020,7 @@ export class Cpu {
 
   setCr3(v: number): void {
     this.cr3 = v;
-    if (this.paging && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
+    if ((this.cr0 & CR0_PG) !== 0 && (this.cr4 & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
     this.flushTlb(false);
   }
 
@@ -1000,7 +1030,7 @@ export class Cpu {
     const old = this.cr4;
     this.cr4 = v;
     if (((old ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE)) !== 0) {
-      if (this.paging && (v & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
+      if ((this.cr0 & CR0_PG) !== 0 && (v & CR4_PAE) !== 0 && !this.lma) this.loadPdptes();
       this.flushTlb(true);
     }
   }
@@ -1010,7 +1040,7 @@ export class Cpu {
    * (SDM vol. 3 §9.8.5); LMA is read-only (writes of it are ignored, AMD APM §3.1.7).
    */
   setEfer(v: number): void {
-    if (((v ^ this.efer) & EFER_LME) !== 0 && this.paging) this.gp(0);
+    if (((v ^ this.efer) & EFER_LME) !== 0 && (this.cr0 & CR0_PG) !== 0) this.gp(0);
     this.efer = (v & ~EFER_LMA) | (this.efer & EFER_LMA);
     this.lmsleOn = (v & EFER_LMSLE) !== 0;
     const nxe = (v & EFER_NXE) !== 0;
@@ -1056,7 +1086,8 @@ export class Cpu {
   /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
   private loadPdptes(): void {
     const base = (this.cr3 & 0xffff_ffe0) >>> 0;
-    const m = this.nested ?? this.mem; // a guest's CR3 under nested paging is guest-physical
+    // A guest's CR3 is guest-physical under EPT (SDM vol. 3C §28.2.1) and nested paging.
+    const m = this.eptOn ? this.vmx!.guestTables : this.nested ?? this.mem;
     for (let k = 0; k < 4; k++) {
       const lo = m.read32(base + k * 8), hi = m.read32(base + k * 8 + 4);
       if ((lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_fff0) !== 0)) this.gp(0);
@@ -1243,8 +1274,15 @@ export class Cpu {
       if (this.nmiPending || (this.intrLine && this.intr !== null)) {
         if (this.checkInterrupts()) continue;
       }
+      let end = -1, yields = 0;
+      if (this.vmxPoll) {
+        if (this.vmx!.poll()) continue;
+        end = this.sliceEnd; yields = this.yields;
+        this.sliceEnd = Math.min(end, this.vmx!.pollEnd());
+      }
       if (this.halted) {
-        if (!(this.flags & F.IF) && !this.nmiPending) return (this.stopReason = StopReason.HaltForever);
+        if (end >= 0) this.sliceEnd = end;
+        if (!(this.flags & this.irqEnableMask) && !this.nmiPending && !this.vmxPoll) return (this.stopReason = StopReason.HaltForever);
         return StopReason.Halted;
       }
       try {
@@ -1257,6 +1295,8 @@ export class Cpu {
         }
         this.handleFault();
       }
+      // A polling slice ends early; the run goes on to the caller's end unless something yielded.
+      if (end >= 0 && this.yields === yields) this.sliceEnd = end;
     }
     return this.stopReason !== StopReason.None ? this.stopReason : StopReason.Budget;
   }
@@ -1297,7 +1337,7 @@ export class Cpu {
           jit.stats.instructions += this.instructions - before;
           if (this.stopReason !== StopReason.None || this.halted) return;
           if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
+            if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
           }
           continue;
         }
@@ -1312,7 +1352,7 @@ export class Cpu {
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
       if (this.intrLine || this.nmiPending) {
-        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
   }
@@ -1334,7 +1374,7 @@ export class Cpu {
       this.instructions++;
       if (check[k] !== 0) {
         if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
-        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
+        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
   }
@@ -1352,6 +1392,7 @@ export class Cpu {
         this.deliver(Vector.NMI, IntKind.External, 0, false);
         return true;
       }
+      if (this.nonRoot && this.intr !== null && this.intr.hasInterrupt() && this.vmx!.externalInterrupt()) return true;
       if ((this.flags & F.IF) !== 0 && this.intr !== null && this.intr.hasInterrupt()) {
         const vector = this.intr.acknowledge();
         this.halted = false;
@@ -1399,18 +1440,19 @@ export class Cpu {
       try {
         // Under hardware assist the host may intercept the exception (then CR2 is not written).
         if (this.guest !== null && this.guest.exception(vector, code, hasCode, cr2)) return;
-        if (vector === Vector.PF) this.cr2 = cr2;
+        if (vector === Vector.PF && !this.nonRoot) this.cr2 = cr2;
         this.deliver(vector, IntKind.Exception, code, hasCode);
         return;
       } catch (e) {
         if (e !== this.fault) throw e;
         if (f.vector === VMEXIT) return;
         const second = f.vector;
-        if (second === Vector.PF) { cr2 = f.cr2; this.cr2 = cr2; }
+        if (second === Vector.PF) { cr2 = f.cr2; if (!this.nonRoot) this.cr2 = cr2; }
         chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
         chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
         if (vector === Vector.DF) {
+          if (this.nonRoot) { this.vmx!.tripleFault(); return; }
           if (this.guest !== null && this.guest.shutdown()) return;
           this.recordShutdown(chain);
           this.stopReason = StopReason.TripleFault;
@@ -1438,6 +1480,7 @@ export class Cpu {
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    if (this.nonRoot) { this.deliverNonRoot(vector, kind, errorCode, hasErrorCode); return; }
     const svm = this.svm;
     if (svm !== null && svm.inGuest) {
       // An exit during delivery reports the event in EXITINTINFO (APM vol. 2 §15.7.2).
@@ -1450,6 +1493,52 @@ export class Cpu {
     }
     deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
   }
+
+  /** In VMX non-root operation: the exception bitmap and NMI exiting first (SDM vol. 3C §25.2). */
+  private deliverNonRoot(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    const type = intrType(vector, kind);
+    if (this.vmx!.interceptEvent(vector, kind, errorCode, hasErrorCode, type)) return;
+    if (vector === Vector.PF && kind === IntKind.Exception) this.cr2 = this.fault.cr2;
+    this.deliverVectored(vector, kind, errorCode, hasErrorCode, vector | (type << 8) | (hasErrorCode ? 0x800 : 0) | 0x8000_0000);
+  }
+
+  /**
+   * Deliver an event in non-root operation, remembering it as IDT-vectoring information
+   * (SDM vol. 3C §27.2.4) for an exit its delivery causes. Injected events come here directly.
+   */
+  deliverVectored(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean, info: number): void {
+    const v = this.vmx!;
+    v.vectoring = info; v.vectoringCode = hasErrorCode ? errorCode : 0;
+    deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+    v.vectoring = 0;
+  }
+
+  /** End the executing instruction after a VM exit loaded the host's state (caught by the loop). */
+  throwVmExit(): never {
+    return this.throwExit();
+  }
+
+  /** A fault raised while VM entry delivered an injected event: deliver it, or exit, as the loop would. */
+  faultAfterEntry(): void { this.handleFault(); }
+
+  /** A VMX abort (SDM vol. 3C §27.7): the processor shuts down. */
+  vmxAbort(): void {
+    this.shutdown = { faults: [], cs: this.segs[SegReg.CS].selector, eip: this.eip >>> 0, instr: null };
+    this.stopReason = StopReason.TripleFault;
+  }
+
+  /** VM entry and exit replaced CR0/CR3/CR4/EFER and the segments: drop what was derived from them. */
+  modeChanged(): void {
+    this.flushTlb(true);
+    this.flushCodeCache();
+    this.codeEpoch++;
+  }
+
+  /** Load the PDPTEs after VM entry or exit put PAE paging in place (SDM vol. 3C §26.3.2.4, §27.5.4). */
+  reloadPdptes(): void { this.loadPdptes(); }
+
+  /** EFER.LMA as VM entry and exit set it (no CR0.PG transition). */
+  setLmaRaw(on: boolean): void { this.setLma(on); }
 
   /**
    * Deliver an event a hypervisor injects on entry (SVM's EVENTINJ, VMX's VM-entry
@@ -1476,6 +1565,7 @@ export class Cpu {
    * the run loop must recompute when its next event is due.
    */
   yieldSlice(): void {
+    this.yields++;
     if (this.sliceEnd > this.instructions + 1) this.sliceEnd = this.instructions + 1;
   }
 

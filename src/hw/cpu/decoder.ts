@@ -167,6 +167,8 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
       if (segOverride < 0) i.seg = defaultSegment(i);
     }
   }
+  // "NP" rows (SDM vol. 2 §3.1.1.1): with 66h, F2h or F3h the instruction is undefined.
+  if (def !== undefined && def.np === true && (has66 || rep !== Rep.None)) def = undefined;
   if (def === undefined) def = undefinedDef();
   i.def = def;
   i.handler = def.handler;
@@ -337,6 +339,7 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   if ((opcode === 0x0f21 || opcode === 0x0f23) && rexR !== 0) def = undefined;
   // Of CR8–CR15 only CR8 (the TPR) exists (SDM vol. 2 "MOV—Move to/from Control Registers").
   if ((opcode === 0x0f20 || opcode === 0x0f22) && rexR !== 0 && ((i.modrm >> 3) & 7) !== 0) def = undefined;
+  if (def !== undefined && def.np === true && (o16 || rep !== Rep.None)) def = undefined;
   if (def === undefined) def = undefinedDef();
   i.def = def;
   i.handler = def.x64 ?? def.handler;

@@ -47,7 +47,7 @@ const NAME64: Record<string, string> = {
 export function mnemonicOf(i: Instr): string {
   const m = i.def.mnemonic;
   if (i.code64 && i.opcode === 0x90 && i.rm !== 0) return "xchg"; // REX.B 90: XCHG R8, rAX
-  if (i.code64 && i.opcode === 0x0fc7 && (i.rex & 8) !== 0) return "cmpxchg16b";
+  if (i.code64 && i.opcode === 0x0fc7 && ((i.modrm >> 3) & 7) === 1 && (i.rex & 8) !== 0) return "cmpxchg16b";
   if (i.code64 && i.opcode === 0x0f07 && (i.rex & 8) !== 0) return "sysretq";
   // MOVD with REX.W moves 64 bits: MOVQ (SDM vol. 2 "MOVD/MOVQ").
   if (i.code64 && m === "movd" && (i.rex & 8) !== 0) return "movq";

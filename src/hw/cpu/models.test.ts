@@ -42,7 +42,13 @@ test("parseCpuSpec: an unknown model or feature names the valid ones", () => {
 test("the table: unique names, one default, long mode where the story needs it", () => {
   assert.equal(new Set(CPU_MODELS.map((m) => m.name)).size, CPU_MODELS.length);
   const lm = CPU_MODELS.filter((m) => m.features.lm).map((m) => m.name);
-  assert.deepEqual(lm, ["athlon64-revc", "athlon64-reve", "athlon64-revf", "barcelona", "core2", "zen3"]);
+  assert.deepEqual(lm, ["athlon64-revc", "athlon64-reve", "athlon64-revf", "barcelona", "core2", "nehalem", "westmere", "zen3"]);
+  // VT-x by generation (docs/vmx.md): core-duo VMX only, nehalem + EPT and VPID, westmere + unrestricted guest.
+  const vmx = (n: string) => { const f = CPU_MODELS.find((m) => m.name === n)!.features; return [f.vmx, f.ept, f.vpid, f.unrestrictedGuest]; };
+  assert.deepEqual(vmx("core-duo"), [true, false, false, false]);
+  assert.deepEqual(vmx("nehalem"), [true, true, true, false]);
+  assert.deepEqual(vmx("westmere"), [true, true, true, true]);
+  assert.deepEqual(CPU_MODELS.filter((m) => m.features.vmx).map((m) => m.name), ["core-duo", "nehalem", "westmere"]);
   assert.deepEqual(CPU_MODELS.filter((m) => m.features.lmsle).map((m) => m.name), ["athlon64-reve", "athlon64-revf", "barcelona"]);
   // AMD-V came with revision F, nested paging with family 10h (APM vol. 2 §15.25).
   assert.deepEqual(CPU_MODELS.filter((m) => m.features.svm).map((m) => m.name), ["athlon64-revf", "barcelona"]);
@@ -123,8 +129,8 @@ test("hint NOPs 0F 19–0F 1E run on every model: ENDBR32, ENDBR64, memory forms
 });
 
 test("IA32_FEATURE_CONTROL (3Ah): only with vmx; reserved bits and writes after the lock are #GP(0)", () => {
-  assert.equal(msr("core-duo", 0x3a, false), Vector.GP);
-  assert.equal(msr("core-duo,+vmx", 0x3a, false), -1);
+  assert.equal(msr("core-duo,-vmx", 0x3a, false), Vector.GP);
+  assert.equal(msr("core-duo", 0x3a, false), -1);
   const run = (eax: number, second: number): number => {
     const fm = new FlatMachine({ cpu: "core-duo,+vmx" });
     // wrmsr; mov eax, second; wrmsr; rdmsr; hlt

@@ -61,15 +61,15 @@ export interface CpuFeatures {
   prefetchw: boolean;
   /** CR4.UMIP can be set: SGDT SIDT SLDT SMSW STR fault at CPL > 0 (CPUID.7.0:ECX bit 2). */
   umip: boolean;
-  /** VMX (CPUID.1:ECX bit 5): CR4.VMXE can be set. The VMX instructions are not modelled yet. */
+  /** VMX (CPUID.1:ECX bit 5): CR4.VMXE, IA32_FEATURE_CONTROL, the VMX instructions and capability MSRs (docs/vmx.md). */
   vmx: boolean;
-  /** Extended page tables (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1); needs vmx. Not modelled yet. */
+  /** Extended page tables (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 1, INVEPT); needs vmx. */
   ept: boolean;
-  /** Virtual-processor identifiers (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 5); needs vmx. Not modelled yet. */
+  /** Virtual-processor identifiers (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 5, INVVPID); needs vmx. */
   vpid: boolean;
-  /** Unrestricted guest (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 7); needs ept. Not modelled yet. */
+  /** Unrestricted guest (IA32_VMX_PROCBASED_CTLS2 allowed-1 bit 7); needs ept. */
   unrestrictedGuest: boolean;
-  /** The VMX-preemption timer (IA32_VMX_PINBASED_CTLS allowed-1 bit 6); needs vmx. Not modelled yet. */
+  /** The VMX-preemption timer (IA32_VMX_PINBASED_CTLS allowed-1 bit 6), virtual NMIs and NMI-window exiting; needs vmx. */
   vmxPreemptionTimer: boolean;
   /**
    * AMD's Secure Virtual Machine (CPUID 8000_0001h:ECX bit 2): EFER.SVME, VMRUN, VMLOAD,
@@ -176,6 +176,14 @@ const CORE_L1_LEAF4: CpuidRegs[] = [
   [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1],
 ];
 
+// Leaf 4 subleaves 0–2 of Nehalem and Westmere: L1D 32 KiB 8-way, L1I 32 KiB 4-way, L2 256 KiB
+// 8-way, 64-byte lines; 2 threads per core share them.
+const NEHALEM_L12_LEAF4: CpuidRegs[] = [
+  [0x1c00_4121, 0x01c0_003f, 0x0000_003f, 0],
+  [0x1c00_4122, 0x00c0_003f, 0x0000_007f, 0],
+  [0x1c00_4143, 0x01c0_003f, 0x0000_01ff, 0],
+];
+
 /** The models, in history's order. The first is the default for 32-bit guests. */
 export const CPU_MODELS: readonly CpuModel[] = [
   {
@@ -225,7 +233,9 @@ export const CPU_MODELS: readonly CpuModel[] = [
         [0x8000_0008, [0x0000_2020, 0, 0, 0]],          // 32-bit physical and linear addresses
       ]),
     },
-    features: f({ ...P3, sse2: true, sse3: true, nx: true }),
+    // Yonah was Intel's first part with VT-x: VMX without EPT, VPID, unrestricted guest or
+    // the preemption timer (docs/vmx.md lists what its capability MSRs report).
+    features: f({ ...P3, sse2: true, sse3: true, nx: true, vmx: true }),
   },
   {
     // Athlon 64 3200+ ClawHammer, revision C0 (0F_04h stepping 8, 1 MiB L2): no LMSLE, no
@@ -326,6 +336,53 @@ export const CPU_MODELS: readonly CpuModel[] = [
       ]),
     },
     features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true }),
+  },
+  {
+    // Core i7-920 (Bloomfield D0, 06_1Ah stepping 5, 8 MiB L3): Nehalem, the first Intel part
+    // with EPT and VPID (and the VMX-preemption timer). Leaf 2 says "see leaf 4" (FFh) beside
+    // its TLB descriptors; leaf 4 and the extended leaves follow Intel's documentation of the
+    // part (SDM vol. 2 CPUID tables; Intel 64 and IA-32 optimization manual §2.2), not checked
+    // against a dump of this exact part. SSE4.1/4.2 are not modelled and stay clear.
+    name: "nehalem", vendor: "intel",
+    stands_for: "Core i7-920 (Bloomfield D0, 2008, 06_1Ah stepping 5): Intel 64, VMX with EPT, VPID, preemption timer",
+    signature: 0x0001_06a5, brand: "Intel(R) Core(TM) i7 CPU         920  @ 2.67GHz",
+    cpuid: {
+      maxBasic: 0xb, maxExtended: 0x8000_0008, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [2, [0x5503_5a01, 0x00f0_b2e4, 0, 0x09ca_212c]],
+        [4, [
+          ...NEHALEM_L12_LEAF4,
+          [0x1c03_c163, 0x03c0_003f, 0x0000_1fff, 2], // L3 8 MiB 16-way, inclusive
+        ]],
+        [0x8000_0006, [0, 0, 0x0100_6040, 0]],
+        [0x8000_0008, [0x0000_3024, 0, 0, 0]],          // 36-bit physical, 48-bit linear
+      ]),
+    },
+    features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true,
+      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true }),
+  },
+  {
+    // Xeon X5650 (Westmere-EP B1, 06_2Ch stepping 2, 12 MiB L3): Westmere added unrestricted
+    // guest (real mode and unpaged protected mode in VMX non-root operation). Cache leaves as
+    // for Nehalem with a 12 MiB 16-way L3; not checked against a dump. AES-NI and PCLMULQDQ
+    // are not modelled and stay clear.
+    name: "westmere", vendor: "intel",
+    stands_for: "Xeon X5650 (Westmere-EP B1, 2010, 06_2Ch stepping 2): + unrestricted guest",
+    signature: 0x0002_06c2, brand: "Intel(R) Xeon(R) CPU           X5650  @ 2.67GHz",
+    cpuid: {
+      maxBasic: 0xb, maxExtended: 0x8000_0008, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [2, [0x5503_5a01, 0x00f0_b2ff, 0, 0x00ca_0000]],
+        [4, [
+          ...NEHALEM_L12_LEAF4,
+          [0x3c07_c163, 0x03c0_003f, 0x0000_2fff, 6], // L3 12 MiB 16-way, inclusive, complex indexing
+        ]],
+        [0x8000_0006, [0, 0, 0x0100_6040, 0]],
+        [0x8000_0008, [0x0000_3028, 0, 0, 0]],          // 40-bit physical, 48-bit linear
+      ]),
+    },
+    features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true,
+      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true, unrestrictedGuest: true }),
   },
   {
     // Ryzen 5 5600X (Vermeer B0, family 19h model 21h stepping 0). LMSLE is gone: Fn8000_0008

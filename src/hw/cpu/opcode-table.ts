@@ -38,6 +38,7 @@ import * as sf from "./exec/simd-fp.js";
 import * as mv from "./exec/simd-move.js";
 import * as fx from "./exec/fxsave.js";
 import * as svmi from "./svm/instructions.js";
+import * as vmx from "./exec/vmx.js";
 import type { FeatureName } from "./models.js";
 
 export type Operand = string;
@@ -79,6 +80,8 @@ export interface OpDef {
   prefix?: 0 | 0x66 | 0xf3 | 0xf2;
   /** The CPUID feature without which the row is #UD (checked by its handler). */
   feature?: FeatureName;
+  /** "NP" in the SDM's opcode column: a 66h, F2h or F3h prefix makes the instruction undefined. */
+  np?: boolean;
   /**
    * Nothing instruction fetch depends on changes: no far transfer, no CS/CPL/paging/TLB/
    * EFLAGS.IF or TF change, no I/O, and execution goes on at the next instruction, or (Jcc)
@@ -364,7 +367,10 @@ d(0x0fc0, "xadd", "Eb,Gb", data.xadd_Eb_Gb, L);
 d(0x0fc1, "xadd", "Ev,Gv", data.xadd_Ev_Gv, L);
 // UD0 takes a ModR/M byte on Intel processors (SDM vol. 2 "UD": "0F FF /r UD0 r32, r/m32").
 d(0x0fff, "ud0", "Gv,Ev", sys.undefinedOpcode);
-g(0x0fc7, 1, "cmpxchg8b", "Mq", data.cmpxchg8b_Mq, { mem: true, lockable: true });
+// 0F C7 is split by mandatory prefix for the VMX rows below; CMPXCHG8B ignores the prefix.
+for (const prefix of [0, 0x66, 0xf3, 0xf2] as const) {
+  g(0x0fc7, 1, "cmpxchg8b", "Mq", data.cmpxchg8b_Mq, { mem: true, lockable: true, prefix });
+}
 for (let r = 0; r < 8; r++) d(0x0fc8 + r, "bswap", "Zv", bit.bswap_Zd);
 
 // ---- x87 escapes D8–DF (SDM vol. 2 tables A-7 … A-22) ----
@@ -540,6 +546,26 @@ x64(0x0f01, y64.sgdt, { reg: 0 }); x64(0x0f01, y64.sidt, { reg: 1 });
 x64(0x0f01, y64.lgdt, { reg: 2 }); x64(0x0f01, y64.lidt, { reg: 3 });
 x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y64.invlpg, { reg: 7 });
 d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
+// ---- VMX (SDM vol. 3C chapter 31; vol. 2 table A-6 groups 7 and 9, table A-4 for 66 0F 38 80/81) ----
+{
+  const V = (extra: Partial<OpDef> = {}): Partial<OpDef> => ({ feature: "vmx", ...extra });
+  d(0x0f01, "vmcall", "", vmx.vmcall, V({ modrm: 0xc1, np: true, x64: vmx.vmcall }));
+  d(0x0f01, "vmlaunch", "", vmx.vmlaunch, V({ modrm: 0xc2, np: true, x64: vmx.vmlaunch }));
+  d(0x0f01, "vmresume", "", vmx.vmresume, V({ modrm: 0xc3, np: true, x64: vmx.vmresume }));
+  d(0x0f01, "vmxoff", "", vmx.vmxoff, V({ modrm: 0xc4, np: true, x64: vmx.vmxoff }));
+  // VMFUNC: #UD outside non-root operation and without "enable VM functions", which no model offers.
+  d(0x0f01, "vmfunc", "", sys.undefinedOpcode, V({ modrm: 0xd4, np: true, x64: sys.undefinedOpcode }));
+  g(0x0fc7, 6, "vmptrld", "Mq", vmx.vmptrld, V({ mem: true, prefix: 0, x64: vmx.vmptrld }));
+  g(0x0fc7, 6, "vmclear", "Mq", vmx.vmclear, V({ mem: true, prefix: 0x66, x64: vmx.vmclear }));
+  g(0x0fc7, 6, "vmxon", "Mq", vmx.vmxon, V({ mem: true, prefix: 0xf3, x64: vmx.vmxon }));
+  g(0x0fc7, 7, "vmptrst", "Mq", vmx.vmptrst, V({ mem: true, prefix: 0, x64: vmx.vmptrst }));
+  // 32-bit operands outside 64-bit mode, 64-bit in it whatever REX.W says ("f64"). With 66h,
+  // F2h or F3h they are #UD (66 0F 78/79 are AMD's SSE4a EXTRQ/INSERTQ, not modelled).
+  d(0x0f78, "vmread", "Ey,Gy", vmx.vmread, V({ prefix: 0, x64: vmx.vmread, os64: "f64" }));
+  d(0x0f79, "vmwrite", "Gy,Ey", vmx.vmwrite, V({ prefix: 0, x64: vmx.vmwrite, os64: "f64" }));
+  d(0x0f3880, "invept", "Gy,Mx", vmx.invept, V({ mem: true, prefix: 0x66, x64: vmx.invept, os64: "f64", feature: "ept" }));
+  d(0x0f3881, "invvpid", "Gy,Mx", vmx.invvpid, V({ mem: true, prefix: 0x66, x64: vmx.invvpid, os64: "f64", feature: "vpid" }));
+}
 d(0x0f01, "rdtscp", "", scall.rdtscp, { modrm: 0xf9, x64: scall.rdtscp });
 // SVM (AMD APM vol. 3): 0F 01 D8–DF, in every mode SVM allows (the handlers check).
 for (const [m, name, h] of [
@@ -807,7 +833,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   const handlers = (...modules: object[]): Set<unknown> => new Set(modules.flatMap((m) => Object.values(m)));
   // Control transfers, system and descriptor instructions, I/O, SYSCALL/SYSENTER, and the
   // two that change EFLAGS.IF/TF (POPF) or do I/O through the string unit (INS/OUTS).
-  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64, svmi);
+  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64, svmi, vmx);
   for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
   for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
   // A conditional jump continues the block on its fall-through path (the block leaves when

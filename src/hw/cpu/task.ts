@@ -30,6 +30,9 @@ function descs(cpu: Cpu): { tss: Descriptor; seg: Descriptor } {
  * task's segments are raised in the new task's context, as on real hardware.
  */
 export function taskSwitch(cpu: Cpu, sel: number, source: TaskSource, ext: number): void {
+  // In VMX non-root operation every task switch exits (SDM vol. 3C §25.4.2); qualification
+  // bits 15:0 the selector, 31:30 the source: 0 CALL, 1 IRET, 2 JMP, 3 a task gate in the IDT.
+  if (cpu.nonRoot) cpu.vmx!.taskSwitch(sel, source === TaskSource.Call ? 0 : source === TaskSource.Iret ? 1 : source === TaskSource.Jump ? 2 : 3);
   const { tss: nd, seg: sd } = descs(cpu);
   // The TSS selector must refer to the GDT.
   if ((sel & 4) !== 0) cpu.raise(source === TaskSource.Iret ? Vector.TS : Vector.GP, (sel & 0xfffc) + ext);

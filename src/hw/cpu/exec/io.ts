@@ -2,7 +2,7 @@
 // "I/O Privilege Level", §19.5.2 "I/O Permission Bit Map").
 
 import { Reg, type Cpu } from "../cpu.js";
-import type { Instr } from "../instr.js";
+import { Rep, type Instr } from "../instr.js";
 
 /**
  * In protected mode with CPL > IOPL, and always in virtual-8086 mode, every port the access
@@ -23,6 +23,16 @@ export function checkIoPermission(cpu: Cpu, port: number, size: number): void {
   if ((bits & mask) !== 0) cpu.gp(0);
 }
 
+/**
+ * The checks of IN, OUT, INS and OUTS before any port is touched: the permission above,
+ * then in VMX non-root operation the I/O exits (SDM vol. 3C §25.1.3).
+ */
+export function checkIoAccess(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
+  checkIoPermission(cpu, port, size);
+  cpu.guest?.io(port, size, isIn, i);
+  if (cpu.nonRoot) cpu.vmx!.io(port, size, isIn, string, string && i.rep !== Rep.None, !string && (i.opcode & 0x08) === 0, i);
+}
+
 function port(cpu: Cpu, i: Instr): number {
   // E4–E7 take an immediate port; EC–EF use DX.
   return (i.opcode & 0x08) !== 0 ? cpu.regs[Reg.EDX] & 0xffff : i.imm & 0xff;
@@ -31,8 +41,7 @@ function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ?
 
 export function in_(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
-  checkIoPermission(cpu, p, s);
-  cpu.guest?.io(p, s, true, i);
+  checkIoAccess(cpu, i, p, s, true, false);
   if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
   else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
   else {
@@ -43,8 +52,7 @@ export function in_(cpu: Cpu, i: Instr): void {
 
 export function out(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
-  checkIoPermission(cpu, p, s);
-  cpu.guest?.io(p, s, false, i);
+  checkIoAccess(cpu, i, p, s, false, false);
   if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
   else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
   else cpu.io.out32(p, cpu.regs[Reg.EAX]);

@@ -14,7 +14,7 @@ import * as F from "../eflags.js";
 import { SegReg } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
 import { alu } from "./alu.js";
-import { checkIoPermission } from "./io.js";
+import { checkIoAccess } from "./io.js";
 
 const CHUNK = 4096;
 
@@ -113,8 +113,7 @@ export function scas(cpu: Cpu, i: Instr): void {
 export function ins(cpu: Cpu, i: Instr): void {
   const size = elemSize(i);
   const port = cpu.regs[Reg.EDX] & 0xffff;
-  checkIoPermission(cpu, port, size);
-  cpu.guest?.io(port, size, true, i);
+  checkIoAccess(cpu, i, port, size, true, true);
   repeat(cpu, i, false, () => {
     const off = index(cpu, i, Reg.EDI);
     cpu.checkWrite(SegReg.ES, off, size);
@@ -127,8 +126,7 @@ export function ins(cpu: Cpu, i: Instr): void {
 export function outs(cpu: Cpu, i: Instr): void {
   const size = elemSize(i);
   const port = cpu.regs[Reg.EDX] & 0xffff;
-  checkIoPermission(cpu, port, size);
-  cpu.guest?.io(port, size, false, i);
+  checkIoAccess(cpu, i, port, size, false, true);
   repeat(cpu, i, false, () => {
     const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
     if (size === 1) cpu.io.out8(port, v); else if (size === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v);

@@ -18,6 +18,7 @@ import { SegReg } from "../segment.js";
 import { scratchFor } from "../interrupt.js";
 import { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK } from "./system.js";
 import { Intercept } from "../guest-mode.js";
+import { ExitReason, CPU_RDTSC_EXITING } from "../vmx/vmcs-fields.js";
 
 const TWO32 = 0x1_0000_0000;
 
@@ -98,9 +99,11 @@ export function sysret(cpu: Cpu, i: Instr): void {
 /** 0F 01 F9: RDTSCP (features.rdtscp): EDX:EAX = TSC, ECX = IA32_TSC_AUX. */
 export function rdtscp(cpu: Cpu, i: Instr): void {
   if (!cpu.features.rdtscp) cpu.ud();
+  if (cpu.nonRoot) cpu.vmx!.rdtscpEnabled();
   if ((cpu.cr4 & (1 << 2)) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
   cpu.guest?.instruction(Intercept.RDTSCP, i);
-  const t = cpu.readTsc();
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_RDTSC_EXITING, ExitReason.RDTSCP, 0, i);
+  const t = cpu.nonRoot ? cpu.vmx!.guestTsc() : cpu.readTsc();
   cpu.regs[Reg.EAX] = t | 0;
   cpu.regs[Reg.EDX] = Math.floor(t / TWO32) | 0;
   cpu.regs[Reg.ECX] = cpu.tscAux;

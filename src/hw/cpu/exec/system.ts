@@ -10,6 +10,7 @@ import { SegReg, Descriptor } from "../segment.js";
 import { EFER_SVME } from "../svm/svm.js";
 import { MSR_VM_CR, MSR_VM_HSAVE_PA, VM_CR_LOCK, VM_CR_SVMDIS } from "../svm/vmcb.js";
 import { Intercept } from "../guest-mode.js";
+import { ExitReason, CPU_HLT_EXITING, CPU_INVLPG_EXITING, CPU_RDTSC_EXITING, CPU_RDPMC_EXITING, SECONDARY_WBINVD_EXITING } from "../vmx/vmcs-fields.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
 export function requireCpl0(cpu: Cpu): void {
@@ -54,6 +55,7 @@ export function sti(cpu: Cpu, _i: Instr): void {
 export function hlt(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.instruction(Intercept.HLT, i);
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_HLT_EXITING, ExitReason.HLT, 0, i);
   cpu.halted = true;
 }
 
@@ -70,13 +72,15 @@ export function mov_Rd_Cd(cpu: Cpu, i: Instr): void {
     case 4: v = cpu.cr4; break;
     default: cpu.ud();
   }
+  if (cpu.nonRoot) v = cpu.vmx!.movFromCr(i.reg, v, i.rm, i);
   cpu.regs[i.rm] = v;
 }
 
 export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
-  const v = cpu.regs[i.rm];
+  let v = cpu.regs[i.rm];
   cpu.guest?.crAccess(i.reg, true, v, i);
+  if (cpu.nonRoot && i.reg !== 2 && !i.code64) { cpu.hi = 0; v = cpu.vmx!.movToCr(i.reg, v, i.rm, i); }
   switch (i.reg) {
     case 0: {
       // Reserved bits must be zero; NW without CD, or PG without PE, is #GP(0).
@@ -97,6 +101,7 @@ export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
 export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.drAccess(i.reg, false, i);
+  if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, true, i.rm, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   cpu.regs[i.rm] = cpu.dr[r];
@@ -104,6 +109,7 @@ export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
 export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.drAccess(i.reg, true, i);
+  if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, false, i.rm, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   let v = cpu.regs[i.rm];
@@ -159,14 +165,19 @@ export function sidt(cpu: Cpu, i: Instr): void {
 export function smsw(cpu: Cpu, i: Instr): void {
   cpu.umipCheck();
   cpu.guest?.crAccess(0, false, 0, i);
-  if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), cpu.cr0);
-  else if (i.opsize32) cpu.regs[i.rm] = cpu.cr0;
-  else cpu.set16(i.rm, cpu.cr0);
+  const cr0 = cpu.nonRoot ? cpu.vmx!.shadowCr0(cpu.cr0) : cpu.cr0;
+  if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), cr0);
+  else if (i.opsize32) cpu.regs[i.rm] = cr0;
+  else cpu.set16(i.rm, cr0);
 }
 /** LMSW: loads PE, MP, EM, TS; cannot clear PE. */
 export function lmsw(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
-  const v = cpu.readE16(i);
+  let v = cpu.readE16(i);
+  if (cpu.nonRoot) {
+    v = cpu.vmx!.lmsw(v, i.hasMem, i.hasMem ? (cpu.segs[i.seg].base + cpu.ea(i)) >>> 0 : 0, i);
+    v = (v & ~cpu.vmx!.cr0Mask) | (cpu.cr0 & cpu.vmx!.cr0Mask); // host-owned bits stay
+  }
   let cr0 = (cpu.cr0 & ~0xe) | (v & 0xf);
   if ((cpu.cr0 & CR0_PE) !== 0) cr0 |= CR0_PE;
   cpu.guest?.crAccess(0, true, cr0, i);
@@ -175,17 +186,25 @@ export function lmsw(cpu: Cpu, i: Instr): void {
 export function clts(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.crAccess(0, true, cpu.cr0 & ~CR0_TS, i);
+  if (cpu.nonRoot && !cpu.vmx!.clts(i)) return;
   cpu.cr0 &= ~CR0_TS;
 }
 export function invlpg(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.instruction(Intercept.INVLPG, i);
   const s = cpu.segs[i.seg];
-  cpu.invalidatePage((s.base + cpu.ea(i)) | 0);
+  const lin = (s.base + cpu.ea(i)) | 0;
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_INVLPG_EXITING, ExitReason.INVLPG, lin >>> 0, i);
+  cpu.invalidatePage(lin);
 }
+/** INVD (0F 08) exits unconditionally in non-root operation, WBINVD (0F 09) under WBINVD exiting. */
 export function invd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.instruction(i.opcode === 0x0f09 ? Intercept.WBINVD : Intercept.INVD, i);
+  if (cpu.nonRoot) {
+    if (i.opcode === 0x0f08) cpu.vmx!.exitInstr(ExitReason.INVD, 0, i);
+    if ((cpu.vmx!.proc2 & SECONDARY_WBINVD_EXITING) !== 0) cpu.vmx!.exitInstr(ExitReason.WBINVD, 0, i);
+  }
 }
 export function ud2(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
@@ -195,6 +214,7 @@ export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 /** The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. */
 export function cpuid(cpu: Cpu, i: Instr): void {
   cpu.guest?.instruction(Intercept.CPUID, i);
+  if (cpu.nonRoot) cpu.vmx!.exitInstr(ExitReason.CPUID, 0, i);
   const r = cpu.regs, t = cpu.cpuidTable, out = t.out;
   t.lookup(r[Reg.EAX], r[Reg.ECX], cpu.lma, out);
   r[Reg.EAX] = out[0]; r[Reg.EBX] = out[1]; r[Reg.ECX] = out[2]; r[Reg.EDX] = out[3];
@@ -265,7 +285,8 @@ function hasMiscEnable(cpu: Cpu): boolean {
 export function rdtsc(cpu: Cpu, i: Instr): void {
   if ((cpu.cr4 & CR4_TSD) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
   cpu.guest?.instruction(Intercept.RDTSC, i);
-  const t = cpu.readTsc();
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_RDTSC_EXITING, ExitReason.RDTSC, 0, i);
+  const t = cpu.nonRoot ? cpu.vmx!.guestTsc() : cpu.readTsc();
   cpu.regs[Reg.EAX] = t >>> 0;
   cpu.regs[Reg.EDX] = Math.floor(t / 0x1_0000_0000) >>> 0;
   if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
@@ -273,6 +294,7 @@ export function rdtsc(cpu: Cpu, i: Instr): void {
 export function rdpmc(cpu: Cpu, i: Instr): void {
   if ((cpu.cr4 & CR4_PCE) === 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
   cpu.guest?.instruction(Intercept.RDPMC, i);
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_RDPMC_EXITING, ExitReason.RDPMC, 0, i);
   if ((cpu.regs[Reg.ECX] >>> 0) > 1) cpu.gp(0);
   cpu.regs[Reg.EAX] = 0; cpu.regs[Reg.EDX] = 0;
 }
@@ -281,9 +303,17 @@ export function rdmsr(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.msr(false, i);
   const n = cpu.regs[Reg.ECX] >>> 0;
+  if (cpu.nonRoot) cpu.vmx!.msr(n, false, i);
+  const lo = readMsr(cpu, n), hi = cpu.hi;
+  cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
+  if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
+}
+
+/** MSR `n` as RDMSR reads it: bits 31:0 returned, bits 63:32 in cpu.hi; #GP(0) if the model lacks it. */
+function readMsr(cpu: Cpu, n: number): number {
   let lo = 0, hi = 0;
   switch (n) {
-    case MSR_TSC: { const t = cpu.readTsc(); lo = t >>> 0; hi = Math.floor(t / 0x1_0000_0000); break; }
+    case MSR_TSC: { const t = cpu.nonRoot ? cpu.vmx!.guestTsc() : cpu.readTsc(); lo = t >>> 0; hi = Math.floor(t / 0x1_0000_0000); break; }
     case MSR_SYSENTER_CS: lo = cpu.sysenterCs; break;
     case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
     case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
@@ -315,19 +345,35 @@ export function rdmsr(cpu: Cpu, i: Instr): void {
         if (v) { lo = v[0]; hi = v[1]; }
         break;
       }
+      const cap = cpu.vmx?.caps.read(n);
+      if (cap) { lo = cap[0]; hi = cap[1]; break; }
       if (!hasMsr(cpu, n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
       if (v) { lo = v[0]; hi = v[1]; } else if (n === MSR_MISC_ENABLE) lo = MISC_ENABLE_RESET;
     }
   }
-  cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
-  if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
+  cpu.hi = hi;
+  return lo;
 }
+
 export function wrmsr(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   cpu.guest?.msr(true, i);
   const n = cpu.regs[Reg.ECX] >>> 0;
-  const lo = cpu.regs[Reg.EAX], hi = cpu.regs[Reg.EDX];
+  if (cpu.nonRoot) cpu.vmx!.msr(n, true, i);
+  writeMsr(cpu, n, cpu.regs[Reg.EAX], cpu.regs[Reg.EDX]);
+}
+
+/** The MSR-load and MSR-store lists of VM entry and exit (SDM vol. 3C §26.4, §27.4): null/false where WRMSR/RDMSR would #GP. */
+export function msrReadForVmx(cpu: Cpu, n: number): [number, number] | null {
+  try { const lo = readMsr(cpu, n); return [lo, cpu.hi]; } catch (e) { if (e !== cpu.fault) throw e; return null; }
+}
+export function msrWriteForVmx(cpu: Cpu, n: number, lo: number, hi: number): boolean {
+  try { writeMsr(cpu, n, lo, hi); return true; } catch (e) { if (e !== cpu.fault) throw e; return false; }
+}
+
+/** WRMSR of `n` with bits 31:0 `lo` and 63:32 `hi`; #GP(0) on a missing MSR or a reserved bit. */
+function writeMsr(cpu: Cpu, n: number, lo: number, hi: number): void {
   switch (n) {
     case MSR_TSC: cpu.tscOffset = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0) - cpu.cycles; break;
     case MSR_SYSENTER_CS: cpu.sysenterCs = lo & 0xffff; break;

@@ -6,7 +6,7 @@ import { Reg, type Cpu } from "../cpu.js";
 import * as F from "../eflags.js";
 import { SegReg } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
-import { checkIoPermission } from "../exec/io.js";
+import { checkIoAccess } from "../exec/io.js";
 import { readMem, writeMem, getReg, setReg, segLinear } from "./operands.js";
 import { aluOp } from "./alu.js";
 
@@ -95,8 +95,7 @@ export function scas(cpu: Cpu, i: Instr): void {
 export function ins(cpu: Cpu, i: Instr): void {
   const n = Math.min(elem(i), 4);
   const port = cpu.regs[Reg.EDX] & 0xffff;
-  checkIoPermission(cpu, port, n);
-  cpu.guest?.io(port, n, true, i);
+  checkIoAccess(cpu, i, port, n, true, true);
   repeat(cpu, i, false, () => {
     const a = addr(cpu, i, SegReg.ES, Reg.EDI);
     cpu.checkWrite(SegReg.ES, a, n);
@@ -108,8 +107,7 @@ export function ins(cpu: Cpu, i: Instr): void {
 export function outs(cpu: Cpu, i: Instr): void {
   const n = Math.min(elem(i), 4);
   const port = cpu.regs[Reg.EDX] & 0xffff;
-  checkIoPermission(cpu, port, n);
-  cpu.guest?.io(port, n, false, i);
+  checkIoAccess(cpu, i, port, n, false, true);
   repeat(cpu, i, false, () => {
     const v = readMem(cpu, i.seg, addr(cpu, i, i.seg, Reg.ESI), n);
     if (n === 1) cpu.io.out8(port, v); else if (n === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v);

@@ -8,6 +8,7 @@ import type { Instr } from "../instr.js";
 import { Intercept } from "../guest-mode.js";
 import { requireCpl0, mov_Cd_Rd } from "../exec/system.js";
 import { TWO32, ea64, getReg, setReg, highHalf } from "./operands.js";
+import { ExitReason, CPU_INVLPG_EXITING } from "../vmx/vmcs-fields.js";
 
 /** 0F 20: MOV r64, CRn. */
 export function mov_R_C(cpu: Cpu, i: Instr): void {
@@ -22,14 +23,18 @@ export function mov_R_C(cpu: Cpu, i: Instr): void {
     case 8: if (cpu.apic === null) return cpu.ud(); lo = (cpu.apic.taskPriority >> 4) & 0xf; break;
     default: return cpu.ud();
   }
+  if (cpu.nonRoot && i.reg !== 2 && i.reg !== 8) { cpu.hi = hi; lo = cpu.vmx!.movFromCr(i.reg, lo, i.rm, i); }
   setReg(cpu, i.rm, 8, lo, hi, 0);
 }
 
 /** 0F 22: MOV CRn, r64. Bits 63:32 of CR0 and CR4 are reserved (#GP(0)). */
 export function mov_C_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
-  const lo = getReg(cpu, i.rm, 8, 0), hi = cpu.hi;
+  let lo = getReg(cpu, i.rm, 8, 0);
+  const hi = cpu.hi;
   cpu.guest?.crAccess(i.reg, true, lo, i);
+  // CR access exits with the real register number; mov_Cd_Rd below skips its own check in 64-bit mode.
+  if (cpu.nonRoot && i.reg !== 2 && i.reg !== 8) lo = cpu.vmx!.movToCr(i.reg, lo, i.rm, i);
   switch (i.reg) {
     case 0: case 4: if (hi !== 0) cpu.gp(0); break;
     case 2: cpu.cr2 = hi * TWO32 + (lo >>> 0); return;
@@ -62,6 +67,7 @@ export function mov_R_D(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
   cpu.guest?.drAccess(i.reg, false, i);
+  if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, true, i.rm, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   setReg(cpu, i.rm, 8, cpu.dr[r], 0, 0);
@@ -70,6 +76,7 @@ export function mov_D_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
   cpu.guest?.drAccess(i.reg, true, i);
+  if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, false, i.rm, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   const lo = getReg(cpu, i.rm, 8, 0);
@@ -110,6 +117,7 @@ export function invlpg(cpu: Cpu, i: Instr): void {
   cpu.guest?.instruction(Intercept.INVLPG, i);
   let a: number;
   try { a = ea64(cpu, i); } catch (e) { if (e === cpu.fault) return; throw e; }
+  if (cpu.nonRoot) cpu.vmx!.exitIf(CPU_INVLPG_EXITING, ExitReason.INVLPG, a, i);
   cpu.invalidatePage(a);
 }
 
