@@ -319,6 +319,12 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
   const restorePath = p.flags.get("restore");
   const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
+  if (snap !== null && snap.meta.vmm86 !== VERSION) {
+    // The state format may be the same, but the machine model that runs it is another one:
+    // a continuation would not be the run never stopped.
+    throw new UserError("E_SNAPSHOT_VERSION", ExitCode.SNAPSHOT, `snapshot '${String(restorePath)}' was written by vmm86 ${String(snap.meta.vmm86)}; ` +
+      `this is ${VERSION} (take the snapshot again with this version)`);
+  }
   if (snap !== null) {
     for (const f of ["bios", "kernel", "initrd", "append", "entry", "no-reservetop"]) {
       if (p.flags.has(f)) throw usageError(`--${f} does not apply to --restore (the snapshot holds the guest)`);
