@@ -64,11 +64,11 @@ export class HostEvents implements TimedDevice {
    * events, posted at the guest's time `now()`; after a stop nothing more is taken.
    */
   hostSide(now: () => number): LineSink {
-    const gate = this;
+    const buffered = (): number => this.buffered;
     return {
       push: (data) => { if (this.stopped === null && !this.stopping) this.post({ kind: "bytes", bytes: data }, now()); },
       end: () => { if (!this.stopping) this.post({ kind: "eof" }, now()); },
-      get buffered(): number { return gate.buffered; },
+      get buffered(): number { return buffered(); },
       setLive: (live) => this.line.setLive(live),
     };
   }

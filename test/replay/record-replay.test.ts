@@ -76,10 +76,10 @@ test("Linux at its shell: a session typed on a terminal, recorded under bare and
   const logBare = join(dir, "bare.log");
   const rec = await onTerminal(["run", "--restore", snap, "--record", logBare, "--stats"], "rec-bare", async (type, out) => {
     type("echo one\r");
-    let at = await waitFor(out, "one\r\n", 0);
+    const at = await waitFor(out, "one\r\n", 0);
     await sleep(Math.random() * 300);
     await typeSlowly(type, "uname -r; echo $((6*7))\r");
-    at = await waitFor(out, "42\r\n", at);
+    await waitFor(out, "42\r\n", at);
     await sleep(Math.random() * 300);
     type("poweroff -f\r");
   });

@@ -1,4 +1,4 @@
-// `vmm86 run --save-at EVENT FILE` and `vmm86 run --restore FILE` (issue 12, docs/snapshots.md):
+// `vmm86 run --save-at EVENT FILE` and `vmm86 run --restore FILE` (issue 12, docs/snapshot.md):
 // the output of the saving run followed by the restored run's is byte-identical to a run
 // never stopped, in every mode and across modes, for the demo and for Debian's Linux at its
 // shell prompt; a bad file is a clear E_SNAPSHOT_* error with exit 15, never a stack trace.
