@@ -302,9 +302,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const recordPath = given.flags.get("record");
   const replayPath = given.flags.get("replay");
   if (recordPath !== undefined && replayPath !== undefined) throw usageError("--record and --replay do not go together");
-  for (const f of ["save-at-event"]) {
-    if (given.flags.has(f) && (recordPath !== undefined || replayPath !== undefined)) throw usageError("--save-at does not go with --record or --replay");
-  }
+  if (given.flags.has("save-at-event") && (recordPath !== undefined || replayPath !== undefined)) throw usageError("--save-at does not go with --record or --replay");
   const replay = typeof replayPath === "string" ? readReplay(replayPath) : null;
   if (replay !== null && replay.header.vmm86 !== VERSION) {
     throw new UserError("E_REPLAY_VERSION", ExitCode.REPLAY, `replay log '${String(replayPath)}' was recorded by vmm86 ${replay.header.vmm86}; this is ${VERSION}, ` +
