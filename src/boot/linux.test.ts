@@ -11,7 +11,7 @@ import { BootError } from "./errors.js";
 import { loadLinux, loadLinuxWithPlacement, parseSetupHeader, unpackPayload, CAN_USE_HEAP, LOADED_HIGH } from "./linux.js";
 import { pcE820Map } from "./memory.js";
 import { parseElf32 } from "./elf.js";
-import { haveTool, makeElf, prng, TestRam, compressKernel } from "./testing.js";
+import { haveTool, makeElf, prng, TestRam, compressKernel } from "../../test/support/boot-testing.js";
 import { cachedLinux, fetchLinux } from "../guests/fetch-linux.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";

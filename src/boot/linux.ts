@@ -5,7 +5,6 @@
 // startup_32 with the same boot_params, in the state arch/x86/boot/compressed/head_32.S
 // leaves after extract_kernel(): flat segments, interrupts off, ESI = boot_params, EBX = 0.
 
-import { gunzipSync } from "node:zlib";
 import { BootError, hex } from "./errors.js";
 import { loadSegments, parseElf32, physicalEntry, physicalExtent } from "./elf.js";
 import {
@@ -13,6 +12,7 @@ import {
   writeBiosDataArea,
 } from "./memory.js";
 import { xzDecode } from "./xz/xz.js";
+import { gunzip } from "./inflate.js";
 
 // Offsets in the bzImage's first sector and in boot_params (boot.rst "THE REAL-MODE KERNEL
 // HEADER" and "ZERO PAGE").
@@ -193,11 +193,7 @@ export function unpackPayload(img: Uint8Array, h: SetupHeader = parseSetupHeader
     return { format, vmlinux: xzDecode(p, { singleStream: true, sizeHint: hint }).data };
   }
   if (format === "gzip") {
-    try {
-      return { format, vmlinux: new Uint8Array(gunzipSync(p)) };
-    } catch (e) {
-      throw new BootError("E_PAYLOAD_FORMAT", `gzip payload does not decompress: ${(e as Error).message}`);
-    }
+    return { format, vmlinux: gunzip(p) };
   }
   throw new BootError("E_PAYLOAD_FORMAT",
     format === "unknown"

@@ -11,7 +11,7 @@ import { BootError } from "./errors.js";
 import { ENTRY64_OFFSET, PAGE_TABLES, identityPageTables, loadLinux64, loadLinux64WithPlacement } from "./linux64.js";
 import { CAN_USE_HEAP, LOADED_HIGH } from "./linux.js";
 import { pcE820Map } from "./memory.js";
-import { haveTool, makeElf, makeElf64, prng, TestRam, compressKernel } from "./testing.js";
+import { haveTool, makeElf, makeElf64, prng, TestRam, compressKernel } from "../../test/support/boot-testing.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";
 const RAM = 48 << 20;

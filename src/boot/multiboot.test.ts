@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { BootError } from "./errors.js";
 import { pcE820Map } from "./memory.js";
 import { loadMultiboot, loadMultibootWithPlacement, MBI, MULTIBOOT_BOOTLOADER_MAGIC } from "./multiboot.js";
-import { makeElf, prng, TestRam } from "./testing.js";
+import { makeElf, prng, TestRam } from "../../test/support/boot-testing.js";
 
 const RAM = 16 << 20;
 

@@ -8,7 +8,8 @@ import { ExitCode, imageError, usageError } from "./errors.js";
 import { parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
 import { ATTEMPTS, findAttempt, type Attempt } from "../lab/escape/attempts.js";
-import { ESCAPE_IMAGE, loadEscapeImage, runEscapeSuite } from "../lab/escape/suite.js";
+import { runEscapeSuite } from "../lab/escape/suite.js";
+import { ESCAPE_IMAGE, loadEscapeImage } from "../guests/images.js";
 import { formatReport, type EscapeFormat } from "../lab/escape/format.js";
 import { ESCAPE_EXIT } from "../lab/escape/verdict.js";
 

@@ -8,6 +8,7 @@ import { redpillCommand } from "./redpill.js";
 import { microbenchCommand } from "./microbench.js";
 import { escapeCommand } from "./escape.js";
 import { cpusCommand } from "./cpus.js";
+import { webCommand } from "./web.js";
 
 export const HELP = `vmm86 — an x86 virtual machine monitor in TypeScript
 
@@ -35,6 +36,8 @@ Usage:
   vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--format table|markdown|json]
                               run every opcode-table form at CPL 0 and 3 and list the
                               sensitive but unprivileged ones (Popek and Goldberg)
+  vmm86 web [--port P]        serve the lab in a browser on 127.0.0.1 (docs/web.md): the
+                              guest's console, live counter charts, the lab's tables
   vmm86 cpus                  list the CPU models --cpu accepts: vendor, signature, features,
                               the real processor each copies
   vmm86 --help                this text
@@ -60,9 +63,11 @@ Options for run:
                         is entered in 64-bit mode) or run the bzImage's own decompressor
                         (about 2.3 G more guest instructions) from its 32-bit entry
                         (bzimage) or, x86-64 kernels only, its 64-bit entry (bzimage64)
-  --mode bare|trap|bt   execution mode: bare (the guest owns the machine; default), trap
-                        (guest kernel deprivileged to ring 1, trap-and-emulate, shadow
-                        page tables) or bt (guest kernel code binary-translated)
+  --mode bare|trap|bt|svm  execution mode: bare (the guest owns the machine; default),
+                        trap (guest kernel deprivileged to ring 1, trap-and-emulate,
+                        shadow page tables), bt (guest kernel code binary-translated) or
+                        svm (hardware assist: the guest runs in AMD-V guest mode with
+                        nested paging; needs --cpu barcelona)
   --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
@@ -169,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
       case "microbench": return await microbenchCommand(rest);
       case "escape": return await escapeCommand(rest);
       case "cpus": return await cpusCommand(rest);
+      case "web": return await webCommand(rest);
       default: throw usageError(`unknown command '${command}'`);
     }
   } catch (e) {

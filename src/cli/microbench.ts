@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { ExitCode, imageError, usageError } from "./errors.js";
 import { numberFlag, parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
-import { BENCHMARKS, MICROBENCH_IMAGE } from "../lab/microbench/benchmarks.js";
+import { BENCHMARKS } from "../lab/microbench/benchmarks.js";
+import { MICROBENCH_IMAGE } from "../guests/images.js";
 import { isFailure, measureMicrobench } from "../lab/microbench/measure.js";
 import { formatJson, formatMarkdown, formatTable } from "../lab/microbench/format.js";
 

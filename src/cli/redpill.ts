@@ -6,7 +6,8 @@
 import { ExitCode, UserError, usageError, imageError } from "./errors.js";
 import { parseArgs, type FlagSpec } from "./args.js";
 import { writeAll } from "./output.js";
-import { REDPILL_IMAGE, loadRedpillImage, runRedpill } from "../lab/redpill/report.js";
+import { runRedpill } from "../lab/redpill/report.js";
+import { REDPILL_IMAGE, loadRedpillImage } from "../guests/images.js";
 import { formatJson, formatMarkdown, formatTable } from "../lab/redpill/format.js";
 
 export const REDPILL_FLAGS: Record<string, FlagSpec> = {

@@ -19,6 +19,7 @@ import type { ShutdownCause } from "../hw/cpu/cpu.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
+import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
@@ -310,10 +311,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   }
   const p = replay !== null ? replayCommand(given, replay) : given;
   const mode = p.flags.get("mode") ?? "bare";
-  if (mode !== "bare" && mode !== "trap" && mode !== "bt") throw usageError(`--mode must be bare, trap or bt (got '${String(mode)}')`);
+  if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt or svm (got '${String(mode)}')`);
   const protect = p.flags.get("protect") ?? "segments";
   if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
-  if (mode === "bare" && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
+  if ((mode === "bare" || mode === "svm") && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
   // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
   const restorePath = p.flags.get("restore");
   const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
@@ -342,9 +343,13 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
   const monitored = mode !== "bare";
-  const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored);
+  if (mode === "svm" && !(model.features.svm && model.features.npt)) {
+    throw usageError(`--mode svm needs a CPU model with SVM and nested paging: --cpu barcelona (${model.name} has ${model.features.svm ? "SVM without nested paging" : "no SVM"})`);
+  }
+  // Only the classic monitor lives in the guest's address space (reservetop=).
+  const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored && mode !== "svm");
   if (snap !== null) {
-    const guestModel = monitored ? withFeatures(model, { strict: false, apic: false, tscDeadline: false }) : model;
+    const guestModel = monitored ? withFeatures(model, { strict: false, apic: false, tscDeadline: false, ...(mode === "svm" ? { svm: false, npt: false } : {}) }) : model;
     const why = incompatibility(snap.state, guestModel, ramBytes, snap.state.acpi, monitored ? false : model.features.apic);
     if (why !== null) {
       throw new UserError("E_SNAPSHOT_INCOMPATIBLE", ExitCode.SNAPSHOT, `snapshot '${String(restorePath)}' does not fit this machine: ${why}` +
@@ -420,8 +425,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,
   };
-  const mon = monitored ? new Monitor({ ...pcOpts, mode, protect }) : null;
-  const pc: Pc | Monitor = mon ?? new Pc(pcOpts);
+  const mon = !monitored ? null : mode === "svm" ? new SvmMonitor(pcOpts) : new Monitor({ ...pcOpts, mode, protect });
+  const pc: Pc | Monitor | SvmMonitor = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
   if (debugFd >= 0 && debugPort !== 0xe9) {
@@ -593,8 +598,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
 }
 
 /** --record LOG or --replay LOG: the recorder or replayer for this run, once the guest is loaded. */
-function recordOrReplay(recordPath: string | true | undefined, replay: ReplayLog | null, replayPath: string | true | undefined, mon: Monitor | null,
-  pc: Pc | Monitor, snap: Snapshot | null, restorePath: string, p: ReturnType<typeof parseArgs>): RecordReplay | null {
+function recordOrReplay(recordPath: string | true | undefined, replay: ReplayLog | null, replayPath: string | true | undefined, mon: Monitor | SvmMonitor | null,
+  pc: Pc | Monitor | SvmMonitor, snap: Snapshot | null, restorePath: string, p: ReturnType<typeof parseArgs>): RecordReplay | null {
   if (recordPath === undefined && replay === null) return null;
   const run = {
     guestState: (): GuestState => mon !== null ? mon.guestState() : savePc(pc as Pc),
@@ -696,7 +701,7 @@ function jitLine(s: JitStats | null, instructions: number): string {
 }
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */
-function finish(pc: Pc | Monitor, mon: Monitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
+function finish(pc: Pc | Monitor | SvmMonitor, mon: Monitor | SvmMonitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
   finalHash: () => string | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
@@ -754,7 +759,7 @@ function shutdownText(c: ShutdownCause): string {
 }
 
 /** Print the run's last line on stderr and return the exit status it stands for. */
-function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): number {
+function finalLine(pc: Pc | Monitor | SvmMonitor, end: Ending, where: string, secs: number): number {
   switch (end.kind) {
     case "poweroff":
       if (pc.resetRequested) {
@@ -770,7 +775,7 @@ function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): 
       writeAll(2, `vmm86: E_IDLE: the guest is idle waiting for input (HLT, no timer armed) and the input has ended ${where}\n`);
       return ExitCode.IDLE;
     case "triple-fault": {
-      const cause = (pc instanceof Monitor ? pc.vcpu.shutdown : null) ?? pc.cpu.shutdown;
+      const cause = (pc instanceof Monitor || pc instanceof SvmMonitor ? pc.vcpu.shutdown : null) ?? pc.cpu.shutdown;
       writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}${cause !== null ? `: ${shutdownText(cause)}` : ""}\n`);
       return ExitCode.TRIPLE_FAULT;
     }

@@ -3,9 +3,9 @@
 // microbench) are built on this.
 
 import { Pc } from "../hw/pc/pc.js";
-import { applyEntryState, ramWriter } from "../hw/pc/boot-entry.js";
+import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
-import { loadMultiboot, pcE820Map } from "../boot/index.js";
+import { loadMultiboot, pcE820Map, type E820Entry, type EntryState } from "../boot/index.js";
 import { Monitor } from "../vmm/monitor.js";
 import { parseCpuSpec } from "../hw/cpu/models.js";
 
@@ -53,28 +53,48 @@ export function availableModes(): LabMode[] {
   return ["bare", "trap", "bt"];
 }
 
-export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {
+/** Puts a guest into the machine's RAM and says how it starts (a boot loader). */
+export type GuestLoader = (target: BootTarget, e820: E820Entry[]) => EntryState;
+
+/**
+ * Build the machine for a guest under `opts` (bare PC or the monitor), load it with `load`
+ * and make it ready to run; COM1's bytes go to `serialOut`. The lab runs and the browser's
+ * sessions both start guests here.
+ */
+export function startGuest(load: GuestLoader, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | Monitor; mon: Monitor | null } {
   if (!availableModes().includes(opts.mode)) throw new Error(`mode ${opts.mode} is not available in this build`);
   const ramBytes = opts.ramBytes ?? 32 << 20;
-  let serial = "";
-  const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut: (b: number) => { serial += String.fromCharCode(b); } };
-  const boot = { cmdline: opts.cmdline ?? "lab", modules: [], e820: pcE820Map(ramBytes) };
-  const deadline = Date.now() + 120_000;
-  const maxInstructions = opts.maxInstructions ?? 2e8;
+  const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut };
+  const e820 = pcE820Map(ramBytes);
   if (opts.mode === "bare") {
     const pc = new Pc(pcOpts);
-    applyEntryState(pc.machine, loadMultiboot(ramWriter(pc.machine), image, boot));
-    const t0 = Date.now();
+    applyEntryState(pc.machine, load(pc.machine, e820));
+    return { pc, mon: null };
+  }
+  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
+  applyEntryState(mon.bootTarget, load(mon.bootTarget, e820));
+  return { pc: mon, mon };
+}
+
+/** startGuest for one of the project's multiboot guests, with `opts.cmdline` (default "lab"). */
+export function startLabGuest(image: Uint8Array, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | Monitor; mon: Monitor | null } {
+  const cmdline = opts.cmdline ?? "lab";
+  return startGuest((t, e820) => loadMultiboot(ramWriter(t), image, { cmdline, modules: [], e820 }), opts, serialOut);
+}
+
+export function runLabGuest(image: Uint8Array, opts: LabRunOptions): LabRunResult {
+  let serial = "";
+  const { pc, mon } = startLabGuest(image, opts, (b: number) => { serial += String.fromCharCode(b); });
+  const deadline = Date.now() + 120_000;
+  const maxInstructions = opts.maxInstructions ?? 2e8;
+  const t0 = Date.now();
+  if (mon === null) {
     const end = pc.run({ deadline, maxInstructions });
     return {
       serial, end, instructions: pc.cpu.instructions, cycles: pc.cpu.cycles, hostMs: Date.now() - t0,
       counters: {}, integrity: null,
     };
   }
-  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
-  const target = mon.bootTarget;
-  applyEntryState(target, loadMultiboot(ramWriter(target), image, boot));
-  const t0 = Date.now();
   mon.start();
   const end = mon.run({ deadline, maxInstructions });
   const integ = mon.integrity();

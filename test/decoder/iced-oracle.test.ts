@@ -85,6 +85,10 @@ const I686 = new Set<CpuidFeature>([
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.SMM,
   CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
   CpuidFeature.POPCNT, CpuidFeature.SSSE3,
+  // AMD-V (0F 01 D8–DF): decoded on every model, #UD without the svm feature.
+  CpuidFeature.SVM, CpuidFeature.SKINIT_or_SVM,
+  // AMD's PREFETCH/PREFETCHW (0F 0D /0, /1): decoded everywhere, #UD without the prefetchw feature.
+  CpuidFeature.PREFETCHW,
 ]);
 
 /** True if iced's instruction exists on our i686. */

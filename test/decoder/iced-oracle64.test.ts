@@ -31,6 +31,8 @@ const BASE = new Set<CpuidFeature>([
   CpuidFeature.MSR, CpuidFeature.SEP, CpuidFeature.CPUID, CpuidFeature.RDPMC, CpuidFeature.X64, CpuidFeature.MULTIBYTENOP,
   CpuidFeature.INTEL8086_ONLY, CpuidFeature.SYSCALL,
   CpuidFeature.PREFETCHW, CpuidFeature.POPCNT, CpuidFeature.SSSE3, CpuidFeature.MMX, CpuidFeature.SSE, CpuidFeature.SSE2, CpuidFeature.SSE3, CpuidFeature.FXSR, CpuidFeature.CLFSH,
+  // AMD-V (0F 01 D8–DF): decoded on every model, #UD without the svm feature.
+  CpuidFeature.SVM, CpuidFeature.SKINIT_or_SVM,
 ]);
 const isBase = (ins: Instruction): boolean => ins.cpuidFeatures().every((f: CpuidFeature) => BASE.has(f));
 

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { BootError } from "../errors.js";
 import { crc32, crc64 } from "./crc.js";
 import { xzDecode, xzDecompress } from "./xz.js";
-import { haveTool, prng, tool } from "../testing.js";
+import { haveTool, prng, tool } from "../../../test/support/boot-testing.js";
 
 const skip = haveTool("xz") ? false : "the xz tool is not installed";
 

@@ -4,9 +4,9 @@
 // CRC64, SHA-256. Every CRC in the container is verified, and the index is checked against
 // the blocks actually decoded.
 
-import { createHash } from "node:crypto";
 import { BootError } from "../errors.js";
 import { crc32, crc64 } from "./crc.js";
+import { sha256 } from "../hash/sha256.js";
 import { bcjX86Decode, deltaDecode } from "./filters.js";
 import { Lzma2Decoder, lzma2DictSize } from "./lzma2.js";
 import { OutBuffer } from "./out-buffer.js";
@@ -248,7 +248,7 @@ function verifyCheck(type: number, buf: Uint8Array, start: number, end: number, 
       actual = crc64(buf, start, end);
       break;
     default:
-      actual = createHash("sha256").update(buf.subarray(start, end)).digest();
+      actual = sha256(buf.subarray(start, end));
       break;
   }
   for (let i = 0; i < actual.length; i++) {

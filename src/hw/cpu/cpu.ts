@@ -7,7 +7,7 @@
 // `exec/`, protected-mode control transfers in `transfer.ts`, interrupt delivery in
 // `interrupt.ts`, task switching in `task.ts`.
 
-import { CpuFault, StopReason, Vector, type FaultRecord } from "./fault.js";
+import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr } from "./instr.js";
@@ -26,6 +26,9 @@ import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
 import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
+import type { GuestMode } from "./guest-mode.js";
+import { Svm } from "./svm/svm.js";
+import type { NestedPaging } from "./svm/nested-paging.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -124,7 +127,7 @@ export class Cpu {
   /** features.strict, cached for the sensitive-instruction checks. */
   private readonly strict: boolean;
   /** The CR4 bits MOV to CR4 may set on this model; any other bit is #GP(0). */
-  private readonly cr4Allowed: number;
+  readonly cr4Allowed: number;
   readonly fpu: Fpu;
   /** XMM0–XMM15 and MXCSR (src/hw/sse), and the SSE floating-point unit working on them. */
   readonly simd = new SimdState();
@@ -215,11 +218,31 @@ export class Cpu {
   /** A20 gate: when false, physical address bit 20 is forced to zero. */
   a20 = true;
   /**
-   * Resource control for a monitor (like a performance counter filtered to CPL 0): when
-   * set, every instruction begun at CPL 0 that is not native monitor code is counted.
+   * Resource control for a monitor (like a performance counter filtered to CPL 0 outside
+   * guest mode): when set, every instruction begun at CPL 0 that is not native monitor code
+   * nor a guest's under hardware assist is counted.
    */
   watchRing0 = false;
   ring0Foreign = 0;
+  /**
+   * Guest mode under hardware assist (guest-mode.ts): the SVM guest or VMX non-root
+   * operation the processor is in, or null. Sensitive instructions, exceptions and
+   * interrupts ask it whether they exit to the host.
+   */
+  guest: GuestMode | null = null;
+  /**
+   * A virtual interrupt is pending for the guest (SVM's V_IRQ): the INTR line stays raised
+   * while it is, so the instruction loop looks for it between instructions.
+   */
+  virq = false;
+  /** AMD's global interrupt flag (APM vol. 2 §15.17): clear, no interrupt or NMI is taken. */
+  gif = true;
+  /** Added to the TSC while a guest runs (the VMCB's or VMCS's TSC offset). */
+  guestTscOffset = 0;
+  /** Nested paging for the guest running now (svm/nested-paging.ts), or null. */
+  nested: NestedPaging | null = null;
+  /** SVM (svm/svm.ts), on models with the svm feature. */
+  readonly svm: Svm | null;
   /** Optional per-instruction trace sink (--trace). */
   tracer: ((cpu: Cpu, i: Instr) => void) | null = null;
   /** Set when the processor shut down (triple fault): what led there. */
@@ -263,6 +286,8 @@ export class Cpu {
   /** Decoded instructions by physical page, then offset. */
   // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
+  /** The pages icache holds (with repeats after invalidations): what flushCodeCache visits. */
+  private icachePages: number[] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
   /** Whether paging is on (CR0.PG, cached). */
@@ -284,6 +309,7 @@ export class Cpu {
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
     this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
+    this.svm = this.features.svm ? new Svm(this) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
     this.reset();
   }
@@ -318,6 +344,11 @@ export class Cpu {
     this.nmiPending = false;
     this.paging = false;
     this.fpu.reset();
+    this.guest = null;
+    this.nested = null;
+    this.gif = true;
+    this.guestTscOffset = 0;
+    this.svm?.reset();
     this.flushTlb(true);
     this.flushCodeCache();
   }
@@ -522,7 +553,7 @@ export class Cpu {
   /** Map a linear address for reading; returns the physical address. */
   translateRead(lin: number, user: boolean): number {
     if (this.lma) return this.long.translate(lin, false, user, false);
-    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     if ((e & TLB_VALID) !== 0 && (!user || (e & TLB_USER) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
     return this.tlbMiss(lin, false, user);
@@ -531,7 +562,7 @@ export class Cpu {
   /** Map a linear address for writing; returns the physical address. */
   translateWrite(lin: number, user: boolean): number {
     if (this.lma) return this.long.translate(lin, true, user, false);
-    if (!this.paging) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
     const e = this.tlb[lin >>> 12];
     const need = TLB_VALID | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
     if ((e & need) === need) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
@@ -540,9 +571,20 @@ export class Cpu {
 
   private tlbMiss(lin: number, write: boolean, user: boolean): number {
     const t = this.xlat;
-    if (!walk(this.mem, this, lin, write, user, t)) {
+    const nested = this.nested;
+    if (!this.paging) {
+      // Only under nested paging: the guest's linear address is its physical address.
+      t.frame = (lin & ~0xfff) >>> 0; t.user = true; t.writable = true; t.dirty = true; t.global = false; t.noExec = false;
+    } else if (!walk(nested ?? this.mem, this, lin, write, user, t)) {
       this.fault.cr2 = lin >>> 0;
       this.raise(Vector.PF, t.errorCode);
+    }
+    if (nested !== null) {
+      // The guest-physical frame through the host's tables; the TLB keeps the combined
+      // rights, and a write re-walks until both levels have their dirty bits set.
+      t.frame = nested.translate(t.frame, write, false);
+      if (!nested.lastWritable) t.writable = false;
+      t.dirty = write;
     }
     const page = lin >>> 12;
     if (this.tlb[page] === 0) {
@@ -975,6 +1017,25 @@ export class Cpu {
     if (nxe !== this.nxe) { this.nxe = nxe; this.flushTlb(true); }
   }
 
+  /**
+   * Load CR0, CR3, CR4 and EFER together, without the checks of MOV CR and WRMSR: a world
+   * switch (VMRUN, #VMEXIT, VM entry and exit) whose state its own checks have validated.
+   */
+  loadSystemState(cr0: number, cr3: number, cr3Hi: number, cr4: number, efer: number): void {
+    const lma = (efer & EFER_LMA) !== 0;
+    this.cr0 = cr0 | CR0_ET;
+    this.paging = (cr0 & CR0_PG) !== 0;
+    this.cr3 = cr3 | 0;
+    this.cr3Hi = cr3Hi | 0;
+    this.cr4 = cr4 | 0;
+    this.efer = efer | 0;
+    this.nxe = (efer & EFER_NXE) !== 0;
+    this.lmsleOn = (efer & EFER_LMSLE) !== 0;
+    if (lma !== this.lma) this.setLma(lma);
+    if (this.paging && (cr4 & CR4_PAE) !== 0 && !lma) this.loadPdptes();
+    this.flushTlb(true);
+  }
+
   /** STAR[63:48]: the SYSRET selector base. */
   msrStarHigh(): number {
     const v = this.plainMsrs.get(0xc000_0081);
@@ -995,8 +1056,9 @@ export class Cpu {
   /** PAE: load the four PDPTEs (SDM vol. 3 §4.4.1); reserved bits set raise #GP(0). */
   private loadPdptes(): void {
     const base = (this.cr3 & 0xffff_ffe0) >>> 0;
+    const m = this.nested ?? this.mem; // a guest's CR3 under nested paging is guest-physical
     for (let k = 0; k < 4; k++) {
-      const lo = this.mem.read32(base + k * 8), hi = this.mem.read32(base + k * 8 + 4);
+      const lo = m.read32(base + k * 8), hi = m.read32(base + k * 8 + 4);
       if ((lo & 1) !== 0 && ((lo & 0x1e6) !== 0 || (hi & 0xffff_fff0) !== 0)) this.gp(0);
       this.pdpte[k * 2] = lo;
       this.pdpte[k * 2 + 1] = hi;
@@ -1008,6 +1070,7 @@ export class Cpu {
   // =====================================================================================
 
   private invalidateCodePage(page: number): void {
+    if (this.icache[page] === undefined) return;
     this.icache[page] = undefined;
     this.codeEpoch++;
     this.jit?.pageInvalidated(page);
@@ -1016,9 +1079,9 @@ export class Cpu {
   }
 
   flushCodeCache(): void {
-    for (let p = 0; p < this.icache.length; p++) {
-      if (this.icache[p] !== undefined) this.invalidateCodePage(p);
-    }
+    const pages = this.icachePages;
+    this.icachePages = [];
+    for (const p of pages) this.invalidateCodePage(p);
   }
 
   /** Fetch one code byte at CS:off (limit-checked, paged). Used by the decoder. */
@@ -1106,6 +1169,7 @@ export class Cpu {
     if (arr === undefined) {
       arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
       this.icache[page] = arr;
+      this.icachePages.push(page);
       this.mem.codePages[page] = 1;
     }
     arr[phys & 0xfff] = ins;
@@ -1216,7 +1280,7 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0) &&
+        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
@@ -1233,7 +1297,7 @@ export class Cpu {
           jit.stats.instructions += this.instructions - before;
           if (this.stopReason !== StopReason.None || this.halted) return;
           if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+            if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
           }
           continue;
         }
@@ -1242,13 +1306,13 @@ export class Cpu {
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
       this.inhibitIrq = false;
-      if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
+      if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null) this.ring0Foreign++;
       ins.handler(this, ins);
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
       if (this.intrLine || this.nmiPending) {
-        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
       }
     }
   }
@@ -1270,15 +1334,18 @@ export class Cpu {
       this.instructions++;
       if (check[k] !== 0) {
         if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
-        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+        if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0 || this.guest !== null)) return;
       }
     }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */
   checkInterrupts(): boolean {
-    if (this.inhibitIrq) return false;
+    if (this.inhibitIrq || !this.gif) return false;
     try {
+      // Under hardware assist a physical interrupt may belong to the host: it exits, and
+      // stays pending until the host takes it.
+      if (this.guest !== null && (this.nmiPending || this.virq || (this.intr !== null && this.intr.hasInterrupt())) && this.guest.interrupt(this.nmiPending)) return true;
       if (this.nmiPending) {
         this.nmiPending = false;
         this.halted = false;
@@ -1309,6 +1376,7 @@ export class Cpu {
   raiseTrapNow(vector: number): void {
     this.instrEip = this.eip;
     try {
+      if (this.guest !== null && this.guest.exception(vector, 0, false, 0)) return;
       this.deliver(vector, IntKind.Exception, 0, false);
     } catch (e) {
       if (e !== this.fault) throw e;
@@ -1319,24 +1387,31 @@ export class Cpu {
   /** A fault was thrown by the current instruction: restart it through the exception. */
   private handleFault(): void {
     const f = this.fault;
+    // An exit to the host from inside an instruction: the host's state is loaded already.
+    if (f.vector === VMEXIT) return;
     let vector = f.vector, code = f.errorCode, hasCode = f.hasErrorCode;
     // The exceptions of a double-fault chain, kept for a shutdown report (no allocation for
     // the common single fault).
     let chain: FaultRecord[] | null = null;
-    if (vector === Vector.PF) this.cr2 = f.cr2;
     this.eip = this.instrEip;
+    let cr2 = f.cr2;
     for (;;) {
       try {
+        // Under hardware assist the host may intercept the exception (then CR2 is not written).
+        if (this.guest !== null && this.guest.exception(vector, code, hasCode, cr2)) return;
+        if (vector === Vector.PF) this.cr2 = cr2;
         this.deliver(vector, IntKind.Exception, code, hasCode);
         return;
       } catch (e) {
         if (e !== this.fault) throw e;
+        if (f.vector === VMEXIT) return;
         const second = f.vector;
-        if (second === Vector.PF) this.cr2 = f.cr2;
+        if (second === Vector.PF) { cr2 = f.cr2; this.cr2 = cr2; }
         chain ??= [{ vector, errorCode: code, hasErrorCode: hasCode }];
         chain.push({ vector: second, errorCode: f.errorCode, hasErrorCode: f.hasErrorCode });
         // SDM vol. 3 table 6-5: a fault while delivering #DF shuts the processor down.
         if (vector === Vector.DF) {
+          if (this.guest !== null && this.guest.shutdown()) return;
           this.recordShutdown(chain);
           this.stopReason = StopReason.TripleFault;
           return;
@@ -1363,7 +1438,37 @@ export class Cpu {
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    const svm = this.svm;
+    if (svm !== null && svm.inGuest) {
+      // An exit during delivery reports the event in EXITINTINFO (APM vol. 2 §15.7.2).
+      const type = kind === IntKind.External ? (vector === Vector.NMI ? 2 : 0) : kind === IntKind.Software ? 4 : 3;
+      svm.delivering = (vector | (type << 8) | (hasErrorCode ? 1 << 11 : 0) | (1 << 31)) >>> 0;
+      svm.deliveringCode = errorCode;
+      deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+      svm.delivering = 0;
+      return;
+    }
     deliverInterrupt(this, vector, kind, errorCode, hasErrorCode);
+  }
+
+  /**
+   * Deliver an event a hypervisor injects on entry (SVM's EVENTINJ, VMX's VM-entry
+   * interruption information) as if it had just happened, with the fault path's handling
+   * of an exception during its delivery.
+   */
+  injectEvent(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    this.instrEip = this.eip;
+    try {
+      this.deliver(vector, kind, errorCode, hasErrorCode);
+    } catch (e) {
+      if (e !== this.fault) throw e;
+      this.handleFault();
+    }
+  }
+
+  /** Abandon the current instruction after an exit to the host (guest-mode.ts). */
+  throwExit(): never {
+    throw this.fault.set(VMEXIT, 0, false);
   }
 
   /**
@@ -1383,5 +1488,5 @@ export class Cpu {
   get cycles(): number { return this.instructions + this.idleCycles; }
 
   /** Time-stamp counter: the cycle count, offset by WRMSR to IA32_TIME_STAMP_COUNTER. */
-  readTsc(): number { return this.cycles + this.tscOffset; }
+  readTsc(): number { return this.cycles + this.tscOffset + this.guestTscOffset; }
 }

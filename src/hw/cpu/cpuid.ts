@@ -17,10 +17,11 @@ const FEATURE_BITS: readonly [FeatureName, number, number, number][] = [
   ["apic", 1, 3, 9], ["mmx", 1, 3, 23], ["fxsr", 1, 3, 24], ["sse", 1, 3, 25], ["sse2", 1, 3, 26],
   ["sse3", 1, 2, 0], ["vmx", 1, 2, 5], ["ssse3", 1, 2, 9], ["cx16", 1, 2, 13], ["popcnt", 1, 2, 23], ["tscDeadline", 1, 2, 24],
   ["umip", 7, 2, 2],
-  ["lahfLm", 0x8000_0001, 2, 0],
+  ["lahfLm", 0x8000_0001, 2, 0], ["svm", 0x8000_0001, 2, 2],
   ["syscall", 0x8000_0001, 3, 11], ["nx", 0x8000_0001, 3, 20], ["page1gb", 0x8000_0001, 3, 26],
   ["rdtscp", 0x8000_0001, 3, 27], ["lm", 0x8000_0001, 3, 29],
   ["noLmsle", 0x8000_0008, 1, 20],
+  ["npt", 0x8000_000a, 3, 0],
 ];
 
 /**
@@ -28,6 +29,9 @@ const FEATURE_BITS: readonly [FeatureName, number, number, number][] = [
  * PAE MCE CX8 APIC, MTRR PGE MCA CMOV PAT PSE36, MMX FXSR. Intel leaves them reserved.
  */
 const AMD_EDX_COPY = 0x0183_f3ff;
+
+/** The ASIDs an SVM part offers (CPUID 8000_000Ah:EBX): 64 on family 0Fh revision F and family 10h (BKDGs). */
+const SVM_ASIDS = 64;
 
 /** Leaves whose answer depends on ECX (subleaves past the last one read as zero). */
 const INDEXED = new Set([4, 7, 0xb, 0xd, 0xf, 0x10, 0x8000_001d, 0x8000_0020]);
@@ -88,6 +92,9 @@ export class CpuidTable {
       for (let k = 0; k < 3; k++) this.set(0x8000_0002 + k, b.slice(k * 4, k * 4 + 4));
     }
     if (d.maxExtended >= 0x8000_0008 && !this.leaves.has(0x8000_0008)) this.set(0x8000_0008, [0, 0, 0, 0]);
+    // SVM's leaf (APM vol. 3 E.4.9): revision 1, the number of ASIDs; EDX's feature bits
+    // (nested paging …) come from FEATURE_BITS.
+    if (fe.svm && d.maxExtended >= 0x8000_000a) this.set(0x8000_000a, [1, SVM_ASIDS, 0, 0]);
     for (const [name, leaf, reg, bit] of FEATURE_BITS) {
       const r = this.leaves.get(leaf)?.[0];
       if (r === undefined || !fe[name] || NOT_YET_MODELLED.has(name)) continue;

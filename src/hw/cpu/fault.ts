@@ -12,6 +12,13 @@ export const enum Vector {
   MF = 16, AC = 17, MC = 18, XM = 19,
 }
 
+/**
+ * Not an exception: the value the fault object carries when an intercept under hardware
+ * assist abandons an instruction (guest-mode.ts). The instruction loop delivers nothing; the
+ * host's state is already loaded.
+ */
+export const VMEXIT = 0x100;
+
 /** The SDM's mnemonics of the exception vectors (table 6-1). */
 export const VECTOR_NAMES: Record<number, string> = {
   0: "#DE", 1: "#DB", 2: "NMI", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 9: "CSO", 10: "#TS",

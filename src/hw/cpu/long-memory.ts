@@ -42,8 +42,15 @@ export class LongModeMemory {
 
   private miss(lin: number, page: number, set: number, write: boolean, user: boolean, fetch: boolean): number {
     const cpu = this.cpu, t = this.xlat;
-    if (!walk(cpu.mem, cpu, lin, write, user, t)) this.pageFault(lin, t.errorCode, fetch);
+    const nested = cpu.nested;
+    if (!walk(nested ?? cpu.mem, cpu, lin, write, user, t)) this.pageFault(lin, t.errorCode, fetch);
     if (fetch && t.noExec) this.pageFault(lin, t.errorCode | 1, true);
+    if (nested !== null) {
+      // Nested paging (svm/nested-paging.ts): the guest-physical frame through the host's tables.
+      t.frame = nested.translate(t.frame, write, fetch);
+      if (!nested.lastWritable) t.writable = false;
+      t.dirty = write;
+    }
     let e = (t.frame & ~0xfff) | VALID;
     if (t.user) e |= USER;
     if (t.user && t.writable) e |= USER_W;

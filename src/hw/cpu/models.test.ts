@@ -42,8 +42,11 @@ test("parseCpuSpec: an unknown model or feature names the valid ones", () => {
 test("the table: unique names, one default, long mode where the story needs it", () => {
   assert.equal(new Set(CPU_MODELS.map((m) => m.name)).size, CPU_MODELS.length);
   const lm = CPU_MODELS.filter((m) => m.features.lm).map((m) => m.name);
-  assert.deepEqual(lm, ["athlon64-revc", "athlon64-reve", "core2", "zen3"]);
-  assert.deepEqual(CPU_MODELS.filter((m) => m.features.lmsle).map((m) => m.name), ["athlon64-reve"]);
+  assert.deepEqual(lm, ["athlon64-revc", "athlon64-reve", "athlon64-revf", "barcelona", "core2", "zen3"]);
+  assert.deepEqual(CPU_MODELS.filter((m) => m.features.lmsle).map((m) => m.name), ["athlon64-reve", "athlon64-revf", "barcelona"]);
+  // AMD-V came with revision F, nested paging with family 10h (APM vol. 2 §15.25).
+  assert.deepEqual(CPU_MODELS.filter((m) => m.features.svm).map((m) => m.name), ["athlon64-revf", "barcelona"]);
+  assert.deepEqual(CPU_MODELS.filter((m) => m.features.npt).map((m) => m.name), ["barcelona"]);
   assert.deepEqual(CPU_MODELS.filter((m) => m.features.noLmsle).map((m) => m.name), ["zen3"]);
   for (const m of CPU_MODELS) {
     assert.equal(m.features.strict, false, `${m.name}: strict is not a real part's`);

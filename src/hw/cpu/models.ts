@@ -9,7 +9,7 @@
 // What a model reports is the real part's identity (vendor, signature, brand string, cache
 // and TLB descriptors, address sizes) and, of its feature flags, the ones this machine
 // implements. Flags the part had that vmm86 does not model (MTRR, MCA, PAT, PSE-36, CLFLUSH,
-// HTT, MONITOR, VMX/SVM, 3DNow! …) stay clear, so an OS never relies on something missing.
+// HTT, MONITOR, 3DNow! …) stay clear, so an OS never relies on something missing.
 // Every CPUID value below that is copied from a part says where it comes from.
 
 /** Every feature a model may have. Names follow CPUID's feature flags where one exists. */
@@ -71,6 +71,13 @@ export interface CpuFeatures {
   unrestrictedGuest: boolean;
   /** The VMX-preemption timer (IA32_VMX_PINBASED_CTLS allowed-1 bit 6); needs vmx. Not modelled yet. */
   vmxPreemptionTimer: boolean;
+  /**
+   * AMD's Secure Virtual Machine (CPUID 8000_0001h:ECX bit 2): EFER.SVME, VMRUN, VMLOAD,
+   * VMSAVE, STGI, CLGI, INVLPGA, VMMCALL, VM_CR and VM_HSAVE_PA (APM vol. 2 chapter 15).
+   */
+  svm: boolean;
+  /** SVM nested paging (CPUID 8000_000Ah:EDX bit 0, APM vol. 2 §15.25); needs svm. */
+  npt: boolean;
   /** Not a real part: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
   strict: boolean;
 }
@@ -136,7 +143,7 @@ const NONE: CpuFeatures = {
   tscDeadline: false, nx: false, lm: false, lmsle: false, noLmsle: false, syscallLegacy: false,
   syscall: false, page1gb: false, cx16: false, popcnt: false, rdtscp: false, lahfLm: false, prefetchw: false,
   umip: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
-  strict: false,
+  svm: false, npt: false, strict: false,
 };
 
 /** Feature names in declaration order (for listings and error messages). */
@@ -259,6 +266,44 @@ export const CPU_MODELS: readonly CpuModel[] = [
       ]),
     },
     features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true }),
+  },
+  {
+    // Athlon 64 X2 4200+ Windsor, revision F2 (0F_4Bh stepping 2, 2 × 512 KiB L2; AMD's
+    // Revision Guide for AMD NPT Family 0Fh Processors, pub. 33610). Revision F brought
+    // AMD-V, "Pacifica" (SVM revision 1, 64 ASIDs, no nested paging: BKDG for family 0Fh
+    // revision F and G, pub. 32559), and CMPXCHG16B; LMSLE and LAHF/SAHF as revision E.
+    name: "athlon64-revf", vendor: "amd",
+    stands_for: "Athlon 64 X2 4200+ (Windsor, revision F2, 2006, 0F_4Bh stepping 2): AMD-V (SVM) without nested paging",
+    signature: 0x0004_0fb2, brand: "AMD Athlon(tm) 64 X2 Dual Core Processor 4200+",
+    cpuid: {
+      maxBasic: 1, maxExtended: 0x8000_0018, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [0x8000_0005, K8_L1],
+        [0x8000_0006, [0, 0x4200_4200, 0x0200_8140, 0]], // L2 512 KiB 16-way per core
+        [0x8000_0008, [0x0000_3028, 0, 0, 0]],
+      ]),
+    },
+    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, svm: true }),
+  },
+  {
+    // Opteron 2350 Barcelona, revision B3 (family 10h model 02h stepping 3; AMD's Revision
+    // Guide for Family 10h Processors, pub. 41322). The first part with nested paging (SVM
+    // revision 1 with NP: BKDG for family 10h, pub. 31116, CPUID Fn8000_000A), and with
+    // POPCNT, RDTSCP and 1 GiB pages; LMSLE is still there (it went with Zen 3). Cache
+    // leaves as the BKDG gives them for a 512 KiB 16-way L2 per core; the 2 MiB shared L3
+    // (Fn8000_0006 EDX) is left out.
+    name: "barcelona", vendor: "amd",
+    stands_for: "Opteron 2350 (Barcelona B3, 2007, family 10h model 02h): AMD-V with nested paging",
+    signature: 0x0010_0f23, brand: "Quad-Core AMD Opteron(tm) Processor 2350",
+    cpuid: {
+      maxBasic: 5, maxExtended: 0x8000_001a, leaf1Ebx: 0x0800,
+      leaves: leaves([
+        [0x8000_0005, [0xff30_ff10, 0xff30_ff20, 0x4002_0140, 0x4002_0140]],
+        [0x8000_0006, [0x2000_6000, 0x2020_4000, 0x0200_8140, 0]],
+        [0x8000_0008, [0x0000_3030, 0, 0, 0]],          // 48-bit physical and linear
+      ]),
+    },
+    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, popcnt: true, rdtscp: true, page1gb: true, svm: true, npt: true }),
   },
   {
     // Core 2 Extreme X6800 (Conroe B2, 06_0Fh stepping 6, 4 MiB L2), the same die and

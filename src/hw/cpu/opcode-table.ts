@@ -37,6 +37,7 @@ import * as si from "./exec/simd-int.js";
 import * as sf from "./exec/simd-fp.js";
 import * as mv from "./exec/simd-move.js";
 import * as fx from "./exec/fxsave.js";
+import * as svmi from "./svm/instructions.js";
 import type { FeatureName } from "./models.js";
 
 export type Operand = string;
@@ -540,6 +541,11 @@ x64(0x0f01, y64.lgdt, { reg: 2 }); x64(0x0f01, y64.lidt, { reg: 3 });
 x64(0x0f01, "same", { reg: 4 }); x64(0x0f01, "same", { reg: 6 }); x64(0x0f01, y64.invlpg, { reg: 7 });
 d(0x0f01, "swapgs", "", y64.swapgs, { modrm: 0xf8, only64: true, x64: y64.swapgs });
 d(0x0f01, "rdtscp", "", scall.rdtscp, { modrm: 0xf9, x64: scall.rdtscp });
+// SVM (AMD APM vol. 3): 0F 01 D8–DF, in every mode SVM allows (the handlers check).
+for (const [m, name, h] of [
+  [0xd8, "vmrun", svmi.vmrun], [0xd9, "vmmcall", svmi.vmmcall], [0xda, "vmload", svmi.vmload], [0xdb, "vmsave", svmi.vmsave],
+  [0xdc, "stgi", svmi.stgi], [0xdd, "clgi", svmi.clgi], [0xde, "skinit", svmi.skinit], [0xdf, "invlpga", svmi.invlpga],
+] as const) d(0x0f01, name, "", h, { modrm: m, x64: h, feature: "svm" });
 for (const op of [0x0f02, 0x0f03, 0x0f06, 0x0f08, 0x0f09, 0x0f0b, 0x0f30, 0x0f31, 0x0f32, 0x0f33, 0x0fa2, 0x0faa, 0x0fb9, 0x0fff]) x64(op, "same");
 for (let op = 0x0f19; op <= 0x0f1f; op++) x64(op, "same");
 for (let r = 1; r < 8; r++) g(0x0f1f, r, "nop", "Ev", data.nop, { only64: true, x64: data.nop });
@@ -612,9 +618,15 @@ for (const [r, m] of ["prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2"].e
   g(0x0f18, r, m, "Mb", mv.fence, { mem: true, feature: "sse", x64: mv.fence });
 }
 // 0F 0D: AMD's PREFETCH (/0) and PREFETCHW (/1), memory only; the rest of the space is
-// reserved (APM vol. 3). Decoded in 64-bit mode; #UD on the Intel models.
-g(0x0f0d, 0, "prefetch", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
-g(0x0f0d, 1, "prefetchw", "Mb", mv.fence, { mem: true, only64: true, feature: "prefetchw", x64: mv.fence });
+// reserved (APM vol. 3). In every mode on the AMD64 parts (a 32-bit Linux on an AMD64 part
+// uses PREFETCHW: its kmem_cache_alloc died of #UD here when the rows were 64-bit only);
+// #UD on the Intel models.
+g(0x0f0d, 0, "prefetch", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+g(0x0f0d, 1, "prefetchw", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+// /3 is an alias of PREFETCHW and /4–/7 of PREFETCH (as iced-x86 decodes them); /2 is
+// Intel's PREFETCHWT1 on the parts that have it, left undefined here.
+g(0x0f0d, 3, "prefetchw", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
+for (let r = 4; r < 8; r++) g(0x0f0d, r, "prefetch", "Mb", mv.fence, { mem: true, feature: "prefetchw", x64: mv.fence });
 for (let r = 0; r < 8; r++) g(0x0f18, r, "nop", "Ev", mv.fence, { ...(r < 4 ? { mem: false } : {}), feature: "sse", x64: mv.fence });
 s(0x0f28, 0, "sse", "movaps", "Vps,Wps", mv.loadX(true));
 s(0x0f28, 0x66, "sse2", "movapd", "Vpd,Wpd", mv.loadX(true));
@@ -795,7 +807,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   const handlers = (...modules: object[]): Set<unknown> => new Set(modules.flatMap((m) => Object.values(m)));
   // Control transfers, system and descriptor instructions, I/O, SYSCALL/SYSENTER, and the
   // two that change EFLAGS.IF/TF (POPF) or do I/O through the string unit (INS/OUTS).
-  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64);
+  const ends = handlers(ctl, sys, dsc, io, scall, c64, y64, svmi);
   for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
   for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
   // A conditional jump continues the block on its fall-through path (the block leaves when

@@ -5,7 +5,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BLOCK, NativeCase, OFF_EFL, OFF_MEM, OFF_SAVE, OFF_SW, nativeAvailable, runModel, runNative } from "./native-harness.js";
+import { BLOCK, NativeCase, OFF_EFL, OFF_MEM, OFF_SAVE, OFF_SW, nativeAvailable, runModel, runNative } from "../../../test/support/fpu-native-harness.js";
 
 const available = nativeAvailable();
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Fpu } from "./fpu.js";
-import { FlatHost } from "./native-harness.js";
+import { FlatHost } from "../../../test/support/fpu-native-harness.js";
 import { FpuInstr } from "./fpu-host.js";
 
 const BASE = 0x1000;

@@ -16,6 +16,12 @@
 
 import type { PhysicalMemory } from "../mem/physical-memory.js";
 
+/**
+ * Where a walk reads and writes paging structures: physical memory, or under nested paging
+ * guest-physical memory seen through the host's tables (svm/nested-paging.ts).
+ */
+export type TableMemory = Pick<PhysicalMemory, "read32" | "write32">;
+
 export const PTE_P = 1 << 0;
 export const PTE_W = 1 << 1;
 export const PTE_U = 1 << 2;
@@ -80,7 +86,7 @@ export class Translation {
  * `write`: a write access; `user`: the access is made at CPL 3 (not an implicit supervisor
  * access). Fills `out`; returns out.ok. On failure out.errorCode is the #PF error code.
  */
-export function walk(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
+export function walk(mem: TableMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
   out.noExec = false;
   if (m.lma === true) return walk4Level(mem, m, lin, write, user, out);
   lin >>>= 0;
@@ -102,7 +108,7 @@ export function walk(mem: PhysicalMemory, m: PagingMode, lin: number, write: boo
 }
 
 /** The last level of a 4 KiB mapping: rights, then the A bit in the PDE and A/D in the PTE. */
-function finishPte(mem: PhysicalMemory, pdeAddr: number, pde: number, pteAddr: number, pte: number,
+function finishPte(mem: TableMemory, pdeAddr: number, pde: number, pteAddr: number, pte: number,
   write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
   if (!allowed(pde, pte, write, user, wp)) return fail(out, ecBase | PFEC_P);
   if ((pde & PTE_A) === 0) mem.write32(pdeAddr, pde | PTE_A);
@@ -117,7 +123,7 @@ function finishPte(mem: PhysicalMemory, pdeAddr: number, pde: number, pteAddr: n
 // truncated to 32 bits; the machine never has that much memory.
 const PAE_HI_RSVD = 0xffff_fff0 | 0;
 
-function walkPae(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
+function walkPae(mem: TableMemory, m: PagingMode, lin: number, write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
   const n = lin >>> 30;
   const pdpte = m.pdpte[n * 2];
   if ((pdpte & PTE_P) === 0) return fail(out, ecBase);
@@ -146,7 +152,7 @@ function walkPae(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean
 }
 
 /** A 4 MiB (or PAE 2 MiB) page mapped by the PDE itself: rights, then its A/D bits. */
-function finishLargePage(mem: PhysicalMemory, pdeAddr: number, pde: number, frame: number,
+function finishLargePage(mem: TableMemory, pdeAddr: number, pde: number, frame: number,
   write: boolean, user: boolean, wp: boolean, ecBase: number, out: Translation): boolean {
   if (!allowed(pde, pde, write, user, wp)) return fail(out, ecBase | PFEC_P);
   let upd = pde | PTE_A;
@@ -195,7 +201,7 @@ function highReserved(m: PagingMode): number {
   return (phys | (m.nxe ? 0 : 0x8000_0000)) | 0;
 }
 
-function walk4Level(mem: PhysicalMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
+function walk4Level(mem: TableMemory, m: PagingMode, lin: number, write: boolean, user: boolean, out: Translation): boolean {
   const wp = (m.cr0 & CR0_WP) !== 0;
   const ecBase = (write ? PFEC_W : 0) | (user ? PFEC_U : 0);
   const rsvdHi = highReserved(m);

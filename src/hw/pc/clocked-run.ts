@@ -43,18 +43,21 @@ export function nowNs(cpu: Cpu): number {
   return cpu.cycles * NS_PER_CYCLE;
 }
 
-/** Run `cpu` with `devices` until power-off, a final halt, a triple fault, or a limit. */
-export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOptions): RunEnd {
-  const maxInstructions = opts.maxInstructions ?? Infinity;
-  const hostStart = Date.now();
-  const guestStart = nowNs(cpu);
-  // The host-time limit is looked at after every slice, and a slice is kept to about a
-  // millisecond of host time: it shrinks when the guest runs slowly (self-modifying code,
-  // a fault storm), so a limit is never overshot by more than a few milliseconds.
-  const sliceCap = opts.slice ?? 1 << 16;
-  let maxSlice = Math.min(sliceCap, 1 << 12);
-  let sliceStart = hostStart;
-  for (;;) {
+/**
+ * One step of the run loop, the unit every host drives (the CLI through `clockedRun`, the
+ * browser's worker through its own scheduling): bring the devices up to date, run the CPU
+ * for at most `slice` instructions and never past the next device event, and deal with a
+ * halt. Returns how the run ended, or null if it can go on. Nothing here reads the host
+ * clock, so the guest sees the same run whatever the slices were.
+ */
+export class ClockedStep {
+  /** The instruction budget the last step ran with. */
+  budget = 0;
+
+  constructor(readonly cpu: Cpu, readonly devices: TimedDevice[], readonly opts: Omit<ClockedRunOptions, "deadline" | "realtime">) {}
+
+  step(slice: number): RunEnd | null {
+    const { cpu, devices, opts } = this;
     opts.poll?.();
     const now = nowNs(cpu);
     let next = Infinity;
@@ -63,10 +66,10 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
       const t = d.nextEvent(now);
       if (t < next) next = t;
     }
-    const left = maxInstructions - cpu.instructions;
+    const left = (opts.maxInstructions ?? Infinity) - cpu.instructions;
     if (left <= 0) return { kind: "timeout", instructions: cpu.instructions };
-    const untilEvent = next === Infinity ? maxSlice : Math.ceil((next - now) / NS_PER_CYCLE);
-    const budget = Math.max(1, Math.min(maxSlice, untilEvent, left));
+    const untilEvent = next === Infinity ? slice : Math.ceil((next - now) / NS_PER_CYCLE);
+    const budget = this.budget = Math.max(1, Math.min(slice, untilEvent, left));
     const r = cpu.run(budget);
     if (opts.until?.()) return { kind: "timeout", instructions: cpu.instructions };
     switch (r) {
@@ -88,13 +91,33 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
       }
       default: break;
     }
-    if (opts.realtime) {
+    return null;
+  }
+}
+
+/** Run `cpu` with `devices` until power-off, a final halt, a triple fault, or a limit. */
+export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOptions): RunEnd {
+  const hostStart = Date.now();
+  const guestStart = nowNs(cpu);
+  const steps = new ClockedStep(cpu, devices, opts);
+  // --clock realtime sleeps in Atomics.wait: only a host that asks for it needs shared memory.
+  const sleeper = opts.realtime ? new Int32Array(new SharedArrayBuffer(4)) : null;
+  // The host-time limit is looked at after every slice, and a slice is kept to about a
+  // millisecond of host time: it shrinks when the guest runs slowly (self-modifying code,
+  // a fault storm), so a limit is never overshot by more than a few milliseconds.
+  const sliceCap = opts.slice ?? 1 << 16;
+  let maxSlice = Math.min(sliceCap, 1 << 12);
+  let sliceStart = hostStart;
+  for (;;) {
+    const end = steps.step(maxSlice);
+    if (end !== null) return end;
+    if (sleeper !== null) {
       const ahead = (nowNs(cpu) - guestStart) / 1e6 - (Date.now() - hostStart);
-      if (ahead > 2) sleepMs(Math.min(ahead, 20));
+      if (ahead > 2) Atomics.wait(sleeper, 0, 0, Math.min(ahead, 20));
     }
     const host = Date.now();
     if (host > opts.deadline) return { kind: "timeout", instructions: cpu.instructions };
-    if (budget === maxSlice) {
+    if (steps.budget === maxSlice) {
       // A full slice: size the next one to about 1 ms of host time.
       const took = host - sliceStart;
       if (took > 2 && maxSlice > 16) maxSlice >>= 1;
@@ -102,9 +125,4 @@ export function clockedRun(cpu: Cpu, devices: TimedDevice[], opts: ClockedRunOpt
     }
     sliceStart = host;
   }
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
 }

@@ -277,7 +277,7 @@ export class Lab {
     const init = this.initialWindows(env.value);
     for (let k = 0; k < WINDOWS.length; k++) {
       const now = this.ramWindows[k], was = init[k];
-      if (Buffer.compare(now, was) !== 0) {
+      if (!sameBytes(now, was)) {
         for (let a = 0; a < now.length; a++) if (now[a] !== was[a]) parts.push(`m${(WINDOWS[k][0] + a).toString(16)}=${now[a]}`);
       }
     }
@@ -294,7 +294,7 @@ export class Lab {
     let problem: string | null = null;
     let from = 0;
     for (const [lo, hi] of [...skip, [RAM_BYTES, RAM_BYTES] as [number, number]]) {
-      if (lo > from && Buffer.compare(ram.subarray(from, lo), this.pristine.subarray(from, lo)) !== 0) {
+      if (lo > from && !sameBytes(ram.subarray(from, lo), this.pristine.subarray(from, lo))) {
         for (let a = from; a < lo; a++) {
           if (ram[a] !== this.pristine[a]) { problem = `memory at 0x${a.toString(16)} was written outside the observed windows`; break; }
         }
@@ -343,7 +343,7 @@ export class Lab {
     out[k++] = c.sysenterCs; out[k++] = c.sysenterEsp >>> 0; out[k++] = c.sysenterEip >>> 0; out[k++] = c.tscOffset; out[k++] = c.plainMsrs.size;
     out[k++] = c.halted ? 1 : 0;
     let changed = 0;
-    if (checkTables) for (let t = 0; t < TABLES.length; t++) if (Buffer.compare(this.ramTables[t], this.pristineTables[t]) !== 0) changed = 1;
+    if (checkTables) for (let t = 0; t < TABLES.length; t++) if (!sameBytes(this.ramTables[t], this.pristineTables[t])) changed = 1;
     out[k++] = changed;
   }
 }
@@ -365,4 +365,11 @@ function segFields(cpu: Cpu, out: Float64Array): void {
 
 function segKey(s: { selector: number; base: number; limit: number; access: number; big: boolean; valid: boolean }): string {
   return `${s.selector.toString(16)}:${(s.base >>> 0).toString(16)}:${(s.limit >>> 0).toString(16)}:${s.access.toString(16)}:${s.big ? 1 : 0}${s.valid ? "" : "!"}`;
+}
+
+/** Do two byte ranges hold the same bytes? */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

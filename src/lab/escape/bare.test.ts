@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runLabGuest } from "../guest-runner.js";
 import { ATTEMPTS, guestView, parseEscLines, parseListLines } from "./attempts.js";
-import { attemptCmdline, loadEscapeImage } from "./suite.js";
+import { attemptCmdline } from "./suite.js";
+import { loadEscapeImage } from "../../guests/images.js";
 
 const image = loadEscapeImage();
 

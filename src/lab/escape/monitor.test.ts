@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { availableModes } from "../guest-runner.js";
 import { ATTEMPTS, guestView } from "./attempts.js";
-import { loadEscapeImage, runAttempt } from "./suite.js";
+import { runAttempt } from "./suite.js";
+import { loadEscapeImage } from "../../guests/images.js";
 import { CONFIGS } from "./verdict.js";
 
 const image = loadEscapeImage();

@@ -1,18 +1,9 @@
 // Runs the escape guest once per (attempt, configuration): one attempt per run, so the
 // monitor's integrity verdict after the run belongs to that attempt alone.
 
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { availableModes, runLabGuest, type LabMode, type LabRunOptions, type LabRunResult } from "../guest-runner.js";
 import { ATTEMPTS, parseEscLines, type Attempt } from "./attempts.js";
 import { CONFIGS, judgeRun, notAvailable, runError, summarize, type AttemptRun, type EscapeConfig, type SuiteSummary } from "./verdict.js";
-
-/** guests/escape/escape.elf in the source tree (this file runs from dist/src/lab/escape). */
-export const ESCAPE_IMAGE = fileURLToPath(new URL("../../../../guests/escape/escape.elf", import.meta.url));
-
-export function loadEscapeImage(path = ESCAPE_IMAGE): Uint8Array {
-  return readFileSync(path);
-}
 
 /** Guest instructions one attempt may take (rep-stos-region is the longest: ~1 M). */
 export const ATTEMPT_INSTRUCTION_LIMIT = 100_000_000;

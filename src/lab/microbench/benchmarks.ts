@@ -3,8 +3,6 @@
 // Hardware Techniques for x86 Virtualization" (ASPLOS 2006, §6.1), plus SYSENTER, a CR3
 // switch and a forkwait-like loop (their §6.2 macro-benchmark, shrunk to one kernel).
 
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
 import type { LabCpu, LabMode } from "../guest-runner.js";
 
 export interface Benchmark {
@@ -48,5 +46,3 @@ export const CONFIGS: readonly MachineConfig[] = [
   { label: "bt", mode: "bt", cpu: "standard" },
 ];
 
-/** The committed guest image (dist/src/lab/microbench/ → the repository root is four up). */
-export const MICROBENCH_IMAGE = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..", "guests", "microbench", "microbench.elf");

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runLabGuest, type LabRunResult } from "../guest-runner.js";
-import { BENCHMARKS, MICROBENCH_IMAGE } from "./benchmarks.js";
+import { BENCHMARKS } from "./benchmarks.js";
+import { MICROBENCH_IMAGE } from "../../guests/images.js";
 import { parseGuestOutput, type BenchLine } from "./guest-output.js";
 
 const image = readFileSync(MICROBENCH_IMAGE);

@@ -23,7 +23,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runLabGuest } from "../guest-runner.js";
-import { loadRedpillImage, runRedpill } from "./report.js";
+import { runRedpill } from "./report.js";
+import { loadRedpillImage } from "../../guests/images.js";
 import { parseRedpill, observationKey, type GuestLog } from "./parse.js";
 import { PROBES } from "./probes.js";
 

@@ -3,8 +3,6 @@
 // every other configuration compares. Modes this build cannot run yet stay in the report
 // as unavailable columns, so the table fills in as the monitor lands.
 
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { availableModes, runLabGuest, type LabCpu, type LabMode, type LabRunOptions, type LabRunResult } from "../guest-runner.js";
 import { CPLS, PROBES, type Cpl, type ProbeInfo } from "./probes.js";
 import { observationKey, parseRedpill, type GuestLog, type Observation } from "./parse.js";
@@ -12,13 +10,6 @@ import { classify, type Classification } from "./classify.js";
 
 export const REDPILL_MODES: readonly LabMode[] = ["bare", "trap", "bt"];
 export const REDPILL_CPUS: readonly LabCpu[] = ["standard", "strict"];
-
-/** guests/redpill/redpill.elf (this file runs as dist/src/lab/redpill/report.js). */
-export const REDPILL_IMAGE = fileURLToPath(new URL("../../../../guests/redpill/redpill.elf", import.meta.url));
-
-export function loadRedpillImage(path = REDPILL_IMAGE): Uint8Array {
-  return readFileSync(path);
-}
 
 export interface ConfigRun {
   mode: LabMode;

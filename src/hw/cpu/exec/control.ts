@@ -8,6 +8,7 @@ import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
 import { IntKind } from "../interrupt.js";
 import { farCall, farJump, farReturn, iret } from "../transfer.js";
+import { Intercept } from "../guest-mode.js";
 
 /** Near jump to `target` (already relative-resolved); #GP(0) if beyond the CS limit. */
 export function jumpNear(cpu: Cpu, target: number, opsize32: boolean): void {
@@ -80,6 +81,7 @@ export function retf(cpu: Cpu, i: Instr): void {
 }
 export function iret_(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
+  cpu.guest?.instruction(Intercept.IRET, i);
   iret(cpu, i.opsize32);
 }
 
@@ -101,19 +103,24 @@ export function jcxz(cpu: Cpu, i: Instr): void {
 // ICEBP) is delivered like a hardware #DB without that check.
 export function int_Ib(cpu: Cpu, i: Instr): void {
   cpu.strictSensitive();
+  cpu.guest?.instruction(Intercept.INTN, i);
   cpu.deliver(i.imm & 0xff, IntKind.Software, 0, false);
 }
 export function int3(cpu: Cpu, _i: Instr): void {
   cpu.strictSensitive();
+  // INT3 and INTO raise exceptions: the exception intercepts apply, with rIP after them.
+  if (cpu.guest !== null && cpu.guest.exception(Vector.BP, 0, false, 0)) return;
   cpu.deliver(Vector.BP, IntKind.Software, 0, false);
 }
 export function into(cpu: Cpu, _i: Instr): void {
   if (cpu.getOF()) {
     cpu.strictSensitive();
+    if (cpu.guest !== null && cpu.guest.exception(Vector.OF, 0, false, 0)) return;
     cpu.deliver(Vector.OF, IntKind.Software, 0, false);
   }
 }
-export function int1(cpu: Cpu, _i: Instr): void {
+export function int1(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.ICEBP, i);
   cpu.deliver(Vector.DB, IntKind.Exception, 0, false);
 }
 

@@ -11,6 +11,7 @@ import * as F from "../eflags.js";
 import { Vector } from "../fault.js";
 import type { Instr } from "../instr.js";
 import { Descriptor, SysType } from "../segment.js";
+import { Intercept } from "../guest-mode.js";
 
 
 /** 0F 00 and ARPL are not recognised in real and V86 mode (#UD). */
@@ -26,13 +27,20 @@ function storeSelector(cpu: Cpu, i: Instr, sel: number): void {
   else if (i.opsize32) cpu.regs[i.rm] = sel;
   else cpu.set16(i.rm, sel);
 }
-export function sldt(cpu: Cpu, i: Instr): void { storeSelector(cpu, i, cpu.ldtr.selector); }
-export function str(cpu: Cpu, i: Instr): void { storeSelector(cpu, i, cpu.tr.selector); }
+export function sldt(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.SLDT, i);
+  storeSelector(cpu, i, cpu.ldtr.selector);
+}
+export function str(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.STR, i);
+  storeSelector(cpu, i, cpu.tr.selector);
+}
 
 export function lldt(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
   const desc = new Descriptor();
   if (cpu.cpl !== 0) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.LLDT, i);
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0) {
     cpu.ldtr.selector = sel;
@@ -66,6 +74,7 @@ export function ltr(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
   const desc = new Descriptor();
   if (cpu.cpl !== 0) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.LTR, i);
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0) cpu.gp(0);
   if (sel & 4) cpu.gp(sel & 0xfffc);

@@ -32,6 +32,7 @@ function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ?
 export function in_(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
   checkIoPermission(cpu, p, s);
+  cpu.guest?.io(p, s, true, i);
   if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
   else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
   else {
@@ -43,6 +44,7 @@ export function in_(cpu: Cpu, i: Instr): void {
 export function out(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
   checkIoPermission(cpu, p, s);
+  cpu.guest?.io(p, s, false, i);
   if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
   else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
   else cpu.io.out32(p, cpu.regs[Reg.EAX]);

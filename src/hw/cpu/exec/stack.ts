@@ -5,6 +5,7 @@ import { Reg, type Cpu } from "../cpu.js";
 import * as F from "../eflags.js";
 import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
+import { Intercept } from "../guest-mode.js";
 
 export function push_Zv(cpu: Cpu, i: Instr): void {
   const v = cpu.regs[i.opcode & 7]; // PUSH ESP pushes the value before the push
@@ -102,6 +103,7 @@ export function popa(cpu: Cpu, i: Instr): void {
 export function pushf(cpu: Cpu, i: Instr): void {
   if (cpu.v86 && cpu.iopl < 3) cpu.gp(0);
   cpu.strictSensitive();
+  cpu.guest?.instruction(Intercept.PUSHF, i);
   const f = cpu.getEflags() & ~(F.VM | F.RF);
   cpu.push(f, i.opsize32);
 }
@@ -114,6 +116,7 @@ export function pushf(cpu: Cpu, i: Instr): void {
 export function popf(cpu: Cpu, i: Instr): void {
   if (cpu.v86 && cpu.iopl < 3) cpu.gp(0);
   cpu.strictSensitive();
+  cpu.guest?.instruction(Intercept.POPF, i);
   const v = i.opsize32 ? cpu.read32(SegReg.SS, cpu.stackPointer) : cpu.read16(SegReg.SS, cpu.stackPointer);
   let mask = F.ARITH | F.TF | F.DF | F.NT | F.AC | F.ID;
   if (!cpu.protectedMode || cpu.cpl === 0) mask |= F.IOPL | F.IF;

@@ -114,6 +114,7 @@ export function ins(cpu: Cpu, i: Instr): void {
   const size = elemSize(i);
   const port = cpu.regs[Reg.EDX] & 0xffff;
   checkIoPermission(cpu, port, size);
+  cpu.guest?.io(port, size, true, i);
   repeat(cpu, i, false, () => {
     const off = index(cpu, i, Reg.EDI);
     cpu.checkWrite(SegReg.ES, off, size);
@@ -127,6 +128,7 @@ export function outs(cpu: Cpu, i: Instr): void {
   const size = elemSize(i);
   const port = cpu.regs[Reg.EDX] & 0xffff;
   checkIoPermission(cpu, port, size);
+  cpu.guest?.io(port, size, false, i);
   repeat(cpu, i, false, () => {
     const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
     if (size === 1) cpu.io.out8(port, v); else if (size === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v);

@@ -17,6 +17,7 @@ import type { Instr } from "../instr.js";
 import { SegReg } from "../segment.js";
 import { scratchFor } from "../interrupt.js";
 import { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK } from "./system.js";
+import { Intercept } from "../guest-mode.js";
 
 const TWO32 = 0x1_0000_0000;
 
@@ -95,9 +96,10 @@ export function sysret(cpu: Cpu, i: Instr): void {
 }
 
 /** 0F 01 F9: RDTSCP (features.rdtscp): EDX:EAX = TSC, ECX = IA32_TSC_AUX. */
-export function rdtscp(cpu: Cpu, _i: Instr): void {
+export function rdtscp(cpu: Cpu, i: Instr): void {
   if (!cpu.features.rdtscp) cpu.ud();
   if ((cpu.cr4 & (1 << 2)) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.RDTSCP, i);
   const t = cpu.readTsc();
   cpu.regs[Reg.EAX] = t | 0;
   cpu.regs[Reg.EDX] = Math.floor(t / TWO32) | 0;

@@ -7,6 +7,9 @@ import { EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE, CR0_PE, CR0_MP, CR0
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 import { SegReg, Descriptor } from "../segment.js";
+import { EFER_SVME } from "../svm/svm.js";
+import { MSR_VM_CR, MSR_VM_HSAVE_PA, VM_CR_LOCK, VM_CR_SVMDIS } from "../svm/vmcb.js";
+import { Intercept } from "../guest-mode.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
 export function requireCpl0(cpu: Cpu): void {
@@ -48,8 +51,9 @@ export function sti(cpu: Cpu, _i: Instr): void {
   cpu.gp(0);
 }
 
-export function hlt(cpu: Cpu, _i: Instr): void {
+export function hlt(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.instruction(Intercept.HLT, i);
   cpu.halted = true;
 }
 
@@ -57,6 +61,7 @@ export function hlt(cpu: Cpu, _i: Instr): void {
 
 export function mov_Rd_Cd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.crAccess(i.reg, false, 0, i);
   let v: number;
   switch (i.reg) {
     case 0: v = cpu.cr0; break;
@@ -71,6 +76,7 @@ export function mov_Rd_Cd(cpu: Cpu, i: Instr): void {
 export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   const v = cpu.regs[i.rm];
+  cpu.guest?.crAccess(i.reg, true, v, i);
   switch (i.reg) {
     case 0: {
       // Reserved bits must be zero; NW without CD, or PG without PE, is #GP(0).
@@ -90,12 +96,14 @@ export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
 
 export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.drAccess(i.reg, false, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   cpu.regs[i.rm] = cpu.dr[r];
 }
 export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.drAccess(i.reg, true, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   let v = cpu.regs[i.rm];
@@ -116,12 +124,14 @@ function pseudoDescriptor(cpu: Cpu, i: Instr): [number, number] {
 export function lgdt(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (cpu.v86) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.LGDT, i);
   const [limit, base] = pseudoDescriptor(cpu, i);
   cpu.gdtrLimit = limit; cpu.gdtrBase = base;
 }
 export function lidt(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (cpu.v86) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.LIDT, i);
   const [limit, base] = pseudoDescriptor(cpu, i);
   cpu.idtrLimit = limit; cpu.idtrBase = base;
 }
@@ -136,12 +146,19 @@ function storePseudo(cpu: Cpu, i: Instr, limit: number, base: number): void {
   cpu.write16(i.seg, a, limit);
   cpu.write32(i.seg, i.adsize32 ? (a + 2) >>> 0 : (a + 2) & 0xffff, base);
 }
-export function sgdt(cpu: Cpu, i: Instr): void { storePseudo(cpu, i, cpu.gdtrLimit, cpu.gdtrBase); }
-export function sidt(cpu: Cpu, i: Instr): void { storePseudo(cpu, i, cpu.idtrLimit, cpu.idtrBase); }
+export function sgdt(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.SGDT, i);
+  storePseudo(cpu, i, cpu.gdtrLimit, cpu.gdtrBase);
+}
+export function sidt(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.SIDT, i);
+  storePseudo(cpu, i, cpu.idtrLimit, cpu.idtrBase);
+}
 
 /** SMSW: stores CR0[15:0]; to a register with 32-bit operand size P6 stores all of CR0. */
 export function smsw(cpu: Cpu, i: Instr): void {
   cpu.umipCheck();
+  cpu.guest?.crAccess(0, false, 0, i);
   if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), cpu.cr0);
   else if (i.opsize32) cpu.regs[i.rm] = cpu.cr0;
   else cpu.set16(i.rm, cpu.cr0);
@@ -152,25 +169,32 @@ export function lmsw(cpu: Cpu, i: Instr): void {
   const v = cpu.readE16(i);
   let cr0 = (cpu.cr0 & ~0xe) | (v & 0xf);
   if ((cpu.cr0 & CR0_PE) !== 0) cr0 |= CR0_PE;
+  cpu.guest?.crAccess(0, true, cr0, i);
   cpu.setCr0(cr0);
 }
-export function clts(cpu: Cpu, _i: Instr): void {
+export function clts(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.crAccess(0, true, cpu.cr0 & ~CR0_TS, i);
   cpu.cr0 &= ~CR0_TS;
 }
 export function invlpg(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.instruction(Intercept.INVLPG, i);
   const s = cpu.segs[i.seg];
   cpu.invalidatePage((s.base + cpu.ea(i)) | 0);
 }
-export function invd(cpu: Cpu, _i: Instr): void { requireCpl0(cpu); }
+export function invd(cpu: Cpu, i: Instr): void {
+  requireCpl0(cpu);
+  cpu.guest?.instruction(i.opcode === 0x0f09 ? Intercept.WBINVD : Intercept.INVD, i);
+}
 export function ud2(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 export function undefinedOpcode(cpu: Cpu, _i: Instr): void { cpu.ud(); }
 
 // ---- CPUID (SDM vol. 2 "CPUID") ----
 
 /** The leaf answered, from the model's table (cpuid.ts); ECX selects the subleaf. */
-export function cpuid(cpu: Cpu, _i: Instr): void {
+export function cpuid(cpu: Cpu, i: Instr): void {
+  cpu.guest?.instruction(Intercept.CPUID, i);
   const r = cpu.regs, t = cpu.cpuidTable, out = t.out;
   t.lookup(r[Reg.EAX], r[Reg.ECX], cpu.lma, out);
   r[Reg.EAX] = out[0]; r[Reg.EBX] = out[1]; r[Reg.ECX] = out[2]; r[Reg.EDX] = out[3];
@@ -212,10 +236,10 @@ function canonicalBase(cpu: Cpu, lo: number, hi: number): number {
 }
 
 /** The EFER bits this model lets WRMSR set (the rest are reserved: #GP(0)). */
-function eferWritable(cpu: Cpu): number {
+export function eferWritable(cpu: Cpu): number {
   const f = cpu.features;
   return (f.syscall || f.syscallLegacy ? EFER_SCE : 0) | (f.lm ? EFER_LME | EFER_LMA : 0) | (f.nx ? EFER_NXE : 0) |
-    (f.lmsle ? EFER_LMSLE : 0);
+    (f.lmsle ? EFER_LMSLE : 0) | (f.svm ? EFER_SVME : 0);
 }
 
 function hasMsr(cpu: Cpu, n: number): boolean {
@@ -238,21 +262,24 @@ function hasMiscEnable(cpu: Cpu): boolean {
   return cpu.model.vendor === "intel" && family === 6 && model >= 0xd;
 }
 
-export function rdtsc(cpu: Cpu, _i: Instr): void {
+export function rdtsc(cpu: Cpu, i: Instr): void {
   if ((cpu.cr4 & CR4_TSD) !== 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.RDTSC, i);
   const t = cpu.readTsc();
   cpu.regs[Reg.EAX] = t >>> 0;
   cpu.regs[Reg.EDX] = Math.floor(t / 0x1_0000_0000) >>> 0;
   if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
 }
-export function rdpmc(cpu: Cpu, _i: Instr): void {
+export function rdpmc(cpu: Cpu, i: Instr): void {
   if ((cpu.cr4 & CR4_PCE) === 0 && cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  cpu.guest?.instruction(Intercept.RDPMC, i);
   if ((cpu.regs[Reg.ECX] >>> 0) > 1) cpu.gp(0);
   cpu.regs[Reg.EAX] = 0; cpu.regs[Reg.EDX] = 0;
 }
 
-export function rdmsr(cpu: Cpu, _i: Instr): void {
+export function rdmsr(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.msr(false, i);
   const n = cpu.regs[Reg.ECX] >>> 0;
   let lo = 0, hi = 0;
   switch (n) {
@@ -261,6 +288,12 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
     case MSR_SYSENTER_ESP: lo = cpu.sysenterEsp; break;
     case MSR_SYSENTER_EIP: lo = cpu.sysenterEip; break;
     case MSR_EFER: if (eferWritable(cpu) === 0) cpu.gp(0); lo = cpu.efer; break;
+    case MSR_VM_CR: if (cpu.svm === null) cpu.gp(0); lo = cpu.svm.vmCr; break;
+    case MSR_VM_HSAVE_PA: {
+      if (cpu.svm === null) cpu.gp(0);
+      lo = cpu.svm.hsavePa | 0; hi = Math.floor(cpu.svm.hsavePa / 0x1_0000_0000);
+      break;
+    }
     case MSR_FS_BASE: case MSR_GS_BASE: {
       if (!cpu.features.lm) cpu.gp(0);
       const b = cpu.segs[n === MSR_FS_BASE ? SegReg.FS : SegReg.GS].base;
@@ -290,8 +323,9 @@ export function rdmsr(cpu: Cpu, _i: Instr): void {
   cpu.regs[Reg.EAX] = lo; cpu.regs[Reg.EDX] = hi;
   if (cpu.mode64) { cpu.regsHi[Reg.EAX] = 0; cpu.regsHi[Reg.EDX] = 0; }
 }
-export function wrmsr(cpu: Cpu, _i: Instr): void {
+export function wrmsr(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.msr(true, i);
   const n = cpu.regs[Reg.ECX] >>> 0;
   const lo = cpu.regs[Reg.EAX], hi = cpu.regs[Reg.EDX];
   switch (n) {
@@ -302,6 +336,8 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
     case MSR_EFER: {
       const ok = eferWritable(cpu);
       if (ok === 0 || hi !== 0 || (lo & ~ok) !== 0) cpu.gp(0);
+      // VM_CR.SVMDIS locks SVM off (APM vol. 2 §15.30.1).
+      if ((lo & EFER_SVME) !== 0 && cpu.svm !== null && (cpu.svm.vmCr & VM_CR_SVMDIS) !== 0) cpu.gp(0);
       cpu.setEfer(lo);
       break;
     }
@@ -313,6 +349,20 @@ export function wrmsr(cpu: Cpu, _i: Instr): void {
       if (!cpu.features.lm) cpu.gp(0);
       cpu.kernelGsBase = canonicalBase(cpu, lo, hi);
       break;
+    case MSR_VM_CR: {
+      // Bits 4:0 (DPD, R_INIT, DIS_A20M, LOCK, SVMDIS); with LOCK set, SVMDIS and LOCK are read-only.
+      if (cpu.svm === null || hi !== 0 || (lo & ~0x1f) !== 0) cpu.gp(0);
+      const keep = (cpu.svm.vmCr & VM_CR_LOCK) !== 0 ? VM_CR_LOCK | VM_CR_SVMDIS : 0;
+      cpu.svm.vmCr = (lo & ~keep) | (cpu.svm.vmCr & keep);
+      break;
+    }
+    case MSR_VM_HSAVE_PA: {
+      // 4 KiB aligned, below MAXPHYADDR (APM vol. 2 §15.30.4).
+      const pa = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
+      if (cpu.svm === null || (lo & 0xfff) !== 0 || pa >= 2 ** cpu.maxPhyAddr) cpu.gp(0);
+      cpu.svm.hsavePa = pa;
+      break;
+    }
     case MSR_TSC_AUX:
       if (!cpu.features.rdtscp || hi !== 0) cpu.gp(0);
       cpu.tscAux = lo;

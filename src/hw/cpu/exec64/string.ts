@@ -96,6 +96,7 @@ export function ins(cpu: Cpu, i: Instr): void {
   const n = Math.min(elem(i), 4);
   const port = cpu.regs[Reg.EDX] & 0xffff;
   checkIoPermission(cpu, port, n);
+  cpu.guest?.io(port, n, true, i);
   repeat(cpu, i, false, () => {
     const a = addr(cpu, i, SegReg.ES, Reg.EDI);
     cpu.checkWrite(SegReg.ES, a, n);
@@ -108,6 +109,7 @@ export function outs(cpu: Cpu, i: Instr): void {
   const n = Math.min(elem(i), 4);
   const port = cpu.regs[Reg.EDX] & 0xffff;
   checkIoPermission(cpu, port, n);
+  cpu.guest?.io(port, n, false, i);
   repeat(cpu, i, false, () => {
     const v = readMem(cpu, i.seg, addr(cpu, i, i.seg, Reg.ESI), n);
     if (n === 1) cpu.io.out8(port, v); else if (n === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v);

@@ -5,12 +5,14 @@
 import { Reg, type Cpu } from "../cpu.js";
 import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
+import { Intercept } from "../guest-mode.js";
 import { requireCpl0, mov_Cd_Rd } from "../exec/system.js";
 import { TWO32, ea64, getReg, setReg, highHalf } from "./operands.js";
 
 /** 0F 20: MOV r64, CRn. */
 export function mov_R_C(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.crAccess(i.reg, false, 0, i);
   let lo: number, hi = 0;
   switch (i.reg) {
     case 0: lo = cpu.cr0; break;
@@ -27,6 +29,7 @@ export function mov_R_C(cpu: Cpu, i: Instr): void {
 export function mov_C_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   const lo = getReg(cpu, i.rm, 8, 0), hi = cpu.hi;
+  cpu.guest?.crAccess(i.reg, true, lo, i);
   switch (i.reg) {
     case 0: case 4: if (hi !== 0) cpu.gp(0); break;
     case 2: cpu.cr2 = hi * TWO32 + (lo >>> 0); return;
@@ -58,6 +61,7 @@ export function mov_C_R(cpu: Cpu, i: Instr): void {
 export function mov_R_D(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  cpu.guest?.drAccess(i.reg, false, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   setReg(cpu, i.rm, 8, cpu.dr[r], 0, 0);
@@ -65,6 +69,7 @@ export function mov_R_D(cpu: Cpu, i: Instr): void {
 export function mov_D_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  cpu.guest?.drAccess(i.reg, true, i);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   const lo = getReg(cpu, i.rm, 8, 0);
@@ -78,6 +83,7 @@ export function mov_D_R(cpu: Cpu, i: Instr): void {
 /** A 10-byte pseudo-descriptor: 16-bit limit, 64-bit base (must be canonical for LGDT/LIDT). */
 function loadPseudo(cpu: Cpu, i: Instr): [number, number] {
   requireCpl0(cpu);
+  cpu.guest?.instruction(i.reg === 2 ? Intercept.LGDT : Intercept.LIDT, i);
   const a = ea64(cpu, i);
   const limit = cpu.read16(i.seg, a);
   const lo = cpu.read32(i.seg, a + 2), hi = cpu.read32(i.seg, a + 6);
@@ -88,6 +94,7 @@ export function lgdt(cpu: Cpu, i: Instr): void { [cpu.gdtrLimit, cpu.gdtrBase] =
 export function lidt(cpu: Cpu, i: Instr): void { [cpu.idtrLimit, cpu.idtrBase] = loadPseudo(cpu, i); }
 function storePseudo(cpu: Cpu, i: Instr, limit: number, base: number): void {
   cpu.umipCheck();
+  cpu.guest?.instruction(i.reg === 0 ? Intercept.SGDT : Intercept.SIDT, i);
   const a = ea64(cpu, i);
   cpu.checkWrite(i.seg, a, 10);
   cpu.write16(i.seg, a, limit);
@@ -100,6 +107,7 @@ export function sidt(cpu: Cpu, i: Instr): void { storePseudo(cpu, i, cpu.idtrLim
 /** 0F 01 /7: INVLPG m (a non-canonical address invalidates nothing and does not fault). */
 export function invlpg(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  cpu.guest?.instruction(Intercept.INVLPG, i);
   let a: number;
   try { a = ea64(cpu, i); } catch (e) { if (e === cpu.fault) return; throw e; }
   cpu.invalidatePage(a);

@@ -217,7 +217,7 @@ export class BlockCompiler {
         body.push(
           `if (cpu.eip !== e0 + ${block.ends[k]} || cpu.codeEpoch !== ep || cpu.stopReason !== 0` +
           "  || cpu.instructions >= cpu.sliceEnd || " +
-          "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & 0x200) !== 0))) return;",
+          "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & 0x200) !== 0 || cpu.guest !== null))) return;",
         );
       }
     }

@@ -10,8 +10,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Fpu } from "./fpu.js";
-import { FpuHost, FpuInstr } from "./fpu-host.js";
+import { Fpu } from "../../src/hw/fpu/fpu.js";
+import { FpuHost, FpuInstr } from "../../src/hw/fpu/fpu-host.js";
 
 export const DATA_BASE = 0x0a000000;
 export const BLOCK = 256;

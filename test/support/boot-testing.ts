@@ -2,7 +2,7 @@
 // and a wrapper around the host's xz/gzip tools. Not used by the loaders themselves.
 
 import { execFileSync } from "node:child_process";
-import type { GuestMemoryWriter } from "./memory.js";
+import type { GuestMemoryWriter } from "../../src/boot/memory.js";
 
 export class TestRam implements GuestMemoryWriter {
   readonly bytes: Uint8Array;

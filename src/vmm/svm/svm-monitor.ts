@@ -1,0 +1,608 @@
+// The SVM monitor (`--mode svm`, docs/svm.md): hardware-assisted virtualization on the
+// machine model's AMD-V (src/hw/cpu/svm), with nested paging.
+//
+// The guest runs in SVM guest mode on the machine's processor — its kernel at its own ring
+// 0, its user code at ring 3, its own page tables walked by the hardware through the
+// monitor's nested tables — until something the monitor intercepts happens. Then native
+// monitor code (the exit handler) runs at host CPL 0: it brings the guest's state from the
+// VMCB into the vCPU (the same instruction-level emulator the classic monitor uses, holding
+// the guest's virtual platform), carries out what the guest did (an I/O instruction, CPUID,
+// RDMSR/WRMSR, HLT, a device access the nested tables do not map), delivers interrupts from
+// the virtual devices through the guest's IDT, and returns with VMRUN. Nothing is shadowed,
+// nothing translated: the hardware does what trap and bt spend their effort on.
+//
+// Host memory (machine-physical, above the guest's RAM):
+//   +0x0000 host GDT   +0x1000 host IDT   +0x2000 native entries   +0x3000 host save area
+//   +0x4000 VMCB       +0x5000 I/O permission map (12 KiB)   +0x8000 MSR permission map (8 KiB)
+//   +0xA000 host stack (to +0xB000)   +0xB000 nested page tables (legacy 2-level format:
+//   the host runs in 32-bit protected mode without paging)
+//
+// Time is the classic monitor's (docs/monitor.md): guest time = machine cycles − overhead
+// (each exit's native instructions); the machine's local APIC timer, in TSC-deadline mode,
+// is armed at the guest's next virtual-device event plus the overhead and brings an INTR
+// exit at exactly that guest instruction; the VMCB's TSC offset makes the guest's RDTSC read
+// guest time. An interrupt the guest cannot take yet (IF=0, or in an interrupt shadow) is
+// left to the hardware: V_IRQ with the VINTR intercept exits at the first instruction
+// boundary where it can.
+
+import { Machine } from "../../hw/machine.js";
+import { Cpu, Reg, CR0_PE, CR0_ET } from "../../hw/cpu/cpu.js";
+import { withFeatures } from "../../hw/cpu/models.js";
+import { Descriptor, SegReg, type SegmentCache } from "../../hw/cpu/segment.js";
+import { StopReason } from "../../hw/cpu/fault.js";
+import * as F from "../../hw/cpu/eflags.js";
+import type { Instr } from "../../hw/cpu/instr.js";
+import { PhysicalMemory } from "../../hw/mem/physical-memory.js";
+import { IoBus } from "../../hw/io/io-bus.js";
+import { PcPlatform, type PcOptions, type PcRunOptions } from "../../hw/pc/pc.js";
+import { clockedRun, type RunEnd } from "../../hw/pc/clocked-run.js";
+import type { BootTarget } from "../../hw/pc/boot-entry.js";
+import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../../hw/dev/apic/local-apic.js";
+import { NS_PER_CYCLE } from "../../hw/dev/device.js";
+import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
+import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
+import { Counters } from "../stats/counters.js";
+import { GuestUnsupported, MonitorPanic } from "../monitor.js";
+import { saveCpu, restoreCpu } from "../../hw/cpu/cpu-state.js";
+import { restoreMemory, saveMemory } from "../../hw/mem/memory-state.js";
+import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../../hw/pc/pc-state.js";
+
+const HOST_GDT = 0x0000, HOST_IDT = 0x1000, NATIVE = 0x2000, HSAVE = 0x3000, VMCB = 0x4000, IOPM = 0x5000, MSRPM = 0x8000;
+const STACK_TOP = 0xb000, NPT = 0xb000;
+/** Native entries: VMRUN, the exit handler right after it (VMRUN's "next instruction"), the idle loop, host interrupts. */
+const N_VMRUN = 0x800, N_EXIT = 0x801, N_IDLE = 0x810, N_VECTOR = 0x000;
+const SEL_CS = 0x08, SEL_DS = 0x10;
+const VEC_TIMER = 0xf0;
+const TWO32 = 0x1_0000_0000;
+
+/** The intercepts this monitor sets (APM vol. 2 §15.9–15.13). */
+const MISC1 = Misc1.INTR | Misc1.NMI | Misc1.VINTR | Misc1.CPUID | Misc1.HLT | Misc1.IOIO_PROT | Misc1.MSR_PROT |
+  Misc1.SHUTDOWN | Misc1.INVD | Misc1.RSM | Misc1.INVLPGA;
+const MISC2 = Misc2.VMRUN | Misc2.VMMCALL | Misc2.VMLOAD | Misc2.VMSAVE | Misc2.STGI | Misc2.CLGI | Misc2.SKINIT |
+  Misc2.MONITOR | Misc2.MWAIT;
+/**
+ * MSRs the guest reads and writes natively (the host does not use them): SYSENTER_CS/ESP/EIP
+ * and TSC_AUX, which RDTSCP returns (Linux reads the TSC with RDTSCP millions of times while
+ * booting: intercepting it cost 4.2 million exits).
+ */
+const PASS_MSRS = [0x174, 0x175, 0x176, 0xc000_0103];
+
+/** The bit of MSR `msr`'s read intercept in the MSR permission map (APM vol. 2 §15.11); the write bit follows it. */
+function msrpmBit(msr: number): number {
+  const base = msr <= 0x1fff ? 0 : msr >= 0xc000_0000 && msr <= 0xc000_1fff ? 0x800 : 0x1000;
+  return base * 8 + (msr & 0x1fff) * 2;
+}
+
+export class SvmMonitor {
+  readonly mode = "svm" as const;
+  readonly machine: Machine;
+  readonly vcpu: Cpu;
+  readonly guestMem: PhysicalMemory;
+  readonly platform: PcPlatform;
+  readonly counters = new Counters();
+  /** Trap mode's divergence log has no counterpart here. */
+  readonly divergence = null;
+  private readonly svm: Svm;
+  private readonly apic: LocalApic;
+  /** Machine-physical address of the host area (just above the guest's RAM). */
+  private readonly base: number;
+  /** Everything the monitor wrote into its own memory, for the integrity check: [address, bytes]. */
+  private readonly written = new Map<number, Uint8Array>();
+  private armedCycle = 0;
+  private overhead = 0;
+  private guestDeadline = 0;
+  private inMonitor = false;
+  private idling = false;
+  private guestIdle = 0;
+  private haltedAt = 0;
+  private lastIns: Instr | null = null;
+  /** Asked to keep V_IRQ pending (an interrupt the guest cannot take yet). */
+  private wantVirq = false;
+  /** leave() counted a VMRUN the machine has not run yet. */
+  private vmrunPending = false;
+  private captureWanted = false;
+  captured: GuestState | null = null;
+
+  constructor(opts: PcOptions) {
+    const model = opts.model;
+    if (model === undefined || !model.features.svm || !model.features.npt) {
+      throw new GuestUnsupported("--mode svm needs a CPU model with SVM and nested paging (--cpu barcelona); " +
+        "SVM without nested paging (athlon64-revf) needs shadow paging, which this monitor does not have yet");
+    }
+    const guestRam = opts.ramBytes;
+    this.base = guestRam;
+    const nptBytes = 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000;
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes, model, jit: opts.jit }));
+    const m = machine.cpu;
+    this.svm = m.svm!;
+    const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
+    if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
+    const io = new IoBus();
+    // The guest's processor: the machine's model without what a hypervisor keeps to itself
+    // (SVM) or does not virtualize (the local APIC, as under trap and bt).
+    const guestModel = withFeatures(model, { strict: false, apic: false, tscDeadline: false, svm: false, npt: false });
+    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, jit: false }));
+    vc.tracer = (_c, ins) => { this.lastIns = ins; };
+    this.platform = new PcPlatform({
+      io,
+      mem: guestMem,
+      now: () => this.guestCycles * NS_PER_CYCLE,
+      setIntr: (level) => { vc.intrLine = level; },
+      setA20: (on) => { vc.a20 = on; vc.flushTlb(true); },
+      powerOff: (status) => machine.powerOff(status),
+    }, opts);
+    vc.intr = this.platform.pic;
+
+    // The host's local APIC: its timer in TSC-deadline mode on the host's TSC (the guest's
+    // offset is the guest's business).
+    const apic = (this.apic = new LocalApic({
+      now: () => m.cycles * NS_PER_CYCLE,
+      tsc: () => m.cycles + m.tscOffset,
+      setIntr: (level) => { m.intrLine = level || m.virq; },
+      nmi: () => { m.nmiPending = true; },
+      moved: () => {},
+    }));
+    apic.write32(ApicReg.SVR, 0x100 | 0xff);
+    apic.write32(ApicReg.LVT_TIMER, VEC_TIMER | APIC_TIMER_TSC_DEADLINE);
+    m.intr = apic;
+    m.watchRing0 = true;
+    this.buildHost();
+  }
+
+  get cpu(): Cpu { return this.machine.cpu; }
+  get com1() { return this.platform.com1; }
+  get bootTarget(): BootTarget { return { cpu: this.vcpu, mem: this.guestMem }; }
+  get resetRequested(): boolean { return this.platform.resetRequested; }
+  /**
+   * Guest time: the vCPU's inside an exit; between exits, machine cycles less overhead —
+   * where the overhead already counts the VMRUN about to run (leave() arms the timer past it).
+   */
+  get guestCycles(): number {
+    return this.inMonitor ? this.vcpu.cycles : this.machine.cpu.cycles - this.overhead + (this.vmrunPending ? 1 : 0);
+  }
+  get guestInstructions(): number {
+    const g = this.guestCycles;
+    return g - this.guestIdle - (this.idling && this.vcpu.halted ? g - this.haltedAt : 0);
+  }
+
+  // ===================================================================================
+  // The host: protected mode, flat, no paging; SVM on; the VMCB's controls; nested tables
+  // ===================================================================================
+
+  private phys(off: number): number { return this.base + off; }
+  private put32(off: number, v: number): void {
+    this.machine.mem.write32(this.phys(off), v);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setInt32(0, v | 0, true);
+    this.written.set(this.phys(off), b);
+  }
+
+  private buildHost(): void {
+    const m = this.machine.cpu, mem = this.machine.mem;
+    // GDT: null, flat code, flat data.
+    this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, 0x00cf_9b00);
+    this.put32(HOST_GDT + SEL_DS, 0x0000_ffff); this.put32(HOST_GDT + SEL_DS + 4, 0x00cf_9300);
+    // IDT: interrupt gates to native entries (only the deadline timer is expected, while idle).
+    for (let v = 0; v < 256; v++) {
+      const at = this.phys(NATIVE + N_VECTOR + v * 4);
+      this.put32(HOST_IDT + v * 8, (SEL_CS << 16) | (at & 0xffff));
+      this.put32(HOST_IDT + v * 8 + 4, ((at & 0xffff_0000) | 0x8e00) | 0);
+      mem.registerNative(at, () => this.interruptEntry(v));
+    }
+    mem.registerNative(this.phys(NATIVE + N_VMRUN), () => this.vmrunEntry());
+    mem.registerNative(this.phys(NATIVE + N_EXIT), () => this.exitEntry());
+    mem.registerNative(this.phys(NATIVE + N_IDLE), () => this.idleEntry());
+    // The I/O permission map: every port; the MSR permission map: every MSR but PASS_MSRS.
+    for (let k = 0; k < 3 * 4096; k += 4) this.put32(IOPM + k, -1);
+    for (let k = 0; k < 2 * 4096; k += 4) this.put32(MSRPM + k, -1);
+    for (const msr of PASS_MSRS) {
+      const bit = msrpmBit(msr), at = MSRPM + (bit >>> 5) * 4;
+      this.put32(at, mem.read32(this.phys(at)) & ~(3 << (bit & 31)));
+    }
+    // Nested tables: guest-physical RAM page p → machine page p (the guest's RAM is the
+    // machine's first bytes), user and writable; the VGA/ROM window and everything above
+    // RAM not present, so accesses there exit (NPF) and the vCPU carries them out on the
+    // guest's devices.
+    const guestRam = this.base;
+    const tables = Math.ceil(guestRam / 0x40_0000);
+    // Accessed and dirty preset: the processor never writes the tables (A 20h, D 40h).
+    for (let t = 0; t < tables; t++) this.put32(NPT + t * 4, (this.phys(NPT + 0x1000 + t * 0x1000) | 0x27) | 0);
+    for (let p = 0; p < guestRam / 4096; p++) {
+      const a = p * 4096;
+      if (this.guestMem.isRam(a)) this.put32(NPT + 0x1000 + p * 4, a | 0x67);
+    }
+    // The VMCB's control area.
+    this.put32(VMCB + Vmcb.INTERCEPT_MISC1, MISC1);
+    this.put32(VMCB + Vmcb.INTERCEPT_MISC2, MISC2);
+    this.put32(VMCB + Vmcb.IOPM_BASE_PA, this.phys(IOPM));
+    this.put32(VMCB + Vmcb.MSRPM_BASE_PA, this.phys(MSRPM));
+    this.put32(VMCB + Vmcb.GUEST_ASID, 1);
+    this.put32(VMCB + Vmcb.NP_ENABLE, 1);
+    this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
+
+    // The host's processor state: 32-bit protected mode, flat, IF set (with V_INTR_MASKING
+    // the host's IF lets physical interrupts exit the guest), EFER.SVME, VM_HSAVE_PA.
+    const d = new Descriptor();
+    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = 0x17;
+    m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
+    m.setCr0(CR0_PE | CR0_ET);
+    d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
+    m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
+    d.hi = 0x00cf_9300;
+    for (const s of [SegReg.SS, SegReg.DS, SegReg.ES, SegReg.FS, SegReg.GS]) m.segs[s].loadDescriptor(SEL_DS, d);
+    m.cpl = 0;
+    m.setEflags(F.IF | F.FIXED_ONE);
+    m.setEfer(m.efer | EFER_SVME);
+    this.svm.hsavePa = this.phys(HSAVE);
+    m.regs[Reg.ESP] = this.phys(STACK_TOP);
+    m.tscOffset = 0;
+  }
+
+  // ===================================================================================
+  // Start, snapshots
+  // ===================================================================================
+
+  /** Hand the machine to the guest the loader put into the vCPU. */
+  start(): void {
+    const vc = this.vcpu;
+    vc.instructions = 0;
+    vc.idleCycles = 0;
+    this.inMonitor = true;
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  requestCapture(): void {
+    this.captured = null;
+    this.captureWanted = true;
+    this.armAt(Math.max(1, this.machine.cpu.cycles));
+    this.machine.cpu.yieldSlice();
+  }
+
+  guestState(): GuestState {
+    const vc = this.vcpu, m = this.machine.cpu;
+    this.platform.advance(this.guestCycles * NS_PER_CYCLE);
+    const cpu = saveCpu(vc);
+    cpu.instructions = vc.cycles - this.guestIdle;
+    cpu.idleCycles = this.guestIdle;
+    cpu.xmm = Array.from(m.simd.xmm);
+    cpu.mxcsr = m.simd.mxcsr;
+    return {
+      version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: this.platform.pm !== null, cpu,
+      memory: saveMemory(this.guestMem), platform: savePlatform(this.platform), apic: null,
+    };
+  }
+
+  restoreFrom(s: GuestState): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    restoreMemory(this.guestMem, s.memory);
+    restorePlatform(this.platform, s.platform);
+    restoreCpu(vc, s.cpu);
+    m.simd.xmm.set(s.cpu.xmm);
+    m.simd.mxcsr = s.cpu.mxcsr;
+    const g = vc.instructions + vc.idleCycles;
+    this.guestIdle = vc.idleCycles;
+    vc.instructions = g;
+    vc.idleCycles = 0;
+    m.instructions = g;
+    m.idleCycles = 0;
+    this.overhead = 0;
+    this.inMonitor = true;
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  run(opts: PcRunOptions): RunEnd {
+    return clockedRun(this.machine.cpu, [this.apic], {
+      deadline: opts.deadline,
+      maxInstructions: opts.maxInstructions,
+      realtime: opts.realtime,
+      exitStatus: () => this.machine.exitStatus ?? 0,
+      until: opts.until,
+      poll: () => {
+        if (opts.poll?.()) this.armAt(Math.max(1, this.machine.cpu.cycles));
+        return false;
+      },
+    });
+  }
+
+  // ===================================================================================
+  // Native entries
+  // ===================================================================================
+
+  /** VMRUN (rAX = the VMCB): the guest runs until an intercept; the host resumes at the exit handler. */
+  private vmrunEntry(): void {
+    // (Its overhead cycle was counted by leave(), which armed the timer after it.)
+    this.vmrunPending = false;
+    const m = this.machine.cpu;
+    m.regs[Reg.EAX] = this.phys(VMCB);
+    this.svm.enter(this.phys(VMCB));
+  }
+
+  /** After #VMEXIT: the exit handler. */
+  private exitEntry(): void {
+    this.overhead += 1;
+    const m = this.machine.cpu;
+    const code = this.r32(Vmcb.EXITCODE) | 0;
+    if (code === SvmExit.INVALID) throw new MonitorPanic("VMRUN refused the guest state (#VMEXIT(INVALID))");
+    this.counters.inc(`vmexit.${svmExitName(code)}`);
+    this.inMonitor = true;
+    this.syncIn();
+    switch (code) {
+      case SvmExit.INTR:
+        // The deadline timer (the host's only interrupt source). The host takes it, as after
+        // STGI it would through its IDT: acknowledge, then end it at the APIC. The exit
+        // itself is what the timer was for.
+        if (this.apic.hasInterrupt()) this.apic.acknowledge();
+        this.apic.write32(ApicReg.EOI, 0);
+        break;
+      case SvmExit.NMI:
+        throw new MonitorPanic("an NMI reached the SVM monitor");
+      case SvmExit.VINTR:
+        break;
+      case SvmExit.SHUTDOWN:
+        m.stop(StopReason.TripleFault);
+        break;
+      default:
+        // CPUID, HLT, IN/OUT, RDMSR/WRMSR, RDTSCP, a device access (NPF), the SVM
+        // instructions (#UD for the guest, whose model has no SVM): one instruction on the vCPU.
+        this.emulateOne();
+        break;
+    }
+    if (this.captureWanted) { this.captureWanted = false; this.captured = this.guestState(); m.yieldSlice(); }
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  /** The host's interrupt vectors: the deadline timer while the guest idles. */
+  private interruptEntry(v: number): void {
+    const m = this.machine.cpu;
+    this.overhead += 1;
+    if (v !== VEC_TIMER || !this.idling) throw new MonitorPanic(`host interrupt vector ${v} outside the idle loop`);
+    this.apic.write32(ApicReg.EOI, 0);
+    m.gif = false; // CLGI: the monitor runs with interrupts held
+    this.idling = false;
+    this.counters.inc("exit.timer-idle");
+    this.inMonitor = true;
+    this.vcpu.instructions = m.cycles - (this.overhead - 1);
+    if (this.vcpu.halted) {
+      this.guestIdle += this.vcpu.instructions - this.haltedAt;
+      this.haltedAt = this.vcpu.instructions;
+    }
+    if (this.captureWanted) { this.captureWanted = false; this.captured = this.guestState(); m.yieldSlice(); }
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  /** The idle loop (STGI; STI; HLT): only reached again if the halt is resumed. */
+  private idleEntry(): void {
+    const m = this.machine.cpu;
+    this.overhead += 1;
+    m.eip = this.phys(NATIVE + N_IDLE);
+    m.halted = true;
+  }
+
+  // ===================================================================================
+  // VMCB ⇄ vCPU
+  // ===================================================================================
+
+  private r32(off: number): number { return this.machine.mem.read32(this.phys(VMCB + off)); }
+  private w32(off: number, v: number): void { this.machine.mem.write32(this.phys(VMCB + off), v); }
+  private w64(off: number, v: number): void {
+    this.w32(off, ((v % TWO32) + TWO32) % TWO32 | 0);
+    this.w32(off + 4, Math.floor(v / TWO32) | 0);
+  }
+
+  private segIn(off: number, s: SegmentCache): void {
+    const mem = this.machine.mem, at = this.phys(VMCB + off);
+    const attrib = mem.read16(at + VmcbSeg.ATTRIB);
+    s.selector = mem.read16(at + VmcbSeg.SELECTOR);
+    s.access = attrib & 0xff;
+    s.l = (attrib & 0x200) !== 0; s.big = (attrib & 0x400) !== 0; s.gran = (attrib & 0x800) !== 0;
+    s.limit = mem.read32(at + VmcbSeg.LIMIT) >>> 0;
+    s.base = mem.read32(at + VmcbSeg.BASE) >>> 0;
+    s.valid = (attrib & 0x80) !== 0 || (this.vcpu.cr0 & CR0_PE) === 0;
+    s.refresh();
+  }
+  private segOut(off: number, s: SegmentCache): void {
+    const mem = this.machine.mem, at = this.phys(VMCB + off);
+    mem.write16(at + VmcbSeg.SELECTOR, s.selector);
+    // A null data selector loaded in protected mode is "unusable": not present in the VMCB.
+    const access = s.valid ? s.access : s.access & 0x7f;
+    mem.write16(at + VmcbSeg.ATTRIB, (access & 0xff) | (s.l ? 0x200 : 0) | (s.big ? 0x400 : 0) | (s.gran ? 0x800 : 0));
+    mem.write32(at + VmcbSeg.LIMIT, s.limit);
+    mem.write32(at + VmcbSeg.BASE, s.base | 0);
+    mem.write32(at + VmcbSeg.BASE + 4, 0);
+  }
+
+  /** The guest's state after an exit: the VMCB's part, and what stays in the machine (other GPRs, FS, GS, LDTR, TR, SYSENTER). */
+  private syncIn(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    // Guest time: machine cycles less the overhead before this exit (the exit handler now
+    // running is in `overhead` already and not yet in `cycles`).
+    vc.instructions = m.cycles - (this.overhead - 1);
+    vc.idleCycles = 0;
+    vc.regs.set(m.regs);
+    vc.regs[Reg.EAX] = this.r32(Vmcb.RAX);
+    vc.regs[Reg.ESP] = this.r32(Vmcb.RSP);
+    vc.loadSystemState(this.r32(Vmcb.CR0) >>> 0, this.r32(Vmcb.CR3) >>> 0, this.r32(Vmcb.CR3 + 4), this.r32(Vmcb.CR4) >>> 0,
+      (this.r32(Vmcb.EFER) & ~EFER_SVME) >>> 0);
+    vc.cr2 = this.r32(Vmcb.CR2) >>> 0;
+    vc.dr[6] = this.r32(Vmcb.DR6); vc.dr[7] = this.r32(Vmcb.DR7);
+    this.segIn(Vmcb.ES, vc.segs[SegReg.ES]); this.segIn(Vmcb.CS, vc.segs[SegReg.CS]);
+    this.segIn(Vmcb.SS, vc.segs[SegReg.SS]); this.segIn(Vmcb.DS, vc.segs[SegReg.DS]);
+    vc.segs[SegReg.FS].copyFrom(m.segs[SegReg.FS]); vc.segs[SegReg.GS].copyFrom(m.segs[SegReg.GS]);
+    vc.ldtr.copyFrom(m.ldtr); vc.tr.copyFrom(m.tr);
+    vc.gdtrLimit = this.r32(Vmcb.GDTR + 4) & 0xffff; vc.gdtrBase = this.r32(Vmcb.GDTR + 8) >>> 0;
+    vc.idtrLimit = this.r32(Vmcb.IDTR + 4) & 0xffff; vc.idtrBase = this.r32(Vmcb.IDTR + 8) >>> 0;
+    vc.setEflags(this.r32(Vmcb.RFLAGS));
+    vc.eip = this.r32(Vmcb.RIP) >>> 0;
+    vc.cpl = this.machine.mem.read8(this.phys(VMCB + Vmcb.CPL)) & 3;
+    vc.inhibitIrq = (this.r32(Vmcb.INTERRUPT_SHADOW) & 1) !== 0;
+    vc.sysenterCs = m.sysenterCs; vc.sysenterEsp = m.sysenterEsp; vc.sysenterEip = m.sysenterEip;
+    vc.tscAux = m.tscAux;
+    vc.halted = false;
+  }
+
+  /** The vCPU's state into the VMCB and the machine, for VMRUN. */
+  private syncOut(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    m.regs.set(vc.regs);
+    this.w32(Vmcb.RAX, vc.regs[Reg.EAX]); this.w32(Vmcb.RAX + 4, 0);
+    this.w32(Vmcb.RSP, vc.regs[Reg.ESP]); this.w32(Vmcb.RSP + 4, 0);
+    this.w64(Vmcb.CR0, vc.cr0 >>> 0); this.w64(Vmcb.CR2, vc.cr2 >>> 0); this.w64(Vmcb.CR4, vc.cr4 >>> 0);
+    this.w32(Vmcb.CR3, vc.cr3); this.w32(Vmcb.CR3 + 4, vc.cr3Hi);
+    this.w64(Vmcb.EFER, (vc.efer | EFER_SVME) >>> 0);
+    this.w64(Vmcb.DR6, vc.dr[6] >>> 0); this.w64(Vmcb.DR7, vc.dr[7] >>> 0);
+    this.segOut(Vmcb.ES, vc.segs[SegReg.ES]); this.segOut(Vmcb.CS, vc.segs[SegReg.CS]);
+    this.segOut(Vmcb.SS, vc.segs[SegReg.SS]); this.segOut(Vmcb.DS, vc.segs[SegReg.DS]);
+    m.segs[SegReg.FS].copyFrom(vc.segs[SegReg.FS]); m.segs[SegReg.GS].copyFrom(vc.segs[SegReg.GS]);
+    m.ldtr.copyFrom(vc.ldtr); m.tr.copyFrom(vc.tr);
+    this.w32(Vmcb.GDTR + 4, vc.gdtrLimit); this.w64(Vmcb.GDTR + 8, vc.gdtrBase);
+    this.w32(Vmcb.IDTR + 4, vc.idtrLimit); this.w64(Vmcb.IDTR + 8, vc.idtrBase);
+    this.w64(Vmcb.RFLAGS, vc.getEflags() >>> 0);
+    this.w64(Vmcb.RIP, vc.eip >>> 0);
+    this.machine.mem.write8(this.phys(VMCB + Vmcb.CPL), vc.cpl);
+    this.w32(Vmcb.INTERRUPT_SHADOW, vc.inhibitIrq ? 1 : 0);
+    m.sysenterCs = vc.sysenterCs; m.sysenterEsp = vc.sysenterEsp; m.sysenterEip = vc.sysenterEip;
+    m.tscAux = vc.tscAux;
+    // V_IRQ with V_INTR_MASKING: a virtual interrupt the guest cannot take yet exits (VINTR)
+    // as soon as it can.
+    this.w32(Vmcb.VINTR, (1 << 24) | (this.wantVirq ? 1 << 8 : 0));
+    // The guest's TSC is guest time: machine cycles − overhead, offset as the guest set it.
+    this.w64(Vmcb.TSC_OFFSET, vc.tscOffset - this.overhead - m.tscOffset);
+  }
+
+  // ===================================================================================
+  // The guest's instructions, devices and interrupts
+  // ===================================================================================
+
+  /** Run the intercepted instruction on the vCPU (or deliver the fault it raises to the guest). */
+  private emulateOne(): void {
+    const vc = this.vcpu;
+    const before = vc.instructions;
+    this.lastIns = null;
+    vc.flushTlb(true);
+    vc.run(1);
+    this.overhead -= vc.instructions - before;
+    if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
+    if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
+  }
+
+  /** Virtual devices up to guest time; an interrupt the guest can take now goes through its IDT. */
+  private devicesAndInterrupts(): void {
+    const vc = this.vcpu;
+    const next = this.platform.advance(vc.cycles * NS_PER_CYCLE);
+    this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
+    this.wantVirq = false;
+    if (!vc.intrLine) return;
+    if ((vc.flags & F.IF) !== 0 && !vc.inhibitIrq) {
+      const before = vc.instructions;
+      vc.stopReason = StopReason.None;
+      if (vc.checkInterrupts()) this.counters.inc("irq.injected");
+      if ((vc.stopReason as StopReason) === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
+      this.overhead -= vc.instructions - before;
+    } else {
+      this.wantVirq = true;
+    }
+  }
+
+  /** Back to the guest with VMRUN, or idle the machine while the guest halts. */
+  private leave(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    // Powered off or shut down: the vCPU holds the guest's final state; nothing runs again.
+    if (m.stopReason !== StopReason.None) return;
+    if (vc.halted) {
+      if ((vc.flags & F.IF) === 0) {
+        m.flags &= ~F.IF;
+        m.halted = true;
+      } else {
+        this.counters.inc("exit.idle");
+        const line = this.platform.line;
+        line.halted(this.guestCycles * NS_PER_CYCLE);
+        const t = line.nextEvent();
+        if (t !== Infinity) {
+          const c = Math.ceil(t / NS_PER_CYCLE);
+          if (this.guestDeadline === 0 || c < this.guestDeadline) this.guestDeadline = c;
+        }
+        this.idling = true;
+        this.haltedAt = vc.cycles;
+        // STGI; STI; HLT: the deadline timer's interrupt comes through the host's IDT.
+        m.eip = this.phys(NATIVE + N_IDLE);
+        m.regs[Reg.ESP] = this.phys(STACK_TOP);
+        m.flags |= F.IF;
+        m.gif = true;
+        m.halted = true;
+      }
+    } else {
+      if (vc.lma || !vc.protectedMode || vc.v86) {
+        // Unrestricted by hardware, but this monitor syncs 32-bit protected-mode state only.
+        throw new GuestUnsupported(`the guest entered ${vc.lma ? "long" : vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs 32-bit protected-mode guests so far`);
+      }
+      this.overhead += 1; // the VMRUN that comes next
+      this.vmrunPending = true;
+      this.syncOut();
+      m.eip = this.phys(NATIVE + N_VMRUN);
+      m.flags |= F.IF;
+      m.halted = false;
+    }
+    this.inMonitor = false;
+    this.armTimer();
+  }
+
+  private armAt(cycle: number): void {
+    this.armedCycle = cycle > 0 ? cycle : 0;
+    const m = this.machine.cpu;
+    this.apic.tscDeadlineMsr = cycle > 0 ? Math.max(1, cycle + m.tscOffset) : 0;
+  }
+
+  private armTimer(): void {
+    const was = this.apic.tscDeadlineMsr === 0 ? 0 : this.armedCycle;
+    const at = this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0;
+    this.armAt(at);
+    if (at !== 0 && (was === 0 || at < was)) this.machine.cpu.yieldSlice();
+  }
+
+  // ===================================================================================
+  // Reporting
+  // ===================================================================================
+
+  /** Resource control: the monitor's memory as it wrote it, and no CPL-0 code but its own outside guest mode. */
+  integrity(): { monitorIntact: boolean; guestRanAtCpl0: boolean; detail: string } {
+    const mem = this.machine.mem;
+    const bad: number[] = [];
+    for (const [at, bytes] of this.written) {
+      for (let k = 0; k < 4; k++) if (mem.read8(at + k) !== bytes[k]) { bad.push(at); break; }
+    }
+    const ring0 = this.machine.cpu.ring0Foreign;
+    const parts: string[] = [];
+    if (bad.length) parts.push(`monitor memory changed at ${bad.slice(0, 4).map(hex).join(", ")}${bad.length > 4 ? ", …" : ""}`);
+    if (ring0) parts.push(`${ring0} instructions ran at machine CPL 0 outside guest mode`);
+    return { monitorIntact: bad.length === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
+  }
+
+  guestWhere(): string {
+    const vc = this.vcpu;
+    return `at guest ${vc.segs[SegReg.CS].selector.toString(16).padStart(4, "0")}:${(vc.eip >>> 0).toString(16).padStart(8, "0")}`;
+  }
+
+  stats(): Record<string, number> {
+    const m = this.machine.cpu;
+    const c = this.counters.snapshot();
+    c["time.guest-cycles"] = this.guestCycles;
+    c["time.guest-instructions"] = this.guestInstructions;
+    c["time.machine-cycles"] = m.cycles;
+    c["time.overhead-cycles"] = this.overhead;
+    return c;
+  }
+}
+
+function mnemonicOf(ins: Instr): string {
+  const name = ins.def.mnemonic;
+  const k = name.indexOf("/");
+  return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
+}
+
+function hex(n: number): string {
+  return "0x" + (n >>> 0).toString(16);
+}

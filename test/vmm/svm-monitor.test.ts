@@ -1,0 +1,53 @@
+// The SVM monitor (`--mode svm`, docs/svm.md) from the command line: the demo under it prints
+// what it prints on the bare machine, with the same guest instruction count and the same
+// final state hash, on the model it needs (barcelona: SVM with nested paging) against the
+// bare machine running the processor the guest sees (barcelona without SVM, nested paging or
+// a local APIC). --stats shows the exits by the APM's names; a model without SVM or without
+// nested paging is refused before anything runs.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { REPO_ROOT } from "../support/paths.js";
+
+function vmm86(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { encoding: "latin1", timeout: 120_000, input: "" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const GUEST_CPU = "barcelona,-apic,-svm,-npt";
+
+function summary(stderr: string): { instructions: string; hash: string } {
+  const ins = /stats: (?:guest )?(\d+) instructions/.exec(stderr.replace(/stats: guest [^\n]*--mode[^\n]*\n/, ""));
+  const hash = /state hash (sha256:[0-9a-f]+)/.exec(stderr);
+  assert.ok(ins !== null && hash !== null, stderr);
+  return { instructions: ins[1], hash: hash[1] };
+}
+
+test("the demo under --mode svm --cpu barcelona: the bare machine's serial bytes, instruction count and state hash", () => {
+  const bare = vmm86("run", "demo", "--cpu", GUEST_CPU, "--stats");
+  assert.equal(bare.status, 33, bare.stderr);
+  for (const jit of ["on", "off"]) {
+    const svm = vmm86("run", "demo", "--mode", "svm", "--cpu", "barcelona", "--stats", "--jit", jit);
+    assert.equal(svm.status, 33, svm.stderr);
+    assert.equal(svm.stdout, bare.stdout, `--jit ${jit}: byte-identical serial output`);
+    assert.deepEqual(summary(svm.stderr), summary(bare.stderr), `--jit ${jit}: same guest instructions and state`);
+    // The exits a guest under nested paging takes: I/O and the deadline timer, no page faults.
+    assert.match(svm.stderr, /vmexit\.IOIO\s+\d+/);
+    assert.match(svm.stderr, /vmexit\.INTR\s+\d+/);
+    assert.match(svm.stderr, /irq\.injected\s+\d+/);
+    assert.doesNotMatch(svm.stderr, /vmexit\.NPF|pf\.hidden|E_MONITOR_BREACH/);
+  }
+});
+
+test("--mode svm refuses a model without SVM or without nested paging, naming the one to use", () => {
+  for (const [cpu, why] of [[[], /pentium2 has no SVM/], [["--cpu", "athlon64-revf"], /athlon64-revf has SVM without nested paging/],
+    [["--cpu", "core2"], /core2 has no SVM/]] as [string[], RegExp][]) {
+    const r = vmm86("run", "demo", "--mode", "svm", ...cpu);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /E_USAGE: --mode svm needs a CPU model with SVM and nested paging: --cpu barcelona/);
+    assert.match(r.stderr, why);
+  }
+  assert.match(vmm86("run", "demo", "--mode", "svm", "--cpu", "barcelona", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
+});
