@@ -29,6 +29,12 @@ export const ExitCode = {
    * truncated, corrupt, or for another machine (--restore); or cannot be written (--save-at).
    */
   SNAPSHOT: 15,
+  /**
+   * A replay log is missing, not a log, of another format or vmm86 version, truncated or
+   * corrupt, for another guest or start state; or the replay did not end as the recording did
+   * (--replay); or the log cannot be written (--record).
+   */
+  REPLAY: 16,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

@@ -8,6 +8,12 @@
 
 import type { PacedInput } from "../hw/pc/paced-input.js";
 
+/**
+ * Where host bytes go: the line itself (PacedInput), or under `--record` the host-event gate
+ * that hands them to the line at a guest time it logs (host-events.ts).
+ */
+export type LineSink = Pick<PacedInput, "push" | "end" | "buffered" | "setLive">;
+
 const HIGH_WATER = 64 * 1024;
 const LOW_WATER = 16 * 1024;
 
@@ -44,7 +50,7 @@ export class HostInput {
 
   constructor(
     private readonly stream: NodeJS.ReadStream,
-    private readonly line: PacedInput,
+    private readonly line: LineSink,
     /** The guest's time (ns) now. */
     private readonly now: () => number,
   ) {

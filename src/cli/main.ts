@@ -16,6 +16,8 @@ Usage:
   vmm86 run GUEST [options]   boot a guest; its first serial port is this terminal
   vmm86 run --restore FILE [options]
                               continue a guest saved with --save-at (any --mode)
+  vmm86 run --replay LOG [options]
+                              run again a session recorded with --record LOG
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
   vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
@@ -93,10 +95,19 @@ Options for run:
                         the run (exit 0): EVENT is an instruction count (the one
                         --max-instructions counts), serial:STRING, the first time STRING
                         appears on the serial console, or key: Ctrl-A s on a terminal
-                        (docs/snapshots.md)
+                        (docs/snapshot.md)
   --restore FILE        continue the guest saved in FILE instead of booting one, in any
                         --mode (the snapshot gives the guest, its RAM and, unless --cpu
                         names the same processor, its CPU)
+  --record LOG          log every input from outside the guest (serial bytes typed or
+                        piped, their end, Ctrl-A x, a signal or --timeout ending the run)
+                        with the guest instruction it took effect at, the start state's
+                        hash and the final state hash (docs/replay.md)
+  --replay LOG          run the recorded guest again with the logged input at the logged
+                        guest times (stdin is not read); the same output and final state
+                        hash, else E_REPLAY_DIVERGED. Takes the host-only options (--stats,
+                        --timeout, --clock, --jit, --trace, --debugcon, --post-port) and
+                        --restore FILE for a snapshot that moved
 
 Exit status (each ending also prints one line on stderr saying what happened):
   0  the guest powered off or reset the machine
@@ -122,6 +133,11 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     (_TRUNCATED), damaged (_CORRUPT) or for another machine
                     (_INCOMPATIBLE); --save-at: FILE cannot be written (_WRITE) or the
                     run ended before EVENT (_NOT_TAKEN)
+ 16  E_REPLAY_*     --replay: the log is missing (_READ), not a log (_FOREIGN), of another
+                    format or vmm86 version (_VERSION), cut short (_TRUNCATED), damaged
+                    (_CORRUPT), for another guest or start state (_MISMATCH), or the
+                    replay did not end as the recording did (_DIVERGED); --record: LOG
+                    cannot be written (_WRITE)
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)
@@ -132,8 +148,10 @@ Examples:
   npx vmm86 run demo --mode trap --cpu strict --stats=json stats.json
   npx vmm86 fetch linux && printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run linux
   npx vmm86 run --bios ../shared/conformance/test386/test386.bin --post-port 0x190 --debugcon stdout
-  npx vmm86 run linux --save-at 'serial:~ # ' shell.snap </dev/null
+  npx vmm86 run linux --save-at 'serial:/root # ' shell.snap </dev/null
   printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run --restore shell.snap --mode bt
+  npx vmm86 run linux --record session.log        # type commands, then poweroff -f or Ctrl-A x
+  npx vmm86 run --replay session.log --stats      # the same session again, to the same state hash
 `;
 
 export async function main(argv: string[]): Promise<number> {

@@ -29,6 +29,10 @@ import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
 import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
 import { readSnapshot, stateHash, writeSnapshot, type Snapshot } from "./snapshot-file.js";
+import { readReplay, type ReplayLog } from "./replay-file.js";
+import { RecordReplay } from "./record-replay.js";
+import type { LineSink } from "./host-input.js";
+import { resolve as resolvePath } from "node:path";
 import {
   cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_GUESTS, LINUX_I386, READY_MARKER, type LinuxGuest,
 } from "../guests/fetch-linux.js";
@@ -56,6 +60,8 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   "save-at-event": { value: true },
   "save-at-file": { value: true },
   restore: { value: true },
+  record: { value: true },
+  replay: { value: true },
   help: { value: false, aliases: ["-h"] },
 };
 
@@ -260,9 +266,50 @@ function normalizeStatsFlag(argv: string[]): string[] {
   return out;
 }
 
+/** Flags about the host's side of a run only: not logged by --record, free to change under --replay. */
+const HOST_ONLY_FLAGS = ["record", "replay", "stats", "stats-json", "timeout", "trace", "clock", "jit", "debugcon", "post-port", "help"];
+
+/** The recorded run's command line, less the host-only flags (--restore's file made absolute). */
+function recordedArgs(p: ReturnType<typeof parseArgs>): string[] {
+  const out = [...p.positional];
+  for (const [k, v] of p.flags) {
+    if (HOST_ONLY_FLAGS.includes(k)) continue;
+    out.push(v === true ? `--${k}` : `--${k}=${k === "restore" ? resolvePath(v) : v}`);
+  }
+  return out;
+}
+
+/**
+ * `--replay LOG`: the recorded run's command line, with the host-only flags of this one
+ * (and --restore, for a snapshot that moved: its state hash is checked). Naming a guest or
+ * any other option is refused: the log holds them.
+ */
+function replayCommand(p: ReturnType<typeof parseArgs>, log: ReplayLog): ReturnType<typeof parseArgs> {
+  if (p.positional.length > 0) throw usageError(`--replay runs the recorded guest; do not name one ('${p.positional[0]}')`);
+  const r = parseArgs(log.header.args, RUN_FLAGS);
+  for (const [k, v] of p.flags) {
+    if (k === "replay") continue;
+    if (!HOST_ONLY_FLAGS.includes(k) && k !== "restore") throw usageError(`--${k} does not apply to --replay (the log holds the recorded run's options)`);
+    if (k === "restore" && !r.flags.has("restore")) throw usageError("--restore with --replay: the recorded run did not continue a snapshot");
+    r.flags.set(k, v);
+  }
+  return r;
+}
+
 export async function runCommand(argvIn: string[], help: string): Promise<number> {
-  const p = parseArgs(normalizeStatsFlag(argvIn), RUN_FLAGS);
-  if (p.flags.has("help")) { process.stdout.write(help); return ExitCode.OK; }
+  const given = parseArgs(normalizeStatsFlag(argvIn), RUN_FLAGS);
+  if (given.flags.has("help")) { process.stdout.write(help); return ExitCode.OK; }
+  // --record LOG / --replay LOG (docs/replay.md).
+  const recordPath = given.flags.get("record");
+  const replayPath = given.flags.get("replay");
+  if (recordPath !== undefined && replayPath !== undefined) throw usageError("--record and --replay do not go together");
+  if (given.flags.has("save-at-event") && (recordPath !== undefined || replayPath !== undefined)) throw usageError("--save-at does not go with --record or --replay");
+  const replay = typeof replayPath === "string" ? readReplay(replayPath) : null;
+  if (replay !== null && replay.header.vmm86 !== VERSION) {
+    throw new UserError("E_REPLAY_VERSION", ExitCode.REPLAY, `replay log '${String(replayPath)}' was recorded by vmm86 ${replay.header.vmm86}; this is ${VERSION}, ` +
+      "whose machine may run the guest differently (replay it with that version)");
+  }
+  const p = replay !== null ? replayCommand(given, replay) : given;
   const mode = p.flags.get("mode") ?? "bare";
   if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt or svm (got '${String(mode)}')`);
   const protect = p.flags.get("protect") ?? "segments";
@@ -271,6 +318,12 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
   const restorePath = p.flags.get("restore");
   const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
+  if (snap !== null && snap.meta.vmm86 !== VERSION) {
+    // The state format may be the same, but the machine model that runs it is another one:
+    // a continuation would not be the run never stopped.
+    throw new UserError("E_SNAPSHOT_VERSION", ExitCode.SNAPSHOT, `snapshot '${String(restorePath)}' was written by vmm86 ${String(snap.meta.vmm86)}; ` +
+      `this is ${VERSION} (take the snapshot again with this version)`);
+  }
   if (snap !== null) {
     for (const f of ["bios", "kernel", "initrd", "append", "entry", "no-reservetop"]) {
       if (p.flags.has(f)) throw usageError(`--${f} does not apply to --restore (the snapshot holds the guest)`);
@@ -423,7 +476,22 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const guestNs = (): number => platform.now();
   openLine = () => line.open(guestNs());
   if (gateSeen) openLine();
-  const input = new HostInput(process.stdin, line, guestNs);
+
+  // --record LOG / --replay LOG (docs/replay.md): host events pass through a gate that
+  // applies them at guest times; the recorder logs them, the replayer queues the log's.
+  const rr = recordOrReplay(recordPath, replay, replayPath, mon, pc, snap, typeof restorePath === "string" ? restorePath : "", p);
+  const events = rr !== null ? rr.attach(line, platform.timed) : null;
+  const stopReady = (): boolean => events?.stopped != null && (mon === null || mon.captured !== null);
+  const recording = rr?.writer != null;
+  const replaying = replay !== null;
+  // Under --replay stdin is not the guest's: it is read and dropped (a terminal still has Ctrl-A x).
+  const ignored: LineSink = { push: () => {}, end: () => {}, buffered: 0, setLive: () => {} };
+  const input = new HostInput(process.stdin, replaying ? ignored : events?.hostSide(guestNs) ?? line, guestNs);
+  if (replaying) {
+    line.setLive(replay.header.terminal);
+    writeAll(2, `vmm86: replaying ${String(replayPath)} (${replay.events.length} input events, ${replay.header.terminal ? "typed on a terminal" : "from a pipe or file"}); ` +
+      "standard input is not read\n");
+  }
   if (saveAt !== null && saveAt.key) {
     if (!input.tty) throw usageError("--save-at key needs a terminal on stdin (Ctrl-A s)");
     input.onSaveKey = () => { if (!saveDue) { saveDue = true; requestSave(); } };
@@ -436,7 +504,12 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
 
   const start = Date.now();
   const finalDeadline = start + timeoutS * 1000;
-  const stopRequested = (): boolean => signal !== null || input.quit;
+  // Under --record a stop is an event like the others: the run goes on to its guest time.
+  const stopRequested = (): boolean => !recording && (signal !== null || input.quit);
+  // Scripted input holds the guest until the host has the next byte; a replay has it.
+  const heldForHost = (): boolean => !replaying && line.waitingForHost(guestNs()) && !(events !== null && events.pending > 0);
+  // An event posted by the loop itself: the monitor must come back to look at it.
+  let kick = false;
   let end: Ending;
   try {
     for (;;) {
@@ -446,8 +519,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
         deadline: Math.min(finalDeadline, Date.now() + SLICE_MS),
         maxInstructions: Math.min(maxInstr, saveCount),
         realtime: clock === "realtime",
-        poll: () => input.takeArrived(),
-        until: () => stopRequested() || line.waitingForHost(guestNs()) || saveReady(),
+        poll: () => { const a = input.takeArrived(), k = kick; kick = false; return a || k; },
+        until: () => stopRequested() || heldForHost() || saveReady() || stopReady() || rr?.diverged != null,
       });
       end = r;
       flushTrace();
@@ -455,21 +528,33 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
       flushDebug();
       if (!saveDue && pc.cpu.instructions >= saveCount && pc.cpu.instructions < maxInstr) { saveDue = true; requestSave(); }
       if (saveReady()) { doSave(); end = { kind: "saved", file: saveAt!.file, bytes: saved!.bytes }; break; }
-      if (signal !== null) { end = { kind: "signal", signal }; break; }
-      if (input.quit) { end = { kind: "quit" }; break; }
+      if (stopReady()) { end = { kind: "stopped", why: events!.stopped!, replaying }; break; }
+      if (rr?.diverged != null) break;
       const overTime = Date.now() >= finalDeadline;
+      if (recording) {
+        // Ctrl-A x, a signal or --timeout: the recorded run ends at the stop event's guest time.
+        const why = signal ?? (input.quit ? "quit" : overTime ? "timeout" : null);
+        if (why !== null && !events!.stopping) { events!.post({ kind: "stop", why }, guestNs()); kick = true; }
+        if (events!.stopping && (r.kind === "timeout" || r.kind === "idle")) continue;
+      } else {
+        if (signal !== null) { end = { kind: "signal", signal }; break; }
+        if (input.quit) { end = { kind: "quit" }; break; }
+      }
       if (r.kind === "idle") {
         // HLT with nothing scheduled: only host input can wake the guest.
         if (line.inputEnded && (line.buffered === 0 || !line.opened)) break;
+        if (replaying) break;
         if (overTime) { end = { kind: "timeout", instructions: pc.cpu.instructions }; break; }
         await input.wait(Math.min(50, finalDeadline - Date.now()));
         continue;
       }
       if (r.kind !== "timeout" || overTime || pc.cpu.instructions >= maxInstr) break;
-      if (line.waitingForHost(guestNs())) {
+      if (heldForHost()) {
         // Scripted input: hold the guest at the next byte's due time until the host has it.
         await input.wait(Math.min(HOST_PATIENCE_MS, finalDeadline - Date.now()));
-        if (line.waitingForHost(guestNs()) && !stopRequested()) line.starve();
+        if (heldForHost() && !stopRequested()) {
+          if (events !== null) { events.post({ kind: "starve" }, guestNs()); kick = true; } else line.starve();
+        }
         continue;
       }
       await new Promise((r) => setImmediate(r));
@@ -484,14 +569,46 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     flushDebug();
     if (debugFd > 2) closeSync(debugFd);
   }
+  // The guest state's hash at the end (snapshot-file.ts), once: for --stats and the log.
+  let hashMemo: string | null | undefined;
+  const finalHash = (): string | null => {
+    if (hashMemo !== undefined) return hashMemo;
+    const kept = saved !== null ? (saved as { state: GuestState }).state : end.kind === "stopped" && mon !== null ? mon.captured : null;
+    // Under the monitor only where the vCPU holds the guest's state (the run ended at an exit,
+    // or was saved); between exits it is the machine's.
+    const atExit = end.kind === "poweroff" || end.kind === "halt" || end.kind === "triple-fault" || end.kind === "idle";
+    hashMemo = kept !== null ? stateHash(kept) : mon === null ? stateHash(savePc(pc as Pc)) : atExit ? stateHash(mon.guestState()) : null;
+    return hashMemo;
+  };
   const status = finish(pc, mon, end, `${plan.describe}, --mode ${mode}${monitored ? ` --cpu ${String(cpuSpec)}` : ""}`, start,
-    p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null, saved !== null ? (saved as { state: GuestState }).state : null);
+    p.flags.has("stats"), typeof statsJson === "string" ? statsJson : null, finalHash);
   if (saveAt !== null && saved === null) {
     const event = saveAt.key ? "key (Ctrl-A s)" : saveAt.count ?? `serial:${saveAt.serial}`;
     writeAll(2, `vmm86: E_SNAPSHOT_NOT_TAKEN: the run ended before --save-at ${event} happened; no snapshot was written\n`);
     return ExitCode.SNAPSHOT;
   }
+  if (rr !== null) {
+    const kept = end.kind === "stopped" && mon !== null ? mon.captured : null;
+    const counts = kept !== null ? { instructions: kept.cpu.instructions, cycles: kept.cpu.instructions + kept.cpu.idleCycles }
+      : mon !== null ? { instructions: mon.guestInstructions, cycles: mon.guestCycles } : { instructions: pc.cpu.instructions, cycles: pc.cpu.cycles };
+    const endText = end.kind === "poweroff" ? `poweroff ${end.status}` : end.kind === "stopped" ? `stopped ${end.why}` : end.kind;
+    return rr.finish(endText, finalHash, counts, status);
+  }
   return status;
+}
+
+/** --record LOG or --replay LOG: the recorder or replayer for this run, once the guest is loaded. */
+function recordOrReplay(recordPath: string | true | undefined, replay: ReplayLog | null, replayPath: string | true | undefined, mon: Monitor | SvmMonitor | null,
+  pc: Pc | Monitor | SvmMonitor, snap: Snapshot | null, restorePath: string, p: ReturnType<typeof parseArgs>): RecordReplay | null {
+  if (recordPath === undefined && replay === null) return null;
+  const run = {
+    guestState: (): GuestState => mon !== null ? mon.guestState() : savePc(pc as Pc),
+    counts: () => mon !== null ? { instructions: mon.guestInstructions, cycles: mon.guestCycles } : { instructions: pc.cpu.instructions, cycles: pc.cpu.cycles },
+    requestCapture: () => { if (mon !== null) mon.requestCapture(); },
+  };
+  const snapshot = snap !== null ? { file: resolvePath(restorePath), state: snap.state } : null;
+  if (replay !== null) return RecordReplay.replay(run, replay, String(replayPath), snapshot);
+  return RecordReplay.record(run, { path: String(recordPath), vmm86: VERSION, args: recordedArgs(p), snapshot, terminal: process.stdin.isTTY === true });
 }
 
 /** The package version, recorded in snapshots. */
@@ -564,7 +681,9 @@ const SLICE_MS = 20;
 const HOST_PATIENCE_MS = 250;
 
 /** How a run ended: the machine's reason, a signal, Ctrl-A x on the terminal, or --save-at. */
-type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "saved"; file: string; bytes: number };
+type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "saved"; file: string; bytes: number }
+  /** --record/--replay: the recorded run's stop (Ctrl-A x, a signal, --timeout) took effect at its guest time. */
+  | { kind: "stopped"; why: string; replaying: boolean };
 
 /** Fail early, before the guest runs, if the stats file cannot be written. */
 function checkWritable(path: string): void {
@@ -583,20 +702,12 @@ function jitLine(s: JitStats | null, instructions: number): string {
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */
 function finish(pc: Pc | Monitor | SvmMonitor, mon: Monitor | SvmMonitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
-  savedState: GuestState | null): number {
+  finalHash: () => string | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
   const where = mon !== null ? mon.guestWhere() : `at ${cpu.segs[1].selector.toString(16).padStart(4, "0")}:${(cpu.eip >>> 0).toString(16).padStart(8, "0")}`;
   const counters: Record<string, number> = mon !== null ? mon.stats() : {};
-  // The guest state's hash (snapshot-file.ts): under the monitor only where the vCPU holds the
-  // guest's state (the run ended at an exit, or was saved); between exits it is the machine's.
-  const atExit = end.kind === "poweroff" || end.kind === "halt" || end.kind === "triple-fault" || end.kind === "idle";
-  const hashState = (): string | null => {
-    if (savedState !== null) return stateHash(savedState);
-    if (mon === null) return stateHash(savePc(pc as Pc));
-    return atExit ? stateHash(mon.guestState()) : null;
-  };
-  const hash = stats || statsJson !== null ? hashState() : null;
+  const hash = stats || statsJson !== null ? finalHash() : null;
   if (stats) {
     const n = cpu.instructions;
     writeAll(2, `stats: guest ${describe}\n`);
@@ -677,6 +788,14 @@ function finalLine(pc: Pc | Monitor | SvmMonitor, end: Ending, where: string, se
     case "quit":
       writeAll(2, `\nvmm86: run ended from the terminal (Ctrl-A x) after ${pc.cpu.instructions} instructions ${where}\n`);
       return ExitCode.OK;
+    case "stopped":
+      if (end.replaying) {
+        writeAll(2, `vmm86: the replay reached the point where the recorded run was stopped (${end.why}) after ${pc.cpu.instructions} instructions ${where}\n`);
+        return ExitCode.OK;
+      }
+      if (end.why === "quit") return finalLine(pc, { kind: "quit" }, where, secs);
+      if (end.why === "timeout") return finalLine(pc, { kind: "timeout", instructions: pc.cpu.instructions }, where, secs);
+      return finalLine(pc, { kind: "signal", signal: end.why as NodeJS.Signals }, where, secs);
     case "saved":
       writeAll(2, `vmm86: snapshot written to ${end.file} (${end.bytes} bytes) after ${pc.cpu.instructions} instructions ${where}; ` +
         `continue it with \`vmm86 run --restore ${end.file}\`\n`);

@@ -1,4 +1,4 @@
-// The snapshot file (docs/snapshots.md): a machine's guest state (src/hw/pc/pc-state.ts) as
+// The snapshot file (docs/snapshot.md): a machine's guest state (src/hw/pc/pc-state.ts) as
 // bytes on disk, and back, with every way a file can be wrong reported as a UserError with a
 // stable code. The machine model hands over plain objects and Uint8Arrays; compression,
 // checksums and files are the host's business and live here.

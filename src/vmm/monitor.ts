@@ -207,7 +207,7 @@ export class Monitor {
   }
 
   // ===================================================================================
-  // Snapshots (docs/snapshots.md): the guest's state is the vCPU, guest memory and the
+  // Snapshots (docs/snapshot.md): the guest's state is the vCPU, guest memory and the
   // virtual platform; shadows, the translation cache and the machine's own state are
   // rebuilt from it, so a snapshot continues under any mode.
   // ===================================================================================

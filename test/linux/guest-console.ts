@@ -29,7 +29,7 @@ export interface LinuxBoot {
   cpu?: string;
   /** An x86-64 kernel, loaded with the 64-bit boot protocol (`direct`: the unpacked kernel's startup_64). */
   amd64?: boolean;
-  /** Continue this saved console (GuestConsole.save) instead of booting (docs/snapshots.md). */
+  /** Continue this saved console (GuestConsole.save) instead of booting (docs/snapshot.md). */
   from?: SavedConsole;
 }
 

@@ -6,7 +6,7 @@
 //
 // Boots from scratch here: trap (with reservetop=) and bt (without it); linux-shell.test.ts
 // boots bare. The other sessions continue a bare boot to the shell prompt, saved once and
-// cached (shell-snapshot.ts, docs/snapshots.md): the same bytes as a boot, without its minute.
+// cached (shell-snapshot.ts, docs/snapshot.md): the same bytes as a boot, without its minute.
 // Needs the Linux guest: `npx vmm86 fetch linux` (the test fetches it if missing).
 
 import { test } from "node:test";

@@ -1,4 +1,4 @@
-// Linux at its shell prompt, booted once and then restored (issue 12, docs/snapshots.md):
+// Linux at its shell prompt, booted once and then restored (issue 12, docs/snapshot.md):
 // tests that need a shell, not a boot, start from a snapshot cached on disk. The cache is
 // keyed by everything the boot depends on — the kernel, the initramfs, the command line, the
 // guest-state format and the compiled machine model and loaders (dist/src/hw, dist/src/boot)

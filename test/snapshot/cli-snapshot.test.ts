@@ -1,4 +1,4 @@
-// `vmm86 run --save-at EVENT FILE` and `vmm86 run --restore FILE` (issue 12, docs/snapshots.md):
+// `vmm86 run --save-at EVENT FILE` and `vmm86 run --restore FILE` (issue 12, docs/snapshot.md):
 // the output of the saving run followed by the restored run's is byte-identical to a run
 // never stopped, in every mode and across modes, for the demo and for Debian's Linux at its
 // shell prompt; a bad file is a clear E_SNAPSHOT_* error with exit 15, never a stack trace.
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
 import { cachedLinux, fetchLinux, LINUX_CMDLINE } from "../../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../../src/cli/run.js";
+import { decodeSnapshot, encodeSnapshot } from "../../src/cli/snapshot-file.js";
 
 const BIN = join(REPO_ROOT, "bin", "vmm86.js");
 const dir = mkdtempSync(join(tmpdir(), "vmm86-snap-"));
@@ -76,7 +77,7 @@ test("snapshot files that are foreign, truncated, corrupt, of another version or
   const snap = join(dir, "demo-err.snap");
   assert.equal(vmm86("run", "demo", "--save-at", "200000", snap).status, 0);
   const good = readFileSync(snap);
-  const bad = (name: string, bytes: Uint8Array, code: string, ...extra: string[]): void => {
+  const bad = (name: string, bytes: Uint8Array, code: string, ...extra: string[]): Result => {
     const f = join(dir, name);
     writeFileSync(f, bytes);
     const r = vmm86("run", "--restore", f, ...extra);
@@ -84,6 +85,7 @@ test("snapshot files that are foreign, truncated, corrupt, of another version or
     assert.match(r.stderr, new RegExp(`vmm86: ${code}: `), name);
     assert.equal(r.stdout, "", `${name}: the guest did not run`);
     noStackTrace(r);
+    return r;
   };
   bad("foreign.snap", readFileSync(join(REPO_ROOT, "guests", "demo", "demo.elf")), "E_SNAPSHOT_FOREIGN");
   bad("empty.snap", new Uint8Array(0), "E_SNAPSHOT_TRUNCATED");
@@ -99,6 +101,18 @@ test("snapshot files that are foreign, truncated, corrupt, of another version or
   version.writeUInt32LE(99, 8);
   bad("version.snap", version, "E_SNAPSHOT_VERSION");
   bad("model.snap", good, "E_SNAPSHOT_INCOMPATIBLE", "--cpu", "core2");
+  bad("model-p3.snap", good, "E_SNAPSHOT_INCOMPATIBLE", "--cpu", "pentium3");
+  // Written by another vmm86 (same file format), or on a processor this one does not model:
+  // the file checks out, the contents do not.
+  const snapshot = decodeSnapshot(good, "good");
+  const otherVersion = encodeSnapshot({ ...snapshot, meta: { ...snapshot.meta, vmm86: "0.0.9" } });
+  assert.match(bad("vmm86.snap", otherVersion, "E_SNAPSHOT_VERSION").stderr, /written by vmm86 0\.0\.9; this is \d+\.\d+\.\d+/);
+  const unknown = encodeSnapshot({ ...snapshot, state: { ...snapshot.state, model: { ...snapshot.state.model, name: "pentium9" } } });
+  assert.match(bad("unknown-cpu.snap", unknown, "E_SNAPSHOT_INCOMPATIBLE").stderr, /processor 'pentium9' is not one this vmm86 models/);
+  // A snapshot of a pentium3 (local APIC) guest is not one of a pentium2.
+  const p3 = join(dir, "p3.snap");
+  assert.equal(vmm86("run", "demo", "--cpu", "pentium3", "--save-at", "200000", p3).status, 0);
+  bad("p3-as-p2.snap", readFileSync(p3), "E_SNAPSHOT_INCOMPATIBLE", "--cpu", "pentium2");
   bad("ram.snap", good, "E_SNAPSHOT_INCOMPATIBLE", "-m", "64");
   const missing = vmm86("run", "--restore", join(dir, "no-such.snap"));
   assert.equal(missing.status, 15);

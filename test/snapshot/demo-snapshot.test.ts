@@ -5,38 +5,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DemoRun, type Mode } from "./snapshot-machines.js";
+import { Continuity } from "./snapshot-machines.js";
 
-interface Whole { serial: string; end: string; instructions: number; cycles: number }
-const wholeRuns = new Map<Mode, Whole>();
-
-function whole(mode: Mode): Whole {
-  let w = wholeRuns.get(mode);
-  if (w === undefined) {
-    const r = new DemoRun(mode);
-    r.finish();
-    w = { serial: r.serial, end: r.end, ...r.guestCounts };
-    wholeRuns.set(mode, w);
-  }
-  return w;
-}
-
-/** Cut a `from` run at machine instruction `at`, continue it under `to`; check it against `to`'s whole run. */
-function cutAndContinue(from: Mode, to: Mode, at: number): void {
-  const first = new DemoRun(from);
-  first.runTo(at);
-  assert.equal(first.end, "", `the ${from} run ended before instruction ${at}`);
-  const state = first.save();
-  const second = new DemoRun(to, state);
-  second.finish();
-  const w = whole(to);
-  assert.equal(first.serial + second.serial, w.serial, `${from} cut at ${at}, continued under ${to}: serial output`);
-  assert.equal(second.end, w.end);
-  assert.deepEqual(second.guestCounts, { instructions: w.instructions, cycles: w.cycles }, `${from} cut at ${at}, continued under ${to}: guest counts`);
-  // The first machine, left running, is not disturbed by the save either.
-  first.finish();
-  assert.equal(first.serial, whole(from).serial);
-}
+const demo = new Continuity();
+const whole = demo.whole.bind(demo);
+const cutAndContinue = (from: "bare" | "trap" | "bt", to: "bare" | "trap" | "bt", at: number): void => demo.cutAndContinue(from, to, at, true);
 
 test("the demo's three modes agree on the whole run (the reference for the cuts)", () => {
   assert.equal(whole("bare").end, "poweroff 33");

@@ -1,4 +1,4 @@
-// The processor's architectural state as plain data (issue 12, docs/snapshots.md): what a
+// The processor's architectural state as plain data (issue 12, docs/snapshot.md): what a
 // snapshot keeps of a Cpu, and how it is put back.
 //
 // Kept: every register a program or the processor itself can observe — the general registers

@@ -1,4 +1,4 @@
-// Guest-physical memory as plain data for snapshots (docs/snapshots.md): the RAM's non-zero
+// Guest-physical memory as plain data for snapshots (docs/snapshot.md): the RAM's non-zero
 // 4 KiB pages, and the ROM images mapped into the address space. A page of zeros costs
 // nothing but its absence from the list, so a 128 MiB guest that touched 20 MiB saves 20 MiB
 // before compression. Device memory (VGA text) belongs to its device's state.

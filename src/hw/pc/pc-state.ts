@@ -1,4 +1,4 @@
-// The PC's state as plain data (issue 12, docs/snapshots.md): the guest-visible machine that
+// The PC's state as plain data (issue 12, docs/snapshot.md): the guest-visible machine that
 // a snapshot holds, the same whether it was taken on the bare PC or under a monitor, so a
 // snapshot continues under any mode.
 //
