@@ -29,6 +29,8 @@ export const ExitCode = {
    * truncated, corrupt, or for another machine (--restore); or cannot be written (--save-at).
    */
   SNAPSHOT: 15,
+  /** --gdb: the port cannot be listened on (in use, not allowed). */
+  GDB: 16,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

@@ -27,6 +27,8 @@ import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kern
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
 import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
+import { GdbSession } from "./gdb-server.js";
+import { gdbCommands } from "./gdb-commands.js";
 import { readSnapshot, stateHash, writeSnapshot, type Snapshot } from "./snapshot-file.js";
 import {
   cachedLinux, damagedLinux, defaultCacheDir, DEFAULT_CMDLINE, LINUX_AMD64, LINUX_GUESTS, LINUX_I386, READY_MARKER, type LinuxGuest,
@@ -55,6 +57,8 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   "save-at-event": { value: true },
   "save-at-file": { value: true },
   restore: { value: true },
+  gdb: { value: true },
+  "wait-gdb": { value: false },
   help: { value: false, aliases: ["-h"] },
 };
 
@@ -284,7 +288,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const jit = p.flags.get("jit") ?? "on";
   if (jit !== "on" && jit !== "off") throw usageError("--jit must be 'on' or 'off'");
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
-  const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
+  const gdbSpec = p.flags.get("gdb");
+  if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
+  // Under gdb the run has no time limit unless one is given (the guest waits at breakpoints).
+  const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? (typeof gdbSpec === "string" ? Infinity : 600);
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
@@ -429,12 +436,25 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const onSignal = (s: NodeJS.Signals): void => { signal ??= s; input.notify(); };
   for (const s of SIGNALS) process.on(s, onSignal);
 
+  // --gdb: the stub on a socket; it holds the guest between slices while gdb has it stopped.
+  const gdb = typeof gdbSpec === "string"
+    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon, command: gdbCommands(pc, mon, mode, String(cpuSpec)) })
+    : null;
+  if (gdb !== null && p.flags.has("wait-gdb")) await gdb.waitForClient();
+
   const start = Date.now();
-  const finalDeadline = start + timeoutS * 1000;
+  let finalDeadline = start + timeoutS * 1000;
   const stopRequested = (): boolean => signal !== null || input.quit;
   let end: Ending;
   try {
     for (;;) {
+      if (gdb !== null && gdb.holding) {
+        const held = Date.now();
+        await gdb.waitRunnable();
+        finalDeadline += Date.now() - held;
+        if (gdb.killed) { end = { kind: "gdb-kill" }; break; }
+        continue;
+      }
       // --save-at N: run to exactly N instructions (the count --max-instructions uses).
       const saveCount = saveAt !== null && saveAt.count !== null && !saveDue ? saveAt.count : Infinity;
       const r = pc.run({
@@ -452,6 +472,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
       if (saveReady()) { doSave(); end = { kind: "saved", file: saveAt!.file, bytes: saved!.bytes }; break; }
       if (signal !== null) { end = { kind: "signal", signal }; break; }
       if (input.quit) { end = { kind: "quit" }; break; }
+      if (r.kind === "debug") {
+        gdb?.debugStop();
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
       const overTime = Date.now() >= finalDeadline;
       if (r.kind === "idle") {
         // HLT with nothing scheduled: only host input can wake the guest.
@@ -472,6 +497,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   } catch (e) {
     throw monitorError(e);
   } finally {
+    if (gdb !== null) {
+      if (end! !== undefined && end.kind === "poweroff") gdb.exited(end.status);
+      gdb.close();
+    }
     for (const s of SIGNALS) process.off(s, onSignal);
     input.close();
     flushTrace();
@@ -559,7 +588,7 @@ const SLICE_MS = 20;
 const HOST_PATIENCE_MS = 250;
 
 /** How a run ended: the machine's reason, a signal, Ctrl-A x on the terminal, or --save-at. */
-type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "saved"; file: string; bytes: number };
+type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "gdb-kill" } | { kind: "saved"; file: string; bytes: number };
 
 /** Fail early, before the guest runs, if the stats file cannot be written. */
 function checkWritable(path: string): void {
@@ -669,6 +698,12 @@ function finalLine(pc: Pc | Monitor, end: Ending, where: string, secs: number): 
     case "signal":
       writeAll(2, `\nvmm86: E_SIGNAL: stopped by ${end.signal} after ${pc.cpu.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
       return SIGNAL_EXIT[end.signal] ?? ExitCode.USAGE;
+    case "gdb-kill":
+      writeAll(2, `vmm86: gdb killed the guest after ${pc.cpu.instructions} instructions ${where}\n`);
+      return ExitCode.OK;
+    case "debug":
+      writeAll(2, `vmm86: stopped by the debug probe with no debugger attached ${where}\n`);
+      return ExitCode.INTERNAL;
     case "quit":
       writeAll(2, `\nvmm86: run ended from the terminal (Ctrl-A x) after ${pc.cpu.instructions} instructions ${where}\n`);
       return ExitCode.OK;

@@ -7,6 +7,8 @@ import { EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE, EFER_LMSLE, CR0_PE, CR0_MP, CR0
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 import { SegReg, Descriptor } from "../segment.js";
+import { DR6_BD, DR7_GD } from "../debug.js";
+import { Vector } from "../fault.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
 export function requireCpl0(cpu: Cpu): void {
@@ -88,20 +90,34 @@ export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
   // Paging or mode changes alter how the following bytes are fetched.
 }
 
+/**
+ * MOV to or from a debug register with DR7.GD set: a #DB fault with DR6.BD, before the
+ * access (SDM vol. 3 §18.2.4; the CPL check comes first, as in the instruction's pseudocode).
+ */
+export function generalDetect(cpu: Cpu): void {
+  if ((cpu.dr[7] & DR7_GD) !== 0) {
+    cpu.dr[6] |= DR6_BD;
+    cpu.raiseNoCode(Vector.DB);
+  }
+}
+
 export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  generalDetect(cpu);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   cpu.regs[i.rm] = cpu.dr[r];
 }
 export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  generalDetect(cpu);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   let v = cpu.regs[i.rm];
   if (r === 6) v = (v & 0xe00f) | 0xffff0ff0;
   if (r === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[r] = v;
+  if (r !== 6) cpu.debugRegistersChanged();
 }
 
 // ---- Descriptor-table registers (0F 01) ----

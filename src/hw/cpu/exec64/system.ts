@@ -5,7 +5,7 @@
 import { Reg, type Cpu } from "../cpu.js";
 import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
-import { requireCpl0, mov_Cd_Rd } from "../exec/system.js";
+import { requireCpl0, mov_Cd_Rd, generalDetect } from "../exec/system.js";
 import { TWO32, ea64, getReg, setReg, highHalf } from "./operands.js";
 
 /** 0F 20: MOV r64, CRn. */
@@ -58,6 +58,7 @@ export function mov_C_R(cpu: Cpu, i: Instr): void {
 export function mov_R_D(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  generalDetect(cpu);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   setReg(cpu, i.rm, 8, cpu.dr[r], 0, 0);
@@ -65,6 +66,7 @@ export function mov_R_D(cpu: Cpu, i: Instr): void {
 export function mov_D_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  generalDetect(cpu);
   let r = i.reg;
   if (r === 4 || r === 5) { if (cpu.cr4 & 8) cpu.ud(); r += 2; }
   const lo = getReg(cpu, i.rm, 8, 0);
@@ -73,6 +75,7 @@ export function mov_D_R(cpu: Cpu, i: Instr): void {
   if (r === 6) v = (v & 0xe00f) | 0xffff0ff0;
   if (r === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[r] = v;
+  if (r !== 6) cpu.debugRegistersChanged();
 }
 
 /** A 10-byte pseudo-descriptor: 16-bit limit, 64-bit base (must be canonical for LGDT/LIDT). */
