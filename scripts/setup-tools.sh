@@ -4,6 +4,7 @@
 #   as, ld    (binutils) assemble and link the native i386 programs of the difftest and FPU tests
 #   cpio      the initramfs test checks vmm86's newc writer against the system's reader
 #   script    (util-linux) runs `vmm86 run linux` on a pseudo-terminal in the interactive test
+#   gdb       Debian's gdb, driven in batch mode against `vmm86 run demo --gdb` (test/gdb)
 # Uses Debian's apt-get as configured on the machine; needs root (as on CI) or sudo.
 set -euo pipefail
 need=()
@@ -12,6 +13,7 @@ command -v as >/dev/null 2>&1 || need+=(binutils)
 command -v ld >/dev/null 2>&1 || need+=(binutils)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v script >/dev/null 2>&1 || need+=(util-linux)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 echo "setup-tools: installing ${need[*]} with apt-get" >&2

@@ -78,7 +78,7 @@ Options for run:
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
   --debugcon [PORT:]FILE  bytes written to port 0xE9 (or PORT: 0x402 for SeaBIOS) go to
                         FILE ('stdout' for the terminal)
-  --timeout S           stop after S seconds of host time (default 600)
+  --timeout S           stop after S seconds of host time (default 600; none with --gdb)
   --max-instructions N  stop after N guest instructions
   --trace               print every executed instruction with registers on stderr
   --stats               print instructions, MIPS, virtual time, (trap/bt) every monitor
@@ -92,6 +92,11 @@ Options for run:
   --restore FILE        continue the guest saved in FILE instead of booting one, in any
                         --mode (the snapshot gives the guest, its RAM and, unless --cpu
                         names the same processor, its CPU)
+  --gdb [HOST:]PORT     serve the GDB remote protocol on PORT (loopback unless HOST is
+                        given): the guest's registers, memory, breakpoints, watchpoints,
+                        steps, in every --mode; gdb -ex 'target remote :PORT' (docs/gdb.md)
+  --wait-gdb            with --gdb: hold the guest before its first instruction until gdb
+                        attaches
 
 Exit status (each ending also prints one line on stderr saying what happened):
   0  the guest powered off or reset the machine
@@ -117,6 +122,7 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     (_TRUNCATED), damaged (_CORRUPT) or for another machine
                     (_INCOMPATIBLE); --save-at: FILE cannot be written (_WRITE) or the
                     run ended before EVENT (_NOT_TAKEN)
+ 16  E_GDB_PORT     --gdb: the port is in use or not allowed
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)
