@@ -17,6 +17,7 @@
 // virtual-device event. Guest interrupts therefore arrive at the same guest instruction as on
 // the bare machine, and serial logs can be compared byte for byte.
 
+import { DR6_BS } from "../hw/cpu/debug.js";
 import { Machine } from "../hw/machine.js";
 import { Cpu, Reg, CR4_PSE, CR4_PAE, EFER_NXE } from "../hw/cpu/cpu.js";
 import { DEFAULT_MODEL, withFeatures } from "../hw/cpu/models.js";
@@ -393,6 +394,7 @@ export class Monitor {
       case 1:
         // A single-step trap the guest asked for (its TF): deliver it through its IDT.
         this.counters.inc("trap.db");
+        this.vcpu.dr[6] |= DR6_BS;
         this.vcpu.raiseTrapNow(1);
         break;
       case 2: case 8: case 18:

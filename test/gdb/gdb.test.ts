@@ -94,7 +94,7 @@ for (const mode of [["--mode", "bare"], ["--mode", "bt"], ["--mode", "trap", "--
   });
 }
 
-test("gdb disconnecting mid-session: a message, and the guest runs to its end", { timeout: 120_000 }, async () => {
+test("Ctrl-C stops the guest; gdb disconnecting mid-session: a message, and the guest runs to its end", { timeout: 120_000 }, async () => {
   const run = startVmm(["--mode", "bt"]);
   const port = await run.port;
   const sock = connect(port, "127.0.0.1");
@@ -107,10 +107,22 @@ test("gdb disconnecting mid-session: a message, and the guest runs to its end", 
     return `$${body}#${sum.toString(16).padStart(2, "0")}`;
   };
   await new Promise<void>((r) => sock.on("connect", () => r()));
+  const waitFor = async (re: RegExp): Promise<void> => {
+    for (let k = 0; k < 600 && !re.test(got); k++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(got, re);
+  };
+  // Run, and interrupt with Ctrl-C (0x03): a stop with SIGINT.
+  sock.write(packet("c"));
+  await new Promise((r) => setTimeout(r, 200));
+  sock.write("\x03");
+  await waitFor(/\$T02/);
   // A breakpoint at schedule, continue, and go away once it is hit.
   sock.write(packet("Z0,1002f0,1") + packet("c"));
-  for (let k = 0; k < 600 && !got.includes("$T05"); k++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(got, /\$T05swbreak/);
+  await waitFor(/\$T05swbreak/);
+  got = "";
+  sock.write(packet("g"));
+  await waitFor(/\$[0-9a-f]{352}#/);
+  assert.equal(got.slice(got.indexOf("$") + 1 + 64, got.indexOf("$") + 1 + 72), "f0021000", "EIP is schedule's guest address");
   sock.destroy();
   const res = await run.done;
   assert.match(res.stderr, /gdb disconnected; the guest runs on without it/);
