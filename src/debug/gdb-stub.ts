@@ -252,9 +252,16 @@ export class GdbStub {
     if (n === 0) return le32(c.getEflags());
     if (n <= 6) return le32(c.segs[SEG_ORDER[n - 1]].selector);
     n -= 7;
-    if (n < 8) return "00".repeat(10); // st0–st7: not shown (docs/gdb.md)
-    if (n < 16) return le32(n === 8 ? 0x37f : 0); // fctrl … fop
-    return null;
+    if (n >= 16) return null;
+    // The x87 unit (SDM vol. 1 §8.1): st(i) is physical register (TOP + i) mod 8, as
+    // 64-bit significand then sign and biased exponent, little-endian.
+    const f = c.fpu.save();
+    if (n < 8) {
+      const [sign, exp, hi, lo] = f.regs[(f.top + n) & 7];
+      return le32(lo) + le32(hi) + byteHex(exp) + byteHex(((exp >>> 8) & 0x7f) | (sign !== 0 ? 0x80 : 0));
+    }
+    const control = [f.cw, c.fpu.statusWord(), c.fpu.tagWord(), f.fcs, f.fip, f.fds, f.fdp, f.fop];
+    return le32(control[n - 8]);
   }
 
   private readRegisters(): string {
