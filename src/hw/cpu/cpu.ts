@@ -1193,8 +1193,8 @@ export class Cpu {
     while (this.instructions < this.sliceEnd) {
       if (this.stopReason !== StopReason.None) return this.stopReason;
       // A host single-step takes no interrupt (as gdb expects of QEMU's stub: the step
-      // lands on the next instruction of the code being debugged).
-      if ((this.nmiPending || (this.intrLine && this.intr !== null)) && !(this.debug.armed && this.debug.step)) {
+      // lands on the next instruction of the code being debugged), unless halted.
+      if ((this.nmiPending || (this.intrLine && this.intr !== null)) && !(this.debug.armed && this.debug.step && !this.halted)) {
         if (this.checkInterrupts()) continue;
       }
       if (this.halted) {
@@ -1211,6 +1211,8 @@ export class Cpu {
           this.blockStart = -1;
         }
         this.handleFault();
+        // A host single-step of a faulting instruction ends at its handler's first one.
+        if (this.debug.step) { this.debug.step = false; this.probeStop({ kind: "step" }); }
       }
     }
     return this.stopReason !== StopReason.None ? this.stopReason : StopReason.Budget;

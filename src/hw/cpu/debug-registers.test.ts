@@ -126,3 +126,15 @@ test("the host probe and a guest breakpoint on one address: the host stops first
   assert.equal(fm.runToHalt(), Vector.DB);
   assert.equal(fm.cpu.dr[6] & 0xf, 1);
 });
+
+test("a host single-step of a faulting instruction stops at the handler's first instruction", () => {
+  const fm = new FlatMachine();
+  loadAsm(fm, "ud2\n hlt");
+  fm.cpu.debug.step = true;
+  fm.cpu.debugProbeChanged();
+  assert.equal(fm.cpu.run(100), StopReason.Debug);
+  assert.deepEqual(fm.cpu.debug.hit, { kind: "step" });
+  assert.equal(stackDwords(fm, 1)[0], CODE, "the #UD frame is pushed");
+  assert.notEqual(fm.cpu.eip, CODE);
+  assert.equal(fm.mem.read8(fm.cpu.eip), 0xf4, "at the #UD stub's HLT, not past it");
+});
