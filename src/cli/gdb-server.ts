@@ -61,15 +61,23 @@ export class GdbSession {
   /** The guest may not run now: gdb holds it, or a --wait-gdb session has no gdb yet. */
   get holding(): boolean { return this.state === "stopped"; }
 
-  /** --wait-gdb: wait until gdb attaches (the guest has not run yet). */
-  async waitForClient(): Promise<void> {
+  /** --wait-gdb: wait until gdb attaches (the guest has not run yet), or `cancel()` (a signal). */
+  async waitForClient(cancel: () => boolean): Promise<void> {
     writeAll(2, `vmm86: waiting for gdb on port ${(this.server.address() as { port: number }).port} (target remote :PORT)\n`);
-    while (this.state === "detached") await new Promise<void>((r) => { this.wake = r; });
+    while (this.state === "detached" && !cancel()) await this.change();
   }
 
-  /** While holding: wait for gdb to let the guest go (or to leave). */
-  async waitRunnable(): Promise<void> {
-    while (this.state === "stopped" && !this.killed) await new Promise<void>((r) => { this.wake = r; });
+  /** While holding: wait for gdb to let the guest go (or to leave), or `cancel()` (a signal). */
+  async waitRunnable(cancel: () => boolean): Promise<void> {
+    while (this.state === "stopped" && !this.killed && !cancel()) await this.change();
+  }
+
+  /** Until something happens on the socket, or 100 ms (to look at signals). */
+  private change(): Promise<void> {
+    return new Promise<void>((r) => {
+      const t = setTimeout(() => { this.wake = null; r(); }, 100);
+      this.wake = () => { clearTimeout(t); r(); };
+    });
   }
 
   private notify(): void {

@@ -419,6 +419,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   };
   if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
 
+  // --gdb: the stub on a socket; it holds the guest between slices while gdb has it stopped.
+  const gdb = typeof gdbSpec === "string"
+    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon, command: gdbCommands(pc, mon, mode, String(cpuSpec)) })
+    : null;
+
   // Host input for COM1 (host-input.ts, paced-input.ts). The line opens when the guest is
   // ready for input: at once, or when it prints plan.inputAfter (at that guest time).
   const line = platform.line;
@@ -431,16 +436,12 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     input.onSaveKey = () => { if (!saveDue) { saveDue = true; requestSave(); } };
   }
 
-  // Signals end the run the way every other ending does: output, stats, the final line.
+  // Signals end the run the way every other ending does: output, stats, the final line
+  // (a signal during a --wait-gdb wait too).
   let signal: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => { signal ??= s; input.notify(); };
   for (const s of SIGNALS) process.on(s, onSignal);
-
-  // --gdb: the stub on a socket; it holds the guest between slices while gdb has it stopped.
-  const gdb = typeof gdbSpec === "string"
-    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon, command: gdbCommands(pc, mon, mode, String(cpuSpec)) })
-    : null;
-  if (gdb !== null && p.flags.has("wait-gdb")) await gdb.waitForClient();
+  if (gdb !== null && p.flags.has("wait-gdb")) await gdb.waitForClient(() => signal !== null);
 
   const start = Date.now();
   let finalDeadline = start + timeoutS * 1000;
@@ -450,9 +451,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     for (;;) {
       if (gdb !== null && gdb.holding) {
         const held = Date.now();
-        await gdb.waitRunnable();
+        await gdb.waitRunnable(() => signal !== null);
         finalDeadline += Date.now() - held;
         if (gdb.killed) { end = { kind: "gdb-kill" }; break; }
+        if (signal !== null) { end = { kind: "signal", signal }; break; }
         continue;
       }
       // --save-at N: run to exactly N instructions (the count --max-instructions uses).
