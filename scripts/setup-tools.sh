@@ -5,6 +5,7 @@
 #   cpio      the initramfs test checks vmm86's newc writer against the system's reader
 #   script    (util-linux) runs `vmm86 run linux` on a pseudo-terminal in the interactive test
 #   chromium  Debian's browser, driven headless by playwright-core in the web page's test
+#   gdb       Debian's gdb, driven in batch mode against `vmm86 run demo --gdb` (test/gdb)
 # Uses Debian's apt-get as configured on the machine; needs root (as on CI) or sudo.
 set -euo pipefail
 need=()
@@ -14,6 +15,7 @@ command -v ld >/dev/null 2>&1 || need+=(binutils)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v script >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v gdb >/dev/null 2>&1 || need+=(gdb)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 echo "setup-tools: installing ${need[*]} with apt-get" >&2

@@ -35,6 +35,8 @@ export const ExitCode = {
    * (--replay); or the log cannot be written (--record).
    */
   REPLAY: 16,
+  /** --gdb: the port cannot be listened on (in use, not allowed). */
+  GDB: 17,
   /** A bug in vmm86 itself (an unexpected host exception). */
   INTERNAL: 70,
 } as const;

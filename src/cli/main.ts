@@ -85,7 +85,7 @@ Options for run:
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
   --debugcon [PORT:]FILE  bytes written to port 0xE9 (or PORT: 0x402 for SeaBIOS) go to
                         FILE ('stdout' for the terminal)
-  --timeout S           stop after S seconds of host time (default 600)
+  --timeout S           stop after S seconds of host time (default 600; none with --gdb)
   --max-instructions N  stop after N guest instructions
   --trace               print every executed instruction with registers on stderr
   --stats               print instructions, MIPS, virtual time, (trap/bt) every monitor
@@ -108,6 +108,11 @@ Options for run:
                         hash, else E_REPLAY_DIVERGED. Takes the host-only options (--stats,
                         --timeout, --clock, --jit, --trace, --debugcon, --post-port) and
                         --restore FILE for a snapshot that moved
+  --gdb [HOST:]PORT     serve the GDB remote protocol on PORT (loopback unless HOST is
+                        given): the guest's registers, memory, breakpoints, watchpoints,
+                        steps, in every --mode; gdb -ex 'target remote :PORT' (docs/gdb.md)
+  --wait-gdb            with --gdb: hold the guest before its first instruction until gdb
+                        attaches
 
 Exit status (each ending also prints one line on stderr saying what happened):
   0  the guest powered off or reset the machine
@@ -138,6 +143,7 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     (_CORRUPT), for another guest or start state (_MISMATCH), or the
                     replay did not end as the recording did (_DIVERGED); --record: LOG
                     cannot be written (_WRITE)
+ 17  E_GDB_PORT     --gdb: the port is in use or not allowed
  70  E_INTERNAL     a bug in vmm86
  129, 130, 143  E_SIGNAL  stopped by SIGHUP, SIGINT or SIGTERM (output and stats written first)
  (--stats=json FILE that cannot be written: E_STATS_FILE, exit 2, before the guest runs)

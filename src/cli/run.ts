@@ -28,6 +28,8 @@ import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kern
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
 import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
+import { GdbSession } from "./gdb-server.js";
+import { gdbCommands } from "./gdb-commands.js";
 import { readSnapshot, stateHash, writeSnapshot, type Snapshot } from "./snapshot-file.js";
 import { readReplay, type ReplayLog } from "./replay-file.js";
 import { RecordReplay } from "./record-replay.js";
@@ -62,6 +64,8 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   restore: { value: true },
   record: { value: true },
   replay: { value: true },
+  gdb: { value: true },
+  "wait-gdb": { value: false },
   help: { value: false, aliases: ["-h"] },
 };
 
@@ -338,7 +342,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const jit = p.flags.get("jit") ?? "on";
   if (jit !== "on" && jit !== "off") throw usageError("--jit must be 'on' or 'off'");
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
-  const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? 600;
+  const gdbSpec = p.flags.get("gdb");
+  if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
+  if (mode === "svm" && typeof gdbSpec === "string") throw usageError("--gdb works with --mode bare, trap and bt; not yet with svm");
+  // Under gdb the run has no time limit unless one is given (the guest waits at breakpoints).
+  const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? (typeof gdbSpec === "string" ? Infinity : 600);
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
@@ -470,6 +478,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   };
   if (p.flags.has("trace")) installTracer(pc.cpu, (l) => { traceLines.push(l); if (traceLines.length >= 1024) flushTrace(); });
 
+  // --gdb: the stub on a socket; it holds the guest between slices while gdb has it stopped.
+  const gdb = typeof gdbSpec === "string"
+    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon as Monitor | null, command: gdbCommands(pc as Pc | Monitor, mon as Monitor | null, mode, String(cpuSpec)) })
+    : null;
+
   // Host input for COM1 (host-input.ts, paced-input.ts). The line opens when the guest is
   // ready for input: at once, or when it prints plan.inputAfter (at that guest time).
   const line = platform.line;
@@ -497,13 +510,15 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     input.onSaveKey = () => { if (!saveDue) { saveDue = true; requestSave(); } };
   }
 
-  // Signals end the run the way every other ending does: output, stats, the final line.
+  // Signals end the run the way every other ending does: output, stats, the final line
+  // (a signal during a --wait-gdb wait too).
   let signal: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => { signal ??= s; input.notify(); };
   for (const s of SIGNALS) process.on(s, onSignal);
+  if (gdb !== null && p.flags.has("wait-gdb")) await gdb.waitForClient(() => signal !== null);
 
   const start = Date.now();
-  const finalDeadline = start + timeoutS * 1000;
+  let finalDeadline = start + timeoutS * 1000;
   // Under --record a stop is an event like the others: the run goes on to its guest time.
   const stopRequested = (): boolean => !recording && (signal !== null || input.quit);
   // Scripted input holds the guest until the host has the next byte; a replay has it.
@@ -513,6 +528,14 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   let end: Ending;
   try {
     for (;;) {
+      if (gdb !== null && gdb.holding) {
+        const held = Date.now();
+        await gdb.waitRunnable(() => signal !== null);
+        finalDeadline += Date.now() - held;
+        if (gdb.killed) { end = { kind: "gdb-kill" }; break; }
+        if (signal !== null) { end = { kind: "signal", signal }; break; }
+        continue;
+      }
       // --save-at N: run to exactly N instructions (the count --max-instructions uses).
       const saveCount = saveAt !== null && saveAt.count !== null && !saveDue ? saveAt.count : Infinity;
       const r = pc.run({
@@ -530,6 +553,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
       if (saveReady()) { doSave(); end = { kind: "saved", file: saveAt!.file, bytes: saved!.bytes }; break; }
       if (stopReady()) { end = { kind: "stopped", why: events!.stopped!, replaying }; break; }
       if (rr?.diverged != null) break;
+      if (r.kind === "debug") {
+        gdb?.debugStop();
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
       const overTime = Date.now() >= finalDeadline;
       if (recording) {
         // Ctrl-A x, a signal or --timeout: the recorded run ends at the stop event's guest time.
@@ -562,6 +590,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   } catch (e) {
     throw monitorError(e);
   } finally {
+    if (gdb !== null) {
+      if (end! !== undefined && end.kind === "poweroff") gdb.exited(end.status);
+      gdb.close();
+    }
     for (const s of SIGNALS) process.off(s, onSignal);
     input.close();
     flushTrace();
@@ -681,7 +713,7 @@ const SLICE_MS = 20;
 const HOST_PATIENCE_MS = 250;
 
 /** How a run ended: the machine's reason, a signal, Ctrl-A x on the terminal, or --save-at. */
-type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "saved"; file: string; bytes: number }
+type Ending = RunEnd | { kind: "signal"; signal: NodeJS.Signals } | { kind: "quit" } | { kind: "gdb-kill" } | { kind: "saved"; file: string; bytes: number }
   /** --record/--replay: the recorded run's stop (Ctrl-A x, a signal, --timeout) took effect at its guest time. */
   | { kind: "stopped"; why: string; replaying: boolean };
 
@@ -785,6 +817,12 @@ function finalLine(pc: Pc | Monitor | SvmMonitor, end: Ending, where: string, se
     case "signal":
       writeAll(2, `\nvmm86: E_SIGNAL: stopped by ${end.signal} after ${pc.cpu.instructions} instructions (${secs.toFixed(1)} s) ${where}\n`);
       return SIGNAL_EXIT[end.signal] ?? ExitCode.USAGE;
+    case "gdb-kill":
+      writeAll(2, `vmm86: gdb killed the guest after ${pc.cpu.instructions} instructions ${where}\n`);
+      return ExitCode.OK;
+    case "debug":
+      writeAll(2, `vmm86: stopped by the debug probe with no debugger attached ${where}\n`);
+      return ExitCode.INTERNAL;
     case "quit":
       writeAll(2, `\nvmm86: run ended from the terminal (Ctrl-A x) after ${pc.cpu.instructions} instructions ${where}\n`);
       return ExitCode.OK;

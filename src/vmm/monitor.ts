@@ -17,6 +17,7 @@
 // virtual-device event. Guest interrupts therefore arrive at the same guest instruction as on
 // the bare machine, and serial logs can be compared byte for byte.
 
+import { DR6_BS } from "../hw/cpu/debug.js";
 import { Machine } from "../hw/machine.js";
 import { Cpu, Reg, CR4_PSE, CR4_PAE, EFER_NXE } from "../hw/cpu/cpu.js";
 import { DEFAULT_MODEL, withFeatures } from "../hw/cpu/models.js";
@@ -279,6 +280,32 @@ export class Monitor {
     this.enterGuest();
   }
 
+  // ===================================================================================
+  // A debugger (docs/gdb.md): it sees the guest through the vCPU, which holds the guest's
+  // exact state whenever the machine stopped for the vCPU's debug probe.
+  // ===================================================================================
+
+  /**
+   * Stop the guest at its next instruction boundary: come out of the guest at once (the
+   * deadline timer) and let the vCPU's probe stop before the next guest instruction.
+   */
+  requestDebugStop(): void {
+    this.vcpu.debug.stopRequested = true;
+    this.debugProbeChanged();
+  }
+
+  /** The vCPU's probe changed (breakpoints, steps): come out of the guest to look at it. */
+  debugProbeChanged(): void {
+    this.vcpu.debugProbeChanged();
+    this.armAt(Math.max(1, this.machine.cpu.cycles));
+    this.machine.cpu.yieldSlice();
+  }
+
+  /** A debugger wrote guest memory: shadows and translations catch up as after a guest write. */
+  debugMemoryWritten(): void {
+    this.afterGuestChange(false);
+  }
+
   /** Guest instructions retired: guest time less the cycles it spent halted. */
   get guestInstructions(): number {
     const g = this.guestCycles;
@@ -367,6 +394,7 @@ export class Monitor {
       case 1:
         // A single-step trap the guest asked for (its TF): deliver it through its IDT.
         this.counters.inc("trap.db");
+        this.vcpu.dr[6] |= DR6_BS;
         this.vcpu.raiseTrapNow(1);
         break;
       case 2: case 8: case 18:
@@ -505,6 +533,9 @@ export class Monitor {
     this.overhead -= n;
     if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
     if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
+    // The vCPU's debug probe stopped it (a debugger's breakpoint, watchpoint or step): the
+    // machine stops after this exit, with the guest's state in the vCPU.
+    if (vc.stopReason === StopReason.Debug) this.machine.cpu.stop(StopReason.Debug);
   }
 
   /** After the vCPU ran: bring shadows in line with what the guest changed. */
@@ -600,14 +631,24 @@ export class Monitor {
     const m = this.machine.cpu, vc = this.vcpu;
     // Guest kernel code inside the monitor region cannot run on the machine (its segments
     // stop short of it): the vCPU interprets it, a bounded number of instructions per exit.
+    // While a debugger or the guest's own DR7 has anything armed, the vCPU interprets
+    // every guest instruction too: its debug unit checks them at guest addresses
+    // (docs/gdb.md).
     let stepping = false;
-    if (this.bt === null && this.protect === "segments") {
-      for (let k = 0; k < 256 && this.mustInterpret(); k++) {
-        this.counters.inc("emulate.in-monitor-region");
+    const dbg = vc.debug;
+    if (vc.halted && dbg.stopRequested) {
+      // A debugger's stop request while the guest idles: stop here, the vCPU is the guest.
+      dbg.stopRequested = false;
+      dbg.hit = { kind: "stop" };
+      dbg.update();
+      m.stop(StopReason.Debug);
+    }
+    if (dbg.armed || (this.bt === null && this.protect === "segments")) {
+      for (let k = 0; k < 256 && m.stopReason === StopReason.None && this.mustInterpret(); k++) {
+        this.counters.inc(vc.debug.armed ? "emulate.debug" : "emulate.in-monitor-region");
         this.emulateOne();
         this.afterGuestChange(false);
         this.devicesAndInterrupts();
-        if (m.stopReason !== StopReason.None) break;
       }
       stepping = this.mustInterpret();
     }
@@ -656,7 +697,9 @@ export class Monitor {
   /** Is the guest at CPL 0 running code the machine cannot reach (the monitor region)? */
   private mustInterpret(): boolean {
     const vc = this.vcpu;
-    if (vc.halted || vc.cpl !== 0) return false;
+    if (vc.halted) return false;
+    if (vc.debug.armed) return true;
+    if (this.bt !== null || this.protect !== "segments" || vc.cpl !== 0) return false;
     const lin = (vc.segs[SegReg.CS].base + vc.eip) >>> 0;
     return lin + 16 > L.REGION_BASE;
   }

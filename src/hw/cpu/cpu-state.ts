@@ -128,6 +128,7 @@ export function restoreCpu(cpu: Cpu, s: CpuState): void {
   cpu.cr0 = s.cr0; cpu.cr2 = s.cr2; cpu.cr3 = s.cr3; cpu.cr3Hi = s.cr3Hi; cpu.cr4 = s.cr4;
   cpu.paging = (s.cr0 & CR0_PG) !== 0;
   cpu.dr.set(s.dr);
+  cpu.debug.guestChanged(cpu.dr);
   cpu.pdpte.set(s.pdpte);
   cpu.efer = s.efer;
   cpu.lma = (s.efer & EFER_LMA) !== 0;

@@ -25,6 +25,7 @@ import { ea64 } from "./exec64/operands.js";
 import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
+import { DebugUnit, DR6_BS, DR7_GD, type ProbeHit } from "./debug.js";
 import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
 import type { GuestMode } from "./guest-mode.js";
 import { Svm } from "./svm/svm.js";
@@ -159,6 +160,8 @@ export class Cpu {
   cpl = 0;
   cr0 = CR0_ET; cr2 = 0; cr3 = 0; cr4 = 0;
   readonly dr = new Int32Array(8);
+  /** The debug registers decoded, and the host's debug probe (debug.ts). */
+  readonly debug = new DebugUnit();
   /** PAE PDPTE registers, loaded on CR3 writes in PAE mode. */
   readonly pdpte = new Int32Array(8);
   // MSRs (SDM vol. 4): time-stamp counter base and SYSENTER.
@@ -357,6 +360,7 @@ export class Cpu {
     this.cpl = 0;
     this.cr0 = CR0_ET | CR0_CD | CR0_NW; this.cr2 = 0; this.cr3 = 0; this.cr4 = 0;
     this.dr.fill(0); this.dr[6] = 0xffff0ff0 | 0; this.dr[7] = 0x400;
+    this.debug.guestChanged(this.dr);
     this.sysenterCs = 0; this.sysenterEsp = 0; this.sysenterEip = 0;
     this.tscOffset = -this.cycles; // RESET clears the TSC
     this.plainMsrs.clear();
@@ -573,25 +577,31 @@ export class Cpu {
   // =====================================================================================
 
   /** Map a linear address for reading; returns the physical address. */
-  translateRead(lin: number, user: boolean): number {
+  translateRead(lin: number, user: boolean, size = 1): number {
     if (this.lma) return this.long.translate(lin, false, user, false);
-    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) {
+      if (this.debug.watching && this.debug.watchedPage(lin >>> 12)) this.debug.access(lin, size, false);
+      return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    }
     const e = this.tlb[lin >>> 12];
     if ((e & TLB_VALID) !== 0 && (!user || (e & TLB_USER) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
-    return this.tlbMiss(lin, false, user);
+    return this.tlbMiss(lin, false, user, size);
   }
 
   /** Map a linear address for writing; returns the physical address. */
-  translateWrite(lin: number, user: boolean): number {
+  translateWrite(lin: number, user: boolean, size = 1): number {
     if (this.lma) return this.long.translate(lin, true, user, false);
-    if (!this.paging && this.nested === null) return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    if (!this.paging && this.nested === null) {
+      if (this.debug.watching && this.debug.watchedPage(lin >>> 12)) this.debug.access(lin, size, true);
+      return this.a20 ? lin >>> 0 : (lin & ~0x10_0000) >>> 0;
+    }
     const e = this.tlb[lin >>> 12];
     const need = TLB_VALID | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
     if ((e & need) === need) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
-    return this.tlbMiss(lin, true, user);
+    return this.tlbMiss(lin, true, user, size);
   }
 
-  private tlbMiss(lin: number, write: boolean, user: boolean): number {
+  private tlbMiss(lin: number, write: boolean, user: boolean, size = 1): number {
     const t = this.xlat;
     const nested = this.nested;
     let frame: number, eptWrite = true;
@@ -617,6 +627,11 @@ export class Cpu {
       frame = t.frame;
     }
     const page = lin >>> 12;
+    if (this.debug.watching && this.debug.watchedPage(page)) {
+      // A watched page is never cached: every access to it comes here and is checked.
+      this.debug.access(lin, size, write);
+      return (t.frame | (lin & 0xfff)) >>> 0;
+    }
     if (this.tlb[page] === 0) {
       // INVLPG leaves the page in tlbPages, so the list can fill up with repeats; then drop
       // everything and start again (a TLB may drop any translation at any time: SDM vol. 3 §4.10).
@@ -674,7 +689,7 @@ export class Cpu {
   }
   readLin16(lin: number, user: boolean): number {
     if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
-    return this.mem.read16(this.translateRead(lin, user));
+    return this.mem.read16(this.translateRead(lin, user, 2));
   }
   readLin32(lin: number, user: boolean): number {
     if (this.paging) {
@@ -696,7 +711,7 @@ export class Cpu {
       }
       return v;
     }
-    return this.mem.read32(this.translateRead(lin, user));
+    return this.mem.read32(this.translateRead(lin, user, 4));
   }
   writeLin8(lin: number, v: number, user: boolean): void { this.mem.write8(this.translateWrite(lin, user), v); }
   writeLin16(lin: number, v: number, user: boolean): void {
@@ -705,7 +720,7 @@ export class Cpu {
       this.mem.write8(p1, v); this.mem.write8(p2, v >>> 8);
       return;
     }
-    this.mem.write16(this.translateWrite(lin, user), v);
+    this.mem.write16(this.translateWrite(lin, user, 2), v);
   }
   writeLin32(lin: number, v: number, user: boolean): void {
     if (this.paging) {
@@ -725,7 +740,7 @@ export class Cpu {
       for (let k = 0; k < 4; k++) this.writeLin8(lin + k, v >>> (k * 8), user);
       return;
     }
-    this.mem.write32(this.translateWrite(lin, user), v);
+    this.mem.write32(this.translateWrite(lin, user, 4), v);
   }
 
   // Implicit supervisor accesses (descriptor tables, TSS, IDT): SDM vol. 3 §4.6.
@@ -1122,7 +1137,8 @@ export class Cpu {
     off = cs.big ? off >>> 0 : off & 0xffff;
     if (off > cs.limit) this.gp(0);
     const lin = (cs.base + off) | 0;
-    const v = this.readLin8(lin, this.cpl === 3);
+    // An instruction fetch is not a data access for the debug registers (size 0).
+    const v = this.debug.watching ? this.mem.read8(this.translateRead(lin, this.cpl === 3, 0)) : this.readLin8(lin, this.cpl === 3);
     if (this.nxe && (this.tlb[lin >>> 12] & TLB_NOEXEC) !== 0) this.noExecFault(lin);
     return v;
   }
@@ -1219,7 +1235,7 @@ export class Cpu {
       if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if (this.lma) return this.fetchInstrLong();
-    const phys = this.translateRead(lin, this.cpl === 3);
+    const phys = this.translateRead(lin, this.cpl === 3, 0);
     if (this.nxe && (this.tlb[lin >>> 12] & TLB_NOEXEC) !== 0) this.noExecFault(lin);
     const page = phys >>> 12;
     if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
@@ -1271,7 +1287,9 @@ export class Cpu {
     this.sliceEnd = this.instructions + budget;
     while (this.instructions < this.sliceEnd) {
       if (this.stopReason !== StopReason.None) return this.stopReason;
-      if (this.nmiPending || (this.intrLine && this.intr !== null)) {
+      // A host single-step takes no interrupt (as gdb expects of QEMU's stub: the step
+      // lands on the next instruction of the code being debugged), unless halted.
+      if ((this.nmiPending || (this.intrLine && this.intr !== null)) && !(this.debug.armed && this.debug.step && !this.halted)) {
         if (this.checkInterrupts()) continue;
       }
       let end = -1, yields = 0;
@@ -1286,7 +1304,8 @@ export class Cpu {
         return StopReason.Halted;
       }
       try {
-        this.runSlice();
+        if (this.debug.armed) this.runDebug();
+        else this.runSlice();
       } catch (e) {
         if (e !== this.fault) throw e;
         if (this.blockStart >= 0) {
@@ -1294,6 +1313,8 @@ export class Cpu {
           this.blockStart = -1;
         }
         this.handleFault();
+        // A host single-step of a faulting instruction ends at its handler's first one.
+        if (this.debug.step) { this.debug.step = false; this.probeStop({ kind: "step" }); }
       }
       // A polling slice ends early; the run goes on to the caller's end unless something yielded.
       if (end >= 0 && this.yields === yields) this.sliceEnd = end;
@@ -1358,6 +1379,78 @@ export class Cpu {
   }
 
   /**
+   * runSlice with the debug checks, one instruction at a time and never in a compiled
+   * block: taken only while cpu.debug is armed (a guest breakpoint enabled in DR7, or the
+   * host probe set). SDM vol. 3 §18.3.1: instruction breakpoints are faults, taken before
+   * the instruction unless EFLAGS.RF is set; data breakpoints are traps, taken after it
+   * (with BS too if TF was set); RF is cleared when an instruction completes. The host's
+   * breakpoints stop before the instruction, its watchpoints and steps after it.
+   */
+  private runDebug(): void {
+    const d = this.debug;
+    while (this.instructions < this.sliceEnd && d.armed) {
+      const tf = (this.flags & F.TF) !== 0;
+      this.instrEip = this.eip;
+      const lin = this.lma && this.mode64 ? this.eip : (this.segs[SegReg.CS].base + this.eip) >>> 0;
+      if (d.stopRequested) { d.stopRequested = false; return this.probeStop({ kind: "stop" }); }
+      if (d.hostBreaks.size !== 0 && d.hostBreaks.has(lin) && d.skipLin !== lin) return this.probeStop({ kind: "break", lin });
+      d.skipLin = -1;
+      if ((this.flags & F.RF) === 0) {
+        const b = d.guestExecAt(lin);
+        if (b !== 0) { this.dr[6] |= b; this.raiseNoCode(Vector.DB); }
+      }
+      const ins = this.fetchInstr();
+      if (this.tracer !== null) this.tracer(this, ins);
+      const nextEip = this.eip + ins.len;
+      this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
+      this.inhibitIrq = false;
+      this.flags &= ~F.RF; // an IRET or a task switch may set it again
+      if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
+      d.guestHits = 0;
+      d.hostHit = null;
+      ins.handler(this, ins);
+      this.instructions++;
+      if (d.guestHits !== 0 || tf) {
+        this.dr[6] |= d.guestHits | (tf ? DR6_BS : 0);
+        d.guestHits = 0;
+        this.raiseTrapNow(Vector.DB);
+        if (d.hostHit === null && !d.step) return;
+      }
+      if (d.hostHit !== null) {
+        const w = d.hostHit;
+        d.hostHit = null;
+        d.step = false;
+        return this.probeStop({ kind: "watch", lin: d.hostHitLin, watch: w });
+      }
+      if (d.step) { d.step = false; return this.probeStop({ kind: "step" }); }
+      if (this.stopReason !== StopReason.None || this.halted) return;
+      if (this.intrLine || this.nmiPending) {
+        if (!this.inhibitIrq && (this.nmiPending || (this.flags & F.IF) !== 0)) return;
+      }
+    }
+  }
+
+  /** The host probe stops the processor at this instruction boundary. */
+  private probeStop(hit: ProbeHit): void {
+    this.debug.hit = hit;
+    this.debug.update();
+    this.stopReason = StopReason.Debug;
+  }
+
+  /** MOV to DR0–DR3 or DR7 (or a restore): decode, and leave the fast loop if now armed. */
+  debugRegistersChanged(): void {
+    this.debug.guestChanged(this.dr);
+    this.debugProbeChanged();
+  }
+
+  /** The host probe or the guest's breakpoints changed: watched pages leave the TLB. */
+  debugProbeChanged(): void {
+    this.debug.update();
+    this.flushTlb(true);
+    this.yieldSlice();
+  }
+
+  /**
    * Tier 1 of the block compiler: run a block's instructions without fetching them, with
    * the interpreter's bookkeeping and its checks between instructions (docs/jit.md).
    */
@@ -1409,7 +1502,7 @@ export class Cpu {
   }
 
   private singleStepTrap(): void {
-    this.dr[6] |= 0x4000; // BS
+    this.dr[6] |= DR6_BS;
     this.raiseTrapNow(Vector.DB);
   }
 
@@ -1480,6 +1573,8 @@ export class Cpu {
 
   /** Deliver interrupt or exception `vector` through the IVT/IDT (see interrupt.ts). */
   deliver(vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {
+    // #DB clears DR7.GD so the handler can use the debug registers (SDM vol. 3 §18.2.4).
+    if (vector === Vector.DB && kind === IntKind.Exception) this.dr[7] &= ~DR7_GD;
     if (this.nonRoot) { this.deliverNonRoot(vector, kind, errorCode, hasErrorCode); return; }
     const svm = this.svm;
     if (svm !== null && svm.inGuest) {

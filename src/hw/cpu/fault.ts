@@ -72,4 +72,6 @@ export const enum StopReason {
   Budget = 4,
   /** HLT with IF=1: waiting for an interrupt. */
   Halted = 5,
+  /** The host's debug probe stopped the processor at an instruction boundary (cpu.debug.hit). */
+  Debug = 6,
 }

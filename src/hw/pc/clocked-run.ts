@@ -18,6 +18,8 @@ export type RunEnd =
   /** HLT with interrupts enabled and no device event pending: only host input can wake it. */
   | { kind: "idle" }
   | { kind: "triple-fault" }
+  /** The host's debug probe stopped the CPU at an instruction boundary (cpu.debug.hit). */
+  | { kind: "debug" }
   | { kind: "timeout"; instructions: number };
 
 export interface ClockedRunOptions {
@@ -76,6 +78,7 @@ export class ClockedStep {
       case StopReason.PowerOff: return { kind: "poweroff", status: opts.exitStatus?.() ?? 0 };
       case StopReason.HaltForever: return { kind: "halt" };
       case StopReason.TripleFault: return { kind: "triple-fault" };
+      case StopReason.Debug: return { kind: "debug" };
       case StopReason.Halted: {
         // HLT with IF=1: nothing happens until the next device event, or host input. The
         // slice may have programmed a timer, so ask the devices again.

@@ -11,6 +11,8 @@ import { EFER_SVME } from "../svm/svm.js";
 import { MSR_VM_CR, MSR_VM_HSAVE_PA, VM_CR_LOCK, VM_CR_SVMDIS } from "../svm/vmcb.js";
 import { Intercept } from "../guest-mode.js";
 import { ExitReason, CPU_HLT_EXITING, CPU_INVLPG_EXITING, CPU_RDTSC_EXITING, CPU_RDPMC_EXITING, SECONDARY_WBINVD_EXITING } from "../vmx/vmcs-fields.js";
+import { DR6_BD, DR7_GD } from "../debug.js";
+import { Vector } from "../fault.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
 export function requireCpl0(cpu: Cpu): void {
@@ -98,8 +100,20 @@ export function mov_Cd_Rd(cpu: Cpu, i: Instr): void {
   // Paging or mode changes alter how the following bytes are fetched.
 }
 
+/**
+ * MOV to or from a debug register with DR7.GD set: a #DB fault with DR6.BD, before the
+ * access (SDM vol. 3 §18.2.4; the CPL check comes first, as in the instruction's pseudocode).
+ */
+export function generalDetect(cpu: Cpu): void {
+  if ((cpu.dr[7] & DR7_GD) !== 0) {
+    cpu.dr[6] |= DR6_BD;
+    cpu.raiseNoCode(Vector.DB);
+  }
+}
+
 export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  generalDetect(cpu);
   cpu.guest?.drAccess(i.reg, false, i);
   if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, true, i.rm, i);
   let r = i.reg;
@@ -108,6 +122,7 @@ export function mov_Rd_Dd(cpu: Cpu, i: Instr): void {
 }
 export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
+  generalDetect(cpu);
   cpu.guest?.drAccess(i.reg, true, i);
   if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, false, i.rm, i);
   let r = i.reg;
@@ -116,6 +131,7 @@ export function mov_Dd_Rd(cpu: Cpu, i: Instr): void {
   if (r === 6) v = (v & 0xe00f) | 0xffff0ff0;
   if (r === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[r] = v;
+  if (r !== 6) cpu.debugRegistersChanged();
 }
 
 // ---- Descriptor-table registers (0F 01) ----

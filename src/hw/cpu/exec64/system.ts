@@ -6,7 +6,7 @@ import { Reg, type Cpu } from "../cpu.js";
 import { SegReg } from "../segment.js";
 import type { Instr } from "../instr.js";
 import { Intercept } from "../guest-mode.js";
-import { requireCpl0, mov_Cd_Rd } from "../exec/system.js";
+import { requireCpl0, mov_Cd_Rd, generalDetect } from "../exec/system.js";
 import { TWO32, ea64, getReg, setReg, highHalf } from "./operands.js";
 import { ExitReason, CPU_INVLPG_EXITING } from "../vmx/vmcs-fields.js";
 
@@ -66,6 +66,7 @@ export function mov_C_R(cpu: Cpu, i: Instr): void {
 export function mov_R_D(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  generalDetect(cpu);
   cpu.guest?.drAccess(i.reg, false, i);
   if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, true, i.rm, i);
   let r = i.reg;
@@ -75,6 +76,7 @@ export function mov_R_D(cpu: Cpu, i: Instr): void {
 export function mov_D_R(cpu: Cpu, i: Instr): void {
   requireCpl0(cpu);
   if (i.reg > 7) cpu.ud();
+  generalDetect(cpu);
   cpu.guest?.drAccess(i.reg, true, i);
   if (cpu.nonRoot) cpu.vmx!.movDr(i.reg, false, i.rm, i);
   let r = i.reg;
@@ -85,6 +87,7 @@ export function mov_D_R(cpu: Cpu, i: Instr): void {
   if (r === 6) v = (v & 0xe00f) | 0xffff0ff0;
   if (r === 7) v = (v & ~0xd800) | 0x400;
   cpu.dr[r] = v;
+  if (r !== 6) cpu.debugRegistersChanged();
 }
 
 /** A 10-byte pseudo-descriptor: 16-bit limit, 64-bit base (must be canonical for LGDT/LIDT). */
