@@ -851,12 +851,13 @@ function samePdptes(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
-function mnemonicOf(ins: Instr): string {
+/** An instruction's mnemonic for the emulate.* counters (the 32-bit name of a 16/32 pair). */
+export function mnemonicOf(ins: Instr): string {
   const name = ins.def.mnemonic;
   const k = name.indexOf("/");
   return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
 }
 
-function hex(n: number): string {
+export function hex(n: number): string {
   return "0x" + (n >>> 0).toString(16);
 }

@@ -42,7 +42,7 @@ import { NS_PER_CYCLE } from "../../hw/dev/device.js";
 import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
 import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
 import { Counters } from "../stats/counters.js";
-import { GuestUnsupported, MonitorPanic } from "../monitor.js";
+import { GuestUnsupported, MonitorPanic, hex, mnemonicOf } from "../monitor.js";
 import { saveCpu, restoreCpu } from "../../hw/cpu/cpu-state.js";
 import { restoreMemory, saveMemory } from "../../hw/mem/memory-state.js";
 import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../../hw/pc/pc-state.js";
@@ -597,12 +597,3 @@ export class SvmMonitor {
   }
 }
 
-function mnemonicOf(ins: Instr): string {
-  const name = ins.def.mnemonic;
-  const k = name.indexOf("/");
-  return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
-}
-
-function hex(n: number): string {
-  return "0x" + (n >>> 0).toString(16);
-}
