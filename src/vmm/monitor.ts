@@ -238,22 +238,7 @@ export class Monitor {
    * guest's registers are the machine's (use requestCapture()).
    */
   guestState(): GuestState {
-    const vc = this.vcpu, m = this.machine.cpu;
-    // Devices up to the present first, as savePc does (the exit would do it next anyway).
-    this.platform.advance(this.guestCycles * NS_PER_CYCLE);
-    const cpu = saveCpu(vc);
-    const g = vc.cycles;
-    const idle = this.guestIdle;
-    cpu.instructions = g - idle;
-    cpu.idleCycles = idle;
-    // Guest SSE instructions run on the machine: its XMM registers are the guest's (the x87
-    // unit is shared).
-    cpu.xmm = Array.from(m.simd.xmm);
-    cpu.mxcsr = m.simd.mxcsr;
-    return {
-      version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: this.platform.pm !== null, cpu,
-      memory: saveMemory(this.guestMem), platform: savePlatform(this.platform), apic: null,
-    };
+    return guestStateOf(this.vcpu, this.machine.cpu, this.guestMem, this.platform, this.guestCycles, this.guestIdle);
   }
 
   /**
@@ -313,18 +298,7 @@ export class Monitor {
   }
 
   run(opts: PcRunOptions): RunEnd {
-    return clockedRun(this.machine.cpu, [this.apic], {
-      deadline: opts.deadline,
-      maxInstructions: opts.maxInstructions,
-      realtime: opts.realtime,
-      exitStatus: () => this.machine.exitStatus ?? 0,
-      until: opts.until,
-      poll: () => {
-        // New host input: come back at once to look at the guest's devices.
-        if (opts.poll?.()) this.armAt(Math.max(1, this.machine.cpu.cycles));
-        return false;
-      },
-    });
+    return runMonitored(this.machine, this.apic, opts, (cycle) => this.armAt(cycle));
   }
 
   // ===================================================================================
@@ -821,24 +795,71 @@ export class Monitor {
   }
 
   /** Where the guest is (its own CS:EIP). */
-  guestWhere(): string {
-    const vc = this.vcpu;
-    return `at guest ${vc.segs[SegReg.CS].selector.toString(16).padStart(4, "0")}:${(vc.eip >>> 0).toString(16).padStart(8, "0")}`;
-  }
+  guestWhere(): string { return guestWhereOf(this.vcpu); }
 
   /** The counters, with the machine-level totals. */
   stats(): Record<string, number> {
-    const m = this.machine.cpu;
-    const c = this.counters.snapshot();
-    c["time.guest-cycles"] = this.guestCycles;
-    c["time.guest-instructions"] = this.guestInstructions;
-    c["time.machine-cycles"] = m.cycles;
-    c["time.overhead-cycles"] = this.overhead;
+    const c = timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
     c["shadow.pool-used"] = this.shadow.poolUsed;
     if (this.divergence) for (const [k, v] of Object.entries(this.divergence.counts())) c[`diverge.${k}`] = v;
     if (this.bt) Object.assign(c, this.bt.stats());
     return c;
   }
+}
+
+// ---- What every monitor technique shares (the classic monitor here, svm/svm-monitor.ts) ----
+
+/**
+ * The guest's state as the bare PC would save it, from the vCPU inside an exit: devices
+ * brought up to guest time first (as savePc does), guest instructions and halted cycles
+ * apart, and the machine's XMM registers, which guest SSE code runs on (the x87 unit is
+ * shared).
+ */
+export function guestStateOf(vc: Cpu, m: Cpu, guestMem: PhysicalMemory, platform: PcPlatform, guestCycles: number, guestIdle: number): GuestState {
+  platform.advance(guestCycles * NS_PER_CYCLE);
+  const cpu = saveCpu(vc);
+  cpu.instructions = vc.cycles - guestIdle;
+  cpu.idleCycles = guestIdle;
+  cpu.xmm = Array.from(m.simd.xmm);
+  cpu.mxcsr = m.simd.mxcsr;
+  return {
+    version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: platform.pm !== null, cpu,
+    memory: saveMemory(guestMem), platform: savePlatform(platform), apic: null,
+  };
+}
+
+/**
+ * Run the machine under a monitor: its own local APIC is the only timed device (the
+ * deadline timer); new host input arms it for now, so the monitor comes back at once to
+ * look at the guest's devices.
+ */
+export function runMonitored(machine: Machine, apic: LocalApic, opts: PcRunOptions, armAt: (cycle: number) => void): RunEnd {
+  return clockedRun(machine.cpu, [apic], {
+    deadline: opts.deadline,
+    maxInstructions: opts.maxInstructions,
+    realtime: opts.realtime,
+    exitStatus: () => machine.exitStatus ?? 0,
+    until: opts.until,
+    poll: () => {
+      if (opts.poll?.()) armAt(Math.max(1, machine.cpu.cycles));
+      return false;
+    },
+  });
+}
+
+/** Where the guest is: its own CS:EIP, from the vCPU. */
+export function guestWhereOf(vc: Cpu): string {
+  return `at guest ${vc.segs[SegReg.CS].selector.toString(16).padStart(4, "0")}:${(vc.eip >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** A monitor's counters with the time totals (`time.*`). */
+export function timeCounters(counters: Counters, guestCycles: number, guestInstructions: number, machineCycles: number, overhead: number): Record<string, number> {
+  const c = counters.snapshot();
+  c["time.guest-cycles"] = guestCycles;
+  c["time.guest-instructions"] = guestInstructions;
+  c["time.machine-cycles"] = machineCycles;
+  c["time.overhead-cycles"] = overhead;
+  return c;
 }
 
 const TRAP_NAMES: Record<number, string> = {

@@ -35,17 +35,17 @@ import type { Instr } from "../../hw/cpu/instr.js";
 import { PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { IoBus } from "../../hw/io/io-bus.js";
 import { PcPlatform, type PcOptions, type PcRunOptions } from "../../hw/pc/pc.js";
-import { clockedRun, type RunEnd } from "../../hw/pc/clocked-run.js";
+import type { RunEnd } from "../../hw/pc/clocked-run.js";
 import type { BootTarget } from "../../hw/pc/boot-entry.js";
 import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../../hw/dev/apic/local-apic.js";
 import { NS_PER_CYCLE } from "../../hw/dev/device.js";
 import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
 import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
 import { Counters } from "../stats/counters.js";
-import { GuestUnsupported, MonitorPanic, hex, mnemonicOf } from "../monitor.js";
-import { saveCpu, restoreCpu } from "../../hw/cpu/cpu-state.js";
-import { restoreMemory, saveMemory } from "../../hw/mem/memory-state.js";
-import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../../hw/pc/pc-state.js";
+import { GuestUnsupported, MonitorPanic, hex, mnemonicOf, guestStateOf, guestWhereOf, runMonitored, timeCounters } from "../monitor.js";
+import { restoreCpu } from "../../hw/cpu/cpu-state.js";
+import { restoreMemory } from "../../hw/mem/memory-state.js";
+import { restorePlatform, type GuestState } from "../../hw/pc/pc-state.js";
 
 const HOST_GDT = 0x0000, HOST_IDT = 0x1000, NATIVE = 0x2000, HSAVE = 0x3000, VMCB = 0x4000, IOPM = 0x5000, MSRPM = 0x8000;
 const STACK_TOP = 0xb000, NPT = 0xb000;
@@ -260,17 +260,7 @@ export class SvmMonitor {
   }
 
   guestState(): GuestState {
-    const vc = this.vcpu, m = this.machine.cpu;
-    this.platform.advance(this.guestCycles * NS_PER_CYCLE);
-    const cpu = saveCpu(vc);
-    cpu.instructions = vc.cycles - this.guestIdle;
-    cpu.idleCycles = this.guestIdle;
-    cpu.xmm = Array.from(m.simd.xmm);
-    cpu.mxcsr = m.simd.mxcsr;
-    return {
-      version: GUEST_STATE_VERSION, model: modelOf(vc.model), acpi: this.platform.pm !== null, cpu,
-      memory: saveMemory(this.guestMem), platform: savePlatform(this.platform), apic: null,
-    };
+    return guestStateOf(this.vcpu, this.machine.cpu, this.guestMem, this.platform, this.guestCycles, this.guestIdle);
   }
 
   restoreFrom(s: GuestState): void {
@@ -293,17 +283,7 @@ export class SvmMonitor {
   }
 
   run(opts: PcRunOptions): RunEnd {
-    return clockedRun(this.machine.cpu, [this.apic], {
-      deadline: opts.deadline,
-      maxInstructions: opts.maxInstructions,
-      realtime: opts.realtime,
-      exitStatus: () => this.machine.exitStatus ?? 0,
-      until: opts.until,
-      poll: () => {
-        if (opts.poll?.()) this.armAt(Math.max(1, this.machine.cpu.cycles));
-        return false;
-      },
-    });
+    return runMonitored(this.machine, this.apic, opts, (cycle) => this.armAt(cycle));
   }
 
   // ===================================================================================
@@ -581,19 +561,10 @@ export class SvmMonitor {
     return { monitorIntact: bad.length === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
   }
 
-  guestWhere(): string {
-    const vc = this.vcpu;
-    return `at guest ${vc.segs[SegReg.CS].selector.toString(16).padStart(4, "0")}:${(vc.eip >>> 0).toString(16).padStart(8, "0")}`;
-  }
+  guestWhere(): string { return guestWhereOf(this.vcpu); }
 
   stats(): Record<string, number> {
-    const m = this.machine.cpu;
-    const c = this.counters.snapshot();
-    c["time.guest-cycles"] = this.guestCycles;
-    c["time.guest-instructions"] = this.guestInstructions;
-    c["time.machine-cycles"] = m.cycles;
-    c["time.overhead-cycles"] = this.overhead;
-    return c;
+    return timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
   }
 }
 
