@@ -101,8 +101,13 @@ test("the echo guest: keys typed into the terminal come back", async () => {
   await page.waitForFunction(() => (window as unknown as { vmm86: { state: { snapshots: string[] } } }).vmm86.state.snapshots.length > 0, null, { timeout: 30_000 });
   await page.keyboard.type("again");
   await page.waitForFunction(() => /echo> again$/.test(String.fromCharCode(...(window as unknown as { vmm86: { state: PageState } }).vmm86.state.serial)), null, { timeout: 30_000 });
+  // The page learns it is paused when the worker answers, so wait for that answer.
   await page.click("#pause");
+  await page.waitForFunction(() => (window as unknown as { vmm86: { state: PageState } }).vmm86.state.state === "paused", null, { timeout: 10_000 });
+  const paused = await state();
+  await page.waitForTimeout(300);
   assert.equal((await state()).state, "paused");
+  assert.equal((await state()).serial.length, paused.serial.length, "a paused guest prints nothing");
 });
 
 test("the demo under bare and bt: the terminal shows it, and the page's serial bytes equal the CLI's", async () => {
