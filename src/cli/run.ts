@@ -20,6 +20,9 @@ import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
 import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
+import { VtxMonitor } from "../vmm/vtx/vtx-monitor.js";
+/** A hardware-assisted monitor. */
+type Assisted = SvmMonitor | VtxMonitor;
 import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
@@ -315,10 +318,11 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   }
   const p = replay !== null ? replayCommand(given, replay) : given;
   const mode = p.flags.get("mode") ?? "bare";
-  if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt or svm (got '${String(mode)}')`);
+  if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "vtx" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt, vtx or svm (got '${String(mode)}')`);
+  const assisted = mode === "svm" || mode === "vtx";
   const protect = p.flags.get("protect") ?? "segments";
   if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
-  if ((mode === "bare" || mode === "svm") && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
+  if ((mode === "bare" || assisted) && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
   // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
   const restorePath = p.flags.get("restore");
   const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
@@ -344,20 +348,24 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
   const gdbSpec = p.flags.get("gdb");
   if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
-  if (mode === "svm" && typeof gdbSpec === "string") throw usageError("--gdb works with --mode bare, trap and bt; not yet with svm");
+  if (assisted && typeof gdbSpec === "string") throw usageError(`--gdb works with --mode bare, trap and bt; not yet with ${mode}`);
   // Under gdb the run has no time limit unless one is given (the guest waits at breakpoints).
   const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? (typeof gdbSpec === "string" ? Infinity : 600);
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
   const monitored = mode !== "bare";
+  if (mode === "vtx" && !(model.features.vmx && model.features.ept)) {
+    throw usageError(`--mode vtx needs a CPU model with VMX and EPT: --cpu nehalem or westmere (${model.name} has ${model.features.vmx ? "VMX without EPT" : "no VMX"})`);
+  }
   if (mode === "svm" && !(model.features.svm && model.features.npt)) {
     throw usageError(`--mode svm needs a CPU model with SVM and nested paging: --cpu barcelona (${model.name} has ${model.features.svm ? "SVM without nested paging" : "no SVM"})`);
   }
   // Only the classic monitor lives in the guest's address space (reservetop=).
-  const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored && mode !== "svm");
+  const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored && !assisted);
   if (snap !== null) {
-    const guestModel = monitored ? withFeatures(model, { strict: false, apic: false, tscDeadline: false, ...(mode === "svm" ? { svm: false, npt: false } : {}) }) : model;
+    const guestModel = monitored ? withFeatures(model, { strict: false, apic: false, tscDeadline: false, ...(mode === "svm" ? { svm: false, npt: false } : {}),
+      ...(mode === "vtx" ? { vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false } : {}) }) : model;
     const why = incompatibility(snap.state, guestModel, ramBytes, snap.state.acpi, monitored ? false : model.features.apic);
     if (why !== null) {
       throw new UserError("E_SNAPSHOT_INCOMPATIBLE", ExitCode.SNAPSHOT, `snapshot '${String(restorePath)}' does not fit this machine: ${why}` +
@@ -433,8 +441,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,
   };
-  const mon = !monitored ? null : mode === "svm" ? new SvmMonitor(pcOpts) : new Monitor({ ...pcOpts, mode, protect });
-  const pc: Pc | Monitor | SvmMonitor = mon ?? new Pc(pcOpts);
+  const mon = !monitored ? null : mode === "svm" ? new SvmMonitor(pcOpts) : mode === "vtx" ? new VtxMonitor(pcOpts) : new Monitor({ ...pcOpts, mode, protect });
+  const pc: Pc | Monitor | Assisted = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
   if (debugFd >= 0 && debugPort !== 0xe9) {
@@ -630,8 +638,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
 }
 
 /** --record LOG or --replay LOG: the recorder or replayer for this run, once the guest is loaded. */
-function recordOrReplay(recordPath: string | true | undefined, replay: ReplayLog | null, replayPath: string | true | undefined, mon: Monitor | SvmMonitor | null,
-  pc: Pc | Monitor | SvmMonitor, snap: Snapshot | null, restorePath: string, p: ReturnType<typeof parseArgs>): RecordReplay | null {
+function recordOrReplay(recordPath: string | true | undefined, replay: ReplayLog | null, replayPath: string | true | undefined, mon: Monitor | Assisted | null,
+  pc: Pc | Monitor | Assisted, snap: Snapshot | null, restorePath: string, p: ReturnType<typeof parseArgs>): RecordReplay | null {
   if (recordPath === undefined && replay === null) return null;
   const run = {
     guestState: (): GuestState => mon !== null ? mon.guestState() : savePc(pc as Pc),
@@ -733,7 +741,7 @@ function jitLine(s: JitStats | null, instructions: number): string {
 }
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */
-function finish(pc: Pc | Monitor | SvmMonitor, mon: Monitor | SvmMonitor | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
+function finish(pc: Pc | Monitor | Assisted, mon: Monitor | Assisted | null, end: Ending, describe: string, start: number, stats: boolean, statsJson: string | null,
   finalHash: () => string | null): number {
   const cpu = pc.cpu;
   const secs = (Date.now() - start) / 1000;
@@ -791,7 +799,7 @@ function shutdownText(c: ShutdownCause): string {
 }
 
 /** Print the run's last line on stderr and return the exit status it stands for. */
-function finalLine(pc: Pc | Monitor | SvmMonitor, end: Ending, where: string, secs: number): number {
+function finalLine(pc: Pc | Monitor | Assisted, end: Ending, where: string, secs: number): number {
   switch (end.kind) {
     case "poweroff":
       if (pc.resetRequested) {
@@ -807,7 +815,7 @@ function finalLine(pc: Pc | Monitor | SvmMonitor, end: Ending, where: string, se
       writeAll(2, `vmm86: E_IDLE: the guest is idle waiting for input (HLT, no timer armed) and the input has ended ${where}\n`);
       return ExitCode.IDLE;
     case "triple-fault": {
-      const cause = (pc instanceof Monitor || pc instanceof SvmMonitor ? pc.vcpu.shutdown : null) ?? pc.cpu.shutdown;
+      const cause = (pc instanceof Monitor || pc instanceof SvmMonitor || pc instanceof VtxMonitor ? pc.vcpu.shutdown : null) ?? pc.cpu.shutdown;
       writeAll(2, `vmm86: E_TRIPLE_FAULT: guest triple-faulted (processor shutdown) ${where}${cause !== null ? `: ${shutdownText(cause)}` : ""}\n`);
       return ExitCode.TRIPLE_FAULT;
     }

@@ -1341,7 +1341,7 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null) &&
+        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
@@ -1367,7 +1367,7 @@ export class Cpu {
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
       this.inhibitIrq = false;
-      if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null) this.ring0Foreign++;
+      if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null && !this.nonRoot) this.ring0Foreign++;
       ins.handler(this, ins);
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
@@ -1405,7 +1405,7 @@ export class Cpu {
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
       this.inhibitIrq = false;
       this.flags &= ~F.RF; // an IRET or a task switch may set it again
-      if (this.cpl === 0 && this.watchRing0 && !ins.native) this.ring0Foreign++;
+      if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null && !this.nonRoot) this.ring0Foreign++;
       d.guestHits = 0;
       d.hostHit = null;
       ins.handler(this, ins);

@@ -835,7 +835,7 @@ function setAr(s: SegmentCache, ar: number): void {
   s.refresh();
 }
 
-export { getAr as accessRights };
+export { getAr as accessRights, setAr as setAccessRights };
 
 /** The interruption type of an event the CPU is about to deliver. */
 export function intrType(vector: number, kind: IntKind): IntrType {
