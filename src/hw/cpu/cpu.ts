@@ -1624,8 +1624,11 @@ export class Cpu {
 
   /** VM entry and exit replaced CR0/CR3/CR4/EFER and the segments: drop what was derived from them. */
   modeChanged(): void {
+    // Decoded instructions stay: they are keyed by physical address and CS.D, and a change
+    // of EFER.LMA (the one that changes decoding otherwise) drops them in setLma, as VMRUN's does.
     this.flushTlb(true);
-    this.flushCodeCache();
+    this.fetchKey = -1;
+    this.longFetchKey = NaN;
     this.codeEpoch++;
   }
 

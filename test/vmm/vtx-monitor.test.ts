@@ -1,0 +1,57 @@
+// The VT-x monitor (`--mode vtx`, docs/vmx.md) from the command line: the demo under it prints
+// what it prints on the bare machine, with the same guest instruction count and the same
+// final state hash, on the models with EPT (nehalem; westmere with unrestricted guest)
+// against the bare machine running the processor the guest sees (the model without VMX or a
+// local APIC). --stats shows the exits by the SDM's names; a model without VMX is refused
+// before anything runs.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { REPO_ROOT } from "../support/paths.js";
+
+function vmm86(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { encoding: "latin1", timeout: 120_000, input: "" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The processor a --mode vtx guest sees: the model less VMX and what goes with it, and the local APIC. */
+const guestCpu = (model: string): string => `${model},-apic,-vmx,-ept,-vpid,-unrestrictedGuest,-vmxPreemptionTimer`;
+
+function summary(stderr: string): { instructions: string; hash: string } {
+  const ins = /stats: (?:guest )?(\d+) instructions/.exec(stderr.replace(/stats: guest [^\n]*--mode[^\n]*\n/, ""));
+  const hash = /state hash (sha256:[0-9a-f]+)/.exec(stderr);
+  assert.ok(ins !== null && hash !== null, stderr);
+  return { instructions: ins[1], hash: hash[1] };
+}
+
+for (const model of ["nehalem", "westmere"]) {
+  test(`the demo under --mode vtx --cpu ${model}: the bare machine's serial bytes, instruction count and state hash`, () => {
+    const bare = vmm86("run", "demo", "--cpu", guestCpu(model), "--stats");
+    assert.equal(bare.status, 33, bare.stderr);
+    for (const jit of ["on", "off"]) {
+      const vtx = vmm86("run", "demo", "--mode", "vtx", "--cpu", model, "--stats", "--jit", jit);
+      assert.equal(vtx.status, 33, vtx.stderr);
+      assert.equal(vtx.stdout, bare.stdout, `--jit ${jit}: byte-identical serial output`);
+      assert.deepEqual(summary(vtx.stderr), summary(bare.stderr), `--jit ${jit}: same guest instructions and state`);
+      // Under EPT the guest's page faults are its own: the exits are I/O, the deadline
+      // timer, and the CR0 write that turns paging on (the masks own CR0.PG on nehalem).
+      assert.match(vtx.stderr, /exit\.IO_INSTRUCTION\s+\d+/);
+      assert.match(vtx.stderr, /exit\.EXTERNAL_INTERRUPT\s+\d+/);
+      assert.match(vtx.stderr, /irq\.injected\s+\d+/);
+      assert.doesNotMatch(vtx.stderr, /exit\.EXCEPTION_NMI|exit\.INVALID_GUEST_STATE|pf\.hidden|E_MONITOR_BREACH/);
+    }
+  });
+}
+
+test("--mode vtx refuses a model without VMX or without EPT, naming the ones to use", () => {
+  for (const [cpu, why] of [[[], /pentium2 has no VMX/], [["--cpu", "barcelona"], /barcelona has no VMX/],
+    [["--cpu", "core-duo"], /core-duo has VMX without EPT/]] as [string[], RegExp][]) {
+    const r = vmm86("run", "demo", "--mode", "vtx", ...cpu);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /E_USAGE: --mode vtx needs a CPU model with VMX and EPT: --cpu nehalem or westmere/);
+    assert.match(r.stderr, why);
+  }
+  assert.match(vmm86("run", "demo", "--mode", "vtx", "--cpu", "nehalem", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
+});
