@@ -63,11 +63,13 @@ Options for run:
                         is entered in 64-bit mode) or run the bzImage's own decompressor
                         (about 2.3 G more guest instructions) from its 32-bit entry
                         (bzimage) or, x86-64 kernels only, its 64-bit entry (bzimage64)
-  --mode bare|trap|bt|svm  execution mode: bare (the guest owns the machine; default),
-                        trap (guest kernel deprivileged to ring 1, trap-and-emulate,
-                        shadow page tables), bt (guest kernel code binary-translated) or
-                        svm (hardware assist: the guest runs in AMD-V guest mode with
-                        nested paging; needs --cpu barcelona)
+  --mode bare|trap|bt|vtx|svm  execution mode: bare (the guest owns the machine;
+                        default), trap (guest kernel deprivileged to ring 1,
+                        trap-and-emulate, shadow page tables), bt (guest kernel code
+                        binary-translated), vtx (hardware assist: the guest runs in VMX
+                        non-root operation with EPT; needs --cpu nehalem or westmere) or
+                        svm (the guest runs in AMD-V guest mode with nested paging;
+                        needs --cpu barcelona)
   --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
@@ -151,6 +153,7 @@ Exit status (each ending also prints one line on stderr saying what happened):
 Examples:
   npx vmm86 run demo --stats
   npx vmm86 run demo --mode bt --stats
+  npx vmm86 run demo --mode vtx --cpu nehalem --stats
   npx vmm86 run demo --mode trap --cpu strict --stats=json stats.json
   npx vmm86 fetch linux && printf 'uname -r\\npoweroff -f\\n' | npx vmm86 run linux
   npx vmm86 run --bios ../shared/conformance/test386/test386.bin --post-port 0x190 --debugcon stdout

@@ -8,8 +8,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
+import { realModeGuest, REAL_MODE_SERIAL } from "./real-mode-guest.js";
+import { paeGuest, EXPECT } from "./pae-guest-image.js";
 
 function vmm86(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { encoding: "latin1", timeout: 120_000, input: "" });
@@ -54,4 +58,48 @@ test("--mode vtx refuses a model without VMX or without EPT, naming the ones to 
     assert.match(r.stderr, why);
   }
   assert.match(vmm86("run", "demo", "--mode", "vtx", "--cpu", "nehalem", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
+});
+
+/**
+ * Run an image with --kernel under each of `argSets`, from one file (the multiboot command
+ * line names it, and it is in the guest's memory: the state hashes compare only then).
+ */
+function runKernel(image: Uint8Array, ...argSets: string[][]): { status: number | null; stdout: string; stderr: string }[] {
+  const dir = mkdtempSync(join(tmpdir(), "vmm86-vtx-"));
+  try {
+    const file = join(dir, "guest.bin");
+    writeFileSync(file, image);
+    return argSets.map((args) => vmm86("run", "--kernel", file, "--stats", ...args));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("real mode: interpreted on nehalem (no unrestricted guest), in guest mode on westmere; the bare machine's bytes and state either way", () => {
+  const img = realModeGuest();
+  for (const model of ["nehalem", "westmere"]) {
+    const [bare, vtx] = runKernel(img, ["--cpu", guestCpu(model)], ["--mode", "vtx", "--cpu", model]);
+    assert.equal(bare.status, 1, bare.stderr);
+    assert.equal(bare.stdout, REAL_MODE_SERIAL);
+    assert.equal(vtx.status, 1, vtx.stderr);
+    assert.equal(vtx.stdout, REAL_MODE_SERIAL);
+    assert.deepEqual(summary(vtx.stderr), summary(bare.stderr), model);
+    if (model === "nehalem") {
+      assert.ok(Number(/emulate\.real-mode\s+(\d+)/.exec(vtx.stderr)?.[1]) > 1000, "real mode ran on the vCPU");
+      assert.match(vtx.stderr, /exit\.CR_ACCESS\s+1\n/, "the CR0 write that leaves protected mode exits (the mask owns PE)");
+    } else {
+      assert.doesNotMatch(vtx.stderr, /emulate\.real-mode|exit\.CR_ACCESS/, "unrestricted guest: PE is the guest's own");
+    }
+  }
+});
+
+test("a PAE guest under vtx --cpu nehalem: EPT under the guest's PAE tables (PDPTEs from the VMCS), the bare machine's bytes and state", () => {
+  const img = paeGuest();
+  const [bare, vtx] = runKernel(img, ["--cpu", guestCpu("nehalem")], ["--mode", "vtx", "--cpu", "nehalem"]);
+  assert.equal(bare.status, 1, bare.stderr);
+  assert.equal(vtx.status, 1, vtx.stderr);
+  assert.equal(vtx.stdout, bare.stdout);
+  assert.equal(vtx.stdout, EXPECT["core-duo"], "nehalem has NX: the XD fault is taken");
+  assert.deepEqual(summary(vtx.stderr), summary(bare.stderr));
+  assert.doesNotMatch(vtx.stderr, /exit\.EXCEPTION_NMI/, "the guest's page faults are its own");
 });

@@ -37,8 +37,10 @@ export function applyEntryState(m: BootTarget, e: EntryState): void {
     throw new BootError("E_NO_LONG_MODE", `the kernel is entered in 64-bit mode, and the CPU model ${cpu.model.name} has no long mode (lm)`);
   }
   // null, null, flat code (0x10), flat data (0x18): base 0, limit 4 GiB, G=1, D=1; for
-  // 64-bit entry the code segment has L=1, D=0 (a 64-bit code segment, __BOOT_CS).
-  const gdt = [0, 0, 0, 0, 0x0000ffff, long ? 0x00af9a00 : 0x00cf9a00, 0x0000ffff, 0x00cf9200];
+  // 64-bit entry the code segment has L=1, D=0 (a 64-bit code segment, __BOOT_CS). The
+  // accessed bits are set, as Linux's own boot GDT has them and as loading the selectors
+  // would leave them (a descriptor cache with A = 0 is not a state VM entry accepts).
+  const gdt = [0, 0, 0, 0, 0x0000ffff, long ? 0x00af9b00 : 0x00cf9b00, 0x0000ffff, 0x00cf9300];
   gdt.forEach((v, k) => mem.write32(BOOT_GDT + k * 4, v));
   cpu.gdtrBase = BOOT_GDT;
   cpu.gdtrLimit = gdt.length * 4 - 1;

@@ -317,19 +317,23 @@ export abstract class AssistedMonitor {
 
   /**
    * Run the guest on the vCPU, as early hypervisors did for what guest mode could not run
-   * (real mode without unrestricted guest): up to `limit` instructions or the next device
-   * event, counted under `counter`.
+   * (real mode without unrestricted guest), one instruction at a time until `enterable`
+   * holds again, the guest halts or the machine stops, up to `limit` instructions or the
+   * next device event; counted under `counter`.
    */
-  protected interpret(limit: number, counter: string): void {
-    const vc = this.vcpu;
+  protected interpret(limit: number, counter: string, enterable: () => boolean): void {
+    const vc = this.vcpu, m = this.machine.cpu;
     const before = vc.instructions;
-    const n = this.guestDeadline > 0 ? Math.max(1, Math.min(limit, this.guestDeadline - vc.cycles)) : limit;
+    const end = this.guestDeadline > 0 ? Math.max(1, Math.min(limit, this.guestDeadline - vc.cycles)) : limit;
     vc.flushTlb(true);
-    vc.run(n);
+    for (let k = 0; k < end; k++) {
+      vc.run(1);
+      if (vc.halted || vc.stopReason !== StopReason.None || m.stopReason !== StopReason.None || enterable()) break;
+    }
     const ran = vc.instructions - before;
     this.overhead -= ran;
     this.counters.inc(counter, ran);
-    if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
+    if (vc.stopReason === StopReason.TripleFault) m.stop(StopReason.TripleFault);
   }
 
   /** Virtual devices up to guest time; an interrupt the guest can take now goes through its IDT. */
@@ -351,10 +355,13 @@ export abstract class AssistedMonitor {
   }
 
   /**
-   * Get the guest ready to enter: its state into the hardware's structures. Returns false
-   * when guest mode cannot run this state (the technique then interprets it first).
+   * Whether guest mode can run the vCPU's state. When it cannot, the technique interprets
+   * some of it on the vCPU and returns false; leave() then asks again.
    */
-  protected abstract prepareEntry(): boolean;
+  protected abstract enterable(): boolean;
+
+  /** The vCPU's state into the hardware's structures, for the entry that comes next. */
+  protected abstract prepareEntry(): void;
 
   /** Back to the guest (the native entry instruction comes next), or idle while it halts. */
   private leave(): void {
@@ -385,14 +392,15 @@ export abstract class AssistedMonitor {
         }
         break;
       }
-      if (this.prepareEntry()) {
-        this.overhead += 1; // the entry instruction that comes next
+      if (this.enterable()) {
+        this.overhead += 1; // the entry instruction that comes next (the guest's TSC offset counts it)
         this.entryPending = true;
+        this.prepareEntry();
         m.eip = this.phys(NATIVE + N_ENTER);
         m.halted = false;
         break;
       }
-      // Not enterable: prepareEntry interpreted some of it; devices, then try again.
+      // Not enterable: some of it was interpreted; devices, then try again.
       this.devicesAndInterrupts();
     }
     this.inMonitor = false;

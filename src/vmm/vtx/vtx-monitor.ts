@@ -215,7 +215,7 @@ export class VtxMonitor extends AssistedMonitor {
     if ((reason & EXIT_REASON_ENTRY_FAILURE) !== 0) {
       if (basic !== ExitReason.INVALID_GUEST_STATE) throw new MonitorPanic(`VM entry failed: exit reason ${basic}`);
       // The guest state is the vCPU's still (nothing was loaded): interpret a little of it.
-      this.interpret(1000, "emulate.invalid-state");
+      this.interpret(1000, "emulate.invalid-state", () => false);
       this.leaveMonitor();
       return;
     }
@@ -249,15 +249,18 @@ export class VtxMonitor extends AssistedMonitor {
   // VMCS ⇄ vCPU
   // ===================================================================================
 
-  protected override prepareEntry(): boolean {
+  protected override enterable(): boolean {
     const vc = this.vcpu;
     if (vc.lma) throw new GuestUnsupported("the guest entered long mode; --mode vtx runs 32-bit guests so far");
     if (!this.unrestricted && (vc.cr0 & CR0_PE) === 0) {
-      this.interpret(10_000, "emulate.real-mode");
+      this.interpret(10_000, "emulate.real-mode", () => (vc.cr0 & CR0_PE) !== 0);
       return false;
     }
-    this.syncOut();
     return true;
+  }
+
+  protected override prepareEntry(): void {
+    this.syncOut();
   }
 
   private segmentOf(k: number): SegmentCache {
