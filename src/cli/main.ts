@@ -67,9 +67,12 @@ Options for run:
                         default), trap (guest kernel deprivileged to ring 1,
                         trap-and-emulate, shadow page tables), bt (guest kernel code
                         binary-translated), vtx (hardware assist: the guest runs in VMX
-                        non-root operation with EPT; needs --cpu nehalem or westmere) or
-                        svm (the guest runs in AMD-V guest mode with nested paging;
-                        needs --cpu barcelona)
+                        non-root operation; --cpu core-duo, nehalem or westmere) or svm
+                        (the guest runs in AMD-V guest mode; --cpu athlon64-revf or
+                        barcelona)
+  --paging shadow|nested  vtx/svm: the monitor's shadow page tables (what the first
+                        VT-x and AMD-V parts needed) or the hardware's second level (EPT,
+                        nested paging); default: nested where the model has it
   --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)

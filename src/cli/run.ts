@@ -49,6 +49,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   append: { value: true, aliases: ["-append"] },
   entry: { value: true },
   mode: { value: true },
+  paging: { value: true },
   "post-port": { value: true },
   debugcon: { value: true },
   cpu: { value: true },
@@ -303,6 +304,40 @@ function replayCommand(p: ReturnType<typeof parseArgs>, log: ReplayLog): ReturnT
   return r;
 }
 
+/**
+ * --paging shadow|nested (--mode svm): how guest memory is virtualized. The default is the
+ * best the model offers: nested paging with NPT (barcelona), shadow paging without
+ * (athlon64-revf).
+ */
+/**
+ * --paging shadow|nested for the hardware-assisted modes: nested (EPT, NPT) where the model
+ * has it, shadow page tables otherwise (what the first VT-x and AMD-V parts needed).
+ */
+function assistedPaging(p: ReturnType<typeof parseArgs>, mode: string, model: CpuModel): "nested" | "shadow" | undefined {
+  const given = p.flags.get("paging");
+  if (given !== undefined && mode !== "svm" && mode !== "vtx") throw usageError("--paging applies to --mode vtx and svm");
+  if (given !== undefined && given !== "shadow" && given !== "nested") throw usageError(`--paging must be 'shadow' or 'nested' (got '${String(given)}')`);
+  if (mode === "svm") {
+    if (!model.features.svm) {
+      throw usageError(`--mode svm needs a CPU model with SVM: --cpu athlon64-revf (shadow paging) or barcelona (nested paging) (${model.name} has no SVM)`);
+    }
+    if (given === "nested" && !model.features.npt) {
+      throw usageError(`--paging nested needs a CPU model with nested paging: --cpu barcelona (${model.name} has SVM without nested paging; use --paging shadow)`);
+    }
+    return given ?? (model.features.npt ? "nested" : "shadow");
+  }
+  if (mode === "vtx") {
+    if (!model.features.vmx) {
+      throw usageError(`--mode vtx needs a CPU model with VMX: --cpu core-duo (shadow paging), nehalem or westmere (EPT) (${model.name} has no VMX)`);
+    }
+    if (given === "nested" && !model.features.ept) {
+      throw usageError(`--paging nested needs a CPU model with EPT: --cpu nehalem or westmere (${model.name} has VMX without EPT; use --paging shadow)`);
+    }
+    return given ?? (model.features.ept ? "nested" : "shadow");
+  }
+  return undefined;
+}
+
 export async function runCommand(argvIn: string[], help: string): Promise<number> {
   const given = parseArgs(normalizeStatsFlag(argvIn), RUN_FLAGS);
   if (given.flags.has("help")) { process.stdout.write(help); return ExitCode.OK; }
@@ -355,12 +390,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const postPort = numberFlag(p, "post-port", 0, 0xffff) ?? null;
   const ramBytes = ramMiB * 1024 * 1024;
   const monitored = mode !== "bare";
-  if (mode === "vtx" && !(model.features.vmx && model.features.ept)) {
-    throw usageError(`--mode vtx needs a CPU model with VMX and EPT: --cpu nehalem or westmere (${model.name} has ${model.features.vmx ? "VMX without EPT" : "no VMX"})`);
-  }
-  if (mode === "svm" && !(model.features.svm && model.features.npt)) {
-    throw usageError(`--mode svm needs a CPU model with SVM and nested paging: --cpu barcelona (${model.name} has ${model.features.svm ? "SVM without nested paging" : "no SVM"})`);
-  }
+  const paging = assistedPaging(p, mode, model);
   // Only the classic monitor lives in the guest's address space (reservetop=).
   const plan = snap !== null ? restorePlan(restorePath as string, snap) : planGuest(p, ramBytes, monitored && !assisted);
   if (snap !== null) {
@@ -441,7 +471,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,
   };
-  const mon = !monitored ? null : mode === "svm" ? new SvmMonitor(pcOpts) : mode === "vtx" ? new VtxMonitor(pcOpts) : new Monitor({ ...pcOpts, mode, protect });
+  const mon = !monitored ? null : mode === "svm" ? new SvmMonitor({ ...pcOpts, paging }) : mode === "vtx" ? new VtxMonitor({ ...pcOpts, paging })
+    : new Monitor({ ...pcOpts, mode, protect });
   const pc: Pc | Monitor | Assisted = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;

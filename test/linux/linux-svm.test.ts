@@ -3,6 +3,9 @@
 // command and powers off, and its serial log, guest instruction count and final state hash
 // are the bare machine's running the processor the guest sees (barcelona without SVM, nested
 // paging or a local APIC). Both boots from scratch, side by side, through the command line.
+// The same under `--mode svm --cpu athlon64-revf`, first-generation AMD-V without nested
+// paging: the monitor shadows the guest's page tables (--paging shadow), against bare
+// athlon64-revf without SVM or a local APIC.
 // Needs the Linux guest: `npx vmm86 fetch linux` (the test fetches it if missing).
 
 import { test } from "node:test";
@@ -51,4 +54,25 @@ test("Linux under --mode svm --cpu barcelona: the bare machine's serial log, ins
   assert.ok(Number(stat(svm, /vmexit\.IOIO\s+(\d+)/)) > 1000);
   assert.ok(Number(stat(svm, /vmexit\.NPF\s+(\d+)/)) > 0);
   assert.ok(Number(stat(svm, /vmexit\.CPUID\s+(\d+)/)) > 0);
+});
+
+test("Linux under --mode svm --cpu athlon64-revf (shadow paging): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
+  const g = cachedLinux() ?? (await fetchLinux({ log: () => {} }));
+  const input = "uname -r\npoweroff -f\n";
+  const [bare, svm] = await Promise.all([
+    vmm86(input, "run", "linux", "--cpu", "athlon64-revf,-apic,-svm", "--stats", "--timeout", "1500"),
+    vmm86(input, "run", "linux", "--mode", "svm", "--cpu", "athlon64-revf", "--stats", "--timeout", "1500"),
+  ]);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.equal(svm.status, 0, svm.stderr);
+  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
+  assert.equal(svm.stdout, bare.stdout, "the same serial log");
+  assert.equal(stat(svm, /stats: guest (\d+) instructions/), stat(bare, /stats: (\d+) instructions in/));
+  assert.equal(stat(svm, /state hash (sha256:[0-9a-f]+)/), stat(bare, /state hash (sha256:[0-9a-f]+)/));
+  // Shadow paging: the guest's page faults, CR3 loads and INVLPGs reach the monitor; most
+  // faults are hidden ones or page-table writes, a few are the guest's own.
+  assert.doesNotMatch(svm.stderr, /vmexit\.NPF/);
+  for (const name of ["vmexit\\.EXCP14", "vmexit\\.CR3_WRITE", "vmexit\\.INVLPG", "pf\\.hidden", "pf\\.true", "shadow\\.pt-write"]) {
+    assert.ok(Number(stat(svm, new RegExp(`${name}\\s+(\\d+)`))) > 0, name);
+  }
 });

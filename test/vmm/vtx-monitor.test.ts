@@ -49,15 +49,33 @@ for (const model of ["nehalem", "westmere"]) {
   });
 }
 
-test("--mode vtx refuses a model without VMX or without EPT, naming the ones to use", () => {
-  for (const [cpu, why] of [[[], /pentium2 has no VMX/], [["--cpu", "barcelona"], /barcelona has no VMX/],
-    [["--cpu", "core-duo"], /core-duo has VMX without EPT/]] as [string[], RegExp][]) {
+test("--mode vtx refuses a model without VMX, and EPT on a model without it, naming the ones to use", () => {
+  for (const cpu of [[], ["--cpu", "barcelona"]]) {
     const r = vmm86("run", "demo", "--mode", "vtx", ...cpu);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /E_USAGE: --mode vtx needs a CPU model with VMX and EPT: --cpu nehalem or westmere/);
-    assert.match(r.stderr, why);
+    assert.match(r.stderr, /E_USAGE: --mode vtx needs a CPU model with VMX: --cpu core-duo \(shadow paging\), nehalem or westmere \(EPT\) \((pentium2|barcelona) has no VMX\)/);
   }
+  const r = vmm86("run", "demo", "--mode", "vtx", "--cpu", "core-duo", "--paging", "nested");
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /E_USAGE: --paging nested needs a CPU model with EPT: --cpu nehalem or westmere \(core-duo has VMX without EPT; use --paging shadow\)/);
   assert.match(vmm86("run", "demo", "--mode", "vtx", "--cpu", "nehalem", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
+  assert.match(vmm86("run", "demo", "--mode", "bt", "--paging", "shadow").stderr, /--paging applies to --mode vtx and svm/);
+});
+
+test("the demo under --mode vtx with shadow paging (core-duo, and nehalem --paging shadow): the bare machine's run; #PF, CR3 and INVLPG exits", () => {
+  for (const [model, extra] of [["core-duo", []], ["nehalem", ["--paging", "shadow"]]] as [string, string[]][]) {
+    const bare = vmm86("run", "demo", "--cpu", guestCpu(model), "--stats");
+    assert.equal(bare.status, 33, bare.stderr);
+    const vtx = vmm86("run", "demo", "--mode", "vtx", "--cpu", model, ...extra, "--stats");
+    assert.equal(vtx.status, 33, vtx.stderr);
+    assert.equal(vtx.stdout, bare.stdout, model);
+    assert.deepEqual(summary(vtx.stderr), summary(bare.stderr), model);
+    assert.ok(Number(/pf\.hidden\s+(\d+)/.exec(vtx.stderr)?.[1]) > 0, `${model}: hidden faults filled the shadow`);
+    assert.match(vtx.stderr, /pf\.true\s+1\n/, `${model}: the demo's one true #PF (pid 2's write to its read-only page) reached the guest`);
+    assert.match(vtx.stderr, /exit\.EXCEPTION_NMI\s+\d+/);
+    assert.match(vtx.stderr, /exit\.CR_ACCESS\s+\d+/);
+    assert.doesNotMatch(vtx.stderr, /exit\.EPT_VIOLATION|E_MONITOR_BREACH/);
+  }
 });
 
 /**

@@ -33,6 +33,8 @@ export function taskSwitch(cpu: Cpu, sel: number, source: TaskSource, ext: numbe
   // In VMX non-root operation every task switch exits (SDM vol. 3C §25.4.2); qualification
   // bits 15:0 the selector, 31:30 the source: 0 CALL, 1 IRET, 2 JMP, 3 a task gate in the IDT.
   if (cpu.nonRoot) cpu.vmx!.taskSwitch(sel, source === TaskSource.Call ? 0 : source === TaskSource.Iret ? 1 : source === TaskSource.Jump ? 2 : 3);
+  // An SVM guest's task switch exits if intercepted, before any of its checks (APM vol. 2 §15.14.1).
+  if (cpu.svm !== null && cpu.svm.inGuest) cpu.svm.taskSwitch(sel, source === TaskSource.Iret, source === TaskSource.Jump);
   const { tss: nd, seg: sd } = descs(cpu);
   // The TSS selector must refer to the GDT.
   if ((sel & 4) !== 0) cpu.raise(source === TaskSource.Iret ? Vector.TS : Vector.GP, (sel & 0xfffc) + ext);

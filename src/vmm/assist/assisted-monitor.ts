@@ -226,9 +226,13 @@ export abstract class AssistedMonitor {
     m.idleCycles = 0;
     this.overhead = 0;
     this.inMonitor = true;
+    this.restored();
     this.devicesAndInterrupts();
     this.leave();
   }
+
+  /** A snapshot was restored into the vCPU: drop what was derived from the old guest (shadows). */
+  protected restored(): void {}
 
   run(opts: PcRunOptions): RunEnd {
     return runMonitored(this.machine, this.apic, opts, (cycle) => this.armAt(cycle));
@@ -446,6 +450,11 @@ export abstract class AssistedMonitor {
   guestWhere(): string { return guestWhereOf(this.vcpu); }
 
   stats(): Record<string, number> {
-    return timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
+    const c = timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
+    this.extraStats(c);
+    return c;
   }
+
+  /** Gauges a technique adds to --stats (the shadow pool's use). */
+  protected extraStats(_c: Record<string, number>): void {}
 }

@@ -50,6 +50,18 @@ import type { Counters } from "../stats/counters.js";
 import { REGION_BASE } from "../layout.js";
 
 export const TRACE_PT = 1, TRACE_DESC = 2, TRACE_CODE = 4;
+
+/** Why the last fill() returned false. */
+export const enum Miss {
+  /** The monitor region, no root, or an eviction while building. */
+  OTHER,
+  /** The guest's own tables refuse the access (or XD for a fetch): a true fault. */
+  GUEST,
+  /** A write to a traced frame: emulate it. */
+  TRACED,
+  /** The guest frame is not RAM (device memory): emulate the access. */
+  NOT_RAM,
+}
 const CR0_PG = 0x8000_0000 | 0;
 /** Bit 63 of a PAE or 4-level entry, in its high half: execute-disable. */
 const XD_HI = 0x8000_0000 | 0;
@@ -108,6 +120,8 @@ class ShadowPage {
 export class ShadowMmu {
   private readonly free: number[] = [];
   private readonly pages = new Map<string, ShadowPage>();
+  /** Shadow pages by their machine frame. */
+  private readonly byMframe = new Map<number, ShadowPage>();
   /** Shadow pages built from each guest frame (directories and tables). */
   private readonly byFrame = new Map<number, ShadowPage[]>();
   /** Per guest frame: TRACE_* bits. */
@@ -128,7 +142,8 @@ export class ShadowMmu {
     private readonly guestMem: PhysicalMemory,
     poolBase: number,
     private readonly poolPages: number,
-    private readonly region: RegionEntries,
+    /** The monitor region's entries, or null when the monitor is not in the guest's address space (svm, vtx). */
+    private readonly region: RegionEntries | null,
     private readonly counters: Counters,
   ) {
     for (let k = poolPages - 1; k >= 0; k--) this.free.push(poolBase + k * 4096);
@@ -174,7 +189,7 @@ export class ShadowMmu {
       // The top PDPTE always leads to a directory holding the monitor region, even when the
       // guest's is not present (its other entries then stay empty: every fault there is true).
       const present = (lo & PTE_P) !== 0;
-      const top = i === 3;
+      const top = i === 3 && this.region !== null;
       let want = 0;
       if (present || top) {
         const g = present ? ((lo >>> 12) << 12) >>> 0 : -1;
@@ -214,12 +229,13 @@ export class ShadowMmu {
     const mframe = this.free.pop()!;
     const page = new ShadowPage(shape, level, key, gframe, mframe, top);
     for (let k = 0; k < 1024; k++) this.setEntry(mframe + k * 4, 0);
-    if (top && level === shape.regionLevel) {
+    if (top && level === shape.regionLevel && this.region !== null) {
       const entries = shape === SHAPE_PAE ? this.region.pae : this.region.legacy;
       const first = this.index(REGION_BASE, shape, level);
       for (let k = 0; k < entries.length; k++) this.putEntry(mframe + (first + k) * shape.entryBytes, entries[k], 0, shape.entryBytes === 8);
     }
     this.pages.set(key, page);
+    this.byMframe.set(mframe, page);
     if (level !== 0) this.counters.inc("shadow.table-built");
     if (gframe >= 0) {
       const list = this.byFrame.get(gframe >>> 12);
@@ -239,6 +255,7 @@ export class ShadowMmu {
     this.counters.inc("shadow.evicted-pages", this.pages.size);
     for (const p of this.pages.values()) this.free.push(p.mframe);
     this.pages.clear();
+    this.byMframe.clear();
     this.byFrame.clear();
     this.rmap = new Map();
     this.mirror.clear();
@@ -255,6 +272,8 @@ export class ShadowMmu {
 
   /** Set when evictAll ran: the machine CR3 must be reloaded from rootFor(). */
   evicted = false;
+  /** Why the last fill() returned false. */
+  miss = Miss.OTHER;
 
   private setEntry(addr: number, v: number): void {
     this.machineMem.write32(addr, v);
@@ -302,18 +321,19 @@ export class ShadowMmu {
   fill(m: PagingMode, lin: number, write: boolean, user: boolean, fetch = false): boolean {
     lin >>>= 0;
     const root = this.root;
-    if (lin >= REGION_BASE || root === null) return false;
+    this.miss = Miss.OTHER;
+    if ((this.region !== null && lin >= REGION_BASE) || root === null) return false;
     const paging = (m.cr0 & CR0_PG) !== 0;
     let frame: number;
     if (paging) {
       const tr = this.tr;
-      if (!walk(this.guestMem, m, lin, write, user, tr)) return false;
-      if (fetch && tr.noExec) return false;
+      if (!walk(this.guestMem, m, lin, write, user, tr)) { this.miss = Miss.GUEST; return false; }
+      if (fetch && tr.noExec) { this.miss = Miss.GUEST; return false; }
       frame = tr.frame;
     } else {
       frame = ((lin >>> 12) << 12) >>> 0;
     }
-    if (!this.guestMem.isRam(frame)) return false;
+    if (!this.guestMem.isRam(frame)) { this.miss = Miss.NOT_RAM; return false; }
     const shape = root.shape, eb = shape.entryBytes, wide = eb === 8, last = shape.shifts.length - 1;
     const nx = wide && m.nxe === true;
     const pse = (m.cr4 & CR4_PSE) !== 0;
@@ -336,7 +356,7 @@ export class ShadowMmu {
         const bits = rights >= 0 ? rights : glo;
         let lo = frame | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 ? PTE_W : 0);
         if ((this.traced[frame >>> 12] ?? 0) !== 0) {
-          if (write) return false;
+          if (write) { this.miss = Miss.TRACED; return false; }
           lo &= ~PTE_W;
         }
         const hi = nx && ((rights >= 0 ? largeXd : ghi) & XD_HI) !== 0 ? XD_HI : 0;
@@ -395,6 +415,37 @@ export class ShadowMmu {
   }
 
   /**
+   * INVLPG `lin` (the guest's, or a monitor's hint): drop the 4 KiB shadow entry that maps
+   * it in the current root, so the next access walks the guest's tables again and sets the
+   * accessed and dirty bits as the processor would after its TLB entry was dropped.
+   * Returns whether an entry was dropped.
+   */
+  invalidatePage(lin: number): boolean {
+    lin >>>= 0;
+    const root = this.root;
+    if (root === null || (this.region !== null && lin >= REGION_BASE)) return false;
+    const shape = root.shape, eb = shape.entryBytes, last = shape.shifts.length - 1;
+    let at = root.mframe + this.index(lin, shape, 0) * eb;
+    for (let level = 0; level < last; level++) {
+      const e = this.machineMem.read32(at);
+      if ((e & PTE_P) === 0) return false;
+      at = ((e >>> 12) << 12) + this.index(lin, shape, level + 1) * eb;
+    }
+    if ((this.machineMem.read32(at) & PTE_P) === 0) return false;
+    // Find the shadow page holding the entry, to forget the guest entry it was built from.
+    const mframe = at - (at % 4096), p = this.byMframe.get(mframe);
+    if (p !== undefined) {
+      const i = (at - mframe) / eb, w = eb >>> 2;
+      p.snap[i * w] = 0;
+      if (w === 2) p.snap[i * w + 1] = 0;
+    }
+    this.putEntry(at, 0, 0, eb === 8);
+    this.needFlush = true;
+    this.counters.inc("shadow.invlpg-dropped");
+    return true;
+  }
+
+  /**
    * The guest wrote traced page-table frame `f` (an emulated write): drop the shadow
    * entries whose guest entry changed other than by the A bit or a D bit being set.
    */
@@ -406,7 +457,7 @@ export class ShadowMmu {
     for (const page of list) {
       const snap = page.snap, shape = page.shape, eb = shape.entryBytes, w = eb >>> 2;
       const n = shape.entries[page.level];
-      const regionFirst = page.top && page.level === shape.regionLevel ? this.index(REGION_BASE, shape, page.level) : n;
+      const regionFirst = page.top && page.level === shape.regionLevel && this.region !== null ? this.index(REGION_BASE, shape, page.level) : n;
       for (let i = 0; i < n; i++) {
         const old = snap[i * w];
         if (old === 0) continue;

@@ -42,6 +42,7 @@ import { NS_PER_CYCLE } from "../../hw/dev/device.js";
 import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
 import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
 import { Counters } from "../stats/counters.js";
+import { ShadowPaging, PfOutcome } from "../shadow/shadow-paging.js";
 import { GuestUnsupported, MonitorPanic, hex, mnemonicOf, guestStateOf, guestWhereOf, runMonitored, timeCounters } from "../monitor.js";
 import { restoreCpu } from "../../hw/cpu/cpu-state.js";
 import { restoreMemory } from "../../hw/mem/memory-state.js";
@@ -49,6 +50,14 @@ import { restorePlatform, type GuestState } from "../../hw/pc/pc-state.js";
 
 const HOST_GDT = 0x0000, HOST_IDT = 0x1000, NATIVE = 0x2000, HSAVE = 0x3000, VMCB = 0x4000, IOPM = 0x5000, MSRPM = 0x8000;
 const STACK_TOP = 0xb000, NPT = 0xb000;
+/** Shadow page-table pool (shadow paging), in pages after the host area. */
+const POOL_PAGES = 2048;
+/** MOV CRn intercepts (VMCB offset 000h): reads in bits 15:0, writes in bits 31:16. */
+const CR_READ = (cr: number) => 1 << cr, CR_WRITE = (cr: number) => 1 << (16 + cr);
+/** Exception intercepts (VMCB offset 008h). */
+const EXCP_PF = 1 << 14;
+/** How the guest's memory is virtualized: the hardware's nested walk, or the monitor's shadow tables. */
+export type SvmPaging = "nested" | "shadow";
 /** Native entries: VMRUN, the exit handler right after it (VMRUN's "next instruction"), the idle loop, host interrupts. */
 const N_VMRUN = 0x800, N_EXIT = 0x801, N_IDLE = 0x810, N_VECTOR = 0x000;
 const SEL_CS = 0x08, SEL_DS = 0x10;
@@ -102,17 +111,27 @@ export class SvmMonitor {
   private vmrunPending = false;
   private captureWanted = false;
   captured: GuestState | null = null;
+  /** Nested or shadow paging (the best the model offers unless asked). */
+  readonly paging: SvmPaging;
+  /** Shadow paging's tables (null under nested paging). */
+  private readonly shadow: ShadowPaging | null = null;
+  /** The CR intercepts last written to the VMCB (shadow paging changes the read intercepts). */
+  private crIntercepts = 0;
 
-  constructor(opts: PcOptions) {
+  constructor(opts: PcOptions & { paging?: SvmPaging }) {
     const model = opts.model;
-    if (model === undefined || !model.features.svm || !model.features.npt) {
-      throw new GuestUnsupported("--mode svm needs a CPU model with SVM and nested paging (--cpu barcelona); " +
-        "SVM without nested paging (athlon64-revf) needs shadow paging, which this monitor does not have yet");
+    if (model === undefined || !model.features.svm) {
+      throw new GuestUnsupported("--mode svm needs a CPU model with SVM (--cpu athlon64-revf or barcelona)");
+    }
+    const paging = (this.paging = opts.paging ?? (model.features.npt ? "nested" : "shadow"));
+    if (paging === "nested" && !model.features.npt) {
+      throw new GuestUnsupported(`nested paging needs a CPU model with NPT (--cpu barcelona); ${model.name} has SVM only: use shadow paging`);
     }
     const guestRam = opts.ramBytes;
     this.base = guestRam;
-    const nptBytes = 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000;
-    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes, model, jit: opts.jit }));
+    const nptBytes = paging === "nested" ? 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000 : 0;
+    const poolBytes = paging === "shadow" ? POOL_PAGES * 0x1000 : 0;
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes + poolBytes, model, jit: opts.jit }));
     const m = machine.cpu;
     this.svm = m.svm!;
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
@@ -146,6 +165,7 @@ export class SvmMonitor {
     apic.write32(ApicReg.LVT_TIMER, VEC_TIMER | APIC_TIMER_TSC_DEADLINE);
     m.intr = apic;
     m.watchRing0 = true;
+    if (paging === "shadow") this.shadow = new ShadowPaging(machine.mem, guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
     this.buildHost();
   }
 
@@ -178,7 +198,7 @@ export class SvmMonitor {
   }
 
   private buildHost(): void {
-    const m = this.machine.cpu, mem = this.machine.mem;
+    const mem = this.machine.mem;
     // GDT: null, flat code, flat data.
     this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, 0x00cf_9b00);
     this.put32(HOST_GDT + SEL_DS, 0x0000_ffff); this.put32(HOST_GDT + SEL_DS + 4, 0x00cf_9300);
@@ -199,10 +219,28 @@ export class SvmMonitor {
       const bit = msrpmBit(msr), at = MSRPM + (bit >>> 5) * 4;
       this.put32(at, mem.read32(this.phys(at)) & ~(3 << (bit & 31)));
     }
-    // Nested tables: guest-physical RAM page p → machine page p (the guest's RAM is the
-    // machine's first bytes), user and writable; the VGA/ROM window and everything above
-    // RAM not present, so accesses there exit (NPF) and the vCPU carries them out on the
-    // guest's devices.
+    // The VMCB's control area.
+    this.put32(VMCB + Vmcb.INTERCEPT_MISC2, MISC2);
+    this.put32(VMCB + Vmcb.IOPM_BASE_PA, this.phys(IOPM));
+    this.put32(VMCB + Vmcb.MSRPM_BASE_PA, this.phys(MSRPM));
+    this.put32(VMCB + Vmcb.GUEST_ASID, 1);
+    if (this.paging === "nested") this.buildNested();
+    else {
+      // Shadow paging: the guest's page faults, MOV to CR0/CR3/CR4 (and reads of those that
+      // differ from the guest's: syncOut), INVLPG and task switches (which load CR3) exit.
+      this.put32(VMCB + Vmcb.INTERCEPT_MISC1, MISC1 | Misc1.INVLPG | Misc1.TASK_SWITCH);
+      this.put32(VMCB + Vmcb.INTERCEPT_EXCEPTIONS, EXCP_PF);
+    }
+    this.hostState();
+  }
+
+  /**
+   * Nested tables: guest-physical RAM page p → machine page p (the guest's RAM is the
+   * machine's first bytes), user and writable; the VGA/ROM window and everything above RAM
+   * not present, so accesses there exit (NPF) and the vCPU carries them out on the guest's
+   * devices.
+   */
+  private buildNested(): void {
     const guestRam = this.base;
     const tables = Math.ceil(guestRam / 0x40_0000);
     // Accessed and dirty preset: the processor never writes the tables (A 20h, D 40h).
@@ -211,15 +249,13 @@ export class SvmMonitor {
       const a = p * 4096;
       if (this.guestMem.isRam(a)) this.put32(NPT + 0x1000 + p * 4, a | 0x67);
     }
-    // The VMCB's control area.
     this.put32(VMCB + Vmcb.INTERCEPT_MISC1, MISC1);
-    this.put32(VMCB + Vmcb.INTERCEPT_MISC2, MISC2);
-    this.put32(VMCB + Vmcb.IOPM_BASE_PA, this.phys(IOPM));
-    this.put32(VMCB + Vmcb.MSRPM_BASE_PA, this.phys(MSRPM));
-    this.put32(VMCB + Vmcb.GUEST_ASID, 1);
     this.put32(VMCB + Vmcb.NP_ENABLE, 1);
     this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
+  }
 
+  private hostState(): void {
+    const m = this.machine.cpu;
     // The host's processor state: 32-bit protected mode, flat, IF set (with V_INTR_MASKING
     // the host's IF lets physical interrupts exit the guest), EFER.SVME, VM_HSAVE_PA.
     const d = new Descriptor();
@@ -278,6 +314,7 @@ export class SvmMonitor {
     m.idleCycles = 0;
     this.overhead = 0;
     this.inMonitor = true;
+    this.shadow?.reset(vc);
     this.devicesAndInterrupts();
     this.leave();
   }
@@ -323,6 +360,17 @@ export class SvmMonitor {
       case SvmExit.SHUTDOWN:
         m.stop(StopReason.TripleFault);
         break;
+      case SvmExit.EXCP0 + 14:
+        this.pageFault(this.r32(Vmcb.EXITINFO2) >>> 0, this.r32(Vmcb.EXITINFO1));
+        break;
+      case SvmExit.INVLPG: {
+        // INVLPG on the vCPU (its TLB), then the shadow entry for the address (no decode
+        // assists on these parts: the address comes from the instruction the vCPU ran).
+        this.emulateOne();
+        const ins = this.lastIns, vc = this.vcpu;
+        if (ins !== null && this.shadow !== null) this.shadow.invlpg((vc.segs[ins.seg].base + vc.ea(ins)) >>> 0);
+        break;
+      }
       default:
         // CPUID, HLT, IN/OUT, RDMSR/WRMSR, RDTSCP, a device access (NPF), the SVM
         // instructions (#UD for the guest, whose model has no SVM): one instruction on the vCPU.
@@ -405,8 +453,12 @@ export class SvmMonitor {
     vc.regs.set(m.regs);
     vc.regs[Reg.EAX] = this.r32(Vmcb.RAX);
     vc.regs[Reg.ESP] = this.r32(Vmcb.RSP);
-    vc.loadSystemState(this.r32(Vmcb.CR0) >>> 0, this.r32(Vmcb.CR3) >>> 0, this.r32(Vmcb.CR3 + 4), this.r32(Vmcb.CR4) >>> 0,
-      (this.r32(Vmcb.EFER) & ~EFER_SVME) >>> 0);
+    // Under shadow paging the VMCB holds the shadow's CR0/CR3/CR4; the guest's own are the
+    // vCPU's (every write of them exits, and so does EFER's).
+    if (this.shadow === null) {
+      vc.loadSystemState(this.r32(Vmcb.CR0) >>> 0, this.r32(Vmcb.CR3) >>> 0, this.r32(Vmcb.CR3 + 4), this.r32(Vmcb.CR4) >>> 0,
+        (this.r32(Vmcb.EFER) & ~EFER_SVME) >>> 0);
+    }
     vc.cr2 = this.r32(Vmcb.CR2) >>> 0;
     vc.dr[6] = this.r32(Vmcb.DR6); vc.dr[7] = this.r32(Vmcb.DR7);
     this.segIn(Vmcb.ES, vc.segs[SegReg.ES]); this.segIn(Vmcb.CS, vc.segs[SegReg.CS]);
@@ -430,8 +482,21 @@ export class SvmMonitor {
     m.regs.set(vc.regs);
     this.w32(Vmcb.RAX, vc.regs[Reg.EAX]); this.w32(Vmcb.RAX + 4, 0);
     this.w32(Vmcb.RSP, vc.regs[Reg.ESP]); this.w32(Vmcb.RSP + 4, 0);
-    this.w64(Vmcb.CR0, vc.cr0 >>> 0); this.w64(Vmcb.CR2, vc.cr2 >>> 0); this.w64(Vmcb.CR4, vc.cr4 >>> 0);
-    this.w32(Vmcb.CR3, vc.cr3); this.w32(Vmcb.CR3 + 4, vc.cr3Hi);
+    const sh = this.shadow;
+    if (sh === null) {
+      this.w64(Vmcb.CR0, vc.cr0 >>> 0); this.w64(Vmcb.CR4, vc.cr4 >>> 0);
+      this.w32(Vmcb.CR3, vc.cr3); this.w32(Vmcb.CR3 + 4, vc.cr3Hi);
+    } else {
+      // The shadow's root and the CR0/CR4 it needs; the guest reads its own CR3 always, and
+      // its CR0 and CR4 when they differ from these, through the vCPU.
+      const cr0 = sh.hostCr0(vc.cr0), cr4 = sh.hostCr4(vc.cr4);
+      this.w64(Vmcb.CR0, cr0); this.w64(Vmcb.CR4, cr4);
+      this.w32(Vmcb.CR3, sh.root); this.w32(Vmcb.CR3 + 4, 0);
+      const icr = CR_WRITE(0) | CR_WRITE(3) | CR_WRITE(4) | CR_READ(3) |
+        (cr0 !== vc.cr0 >>> 0 ? CR_READ(0) : 0) | (cr4 !== vc.cr4 >>> 0 ? CR_READ(4) : 0);
+      if (icr !== this.crIntercepts) { this.crIntercepts = icr; this.put32(VMCB + Vmcb.INTERCEPT_CR, icr); }
+    }
+    this.w64(Vmcb.CR2, vc.cr2 >>> 0);
     this.w64(Vmcb.EFER, (vc.efer | EFER_SVME) >>> 0);
     this.w64(Vmcb.DR6, vc.dr[6] >>> 0); this.w64(Vmcb.DR7, vc.dr[7] >>> 0);
     this.segOut(Vmcb.ES, vc.segs[SegReg.ES]); this.segOut(Vmcb.CS, vc.segs[SegReg.CS]);
@@ -456,6 +521,19 @@ export class SvmMonitor {
   // ===================================================================================
   // The guest's instructions, devices and interrupts
   // ===================================================================================
+
+  /**
+   * Shadow paging: the guest's #PF at `lin` (EXITINFO2; CR2 is not written by an intercepted
+   * #PF) with error code `err` (EXITINFO1). A hidden fault is filled and the guest resumes at
+   * the same instruction — also when the fault came while the processor delivered an event
+   * (EXITINTINFO): the instruction raises it again. A true fault, or an access the monitor
+   * must carry out, is the instruction run on the vCPU, which walks the guest's tables and
+   * delivers the guest's own #PF (error code, CR2) or makes the access.
+   */
+  private pageFault(lin: number, err: number): void {
+    const outcome = this.shadow!.pageFault(this.vcpu, lin, err);
+    if (outcome !== PfOutcome.HIDDEN) this.emulateOne();
+  }
 
   /** Run the intercepted instruction on the vCPU (or deliver the fault it raises to the guest). */
   private emulateOne(): void {
@@ -521,6 +599,7 @@ export class SvmMonitor {
       }
       this.overhead += 1; // the VMRUN that comes next
       this.vmrunPending = true;
+      this.shadow?.update(vc);
       this.syncOut();
       m.eip = this.phys(NATIVE + N_VMRUN);
       m.flags |= F.IF;
@@ -555,16 +634,20 @@ export class SvmMonitor {
       for (let k = 0; k < 4; k++) if (mem.read8(at + k) !== bytes[k]) { bad.push(at); break; }
     }
     const ring0 = this.machine.cpu.ring0Foreign;
+    const badShadow = this.shadow?.tampered() ?? 0;
     const parts: string[] = [];
     if (bad.length) parts.push(`monitor memory changed at ${bad.slice(0, 4).map(hex).join(", ")}${bad.length > 4 ? ", …" : ""}`);
+    if (badShadow) parts.push(`${badShadow} shadow page-table entries changed behind the monitor`);
     if (ring0) parts.push(`${ring0} instructions ran at machine CPL 0 outside guest mode`);
-    return { monitorIntact: bad.length === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
+    return { monitorIntact: bad.length === 0 && badShadow === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
   }
 
   guestWhere(): string { return guestWhereOf(this.vcpu); }
 
   stats(): Record<string, number> {
-    return timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
+    const c = timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
+    this.shadow?.stats(c);
+    return c;
   }
 }
 

@@ -1,5 +1,6 @@
 // The VT-x monitor (`--mode vtx`, docs/vmx.md): hardware-assisted virtualization on the
-// machine model's VMX (src/hw/cpu/vmx), with EPT.
+// machine model's VMX (src/hw/cpu/vmx), with EPT (`nehalem`, `westmere`) or, as the first
+// VT-x parts needed, shadow page tables (`core-duo`; `--paging shadow` anywhere).
 //
 // The monitor runs in VMX root operation. Its one VMCS describes the guest; VMLAUNCH and
 // VMRESUME run it in non-root operation — its kernel at its own ring 0, its own page tables
@@ -22,6 +23,11 @@
 //   unrestricted guest: PE and PG are the guest's own there and real mode runs in guest mode.
 // - A state the entry checks refuse (exit reason 33) is interpreted likewise, counted as
 //   `emulate.invalid-state`, and entered again.
+// - Without EPT (shadow paging, src/vmm/shadow/shadow-paging.ts) the guest runs on the
+//   monitor's shadow tables: every #PF exits (exception bitmap bit 14, PFEC mask and match
+//   0), and so do INVLPG, CR3 loads and stores, and writes of the CR0 and CR4 bits the masks
+//   own (all but CR0.TS). A hidden fault is filled and the guest resumes; a true one, or an
+//   access to a traced page table, is the instruction run on the vCPU.
 //
 // Host memory (above the guest's RAM; the common part is in assisted-monitor.ts):
 //   +0x4000 host TSS   +0x5000 VMXON region   +0x6000 VMCS   +0x7000 I/O bitmap A
@@ -41,11 +47,14 @@ import * as C from "../../hw/cpu/vmx/vmcs-fields.js";
 import { Vmcs, ExitReason, EXIT_REASON_NAMES, EXIT_REASON_ENTRY_FAILURE } from "../../hw/cpu/vmx/vmcs-fields.js";
 import { MSR_FEATURE_CONTROL } from "../../hw/cpu/exec/system.js";
 import { GuestUnsupported, MonitorPanic } from "../monitor.js";
+import { ShadowPaging, PfOutcome } from "../shadow/shadow-paging.js";
 import { AssistedMonitor, HOST_GDT, HOST_IDT, HOST_PRIVATE, NATIVE, N_EXIT, STACK_TOP, SEL_CS, SEL_DS, SEL_TSS } from "../assist/assisted-monitor.js";
 
 const TSS = HOST_PRIVATE, VMXON = 0x5000, VMCS = 0x6000, IO_A = 0x7000, IO_B = 0x8000, MSR_BITMAP = 0x9000;
 const HOST_PD = 0xa000, IDENT_PD = 0xb000, EPT_PML4 = 0xc000, EPT_PDPT = 0xd000, EPT_PD = 0xe000, EPT_PT = 0xf000;
-const CR4_PSE = 1 << 4;
+const CR4_PSE = 1 << 4, CR0_TS = 1 << 3;
+/** Shadow page-table pool (shadow paging), in pages after the host area. */
+const POOL_PAGES = 2048;
 /** EPT entries (SDM §28.2.2): read, write, execute; memory type WB (6) in bits 5:3 of a leaf. */
 const EPT_RWX = 7, EPT_LEAF_WB = 6 << 3;
 /** A 4-MiB page directory entry, present, writable, user, accessed and dirty preset (the processor never writes it). */
@@ -58,8 +67,14 @@ const PASS_MSRS = [0x174, 0x175, 0x176, 0xc000_0103];
 /** The guest's segment registers in VMCS order (ES CS SS DS FS GS LDTR TR). */
 const SEGMENTS = 8;
 
+/** How the guest's memory is virtualized: EPT, or the monitor's shadow tables. */
+export type VtxPaging = "nested" | "shadow";
+
 export class VtxMonitor extends AssistedMonitor {
   readonly mode = "vtx" as const;
+  readonly paging: VtxPaging;
+  /** Shadow paging's tables (null under EPT). */
+  private readonly shadow: ShadowPaging | null = null;
   private readonly vmx: Vmx;
   private readonly unrestricted: boolean;
   private launched = false;
@@ -70,23 +85,26 @@ export class VtxMonitor extends AssistedMonitor {
   /** The VMCS controls as the monitor last wrote them, for the integrity check. */
   private readonly controls = new Map<number, number>();
 
-  constructor(opts: PcOptions) {
+  constructor(opts: PcOptions & { paging?: VtxPaging }) {
     const model = opts.model;
     if (model === undefined || !model.features.vmx) {
-      throw new GuestUnsupported("--mode vtx needs a CPU model with VMX: --cpu nehalem (EPT) or westmere (EPT, unrestricted guest)");
+      throw new GuestUnsupported("--mode vtx needs a CPU model with VMX: --cpu core-duo (shadow paging), nehalem or westmere (EPT)");
     }
-    if (!model.features.ept) {
-      throw new GuestUnsupported(`--mode vtx on ${model.name} needs shadow paging (VMX without EPT), which this monitor does not have yet: use --cpu nehalem or westmere`);
-    }
+    const paging = opts.paging ?? (model.features.ept ? "nested" : "shadow");
+    if (paging === "nested" && !model.features.ept) throw new GuestUnsupported(`EPT needs --cpu nehalem or westmere; ${model.name} has VMX only: use shadow paging`);
     const guestRam = opts.ramBytes;
     if (guestRam + 0x1000 > 0x4000_0000) throw new GuestUnsupported("--mode vtx maps at most 1 GiB of guest RAM");
-    const ptCount = Math.ceil((guestRam + 0x1000) / 0x20_0000);
+    const ptCount = paging === "nested" ? Math.ceil((guestRam + 0x1000) / 0x20_0000) : 0;
     const guestModel = withFeatures(model, {
       strict: false, apic: false, tscDeadline: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
     });
-    super(opts, guestModel, EPT_PT + ptCount * 0x1000);
+    const hostBytes = EPT_PT + ptCount * 0x1000;
+    super(opts, guestModel, hostBytes + (paging === "shadow" ? POOL_PAGES * 0x1000 : 0));
+    this.paging = paging;
     this.vmx = this.machine.cpu.vmx!;
-    this.unrestricted = model.features.unrestrictedGuest;
+    // Unrestricted guest needs EPT (SDM §26.2.1.1).
+    this.unrestricted = model.features.unrestrictedGuest && paging === "nested";
+    if (paging === "shadow") this.shadow = new ShadowPaging(this.machine.mem, this.guestMem, this.phys(hostBytes), POOL_PAGES, this.counters);
     this.buildHost(ptCount);
   }
 
@@ -115,14 +133,16 @@ export class VtxMonitor extends AssistedMonitor {
     // EPT (SDM §28.2.2): guest-physical RAM page p → machine page p, read/write/execute,
     // write-back; the VGA/ROM window and everything above RAM not present, so accesses
     // there exit (EPT violation) and the vCPU carries them out on the guest's devices.
-    this.put32(EPT_PML4, this.phys(EPT_PDPT) | EPT_RWX);
-    this.put32(EPT_PDPT, this.phys(EPT_PD) | EPT_RWX);
-    for (let t = 0; t < ptCount; t++) this.put32(EPT_PD + t * 8, this.phys(EPT_PT + t * 0x1000) | EPT_RWX);
-    for (let p = 0; p < this.base / 4096; p++) {
-      const a = p * 4096;
-      this.put32(EPT_PT + p * 8, this.guestMem.isRam(a) ? a | EPT_RWX | EPT_LEAF_WB : 0);
+    if (this.paging === "nested") {
+      this.put32(EPT_PML4, this.phys(EPT_PDPT) | EPT_RWX);
+      this.put32(EPT_PDPT, this.phys(EPT_PD) | EPT_RWX);
+      for (let t = 0; t < ptCount; t++) this.put32(EPT_PD + t * 8, this.phys(EPT_PT + t * 0x1000) | EPT_RWX);
+      for (let p = 0; p < this.base / 4096; p++) {
+        const a = p * 4096;
+        this.put32(EPT_PT + p * 8, this.guestMem.isRam(a) ? a | EPT_RWX | EPT_LEAF_WB : 0);
+      }
+      this.put32(EPT_PT + (this.base / 4096) * 8, 0);
     }
-    this.put32(EPT_PT + (this.base / 4096) * 8, 0);
 
     // VMX operation: CR0.PE/NE/PG, CR4.VMXE (and PSE for the host's 4-MiB pages),
     // IA32_FEATURE_CONTROL locked with VMX outside SMX, VMXON, then the VMCS.
@@ -145,19 +165,25 @@ export class VtxMonitor extends AssistedMonitor {
       return (want | allowed0) & allowed1;
     };
     this.write(Vmcs.PIN_BASED_VM_EXEC_CONTROL, ctl("pin-based", C.PIN_EXTERNAL_INTERRUPT_EXITING | C.PIN_NMI_EXITING, caps.pin0(), caps.pin1));
+    const shadow = this.shadow !== null;
+    const proc2 = (shadow ? 0 : C.SECONDARY_ENABLE_EPT) | (caps.features.rdtscp ? C.SECONDARY_ENABLE_RDTSCP : 0) |
+      (this.unrestricted ? C.SECONDARY_UNRESTRICTED_GUEST : 0);
     this.procBase = ctl("processor-based", C.CPU_HLT_EXITING | C.CPU_USE_IO_BITMAPS | C.CPU_USE_MSR_BITMAPS |
-      C.CPU_USE_TSC_OFFSETTING | C.CPU_ACTIVATE_SECONDARY_CONTROLS, caps.proc0(), caps.proc1);
-    this.write(Vmcs.SECONDARY_VM_EXEC_CONTROL, ctl("secondary", C.SECONDARY_ENABLE_EPT |
-      (caps.features.rdtscp ? C.SECONDARY_ENABLE_RDTSCP : 0) | (this.unrestricted ? C.SECONDARY_UNRESTRICTED_GUEST : 0), 0, caps.proc2));
+      C.CPU_USE_TSC_OFFSETTING | (proc2 !== 0 ? C.CPU_ACTIVATE_SECONDARY_CONTROLS : 0) |
+      (shadow ? C.CPU_INVLPG_EXITING | C.CPU_CR3_LOAD_EXITING | C.CPU_CR3_STORE_EXITING : 0), caps.proc0(), caps.proc1);
+    if (proc2 !== 0) this.write(Vmcs.SECONDARY_VM_EXEC_CONTROL, ctl("secondary", proc2, 0, caps.proc2));
     this.write(Vmcs.VM_EXIT_CONTROLS, ctl("exit", C.EXIT_ACK_INTERRUPT_ON_EXIT, caps.exit0(), caps.exit1));
     this.write(Vmcs.VM_ENTRY_CONTROLS, ctl("entry", 0, caps.entry0(), caps.entry1));
-    this.write(Vmcs.EXCEPTION_BITMAP, 0);
+    // Shadow paging: every #PF exits (bit 14 with PFEC mask and match 0: SDM §25.2).
+    this.write(Vmcs.EXCEPTION_BITMAP, shadow ? 1 << 14 : 0);
+    this.write(Vmcs.PAGE_FAULT_ERROR_CODE_MASK, 0);
+    this.write(Vmcs.PAGE_FAULT_ERROR_CODE_MATCH, 0);
     this.write(Vmcs.CR3_TARGET_COUNT, 0);
     this.write(Vmcs.IO_BITMAP_A, this.phys(IO_A));
     this.write(Vmcs.IO_BITMAP_B, this.phys(IO_B));
     this.write(Vmcs.MSR_BITMAP, this.phys(MSR_BITMAP));
     // EPTP: write-back paging structures (6), a 4-level walk (3 in bits 5:3).
-    this.write(Vmcs.EPT_POINTER, this.phys(EPT_PML4) | 6 | (3 << 3));
+    if (!shadow) this.write(Vmcs.EPT_POINTER, this.phys(EPT_PML4) | 6 | (3 << 3));
     v.set(Vmcs.VMCS_LINK_POINTER, -1, -1);
     // The host state (SDM §24.5): what the processor loads on every exit.
     this.write(Vmcs.HOST_CR0, m.cr0);
@@ -231,6 +257,16 @@ export class VtxMonitor extends AssistedMonitor {
         m.stop(StopReason.TripleFault);
         break;
       case ExitReason.EXCEPTION_NMI:
+        if (this.shadow !== null && (v.get(Vmcs.VM_EXIT_INTR_INFO) & 0x7ff) === (14 | (C.IntrType.HardwareException << 8))) {
+          this.pageFault(v.get(Vmcs.EXIT_QUALIFICATION) >>> 0, v.get(Vmcs.VM_EXIT_INTR_ERROR_CODE));
+          break;
+        }
+        throw new MonitorPanic(`unexpected VM exit EXCEPTION_NMI (interruption information ${v.get(Vmcs.VM_EXIT_INTR_INFO).toString(16)})`);
+      case ExitReason.INVLPG:
+        // INVLPG on the vCPU (its TLB), then the shadow entry for the address (the qualification).
+        this.emulateOne();
+        this.shadow?.invlpg(v.get(Vmcs.EXIT_QUALIFICATION) >>> 0);
+        break;
       case ExitReason.EPT_MISCONFIG:
         throw new MonitorPanic(`unexpected VM exit ${EXIT_REASON_NAMES[basic]} (qualification ${v.get(Vmcs.EXIT_QUALIFICATION)})`);
       default:
@@ -244,6 +280,22 @@ export class VtxMonitor extends AssistedMonitor {
     }
     this.leaveMonitor();
   }
+
+  /**
+   * Shadow paging: the guest's #PF at `lin` (the exit qualification; CR2 is not written by
+   * an exiting #PF) with error code `err`. A hidden fault is filled and the guest resumes at
+   * the same instruction — also when the fault came while the processor delivered an event
+   * (IDT-vectoring information): the instruction raises it again. A true fault, or an access
+   * the monitor must carry out, is the instruction run on the vCPU, which walks the guest's
+   * tables and delivers the guest's own #PF (error code, CR2) or makes the access.
+   */
+  private pageFault(lin: number, err: number): void {
+    if (this.shadow!.pageFault(this.vcpu, lin, err) !== PfOutcome.HIDDEN) this.emulateOne();
+  }
+
+  protected override restored(): void { this.shadow?.reset(this.vcpu); }
+
+  protected override extraStats(c: Record<string, number>): void { this.shadow?.stats(c); }
 
   // ===================================================================================
   // VMCS ⇄ vCPU
@@ -260,6 +312,7 @@ export class VtxMonitor extends AssistedMonitor {
   }
 
   protected override prepareEntry(): void {
+    this.shadow?.update(this.vcpu);
     this.syncOut();
   }
 
@@ -275,13 +328,20 @@ export class VtxMonitor extends AssistedMonitor {
     m.cr2 = vc.cr2;
     for (const k of [0, 1, 2, 3, 6]) m.dr[k] = vc.dr[k];
     if (m.efer !== vc.efer) m.setEfer(vc.efer);
-    // CR0: PE, PG (unless unrestricted) and NE are the host's; the guest sees its own in the shadow.
-    const cr0Mask = CR0_NE | (this.unrestricted ? 0 : CR0_PE | CR0_PG);
-    const identity = !this.unrestricted && (vc.cr0 & CR0_PG) === 0;
-    this.mapIdentity(identity);
-    const cr4Mask = CR4_VMXE | (identity ? CR4_PSE | CR4_PAE : 0);
+    // CR0: PE, PG (unless unrestricted) and NE are the host's; the guest sees its own in the
+    // shadow. Under shadow paging every bit but TS is the host's, and all of CR4.
+    const sh = this.shadow;
+    const cr0Mask = sh !== null ? ~CR0_TS : CR0_NE | (this.unrestricted ? 0 : CR0_PE | CR0_PG);
+    const identity = sh === null && !this.unrestricted && (vc.cr0 & CR0_PG) === 0;
+    if (sh === null) this.mapIdentity(identity);
+    const cr4Mask = sh !== null ? -1 : CR4_VMXE | (identity ? CR4_PSE | CR4_PAE : 0);
     v.set(Vmcs.CR0_GUEST_HOST_MASK, cr0Mask); v.set(Vmcs.CR0_READ_SHADOW, vc.cr0);
     v.set(Vmcs.CR4_GUEST_HOST_MASK, cr4Mask); v.set(Vmcs.CR4_READ_SHADOW, vc.cr4);
+    if (sh !== null) {
+      v.set(Vmcs.GUEST_CR0, sh.hostCr0(vc.cr0) | CR0_NE | CR0_PE | CR0_ET);
+      v.set(Vmcs.GUEST_CR3, sh.root);
+      v.set(Vmcs.GUEST_CR4, sh.hostCr4(vc.cr4) | CR4_VMXE);
+    } else {
     v.set(Vmcs.GUEST_CR0, vc.cr0 | cr0Mask | CR0_ET);
     if (identity) {
       v.set(Vmcs.GUEST_CR3, this.base);
@@ -293,7 +353,8 @@ export class VtxMonitor extends AssistedMonitor {
         for (let k = 0; k < 4; k++) v.set(Vmcs.GUEST_PDPTE0 + 2 * k, vc.pdpte[2 * k], vc.pdpte[2 * k + 1]);
       }
     }
-    // CR3 loads and stores exit while the identity directory stands in for the guest's CR3.
+    }
+    // CR3 loads and stores exit while the identity directory or a shadow stands in for the guest's CR3.
     let proc = this.procBase | (identity || !v.caps.trueControls ? C.CPU_CR3_LOAD_EXITING | C.CPU_CR3_STORE_EXITING : 0);
     if (this.wantIrqWindow) proc |= C.CPU_INTERRUPT_WINDOW_EXITING;
     v.set(Vmcs.CPU_BASED_VM_EXEC_CONTROL, proc);
@@ -339,9 +400,13 @@ export class VtxMonitor extends AssistedMonitor {
     const cr0Mask = v.get(Vmcs.CR0_GUEST_HOST_MASK), cr4Mask = v.get(Vmcs.CR4_GUEST_HOST_MASK);
     const cr0 = (v.get(Vmcs.GUEST_CR0) & ~cr0Mask) | (v.get(Vmcs.CR0_READ_SHADOW) & cr0Mask);
     const cr4 = (v.get(Vmcs.GUEST_CR4) & ~cr4Mask) | (v.get(Vmcs.CR4_READ_SHADOW) & cr4Mask);
-    const cr3 = this.identityPaging ? vc.cr3 : v.get(Vmcs.GUEST_CR3);
-    vc.loadSystemState(cr0 >>> 0, cr3 >>> 0, 0, cr4 >>> 0, vc.efer);
-    if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0) vc.pdpte.set(m.pdpte);
+    const cr3 = this.identityPaging || this.shadow !== null ? vc.cr3 : v.get(Vmcs.GUEST_CR3);
+    if (this.shadow === null) {
+      vc.loadSystemState(cr0 >>> 0, cr3 >>> 0, 0, cr4 >>> 0, vc.efer);
+      if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0) vc.pdpte.set(m.pdpte);
+    } else if (cr0 !== vc.cr0) {
+      vc.cr0 = cr0 | CR0_ET; // CR0.TS, the one bit the guest owns (CLTS does not exit)
+    }
     vc.cr2 = m.cr2;
     for (let k = 0; k < SEGMENTS; k++) {
       const sel = v.get(Vmcs.GUEST_ES_SELECTOR + 2 * k) & 0xffff, base = v.get(Vmcs.GUEST_ES_BASE + 2 * k) >>> 0;
@@ -372,6 +437,8 @@ export class VtxMonitor extends AssistedMonitor {
       if (this.vmx.get(enc) !== value) bad.push(`VMCS field ${enc.toString(16)} is ${this.vmx.get(enc).toString(16)}, written ${value.toString(16)}`);
     }
     if (this.machine.cpu.vmx?.current !== this.phys(VMCS)) bad.push("the current VMCS is not the monitor's");
+    const badShadow = this.shadow?.tampered() ?? 0;
+    if (badShadow) bad.push(`${badShadow} shadow page-table entries changed behind the monitor`);
     return bad;
   }
 }

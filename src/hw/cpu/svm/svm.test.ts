@@ -291,3 +291,17 @@ test("V_IRQ: a virtual interrupt waits for the guest's IF and its interrupt shad
     assert.equal(hv.fm.cpu.virq, false);
   }
 });
+
+test("an intercepted task switch exits before any of its checks: EXITINFO1 the TSS selector, EXITINFO2 bit 38 for a far JMP", () => {
+  // A far JMP to the (available) TSS at selector 28h: without the intercept it would switch
+  // tasks and load CR3 from the TSS, which a hypervisor shadowing the guest's page tables
+  // must see first.
+  const hv = new Hypervisor(`
+    jmp 0x28:0
+  `, { misc1: (1 << 29) | (1 << 24) });
+  assert.equal(hv.run(), SvmExit.TASK_SWITCH);
+  assert.equal(hv.r32(Vmcb.EXITINFO1), SEL.TSS);
+  assert.equal(hv.r32(Vmcb.EXITINFO2), 0);
+  assert.equal(hv.r32(Vmcb.EXITINFO2 + 4), 1 << (38 - 32), "caused by a far JMP");
+  assert.equal(hv.r32(Vmcb.RIP), GUEST, "rIP at the JMP");
+});

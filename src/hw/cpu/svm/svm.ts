@@ -405,6 +405,16 @@ export class Svm implements GuestMode {
     return true;
   }
 
+  /**
+   * A task switch to TSS selector `sel` (§15.14.1): EXITINFO1 the selector, EXITINFO2 bit 36
+   * for IRET, bit 38 for a far JMP. (Bit 44 and the error code of a switch through a task
+   * gate are not reported: the event being delivered is in EXITINTINFO.)
+   */
+  taskSwitch(sel: number, iret: boolean, jmp: boolean): void {
+    if ((this.misc1 & Misc1.TASK_SWITCH) === 0) return;
+    this.exitInstruction(SvmExit.TASK_SWITCH, sel & 0xffff, (iret ? 2 ** 36 : 0) + (jmp ? 2 ** 38 : 0));
+  }
+
   /** A nested page fault (§15.25.6): EXITINFO1 the error code, EXITINFO2 the guest-physical address. */
   nestedPageFault(errorCode: number, gpa: number): never {
     this.exitInstruction(SvmExit.NPF, errorCode, gpa);
