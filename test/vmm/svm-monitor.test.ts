@@ -73,6 +73,6 @@ test("--mode svm refuses a model without SVM, and nested paging on a model witho
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /E_USAGE: --paging nested needs a CPU model with nested paging: --cpu barcelona \(athlon64-revf has SVM without nested paging; use --paging shadow\)/);
   assert.match(vmm86("run", "demo", "--mode", "svm", "--paging", "sideways", "--cpu", "barcelona").stderr, /E_USAGE: --paging must be 'shadow' or 'nested'/);
-  assert.match(vmm86("run", "demo", "--mode", "bt", "--paging", "shadow").stderr, /E_USAGE: --paging applies to --mode svm/);
+  assert.match(vmm86("run", "demo", "--mode", "bt", "--paging", "shadow").stderr, /E_USAGE: --paging applies to --mode vtx and svm/);
   assert.match(vmm86("run", "demo", "--mode", "svm", "--cpu", "barcelona", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
 });
