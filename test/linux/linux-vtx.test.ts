@@ -52,3 +52,23 @@ test("Linux under --mode vtx --cpu nehalem: the bare machine's serial log, instr
   assert.ok(Number(stat(vtx, /exit\.CPUID\s+(\d+)/)) > 0);
   assert.ok(Number(stat(vtx, /exit\.CR_ACCESS\s+(\d+)/)) > 0);
 });
+
+test("Linux under --mode vtx --cpu core-duo (VT-x without EPT: shadow paging): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
+  const g = cachedLinux() ?? (await fetchLinux({ log: () => {} }));
+  const input = "uname -r\npoweroff -f\n";
+  const [bare, vtx] = await Promise.all([
+    vmm86(input, "run", "linux", "--cpu", "core-duo,-apic,-vmx", "--stats", "--timeout", "1500"),
+    vmm86(input, "run", "linux", "--mode", "vtx", "--cpu", "core-duo", "--stats", "--timeout", "1500"),
+  ]);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.equal(vtx.status, 0, vtx.stderr);
+  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
+  assert.equal(vtx.stdout, bare.stdout, "the same serial log");
+  assert.equal(stat(vtx, /stats: guest (\d+) instructions/), stat(bare, /stats: (\d+) instructions in/));
+  assert.equal(stat(vtx, /state hash (sha256:[0-9a-f]+)/), stat(bare, /state hash (sha256:[0-9a-f]+)/));
+  // The first VT-x generation's cost: every guest page fault, CR3 load and INVLPG exits.
+  assert.ok(Number(stat(vtx, /pf\.hidden\s+(\d+)/)) > 1000);
+  assert.ok(Number(stat(vtx, /exit\.EXCEPTION_NMI\s+(\d+)/)) > 1000);
+  assert.ok(Number(stat(vtx, /exit\.CR_ACCESS\s+(\d+)/)) > 100);
+  assert.doesNotMatch(vtx.stderr, /exit\.EPT_VIOLATION/);
+});
