@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
@@ -120,4 +120,23 @@ test("a PAE guest under vtx --cpu nehalem: EPT under the guest's PAE tables (PDP
   assert.equal(vtx.stdout, EXPECT["core-duo"], "nehalem has NX: the XD fault is taken");
   assert.deepEqual(summary(vtx.stderr), summary(bare.stderr));
   assert.doesNotMatch(vtx.stderr, /exit\.EXCEPTION_NMI/, "the guest's page faults are its own");
+});
+
+test("snapshots cross the boundary: the demo saved under bare continues under vtx, and saved under vtx (shadow paging) continues under bare, byte for byte", () => {
+  const golden = readFileSync(join(REPO_ROOT, "guests", "demo", "expected-serial.txt"), "latin1");
+  const dir = mkdtempSync(join(tmpdir(), "vmm86-vtx-snap-"));
+  try {
+    for (const [model, first, second] of [["nehalem", [], ["--mode", "vtx"]], ["core-duo", ["--mode", "vtx"], []]] as [string, string[], string[]][]) {
+      const file = join(dir, `${model}.snap`);
+      const cpu = first.length === 0 ? guestCpu(model) : model;
+      const a = vmm86("run", "demo", "--cpu", cpu, ...first, "--save-at", "1500000", file);
+      assert.equal(a.status, 0, a.stderr);
+      const b = vmm86("run", "--restore", file, ...(second.length === 0 ? [] : [...second, "--cpu", model]), "--stats");
+      assert.equal(b.status, 33, b.stderr);
+      assert.equal(a.stdout + b.stdout, golden, `${model}: ${first.join(" ") || "bare"} then ${second.join(" ") || "bare"}`);
+      assert.match(b.stderr, /3224921 instructions/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
