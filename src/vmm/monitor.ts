@@ -712,7 +712,8 @@ export class Monitor {
     if (!this.vcpu.protectedMode || this.vcpu.v86) {
       const vc = this.vcpu;
       throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode at ` +
-        `${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip)}; --mode trap and bt run protected-mode guests only`);
+        `${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip)}; --mode trap and bt run protected-mode guests only ` +
+        "(--mode vtx runs it too: in guest mode on westmere, interpreted on the first VT-x parts)");
     }
     const m = this.machine.cpu, vc = this.vcpu;
     m.regs.set(vc.regs);
