@@ -1186,6 +1186,11 @@ export class Cpu {
     const lin = this.codeLinear(eip);
     const phys = this.long.translate(lin, false, user, true);
     const page = phys >>> 12;
+    if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
+      // A 64-bit host's native monitor code (the VT-x monitor's host runs in IA-32e mode).
+      const native = this.nativeInstr(phys);
+      if (native !== null) { this.longFetchKey = NaN; return native; }
+    }
     const cached = this.icache[page];
     if (m64) {
       this.longFetchKey = Math.floor(lin / 4096) * 2 + (user ? 1 : 0);
@@ -1232,7 +1237,7 @@ export class Cpu {
     const key = ((lin >>> 12) * 2) + (this.cpl === 3 ? 1 : 0);
     if (key === this.fetchKey && this.fetchArr !== undefined) {
       const ins = this.fetchArr[lin & 0xfff];
-      if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
+      if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if (this.lma) return this.fetchInstrLong();
     const phys = this.translateRead(lin, this.cpl === 3, 0);
@@ -1248,7 +1253,7 @@ export class Cpu {
     this.fetchPhysPage = page;
     if (cached !== undefined) {
       const ins = cached[phys & 0xfff];
-      if (ins !== undefined && ins.code32 === cs.big && eip + ins.len - 1 <= cs.limit) return ins;
+      if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if (eip > cs.limit) this.gp(0);
     const ins = decode(this, eip, cs.big);
@@ -1636,7 +1641,18 @@ export class Cpu {
   reloadPdptes(): void { this.loadPdptes(); }
 
   /** EFER.LMA as VM entry and exit set it (no CR0.PG transition). */
-  setLmaRaw(on: boolean): void { this.setLma(on); }
+  /**
+   * EFER.LMA as VM entry and exit load it. Decoded instructions stay (unlike setLma): the
+   * legacy fetch path never returns one decoded as 64-bit code, and a host and guest that
+   * differ in LMA do not run each other's code.
+   */
+  setLmaRaw(on: boolean): void {
+    this.lma = on;
+    this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
+    this.mode64 = false;
+    this.fetchKey = -1;
+    this.longFetchKey = NaN;
+  }
 
   /**
    * Deliver an event a hypervisor injects on entry (SVM's EVENTINJ, VMX's VM-entry

@@ -10,6 +10,7 @@
 import type { Cpu } from "./cpu.js";
 import { Vector } from "./fault.js";
 import { Translation, walk, CR4_PGE, PFEC_ID } from "../mmu/paging.js";
+import { EPT_READ, EPT_WRITE } from "./vmx/ept.js";
 
 const SETS = 4096;
 const PAGE = 4096;
@@ -43,9 +44,18 @@ export class LongModeMemory {
   private miss(lin: number, page: number, set: number, write: boolean, user: boolean, fetch: boolean): number {
     const cpu = this.cpu, t = this.xlat;
     const nested = cpu.nested;
-    if (!walk(nested ?? cpu.mem, cpu, lin, write, user, t)) this.pageFault(lin, t.errorCode, fetch);
+    // EPT (vmx/ept.ts): the guest's tables are read and written through EPT, and so is the frame.
+    const vmx = cpu.eptOn ? cpu.vmx : null;
+    if (vmx !== null) vmx.eptLinear = lin;
+    if (!walk(vmx !== null ? vmx.guestTables : nested ?? cpu.mem, cpu, lin, write, user, t)) this.pageFault(lin, t.errorCode, fetch);
     if (fetch && t.noExec) this.pageFault(lin, t.errorCode | 1, true);
-    if (nested !== null) {
+    if (vmx !== null) {
+      // The guest-physical frame through EPT; the TLB keeps the rights of both levels.
+      const phys = vmx.translateGpa(t.frame + (lin % PAGE), write ? EPT_WRITE : EPT_READ, true);
+      t.frame = phys - (phys % PAGE);
+      if (!vmx.eptWritable) t.writable = false;
+      t.dirty = write;
+    } else if (nested !== null) {
       // Nested paging (svm/nested-paging.ts): the guest-physical frame through the host's tables.
       t.frame = nested.translate(t.frame, write, fetch);
       if (!nested.lastWritable) t.writable = false;

@@ -153,19 +153,22 @@ export abstract class AssistedMonitor {
    * given), its IDT (interrupt gates to native entries) and the native entries `enter`
    * (the instruction that enters the guest) and `exit` (where the host resumes after an exit).
    */
-  protected buildCommonHost(enter: () => void, exit: () => void, tss?: number): void {
+  protected buildCommonHost(enter: () => void, exit: () => void, tss?: number, long = false): void {
     const m = this.machine.cpu, mem = this.machine.mem;
-    this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, 0x00cf_9b00);
+    // A 64-bit host (IA-32e mode) has a 64-bit code segment, a 16-byte TSS descriptor and
+    // 16-byte interrupt gates (SDM vol. 3 §3.5.2, §6.14.1); the caller turns long mode on.
+    this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, long ? 0x00af_9b00 : 0x00cf_9b00);
     this.put32(HOST_GDT + SEL_DS, 0x0000_ffff); this.put32(HOST_GDT + SEL_DS + 4, 0x00cf_9300);
     if (tss !== undefined) {
       const b = this.phys(tss);
       this.put32(HOST_GDT + SEL_TSS, ((b & 0xffff) << 16) | 0x67);
       this.put32(HOST_GDT + SEL_TSS + 4, (b & 0xff00_0000) | 0x8b00 | ((b >>> 16) & 0xff));
     }
+    const gate = long ? 16 : 8;
     for (let v = 0; v < 256; v++) {
       const at = this.phys(NATIVE + N_VECTOR + v * 4);
-      this.put32(HOST_IDT + v * 8, (SEL_CS << 16) | (at & 0xffff));
-      this.put32(HOST_IDT + v * 8 + 4, (at & 0xffff_0000) | 0x8e00);
+      this.put32(HOST_IDT + v * gate, (SEL_CS << 16) | (at & 0xffff));
+      this.put32(HOST_IDT + v * gate + 4, (at & 0xffff_0000) | 0x8e00);
       mem.registerNative(at, () => this.interruptEntry(v));
     }
     mem.registerNative(this.phys(NATIVE + N_ENTER), enter);
@@ -173,10 +176,10 @@ export abstract class AssistedMonitor {
     mem.registerNative(this.phys(NATIVE + N_IDLE), () => this.idleEntry());
 
     const d = new Descriptor();
-    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = tss !== undefined ? 0x1f : 0x17;
-    m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
+    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = tss === undefined ? 0x17 : long ? 0x27 : 0x1f;
+    m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * gate - 1;
     m.setCr0(CR0_PE | CR0_ET);
-    d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
+    d.lo = 0x0000_ffff; d.hi = long ? 0x00af_9b00 : 0x00cf_9b00;
     m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
     d.hi = 0x00cf_9300;
     for (const s of [SegReg.SS, SegReg.DS, SegReg.ES, SegReg.FS, SegReg.GS]) m.segs[s].loadDescriptor(SEL_DS, d);

@@ -35,7 +35,8 @@
 //   identity)   +0xB000 the guest's identity page directory   +0xC000 EPT PML4
 //   +0xD000 EPT PDPT   +0xE000 EPT page directory   +0xF000 EPT page tables
 
-import { Reg, CR0_PE, CR0_PG, CR0_NE, CR0_ET, CR4_PAE, CR4_VMXE } from "../../hw/cpu/cpu.js";
+import { Reg, CR0_PE, CR0_PG, CR0_NE, CR0_ET, CR4_PAE, CR4_VMXE, EFER_LMA, EFER_LME } from "../../hw/cpu/cpu.js";
+import { Descriptor } from "../../hw/cpu/segment.js";
 import { withFeatures } from "../../hw/cpu/models.js";
 import { SegReg, type SegmentCache } from "../../hw/cpu/segment.js";
 import { StopReason } from "../../hw/cpu/fault.js";
@@ -53,6 +54,10 @@ import { AssistedMonitor, HOST_GDT, HOST_IDT, HOST_PRIVATE, NATIVE, N_EXIT, STAC
 const TSS = HOST_PRIVATE, VMXON = 0x5000, VMCS = 0x6000, IO_A = 0x7000, IO_B = 0x8000, MSR_BITMAP = 0x9000;
 const HOST_PD = 0xa000, IDENT_PD = 0xb000, EPT_PML4 = 0xc000, EPT_PDPT = 0xd000, EPT_PD = 0xe000, EPT_PT = 0xf000;
 const CR4_PSE = 1 << 4, CR0_TS = 1 << 3;
+/** A 64-bit host's tables (after the EPT tables): PML4, PDPT, four page directories of 2-MiB identity pages. */
+const HOST64_PAGES = 6;
+/** MSRs that are neither VMCS state nor intercepted, which a 64-bit guest uses natively: STAR, LSTAR, CSTAR, FMASK. */
+const SYSCALL_MSRS = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
 /** Shadow page-table pool (shadow paging), in pages after the host area. */
 const POOL_PAGES = 2048;
 /** EPT entries (SDM §28.2.2): read, write, execute; memory type WB (6) in bits 5:3 of a leaf. */
@@ -77,6 +82,8 @@ export class VtxMonitor extends AssistedMonitor {
   private readonly shadow: ShadowPaging | null = null;
   private readonly vmx: Vmx;
   private readonly unrestricted: boolean;
+  /** The host runs in IA-32e mode (models with Intel 64): 64-bit guests need it (SDM §26.2.4). */
+  private readonly host64: boolean;
   private launched = false;
   /** The guest's CR0.PG is 0 and it runs on the identity page directory. */
   private identityPaging = false;
@@ -98,23 +105,26 @@ export class VtxMonitor extends AssistedMonitor {
     const guestModel = withFeatures(model, {
       strict: false, apic: false, tscDeadline: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
     });
-    const hostBytes = EPT_PT + ptCount * 0x1000;
+    const host64 = model.features.lm;
+    const hostBytes = EPT_PT + ptCount * 0x1000 + (host64 ? HOST64_PAGES * 0x1000 : 0);
     super(opts, guestModel, hostBytes + (paging === "shadow" ? POOL_PAGES * 0x1000 : 0));
+    this.host64 = host64;
     this.paging = paging;
     this.vmx = this.machine.cpu.vmx!;
     // Unrestricted guest needs EPT (SDM §26.2.1.1).
     this.unrestricted = model.features.unrestrictedGuest && paging === "nested";
     if (paging === "shadow") this.shadow = new ShadowPaging(this.machine.mem, this.guestMem, this.phys(hostBytes), POOL_PAGES, this.counters);
-    this.buildHost(ptCount);
+    this.buildHost(ptCount, EPT_PT + ptCount * 0x1000);
   }
 
   // ===================================================================================
   // The host: paging on (VMX operation needs it), VMXON, the VMCS's controls, EPT
   // ===================================================================================
 
-  private buildHost(ptCount: number): void {
+  private buildHost(ptCount: number, host64Tables: number): void {
     const m = this.machine.cpu, mem = this.machine.mem, v = this.vmx;
-    this.buildCommonHost(() => this.enterEntry(), () => this.exitEntry(), TSS);
+    const long = this.host64;
+    this.buildCommonHost(() => this.enterEntry(), () => this.exitEntry(), TSS, long);
     // The host's page directory: 4-MiB pages, identity, supervisor.
     for (let k = 0; k < 1024; k++) this.put32(HOST_PD + k * 4, ((k << 22) | 0x1 | 0x2 | 0x20 | 0x40 | 0x80) | 0);
     // The guest's identity page directory (used while its CR0.PG is 0).
@@ -145,10 +155,25 @@ export class VtxMonitor extends AssistedMonitor {
     }
 
     // VMX operation: CR0.PE/NE/PG, CR4.VMXE (and PSE for the host's 4-MiB pages),
-    // IA32_FEATURE_CONTROL locked with VMX outside SMX, VMXON, then the VMCS.
-    m.cr3 = this.phys(HOST_PD);
-    m.cr4 = CR4_VMXE | CR4_PSE;
-    m.setCr0(CR0_PE | CR0_ET | CR0_NE | CR0_PG);
+    // IA32_FEATURE_CONTROL locked with VMX outside SMX, VMXON, then the VMCS. A 64-bit host:
+    // 4-level identity paging with 2-MiB pages, EFER.LME, then CR0.PG (LMA), then a 64-bit CS.
+    if (long) {
+      const pml4 = host64Tables, pdpt = host64Tables + 0x1000, pd = host64Tables + 0x2000;
+      this.put32(pml4, this.phys(pdpt) | 0x23);
+      for (let k = 0; k < 4; k++) this.put32(pdpt + k * 8, this.phys(pd + k * 0x1000) | 0x23);
+      for (let k = 0; k < 2048; k++) this.put32(pd + k * 8, ((k % 2048) * 0x20_0000 + 0xe3) | 0);
+      m.cr3 = this.phys(pml4);
+      m.cr4 = CR4_VMXE | CR4_PAE;
+      m.setEfer(EFER_LME);
+      m.setCr0(CR0_PE | CR0_ET | CR0_NE | CR0_PG);
+      const d = new Descriptor();
+      d.lo = 0x0000_ffff; d.hi = 0x00af_9b00;
+      m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
+    } else {
+      m.cr3 = this.phys(HOST_PD);
+      m.cr4 = CR4_VMXE | CR4_PSE;
+      m.setCr0(CR0_PE | CR0_ET | CR0_NE | CR0_PG);
+    }
     m.plainMsrs.set(MSR_FEATURE_CONTROL, [5, 0]);
     m.tr.selector = SEL_TSS; m.tr.base = this.phys(TSS); m.tr.limit = 0x67;
     setAccessRights(m.tr, 0x8b);
@@ -172,8 +197,13 @@ export class VtxMonitor extends AssistedMonitor {
       C.CPU_USE_TSC_OFFSETTING | (proc2 !== 0 ? C.CPU_ACTIVATE_SECONDARY_CONTROLS : 0) |
       (shadow ? C.CPU_INVLPG_EXITING | C.CPU_CR3_LOAD_EXITING | C.CPU_CR3_STORE_EXITING : 0), caps.proc0(), caps.proc1);
     if (proc2 !== 0) this.write(Vmcs.SECONDARY_VM_EXEC_CONTROL, ctl("secondary", proc2, 0, caps.proc2));
-    this.write(Vmcs.VM_EXIT_CONTROLS, ctl("exit", C.EXIT_ACK_INTERRUPT_ON_EXIT, caps.exit0(), caps.exit1));
-    this.write(Vmcs.VM_ENTRY_CONTROLS, ctl("entry", 0, caps.entry0(), caps.entry1));
+    // A 64-bit host: host address-space size, and EFER saved and loaded by the processor
+    // (the guest's in GUEST_IA32_EFER, LMA and LME the IA-32e-mode-guest control's).
+    const efer = long ? C.EXIT_HOST_ADDRESS_SPACE_SIZE | C.EXIT_SAVE_IA32_EFER | C.EXIT_LOAD_IA32_EFER : 0;
+    this.write(Vmcs.VM_EXIT_CONTROLS, ctl("exit", C.EXIT_ACK_INTERRUPT_ON_EXIT | efer, caps.exit0(), caps.exit1));
+    this.entryBase = ctl("entry", long ? C.ENTRY_LOAD_IA32_EFER : 0, caps.entry0(), caps.entry1);
+    if (long) this.write(Vmcs.HOST_IA32_EFER, EFER_LME | EFER_LMA);
+    else this.write(Vmcs.VM_ENTRY_CONTROLS, this.entryBase);
     // Shadow paging: every #PF exits (bit 14 with PFEC mask and match 0: SDM §25.2).
     this.write(Vmcs.EXCEPTION_BITMAP, shadow ? 1 << 14 : 0);
     this.write(Vmcs.PAGE_FAULT_ERROR_CODE_MASK, 0);
@@ -201,6 +231,8 @@ export class VtxMonitor extends AssistedMonitor {
 
   /** The primary processor-based controls without the ones that change between entries. */
   private procBase = 0;
+  /** The VM-entry controls without IA-32e mode guest. */
+  private entryBase = 0;
 
   /** VMWRITE of a control or host-state field, remembered for the integrity check. */
   private write(enc: Vmcs, value: number): void {
@@ -303,7 +335,8 @@ export class VtxMonitor extends AssistedMonitor {
 
   protected override enterable(): boolean {
     const vc = this.vcpu;
-    if (vc.lma) throw new GuestUnsupported("the guest entered long mode; --mode vtx runs 32-bit guests so far");
+    if (vc.lma && !this.host64) throw new GuestUnsupported("the guest entered long mode on a model without Intel 64");
+    if (vc.lma && this.shadow !== null) throw new GuestUnsupported("the guest entered long mode; --mode vtx runs 64-bit guests with EPT only (--paging nested)");
     if (!this.unrestricted && (vc.cr0 & CR0_PE) === 0) {
       this.interpret(10_000, "emulate.real-mode", () => (vc.cr0 & CR0_PE) !== 0);
       return false;
@@ -325,9 +358,18 @@ export class VtxMonitor extends AssistedMonitor {
   private syncOut(): void {
     const m = this.machine.cpu, vc = this.vcpu, v = this.vmx;
     m.regs.set(vc.regs);
+    m.regsHi.set(vc.regsHi);
     m.cr2 = vc.cr2;
     for (const k of [0, 1, 2, 3, 6]) m.dr[k] = vc.dr[k];
-    if (m.efer !== vc.efer) m.setEfer(vc.efer);
+    if (this.host64) {
+      v.set(Vmcs.VM_ENTRY_CONTROLS, this.entryBase | (vc.lma ? C.ENTRY_IA32E_MODE_GUEST : 0));
+      v.set(Vmcs.GUEST_IA32_EFER, vc.efer);
+      m.kernelGsBase = vc.kernelGsBase;
+      for (const n of SYSCALL_MSRS) {
+        const x = vc.plainMsrs.get(n);
+        if (x !== undefined) m.plainMsrs.set(n, [x[0], x[1]]); else m.plainMsrs.delete(n);
+      }
+    } else if (m.efer !== vc.efer) m.setEfer(vc.efer);
     // CR0: PE, PG (unless unrestricted) and NE are the host's; the guest sees its own in the
     // shadow. Under shadow paging every bit but TS is the host's, and all of CR4.
     const sh = this.shadow;
@@ -347,9 +389,9 @@ export class VtxMonitor extends AssistedMonitor {
       v.set(Vmcs.GUEST_CR3, this.base);
       v.set(Vmcs.GUEST_CR4, (vc.cr4 | CR4_VMXE | CR4_PSE) & ~CR4_PAE);
     } else {
-      v.set(Vmcs.GUEST_CR3, vc.cr3);
+      v.set(Vmcs.GUEST_CR3, vc.cr3, vc.lma ? vc.cr3Hi : 0);
       v.set(Vmcs.GUEST_CR4, vc.cr4 | CR4_VMXE);
-      if ((vc.cr0 & CR0_PG) !== 0 && (vc.cr4 & CR4_PAE) !== 0) {
+      if ((vc.cr0 & CR0_PG) !== 0 && (vc.cr4 & CR4_PAE) !== 0 && !vc.lma) {
         for (let k = 0; k < 4; k++) v.set(Vmcs.GUEST_PDPTE0 + 2 * k, vc.pdpte[2 * k], vc.pdpte[2 * k + 1]);
       }
     }
@@ -370,16 +412,16 @@ export class VtxMonitor extends AssistedMonitor {
       }
       if ((ar & 0x1_0010) === 0x10) ar |= 1; // a usable code or data segment was accessed when it was loaded
       v.set(Vmcs.GUEST_ES_SELECTOR + 2 * k, s.selector);
-      v.set(Vmcs.GUEST_ES_BASE + 2 * k, base | 0);
+      v.setNum(Vmcs.GUEST_ES_BASE + 2 * k, base);
       v.set(Vmcs.GUEST_ES_LIMIT + 2 * k, limit | 0);
       v.set(Vmcs.GUEST_ES_AR_BYTES + 2 * k, ar);
       const w = this.segWritten;
-      w[4 * k] = s.selector; w[4 * k + 1] = base >>> 0; w[4 * k + 2] = limit >>> 0; w[4 * k + 3] = ar;
+      w[4 * k] = s.selector; w[4 * k + 1] = v.getNum(Vmcs.GUEST_ES_BASE + 2 * k); w[4 * k + 2] = limit >>> 0; w[4 * k + 3] = ar;
     }
-    v.set(Vmcs.GUEST_GDTR_BASE, vc.gdtrBase | 0); v.set(Vmcs.GUEST_GDTR_LIMIT, vc.gdtrLimit);
-    v.set(Vmcs.GUEST_IDTR_BASE, vc.idtrBase | 0); v.set(Vmcs.GUEST_IDTR_LIMIT, vc.idtrLimit);
-    v.set(Vmcs.GUEST_RSP, vc.regs[Reg.ESP]);
-    v.set(Vmcs.GUEST_RIP, vc.eip | 0);
+    v.setNum(Vmcs.GUEST_GDTR_BASE, vc.gdtrBase); v.set(Vmcs.GUEST_GDTR_LIMIT, vc.gdtrLimit);
+    v.setNum(Vmcs.GUEST_IDTR_BASE, vc.idtrBase); v.set(Vmcs.GUEST_IDTR_LIMIT, vc.idtrLimit);
+    v.set(Vmcs.GUEST_RSP, vc.regs[Reg.ESP], vc.lma ? vc.regsHi[Reg.ESP] : 0);
+    v.setNum(Vmcs.GUEST_RIP, vc.lma ? vc.eip : vc.eip >>> 0);
     v.set(Vmcs.GUEST_RFLAGS, vc.getEflags());
     v.set(Vmcs.GUEST_SYSENTER_CS, vc.sysenterCs);
     v.set(Vmcs.GUEST_SYSENTER_ESP, vc.sysenterEsp); v.set(Vmcs.GUEST_SYSENTER_EIP, vc.sysenterEip);
@@ -394,7 +436,11 @@ export class VtxMonitor extends AssistedMonitor {
   private syncIn(): void {
     const m = this.machine.cpu, vc = this.vcpu, v = this.vmx;
     vc.regs.set(m.regs);
+    vc.regsHi.set(m.regsHi);
     vc.regs[Reg.ESP] = v.get(Vmcs.GUEST_RSP);
+    vc.regsHi[Reg.ESP] = v.getHi(Vmcs.GUEST_RSP);
+    const efer = this.host64 ? v.get(Vmcs.GUEST_IA32_EFER) : vc.efer;
+    if (this.host64) vc.kernelGsBase = m.kernelGsBase;
     for (const k of [0, 1, 2, 3, 6]) vc.dr[k] = m.dr[k];
     vc.dr[7] = v.get(Vmcs.GUEST_DR7);
     const cr0Mask = v.get(Vmcs.CR0_GUEST_HOST_MASK), cr4Mask = v.get(Vmcs.CR4_GUEST_HOST_MASK);
@@ -402,26 +448,29 @@ export class VtxMonitor extends AssistedMonitor {
     const cr4 = (v.get(Vmcs.GUEST_CR4) & ~cr4Mask) | (v.get(Vmcs.CR4_READ_SHADOW) & cr4Mask);
     const cr3 = this.identityPaging || this.shadow !== null ? vc.cr3 : v.get(Vmcs.GUEST_CR3);
     if (this.shadow === null) {
-      vc.loadSystemState(cr0 >>> 0, cr3 >>> 0, 0, cr4 >>> 0, vc.efer);
-      if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0) vc.pdpte.set(m.pdpte);
+      const lma = (efer & EFER_LMA) !== 0;
+      vc.loadSystemState(cr0 >>> 0, cr3 >>> 0, lma ? v.getHi(Vmcs.GUEST_CR3) : 0, cr4 >>> 0, efer >>> 0);
+      if ((cr0 & CR0_PG) !== 0 && (cr4 & CR4_PAE) !== 0 && !lma) vc.pdpte.set(m.pdpte);
     } else if (cr0 !== vc.cr0) {
       vc.cr0 = cr0 | CR0_ET; // CR0.TS, the one bit the guest owns (CLTS does not exit)
     }
     vc.cr2 = m.cr2;
     for (let k = 0; k < SEGMENTS; k++) {
-      const sel = v.get(Vmcs.GUEST_ES_SELECTOR + 2 * k) & 0xffff, base = v.get(Vmcs.GUEST_ES_BASE + 2 * k) >>> 0;
+      const sel = v.get(Vmcs.GUEST_ES_SELECTOR + 2 * k) & 0xffff, base = v.getNum(Vmcs.GUEST_ES_BASE + 2 * k);
       const limit = v.get(Vmcs.GUEST_ES_LIMIT + 2 * k) >>> 0, ar = v.get(Vmcs.GUEST_ES_AR_BYTES + 2 * k);
       const w = this.segWritten;
       // Unchanged since entry: the vCPU's own cache stands (with its accessed bit, or TR unusable).
       if (w[4 * k] === sel && w[4 * k + 1] === base && w[4 * k + 2] === limit && w[4 * k + 3] === ar) continue;
       const s = this.segmentOf(k);
-      s.selector = sel; s.base = base; s.limit = limit;
+      s.selector = sel; s.base = vc.lma ? base : base >>> 0; s.limit = limit;
       setAccessRights(s, ar);
     }
-    vc.gdtrLimit = v.get(Vmcs.GUEST_GDTR_LIMIT) & 0xffff; vc.gdtrBase = v.get(Vmcs.GUEST_GDTR_BASE) >>> 0;
-    vc.idtrLimit = v.get(Vmcs.GUEST_IDTR_LIMIT) & 0xffff; vc.idtrBase = v.get(Vmcs.GUEST_IDTR_BASE) >>> 0;
+    const wide = (x: number): number => (vc.lma ? x : x >>> 0);
+    vc.gdtrLimit = v.get(Vmcs.GUEST_GDTR_LIMIT) & 0xffff; vc.gdtrBase = wide(v.getNum(Vmcs.GUEST_GDTR_BASE));
+    vc.idtrLimit = v.get(Vmcs.GUEST_IDTR_LIMIT) & 0xffff; vc.idtrBase = wide(v.getNum(Vmcs.GUEST_IDTR_BASE));
     vc.setEflags(v.get(Vmcs.GUEST_RFLAGS));
-    vc.eip = v.get(Vmcs.GUEST_RIP) >>> 0;
+    vc.eip = wide(v.getNum(Vmcs.GUEST_RIP));
+    vc.mode64 = vc.lma && vc.segs[SegReg.CS].l && !vc.segs[SegReg.CS].big;
     vc.cpl = (cr0 & CR0_PE) === 0 ? 0 : (vc.flags & F.VM) !== 0 ? 3 : vc.segs[SegReg.SS].dpl;
     vc.inhibitIrq = (v.get(Vmcs.GUEST_INTERRUPTIBILITY_INFO) & (C.BLOCKING_BY_STI | C.BLOCKING_BY_MOV_SS)) !== 0;
     vc.sysenterCs = v.get(Vmcs.GUEST_SYSENTER_CS) & 0xffff;

@@ -87,7 +87,7 @@ export class Vmx {
     write32: (gpa, v) => this.cpu.mem.write32(this.translateGpa(gpa, EPT_WRITE, false), v),
   };
   /** The guest-linear address being translated (an EPT violation reports it). */
-  private eptLinear = 0;
+  eptLinear = 0;
 
   constructor(readonly cpu: Cpu, cr4Allowed: number) {
     this.caps = new VmxCapabilities(cpu.features, cr4Allowed);
