@@ -126,8 +126,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     long mode, the message names one that has it)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
-  9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
-                    a guest instruction ran at machine CPL 0)
+  9  E_MONITOR_BREACH  trap/bt/svm: resource control failed (the monitor's memory changed,
+                    or a guest instruction ran at machine CPL 0 outside guest mode)
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one
