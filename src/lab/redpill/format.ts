@@ -11,7 +11,7 @@ const VERDICTS = ["same", "leaks", "misbehaves", "faults", "missing"] as const;
 
 /** What one table cell says. */
 export function cellText(report: RedpillReport, row: Row, cell: Cell): string {
-  if (cell.result === null) return "n/a";
+  if (cell.result === null) return report.configs.find((c) => c.name === cell.config)?.error !== undefined ? "error" : "n/a";
   if (cell.reference === true || cell.config === report.reference) {
     const own = cell.config === report.reference ? row.reference : cell.result.observed;
     if (own === null) return "missing";
@@ -39,7 +39,7 @@ function summaryRows(report: RedpillReport): string[][] {
     `# ${v}`,
     "",
     ...report.configs.map((c, k) => {
-      if (c.run === null) return "n/a";
+      if (c.run === null) return c.error !== undefined ? "error" : "n/a";
       if (isReferenceColumn(report, c.name)) return "-";
       return String(report.rows.filter((r) => r.cells[k].result?.verdict === v).length);
     }),
@@ -47,6 +47,7 @@ function summaryRows(report: RedpillReport): string[][] {
 }
 
 function runLine(c: ConfigRun): string {
+  if (c.error !== undefined) return `${c.name}: error: ${c.error}`;
   if (c.run === null) return `${c.name}: not available in this build`;
   const r = c.run;
   const end = r.end.kind === "poweroff" ? `powered off (status ${r.end.status})` : r.end.kind;
@@ -125,7 +126,7 @@ export function reportToJson(report: RedpillReport): unknown {
   return {
     reference: report.reference,
     configs: report.configs.map((c) => ({
-      name: c.name, mode: c.mode, cpu: c.cpu, comparedWith: comparedWith(c), available: c.available,
+      name: c.name, mode: c.mode, cpu: c.cpu, comparedWith: comparedWith(c), available: c.available, ...(c.error !== undefined ? { error: c.error } : {}),
       run: c.run === null ? null : {
         end: c.run.end, instructions: c.run.instructions, hostMs: c.run.hostMs, integrity: c.run.integrity,
         completed: c.run.log.ended, abort: c.run.log.abort,

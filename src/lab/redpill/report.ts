@@ -54,6 +54,8 @@ export interface ConfigRun {
   /** The configuration it is compared with (default bare/standard; its own name for a reference column). */
   compare?: string;
   available: boolean;
+  /** The run failed (the monitor refused the guest or stopped): the message, in place of `run`. */
+  error?: string;
   /** Only for available configurations. */
   run: {
     end: LabRunResult["end"];
@@ -141,7 +143,13 @@ export function runRedpill(image: Uint8Array, opts: RedpillOptions = {}): Redpil
   for (const col of opts.columns ?? redpillColumns(opts.modes, opts.cpus)) {
     const { mode, cpu, name, compare } = col;
     if (!available.includes(mode)) { configs.push({ mode, cpu, name, compare, available: false, run: null }); continue; }
-    const r = runner(image, { mode, cpu, paging: col.paging, maxInstructions: opts.maxInstructions ?? 20_000_000 });
+    let r: LabRunResult;
+    try {
+      r = runner(image, { mode, cpu, paging: col.paging, maxInstructions: opts.maxInstructions ?? 20_000_000 });
+    } catch (e) {
+      configs.push({ mode, cpu, name, compare, available: true, error: e instanceof Error ? e.message : String(e), run: null });
+      continue;
+    }
     configs.push({
       mode, cpu, name, compare, available: true,
       run: { end: r.end, instructions: r.instructions, hostMs: r.hostMs, integrity: r.integrity, log: parseRedpill(r.serial) },

@@ -37,3 +37,16 @@ test("svm+NPT/barcelona: the same as bare/barcelona in every row, monitor intact
   assert.match(t, /svm\+NPT\/barcelona \(compared with bare\/barcelona\): powered off/);
   assert.match(t, /No differences from the reference columns\./);
 });
+
+test("a configuration whose run throws is an error column, not a crash", () => {
+  const columns = [{ mode: "bare" as const, cpu: "standard", name: "bare/standard", compare: REDPILL_REFERENCE },
+    { mode: "svm" as const, cpu: "standard", name: "svm/standard", compare: REDPILL_REFERENCE }];
+  const report = runRedpill(new Uint8Array(0), {
+    columns, available: ["bare", "svm"],
+    runner: (_img, o) => { if (o.mode === "svm") throw new Error("--mode svm needs a CPU model with SVM"); throw new Error("no guest"); },
+  });
+  assert.equal(report.configs[1].error, "--mode svm needs a CPU model with SVM");
+  const t = formatTable(report);
+  assert.match(t, /svm\/standard: error: --mode svm needs a CPU model with SVM/);
+  assert.match(t, /^SGDT\s+0\s+error\s+error$/m);
+});
