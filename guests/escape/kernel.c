@@ -10,8 +10,14 @@
  * where the outcome is what this kernel could see: "wrote" (the write landed in the
  * guest page its own page tables name), "wrote-lost" (it completed but landed elsewhere),
  * "wrote-unbacked" (no memory answered: reads back all ones), "ran" (code in the region
- * ran; detail cs=), "delivered", "read-mine"/"read-other", "io-kept"/"io-lost",
- * "own-table", or "fault=N" (the attempt raised exception N; detail err=, cr2=).
+ * ran; detail cs=), "delivered", "read-mine"/"read-other", "read-nothing" (every read
+ * gave all ones), "io-kept"/"io-lost", "own-table", or "fault=N" (the attempt raised
+ * exception N; detail err=, cr2=).
+ *
+ * The hv-* attempts aim at a hardware-assisted monitor instead (--mode svm: docs/svm.md):
+ * its VMCB, nested page tables, I/O and MSR permission maps, host save area, host GDT,
+ * IDT and code sit in machine-physical memory right above guest RAM. This kernel knows
+ * that layout (an attacker who read the source) and maps those guest-physical frames.
  *
  * Every exception vector has a handler; a fault during an attempt is reported and the
  * kernel goes back to a clean state (its own GDT, IDT, TSS, page tables, segments) before
@@ -828,13 +834,65 @@ static void a_pde_4m_region(void) {
   wrote_if(decoy_a[0x170 / 4] == MARK);
 }
 
-/* I/O to devices a monitor keeps for itself. */
-
 static void io_kept(u8 got, u8 want) {
   if (got == want) { out_str("io-kept"); return; }
   out_str("io-lost value=");
   out_hex(got, 2);
 }
+
+/* ---- the hardware-assisted monitor's host area (--mode svm, docs/svm.md) --------------
+ * Offsets from the first byte above guest RAM, as src/vmm/svm/svm-monitor.ts lays it out.
+ * A guest-physical address there is not guest RAM: the nested tables map nothing, so a
+ * read must see nothing of the monitor and a write must change nothing. */
+
+#define HV_HOST_GDT  0x0000u  /* then the host IDT (0x1000) and native code (0x2000) */
+#define HV_HSAVE     0x3000u
+#define HV_VMCB      0x4000u
+#define HV_IOPM      0x5000u  /* 3 pages */
+#define HV_MSRPM     0x8000u  /* 2 pages */
+#define HV_NPT       0xB000u  /* directory, then one table per 4 MiB of guest RAM */
+#define HV_AREA      0x20000u /* 128 KiB: the whole area for guests up to 80 MiB */
+
+/* Maps `pages` frames from ram_top + off at WINDOW and goes over every dword: writes
+ * value ^ index (write) or only reads (!write), then reads back. The outcome counts what
+ * came back: all ones everywhere is "wrote-unbacked" / "read-nothing". */
+static void hv_sweep(u32 off, u32 pages, int write, u32 value) {
+  for (u32 i = 0; i < pages; i++) win_pt[i / 1024][i % 1024] = (ram_top + off + i * PAGE) | PTE_P | PTE_W;
+  flush_tlb();
+  volatile u32 *p = (volatile u32 *)WINDOW;
+  u32 n = pages * 1024, ones = 0, kept = 0, other = 0, first = 0;
+  for (u32 k = 0; k < n; k++) {
+    if (write) p[k] = value ^ k;
+    u32 got = p[k];
+    if (got == 0xFFFFFFFFu) ones++;
+    else if (write && got == (value ^ k)) kept++;
+    else if (other++ == 0) first = got;
+  }
+  if (ones == n) { out_str(write ? "wrote-unbacked" : "read-nothing"); return; }
+  if (kept) { out_str("wrote-kept dwords="); out_dec(kept); return; }
+  out_str(write ? "wrote-readback" : "read-other");
+  out_str(" dwords=");
+  out_dec(other);
+  out_str(" value=");
+  out_hex(first, 8);
+}
+
+/* Read the whole host area: does anything of the monitor show through? */
+static void a_hv_read_area(void) { hv_sweep(0, HV_AREA / PAGE, 0, 0); }
+/* "jmp $" (EB FE) over the host GDT, IDT and native entries. */
+static void a_hv_host_code(void) { hv_sweep(HV_HOST_GDT, 3, 1, 0xFEEBFEEBu); }
+/* Zeros over the host save area (the host's state VMRUN saved). */
+static void a_hv_hsave(void) { hv_sweep(HV_HSAVE, 1, 1, 0); }
+/* Zeros over the VMCB: no intercepts, no I/O or MSR map, nested paging off. */
+static void a_hv_vmcb(void) { hv_sweep(HV_VMCB, 1, 1, 0); }
+/* Zeros over the I/O permission map: every port passed through. */
+static void a_hv_iopm(void) { hv_sweep(HV_IOPM, 3, 1, 0); }
+/* Zeros over the MSR permission map: every MSR passed through. */
+static void a_hv_msrpm(void) { hv_sweep(HV_MSRPM, 2, 1, 0); }
+/* Every nested-table entry aimed at the VMCB's frame, present, writable, user. */
+static void a_hv_npt(void) { hv_sweep(HV_NPT, 16, 1, (ram_top + HV_VMCB) | 0x67u); }
+
+/* I/O to devices a monitor keeps for itself. */
 
 /* The master 8259A's mask register (OCW1). */
 static void a_io_pic_imr(void) {
@@ -925,6 +983,13 @@ static const struct attempt attempts[] = {
   { "pde-above-ram", a_pde_above_ram },
   { "pd-self-map", a_pd_self_map },
   { "pde-4m-region", a_pde_4m_region },
+  { "hv-read-area", a_hv_read_area },
+  { "hv-host-code", a_hv_host_code },
+  { "hv-hsave", a_hv_hsave },
+  { "hv-vmcb", a_hv_vmcb },
+  { "hv-iopm", a_hv_iopm },
+  { "hv-msrpm", a_hv_msrpm },
+  { "hv-npt", a_hv_npt },
   { "io-pic-imr", a_io_pic_imr },
   { "io-com1-scratch", a_io_com1_scratch },
   { "sgdt-follow", a_sgdt_follow },

@@ -12,6 +12,8 @@ import { CLASSIFY_EXIT, formatJson, formatMarkdown, formatTable } from "../lab/c
 export const CLASSIFY_FLAGS: Record<string, FlagSpec> = {
   cpu: { value: true },
   umip: { value: false },
+  vmx: { value: false },
+  svm: { value: false },
   format: { value: true },
   help: { value: false, aliases: ["-h"] },
 };
@@ -19,7 +21,8 @@ export const CLASSIFY_FLAGS: Record<string, FlagSpec> = {
 export const CLASSIFY_HELP = `vmm86 classify — which x86 instructions are sensitive but not privileged?
 
 Usage:
-  vmm86 classify [--cpu MODEL[,+FEATURE][,-FEATURE]] [--umip] [--format table|markdown|json]
+  vmm86 classify [--cpu MODEL[,+FEATURE][,-FEATURE]] [--umip] [--vmx] [--svm]
+                 [--format table|markdown|json]
 
 Runs every form of the machine model's opcode table, one instruction at a time, at CPL 0
 and CPL 3, from states that differ only in privileged state (GDTR, IDTR, LDTR, TR, CR0,
@@ -33,6 +36,12 @@ Options:
                           pentium2,+strict (every sensitive instruction faults at CPL > 0)
   --cpu MODEL[,+F][,-F]   any CPU model (vmm86 cpus), with features added or removed
   --umip                  run with CR4.UMIP set (SGDT SIDT SLDT SMSW STR fault at CPL > 0)
+  --vmx                   add, per instruction, what it does in VMX non-root operation:
+                          exits always, exits under a named control ("HLT exiting",
+                          "CR3-load exiting", "use I/O bitmaps"), or never (Intel SDM
+                          vol. 3C §26.1); and a table of the other instructions that exit
+  --svm                   likewise under SVM, with the VMCB intercept that catches it
+                          (AMD APM vol. 2 §15.9-15.13)
   --format table|markdown|json   output format (default: table)
   -h, --help              this text
 
@@ -57,7 +66,8 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const format = p.flags.get("format") ?? "table";
   if (format !== "table" && format !== "markdown" && format !== "json") throw usageError("--format must be 'table', 'markdown' or 'json'");
   const report = runClassify({ cpu, umip: p.flags.has("umip") });
-  const out = format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report) : formatTable(report);
+  const exits = { vmx: p.flags.has("vmx"), svm: p.flags.has("svm") };
+  const out = format === "json" ? formatJson(report) : format === "markdown" ? formatMarkdown(report, exits) : formatTable(report, exits);
   writeAll(1, out);
   return report.match ? CLASSIFY_EXIT.MATCH : CLASSIFY_EXIT.MISMATCH;
 }

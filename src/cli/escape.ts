@@ -1,5 +1,5 @@
 // `vmm86 escape`: run the escape guest (guests/escape) once per attempt under bare, bt,
-// trap --cpu strict and bt --protect paging-only; print each attempt's outcome and the
+// trap --cpu strict, bt --protect paging-only and svm+NPT; print each attempt's outcome and the
 // monitor's verdict. Exit 0 only when every attempt is contained under the protected
 // configurations and at least one escape is seen under the weakened one.
 
@@ -16,16 +16,20 @@ import { ESCAPE_EXIT } from "../lab/escape/verdict.js";
 export const ESCAPE_HELP = `Usage:
   vmm86 escape [--format table|markdown|json] [--attempt NAME[,NAME…]] [--list]
 
-Runs the adversarial escape guest (guests/escape/escape.elf) once per attempt under four
+Runs the adversarial escape guest (guests/escape/escape.elf) once per attempt under five
 configurations and reports what the guest saw and whether the monitor held:
 
   bare                      no monitor: the guest's view only (the reference)
   bt                        binary translation, segment truncation + page permissions
   trap --cpu strict         trap-and-emulate on the strict CPU, same protection
   bt --protect paging-only  page permissions alone: a ring-1 guest kernel gets through
+  svm+NPT                   --mode svm --cpu barcelona: AMD-V with nested paging; the
+                            hv-* attempts aim at its VMCB, nested tables, I/O and MSR
+                            maps, host save area and host code above guest RAM
 
-An attempt ESCAPED when the monitor's check after the run finds its memory changed or a
-guest instruction run at machine CPL 0; CONTAINED when both hold and the run ended
+An attempt ESCAPED when the monitor's check after the run finds its memory changed (for
+svm: the VMCB control area, nested tables, IOPM, MSRPM, host GDT/IDT/code) or a guest
+instruction run at machine CPL 0 outside guest mode; CONTAINED when both hold and the run ended
 clearly (the guest powered off, or was stopped by a triple fault or halt). Configurations
 this build cannot run show n/a.
 
@@ -34,7 +38,7 @@ this build cannot run show n/a.
   --list         print the attempt names and what each tries
 
 Exit status:
-  0   every attempt contained under bt and trap --cpu strict, and at least one escape
+  0   every attempt contained under bt, trap --cpu strict and svm+NPT, and at least one escape
       detected under bt --protect paging-only
   10  an attempt escaped (or was not clearly contained) under a protected configuration
   11  no escape detected under bt --protect paging-only

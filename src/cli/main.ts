@@ -22,20 +22,21 @@ Usage:
   vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
   vmm86 redpill [--format table|markdown|json]
-                              run the red-pill guest under every mode and CPU variant: per
-                              sensitive instruction and guest CPL, same as bare, leaks the
-                              monitor, misbehaves, or faults
+                              run the red-pill guest under every mode (svm too) and CPU
+                              variant: per sensitive instruction and guest CPL, same as
+                              bare, leaks the monitor, misbehaves, or faults
   vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list]
-                              run the adversarial escape guest under bt, trap --cpu strict
-                              and bt --protect paging-only: every attempt must be contained,
-                              and the weakened configuration must show an escape
+                              run the adversarial escape guest under bt, trap --cpu strict,
+                              svm and bt --protect paging-only: every attempt must be
+                              contained, and the weakened configuration must show an escape
   vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N]
-                              Adams & Agesen's micro-benchmarks on bare, trap --cpu strict
-                              and bt: guest cycles and host ns per operation, ratio to bare,
-                              the monitor counters behind each
-  vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--format table|markdown|json]
+                              Adams & Agesen's micro-benchmarks on bare, trap --cpu strict,
+                              bt and svm+NPT: guest cycles, host ns and exits per operation,
+                              ratio to bare, the monitor counters behind each
+  vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--vmx] [--svm] [--format …]
                               run every opcode-table form at CPL 0 and 3 and list the
-                              sensitive but unprivileged ones (Popek and Goldberg)
+                              sensitive but unprivileged ones (Popek and Goldberg);
+                              --vmx/--svm: which exit under VT-x/AMD-V, and under what
   vmm86 web [--port P]        serve the lab in a browser on 127.0.0.1 (docs/web.md): the
                               guest's console, live counter charts, the lab's tables
   vmm86 cpus                  list the CPU models --cpu accepts: vendor, signature, features,
@@ -131,8 +132,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
                     long mode, the message names one that has it)
   7  E_FETCH        vmm86 fetch could not reach or use Debian's archive
   8  E_IDLE         the guest waits for input (HLT, no timer armed) and stdin has ended
-  9  E_MONITOR_BREACH  trap/bt: resource control failed (the monitor's memory changed, or
-                    a guest instruction ran at machine CPL 0)
+  9  E_MONITOR_BREACH  trap/bt/svm: resource control failed (the monitor's memory changed,
+                    or a guest instruction ran at machine CPL 0 outside guest mode)
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one

@@ -1,6 +1,7 @@
 // `vmm86 microbench`: Adams and Agesen's micro-benchmarks (guests/microbench) on bare,
-// trap --cpu strict and bt, in one run: guest cycles and host time per operation, the
-// ratio to bare, and the monitor counters behind each. Modes this build lacks print n/a.
+// trap --cpu strict, bt and the hardware-assisted monitors (svm+NPT), in one run: guest
+// cycles, host time and exits per operation, the ratio to bare, and the monitor counters
+// behind each. Modes this build lacks print n/a.
 
 import { existsSync, readFileSync } from "node:fs";
 import { ExitCode, imageError, usageError } from "./errors.js";
@@ -26,9 +27,12 @@ export const MICROBENCH_HELP = `vmm86 microbench — Adams & Agesen's micro-benc
 Usage:
   vmm86 microbench [--format table|markdown|json] [--bench NAME,...] [--repeat N]
 
-Runs guests/microbench/microbench.elf under bare, trap --cpu strict and bt (modes this
-build lacks print n/a) and prints, per benchmark, guest cycles and host nanoseconds per
-operation, the ratio to bare, and the monitor counters behind each.
+Runs guests/microbench/microbench.elf under bare, trap --cpu strict, bt and svm+NPT
+(--mode svm --cpu barcelona: AMD-V with nested paging; modes this build lacks print n/a)
+and prints, per benchmark, guest cycles and host nanoseconds per operation, the ratio to
+bare, the exits to the monitor per operation (svm: vmexit.*; trap and bt: trap.* and
+exit.*), and the monitor counters behind each. Host time is the cost: what the model
+really spends (docs/microbench.md).
 
 Benchmarks:
 ${BENCHMARKS.map((b) => `  ${b.name.padEnd(9)} ${b.op}`).join("\n")}

@@ -1,4 +1,4 @@
-// `vmm86 redpill`: run the red-pill guest (guests/redpill) under every mode and CPU
+// `vmm86 redpill`: run the red-pill guest (guests/redpill) under every mode (svm too) and CPU
 // variant and print, for each of Robin and Irvine's sensitive instructions (plus CPUID,
 // IRET, SYSENTER) at guest CPL 0 and 3, whether it behaves as on the bare machine, leaks
 // the monitor, misbehaves or faults. Modes this build lacks print as "n/a" columns.
@@ -21,10 +21,13 @@ Usage:
   vmm86 redpill [--format table|markdown|json]
 
 Runs guests/redpill/redpill.elf under every mode (bare, trap, bt) and CPU variant
-(standard, strict). At guest CPL 0 and CPL 3 it executes each of Robin and Irvine's 18
+(standard, strict), and under the hardware-assisted monitor: svm+NPT/barcelona (--mode svm
+--cpu barcelona), compared with bare/barcelona (--cpu barcelona,-apic,-svm,-npt: the CPU
+its guest sees, so CPUID is no difference). At guest CPL 0 and CPL 3 it executes each of Robin and Irvine's 18
 sensitive unprivileged instructions (SGDT SIDT SLDT SMSW STR PUSHF POPF LAR LSL VERR
 VERW, PUSH/POP/MOV of segment registers, far CALL/JMP/RET, INT n) plus IRET, CPUID and
-SYSENTER, and reports what it saw. Each cell compares with bare/standard:
+SYSENTER, and reports what it saw. Each cell compares with its reference column
+(bare/standard, or bare/barcelona for svm+NPT):
 
   same        the same values (or the same exception)
   leaks       different, and the value gives the monitor away: an address at or above

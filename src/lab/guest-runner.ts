@@ -2,14 +2,18 @@
 // CPU model and returns what it wrote to COM1: the lab commands (redpill, escape,
 // microbench) are built on this.
 
-import { Pc } from "../hw/pc/pc.js";
+import { Pc, type PcOptions } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { loadMultiboot, pcE820Map, type E820Entry, type EntryState } from "../boot/index.js";
 import { Monitor } from "../vmm/monitor.js";
+import { VtxMonitor } from "../vmm/vtx/vtx-monitor.js";
+import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
 import { parseCpuSpec } from "../hw/cpu/models.js";
 
-export type LabMode = "bare" | "trap" | "bt";
+export type LabMode = "bare" | "trap" | "bt" | "svm" | "vtx";
+/** A monitor the lab runs a guest under. */
+export type LabMonitor = Monitor | SvmMonitor | VtxMonitor;
 /** A `--cpu` value: `standard`, `strict`, or MODEL[,+FEATURE][,-FEATURE]. */
 export type LabCpu = string;
 
@@ -28,6 +32,8 @@ export interface LabRunOptions {
    * deliberately weakened configuration that a ring-1 guest kernel can escape).
    */
   protect?: "segments" | "paging-only";
+  /** How a hardware-assisted monitor handles guest page tables (columns.ts); default: nested where the model has it. */
+  paging?: "nested" | "shadow";
 }
 
 export interface LabRunResult {
@@ -48,9 +54,20 @@ export interface LabRunResult {
   integrity: { monitorIntact: boolean; guestRanAtCpl0: boolean } | null;
 }
 
+/**
+ * How each monitor mode is built, as src/cli/run.ts builds it for `vmm86 run --mode M`
+ * (the monitor derives the guest's CPU model from the machine's). A new monitor is one line.
+ */
+const MONITORS: Partial<Record<LabMode, (pc: PcOptions, opts: LabRunOptions) => LabMonitor>> = {
+  trap: (pc, o) => new Monitor({ ...pc, mode: "trap", protect: o.protect ?? "segments" }),
+  bt: (pc, o) => new Monitor({ ...pc, mode: "bt", protect: o.protect ?? "segments" }),
+  vtx: (pc, o) => new VtxMonitor({ ...pc, paging: o.paging }),
+  svm: (pc, o) => new SvmMonitor({ ...pc, paging: o.paging }),
+};
+
 /** Modes this build can run. */
 export function availableModes(): LabMode[] {
-  return ["bare", "trap", "bt"];
+  return ["bare", ...(Object.keys(MONITORS) as LabMode[])];
 }
 
 /** Puts a guest into the machine's RAM and says how it starts (a boot loader). */
@@ -61,8 +78,9 @@ export type GuestLoader = (target: BootTarget, e820: E820Entry[]) => EntryState;
  * and make it ready to run; COM1's bytes go to `serialOut`. The lab runs and the browser's
  * sessions both start guests here.
  */
-export function startGuest(load: GuestLoader, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | Monitor; mon: Monitor | null } {
-  if (!availableModes().includes(opts.mode)) throw new Error(`mode ${opts.mode} is not available in this build`);
+export function startGuest(load: GuestLoader, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | LabMonitor; mon: LabMonitor | null } {
+  const build = MONITORS[opts.mode];
+  if (opts.mode !== "bare" && build === undefined) throw new Error(`mode ${opts.mode} is not available in this build`);
   const ramBytes = opts.ramBytes ?? 32 << 20;
   const pcOpts = { ramBytes, acpi: true, model: parseCpuSpec(opts.cpu), serialOut };
   const e820 = pcE820Map(ramBytes);
@@ -71,13 +89,13 @@ export function startGuest(load: GuestLoader, opts: LabRunOptions, serialOut: (b
     applyEntryState(pc.machine, load(pc.machine, e820));
     return { pc, mon: null };
   }
-  const mon = new Monitor({ ...pcOpts, mode: opts.mode, protect: opts.protect ?? "segments" });
+  const mon = build!(pcOpts, opts);
   applyEntryState(mon.bootTarget, load(mon.bootTarget, e820));
   return { pc: mon, mon };
 }
 
 /** startGuest for one of the project's multiboot guests, with `opts.cmdline` (default "lab"). */
-export function startLabGuest(image: Uint8Array, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | Monitor; mon: Monitor | null } {
+export function startLabGuest(image: Uint8Array, opts: LabRunOptions, serialOut: (b: number) => void): { pc: Pc | LabMonitor; mon: LabMonitor | null } {
   const cmdline = opts.cmdline ?? "lab";
   return startGuest((t, e820) => loadMultiboot(ramWriter(t), image, { cmdline, modules: [], e820 }), opts, serialOut);
 }

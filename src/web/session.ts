@@ -7,9 +7,8 @@
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { NS_PER_CYCLE } from "../hw/dev/device.js";
 import type { Pc } from "../hw/pc/pc.js";
-import type { Monitor } from "../vmm/monitor.js";
 import { COUNTER_GROUPS } from "./protocol.js";
-import { startGuest, startLabGuest, type GuestLoader, type LabRunOptions } from "../lab/guest-runner.js";
+import { startGuest, startLabGuest, type GuestLoader, type LabMonitor, type LabRunOptions } from "../lab/guest-runner.js";
 import { restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
 
 
@@ -40,8 +39,8 @@ export interface SessionOptions extends LabRunOptions {
 }
 
 export class Session {
-  readonly pc: Pc | Monitor;
-  readonly mon: Monitor | null;
+  readonly pc: Pc | LabMonitor;
+  readonly mon: LabMonitor | null;
   ended: RunEnd | null = null;
   /** Host ms spent inside runFor (MIPS is guest instructions over this). */
   hostMsRunning = 0;

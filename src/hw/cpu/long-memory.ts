@@ -51,7 +51,7 @@ export class LongModeMemory {
     if (fetch && t.noExec) this.pageFault(lin, t.errorCode | 1, true);
     if (vmx !== null) {
       // The guest-physical frame through EPT; the TLB keeps the rights of both levels.
-      const phys = vmx.translateGpa(t.frame + (lin % PAGE), write ? EPT_WRITE : EPT_READ, true);
+      const phys = vmx.translateGpa(t.frame + (lin & 0xfff), write ? EPT_WRITE : EPT_READ, true);
       t.frame = phys - (phys % PAGE);
       if (!vmx.eptWritable) t.writable = false;
       t.dirty = write;

@@ -95,6 +95,21 @@ export interface OpDef {
    * rewritten code after it.
    */
   quiet?: boolean;
+  /**
+   * In VMX non-root operation (Intel SDM vol. 3C §26.1 "Instructions That Cause VM Exits",
+   * §25.1 in newer editions): "always" — it exits unconditionally (§26.1.2); otherwise the
+   * VM-execution control or VMCS setting under which it exits (§26.1.3), e.g. "HLT
+   * exiting". Absent: the instruction itself never exits (a fault it raises may, through
+   * the exception bitmap, and a task switch it starts always does). Set at the end of this
+   * file.
+   */
+  vmx?: string;
+  /**
+   * Under SVM (AMD APM vol. 2 §15.9–15.13, the VMCB intercept names of appendix B table
+   * B-1): the intercept that makes it exit, "always" for VMRUN (whose intercept must be
+   * set, §15.5.1). Absent: no intercept catches the instruction itself. Set at the end.
+   */
+  svm?: string;
 }
 
 export const OPCODES: OpDef[] = [];
@@ -850,5 +865,87 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   for (const row of OPCODES) {
     row.straight = !ends.has(row.handler) && (row.x64 === undefined || !ends.has(row.x64)) && row.opcode !== -1;
     row.quiet = row.straight && (simd(row) || (quiet.has(row.handler) && (row.x64 === undefined || quiet.has(row.x64))));
+  }
+}
+
+// ---- What exits to a hardware-assisted monitor (vmx, svm above) ----
+// Intel SDM vol. 3C §26.1.2 (unconditional) and §26.1.3 (conditional; §25.1 in newer
+// editions); AMD APM vol. 2 §15.9 (CR/DR), §15.10 (IOIO), §15.11 (MSR), §15.13
+// (miscellaneous intercepts, the INTERCEPT_MISC1/2 vectors of appendix B).
+{
+  const UD_SVM = "exception intercept 6 (#UD: not an AMD instruction)";
+  const UD_VMX = "exception bitmap (#UD: not an Intel instruction)";
+  const facts: [mnemonic: string, vmx: string | null, svm: string | null][] = [
+    ["cpuid", "always", "CPUID intercept"],
+    ["invd", "always", "INVD intercept"],
+    ["wbinvd", "WBINVD exiting", "WBINVD intercept"],
+    ["hlt", "HLT exiting", "HLT intercept"],
+    ["invlpg", "INVLPG exiting", "INVLPG intercept"],
+    ["rdtsc", "RDTSC exiting", "RDTSC intercept"],
+    ["rdtscp", "RDTSC exiting (with enable RDTSCP)", "RDTSCP intercept"],
+    ["rdpmc", "RDPMC exiting", "RDPMC intercept"],
+    ["rdmsr", "use MSR bitmaps (every RDMSR exits without them)", "MSR_PROT + the MSR permission map"],
+    ["wrmsr", "use MSR bitmaps (every WRMSR exits without them)", "MSR_PROT + the MSR permission map"],
+    ["in", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["out", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["insb", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["insw/insd", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["outsb", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["outsw/outsd", "unconditional I/O exiting, or use I/O bitmaps", "IOIO_PROT + the I/O permission map"],
+    ["sgdt", "descriptor-table exiting", "GDTR read intercept"],
+    ["sidt", "descriptor-table exiting", "IDTR read intercept"],
+    ["sldt", "descriptor-table exiting", "LDTR read intercept"],
+    ["str", "descriptor-table exiting", "TR read intercept"],
+    ["lgdt", "descriptor-table exiting", "GDTR write intercept"],
+    ["lidt", "descriptor-table exiting", "IDTR write intercept"],
+    ["lldt", "descriptor-table exiting", "LDTR write intercept"],
+    ["ltr", "descriptor-table exiting", "TR write intercept"],
+    // SMSW reads CR0 through the read shadow: it never exits (§26.3, "CR0 and CR4").
+    ["smsw", null, "CR0 read intercept"],
+    ["lmsw", "CR0 guest/host mask (a masked bit it would change)", "CR0 write intercept (or CR0 selective write)"],
+    ["clts", "CR0 guest/host mask and read shadow (TS owned and shadowed 1)", "CR0 write intercept (or CR0 selective write)"],
+    ["pushf/pushfd", null, "PUSHF intercept"],
+    ["popf/popfd", null, "POPF intercept"],
+    ["iret/iretd", "only with NT = 1 (a task switch always exits)", "IRET intercept"],
+    ["int", null, "INTn intercept"],
+    ["int3", "exception bitmap (#BP)", "exception intercept 3 (#BP)"],
+    ["into", "exception bitmap (#OF, when it traps)", "exception intercept 4 (#OF)"],
+    ["int1", "exception bitmap (#DB)", "ICEBP intercept"],
+    ["rsm", "always (in SMM)", "RSM intercept"],
+    // The other vendor's instructions raise #UD: only the exception intercept sees them.
+    ["vmcall", "always", UD_SVM],
+    ["vmlaunch", "always", UD_SVM], ["vmresume", "always", UD_SVM], ["vmxoff", "always", UD_SVM], ["vmxon", "always", UD_SVM],
+    ["vmptrld", "always", UD_SVM], ["vmptrst", "always", UD_SVM], ["vmclear", "always", UD_SVM], ["vmread", "always (or VMCS shadowing)", UD_SVM],
+    ["vmwrite", "always (or VMCS shadowing)", UD_SVM], ["invept", "always", UD_SVM], ["invvpid", "always", UD_SVM],
+    ["vmrun", UD_VMX, "always (VMRUN intercept must be set)"], ["vmmcall", UD_VMX, "VMMCALL intercept"], ["vmload", UD_VMX, "VMLOAD intercept"],
+    ["vmsave", UD_VMX, "VMSAVE intercept"], ["stgi", UD_VMX, "STGI intercept"], ["clgi", UD_VMX, "CLGI intercept"],
+    ["skinit", UD_VMX, "SKINIT intercept"], ["invlpga", UD_VMX, "INVLPGA intercept"],
+  ];
+  for (const row of OPCODES) {
+    const f = facts.find(([m]) => m === row.mnemonic);
+    if (f !== undefined) {
+      if (f[1] !== null) row.vmx = f[1];
+      if (f[2] !== null) row.svm = f[2];
+    }
+    // MOV to/from control and debug registers: per register (ModR/M.reg).
+    if (row.opcode === 0x0f22 || row.opcode === 0x0f20) {
+      const cr = row.reg ?? 0, write = row.opcode === 0x0f22;
+      row.svm = `CR${cr} ${write ? "write" : "read"} intercept${write && cr === 0 ? " (or CR0 selective write)" : ""}`;
+      if (cr === 3) row.vmx = write ? "CR3-load exiting (unless the value is in the CR3-target list)" : "CR3-store exiting";
+      else if (cr === 8) row.vmx = write ? "CR8-load exiting" : "CR8-store exiting";
+      else if (write && (cr === 0 || cr === 4)) row.vmx = `CR${cr} guest/host mask (a masked bit it would change)`;
+      // Reads of CR0 and CR4 come from the read shadows; CR2 is never intercepted by VMX.
+    }
+    // A far CALL or JMP through a call gate or to a code segment never exits; through a
+    // task gate or to a TSS it starts a task switch, which always does under VMX (§26.2)
+    // and under SVM's task-switch intercept.
+    if ((row.mnemonic === "call" || row.mnemonic === "jmp") && (row.operands[0] === "Ap" || row.operands[0] === "Mp")) {
+      row.vmx = "only when it switches tasks (a task switch always exits)";
+      row.svm = "only when it switches tasks (task-switch intercept)";
+    }
+    if (row.opcode === 0x0f21 || row.opcode === 0x0f23) {
+      row.vmx = "MOV-DR exiting";
+      row.svm = `DRn ${row.opcode === 0x0f23 ? "write" : "read"} intercept`;
+    }
   }
 }

@@ -1,6 +1,28 @@
 // The classification report as a terminal table, Markdown, or JSON.
 
-import type { Report, ReportRow } from "./report.js";
+import { exitFacts, exitingRows, type Report, type ReportRow } from "./report.js";
+
+/**
+ * Extra columns: under VMX (--vmx) and SVM (--svm), whether each instruction exits
+ * unconditionally, under a named control or intercept, or never — the opcode table's
+ * OpDef.vmx and OpDef.svm facts (SDM vol. 3C §26.1, APM vol. 2 §15.9–15.13).
+ */
+export interface ExitColumns {
+  vmx?: boolean;
+  svm?: boolean;
+}
+
+function exitKinds(x: ExitColumns): ("vmx" | "svm")[] {
+  return [...(x.vmx ? ["vmx" as const] : []), ...(x.svm ? ["svm" as const] : [])];
+}
+
+const EXIT_HEAD = { vmx: "under VMX (SDM 3C §26.1)", svm: "under SVM (APM 2 §15)" } as const;
+
+/** The privileged (and other) instructions with an exit fact that the table above does not show. */
+function otherExitRows(r: Report): string[] {
+  const shown = new Set(shownRows(r).map((x) => x.row));
+  return exitingRows().filter((row) => !shown.has(row));
+}
 
 /** Exit status of `vmm86 classify`: the found set equals the expected one, or not. */
 export const CLASSIFY_EXIT = { MATCH: 0, MISMATCH: 13 } as const;
@@ -42,17 +64,32 @@ function shownRows(r: Report): ReportRow[] {
 
 function yesNo(b: boolean): string { return b ? "yes" : "-"; }
 
-export function formatTable(r: Report): string {
+export function formatTable(r: Report, x: ExitColumns = {}): string {
   const rows = shownRows(r);
   const notes: string[] = [];
-  const cells = rows.map((x) => {
+  const kinds = exitKinds(x);
+  const cells = rows.map((row) => {
     let mark = "";
-    if (x.note !== "") { notes.push(x.note); mark = ` [${notes.length}]`; }
-    return [x.row + mark, yesNo(x.inSeed), yesNo(x.expected), yesNo(x.found), x.because || "-", opcodes(x) || "-"];
+    if (row.note !== "") { notes.push(row.note); mark = ` [${notes.length}]`; }
+    return [row.row + mark, yesNo(row.inSeed), yesNo(row.expected), yesNo(row.found), row.because || "-", opcodes(row) || "-", ...kinds.map((k) => row[k])];
   });
-  const head = ["instruction", "seed", "expected", "found", "evidence (privileged state involved)", "opcodes"];
+  const head = ["instruction", "seed", "expected", "found", "evidence (privileged state involved)", "opcodes", ...kinds.map((k) => EXIT_HEAD[k])];
   const widths = head.map((h, k) => Math.max(h.length, ...cells.map((c) => c[k].length)));
   const line = (c: string[]): string => c.map((v, k) => (k === c.length - 1 ? v : v.padEnd(widths[k]))).join("  ").trimEnd();
+  const others = kinds.length === 0 ? [] : otherExitRows(r).map((row) => [row, ...kinds.map((k) => exitFacts(row, k))]);
+  const ow = ["instruction", ...kinds.map((k) => EXIT_HEAD[k])].map((h, k) => Math.max(h.length, ...others.map((c) => c[k].length)));
+  const oline = (c: string[]): string => c.map((v, k) => (k === c.length - 1 ? v : v.padEnd(ow[k]))).join("  ").trimEnd();
+  const exitSection = kinds.length === 0 ? [] : [
+    "Every other instruction that exits to a hardware-assisted monitor (the opcode table's facts):",
+    "",
+    oline(["instruction", ...kinds.map((k) => EXIT_HEAD[k])]),
+    oline(ow.map((w) => "-".repeat(w))),
+    ...others.map(oline),
+    "",
+    "always: exits unconditionally; a control or intercept name: exits when the monitor sets it; never: the",
+    "instruction itself never exits (a fault it raises can, through the exception bitmap/intercepts).",
+    "",
+  ];
   return [
     `vmm86 classify — ${configName(r)}`,
     ...summaryLines(r),
@@ -65,6 +102,7 @@ export function formatTable(r: Report): string {
     "",
     ...notes.map((n, k) => `[${k + 1}] ${n}`),
     ...(notes.length > 0 ? [""] : []),
+    ...exitSection,
     resultLine(r),
     "",
   ].join("\n");
@@ -72,23 +110,30 @@ export function formatTable(r: Report): string {
 
 function md(s: string): string { return s.replace(/\|/g, "\\|"); }
 
-export function formatMarkdown(r: Report): string {
+export function formatMarkdown(r: Report, x: ExitColumns = {}): string {
   const rows = shownRows(r);
   const notes: string[] = [];
+  const kinds = exitKinds(x);
   const out = [
     `## vmm86 classify — ${configName(r)}`,
     "",
     ...summaryLines(r).map((l) => `${md(l)}  `),
     "",
-    "| instruction | seed | expected | found | evidence (privileged state involved) | opcodes |",
-    "|---|---|---|---|---|---|",
+    `| instruction | seed | expected | found | evidence (privileged state involved) | opcodes |${kinds.map((k) => ` ${EXIT_HEAD[k]} |`).join("")}`,
+    "|---|---|---|---|---|---|" + kinds.map(() => "---|").join(""),
   ];
-  for (const x of rows) {
+  for (const row of rows) {
     let mark = "";
-    if (x.note !== "") { notes.push(x.note); mark = ` [${notes.length}]`; }
-    out.push(`| ${md(x.row)}${mark} | ${yesNo(x.inSeed)} | ${yesNo(x.expected)} | ${yesNo(x.found)} | ${md(x.because || "-")} | ${md(opcodes(x) || "-")} |`);
+    if (row.note !== "") { notes.push(row.note); mark = ` [${notes.length}]`; }
+    out.push(`| ${md(row.row)}${mark} | ${yesNo(row.inSeed)} | ${yesNo(row.expected)} | ${yesNo(row.found)} | ${md(row.because || "-")} | ${md(opcodes(row) || "-")} |` +
+      kinds.map((k) => ` ${md(row[k])} |`).join(""));
   }
   out.push("");
+  if (kinds.length > 0) {
+    out.push("Every other instruction that exits to a hardware-assisted monitor:", "",
+      `| instruction |${kinds.map((k) => ` ${EXIT_HEAD[k]} |`).join("")}`, "|---|" + kinds.map(() => "---|").join(""),
+      ...otherExitRows(r).map((row) => `| ${md(row)} |${kinds.map((k) => ` ${md(exitFacts(row, k))} |`).join("")}`), "");
+  }
   notes.forEach((n, k) => out.push(`${k + 1}. ${md(n)}`));
   if (notes.length > 0) out.push("");
   out.push(`**${md(resultLine(r))}**`, "");

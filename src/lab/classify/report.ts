@@ -3,6 +3,8 @@
 
 import { classify, type Classification, type ClassifyOptions, type Witness } from "./engine.js";
 import { SEED_ROWS, expectedRows, explain } from "./expected.js";
+import { OPCODES } from "../../hw/cpu/opcode-table.js";
+import { rowOf } from "./forms.js";
 
 export interface ReportRow {
   row: string;
@@ -13,6 +15,47 @@ export interface ReportRow {
   because: string;
   forms: string[];
   note: string;
+  /** Under VMX: "always", the control(s) under which it exits, or "never" (OpDef.vmx of the row's forms). */
+  vmx: string;
+  /** Under SVM: the intercept(s) that catch it, or "never" (OpDef.svm). */
+  svm: string;
+}
+
+/** A form's name within its row when the row's forms differ: "int3", "to CR3". */
+function formName(d: (typeof OPCODES)[number]): string {
+  if (d.opcode === 0x0f20 || d.opcode === 0x0f22) return `${d.opcode === 0x0f22 ? "to" : "from"} CR${d.reg ?? 0}`;
+  if (d.opcode === 0x0f21 || d.opcode === 0x0f23) return `${d.opcode === 0x0f23 ? "to" : "from"} DRn`;
+  return d.mnemonic.split("/")[0] + (d.operands.length ? " " + d.operands.join(",") : "");
+}
+
+/**
+ * What the opcode table says about a row under a hardware-assisted monitor: its forms'
+ * `vmx` or `svm` fact ("never" where a form has none). One fact when all forms agree;
+ * otherwise each fact with the forms it applies to, "; "-joined.
+ */
+export function exitFacts(row: string, which: "vmx" | "svm"): string {
+  const byFact = new Map<string, string[]>();
+  for (const d of OPCODES) {
+    if (d.only64 || d.opcode < 0 || rowOf(d) !== row) continue;
+    const f = d[which] ?? "never", name = formName(d);
+    const names = byFact.get(f) ?? [];
+    if (!names.includes(name)) names.push(name);
+    byFact.set(f, names);
+  }
+  if (byFact.size === 0) return "never";
+  if (byFact.size === 1) return [...byFact.keys()][0];
+  return [...byFact].map(([f, names]) => `${names.join(", ")}: ${f}`).join("; ");
+}
+
+/** Rows of the opcode table (32-bit forms) with a VMX or SVM exit fact, in table order. */
+export function exitingRows(): string[] {
+  const out: string[] = [];
+  for (const d of OPCODES) {
+    if (d.only64 || d.opcode < 0 || (d.vmx === undefined && d.svm === undefined)) continue;
+    const r = rowOf(d);
+    if (!out.includes(r)) out.push(r);
+  }
+  return out;
 }
 
 export interface Report {
@@ -59,6 +102,8 @@ export function buildReport(c: Classification): Report {
       because: describeWitnesses(forms.flatMap((x) => x.witnesses)),
       forms: f?.forms ?? [],
       note: explain(row, opts, f !== undefined),
+      vmx: exitFacts(row, "vmx"),
+      svm: exitFacts(row, "svm"),
     };
   });
   const missing = [...expected].filter((r) => !found.has(r)).sort();

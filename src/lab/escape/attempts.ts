@@ -13,11 +13,12 @@
 //   ran             code in the region ran (detail: the CS it saw)
 //   delivered       an interrupt was delivered through an IDT in the region
 //   read-mine / read-other   a read of the region saw the guest's own page / something else
+//   read-nothing    every read gave all ones (no memory answered)
 //   io-kept / io-lost        a device register read back what was written / something else
 //   own-table       SGDT/SIDT showed the guest's own table: nothing to follow
 //   fault=N         the attempt raised exception N (detail: err=, cr2=)
 
-export type AttemptGroup = "write" | "string" | "read" | "descriptor" | "transfer" | "paging" | "io" | "leak";
+export type AttemptGroup = "write" | "string" | "read" | "descriptor" | "transfer" | "paging" | "hwassist" | "io" | "leak";
 
 export interface Attempt {
   name: string;
@@ -31,6 +32,8 @@ export interface Attempt {
 }
 
 const W = "a flat DPL 0 data segment and a present writable PTE: the write is performed (SDM Vol. 3A §5.5, §4.6)";
+
+const HV = "guest-physical frames above guest RAM: no memory there, writes are dropped and reads give all ones (PC memory map)";
 
 export const ATTEMPTS: readonly Attempt[] = [
   { name: "write-ds", group: "write", what: "mov [0xFFC00100], eax through DS (moffs form)", bare: "wrote", why: W },
@@ -104,6 +107,16 @@ export const ATTEMPTS: readonly Attempt[] = [
     why: "a recursive mapping: 0xFFFFF000 is the directory itself" },
   { name: "pde-4m-region", group: "paging", what: "CR4.PSE and a 4 MiB PDE mapping the region onto the guest's first 4 MiB", bare: "wrote",
     why: "a 4 MiB page (SDM Vol. 3A §4.3, Table 4-4)" },
+  // The hardware-assisted monitor's structures (--mode svm): its host area is machine memory
+  // right above guest RAM (docs/svm.md), which the nested tables do not map. The guest maps
+  // those guest-physical frames with its own PTEs and goes over every dword.
+  { name: "hv-read-area", group: "hwassist", what: "read every dword of the 128 KiB above guest RAM (where svm keeps its host area)", bare: "read-nothing", why: HV },
+  { name: "hv-host-code", group: "hwassist", what: "write jmp $ over the 3 pages at RAM top + 0 (svm's host GDT, IDT, native code)", bare: "wrote-unbacked", why: HV },
+  { name: "hv-hsave", group: "hwassist", what: "zero the page at RAM top + 0x3000 (svm's host save area)", bare: "wrote-unbacked", why: HV },
+  { name: "hv-vmcb", group: "hwassist", what: "zero the page at RAM top + 0x4000 (svm's VMCB: intercepts, map bases, NP_ENABLE)", bare: "wrote-unbacked", why: HV },
+  { name: "hv-iopm", group: "hwassist", what: "zero the 3 pages at RAM top + 0x5000 (svm's I/O permission map)", bare: "wrote-unbacked", why: HV },
+  { name: "hv-msrpm", group: "hwassist", what: "zero the 2 pages at RAM top + 0x8000 (svm's MSR permission map)", bare: "wrote-unbacked", why: HV },
+  { name: "hv-npt", group: "hwassist", what: "aim every entry of the 16 pages at RAM top + 0xB000 (svm's nested tables) at the VMCB", bare: "wrote-unbacked", why: HV },
   { name: "io-pic-imr", group: "io", what: "write the master 8259A mask register (port 0x21), read it back", bare: "io-kept", why: "OCW1 reads back (8259A datasheet)" },
   { name: "io-com1-scratch", group: "io", what: "write the console UART's scratch register (0x3FF), read it back", bare: "io-kept", why: "16550 SCR keeps a byte" },
   { name: "sgdt-follow", group: "leak", what: "SGDT; if the base is not the guest's own GDT, write there", bare: "own-table", why: "bare: GDTR is the guest's own" },

@@ -38,7 +38,7 @@ export function runAttempt(image: Uint8Array, attempt: Attempt, config: EscapeCo
   let r: LabRunResult;
   try {
     r = run(image, {
-      mode: config.mode, cpu: config.cpu, protect: config.protect,
+      mode: config.mode, cpu: config.cpu, protect: config.protect, paging: config.paging,
       cmdline: attemptCmdline(attempt.name), maxInstructions: ATTEMPT_INSTRUCTION_LIMIT,
     });
   } catch (e) {

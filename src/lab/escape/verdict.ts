@@ -10,6 +10,7 @@
 
 import type { LabMode, LabCpu, LabRunResult } from "../guest-runner.js";
 import type { GuestLine } from "./attempts.js";
+import { HW_COLUMNS } from "../columns.js";
 
 export interface EscapeConfig {
   /** Stable id used in JSON and on the command line. */
@@ -19,6 +20,8 @@ export interface EscapeConfig {
   mode: LabMode;
   cpu: LabCpu;
   protect?: "segments" | "paging-only";
+  /** A hardware-assisted monitor's paging (columns.ts). */
+  paging?: "nested" | "shadow";
   /**
    * protected: every attempt must be contained; weakened: at least one attempt must
    * escape (proof the suite can see an escape); reference: bare, guest view only.
@@ -31,6 +34,11 @@ export const CONFIGS: readonly EscapeConfig[] = [
   { id: "bt", label: "bt", mode: "bt", cpu: "standard", protect: "segments", role: "protected" },
   { id: "trap-strict", label: "trap --cpu strict", mode: "trap", cpu: "strict", protect: "segments", role: "protected" },
   { id: "bt-paging-only", label: "bt --protect paging-only", mode: "bt", cpu: "standard", protect: "paging-only", role: "weakened" },
+  // The hardware-assisted monitors (columns.ts): protected, judged by their own integrity
+  // check (src/vmm/svm/integrity.ts for svm).
+  ...HW_COLUMNS.map((h): EscapeConfig => ({
+    id: h.label.toLowerCase().replace(/\+/g, "-"), label: h.label, mode: h.mode, cpu: h.cpu, paging: h.paging, role: "protected",
+  })),
 ];
 
 export type Verdict = "ESCAPED" | "CONTAINED" | "UNCLEAR" | "n/a" | "ERROR" | "reference";

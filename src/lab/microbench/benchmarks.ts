@@ -4,6 +4,7 @@
 // switch and a forkwait-like loop (their §6.2 macro-benchmark, shrunk to one kernel).
 
 import type { LabCpu, LabMode } from "../guest-runner.js";
+import { HW_COLUMNS } from "../columns.js";
 
 export interface Benchmark {
   /** The guest's name for it (bench=NAME on its command line, `MB NAME` in its output). */
@@ -37,12 +38,19 @@ export interface MachineConfig {
   label: string;
   mode: LabMode;
   cpu: LabCpu;
+  /** A hardware-assisted monitor's paging (columns.ts). */
+  paging?: "nested" | "shadow";
 }
 
-/** Bare is first: the others are reported as ratios to it. */
+/**
+ * Bare is first: the others are reported as ratios to it. Then the classic monitors, then
+ * one column per hardware-assisted monitor (columns.ts), so bt and svm+NPT sit side by
+ * side as in Adams and Agesen's figures.
+ */
 export const CONFIGS: readonly MachineConfig[] = [
   { label: "bare", mode: "bare", cpu: "standard" },
   { label: "trap --cpu strict", mode: "trap", cpu: "strict" },
   { label: "bt", mode: "bt", cpu: "standard" },
+  ...HW_COLUMNS.map((h): MachineConfig => ({ label: h.label, mode: h.mode, cpu: h.cpu, paging: h.paging })),
 ];
 

@@ -25,7 +25,7 @@ test("--format json: bare measured, modes this build lacks n/a", () => {
   const r = microbench("--format", "json", "--bench", "cr3,in", "--repeat", "1");
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.deepEqual(j.configs.map((c: { label: string }) => c.label), ["bare", "trap --cpu strict", "bt"]);
+  assert.deepEqual(j.configs.map((c: { label: string }) => c.label), ["bare", "trap --cpu strict", "bt", "svm+NPT"]);
   const bare = j.configs[0];
   assert.equal(bare.status, "ok");
   assert.deepEqual(bare.results.map((x: { name: string; iters: number }) => [x.name, x.iters]), [["in", 100000], ["cr3", 200000]]);
@@ -37,12 +37,23 @@ test("--format json: bare measured, modes this build lacks n/a", () => {
     if (availableModes().includes(c.mode)) assert.notEqual(c.status, "n/a");
     else assert.deepEqual([c.status, c.results], ["n/a", []]);
   }
+  // Exits per operation from the monitors' counters: under svm with nested paging IN exits
+  // once (IOIO) and a CR3 load never; bt calls out for both.
+  const exits = (label: string, bench: string): number =>
+    j.configs.find((c: { label: string }) => c.label === label).results.find((x: { name: string }) => x.name === bench).exitsPerOp;
+  if (availableModes().includes("svm")) {
+    assert.ok(Math.abs(exits("svm+NPT", "in") - 1) < 0.001, String(exits("svm+NPT", "in")));
+    assert.ok(exits("svm+NPT", "cr3") < 0.001, String(exits("svm+NPT", "cr3")));
+  }
+  if (availableModes().includes("bt")) {
+    assert.ok(exits("bt", "in") >= 1 && exits("bt", "cr3") >= 1);
+  }
 });
 
 test("the table names every configuration; markdown is a table", () => {
   const t = microbench("--bench", "callret", "--repeat", "1");
   assert.equal(t.status, 0, t.stderr);
-  assert.match(t.stdout, /bare\s+trap --cpu strict\s+bt\n/);
+  assert.match(t.stdout, /bare\s+trap --cpu strict\s+bt\s+svm\+NPT\n/);
   assert.match(t.stdout, /^callret\s+200000\s+4\.00\s/m);
   const md = microbench("--bench", "callret", "--repeat", "1", "--format", "markdown");
   assert.match(md.stdout, /^\| callret \| 200000 \| 4\.00 \| /m);

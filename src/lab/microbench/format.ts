@@ -26,11 +26,21 @@ export function fmtRatio(v: number): string {
   return "×" + (v >= 100 ? Math.round(v).toString() : v.toFixed(1));
 }
 
+type Column = "cycles" | "host" | "exits";
+
+/** The columns a configuration gets: bare has no exits. */
+function columnsOf(cfg: ConfigResult): Column[] {
+  return cfg.config.mode === "bare" ? ["cycles", "host"] : ["cycles", "host", "exits"];
+}
+
+const COLUMN_HEAD: Record<Column, string> = { cycles: "cyc/op", host: "ns/op", exits: "exits/op" };
+
 /** One cell: the value per operation, and for configurations other than bare its ratio. */
-function cell(report: MicrobenchReport, cfg: ConfigResult, bench: string, what: "cycles" | "host"): string {
+function cell(report: MicrobenchReport, cfg: ConfigResult, bench: string, what: Column): string {
   if (cfg.status === "n/a") return "n/a";
   const r = cfg.results.find((x) => x.name === bench);
   if (cfg.status === "error" || r === undefined || isFailure(r)) return "error";
+  if (what === "exits") return fmtNumber(r.exitsPerOp);
   const v = what === "cycles" ? fmtNumber(r.cyclesPerOp) : fmtNs(r.hostNsPerOp);
   if (cfg.config.mode === "bare") return v;
   const ratio = ratioToBare(report, cfg, bench);
@@ -53,10 +63,10 @@ interface Grid {
 
 function grid(report: MicrobenchReport): Grid {
   const header = ["benchmark", "iters"];
-  for (const c of report.configs) header.push(`${c.config.label} cyc/op`, `${c.config.label} ns/op`);
+  for (const c of report.configs) header.push(...columnsOf(c).map((k) => `${c.config.label} ${COLUMN_HEAD[k]}`));
   const rows = report.benches.map((b) => {
     const row = [b, itersOf(report, b)];
-    for (const c of report.configs) row.push(cell(report, c, b, "cycles"), cell(report, c, b, "host"));
+    for (const c of report.configs) row.push(...columnsOf(c).map((k) => cell(report, c, b, k)));
     return row;
   });
   return { header, rows };
@@ -92,22 +102,28 @@ function counterSections(report: MicrobenchReport): CounterSection[] {
 
 const EXPLAIN = [
   "cyc/op: guest cycles per operation (the guest's RDTSC; one cycle per guest instruction, 100 MHz nominal)",
-  "ns/op: host nanoseconds per operation; (×N): ratio to bare",
+  "ns/op: host nanoseconds per operation, the model's real cost (docs/microbench.md); (×N): ratio to bare",
+  "exits/op: entries into the monitor per operation (svm: vmexit.*; trap, bt: trap.* and exit.*)",
 ];
 
 export function formatTable(report: MicrobenchReport): string {
   const g = grid(report);
   const sub = ["benchmark", "iters"];
-  for (let k = 0; k < report.configs.length; k++) sub.push("cyc/op", "ns/op");
+  const first: number[] = [];  // each configuration's first column
+  for (const c of report.configs) { first.push(sub.length); sub.push(...columnsOf(c).map((k) => COLUMN_HEAD[k])); }
   const widths = sub.map((_, i) => Math.max(sub[i].length, ...g.rows.map((r) => r[i].length)));
-  // Each configuration's label stands over its two columns: widen them if it is longer.
+  const span = (k: number): number => {
+    const n = columnsOf(report.configs[k]).length;
+    return widths.slice(first[k], first[k] + n).reduce((a, b) => a + b, 0) + 2 * (n - 1);
+  };
+  // Each configuration's label stands over its columns: widen the first if it is longer.
   report.configs.forEach((c, k) => {
-    const short = c.config.label.length - (widths[2 + 2 * k] + 2 + widths[3 + 2 * k]);
-    if (short > 0) widths[2 + 2 * k] += short;
+    const short = c.config.label.length - span(k);
+    if (short > 0) widths[first[k]] += short;
   });
   const line = (r: string[]): string => r.map((s, i) => (i === 0 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join("  ");
   const labels = [" ".repeat(widths[0] + 2 + widths[1])];
-  report.configs.forEach((c, k) => labels.push(c.config.label.padStart(widths[2 + 2 * k] + 2 + widths[3 + 2 * k])));
+  report.configs.forEach((c, k) => labels.push(c.config.label.padStart(span(k))));
   const out = [
     `vmm86 microbench: Adams & Agesen's micro-benchmarks (guests/microbench), best of ${report.repeat}`,
     "",
@@ -154,6 +170,7 @@ export function formatJson(report: MicrobenchReport): string {
     results: c.results.map((r) => {
       if (isFailure(r)) return r;
       const ratio = c.config.mode === "bare" ? null : ratioToBare(report, c, r.name);
+      // (exits and exitsPerOp: monitorExits of the counters, measure.ts)
       return {
         ...r,
         ratioToBare: ratio === null ? null : {

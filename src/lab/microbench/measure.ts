@@ -47,6 +47,25 @@ export interface BenchResult {
   hostNsPerOp: number;
   /** Monitor counters of this run minus those of the baseline run; zero deltas left out. */
   counters: Record<string, number>;
+  /** Exits from the guest to the monitor over all iterations (monitorExits of `counters`); 0 on bare. */
+  exits: number;
+  exitsPerOp: number;
+}
+
+/**
+ * How many times the guest left for the monitor, from a monitor's counters:
+ *   svm (and vtx): every #VMEXIT, counted by the exit handler as vmexit.<APM name>;
+ *   trap, bt: every entry into the monitor from the deprivileged guest — a fault or
+ *     interrupt through the monitor's IDT (trap.*) or a callout from translated code or
+ *     a timer/idle exit (exit.*).
+ * Both count entries into monitor code, the event Adams and Agesen count as an exit.
+ */
+export function monitorExits(counters: Record<string, number>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(counters)) {
+    if (k.startsWith("vmexit.") || k.startsWith("trap.") || k.startsWith("exit.")) n += v;
+  }
+  return n;
 }
 
 export interface BenchFailure {
@@ -92,7 +111,7 @@ function runOnce(image: Uint8Array, cfg: MachineConfig, cmdline: string, opts: M
   const run = opts.run ?? runLabGuest;
   let result: LabRunResult;
   try {
-    result = run(image, { mode: cfg.mode, cpu: cfg.cpu, cmdline, maxInstructions: opts.maxInstructions ?? 50e6 });
+    result = run(image, { mode: cfg.mode, cpu: cfg.cpu, paging: cfg.paging, cmdline, maxInstructions: opts.maxInstructions ?? 50e6 });
   } catch (e) {
     return `the runner failed: ${e instanceof Error ? e.message : String(e)}`;
   }
@@ -144,6 +163,8 @@ function measureConfig(image: Uint8Array, cfg: MachineConfig, benches: readonly 
     const good = tries as GuestRun[];
     const line = good[0].guest.results.find((l) => l.name === name)!;
     const hostMs = Math.max(0, Math.min(...good.map((t) => t.result.hostMs)) - bestBase);
+    const counters = delta(good[0].result.counters, first.counters);
+    const exits = monitorExits(counters);
     return {
       name,
       iters: line.iters,
@@ -151,7 +172,9 @@ function measureConfig(image: Uint8Array, cfg: MachineConfig, benches: readonly 
       cyclesPerOp: line.cycles / line.iters,
       hostMs,
       hostNsPerOp: (hostMs * 1e6) / line.iters,
-      counters: delta(good[0].result.counters, first.counters),
+      counters,
+      exits,
+      exitsPerOp: exits / line.iters,
     };
   });
   return {

@@ -1,19 +1,21 @@
 // The red-pill report three ways: a terminal table, Markdown (for the README) and JSON
 // (for scripts). All three say the same thing: for each instruction and guest privilege
-// level, how each configuration compares with the bare machine on the standard CPU.
+// level, how each configuration compares with the bare machine on the standard CPU (a
+// hardware-assisted monitor's column: with the bare machine on the CPU its guest sees).
 
 import { describeFault, type Difference } from "./classify.js";
-import type { Cell, ConfigRun, RedpillReport, Row } from "./report.js";
+import { comparedWith, isReferenceColumn, type Cell, type ConfigRun, type RedpillReport, type Row } from "./report.js";
 import type { Observation } from "./parse.js";
 
 const VERDICTS = ["same", "leaks", "misbehaves", "faults", "missing"] as const;
 
 /** What one table cell says. */
 export function cellText(report: RedpillReport, row: Row, cell: Cell): string {
-  if (cell.result === null) return "n/a";
-  if (cell.config === report.reference) {
-    if (row.reference === null) return "missing";
-    return row.reference.fault === null ? "ok" : describeFault(row.reference).replace(/\(.*/, "");
+  if (cell.result === null) return report.configs.find((c) => c.name === cell.config)?.error !== undefined ? "error" : "n/a";
+  if (cell.reference === true || cell.config === report.reference) {
+    const own = cell.config === report.reference ? row.reference : cell.result.observed;
+    if (own === null) return "missing";
+    return own.fault === null ? "ok" : describeFault(own).replace(/\(.*/, "");
   }
   const r = cell.result;
   if (r.verdict === "faults" && r.observed !== null) return `faults ${describeFault(r.observed).replace(/\(.*/, "")}`;
@@ -37,20 +39,22 @@ function summaryRows(report: RedpillReport): string[][] {
     `# ${v}`,
     "",
     ...report.configs.map((c, k) => {
-      if (c.run === null) return "n/a";
-      if (c.name === report.reference) return "-";
+      if (c.run === null) return c.error !== undefined ? "error" : "n/a";
+      if (isReferenceColumn(report, c.name)) return "-";
       return String(report.rows.filter((r) => r.cells[k].result?.verdict === v).length);
     }),
   ]);
 }
 
 function runLine(c: ConfigRun): string {
+  if (c.error !== undefined) return `${c.name}: error: ${c.error}`;
   if (c.run === null) return `${c.name}: not available in this build`;
   const r = c.run;
   const end = r.end.kind === "poweroff" ? `powered off (status ${r.end.status})` : r.end.kind;
   const done = r.log.ended ? "all probes finished" : r.log.abort !== null ? `guest aborted: ${r.log.abort}` : "guest stopped before the end";
   const integrity = r.integrity === null ? "" : `, monitor intact: ${r.integrity.monitorIntact ? "yes" : "NO"}, guest ran at CPL 0: ${r.integrity.guestRanAtCpl0 ? "YES" : "no"}`;
-  return `${c.name}: ${end}, ${done}, ${r.instructions} instructions, ${r.hostMs} ms${integrity}`;
+  const vs = comparedWith(c) === "bare/standard" ? "" : comparedWith(c) === c.name ? " (reference)" : ` (compared with ${comparedWith(c)})`;
+  return `${c.name}${vs}: ${end}, ${done}, ${r.instructions} instructions, ${r.hostMs} ms${integrity}`;
 }
 
 function showValues(o: Observation | null): string {
@@ -70,7 +74,7 @@ function differenceLines(report: RedpillReport): string[] {
   for (const row of report.rows) {
     row.cells.forEach((cell) => {
       const r = cell.result;
-      if (r === null || cell.config === report.reference || r.verdict === "same") return;
+      if (r === null || cell.reference === true || cell.config === report.reference || r.verdict === "same") return;
       let what = r.verdict === "missing" ? "no result" : r.differences.map(showDifference).join("; ");
       if (r.observed !== null && r.observed.fault === null && r.differences.some((d) => d.kind === "fault")) what += ` (saw ${showValues(r.observed)})`;
       out.push(`${cell.config}  ${row.probe.label} CPL ${row.cpl}: ${r.verdict}: ${what}`);
@@ -84,7 +88,8 @@ function pad(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, k) => c.padEnd(widths[k])).join("  ").trimEnd());
 }
 
-const TITLE = "vmm86 redpill: Robin & Irvine's sensitive instructions (* = added) at guest CPL 0 and 3, compared with bare/standard";
+const TITLE = "vmm86 redpill: Robin & Irvine's sensitive instructions (* = added) at guest CPL 0 and 3, compared with bare/standard " +
+  "(hardware-assisted columns: with bare on the CPU their guest sees)";
 
 export function formatTable(report: RedpillReport): string {
   const head = header(report);
@@ -92,7 +97,7 @@ export function formatTable(report: RedpillReport): string {
   const lines = [TITLE, "", ...pad([head, rule, ...bodyRows(report), rule, ...summaryRows(report)]), ""];
   lines.push("Runs:", ...report.configs.map((c) => "  " + runLine(c)), "");
   const diffs = differenceLines(report);
-  lines.push(diffs.length ? "Differences from bare/standard:" : "No differences from bare/standard.");
+  lines.push(diffs.length ? "Differences from the reference columns:" : "No differences from the reference columns.");
   lines.push(...diffs.map((d) => "  " + d));
   return lines.join("\n") + "\n";
 }
@@ -113,7 +118,7 @@ export function formatMarkdown(report: RedpillReport): string {
     ...report.configs.map((c) => `- ${runLine(c)}`),
   ];
   const diffs = differenceLines(report);
-  if (diffs.length) lines.push("", "Differences from bare/standard:", "", ...diffs.map((d) => `- ${d}`));
+  if (diffs.length) lines.push("", "Differences from the reference columns:", "", ...diffs.map((d) => `- ${d}`));
   return lines.join("\n") + "\n";
 }
 
@@ -121,7 +126,7 @@ export function reportToJson(report: RedpillReport): unknown {
   return {
     reference: report.reference,
     configs: report.configs.map((c) => ({
-      name: c.name, mode: c.mode, cpu: c.cpu, available: c.available,
+      name: c.name, mode: c.mode, cpu: c.cpu, comparedWith: comparedWith(c), available: c.available, ...(c.error !== undefined ? { error: c.error } : {}),
       run: c.run === null ? null : {
         end: c.run.end, instructions: c.run.instructions, hostMs: c.run.hostMs, integrity: c.run.integrity,
         completed: c.run.log.ended, abort: c.run.log.abort,
@@ -134,7 +139,7 @@ export function reportToJson(report: RedpillReport): unknown {
       cpl: row.cpl,
       reference: row.reference === null ? null : { fault: row.reference.fault, values: row.reference.values },
       results: Object.fromEntries(row.cells.map((cell) => [cell.config, cell.result === null ? null : {
-        verdict: cell.config === report.reference ? "reference" : cell.result.verdict,
+        verdict: cell.reference === true || cell.config === report.reference ? "reference" : cell.result.verdict,
         observed: cell.result.observed === null ? null : { fault: cell.result.observed.fault, values: cell.result.observed.values },
         differences: cell.result.differences,
       }])),

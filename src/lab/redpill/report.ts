@@ -2,7 +2,13 @@
 // probe and guest privilege level, what the reference (bare, standard CPU) saw and how
 // every other configuration compares. Modes this build cannot run yet stay in the report
 // as unavailable columns, so the table fills in as the monitor lands.
+//
+// A hardware-assisted monitor's guest sees another CPU model (columns.ts: the machine's
+// model without the virtualization extension, nested paging and the local APIC), so its
+// column is compared with a bare column on that CPU, not with bare/standard: CPUID alone
+// would tell them apart otherwise, and that is the model, not the monitor.
 
+import { HW_COLUMNS } from "../columns.js";
 import { availableModes, runLabGuest, type LabCpu, type LabMode, type LabRunOptions, type LabRunResult } from "../guest-runner.js";
 import { CPLS, PROBES, type Cpl, type ProbeInfo } from "./probes.js";
 import { observationKey, parseRedpill, type GuestLog, type Observation } from "./parse.js";
@@ -11,12 +17,45 @@ import { classify, type Classification } from "./classify.js";
 export const REDPILL_MODES: readonly LabMode[] = ["bare", "trap", "bt"];
 export const REDPILL_CPUS: readonly LabCpu[] = ["standard", "strict"];
 
+/** The first configuration compared with itself: what every other column defaults to. */
+export const REDPILL_REFERENCE = "bare/standard";
+
+/** A column of the report: a configuration and the one it is compared with. */
+export interface RedpillColumn {
+  mode: LabMode;
+  cpu: LabCpu;
+  paging?: "nested" | "shadow";
+  name: string;
+  /** The column it is compared with (its own name: a reference column). */
+  compare: string;
+}
+
+/**
+ * Every mode × CPU variant of the classic monitors, then for each hardware-assisted column
+ * its fair bare machine (a reference column) and the monitor itself compared with it.
+ */
+export function redpillColumns(modes: readonly LabMode[] = REDPILL_MODES, cpus: readonly LabCpu[] = REDPILL_CPUS, hw = HW_COLUMNS): RedpillColumn[] {
+  const out: RedpillColumn[] = [];
+  for (const mode of modes) for (const cpu of cpus) out.push({ mode, cpu, name: `${mode}/${cpu}`, compare: REDPILL_REFERENCE });
+  for (const h of hw) {
+    const bare = `bare/${h.bareLabel}`;
+    if (!out.some((c) => c.name === bare)) out.push({ mode: "bare", cpu: h.bareCpu, name: bare, compare: bare });
+    out.push({ mode: h.mode, cpu: h.cpu, paging: h.paging, name: `${h.label}/${h.bareLabel}`, compare: bare });
+  }
+  if (out.some((c) => c.name === REDPILL_REFERENCE)) out.find((c) => c.name === REDPILL_REFERENCE)!.compare = REDPILL_REFERENCE;
+  return out;
+}
+
 export interface ConfigRun {
   mode: LabMode;
   cpu: LabCpu;
   /** `mode/cpu`, the column name. */
   name: string;
+  /** The configuration it is compared with (default bare/standard; its own name for a reference column). */
+  compare?: string;
   available: boolean;
+  /** The run failed (the monitor refused the guest or stopped): the message, in place of `run`. */
+  error?: string;
   /** Only for available configurations. */
   run: {
     end: LabRunResult["end"];
@@ -29,6 +68,8 @@ export interface ConfigRun {
 
 export interface Cell {
   config: string;
+  /** The configuration is a reference column: the result is its own observation, compared with nothing. */
+  reference?: boolean;
   /** null where the configuration is not available. */
   result: (Classification & { observed: Observation | null }) | null;
 }
@@ -46,27 +87,45 @@ export interface RedpillReport {
   rows: Row[];
 }
 
-/** Builds the report from runs already made; the first available configuration named `bare/standard` is the reference. */
+/** The name of the configuration `c` is compared with. */
+export function comparedWith(c: ConfigRun): string {
+  return c.compare ?? REDPILL_REFERENCE;
+}
+
+/** True for the reference columns (bare/standard, and the bare machines of hardware-assisted columns). */
+export function isReferenceColumn(report: RedpillReport, name: string): boolean {
+  const c = report.configs.find((x) => x.name === name);
+  return name === report.reference || (c !== undefined && comparedWith(c) === name);
+}
+
+/**
+ * Builds the report from runs already made: each configuration is compared with the one
+ * it names (bare/standard unless it says otherwise); `reference` in a row is bare/standard's.
+ */
 export function buildReport(configs: ConfigRun[]): RedpillReport {
-  const ref = configs.find((c) => c.name === "bare/standard" && c.run !== null);
-  const refLog = ref?.run?.log;
+  const logOf = (name: string) => configs.find((c) => c.name === name && c.run !== null)?.run?.log;
+  const refLog = logOf(REDPILL_REFERENCE);
   const rows: Row[] = [];
   for (const probe of PROBES) {
     for (const cpl of CPLS) {
       const key = observationKey(probe.name, cpl);
       const reference = refLog?.observations.get(key);
       const cells: Cell[] = configs.map((c) => {
-        if (c.run === null) return { config: c.name, result: null };
+        const own = comparedWith(c) === c.name || c.name === REDPILL_REFERENCE;
+        if (c.run === null) return { config: c.name, ...(own ? { reference: true } : {}), result: null };
         const observed = c.run.log.observations.get(key);
-        return { config: c.name, result: { ...classify(probe, cpl, reference, observed), observed: observed ?? null } };
+        const against = own ? observed : logOf(comparedWith(c))?.observations.get(key);
+        return { config: c.name, ...(own ? { reference: true } : {}), result: { ...classify(probe, cpl, against, observed), observed: observed ?? null } };
       });
       rows.push({ probe, cpl, reference: reference ?? null, cells });
     }
   }
-  return { reference: "bare/standard", configs, rows };
+  return { reference: REDPILL_REFERENCE, configs, rows };
 }
 
 export interface RedpillOptions {
+  /** The columns (default redpillColumns(modes, cpus)). */
+  columns?: readonly RedpillColumn[];
   modes?: readonly LabMode[];
   cpus?: readonly LabCpu[];
   /** Instruction budget per run (the guest needs about 150 000). */
@@ -81,16 +140,20 @@ export function runRedpill(image: Uint8Array, opts: RedpillOptions = {}): Redpil
   const available = opts.available ?? availableModes();
   const runner = opts.runner ?? runLabGuest;
   const configs: ConfigRun[] = [];
-  for (const mode of opts.modes ?? REDPILL_MODES) {
-    for (const cpu of opts.cpus ?? REDPILL_CPUS) {
-      const name = `${mode}/${cpu}`;
-      if (!available.includes(mode)) { configs.push({ mode, cpu, name, available: false, run: null }); continue; }
-      const r = runner(image, { mode, cpu, maxInstructions: opts.maxInstructions ?? 20_000_000 });
-      configs.push({
-        mode, cpu, name, available: true,
-        run: { end: r.end, instructions: r.instructions, hostMs: r.hostMs, integrity: r.integrity, log: parseRedpill(r.serial) },
-      });
+  for (const col of opts.columns ?? redpillColumns(opts.modes, opts.cpus)) {
+    const { mode, cpu, name, compare } = col;
+    if (!available.includes(mode)) { configs.push({ mode, cpu, name, compare, available: false, run: null }); continue; }
+    let r: LabRunResult;
+    try {
+      r = runner(image, { mode, cpu, paging: col.paging, maxInstructions: opts.maxInstructions ?? 20_000_000 });
+    } catch (e) {
+      configs.push({ mode, cpu, name, compare, available: true, error: e instanceof Error ? e.message : String(e), run: null });
+      continue;
     }
+    configs.push({
+      mode, cpu, name, compare, available: true,
+      run: { end: r.end, instructions: r.instructions, hostMs: r.hostMs, integrity: r.integrity, log: parseRedpill(r.serial) },
+    });
   }
   return buildReport(configs);
 }

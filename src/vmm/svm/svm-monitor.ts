@@ -43,10 +43,11 @@ import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
 import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
 import { Counters } from "../stats/counters.js";
 import { ShadowPaging, PfOutcome } from "../shadow/shadow-paging.js";
-import { GuestUnsupported, MonitorPanic, hex, mnemonicOf, guestStateOf, guestWhereOf, runMonitored, timeCounters } from "../monitor.js";
+import { GuestUnsupported, MonitorPanic, mnemonicOf, guestStateOf, guestWhereOf, runMonitored, timeCounters } from "../monitor.js";
 import { restoreCpu } from "../../hw/cpu/cpu-state.js";
 import { restoreMemory } from "../../hw/mem/memory-state.js";
 import { restorePlatform, type GuestState } from "../../hw/pc/pc-state.js";
+import { HostAreaGuard, svmGuardedRanges, type IntegrityVerdict } from "./integrity.js";
 
 const HOST_GDT = 0x0000, HOST_IDT = 0x1000, NATIVE = 0x2000, HSAVE = 0x3000, VMCB = 0x4000, IOPM = 0x5000, MSRPM = 0x8000;
 const STACK_TOP = 0xb000, NPT = 0xb000;
@@ -95,8 +96,6 @@ export class SvmMonitor {
   private readonly apic: LocalApic;
   /** Machine-physical address of the host area (just above the guest's RAM). */
   private readonly base: number;
-  /** Everything the monitor wrote into its own memory, for the integrity check: [address, bytes]. */
-  private readonly written = new Map<number, Uint8Array>();
   private armedCycle = 0;
   private overhead = 0;
   private guestDeadline = 0;
@@ -117,6 +116,8 @@ export class SvmMonitor {
   private readonly shadow: ShadowPaging | null = null;
   /** The CR intercepts last written to the VMCB (shadow paging changes the read intercepts). */
   private crIntercepts = 0;
+  /** The host area as buildHost() left it, for integrity() (integrity.ts). */
+  private readonly guard: HostAreaGuard;
 
   constructor(opts: PcOptions & { paging?: SvmPaging }) {
     const model = opts.model;
@@ -167,6 +168,8 @@ export class SvmMonitor {
     m.watchRing0 = true;
     if (paging === "shadow") this.shadow = new ShadowPaging(machine.mem, guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
     this.buildHost();
+    this.guard = new HostAreaGuard(machine.mem, svmGuardedRanges({ base: this.base, gdt: HOST_GDT, idt: HOST_IDT, native: NATIVE,
+      vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT, nptBytes, crInterceptsChange: paging === "shadow" }));
   }
 
   get cpu(): Cpu { return this.machine.cpu; }
@@ -192,9 +195,6 @@ export class SvmMonitor {
   private phys(off: number): number { return this.base + off; }
   private put32(off: number, v: number): void {
     this.machine.mem.write32(this.phys(off), v);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, v | 0, true);
-    this.written.set(this.phys(off), b);
   }
 
   private buildHost(): void {
@@ -626,20 +626,13 @@ export class SvmMonitor {
   // Reporting
   // ===================================================================================
 
-  /** Resource control: the monitor's memory as it wrote it, and no CPL-0 code but its own outside guest mode. */
-  integrity(): { monitorIntact: boolean; guestRanAtCpl0: boolean; detail: string } {
-    const mem = this.machine.mem;
-    const bad: number[] = [];
-    for (const [at, bytes] of this.written) {
-      for (let k = 0; k < 4; k++) if (mem.read8(at + k) !== bytes[k]) { bad.push(at); break; }
-    }
-    const ring0 = this.machine.cpu.ring0Foreign;
+  /** Resource control (integrity.ts): the monitor's memory as it wrote it, its shadow tables as it filled them, and no CPL-0 code but its own outside guest mode. */
+  integrity(): IntegrityVerdict {
+    const v = this.guard.check(this.machine.cpu.ring0Foreign);
     const badShadow = this.shadow?.tampered() ?? 0;
-    const parts: string[] = [];
-    if (bad.length) parts.push(`monitor memory changed at ${bad.slice(0, 4).map(hex).join(", ")}${bad.length > 4 ? ", …" : ""}`);
-    if (badShadow) parts.push(`${badShadow} shadow page-table entries changed behind the monitor`);
-    if (ring0) parts.push(`${ring0} instructions ran at machine CPL 0 outside guest mode`);
-    return { monitorIntact: bad.length === 0 && badShadow === 0, guestRanAtCpl0: ring0 > 0, detail: parts.join("; ") };
+    if (badShadow === 0) return v;
+    const detail = `${badShadow} shadow page-table entries changed behind the monitor`;
+    return { ...v, monitorIntact: false, detail: v.detail ? `${v.detail}; ${detail}` : detail };
   }
 
   guestWhere(): string { return guestWhereOf(this.vcpu); }

@@ -411,6 +411,8 @@ export class VtxMonitor extends AssistedMonitor {
         ar = 0x8b; base = 0; limit = 0x67;
       }
       if ((ar & 0x1_0010) === 0x10) ar |= 1; // a usable code or data segment was accessed when it was loaded
+      // SS.DPL holds the CPL, also when SS is unusable (a null SS in 64-bit mode: §24.4.1).
+      if (k === SegReg.SS) ar = (ar & ~0x60) | (vc.cpl << 5);
       v.set(Vmcs.GUEST_ES_SELECTOR + 2 * k, s.selector);
       v.setNum(Vmcs.GUEST_ES_BASE + 2 * k, base);
       v.set(Vmcs.GUEST_ES_LIMIT + 2 * k, limit | 0);
@@ -471,7 +473,7 @@ export class VtxMonitor extends AssistedMonitor {
     vc.setEflags(v.get(Vmcs.GUEST_RFLAGS));
     vc.eip = wide(v.getNum(Vmcs.GUEST_RIP));
     vc.mode64 = vc.lma && vc.segs[SegReg.CS].l && !vc.segs[SegReg.CS].big;
-    vc.cpl = (cr0 & CR0_PE) === 0 ? 0 : (vc.flags & F.VM) !== 0 ? 3 : vc.segs[SegReg.SS].dpl;
+    vc.cpl = (cr0 & CR0_PE) === 0 ? 0 : (vc.flags & F.VM) !== 0 ? 3 : (v.get(Vmcs.GUEST_SS_AR_BYTES) >>> 5) & 3;
     vc.inhibitIrq = (v.get(Vmcs.GUEST_INTERRUPTIBILITY_INFO) & (C.BLOCKING_BY_STI | C.BLOCKING_BY_MOV_SS)) !== 0;
     vc.sysenterCs = v.get(Vmcs.GUEST_SYSENTER_CS) & 0xffff;
     vc.sysenterEsp = v.get(Vmcs.GUEST_SYSENTER_ESP); vc.sysenterEip = v.get(Vmcs.GUEST_SYSENTER_EIP);
