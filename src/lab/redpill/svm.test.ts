@@ -1,12 +1,12 @@
-// The red pill under the hardware-assisted monitor: svm+NPT/barcelona is compared with the
-// bare machine its guest sees (bare/barcelona = --cpu barcelona,-apic,-svm,-npt) and is
-// `same` in every row; the classic columns keep bare/standard as their reference.
+// The red pill under the hardware-assisted monitors: each column (vtx-shadow/core-duo,
+// vtx+EPT/nehalem, svm-shadow/athlon64-revf, svm+NPT/barcelona) is compared with the bare
+// machine its guest sees (columns.ts: the model less the extension and the local APIC) and
+// is `same` in every row; the classic columns keep bare/standard as their reference.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { redpillColumns, runRedpill, REDPILL_REFERENCE } from "./report.js";
 import { loadRedpillImage } from "../../guests/images.js";
-import { availableModes } from "../guest-runner.js";
 import { HW_COLUMNS } from "../columns.js";
 import { formatTable } from "./format.js";
 
@@ -16,25 +16,28 @@ test("columns: the classic modes against bare/standard, each hardware-assisted c
     ["bare/standard", REDPILL_REFERENCE], ["bare/strict", REDPILL_REFERENCE],
     ["trap/standard", REDPILL_REFERENCE], ["trap/strict", REDPILL_REFERENCE],
     ["bt/standard", REDPILL_REFERENCE], ["bt/strict", REDPILL_REFERENCE],
-    ["bare/barcelona", "bare/barcelona"], ["svm+NPT/barcelona", "bare/barcelona"],
+    ...HW_COLUMNS.flatMap((h) => [[`bare/${h.bareLabel}`, `bare/${h.bareLabel}`], [`${h.label}/${h.bareLabel}`, `bare/${h.bareLabel}`]]),
   ]);
-  assert.equal(cols.find((c) => c.name === "bare/barcelona")!.cpu, HW_COLUMNS[0].bareCpu);
+  for (const h of HW_COLUMNS) assert.equal(cols.find((c) => c.name === `bare/${h.bareLabel}`)!.cpu, h.bareCpu);
 });
 
-test("svm+NPT/barcelona: the same as bare/barcelona in every row, monitor intact", { skip: availableModes().includes("svm") ? false : "no svm in this build" }, () => {
+test("every hardware-assisted column (vtx-shadow, vtx+EPT, svm-shadow, svm+NPT): the same as its bare machine in every row, monitor intact", () => {
   const columns = redpillColumns([], []);
   const report = runRedpill(loadRedpillImage(), { columns });
-  const svm = report.configs.find((c) => c.mode === "svm")!;
-  assert.ok(svm.run?.log.ended, "every probe finished under svm");
-  assert.deepEqual(svm.run.integrity, { monitorIntact: true, guestRanAtCpl0: false });
-  const k = report.configs.indexOf(svm);
-  for (const row of report.rows) {
-    const cell = row.cells[k];
-    assert.equal(cell.result?.verdict, "same", `${row.probe.label} CPL ${row.cpl}: ${JSON.stringify(cell.result?.differences)}`);
-    assert.equal(row.cells[k - 1].reference, true);
-  }
   const t = formatTable(report);
-  assert.match(t, /svm\+NPT\/barcelona \(compared with bare\/barcelona\): powered off/);
+  for (const h of HW_COLUMNS) {
+    const name = `${h.label}/${h.bareLabel}`;
+    const k = report.configs.findIndex((c) => c.name === name);
+    const cfg = report.configs[k];
+    assert.ok(cfg.run?.log.ended, `every probe finished under ${name}`);
+    assert.deepEqual(cfg.run.integrity, { monitorIntact: true, guestRanAtCpl0: false }, name);
+    for (const row of report.rows) {
+      const cell = row.cells[k];
+      assert.equal(cell.result?.verdict, "same", `${name}: ${row.probe.label} CPL ${row.cpl}: ${JSON.stringify(cell.result?.differences)}`);
+      assert.equal(row.cells[k - 1].reference, true);
+    }
+    assert.match(t, new RegExp(`${name.replace("+", "\\+")} \\(compared with bare/${h.bareLabel}\\): powered off`));
+  }
   assert.match(t, /No differences from the reference columns\./);
 });
 
