@@ -280,8 +280,12 @@ export function eferWritable(cpu: Cpu): number {
 
 function hasMsr(cpu: Cpu, n: number): boolean {
   return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx) ||
-    (n === MSR_MISC_ENABLE && hasMiscEnable(cpu)) || (n === MSR_PAT && cpu.features.pat);
+    (n === MSR_MISC_ENABLE && hasMiscEnable(cpu)) || (n === MSR_PAT && cpu.features.pat) ||
+    (n === MSR_DEBUGCTL && cpu.features.debugctl);
 }
+
+/** IA32_DEBUGCTL (1D9h), on parts with `debugctl`: only 0 can be written here (models.ts says why). */
+export const MSR_DEBUGCTL = 0x1d9;
 
 /**
  * IA32_PAT (277h, SDM vol. 3 §11.12.2; AMD APM vol. 2 §7.8.1), on parts with PAT: eight
@@ -473,6 +477,7 @@ function writeMsr(cpu: Cpu, n: number, lo: number, hi: number): void {
         if ((old !== undefined && (old[0] & FEATURE_CONTROL_LOCK) !== 0) || (lo & ~FEATURE_CONTROL_BITS) !== 0 || hi !== 0) cpu.gp(0);
       }
       if (n === MSR_PAT && !patValid(lo, hi)) cpu.gp(0);
+      if (n === MSR_DEBUGCTL && (lo !== 0 || hi !== 0)) cpu.gp(0);
       cpu.plainMsrs.set(n, [lo, hi]);
   }
 }
