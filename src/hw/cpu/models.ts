@@ -8,8 +8,8 @@
 //
 // What a model reports is the real part's identity (vendor, signature, brand string, cache
 // and TLB descriptors, address sizes) and, of its feature flags, the ones this machine
-// implements. Flags the part had that vmm86 does not model (MTRR, MCA, PAT, PSE-36, CLFLUSH,
-// HTT, MONITOR, 3DNow! …) stay clear, so an OS never relies on something missing.
+// implements. Flags the part had that vmm86 does not model (MTRR, MCA, PSE-36, CLFLUSH,
+// HTT, MONITOR, 3DNow! …) stay clear (PAT, as its MSR, is on the VMX and SVM models: `pat`), so an OS never relies on something missing.
 // Every CPUID value below that is copied from a part says where it comes from.
 
 /** Every feature a model may have. Names follow CPUID's feature flags where one exists. */
