@@ -4,7 +4,8 @@
 // same architecture, and turns them into the two files `vmm86 run linux` / `run linux-pae` /
 // `run linux64` boot: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
 // One code path, parameterized by the guest (LINUX_GUESTS); each guest has its own cache
-// directory, so both can be fetched side by side.
+// directory, so both can be fetched side by side. linux64's initramfs also carries the kernel
+// package's KVM modules and guests/kvm-probe (docs/kvm-in-guest.md).
 //
 // The packages come through the machine's own Debian tools, configured as the machine
 // configures them (sources, proxies, keys), but with a private state and cache directory
