@@ -12,7 +12,9 @@ export const FETCH_HELP = `Usage:
 
   linux       Debian's current linux-image-686 and busybox-static, i386
   linux-pae   Debian's current linux-image-686-pae (PAE paging) and busybox-static, i386
-  linux64     Debian's current linux-image-amd64 and busybox-static, amd64 (x86-64)
+  linux64     Debian's current linux-image-amd64 and busybox-static, amd64 (x86-64), with
+              the kernel package's kvm, kvm_amd and kvm_intel modules and /bin/kvm-probe
+              (docs/kvm-in-guest.md)
 
 Fetches the packages with apt-get download (private package lists for that architecture,
 the machine's sources), extracts the kernel and builds an initramfs (busybox, /init

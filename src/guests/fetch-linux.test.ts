@@ -4,12 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import {
   FetchError, LINUX_AMD64, LINUX_I386, LINUX_PAE, buildInitramfs, cachedLinux, damagedLinux, defaultCacheDir, fetchLinux, initScript, isElfFor,
+  kvmExtras, kvmProbePath,
 } from "./fetch-linux.js";
 
 const hasCpio = spawnSync("cpio", ["--version"]).status === 0;
@@ -110,8 +112,12 @@ test("linux, linux-pae and linux64: separate caches, each manifest read only as 
   try {
     writeFileSync(join(dir, "bzImage"), Buffer.alloc(10));
     writeFileSync(join(dir, "initramfs.cpio.gz"), Buffer.alloc(5));
+    // linux64 carries KVM in the guest: its manifest records the probe it was built with.
+    const probe = createHash("sha256").update(readFileSync(kvmProbePath(LINUX_AMD64.kvmProbe!))).digest("hex");
+    const kvm = { modules: [], probe: { name: LINUX_AMD64.kvmProbe, sha256: probe } };
     const manifest = (arch?: string, guest?: string) => JSON.stringify({
-      format: 1, ...(arch ? { arch } : {}), ...(guest ? { guest } : {}), release: "6.1.0-99-amd64", cmdline: "console=ttyS0",
+      format: 1, ...(arch ? { arch } : {}), ...(guest ? { guest } : {}), ...(arch === "amd64" ? { kvm } : {}),
+      release: "6.1.0-99-amd64", cmdline: "console=ttyS0",
       kernel: { package: "linux-image-6.1.0-99-amd64", version: "1" }, busybox: { package: "busybox-static", version: "1" },
       init: { sha256: "" }, fetchedAt: "",
       files: { bzImage: { name: "bzImage", size: 10, sha256: "" }, initramfs: { name: "initramfs.cpio.gz", size: 5, sha256: "" } },
@@ -119,6 +125,9 @@ test("linux, linux-pae and linux64: separate caches, each manifest read only as 
     writeFileSync(join(dir, "manifest.json"), manifest("amd64"));
     assert.equal(cachedLinux(dir, LINUX_I386), null);
     assert.equal(cachedLinux(dir, LINUX_AMD64)?.cmdline, "console=ttyS0 cryptomgr.notests earlyprintk=ttyS0");
+    // A linux64 cache built before the initramfs carried KVM (or with another probe) is out of date.
+    writeFileSync(join(dir, "manifest.json"), manifest("amd64").replace(probe, "0".repeat(64)));
+    assert.equal(cachedLinux(dir, LINUX_AMD64), null);
     // A manifest without `arch` (written before linux64 existed) is an i386 one.
     writeFileSync(join(dir, "manifest.json"), manifest());
     assert.equal(cachedLinux(dir, LINUX_AMD64), null);
@@ -127,6 +136,41 @@ test("linux, linux-pae and linux64: separate caches, each manifest read only as 
     writeFileSync(join(dir, "manifest.json"), manifest("i386", "linux-pae"));
     assert.equal(cachedLinux(dir, LINUX_PAE)?.cmdline, "console=ttyS0 cryptomgr.notests");
     assert.equal(cachedLinux(dir, LINUX_I386), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("KVM in the guest: the modules with the closure of their depends=, a depmod-style modules.dep, the probe; all in the initramfs", { skip: hasCpio ? false : "no cpio tool" }, () => {
+  const dir = tempDir();
+  try {
+    // A fake kernel package: .modinfo strings as modinfo reads them.
+    const mod = (rel: string, depends: string) => {
+      const p = join(dir, "lib/modules/6.1.0-99-amd64", rel);
+      mkdirSync(join(p, ".."), { recursive: true });
+      writeFileSync(p, Buffer.from(`\x7fELF\0license=GPL\0depends=${depends}\0name=x\0`, "latin1"));
+    };
+    mod("kernel/arch/x86/kvm/kvm.ko", "irqbypass");
+    mod("kernel/arch/x86/kvm/kvm-amd.ko", "kvm,ccp");
+    mod("kernel/arch/x86/kvm/kvm-intel.ko", "kvm");
+    mod("kernel/virt/lib/irqbypass.ko", "");
+    mod("kernel/drivers/crypto/ccp/ccp.ko", "");
+    mod("kernel/fs/unrelated.ko", "");
+    const x = kvmExtras(dir, "6.1.0-99-amd64", LINUX_AMD64);
+    assert.deepEqual(x.modules.map((m) => m.path.replace("lib/modules/6.1.0-99-amd64/kernel/", "")).sort(),
+      ["arch/x86/kvm/kvm-amd.ko", "arch/x86/kvm/kvm-intel.ko", "arch/x86/kvm/kvm.ko", "drivers/crypto/ccp/ccp.ko", "virt/lib/irqbypass.ko"]);
+    assert.equal(x.modulesDep.path, "lib/modules/6.1.0-99-amd64/modules.dep");
+    assert.match(x.modulesDep.text, /^kernel\/arch\/x86\/kvm\/kvm-amd\.ko: kernel\/arch\/x86\/kvm\/kvm\.ko kernel\/virt\/lib\/irqbypass\.ko kernel\/drivers\/crypto\/ccp\/ccp\.ko$/m);
+    assert.match(x.modulesDep.text, /^kernel\/virt\/lib\/irqbypass\.ko:$/m);
+    assert.ok(isElfFor(x.probe, LINUX_AMD64), "the x86-64 probe");
+    const list = spawnSync("cpio", ["-t", "--quiet"], { input: gunzipSync(buildInitramfs(Buffer.from("\x7fELF"), x)) }).stdout.toString().split("\n");
+    for (const p of ["lib", "lib/modules/6.1.0-99-amd64/kernel/arch/x86/kvm", "lib/modules/6.1.0-99-amd64/kernel/arch/x86/kvm/kvm.ko",
+      "lib/modules/6.1.0-99-amd64/modules.dep", "bin/kvm-probe"]) assert.ok(list.includes(p), p);
+    assert.ok(list.indexOf("lib/modules/6.1.0-99-amd64/kernel/arch/x86/kvm") < list.indexOf("lib/modules/6.1.0-99-amd64/kernel/arch/x86/kvm/kvm.ko"), "directories first");
+    // A compressed module is refused: busybox insmod loads plain .ko files.
+    rmSync(join(dir, "lib/modules/6.1.0-99-amd64/kernel/drivers/crypto/ccp/ccp.ko"));
+    writeFileSync(join(dir, "lib/modules/6.1.0-99-amd64/kernel/drivers/crypto/ccp/ccp.ko.xz"), "");
+    assert.throws(() => kvmExtras(dir, "6.1.0-99-amd64", LINUX_AMD64), /ccp\.ko\.xz is compressed/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

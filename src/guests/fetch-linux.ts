@@ -4,7 +4,8 @@
 // same architecture, and turns them into the two files `vmm86 run linux` / `run linux-pae` /
 // `run linux64` boot: `bzImage` and `initramfs.cpio.gz` (newc, gzip).
 // One code path, parameterized by the guest (LINUX_GUESTS); each guest has its own cache
-// directory, so both can be fetched side by side.
+// directory, so both can be fetched side by side. linux64's initramfs also carries the kernel
+// package's KVM modules and guests/kvm-probe (docs/kvm-in-guest.md).
 //
 // The packages come through the machine's own Debian tools, configured as the machine
 // configures them (sources, proxies, keys), but with a private state and cache directory
@@ -26,6 +27,7 @@ import {
 } from "node:fs";
 import { homedir, hostname, userInfo } from "node:os";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { writeCpio, type CpioEntry } from "./cpio.js";
 
@@ -44,6 +46,12 @@ export interface LinuxGuest {
   cacheName: string;
   /** The kernel command line `vmm86 run <name>` passes (LinuxImage.cmdline). */
   cmdline: string;
+  /**
+   * KVM in the guest (docs/kvm-in-guest.md): the initramfs also carries the kernel package's
+   * own kvm, kvm_amd and kvm_intel modules (with what they depend on and a modules.dep for
+   * busybox modprobe) and this program of guests/kvm-probe as /bin/kvm-probe.
+   */
+  kvmProbe?: string;
 }
 
 /** The files `vmm86 run linux` (or `run linux64`) needs. */
@@ -103,7 +111,7 @@ export const LINUX_I386: LinuxGuest = {
 /** Debian amd64: linux-image-amd64 and busybox-static:amd64 (`vmm86 fetch linux64`). */
 export const LINUX_AMD64: LinuxGuest = {
   name: "linux64", arch: "amd64", kernelMetapackage: "linux-image-amd64", elfClass: 2, elfMachine: 62, cacheName: "linux64",
-  cmdline: LINUX64_CMDLINE,
+  cmdline: LINUX64_CMDLINE, kvmProbe: "kvm-probe-x86_64",
 };
 /**
  * Debian i386 with PAE paging: linux-image-686-pae (Debian's mainstream i386 kernel: 3-level
@@ -134,6 +142,8 @@ interface Manifest {
   kernel: { package: string; version: string };
   busybox: { package: string; version: string };
   init: { sha256: string };
+  /** What the initramfs carries for KVM in the guest (guests with kvmProbe only). */
+  kvm?: { modules: string[]; probe: { name: string; sha256: string } };
   files: { bzImage: FileRecord; initramfs: FileRecord };
   fetchedAt: string;
 }
@@ -173,9 +183,30 @@ poweroff -f
 `;
 }
 
-/** Returns the gzip-compressed newc archive around `busybox` (a static binary of the guest's architecture). */
-export function buildInitramfs(busybox: Uint8Array): Uint8Array {
+/** Kernel modules and a program for KVM in the guest (LinuxGuest.kvmProbe), as buildInitramfs takes them. */
+export interface KvmExtras {
+  /** The modules, each at its path in the initramfs (lib/modules/<release>/kernel/…). */
+  modules: { path: string; data: Uint8Array }[];
+  /** lib/modules/<release>/modules.dep's path and text. */
+  modulesDep: { path: string; text: string };
+  /** /bin/kvm-probe. */
+  probe: Uint8Array;
+}
+
+/** Returns the gzip-compressed newc archive around `busybox` (a static binary of the guest's
+ * architecture), with the KVM modules and probe if `kvm` is given. */
+export function buildInitramfs(busybox: Uint8Array, kvm?: KvmExtras): Uint8Array {
   const dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "run"];
+  if (kvm) {
+    // The kernel's initramfs unpacker creates no parent directories: list each one.
+    for (const f of [...kvm.modules.map((m) => m.path), kvm.modulesDep.path]) {
+      const parts = f.split("/");
+      for (let k = 1; k < parts.length; k++) {
+        const d = parts.slice(0, k).join("/");
+        if (!dirs.includes(d)) dirs.push(d);
+      }
+    }
+  }
   const entries: CpioEntry[] = dirs.map((path) => ({ kind: "dir", path, mode: path === "tmp" ? 0o1777 : 0o755 }));
   entries.push(
     { kind: "file", path: "bin/busybox", data: busybox, mode: 0o755 },
@@ -185,6 +216,13 @@ export function buildInitramfs(busybox: Uint8Array): Uint8Array {
     { kind: "char", path: "dev/null", major: 1, minor: 3, mode: 0o666 },
     { kind: "file", path: "init", data: Buffer.from(initScript(), "utf8"), mode: 0o755 },
   );
+  if (kvm) {
+    for (const m of kvm.modules) entries.push({ kind: "file", path: m.path, data: m.data, mode: 0o644 });
+    entries.push(
+      { kind: "file", path: kvm.modulesDep.path, data: Buffer.from(kvm.modulesDep.text, "utf8"), mode: 0o644 },
+      { kind: "file", path: "bin/kvm-probe", data: kvm.probe, mode: 0o755 },
+    );
+  }
   return gzipSync(writeCpio(entries), { level: 9 });
 }
 
@@ -194,6 +232,8 @@ export function cachedLinux(cacheDir?: string, guest: LinuxGuest = LINUX_I386): 
   cacheDir ??= defaultCacheDir(guest);
   const m = readManifest(cacheDir, guest);
   if (!m) return null;
+  // A cache built before this guest carried KVM (or with another probe) is not this version's image.
+  if (guest.kvmProbe !== undefined && m.kvm?.probe.sha256 !== kvmProbeHash(guest)) return null;
   const bzImage = join(cacheDir, m.files.bzImage.name);
   const initramfs = join(cacheDir, m.files.initramfs.name);
   if (sizeOf(bzImage) !== m.files.bzImage.size || sizeOf(initramfs) !== m.files.initramfs.size) return null;
@@ -347,7 +387,9 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     }
     const bb = readFileSync(join(work, "busybox", "bin", "busybox"));
     if (!isElfFor(bb, guest)) throw new FetchError("E_FETCH", `${busyboxDeb}: bin/busybox is not an ${guest.arch} ELF`);
-    const initramfs = buildInitramfs(bb);
+    const kvm = guest.kvmProbe !== undefined ? kvmExtras(join(work, "kernel"), release, guest) : undefined;
+    if (kvm) log(`  KVM in the guest: ${kvm.modules.map((m) => m.path.split("/").pop()).join(", ")}, /bin/kvm-probe`);
+    const initramfs = buildInitramfs(bb, kvm);
 
     rmSync(join(cacheDir, MANIFEST), { force: true });
     writeAtomic(join(cacheDir, "bzImage"), bzImage);
@@ -362,6 +404,9 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
       kernel: { package: kernelPackage, version: field(kernel, "Version") },
       busybox: { package: BUSYBOX_PACKAGE, version: field(busybox, "Version") },
       init: { sha256: initHash },
+      ...(kvm && guest.kvmProbe !== undefined ? {
+        kvm: { modules: kvm.modules.map((m) => m.path), probe: { name: guest.kvmProbe, sha256: sha256(kvm.probe) } },
+      } : {}),
       files: {
         bzImage: { name: "bzImage", size: bzImage.length, sha256: sha256(bzImage) },
         initramfs: { name: "initramfs.cpio.gz", size: initramfs.length, sha256: sha256(initramfs) },
@@ -376,6 +421,73 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
     rmSync(work, { recursive: true, force: true });
     rmSync(debs, { recursive: true, force: true });
   }
+}
+
+// ---- KVM in the guest (docs/kvm-in-guest.md) -------------------------------------------
+
+/** The modules KVM in the guest loads; what they depend on comes along (modinfo `depends`). */
+export const KVM_MODULES = ["kvm_amd", "kvm_intel"];
+
+/** guests/kvm-probe/<name> in the checkout (this file runs as dist/src/guests/fetch-linux.js). */
+export function kvmProbePath(name: string): string {
+  return fileURLToPath(new URL(`../../../guests/kvm-probe/${name}`, import.meta.url));
+}
+
+function kvmProbeHash(guest: LinuxGuest): string | undefined {
+  try { return sha256(readFileSync(kvmProbePath(guest.kvmProbe ?? ""))); } catch { return undefined; }
+}
+
+/**
+ * The KVM modules of the extracted kernel package under `root` (lib/modules/<release>/…),
+ * with the closure of their `depends=` (the .modinfo strings modinfo prints), a modules.dep
+ * in depmod's format (a module, then what it needs, so a loader works from the end of the
+ * line), and the probe. Throws FetchError if a module is missing or compressed.
+ */
+export function kvmExtras(root: string, release: string, guest: LinuxGuest): KvmExtras {
+  const modRoot = join("lib", "modules", release);
+  const byName = new Map<string, string>();
+  const scan = (rel: string): void => {
+    for (const e of readdirSync(join(root, modRoot, rel), { withFileTypes: true })) {
+      const p = rel === "" ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) scan(p);
+      else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(e.name)) byName.set(e.name.replace(/\.ko.*$/, "").replace(/-/g, "_"), p);
+    }
+  };
+  try { scan(""); } catch (e) {
+    throw new FetchError("E_FETCH", `the kernel package has no ${modRoot} (${errCode(e)}): KVM in the guest needs its modules`);
+  }
+  const data = new Map<string, Buffer>();
+  const deps = new Map<string, string[]>();
+  const visit = (name: string): void => {
+    if (data.has(name)) return;
+    const rel = byName.get(name);
+    if (rel === undefined) throw new FetchError("E_FETCH", `the kernel package has no module ${name} (KVM in the guest needs it)`);
+    if (!rel.endsWith(".ko")) throw new FetchError("E_FETCH", `${rel} is compressed; busybox insmod loads only plain .ko files`);
+    const bytes = readFileSync(join(root, modRoot, rel));
+    data.set(name, bytes);
+    const m = /\0depends=([^\0]*)\0/.exec(bytes.toString("latin1"));
+    const d = m && m[1] !== "" ? m[1].split(",").map((n) => n.replace(/-/g, "_")) : [];
+    deps.set(name, d);
+    for (const n of d) visit(n);
+  };
+  for (const n of KVM_MODULES) visit(n);
+  // Each module's line lists everything below it, nearest first (depmod's order).
+  const closure = (name: string, out: string[]): string[] => {
+    for (const n of deps.get(name) ?? []) if (!out.includes(n)) { out.push(n); closure(n, out); }
+    return out;
+  };
+  const path = (n: string): string => `kernel/${byName.get(n)!.replace(/^kernel\//, "")}`;
+  const dep = [...data.keys()].map((n) => `${path(n)}: ${closure(n, []).map(path).join(" ")}`.trimEnd() + "\n").join("");
+  let probe: Buffer;
+  try { probe = readFileSync(kvmProbePath(guest.kvmProbe ?? "")); } catch (e) {
+    throw new FetchError("E_FETCH", `cannot read ${kvmProbePath(guest.kvmProbe ?? "")} (${errCode(e)}); build it with guests/kvm-probe/build.sh`);
+  }
+  if (!isElfFor(probe, guest)) throw new FetchError("E_FETCH", `${guest.kvmProbe} is not an ${guest.arch} ELF`);
+  return {
+    modules: [...data.entries()].map(([n, d]) => ({ path: `${modRoot}/${path(n)}`, data: d })),
+    modulesDep: { path: `${modRoot}/modules.dep`, text: dep },
+    probe,
+  };
 }
 
 // ---- apt, with private state ----------------------------------------------------------

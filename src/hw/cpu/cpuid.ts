@@ -14,7 +14,7 @@ export const BASE_EDX =
 
 /** Where each feature shows in CPUID: [leaf, register index (0 EAX … 3 EDX), bit]. */
 const FEATURE_BITS: readonly [FeatureName, number, number, number][] = [
-  ["apic", 1, 3, 9], ["mmx", 1, 3, 23], ["fxsr", 1, 3, 24], ["sse", 1, 3, 25], ["sse2", 1, 3, 26],
+  ["apic", 1, 3, 9], ["pat", 1, 3, 16], ["mmx", 1, 3, 23], ["fxsr", 1, 3, 24], ["sse", 1, 3, 25], ["sse2", 1, 3, 26],
   ["sse3", 1, 2, 0], ["vmx", 1, 2, 5], ["ssse3", 1, 2, 9], ["cx16", 1, 2, 13], ["popcnt", 1, 2, 23], ["tscDeadline", 1, 2, 24],
   ["umip", 7, 2, 2],
   ["lahfLm", 0x8000_0001, 2, 0], ["svm", 0x8000_0001, 2, 2],

@@ -8,8 +8,8 @@
 //
 // What a model reports is the real part's identity (vendor, signature, brand string, cache
 // and TLB descriptors, address sizes) and, of its feature flags, the ones this machine
-// implements. Flags the part had that vmm86 does not model (MTRR, MCA, PAT, PSE-36, CLFLUSH,
-// HTT, MONITOR, 3DNow! …) stay clear, so an OS never relies on something missing.
+// implements. Flags the part had that vmm86 does not model (MTRR, MCA, PSE-36, CLFLUSH,
+// HTT, MONITOR, 3DNow! …) stay clear (PAT, as its MSR, is on the VMX and SVM models: `pat`), so an OS never relies on something missing.
 // Every CPUID value below that is copied from a part says where it comes from.
 
 /** Every feature a model may have. Names follow CPUID's feature flags where one exists. */
@@ -78,6 +78,21 @@ export interface CpuFeatures {
   svm: boolean;
   /** SVM nested paging (CPUID 8000_000Ah:EDX bit 0, APM vol. 2 §15.25); needs svm. */
   npt: boolean;
+  /**
+   * The page attribute table (CPUID.1:EDX bit 16): IA32_PAT (277h), and the PAT bit of a page
+   * table entry selecting its entry. Memory types change nothing in this machine (it has no
+   * caches), so what is modelled is the MSR: its reset value and its #GP on a reserved type.
+   * On the parts a hypervisor runs on (KVM refuses to load on a host without it).
+   */
+  pat: boolean;
+  /**
+   * IA32_DEBUGCTL (1D9h; AMD's DebugCtl, APM vol. 2 §13.1.1.6): every P6 and K7 part and later
+   * has it, not a CPUID bit. Only its value is modelled: it reads 0 after RESET, and setting
+   * LBR (bit 0) or BTF (bit 1) is #GP(0), since the machine records no branches and steps by
+   * instruction only. On the parts a hypervisor runs on (KVM reads it around every VMRUN/
+   * VM entry).
+   */
+  debugctl: boolean;
   /** Not a real part: every sensitive instruction faults with #GP at CPL > 0 (DESIGN.md §2). */
   strict: boolean;
 }
@@ -143,7 +158,7 @@ const NONE: CpuFeatures = {
   tscDeadline: false, nx: false, lm: false, lmsle: false, noLmsle: false, syscallLegacy: false,
   syscall: false, page1gb: false, cx16: false, popcnt: false, rdtscp: false, lahfLm: false, prefetchw: false,
   umip: false, vmx: false, ept: false, vpid: false, unrestrictedGuest: false, vmxPreemptionTimer: false,
-  svm: false, npt: false, strict: false,
+  svm: false, npt: false, pat: false, debugctl: false, strict: false,
 };
 
 /** Feature names in declaration order (for listings and error messages). */
@@ -235,7 +250,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
     },
     // Yonah was Intel's first part with VT-x: VMX without EPT, VPID, unrestricted guest or
     // the preemption timer (docs/vmx.md lists what its capability MSRs report).
-    features: f({ ...P3, sse2: true, sse3: true, nx: true, vmx: true }),
+    features: f({ ...P3, sse2: true, sse3: true, nx: true, vmx: true, pat: true, debugctl: true }),
   },
   {
     // Athlon 64 3200+ ClawHammer, revision C0 (0F_04h stepping 8, 1 MiB L2): no LMSLE, no
@@ -293,7 +308,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
         [0x8000_0008, [0x0000_3028, 0, 0, 0]],
       ]),
     },
-    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, svm: true }),
+    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, svm: true, pat: true, debugctl: true }),
   },
   {
     // Opteron 2350 Barcelona, revision B3 (family 10h model 02h stepping 3; AMD's Revision
@@ -313,7 +328,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
         [0x8000_0008, [0x0000_3030, 0, 0, 0]],          // 48-bit physical and linear
       ]),
     },
-    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, popcnt: true, rdtscp: true, page1gb: true, svm: true, npt: true }),
+    features: f({ ...K8, lmsle: true, sse3: true, lahfLm: true, cx16: true, popcnt: true, rdtscp: true, page1gb: true, svm: true, npt: true, pat: true, debugctl: true }),
   },
   {
     // Core 2 Extreme X6800 (Conroe B2, 06_0Fh stepping 6, 4 MiB L2), the same die and
@@ -359,7 +374,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
       ]),
     },
     features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true,
-      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true }),
+      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true, pat: true, debugctl: true }),
   },
   {
     // Xeon X5650 (Westmere-EP B1, 06_2Ch stepping 2, 12 MiB L3): Westmere added unrestricted
@@ -382,7 +397,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
       ]),
     },
     features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true,
-      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true, unrestrictedGuest: true }),
+      popcnt: true, rdtscp: true, vmx: true, ept: true, vpid: true, vmxPreemptionTimer: true, unrestrictedGuest: true, pat: true, debugctl: true }),
   },
   {
     // Ryzen 5 5600X (Vermeer B0, family 19h model 21h stepping 0). LMSLE is gone: Fn8000_0008

@@ -280,7 +280,30 @@ export function eferWritable(cpu: Cpu): number {
 
 function hasMsr(cpu: Cpu, n: number): boolean {
   return PLAIN_MSRS[cpu.model.vendor].has(n) || (n === MSR_FEATURE_CONTROL && cpu.features.vmx) ||
-    (n === MSR_MISC_ENABLE && hasMiscEnable(cpu));
+    (n === MSR_MISC_ENABLE && hasMiscEnable(cpu)) || (n === MSR_PAT && cpu.features.pat) ||
+    (n === MSR_DEBUGCTL && cpu.features.debugctl);
+}
+
+/** IA32_DEBUGCTL (1D9h), on parts with `debugctl`: only 0 can be written here (models.ts says why). */
+export const MSR_DEBUGCTL = 0x1d9;
+
+/**
+ * IA32_PAT (277h, SDM vol. 3 §11.12.2; AMD APM vol. 2 §7.8.1), on parts with PAT: eight
+ * one-byte entries PA0–PA7, each a memory type in bits 2:0. After RESET: WB, WT, UC-, UC,
+ * WB, WT, UC-, UC (0007040600070406h). A write with a reserved type (2, 3, 8 and up) in any
+ * entry is #GP(0).
+ */
+export const MSR_PAT = 0x277;
+export const PAT_RESET: readonly [number, number] = [0x0007_0406, 0x0007_0406];
+/** Whether each byte of the PAT value `lo`:`hi` is a memory type (0 UC, 1 WC, 4 WT, 5 WP, 6 WB, 7 UC-). */
+export function patValid(lo: number, hi: number): boolean {
+  for (const w of [lo, hi]) {
+    for (let k = 0; k < 32; k += 8) {
+      const t = (w >>> k) & 0xff;
+      if (t > 7 || t === 2 || t === 3) return false;
+    }
+  }
+  return true;
 }
 
 /**
@@ -366,6 +389,7 @@ function readMsr(cpu: Cpu, n: number): number {
       if (!hasMsr(cpu, n)) cpu.gp(0);
       const v = cpu.plainMsrs.get(n);
       if (v) { lo = v[0]; hi = v[1]; } else if (n === MSR_MISC_ENABLE) lo = MISC_ENABLE_RESET;
+      else if (n === MSR_PAT) [lo, hi] = PAT_RESET;
     }
   }
   cpu.hi = hi;
@@ -452,6 +476,8 @@ function writeMsr(cpu: Cpu, n: number, lo: number, hi: number): void {
         const old = cpu.plainMsrs.get(n);
         if ((old !== undefined && (old[0] & FEATURE_CONTROL_LOCK) !== 0) || (lo & ~FEATURE_CONTROL_BITS) !== 0 || hi !== 0) cpu.gp(0);
       }
+      if (n === MSR_PAT && !patValid(lo, hi)) cpu.gp(0);
+      if (n === MSR_DEBUGCTL && (lo !== 0 || hi !== 0)) cpu.gp(0);
       cpu.plainMsrs.set(n, [lo, hi]);
   }
 }

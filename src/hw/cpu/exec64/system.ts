@@ -20,7 +20,11 @@ export function mov_R_C(cpu: Cpu, i: Instr): void {
     case 2: lo = cpu.cr2 | 0; hi = highHalf(cpu.cr2); break;
     case 3: lo = cpu.cr3; hi = cpu.cr3Hi; break;
     case 4: lo = cpu.cr4; break;
-    case 8: if (cpu.apic === null) return cpu.ud(); lo = (cpu.apic.taskPriority >> 4) & 0xf; break;
+    case 8:
+      if (cpu.apic === null) return cpu.ud();
+      if (cpu.nonRoot) cpu.vmx!.movCr8(true, i.rm, i);
+      lo = (cpu.apic.taskPriority >> 4) & 0xf;
+      break;
     default: return cpu.ud();
   }
   if (cpu.nonRoot && i.reg !== 2 && i.reg !== 8) { cpu.hi = hi; lo = cpu.vmx!.movFromCr(i.reg, lo, i.rm, i); }
@@ -41,6 +45,7 @@ export function mov_C_R(cpu: Cpu, i: Instr): void {
     case 8:
       // CR8 is the TPR's priority class; bits 63:4 are reserved (SDM vol. 3 §2.5).
       if (cpu.apic === null) return cpu.ud();
+      if (cpu.nonRoot) cpu.vmx!.movCr8(false, i.rm, i);
       if (hi !== 0 || (lo & ~0xf) !== 0) cpu.gp(0);
       cpu.apic.taskPriority = (lo & 0xf) << 4;
       cpu.yieldSlice(); // a lower priority may let a pending interrupt in

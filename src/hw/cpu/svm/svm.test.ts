@@ -305,3 +305,55 @@ test("an intercepted task switch exits before any of its checks: EXITINFO1 the T
   assert.equal(hv.r32(Vmcb.EXITINFO2 + 4), 1 << (38 - 32), "caused by a far JMP");
   assert.equal(hv.r32(Vmcb.RIP), GUEST, "rIP at the JMP");
 });
+
+// ---- What Linux's kvm_amd needs of the host (docs/kvm-in-guest.md) ----
+
+test("IA32_PAT: reset value 0007040600070406h, writes kept, a reserved memory type is #GP(0); CPUID.1:EDX.PAT on the SVM parts", () => {
+  const hv = new Hypervisor("hlt", { cpu: "barcelona", misc1: 1 << 24 });
+  const cpu = hv.fm.cpu;
+  const out = new Int32Array(4);
+  cpu.cpuidTable.lookup(1, 0, false, out);
+  assert.equal((out[3] >>> 16) & 1, 1, "leaf 1 EDX bit 16");
+  cpu.cpuidTable.lookup(0x8000_0001, 0, false, out);
+  assert.equal((out[3] >>> 16) & 1, 1, "AMD repeats it in 8000_0001h EDX");
+  // KVM's check (arch/x86/kvm/x86.c, kvm_arch_init): RDMSR of PAT must work and PA0 be WB (6).
+  const fm = new FlatMachine({ cpu: "barcelona" });
+  fm.load(asm(`
+    mov ecx, 0x277
+    rdmsr
+    mov esi, eax
+    mov edi, edx
+    mov eax, 0x00070106
+    mov edx, 0x00070406
+    wrmsr
+    rdmsr
+    mov ebx, eax
+    mov eax, 0x00020406
+    wrmsr
+    hlt
+  `, CODE), CODE);
+  fm.cpu.eip = CODE;
+  fm.runToHalt(1000);
+  assert.deepEqual([fm.cpu.regs[Reg.ESI] >>> 0, fm.cpu.regs[Reg.EDI] >>> 0], [0x0007_0406, 0x0007_0406], "reset value");
+  assert.equal(fm.cpu.regs[Reg.EBX] >>> 0, 0x0007_0106, "PA1 = WC kept");
+  assert.equal(fm.cpu.fault.vector, 13, "PA2 = 2 (reserved) is #GP");
+});
+
+test("nested paging: the guest's PAT is G_PAT; the host's comes back at #VMEXIT (APM §15.25.8)", () => {
+  const hv = new Hypervisor(`
+    mov ecx, 0x277
+    rdmsr
+    mov ebx, eax
+    mov eax, 0x00000006
+    xor edx, edx
+    wrmsr
+    mov eax, ebx
+    hlt
+  `, { cpu: "barcelona", misc1: 1 << 24 });
+  nestedIdentity(hv);
+  hv.w32(Vmcb.G_PAT, 0x0106_0406); hv.w32(Vmcb.G_PAT + 4, 0x0007_0406);
+  assert.equal(hv.run(), SvmExit.HLT);
+  assert.equal(hv.r32(Vmcb.RAX), 0x0106_0406, "RDMSR in the guest read G_PAT");
+  assert.deepEqual([hv.r32(Vmcb.G_PAT), hv.r32(Vmcb.G_PAT + 4)], [6, 0], "the guest's WRMSR went to G_PAT");
+  assert.deepEqual(hv.fm.cpu.plainMsrs.get(0x277) ?? [0x0007_0406, 0x0007_0406], [0x0007_0406, 0x0007_0406], "the host's PAT is untouched");
+});

@@ -23,7 +23,7 @@ import type { Instr } from "../instr.js";
 import { IntKind } from "../interrupt.js";
 import type { SegmentCache } from "../segment.js";
 import { SegReg } from "../segment.js";
-import { eferWritable } from "../exec/system.js";
+import { eferWritable, MSR_PAT, PAT_RESET } from "../exec/system.js";
 import { NestedPaging } from "./nested-paging.js";
 import { EventInj, IoInfo, Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, VM_CR_SVMDIS } from "./vmcb.js";
 
@@ -72,6 +72,8 @@ export class Svm implements GuestMode {
   vIrq = false; vIntrVector = 0;
   /** Nested paging for this guest, and its root (APM §15.25). */
   np = false; nCr3 = 0;
+  /** The host's IA32_PAT while a guest with nested paging runs on the VMCB's G_PAT (§15.25.8); null otherwise. */
+  private hostPat: [number, number] | null = null;
   /** The event being delivered to the guest, in EXITINTINFO format (0: none), for an exit during delivery. */
   delivering = 0; deliveringCode = 0;
   /** #VMEXITs by exit code since reset. */
@@ -82,7 +84,7 @@ export class Svm implements GuestMode {
   get inGuest(): boolean { return this.cpu.guest === this; }
 
   reset(): void {
-    this.vmCr = 0; this.hsavePa = 0; this.vmcb = 0; this.np = false;
+    this.vmCr = 0; this.hsavePa = 0; this.vmcb = 0; this.np = false; this.hostPat = null;
     if (this.inGuest) this.cpu.guest = null;
     this.cpu.gif = true;
   }
@@ -201,6 +203,11 @@ export class Svm implements GuestMode {
     // Load the guest (§15.5.2). Nested paging takes the host's paging mode as it is now.
     const long = (efer & 0x400) !== 0; // EFER.LMA as the guest has it
     cpu.nested = this.np ? new NestedPaging(cpu, this, this.nCr3) : null;
+    if (this.np && cpu.features.pat) {
+      // With nested paging the guest has its own PAT, G_PAT; the host's comes back at #VMEXIT (§15.25.8).
+      this.hostPat = cpu.plainMsrs.get(MSR_PAT) ?? [PAT_RESET[0], PAT_RESET[1]];
+      cpu.plainMsrs.set(MSR_PAT, [m.read32(vmcb + Vmcb.G_PAT), m.read32(vmcb + Vmcb.G_PAT + 4)]);
+    }
     cpu.loadSystemState(cr0 >>> 0, cr3 % TWO32, Math.floor(cr3 / TWO32), cr4 >>> 0, efer >>> 0);
     this.loadSeg(vmcb + Vmcb.ES, cpu.segs[SegReg.ES], long); this.loadSeg(vmcb + Vmcb.CS, cpu.segs[SegReg.CS], long);
     this.loadSeg(vmcb + Vmcb.SS, cpu.segs[SegReg.SS], long); this.loadSeg(vmcb + Vmcb.DS, cpu.segs[SegReg.DS], long);
@@ -449,6 +456,12 @@ export class Svm implements GuestMode {
     if (this.delivering !== 0) {
       m.write32(v + Vmcb.EXITINTINFO, this.delivering); m.write32(v + Vmcb.EXITINTINFO + 4, this.deliveringCode);
       this.delivering = 0;
+    }
+    if (this.hostPat !== null) {
+      const [lo, hi] = cpu.plainMsrs.get(MSR_PAT) ?? PAT_RESET;
+      m.write32(v + Vmcb.G_PAT, lo); m.write32(v + Vmcb.G_PAT + 4, hi);
+      cpu.plainMsrs.set(MSR_PAT, this.hostPat);
+      this.hostPat = null;
     }
 
     // Back to the host: GIF clear, the host's state from the save area, CPL 0, DR7 with all

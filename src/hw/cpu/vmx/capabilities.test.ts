@@ -60,3 +60,23 @@ test("CR0/CR4 FIXED MSRs, MISC, VMCS_ENUM; no VMX MSRs without vmx", () => {
   for (const n of [0x480, 0x481, 0x486]) assert.equal(rdmsr("pentium3", n), Vector.GP);
   assert.equal(rdmsr("core-duo,-vmx", 0x480), Vector.GP);
 });
+
+test("the primary controls Linux's kvm_intel requires (KVM_REQUIRED_VMX_CPU_BASED_VM_EXEC_CONTROL) are allowed: MWAIT/MONITOR exiting everywhere, CR8-load/store exiting with Intel 64", () => {
+  // HLT, INVLPG, MWAIT, RDPMC, CR3 load/store, MOV DR, unconditional I/O, MONITOR exiting, TSC
+  // offsetting, interrupt-window exiting; CR8 load/store (bits 19, 20) on 64-bit hosts.
+  const required = (1 << 2) | (1 << 3) | (1 << 7) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16) |
+    (1 << 23) | (1 << 24) | (1 << 29);
+  const cr8 = (1 << 19) | (1 << 20);
+  for (const model of ["core-duo", "nehalem", "westmere"]) {
+    assert.equal(hi(model, 0x482) & required, required, `${model}: IA32_VMX_PROCBASED_CTLS allowed-1`);
+    assert.equal(hi(model, 0x482) & cr8, model === "core-duo" ? 0 : cr8, `${model}: CR8 exiting only with long mode`);
+  }
+});
+
+test("IA32_DEBUGCTL (1D9h), which KVM reads around each VM entry: 0 on the hypervisor parts, #GP on pentium2; setting LBR or BTF is #GP", () => {
+  for (const model of ["core-duo", "nehalem", "westmere", "athlon64-revf", "barcelona"]) assert.deepEqual(rdmsr(model, 0x1d9), [0, 0], model);
+  assert.equal(rdmsr("pentium2", 0x1d9), Vector.GP);
+  const fm = new FlatMachine({ cpu: "nehalem" });
+  loadAsm(fm, "mov ecx, 0x1d9\n xor eax, eax\n xor edx, edx\n wrmsr\n mov eax, 1\n wrmsr\n hlt");
+  assert.equal(fm.runToHalt(100), Vector.GP, "WRMSR of LBR");
+});

@@ -63,7 +63,12 @@ export class VmxCapabilities {
     this.proc1 = (PROC_DEFAULT1 | C.CPU_INTERRUPT_WINDOW_EXITING | C.CPU_USE_TSC_OFFSETTING | C.CPU_HLT_EXITING |
       C.CPU_INVLPG_EXITING | C.CPU_RDPMC_EXITING | C.CPU_RDTSC_EXITING | C.CPU_CR3_LOAD_EXITING | C.CPU_CR3_STORE_EXITING |
       (vnmi ? C.CPU_NMI_WINDOW_EXITING : 0) | C.CPU_MOV_DR_EXITING | C.CPU_UNCONDITIONAL_IO_EXITING |
-      C.CPU_USE_IO_BITMAPS | C.CPU_USE_MSR_BITMAPS | (secondary ? C.CPU_ACTIVATE_SECONDARY_CONTROLS : 0)) | 0;
+      C.CPU_USE_IO_BITMAPS | C.CPU_USE_MSR_BITMAPS | (secondary ? C.CPU_ACTIVATE_SECONDARY_CONTROLS : 0) |
+      // MONITOR/MWAIT exiting: every VMX part had them. The models report no MONITOR in CPUID,
+      // so both instructions are #UD, which has priority over the exit (§25.1.1): a hypervisor
+      // may set these (KVM requires them) and they never fire. CR8-load/store exiting (MOV
+      // CR8 exists in 64-bit mode only) on the parts with Intel 64.
+      C.CPU_MWAIT_EXITING | C.CPU_MONITOR_EXITING | (lm ? C.CPU_CR8_LOAD_EXITING | C.CPU_CR8_STORE_EXITING : 0)) | 0;
     this.proc2 = secondary ? (f.ept ? C.SECONDARY_ENABLE_EPT : 0) | (f.rdtscp ? C.SECONDARY_ENABLE_RDTSCP : 0) |
       (f.vpid ? C.SECONDARY_ENABLE_VPID : 0) | C.SECONDARY_WBINVD_EXITING |
       (f.unrestrictedGuest ? C.SECONDARY_UNRESTRICTED_GUEST : 0) : 0;

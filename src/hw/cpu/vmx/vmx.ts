@@ -678,6 +678,18 @@ export class Vmx {
     return value;
   }
 
+  /**
+   * MOV to CR8 (`store` false) or from CR8 (`store` true) in 64-bit mode: a VM exit under
+   * CR8-load or CR8-store exiting (§25.1.3), qualification CR number 8, access type 0 or 1 and
+   * the register (table 27-3). Without them (and without a TPR shadow, not offered) the access
+   * goes to the TPR.
+   */
+  movCr8(store: boolean, gpr: number, i: Instr): void {
+    if ((this.proc & (store ? C.CPU_CR8_STORE_EXITING : C.CPU_CR8_LOAD_EXITING)) !== 0) {
+      this.exitInstr(ExitReason.CR_ACCESS, 8 | (store ? 1 << 4 : 0) | (gpr << 8), i);
+    }
+  }
+
   /** MOV from CR3 (exits under CR3-store exiting); CR0/CR4 reads see the read shadows. */
   movFromCr(cr: number, value: number, gpr: number, i: Instr): number {
     if (cr === 3 && (this.proc & C.CPU_CR3_STORE_EXITING) !== 0) this.exitInstr(ExitReason.CR_ACCESS, 3 | (1 << 4) | (gpr << 8), i);
