@@ -1186,6 +1186,11 @@ export class Cpu {
     const lin = this.codeLinear(eip);
     const phys = this.long.translate(lin, false, user, true);
     const page = phys >>> 12;
+    if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
+      // Native monitor code, in IA-32e mode too (a hypervisor's host in long mode).
+      const native = this.nativeInstr(phys);
+      if (native !== null) { this.longFetchKey = NaN; return native; }
+    }
     const cached = this.icache[page];
     if (m64) {
       this.longFetchKey = Math.floor(lin / 4096) * 2 + (user ? 1 : 0);

@@ -305,3 +305,12 @@ test("an intercepted task switch exits before any of its checks: EXITINFO1 the T
   assert.equal(hv.r32(Vmcb.EXITINFO2 + 4), 1 << (38 - 32), "caused by a far JMP");
   assert.equal(hv.r32(Vmcb.RIP), GUEST, "rIP at the JMP");
 });
+
+test("#VMEXIT saves RAX and RSP exactly, all 64 bits (a value above 2^53 loses no low bits)", () => {
+  const hv = new Hypervisor("hlt", { misc1: 1 << 24 });
+  hv.w32(Vmcb.RAX, 0xcccc_cccc | 0); hv.w32(Vmcb.RAX + 4, 0xcccc_cccc | 0);
+  hv.w32(Vmcb.RSP, GUEST_STACK); hv.w32(Vmcb.RSP + 4, 0xffff_ffff | 0);
+  assert.equal(hv.run(), SvmExit.HLT);
+  assert.deepEqual([hv.r32(Vmcb.RAX), hv.r32(Vmcb.RAX + 4)], [0xcccc_cccc, 0xcccc_cccc]);
+  assert.deepEqual([hv.r32(Vmcb.RSP), hv.r32(Vmcb.RSP + 4)], [GUEST_STACK, 0xffff_ffff]);
+});
