@@ -684,6 +684,7 @@ export class SvmMonitor {
         // STGI; STI; HLT: the deadline timer's interrupt comes through the host's IDT.
         m.eip = this.phys(NATIVE + N_IDLE);
         m.regs[Reg.ESP] = this.phys(STACK_TOP);
+        m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
         m.flags |= F.IF;
         m.gif = true;
         m.halted = true;
