@@ -66,8 +66,11 @@ Options for run:
   --mode bare|trap|bt|svm  execution mode: bare (the guest owns the machine; default),
                         trap (guest kernel deprivileged to ring 1, trap-and-emulate,
                         shadow page tables), bt (guest kernel code binary-translated) or
-                        svm (hardware assist: the guest runs in AMD-V guest mode with
-                        nested paging; needs --cpu barcelona)
+                        svm (hardware assist: the guest runs in AMD-V guest mode; --cpu
+                        athlon64-revf or barcelona)
+  --paging shadow|nested  vtx/svm: the monitor's shadow page tables (what the first
+                        VT-x and AMD-V parts needed) or the hardware's second level (EPT,
+                        nested paging); default: nested where the model has it
   --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
                         truncation (default) or page permissions alone (escapable; for
                         the escape suite)
