@@ -1187,7 +1187,7 @@ export class Cpu {
     const phys = this.long.translate(lin, false, user, true);
     const page = phys >>> 12;
     if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
-      // A 64-bit host's native monitor code (the VT-x monitor's host runs in IA-32e mode).
+      // Native monitor code, in IA-32e mode too (a hypervisor's host in long mode: vtx, svm).
       const native = this.nativeInstr(phys);
       if (native !== null) { this.longFetchKey = NaN; return native; }
     }

@@ -26,7 +26,7 @@
 // boundary where it can.
 
 import { Machine } from "../../hw/machine.js";
-import { Cpu, Reg, CR0_PE, CR0_ET } from "../../hw/cpu/cpu.js";
+import { Cpu, Reg, CR0_PE, CR0_ET, CR0_PG, CR4_PAE, EFER_LME, EFER_LMA } from "../../hw/cpu/cpu.js";
 import { withFeatures } from "../../hw/cpu/models.js";
 import { Descriptor, SegReg, type SegmentCache } from "../../hw/cpu/segment.js";
 import { StopReason } from "../../hw/cpu/fault.js";
@@ -61,7 +61,15 @@ const EXCP_PF = 1 << 14;
 export type SvmPaging = "nested" | "shadow";
 /** Native entries: VMRUN, the exit handler right after it (VMRUN's "next instruction"), the idle loop, host interrupts. */
 const N_VMRUN = 0x800, N_EXIT = 0x801, N_IDLE = 0x810, N_VECTOR = 0x000;
-const SEL_CS = 0x08, SEL_DS = 0x10;
+const SEL_CS = 0x08, SEL_DS = 0x10, SEL_CS64 = 0x18;
+/**
+ * The long-mode host (64-bit guests, nested paging), after the legacy nested tables: its
+ * IDT (16-byte gates), its page tables (4 GiB identity-mapped with 2 MiB pages: PML4, PDPT,
+ * four PDs), and the 4-level nested tables (PML4, PDPT, PDs, PTs).
+ */
+const L_IDT = 0x0000, L_PML4 = 0x1000, L_PDPT = 0x2000, L_PD = 0x3000, L_NPML4 = 0x7000, L_NPDPT = 0x8000, L_NPD = 0x9000;
+/** The MSRs of SYSCALL/SYSRET (STAR, LSTAR, CSTAR, SFMASK): the guest uses them natively; they change only by WRMSR, which exits. */
+const SYSCALL_MSRS = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
 const VEC_TIMER = 0xf0;
 const TWO32 = 0x1_0000_0000;
 
@@ -118,6 +126,10 @@ export class SvmMonitor {
   private crIntercepts = 0;
   /** The host area as buildHost() left it, for integrity() (integrity.ts). */
   private readonly guard: HostAreaGuard;
+  /** The long-mode host area (models with long mode, nested paging), or -1. */
+  private readonly longArea: number = -1;
+  /** The host runs in long mode now (a guest with EFER.LME). */
+  private hostLong = false;
 
   constructor(opts: PcOptions & { paging?: SvmPaging }) {
     const model = opts.model;
@@ -132,7 +144,10 @@ export class SvmMonitor {
     this.base = guestRam;
     const nptBytes = paging === "nested" ? 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000 : 0;
     const poolBytes = paging === "shadow" ? POOL_PAGES * 0x1000 : 0;
-    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes + poolBytes, model, jit: opts.jit }));
+    // A long-mode host for 64-bit guests: its IDT and page tables, and 4-level nested tables.
+    const longBytes = paging === "nested" && model.features.lm ? L_NPD + Math.ceil(guestRam / 0x4000_0000) * 0x1000 + Math.ceil(guestRam / 0x20_0000) * 0x1000 : 0;
+    if (longBytes > 0) this.longArea = NPT + nptBytes;
+    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes + poolBytes + longBytes, model, jit: opts.jit }));
     const m = machine.cpu;
     this.svm = m.svm!;
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
@@ -169,7 +184,8 @@ export class SvmMonitor {
     if (paging === "shadow") this.shadow = new ShadowPaging(machine.mem, guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
     this.buildHost();
     this.guard = new HostAreaGuard(machine.mem, svmGuardedRanges({ base: this.base, gdt: HOST_GDT, idt: HOST_IDT, native: NATIVE,
-      vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT, nptBytes, crInterceptsChange: paging === "shadow" }));
+      vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT, nptBytes, crInterceptsChange: paging === "shadow",
+      long: longBytes > 0 ? { at: this.longArea, bytes: longBytes } : undefined }));
   }
 
   get cpu(): Cpu { return this.machine.cpu; }
@@ -202,6 +218,7 @@ export class SvmMonitor {
     // GDT: null, flat code, flat data.
     this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, 0x00cf_9b00);
     this.put32(HOST_GDT + SEL_DS, 0x0000_ffff); this.put32(HOST_GDT + SEL_DS + 4, 0x00cf_9300);
+    this.put32(HOST_GDT + SEL_CS64, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS64 + 4, 0x00af_9b00); // L=1: 64-bit code
     // IDT: interrupt gates to native entries (only the deadline timer is expected, while idle).
     for (let v = 0; v < 256; v++) {
       const at = this.phys(NATIVE + N_VECTOR + v * 4);
@@ -225,6 +242,7 @@ export class SvmMonitor {
     this.put32(VMCB + Vmcb.MSRPM_BASE_PA, this.phys(MSRPM));
     this.put32(VMCB + Vmcb.GUEST_ASID, 1);
     if (this.paging === "nested") this.buildNested();
+    if (this.longArea >= 0) this.buildLong();
     else {
       // Shadow paging: the guest's page faults, MOV to CR0/CR3/CR4 (and reads of those that
       // differ from the guest's: syncOut), INVLPG and task switches (which load CR3) exit.
@@ -254,12 +272,79 @@ export class SvmMonitor {
     this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
   }
 
+  /**
+   * The long-mode host's tables. A 64-bit guest needs a host in long mode: a #VMEXIT to a
+   * legacy-mode host would leave the guest's R8–R15 and the upper halves of its registers,
+   * which the VMCB does not hold, undefined (APM vol. 2 §3.1.2: leaving 64-bit mode), and
+   * with the host in long mode the nested tables are 4-level (§15.25.3: the nested walk
+   * uses the host's paging mode), as the guest's own are.
+   */
+  private buildLong(): void {
+    const L = this.longArea;
+    // The IDT: 16-byte interrupt gates (64-bit code selector) to the same native entries.
+    for (let v = 0; v < 256; v++) {
+      const at = this.phys(NATIVE + N_VECTOR + v * 4);
+      this.put32(L + L_IDT + v * 16, (SEL_CS64 << 16) | (at & 0xffff));
+      this.put32(L + L_IDT + v * 16 + 4, ((at & 0xffff_0000) | 0x8e00) | 0);
+    }
+    // Host paging: the low 4 GiB identity-mapped, supervisor, 2 MiB pages, A and D preset.
+    this.put32(L + L_PML4, this.phys(L + L_PDPT) | 0x23);
+    for (let i = 0; i < 4; i++) {
+      this.put32(L + L_PDPT + i * 8, this.phys(L + L_PD + i * 0x1000) | 0x23);
+      for (let j = 0; j < 512; j++) this.put32(L + L_PD + i * 0x1000 + j * 8, ((i * 512 + j) * 0x20_0000 + 0xe3) | 0);
+    }
+    // 4-level nested tables: guest-physical RAM page p → machine page p, as the legacy ones.
+    const ram = this.base;
+    const pds = Math.ceil(ram / 0x4000_0000), pts = Math.ceil(ram / 0x20_0000);
+    const pt0 = L + L_NPD + pds * 0x1000;
+    this.put32(L + L_NPML4, this.phys(L + L_NPDPT) | 0x27);
+    for (let i = 0; i < pds; i++) this.put32(L + L_NPDPT + i * 8, this.phys(L + L_NPD + i * 0x1000) | 0x27);
+    for (let t = 0; t < pts; t++) this.put32(L + L_NPD + t * 8, this.phys(pt0 + t * 0x1000) | 0x27);
+    for (let p = 0; p < ram / 4096; p++) {
+      const a = p * 4096;
+      if (this.guestMem.isRam(a)) this.put32(pt0 + p * 8, a | 0x67);
+    }
+  }
+
+  /**
+   * Switch the host between 32-bit protected mode without paging (legacy nested tables) and
+   * long mode (4-level nested tables), as the guest's EFER.LME asks: native code at CPL 0,
+   * in the order the architecture allows (PAE and CR3 before LME and PG; out through
+   * compatibility mode).
+   */
+  private setHostLong(on: boolean): void {
+    const m = this.machine.cpu, d = new Descriptor();
+    this.hostLong = on;
+    this.counters.inc(on ? "host.long-mode" : "host.legacy-mode");
+    if (on) {
+      m.setCr4(m.cr4 | CR4_PAE);
+      m.setCr3(this.phys(this.longArea + L_PML4));
+      m.setEfer(m.efer | EFER_LME);
+      m.setCr0(m.cr0 | CR0_PG);
+      d.lo = 0x0000_ffff; d.hi = 0x00af_9b00;
+      m.segs[SegReg.CS].loadDescriptor(SEL_CS64, d);
+      m.idtrBase = this.phys(this.longArea + L_IDT); m.idtrLimit = 256 * 16 - 1;
+      this.put32(VMCB + Vmcb.N_CR3, this.phys(this.longArea + L_NPML4));
+    } else {
+      d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
+      m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
+      m.mode64 = false;
+      m.setCr0(m.cr0 & ~CR0_PG);
+      m.setEfer(m.efer & ~EFER_LME);
+      m.setCr4(m.cr4 & ~CR4_PAE);
+      m.setCr3(0);
+      m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
+      this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
+    }
+    m.regsHi.fill(0, Reg.ESP, Reg.ESP + 1);
+  }
+
   private hostState(): void {
     const m = this.machine.cpu;
     // The host's processor state: 32-bit protected mode, flat, IF set (with V_INTR_MASKING
     // the host's IF lets physical interrupts exit the guest), EFER.SVME, VM_HSAVE_PA.
     const d = new Descriptor();
-    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = 0x17;
+    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = 0x1f;
     m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
     m.setCr0(CR0_PE | CR0_ET);
     d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
@@ -333,6 +418,7 @@ export class SvmMonitor {
     this.vmrunPending = false;
     const m = this.machine.cpu;
     m.regs[Reg.EAX] = this.phys(VMCB);
+    m.regsHi[Reg.EAX] = 0;
     this.svm.enter(this.phys(VMCB));
   }
 
@@ -420,15 +506,17 @@ export class SvmMonitor {
     this.w32(off, ((v % TWO32) + TWO32) % TWO32 | 0);
     this.w32(off + 4, Math.floor(v / TWO32) | 0);
   }
+  /** A 64-bit VMCB field as the processor keeps 64-bit addresses: signed (canonical). */
+  private r64(off: number): number { return (this.r32(off + 4) | 0) * TWO32 + (this.r32(off) >>> 0); }
 
-  private segIn(off: number, s: SegmentCache): void {
+  private segIn(off: number, s: SegmentCache, long: boolean): void {
     const mem = this.machine.mem, at = this.phys(VMCB + off);
     const attrib = mem.read16(at + VmcbSeg.ATTRIB);
     s.selector = mem.read16(at + VmcbSeg.SELECTOR);
     s.access = attrib & 0xff;
     s.l = (attrib & 0x200) !== 0; s.big = (attrib & 0x400) !== 0; s.gran = (attrib & 0x800) !== 0;
     s.limit = mem.read32(at + VmcbSeg.LIMIT) >>> 0;
-    s.base = mem.read32(at + VmcbSeg.BASE) >>> 0;
+    s.base = long ? this.r64(off + VmcbSeg.BASE) : mem.read32(at + VmcbSeg.BASE) >>> 0;
     s.valid = (attrib & 0x80) !== 0 || (this.vcpu.cr0 & CR0_PE) === 0;
     s.refresh();
   }
@@ -439,8 +527,7 @@ export class SvmMonitor {
     const access = s.valid ? s.access : s.access & 0x7f;
     mem.write16(at + VmcbSeg.ATTRIB, (access & 0xff) | (s.l ? 0x200 : 0) | (s.big ? 0x400 : 0) | (s.gran ? 0x800 : 0));
     mem.write32(at + VmcbSeg.LIMIT, s.limit);
-    mem.write32(at + VmcbSeg.BASE, s.base | 0);
-    mem.write32(at + VmcbSeg.BASE + 4, 0);
+    this.w64(off + VmcbSeg.BASE, s.base);
   }
 
   /** The guest's state after an exit: the VMCB's part, and what stays in the machine (other GPRs, FS, GS, LDTR, TR, SYSENTER). */
@@ -451,28 +538,32 @@ export class SvmMonitor {
     vc.instructions = m.cycles - (this.overhead - 1);
     vc.idleCycles = 0;
     vc.regs.set(m.regs);
-    vc.regs[Reg.EAX] = this.r32(Vmcb.RAX);
-    vc.regs[Reg.ESP] = this.r32(Vmcb.RSP);
+    vc.regsHi.set(m.regsHi);
+    vc.regs[Reg.EAX] = this.r32(Vmcb.RAX); vc.regsHi[Reg.EAX] = this.r32(Vmcb.RAX + 4);
+    vc.regs[Reg.ESP] = this.r32(Vmcb.RSP); vc.regsHi[Reg.ESP] = this.r32(Vmcb.RSP + 4);
+    const long = (this.r32(Vmcb.EFER) & EFER_LMA) !== 0;
     // Under shadow paging the VMCB holds the shadow's CR0/CR3/CR4; the guest's own are the
     // vCPU's (every write of them exits, and so does EFER's).
     if (this.shadow === null) {
       vc.loadSystemState(this.r32(Vmcb.CR0) >>> 0, this.r32(Vmcb.CR3) >>> 0, this.r32(Vmcb.CR3 + 4), this.r32(Vmcb.CR4) >>> 0,
         (this.r32(Vmcb.EFER) & ~EFER_SVME) >>> 0);
     }
-    vc.cr2 = this.r32(Vmcb.CR2) >>> 0;
+    vc.cr2 = long ? this.r64(Vmcb.CR2) : this.r32(Vmcb.CR2) >>> 0;
     vc.dr[6] = this.r32(Vmcb.DR6); vc.dr[7] = this.r32(Vmcb.DR7);
-    this.segIn(Vmcb.ES, vc.segs[SegReg.ES]); this.segIn(Vmcb.CS, vc.segs[SegReg.CS]);
-    this.segIn(Vmcb.SS, vc.segs[SegReg.SS]); this.segIn(Vmcb.DS, vc.segs[SegReg.DS]);
+    this.segIn(Vmcb.ES, vc.segs[SegReg.ES], long); this.segIn(Vmcb.CS, vc.segs[SegReg.CS], long);
+    this.segIn(Vmcb.SS, vc.segs[SegReg.SS], long); this.segIn(Vmcb.DS, vc.segs[SegReg.DS], long);
     vc.segs[SegReg.FS].copyFrom(m.segs[SegReg.FS]); vc.segs[SegReg.GS].copyFrom(m.segs[SegReg.GS]);
     vc.ldtr.copyFrom(m.ldtr); vc.tr.copyFrom(m.tr);
-    vc.gdtrLimit = this.r32(Vmcb.GDTR + 4) & 0xffff; vc.gdtrBase = this.r32(Vmcb.GDTR + 8) >>> 0;
-    vc.idtrLimit = this.r32(Vmcb.IDTR + 4) & 0xffff; vc.idtrBase = this.r32(Vmcb.IDTR + 8) >>> 0;
+    vc.gdtrLimit = this.r32(Vmcb.GDTR + 4) & 0xffff; vc.gdtrBase = long ? this.r64(Vmcb.GDTR + 8) : this.r32(Vmcb.GDTR + 8) >>> 0;
+    vc.idtrLimit = this.r32(Vmcb.IDTR + 4) & 0xffff; vc.idtrBase = long ? this.r64(Vmcb.IDTR + 8) : this.r32(Vmcb.IDTR + 8) >>> 0;
     vc.setEflags(this.r32(Vmcb.RFLAGS));
-    vc.eip = this.r32(Vmcb.RIP) >>> 0;
+    vc.eip = long && vc.segs[SegReg.CS].l ? this.r64(Vmcb.RIP) : this.r32(Vmcb.RIP) >>> 0;
     vc.cpl = this.machine.mem.read8(this.phys(VMCB + Vmcb.CPL)) & 3;
     vc.inhibitIrq = (this.r32(Vmcb.INTERRUPT_SHADOW) & 1) !== 0;
     vc.sysenterCs = m.sysenterCs; vc.sysenterEsp = m.sysenterEsp; vc.sysenterEip = m.sysenterEip;
     vc.tscAux = m.tscAux;
+    // SWAPGS runs natively.
+    vc.kernelGsBase = m.kernelGsBase;
     vc.halted = false;
   }
 
@@ -480,8 +571,9 @@ export class SvmMonitor {
   private syncOut(): void {
     const m = this.machine.cpu, vc = this.vcpu;
     m.regs.set(vc.regs);
-    this.w32(Vmcb.RAX, vc.regs[Reg.EAX]); this.w32(Vmcb.RAX + 4, 0);
-    this.w32(Vmcb.RSP, vc.regs[Reg.ESP]); this.w32(Vmcb.RSP + 4, 0);
+    m.regsHi.set(vc.regsHi);
+    this.w32(Vmcb.RAX, vc.regs[Reg.EAX]); this.w32(Vmcb.RAX + 4, vc.regsHi[Reg.EAX]);
+    this.w32(Vmcb.RSP, vc.regs[Reg.ESP]); this.w32(Vmcb.RSP + 4, vc.regsHi[Reg.ESP]);
     const sh = this.shadow;
     if (sh === null) {
       this.w64(Vmcb.CR0, vc.cr0 >>> 0); this.w64(Vmcb.CR4, vc.cr4 >>> 0);
@@ -496,7 +588,7 @@ export class SvmMonitor {
         (cr0 !== vc.cr0 >>> 0 ? CR_READ(0) : 0) | (cr4 !== vc.cr4 >>> 0 ? CR_READ(4) : 0);
       if (icr !== this.crIntercepts) { this.crIntercepts = icr; this.put32(VMCB + Vmcb.INTERCEPT_CR, icr); }
     }
-    this.w64(Vmcb.CR2, vc.cr2 >>> 0);
+    this.w64(Vmcb.CR2, vc.lma ? vc.cr2 : vc.cr2 >>> 0);
     this.w64(Vmcb.EFER, (vc.efer | EFER_SVME) >>> 0);
     this.w64(Vmcb.DR6, vc.dr[6] >>> 0); this.w64(Vmcb.DR7, vc.dr[7] >>> 0);
     this.segOut(Vmcb.ES, vc.segs[SegReg.ES]); this.segOut(Vmcb.CS, vc.segs[SegReg.CS]);
@@ -506,11 +598,16 @@ export class SvmMonitor {
     this.w32(Vmcb.GDTR + 4, vc.gdtrLimit); this.w64(Vmcb.GDTR + 8, vc.gdtrBase);
     this.w32(Vmcb.IDTR + 4, vc.idtrLimit); this.w64(Vmcb.IDTR + 8, vc.idtrBase);
     this.w64(Vmcb.RFLAGS, vc.getEflags() >>> 0);
-    this.w64(Vmcb.RIP, vc.eip >>> 0);
+    this.w64(Vmcb.RIP, vc.eip);
     this.machine.mem.write8(this.phys(VMCB + Vmcb.CPL), vc.cpl);
     this.w32(Vmcb.INTERRUPT_SHADOW, vc.inhibitIrq ? 1 : 0);
     m.sysenterCs = vc.sysenterCs; m.sysenterEsp = vc.sysenterEsp; m.sysenterEip = vc.sysenterEip;
     m.tscAux = vc.tscAux;
+    m.kernelGsBase = vc.kernelGsBase;
+    for (const msr of SYSCALL_MSRS) {
+      const v = vc.plainMsrs.get(msr);
+      if (v !== undefined) m.plainMsrs.set(msr, v); else m.plainMsrs.delete(msr);
+    }
     // V_IRQ with V_INTR_MASKING: a virtual interrupt the guest cannot take yet exits (VINTR)
     // as soon as it can.
     this.w32(Vmcb.VINTR, (1 << 24) | (this.wantVirq ? 1 << 8 : 0));
@@ -588,15 +685,24 @@ export class SvmMonitor {
         // STGI; STI; HLT: the deadline timer's interrupt comes through the host's IDT.
         m.eip = this.phys(NATIVE + N_IDLE);
         m.regs[Reg.ESP] = this.phys(STACK_TOP);
+        m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
         m.flags |= F.IF;
         m.gif = true;
         m.halted = true;
       }
     } else {
-      if (vc.lma || !vc.protectedMode || vc.v86) {
-        // Unrestricted by hardware, but this monitor syncs 32-bit protected-mode state only.
-        throw new GuestUnsupported(`the guest entered ${vc.lma ? "long" : vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs 32-bit protected-mode guests so far`);
+      if (!vc.protectedMode || vc.v86) {
+        // Unrestricted by hardware, but this monitor syncs protected-mode state only.
+        throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs protected-mode and long-mode guests`);
       }
+      const lme = (vc.efer & EFER_LME) !== 0;
+      if (lme && this.longArea < 0) {
+        throw new GuestUnsupported(this.shadow !== null
+          ? "the guest turned on long mode; shadow paging (--paging shadow) runs 32-bit guests only: use --cpu barcelona (nested paging)"
+          : `the guest turned on long mode, which ${this.machine.cpu.model.name} does not have`);
+      }
+      // A long-mode guest needs a long-mode host (buildLong).
+      if (lme !== this.hostLong) this.setHostLong(lme);
       this.overhead += 1; // the VMRUN that comes next
       this.vmrunPending = true;
       this.shadow?.update(vc);

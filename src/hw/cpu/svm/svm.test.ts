@@ -357,3 +357,12 @@ test("nested paging: the guest's PAT is G_PAT; the host's comes back at #VMEXIT 
   assert.deepEqual([hv.r32(Vmcb.G_PAT), hv.r32(Vmcb.G_PAT + 4)], [6, 0], "the guest's WRMSR went to G_PAT");
   assert.deepEqual(hv.fm.cpu.plainMsrs.get(0x277) ?? [0x0007_0406, 0x0007_0406], [0x0007_0406, 0x0007_0406], "the host's PAT is untouched");
 });
+
+test("#VMEXIT saves RAX and RSP exactly, all 64 bits (a value above 2^53 loses no low bits)", () => {
+  const hv = new Hypervisor("hlt", { misc1: 1 << 24 });
+  hv.w32(Vmcb.RAX, 0xcccc_cccc | 0); hv.w32(Vmcb.RAX + 4, 0xcccc_cccc | 0);
+  hv.w32(Vmcb.RSP, GUEST_STACK); hv.w32(Vmcb.RSP + 4, 0xffff_ffff | 0);
+  assert.equal(hv.run(), SvmExit.HLT);
+  assert.deepEqual([hv.r32(Vmcb.RAX), hv.r32(Vmcb.RAX + 4)], [0xcccc_cccc, 0xcccc_cccc]);
+  assert.deepEqual([hv.r32(Vmcb.RSP), hv.r32(Vmcb.RSP + 4)], [GUEST_STACK, 0xffff_ffff]);
+});

@@ -168,7 +168,7 @@ export class Svm implements GuestMode {
     this.w64(h + Vmcb.EFER, cpu.efer >>> 0); this.w64(h + Vmcb.CR0, cpu.cr0 >>> 0); this.w64(h + Vmcb.CR4, cpu.cr4 >>> 0);
     this.w64(h + Vmcb.CR3, (cpu.cr3Hi >>> 0) * TWO32 + (cpu.cr3 >>> 0));
     this.w64(h + Vmcb.RFLAGS, cpu.getEflags() >>> 0); this.w64(h + Vmcb.RIP, cpu.eip);
-    this.w64(h + Vmcb.RSP, this.gpr(Reg.ESP)); this.w64(h + Vmcb.RAX, this.gpr(Reg.EAX));
+    this.saveGpr(h + Vmcb.RSP, Reg.ESP); this.saveGpr(h + Vmcb.RAX, Reg.EAX);
 
     // Read the control area, then check the guest (§15.5.1).
     const icr = m.read32(vmcb + Vmcb.INTERCEPT_CR), idr = m.read32(vmcb + Vmcb.INTERCEPT_DR);
@@ -213,7 +213,8 @@ export class Svm implements GuestMode {
     this.loadSeg(vmcb + Vmcb.SS, cpu.segs[SegReg.SS], long); this.loadSeg(vmcb + Vmcb.DS, cpu.segs[SegReg.DS], long);
     cpu.gdtrLimit = m.read32(vmcb + Vmcb.GDTR + 4) & 0xffff; cpu.gdtrBase = long ? this.r64(vmcb + Vmcb.GDTR + 8) : m.read32(vmcb + Vmcb.GDTR + 8) >>> 0;
     cpu.idtrLimit = m.read32(vmcb + Vmcb.IDTR + 4) & 0xffff; cpu.idtrBase = long ? this.r64(vmcb + Vmcb.IDTR + 8) : m.read32(vmcb + Vmcb.IDTR + 8) >>> 0;
-    cpu.cr2 = m.read32(vmcb + Vmcb.CR2);
+    // CR2 is 64 bits wide: a long-mode guest's page-fault address may be above 4 GiB (canonical, negative here).
+    cpu.cr2 = long ? this.r64(vmcb + Vmcb.CR2) : m.read32(vmcb + Vmcb.CR2) >>> 0;
     cpu.dr[7] = m.read32(vmcb + Vmcb.DR7); cpu.dr[6] = m.read32(vmcb + Vmcb.DR6);
     cpu.setEflags(m.read32(vmcb + Vmcb.RFLAGS));
     cpu.eip = long && (csAttrib & 0x200) !== 0 ? this.r64(vmcb + Vmcb.RIP) : m.read32(vmcb + Vmcb.RIP) >>> 0;
@@ -444,10 +445,10 @@ export class Svm implements GuestMode {
     m.write32(v + Vmcb.GDTR + 4, cpu.gdtrLimit); this.w64(v + Vmcb.GDTR + 8, cpu.gdtrBase);
     m.write32(v + Vmcb.IDTR + 4, cpu.idtrLimit); this.w64(v + Vmcb.IDTR + 8, cpu.idtrBase);
     this.w64(v + Vmcb.EFER, cpu.efer >>> 0); this.w64(v + Vmcb.CR0, cpu.cr0 >>> 0); this.w64(v + Vmcb.CR4, cpu.cr4 >>> 0);
-    this.w64(v + Vmcb.CR3, (cpu.cr3Hi >>> 0) * TWO32 + (cpu.cr3 >>> 0)); this.w64(v + Vmcb.CR2, cpu.cr2 >>> 0);
+    this.w64(v + Vmcb.CR3, (cpu.cr3Hi >>> 0) * TWO32 + (cpu.cr3 >>> 0)); this.w64(v + Vmcb.CR2, cpu.lma ? cpu.cr2 : cpu.cr2 >>> 0);
     this.w64(v + Vmcb.DR7, cpu.dr[7] >>> 0); this.w64(v + Vmcb.DR6, cpu.dr[6] >>> 0);
     this.w64(v + Vmcb.RFLAGS, cpu.getEflags() >>> 0); this.w64(v + Vmcb.RIP, rip);
-    this.w64(v + Vmcb.RSP, this.gpr(Reg.ESP)); this.w64(v + Vmcb.RAX, this.gpr(Reg.EAX));
+    this.saveGpr(v + Vmcb.RSP, Reg.ESP); this.saveGpr(v + Vmcb.RAX, Reg.EAX);
     m.write8(v + Vmcb.CPL, cpu.cpl);
     m.write32(v + Vmcb.INTERRUPT_SHADOW, cpu.inhibitIrq ? 1 : 0); m.write32(v + Vmcb.INTERRUPT_SHADOW + 4, 0);
     this.w64(v + Vmcb.EXITCODE, code);
@@ -492,6 +493,11 @@ export class Svm implements GuestMode {
 
   private gpr(r: number): number {
     return (this.cpu.regsHi[r] | 0) * TWO32 + (this.cpu.regs[r] >>> 0);
+  }
+  /** A 64-bit register to memory, both halves as they are (a double would round values above 2^53). */
+  private saveGpr(pa: number, r: number): void {
+    this.cpu.mem.write32(pa, this.cpu.regs[r]);
+    this.cpu.mem.write32(pa + 4, this.cpu.regsHi[r]);
   }
   private setGpr(r: number, pa: number): void {
     this.cpu.regs[r] = this.cpu.mem.read32(pa);
