@@ -53,7 +53,7 @@ test("markdown: a well-formed pipe table with one row per attempt", () => {
 
 test("json: parses, names every configuration and run, carries the summary", () => {
   const doc = JSON.parse(formatJson(report));
-  assert.deepEqual(doc.configs.map((c: { id: string }) => c.id), ["bare", "bt", "trap-strict", "bt-paging-only", "svm-npt"]);
+  assert.deepEqual(doc.configs.map((c: { id: string }) => c.id), ["bare", "bt", "trap-strict", "bt-paging-only", "vtx-shadow", "vtx-ept", "svm-shadow", "svm-npt"]);
   assert.equal(doc.attempts.length, attempts.length);
   const first = doc.attempts[0];
   assert.equal(first.name, attempts[0].name);

@@ -64,7 +64,7 @@ function fakeRunner(escapesUnderPagingOnly: string[], breachUnder?: { attempt: s
     return result({ serial, integrity: { monitorIntact: !escaped, guestRanAtCpl0: false } });
   };
 }
-const allModes = (): LabMode[] => ["bare", "trap", "bt", "svm"];
+const allModes = (): LabMode[] => ["bare", "trap", "bt", "vtx", "svm"];
 const few = ATTEMPTS.slice(0, 4);
 
 test("suite: all contained, one escape under paging-only: exit 0", () => {
@@ -89,7 +89,7 @@ test("suite: monitor modes missing from the build: n/a cells and exit 12", () =>
   const rep = runEscapeSuite(new Uint8Array(0), { attempts: few, run: fakeRunner([few[0].name]), modes: () => ["bare"] });
   assert.equal(rep.summary.exitCode, ESCAPE_EXIT.NOT_RUN);
   assert.equal(rep.rows.get(few[0].name)!.get("bt")!.verdict, "n/a");
-  assert.deepEqual(rep.summary.unavailable.sort(), ["bt", "bt-paging-only", "svm-npt", "trap-strict"]);
+  assert.deepEqual(rep.summary.unavailable.sort(), ["bt", "bt-paging-only", "svm-npt", "svm-shadow", "trap-strict", "vtx-ept", "vtx-shadow"]);
 });
 
 test("suite: a runner that throws is an ERROR, and an ERROR under a protected configuration fails the suite", () => {
