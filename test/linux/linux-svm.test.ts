@@ -10,30 +10,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { REPO_ROOT } from "../support/paths.js";
+import { vmm86Session, statOf } from "../support/cli-session.js";
 import { cachedLinux, fetchLinux, LINUX_AMD64 } from "../../src/guests/fetch-linux.js";
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-function vmm86(input: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
-    p.stderr.setEncoding("latin1").on("data", (d: string) => { stderr += d; });
-    p.on("error", reject);
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-    p.stdin.end(input);
-  });
-}
-
-function stat(r: Run, re: RegExp): string {
-  const m = re.exec(r.stderr);
-  assert.ok(m !== null, `${re} in ${r.stderr}`);
-  return m[1];
-}
+const vmm86 = vmm86Session;
+const stat = statOf;
 
 test("Linux under --mode svm --cpu barcelona: the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
   const g = cachedLinux() ?? (await fetchLinux({ log: () => {} }));

@@ -1,35 +1,18 @@
 // Equivalence under hardware assist (issue 15, docs/vmx.md): Debian's 686 kernel boots to the
 // busybox shell under `--mode vtx --cpu nehalem` (VT-x with EPT), runs a command and powers
 // off, and its serial log, guest instruction count and final state hash are the bare
-// machine's running the processor the guest sees (nehalem without VMX, EPT or a local APIC). Both boots from scratch, side by side, through the command line.
+// machine's running the processor the guest sees (nehalem without VMX, EPT or a local APIC);
+// the same on core-duo, the first VT-x, with shadow paging. Both boots from scratch, side by
+// side, through the command line.
 // Needs the Linux guest: `npx vmm86 fetch linux` (the test fetches it if missing).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { REPO_ROOT } from "../support/paths.js";
+import { vmm86Session, statOf } from "../support/cli-session.js";
 import { cachedLinux, fetchLinux } from "../../src/guests/fetch-linux.js";
 
-interface Run { status: number | null; stdout: string; stderr: string }
-
-function vmm86(input: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
-    p.stderr.setEncoding("latin1").on("data", (d: string) => { stderr += d; });
-    p.on("error", reject);
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-    p.stdin.end(input);
-  });
-}
-
-function stat(r: Run, re: RegExp): string {
-  const m = re.exec(r.stderr);
-  assert.ok(m !== null, `${re} in ${r.stderr}`);
-  return m[1];
-}
+const vmm86 = vmm86Session;
+const stat = statOf;
 
 test("Linux under --mode vtx --cpu nehalem: the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
   const g = cachedLinux() ?? (await fetchLinux({ log: () => {} }));
