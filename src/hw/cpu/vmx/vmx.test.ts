@@ -236,3 +236,18 @@ test("NMI exiting, and NMI-window exiting once virtual-NMI blocking ends (nehale
   assert.equal(w.exits[0].reason, ExitReason.NMI_WINDOW);
   assert.equal(w.exits[0].rip, GUEST);
 });
+
+test("a VM exit saves SS's DPL as the CPL, also for an unusable SS whose cache kept another DPL (SDM §24.4.1)", () => {
+  // A 64-bit interrupt from ring 3 leaves SS null and unusable; what its descriptor cache
+  // kept of the old DPL must not reach the VMCS, or the next entry would run ring 0 code at CPL 3.
+  const r = runHypervisor("core-duo", "hlt", new Map([[Vmcs.CPU_BASED_VM_EXEC_CONTROL, PROC0 | (1 << 7)]]));
+  assert.equal(r.eax, 0x600d, `the hypervisor ended normally (VM-instruction error ${r.failError})`);
+  const cpu = r.fm.cpu, vmx = cpu.vmx!;
+  const ss = cpu.segs[2];
+  ss.access = 0xf3; ss.valid = false; ss.refresh();
+  cpu.cpl = 0;
+  vmx.exit(ExitReason.HLT, 0, cpu.eip);
+  const ar = vmx.get(Vmcs.GUEST_SS_AR_BYTES);
+  assert.equal((ar >>> 5) & 3, 0, "SS.DPL = CPL 0");
+  assert.equal((ar >>> 16) & 1, 1, "still unusable");
+});

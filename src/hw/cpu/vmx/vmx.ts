@@ -483,7 +483,9 @@ export class Vmx {
       this.set(Vmcs.GUEST_ES_SELECTOR + 2 * k, s.selector);
       this.setNum(Vmcs.GUEST_ES_BASE + 2 * k, s.base);
       this.set(Vmcs.GUEST_ES_LIMIT + 2 * k, s.limit);
-      this.set(Vmcs.GUEST_ES_AR_BYTES + 2 * k, getAr(s));
+      // SS.DPL is the CPL, also for an unusable SS (a null SS loaded by a 64-bit interrupt
+      // or SYSCALL's successor keeps no DPL of its own): SDM §24.4.1, §27.3.2.
+      this.set(Vmcs.GUEST_ES_AR_BYTES + 2 * k, k === SegReg.SS ? (getAr(s) & ~0x60) | (cpu.cpl << 5) : getAr(s));
     }
     this.setNum(Vmcs.GUEST_GDTR_BASE, cpu.gdtrBase); this.set(Vmcs.GUEST_GDTR_LIMIT, cpu.gdtrLimit);
     this.setNum(Vmcs.GUEST_IDTR_BASE, cpu.idtrBase); this.set(Vmcs.GUEST_IDTR_LIMIT, cpu.idtrLimit);
