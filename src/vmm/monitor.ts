@@ -713,7 +713,7 @@ export class Monitor {
       const vc = this.vcpu;
       throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode at ` +
         `${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip)}; --mode trap and bt run protected-mode guests only ` +
-        "(--mode vtx runs it too: in guest mode on westmere, interpreted on the first VT-x parts)");
+        "(hardware assist runs it: --mode svm --cpu barcelona and --mode vtx --cpu westmere in guest mode, --mode vtx on the first VT-x parts by interpreting it)");
     }
     const m = this.machine.cpu, vc = this.vcpu;
     m.regs.set(vc.regs);

@@ -10,8 +10,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
+import { realModeGuest, REAL_MODE_SERIAL } from "./real-mode-guest.js";
 
 function vmm86(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { encoding: "latin1", timeout: 120_000, input: "" });
@@ -75,4 +78,21 @@ test("--mode svm refuses a model without SVM, and nested paging on a model witho
   assert.match(vmm86("run", "demo", "--mode", "svm", "--paging", "sideways", "--cpu", "barcelona").stderr, /E_USAGE: --paging must be 'shadow' or 'nested'/);
   assert.match(vmm86("run", "demo", "--mode", "bt", "--paging", "shadow").stderr, /E_USAGE: --paging applies to --mode vtx and svm/);
   assert.match(vmm86("run", "demo", "--mode", "svm", "--cpu", "barcelona", "--protect", "segments").stderr, /--protect applies to --mode trap and bt/);
+});
+
+test("real mode runs in SVM guest mode under nested paging (the seed's point): the bare machine's bytes, count and state", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vmm86-svm-rm-"));
+  try {
+    const file = join(dir, "guest.bin");
+    writeFileSync(file, realModeGuest());
+    const bare = vmm86("run", "--kernel", file, "--cpu", GUEST_CPU, "--stats");
+    const svm = vmm86("run", "--kernel", file, "--mode", "svm", "--cpu", "barcelona", "--stats");
+    assert.equal(bare.status, 1, bare.stderr);
+    assert.equal(svm.status, 1, svm.stderr);
+    assert.equal(svm.stdout, REAL_MODE_SERIAL);
+    assert.deepEqual(summary(svm.stderr), summary(bare.stderr));
+    assert.doesNotMatch(svm.stderr, /emulate\.real-mode/, "nothing interpreted: the guest ran real mode in guest mode");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

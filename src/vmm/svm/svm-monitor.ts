@@ -691,9 +691,10 @@ export class SvmMonitor {
         m.halted = true;
       }
     } else {
-      if (!vc.protectedMode || vc.v86) {
-        // Unrestricted by hardware, but this monitor syncs protected-mode state only.
-        throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs protected-mode and long-mode guests`);
+      if (vc.v86 || (!vc.protectedMode && this.shadow !== null)) {
+        // Real mode runs in guest mode under nested paging (APM vol. 2 §15.19: paged real
+        // mode is not needed, the nested walk translates); virtual-8086 mode is not synced yet.
+        throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs real mode under nested paging, protected-mode and long-mode guests`);
       }
       const lme = (vc.efer & EFER_LME) !== 0;
       if (lme && this.longArea < 0) {
