@@ -109,9 +109,9 @@ test("run linux before fetching says which command fetches it", () => {
 });
 
 test("an unknown --mode or --protect is refused clearly", () => {
-  const r = vmm86("run", "demo", "--mode", "vtx");
+  const r = vmm86("run", "demo", "--mode", "kvm");
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /E_USAGE: --mode must be bare, trap, bt or svm \(got 'vtx'\)/);
+  assert.match(r.stderr, /E_USAGE: --mode must be bare, trap, bt, vtx or svm \(got 'kvm'\)/);
   const p = vmm86("run", "demo", "--mode", "bt", "--protect", "none");
   assert.equal(p.status, 2);
   assert.match(p.stderr, /E_USAGE: --protect must be/);

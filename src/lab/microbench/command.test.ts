@@ -25,7 +25,7 @@ test("--format json: bare measured, modes this build lacks n/a", () => {
   const r = microbench("--format", "json", "--bench", "cr3,in", "--repeat", "1");
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  assert.deepEqual(j.configs.map((c: { label: string }) => c.label), ["bare", "trap --cpu strict", "bt", "svm+NPT"]);
+  assert.deepEqual(j.configs.map((c: { label: string }) => c.label), ["bare", "trap --cpu strict", "bt", "vtx-shadow", "vtx+EPT", "svm-shadow", "svm+NPT"]);
   const bare = j.configs[0];
   assert.equal(bare.status, "ok");
   assert.deepEqual(bare.results.map((x: { name: string; iters: number }) => [x.name, x.iters]), [["in", 100000], ["cr3", 200000]]);
@@ -53,7 +53,7 @@ test("--format json: bare measured, modes this build lacks n/a", () => {
 test("the table names every configuration; markdown is a table", () => {
   const t = microbench("--bench", "callret", "--repeat", "1");
   assert.equal(t.status, 0, t.stderr);
-  assert.match(t.stdout, /bare\s+trap --cpu strict\s+bt\s+svm\+NPT\n/);
+  assert.match(t.stdout, /bare\s+trap --cpu strict\s+bt\s+vtx-shadow\s+vtx\+EPT\s+svm-shadow\s+svm\+NPT\n/);
   assert.match(t.stdout, /^callret\s+200000\s+4\.00\s/m);
   const md = microbench("--bench", "callret", "--repeat", "1", "--format", "markdown");
   assert.match(md.stdout, /^\| callret \| 200000 \| 4\.00 \| /m);

@@ -30,7 +30,7 @@ function report(): MicrobenchReport {
       },
       { config: CONFIGS[2], status: "n/a", note: "mode bt is not in this build yet", results: [] },
       {
-        config: CONFIGS[3], status: "ok", baseline: { instructions: 11000, hostMs: 30, counters: {} },
+        config: CONFIGS.find((c) => c.label === "svm+NPT")!, status: "ok", baseline: { instructions: 11000, hostMs: 30, counters: {} },
         results: [
           { name: "syscall", iters: 20000, cycles: 940000, cyclesPerOp: 47, hostMs: 80, hostNsPerOp: 4000, counters: {}, exits: 0, exitsPerOp: 0 },
           { name: "in", iters: 100000, cycles: 300000, cyclesPerOp: 3, hostMs: 300, hostNsPerOp: 3000, counters: { "vmexit.IOIO": 100000, "emulate.in": 100000 }, exits: 100000, exitsPerOp: 1 },

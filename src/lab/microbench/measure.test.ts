@@ -62,7 +62,7 @@ test("runs a warm-up, then per round bench=none and each benchmark; modes not of
     "bare bench=none", "bare bench=in", "bare bench=cr3",
     "bare bench=none", "bare bench=in", "bare bench=cr3",
   ]);
-  assert.deepEqual(rep.configs.map((c) => [c.config.label, c.status]), [["bare", "ok"], ["trap --cpu strict", "n/a"], ["bt", "n/a"], ["svm+NPT", "n/a"]]);
+  assert.deepEqual(rep.configs.map((c) => [c.config.label, c.status]), [["bare", "ok"], ["trap --cpu strict", "n/a"], ["bt", "n/a"], ["vtx-shadow", "n/a"], ["vtx+EPT", "n/a"], ["svm-shadow", "n/a"], ["svm+NPT", "n/a"]]);
   assert.deepEqual(rep.configs[1].results, []);
   const r = rep.configs[0].results[0] as BenchResult;
   assert.equal(r.cyclesPerOp, 3);

@@ -736,10 +736,23 @@ export class SvmMonitor {
   /** Resource control (integrity.ts): the monitor's memory as it wrote it, its shadow tables as it filled them, and no CPL-0 code but its own outside guest mode. */
   integrity(): IntegrityVerdict {
     const v = this.guard.check(this.machine.cpu.ring0Foreign);
+    const problems: string[] = [];
+    if (this.longArea >= 0 && this.paging === "nested") {
+      // N_CR3 is left out of the guard (it switches to the 4-level tables with the host's
+      // mode): it must hold exactly the root the monitor's mode calls for.
+      const at = this.phys(VMCB + Vmcb.N_CR3), mem = this.machine.mem;
+      const want = this.phys(this.hostLong ? this.longArea + L_NPML4 : NPT);
+      let first = -1, count = 0;
+      for (let k = 0; k < 8; k++) {
+        const byte = k < 4 ? (want >>> (8 * k)) & 0xff : 0;
+        if (mem.read8(at + k) !== byte) { if (first < 0) first = at + k; count++; }
+      }
+      if (count > 0) problems.push(`monitor memory changed: VMCB control area (${count} byte${count === 1 ? "" : "s"}, first at 0x${first.toString(16)})`);
+    }
     const badShadow = this.shadow?.tampered() ?? 0;
-    if (badShadow === 0) return v;
-    const detail = `${badShadow} shadow page-table entries changed behind the monitor`;
-    return { ...v, monitorIntact: false, detail: v.detail ? `${v.detail}; ${detail}` : detail };
+    if (badShadow > 0) problems.push(`${badShadow} shadow page-table entries changed behind the monitor`);
+    if (problems.length === 0) return v;
+    return { ...v, monitorIntact: false, detail: [v.detail, ...problems].filter((x) => x !== "").join("; ") };
   }
 
   guestWhere(): string { return guestWhereOf(this.vcpu); }
