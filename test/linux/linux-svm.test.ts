@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { vmm86Session, statOf } from "../support/cli-session.js";
-import { cachedLinux, fetchLinux, LINUX_AMD64 } from "../../src/guests/fetch-linux.js";
+import { cachedLinux, fetchLinux } from "../../src/guests/fetch-linux.js";
 
 const vmm86 = vmm86Session;
 const stat = statOf;
@@ -56,23 +56,6 @@ test("Linux under --mode svm --cpu athlon64-revf (shadow paging): the bare machi
   for (const name of ["vmexit\\.EXCP14", "vmexit\\.CR3_WRITE", "vmexit\\.INVLPG", "pf\\.hidden", "pf\\.true", "shadow\\.pt-write"]) {
     assert.ok(Number(stat(svm, new RegExp(`${name}\\s+(\\d+)`))) > 0, name);
   }
-});
-
-test("Linux amd64 under --mode svm --cpu barcelona (a long-mode host, 4-level nested tables): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
-  const g = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
-  const input = "uname -r\npoweroff -f\n";
-  const [bare, svm] = await Promise.all([
-    vmm86(input, "run", "linux64", "--cpu", "barcelona,-apic,-svm,-npt", "--stats", "--timeout", "1500"),
-    vmm86(input, "run", "linux64", "--mode", "svm", "--cpu", "barcelona", "--stats", "--timeout", "1500"),
-  ]);
-  assert.equal(bare.status, 0, bare.stderr);
-  assert.equal(svm.status, 0, svm.stderr);
-  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
-  assert.equal(svm.stdout, bare.stdout, "the same serial log");
-  assert.equal(stat(svm, /stats: guest (\d+) instructions/), stat(bare, /stats: (\d+) instructions in/));
-  assert.equal(stat(svm, /state hash (sha256:[0-9a-f]+)/), stat(bare, /state hash (sha256:[0-9a-f]+)/));
-  assert.equal(stat(svm, /host\.long-mode\s+(\d+)/), "1", "the host went to long mode once, for the guest's EFER.LME");
-  assert.doesNotMatch(svm.stderr, /vmexit\.EXCP/);
 });
 
 test("--mode svm --cpu athlon64-revf refuses a 64-bit guest (shadow paging runs 32-bit guests)", { timeout: 300_000 }, async () => {

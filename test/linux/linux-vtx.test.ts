@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { vmm86Session, statOf } from "../support/cli-session.js";
-import { cachedLinux, fetchLinux, LINUX_AMD64 } from "../../src/guests/fetch-linux.js";
+import { cachedLinux, fetchLinux } from "../../src/guests/fetch-linux.js";
 
 const vmm86 = vmm86Session;
 const stat = statOf;
@@ -54,21 +54,4 @@ test("Linux under --mode vtx --cpu core-duo (VT-x without EPT: shadow paging): t
   assert.ok(Number(stat(vtx, /exit\.EXCEPTION_NMI\s+(\d+)/)) > 1000);
   assert.ok(Number(stat(vtx, /exit\.CR_ACCESS\s+(\d+)/)) > 100);
   assert.doesNotMatch(vtx.stderr, /exit\.EPT_VIOLATION/);
-});
-
-test("Linux amd64 under --mode vtx --cpu nehalem (a 64-bit host, EPT under 4-level paging): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
-  const g = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
-  const input = "uname -r\npoweroff -f\n";
-  const [bare, vtx] = await Promise.all([
-    vmm86(input, "run", "linux64", "--cpu", "nehalem,-apic,-vmx,-ept,-vpid,-vmxPreemptionTimer", "--stats", "--timeout", "1500"),
-    vmm86(input, "run", "linux64", "--mode", "vtx", "--cpu", "nehalem", "--stats", "--timeout", "1500"),
-  ]);
-  assert.equal(bare.status, 0, bare.stderr);
-  assert.equal(vtx.status, 0, vtx.stderr);
-  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
-  assert.equal(vtx.stdout, bare.stdout, "the same serial log");
-  assert.equal(stat(vtx, /stats: guest (\d+) instructions/), stat(bare, /stats: (\d+) instructions in/));
-  assert.equal(stat(vtx, /state hash (sha256:[0-9a-f]+)/), stat(bare, /state hash (sha256:[0-9a-f]+)/));
-  assert.doesNotMatch(vtx.stderr, /exit\.EXCEPTION_NMI|exit\.INVALID_GUEST_STATE/);
-  assert.ok(Number(stat(vtx, /exit\.EPT_VIOLATION\s+(\d+)/)) > 0);
 });

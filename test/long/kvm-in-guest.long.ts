@@ -1,4 +1,6 @@
-// A real hypervisor written elsewhere runs on the bare model (issue 15; docs/kvm-in-guest.md):
+// A long suite (`npm run test:long`, not part of `npm test`: two amd64 boots of about 1.3 G
+// guest instructions each). A real hypervisor written elsewhere runs on the bare model (issue
+// 15; docs/kvm-in-guest.md):
 // Debian's amd64 kernel, booted bare, loads the kernel package's own kvm_amd (on `barcelona`,
 // SVM with nested paging) and kvm_intel (on `westmere`, VMX with EPT and unrestricted guest),
 // and guests/kvm-probe, a static program of ours, opens /dev/kvm, runs a few real-mode
@@ -11,11 +13,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { inWorker } from "./in-worker.js";
+import { inWorker } from "../linux/in-worker.js";
 import { cachedLinux, fetchLinux, LINUX_AMD64, type LinuxImage } from "../../src/guests/fetch-linux.js";
-import type { KvmSession } from "./kvm-session.js";
+import type { KvmSession } from "../linux/kvm-session.js";
 
-const SESSION = fileURLToPath(new URL("./kvm-session.js", import.meta.url));
+const SESSION = fileURLToPath(new URL("../linux/kvm-session.js", import.meta.url));
 
 test("Debian's kvm_amd (barcelona) and kvm_intel (westmere) load in a bare Linux guest, and a KVM user sees OUT, OUT, HLT", { timeout: 1_800_000 }, async () => {
   const guest: LinuxImage = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
