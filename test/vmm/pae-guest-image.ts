@@ -1,6 +1,7 @@
 // The PAE guest of pae-guest.test.ts as an image, shared with the hardware-assist tests.
 
 import { asm } from "../protection/harness.js";
+import { COM1_ROUTINES } from "./com1-routines.js";
 
 const BASE = 0x100000;
 
@@ -166,37 +167,7 @@ pf:
   add esp, 4
   iretd
 
-puts:
-  lodsb
-  test al, al
-  jz 1f
-  call putc
-  jmp puts
-1:
-  ret
-putc:
-  push edx
-  mov dx, 0x3f8
-  out dx, al
-  pop edx
-  ret
-puthex:
-  push ecx
-  mov ecx, 8
-1:
-  rol eax, 4
-  push eax
-  and al, 0xf
-  add al, '0'
-  cmp al, '9'
-  jbe 2f
-  add al, 'a' - '9' - 1
-2:
-  call putc
-  pop eax
-  loop 1b
-  pop ecx
-  ret
+${COM1_ROUTINES}
 
 idtr: .word 0x7ff
   .long 0x180000
