@@ -27,3 +27,22 @@ export function statOf(r: CliRun, re: RegExp): string {
   assert.ok(m !== null, `${re} in ${r.stderr}`);
   return m[1];
 }
+
+/**
+ * The same shell session (`input`) on `guest` under a monitor (`monitorArgs`) and on the
+ * bare machine running `bareCpu` (the processor the monitor's guest sees), side by side.
+ * Both must power off with status 0 and agree on the serial log, the guest instruction count
+ * and the final state hash.
+ */
+export async function sameAsBare(guest: string, input: string, bareCpu: string, monitorArgs: string[]): Promise<{ bare: CliRun; run: CliRun }> {
+  const [bare, run] = await Promise.all([
+    vmm86Session(input, "run", guest, "--cpu", bareCpu, "--stats", "--timeout", "1500"),
+    vmm86Session(input, "run", guest, ...monitorArgs, "--stats", "--timeout", "1500"),
+  ]);
+  assert.equal(bare.status, 0, bare.stderr);
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, bare.stdout, "the same serial log");
+  assert.equal(statOf(run, /stats: guest (\d+) instructions/), statOf(bare, /stats: (\d+) instructions in/));
+  assert.equal(statOf(run, /state hash (sha256:[0-9a-f]+)/), statOf(bare, /state hash (sha256:[0-9a-f]+)/));
+  return { bare, run };
+}
