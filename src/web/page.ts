@@ -66,6 +66,7 @@ class Page {
   private readonly mode = el<"select">("mode");
   private readonly cpu = el<"select">("cpu");
   private readonly protect = el<"select">("protect");
+  private readonly paging = el<"select">("paging");
 
   constructor() {
     for (const g of GUESTS) option(this.guest, g.name, g.label);
@@ -73,14 +74,20 @@ class Page {
     this.guest.onchange = () => { el("upload").hidden = this.guest.value !== UPLOAD; };
     el<"input">("upload-cmdline").value = UPLOAD_CMDLINE;
     void this.addFetchedLinux();
-    for (const m of ["bt", "trap", "bare"]) option(this.mode, m);
+    for (const m of ["bt", "trap", "bare", "vtx", "svm"]) option(this.mode, m);
     for (const c of ["standard", "strict", ...CPU_MODELS.map((m) => m.name).filter((n) => n !== "pentium2")]) option(this.cpu, c);
     for (const p of ["segments", "paging-only"]) option(this.protect, p);
+    for (const p of ["nested", "shadow"]) option(this.paging, p);
+    // vtx and svm need a part with VMX or SVM: picking one of them moves the CPU to the
+    // first such part (as the CLI's error would suggest), and the pickers show what applies.
+    this.mode.onchange = () => { this.fitCpuToMode(); this.showPickers(); };
     const q = new URLSearchParams(location.search);
-    for (const [k, sel] of [["guest", this.guest], ["mode", this.mode], ["cpu", this.cpu], ["protect", this.protect]] as const) {
+    for (const [k, sel] of [["guest", this.guest], ["mode", this.mode], ["cpu", this.cpu], ["protect", this.protect], ["paging", this.paging]] as const) {
       const v = q.get(k);
       if (v !== null) sel.value = v;
     }
+    if (q.get("cpu") === null) this.fitCpuToMode();
+    this.showPickers();
 
     this.term = new Terminal({ convertEol: true, fontSize: fontFor(el("terminal").clientWidth), rows: 24, cols: 80, scrollback: 5000, theme: { background: "#101418" } });
     this.term.open(el("terminal"));
@@ -130,6 +137,24 @@ class Page {
     w.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     w.onerror = (e) => this.error(`worker: ${e.message}`);
     return w;
+  }
+
+  /** Under vtx or svm, a CPU without VMX or SVM becomes the first model that has it (nested paging when asked). */
+  private fitCpuToMode(): void {
+    const need = this.mode.value === "vtx" ? "vmx" : this.mode.value === "svm" ? "svm" : null;
+    if (need === null) return;
+    const current = CPU_MODELS.find((m) => m.name === this.cpu.value);
+    if (current !== undefined && current.features[need]) return;
+    const nested = (m: (typeof CPU_MODELS)[number]): boolean => (need === "vmx" ? m.features.ept : m.features.npt);
+    const pick = CPU_MODELS.find((m) => m.features[need] && nested(m)) ?? CPU_MODELS.find((m) => m.features[need]);
+    if (pick !== undefined) this.cpu.value = pick.name;
+  }
+
+  /** Protection applies to trap and bt, paging to vtx and svm. */
+  private showPickers(): void {
+    const assisted = this.mode.value === "vtx" || this.mode.value === "svm";
+    this.protect.parentElement!.hidden = assisted || this.mode.value === "bare";
+    this.paging.parentElement!.hidden = !assisted;
   }
 
   private post(m: ToWorker, transfer: Transferable[] = []): void {
@@ -207,7 +232,7 @@ class Page {
     const req: StartRequest = {
       type: "start", guest: linux?.name ?? g.name, kind: linux !== null ? "linux" : "multiboot", image, initrd: linux?.initrd,
       mode: this.mode.value as LabMode, cpu: this.cpu.value,
-      protect: this.protect.value as StartRequest["protect"], ramMiB: 128, cmdline: linux?.cmdline ?? g.cmdline,
+      protect: this.protect.value as StartRequest["protect"], paging: this.paging.value as StartRequest["paging"], ramMiB: 128, cmdline: linux?.cmdline ?? g.cmdline,
     };
     this.post(req, linux !== null ? [image.buffer, linux.initrd.buffer] : [image.buffer]);
     this.term.focus();

@@ -28,6 +28,8 @@ export interface StartRequest {
   mode: LabMode;
   cpu: string;
   protect: "segments" | "paging-only";
+  /** Under vtx and svm: EPT/NPT ("nested") or shadow page tables, as `vmm86 run --paging`. */
+  paging: "nested" | "shadow";
   /** Guest RAM in MiB and the multiboot command line (as `vmm86 run` passes them). */
   ramMiB: number;
   cmdline: string;

@@ -69,7 +69,7 @@ class WorkerHost {
   private start(req: StartRequest, restore?: GuestState): void {
     this.request = req;
     this.session = new Session(req.kind === "linux" ? linuxLoader(req) : req.image, {
-      mode: req.mode, cpu: req.cpu, protect: req.protect, ramBytes: req.ramMiB << 20, cmdline: req.cmdline,
+      mode: req.mode, cpu: req.cpu, protect: req.protect, paging: req.mode === "vtx" || req.mode === "svm" ? req.paging : undefined, ramBytes: req.ramMiB << 20, cmdline: req.cmdline,
       maxInstructions: Number.MAX_SAFE_INTEGER, restore,
     }, (ev) => this.forward(ev));
     this.paused = false;

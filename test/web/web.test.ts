@@ -124,6 +124,26 @@ test("the demo under bare and bt: the terminal shows it, and the page's serial b
   }
 });
 
+test("the demo under vtx and svm from the pickers: the CPU follows the mode, and the serial bytes equal the CLI's", async () => {
+  // vtx: the page moves the CPU from "standard" to the first part with VMX and EPT.
+  // svm: athlon64-revf has SVM without nested paging, so the page's paging picker says shadow.
+  for (const [mode, cpu, paging] of [["vtx", "nehalem", "nested"], ["svm", "athlon64-revf", "shadow"]] as const) {
+    await page.selectOption("#guest", "demo");
+    await page.selectOption("#cpu", "standard");
+    await page.selectOption("#mode", mode);
+    if (mode === "vtx") assert.equal(await page.inputValue("#cpu"), cpu, "picking vtx did not move the CPU to a part with VMX and EPT");
+    else await page.selectOption("#cpu", cpu);
+    await page.selectOption("#paging", paging);
+    assert.equal(await page.isVisible("#protect"), false, `--protect means nothing under ${mode}; the page should not offer it`);
+    await page.click("#start");
+    const s = await waitEnded();
+    assert.match(s.detail, /powered off with status 33/);
+    const fromCli = cli(["run", "demo", "--mode", mode, "--cpu", cpu, "--paging", paging]);
+    assert.equal(fromCli.status, 33);
+    assert.ok(Buffer.from(s.serial).equals(fromCli.stdout), `${mode}: the page's serial bytes differ from vmm86 run demo --mode ${mode} --cpu ${cpu} --paging ${paging}`);
+  }
+});
+
 test("the charts got counter samples and MIPS; the page's guest MIPS is no more than 25% below the CLI's", async () => {
   const dir = mkdtempSync(join(tmpdir(), "vmm86-mips-"));
   try {
