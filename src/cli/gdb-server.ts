@@ -10,6 +10,9 @@ import { writeAll } from "./output.js";
 import type { Cpu } from "../hw/cpu/cpu.js";
 import type { Monitor } from "../vmm/monitor.js";
 
+/** What a monitor offers a debugger (the classic monitor, and the hardware-assisted ones). */
+export type DebuggedMonitor = Pick<Monitor, "requestDebugStop" | "debugProbeChanged" | "debugMemoryWritten">;
+
 /** Where to listen: `PORT` (loopback) or `HOST:PORT`. */
 export function gdbAddress(spec: string): { host: string; port: number } {
   const m = /^(?:(.*):)?([0-9]+)$/.exec(spec);
@@ -22,8 +25,8 @@ export function gdbAddress(spec: string): { host: string; port: number } {
 export interface GdbMachine {
   /** The processor with the guest's state at a stop: the bare CPU, or the monitor's vCPU. */
   cpu: Cpu;
-  /** The monitor, under --mode trap/bt. */
-  monitor: Monitor | null;
+  /** The monitor, under --mode trap, bt, vtx and svm. */
+  monitor: DebuggedMonitor | null;
   /** `monitor CMD`: the host's commands (stats, mode, shadow); null: unknown. */
   command(cmd: string): string | null;
 }

@@ -383,7 +383,6 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
   const gdbSpec = p.flags.get("gdb");
   if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
-  if (assisted && typeof gdbSpec === "string") throw usageError(`--gdb works with --mode bare, trap and bt; not yet with ${mode}`);
   // Under gdb the run has no time limit unless one is given (the guest waits at breakpoints).
   const timeoutS = numberFlag(p, "timeout", 0.001, 1e7) ?? (typeof gdbSpec === "string" ? Infinity : 600);
   const maxInstr = numberFlag(p, "max-instructions", 1, Number.MAX_SAFE_INTEGER) ?? Infinity;
@@ -519,7 +518,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
 
   // --gdb: the stub on a socket; it holds the guest between slices while gdb has it stopped.
   const gdb = typeof gdbSpec === "string"
-    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon as Monitor | null, command: gdbCommands(pc as Pc | Monitor, mon as Monitor | null, mode, String(cpuSpec)) })
+    ? await GdbSession.open(gdbSpec, { cpu: mon !== null ? mon.vcpu : pc.cpu, monitor: mon, command: gdbCommands(pc, mon, mode, String(cpuSpec)) })
     : null;
 
   // Host input for COM1 (host-input.ts, paced-input.ts). The line opens when the guest is

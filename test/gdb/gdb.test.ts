@@ -2,7 +2,8 @@
 // batch mode, under every mode: it breaks at a function, reads registers and a variable,
 // single-steps, sets a watchpoint that fires and continues to the end. The guest's view must
 // be the same in each: under bt the guest's EIP (never a translation-cache address), under
-// trap the guest's CS RPL (0, not the machine's 1). Also gdb disconnecting mid-session and a
+// trap the guest's CS RPL (0, not the machine's 1), under vtx (EPT) and svm (shadow paging)
+// the guest's state from the VMCS or VMCB, not the host's. Also gdb disconnecting mid-session and a
 // port in use (docs/gdb.md).
 
 import { test } from "node:test";
@@ -64,7 +65,8 @@ const SESSION = [
   "continue",
 ];
 
-for (const mode of [["--mode", "bare"], ["--mode", "bt"], ["--mode", "trap", "--cpu", "strict"]]) {
+for (const mode of [["--mode", "bare"], ["--mode", "bt"], ["--mode", "trap", "--cpu", "strict"],
+  ["--mode", "vtx", "--cpu", "nehalem"], ["--mode", "svm", "--cpu", "athlon64-revf"]]) {
   test(`gdb drives the demo under ${mode.slice(1).join(" ")}`, { timeout: 240_000 }, async () => {
     const run = startVmm(mode);
     const out = gdbBatch(await run.port, SESSION);

@@ -242,6 +242,70 @@ export abstract class AssistedMonitor {
   }
 
   // ===================================================================================
+  // A debugger (docs/gdb.md): as under trap and bt, it sees the guest through the vCPU.
+  // While anything is armed (gdb's breakpoints, watchpoints or a step, or the guest's own
+  // DR7), the monitor interprets the guest on the vCPU, whose debug unit checks every
+  // instruction at guest addresses, instead of entering guest mode: the hardware's own
+  // debug registers belong to the guest (they are in the VMCS and the VMCB).
+  // ===================================================================================
+
+  /** Stop the guest at its next instruction boundary: come out of guest mode at once (the deadline timer). */
+  requestDebugStop(): void {
+    this.vcpu.debug.stopRequested = true;
+    this.debugProbeChanged();
+  }
+
+  /** The vCPU's probe changed (breakpoints, steps): come out of guest mode to look at it. */
+  debugProbeChanged(): void {
+    this.vcpu.debugProbeChanged();
+    this.armAt(Math.max(1, this.machine.cpu.cycles));
+    this.machine.cpu.yieldSlice();
+  }
+
+  /**
+   * A debugger wrote guest memory. Nothing to catch up: the write went through the guest's
+   * memory, which tells the shadow tables (a traced page) and the machine's code caches.
+   */
+  debugMemoryWritten(): void {}
+
+  /**
+   * Leaving an exit with a debugger or the guest's DR7 armed: a stop asked for while the
+   * guest halts stops here; otherwise interpret the guest on the vCPU until its probe stops
+   * it, nothing is armed any more, it halts, or a device event is due. Returns true when the
+   * machine was sent to the idle loop to come straight back and interpret more.
+   */
+  private debugging(): boolean {
+    const m = this.machine.cpu, vc = this.vcpu, dbg = vc.debug;
+    if (vc.halted) {
+      if (dbg.stopRequested) {
+        dbg.stopRequested = false;
+        dbg.hit = { kind: "stop" };
+        dbg.update();
+        m.stop(StopReason.Debug);
+      }
+      return false;
+    }
+    if (!dbg.armed) return false;
+    if (m.stopReason === StopReason.None) {
+      this.interpret(256, "emulate.debug", () => !dbg.armed);
+      if (vc.stopReason === StopReason.Debug) m.stop(StopReason.Debug);
+      if (vc.halted || !dbg.armed || (m.stopReason !== StopReason.None && m.stopReason !== StopReason.Debug)) return false;
+    }
+    // Come straight back (the idle loop and the deadline timer) to interpret more.
+    this.idling = true;
+    m.eip = this.phys(NATIVE + N_IDLE);
+    m.regs[Reg.ESP] = this.phys(STACK_TOP);
+    m.regsHi[Reg.ESP] = 0;
+    m.flags |= F.IF;
+    this.hostInterruptsOn();
+    m.halted = true;
+    this.inMonitor = false;
+    this.armAt(m.cycles + 1);
+    m.yieldSlice();
+    return true;
+  }
+
+  // ===================================================================================
   // Exits: the technique's handler calls enterMonitor() first and leaveMonitor() last
   // ===================================================================================
 
@@ -375,7 +439,9 @@ export abstract class AssistedMonitor {
     const m = this.machine.cpu, vc = this.vcpu;
     for (;;) {
       // Powered off or shut down: the vCPU holds the guest's final state; nothing runs again.
-      if (m.stopReason !== StopReason.None) return;
+      // (A debugger's stop is not an end: the guest goes on when gdb continues it.)
+      if (m.stopReason !== StopReason.None && m.stopReason !== StopReason.Debug) return;
+      if (this.debugging()) return;
       if (vc.halted) {
         if ((vc.flags & F.IF) === 0) {
           m.flags &= ~F.IF;
@@ -393,6 +459,7 @@ export abstract class AssistedMonitor {
           this.haltedAt = vc.cycles;
           m.eip = this.phys(NATIVE + N_IDLE);
           m.regs[Reg.ESP] = this.phys(STACK_TOP);
+          m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
           m.flags |= F.IF;
           this.hostInterruptsOn();
           m.halted = true;

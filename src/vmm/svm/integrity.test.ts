@@ -4,15 +4,16 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SvmMonitor } from "./svm-monitor.js";
+import { SvmMonitor, SVM_HOST } from "./svm-monitor.js";
+import { HOST_IDT, NATIVE as NATIVE_OFF } from "../assist/assisted-monitor.js";
 import { parseCpuSpec } from "../../hw/cpu/models.js";
 import { Vmcb } from "../../hw/cpu/svm/vmcb.js";
 import { svmGuardedRanges } from "./integrity.js";
 
 const RAM = 8 << 20;
 const fresh = (): SvmMonitor => new SvmMonitor({ ramBytes: RAM, acpi: true, model: parseCpuSpec("barcelona") });
-// The layout of svm-monitor.ts's header: host area at the top of guest RAM.
-const VMCB = RAM + 0x4000, IOPM = RAM + 0x5000, MSRPM = RAM + 0x8000, NPT = RAM + 0xb000, IDT = RAM + 0x1000, NATIVE = RAM + 0x2000;
+// The monitor's host area, just above guest RAM (svm-monitor.ts's header).
+const VMCB = RAM + SVM_HOST.vmcb, IOPM = RAM + SVM_HOST.iopm, MSRPM = RAM + SVM_HOST.msrpm, NPT = RAM + SVM_HOST.npt, IDT = RAM + HOST_IDT, NATIVE = RAM + NATIVE_OFF;
 
 test("a monitor as built is intact", () => {
   const v = fresh().integrity();

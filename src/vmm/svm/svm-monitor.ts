@@ -11,11 +11,12 @@
 // the virtual devices through the guest's IDT, and returns with VMRUN. Nothing is shadowed,
 // nothing translated: the hardware does what trap and bt spend their effort on.
 //
-// Host memory (machine-physical, above the guest's RAM):
-//   +0x0000 host GDT   +0x1000 host IDT   +0x2000 native entries   +0x3000 host save area
-//   +0x4000 VMCB       +0x5000 I/O permission map (12 KiB)   +0x8000 MSR permission map (8 KiB)
-//   +0xA000 host stack (to +0xB000)   +0xB000 nested page tables (legacy 2-level format:
-//   the host runs in 32-bit protected mode without paging)
+// Host memory (machine-physical, above the guest's RAM), after what every hardware-assisted
+// monitor has (src/vmm/assist/assisted-monitor.ts: host GDT, IDT, native entries, stack):
+//   +0x4000 host save area   +0x5000 VMCB   +0x6000 I/O permission map (12 KiB)
+//   +0x9000 MSR permission map (8 KiB)   +0xB000 nested page tables (legacy 2-level format:
+//   the host runs in 32-bit protected mode without paging), then the shadow pool or the
+//   long-mode host area
 //
 // Time is the classic monitor's (docs/monitor.md): guest time = machine cycles − overhead
 // (each exit's native instructions); the machine's local APIC timer, in TSC-deadline mode,
@@ -25,32 +26,23 @@
 // left to the hardware: V_IRQ with the VINTR intercept exits at the first instruction
 // boundary where it can.
 
-import { Machine } from "../../hw/machine.js";
-import { Cpu, Reg, CR0_PE, CR0_ET, CR0_PG, CR4_PAE, EFER_LME, EFER_LMA } from "../../hw/cpu/cpu.js";
+import { Reg, CR0_PE, CR0_PG, CR4_PAE, EFER_LME, EFER_LMA } from "../../hw/cpu/cpu.js";
 import { withFeatures } from "../../hw/cpu/models.js";
 import { Descriptor, SegReg, type SegmentCache } from "../../hw/cpu/segment.js";
 import { StopReason } from "../../hw/cpu/fault.js";
 import * as F from "../../hw/cpu/eflags.js";
-import type { Instr } from "../../hw/cpu/instr.js";
-import { PhysicalMemory } from "../../hw/mem/physical-memory.js";
-import { IoBus } from "../../hw/io/io-bus.js";
-import { PcPlatform, type PcOptions, type PcRunOptions } from "../../hw/pc/pc.js";
-import type { RunEnd } from "../../hw/pc/clocked-run.js";
-import type { BootTarget } from "../../hw/pc/boot-entry.js";
-import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../../hw/dev/apic/local-apic.js";
-import { NS_PER_CYCLE } from "../../hw/dev/device.js";
+import type { PcOptions } from "../../hw/pc/pc.js";
 import { EFER_SVME, type Svm } from "../../hw/cpu/svm/svm.js";
 import { Misc1, Misc2, SvmExit, Vmcb, VmcbSeg, svmExitName } from "../../hw/cpu/svm/vmcb.js";
-import { Counters } from "../stats/counters.js";
 import { ShadowPaging, PfOutcome } from "../shadow/shadow-paging.js";
-import { GuestUnsupported, MonitorPanic, mnemonicOf, guestStateOf, guestWhereOf, runMonitored, timeCounters } from "../monitor.js";
-import { restoreCpu } from "../../hw/cpu/cpu-state.js";
-import { restoreMemory } from "../../hw/mem/memory-state.js";
-import { restorePlatform, type GuestState } from "../../hw/pc/pc-state.js";
+import { GuestUnsupported, MonitorPanic } from "../monitor.js";
+import { AssistedMonitor, HOST_GDT, HOST_IDT, HOST_PRIVATE, NATIVE, SEL_CS } from "../assist/assisted-monitor.js";
 import { HostAreaGuard, svmGuardedRanges, type IntegrityVerdict } from "./integrity.js";
 
-const HOST_GDT = 0x0000, HOST_IDT = 0x1000, NATIVE = 0x2000, HSAVE = 0x3000, VMCB = 0x4000, IOPM = 0x5000, MSRPM = 0x8000;
-const STACK_TOP = 0xb000, NPT = 0xb000;
+const HSAVE = HOST_PRIVATE, VMCB = HOST_PRIVATE + 0x1000, IOPM = HOST_PRIVATE + 0x2000, MSRPM = HOST_PRIVATE + 0x5000;
+const NPT = HOST_PRIVATE + 0x7000;
+/** The SVM monitor's own host structures, as offsets from the host area's base. */
+export const SVM_HOST = { hsave: HSAVE, vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT } as const;
 /** Shadow page-table pool (shadow paging), in pages after the host area. */
 const POOL_PAGES = 2048;
 /** MOV CRn intercepts (VMCB offset 000h): reads in bits 15:0, writes in bits 31:16. */
@@ -59,9 +51,10 @@ const CR_READ = (cr: number) => 1 << cr, CR_WRITE = (cr: number) => 1 << (16 + c
 const EXCP_PF = 1 << 14;
 /** How the guest's memory is virtualized: the hardware's nested walk, or the monitor's shadow tables. */
 export type SvmPaging = "nested" | "shadow";
-/** Native entries: VMRUN, the exit handler right after it (VMRUN's "next instruction"), the idle loop, host interrupts. */
-const N_VMRUN = 0x800, N_EXIT = 0x801, N_IDLE = 0x810, N_VECTOR = 0x000;
-const SEL_CS = 0x08, SEL_DS = 0x10, SEL_CS64 = 0x18;
+/** The host's native interrupt entries (NATIVE + 4 × vector), for the long-mode host's IDT. */
+const N_VECTOR = 0x000;
+/** The host's 64-bit code selector, after AssistedMonitor's flat code and data. */
+const SEL_CS64 = 0x18;
 /**
  * The long-mode host (64-bit guests, nested paging), after the legacy nested tables: its
  * IDT (16-byte gates), its page tables (4 GiB identity-mapped with 2 MiB pages: PML4, PDPT,
@@ -70,7 +63,6 @@ const SEL_CS = 0x08, SEL_DS = 0x10, SEL_CS64 = 0x18;
 const L_IDT = 0x0000, L_PML4 = 0x1000, L_PDPT = 0x2000, L_PD = 0x3000, L_NPML4 = 0x7000, L_NPDPT = 0x8000, L_NPD = 0x9000;
 /** The MSRs of SYSCALL/SYSRET (STAR, LSTAR, CSTAR, SFMASK): the guest uses them natively; they change only by WRMSR, which exits. */
 const SYSCALL_MSRS = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
-const VEC_TIMER = 0xf0;
 const TWO32 = 0x1_0000_0000;
 
 /** The intercepts this monitor sets (APM vol. 2 §15.9–15.13). */
@@ -91,33 +83,9 @@ function msrpmBit(msr: number): number {
   return base * 8 + (msr & 0x1fff) * 2;
 }
 
-export class SvmMonitor {
+export class SvmMonitor extends AssistedMonitor {
   readonly mode = "svm" as const;
-  readonly machine: Machine;
-  readonly vcpu: Cpu;
-  readonly guestMem: PhysicalMemory;
-  readonly platform: PcPlatform;
-  readonly counters = new Counters();
-  /** Trap mode's divergence log has no counterpart here. */
-  readonly divergence = null;
   private readonly svm: Svm;
-  private readonly apic: LocalApic;
-  /** Machine-physical address of the host area (just above the guest's RAM). */
-  private readonly base: number;
-  private armedCycle = 0;
-  private overhead = 0;
-  private guestDeadline = 0;
-  private inMonitor = false;
-  private idling = false;
-  private guestIdle = 0;
-  private haltedAt = 0;
-  private lastIns: Instr | null = null;
-  /** Asked to keep V_IRQ pending (an interrupt the guest cannot take yet). */
-  private wantVirq = false;
-  /** leave() counted a VMRUN the machine has not run yet. */
-  private vmrunPending = false;
-  private captureWanted = false;
-  captured: GuestState | null = null;
   /** Nested or shadow paging (the best the model offers unless asked). */
   readonly paging: SvmPaging;
   /** Shadow paging's tables (null under nested paging). */
@@ -136,99 +104,45 @@ export class SvmMonitor {
     if (model === undefined || !model.features.svm) {
       throw new GuestUnsupported("--mode svm needs a CPU model with SVM (--cpu athlon64-revf or barcelona)");
     }
-    const paging = (this.paging = opts.paging ?? (model.features.npt ? "nested" : "shadow"));
+    const paging = opts.paging ?? (model.features.npt ? "nested" : "shadow");
     if (paging === "nested" && !model.features.npt) {
       throw new GuestUnsupported(`nested paging needs a CPU model with NPT (--cpu barcelona); ${model.name} has SVM only: use shadow paging`);
     }
     const guestRam = opts.ramBytes;
-    this.base = guestRam;
     const nptBytes = paging === "nested" ? 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000 : 0;
     const poolBytes = paging === "shadow" ? POOL_PAGES * 0x1000 : 0;
     // A long-mode host for 64-bit guests: its IDT and page tables, and 4-level nested tables.
     const longBytes = paging === "nested" && model.features.lm ? L_NPD + Math.ceil(guestRam / 0x4000_0000) * 0x1000 + Math.ceil(guestRam / 0x20_0000) * 0x1000 : 0;
-    if (longBytes > 0) this.longArea = NPT + nptBytes;
-    const machine = (this.machine = new Machine({ ramBytes: guestRam + NPT + nptBytes + poolBytes + longBytes, model, jit: opts.jit }));
-    const m = machine.cpu;
-    this.svm = m.svm!;
-    const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
-    if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
-    const io = new IoBus();
     // The guest's processor: the machine's model without what a hypervisor keeps to itself
     // (SVM) or does not virtualize (the local APIC, as under trap and bt).
-    const guestModel = withFeatures(model, { strict: false, apic: false, tscDeadline: false, svm: false, npt: false });
-    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, jit: false }));
-    vc.tracer = (_c, ins) => { this.lastIns = ins; };
-    this.platform = new PcPlatform({
-      io,
-      mem: guestMem,
-      now: () => this.guestCycles * NS_PER_CYCLE,
-      setIntr: (level) => { vc.intrLine = level; },
-      setA20: (on) => { vc.a20 = on; vc.flushTlb(true); },
-      powerOff: (status) => machine.powerOff(status),
-    }, opts);
-    vc.intr = this.platform.pic;
-
-    // The host's local APIC: its timer in TSC-deadline mode on the host's TSC (the guest's
-    // offset is the guest's business).
-    const apic = (this.apic = new LocalApic({
-      now: () => m.cycles * NS_PER_CYCLE,
-      tsc: () => m.cycles + m.tscOffset,
-      setIntr: (level) => { m.intrLine = level || m.virq; },
-      nmi: () => { m.nmiPending = true; },
-      moved: () => {},
-    }));
-    apic.write32(ApicReg.SVR, 0x100 | 0xff);
-    apic.write32(ApicReg.LVT_TIMER, VEC_TIMER | APIC_TIMER_TSC_DEADLINE);
-    m.intr = apic;
-    m.watchRing0 = true;
-    if (paging === "shadow") this.shadow = new ShadowPaging(machine.mem, guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
+    super(opts, withFeatures(model, { strict: false, apic: false, tscDeadline: false, svm: false, npt: false }), NPT + nptBytes + poolBytes + longBytes);
+    this.paging = paging;
+    if (longBytes > 0) this.longArea = NPT + nptBytes;
+    this.svm = this.machine.cpu.svm!;
+    if (paging === "shadow") this.shadow = new ShadowPaging(this.machine.mem, this.guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
     this.buildHost();
-    this.guard = new HostAreaGuard(machine.mem, svmGuardedRanges({ base: this.base, gdt: HOST_GDT, idt: HOST_IDT, native: NATIVE,
+    this.guard = new HostAreaGuard(this.machine.mem, svmGuardedRanges({ base: this.base, gdt: HOST_GDT, idt: HOST_IDT, native: NATIVE,
       vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT, nptBytes, crInterceptsChange: paging === "shadow",
       long: longBytes > 0 ? { at: this.longArea, bytes: longBytes } : undefined }));
-  }
-
-  get cpu(): Cpu { return this.machine.cpu; }
-  get com1() { return this.platform.com1; }
-  get bootTarget(): BootTarget { return { cpu: this.vcpu, mem: this.guestMem }; }
-  get resetRequested(): boolean { return this.platform.resetRequested; }
-  /**
-   * Guest time: the vCPU's inside an exit; between exits, machine cycles less overhead —
-   * where the overhead already counts the VMRUN about to run (leave() arms the timer past it).
-   */
-  get guestCycles(): number {
-    return this.inMonitor ? this.vcpu.cycles : this.machine.cpu.cycles - this.overhead + (this.vmrunPending ? 1 : 0);
-  }
-  get guestInstructions(): number {
-    const g = this.guestCycles;
-    return g - this.guestIdle - (this.idling && this.vcpu.halted ? g - this.haltedAt : 0);
   }
 
   // ===================================================================================
   // The host: protected mode, flat, no paging; SVM on; the VMCB's controls; nested tables
   // ===================================================================================
 
-  private phys(off: number): number { return this.base + off; }
-  private put32(off: number, v: number): void {
-    this.machine.mem.write32(this.phys(off), v);
-  }
 
   private buildHost(): void {
-    const mem = this.machine.mem;
-    // GDT: null, flat code, flat data.
-    this.put32(HOST_GDT + SEL_CS, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS + 4, 0x00cf_9b00);
-    this.put32(HOST_GDT + SEL_DS, 0x0000_ffff); this.put32(HOST_GDT + SEL_DS + 4, 0x00cf_9300);
+    const m = this.machine.cpu, mem = this.machine.mem;
+    // GDT (null, flat code, flat data, and a 64-bit code segment for the long-mode host), the
+    // IDT's gates to native entries (only the deadline timer is expected, while idle), VMRUN
+    // and the exit handler right after it (VMRUN's "next instruction").
+    this.buildCommonHost(() => this.vmrunEntry(), () => this.exitEntry());
     this.put32(HOST_GDT + SEL_CS64, 0x0000_ffff); this.put32(HOST_GDT + SEL_CS64 + 4, 0x00af_9b00); // L=1: 64-bit code
-    // IDT: interrupt gates to native entries (only the deadline timer is expected, while idle).
-    for (let v = 0; v < 256; v++) {
-      const at = this.phys(NATIVE + N_VECTOR + v * 4);
-      this.put32(HOST_IDT + v * 8, (SEL_CS << 16) | (at & 0xffff));
-      this.put32(HOST_IDT + v * 8 + 4, ((at & 0xffff_0000) | 0x8e00) | 0);
-      mem.registerNative(at, () => this.interruptEntry(v));
-    }
-    mem.registerNative(this.phys(NATIVE + N_VMRUN), () => this.vmrunEntry());
-    mem.registerNative(this.phys(NATIVE + N_EXIT), () => this.exitEntry());
-    mem.registerNative(this.phys(NATIVE + N_IDLE), () => this.idleEntry());
+    m.gdtrLimit = SEL_CS64 + 7;
+    // EFER.SVME and VM_HSAVE_PA; IF set (with V_INTR_MASKING the host's IF lets physical
+    // interrupts exit the guest).
+    m.setEfer(m.efer | EFER_SVME);
+    this.svm.hsavePa = this.phys(HSAVE);
     // The I/O permission map: every port; the MSR permission map: every MSR but PASS_MSRS.
     for (let k = 0; k < 3 * 4096; k += 4) this.put32(IOPM + k, -1);
     for (let k = 0; k < 2 * 4096; k += 4) this.put32(MSRPM + k, -1);
@@ -243,13 +157,12 @@ export class SvmMonitor {
     this.put32(VMCB + Vmcb.GUEST_ASID, 1);
     if (this.paging === "nested") this.buildNested();
     if (this.longArea >= 0) this.buildLong();
-    else {
+    if (this.paging === "shadow") {
       // Shadow paging: the guest's page faults, MOV to CR0/CR3/CR4 (and reads of those that
       // differ from the guest's: syncOut), INVLPG and task switches (which load CR3) exit.
       this.put32(VMCB + Vmcb.INTERCEPT_MISC1, MISC1 | Misc1.INVLPG | Misc1.TASK_SWITCH);
       this.put32(VMCB + Vmcb.INTERCEPT_EXCEPTIONS, EXCP_PF);
     }
-    this.hostState();
   }
 
   /**
@@ -339,74 +252,7 @@ export class SvmMonitor {
     m.regsHi.fill(0, Reg.ESP, Reg.ESP + 1);
   }
 
-  private hostState(): void {
-    const m = this.machine.cpu;
-    // The host's processor state: 32-bit protected mode, flat, IF set (with V_INTR_MASKING
-    // the host's IF lets physical interrupts exit the guest), EFER.SVME, VM_HSAVE_PA.
-    const d = new Descriptor();
-    m.gdtrBase = this.phys(HOST_GDT); m.gdtrLimit = 0x1f;
-    m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
-    m.setCr0(CR0_PE | CR0_ET);
-    d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
-    m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
-    d.hi = 0x00cf_9300;
-    for (const s of [SegReg.SS, SegReg.DS, SegReg.ES, SegReg.FS, SegReg.GS]) m.segs[s].loadDescriptor(SEL_DS, d);
-    m.cpl = 0;
-    m.setEflags(F.IF | F.FIXED_ONE);
-    m.setEfer(m.efer | EFER_SVME);
-    this.svm.hsavePa = this.phys(HSAVE);
-    m.regs[Reg.ESP] = this.phys(STACK_TOP);
-    m.tscOffset = 0;
-  }
-
-  // ===================================================================================
-  // Start, snapshots
-  // ===================================================================================
-
-  /** Hand the machine to the guest the loader put into the vCPU. */
-  start(): void {
-    const vc = this.vcpu;
-    vc.instructions = 0;
-    vc.idleCycles = 0;
-    this.inMonitor = true;
-    this.devicesAndInterrupts();
-    this.leave();
-  }
-
-  requestCapture(): void {
-    this.captured = null;
-    this.captureWanted = true;
-    this.armAt(Math.max(1, this.machine.cpu.cycles));
-    this.machine.cpu.yieldSlice();
-  }
-
-  guestState(): GuestState {
-    return guestStateOf(this.vcpu, this.machine.cpu, this.guestMem, this.platform, this.guestCycles, this.guestIdle);
-  }
-
-  restoreFrom(s: GuestState): void {
-    const m = this.machine.cpu, vc = this.vcpu;
-    restoreMemory(this.guestMem, s.memory);
-    restorePlatform(this.platform, s.platform);
-    restoreCpu(vc, s.cpu);
-    m.simd.xmm.set(s.cpu.xmm);
-    m.simd.mxcsr = s.cpu.mxcsr;
-    const g = vc.instructions + vc.idleCycles;
-    this.guestIdle = vc.idleCycles;
-    vc.instructions = g;
-    vc.idleCycles = 0;
-    m.instructions = g;
-    m.idleCycles = 0;
-    this.overhead = 0;
-    this.inMonitor = true;
-    this.shadow?.reset(vc);
-    this.devicesAndInterrupts();
-    this.leave();
-  }
-
-  run(opts: PcRunOptions): RunEnd {
-    return runMonitored(this.machine, this.apic, opts, (cycle) => this.armAt(cycle));
-  }
+  protected override restored(): void { this.shadow?.reset(this.vcpu); }
 
   // ===================================================================================
   // Native entries
@@ -414,8 +260,7 @@ export class SvmMonitor {
 
   /** VMRUN (rAX = the VMCB): the guest runs until an intercept; the host resumes at the exit handler. */
   private vmrunEntry(): void {
-    // (Its overhead cycle was counted by leave(), which armed the timer after it.)
-    this.vmrunPending = false;
+    this.entering();
     const m = this.machine.cpu;
     m.regs[Reg.EAX] = this.phys(VMCB);
     m.regsHi[Reg.EAX] = 0;
@@ -424,20 +269,18 @@ export class SvmMonitor {
 
   /** After #VMEXIT: the exit handler. */
   private exitEntry(): void {
-    this.overhead += 1;
+    this.enterMonitor();
     const m = this.machine.cpu;
     const code = this.r32(Vmcb.EXITCODE) | 0;
     if (code === SvmExit.INVALID) throw new MonitorPanic("VMRUN refused the guest state (#VMEXIT(INVALID))");
     this.counters.inc(`vmexit.${svmExitName(code)}`);
-    this.inMonitor = true;
     this.syncIn();
     switch (code) {
       case SvmExit.INTR:
         // The deadline timer (the host's only interrupt source). The host takes it, as after
         // STGI it would through its IDT: acknowledge, then end it at the APIC. The exit
         // itself is what the timer was for.
-        if (this.apic.hasInterrupt()) this.apic.acknowledge();
-        this.apic.write32(ApicReg.EOI, 0);
+        this.endTimerInterrupt();
         break;
       case SvmExit.NMI:
         throw new MonitorPanic("an NMI reached the SVM monitor");
@@ -463,38 +306,12 @@ export class SvmMonitor {
         this.emulateOne();
         break;
     }
-    if (this.captureWanted) { this.captureWanted = false; this.captured = this.guestState(); m.yieldSlice(); }
-    this.devicesAndInterrupts();
-    this.leave();
+    this.leaveMonitor();
   }
 
-  /** The host's interrupt vectors: the deadline timer while the guest idles. */
-  private interruptEntry(v: number): void {
-    const m = this.machine.cpu;
-    this.overhead += 1;
-    if (v !== VEC_TIMER || !this.idling) throw new MonitorPanic(`host interrupt vector ${v} outside the idle loop`);
-    this.apic.write32(ApicReg.EOI, 0);
-    m.gif = false; // CLGI: the monitor runs with interrupts held
-    this.idling = false;
-    this.counters.inc("exit.timer-idle");
-    this.inMonitor = true;
-    this.vcpu.instructions = m.cycles - (this.overhead - 1);
-    if (this.vcpu.halted) {
-      this.guestIdle += this.vcpu.instructions - this.haltedAt;
-      this.haltedAt = this.vcpu.instructions;
-    }
-    if (this.captureWanted) { this.captureWanted = false; this.captured = this.guestState(); m.yieldSlice(); }
-    this.devicesAndInterrupts();
-    this.leave();
-  }
-
-  /** The idle loop (STGI; STI; HLT): only reached again if the halt is resumed. */
-  private idleEntry(): void {
-    const m = this.machine.cpu;
-    this.overhead += 1;
-    m.eip = this.phys(NATIVE + N_IDLE);
-    m.halted = true;
-  }
+  /** SVM holds the host's interrupts with GIF: CLGI while the monitor runs, STGI in the idle loop. */
+  protected override hostInterruptsOff(): void { this.machine.cpu.gif = false; }
+  protected override hostInterruptsOn(): void { this.machine.cpu.gif = true; }
 
   // ===================================================================================
   // VMCB ⇄ vCPU
@@ -610,7 +427,7 @@ export class SvmMonitor {
     }
     // V_IRQ with V_INTR_MASKING: a virtual interrupt the guest cannot take yet exits (VINTR)
     // as soon as it can.
-    this.w32(Vmcb.VINTR, (1 << 24) | (this.wantVirq ? 1 << 8 : 0));
+    this.w32(Vmcb.VINTR, (1 << 24) | (this.wantIrqWindow ? 1 << 8 : 0));
     // The guest's TSC is guest time: machine cycles − overhead, offset as the guest set it.
     this.w64(Vmcb.TSC_OFFSET, vc.tscOffset - this.overhead - m.tscOffset);
   }
@@ -632,101 +449,28 @@ export class SvmMonitor {
     if (outcome !== PfOutcome.HIDDEN) this.emulateOne();
   }
 
-  /** Run the intercepted instruction on the vCPU (or deliver the fault it raises to the guest). */
-  private emulateOne(): void {
+  protected override enterable(): boolean {
     const vc = this.vcpu;
-    const before = vc.instructions;
-    this.lastIns = null;
-    vc.flushTlb(true);
-    vc.run(1);
-    this.overhead -= vc.instructions - before;
-    if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
-    if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
-  }
-
-  /** Virtual devices up to guest time; an interrupt the guest can take now goes through its IDT. */
-  private devicesAndInterrupts(): void {
-    const vc = this.vcpu;
-    const next = this.platform.advance(vc.cycles * NS_PER_CYCLE);
-    this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
-    this.wantVirq = false;
-    if (!vc.intrLine) return;
-    if ((vc.flags & F.IF) !== 0 && !vc.inhibitIrq) {
-      const before = vc.instructions;
-      vc.stopReason = StopReason.None;
-      if (vc.checkInterrupts()) this.counters.inc("irq.injected");
-      if ((vc.stopReason as StopReason) === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
-      this.overhead -= vc.instructions - before;
-    } else {
-      this.wantVirq = true;
+    if (vc.v86 || (!vc.protectedMode && this.shadow !== null)) {
+      // Real mode runs in guest mode under nested paging (APM vol. 2 §15.19: paged real
+      // mode is not needed, the nested walk translates); virtual-8086 mode is not synced yet.
+      throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs real mode under nested paging, protected-mode and long-mode guests`);
     }
-  }
-
-  /** Back to the guest with VMRUN, or idle the machine while the guest halts. */
-  private leave(): void {
-    const m = this.machine.cpu, vc = this.vcpu;
-    // Powered off or shut down: the vCPU holds the guest's final state; nothing runs again.
-    if (m.stopReason !== StopReason.None) return;
-    if (vc.halted) {
-      if ((vc.flags & F.IF) === 0) {
-        m.flags &= ~F.IF;
-        m.halted = true;
-      } else {
-        this.counters.inc("exit.idle");
-        const line = this.platform.line;
-        line.halted(this.guestCycles * NS_PER_CYCLE);
-        const t = line.nextEvent();
-        if (t !== Infinity) {
-          const c = Math.ceil(t / NS_PER_CYCLE);
-          if (this.guestDeadline === 0 || c < this.guestDeadline) this.guestDeadline = c;
-        }
-        this.idling = true;
-        this.haltedAt = vc.cycles;
-        // STGI; STI; HLT: the deadline timer's interrupt comes through the host's IDT.
-        m.eip = this.phys(NATIVE + N_IDLE);
-        m.regs[Reg.ESP] = this.phys(STACK_TOP);
-        m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
-        m.flags |= F.IF;
-        m.gif = true;
-        m.halted = true;
-      }
-    } else {
-      if (vc.v86 || (!vc.protectedMode && this.shadow !== null)) {
-        // Real mode runs in guest mode under nested paging (APM vol. 2 §15.19: paged real
-        // mode is not needed, the nested walk translates); virtual-8086 mode is not synced yet.
-        throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs real mode under nested paging, protected-mode and long-mode guests`);
-      }
-      const lme = (vc.efer & EFER_LME) !== 0;
-      if (lme && this.longArea < 0) {
-        throw new GuestUnsupported(this.shadow !== null
-          ? "the guest turned on long mode; shadow paging (--paging shadow) runs 32-bit guests only: use --cpu barcelona (nested paging)"
-          : `the guest turned on long mode, which ${this.machine.cpu.model.name} does not have`);
-      }
-      // A long-mode guest needs a long-mode host (buildLong).
-      if (lme !== this.hostLong) this.setHostLong(lme);
-      this.overhead += 1; // the VMRUN that comes next
-      this.vmrunPending = true;
-      this.shadow?.update(vc);
-      this.syncOut();
-      m.eip = this.phys(NATIVE + N_VMRUN);
-      m.flags |= F.IF;
-      m.halted = false;
+    if ((vc.efer & EFER_LME) !== 0 && this.longArea < 0) {
+      throw new GuestUnsupported(this.shadow !== null
+        ? "the guest turned on long mode; shadow paging (--paging shadow) runs 32-bit guests only: use --cpu barcelona (nested paging)"
+        : `the guest turned on long mode, which ${this.machine.cpu.model.name} does not have`);
     }
-    this.inMonitor = false;
-    this.armTimer();
+    return true;
   }
 
-  private armAt(cycle: number): void {
-    this.armedCycle = cycle > 0 ? cycle : 0;
-    const m = this.machine.cpu;
-    this.apic.tscDeadlineMsr = cycle > 0 ? Math.max(1, cycle + m.tscOffset) : 0;
-  }
-
-  private armTimer(): void {
-    const was = this.apic.tscDeadlineMsr === 0 ? 0 : this.armedCycle;
-    const at = this.guestDeadline > 0 ? this.guestDeadline + this.overhead : 0;
-    this.armAt(at);
-    if (at !== 0 && (was === 0 || at < was)) this.machine.cpu.yieldSlice();
+  /** The VMCB and the machine for VMRUN: a long-mode host for a long-mode guest (buildLong), the shadow's root, the guest's state. */
+  protected override prepareEntry(): void {
+    const lme = (this.vcpu.efer & EFER_LME) !== 0;
+    if (lme !== this.hostLong) this.setHostLong(lme);
+    this.shadow?.update(this.vcpu);
+    this.syncOut();
+    this.machine.cpu.flags |= F.IF;
   }
 
   // ===================================================================================
@@ -734,7 +478,7 @@ export class SvmMonitor {
   // ===================================================================================
 
   /** Resource control (integrity.ts): the monitor's memory as it wrote it, its shadow tables as it filled them, and no CPL-0 code but its own outside guest mode. */
-  integrity(): IntegrityVerdict {
+  override integrity(): IntegrityVerdict {
     const v = this.guard.check(this.machine.cpu.ring0Foreign);
     const problems: string[] = [];
     if (this.longArea >= 0 && this.paging === "nested") {
@@ -755,12 +499,6 @@ export class SvmMonitor {
     return { ...v, monitorIntact: false, detail: [v.detail, ...problems].filter((x) => x !== "").join("; ") };
   }
 
-  guestWhere(): string { return guestWhereOf(this.vcpu); }
-
-  stats(): Record<string, number> {
-    const c = timeCounters(this.counters, this.guestCycles, this.guestInstructions, this.machine.cpu.cycles, this.overhead);
-    this.shadow?.stats(c);
-    return c;
-  }
+  protected override extraStats(c: Record<string, number>): void { this.shadow?.stats(c); }
 }
 
