@@ -1,5 +1,6 @@
-// Debian's 686 kernel boots to the busybox shell on vmm86's PC — entered directly and
-// through the bzImage's own decompressor — and a session over the serial console gets the
+// Debian's 686 kernel boots to the busybox shell on vmm86's PC, entered directly (the path
+// through the bzImage's own decompressor is in the long suite: test/long/linux-bzimage.long.ts),
+// and a session over the serial console gets the
 // answers a Linux shell gives; two boots produce byte-identical serial logs.
 // Needs the Linux guest: `npx vmm86 fetch linux` (the test fetches it if missing).
 
@@ -7,10 +8,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GuestConsole } from "./guest-console.js";
 import { shellAtPrompt } from "./shell-snapshot.js";
+import { guest, session, PROMPT } from "./shell-session.js";
 import { spawn } from "node:child_process";
 import { RESERVETOP } from "../../src/cli/run.js";
 import { join } from "node:path";
-import { cachedLinux, fetchLinux, LINUX_CMDLINE, READY_MARKER } from "../../src/guests/fetch-linux.js";
+import { LINUX_CMDLINE } from "../../src/guests/fetch-linux.js";
 import { REPO_ROOT } from "../support/paths.js";
 
 /**
@@ -20,32 +22,7 @@ import { REPO_ROOT } from "../support/paths.js";
  * passes the same by default.
  */
 export const TEST_CMDLINE = LINUX_CMDLINE;
-const PROMPT = " # ";
 
-async function guest(): Promise<{ bzImage: string; initramfs: string; release: string }> {
-  return cachedLinux() ?? (await fetchLinux({ log: () => {} }));
-}
-
-function session(c: GuestConsole, release: string): void {
-  let at = c.expect(READY_MARKER, 0);
-  at = c.expect(PROMPT, at);
-  const run = (cmd: string, expectOut: RegExp): string => {
-    const r = c.command(cmd, at, PROMPT);
-    at = r.at;
-    assert.match(r.out, expectOut, `${cmd} printed:\n${r.out}`);
-    return r.out;
-  };
-  run("uname -r", new RegExp("^" + release.replace(/\./g, "\\.") + "\\r\\n"));
-  run("cat /proc/cpuinfo", /vendor_id\s+: GenuineIntel[\s\S]*cpu family\s+: 6[\s\S]*model\s+: 3[\s\S]*flags\s+: fpu[^\n]*\btsc\b[^\n]*\bcx8\b[^\n]*\bsep\b[^\n]*\bpge\b[^\n]*\bcmov\b/);
-  run("ls /proc", /^(?=[\s\S]*\bcpuinfo\b)(?=[\s\S]*\bmeminfo\b)(?=[\s\S]*\buptime\b)(?=[\s\S]*\b1\b)/);
-  // Under 80 columns with the prompt, so the line editor's echo does not wrap.
-  run("i=0;s=0;while [ $i -lt 10 ];do s=$((s+i*i));i=$((i+1));done;echo sum=$s", /sum=285\r\n/);
-  run("mount", /^(?=[\s\S]*proc on \/proc type proc)(?=[\s\S]*sysfs on \/sys type sysfs)(?=[\s\S]*devtmpfs on \/dev type devtmpfs)/);
-  run("dmesg | tail -n 3", /\[\s*\d+\.\d+\] /);
-  c.type("poweroff -f");
-  assert.equal(c.runToEnd(), "powered off, status 0");
-  assert.match(c.output, /reboot: Power down/);
-}
 
 test("Linux (direct entry) boots to the shell and answers over ttyS0; a second boot is byte-identical", { timeout: 900_000 }, async () => {
   const g = await guest();
@@ -57,12 +34,6 @@ test("Linux (direct entry) boots to the shell and answers over ttyS0; a second b
   const b = new GuestConsole({ ...g, cmdline: TEST_CMDLINE, direct: true, from: shellAtPrompt(g, TEST_CMDLINE, PROMPT).saved });
   session(b, g.release);
   assert.equal(b.output, a.output, "two boots with the same input give the same serial log");
-});
-
-test("Linux (bzImage decompressing itself) boots to the shell and answers over ttyS0", { timeout: 1_800_000 }, async () => {
-  const g = await guest();
-  const c = new GuestConsole({ ...g, cmdline: TEST_CMDLINE + " nokaslr", direct: false });
-  session(c, g.release);
 });
 
 /** Run `vmm86 args`, writing `input` to its stdin in pieces `gapMs` apart (0: all at once). */
