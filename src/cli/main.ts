@@ -21,7 +21,7 @@ Usage:
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
   vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
-  vmm86 redpill [--format table|markdown|json]
+  vmm86 redpill [--format table|markdown|json] [--bits 32|64]
                               run the red-pill guest under every mode (svm too) and CPU
                               variant: per sensitive instruction and guest CPL, same as
                               bare, leaks the monitor, misbehaves, or faults
