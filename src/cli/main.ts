@@ -25,7 +25,7 @@ Usage:
                               run the red-pill guest under every mode (svm too) and CPU
                               variant: per sensitive instruction and guest CPL, same as
                               bare, leaks the monitor, misbehaves, or faults
-  vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list]
+  vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list] [--bits 32|64]
                               run the adversarial escape guest under bt, trap --cpu strict,
                               svm and bt --protect paging-only: every attempt must be
                               contained, and the weakened configuration must show an escape
