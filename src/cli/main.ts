@@ -29,7 +29,7 @@ Usage:
                               run the adversarial escape guest under bt, trap --cpu strict,
                               svm and bt --protect paging-only: every attempt must be
                               contained, and the weakened configuration must show an escape
-  vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N]
+  vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N] [--bits 32|64]
                               Adams & Agesen's micro-benchmarks on bare, trap --cpu strict,
                               bt and svm+NPT: guest cycles, host ns and exits per operation,
                               ratio to bare, the monitor counters behind each

@@ -19,6 +19,7 @@ export const ESCAPE_IMAGE = guestImagePath("escape");
 export const MICROBENCH_IMAGE = guestImagePath("microbench");
 export const REDPILL64_IMAGE = guestImagePath("redpill64");
 export const ESCAPE64_IMAGE = guestImagePath("escape64");
+export const MICROBENCH64_IMAGE = guestImagePath("microbench64");
 
 export function loadRedpillImage(path = REDPILL_IMAGE): Uint8Array {
   return readFileSync(path);
