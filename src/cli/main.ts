@@ -7,6 +7,7 @@ import { classifyCommand } from "./classify.js";
 import { redpillCommand } from "./redpill.js";
 import { microbenchCommand } from "./microbench.js";
 import { escapeCommand } from "./escape.js";
+import { historyCommand } from "./history.js";
 import { cpusCommand } from "./cpus.js";
 import { webCommand } from "./web.js";
 
@@ -21,18 +22,21 @@ Usage:
   vmm86 fetch linux           download Debian's i386 kernel and busybox, build an initramfs
   vmm86 fetch linux-pae       the same with Debian's 686-pae kernel (PAE paging), i386
   vmm86 fetch linux64         the same for amd64 (x86-64), in a cache of its own
-  vmm86 redpill [--format table|markdown|json]
+  vmm86 redpill [--format table|markdown|json] [--bits 32|64]
                               run the red-pill guest under every mode (svm too) and CPU
                               variant: per sensitive instruction and guest CPL, same as
                               bare, leaks the monitor, misbehaves, or faults
-  vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list]
+  vmm86 escape [--format table|markdown|json] [--attempt NAMES] [--list] [--bits 32|64]
                               run the adversarial escape guest under bt, trap --cpu strict,
                               svm and bt --protect paging-only: every attempt must be
                               contained, and the weakened configuration must show an escape
-  vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N]
+  vmm86 microbench [--format table|markdown|json] [--bench LIST] [--repeat N] [--bits 32|64]
                               Adams & Agesen's micro-benchmarks on bare, trap --cpu strict,
                               bt and svm+NPT: guest cycles, host ns and exits per operation,
                               ratio to bare, the monitor counters behind each
+  vmm86 history [--quick] [--cpu MODELS] [--format table|markdown|json]
+                              per CPU model and 32/64-bit guest: which techniques keep the
+                              monitor safe (escape suite, 0 escapes) and at what cost
   vmm86 classify [--cpu MODEL[,+F][,-F]] [--umip] [--vmx] [--svm] [--format …]
                               run every opcode-table form at CPL 0 and 3 and list the
                               sensitive but unprivileged ones (Popek and Goldberg);
@@ -186,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
       case "redpill": return await redpillCommand(rest);
       case "microbench": return await microbenchCommand(rest);
       case "escape": return await escapeCommand(rest);
+      case "history": return await historyCommand(rest);
       case "cpus": return await cpusCommand(rest);
       case "web": return await webCommand(rest);
       default: throw usageError(`unknown command '${command}'`);

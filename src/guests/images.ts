@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** guests/NAME/NAME.elf in the checkout. */
-export function guestImagePath(name: "demo" | "echo" | "redpill" | "escape" | "microbench"): string {
+export function guestImagePath(name: "demo" | "echo" | "redpill" | "escape" | "microbench" | "redpill64" | "escape64" | "microbench64"): string {
   return fileURLToPath(new URL(`../../../guests/${name}/${name}.elf`, import.meta.url));
 }
 
@@ -17,6 +17,9 @@ export const DEMO_IMAGE = guestImagePath("demo");
 export const REDPILL_IMAGE = guestImagePath("redpill");
 export const ESCAPE_IMAGE = guestImagePath("escape");
 export const MICROBENCH_IMAGE = guestImagePath("microbench");
+export const REDPILL64_IMAGE = guestImagePath("redpill64");
+export const ESCAPE64_IMAGE = guestImagePath("escape64");
+export const MICROBENCH64_IMAGE = guestImagePath("microbench64");
 
 export function loadRedpillImage(path = REDPILL_IMAGE): Uint8Array {
   return readFileSync(path);

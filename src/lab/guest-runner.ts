@@ -16,6 +16,8 @@ export type LabMode = "bare" | "trap" | "bt" | "svm" | "vtx";
 export type LabMonitor = Monitor | SvmMonitor | VtxMonitor;
 /** A `--cpu` value: `standard`, `strict`, or MODEL[,+FEATURE][,-FEATURE]. */
 export type LabCpu = string;
+/** `--protect` of the classic monitor; `two-tables` is named by the 64-bit lab (columns64.ts) before this build has it. */
+export type LabProtect = "segments" | "paging-only" | "two-tables";
 
 export interface LabRunOptions {
   mode: LabMode;
@@ -31,7 +33,7 @@ export interface LabRunOptions {
    * and page permissions, the classic design) or `paging-only` (page permissions alone, a
    * deliberately weakened configuration that a ring-1 guest kernel can escape).
    */
-  protect?: "segments" | "paging-only";
+  protect?: LabProtect;
   /** How a hardware-assisted monitor handles guest page tables (columns.ts); default: nested where the model has it. */
   paging?: "nested" | "shadow";
 }
@@ -59,11 +61,16 @@ export interface LabRunResult {
  * (the monitor derives the guest's CPU model from the machine's). A new monitor is one line.
  */
 const MONITORS: Partial<Record<LabMode, (pc: PcOptions, opts: LabRunOptions) => LabMonitor>> = {
-  trap: (pc, o) => new Monitor({ ...pc, mode: "trap", protect: o.protect ?? "segments" }),
-  bt: (pc, o) => new Monitor({ ...pc, mode: "bt", protect: o.protect ?? "segments" }),
+  trap: (pc, o) => new Monitor({ ...pc, mode: "trap", protect: classicProtect(o.protect) }),
+  bt: (pc, o) => new Monitor({ ...pc, mode: "bt", protect: classicProtect(o.protect) }),
   vtx: (pc, o) => new VtxMonitor({ ...pc, paging: o.paging }),
   svm: (pc, o) => new SvmMonitor({ ...pc, paging: o.paging }),
 };
+
+function classicProtect(p: LabProtect | undefined): "segments" | "paging-only" {
+  if (p === "two-tables") throw new Error("--protect two-tables is not in this build");
+  return p ?? "segments";
+}
 
 /** Modes this build can run. */
 export function availableModes(): LabMode[] {

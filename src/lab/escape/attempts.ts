@@ -18,7 +18,7 @@
 //   own-table       SGDT/SIDT showed the guest's own table: nothing to follow
 //   fault=N         the attempt raised exception N (detail: err=, cr2=)
 
-export type AttemptGroup = "write" | "string" | "read" | "descriptor" | "transfer" | "paging" | "hwassist" | "io" | "leak";
+export type AttemptGroup = "write" | "string" | "read" | "descriptor" | "transfer" | "paging" | "hwassist" | "io" | "leak" | "noncanonical";
 
 export interface Attempt {
   name: string;

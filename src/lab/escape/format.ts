@@ -1,6 +1,6 @@
 // The escape suite's report as a terminal table, a Markdown table, or JSON.
 
-import { guestView } from "./attempts.js";
+import { guestView, type Attempt } from "./attempts.js";
 import type { AttemptRun } from "./verdict.js";
 import type { SuiteReport } from "./suite.js";
 
@@ -22,8 +22,10 @@ function cell(report: SuiteReport, attempt: string, configId: string): string {
   if (!r) return "";
   if (r.verdict === "n/a") return "n/a";
   if (r.verdict === "ERROR") return "ERROR";
+  if (r.verdict === "refused") return `refused ${r.refused?.code ?? ""}`.trimEnd();
   if (r.verdict === "reference") {
-    const expected = report.attempts.find((a) => a.name === attempt)?.bare;
+    const a = report.attempts.find((x) => x.name === attempt) as (Attempt & { model?: { outcome: string } }) | undefined;
+    const expected = a?.model?.outcome ?? a?.bare;
     const v = view(r);
     return expected !== undefined && v !== expected ? `${v} (expected ${expected})` : v;
   }
@@ -45,7 +47,9 @@ function countsLine(report: SuiteReport): string[] {
   return report.configs.filter((c) => c.role !== "reference").map((c) => {
     const n = report.summary.counts[c.id] ?? {};
     const parts = Object.entries(n).map(([v, k]) => `${k} ${v}`);
-    return `${c.label}: ${parts.join(", ") || "no runs"}`;
+    const refused = [...report.rows.values()].map((row) => row.get(c.id)?.refused).find((x) => x !== undefined);
+    const why = refused ? ` (vmm86 run: ${refused.code}, exit ${refused.exitCode}: ${refused.message})` : "";
+    return `${c.label}: ${parts.join(", ") || "no runs"}${why}`;
   });
 }
 
@@ -109,6 +113,7 @@ export function formatJson(report: SuiteReport): string {
           end: r.end,
           integrity: r.integrity,
           reason: r.reason,
+          ...(r.refused !== undefined ? { refused: r.refused } : {}),
         } : null];
       })),
     })),

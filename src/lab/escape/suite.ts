@@ -3,7 +3,8 @@
 
 import { availableModes, runLabGuest, type LabMode, type LabRunOptions, type LabRunResult } from "../guest-runner.js";
 import { ATTEMPTS, parseEscLines, type Attempt } from "./attempts.js";
-import { CONFIGS, judgeRun, notAvailable, runError, summarize, type AttemptRun, type EscapeConfig, type SuiteSummary } from "./verdict.js";
+import type { RefusalProbe } from "../columns64.js";
+import { CONFIGS, judgeRun, notAvailable, refusedRun, runError, summarize, type AttemptRun, type EscapeConfig, type SuiteSummary } from "./verdict.js";
 
 /** Guest instructions one attempt may take (rep-stos-region is the longest: ~1 M). */
 export const ATTEMPT_INSTRUCTION_LIMIT = 100_000_000;
@@ -14,6 +15,10 @@ export interface SuiteOptions {
   /** Replaceable for tests: the lab runner and the modes it offers. */
   run?: (image: Uint8Array, opts: LabRunOptions) => LabRunResult;
   modes?: () => LabMode[];
+  /** Asks the CLI whether it runs a monitored configuration (columns64.ts); a refusal replaces the run. */
+  refusal?: RefusalProbe;
+  /** The guest's multiboot command line for an attempt (default attemptCmdline). */
+  cmdline?: (name: string) => string;
   /** Called after each run (progress). */
   onRun?: (attempt: Attempt, config: EscapeConfig, run: AttemptRun) => void;
 }
@@ -34,12 +39,14 @@ export function attemptCmdline(name: string): string {
 export function runAttempt(image: Uint8Array, attempt: Attempt, config: EscapeConfig, opts: SuiteOptions = {}): AttemptRun {
   const modes = (opts.modes ?? availableModes)();
   if (!modes.includes(config.mode)) return notAvailable(config);
+  const refused = config.mode === "bare" ? null : opts.refusal?.(config) ?? null;
+  if (refused !== null) return refusedRun(config, refused);
   const run = opts.run ?? runLabGuest;
   let r: LabRunResult;
   try {
     r = run(image, {
       mode: config.mode, cpu: config.cpu, protect: config.protect, paging: config.paging,
-      cmdline: attemptCmdline(attempt.name), maxInstructions: ATTEMPT_INSTRUCTION_LIMIT,
+      cmdline: (opts.cmdline ?? attemptCmdline)(attempt.name), maxInstructions: ATTEMPT_INSTRUCTION_LIMIT,
     });
   } catch (e) {
     return runError(config, e instanceof Error ? e.message : String(e));

@@ -8,9 +8,10 @@
 // monitor mode, or a run that only ran out of time or waited for input. The guest's own
 // view (what its ESC line says) never decides the verdict; it is reported beside it.
 
-import type { LabMode, LabCpu, LabRunResult } from "../guest-runner.js";
+import type { LabMode, LabCpu, LabProtect, LabRunResult } from "../guest-runner.js";
 import type { GuestLine } from "./attempts.js";
 import { HW_COLUMNS } from "../columns.js";
+import { COLUMNS_64, type Refusal } from "../columns64.js";
 
 export interface EscapeConfig {
   /** Stable id used in JSON and on the command line. */
@@ -19,7 +20,7 @@ export interface EscapeConfig {
   label: string;
   mode: LabMode;
   cpu: LabCpu;
-  protect?: "segments" | "paging-only";
+  protect?: LabProtect;
   /** A hardware-assisted monitor's paging (columns.ts). */
   paging?: "nested" | "shadow";
   /**
@@ -41,7 +42,20 @@ export const CONFIGS: readonly EscapeConfig[] = [
   })),
 ];
 
-export type Verdict = "ESCAPED" | "CONTAINED" | "UNCLEAR" | "n/a" | "ERROR" | "reference";
+/**
+ * The 64-bit suite's configurations (columns64.ts): bare nehalem as the reference, then
+ * every 64-bit column; bt --protect paging-only is the weakened one, as in 32-bit.
+ */
+export const CONFIGS_64: readonly EscapeConfig[] = [
+  { id: "bare", label: "bare", mode: "bare", cpu: "nehalem", role: "reference" },
+  ...COLUMNS_64.map((c): EscapeConfig => ({
+    id: c.label.toLowerCase().replace(/\+/g, "-").replace(/\//g, "-"), label: c.label, mode: c.mode, cpu: c.cpu,
+    protect: c.protect, paging: c.paging, role: c.protect === "paging-only" ? "weakened" : "protected",
+  })),
+];
+
+/** refused: the CLI would not run the configuration (columns64.ts), tried with `vmm86 run`. */
+export type Verdict = "ESCAPED" | "CONTAINED" | "UNCLEAR" | "n/a" | "ERROR" | "reference" | "refused";
 
 /** What one run of one attempt under one configuration came to. */
 export interface AttemptRun {
@@ -54,6 +68,8 @@ export interface AttemptRun {
   integrity: LabRunResult["integrity"];
   /** Why the verdict is what it is, in a few words. */
   reason: string;
+  /** For `refused`: the CLI's error code, exit status and message. */
+  refused?: Refusal;
 }
 
 export function describeEnd(end: LabRunResult["end"]): string {
@@ -90,6 +106,11 @@ export function notAvailable(config: EscapeConfig): AttemptRun {
   return { config: config.id, verdict: "n/a", guest: null, end: null, integrity: null, reason: `mode ${config.mode} is not in this build` };
 }
 
+export function refusedRun(config: EscapeConfig, refusal: Refusal): AttemptRun {
+  return { config: config.id, verdict: "refused", guest: null, end: null, integrity: null, refused: refusal,
+    reason: `vmm86 run refuses it: ${refusal.code} (exit ${refusal.exitCode}): ${refusal.message}` };
+}
+
 export function runError(config: EscapeConfig, message: string): AttemptRun {
   return { config: config.id, verdict: "ERROR", guest: null, end: null, integrity: null, reason: message };
 }
@@ -117,6 +138,8 @@ export interface SuiteSummary {
   detected: string[];
   /** Protected or weakened configurations that could not run in this build. */
   unavailable: string[];
+  /** Configurations the CLI refused (columns64.ts): reported, not judged. */
+  refused: string[];
   exitCode: number;
   /** One line saying what the exit code means. */
   conclusion: string;
@@ -126,7 +149,7 @@ export interface SuiteSummary {
 export function summarize(configs: readonly EscapeConfig[], rows: ReadonlyMap<string, ReadonlyMap<string, AttemptRun>>): SuiteSummary {
   const counts: SuiteSummary["counts"] = {};
   const breaches: string[] = [], detected: string[] = [];
-  const unavailable = new Set<string>();
+  const unavailable = new Set<string>(), refused = new Set<string>();
   for (const c of configs) counts[c.id] = {};
   for (const [attempt, runs] of rows) {
     for (const c of configs) {
@@ -134,11 +157,13 @@ export function summarize(configs: readonly EscapeConfig[], rows: ReadonlyMap<st
       if (!r) continue;
       counts[c.id][r.verdict] = (counts[c.id][r.verdict] ?? 0) + 1;
       if (r.verdict === "n/a" && c.role !== "reference") unavailable.add(c.id);
-      if (c.role === "protected" && r.verdict !== "CONTAINED" && r.verdict !== "n/a") breaches.push(`${attempt}@${c.id}`);
+      if (r.verdict === "refused") refused.add(c.id);
+      if (c.role === "protected" && r.verdict !== "CONTAINED" && r.verdict !== "n/a" && r.verdict !== "refused") breaches.push(`${attempt}@${c.id}`);
       if (c.role === "weakened" && r.verdict === "ESCAPED") detected.push(`${attempt}@${c.id}`);
     }
   }
-  const weakened = configs.filter((c) => c.role === "weakened");
+  // A weakened configuration the CLI refuses cannot show an escape: only the ones that ran count.
+  const weakened = configs.filter((c) => c.role === "weakened" && !refused.has(c.id));
   let exitCode: number = ESCAPE_EXIT.OK;
   let conclusion: string;
   if (breaches.length > 0) {
@@ -152,8 +177,10 @@ export function summarize(configs: readonly EscapeConfig[], rows: ReadonlyMap<st
     exitCode = ESCAPE_EXIT.UNDETECTED;
     conclusion = `no escape detected under ${weakened.map((c) => c.label).join(", ")}: the suite has not shown it can see one`;
   } else {
-    const prot = configs.filter((c) => c.role === "protected").map((c) => c.label);
-    conclusion = `every attempt contained${prot.length ? ` under ${prot.join(", ")}` : ""}; ${detected.length} escape(s) detected under the weakened configuration`;
+    const prot = configs.filter((c) => c.role === "protected" && !refused.has(c.id)).map((c) => c.label);
+    conclusion = `every attempt contained${prot.length ? ` under ${prot.join(", ")}` : ""}; ` +
+      (weakened.length > 0 ? `${detected.length} escape(s) detected under the weakened configuration` : "no weakened configuration ran");
+    if (refused.size > 0) conclusion += `; refused by vmm86 run: ${configs.filter((c) => refused.has(c.id)).map((c) => c.label).join(", ")}`;
   }
-  return { counts, breaches, detected, unavailable: [...unavailable], exitCode, conclusion };
+  return { counts, breaches, detected, unavailable: [...unavailable], refused: [...refused], exitCode, conclusion };
 }

@@ -38,6 +38,7 @@ const COLUMN_HEAD: Record<Column, string> = { cycles: "cyc/op", host: "ns/op", e
 /** One cell: the value per operation, and for configurations other than bare its ratio. */
 function cell(report: MicrobenchReport, cfg: ConfigResult, bench: string, what: Column): string {
   if (cfg.status === "n/a") return "n/a";
+  if (cfg.status === "refused") return "refused";
   const r = cfg.results.find((x) => x.name === bench);
   if (cfg.status === "error" || r === undefined || isFailure(r)) return "error";
   if (what === "exits") return fmtNumber(r.exitsPerOp);
@@ -88,6 +89,7 @@ function counterSections(report: MicrobenchReport): CounterSection[] {
   return report.configs.map((c): CounterSection => {
     const label = c.config.label;
     if (c.status === "n/a") return { head: `${label}: n/a (${c.note ?? "not available"})`, items: [] };
+    if (c.status === "refused") return { head: `${label}: refused (${c.note ?? ""})`, items: [] };
     if (c.status === "error") return { head: `${label}: error: ${c.note ?? "unknown"}`, items: [] };
     const items: CounterSection["items"] = [];
     for (const r of c.results) {
@@ -125,7 +127,7 @@ export function formatTable(report: MicrobenchReport): string {
   const labels = [" ".repeat(widths[0] + 2 + widths[1])];
   report.configs.forEach((c, k) => labels.push(c.config.label.padStart(span(k))));
   const out = [
-    `vmm86 microbench: Adams & Agesen's micro-benchmarks (guests/microbench), best of ${report.repeat}`,
+    `vmm86 microbench: Adams & Agesen's micro-benchmarks (guests/${report.guest ?? "microbench"}), best of ${report.repeat}`,
     "",
     labels.join("  ").trimEnd(),
     line(sub),

@@ -15,6 +15,7 @@
 
 import { availableModes, runLabGuest, type LabMode, type LabRunOptions, type LabRunResult } from "../guest-runner.js";
 import { BENCHMARKS, CONFIGS, type MachineConfig } from "./benchmarks.js";
+import type { RefusalProbe } from "../columns64.js";
 import { parseGuestOutput, type GuestReport } from "./guest-output.js";
 
 export type GuestRunner = (image: Uint8Array, opts: LabRunOptions) => LabRunResult;
@@ -32,6 +33,10 @@ export interface MeasureOptions {
   /** For tests: the runner and the modes it offers. */
   run?: GuestRunner;
   available?: () => LabMode[];
+  /** Asks the CLI whether it runs a monitored configuration (columns64.ts); a refusal replaces the runs. */
+  refusal?: RefusalProbe;
+  /** The guest's directory name for the report (default microbench). */
+  guest?: string;
   /** Called before each configuration is measured. */
   onProgress?: (message: string) => void;
 }
@@ -81,14 +86,16 @@ export interface Baseline {
 
 export interface ConfigResult {
   config: MachineConfig;
-  /** n/a: the mode is not in this build; error: even the bench=none run failed. */
-  status: "ok" | "n/a" | "error";
+  /** n/a: the mode is not in this build; error: even the bench=none run failed; refused: `vmm86 run` refuses it (note: its code). */
+  status: "ok" | "n/a" | "error" | "refused";
   note?: string;
   baseline?: Baseline;
   results: (BenchResult | BenchFailure)[];
 }
 
 export interface MicrobenchReport {
+  /** The guest's directory name (default microbench). */
+  guest?: string;
   repeat: number;
   benches: string[];
   configs: ConfigResult[];
@@ -111,7 +118,7 @@ function runOnce(image: Uint8Array, cfg: MachineConfig, cmdline: string, opts: M
   const run = opts.run ?? runLabGuest;
   let result: LabRunResult;
   try {
-    result = run(image, { mode: cfg.mode, cpu: cfg.cpu, paging: cfg.paging, cmdline, maxInstructions: opts.maxInstructions ?? 50e6 });
+    result = run(image, { mode: cfg.mode, cpu: cfg.cpu, paging: cfg.paging, protect: cfg.protect, cmdline, maxInstructions: opts.maxInstructions ?? 50e6 });
   } catch (e) {
     return `the runner failed: ${e instanceof Error ? e.message : String(e)}`;
   }
@@ -135,6 +142,10 @@ function measureConfig(image: Uint8Array, cfg: MachineConfig, benches: readonly 
   const available = (opts.available ?? availableModes)();
   if (!available.includes(cfg.mode)) {
     return { config: cfg, status: "n/a", note: `mode ${cfg.mode} is not in this build yet`, results: [] };
+  }
+  const refused = cfg.mode === "bare" ? null : opts.refusal?.(cfg) ?? null;
+  if (refused !== null) {
+    return { config: cfg, status: "refused", note: `${refused.code}, exit ${refused.exitCode}: ${refused.message}`, results: [] };
   }
   const repeat = Math.max(1, Math.floor(opts.repeat ?? 2));
   if (opts.warmup ?? true) runOnce(image, cfg, WARMUP_CMDLINE, opts);
@@ -193,7 +204,7 @@ export function measureMicrobench(image: Uint8Array, opts: MeasureOptions = {}):
     opts.onProgress?.(`measuring ${cfg.label}`);
     return measureConfig(image, cfg, benches, opts);
   });
-  return { repeat, benches: [...benches], configs };
+  return { ...(opts.guest !== undefined ? { guest: opts.guest } : {}), repeat, benches: [...benches], configs };
 }
 
 export interface Ratio {

@@ -11,7 +11,10 @@ const VERDICTS = ["same", "leaks", "misbehaves", "faults", "missing"] as const;
 
 /** What one table cell says. */
 export function cellText(report: RedpillReport, row: Row, cell: Cell): string {
-  if (cell.result === null) return report.configs.find((c) => c.name === cell.config)?.error !== undefined ? "error" : "n/a";
+  if (cell.result === null) {
+    const c = report.configs.find((x) => x.name === cell.config);
+    return c?.refused !== undefined ? "refused" : c?.error !== undefined ? "error" : "n/a";
+  }
   if (cell.reference === true || cell.config === report.reference) {
     const own = cell.config === report.reference ? row.reference : cell.result.observed;
     if (own === null) return "missing";
@@ -39,21 +42,23 @@ function summaryRows(report: RedpillReport): string[][] {
     `# ${v}`,
     "",
     ...report.configs.map((c, k) => {
-      if (c.run === null) return c.error !== undefined ? "error" : "n/a";
+      if (c.run === null) return c.refused !== undefined ? "refused" : c.error !== undefined ? "error" : "n/a";
       if (isReferenceColumn(report, c.name)) return "-";
       return String(report.rows.filter((r) => r.cells[k].result?.verdict === v).length);
     }),
   ]);
 }
 
-function runLine(c: ConfigRun): string {
+function runLine(report: RedpillReport, c: ConfigRun): string {
+  if (c.refused !== undefined) return `${c.name}: refused by \`vmm86 run\`: ${c.refused.code} (exit ${c.refused.exitCode}): ${c.refused.message}`;
   if (c.error !== undefined) return `${c.name}: error: ${c.error}`;
   if (c.run === null) return `${c.name}: not available in this build`;
   const r = c.run;
   const end = r.end.kind === "poweroff" ? `powered off (status ${r.end.status})` : r.end.kind;
   const done = r.log.ended ? "all probes finished" : r.log.abort !== null ? `guest aborted: ${r.log.abort}` : "guest stopped before the end";
   const integrity = r.integrity === null ? "" : `, monitor intact: ${r.integrity.monitorIntact ? "yes" : "NO"}, guest ran at CPL 0: ${r.integrity.guestRanAtCpl0 ? "YES" : "no"}`;
-  const vs = comparedWith(c) === "bare/standard" ? "" : comparedWith(c) === c.name ? " (reference)" : ` (compared with ${comparedWith(c)})`;
+  const against = comparedWith(c, report.reference);
+  const vs = against === "bare/standard" ? "" : against === c.name ? " (reference)" : ` (compared with ${against})`;
   return `${c.name}${vs}: ${end}, ${done}, ${r.instructions} instructions, ${r.hostMs} ms${integrity}`;
 }
 
@@ -91,11 +96,18 @@ function pad(rows: string[][]): string[] {
 const TITLE = "vmm86 redpill: Robin & Irvine's sensitive instructions (* = added) at guest CPL 0 and 3, compared with bare/standard " +
   "(hardware-assisted columns: with bare on the CPU their guest sees)";
 
+const TITLE_64 = "vmm86 redpill --bits 64: the sensitive instructions in 64-bit mode (* = added) at guest CPL 0 and 3, " +
+  "each configuration compared with bare on the CPU its guest sees";
+
+function title(report: RedpillReport): string {
+  return report.bits === 64 ? TITLE_64 : TITLE;
+}
+
 export function formatTable(report: RedpillReport): string {
   const head = header(report);
   const rule = head.map((h) => "-".repeat(h.length));
-  const lines = [TITLE, "", ...pad([head, rule, ...bodyRows(report), rule, ...summaryRows(report)]), ""];
-  lines.push("Runs:", ...report.configs.map((c) => "  " + runLine(c)), "");
+  const lines = [title(report), "", ...pad([head, rule, ...bodyRows(report), rule, ...summaryRows(report)]), ""];
+  lines.push("Runs:", ...report.configs.map((c) => "  " + runLine(report, c)), "");
   const diffs = differenceLines(report);
   lines.push(diffs.length ? "Differences from the reference columns:" : "No differences from the reference columns.");
   lines.push(...diffs.map((d) => "  " + d));
@@ -109,13 +121,13 @@ function mdRow(cells: string[]): string {
 export function formatMarkdown(report: RedpillReport): string {
   const head = header(report);
   const lines = [
-    `**${TITLE}**`, "",
+    `**${title(report)}**`, "",
     mdRow(head),
     "|" + head.map((_, k) => (k < 2 ? "---|" : ":---:|")).join(""),
     ...bodyRows(report).map(mdRow),
     ...summaryRows(report).map((r) => mdRow([`*${r[0]}*`, ...r.slice(1)])),
     "",
-    ...report.configs.map((c) => `- ${runLine(c)}`),
+    ...report.configs.map((c) => `- ${runLine(report, c)}`),
   ];
   const diffs = differenceLines(report);
   if (diffs.length) lines.push("", "Differences from the reference columns:", "", ...diffs.map((d) => `- ${d}`));
@@ -124,9 +136,11 @@ export function formatMarkdown(report: RedpillReport): string {
 
 export function reportToJson(report: RedpillReport): unknown {
   return {
+    bits: report.bits,
     reference: report.reference,
     configs: report.configs.map((c) => ({
-      name: c.name, mode: c.mode, cpu: c.cpu, comparedWith: comparedWith(c), available: c.available, ...(c.error !== undefined ? { error: c.error } : {}),
+      name: c.name, mode: c.mode, cpu: c.cpu, comparedWith: comparedWith(c, report.reference), available: c.available, ...(c.error !== undefined ? { error: c.error } : {}),
+      ...(c.refused !== undefined ? { refused: c.refused } : {}),
       run: c.run === null ? null : {
         end: c.run.end, instructions: c.run.instructions, hostMs: c.run.hostMs, integrity: c.run.integrity,
         completed: c.run.log.ended, abort: c.run.log.abort,
