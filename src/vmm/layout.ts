@@ -75,6 +75,7 @@ export const DEFAULT_POOL_PAGES = 2048;
 //   0x022000  native monitor code (one entry per vector), the idle loop
 //   0x023000  monitor stack (RSP0), then the IST1 stack (#DF, NMI, #MC)
 //   0x030000  translation cache (within ±2 GiB of the kernel at 0xFFFFFFFF81000000)
+//   0x1FE000  (monitor RAM only, not mapped) the user set's page table (two-tables)
 //   0x1FF000  (monitor RAM only, not mapped) the region's page table
 
 /** The long-mode region's first byte, as a canonical linear address (a JS number). */
@@ -89,6 +90,8 @@ export const IST_STACK_TOP = 0x2_a000;
 export const TC64_OFF = 0x3_0000;
 export const TC64_BYTES = 0x1c_0000;
 export const REGION64_PT_OFF = 0x1f_f000;
+/** --protect two-tables: the region's page table for the user set (the TC supervisor-only there). */
+export const REGION64_USER_PT_OFF = 0x1f_e000;
 
 /** Machine GDT entries of the long-mode world (64-bit TSS and LDT descriptors take two). */
 export const SEL64_MON_CS = 0xfff8;      // 64-bit monitor code, DPL 0 (L = 1)

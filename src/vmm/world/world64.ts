@@ -31,7 +31,7 @@ export class World64 {
     [L.TSS_OFF, L.TSS_OFF + 0x68],
     [L.NATIVE_OFF, L.NATIVE_OFF + 0x1000],
     [L.TC64_OFF, L.TC64_OFF + L.TC64_BYTES],
-    [L.REGION64_PT_OFF, L.REGION64_PT_OFF + 0x1000],
+    [L.REGION64_USER_PT_OFF, L.REGION64_PT_OFF + 0x1000],
   ];
 
   /**
@@ -102,6 +102,9 @@ export class World64 {
       const pte = !used ? 0 : tc && ring === 3 ? (this.phys(off) | PTE_P | PTE_U | PTE_A | PTE_D) : (this.phys(off) | PTE_P | PTE_W | PTE_A | PTE_D);
       this.put32(L.REGION64_PT_OFF + (off >>> 12) * 8, pte);
       this.put32(L.REGION64_PT_OFF + (off >>> 12) * 8 + 4, 0);
+      // The user set (two-tables): guest user code must not even read the TC.
+      this.put32(L.REGION64_USER_PT_OFF + (off >>> 12) * 8, pte & ~PTE_U);
+      this.put32(L.REGION64_USER_PT_OFF + (off >>> 12) * 8 + 4, 0);
     }
   }
 
@@ -112,6 +115,11 @@ export class World64 {
    */
   get regionPde(): number {
     return this.phys(L.REGION64_PT_OFF) | PTE_P | PTE_W | (this.guestRing === 3 ? PTE_U : 0);
+  }
+
+  /** --protect two-tables: the PDE the user set's roots carry (no TC page is U/S = 1 there). */
+  get regionPdeUser(): number {
+    return this.phys(L.REGION64_USER_PT_OFF) | PTE_P | PTE_W | (this.guestRing === 3 ? PTE_U : 0);
   }
 
   gdtEntry(selector: number, lo: number, hi: number): void {
