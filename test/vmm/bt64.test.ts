@@ -260,3 +260,34 @@ test("treatment64: SYSCALL, SYSRET, IRETQ end a trace; SWAPGS, RDTSCP, MOV CR8, 
   assert.equal(kinds([0x0f, 0x31], false), "copy"); // RDTSC: the machine's TSC is offset
   assert.equal(kinds([0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8], false), "copy");
 });
+
+test("bt64: a write to translated guest code invalidates its translations: the entry becomes a 'translate again' callout, the frame is untraced, the next entry translates anew", () => {
+  const m = new Machine({ ramBytes: 8 << 20, model: parseCpuSpec("athlon64-reve"), jit: false });
+  const mem = m.mem;
+  const vc = new Cpu(mem, new IoBus(), { model: parseCpuSpec("athlon64-reve"), jit: false });
+  const world = new World64(mem, BASE, 1);
+  world.build(() => {}, () => {});
+  tables(mem, world.regionPde);
+  longMode(vc, false);
+  world.enter(vc); // a 64-bit CS at CPL 0 for the vCPU (the tables are only read here)
+  const traced: string[] = [];
+  const tracer = { trace: (f: number) => { traced.push(`+${f}`); }, untrace: (f: number) => { traced.push(`-${f}`); } };
+  const counters = new Counters();
+  const bt = new Translator64(world, vc, tracer, counters, true);
+  const rip = KERNEL + 0x20000;
+  mem.load(0x20000, Uint8Array.from([0x48, 0xff, 0xc0, 0xf4])); // inc rax; hlt
+  const first = bt.enter(rip)!;
+  assert.deepEqual(traced, ["+32"]); // the guest frame (physical page 0x20)
+  assert.equal(bt.guestRip(first), rip);
+  assert.equal(mem.read8(BASE + L.TC64_OFF), 0x48, "copied");
+  bt.codeWritten(0x20);
+  assert.deepEqual(traced, ["+32", "-32"]);
+  assert.deepEqual([mem.read8(BASE + L.TC64_OFF), mem.read8(BASE + L.TC64_OFF + 1)], [0xcd, L.VEC_CALLOUT]);
+  assert.deepEqual(bt.callout(first + 2), { kind: "continue", guest: rip, patchAt: -1, retPop: -1, why: "invalidated" });
+  mem.load(0x20000, Uint8Array.from([0x48, 0xff, 0xc8, 0xf4])); // dec rax; hlt
+  const again = bt.enter(rip)!;
+  assert.notEqual(again, first);
+  assert.equal(mem.read8(BASE + L.TC64_OFF + (again - first) + 2), 0xc8, "the new code");
+  assert.equal(counters.snapshot()["bt.invalidate"], 1);
+  assert.deepEqual(world.tampered(), []);
+});
