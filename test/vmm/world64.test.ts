@@ -26,12 +26,14 @@ const TWO32 = 0x1_0000_0000;
 
 interface Entry { vector: number; error: number; rip: number; cs: number; ss: number; rsp: number; monitorRsp: number }
 
-function run(cpu: string, protect: "segments" | "paging-only" | "two-tables", body: string): { entry: Entry; world: World64; m: Machine; ud2: number } {
+function run(cpu: string, protect: "segments" | "paging-only" | "two-tables" | "segments-unsafe", body: string): { entry: Entry; world: World64; m: Machine; ud2: number } {
   const ring = protect === "two-tables" ? 3 : 1;
   const m = new Machine({ ramBytes: 8 << 20, model: parseCpuSpec(cpu), jit: false });
   const c = m.cpu, mem = m.mem;
   const put64 = (a: number, lo: number, hi = 0): void => { mem.write32(a, lo); mem.write32(a + 4, hi); };
   let entry: Entry | null = null;
+  // segments-unsafe: --unsafe-protect on a model without EFER.LMSLE: the limits are set, and
+  // nothing checks them.
   const world = new World64(mem, BASE, ring, protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT64);
   world.build((v) => {
     const sp = c.regsHi[Reg.ESP] * TWO32 + (c.regs[Reg.ESP] >>> 0);
@@ -131,5 +133,13 @@ test("--protect two-tables: guest kernel code at ring 3 cannot reach the region 
     assert.equal(r.entry.error, 0x7, cpu);
     assert.equal(r.entry.cs, L.SEL64_TC_CS | 3, cpu);
     assert.deepEqual(r.world.tampered(), [], cpu);
+  }
+});
+
+test("--unsafe-protect (segments without EFER.LMSLE on athlon64-revc, core2, zen3): the truncated limits are ignored in 64-bit mode, the guest kernel writes the monitor", () => {
+  for (const cpu of ["athlon64-revc", "core2", "zen3"]) {
+    const { entry, world } = run(cpu, "segments-unsafe", "mov qword ptr [rbx + 0x20000], rbx");
+    assert.equal(entry.vector, Vector.UD, cpu);
+    assert.ok(idtWritten(world), cpu);
   }
 });
