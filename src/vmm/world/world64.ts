@@ -127,6 +127,11 @@ export class World64 {
     this.put32(L.GDT_OFF + (selector & 0xfff8) + 4, hi);
   }
 
+  ldtEntry(index: number, lo: number, hi: number): void {
+    this.put32(L.LDT_OFF + index * 8, lo);
+    this.put32(L.LDT_OFF + index * 8 + 4, hi);
+  }
+
   /**
    * Point the machine, already in IA-32e mode, at the monitor: GDT, IDT, TSS, its own
    * 64-bit code and stack.
