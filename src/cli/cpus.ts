@@ -65,6 +65,7 @@ export function formatCpus(): string {
   out += `\nDefault: ${DEFAULT_MODEL.name}. Short forms: standard = pentium2, strict = pentium2,+strict.\n`;
   out += `Features (+NAME adds, -NAME removes): ${FEATURE_NAMES.join(" ")}\n`;
   if (NOT_YET_MODELLED.size > 0) out += "* the real part had it; vmm86 does not model it yet, so CPUID reports it clear (docs/cpu.md)\n";
+  out += `A 64-bit guest under --mode bt: --protect segments needs lmsle (${lmsleModels().join(", ")}); --protect two-tables works on every model with lm.\n`;
   return out;
 }
 

@@ -87,6 +87,8 @@ test("vmm86 run: --protect two-tables is for 64-bit guests, --unsafe-protect onl
     assert.equal(r.status, 2, flags.join(" "));
     assert.match(r.stderr, /E_USAGE: --unsafe-protect forces --mode bt --protect segments/);
   }
+  // vmm86 cpus says which models make --protect segments sound for a 64-bit guest.
+  assert.match(vmm86("cpus").stdout, /A 64-bit guest under --mode bt: --protect segments needs lmsle \(athlon64-reve, athlon64-revf, barcelona\); --protect two-tables works on every model with lm\./);
   r = vmm86("run", "demo", "--mode", "bt", "--protect", "limits");
   assert.match(r.stderr, /E_USAGE: --protect must be 'segments', 'two-tables', 'paging-only' \(got 'limits'\)/);
   // The 32-bit demo under bt on an LMSLE-less long-mode model keeps its segments: it runs.
