@@ -183,8 +183,10 @@ function translated(rip: number, cpu: string, protect: "segments" | "two-tables"
   c.regs[Reg.ESP] = sp | 0; c.regsHi[Reg.ESP] = -1;
   iret64(c, 8);
   c.instructions = 0;
+  c.watchRing0 = true;
   for (let k = 0; k < 1000 && !done; k++) c.run(1);
   assert.ok(done, "the guest reached its HLT");
+  assert.equal(c.ring0Foreign, 0, "no guest instruction ran at machine CPL 0");
   // Guest instructions: the machine's, less the monitor's overhead, plus the vCPU's.
   const out = state(vc, mem, resultAt);
   return { ...out, instructions: c.instructions - overhead + vc.instructions, callouts, counters, world };

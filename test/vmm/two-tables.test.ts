@@ -224,9 +224,11 @@ function twoTables(cpu: string): { vc: Cpu; exits: Exit[]; counters: Counters; w
   world.enter(c);
   bt = new Translator64(world, vc, { trace: () => {}, untrace: () => {} }, counters, false);
   vc.instructions = 0;
+  c.watchRing0 = true; // resource control: nothing but native monitor code at machine CPL 0
   resume();
   for (let k = 0; k < 2000 && !done; k++) c.run(1);
   assert.ok(done, "the guest kernel reached its HLT");
+  assert.equal(c.ring0Foreign, 0, "no guest instruction ran at machine CPL 0");
   return { vc, exits, counters, world, irqAt };
 }
 

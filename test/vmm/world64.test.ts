@@ -68,8 +68,10 @@ function run(cpu: string, protect: "segments" | "paging-only" | "two-tables" | "
   c.regs[Reg.ESP] = sp | 0; c.regsHi[Reg.ESP] = -1;
   iret64(c, 8);
   assert.equal(c.cpl, ring);
+  c.watchRing0 = true;
   c.run(1000);
   assert.ok(entry !== null, "the guest entered the monitor");
+  assert.equal(c.ring0Foreign, 0, "no guest instruction ran at machine CPL 0");
   return { entry: entry as Entry, world, m, ud2: CODE + code.length - 2 };
 }
 
