@@ -20,7 +20,7 @@ import { IntKind } from "../../src/hw/cpu/interrupt.js";
 import { IoBus } from "../../src/hw/io/io-bus.js";
 import type { PhysicalMemory } from "../../src/hw/mem/physical-memory.js";
 import { World64 } from "../../src/vmm/world/world64.js";
-import { TwoTables } from "../../src/vmm/world/two-tables.js";
+import { TwoTables, viewEntry } from "../../src/vmm/world/two-tables.js";
 import { Translator64 } from "../../src/vmm/bt/translator64.js";
 import { Counters } from "../../src/vmm/stats/counters.js";
 import * as L from "../../src/vmm/layout.js";
@@ -268,3 +268,17 @@ for (const cpu of ["athlon64-revc", "core2", "zen3"]) {
     assert.deepEqual(t.world.tampered(), []);
   });
 }
+
+test("viewEntry: the kernel view makes present entries user-accessible, the user view drops supervisor ones", () => {
+  const sup = 0x0020_0083, usr = 0x0020_0087, rw = 0x1003, absent = 0x2000;
+  assert.equal(viewEntry(sup, "kernel"), 0x0020_0087);
+  assert.equal(viewEntry(usr, "kernel"), usr);
+  assert.equal(viewEntry(rw, "kernel"), 0x1007);
+  assert.equal(viewEntry(absent, "kernel"), absent, "not present stays so (a true fault either way)");
+  assert.equal(viewEntry(sup, "user"), 0, "a supervisor mapping is not in the user set");
+  assert.equal(viewEntry(usr, "user"), usr);
+  assert.equal(viewEntry(absent, "user"), absent);
+  // The hand-built sets of the transition test follow the rule: the kernel page's PDE.
+  assert.equal(viewEntry(0x83, "kernel"), 0x87);
+  assert.equal(viewEntry(0x83, "user"), 0);
+});

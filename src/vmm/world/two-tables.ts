@@ -12,6 +12,25 @@ import type { Cpu } from "../../hw/cpu/cpu.js";
 import type { Counters } from "../stats/counters.js";
 import * as L from "../layout.js";
 
+const PTE_P = 1, PTE_U = 4;
+
+/** Which of the two sets a shadow entry is built for. */
+export type View = "kernel" | "user";
+
+/**
+ * The low half of a shadow paging-structure entry (any level) in `view`, from the low half
+ * the shadow would otherwise write for a guest entry `lo`: the kernel view makes a present
+ * entry U/S = 1 (the guest kernel runs at ring 3 and must reach its supervisor pages); the
+ * user view keeps only entries the guest marked U/S = 1, so a guest supervisor mapping is not
+ * present there and guest user code touching it faults into the monitor (which delivers the
+ * guest's own #PF). R/W, XD and the frame are the guest's in both.
+ */
+export function viewEntry(lo: number, view: View): number {
+  if ((lo & PTE_P) === 0) return lo;
+  if (view === "kernel") return lo | PTE_U;
+  return (lo & PTE_U) !== 0 ? lo : 0;
+}
+
 /** The two shadow roots for one guest address space. */
 export interface RootPair { kernel: number; user: number }
 
