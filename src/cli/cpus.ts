@@ -65,6 +65,7 @@ export function formatCpus(): string {
   out += `\nDefault: ${DEFAULT_MODEL.name}. Short forms: standard = pentium2, strict = pentium2,+strict.\n`;
   out += `Features (+NAME adds, -NAME removes): ${FEATURE_NAMES.join(" ")}\n`;
   if (NOT_YET_MODELLED.size > 0) out += "* the real part had it; vmm86 does not model it yet, so CPUID reports it clear (docs/cpu.md)\n";
+  out += `A 64-bit guest under --mode bt: --protect segments needs lmsle (${lmsleModels().join(", ")}); --protect two-tables works on every model with lm.\n`;
   return out;
 }
 
@@ -97,4 +98,35 @@ export function longModeRefusal(what: string, why: string, model: CpuModel): Use
   return new UserError("E_NO_LONG_MODE", ExitCode.IMAGE,
     `${what} is a 64-bit (x86-64) kernel (${why}), and the CPU model ${model.name} has no long mode (lm): ` +
     `run it with --cpu ${preferred} (models with lm: ${lm.join(", ")})`);
+}
+
+/** The ways the classic monitor can guard its region (`--protect`; docs/long-mode-monitor.md). */
+export const PROTECTIONS = ["segments", "two-tables", "paging-only"] as const;
+export type ProtectChoice = (typeof PROTECTIONS)[number];
+
+/** Models on which `--protect segments` is sound for a 64-bit guest: those with EFER.LMSLE. */
+export function lmsleModels(): string[] {
+  return CPU_MODELS.filter((m) => m.features.lm && m.features.lmsle).map((m) => m.name);
+}
+
+/**
+ * Is this `--protect` choice sound for this guest on this model? Null if so, else the error.
+ * For a 64-bit guest under bt, `segments` needs AMD's long-mode segment limits (EFER.LMSLE):
+ * without them nothing keeps the guest kernel (machine ring 1, supervisor to the pager) out
+ * of the monitor region, and VMware refused such a guest the same way. `unsafe` runs it
+ * anyway (the escape suite shows the hole). `two-tables` is the long-mode design only.
+ */
+export function protectRefusal(protect: ProtectChoice, guest64: boolean, model: CpuModel, unsafe: boolean): UserError | null {
+  if (protect === "two-tables" && !guest64) {
+    return usageError("--protect two-tables is the long-mode design (guest kernel and user both at ring 3, two shadow page-table sets): " +
+      "it applies to 64-bit guests (linux64, an x86-64 --kernel); a 32-bit guest uses segments");
+  }
+  if (protect !== "segments" || !guest64 || model.features.lmsle || unsafe) return null;
+  const why = model.vendor === "intel" ? "Intel 64 never limit-checks segments in 64-bit mode"
+    : model.features.noLmsle ? "it dropped EFER.LMSLE (CPUID 8000_0008h:EBX[20], as Zen 3 did)"
+      : "it has no EFER.LMSLE (AMD added it in K8 revision D)";
+  return new UserError("E_PROTECT_UNSOUND", ExitCode.UNSUPPORTED,
+    `--protect segments cannot protect the monitor from a 64-bit guest on ${model.name}: ${why}, ` +
+    `so nothing would keep the guest kernel out of the monitor region. Use --protect two-tables (any model with long mode), ` +
+    `or --cpu ${lmsleModels()[0]} (models with EFER.LMSLE: ${lmsleModels().join(", ")}); --unsafe-protect runs it unprotected (docs/long-mode-monitor.md)`);
 }

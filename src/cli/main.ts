@@ -78,9 +78,13 @@ Options for run:
   --paging shadow|nested  vtx/svm: the monitor's shadow page tables (what the first
                         VT-x and AMD-V parts needed) or the hardware's second level (EPT,
                         nested paging); default: nested where the model has it
-  --protect segments|paging-only  trap/bt: how the monitor region is guarded: segment
-                        truncation (default) or page permissions alone (escapable; for
-                        the escape suite)
+  --protect segments|two-tables|paging-only  trap/bt: how the monitor region is guarded:
+                        segment truncation (default; a 64-bit guest needs EFER.LMSLE,
+                        --cpu athlon64-reve), two shadow page-table sets with guest kernel
+                        and user at ring 3 (64-bit guests, any model), or page permissions
+                        alone (escapable; for the escape suite). docs/long-mode-monitor.md
+  --unsafe-protect      bt: run --protect segments with a 64-bit guest on a model without
+                        EFER.LMSLE (E_PROTECT_UNSOUND otherwise): unprotected, for escapes
   --no-reservetop       trap/bt, linux: do not add reservetop= to the command line
   --cpu MODEL[,+FEATURE][,-FEATURE]  the processor (vmm86 cpus; default pentium2,
                         athlon64-revc for linux64),

@@ -28,7 +28,7 @@ import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
-import { cpuOption, longModeRefusal, LONG_MODE_MODEL } from "./cpus.js";
+import { cpuOption, longModeRefusal, LONG_MODE_MODEL, PROTECTIONS, protectRefusal, type ProtectChoice } from "./cpus.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
 import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
 import { GdbSession } from "./gdb-server.js";
@@ -59,6 +59,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   clock: { value: true },
   jit: { value: true },
   protect: { value: true },
+  "unsafe-protect": { value: false },
   "no-reservetop": { value: false },
   trace: { value: false },
   stats: { value: false },
@@ -355,9 +356,12 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const mode = p.flags.get("mode") ?? "bare";
   if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "vtx" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt, vtx or svm (got '${String(mode)}')`);
   const assisted = mode === "svm" || mode === "vtx";
-  const protect = p.flags.get("protect") ?? "segments";
-  if (protect !== "segments" && protect !== "paging-only") throw usageError("--protect must be 'segments' or 'paging-only'");
+  const protect = (p.flags.get("protect") ?? "segments") as ProtectChoice;
+  if (!PROTECTIONS.includes(protect)) throw usageError(`--protect must be ${PROTECTIONS.map((x) => `'${x}'`).join(", ")} (got '${String(protect)}')`);
   if ((mode === "bare" || assisted) && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
+  if (p.flags.has("unsafe-protect") && (mode !== "bt" || protect !== "segments")) {
+    throw usageError("--unsafe-protect forces --mode bt --protect segments on a model without EFER.LMSLE (for the escape suite)");
+  }
   // --restore FILE: the snapshot names the guest, its RAM and (unless --cpu says) its processor.
   const restorePath = p.flags.get("restore");
   const snap = typeof restorePath === "string" ? readSnapshot(restorePath) : null;
@@ -403,6 +407,10 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   }
   if (saveAt !== null) checkSnapshotWritable(saveAt.file);
   if (plan.x86_64 !== undefined && !model.features.lm) throw longModeRefusal(plan.describe, plan.x86_64, model);
+  if (mode === "bt" || (mode === "trap" && protect === "two-tables")) {
+    const refused = protectRefusal(protect, plan.x86_64 !== undefined, model, p.flags.has("unsafe-protect"));
+    if (refused !== null) throw refused;
+  }
   if (monitored && plan.needsBare) throw usageError(`--mode ${mode} runs protected-mode kernels; a --bios ROM starts in real mode and needs --mode bare`);
   if (monitored && p.flags.has("trace")) throw usageError("--trace shows the bare machine's instructions; use it with --mode bare");
 

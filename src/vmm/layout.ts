@@ -61,3 +61,45 @@ export const VEC_CALLOUT = 0xf1;
 
 /** Shadow page-table pool, in pages of monitor RAM after the region. */
 export const DEFAULT_POOL_PAGES = 2048;
+
+// ---- The long-mode region (64-bit guests; docs/long-mode-monitor.md) ----
+//
+// Linux amd64 leaves 0xFFFFFFFFFFE00000–0xFFFFFFFFFFFFFFFF unused (mm.rst: a 2 MiB hole
+// above the vsyscall page): the region is that hole, one PDE (PML4 511 → PDPT 511 → PD 511)
+// pointing at the region's own page table. Region offsets:
+//
+//   0x000000  GDT (64 KiB: guest shadow entries, then the monitor's own at the top)
+//   0x010000  shadow LDT (64 KiB)
+//   0x020000  IDT: 256 sixteen-byte 64-bit interrupt gates
+//   0x021000  64-bit TSS: RSP0 and IST1 in the region, no I/O bitmap
+//   0x022000  native monitor code (one entry per vector), the idle loop
+//   0x023000  monitor stack (RSP0), then the IST1 stack (#DF, NMI, #MC)
+//   0x030000  translation cache (within ±2 GiB of the kernel at 0xFFFFFFFF81000000)
+//   0x1FE000  (monitor RAM only, not mapped) the user set's page table (two-tables)
+//   0x1FF000  (monitor RAM only, not mapped) the region's page table
+
+/** The long-mode region's first byte, as a canonical linear address (a JS number). */
+export const REGION64_BASE = -0x20_0000;
+export const REGION64_SIZE = 0x20_0000;
+/**
+ * The 32-bit segment limit that, with EFER.LMSLE, ends the guest kernel's data segments
+ * just below the region (the check applies in the top 4 GB: APM vol. 2 §4.12.2).
+ */
+export const GUEST_LIMIT64 = 0xffdf_ffff;
+export const IST_STACK_TOP = 0x2_a000;
+export const TC64_OFF = 0x3_0000;
+export const TC64_BYTES = 0x1c_0000;
+export const REGION64_PT_OFF = 0x1f_f000;
+/** --protect two-tables: the region's page table for the user set (the TC supervisor-only there). */
+export const REGION64_USER_PT_OFF = 0x1f_e000;
+
+/** Machine GDT entries of the long-mode world (64-bit TSS and LDT descriptors take two). */
+export const SEL64_MON_CS = 0xfff8;      // 64-bit monitor code, DPL 0 (L = 1)
+export const SEL64_MON_DS = 0xfff0;      // monitor data and stack, DPL 0
+export const SEL64_TSS = 0xffe0;         // 16-byte 64-bit TSS descriptor (0xffe0, 0xffe8)
+export const SEL64_TC_CS = 0xffd8;       // translated guest kernel code, 64-bit; RPL/DPL = the guest kernel's ring
+export const SEL64_GUEST_DS = 0xffd0;    // flat data at the guest kernel's ring, limit GUEST_LIMIT64 (stands in for a null selector)
+export const SEL64_LDT = 0xffc0;         // 16-byte LDT descriptor (0xffc0, 0xffc8)
+/** Six entries for descriptors a guest segment register has cached (as SEL_CACHED_BASE). */
+export const SEL64_CACHED_BASE = 0xff90;
+export const MONITOR_GDT64_START = SEL64_CACHED_BASE;

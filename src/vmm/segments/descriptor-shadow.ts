@@ -4,14 +4,49 @@
 
 import type { Cpu } from "../../hw/cpu/cpu.js";
 import { Descriptor, SegReg, type SegmentCache } from "../../hw/cpu/segment.js";
-import type { World } from "../world/world.js";
-import type { ShadowMmu } from "../shadow/shadow-mmu.js";
 import { TRACE_DESC } from "../shadow/shadow-mmu.js";
 import type { Counters } from "../stats/counters.js";
 import { shadowDescriptor } from "./descriptors.js";
 import * as L from "../layout.js";
 
-const MAX_GUEST_ENTRIES = L.MONITOR_GDT_START >>> 3;
+/** Where shadow descriptors are written: the world's GDT and LDT. */
+export interface DescriptorTables {
+  gdtEntry(selector: number, lo: number, hi: number): void;
+  ldtEntry(index: number, lo: number, hi: number): void;
+}
+
+/** The shadow paging's tracing of the guest's descriptor-table pages. */
+export interface DescriptorTracer {
+  trace(frame: number, why: number): void;
+  untrace(frame: number, why: number): void;
+}
+
+/** The machine GDT's layout and the guest kernel's machine ring. */
+export interface DescriptorLayout {
+  /** The last linear byte a guest segment may reach. */
+  top: number;
+  /** The machine ring guest ring 0 runs at. */
+  ring: 1 | 3;
+  /** The first GDT byte offset the monitor keeps for itself. */
+  monitorGdtStart: number;
+  /** The monitor's entry for the shadow LDT, and the LDT's linear address. */
+  selLdt: number;
+  ldtLin: number;
+  /** Six entries for cached descriptors (one per segment register). */
+  selCachedBase: number;
+  /** IA-32e mode: the LDT descriptor takes 16 bytes (base 63:32 in the second half). */
+  long: boolean;
+}
+
+/** The 32-bit world's layout (docs/monitor.md), with the given top. */
+export function legacyLayout(top: number): DescriptorLayout {
+  return { top, ring: 1, monitorGdtStart: L.MONITOR_GDT_START, selLdt: L.SEL_LDT, ldtLin: (L.REGION_BASE + L.LDT_OFF) >>> 0, selCachedBase: L.SEL_CACHED_BASE, long: false };
+}
+
+/** The long-mode world's layout (docs/long-mode-monitor.md). */
+export function longLayout(top: number, ring: 1 | 3): DescriptorLayout {
+  return { top, ring, monitorGdtStart: L.MONITOR_GDT64_START, selLdt: L.SEL64_LDT, ldtLin: L.REGION64_BASE + L.LDT_OFF, selCachedBase: L.SEL64_CACHED_BASE, long: true };
+}
 
 export class DescriptorShadow {
   private gdtBase = -1;
@@ -21,19 +56,27 @@ export class DescriptorShadow {
   private ldtLimit = -1;
   private dirty = false;
   /** The shadow entries as last written ([lo, hi] pairs), to write only what changed. */
-  private readonly gdt = new Int32Array(MAX_GUEST_ENTRIES * 2);
+  private readonly gdt: Int32Array;
   private readonly ldt = new Int32Array(8192 * 2);
   private tracedFrames: number[] = [];
   private readonly d = new Descriptor();
+  private readonly layout: DescriptorLayout;
+  /** Guest GDT entries the machine GDT can hold below the monitor's own. */
+  private readonly maxGuestEntries: number;
 
+  /** `layout`: the world's (a number: the 32-bit world with that top). */
   constructor(
-    private readonly world: World,
+    private readonly world: DescriptorTables,
     private readonly vcpu: Cpu,
     private readonly machine: Cpu,
-    private readonly shadow: ShadowMmu,
+    private readonly shadow: DescriptorTracer,
     private readonly counters: Counters,
-    private readonly top: number,
-  ) {}
+    layout: number | DescriptorLayout,
+  ) {
+    this.layout = typeof layout === "number" ? legacyLayout(layout) : layout;
+    this.maxGuestEntries = this.layout.monitorGdtStart >>> 3;
+    this.gdt = new Int32Array(this.maxGuestEntries * 2);
+  }
 
   /** A traced descriptor-table page was written. */
   written(): void { this.dirty = true; }
@@ -50,9 +93,10 @@ export class DescriptorShadow {
     this.ldtSel = ldtSel; this.ldtBase = ldtValid ? vc.ldtr.base : -1; this.ldtLimit = ldtValid ? vc.ldtr.limit : -1;
     this.counters.inc("desc.sync");
     const frames = new Set<number>();
-    const n = Math.min((vc.gdtrLimit + 1) >>> 3, MAX_GUEST_ENTRIES);
-    if (((vc.gdtrLimit + 1) >>> 3) > MAX_GUEST_ENTRIES) this.counters.inc("desc.gdt-overlaps-monitor-entries");
-    for (let i = 0; i < MAX_GUEST_ENTRIES; i++) {
+    const max = this.maxGuestEntries;
+    const n = Math.min((vc.gdtrLimit + 1) >>> 3, max);
+    if (((vc.gdtrLimit + 1) >>> 3) > max) this.counters.inc("desc.gdt-overlaps-monitor-entries");
+    for (let i = 0; i < max; i++) {
       const [lo, hi] = i < n && i > 0 ? this.readGuest(vc.gdtrBase + i * 8, frames) : [0, 0];
       if (this.gdt[i * 2] !== lo || this.gdt[i * 2 + 1] !== hi) {
         this.gdt[i * 2] = lo; this.gdt[i * 2 + 1] = hi;
@@ -69,10 +113,12 @@ export class DescriptorShadow {
           this.world.ldtEntry(i, lo, hi);
         }
       }
-      const base = (L.REGION_BASE + L.LDT_OFF) >>> 0, limit = vc.ldtr.limit & 0xffff;
-      this.world.gdtEntry(L.SEL_LDT, ((base & 0xffff) << 16) | limit, (base & 0xff00_0000) | ((base >>> 16) & 0xff) | 0x8200);
-      m.readDescriptor(L.SEL_LDT, this.d);
-      m.ldtr.loadDescriptor(L.SEL_LDT, this.d);
+      const lay = this.layout, base = lay.ldtLin >>> 0, limit = vc.ldtr.limit & 0xffff;
+      this.world.gdtEntry(lay.selLdt, ((base & 0xffff) << 16) | limit, (base & 0xff00_0000) | ((base >>> 16) & 0xff) | 0x8200);
+      if (lay.long) this.world.gdtEntry(lay.selLdt + 8, Math.floor(lay.ldtLin / 0x1_0000_0000) | 0, 0);
+      m.readDescriptor(lay.selLdt, this.d);
+      m.ldtr.loadDescriptor(lay.selLdt, this.d);
+      if (lay.long) m.ldtr.base = lay.ldtLin;
     } else {
       m.ldtr.loadNull(0);
     }
@@ -88,21 +134,21 @@ export class DescriptorShadow {
    */
   machineSelector(s: number, seg: SegmentCache, cpl: number): number {
     let sel = seg.selector;
-    if ((s === SegReg.CS || s === SegReg.SS) && cpl === 0) sel = (sel & ~3) | 1;
+    if ((s === SegReg.CS || s === SegReg.SS) && cpl === 0) sel = (sel & ~3) | this.layout.ring;
     if (!seg.valid || (sel & 0xfffc) === 0) return sel;
     const rawLimit = seg.gran ? seg.limit >>> 12 : seg.limit;
     const base = seg.base >>> 0;
     const lo = (((base & 0xffff) << 16) | (rawLimit & 0xffff)) | 0;
     const hi = ((base & 0xff00_0000) | ((base >>> 16) & 0xff) | ((seg.access & 0xff) << 8) |
-      (rawLimit & 0x000f_0000) | (seg.gran ? 0x0080_0000 : 0) | (seg.big ? 0x0040_0000 : 0)) | 0;
-    const [slo, shiRaw] = shadowDescriptor(lo, hi, this.top);
+      (rawLimit & 0x000f_0000) | (seg.gran ? 0x0080_0000 : 0) | (seg.big ? 0x0040_0000 : 0) | (seg.l ? 0x0020_0000 : 0)) | 0;
+    const [slo, shiRaw] = shadowDescriptor(lo, hi, this.layout.top, this.layout.ring);
     const shi = (shiRaw & 0x9000) === 0x9000 ? shiRaw | 0x100 : shiRaw;
     const index = sel >>> 3;
     const table = (sel & 4) !== 0 ? this.ldt : this.gdt;
-    if ((sel & 4) !== 0 || index < MAX_GUEST_ENTRIES) {
+    if ((sel & 4) !== 0 || index < this.maxGuestEntries) {
       if (table[index * 2] === slo && table[index * 2 + 1] === shi) return sel;
     }
-    const slot = L.SEL_CACHED_BASE + s * 8;
+    const slot = this.layout.selCachedBase + s * 8;
     this.world.gdtEntry(slot, slo, shi);
     this.counters.inc("desc.cached-segment");
     return slot | (sel & 3);
@@ -114,7 +160,7 @@ export class DescriptorShadow {
     try {
       const lo = vc.readLin32(lin, false), hi = vc.readLin32(lin + 4, false);
       frames.add(vc.translateRead(lin, false) >>> 12);
-      const [slo, shi] = shadowDescriptor(lo, hi, this.top);
+      const [slo, shi] = shadowDescriptor(lo, hi, this.layout.top, this.layout.ring);
       // Preset the accessed bit of code and data segments: the machine never writes it.
       return [slo, (shi & 0x9000) === 0x9000 ? shi | 0x100 : shi];
     } catch (e) {

@@ -14,12 +14,17 @@ import { GUEST_LIMIT_TOP } from "../layout.js";
 const P = 0x8000, S = 0x1000, G = 0x0080_0000, DB = 0x0040_0000;
 const TYPE_CODE = 0x800, TYPE_EXPAND_DOWN = 0x400;
 
-/** [lo, hi] of the shadow of guest descriptor (lo, hi). `top`: the last reachable byte. */
-export function shadowDescriptor(lo: number, hi: number, top = GUEST_LIMIT_TOP): [number, number] {
+/**
+ * [lo, hi] of the shadow of guest descriptor (lo, hi). `top`: the last reachable byte.
+ * `ring`: the machine ring guest ring 0 runs at — 1, or 3 under --protect two-tables (a
+ * 64-bit guest: docs/long-mode-monitor.md). A 64-bit code segment keeps its L bit; with
+ * EFER.LMSLE the cut data limits are what keeps the guest kernel below the region.
+ */
+export function shadowDescriptor(lo: number, hi: number, top = GUEST_LIMIT_TOP, ring: 1 | 3 = 1): [number, number] {
   if ((hi & S) === 0) return [0, 0]; // system descriptor or gate: the monitor handles its use
   if ((hi & P) === 0) return [lo, hi]; // not present: loading it faults (#NP) either way
-  // Ring compression: DPL 0 → 1.
-  if (((hi >>> 13) & 3) === 0) hi |= 1 << 13;
+  // Ring compression: DPL 0 → the guest kernel's machine ring.
+  if (((hi >>> 13) & 3) === 0) hi |= ring << 13;
   if (top >= 0xffff_ffff) return [lo | 0, hi | 0];
   const base = ((lo >>> 16) | ((hi & 0xff) << 16) | (hi & 0xff00_0000)) >>> 0;
   const raw = (lo & 0xffff) | (hi & 0x000f_0000);
