@@ -8,8 +8,11 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { columnFlags, type Refusal, type RefusalProbe } from "../lab/columns64.js";
 
-/** Bad flags or values, and a monitor declining the guest's mode. */
-export const REFUSAL_CODES: readonly string[] = ["E_USAGE", "E_MONITOR_UNSUPPORTED"];
+/**
+ * Bad flags or values, a monitor declining the guest's mode, and a protection the CPU model
+ * cannot make sound (bt's --protect segments on a 64-bit guest without EFER.LMSLE).
+ */
+export const REFUSAL_CODES: readonly string[] = ["E_USAGE", "E_MONITOR_UNSUPPORTED", "E_PROTECT_UNSOUND"];
 
 const BIN = fileURLToPath(new URL("../../../bin/vmm86.js", import.meta.url));
 

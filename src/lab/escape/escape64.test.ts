@@ -12,6 +12,7 @@ import { guestView, parseEscLines, parseListLines } from "./attempts.js";
 import { runEscapeSuite } from "./suite.js";
 import { CONFIGS_64, summarize } from "./verdict.js";
 import { ESCAPE64_IMAGE } from "../../guests/images.js";
+import { cliRefusalProbe } from "../../cli/lab-try.js";
 
 const image = new Uint8Array(readFileSync(ESCAPE64_IMAGE));
 
@@ -37,7 +38,8 @@ test("escape64 under vtx+EPT and svm+NPT: contained by the integrity check; refu
   const configs = CONFIGS_64.filter((c) => c.mode === "bare" || c.paging === "nested" || c.protect === "two-tables");
   const report = runEscapeSuite(image, {
     attempts: sample, configs,
-    refusal: (c) => (c.protect === "two-tables" ? { code: "E_USAGE", exitCode: 2, message: "--protect must be 'segments' or 'paging-only'" } : null),
+    // The CLI's own answer, asked as a user would (vmm86 run --kernel … --mode bt --protect two-tables).
+    refusal: cliRefusalProbe(ESCAPE64_IMAGE),
   });
   for (const a of sample) {
     for (const id of ["vtx-ept", "svm-npt"]) {
