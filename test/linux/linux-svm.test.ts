@@ -9,10 +9,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { vmm86Session, statOf, sameAsBare } from "../support/cli-session.js";
-import { cachedLinux, fetchLinux, LINUX_AMD64 } from "../../src/guests/fetch-linux.js";
+import { statOf, sameAsBare } from "../support/cli-session.js";
+import { cachedLinux, fetchLinux } from "../../src/guests/fetch-linux.js";
 
-const vmm86 = vmm86Session;
 const stat = statOf;
 
 test("Linux under --mode svm --cpu barcelona: the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
@@ -26,11 +25,4 @@ test("Linux under --mode svm --cpu barcelona: the bare machine's serial log, ins
   assert.ok(Number(stat(svm, /vmexit\.IOIO\s+(\d+)/)) > 1000);
   assert.ok(Number(stat(svm, /vmexit\.NPF\s+(\d+)/)) > 0);
   assert.ok(Number(stat(svm, /vmexit\.CPUID\s+(\d+)/)) > 0);
-});
-
-test("--mode svm --cpu athlon64-revf refuses a 64-bit guest (shadow paging runs 32-bit guests)", { timeout: 600_000 }, async () => {
-  if (cachedLinux(undefined, LINUX_AMD64) === null) await fetchLinux({ guest: LINUX_AMD64, log: () => {} });
-  const r = await vmm86("", "run", "linux64", "--mode", "svm", "--cpu", "athlon64-revf");
-  assert.equal(r.status, 14, r.stderr);
-  assert.match(r.stderr, /E_MONITOR_UNSUPPORTED: the guest turned on long mode; shadow paging \(--paging shadow\) runs 32-bit guests only/);
 });

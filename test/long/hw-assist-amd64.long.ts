@@ -29,3 +29,24 @@ test("Linux amd64 under --mode vtx --cpu nehalem (a 64-bit host, EPT under 4-lev
   assert.doesNotMatch(vtx.stderr, /exit\.EXCEPTION_NMI|exit\.INVALID_GUEST_STATE/);
   assert.ok(Number(stat(vtx, /exit\.EPT_VIOLATION\s+(\d+)/)) > 0);
 });
+
+test("Linux amd64 under --mode vtx --cpu nehalem --paging shadow (4-level shadow tables, no EPT): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
+  const g = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
+  const input = "uname -r\npoweroff -f\n";
+  const { bare, run: vtx } = await sameAsBare("linux64", input, "nehalem,-apic,-vmx,-ept,-vpid,-vmxPreemptionTimer", ["--mode", "vtx", "--cpu", "nehalem", "--paging", "shadow"]);
+  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
+  assert.doesNotMatch(vtx.stderr, /exit\.EPT_VIOLATION|exit\.INVALID_GUEST_STATE/);
+  assert.ok(Number(stat(vtx, /pf\.hidden\s+(\d+)/)) > 1000, "the 4-level shadow was filled on hidden faults");
+  assert.ok(Number(stat(vtx, /shadow\.pt-write\s+(\d+)/)) > 0, "writes to the guest's page tables were caught");
+});
+
+test("Linux amd64 under --mode svm --cpu athlon64-revf (shadow paging: 4-level shadow tables, a long-mode host): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
+  const g = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
+  const input = "uname -r\npoweroff -f\n";
+  const { bare, run: svm } = await sameAsBare("linux64", input, "athlon64-revf,-apic,-svm", ["--mode", "svm", "--cpu", "athlon64-revf"]);
+  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
+  assert.equal(stat(svm, /host\.long-mode\s+(\d+)/), "1");
+  assert.doesNotMatch(svm.stderr, /vmexit\.NPF/);
+  assert.ok(Number(stat(svm, /pf\.hidden\s+(\d+)/)) > 1000, "the 4-level shadow was filled on hidden faults");
+  assert.ok(Number(stat(svm, /shadow\.pt-write\s+(\d+)/)) > 0, "writes to the guest's page tables were caught");
+});

@@ -93,6 +93,30 @@ export const SHAPE_PAE: Shape = {
   name: "pae", entryBytes: 8, shifts: [30, 21, 12], entries: [4, 512, 512], largeAt: [false, true, false], largeNeedsPse: false,
   rootInRegisters: true, regionLevel: 1,
 };
+/**
+ * 4-level (IA-32e) paging, SDM vol. 3 §4.5, APM vol. 2 §5.3: PML4 → PDPT → PD → PT, 512
+ * 8-byte entries each, 1 GiB pages at the PDPT (where CPUID says they exist: the guest's walk
+ * refuses PDPTE.PS otherwise) and 2 MiB pages at the PD. Linear addresses are canonical 48-bit
+ * numbers in [-2^47, 2^47) (docs/long-mode.md). There is no monitor region in a 4-level shadow
+ * yet: the ShadowMmu takes 4-level guests only with `region` null (vtx, svm).
+ */
+export const SHAPE_4L: Shape = {
+  name: "4l", entryBytes: 8, shifts: [39, 30, 21, 12], entries: [512, 512, 512, 512], largeAt: [false, true, true, false],
+  largeNeedsPse: false, rootInRegisters: false, regionLevel: 2,
+};
+
+const TWO32 = 0x1_0000_0000, TWO48 = TWO32 * 0x1_0000;
+
+/**
+ * The index of `lin` in a table at `level` of `shape`. `lin` is a 32-bit address (0 … 2^32)
+ * for the 32-bit and PAE shapes, a canonical one (-2^47 … 2^47) for the 4-level shape.
+ */
+export function shapeIndex(lin: number, shape: Shape, level: number): number {
+  const shift = shape.shifts[level], mask = shape.entries[level] - 1;
+  if (lin >= 0 && lin < TWO32) return (shift >= 32 ? 0 : lin >>> shift) & mask;
+  const u = lin < 0 ? lin + TWO48 : lin;
+  return Math.floor(u / 2 ** shift) & mask;
+}
 
 /**
  * The entries that map the monitor region, per shape: in 32-bit paging one PDE (→ the
@@ -182,6 +206,12 @@ export class ShadowMmu {
       return this.rootPage(SHAPE_32, this.tableKey(SHAPE_32, 0, g, true), g);
     }
     this.modeKey = m.nxe === true ? 1 : 0;
+    if (m.lma === true) {
+      // 4-level paging: the root is the guest's PML4, shadowed like any other table.
+      if (this.region !== null) throw new Error("4-level shadow paging with a monitor region in the guest's address space is not built");
+      const g = ((m.cr3 >>> 12) << 12) >>> 0;
+      return this.rootPage(SHAPE_4L, this.tableKey(SHAPE_4L, 0, g, true), g);
+    }
     const s = SHAPE_PAE;
     const root = this.rootPage(s, `pae:root:${(m.cr3 & ~0x1f) >>> 0}:${this.modeKey}`, -1);
     for (let i = 0; i < 4; i++) {
@@ -246,7 +276,7 @@ export class ShadowMmu {
   }
 
   private index(lin: number, shape: Shape, level: number): number {
-    return (lin >>> shape.shifts[level]) & (shape.entries[level] - 1);
+    return shapeIndex(lin, shape, level);
   }
 
   /** Drop every shadow page (the pool is full). The caller reloads the machine CR3. */
@@ -319,7 +349,7 @@ export class ShadowMmu {
    * emulated (a write to a traced frame, memory that is not RAM, the monitor region).
    */
   fill(m: PagingMode, lin: number, write: boolean, user: boolean, fetch = false): boolean {
-    lin >>>= 0;
+    if (m.lma !== true) lin >>>= 0;
     const root = this.root;
     this.miss = Miss.OTHER;
     if ((this.region !== null && lin >= REGION_BASE) || root === null) return false;
@@ -421,8 +451,8 @@ export class ShadowMmu {
    * Returns whether an entry was dropped.
    */
   invalidatePage(lin: number): boolean {
-    lin >>>= 0;
     const root = this.root;
+    if (root?.shape !== SHAPE_4L) lin >>>= 0;
     if (root === null || (this.region !== null && lin >= REGION_BASE)) return false;
     const shape = root.shape, eb = shape.entryBytes, last = shape.shifts.length - 1;
     let at = root.mframe + this.index(lin, shape, 0) * eb;

@@ -12,7 +12,7 @@
 // belongs to the guest.
 //
 // What the monitor gives it (inputs):
-//   - the guest's paging state (CR0, CR3, CR4, EFER.NXE, the PAE PDPTE registers) as the
+//   - the guest's paging state (CR0, CR3, CR4, EFER.NXE and LMA, the PAE PDPTE registers) as the
 //     vCPU holds it, after every exit the monitor handled (`update`); the monitor intercepts
 //     MOV to CR0/CR3/CR4, WRMSR to EFER and task switches, so those only change on the vCPU;
 //   - every #PF the guest takes in guest mode (`pageFault`: the exception intercept), with
@@ -39,7 +39,7 @@ import { ShadowMmu, Miss, TRACE_PT } from "./shadow-mmu.js";
 
 const CR0_PG = 0x8000_0000 | 0;
 const PFEC_W = 2, PFEC_U = 4, PFEC_ID = 0x10;
-const EFER_NXE_KEY = 1 << 11;
+const EFER_NXE_KEY = 1 << 11, EFER_LMA_KEY = 1 << 10;
 
 /** What a guest #PF turned out to be. */
 export const enum PfOutcome {
@@ -68,8 +68,8 @@ export class ShadowPaging {
 
   /** The host-physical root to load as the guest's CR3. */
   get root(): number { return this.rootPa; }
-  /** The shadow is in PAE format: the guest must run with CR4.PAE set. */
-  get pae(): boolean { return this.mmu.shape.rootInRegisters; }
+  /** The shadow has 8-byte entries (PAE or 4-level): the guest must run with CR4.PAE set. */
+  get pae(): boolean { return this.mmu.shape.entryBytes === 8; }
   /** The shadow changed in a way a TLB may hold (a monitor whose entries do not flush it must). */
   get needFlush(): boolean { return this.mmu.needFlush; }
   set needFlush(v: boolean) { this.mmu.needFlush = v; }
@@ -90,8 +90,8 @@ export class ShadowPaging {
       if ((this.mmu.traced[page] & TRACE_PT) !== 0) this.mmu.tableWritten(page);
     }
     this.written.length = 0;
-    const key = (g.cr0 & CR0_PG) | (g.cr4 & (CR4_PSE | CR4_PAE)) | (g.nxe === true ? EFER_NXE_KEY : 0);
-    const pae = (key & (CR0_PG | CR4_PAE)) === (CR0_PG | CR4_PAE);
+    const key = (g.cr0 & CR0_PG) | (g.cr4 & (CR4_PSE | CR4_PAE)) | (g.nxe === true ? EFER_NXE_KEY : 0) | (g.lma === true ? EFER_LMA_KEY : 0);
+    const pae = (key & (CR0_PG | CR4_PAE | EFER_LMA_KEY)) === (CR0_PG | CR4_PAE);
     let changed = false;
     if (force || this.mmu.evicted || g.cr3 !== this.lastCr3 || key !== this.lastKey || (pae && !samePdptes(g.pdpte, this.lastPdpte))) {
       this.lastCr3 = g.cr3;

@@ -44,7 +44,7 @@ export interface SvmHostLayout {
   /** Shadow paging rewrites the CR read intercepts as the guest's CR0/CR4 differ from the shadow's. */
   crInterceptsChange?: boolean;
   /** The long-mode host area (its IDT, page tables and 4-level nested tables), when the model has long mode; N_CR3 switches to it. */
-  long?: { at: number; bytes: number };
+  long?: { at: number; bytes: number; nestedRootSwitches?: boolean };
 }
 
 /** A range of machine-physical memory the monitor owns, with holes it changes while running. */
@@ -74,7 +74,7 @@ export function svmGuardedRanges(l: SvmHostLayout): GuardedRange[] {
     { name: "host IDT", at: l.base + l.idt, bytes: 0x1000 },
     { name: "host code (native entries)", at: l.base + l.native, bytes: 0x1000 },
     { name: "VMCB control area", at: l.base + l.vmcb, bytes: 0x400,
-      skip: [...VMCB_PER_RUN, ...(l.crInterceptsChange === true ? [[Vmcb.INTERCEPT_CR, 4] as const] : []), ...(l.long !== undefined ? [[Vmcb.N_CR3, 8] as const] : [])] },
+      skip: [...VMCB_PER_RUN, ...(l.crInterceptsChange === true ? [[Vmcb.INTERCEPT_CR, 4] as const] : []), ...(l.long?.nestedRootSwitches === true ? [[Vmcb.N_CR3, 8] as const] : [])] },
     { name: "I/O permission map", at: l.base + l.iopm, bytes: 0x3000 },
     { name: "MSR permission map", at: l.base + l.msrpm, bytes: 0x2000 },
     { name: "nested page tables", at: l.base + l.npt, bytes: l.nptBytes },

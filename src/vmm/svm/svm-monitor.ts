@@ -64,6 +64,13 @@ const L_IDT = 0x0000, L_PML4 = 0x1000, L_PDPT = 0x2000, L_PD = 0x3000, L_NPML4 =
 /** The MSRs of SYSCALL/SYSRET (STAR, LSTAR, CSTAR, SFMASK): the guest uses them natively; they change only by WRMSR, which exits. */
 const SYSCALL_MSRS = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
 const TWO32 = 0x1_0000_0000;
+const TWO48 = TWO32 * 0x1_0000;
+
+/** A 64-bit-mode linear address as a canonical number in [-2^47, 2^47) (bits 63:48 copy bit 47). */
+function canonical(x: number): number {
+  const u = ((x % TWO48) + TWO48) % TWO48;
+  return u >= TWO48 / 2 ? u - TWO48 : u;
+}
 
 /** The intercepts this monitor sets (APM vol. 2 §15.9–15.13). */
 const MISC1 = Misc1.INTR | Misc1.NMI | Misc1.VINTR | Misc1.CPUID | Misc1.HLT | Misc1.IOIO_PROT | Misc1.MSR_PROT |
@@ -112,18 +119,19 @@ export class SvmMonitor extends AssistedMonitor {
     const nptBytes = paging === "nested" ? 0x1000 + Math.ceil(guestRam / 0x40_0000) * 0x1000 : 0;
     const poolBytes = paging === "shadow" ? POOL_PAGES * 0x1000 : 0;
     // A long-mode host for 64-bit guests: its IDT and page tables, and 4-level nested tables.
-    const longBytes = paging === "nested" && model.features.lm ? L_NPD + Math.ceil(guestRam / 0x4000_0000) * 0x1000 + Math.ceil(guestRam / 0x20_0000) * 0x1000 : 0;
+    // Shadow paging needs only the host's part (its shadows are in the pool, before it).
+    const longBytes = !model.features.lm ? 0 : paging === "nested" ? L_NPD + Math.ceil(guestRam / 0x4000_0000) * 0x1000 + Math.ceil(guestRam / 0x20_0000) * 0x1000 : L_NPML4;
     // The guest's processor: the machine's model without what a hypervisor keeps to itself
     // (SVM) or does not virtualize (the local APIC, as under trap and bt).
     super(opts, withFeatures(model, { strict: false, apic: false, tscDeadline: false, svm: false, npt: false }), NPT + nptBytes + poolBytes + longBytes);
     this.paging = paging;
-    if (longBytes > 0) this.longArea = NPT + nptBytes;
+    if (longBytes > 0) this.longArea = NPT + nptBytes + poolBytes;
     this.svm = this.machine.cpu.svm!;
     if (paging === "shadow") this.shadow = new ShadowPaging(this.machine.mem, this.guestMem, this.phys(NPT + nptBytes), POOL_PAGES, this.counters);
     this.buildHost();
     this.guard = new HostAreaGuard(this.machine.mem, svmGuardedRanges({ base: this.base, gdt: HOST_GDT, idt: HOST_IDT, native: NATIVE,
       vmcb: VMCB, iopm: IOPM, msrpm: MSRPM, npt: NPT, nptBytes, crInterceptsChange: paging === "shadow",
-      long: longBytes > 0 ? { at: this.longArea, bytes: longBytes } : undefined }));
+      long: longBytes > 0 ? { at: this.longArea, bytes: longBytes, nestedRootSwitches: paging === "nested" } : undefined }));
   }
 
   // ===================================================================================
@@ -206,6 +214,7 @@ export class SvmMonitor extends AssistedMonitor {
       this.put32(L + L_PDPT + i * 8, this.phys(L + L_PD + i * 0x1000) | 0x23);
       for (let j = 0; j < 512; j++) this.put32(L + L_PD + i * 0x1000 + j * 8, ((i * 512 + j) * 0x20_0000 + 0xe3) | 0);
     }
+    if (this.paging !== "nested") return;
     // 4-level nested tables: guest-physical RAM page p → machine page p, as the legacy ones.
     const ram = this.base;
     const pds = Math.ceil(ram / 0x4000_0000), pts = Math.ceil(ram / 0x20_0000);
@@ -237,7 +246,7 @@ export class SvmMonitor extends AssistedMonitor {
       d.lo = 0x0000_ffff; d.hi = 0x00af_9b00;
       m.segs[SegReg.CS].loadDescriptor(SEL_CS64, d);
       m.idtrBase = this.phys(this.longArea + L_IDT); m.idtrLimit = 256 * 16 - 1;
-      this.put32(VMCB + Vmcb.N_CR3, this.phys(this.longArea + L_NPML4));
+      if (this.paging === "nested") this.put32(VMCB + Vmcb.N_CR3, this.phys(this.longArea + L_NPML4));
     } else {
       d.lo = 0x0000_ffff; d.hi = 0x00cf_9b00;
       m.segs[SegReg.CS].loadDescriptor(SEL_CS, d);
@@ -247,7 +256,7 @@ export class SvmMonitor extends AssistedMonitor {
       m.setCr4(m.cr4 & ~CR4_PAE);
       m.setCr3(0);
       m.idtrBase = this.phys(HOST_IDT); m.idtrLimit = 256 * 8 - 1;
-      this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
+      if (this.paging === "nested") this.put32(VMCB + Vmcb.N_CR3, this.phys(NPT));
     }
     m.regsHi.fill(0, Reg.ESP, Reg.ESP + 1);
   }
@@ -290,14 +299,17 @@ export class SvmMonitor extends AssistedMonitor {
         m.stop(StopReason.TripleFault);
         break;
       case SvmExit.EXCP0 + 14:
-        this.pageFault(this.r32(Vmcb.EXITINFO2) >>> 0, this.r32(Vmcb.EXITINFO1));
+        this.pageFault(this.vcpu.lma ? this.r64(Vmcb.EXITINFO2) : this.r32(Vmcb.EXITINFO2) >>> 0, this.r32(Vmcb.EXITINFO1));
         break;
       case SvmExit.INVLPG: {
         // INVLPG on the vCPU (its TLB), then the shadow entry for the address (no decode
         // assists on these parts: the address comes from the instruction the vCPU ran).
         this.emulateOne();
         const ins = this.lastIns, vc = this.vcpu;
-        if (ins !== null && this.shadow !== null) this.shadow.invlpg((vc.segs[ins.seg].base + vc.ea(ins)) >>> 0);
+        if (ins !== null && this.shadow !== null) {
+          const lin = vc.segs[ins.seg].base + vc.ea(ins);
+          this.shadow.invlpg(vc.mode64 ? canonical(lin) : lin >>> 0);
+        }
         break;
       }
       default:
@@ -457,9 +469,7 @@ export class SvmMonitor extends AssistedMonitor {
       throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode; --mode svm runs real mode under nested paging, protected-mode and long-mode guests`);
     }
     if ((vc.efer & EFER_LME) !== 0 && this.longArea < 0) {
-      throw new GuestUnsupported(this.shadow !== null
-        ? "the guest turned on long mode; shadow paging (--paging shadow) runs 32-bit guests only: use --cpu barcelona (nested paging)"
-        : `the guest turned on long mode, which ${this.machine.cpu.model.name} does not have`);
+      throw new GuestUnsupported(`the guest turned on long mode, which ${this.machine.cpu.model.name} does not have`);
     }
     return true;
   }

@@ -290,14 +290,14 @@ export class VtxMonitor extends AssistedMonitor {
         break;
       case ExitReason.EXCEPTION_NMI:
         if (this.shadow !== null && (v.get(Vmcs.VM_EXIT_INTR_INFO) & 0x7ff) === (14 | (C.IntrType.HardwareException << 8))) {
-          this.pageFault(v.get(Vmcs.EXIT_QUALIFICATION) >>> 0, v.get(Vmcs.VM_EXIT_INTR_ERROR_CODE));
+          this.pageFault(this.linearQualification(), v.get(Vmcs.VM_EXIT_INTR_ERROR_CODE));
           break;
         }
         throw new MonitorPanic(`unexpected VM exit EXCEPTION_NMI (interruption information ${v.get(Vmcs.VM_EXIT_INTR_INFO).toString(16)})`);
       case ExitReason.INVLPG:
         // INVLPG on the vCPU (its TLB), then the shadow entry for the address (the qualification).
         this.emulateOne();
-        this.shadow?.invlpg(v.get(Vmcs.EXIT_QUALIFICATION) >>> 0);
+        this.shadow?.invlpg(this.linearQualification());
         break;
       case ExitReason.EPT_MISCONFIG:
         throw new MonitorPanic(`unexpected VM exit ${EXIT_REASON_NAMES[basic]} (qualification ${v.get(Vmcs.EXIT_QUALIFICATION)})`);
@@ -321,6 +321,11 @@ export class VtxMonitor extends AssistedMonitor {
    * the monitor must carry out, is the instruction run on the vCPU, which walks the guest's
    * tables and delivers the guest's own #PF (error code, CR2) or makes the access.
    */
+  /** The exit qualification as a linear address: 32 bits, or canonical 64 bits in IA-32e mode. */
+  private linearQualification(): number {
+    return this.vcpu.lma ? this.vmx.getNum(Vmcs.EXIT_QUALIFICATION) : this.vmx.get(Vmcs.EXIT_QUALIFICATION) >>> 0;
+  }
+
   private pageFault(lin: number, err: number): void {
     if (this.shadow!.pageFault(this.vcpu, lin, err) !== PfOutcome.HIDDEN) this.emulateOne();
   }
@@ -336,7 +341,6 @@ export class VtxMonitor extends AssistedMonitor {
   protected override enterable(): boolean {
     const vc = this.vcpu;
     if (vc.lma && !this.host64) throw new GuestUnsupported("the guest entered long mode on a model without Intel 64");
-    if (vc.lma && this.shadow !== null) throw new GuestUnsupported("the guest entered long mode; --mode vtx runs 64-bit guests with EPT only (--paging nested)");
     if (!this.unrestricted && (vc.cr0 & CR0_PE) === 0) {
       this.interpret(10_000, "emulate.real-mode", () => (vc.cr0 & CR0_PE) !== 0);
       return false;
