@@ -566,6 +566,12 @@ export class Monitor {
    */
   private loadRoot(): void {
     const m = this.machine.cpu, vc = this.vcpu;
+    // Long mode: 4-level shadows with the monitor region in them are the long-mode monitor's
+    // (docs/long-mode-monitor.md), not built yet.
+    if (vc.lma) {
+      throw new GuestUnsupported(`the guest turned on long mode (EFER.LMA) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
+        this.longModeNotYet());
+    }
     this.shadow.evicted = false;
     if (m.nxe !== vc.nxe) m.setEfer(vc.nxe ? m.efer | EFER_NXE : m.efer & ~EFER_NXE);
     const root = this.shadow.rootFor(vc);

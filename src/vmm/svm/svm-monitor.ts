@@ -418,7 +418,11 @@ export class SvmMonitor extends AssistedMonitor {
       if (icr !== this.crIntercepts) { this.crIntercepts = icr; this.put32(VMCB + Vmcb.INTERCEPT_CR, icr); }
     }
     this.w64(Vmcb.CR2, vc.lma ? vc.cr2 : vc.cr2 >>> 0);
-    this.w64(Vmcb.EFER, (vc.efer | EFER_SVME) >>> 0);
+    // Shadow paging runs the guest with paging on (hostCr0) even while its own is off: a
+    // guest that has set EFER.LME but not yet CR0.PG must not look to VMRUN like long mode
+    // without PAE (an illegal state, APM vol. 2 §15.5.1), so LME waits for the guest's PG.
+    const efer = sh !== null && (vc.cr0 & CR0_PG) === 0 ? vc.efer & ~(EFER_LME | EFER_LMA) : vc.efer;
+    this.w64(Vmcb.EFER, (efer | EFER_SVME) >>> 0);
     this.w64(Vmcb.DR6, vc.dr[6] >>> 0); this.w64(Vmcb.DR7, vc.dr[7] >>> 0);
     this.segOut(Vmcb.ES, vc.segs[SegReg.ES]); this.segOut(Vmcb.CS, vc.segs[SegReg.CS]);
     this.segOut(Vmcb.SS, vc.segs[SegReg.SS]); this.segOut(Vmcb.DS, vc.segs[SegReg.DS]);
