@@ -72,7 +72,7 @@ Options for run:
                         default), trap (guest kernel deprivileged to ring 1,
                         trap-and-emulate, shadow page tables), bt (guest kernel code
                         binary-translated), vtx (hardware assist: the guest runs in VMX
-                        non-root operation; --cpu core-duo, nehalem or westmere) or svm
+                        non-root operation; --cpu core-duo, core2, nehalem or westmere) or svm
                         (the guest runs in AMD-V guest mode; --cpu athlon64-revf or
                         barcelona)
   --paging shadow|nested  vtx/svm: the monitor's shadow page tables (what the first

@@ -329,7 +329,7 @@ function assistedPaging(p: ReturnType<typeof parseArgs>, mode: string, model: Cp
   }
   if (mode === "vtx") {
     if (!model.features.vmx) {
-      throw usageError(`--mode vtx needs a CPU model with VMX: --cpu core-duo (shadow paging), nehalem or westmere (EPT) (${model.name} has no VMX)`);
+      throw usageError(`--mode vtx needs a CPU model with VMX: --cpu core-duo or core2 (shadow paging), nehalem or westmere (EPT) (${model.name} has no VMX)`);
     }
     if (given === "nested" && !model.features.ept) {
       throw usageError(`--paging nested needs a CPU model with EPT: --cpu nehalem or westmere (${model.name} has VMX without EPT; use --paging shadow)`);

@@ -50,3 +50,12 @@ test("Linux amd64 under --mode svm --cpu athlon64-revf (shadow paging: 4-level s
   assert.ok(Number(stat(svm, /pf\.hidden\s+(\d+)/)) > 1000, "the 4-level shadow was filled on hidden faults");
   assert.ok(Number(stat(svm, /shadow\.pt-write\s+(\d+)/)) > 0, "writes to the guest's page tables were caught");
 });
+
+test("Linux amd64 under --mode vtx --cpu core2 (Conroe's VT-x: no EPT, so 4-level shadow tables): the bare machine's serial log, instruction count and state hash", { timeout: 1_800_000 }, async () => {
+  const g = cachedLinux(undefined, LINUX_AMD64) ?? (await fetchLinux({ guest: LINUX_AMD64, log: () => {} }));
+  const input = "uname -r\npoweroff -f\n";
+  const { bare, run: vtx } = await sameAsBare("linux64", input, "core2,-apic,-vmx", ["--mode", "vtx", "--cpu", "core2"]);
+  assert.ok(bare.stdout.includes(g.release), "the shell ran uname -r");
+  assert.doesNotMatch(vtx.stderr, /exit\.EPT_VIOLATION|exit\.INVALID_GUEST_STATE/);
+  assert.ok(Number(stat(vtx, /pf\.hidden\s+(\d+)/)) > 1000, "the 4-level shadow was filled on hidden faults");
+});

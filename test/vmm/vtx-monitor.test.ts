@@ -53,7 +53,7 @@ test("--mode vtx refuses a model without VMX, and EPT on a model without it, nam
   for (const cpu of [[], ["--cpu", "barcelona"]]) {
     const r = vmm86("run", "demo", "--mode", "vtx", ...cpu);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /E_USAGE: --mode vtx needs a CPU model with VMX: --cpu core-duo \(shadow paging\), nehalem or westmere \(EPT\) \((pentium2|barcelona) has no VMX\)/);
+    assert.match(r.stderr, /E_USAGE: --mode vtx needs a CPU model with VMX: --cpu core-duo or core2 \(shadow paging\), nehalem or westmere \(EPT\) \((pentium2|barcelona) has no VMX\)/);
   }
   const r = vmm86("run", "demo", "--mode", "vtx", "--cpu", "core-duo", "--paging", "nested");
   assert.equal(r.status, 2, r.stderr);

@@ -55,8 +55,8 @@ test("core2: identity, leaf 2 and 4 descriptors, extended leaves as the X6800 re
   assert.equal(ebx, 0x0000_0800, "brand index 0, CLFLUSH 8 quadwords, APIC ID 0, no HTT count");
   subset(ecx, 0x0000_e3bd, "leaf 1 ECX");
   subset(edx, 0xbfeb_fbff, "leaf 1 EDX");
-  assert.equal(ecx, (1 << 13) | (1 << 9) | 1, "CMPXCHG16B, SSSE3, SSE3");
-  assert.equal(edx, 0x0000_a979 | (1 << 9) | (0xf << 23), "the base bits, the APIC, MMX FXSR SSE SSE2");
+  assert.equal(ecx, (1 << 13) | (1 << 9) | (1 << 5) | 1, "CMPXCHG16B, SSSE3, VMX, SSE3");
+  assert.equal(edx, 0x0000_a979 | (1 << 9) | (1 << 16) | (0xf << 23), "the base bits, the APIC, PAT, MMX FXSR SSE SSE2");
   assert.deepEqual(q(m, 2), [0x05b0_b101, 0x0056_57f0, 0, 0x2cb4_3049]);
   assert.deepEqual(q(m, 4, 0), [0x0400_0121, 0x01c0_003f, 0x0000_003f, 1]);
   assert.deepEqual(q(m, 4, 1), [0x0400_0122, 0x01c0_003f, 0x0000_003f, 1]);

@@ -43,12 +43,13 @@ test("the table: unique names, one default, long mode where the story needs it",
   assert.equal(new Set(CPU_MODELS.map((m) => m.name)).size, CPU_MODELS.length);
   const lm = CPU_MODELS.filter((m) => m.features.lm).map((m) => m.name);
   assert.deepEqual(lm, ["athlon64-revc", "athlon64-reve", "athlon64-revf", "barcelona", "core2", "nehalem", "westmere", "zen3"]);
-  // VT-x by generation (docs/vmx.md): core-duo VMX only, nehalem + EPT and VPID, westmere + unrestricted guest.
+  // VT-x by generation (docs/vmx.md): core-duo and core2 VMX only, nehalem + EPT and VPID, westmere + unrestricted guest.
   const vmx = (n: string) => { const f = CPU_MODELS.find((m) => m.name === n)!.features; return [f.vmx, f.ept, f.vpid, f.unrestrictedGuest]; };
   assert.deepEqual(vmx("core-duo"), [true, false, false, false]);
   assert.deepEqual(vmx("nehalem"), [true, true, true, false]);
   assert.deepEqual(vmx("westmere"), [true, true, true, true]);
-  assert.deepEqual(CPU_MODELS.filter((m) => m.features.vmx).map((m) => m.name), ["core-duo", "nehalem", "westmere"]);
+  assert.deepEqual(vmx("core2"), [true, false, false, false]);
+  assert.deepEqual(CPU_MODELS.filter((m) => m.features.vmx).map((m) => m.name), ["core-duo", "core2", "nehalem", "westmere"]);
   assert.deepEqual(CPU_MODELS.filter((m) => m.features.lmsle).map((m) => m.name), ["athlon64-reve", "athlon64-revf", "barcelona"]);
   // AMD-V came with revision F, nested paging with family 10h (APM vol. 2 §15.25).
   assert.deepEqual(CPU_MODELS.filter((m) => m.features.svm).map((m) => m.name), ["athlon64-revf", "barcelona"]);

@@ -336,7 +336,7 @@ export const CPU_MODELS: readonly CpuModel[] = [
     // (src/VBox/VMM/VMMR3/cpus/Intel_Core2_X6800_2_93GHz.h, VBoxCpuReport 2017). Intel 64
     // never had a segment limit in 64-bit mode.
     name: "core2", vendor: "intel",
-    stands_for: "Core 2 Extreme X6800 (Conroe B2, 2006, 06_0Fh stepping 6): Intel 64, never a segment limit in 64-bit mode",
+    stands_for: "Core 2 Extreme X6800 (Conroe B2, 2006, 06_0Fh stepping 6): Intel 64, never a segment limit in 64-bit mode; VT-x without EPT",
     signature: 0x06f6, brand: "Intel(R) Core(TM)2 CPU         X6800  @ 2.93GHz",
     cpuid: {
       maxBasic: 0xa, maxExtended: 0x8000_0008, leaf1Ebx: 0x0800,
@@ -350,7 +350,9 @@ export const CPU_MODELS: readonly CpuModel[] = [
         [0x8000_0008, [0x0000_3024, 0, 0, 0]],          // 36-bit physical, 48-bit linear
       ]),
     },
-    features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true }),
+    // Conroe had VT-x like Yonah (VMX without EPT, VPID or unrestricted guest), now with
+    // IA-32e-mode guests: the Intel part that ran 64-bit guests only under hardware assist.
+    features: f({ ...P3, sse2: true, sse3: true, ssse3: true, nx: true, lm: true, syscall: true, cx16: true, lahfLm: true, vmx: true, pat: true, debugctl: true }),
   },
   {
     // Core i7-920 (Bloomfield D0, 06_1Ah stepping 5, 8 MiB L3): Nehalem, the first Intel part

@@ -95,7 +95,7 @@ export class VtxMonitor extends AssistedMonitor {
   constructor(opts: PcOptions & { paging?: VtxPaging }) {
     const model = opts.model;
     if (model === undefined || !model.features.vmx) {
-      throw new GuestUnsupported("--mode vtx needs a CPU model with VMX: --cpu core-duo (shadow paging), nehalem or westmere (EPT)");
+      throw new GuestUnsupported("--mode vtx needs a CPU model with VMX: --cpu core-duo or core2 (shadow paging), nehalem or westmere (EPT)");
     }
     const paging = opts.paging ?? (model.features.ept ? "nested" : "shadow");
     if (paging === "nested" && !model.features.ept) throw new GuestUnsupported(`EPT needs --cpu nehalem or westmere; ${model.name} has VMX only: use shadow paging`);
