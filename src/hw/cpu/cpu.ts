@@ -310,6 +310,8 @@ export class Cpu {
   private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
   /** The pages icache holds (with repeats after invalidations): what flushCodeCache visits. */
   private icachePages: number[] = [];
+  /** Emptied page arrays of invalidated pages, for reuse (invalidateCodePage). */
+  private readonly icacheFree: Instr[][] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
   /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
@@ -1116,8 +1118,12 @@ export class Cpu {
   // =====================================================================================
 
   private invalidateCodePage(page: number): void {
-    if (this.icache[page] === undefined) return;
+    const arr = this.icache[page];
+    if (arr === undefined) return;
     this.icache[page] = undefined;
+    // Keep a few emptied arrays for the next pages decoded (the kernel writes to pages it runs
+    // code from: thousands of invalidations per boot, each an array of 4096 to allocate).
+    if (this.icacheFree.length < 64) { arr.fill(undefined as unknown as Instr); this.icacheFree.push(arr); }
     this.codeEpoch++;
     this.jit?.pageInvalidated(page);
     if (this.fetchPhysPage === page) this.fetchArr = undefined;
@@ -1219,7 +1225,7 @@ export class Cpu {
     if ((lin & 0xfff) + ins.len > 0x1000 || this.mem.nativePages[page] !== 0 || !this.mem.isCacheable(phys)) return undefined;
     let arr = this.icache[page];
     if (arr === undefined) {
-      arr = packedArray<Instr | undefined>(4096, undefined) as Instr[];
+      arr = this.icacheFree.pop() ?? packedArray<Instr | undefined>(4096, undefined) as Instr[];
       this.icache[page] = arr;
       this.icachePages.push(page);
       this.mem.codePages[page] = 1;
@@ -1227,6 +1233,12 @@ export class Cpu {
     arr[phys & 0xfff] = ins;
     ins.cached = true;
     return arr;
+  }
+
+  /** The decoded instruction the cache holds at `phys`, if any (the block compiler shares it). */
+  cachedInstr(phys: number): Instr | undefined {
+    const arr = this.icache[phys >>> 12];
+    return arr === undefined ? undefined : arr[phys & 0xfff];
   }
 
   private fetchInstr(): Instr {

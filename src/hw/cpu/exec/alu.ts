@@ -7,7 +7,12 @@ import type { Instr } from "../instr.js";
 
 const MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 
-/** Apply ALU operation `op` (the /digit of group 1: 0=ADD … 7=CMP). Returns the result. */
+/**
+ * Apply ALU operation `op` (the /digit of group 1: 0=ADD … 7=CMP). Returns the result.
+ * 32-bit operands may be passed signed (as the Int32Array registers hold them): the result
+ * and the lazy flags depend only on the operands modulo 2^32, and a signed value stays a
+ * small integer to V8 where an unsigned one above 2^31 would be a boxed number per call.
+ */
 export function alu(cpu: Cpu, op: number, dst: number, src: number, size: number): number {
   let r: number;
   switch (op) {
@@ -39,8 +44,8 @@ export function alu_Eb_Gb(cpu: Cpu, i: Instr): void {
 export function alu_Ev_Gv(cpu: Cpu, i: Instr): void {
   const op = opOf(i);
   if (i.opsize32) {
-    if (op === 7) { alu(cpu, 7, cpu.readE32(i) >>> 0, cpu.regs[i.reg] >>> 0, 4); return; }
-    cpu.writeE32(i, alu(cpu, op, cpu.readRmw32(i) >>> 0, cpu.regs[i.reg] >>> 0, 4));
+    if (op === 7) { alu(cpu, 7, cpu.readE32(i), cpu.regs[i.reg], 4); return; }
+    cpu.writeE32(i, alu(cpu, op, cpu.readRmw32(i), cpu.regs[i.reg], 4));
   } else {
     if (op === 7) { alu(cpu, 7, cpu.readE16(i), cpu.get16(i.reg), 2); return; }
     cpu.writeE16(i, alu(cpu, op, cpu.readRmw16(i), cpu.get16(i.reg), 2));
@@ -54,7 +59,7 @@ export function alu_Gb_Eb(cpu: Cpu, i: Instr): void {
 export function alu_Gv_Ev(cpu: Cpu, i: Instr): void {
   const op = opOf(i);
   if (i.opsize32) {
-    const r = alu(cpu, op, cpu.regs[i.reg] >>> 0, cpu.readE32(i) >>> 0, 4);
+    const r = alu(cpu, op, cpu.regs[i.reg], cpu.readE32(i), 4);
     if (op !== 7) cpu.regs[i.reg] = r;
   } else {
     const r = alu(cpu, op, cpu.get16(i.reg), cpu.readE16(i), 2);
@@ -69,7 +74,7 @@ export function alu_AL_Ib(cpu: Cpu, i: Instr): void {
 export function alu_eAX_Iz(cpu: Cpu, i: Instr): void {
   const op = opOf(i);
   if (i.opsize32) {
-    const r = alu(cpu, op, cpu.regs[Reg.EAX] >>> 0, i.imm >>> 0, 4);
+    const r = alu(cpu, op, cpu.regs[Reg.EAX], i.imm | 0, 4);
     if (op !== 7) cpu.regs[Reg.EAX] = r;
   } else {
     const r = alu(cpu, op, cpu.regs[Reg.EAX] & 0xffff, i.imm & 0xffff, 2);
@@ -84,8 +89,8 @@ export function grp1_Eb_Ib(cpu: Cpu, i: Instr): void {
 }
 export function grp1_Ev_I(cpu: Cpu, i: Instr): void {
   if (i.opsize32) {
-    if (i.reg === 7) { alu(cpu, 7, cpu.readE32(i) >>> 0, i.imm >>> 0, 4); return; }
-    cpu.writeE32(i, alu(cpu, i.reg, cpu.readRmw32(i) >>> 0, i.imm >>> 0, 4));
+    if (i.reg === 7) { alu(cpu, 7, cpu.readE32(i), i.imm | 0, 4); return; }
+    cpu.writeE32(i, alu(cpu, i.reg, cpu.readRmw32(i), i.imm | 0, 4));
   } else {
     if (i.reg === 7) { alu(cpu, 7, cpu.readE16(i), i.imm & 0xffff, 2); return; }
     cpu.writeE16(i, alu(cpu, i.reg, cpu.readRmw16(i), i.imm & 0xffff, 2));
@@ -95,29 +100,29 @@ export function grp1_Ev_I(cpu: Cpu, i: Instr): void {
 // TEST (84, 85, A8, A9, F6 /0, F7 /0).
 export function test_Eb_Gb(cpu: Cpu, i: Instr): void { alu(cpu, 4, cpu.readE8(i), cpu.get8(i.reg), 1); }
 export function test_Ev_Gv(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) alu(cpu, 4, cpu.readE32(i) >>> 0, cpu.regs[i.reg] >>> 0, 4);
+  if (i.opsize32) alu(cpu, 4, cpu.readE32(i), cpu.regs[i.reg], 4);
   else alu(cpu, 4, cpu.readE16(i), cpu.get16(i.reg), 2);
 }
 export function test_AL_Ib(cpu: Cpu, i: Instr): void { alu(cpu, 4, cpu.regs[Reg.EAX] & 0xff, i.imm & 0xff, 1); }
 export function test_eAX_Iz(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) alu(cpu, 4, cpu.regs[Reg.EAX] >>> 0, i.imm >>> 0, 4);
+  if (i.opsize32) alu(cpu, 4, cpu.regs[Reg.EAX], i.imm | 0, 4);
   else alu(cpu, 4, cpu.regs[Reg.EAX] & 0xffff, i.imm & 0xffff, 2);
 }
 export function test_Eb_Ib(cpu: Cpu, i: Instr): void { alu(cpu, 4, cpu.readE8(i), i.imm & 0xff, 1); }
 export function test_Ev_Iz(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) alu(cpu, 4, cpu.readE32(i) >>> 0, i.imm >>> 0, 4);
+  if (i.opsize32) alu(cpu, 4, cpu.readE32(i), i.imm | 0, 4);
   else alu(cpu, 4, cpu.readE16(i), i.imm & 0xffff, 2);
 }
 
 // INC / DEC (40–4F, FE /0 /1, FF /0 /1).
 export function inc_Zv(cpu: Cpu, i: Instr): void {
   const r = i.opcode & 7;
-  if (i.opsize32) { const d = cpu.regs[r] >>> 0; const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.regs[r] = v; }
+  if (i.opsize32) { const d = cpu.regs[r]; const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.regs[r] = v; }
   else { const d = cpu.get16(r); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 2); cpu.set16(r, v); }
 }
 export function dec_Zv(cpu: Cpu, i: Instr): void {
   const r = i.opcode & 7;
-  if (i.opsize32) { const d = cpu.regs[r] >>> 0; const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.regs[r] = v; }
+  if (i.opsize32) { const d = cpu.regs[r]; const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.regs[r] = v; }
   else { const d = cpu.get16(r); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 2); cpu.set16(r, v); }
 }
 export function inc_Eb(cpu: Cpu, i: Instr): void {
@@ -127,11 +132,11 @@ export function dec_Eb(cpu: Cpu, i: Instr): void {
   const d = cpu.readRmw8(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 1); cpu.writeE8(i, v);
 }
 export function inc_Ev(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) { const d = cpu.readRmw32(i) >>> 0; const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.writeE32(i, v); }
+  if (i.opsize32) { const d = cpu.readRmw32(i); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.writeE32(i, v); }
   else { const d = cpu.readRmw16(i); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 2); cpu.writeE16(i, v); }
 }
 export function dec_Ev(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) { const d = cpu.readRmw32(i) >>> 0; const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.writeE32(i, v); }
+  if (i.opsize32) { const d = cpu.readRmw32(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.writeE32(i, v); }
   else { const d = cpu.readRmw16(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 2); cpu.writeE16(i, v); }
 }
 

@@ -8,13 +8,15 @@ import type { Instr } from "../instr.js";
 
 const MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 
+/** The top bit of a `bits`-wide value (a module function: a closure would be allocated per call). */
+function msb(x: number, bits: number): number { return (x >>> (bits - 1)) & 1; }
+
 /** Group-2 operation `op` on `v` (`size` bytes) by `count`; returns the result and sets flags. */
 export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: number): number {
   count &= 31;
   if (count === 0) return v;
   const bits = size * 8;
   const mask = MASK[size];
-  const msb = (x: number): number => (x >>> (bits - 1)) & 1;
   v = (v & mask) >>> 0;
   let r: number, cf: number, of: number;
   switch (op) {
@@ -22,15 +24,15 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
       const c = count % bits;
       r = c === 0 ? v : ((v << c) | (v >>> (bits - c))) & mask;
       cf = r & 1;
-      of = msb(r) ^ cf;
+      of = msb(r, bits) ^ cf;
       setCfOf(cpu, cf, of);
       return r >>> 0;
     }
     case 1: { // ROR
       const c = count % bits;
       r = c === 0 ? v : ((v >>> c) | (v << (bits - c))) & mask;
-      cf = msb(r);
-      of = msb(r) ^ ((r >>> (bits - 2)) & 1);
+      cf = msb(r, bits);
+      of = msb(r, bits) ^ ((r >>> (bits - 2)) & 1);
       setCfOf(cpu, cf, of);
       return r >>> 0;
     }
@@ -38,12 +40,12 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
       const c = size === 4 ? count : count % (bits + 1);
       let x = v, carry = cpu.getCF() ? 1 : 0;
       for (let k = 0; k < c; k++) {
-        const out = msb(x);
+        const out = msb(x, bits);
         x = ((x << 1) | carry) & mask;
         carry = out;
       }
       r = x >>> 0;
-      setCfOf(cpu, carry, msb(r) ^ carry);
+      setCfOf(cpu, carry, msb(r, bits) ^ carry);
       return r;
     }
     case 3: { // RCR
@@ -57,27 +59,27 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
       r = x >>> 0;
       // OF is defined for count 1 as MSB(dest) XOR CF before the rotate; P6 computes it from
       // the two top bits of the result for every count (the same value when count is 1).
-      setCfOf(cpu, carry, msb(r) ^ ((r >>> (bits - 2)) & 1));
+      setCfOf(cpu, carry, msb(r, bits) ^ ((r >>> (bits - 2)) & 1));
       return r;
     }
     case 4: case 6: { // SHL/SAL
       if (count > bits) { r = 0; cf = 0; }
       else { r = count === 32 ? 0 : (v << count) & mask; cf = (v >>> (bits - count)) & 1; }
       r >>>= 0;
-      of = msb(r) ^ cf;
+      of = msb(r, bits) ^ cf;
       break;
     }
     case 5: { // SHR
       if (count > bits) { r = 0; cf = 0; }
       else { r = count === 32 ? 0 : v >>> count; cf = (v >>> (count - 1)) & 1; }
-      of = msb(v);
+      of = msb(v, bits);
       break;
     }
     default: { // SAR
       const sv = (v << (32 - bits)) >> (32 - bits);
       const c = count >= bits ? bits - 1 : count;
       r = (sv >> c) & mask;
-      cf = count >= bits ? msb(v) : (sv >> (c - 1)) & 1;
+      cf = count >= bits ? msb(v, bits) : (sv >> (c - 1)) & 1;
       of = 0;
       break;
     }
@@ -136,8 +138,7 @@ export function doubleShift(cpu: Cpu, left: boolean, dst: number, src: number, c
       cf = Math.floor(w / 2 ** (count - 1)) & 1;
     }
   }
-  const msb = (x: number): number => (x >>> (bits - 1)) & 1;
-  cpu.setArith(cf !== 0, (msb(r) ^ msb(dst)) !== 0, false, r, size);
+  cpu.setArith(cf !== 0, (msb(r, bits) ^ msb(dst, bits)) !== 0, false, r, size);
   return r;
 }
 

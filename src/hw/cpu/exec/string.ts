@@ -24,20 +24,23 @@ function elemSize(i: Instr): number {
 }
 
 function readSized(cpu: Cpu, seg: number, off: number, size: number): number {
-  return size === 1 ? cpu.read8(seg, off) : size === 2 ? cpu.read16(seg, off) : cpu.read32(seg, off) >>> 0;
+  return size === 1 ? cpu.read8(seg, off) : size === 2 ? cpu.read16(seg, off) : cpu.read32(seg, off);
 }
 function writeSized(cpu: Cpu, seg: number, off: number, size: number, v: number): void {
   if (size === 1) cpu.write8(seg, off, v); else if (size === 2) cpu.write16(seg, off, v); else cpu.write32(seg, off, v);
 }
 
+/** One iteration of a string instruction (module-level, so a call allocates no closure). */
+type Body = (cpu: Cpu, i: Instr, size: number) => void;
+
 /** Run `body` once, or ECX/CX times under REP, handling chunking. `cmp` = REPE/REPNE test ZF. */
-function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: () => void): void {
-  if (i.rep === Rep.None) { body(); return; }
+function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: Body, size: number): void {
+  if (i.rep === Rep.None) { body(cpu, i, size); return; }
   const a32 = i.adsize32;
   for (;;) {
     const count = a32 ? cpu.regs[Reg.ECX] >>> 0 : cpu.regs[Reg.ECX] & 0xffff;
     if (count === 0) return;
-    body();
+    body(cpu, i, size);
     if (a32) cpu.regs[Reg.ECX] = count - 1; else cpu.set16(Reg.ECX, count - 1);
     if (cmp) {
       const zf = cpu.getZF();
@@ -56,59 +59,51 @@ function advance(cpu: Cpu, i: Instr, reg: number, delta: number): void {
   if (i.adsize32) cpu.regs[reg] = cpu.regs[reg] + delta;
   else cpu.set16(reg, cpu.regs[reg] + delta);
 }
+/** ESI/EDI as an offset: 32-bit ones stay signed (read8…write32 take the offset modulo 2^32). */
 function index(cpu: Cpu, i: Instr, reg: number): number {
-  return i.adsize32 ? cpu.regs[reg] >>> 0 : cpu.regs[reg] & 0xffff;
+  return i.adsize32 ? cpu.regs[reg] : cpu.regs[reg] & 0xffff;
 }
 
-export function movs(cpu: Cpu, i: Instr): void {
-  const size = elemSize(i);
-  repeat(cpu, i, false, () => {
-    const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
-    writeSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size, v);
-    const d = step(cpu, i, size);
-    advance(cpu, i, Reg.ESI, d);
-    advance(cpu, i, Reg.EDI, d);
-  });
+function movsOnce(cpu: Cpu, i: Instr, size: number): void {
+  const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
+  writeSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size, v);
+  const d = step(cpu, i, size);
+  advance(cpu, i, Reg.ESI, d);
+  advance(cpu, i, Reg.EDI, d);
 }
+export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce, elemSize(i)); }
 
-export function cmps(cpu: Cpu, i: Instr): void {
-  const size = elemSize(i);
-  repeat(cpu, i, true, () => {
-    const a = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
-    const b = readSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size);
-    alu(cpu, 7, a, b, size);
-    const d = step(cpu, i, size);
-    advance(cpu, i, Reg.ESI, d);
-    advance(cpu, i, Reg.EDI, d);
-  });
+function cmpsOnce(cpu: Cpu, i: Instr, size: number): void {
+  const a = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
+  const b = readSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size);
+  alu(cpu, 7, a, b, size);
+  const d = step(cpu, i, size);
+  advance(cpu, i, Reg.ESI, d);
+  advance(cpu, i, Reg.EDI, d);
 }
+export function cmps(cpu: Cpu, i: Instr): void { repeat(cpu, i, true, cmpsOnce, elemSize(i)); }
 
-export function stos(cpu: Cpu, i: Instr): void {
-  const size = elemSize(i);
-  repeat(cpu, i, false, () => {
-    writeSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size, cpu.regs[Reg.EAX]);
-    advance(cpu, i, Reg.EDI, step(cpu, i, size));
-  });
+function stosOnce(cpu: Cpu, i: Instr, size: number): void {
+  writeSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size, cpu.regs[Reg.EAX]);
+  advance(cpu, i, Reg.EDI, step(cpu, i, size));
 }
+export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce, elemSize(i)); }
 
-export function lods(cpu: Cpu, i: Instr): void {
-  const size = elemSize(i);
-  repeat(cpu, i, false, () => {
-    const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
-    if (size === 1) cpu.set8(Reg.EAX, v); else if (size === 2) cpu.set16(Reg.EAX, v); else cpu.regs[Reg.EAX] = v;
-    advance(cpu, i, Reg.ESI, step(cpu, i, size));
-  });
+function lodsOnce(cpu: Cpu, i: Instr, size: number): void {
+  const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
+  if (size === 1) cpu.set8(Reg.EAX, v); else if (size === 2) cpu.set16(Reg.EAX, v); else cpu.regs[Reg.EAX] = v;
+  advance(cpu, i, Reg.ESI, step(cpu, i, size));
 }
+export function lods(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, lodsOnce, elemSize(i)); }
 
-export function scas(cpu: Cpu, i: Instr): void {
-  const size = elemSize(i);
-  const mask = size === 1 ? 0xff : size === 2 ? 0xffff : 0xffff_ffff;
-  repeat(cpu, i, true, () => {
-    const b = readSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size);
-    alu(cpu, 7, (cpu.regs[Reg.EAX] & mask) >>> 0, b, size);
-    advance(cpu, i, Reg.EDI, step(cpu, i, size));
-  });
+function scasOnce(cpu: Cpu, i: Instr, size: number): void {
+  const b = readSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size);
+  // The lazy flags read operands modulo 2^(8*size): a 32-bit one may stay signed (a small
+  // integer to V8, not a boxed number).
+  alu(cpu, 7, size === 1 ? cpu.regs[Reg.EAX] & 0xff : size === 2 ? cpu.regs[Reg.EAX] & 0xffff : cpu.regs[Reg.EAX], b, size);
+  advance(cpu, i, Reg.EDI, step(cpu, i, size));
 }
+export function scas(cpu: Cpu, i: Instr): void { repeat(cpu, i, true, scasOnce, elemSize(i)); }
 
 export function ins(cpu: Cpu, i: Instr): void {
   const size = elemSize(i);
@@ -120,7 +115,7 @@ export function ins(cpu: Cpu, i: Instr): void {
     const v = size === 1 ? cpu.io.in8(port) : size === 2 ? cpu.io.in16(port) : cpu.io.in32(port);
     writeSized(cpu, SegReg.ES, off, size, v);
     advance(cpu, i, Reg.EDI, step(cpu, i, size));
-  });
+  }, size);
 }
 
 export function outs(cpu: Cpu, i: Instr): void {
@@ -129,7 +124,7 @@ export function outs(cpu: Cpu, i: Instr): void {
   checkIoAccess(cpu, i, port, size, false, true);
   repeat(cpu, i, false, () => {
     const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
-    if (size === 1) cpu.io.out8(port, v); else if (size === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v);
+    if (size === 1) cpu.io.out8(port, v); else if (size === 2) cpu.io.out16(port, v); else cpu.io.out32(port, v >>> 0);
     advance(cpu, i, Reg.ESI, step(cpu, i, size));
-  });
+  }, size);
 }

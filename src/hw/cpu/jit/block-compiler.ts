@@ -158,14 +158,18 @@ export class BlockCompiler {
     let off = first.len;
     let last = first;
     while (out.length < MAX_INSTRUCTIONS && this.continuesAfter(last) && src.pageOff + off < 4096) {
-      let ins: Instr;
-      try {
-        ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
-      } catch (e) {
-        if (e === STOP) break;
-        throw e;
+      // The interpreter has usually decoded the instruction already (it ran it on the way
+      // to the block's start getting hot): share that Instr rather than decode a copy.
+      let ins = src.cpu.cachedInstr(first.phys + off);
+      if (ins === undefined || ins.code32 !== first.code32 || ins.code64 !== first.code64) {
+        try {
+          ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
+        } catch (e) {
+          if (e === STOP) break;
+          throw e;
+        }
+        ins.phys = first.phys + off;
       }
-      ins.phys = first.phys + off;
       out.push(ins);
       off += ins.len;
       last = ins;
