@@ -293,12 +293,7 @@ export abstract class AssistedMonitor {
     }
     // Come straight back (the idle loop and the deadline timer) to interpret more.
     this.idling = true;
-    m.eip = this.phys(NATIVE + N_IDLE);
-    m.regs[Reg.ESP] = this.phys(STACK_TOP);
-    m.regsHi[Reg.ESP] = 0;
-    m.flags |= F.IF;
-    this.hostInterruptsOn();
-    m.halted = true;
+    this.enterIdleLoop();
     this.inMonitor = false;
     this.armAt(m.cycles + 1);
     m.yieldSlice();
@@ -457,12 +452,7 @@ export abstract class AssistedMonitor {
           }
           this.idling = true;
           this.haltedAt = vc.cycles;
-          m.eip = this.phys(NATIVE + N_IDLE);
-          m.regs[Reg.ESP] = this.phys(STACK_TOP);
-          m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
-          m.flags |= F.IF;
-          this.hostInterruptsOn();
-          m.halted = true;
+          this.enterIdleLoop();
         }
         break;
       }
@@ -479,6 +469,17 @@ export abstract class AssistedMonitor {
     }
     this.inMonitor = false;
     this.armTimer();
+  }
+
+  /** The host's idle loop (STI; HLT, with the host's interrupts on) on its own stack, until the deadline timer. */
+  private enterIdleLoop(): void {
+    const m = this.machine.cpu;
+    m.eip = this.phys(NATIVE + N_IDLE);
+    m.regs[Reg.ESP] = this.phys(STACK_TOP);
+    m.regsHi[Reg.ESP] = 0; // the guest's RSP may have had upper bits
+    m.flags |= F.IF;
+    this.hostInterruptsOn();
+    m.halted = true;
   }
 
   private armAt(cycle: number): void {
