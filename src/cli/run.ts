@@ -236,7 +236,9 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     let cmdline = typeof append === "string" ? append : cached.cmdline;
     // Under the monitor, ask Linux to keep its fixmap below the monitor region (a hint:
     // without it the guest's accesses there are trapped and emulated).
-    if (monitored && !p.flags.has("no-reservetop") && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=${RESERVETOP}`;
+    // (A 64-bit guest needs none: the long-mode region is the 2 MiB hole Linux amd64 leaves
+    // unused at the top, docs/long-mode-monitor.md.)
+    if (monitored && guest !== LINUX_AMD64 && !p.flags.has("no-reservetop") && !/\breservetop=/.test(cmdline)) cmdline += ` reservetop=${RESERVETOP}`;
     return { ...linuxPlan(cached.bzImage, cached.initramfs, cmdline), inputAfter: READY_MARKER };
   }
   throw usageError(`unknown guest '${name}' (demo, linux, linux-pae, linux64, --kernel FILE or --bios ROM)`);

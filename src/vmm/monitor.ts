@@ -25,6 +25,8 @@ import { SegReg, Descriptor } from "../hw/cpu/segment.js";
 import { StopReason } from "../hw/cpu/fault.js";
 import * as F from "../hw/cpu/eflags.js";
 import { iret } from "../hw/cpu/transfer.js";
+import { iret64 } from "../hw/cpu/interrupt64.js";
+import { EFER_LME, EFER_LMA, EFER_LMSLE } from "../hw/cpu/control-regs.js";
 import type { Instr } from "../hw/cpu/instr.js";
 import { PhysicalMemory } from "../hw/mem/physical-memory.js";
 import { IoBus } from "../hw/io/io-bus.js";
@@ -35,8 +37,12 @@ import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../hw/dev/apic/loca
 import { NS_PER_CYCLE } from "../hw/dev/device.js";
 import * as L from "./layout.js";
 import { World } from "./world/world.js";
+import { World64 } from "./world/world64.js";
+import { TwoTables } from "./world/two-tables.js";
+import { Translator64 } from "./bt/translator64.js";
+import { PORT_IO } from "./bt/sensitive.js";
 import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
-import { DescriptorShadow } from "./segments/descriptor-shadow.js";
+import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { Translator } from "./bt/translator.js";
@@ -69,6 +75,8 @@ const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;
 const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
 const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
 const DATA_SEGS = [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS];
+const TWO32 = 0x1_0000_0000;
+
 
 /** A guest run under the monitor: the machine, the vCPU, the guest's virtual platform. */
 export class Monitor {
@@ -80,11 +88,21 @@ export class Monitor {
   readonly counters = new Counters();
   readonly world: World;
   readonly shadow: ShadowMmu;
-  readonly desc: DescriptorShadow;
+  desc: DescriptorShadow;
   readonly mode: MonitorMode;
   readonly protect: Protection;
   readonly divergence: DivergenceLog | null;
-  readonly bt: Translator | null;
+  bt: Translator | null;
+  /**
+   * A 64-bit guest (docs/long-mode-monitor.md): the long-mode world in Linux amd64's unused
+   * top 2 MiB, replacing the 32-bit one when the guest is (or turns) IA-32e; the 64-bit
+   * translator (bt); the two shadow sets of --protect two-tables.
+   */
+  world64: World64 | null = null;
+  bt64: Translator64 | null = null;
+  private tables: TwoTables | null = null;
+  /** The machine runs with EFER.LMSLE (--protect segments on a model that has it). */
+  private lmsle = false;
   /**
    * The machine's local APIC, its timer in TSC-deadline mode (SDM vol. 3 §10.5.4.1): the
    * monitor arms it through IA32_TSC_DEADLINE, as any OS would, to regain control at the
@@ -93,6 +111,7 @@ export class Monitor {
   private readonly apic: LocalApic;
   /** The machine cycle the timer is armed for (0: disarmed); the MSR holds it in TSC units. */
   private armedCycle = 0;
+  private readonly monitorBase: number;
   /** Machine cycles that were monitor overhead, not guest time. */
   private overhead = 0;
   /** The next virtual-device event in guest cycles (0: none). */
@@ -123,7 +142,7 @@ export class Monitor {
     this.protect = opts.protect ?? "segments";
     const guestRam = opts.ramBytes;
     const poolPages = opts.poolPages ?? L.DEFAULT_POOL_PAGES;
-    const monitorBase = guestRam;
+    const monitorBase = (this.monitorBase = guestRam);
     const machine = (this.machine = new Machine({ ramBytes: guestRam + L.REGION_SIZE + poolPages * 4096, model: opts.model, jit: opts.jit }));
     const m = machine.cpu;
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
@@ -188,29 +207,72 @@ export class Monitor {
   start(): void {
     const vc = this.vcpu;
     if (!vc.protectedMode || vc.v86) throw new GuestUnsupported("the monitor runs protected-mode guests only (the loader enters them in 32-bit protected mode)");
-    if (vc.lma) throw new GuestUnsupported(`the loader entered the guest in 64-bit mode (EFER.LMA); ${this.longModeNotYet()}`);
+    if (vc.lma) this.toLongWorld();
     vc.instructions = 0;
     vc.idleCycles = 0;
     this.enterGuest();
   }
 
-  /**
-   * Why a 64-bit guest stops here: --mode trap runs 32-bit guests only; the long-mode bt
-   * monitor (docs/long-mode-monitor.md) is designed, not built.
-   */
+  /** Why a 64-bit guest stops under --mode trap: its long-mode monitor is the translator's. */
   private longModeNotYet(): string {
-    const assist = "the hardware-assisted monitors run it (--mode vtx --cpu nehalem, --mode svm --cpu barcelona)";
-    return this.mode === "trap" ? `--mode trap runs 32-bit guests only; ${assist}`
-      : `--mode bt runs 32-bit guests only: its long-mode monitor (--protect ${this.protect}, docs/long-mode-monitor.md) is not built yet; ${assist}`;
+    return "--mode trap runs 32-bit guests only: 64-bit guest kernel code runs translated (--mode bt, docs/long-mode-monitor.md), " +
+      "or under hardware assist (--mode vtx --cpu nehalem, --mode svm --cpu barcelona)";
+  }
+
+  /**
+   * The guest is in IA-32e mode: replace the 32-bit world with the long-mode one (the same
+   * monitor RAM), its descriptor shadow and translator; the shadows start again with the
+   * region's 4-level path. The machine enters long mode in enterLongMachine().
+   */
+  private toLongWorld(): void {
+    if (this.mode !== "bt") throw new GuestUnsupported(`the guest is in long mode (EFER.LMA) at ${guestWhereOf(this.vcpu)}; ${this.longModeNotYet()}`);
+    const m = this.machine.cpu, vc = this.vcpu;
+    const ring = this.protect === "two-tables" ? 3 : 1;
+    this.lmsle = this.protect === "segments" && m.features.lmsle;
+    const limit = this.lmsle ? L.GUEST_LIMIT64 : 0xffff_ffff;
+    const w = (this.world64 = new World64(this.machine.mem, this.monitorBase, ring, limit));
+    w.build((v) => this.entry64(v), () => this.idleEntry());
+    this.bt?.flush();
+    this.bt = null;
+    this.shadow.useRegion({ legacy: [], pae: [], long: [w.regionPde], longUser: [w.regionPdeUser] });
+    this.desc = new DescriptorShadow(w, vc, m, this.shadow, this.counters, longLayout(limit, ring));
+    this.bt64 = new Translator64(w, vc, this.shadow, this.counters, this.protect === "segments");
+    this.tables = ring === 3 ? new TwoTables(this.counters) : null;
+    for (let s = 0; s < 6; s++) this.machineSel[s] = -1;
+    this.lastCr3 = -1;
+    this.counters.inc("world.to-long-mode");
+  }
+
+  /**
+   * Put the machine in IA-32e mode on the long-mode world: paging off, CR4.PAE, EFER.LME
+   * (with NXE as the guest has it, and LMSLE for --protect segments; SCE stays clear, so a
+   * guest SYSCALL is #UD into the monitor), CR3 the shadow root, paging on, then the
+   * monitor's GDT, IDT, TSS and 64-bit code segment.
+   */
+  private enterLongMachine(): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    if ((m.cr0 & CR0_PG) !== 0) m.setCr0(m.cr0 & ~CR0_PG);
+    m.setCr4(CR4_PAE);
+    m.setEfer(EFER_LME | (vc.nxe ? EFER_NXE : 0) | (this.lmsle ? EFER_LMSLE : 0));
+    if (this.tables !== null) this.shadow.view = vc.cpl < 3 ? "kernel" : "user";
+    this.shadow.evicted = false;
+    m.setCr3(this.shadow.rootFor(vc));
+    m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
+    this.world64!.enter(m);
+    this.lastCr3 = -1;
   }
 
   /** Take the machine over for the guest the vCPU holds: shadows from scratch, then run it. */
   private enterGuest(): void {
     const m = this.machine.cpu, vc = this.vcpu;
-    m.setCr4(0);
-    m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
-    this.loadRoot();
-    this.world.enter(m);
+    if (this.world64 !== null) {
+      this.enterLongMachine();
+    } else {
+      m.setCr4(0);
+      m.setCr0(CR0_PE | CR0_ET | CR0_WP | CR0_PG | (vc.cr0 & CR0_GUEST_BITS));
+      this.loadRoot();
+      this.world.enter(m);
+    }
     this.inMonitor = true;
     this.resumedGuest = vc.cycles;
     this.afterGuestChange(true);
@@ -272,7 +334,7 @@ export class Monitor {
     m.idleCycles = 0;
     this.overhead = 0;
     if (!vc.protectedMode || vc.v86) throw new GuestUnsupported(`the snapshot's guest is in ${vc.v86 ? "virtual-8086" : "real"} mode; --mode trap and bt run protected-mode guests only`);
-    if (vc.lma) throw new GuestUnsupported(`the snapshot's guest is in long mode (EFER.LMA); ${this.longModeNotYet()}`);
+    if (vc.lma) this.toLongWorld();
     this.enterGuest();
   }
 
@@ -329,22 +391,8 @@ export class Monitor {
     // The deadline timer's interrupt: end it at the APIC (a native write of its EOI register).
     if (v === L.VEC_TIMER) this.apic.write32(ApicReg.EOI, 0);
     if ((cs & 3) === 0) {
-      // Only the idle loop is ever interrupted in the monitor.
-      if (v === L.VEC_TIMER && this.idling) {
-        this.idling = false;
-        this.counters.inc("exit.timer-idle");
-        this.inMonitor = true;
-        this.vcpu.instructions = m.cycles - (this.overhead - 1);
-        if (this.vcpu.halted) {
-          this.guestIdle += this.vcpu.instructions - this.haltedAt;
-          this.haltedAt = this.vcpu.instructions;
-        }
-        if (this.captureWanted) this.capture();
-        this.devicesAndInterrupts();
-        this.leave();
-        return;
-      }
-      throw new MonitorPanic(`vector ${v} (error ${hex(err)}) raised inside the monitor at ${hex(eip)}`);
+      this.monitorInterrupted(v, err, eip);
+      return;
     }
     if (v === 14) {
       const cr2 = m.cr2;
@@ -395,6 +443,288 @@ export class Monitor {
     this.leave();
   }
 
+  /** An entry from the monitor itself: only the idle loop is ever interrupted there. */
+  private monitorInterrupted(v: number, err: number, eip: number): void {
+    const m = this.machine.cpu;
+    if (v === L.VEC_TIMER && this.idling) {
+      this.idling = false;
+      this.counters.inc("exit.timer-idle");
+      this.inMonitor = true;
+      this.vcpu.instructions = m.cycles - (this.overhead - 1);
+      if (this.vcpu.halted) {
+        this.guestIdle += this.vcpu.instructions - this.haltedAt;
+        this.haltedAt = this.vcpu.instructions;
+      }
+      if (this.captureWanted) this.capture();
+      this.devicesAndInterrupts();
+      this.leave();
+      return;
+    }
+    throw new MonitorPanic(`vector ${v} (error ${hex(err)}) raised inside the monitor at ${hex(eip)}`);
+  }
+
+  // ----- The long-mode world's entry (64-bit frames: SS, RSP, RFLAGS, CS, RIP) -----
+
+  private entry64(v: number): void {
+    const m = this.machine.cpu, w = this.world64!;
+    const hasErr = v === 8 || (v >= 10 && v <= 14) || v === 17;
+    const sp = m.regsHi[Reg.ESP] * TWO32 + (m.regs[Reg.ESP] >>> 0);
+    const lo = (k: number): number => m.readLin32(sp + 8 * k, false);
+    const q = (k: number): number => m.readLin32(sp + 8 * k + 4, false) * TWO32 + (m.readLin32(sp + 8 * k, false) >>> 0);
+    const err = hasErr ? lo(0) : 0, f = hasErr ? 1 : 0;
+    const rip = q(f), cs = lo(f + 1) & 0xffff, efl = lo(f + 2);
+    this.overhead += 1; // this native instruction
+    if (v === L.VEC_TIMER) this.apic.write32(ApicReg.EOI, 0);
+    if ((cs & 3) === 0) {
+      this.monitorInterrupted(v, err, rip);
+      return;
+    }
+    const tcCs = L.SEL64_TC_CS | w.guestRing;
+    if (v === 14) {
+      const cr2 = m.cr2;
+      // The guest's privilege, not the machine's: under two-tables its kernel runs at ring 3.
+      const user = this.tables !== null ? !this.tables.kernelSet : (cs & 3) === 3;
+      this.written.length = 0;
+      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, user, (err & 0x10) !== 0)) {
+        this.written.length = 0;
+        this.counters.inc("pf.hidden");
+        this.flushMachineTlb(cr2);
+        m.regs[Reg.ESP] = (m.regs[Reg.ESP] + 8) | 0; // the error code
+        this.iretToGuest(false);
+        m.tscOffset = this.vcpu.tscOffset - this.overhead;
+        this.armTimer();
+        return;
+      }
+      this.written.length = 0;
+    }
+    // A callout only from translated code (and, with two tables, on the kernel set): guest
+    // user code may reach the ring-3 callout gate with its own INT 0xF1, which the vCPU
+    // then runs as the guest's.
+    let callout = false, at = rip;
+    if (v === L.VEC_CALLOUT) {
+      if (cs === tcCs && (this.tables === null || this.tables.calloutAllowed(cs))) {
+        callout = true;
+        this.overhead += 1; // the translated code's INT
+        if (this.fastReturn64(sp, rip, q(3))) return;
+      } else {
+        at = rip - 2;
+      }
+    }
+    this.inMonitor = true;
+    this.syncIn64(callout, at, cs, efl, q(f + 3), lo(f + 4) & 0xffff, tcCs);
+    if (callout) {
+      const c = this.bt64!.callout(rip);
+      this.vcpu.eip = c.guest;
+      if (c.kind === "emulate") {
+        this.counters.inc("exit.callout");
+        this.noteQuick();
+        this.emulateOne();
+        if (this.quickReturn64(sp)) return;
+      } else {
+        this.counters.inc("exit.bt-continue");
+      }
+    } else if (v === L.VEC_TIMER) {
+      this.counters.inc("exit.timer");
+    } else if (v === 1) {
+      this.counters.inc("trap.db");
+      this.vcpu.dr[6] |= DR6_BS;
+      this.vcpu.raiseTrapNow(1);
+    } else if (v === 2 || v === 8 || v === 18) {
+      throw new MonitorPanic(`unexpected machine exception ${v} from the guest at ${hex(rip)}`);
+    } else {
+      this.counters.inc(v === L.VEC_CALLOUT ? "trap.int-f1" : TRAP_NAMES[v] ?? `trap.vector-${v}`);
+      this.emulateOne();
+    }
+    this.afterGuestChange(false);
+    if (this.captureWanted) this.capture();
+    this.devicesAndInterrupts();
+    this.leave();
+  }
+
+  /**
+   * BT, 64-bit: a callout for a near RET whose return address already has a translation is
+   * done here without the vCPU (as fastReturn for 32-bit code): the guest's return address
+   * read through the shadow, the frame pointed at its translation. A stack in the region,
+   * a fault, or a target not yet translated takes the general path.
+   */
+  private fastReturn64(sp: number, tcAfter: number, rsp: number): boolean {
+    const m = this.machine.cpu, bt = this.bt64!;
+    const c = bt.peek(tcAfter);
+    if (c === undefined || c.retPop < 0 || this.vcpu.debug.armed) return false;
+    if (rsp >= L.REGION64_BASE - 16 && rsp < 0) return false;
+    let target: number;
+    try {
+      target = m.readLin32(rsp + 4, false) * TWO32 + (m.readLin32(rsp, false) >>> 0);
+    } catch (e) {
+      if (e !== m.fault) throw e;
+      return false;
+    }
+    const tc = bt.lookup(target);
+    if (tc === undefined) return false;
+    // The RET retires as a guest instruction: its INT and this entry were overhead.
+    this.overhead -= 1;
+    const after = rsp + 8 + c.retPop;
+    m.writeLin32(sp, tc | 0, false);
+    m.writeLin32(sp + 4, Math.floor(tc / TWO32) | 0, false);
+    m.writeLin32(sp + 24, after | 0, false);
+    m.writeLin32(sp + 28, Math.floor(after / TWO32) | 0, false);
+    this.counters.inc("bt.ret-fast");
+    this.iretToGuest(false);
+    m.tscOffset = this.vcpu.tscOffset - this.overhead;
+    this.armTimer();
+    return true;
+  }
+
+  /** The vCPU state a quick return (quickReturn64) needs unchanged. */
+  private readonly quick = new Float64Array(14);
+
+  private quickState(out: Float64Array): void {
+    const vc = this.vcpu;
+    for (let s = 0; s < 6; s++) out[s] = vc.segs[s].selector;
+    out[6] = vc.segs[SegReg.FS].base;
+    out[7] = vc.segs[SegReg.GS].base;
+    out[8] = vc.cpl;
+    out[9] = vc.getEflags() & (VIRTUAL_FLAGS | F.TF | F.AC);
+    out[10] = vc.cr0;
+    out[11] = vc.cr3;
+    out[12] = vc.cr4;
+    out[13] = vc.efer;
+  }
+
+  private noteQuick(): void { this.quickState(this.quick); }
+
+  private readonly quickNow = new Float64Array(14);
+
+  /**
+   * After a callout's emulation: if the instruction changed only registers, arithmetic flags
+   * and unwatched memory (a GS-relative access, an indirect branch …) and the guest kernel
+   * goes on at translated code, return straight to it, as the hidden page fault does:
+   * nothing the monitor shadows changed, and the devices' next event is already armed.
+   * I/O, a fault delivered with a stack switch, IF, segment or control-register changes,
+   * writes to traced frames, and interrupts waiting all take the general path.
+   */
+  private quickReturn64(sp: number): boolean {
+    const m = this.machine.cpu, vc = this.vcpu;
+    if (this.written.length !== 0 || vc.halted || vc.inhibitIrq || vc.debug.armed || this.captureWanted) return false;
+    if (m.stopReason !== StopReason.None || vc.stopReason !== StopReason.None || vc.intrLine) return false;
+    const ins = this.lastIns;
+    if (ins === null || PORT_IO.has(ins.def.handler)) return false;
+    this.quickState(this.quickNow);
+    for (let k = 0; k < 14; k++) if (this.quickNow[k] !== this.quick[k]) return false;
+    const tc = this.bt64!.lookup(vc.eip);
+    if (tc === undefined) return false;
+    m.regs.set(vc.regs);
+    m.regsHi.set(vc.regsHi);
+    const rsp = vc.regsHi[Reg.ESP] * TWO32 + (vc.regs[Reg.ESP] >>> 0);
+    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    m.writeLin32(sp, tc | 0, false);
+    m.writeLin32(sp + 4, Math.floor(tc / TWO32) | 0, false);
+    m.writeLin32(sp + 16, efl, false);
+    m.writeLin32(sp + 24, rsp | 0, false);
+    m.writeLin32(sp + 28, Math.floor(rsp / TWO32) | 0, false);
+    m.regs[Reg.ESP] = sp | 0;
+    m.regsHi[Reg.ESP] = Math.floor(sp / TWO32) | 0;
+    m.halted = false;
+    this.counters.inc("bt.callout-quick");
+    this.iretToGuest(false);
+    this.inMonitor = false;
+    this.resumedGuest = vc.cycles;
+    m.tscOffset = vc.tscOffset - this.overhead;
+    this.armTimer();
+    return true;
+  }
+
+  /** Machine state into the vCPU, from a 64-bit entry. The guest's CPL is the vCPU's: only the monitor changes it. */
+  private syncIn64(callout: boolean, rip: number, cs: number, efl: number, rsp: number, ss: number, tcCs: number): void {
+    const m = this.machine.cpu, vc = this.vcpu;
+    const T = m.cycles - (this.overhead - 1);
+    if (T > this.resumedGuest) vc.inhibitIrq = false;
+    vc.instructions = T;
+    vc.idleCycles = 0;
+    vc.regs.set(m.regs);
+    vc.regsHi.set(m.regsHi);
+    vc.regs[Reg.ESP] = rsp | 0;
+    vc.regsHi[Reg.ESP] = Math.floor(rsp / TWO32) | 0;
+    vc.setEflags((efl & ~VIRTUAL_FLAGS) | (vc.getEflags() & VIRTUAL_FLAGS));
+    for (const s of DATA_SEGS) {
+      const sel = m.segs[s].selector;
+      if (sel !== this.machineSel[s]) this.loadVcpuSeg(s, sel);
+    }
+    if (cs === tcCs) {
+      if (!callout) vc.eip = this.bt64!.guestRip(rip);
+    } else {
+      vc.eip = rip;
+      if (cs !== this.machineSel[SegReg.CS]) this.loadVcpuSeg(SegReg.CS, cs);
+    }
+    if (ss !== this.machineSel[SegReg.SS]) this.loadVcpuSeg(SegReg.SS, ss);
+  }
+
+  /** Load the 64-bit guest's state into the machine and IRETQ to it: kernel code through its translation. */
+  private resume64(): void {
+    const m = this.machine.cpu, vc = this.vcpu, w = this.world64!;
+    if (!vc.lma) throw new GuestUnsupported(`the guest left long mode at ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
+    this.selectSet();
+    m.regs.set(vc.regs);
+    m.regsHi.set(vc.regsHi);
+    const cpl = vc.cpl, kernel = cpl < 3, standIn = L.SEL64_GUEST_DS | w.guestRing;
+    for (const s of DATA_SEGS) {
+      const g = vc.segs[s];
+      const nul = !g.valid || (g.selector & 0xfffc) === 0;
+      try {
+        // A null selector at the guest kernel's ring: the flat stand-in (LMSLE leaves a null
+        // one undefined), whose limit ends below the region.
+        if (nul && kernel) m.loadSegment(s, standIn);
+        else if (nul) m.segs[s].loadNull(g.selector);
+        else m.loadSegment(s, this.desc.machineSelector(s, g, cpl));
+      } catch (e) {
+        if (e !== m.fault) throw e;
+        m.segs[s].loadNull(0);
+        this.counters.inc("desc.unloadable");
+      }
+      if (s === SegReg.FS || s === SegReg.GS) m.segs[s].base = g.base;
+    }
+    let rip: number, cs: number;
+    if (kernel) {
+      rip = this.bt64!.enter(vc.eip)!; // leave() interpreted until there is a translation
+      cs = L.SEL64_TC_CS | w.guestRing;
+    } else {
+      rip = vc.eip;
+      cs = this.desc.machineSelector(SegReg.CS, vc.segs[SegReg.CS], cpl);
+    }
+    const sg = vc.segs[SegReg.SS];
+    const ss = kernel && (!sg.valid || (sg.selector & 0xfffc) === 0) ? standIn : this.desc.machineSelector(SegReg.SS, sg, cpl);
+    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    const rsp = vc.regsHi[Reg.ESP] * TWO32 + (vc.regs[Reg.ESP] >>> 0);
+    const frame = w.lin(L.STACK_TOP) - 40;
+    const slots = [rip, cs, efl >>> 0, rsp, ss];
+    for (let k = 0; k < 5; k++) {
+      m.writeLin32(frame + 8 * k, slots[k] | 0, false);
+      m.writeLin32(frame + 8 * k + 4, Math.floor(slots[k] / TWO32) | 0, false);
+    }
+    m.regs[Reg.ESP] = frame | 0;
+    m.regsHi[Reg.ESP] = Math.floor(frame / TWO32) | 0;
+    m.halted = false;
+    this.iretToGuest(true);
+  }
+
+  /** --protect two-tables: the machine on the set of the guest's mode (a CR3 load when it changes). */
+  private selectSet(): void {
+    const t = this.tables;
+    if (t === null) return;
+    const kernel = this.vcpu.cpl < 3;
+    if (t.kernelSet === kernel && this.shadow.view === (kernel ? "kernel" : "user")) return;
+    t.select(this.machine.cpu, this.vcpu.cpl, (view) => {
+      this.shadow.view = view;
+      this.shadow.evicted = false;
+      return this.shadow.rootFor(this.vcpu);
+    });
+  }
+
+  /** Where the idle loop is: the native page's, in the current world. */
+  private get idleAddress(): number {
+    return this.world64 !== null ? this.world64.lin(L.NATIVE_OFF + L.NATIVE_IDLE) : (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+  }
+
   /**
    * BT: a callout for a near RET whose return address already has a translation is done
    * here without the vCPU: pop the guest's return address, continue at its translation.
@@ -434,7 +764,7 @@ export class Monitor {
   private idleEntry(): void {
     const m = this.machine.cpu;
     this.overhead += 1;
-    m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+    m.eip = this.idleAddress;
     m.halted = true;
   }
 
@@ -530,7 +860,7 @@ export class Monitor {
       const why = this.shadow.traced[page] ?? 0;
       if ((why & TRACE_PT) !== 0) this.shadow.tableWritten(page);
       if ((why & TRACE_DESC) !== 0) this.desc.written();
-      if ((why & TRACE_CODE) !== 0) this.bt?.codeWritten(page);
+      if ((why & TRACE_CODE) !== 0) { this.bt?.codeWritten(page); this.bt64?.codeWritten(page); }
     }
     this.written.length = 0;
     const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & (CR4_PSE | CR4_PAE)) | (vc.nxe ? EFER_NXE : 0);
@@ -548,6 +878,7 @@ export class Monitor {
       // Translations are keyed by guest linear address: a paging switch invalidates them.
       this.lastPe = vc.cr0 & (CR0_PG | CR0_PE);
       this.bt?.flush();
+      this.bt64?.flush();
     }
     if ((vc.cr0 & CR0_GUEST_BITS) !== this.lastCr0) {
       this.lastCr0 = vc.cr0 & CR0_GUEST_BITS;
@@ -566,11 +897,20 @@ export class Monitor {
    */
   private loadRoot(): void {
     const m = this.machine.cpu, vc = this.vcpu;
-    // Long mode: 4-level shadows with the monitor region in them are the long-mode monitor's
-    // (docs/long-mode-monitor.md), not built yet.
+    if (this.world64 !== null) {
+      // The long-mode world: a 4-level root (the machine stays in IA-32e mode).
+      if (!vc.lma) throw new GuestUnsupported(`the guest left long mode at ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
+      this.shadow.evicted = false;
+      if (m.nxe !== vc.nxe) m.setEfer((m.efer & ~EFER_LMA) ^ EFER_NXE);
+      m.setCr3(this.shadow.rootFor(vc));
+      return;
+    }
     if (vc.lma) {
-      throw new GuestUnsupported(`the guest turned on long mode (EFER.LMA) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
-        this.longModeNotYet());
+      // A 32-bit guest turned long mode on: move to the long-mode world.
+      this.toLongWorld();
+      this.enterLongMachine();
+      this.desc.sync(true);
+      return;
     }
     this.shadow.evicted = false;
     if (m.nxe !== vc.nxe) m.setEfer(vc.nxe ? m.efer | EFER_NXE : m.efer & ~EFER_NXE);
@@ -634,7 +974,7 @@ export class Monitor {
       dbg.update();
       m.stop(StopReason.Debug);
     }
-    if (dbg.armed || (this.bt === null && this.protect === "segments")) {
+    if (dbg.armed || (this.bt === null && this.protect === "segments") || this.world64 !== null) {
       for (let k = 0; k < 256 && m.stopReason === StopReason.None && this.mustInterpret(); k++) {
         this.counters.inc(vc.debug.armed ? "emulate.debug" : "emulate.in-monitor-region");
         this.emulateOne();
@@ -646,7 +986,7 @@ export class Monitor {
     if (stepping) {
       // Come straight back (through the idle loop and the timer) to interpret more.
       this.idling = true;
-      m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+      m.eip = this.idleAddress;
       m.flags |= F.IF;
       m.halted = true;
       this.inMonitor = false;
@@ -672,7 +1012,7 @@ export class Monitor {
         }
         this.idling = true;
         this.haltedAt = vc.cycles;
-        m.eip = (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
+        m.eip = this.idleAddress;
         m.flags |= F.IF;
         m.halted = true;
       }
@@ -690,6 +1030,17 @@ export class Monitor {
     const vc = this.vcpu;
     if (vc.halted) return false;
     if (vc.debug.armed) return true;
+    if (this.world64 !== null) {
+      // 64-bit guest kernel code runs translated; compatibility-mode kernel code (a loader's
+      // few instructions before its far jump into 64-bit code), and code that cannot be
+      // fetched yet, are interpreted.
+      if (vc.cpl === 3) return false;
+      const cs = vc.segs[SegReg.CS];
+      // mode64 is the processor's cached "CS is a 64-bit segment" (set at each fetch; a
+      // loader or a snapshot may leave it stale): the translator decodes through it.
+      vc.mode64 = cs.l && !cs.big;
+      return !vc.mode64 || this.bt64!.enter(vc.eip) === null;
+    }
     if (this.bt !== null || this.protect !== "segments" || vc.cpl !== 0) return false;
     const lin = (vc.segs[SegReg.CS].base + vc.eip) >>> 0;
     return lin + 16 > L.REGION_BASE;
@@ -719,13 +1070,7 @@ export class Monitor {
 
   /** Load the guest's state into the machine and IRET to it. */
   private resume(): void {
-    if (this.vcpu.lma) {
-      // The classic monitor hides behind segment limits, which 64-bit mode ignores
-      // (docs/monitor.md); long mode needs another technique (docs/long-mode.md).
-      const vc = this.vcpu;
-      throw new GuestUnsupported(`the guest turned on long mode (EFER.LMA) at ${hex(vc.segs[SegReg.CS].selector)}:${hex(vc.eip >>> 0)}; ` +
-        this.longModeNotYet());
-    }
+    if (this.world64 !== null) { this.resume64(); return; }
     if (!this.vcpu.protectedMode || this.vcpu.v86) {
       const vc = this.vcpu;
       throw new GuestUnsupported(`the guest entered ${vc.v86 ? "virtual-8086" : "real"} mode at ` +
@@ -787,7 +1132,8 @@ export class Monitor {
   private iretToGuest(synced: boolean): void {
     const m = this.machine.cpu;
     try {
-      iret(m, true);
+      if (this.world64 !== null) iret64(m, 8);
+      else iret(m, true);
     } catch (e) {
       if (e !== m.fault) throw e;
       throw new MonitorPanic(`the monitor could not return to the guest: #${m.fault.vector}(${hex(m.fault.errorCode)}) ` +
@@ -802,7 +1148,7 @@ export class Monitor {
 
   /** Resource control: is the monitor intact, and did only native code run at CPL 0? */
   integrity(): { monitorIntact: boolean; guestRanAtCpl0: boolean; detail: string } {
-    const bad = this.world.tampered();
+    const bad = this.world64 !== null ? this.world64.tampered() : this.world.tampered();
     const badShadow = this.shadow.tampered();
     const ring0 = this.machine.cpu.ring0Foreign;
     const parts: string[] = [];
@@ -821,6 +1167,7 @@ export class Monitor {
     c["shadow.pool-used"] = this.shadow.poolUsed;
     if (this.divergence) for (const [k, v] of Object.entries(this.divergence.counts())) c[`diverge.${k}`] = v;
     if (this.bt) Object.assign(c, this.bt.stats());
+    if (this.bt64) Object.assign(c, this.bt64.stats());
     return c;
   }
 }

@@ -10,6 +10,7 @@ import * as D from "../../hw/cpu/exec/data.js";
 import * as Ds from "../../hw/cpu/exec/descriptor.js";
 import * as Io from "../../hw/cpu/exec/io.js";
 import * as Str from "../../hw/cpu/exec/string.js";
+import * as Str64 from "../../hw/cpu/exec64/string.js";
 
 /** Direct jumps and calls the translator rewrites inline (32-bit operand size). */
 export const jmpRel: Handler = C.jmp_J;
@@ -40,3 +41,6 @@ export const CALLOUT_END: Handler[] = [
 
 /** Direct transfers handled inline only at 32-bit operand size; otherwise a callout. */
 export const CONTROL_FLOW = new Set<Handler>([C.jmp_J, C.jcc_J, C.call_J]);
+
+/** Port I/O (IN, OUT, INS, OUTS, in every width and mode): a device may owe the guest an interrupt at once. */
+export const PORT_IO = new Set<Handler>([Io.in_, Io.out, Str.ins, Str.outs, Str64.ins, Str64.outs]);

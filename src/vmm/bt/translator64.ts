@@ -154,6 +154,16 @@ export class Translator64 {
     return g;
   }
 
+  /** The callout just before `tcAfter`, without acting on it (the monitor's fast paths). */
+  peek(tcAfter: number): { readonly kind: CalloutKind64; readonly guest: number; readonly retPop: number } | undefined {
+    return this.callouts.get(tcAfter);
+  }
+
+  /** The translation of guest `rip`, if there is one (nothing is translated). */
+  lookup(rip: number): number | undefined {
+    return this.entries.get(rip);
+  }
+
   /** A callout arrived with RIP `tcAfter` (just past its INT): what to do, and chaining. */
   callout(tcAfter: number): { kind: CalloutKind64; guest: number } {
     const c = this.callouts.get(tcAfter);

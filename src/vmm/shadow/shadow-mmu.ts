@@ -47,7 +47,8 @@
 import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { walk, Translation, type PagingMode, PTE_P, PTE_W, PTE_U, PTE_A, PTE_D, PTE_PS, CR4_PSE, CR4_PAE } from "../../hw/mmu/paging.js";
 import type { Counters } from "../stats/counters.js";
-import { REGION_BASE } from "../layout.js";
+import { REGION_BASE, REGION64_BASE } from "../layout.js";
+import { viewEntry, type View } from "../world/two-tables.js";
 
 export const TRACE_PT = 1, TRACE_DESC = 2, TRACE_CODE = 4;
 
@@ -97,8 +98,10 @@ export const SHAPE_PAE: Shape = {
  * 4-level (IA-32e) paging, SDM vol. 3 §4.5, APM vol. 2 §5.3: PML4 → PDPT → PD → PT, 512
  * 8-byte entries each, 1 GiB pages at the PDPT (where CPUID says they exist: the guest's walk
  * refuses PDPTE.PS otherwise) and 2 MiB pages at the PD. Linear addresses are canonical 48-bit
- * numbers in [-2^47, 2^47) (docs/long-mode.md). There is no monitor region in a 4-level shadow
- * yet: the ShadowMmu takes 4-level guests only with `region` null (vtx, svm).
+ * numbers in [-2^47, 2^47) (docs/long-mode.md). With the long-mode monitor's region
+ * (docs/long-mode-monitor.md) the top path PML4 511 → PDPT 511 → PD 511 always exists: its
+ * two upper entries are present, writable and never XD whatever the guest has there, and PD
+ * entry 511 is the region's.
  */
 export const SHAPE_4L: Shape = {
   name: "4l", entryBytes: 8, shifts: [39, 30, 21, 12], entries: [512, 512, 512, 512], largeAt: [false, true, true, false],
@@ -126,6 +129,20 @@ export function shapeIndex(lin: number, shape: Shape, level: number): number {
 export interface RegionEntries {
   legacy: readonly number[];
   pae: readonly number[];
+  /** 4-level paging: PD entry 511 (the kernel view's under --protect two-tables) … */
+  long?: readonly number[];
+  /** … and the user view's (two-tables). */
+  longUser?: readonly number[];
+}
+
+/** The region's first linear address in a shadow of `shape`. */
+function regionBase(shape: Shape): number {
+  return shape === SHAPE_4L ? REGION64_BASE : REGION_BASE;
+}
+
+/** Is `lin` (32-bit, or canonical for the 4-level shape) in the monitor region? */
+function inRegion(lin: number, shape: Shape): boolean {
+  return shape === SHAPE_4L ? lin >= REGION64_BASE && lin < 0 : lin >= REGION_BASE;
 }
 
 class ShadowPage {
@@ -155,8 +172,13 @@ export class ShadowMmu {
   /** Machine-side copy of every shadow word written, for the integrity check. */
   private readonly mirror = new Map<number, number>();
   private root: ShadowPage | null = null;
-  /** The key suffix of the current paging mode's shadows (CR4.PSE for 32-bit, EFER.NXE for PAE). */
+  /** The key suffix of the current paging mode's shadows (CR4.PSE for 32-bit, EFER.NXE for PAE; the view). */
   private modeKey = 0;
+  /**
+   * --protect two-tables: which of the two sets the shadows are built for (viewEntry); null
+   * for one set (every other configuration). Each view has its own shadow pages.
+   */
+  private viewNow: View | null = null;
   private readonly tr = new Translation();
   /** The shadow changed in a way the machine's TLB may still hold. */
   needFlush = false;
@@ -167,7 +189,7 @@ export class ShadowMmu {
     poolBase: number,
     private readonly poolPages: number,
     /** The monitor region's entries, or null when the monitor is not in the guest's address space (svm, vtx). */
-    private readonly region: RegionEntries | null,
+    private region: RegionEntries | null,
     private readonly counters: Counters,
   ) {
     for (let k = poolPages - 1; k >= 0; k--) this.free.push(poolBase + k * 4096);
@@ -175,10 +197,22 @@ export class ShadowMmu {
   }
 
   get poolSize(): number { return this.poolPages; }
+
+  /** The monitor moved to another world (the long-mode region): drop every shadow, use its entries. */
+  useRegion(region: RegionEntries): void {
+    this.evictAll();
+    this.region = region;
+  }
   get poolUsed(): number { return this.poolPages - this.free.length; }
 
   /** The current root's shape: the machine's paging mode (CR4.PAE) must match it. */
   get shape(): Shape { return this.root?.shape ?? SHAPE_32; }
+
+  /** The view shadows are built and filled for (two-tables); the caller loads rootFor() next. */
+  get view(): View | null { return this.viewNow; }
+  set view(v: View | null) { this.viewNow = v; }
+
+  private get viewKey(): number { return this.viewNow === null ? 0 : this.viewNow === "kernel" ? 2 : 4; }
 
   /**
    * The machine CR3 for the guest's paging state (a cached root if there is one). For a PAE
@@ -205,10 +239,9 @@ export class ShadowMmu {
       const g = ((m.cr3 >>> 12) << 12) >>> 0;
       return this.rootPage(SHAPE_32, this.tableKey(SHAPE_32, 0, g, true), g);
     }
-    this.modeKey = m.nxe === true ? 1 : 0;
+    this.modeKey = (m.nxe === true ? 1 : 0) | this.viewKey;
     if (m.lma === true) {
       // 4-level paging: the root is the guest's PML4, shadowed like any other table.
-      if (this.region !== null) throw new Error("4-level shadow paging with a monitor region in the guest's address space is not built");
       const g = ((m.cr3 >>> 12) << 12) >>> 0;
       return this.rootPage(SHAPE_4L, this.tableKey(SHAPE_4L, 0, g, true), g);
     }
@@ -260,12 +293,14 @@ export class ShadowMmu {
     const page = new ShadowPage(shape, level, key, gframe, mframe, top);
     for (let k = 0; k < 1024; k++) this.setEntry(mframe + k * 4, 0);
     if (top && level === shape.regionLevel && this.region !== null) {
-      const entries = shape === SHAPE_PAE ? this.region.pae : this.region.legacy;
-      const first = this.index(REGION_BASE, shape, level);
+      const r = this.region;
+      const entries = shape === SHAPE_PAE ? r.pae : shape === SHAPE_4L ? (this.viewNow === "user" ? r.longUser : r.long) ?? [] : r.legacy;
+      const first = this.index(regionBase(shape), shape, level);
       for (let k = 0; k < entries.length; k++) this.putEntry(mframe + (first + k) * shape.entryBytes, entries[k], 0, shape.entryBytes === 8);
     }
     this.pages.set(key, page);
     this.byMframe.set(mframe, page);
+    if (top && level < shape.regionLevel && this.region !== null && !shape.rootInRegisters) this.topPath(page);
     if (level !== 0) this.counters.inc("shadow.table-built");
     if (gframe >= 0) {
       const list = this.byFrame.get(gframe >>> 12);
@@ -273,6 +308,33 @@ export class ShadowMmu {
       this.trace(gframe >>> 12, TRACE_PT);
     }
     return page;
+  }
+
+  /**
+   * 4-level shadows with the monitor region: the last entry of a top table above the region
+   * level always leads on toward the region, present, writable and not XD (the region's own
+   * entries decide its rights): to the shadow of the guest's next table when the guest has
+   * one there (in this view), else to a table holding only the path.
+   */
+  private topPath(page: ShadowPage): void {
+    const shape = page.shape, level = page.level, i = shape.entries[level] - 1, w = shape.entryBytes >>> 2;
+    let glo = 0, ghi = 0;
+    if (page.gframe >= 0) {
+      glo = this.guestMem.read32(page.gframe + i * 8);
+      ghi = this.guestMem.read32(page.gframe + i * 8 + 4);
+      if (this.viewNow !== null) glo = viewEntry(glo, this.viewNow);
+    }
+    let child: ShadowPage;
+    if ((glo & PTE_P) !== 0 && (glo & PTE_PS) === 0) {
+      const g = ((glo >>> 12) << 12) >>> 0;
+      child = this.get(shape, level + 1, this.tableKey(shape, level + 1, g, true), g, true);
+      page.snap[i * w] = glo | PTE_A;
+      page.snap[i * w + 1] = ghi;
+    } else {
+      child = this.get(shape, level + 1, `${shape.name}:${level + 1}:path:${this.modeKey}`, -1, true);
+      page.snap[i * w] = 0;
+    }
+    this.putEntry(page.mframe + i * 8, child.mframe | PTE_P | PTE_W | (glo & PTE_U), 0, true);
   }
 
   private index(lin: number, shape: Shape, level: number): number {
@@ -352,7 +414,7 @@ export class ShadowMmu {
     if (m.lma !== true) lin >>>= 0;
     const root = this.root;
     this.miss = Miss.OTHER;
-    if ((this.region !== null && lin >= REGION_BASE) || root === null) return false;
+    if (root === null || (this.region !== null && inRegion(lin, root.shape))) return false;
     const paging = (m.cr0 & CR0_PG) !== 0;
     let frame: number;
     if (paging) {
@@ -385,6 +447,7 @@ export class ShadowMmu {
         // The 4 KiB mapping.
         const bits = rights >= 0 ? rights : glo;
         let lo = frame | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 ? PTE_W : 0);
+        if (this.viewNow === "kernel") lo |= PTE_U;
         if ((this.traced[frame >>> 12] ?? 0) !== 0) {
           if (write) { this.miss = Miss.TRACED; return false; }
           lo &= ~PTE_W;
@@ -424,6 +487,8 @@ export class ShadowMmu {
         hi = nx ? ghi & XD_HI : 0;
       }
       if (this.root === null) return false; // evicted while building: the caller reloads CR3
+      if (this.viewNow === "kernel") lo |= PTE_U;
+      if (top && level < shape.regionLevel && this.region !== null && !shape.rootInRegisters) { lo |= PTE_W; hi = 0; }
       if (level === 0 && shape.rootInRegisters) {
         // PDPTEs are written by rootFor and read by the machine at CR3 load only: one that
         // differs (it cannot, unless the vCPU's registers changed unseen) needs a reload.
@@ -453,7 +518,7 @@ export class ShadowMmu {
   invalidatePage(lin: number): boolean {
     const root = this.root;
     if (root?.shape !== SHAPE_4L) lin >>>= 0;
-    if (root === null || (this.region !== null && lin >= REGION_BASE)) return false;
+    if (root === null || (this.region !== null && inRegion(lin, root.shape))) return false;
     const shape = root.shape, eb = shape.entryBytes, last = shape.shifts.length - 1;
     let at = root.mframe + this.index(lin, shape, 0) * eb;
     for (let level = 0; level < last; level++) {
@@ -487,7 +552,9 @@ export class ShadowMmu {
     for (const page of list) {
       const snap = page.snap, shape = page.shape, eb = shape.entryBytes, w = eb >>> 2;
       const n = shape.entries[page.level];
-      const regionFirst = page.top && page.level === shape.regionLevel && this.region !== null ? this.index(REGION_BASE, shape, page.level) : n;
+      const regionFirst = page.top && page.level === shape.regionLevel && this.region !== null ? this.index(regionBase(shape), shape, page.level) : n;
+      // The top path above the region level is re-pointed, never dropped.
+      const path = page.top && page.level < shape.regionLevel && this.region !== null && !shape.rootInRegisters ? n - 1 : n;
       for (let i = 0; i < n; i++) {
         const old = snap[i * w];
         if (old === 0) continue;
@@ -497,6 +564,7 @@ export class ShadowMmu {
         if ((old ^ cur) === PTE_D && (cur & PTE_D) !== 0 && hiSame) { snap[i * w] = cur; continue; }
         snap[i * w] = 0;
         if (i >= regionFirst) continue;
+        if (i === path) { this.topPath(page); this.needFlush = true; continue; }
         this.putEntry(page.mframe + i * eb, 0, 0, w === 2);
         this.needFlush = true;
         this.counters.inc("shadow.entry-dropped");

@@ -46,9 +46,10 @@ export class TwoTables {
    * After the vCPU ran (an exit): load the set for the guest's CPL, counting the switch.
    * Guest rings 1 and 2 (unused by Linux) count as kernel, as the pager counts them.
    */
-  select(m: Cpu, guestCpl: number, roots: RootPair): void {
+  select(m: Cpu, guestCpl: number, roots: RootPair | ((view: View) => number)): void {
     const kernel = guestCpl < 3;
-    const root = kernel ? roots.kernel : roots.user;
+    const view: View = kernel ? "kernel" : "user";
+    const root = typeof roots === "function" ? roots(view) : roots[view];
     if (this.onKernel !== null && kernel !== this.onKernel) this.counters.inc(kernel ? "shadow.to-kernel-set" : "shadow.to-user-set");
     this.onKernel = kernel;
     if (m.cr3 !== root) m.setCr3(root);
