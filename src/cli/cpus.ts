@@ -116,7 +116,9 @@ export function lmsleModels(): string[] {
  * of the monitor region, and VMware refused such a guest the same way. `unsafe` runs it
  * anyway (the escape suite shows the hole). `two-tables` is the long-mode design only.
  */
-export function protectRefusal(protect: ProtectChoice, guest64: boolean, model: CpuModel, unsafe: boolean): UserError | null {
+export function protectRefusal(protect: ProtectChoice, guest64: boolean | "maybe", model: CpuModel, unsafe: boolean): UserError | null {
+  // A kernel that may turn long mode on later: the monitor checks then (ProtectUnsound).
+  if (guest64 === "maybe") return null;
   if (protect === "two-tables" && !guest64) {
     return usageError("--protect two-tables is the long-mode design (guest kernel and user both at ring 3, two shadow page-table sets): " +
       "it applies to 64-bit guests (linux64, an x86-64 --kernel); a 32-bit guest uses segments");

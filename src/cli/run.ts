@@ -18,7 +18,7 @@ import { faultText } from "../hw/cpu/fault.js";
 import type { ShutdownCause } from "../hw/cpu/cpu.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
-import { GuestUnsupported, Monitor, MonitorPanic } from "../vmm/monitor.js";
+import { GuestUnsupported, Monitor, MonitorPanic, ProtectUnsound } from "../vmm/monitor.js";
 import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
 import { VtxMonitor } from "../vmm/vtx/vtx-monitor.js";
 /** A hardware-assisted monitor. */
@@ -137,6 +137,11 @@ interface GuestPlan {
   inputAfter?: string;
   /** Set if the kernel is 64-bit code: what in its header says so. */
   x86_64?: string;
+  /**
+   * A 32-bit multiboot kernel may turn long mode on itself (the 64-bit lab guests do): the
+   * long-mode `--protect` choices are then the monitor's to check, when it happens.
+   */
+  mayGo64?: boolean;
 }
 
 /** reservetop= for Linux guests under the monitor: the monitor region's size. */
@@ -206,6 +211,7 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
     const modules = typeof initrd === "string" ? [{ data: readImage(initrd, "module"), cmdline: initrd }] : [];
     return {
       x86_64: x86_64Kernel(img) ?? undefined,
+      mayGo64: x86_64Kernel(img) === null,
       describe: `multiboot kernel ${kernel}`,
       load: (t) => apply(t, () => loadMultiboot(ramWriter(t), img, { cmdline: [kernel, cmdline].join(" ").trim(), modules, e820 })),
     };
@@ -410,7 +416,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   if (saveAt !== null) checkSnapshotWritable(saveAt.file);
   if (plan.x86_64 !== undefined && !model.features.lm) throw longModeRefusal(plan.describe, plan.x86_64, model);
   if (mode === "bt" || (mode === "trap" && protect === "two-tables")) {
-    const refused = protectRefusal(protect, plan.x86_64 !== undefined, model, p.flags.has("unsafe-protect"));
+    const refused = protectRefusal(protect, plan.x86_64 !== undefined ? true : plan.mayGo64 === true ? "maybe" : false, model, p.flags.has("unsafe-protect"));
     if (refused !== null) throw refused;
   }
   if (monitored && plan.needsBare) throw usageError(`--mode ${mode} runs protected-mode kernels; a --bios ROM starts in real mode and needs --mode bare`);
@@ -481,7 +487,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     post: postPort === 0x80 ? reportPost : undefined,
   };
   const mon = !monitored ? null : mode === "svm" ? new SvmMonitor({ ...pcOpts, paging }) : mode === "vtx" ? new VtxMonitor({ ...pcOpts, paging })
-    : new Monitor({ ...pcOpts, mode, protect });
+    : new Monitor({ ...pcOpts, mode, protect, unsafeProtect: p.flags.has("unsafe-protect") });
   const pc: Pc | Monitor | Assisted = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;
@@ -747,6 +753,7 @@ function restorePlan(path: string, snap: Snapshot): GuestPlan {
 
 /** What the monitor's own errors mean to the user. */
 function monitorError(e: unknown): unknown {
+  if (e instanceof ProtectUnsound) return new UserError("E_PROTECT_UNSOUND", ExitCode.UNSUPPORTED, e.message);
   if (e instanceof GuestUnsupported) return new UserError("E_MONITOR_UNSUPPORTED", ExitCode.UNSUPPORTED, `${e.message}; run it with --mode bare`);
   if (e instanceof MonitorPanic) return new UserError("E_INTERNAL", ExitCode.INTERNAL, `monitor: ${e.message}`);
   return e;

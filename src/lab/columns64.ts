@@ -25,12 +25,20 @@ export interface Column64 {
 
 const NEHALEM_GUEST = "nehalem,-apic,-vmx,-ept,-vpid,-vmxPreemptionTimer";
 
+const CORE2_GUEST = "core2,-apic";
+
 export const COLUMNS_64: readonly Column64[] = [
-  // The classic monitor (binary translation, the guest kernel deprivileged) on a 64-bit
-  // part without a virtualization extension, with each way of guarding its region.
-  { label: "bt/segments", mode: "bt", cpu: "core2", protect: "segments", bareCpu: "core2", bareLabel: "core2" },
-  { label: "bt/two-tables", mode: "bt", cpu: "core2", protect: "two-tables", bareCpu: "core2", bareLabel: "core2" },
-  { label: "bt/paging-only", mode: "bt", cpu: "core2", protect: "paging-only", bareCpu: "core2", bareLabel: "core2" },
+  // The classic monitor (binary translation, the guest kernel deprivileged) on 64-bit parts
+  // without a virtualization extension in use, with each way of guarding its region
+  // (docs/long-mode-monitor.md): segment limits where EFER.LMSLE brings them back (AMD
+  // revision E), forced without it (revision C, --unsafe-protect: the hole VMware would not
+  // ship), refused where Intel never had them (core2), the Xen-style two tables, and page
+  // permissions alone.
+  { label: "bt/segments", mode: "bt", cpu: "athlon64-reve", protect: "segments", bareCpu: "athlon64-reve,-apic", bareLabel: "athlon64-reve" },
+  { label: "bt/segments-unsafe", mode: "bt", cpu: "athlon64-revc", protect: "segments-unsafe", bareCpu: "athlon64-revc,-apic", bareLabel: "athlon64-revc" },
+  { label: "bt/segments-core2", mode: "bt", cpu: "core2", protect: "segments", bareCpu: CORE2_GUEST, bareLabel: "core2" },
+  { label: "bt/two-tables", mode: "bt", cpu: "core2", protect: "two-tables", bareCpu: CORE2_GUEST, bareLabel: "core2" },
+  { label: "bt/paging-only", mode: "bt", cpu: "core2", protect: "paging-only", bareCpu: CORE2_GUEST, bareLabel: "core2" },
   // Hardware assist: shadow page tables (4-level), then nested paging.
   { label: "vtx-shadow", mode: "vtx", cpu: "nehalem", paging: "shadow", bareCpu: NEHALEM_GUEST, bareLabel: "nehalem" },
   { label: "vtx+EPT", mode: "vtx", cpu: "nehalem", paging: "nested", bareCpu: NEHALEM_GUEST, bareLabel: "nehalem" },
@@ -52,5 +60,5 @@ export type RefusalProbe = (col: { mode: LabMode; cpu: LabCpu; paging?: "nested"
 export function columnFlags(col: { mode: LabMode; cpu: LabCpu; paging?: "nested" | "shadow"; protect?: LabProtect }): string[] {
   return ["--mode", col.mode, "--cpu", col.cpu,
     ...(col.paging !== undefined ? ["--paging", col.paging] : []),
-    ...(col.protect !== undefined ? ["--protect", col.protect] : [])];
+    ...(col.protect === "segments-unsafe" ? ["--protect", "segments", "--unsafe-protect"] : col.protect !== undefined ? ["--protect", col.protect] : [])];
 }

@@ -6,7 +6,7 @@ import { Pc, type PcOptions } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import { loadMultiboot, pcE820Map, type E820Entry, type EntryState } from "../boot/index.js";
-import { Monitor } from "../vmm/monitor.js";
+import { Monitor, type Protection } from "../vmm/monitor.js";
 import { VtxMonitor } from "../vmm/vtx/vtx-monitor.js";
 import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
 import { parseCpuSpec } from "../hw/cpu/models.js";
@@ -16,8 +16,11 @@ export type LabMode = "bare" | "trap" | "bt" | "svm" | "vtx";
 export type LabMonitor = Monitor | SvmMonitor | VtxMonitor;
 /** A `--cpu` value: `standard`, `strict`, or MODEL[,+FEATURE][,-FEATURE]. */
 export type LabCpu = string;
-/** `--protect` of the classic monitor; `two-tables` is named by the 64-bit lab (columns64.ts) before this build has it. */
-export type LabProtect = "segments" | "paging-only" | "two-tables";
+/**
+ * `--protect` of the classic monitor; `segments-unsafe` is `--protect segments
+ * --unsafe-protect` (segments on a 64-bit guest without EFER.LMSLE: the escape suite's hole).
+ */
+export type LabProtect = "segments" | "paging-only" | "two-tables" | "segments-unsafe";
 
 export interface LabRunOptions {
   mode: LabMode;
@@ -61,15 +64,14 @@ export interface LabRunResult {
  * (the monitor derives the guest's CPU model from the machine's). A new monitor is one line.
  */
 const MONITORS: Partial<Record<LabMode, (pc: PcOptions, opts: LabRunOptions) => LabMonitor>> = {
-  trap: (pc, o) => new Monitor({ ...pc, mode: "trap", protect: classicProtect(o.protect) }),
-  bt: (pc, o) => new Monitor({ ...pc, mode: "bt", protect: classicProtect(o.protect) }),
+  trap: (pc, o) => new Monitor({ ...pc, mode: "trap", ...classicProtect(o.protect) }),
+  bt: (pc, o) => new Monitor({ ...pc, mode: "bt", ...classicProtect(o.protect) }),
   vtx: (pc, o) => new VtxMonitor({ ...pc, paging: o.paging }),
   svm: (pc, o) => new SvmMonitor({ ...pc, paging: o.paging }),
 };
 
-function classicProtect(p: LabProtect | undefined): "segments" | "paging-only" {
-  if (p === "two-tables") throw new Error("--protect two-tables is not in this build");
-  return p ?? "segments";
+function classicProtect(p: LabProtect | undefined): { protect: Protection; unsafeProtect: boolean } {
+  return p === "segments-unsafe" ? { protect: "segments", unsafeProtect: true } : { protect: p ?? "segments", unsafeProtect: false };
 }
 
 /** Modes this build can run. */

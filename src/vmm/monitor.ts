@@ -59,6 +59,8 @@ export interface MonitorOptions extends PcOptions {
   protect?: Protection;
   /** Shadow page-table pool size in pages (default 2048). */
   poolPages?: number;
+  /** --unsafe-protect: --protect segments on a 64-bit guest even without EFER.LMSLE (the escape suite's hole). */
+  unsafeProtect?: boolean;
 }
 
 /** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
@@ -71,11 +73,20 @@ export class MonitorPanic extends Error {}
  */
 export class GuestUnsupported extends Error {}
 
+/**
+ * A 32-bit guest turned long mode on under --protect segments on a model without EFER.LMSLE
+ * (without --unsafe-protect): nothing would keep its kernel out of the region. The CLI
+ * refuses a known 64-bit kernel before it runs; this is the same refusal, found later.
+ */
+export class ProtectUnsound extends GuestUnsupported {}
+
 const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;
 const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
 const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
 const DATA_SEGS = [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS];
 const TWO32 = 0x1_0000_0000;
+/** What quickState() records, by index: a change sends a callout down the general path (named in --stats). */
+const QUICK_FIELDS = ["es", "cs", "ss", "ds", "fs", "gs", "fs-base", "gs-base", "cpl", "flags", "cr0", "cr3", "cr4", "efer"] as const;
 
 
 /** A guest run under the monitor: the machine, the vCPU, the guest's virtual platform. */
@@ -91,6 +102,7 @@ export class Monitor {
   desc: DescriptorShadow;
   readonly mode: MonitorMode;
   readonly protect: Protection;
+  private readonly unsafeProtect: boolean;
   readonly divergence: DivergenceLog | null;
   bt: Translator | null;
   /**
@@ -140,6 +152,7 @@ export class Monitor {
   constructor(opts: MonitorOptions) {
     this.mode = opts.mode;
     this.protect = opts.protect ?? "segments";
+    this.unsafeProtect = opts.unsafeProtect === true;
     const guestRam = opts.ramBytes;
     const poolPages = opts.poolPages ?? L.DEFAULT_POOL_PAGES;
     const monitorBase = (this.monitorBase = guestRam);
@@ -229,6 +242,11 @@ export class Monitor {
     const m = this.machine.cpu, vc = this.vcpu;
     const ring = this.protect === "two-tables" ? 3 : 1;
     this.lmsle = this.protect === "segments" && m.features.lmsle;
+    if (this.protect === "segments" && !this.lmsle && !this.unsafeProtect) {
+      throw new ProtectUnsound(`--protect segments cannot protect the monitor from a 64-bit guest on ${m.model.name}: it has no EFER.LMSLE, ` +
+        `and the guest turned long mode on ${guestWhereOf(vc)}. Use --protect two-tables, or a model with EFER.LMSLE (--cpu athlon64-reve); ` +
+        "--unsafe-protect runs it unprotected (docs/long-mode-monitor.md)");
+    }
     const limit = this.lmsle ? L.GUEST_LIMIT64 : 0xffff_ffff;
     const w = (this.world64 = new World64(this.machine.mem, this.monitorBase, ring, limit));
     w.build((v) => this.entry64(v), () => this.idleEntry());
@@ -575,8 +593,8 @@ export class Monitor {
     return true;
   }
 
-  /** The vCPU state a quick return (quickReturn64) needs unchanged. */
-  private readonly quick = new Float64Array(14);
+  /** The vCPU state a quick return (quickReturn64) needs unchanged (QUICK_FIELDS). */
+  private readonly quick = new Float64Array(QUICK_FIELDS.length);
 
   private quickState(out: Float64Array): void {
     const vc = this.vcpu;
@@ -593,7 +611,7 @@ export class Monitor {
 
   private noteQuick(): void { this.quickState(this.quick); }
 
-  private readonly quickNow = new Float64Array(14);
+  private readonly quickNow = new Float64Array(QUICK_FIELDS.length);
 
   /**
    * After a callout's emulation: if the instruction changed only registers, arithmetic flags
@@ -605,14 +623,20 @@ export class Monitor {
    */
   private quickReturn64(sp: number): boolean {
     const m = this.machine.cpu, vc = this.vcpu;
-    if (this.written.length !== 0 || vc.halted || vc.inhibitIrq || vc.debug.armed || this.captureWanted) return false;
-    if (m.stopReason !== StopReason.None || vc.stopReason !== StopReason.None || vc.intrLine) return false;
+    const C = this.counters;
+    if (this.written.length !== 0) { C.inc("bt.callout-general.traced-write"); return false; }
+    if (vc.halted || vc.inhibitIrq || vc.debug.armed || this.captureWanted) { C.inc("bt.callout-general.halt-shadow-debug"); return false; }
+    if (m.stopReason !== StopReason.None || vc.stopReason !== StopReason.None) { C.inc("bt.callout-general.stop"); return false; }
+    // An interrupt the guest can take now is injected on the general path.
+    if (vc.intrLine && (vc.flags & F.IF) !== 0) { C.inc("bt.callout-general.irq"); return false; }
     const ins = this.lastIns;
-    if (ins === null || PORT_IO.has(ins.def.handler)) return false;
+    if (ins === null || PORT_IO.has(ins.def.handler)) { C.inc("bt.callout-general.io"); return false; }
     this.quickState(this.quickNow);
-    for (let k = 0; k < 14; k++) if (this.quickNow[k] !== this.quick[k]) return false;
+    for (let k = 0; k < QUICK_FIELDS.length; k++) {
+      if (this.quickNow[k] !== this.quick[k]) { C.inc(`bt.callout-general.${QUICK_FIELDS[k]}`); return false; }
+    }
     const tc = this.bt64!.lookup(vc.eip);
-    if (tc === undefined) return false;
+    if (tc === undefined) { C.inc("bt.callout-general.untranslated"); return false; }
     m.regs.set(vc.regs);
     m.regsHi.set(vc.regsHi);
     const rsp = vc.regsHi[Reg.ESP] * TWO32 + (vc.regs[Reg.ESP] >>> 0);
@@ -1033,7 +1057,9 @@ export class Monitor {
     if (this.world64 !== null) {
       // 64-bit guest kernel code runs translated; compatibility-mode kernel code (a loader's
       // few instructions before its far jump into 64-bit code), and code that cannot be
-      // fetched yet, are interpreted.
+      // fetched yet, are interpreted; so is a non-canonical RIP (AMD's SYSRET leaves one for
+      // the user-mode fetch to fault on): the vCPU takes that #GP.
+      if (vc.eip < -0x8000_0000_0000 || vc.eip >= 0x8000_0000_0000) return true;
       if (vc.cpl === 3) return false;
       const cs = vc.segs[SegReg.CS];
       // mode64 is the processor's cached "CS is a 64-bit segment" (set at each fetch; a

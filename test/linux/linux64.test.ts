@@ -137,14 +137,14 @@ test("run linux64 on a model without long mode is refused before it runs, naming
     assert.equal(vmm86("run", "linux64", "--cpu", "pentium2", "--entry", entry).status, 6);
   }
   // Under bt the default --protect segments cannot protect the monitor on athlon64-revc (no
-  // EFER.LMSLE): refused before the guest runs. The sound choice gets to the monitor, whose
-  // long-mode half is not built yet (docs/long-mode-monitor.md).
+  // EFER.LMSLE): refused before the guest runs. --mode trap runs 32-bit guests only: the
+  // long-mode monitor translates 64-bit kernel code (docs/long-mode-monitor.md).
   const bt = vmm86("run", "linux64", "--mode", "bt");
   assert.equal(bt.status, 14, bt.stderr);
   assert.match(bt.stderr, /E_PROTECT_UNSOUND: --protect segments cannot protect the monitor from a 64-bit guest on athlon64-revc/);
-  const tt = vmm86("run", "linux64", "--mode", "bt", "--protect", "two-tables");
-  assert.equal(tt.status, 14, tt.stderr);
-  assert.match(tt.stderr, /E_MONITOR_UNSUPPORTED: the loader entered the guest in 64-bit mode \(EFER\.LMA\); --mode bt runs 32-bit guests only: its long-mode monitor \(--protect two-tables, docs\/long-mode-monitor\.md\) is not built yet/);
+  const trap = vmm86("run", "linux64", "--mode", "trap");
+  assert.equal(trap.status, 14, trap.stderr);
+  assert.match(trap.stderr, /E_MONITOR_UNSUPPORTED: the guest is in long mode \(EFER\.LMA\) at guest 0010:01000000; --mode trap runs 32-bit guests only: 64-bit guest kernel code runs translated \(--mode bt/);
   // --entry bzimage64 is for x86-64 kernels; linux64 takes no --initrd.
   assert.match(vmm86("run", "--kernel", join(REPO_ROOT, "guests", "demo", "demo.elf"), "--entry", "bzimage64").stderr, /E_USAGE/);
   assert.match(vmm86("run", "linux64", "--initrd", "x").stderr, /E_USAGE: --initrd does not apply to linux64/);

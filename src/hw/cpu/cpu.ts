@@ -1285,7 +1285,10 @@ export class Cpu {
       ins.code32 = true;
       ins.native = true;
       ins.phys = phys;
-      ins.handler = (cpu) => entry(cpu);
+      // Looked up at each call: a monitor may register another entry at the same address
+      // (the classic monitor's long-mode world replaces its 32-bit one).
+      const mem = this.mem;
+      ins.handler = (cpu) => (mem.nativeAt(phys) ?? entry)(cpu);
       this.nativeCache.set(phys, ins);
     }
     return ins;

@@ -32,25 +32,37 @@ test("escape64 on bare nehalem: every attempt's outcome as the SDM (or the noted
   }
 });
 
-test("escape64 under vtx+EPT and svm+NPT: contained by the integrity check; refused configurations are not judged", () => {
+test("escape64 under vtx+EPT, svm+NPT, bt --protect segments (LMSLE) and two-tables: contained by the integrity check; core2 segments refused", () => {
   const sample = ["write-rip-relative", "sysret-noncanon", "pml4-self-map", "hv-zero-sweep", "tss-in-region"]
     .map((n) => findAttempt64(n)!);
-  const configs = CONFIGS_64.filter((c) => c.mode === "bare" || c.paging === "nested" || c.protect === "two-tables");
+  const ids = ["vtx-ept", "svm-npt", "bt-segments", "bt-two-tables"];
+  const configs = CONFIGS_64.filter((c) => c.mode === "bare" || ids.includes(c.id) || c.id === "bt-segments-core2");
   const report = runEscapeSuite(image, {
     attempts: sample, configs,
-    // The CLI's own answer, asked as a user would (vmm86 run --kernel … --mode bt --protect two-tables).
+    // The CLI's own answer, asked as a user would (vmm86 run --kernel … --mode bt --cpu core2).
     refusal: cliRefusalProbe(ESCAPE64_IMAGE),
   });
   for (const a of sample) {
-    for (const id of ["vtx-ept", "svm-npt"]) {
+    for (const id of ids) {
       const run = report.rows.get(a.name)!.get(id)!;
       assert.equal(run.verdict, "CONTAINED", `${a.name}@${id}: ${run.reason}`);
       assert.deepEqual(run.integrity, { monitorIntact: true, guestRanAtCpl0: false });
     }
-    assert.equal(report.rows.get(a.name)!.get("bt-two-tables")!.verdict, "refused");
+    assert.equal(report.rows.get(a.name)!.get("bt-segments-core2")!.verdict, "refused");
   }
   assert.equal(report.summary.exitCode, 0, report.summary.conclusion);
-  assert.deepEqual(report.summary.refused, ["bt-two-tables"]);
+  assert.deepEqual(report.summary.refused, ["bt-segments-core2"]);
+});
+
+test("escape64 under the weakened bt configurations: paging-only and segments forced on athlon64-revc escape, seen by the integrity check", () => {
+  const sample = ["write-rip-relative", "rep-stos-down", "sgdt-region"].map((n) => findAttempt64(n)!);
+  const configs = CONFIGS_64.filter((c) => c.id === "bt-paging-only" || c.id === "bt-segments-unsafe");
+  const report = runEscapeSuite(image, { attempts: sample, configs });
+  for (const id of ["bt-paging-only", "bt-segments-unsafe"]) {
+    const escaped = sample.filter((a) => report.rows.get(a.name)!.get(id)!.verdict === "ESCAPED");
+    assert.ok(escaped.length > 0, `${id}: no attempt escaped`);
+    for (const a of escaped) assert.equal(report.rows.get(a.name)!.get(id)!.integrity?.monitorIntact, false);
+  }
 });
 
 test("the verdict is the integrity check's: a breach under a 64-bit configuration is ESCAPED whatever the guest printed", () => {

@@ -50,7 +50,7 @@ export const CONFIGS_64: readonly EscapeConfig[] = [
   { id: "bare", label: "bare", mode: "bare", cpu: "nehalem", role: "reference" },
   ...COLUMNS_64.map((c): EscapeConfig => ({
     id: c.label.toLowerCase().replace(/\+/g, "-").replace(/\//g, "-"), label: c.label, mode: c.mode, cpu: c.cpu,
-    protect: c.protect, paging: c.paging, role: c.protect === "paging-only" ? "weakened" : "protected",
+    protect: c.protect, paging: c.paging, role: c.protect === "paging-only" || c.protect === "segments-unsafe" ? "weakened" : "protected",
   })),
 ];
 

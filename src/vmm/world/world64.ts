@@ -66,6 +66,12 @@ export class World64 {
   /** Build the tables and native entries; `entry(v)` runs for vector v, `idle()` for the idle loop. */
   build(entry: (vector: number) => void, idle: () => void): void {
     const ring = this.guestRing;
+    // The region's monitor RAM may hold another world's tables (a guest that turned long
+    // mode on ran on the 32-bit world): start the protected parts from zero.
+    for (const [lo, hi] of this.protectedParts) {
+      for (let off = lo; off < hi; off += 4) this.mem.write32(this.base + off, 0);
+      this.expected.fill(0, lo, hi);
+    }
     for (let k = 0; k < 0x1000; k += 2) { this.put8(L.NATIVE_OFF + k, 0x0f); this.put8(L.NATIVE_OFF + k + 1, 0x0b); }
     for (let v = 0; v < 256; v++) this.mem.registerNative(this.phys(L.NATIVE_OFF + v * L.NATIVE_STRIDE), () => entry(v));
     this.mem.registerNative(this.phys(L.NATIVE_OFF + L.NATIVE_IDLE), () => idle());
