@@ -168,7 +168,7 @@ export class Monitor {
     const model = opts.model ?? DEFAULT_MODEL;
     const guestModel = model.features.strict || model.features.apic || model.features.tscDeadline
       ? withFeatures(model, { strict: false, apic: false, tscDeadline: false }) : model;
-    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, jit: false }));
+    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, simd: m.simd, jit: false }));
     vc.tracer = (_c, ins) => { this.lastIns = ins; };
     this.platform = new PcPlatform({
       io,

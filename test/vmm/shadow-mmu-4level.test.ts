@@ -173,3 +173,80 @@ test("4-level: roots are cached across CR3 reloads, with their filled entries", 
   assert.deepEqual(shadowLeaf(s, 0x400000), [0, 0]);
   assert.equal(s.mmu.invalidatePage(HIGH), false, "nothing filled there");
 });
+
+// ---- The long-mode monitor's region in the 4-level shadow (docs/long-mode-monitor.md) ----
+
+const REGION_PDE = 0x3ff000 | P | W;        // stands in for World64.regionPde
+const REGION_PDE_USER = 0x3fe000 | P | W;   // and regionPdeUser (two-tables)
+const TOP = -0x20_0000;                     // 0xFFFFFFFFFFE00000
+
+function withRegion(poolPages = 64) {
+  const machine = new PhysicalMemory(GUEST_RAM + poolPages * 4096);
+  const guest = new PhysicalMemory(GUEST_RAM, { viewOf: machine });
+  const counters = new Counters();
+  const mmu = new ShadowMmu(machine, guest, POOL_BASE, poolPages, { legacy: [], pae: [], long: [REGION_PDE], longUser: [REGION_PDE_USER] }, counters);
+  guest.onWatchedWrite = () => {};
+  return { machine, guest, counters, mmu };
+}
+
+/** The shadow's entry at `level` on the way to `lin` as [lo, hi] (the upper levels must be present). */
+function shadowAt(s: { machine: PhysicalMemory; mmu: ShadowMmu }, lin: number, level: number): [number, number] {
+  let table = s.mmu.rootFrame;
+  for (let l = 0; ; l++) {
+    const at = table + shapeIndex(lin, SHAPE_4L, l) * 8;
+    const lo = s.machine.read32(at), hi = s.machine.read32(at + 4);
+    if (l === level) return [lo, hi];
+    assert.ok((lo & P) !== 0, `level ${l} present on the way to ${lin}`);
+    table = (lo >>> 12) * 4096;
+  }
+}
+
+test("4-level shadow with the monitor region: PML4 511 → PDPT 511 → PD 511 always leads to the region's table, whatever the guest maps there", () => {
+  const s = withRegion();
+  const m = tables(s.guest);
+  s.mmu.rootFor(m);
+  // The guest has nothing at PML4 511: the shadow still has the path, writable, not XD.
+  const [l0] = shadowAt(s, TOP, 0), [l1] = shadowAt(s, TOP, 1), [pde, pdeHi] = shadowAt(s, TOP, 2);
+  assert.equal(l0 & (P | W), P | W);
+  assert.equal(l1 & (P | W), P | W);
+  assert.equal(pde, REGION_PDE);
+  assert.equal(pdeHi, 0);
+  assert.equal(s.mmu.fill(m, TOP + 0x1000, false, false), false, "the region is never filled from the guest's tables");
+  // The guest maps PML4 511 → PDPT 0x15000 (XD, read-only), PDPT 510 → a 1 GiB page, PDPT
+  // 511 → PD 0x16000, PD 0 → a 2 MiB page: its own pages there fill, the path stays.
+  put(s.guest, 0x15000 + 510 * 8, 0 | P | W | PS);
+  put(s.guest, 0x15000 + 511 * 8, 0x16000 | P | W);
+  put(s.guest, 0x16000, 0x200000 | P | W | PS);
+  put(s.guest, 0x10000 + 511 * 8, 0x15000 | P, XD);
+  s.mmu.tableWritten(0x10);
+  assert.equal(s.mmu.fill(m, -0x8000_0000 + 0x5000, false, false), true, "0xFFFFFFFF80005000 in the guest's 1 GiB page");
+  assert.equal(s.mmu.fill(m, -0x4000_0000 + 0x1000, false, false), true, "0xFFFFFFFFC0001000 in the guest's 2 MiB page (under PDPT 511)");
+  const [p0, p0hi] = shadowAt(s, TOP, 0);
+  assert.equal(p0 & (P | W), P | W, "the guest's read-only PML4 511 stays writable on the path");
+  assert.equal(p0hi, 0, "and not XD: the monitor's code is under it");
+  assert.equal(shadowAt(s, TOP, 2)[0], REGION_PDE);
+  // The guest drops PML4 511 again: the path is re-pointed, not dropped.
+  put(s.guest, 0x10000 + 511 * 8, 0);
+  s.mmu.tableWritten(0x10);
+  assert.equal(shadowAt(s, TOP, 2)[0], REGION_PDE);
+  assert.equal(s.mmu.fill(m, -0x8000_0000 + 0x5000, false, false), false, "the guest's mapping is gone");
+  assert.equal(s.mmu.miss, Miss.GUEST);
+});
+
+test("4-level shadow views (two-tables): the kernel view makes guest pages U/S = 1, the user view holds only user pages and the user region table", () => {
+  const s = withRegion();
+  const m = tables(s.guest);
+  s.mmu.view = "kernel";
+  s.mmu.rootFor(m);
+  assert.equal(shadowAt(s, TOP, 2)[0], REGION_PDE);
+  // 0x402000 is the supervisor page-table page itself (PT entry 2): U/S = 1 in the kernel view.
+  assert.equal(s.mmu.fill(m, 0x402000, false, false), true);
+  assert.equal(shadowAt(s, 0x402000, 3)[0] & U, U);
+  s.mmu.view = "user";
+  s.mmu.rootFor(m);
+  assert.equal(shadowAt(s, TOP, 2)[0], REGION_PDE_USER);
+  assert.equal(s.mmu.fill(m, 0x402000, false, true), false, "guest user code cannot reach a supervisor page");
+  assert.equal(s.mmu.miss, Miss.GUEST);
+  assert.equal(s.mmu.fill(m, 0x400000, false, true), true, "a user page fills in the user view");
+  assert.equal(shadowAt(s, 0x400000, 3)[0] & U, U);
+});

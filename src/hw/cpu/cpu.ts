@@ -81,6 +81,12 @@ export interface CpuOptions {
   model?: CpuModel;
   /** Use this x87 unit instead of a new one (a monitor's emulator shares the machine's). */
   fpu?: Fpu;
+  /**
+   * Use these XMM registers and MXCSR instead of new ones: a monitor's emulator shares the
+   * machine's, on which guest code runs, so an SSE or FXSAVE instruction it emulates sees
+   * the guest's values.
+   */
+  simd?: SimdState;
   /** Compile hot code into blocks (docs/jit.md); default true. `--jit off` turns it off. */
   jit?: boolean | JitOptions;
 }
@@ -132,7 +138,7 @@ export class Cpu {
   readonly cr4Allowed: number;
   readonly fpu: Fpu;
   /** XMM0–XMM15 and MXCSR (src/hw/sse), and the SSE floating-point unit working on them. */
-  readonly simd = new SimdState();
+  readonly simd: SimdState;
   readonly simdFloat = new SimdFloat();
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
@@ -331,6 +337,7 @@ export class Cpu {
       (this.features.umip ? CR4_UMIP : 0) | (this.features.fxsr ? CR4_OSFXSR : 0) | (this.features.sse ? CR4_OSXMMEXCPT : 0) |
       (this.features.vmx ? CR4_VMXE : 0);
     this.fpu = opts.fpu ?? new Fpu();
+    this.simd = opts.simd ?? new SimdState();
     this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);

@@ -92,7 +92,7 @@ export abstract class AssistedMonitor {
     const guestMem = (this.guestMem = new PhysicalMemory(guestRam, { viewOf: machine.mem }));
     if (guestRam > 0xa0000) guestMem.addHole(0xa0000, Math.min(guestRam, 0x100000));
     const io = new IoBus();
-    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, jit: false }));
+    const vc = (this.vcpu = new Cpu(guestMem, io, { model: guestModel, fpu: m.fpu, simd: m.simd, jit: false }));
     vc.tracer = (_c, ins) => { this.lastIns = ins; };
     this.platform = new PcPlatform({
       io,
