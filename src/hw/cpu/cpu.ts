@@ -347,6 +347,7 @@ export class Cpu {
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
+    mem.addWatchListener((frame) => this.unmapRamFrame(frame));
     this.reset();
   }
 
@@ -674,6 +675,21 @@ export class Cpu {
       else this.tlb[p] = 0;
     }
     this.tlbCount = keep;
+  }
+
+  /**
+   * Physical page `frame` just became watched (PhysicalMemory.watch): translations to it
+   * filled before lose TLB_RAM, so the write fast paths stop writing it directly and every
+   * write reaches PhysicalMemory, which reports it. The translations themselves stay (this
+   * is bookkeeping of the model, not a guest-visible flush). The long-mode TLB holds no such
+   * right: its accesses always go through PhysicalMemory.
+   */
+  private unmapRamFrame(frame: number): void {
+    const tlb = this.tlb, pages = this.tlbPages;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const p = pages[i], e = tlb[p];
+      if ((e & TLB_RAM) !== 0 && (e >>> 12) === frame) tlb[p] = e & ~TLB_RAM;
+    }
   }
 
   /** INVLPG: drop one page's translation, global or not. */
