@@ -226,7 +226,13 @@ export class Cpu {
   private sliceEnd = 0;
   /** The block compiler (docs/jit.md), null with `--jit off`. */
   readonly jit: BlockCompiler | null;
-  /** Bumped whenever decoded code is dropped: a compiled block stops when it changes. */
+  /**
+   * Bumped whenever an instruction fetch might no longer return what it returned before:
+   * decoded code dropped (a code write), a TLB flush or INVLPG, a translation replaced by
+   * another frame, a change of EFER.LMA. A compiled block stops when it changes (so a fetch
+   * decides what runs next, as in the interpreter), and a block's chain links
+   * (CompiledBlock.next0/next1) hold only while it is unchanged.
+   */
   codeEpoch = 0;
   /** The instruction count a running compiled block started at (-1: none), for its statistics. */
   private blockStart = -1;
@@ -644,7 +650,8 @@ export class Cpu {
       this.debug.access(lin, size, write);
       return (t.frame | (lin & 0xfff)) >>> 0;
     }
-    if (this.tlb[page] === 0) {
+    const old = this.tlb[page];
+    if (old === 0) {
       // INVLPG leaves the page in tlbPages, so the list can fill up with repeats; then drop
       // everything and start again (a TLB may drop any translation at any time: SDM vol. 3 §4.10).
       if (this.tlbCount === this.tlbPages.length) this.flushTlb(true);
@@ -659,6 +666,10 @@ export class Cpu {
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
     if (this.mem.isRam(frame) && !this.mem.isWatched(frame)) e |= TLB_RAM;
     if (t.noExec) e |= TLB_NOEXEC;
+    // A translation replaced by another frame or other fetch rights (the guest changed a PTE
+    // without INVLPG, then a write walked it again): the next fetch translates again, a
+    // running block stops after this instruction, chain links may lead elsewhere now.
+    if (old !== 0 && ((old ^ e) & (~0xfff | TLB_USER | TLB_NOEXEC)) !== 0) { this.fetchKey = -1; this.codeEpoch++; }
     this.tlb[page] = e;
     return (frame | (lin & 0xfff)) >>> 0;
   }
@@ -666,6 +677,7 @@ export class Cpu {
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     this.long.flush(includingGlobal);
     let keep = 0;
@@ -695,6 +707,7 @@ export class Cpu {
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     if (this.lma) { this.long.invalidate(lin); return; }
     this.tlb[lin >>> 12] = 0;
@@ -1152,6 +1165,7 @@ export class Cpu {
     this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
     this.mode64 = false;
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     // Decoded instructions remember their mode, but the legacy fetch path only checks CS.D:
     // drop everything decoded in the mode being left.
@@ -1400,12 +1414,14 @@ export class Cpu {
   /** Execute instructions until `end`, an interrupt check is due, or a stop. */
   private runSlice(): void {
     const jit = this.jit;
+    // The block that ran last, if nothing has run since: the next block fetched is linked to it.
+    let prev: CompiledBlock | null = null;
     while (this.instructions < this.sliceEnd) {
       const tf = (this.flags & F.TF) !== 0;
       this.instrEip = this.eip;
       const ins = this.fetchInstr();
       if (jit !== null && !tf && this.tracer === null) {
-        const blk = ins.block;
+        let blk = ins.block;
         if (blk === null) {
           // Only instructions the decoded-instruction cache holds start blocks (the block
           // lives on the cached Instr and goes when its page is invalidated).
@@ -1422,22 +1438,37 @@ export class Cpu {
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
           // by it must be taken right after this instruction, which a quiet first
           // instruction would not look for.
+          if (prev !== null && !this.lma) this.linkBlock(prev, blk);
+          // blockStart: where the run of blocks began (a fault in one counts them in run()).
           const before = this.instructions;
           this.blockStart = before;
-          if (blk.fn !== null) blk.fn(this, this.eip);
-          else {
-            if (++blk.runs === jit.generateAt) jit.generate(blk);
-            this.runBlock(blk);
+          let leave = false;
+          for (;;) {
+            if (blk.fn !== null) blk.fn(this, this.eip);
+            else {
+              if (++blk.runs === jit.generateAt) jit.generate(blk);
+              this.runBlock(blk);
+            }
+            if (this.stopReason !== StopReason.None || this.halted) { leave = true; break; }
+            if (this.intrLine || this.nmiPending) {
+              if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) { leave = true; break; }
+            }
+            // Chaining: the block entered after this one last time, if its link still holds
+            // and it may be entered now (the same conditions as above), runs without a fetch.
+            const next = this.chainedBlock(blk, jit.generation);
+            if (next === null) break;
+            jit.stats.chained++;
+            this.instrEip = this.eip;
+            blk = next;
           }
           this.blockStart = -1;
           jit.stats.instructions += this.instructions - before;
-          if (this.stopReason !== StopReason.None || this.halted) return;
-          if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
-          }
+          if (leave) return;
+          prev = blk;
           continue;
         }
       }
+      prev = null;
       if (this.tracer !== null) this.tracer(this, ins);
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
@@ -1525,6 +1556,39 @@ export class Cpu {
     this.yieldSlice();
   }
 
+  /** Link `blk` as the successor of `prev` at the current EIP (see chainedBlock). */
+  private linkBlock(prev: CompiledBlock, blk: CompiledBlock): void {
+    const eip = this.eip, base = this.segs[SegReg.CS].base, cpl = this.cpl, epoch = this.codeEpoch;
+    // Slot 0 unless it holds another successor that is still valid (then slot 1).
+    if (prev.next0 === null || prev.next0Epoch !== epoch || (prev.next0Eip === eip && prev.next0Base === base && prev.next0Cpl === cpl)) {
+      prev.next0 = blk; prev.next0Eip = eip; prev.next0Base = base; prev.next0Cpl = cpl; prev.next0Epoch = epoch;
+    } else {
+      prev.next1 = blk; prev.next1Eip = eip; prev.next1Base = base; prev.next1Cpl = cpl; prev.next1Epoch = epoch;
+    }
+  }
+
+  /**
+   * The block linked after `blk` at the current EIP, if the link still leads where a fetch
+   * would (no TLB flush, replaced translation or dropped code since: `codeEpoch`; the same CS
+   * base and CPL, CS.D as the block was decoded with, not IA-32e mode, the cache generation)
+   * and the run loop may enter it now: no TF, no tracer, room in the slice, no interrupt
+   * shadow, not counting foreign ring-0 instructions, inside the CS limit. Otherwise null,
+   * and the run loop fetches.
+   */
+  private chainedBlock(blk: CompiledBlock, generation: number): CompiledBlock | null {
+    const eip = this.eip, epoch = this.codeEpoch;
+    const cs = this.segs[SegReg.CS];
+    let n: CompiledBlock | null;
+    if (blk.next0Eip === eip && blk.next0Epoch === epoch && blk.next0Base === cs.base && blk.next0Cpl === this.cpl) n = blk.next0;
+    else if (blk.next1Eip === eip && blk.next1Epoch === epoch && blk.next1Base === cs.base && blk.next1Cpl === this.cpl) n = blk.next1;
+    else return null;
+    if (n === null || n.generation !== generation || n.code32 !== cs.big || this.lma) return null;
+    if ((this.flags & F.TF) !== 0 || this.tracer !== null || this.inhibitIrq) return null;
+    if (this.instructions + n.count > this.sliceEnd || eip + n.bytes - 1 > cs.limit) return null;
+    if (this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) return null;
+    return n;
+  }
+
   /**
    * Tier 1 of the block compiler: run a block's instructions without fetching them, with
    * the interpreter's bookkeeping and its checks between instructions (docs/jit.md).
@@ -1534,14 +1598,16 @@ export class Cpu {
     const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
     const epoch = this.codeEpoch;
     const n = instrs.length;
+    let at = e0;
     for (let k = 0; k < n; k++) {
-      this.instrEip = k === 0 ? e0 : e0 + ends[k - 1];
-      this.eip = e0 + ends[k];
+      this.instrEip = at;
+      at = e0 + ends[k];
+      this.eip = at;
       this.inhibitIrq = false;
       handlers[k](this, instrs[k]);
       this.instructions++;
       if (check[k] !== 0) {
-        if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if (this.eip !== at || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
@@ -1721,6 +1787,7 @@ export class Cpu {
     this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
     this.mode64 = false;
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
   }
 
