@@ -99,6 +99,8 @@ const TLB_RAM = 64;
 const TLB_NOEXEC = 128;
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
+/** The host stores an Int32Array little-endian, as x86 memory is: aligned dwords of RAM can use one. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
   let p = 1;
@@ -230,7 +232,13 @@ export class Cpu {
   private sliceEnd = 0;
   /** The block compiler (docs/jit.md), null with `--jit off`. */
   readonly jit: BlockCompiler | null;
-  /** Bumped whenever decoded code is dropped: a compiled block stops when it changes. */
+  /**
+   * Bumped whenever an instruction fetch might no longer return what it returned before:
+   * decoded code dropped (a code write), a TLB flush or INVLPG, a translation replaced by
+   * another frame, a change of EFER.LMA. A compiled block stops when it changes (so a fetch
+   * decides what runs next, as in the interpreter), and a block's chain links
+   * (CompiledBlock.next0/next1) hold only while it is unchanged.
+   */
   codeEpoch = 0;
   /** The instruction count a running compiled block started at (-1: none), for its statistics. */
   private blockStart = -1;
@@ -298,6 +306,11 @@ export class Cpu {
 
   // ---- Memory management ----
   readonly tlb = new Int32Array(1 << 20);
+  /**
+   * RAM as aligned dwords (little-endian hosts; null otherwise): the TLB fast paths below read
+   * and write an aligned dword with one access instead of four bytes.
+   */
+  private readonly ram32: Int32Array | null;
   private readonly tlbPages = new Int32Array(1 << 20);
   private tlbCount = 0;
   private readonly xlat = new Translation();
@@ -327,6 +340,8 @@ export class Cpu {
 
   constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
     this.mem = mem;
+    this.ram32 = HOST_LITTLE_ENDIAN && (mem.ram.byteOffset & 3) === 0
+      ? new Int32Array(mem.ram.buffer, mem.ram.byteOffset, mem.ram.byteLength >>> 2) : null;
     this.io = io;
     this.model = opts.model ?? DEFAULT_MODEL;
     this.features = this.model.features;
@@ -345,6 +360,7 @@ export class Cpu {
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
+    mem.addWatchListener((frame) => this.unmapRamFrame(frame));
     this.reset();
   }
 
@@ -641,7 +657,8 @@ export class Cpu {
       this.debug.access(lin, size, write);
       return (t.frame | (lin & 0xfff)) >>> 0;
     }
-    if (this.tlb[page] === 0) {
+    const old = this.tlb[page];
+    if (old === 0) {
       // INVLPG leaves the page in tlbPages, so the list can fill up with repeats; then drop
       // everything and start again (a TLB may drop any translation at any time: SDM vol. 3 §4.10).
       if (this.tlbCount === this.tlbPages.length) this.flushTlb(true);
@@ -656,6 +673,10 @@ export class Cpu {
     if (t.global && (this.cr4 & CR4_PGE) !== 0) e |= TLB_GLOBAL;
     if (this.mem.isRam(frame) && !this.mem.isWatched(frame)) e |= TLB_RAM;
     if (t.noExec) e |= TLB_NOEXEC;
+    // A translation replaced by another frame or other fetch rights (the guest changed a PTE
+    // without INVLPG, then a write walked it again): the next fetch translates again, a
+    // running block stops after this instruction, chain links may lead elsewhere now.
+    if (old !== 0 && ((old ^ e) & (~0xfff | TLB_USER | TLB_NOEXEC)) !== 0) { this.fetchKey = -1; this.codeEpoch++; }
     this.tlb[page] = e;
     return (frame | (lin & 0xfff)) >>> 0;
   }
@@ -663,6 +684,7 @@ export class Cpu {
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     this.long.flush(includingGlobal);
     let keep = 0;
@@ -674,9 +696,25 @@ export class Cpu {
     this.tlbCount = keep;
   }
 
+  /**
+   * Physical page `frame` just became watched (PhysicalMemory.watch): translations to it
+   * filled before lose TLB_RAM, so the write fast paths stop writing it directly and every
+   * write reaches PhysicalMemory, which reports it. The translations themselves stay (this
+   * is bookkeeping of the model, not a guest-visible flush). The long-mode TLB holds no such
+   * right: its accesses always go through PhysicalMemory.
+   */
+  private unmapRamFrame(frame: number): void {
+    const tlb = this.tlb, pages = this.tlbPages;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const p = pages[i], e = tlb[p];
+      if ((e & TLB_RAM) !== 0 && (e >>> 12) === frame) tlb[p] = e & ~TLB_RAM;
+    }
+  }
+
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     if (this.lma) { this.long.invalidate(lin); return; }
     this.tlb[lin >>> 12] = 0;
@@ -698,6 +736,14 @@ export class Cpu {
   }
   readLin16(lin: number, user: boolean): number {
     if ((lin & 0xfff) === 0xfff) return this.readLin8(lin, user) | (this.readLin8(lin + 1, user) << 8);
+    if (this.paging) {
+      const e = this.tlb[lin >>> 12];
+      if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) {
+        const p = (e & ~0xfff) | (lin & 0xfff);
+        const r = this.mem.ram;
+        return r[p] | (r[p + 1] << 8);
+      }
+    }
     return this.mem.read16(this.translateRead(lin, user, 2));
   }
   readLin32(lin: number, user: boolean): number {
@@ -706,6 +752,7 @@ export class Cpu {
       const e = this.tlb[lin >>> 12];
       if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0)) && (lin & 0xfff) <= 0xffc) {
         const p = (e & ~0xfff) | (lin & 0xfff);
+        if ((p & 3) === 0 && this.ram32 !== null) return this.ram32[p >>> 2];
         const r = this.mem.ram;
         return r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24);
       }
@@ -722,8 +769,31 @@ export class Cpu {
     }
     return this.mem.read32(this.translateRead(lin, user, 4));
   }
-  writeLin8(lin: number, v: number, user: boolean): void { this.mem.write8(this.translateWrite(lin, user), v); }
+  // The write fast paths: a TLB hit on a RAM frame that is writable at this privilege and
+  // already dirty, on a page that holds no decoded code (a code write goes through
+  // PhysicalMemory, which invalidates the page's decoded instructions).
+  writeLin8(lin: number, v: number, user: boolean): void {
+    if (this.paging) {
+      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
+      const e = this.tlb[lin >>> 12];
+      if ((e & need) === need && this.mem.codePages[e >>> 12] === 0) {
+        this.mem.ram[(e & ~0xfff) | (lin & 0xfff)] = v;
+        return;
+      }
+    }
+    this.mem.write8(this.translateWrite(lin, user), v);
+  }
   writeLin16(lin: number, v: number, user: boolean): void {
+    if (this.paging && (lin & 0xfff) !== 0xfff) {
+      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
+      const e = this.tlb[lin >>> 12];
+      if ((e & need) === need && this.mem.codePages[e >>> 12] === 0) {
+        const p = (e & ~0xfff) | (lin & 0xfff);
+        const r = this.mem.ram;
+        r[p] = v; r[p + 1] = v >>> 8;
+        return;
+      }
+    }
     if ((lin & 0xfff) === 0xfff) {
       const p1 = this.translateWrite(lin, user), p2 = this.translateWrite(lin + 1, user);
       this.mem.write8(p1, v); this.mem.write8(p2, v >>> 8);
@@ -737,6 +807,7 @@ export class Cpu {
       const e = this.tlb[lin >>> 12];
       if ((e & need) === need && (lin & 0xfff) <= 0xffc && this.mem.codePages[e >>> 12] === 0) {
         const p = (e & ~0xfff) | (lin & 0xfff);
+        if ((p & 3) === 0 && this.ram32 !== null) { this.ram32[p >>> 2] = v; return; }
         const r = this.mem.ram;
         r[p] = v; r[p + 1] = v >>> 8; r[p + 2] = v >>> 16; r[p + 3] = v >>> 24;
         return;
@@ -1101,6 +1172,7 @@ export class Cpu {
     this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
     this.mode64 = false;
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
     // Decoded instructions remember their mode, but the legacy fetch path only checks CS.D:
     // drop everything decoded in the mode being left.
@@ -1352,12 +1424,14 @@ export class Cpu {
   /** Execute instructions until `end`, an interrupt check is due, or a stop. */
   private runSlice(): void {
     const jit = this.jit;
+    // The block that ran last, if nothing has run since: the next block fetched is linked to it.
+    let prev: CompiledBlock | null = null;
     while (this.instructions < this.sliceEnd) {
       const tf = (this.flags & F.TF) !== 0;
       this.instrEip = this.eip;
       const ins = this.fetchInstr();
       if (jit !== null && !tf && this.tracer === null) {
-        const blk = ins.block;
+        let blk = ins.block;
         if (blk === null) {
           // Only instructions the decoded-instruction cache holds start blocks (the block
           // lives on the cached Instr and goes when its page is invalidated).
@@ -1374,22 +1448,37 @@ export class Cpu {
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
           // by it must be taken right after this instruction, which a quiet first
           // instruction would not look for.
+          if (prev !== null && !this.lma) this.linkBlock(prev, blk);
+          // blockStart: where the run of blocks began (a fault in one counts them in run()).
           const before = this.instructions;
           this.blockStart = before;
-          if (blk.fn !== null) blk.fn(this, this.eip);
-          else {
-            if (++blk.runs === jit.generateAt) jit.generate(blk);
-            this.runBlock(blk);
+          let leave = false;
+          for (;;) {
+            if (blk.fn !== null) blk.fn(this, this.eip);
+            else {
+              if (++blk.runs === jit.generateAt) jit.generate(blk);
+              this.runBlock(blk);
+            }
+            if (this.stopReason !== StopReason.None || this.halted) { leave = true; break; }
+            if (this.intrLine || this.nmiPending) {
+              if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) { leave = true; break; }
+            }
+            // Chaining: the block entered after this one last time, if its link still holds
+            // and it may be entered now (the same conditions as above), runs without a fetch.
+            const next = this.chainedBlock(blk, jit.generation);
+            if (next === null) break;
+            jit.stats.chained++;
+            this.instrEip = this.eip;
+            blk = next;
           }
           this.blockStart = -1;
           jit.stats.instructions += this.instructions - before;
-          if (this.stopReason !== StopReason.None || this.halted) return;
-          if (this.intrLine || this.nmiPending) {
-            if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
-          }
+          if (leave) return;
+          prev = blk;
           continue;
         }
       }
+      prev = null;
       if (this.tracer !== null) this.tracer(this, ins);
       const nextEip = this.eip + ins.len;
       this.eip = ins.code32 ? nextEip >>> 0 : ins.code64 ? nextEip : nextEip & 0xffff;
@@ -1477,6 +1566,39 @@ export class Cpu {
     this.yieldSlice();
   }
 
+  /** Link `blk` as the successor of `prev` at the current EIP (see chainedBlock). */
+  private linkBlock(prev: CompiledBlock, blk: CompiledBlock): void {
+    const eip = this.eip, base = this.segs[SegReg.CS].base, cpl = this.cpl, epoch = this.codeEpoch;
+    // Slot 0 unless it holds another successor that is still valid (then slot 1).
+    if (prev.next0 === null || prev.next0Epoch !== epoch || (prev.next0Eip === eip && prev.next0Base === base && prev.next0Cpl === cpl)) {
+      prev.next0 = blk; prev.next0Eip = eip; prev.next0Base = base; prev.next0Cpl = cpl; prev.next0Epoch = epoch;
+    } else {
+      prev.next1 = blk; prev.next1Eip = eip; prev.next1Base = base; prev.next1Cpl = cpl; prev.next1Epoch = epoch;
+    }
+  }
+
+  /**
+   * The block linked after `blk` at the current EIP, if the link still leads where a fetch
+   * would (no TLB flush, replaced translation or dropped code since: `codeEpoch`; the same CS
+   * base and CPL, CS.D as the block was decoded with, not IA-32e mode, the cache generation)
+   * and the run loop may enter it now: no TF, no tracer, room in the slice, no interrupt
+   * shadow, not counting foreign ring-0 instructions, inside the CS limit. Otherwise null,
+   * and the run loop fetches.
+   */
+  private chainedBlock(blk: CompiledBlock, generation: number): CompiledBlock | null {
+    const eip = this.eip, epoch = this.codeEpoch;
+    const cs = this.segs[SegReg.CS];
+    let n: CompiledBlock | null;
+    if (blk.next0Eip === eip && blk.next0Epoch === epoch && blk.next0Base === cs.base && blk.next0Cpl === this.cpl) n = blk.next0;
+    else if (blk.next1Eip === eip && blk.next1Epoch === epoch && blk.next1Base === cs.base && blk.next1Cpl === this.cpl) n = blk.next1;
+    else return null;
+    if (n === null || n.generation !== generation || n.code32 !== cs.big || this.lma) return null;
+    if ((this.flags & F.TF) !== 0 || this.tracer !== null || this.inhibitIrq) return null;
+    if (this.instructions + n.count > this.sliceEnd || eip + n.bytes - 1 > cs.limit) return null;
+    if (this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) return null;
+    return n;
+  }
+
   /**
    * Tier 1 of the block compiler: run a block's instructions without fetching them, with
    * the interpreter's bookkeeping and its checks between instructions (docs/jit.md).
@@ -1486,14 +1608,16 @@ export class Cpu {
     const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
     const epoch = this.codeEpoch;
     const n = instrs.length;
+    let at = e0;
     for (let k = 0; k < n; k++) {
-      this.instrEip = k === 0 ? e0 : e0 + ends[k - 1];
-      this.eip = e0 + ends[k];
+      this.instrEip = at;
+      at = e0 + ends[k];
+      this.eip = at;
       this.inhibitIrq = false;
       handlers[k](this, instrs[k]);
       this.instructions++;
       if (check[k] !== 0) {
-        if (this.eip !== e0 + ends[k] || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if (this.eip !== at || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
@@ -1673,6 +1797,7 @@ export class Cpu {
     this.efer = on ? this.efer | EFER_LMA : this.efer & ~EFER_LMA;
     this.mode64 = false;
     this.fetchKey = -1;
+    this.codeEpoch++;
     this.longFetchKey = NaN;
   }
 

@@ -7,7 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FlatMachine } from "../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../test/protection/harness.js";
-import { CR0_PG } from "./cpu.js";
+import { Cpu, CR0_PG } from "./cpu.js";
+import { IoBus } from "../io/io-bus.js";
+import { PhysicalMemory } from "../mem/physical-memory.js";
 import { CR4_PGE } from "../mmu/paging.js";
 
 const PD = 0x20000, PT = 0x21000;
@@ -112,4 +114,55 @@ test("many INVLPGs between flushes do not make a later CR3 reload miss pages", (
   run(fm, "mov ebx, [0x300000]");
   remap(fm);
   assert.equal(run(fm, "mov eax, cr3\n mov cr3, eax\n mov ebx, [0x300000]"), 0xbbbb);
+});
+
+// PhysicalMemory.watch (a monitor tracing the guest's page tables and descriptor tables):
+// every write to a watched frame must reach onWatchedWrite, including writes through a
+// translation the TLB filled before the frame became watched. The TLB's write fast paths
+// store straight into RAM; they must stop doing so for that frame.
+test("a frame watched after its translation was cached still reports 8-, 16- and 32-bit writes", () => {
+  const fm = pagedMachine();
+  // Fill the TLB entry for PAGE with write rights and D set.
+  run(fm, "mov dword ptr [0x300000], 1\n mov ebx, [0x300000]");
+  let seen = 0;
+  fm.mem.onWatchedWrite = (page) => { if (page === FRAME_A >>> 12) seen++; };
+  fm.mem.watch(FRAME_A >>> 12);
+  for (const store of ["mov byte ptr [0x300010], 0x11", "mov word ptr [0x300020], 0x2222", "mov dword ptr [0x300030], 0x33333333"]) {
+    const before = seen;
+    run(fm, store);
+    assert.ok(seen > before, `${store}: reported`);
+  }
+  assert.equal(fm.mem.read32(FRAME_A + 0x30), 0x33333333, "and still written");
+  assert.equal(run(fm, "mov ebx, [0x300010]"), 0x11, "reads through the same translation still work");
+  // Unwatched again: writes are no longer reported.
+  fm.mem.unwatch(FRAME_A >>> 12);
+  const before = seen;
+  run(fm, "mov dword ptr [0x300040], 4");
+  assert.equal(seen, before, "not reported once unwatched");
+});
+
+test("a watch reaches every CPU on the memory, and a view's watch only the CPUs on the view", () => {
+  const mem = new PhysicalMemory(4 * 1024 * 1024);
+  const view = new PhysicalMemory(4 * 1024 * 1024, { viewOf: mem });
+  const cpus = [new Cpu(view, new IoBus()), new Cpu(view, new IoBus()), new Cpu(mem, new IoBus())];
+  mem.write32(PD, PT | 7);
+  for (let p = 0; p < 1024; p++) mem.write32(PT + p * 4, (p << 12) | 7);
+  for (const c of cpus) {
+    c.setCr3(PD);
+    c.setCr0(c.cr0 | 1 | CR0_PG);
+    c.writeLin32(FRAME_B, 1, false); // fills the TLB: writable, dirty, RAM
+  }
+  const seen: string[] = [];
+  view.onWatchedWrite = (page) => seen.push(`view ${page.toString(16)}`);
+  mem.onWatchedWrite = (page) => seen.push(`machine ${page.toString(16)}`);
+  view.watch(FRAME_B >>> 12);
+  cpus[0].writeLin8(FRAME_B + 1, 2, false);
+  assert.deepEqual(seen, ["view 201"], "the first CPU on the view reports");
+  cpus[1].writeLin16(FRAME_B + 2, 3, false);
+  assert.ok(seen.length > 1 && seen.every((s) => s === "view 201"), "the second CPU on the view reports");
+  const n = seen.length;
+  cpus[2].writeLin32(FRAME_B + 4, 4, false);
+  assert.equal(seen.length, n, "the CPU on the machine memory does not see the view's watch");
+  assert.equal(mem.read32(FRAME_B), 0x00030201);
+  assert.equal(mem.read32(FRAME_B + 4), 4);
 });

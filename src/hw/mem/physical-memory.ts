@@ -75,9 +75,24 @@ export class PhysicalMemory {
   private watched: Uint8Array | null = null;
   onWatchedWrite: (page: number) => void = () => {};
 
+  /**
+   * CPUs reading and writing through this memory, told when a page becomes watched: a TLB
+   * entry filled before may let writes go straight to `ram` (Cpu.writeLin8/16/32), past
+   * onWatchedWrite, and must lose that right. Per object, not shared with a parent: a CPU on
+   * the parent does not see this view's watches.
+   */
+  private readonly watchListeners: ((page: number) => void)[] = [];
+
+  addWatchListener(fn: (page: number) => void): void {
+    this.watchListeners.push(fn);
+  }
+
   watch(page: number): void {
     if (this.watched === null) this.watched = new Uint8Array(this.ramSize >>> 12);
-    if (page < this.watched.length) this.watched[page] = 1;
+    if (page < this.watched.length && this.watched[page] === 0) {
+      this.watched[page] = 1;
+      for (const fn of this.watchListeners) fn(page);
+    }
   }
 
   /** Is the page holding `addr` watched? (Such pages never take the CPU's direct RAM path.) */

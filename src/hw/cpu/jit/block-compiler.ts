@@ -23,6 +23,23 @@ export class CompiledBlock {
   fn: ((cpu: Cpu, e0: number) => void) | null = null;
   /** Times tier 1 ran it. */
   runs = 0;
+  /**
+   * Chaining (docs/jit.md, "Chaining"): the blocks entered right after this one, at most two
+   * (a block can leave at a taken Jcc and at its end), each valid while the CPU's
+   * `codeEpoch`, EIP, CS base and CPL are what they were when it was linked.
+   */
+  next0: CompiledBlock | null = null;
+  next0Eip = 0;
+  next0Base = 0;
+  next0Cpl = 0;
+  next0Epoch = -1;
+  next1: CompiledBlock | null = null;
+  next1Eip = 0;
+  next1Base = 0;
+  next1Cpl = 0;
+  next1Epoch = -1;
+  /** The first instruction is 32-bit code (CS.D = 1), not 64-bit: chained only while CS.D says so. */
+  readonly code32: boolean;
   constructor(
     readonly instrs: Instr[],
     readonly handlers: Handler[],
@@ -32,7 +49,9 @@ export class CompiledBlock {
     readonly check: Uint8Array,
     /** The cache generation it belongs to (a flush of the whole cache bumps it). */
     readonly generation: number,
-  ) {}
+  ) {
+    this.code32 = instrs[0].code32 && !instrs[0].code64;
+  }
   /** Guest instructions in the block: it is entered only if the slice has room for all. */
   get count(): number { return this.instrs.length; }
   /** Bytes from the first instruction to the end of the last (the CS limit check). */
@@ -52,6 +71,8 @@ export interface JitStats {
   instructions: number;
   /** Instructions a compiled block contains, summed over blocks compiled. */
   compiledInstructions: number;
+  /** Blocks entered straight from the block before them (a chain link), without a fetch. */
+  chained: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -93,7 +114,7 @@ class PageBytes implements ByteSource, DecodeFaults {
 }
 
 export class BlockCompiler {
-  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0 };
+  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0 };
   /** Blocks compiled from each physical page (for the invalidation count). */
   private readonly perPage = new Map<number, number>();
   private live = 0;

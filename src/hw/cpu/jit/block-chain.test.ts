@@ -1,0 +1,97 @@
+// Block chaining (docs/jit.md, "Chaining"): a block is entered straight from the block before
+// it, without a fetch, only while the link leads where a fetch would. These pin the cases
+// where it would not: the successor's linear page mapped to another frame (with INVLPG, a
+// CR3 reload, or no flush but a write that walks the translation again), and the
+// successor's code rewritten. Each program runs with the compiler off, at tier 1 and at tier 2; the results
+// and the instruction count must be the interpreter's, and the compiler must have chained.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { loadAsm } from "../../../../test/protection/harness.js";
+import { CR0_PG } from "../cpu.js";
+import type { JitOptions } from "./block-compiler.js";
+
+const PD = 0x20000, PT = 0x21000;
+/** The callee's linear page, and the two frames it is mapped to in turn. */
+const PAGE = 0x300000, FRAME_A = 0x200000, FRAME_B = 0x201000;
+const PTE = PT + (PAGE >>> 12) * 4;
+const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }];
+
+/**
+ * Identity-map the low 4 MiB (no D bits set, so a first write re-walks a translation), PAGE
+ * at FRAME_A; FRAME_A holds `mov eax, 0xaaaa; ret`, FRAME_B `mov eax, 0xbbbb; ret`.
+ */
+function machine(jit: false | JitOptions, source: string): FlatMachine {
+  const fm = new FlatMachine({ cpl: 0, jit });
+  fm.mem.write32(PD, PT | 3);
+  for (let p = 0; p < 1024; p++) fm.mem.write32(PT + p * 4, (p << 12) | 3);
+  fm.mem.write32(PTE, FRAME_A | 3);
+  fm.mem.load(FRAME_A, Uint8Array.from([0xb8, 0xaa, 0xaa, 0, 0, 0xc3]));
+  fm.mem.load(FRAME_B, Uint8Array.from([0xb8, 0xbb, 0xbb, 0, 0, 0xc3]));
+  fm.cpu.setCr3(PD);
+  fm.cpu.setCr0(fm.cpu.cr0 | CR0_PG);
+  loadAsm(fm, source);
+  return fm;
+}
+
+/**
+ * Call PAGE 40 times, summing EAX into EBX; before the 21st call, `change` the mapping or the
+ * code. The call site is one block throughout, so its link to the callee made before the
+ * change is there to be (wrongly) followed after it.
+ */
+function program(change: string): string {
+  return `
+    xor ebx, ebx
+    mov edx, 40
+  1:
+    cmp edx, 20
+    jne 3f
+    ${change}
+  3:
+    mov eax, ${PAGE}
+    call eax
+    add ebx, eax
+    dec edx
+    jnz 1b
+    hlt`;
+}
+
+function check(change: string, expectEbx: number): void {
+  let instructions = -1;
+  for (const jit of TIERS) {
+    const fm = machine(jit, program(change));
+    assert.equal(fm.runToHalt(), -1, `${JSON.stringify(jit)}: no exception`);
+    const cpu = fm.cpu;
+    assert.equal(cpu.regs[3] >>> 0, expectEbx, `${JSON.stringify(jit)}: the sum`);
+    if (jit === false) instructions = cpu.instructions;
+    else {
+      assert.equal(cpu.instructions, instructions, `${JSON.stringify(jit)}: instructions`);
+      assert.ok(cpu.jit!.stats.chained > 40, `${JSON.stringify(jit)}: chained ${cpu.jit!.stats.chained}`);
+    }
+  }
+}
+
+test("a chain link is not followed after INVLPG maps the successor's page to another frame", () => {
+  check(`mov dword ptr [${PTE}], ${FRAME_B | 3}\n invlpg [${PAGE}]`, 20 * 0xaaaa + 20 * 0xbbbb);
+});
+
+test("a chain link is not followed after a write re-walks the successor's translation to another frame (no flush)", () => {
+  // The PTE changes without INVLPG; the write to PAGE finds no D bit in the cached entry, so
+  // the TLB walks again and now holds FRAME_B for code fetches too.
+  check(`mov dword ptr [${PTE}], ${FRAME_B | 3}\n mov byte ptr [${PAGE + 0x800}], 0`, 20 * 0xaaaa + 20 * 0xbbbb);
+});
+
+test("a chain link is not followed after the successor's code is rewritten", () => {
+  // mov eax, 0xcccc: the immediate's low bytes in FRAME_A.
+  check(`mov word ptr [${PAGE + 1}], 0xcccc`, 20 * 0xaaaa + 20 * 0xcccc);
+});
+
+test("without a change the links hold: the interpreter's result, most blocks entered by a link", () => {
+  check("nop", 40 * 0xaaaa);
+});
+
+test("a chain link is not followed after a MOV to CR3 (the successor's page remapped in the new tables)", () => {
+  // The same page directory, reloaded after the PTE changed: a flush of every non-global entry.
+  check(`mov dword ptr [${PTE}], ${FRAME_B | 3}\n mov ecx, cr3\n mov cr3, ecx`, 20 * 0xaaaa + 20 * 0xbbbb);
+});
