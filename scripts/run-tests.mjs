@@ -3,8 +3,9 @@
 // two at a time (the browser test afterwards, alone), longest first so that both workers end
 // together; then prints how long each file took.
 //
-//   node scripts/run-tests.mjs [SUBSTRING] [--jobs N] [--write-durations]
+//   node scripts/run-tests.mjs [SUBSTRING] [--jobs N] [--long] [--write-durations]
 //
+// --long runs the long suite (dist/test/long/*.long.js, `npm run test:long`) instead.
 // The order comes from scripts/test-durations.json (seconds per file, measured on a 2-core
 // machine); a file not in it counts as DEFAULT_SECONDS. `--write-durations` rewrites that
 // file with this run's times (of the files that ran).
@@ -18,11 +19,11 @@ import { cpus } from "node:os";
 const DURATIONS = join(dirname(fileURLToPath(import.meta.url)), "test-durations.json");
 const DEFAULT_SECONDS = 10;
 
-function find(dir, out) {
+function find(dir, out, suffix) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) find(p, out);
-    else if (name.endsWith(".test.js")) out.push(p);
+    if (statSync(p).isDirectory()) find(p, out, suffix);
+    else if (name.endsWith(suffix)) out.push(p);
   }
   return out;
 }
@@ -31,17 +32,19 @@ const args = process.argv.slice(2);
 let filter;
 let jobs = 2;
 let writeDurations = false;
+let long = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--jobs") jobs = Math.max(1, Number(args[++i]) || 1);
   else if (args[i] === "--write-durations") writeDurations = true;
+  else if (args[i] === "--long") long = true;
   else if (args[i] === "--help" || args[i] === "-h") {
-    console.log("usage: node scripts/run-tests.mjs [SUBSTRING] [--jobs N] [--write-durations]");
+    console.log("usage: node scripts/run-tests.mjs [SUBSTRING] [--jobs N] [--long] [--write-durations]");
     process.exit(0);
   } else filter = args[i];
 }
 if (jobs > cpus().length) console.log(`(--jobs ${jobs} on ${cpus().length} CPUs)`);
 
-const files = find("dist", []).sort();
+const files = (long ? find(join("dist", "test", "long"), [], ".long.js") : find("dist", [], ".test.js")).sort();
 const selected = filter ? files.filter((f) => f.includes(filter)) : files;
 if (selected.length === 0) {
   console.error("no test files found (did the build run?)");
