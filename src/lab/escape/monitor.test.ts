@@ -34,9 +34,12 @@ for (const config of CONFIGS.filter((c) => c.role === "protected")) {
 }
 
 const weak = CONFIGS.find((c) => c.role === "weakened")!;
-test(`${weak.label}: at least one attempt escapes (the suite can see an escape)`, { skip: modes.includes(weak.mode) ? false : `mode ${weak.mode} is not in this build` }, () => {
-  const escaped = ATTEMPTS.filter((a) => runAttempt(image, a, weak).verdict === "ESCAPED").map((a) => a.name);
-  assert.ok(escaped.length > 0, "no attempt escaped under --protect paging-only");
-  // A write over the whole region under a ring-1 guest with no segment truncation must get through.
-  assert.ok(escaped.includes("rep-stos-region"), `escaped: ${escaped.join(", ")}`);
+// One attempt is enough to show the suite can see an escape, and this one must get through:
+// a write over the whole region under a ring-1 guest with no segment truncation. (Running
+// the other attempts too decided nothing: the test asked that this one be among those
+// that escaped.)
+test(`${weak.label}: rep-stos-region escapes (the suite can see an escape)`, { skip: modes.includes(weak.mode) ? false : `mode ${weak.mode} is not in this build` }, () => {
+  const a = ATTEMPTS.find((x) => x.name === "rep-stos-region")!;
+  const r = runAttempt(image, a, weak);
+  assert.equal(r.verdict, "ESCAPED", `rep-stos-region under ${weak.label}: ${r.verdict} (${r.reason}); end ${r.end}`);
 });
