@@ -10,7 +10,6 @@ import { GuestConsole } from "./guest-console.js";
 import { shellAtPrompt } from "./shell-snapshot.js";
 import { guest, session, PROMPT } from "./shell-session.js";
 import { spawn } from "node:child_process";
-import { RESERVETOP } from "../../src/cli/run.js";
 import { join } from "node:path";
 import { LINUX_CMDLINE } from "../../src/guests/fetch-linux.js";
 import { REPO_ROOT } from "../support/paths.js";
@@ -54,24 +53,9 @@ function runCli(args: string[], input: string, gapMs: number): Promise<{ status:
   });
 }
 
-test("printf 'uname -r\\n…poweroff -f\\n' | vmm86 run linux: the release, exit 0, and the same bytes under bare and bt however fast the input comes", { timeout: 1_800_000 }, async () => {
-  const g = await guest();
-  // The same command line in both modes: bt runs as the README shows it (the default command
-  // line, to which the monitor adds reservetop=), bare is given that line.
-  const input = "uname -r\necho $((6*7))\npoweroff -f\n";
-  // Piped input is delivered at guest times fixed by the input alone (docs/run-loop.md):
-  // all at once under bare, one byte every 40 ms of host time under bt, the same log.
-  const [bare, bt] = await Promise.all([
-    runCli(["run", "linux", "--append", `${LINUX_CMDLINE} reservetop=${RESERVETOP}`], input, 0),
-    runCli(["run", "linux", "--mode", "bt"], input, 40),
-  ]);
-  assert.equal(bare.status, 0, bare.stderr);
-  assert.match(bare.stdout, new RegExp("uname -r\\r\\n" + g.release.replace(/\./g, "\\.")));
-  assert.match(bare.stdout, /\r\n42\r\n/);
-  assert.match(bare.stderr, /guest powered off with status 0/);
-  assert.equal(bt.status, 0, bt.stderr);
-  assert.equal(bt.stdout, bare.stdout, "the same input gives the same serial log under bare and bt");
-});
+// `printf 'uname -r\n…poweroff -f\n' | vmm86 run linux` under bare, and under bt with the
+// input a byte every 40 ms: the same bytes. In test/snapshot/cli-snapshot.test.ts, whose boot
+// never stopped is that bare run.
 
 test("Linux on --cpu pentium3 (a local APIC): the I/O APIC routes the ISA IRQs and the local APIC timer ticks", { timeout: 900_000 }, async () => {
   await guest();

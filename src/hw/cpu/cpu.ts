@@ -324,9 +324,13 @@ export class Cpu {
   private longFetchKey = NaN;
   private longFetchPhysPage = -1;
   private longFetchArr: Instr[] | undefined = undefined;
-  /** Decoded instructions by physical page, then offset. */
-  // Built by push: `new Array(1 << 20)` would give V8 slow dictionary elements.
-  private readonly icache: (Instr[] | undefined)[] = packedArray<Instr[] | undefined>(1 << 20, undefined);
+  /**
+   * Decoded instructions by physical page (in two levels: 1024 directories of 1024 pages,
+   * each made when a page in it first holds code), then offset. One flat array of 2^20 pages
+   * had to be filled whole for every CPU made: 8 MB written, most of a short run's time.
+   */
+  // Built by push: `new Array(n)` would give V8 slow dictionary elements.
+  private readonly icacheDir: ((Instr[] | undefined)[] | undefined)[] = packedArray<(Instr[] | undefined)[] | undefined>(1 << 10, undefined);
   /** The pages icache holds (with repeats after invalidations): what flushCodeCache visits. */
   private icachePages: number[] = [];
   /** Emptied page arrays of invalidated pages, for reuse (invalidateCodePage). */
@@ -1196,10 +1200,16 @@ export class Cpu {
   // Decoded-instruction cache
   // =====================================================================================
 
+  /** The decoded instructions of physical `page`, if it holds any. */
+  private icachePage(page: number): Instr[] | undefined {
+    const dir = this.icacheDir[page >>> 10];
+    return dir === undefined ? undefined : dir[page & 0x3ff];
+  }
+
   private invalidateCodePage(page: number): void {
-    const arr = this.icache[page];
+    const arr = this.icachePage(page);
     if (arr === undefined) return;
-    this.icache[page] = undefined;
+    this.icacheDir[page >>> 10]![page & 0x3ff] = undefined;
     // Keep a few emptied arrays for the next pages decoded (the kernel writes to pages it runs
     // code from: thousands of invalidations per boot, each an array of 4096 to allocate).
     if (this.icacheFree.length < 64) { arr.fill(undefined as unknown as Instr); this.icacheFree.push(arr); }
@@ -1276,7 +1286,7 @@ export class Cpu {
       const native = this.nativeInstr(phys);
       if (native !== null) { this.longFetchKey = NaN; return native; }
     }
-    const cached = this.icache[page];
+    const cached = this.icachePage(page);
     if (m64) {
       this.longFetchKey = Math.floor(lin / 4096) * 2 + (user ? 1 : 0);
       this.longFetchArr = cached;
@@ -1302,10 +1312,11 @@ export class Cpu {
     ins.phys = phys;
     const page = phys >>> 12;
     if ((lin & 0xfff) + ins.len > 0x1000 || this.mem.nativePages[page] !== 0 || !this.mem.isCacheable(phys)) return undefined;
-    let arr = this.icache[page];
+    let arr = this.icachePage(page);
     if (arr === undefined) {
       arr = this.icacheFree.pop() ?? packedArray<Instr | undefined>(4096, undefined) as Instr[];
-      this.icache[page] = arr;
+      const dir = this.icacheDir[page >>> 10] ??= packedArray<Instr[] | undefined>(1 << 10, undefined);
+      dir[page & 0x3ff] = arr;
       this.icachePages.push(page);
       this.mem.codePages[page] = 1;
     }
@@ -1316,7 +1327,7 @@ export class Cpu {
 
   /** The decoded instruction the cache holds at `phys`, if any (the block compiler shares it). */
   cachedInstr(phys: number): Instr | undefined {
-    const arr = this.icache[phys >>> 12];
+    const arr = this.icachePage(phys >>> 12);
     return arr === undefined ? undefined : arr[phys & 0xfff];
   }
 
@@ -1338,7 +1349,7 @@ export class Cpu {
       const native = this.nativeInstr(phys);
       if (native !== null) { this.fetchKey = -1; return native; }
     }
-    const cached = this.icache[page];
+    const cached = this.icachePage(page);
     this.fetchKey = key;
     this.fetchArr = cached;
     this.fetchPhysPage = page;

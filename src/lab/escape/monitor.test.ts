@@ -14,32 +14,32 @@ import { CONFIGS } from "./verdict.js";
 const image = loadEscapeImage();
 const modes = availableModes();
 
+// Under bt each attempt runs once for both checks: contained, and the guest sees what bare
+// shows (the ESC line's outcome).
 for (const config of CONFIGS.filter((c) => c.role === "protected")) {
   const skip = modes.includes(config.mode) ? false : `mode ${config.mode} is not in this build (availableModes: ${modes.join(", ")})`;
   for (const a of ATTEMPTS) {
-    test(`${config.label}: ${a.name} is contained`, { skip }, () => {
+    const title = config.id === "bt" ? `${config.label}: ${a.name} is contained and shows the guest what bare shows ('${a.bare}')` : `${config.label}: ${a.name} is contained`;
+    test(title, { skip }, () => {
       const r = runAttempt(image, a, config);
       assert.equal(r.verdict, "CONTAINED", `${a.name} under ${config.label}: ${r.verdict} (${r.reason}); end ${r.end}; guest ${r.guest ? guestView(r.guest) : "printed no line"}`);
       // A hardware-assisted monitor runs the guest on the processor: its view is bare's.
       if (config.paging !== undefined) assert.equal(r.guest ? guestView(r.guest) : "no line", a.bare, `${a.name}: the guest's view under ${config.label}`);
+      if (config.id === "bt") {
+        assert.ok(r.guest, `no ESC line under bt (end ${r.end})`);
+        assert.equal(guestView(r.guest), a.bare, `${a.name}: the guest's view under bt`);
+      }
     });
   }
 }
 
-const bt = CONFIGS.find((c) => c.id === "bt")!;
-const btSkip = modes.includes("bt") ? false : `mode bt is not in this build (availableModes: ${modes.join(", ")})`;
-for (const a of ATTEMPTS) {
-  test(`bt: ${a.name} shows the guest what bare shows ('${a.bare}')`, { skip: btSkip }, () => {
-    const r = runAttempt(image, a, bt);
-    assert.ok(r.guest, `no ESC line under bt (end ${r.end})`);
-    assert.equal(guestView(r.guest), a.bare);
-  });
-}
-
 const weak = CONFIGS.find((c) => c.role === "weakened")!;
-test(`${weak.label}: at least one attempt escapes (the suite can see an escape)`, { skip: modes.includes(weak.mode) ? false : `mode ${weak.mode} is not in this build` }, () => {
-  const escaped = ATTEMPTS.filter((a) => runAttempt(image, a, weak).verdict === "ESCAPED").map((a) => a.name);
-  assert.ok(escaped.length > 0, "no attempt escaped under --protect paging-only");
-  // A write over the whole region under a ring-1 guest with no segment truncation must get through.
-  assert.ok(escaped.includes("rep-stos-region"), `escaped: ${escaped.join(", ")}`);
+// One attempt is enough to show the suite can see an escape, and this one must get through:
+// a write over the whole region under a ring-1 guest with no segment truncation. (Running
+// the other attempts too decided nothing: the test asked that this one be among those
+// that escaped.)
+test(`${weak.label}: rep-stos-region escapes (the suite can see an escape)`, { skip: modes.includes(weak.mode) ? false : `mode ${weak.mode} is not in this build` }, () => {
+  const a = ATTEMPTS.find((x) => x.name === "rep-stos-region")!;
+  const r = runAttempt(image, a, weak);
+  assert.equal(r.verdict, "ESCAPED", `rep-stos-region under ${weak.label}: ${r.verdict} (${r.reason}); end ${r.end}`);
 });
