@@ -128,14 +128,12 @@ test("malformed input is rejected with a stable code", { skip }, () => {
   expectCode(() => xzDecompress(xz(data, "--check=crc32"), { maxOutput: 1000 }), "E_XZ_DATA");
 });
 
-test("speed: 16 MB of structured data decodes in well under a few seconds", { skip }, () => {
+test("16 MB of structured data through the x86 BCJ filter and LZMA2 preset 6 decodes to the original (speed is bench's)", { skip }, () => {
   const data = new Uint8Array(16 << 20);
   const s = structured(1 << 20);
   for (let i = 0; i < 16; i++) { data.set(s, i << 20); data[i << 20] = i; }
   const packed = xz(data, "--x86", "--lzma2=preset=6", "--check=crc32");
-  const t = performance.now();
   const out = xzDecompress(packed, { sizeHint: data.length });
-  const ms = performance.now() - t;
   assert.equal(out.length, data.length);
-  assert.ok(ms < 5000, `${ms} ms`);
+  assert.ok(out.every((b, k) => b === data[k]), "the bytes round-trip");
 });
