@@ -145,8 +145,8 @@ Exit status (each ending also prints one line on stderr saying what happened):
  10–12 escape: an attempt was not contained (10), no escape under paging-only (11),
                     a needed mode is missing (12)
  13  classify: the found set differs from the expected one
- 14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode or long
-                    mode, which the monitor does not run (use --mode bare)
+ 14  E_MONITOR_UNSUPPORTED  trap/bt: the guest entered real or virtual-8086 mode, left
+                    long mode, or runs in long mode under trap (use --mode bare or bt)
  15  E_SNAPSHOT_*   --restore: the file is missing or unreadable (_READ), not a snapshot
                     (_FOREIGN), of another format version (_VERSION), cut short
                     (_TRUNCATED), damaged (_CORRUPT) or for another machine
