@@ -238,7 +238,7 @@ export class Monitor {
    * region's 4-level path. The machine enters long mode in enterLongMachine().
    */
   private toLongWorld(): void {
-    if (this.mode !== "bt") throw new GuestUnsupported(`the guest is in long mode (EFER.LMA) at ${guestWhereOf(this.vcpu)}; ${this.longModeNotYet()}`);
+    if (this.mode !== "bt") throw new GuestUnsupported(`the guest is in long mode (EFER.LMA) ${guestWhereOf(this.vcpu)}; ${this.longModeNotYet()}`);
     const m = this.machine.cpu, vc = this.vcpu;
     const ring = this.protect === "two-tables" ? 3 : 1;
     this.lmsle = this.protect === "segments" && m.features.lmsle;
@@ -686,7 +686,7 @@ export class Monitor {
   /** Load the 64-bit guest's state into the machine and IRETQ to it: kernel code through its translation. */
   private resume64(): void {
     const m = this.machine.cpu, vc = this.vcpu, w = this.world64!;
-    if (!vc.lma) throw new GuestUnsupported(`the guest left long mode at ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
+    if (!vc.lma) throw new GuestUnsupported(`the guest left long mode ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
     this.selectSet();
     m.regs.set(vc.regs);
     m.regsHi.set(vc.regsHi);
@@ -923,7 +923,7 @@ export class Monitor {
     const m = this.machine.cpu, vc = this.vcpu;
     if (this.world64 !== null) {
       // The long-mode world: a 4-level root (the machine stays in IA-32e mode).
-      if (!vc.lma) throw new GuestUnsupported(`the guest left long mode at ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
+      if (!vc.lma) throw new GuestUnsupported(`the guest left long mode ${guestWhereOf(vc)}; the long-mode monitor runs 64-bit guests in IA-32e mode only (--mode bare runs it)`);
       this.shadow.evicted = false;
       if (m.nxe !== vc.nxe) m.setEfer((m.efer & ~EFER_LMA) ^ EFER_NXE);
       m.setCr3(this.shadow.rootFor(vc));
