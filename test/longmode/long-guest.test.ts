@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LONG_GUEST_LINE, longModeGuest } from "./long-guest.js";
 import { runLabGuest } from "../../src/lab/guest-runner.js";
-import { GuestUnsupported } from "../../src/vmm/monitor.js";
+import { GuestUnsupported, ProtectUnsound } from "../../src/vmm/monitor.js";
 import { REPO_ROOT } from "../support/paths.js";
 
 const BIN = join(REPO_ROOT, "bin", "vmm86.js");
@@ -30,15 +30,25 @@ test("the long-mode guest reaches 64-bit mode on core2, athlon64-revc and zen3, 
   }
 });
 
-test("the classic monitor refuses a guest that turns on long mode", () => {
+test("the classic monitor: under bt a guest that turns long mode on runs on the long-mode world as on bare; trap and unsound segments refuse it", () => {
   const img = longModeGuest();
-  for (const mode of ["bt", "trap"] as const) {
-    assert.throws(() => runLabGuest(img, { mode, cpu: "core2", maxInstructions: 2e6 }),
-      (e: unknown) => e instanceof GuestUnsupported && /long mode \(EFER\.LMA\)/.test(e.message));
+  const bare = runLabGuest(img, { mode: "bare", cpu: "core2,-apic", maxInstructions: 2e6 });
+  for (const protect of ["two-tables", "paging-only"] as const) {
+    const r = runLabGuest(img, { mode: "bt", cpu: "core2", protect, maxInstructions: 2e6 });
+    assert.equal(r.serial, bare.serial, protect);
+    assert.deepEqual(r.end, bare.end, protect);
+    assert.equal(r.instructions, bare.instructions, protect);
+    assert.equal(r.counters["world.to-long-mode"], 1, protect);
+    assert.deepEqual(r.integrity, { monitorIntact: true, guestRanAtCpl0: false }, protect);
   }
+  // core2 has no EFER.LMSLE: --protect segments is refused when the guest turns long mode on.
+  assert.throws(() => runLabGuest(img, { mode: "bt", cpu: "core2", protect: "segments", maxInstructions: 2e6 }),
+    (e: unknown) => e instanceof ProtectUnsound && /core2: it has no EFER\.LMSLE/.test(e.message));
+  assert.throws(() => runLabGuest(img, { mode: "trap", cpu: "core2", maxInstructions: 2e6 }),
+    (e: unknown) => e instanceof GuestUnsupported && /long mode \(EFER\.LMA\).*--mode trap runs 32-bit guests only/.test(e.message));
 });
 
-test("vmm86 run --kernel: the long-mode guest under bare prints from 64-bit mode; under bt it is E_MONITOR_UNSUPPORTED (exit 14)", () => {
+test("vmm86 run --kernel: the long-mode guest under bare and bt --protect two-tables prints from 64-bit mode; bt with segments on core2 is E_PROTECT_UNSOUND (exit 14)", () => {
   const dir = mkdtempSync(join(tmpdir(), "vmm86-long-"));
   try {
     const file = join(dir, "long.bin");
@@ -46,9 +56,12 @@ test("vmm86 run --kernel: the long-mode guest under bare prints from 64-bit mode
     let r = spawnSync(process.execPath, [BIN, "run", "--kernel", file, "--cpu", "core2"], { encoding: "utf8", timeout: 60_000 });
     assert.equal(r.stdout.trim(), LONG_GUEST_LINE);
     assert.equal(r.status, 1); // port 0xF4 status 0 → exit (0 << 1) | 1, as QEMU's isa-debug-exit
+    r = spawnSync(process.execPath, [BIN, "run", "--kernel", file, "--cpu", "core2", "--mode", "bt", "--protect", "two-tables"], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.stdout.trim(), LONG_GUEST_LINE);
+    assert.equal(r.status, 1, r.stderr);
     r = spawnSync(process.execPath, [BIN, "run", "--kernel", file, "--cpu", "core2", "--mode", "bt"], { encoding: "utf8", timeout: 60_000 });
     assert.equal(r.status, 14);
-    assert.match(r.stderr, /^vmm86: E_MONITOR_UNSUPPORTED: the guest turned on long mode/m);
+    assert.match(r.stderr, /^vmm86: E_PROTECT_UNSOUND: --protect segments cannot protect the monitor from a 64-bit guest on core2/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
