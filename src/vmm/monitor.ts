@@ -412,22 +412,7 @@ export class Monitor {
       this.monitorInterrupted(v, err, eip);
       return;
     }
-    if (v === 14) {
-      const cr2 = m.cr2;
-      this.written.length = 0;
-      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, (cs & 3) === 3, (err & 0x10) !== 0)) {
-        // A hidden fault: the shadow now has the entry; restart the instruction.
-        this.written.length = 0;
-        this.counters.inc("pf.hidden");
-        this.flushMachineTlb(cr2);
-        m.regs[Reg.ESP] = (sp + 4) | 0;
-        this.iretToGuest(false);
-        m.tscOffset = this.vcpu.tscOffset - this.overhead;
-        this.armTimer();
-        return;
-      }
-      this.written.length = 0;
-    }
+    if (v === 14 && this.hiddenFault(err, (cs & 3) === 3, 4)) return;
     if (v === L.VEC_CALLOUT) {
       this.overhead += 1; // the translated code's INT
       if (cs === L.SEL_TC_CS && this.fastReturn(f, eip)) return;
@@ -459,6 +444,34 @@ export class Monitor {
     if (this.captureWanted) this.capture();
     this.devicesAndInterrupts();
     this.leave();
+  }
+
+  /**
+   * A machine #PF with error code `err` (its frame's error-code slot `errBytes` wide): if
+   * the guest's tables allow the access (a hidden fault), the shadow now has the entry and
+   * the instruction restarts; false when the guest must see it or it must be emulated.
+   */
+  private hiddenFault(err: number, user: boolean, errBytes: 4 | 8): boolean {
+    const m = this.machine.cpu, cr2 = m.cr2;
+    this.written.length = 0;
+    const filled = this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, user, (err & 0x10) !== 0);
+    this.written.length = 0;
+    if (!filled) return false;
+    this.counters.inc("pf.hidden");
+    this.flushMachineTlb(cr2);
+    m.regs[Reg.ESP] = (m.regs[Reg.ESP] + errBytes) | 0; // pop the error code
+    this.backToGuest();
+    return true;
+  }
+
+  /**
+   * Return to the guest without syncing (a fast path: the machine's state is the guest's),
+   * the TSC offset and the deadline timer brought in line with the overhead so far.
+   */
+  private backToGuest(): void {
+    this.iretToGuest(false);
+    this.machine.cpu.tscOffset = this.vcpu.tscOffset - this.overhead;
+    this.armTimer();
   }
 
   /** An entry from the monitor itself: only the idle loop is ever interrupted there. */
@@ -498,23 +511,8 @@ export class Monitor {
       return;
     }
     const tcCs = L.SEL64_TC_CS | w.guestRing;
-    if (v === 14) {
-      const cr2 = m.cr2;
-      // The guest's privilege, not the machine's: under two-tables its kernel runs at ring 3.
-      const user = this.tables !== null ? !this.tables.kernelSet : (cs & 3) === 3;
-      this.written.length = 0;
-      if (this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, user, (err & 0x10) !== 0)) {
-        this.written.length = 0;
-        this.counters.inc("pf.hidden");
-        this.flushMachineTlb(cr2);
-        m.regs[Reg.ESP] = (m.regs[Reg.ESP] + 8) | 0; // the error code
-        this.iretToGuest(false);
-        m.tscOffset = this.vcpu.tscOffset - this.overhead;
-        this.armTimer();
-        return;
-      }
-      this.written.length = 0;
-    }
+    // The guest's privilege, not the machine's: under two-tables its kernel runs at ring 3.
+    if (v === 14 && this.hiddenFault(err, this.tables !== null ? !this.tables.kernelSet : (cs & 3) === 3, 8)) return;
     // A callout only from translated code (and, with two tables, on the kernel set): guest
     // user code may reach the ring-3 callout gate with its own INT 0xF1, which the vCPU
     // then runs as the guest's.
@@ -587,9 +585,7 @@ export class Monitor {
     m.writeLin32(sp + 24, after | 0, false);
     m.writeLin32(sp + 28, Math.floor(after / TWO32) | 0, false);
     this.counters.inc("bt.ret-fast");
-    this.iretToGuest(false);
-    m.tscOffset = this.vcpu.tscOffset - this.overhead;
-    this.armTimer();
+    this.backToGuest();
     return true;
   }
 
@@ -650,11 +646,9 @@ export class Monitor {
     m.regsHi[Reg.ESP] = Math.floor(sp / TWO32) | 0;
     m.halted = false;
     this.counters.inc("bt.callout-quick");
-    this.iretToGuest(false);
     this.inMonitor = false;
     this.resumedGuest = vc.cycles;
-    m.tscOffset = vc.tscOffset - this.overhead;
-    this.armTimer();
+    this.backToGuest();
     return true;
   }
 
@@ -778,9 +772,7 @@ export class Monitor {
     m.writeLin32(frame, tc, false);
     m.writeLin32(frame + 12, (esp + 4 + c.retPop) | 0, false);
     this.counters.inc("bt.ret-fast");
-    this.iretToGuest(false);
-    m.tscOffset = this.vcpu.tscOffset - this.overhead;
-    this.armTimer();
+    this.backToGuest();
     return true;
   }
 
