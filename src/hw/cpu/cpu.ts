@@ -7,6 +7,7 @@
 // `exec/`, protected-mode control transfers in `transfer.ts`, interrupt delivery in
 // `interrupt.ts`, task switching in `task.ts`.
 
+import { TLB_DIRTY, TLB_GLOBAL, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "./tlb-bits.js";
 import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
@@ -91,12 +92,6 @@ export interface CpuOptions {
   jit?: boolean | JitOptions;
 }
 
-// TLB entry bits (low 12 bits of each tlb[] entry; the high 20 are the frame).
-const TLB_VALID = 1, TLB_USER = 2, TLB_USER_W = 4, TLB_SUP_W = 8, TLB_DIRTY = 16, TLB_GLOBAL = 32;
-/** The frame is ordinary RAM: accesses may index `mem.ram` directly. */
-const TLB_RAM = 64;
-/** Execute-disable (PAE paging with EFER.NXE): instruction fetches fault. */
-const TLB_NOEXEC = 128;
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 /** The host stores an Int32Array little-endian, as x86 memory is: aligned dwords of RAM can use one. */
@@ -310,7 +305,8 @@ export class Cpu {
    * RAM as aligned dwords (little-endian hosts; null otherwise): the TLB fast paths below read
    * and write an aligned dword with one access instead of four bytes.
    */
-  private readonly ram32: Int32Array | null;
+  /** RAM as dwords (little-endian hosts, aligned RAM): the aligned fast paths here, and tier 2 (jit/lower.ts). */
+  readonly ram32: Int32Array | null;
   private readonly tlbPages = new Int32Array(1 << 20);
   private tlbCount = 0;
   private readonly xlat = new Translation();
@@ -360,7 +356,7 @@ export class Cpu {
     this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
-    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
+    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? { generate: Number((globalThis as any).process?.env?.GEN ?? 50000) } : opts.jit);
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));

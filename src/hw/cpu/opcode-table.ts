@@ -43,6 +43,9 @@ import type { FeatureName } from "./models.js";
 
 export type Operand = string;
 
+/** The lowerable instruction kinds (OpDef.lower, docs/jit.md "Lowering"). */
+export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "jcc";
+
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
   opcode: number;
@@ -95,6 +98,13 @@ export interface OpDef {
    * rewritten code after it.
    */
   quiet?: boolean;
+  /**
+   * How the block compiler's tier 2 may lower the instruction (jit/lower.ts): inline code for
+   * its operand access (registers, the effective address, immediates) around the same
+   * semantic function the handler calls (`alu`, `incOp`, `push32`, `condition` …). Absent:
+   * the block calls the handler. Set at the end of this file.
+   */
+  lower?: Lowering;
   /**
    * In VMX non-root operation (Intel SDM vol. 3C §26.1 "Instructions That Cause VM Exits",
    * §25.1 in newer editions): "always" — it exits unconditionally (§26.1.2); otherwise the
@@ -865,6 +875,27 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   for (const row of OPCODES) {
     row.straight = !ends.has(row.handler) && (row.x64 === undefined || !ends.has(row.x64)) && row.opcode !== -1;
     row.quiet = row.straight && (simd(row) || (quiet.has(row.handler) && (row.x64 === undefined || quiet.has(row.x64))));
+  }
+}
+
+// ---- What tier 2 lowers to inline operand code (jit/lower.ts; docs/jit.md, "Lowering") ----
+{
+  const kinds = new Map<Handler, Lowering>([
+    [alu.alu_Eb_Gb, "alu"], [alu.alu_Ev_Gv, "alu"], [alu.alu_Gb_Eb, "alu"], [alu.alu_Gv_Ev, "alu"],
+    [alu.alu_AL_Ib, "alu"], [alu.alu_eAX_Iz, "alu"], [alu.grp1_Eb_Ib, "alu"], [alu.grp1_Ev_I, "alu"],
+    [alu.test_Eb_Gb, "test"], [alu.test_Ev_Gv, "test"], [alu.test_AL_Ib, "test"], [alu.test_eAX_Iz, "test"],
+    [alu.test_Eb_Ib, "test"], [alu.test_Ev_Iz, "test"],
+    [data.mov_Eb_Gb, "mov"], [data.mov_Ev_Gv, "mov"], [data.mov_Gb_Eb, "mov"], [data.mov_Gv_Ev, "mov"],
+    [data.mov_Eb_Ib, "mov"], [data.mov_Ev_Iz, "mov"], [data.mov_Zb_Ib, "mov"], [data.mov_Zv_Iv, "mov"],
+    [alu.inc_Zv, "inc"], [alu.inc_Eb, "inc"], [alu.inc_Ev, "inc"],
+    [alu.dec_Zv, "dec"], [alu.dec_Eb, "dec"], [alu.dec_Ev, "dec"],
+    [stack.push_Zv, "push"], [stack.push_I, "push"], [stack.pop_Zv, "pop"],
+    [data.lea_Gv_M, "lea"], [data.movzx_Gv_Eb, "movzx"], [data.movzx_Gv_Ew, "movzx"],
+    [ctl.jcc_J, "jcc"],
+  ]);
+  for (const row of OPCODES) {
+    const k = kinds.get(row.handler);
+    if (k !== undefined) row.lower = k;
   }
 }
 

@@ -114,30 +114,26 @@ export function test_Ev_Iz(cpu: Cpu, i: Instr): void {
   else alu(cpu, 4, cpu.readE16(i), i.imm & 0xffff, 2);
 }
 
-// INC / DEC (40–4F, FE /0 /1, FF /0 /1).
+// INC / DEC (40–4F, FE /0 /1, FF /0 /1): CF is kept (setLazy fixes it first).
+/** INC of `d` at `size` bytes: the result (unmasked), with the lazy flags set. */
+export function incOp(cpu: Cpu, d: number, size: number): number { const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, size); return v; }
+/** DEC of `d` at `size` bytes: the result (unmasked), with the lazy flags set. */
+export function decOp(cpu: Cpu, d: number, size: number): number { const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, size); return v; }
 export function inc_Zv(cpu: Cpu, i: Instr): void {
   const r = i.opcode & 7;
-  if (i.opsize32) { const d = cpu.regs[r]; const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.regs[r] = v; }
-  else { const d = cpu.get16(r); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 2); cpu.set16(r, v); }
+  if (i.opsize32) cpu.regs[r] = incOp(cpu, cpu.regs[r], 4); else cpu.set16(r, incOp(cpu, cpu.get16(r), 2));
 }
 export function dec_Zv(cpu: Cpu, i: Instr): void {
   const r = i.opcode & 7;
-  if (i.opsize32) { const d = cpu.regs[r]; const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.regs[r] = v; }
-  else { const d = cpu.get16(r); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 2); cpu.set16(r, v); }
+  if (i.opsize32) cpu.regs[r] = decOp(cpu, cpu.regs[r], 4); else cpu.set16(r, decOp(cpu, cpu.get16(r), 2));
 }
-export function inc_Eb(cpu: Cpu, i: Instr): void {
-  const d = cpu.readRmw8(i); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 1); cpu.writeE8(i, v);
-}
-export function dec_Eb(cpu: Cpu, i: Instr): void {
-  const d = cpu.readRmw8(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 1); cpu.writeE8(i, v);
-}
+export function inc_Eb(cpu: Cpu, i: Instr): void { cpu.writeE8(i, incOp(cpu, cpu.readRmw8(i), 1)); }
+export function dec_Eb(cpu: Cpu, i: Instr): void { cpu.writeE8(i, decOp(cpu, cpu.readRmw8(i), 1)); }
 export function inc_Ev(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) { const d = cpu.readRmw32(i); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 4); cpu.writeE32(i, v); }
-  else { const d = cpu.readRmw16(i); const v = d + 1; cpu.setLazy(LazyOp.INC, d, 1, v, 2); cpu.writeE16(i, v); }
+  if (i.opsize32) cpu.writeE32(i, incOp(cpu, cpu.readRmw32(i), 4)); else cpu.writeE16(i, incOp(cpu, cpu.readRmw16(i), 2));
 }
 export function dec_Ev(cpu: Cpu, i: Instr): void {
-  if (i.opsize32) { const d = cpu.readRmw32(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 4); cpu.writeE32(i, v); }
-  else { const d = cpu.readRmw16(i); const v = d - 1; cpu.setLazy(LazyOp.DEC, d, 1, v, 2); cpu.writeE16(i, v); }
+  if (i.opsize32) cpu.writeE32(i, decOp(cpu, cpu.readRmw32(i), 4)); else cpu.writeE16(i, decOp(cpu, cpu.readRmw16(i), 2));
 }
 
 // NOT / NEG (F6/F7 /2 /3).

@@ -13,6 +13,9 @@
 import type { Cpu } from "../cpu.js";
 import { decode, decode64, type ByteSource, type DecodeFaults } from "../decoder.js";
 import type { Handler, Instr } from "../instr.js";
+import { alu, decOp, incOp } from "../exec/alu.js";
+import { jumpNear } from "../exec/control.js";
+import { PROLOGUE, lower } from "./lower.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -73,6 +76,8 @@ export interface JitStats {
   compiledInstructions: number;
   /** Blocks entered straight from the block before them (a chain link), without a fetch. */
   chained: number;
+  /** Instructions tier 2 lowered to inline operand code (lower.ts), summed over generated blocks. */
+  lowered: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -88,6 +93,29 @@ export interface JitOptions {
 export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, cacheBlocks: 32_768 };
 /** The longest block, in instructions. */
 const MAX_INSTRUCTIONS = 48;
+
+/**
+ * Specialised handlers (docs/jit.md, "Lowering"): for an instruction the opcode table lowers,
+ * tier 1 calls a handler generated from the same lowering as tier 2's inline code, with the
+ * form (kind, operand kinds and sizes, address parts, the ALU operation, the condition) fixed
+ * and the registers, displacement and immediate read from the Instr. There are a few hundred
+ * forms; each is made once, shared by every CPU (a pure function of its source), and V8
+ * optimises each once, where a generated block is optimised block by block.
+ */
+const SPECIALISED = new Map<string, Handler>();
+
+function specialized(i: Instr): Handler | null {
+  const low = lower(i, false);
+  if (low === null) return null;
+  const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
+  const src = `return function lowered(cpu, i) {\nconst r = cpu.regs;\n${low.mem ? PROLOGUE + "\n" : ""}${body}\n};`;
+  let h = SPECIALISED.get(src);
+  if (h === undefined) {
+    h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
+    SPECIALISED.set(src, h);
+  }
+  return h;
+}
 
 /** Raised (as this value) when a block's next instruction cannot be decoded inside the page. */
 const STOP = { stop: true };
@@ -114,7 +142,7 @@ class PageBytes implements ByteSource, DecodeFaults {
 }
 
 export class BlockCompiler {
-  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0 };
+  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0 };
   /** Blocks compiled from each physical page (for the invalidation count). */
   private readonly perPage = new Map<number, number>();
   private live = 0;
@@ -220,36 +248,77 @@ export class BlockCompiler {
       // rewrite this block's own code.
       check[k] = ins.hasMem || ins.def.quiet !== true ? 1 : 0;
     }
-    return new CompiledBlock(instrs, instrs.map((i) => i.handler), ends, check, this.generation);
+    return new CompiledBlock(instrs, instrs.map((i) => specialized(i) ?? i.handler), ends, check, this.generation);
   }
 
   /**
-   * Tier 2: one generated function for a hot block. Each handler call site in it has one
-   * target, which V8 inlines; the checks are the ones tier 1 makes.
+   * Tier 2: one generated function for a hot block (docs/jit.md, "Tier 2" and "Lowering").
+   * An instruction the opcode table lowers becomes inline operand code around its semantic
+   * function (lower.ts); any other calls its handler, whose call site has one target that
+   * V8 can inline. The bookkeeping is the interpreter's where anything can observe it:
+   * before an instruction that can fault or reach a device, `instrEip`, `eip` and the
+   * instruction count are what the interpreter has there; register-only lowered
+   * instructions are counted in batches, and the checks are the ones tier 1 makes.
    */
   generate(block: CompiledBlock): void {
     const t0 = performance.now();
-    const params: string[] = [];
-    const args: unknown[] = [];
+    const params: string[] = ["alu", "incOp", "decOp", "jumpNear"];
+    const args: unknown[] = [alu, incOp, decOp, jumpNear];
     const body: string[] = [];
     const n = block.count;
+    const checks = "cpu.codeEpoch !== ep || cpu.stopReason !== 0 || cpu.instructions >= cpu.sliceEnd || " +
+      "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & cpu.irqEnableMask) !== 0 || cpu.guest !== null))";
+    // Instructions run since `cpu.instructions` was last brought up to date.
+    let pending = 0;
+    const flush = (): void => {
+      if (pending !== 0) body.push(`cpu.instructions += ${pending};`);
+      pending = 0;
+    };
+    // Whether the last instruction was a handler call (which may set inhibitIrq, e.g. MOV SS).
+    let afterCall = false;
+    let lowered = 0;
     for (let k = 0; k < n; k++) {
-      params.push(`h${k}`, `i${k}`);
-      args.push(block.handlers[k], block.instrs[k]);
+      const ins = block.instrs[k];
       const at = k === 0 ? "e0" : `e0 + ${block.ends[k - 1]}`;
-      body.push(`cpu.instrEip = ${at}; cpu.eip = e0 + ${block.ends[k]}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); cpu.instructions++;`);
-      if (k < n - 1 && block.check[k] !== 0) {
-        body.push(
-          `if (cpu.eip !== e0 + ${block.ends[k]} || cpu.codeEpoch !== ep || cpu.stopReason !== 0` +
-          "  || cpu.instructions >= cpu.sliceEnd || " +
-          "((cpu.intrLine || cpu.nmiPending) && !cpu.inhibitIrq && (cpu.nmiPending || (cpu.flags & cpu.irqEnableMask) !== 0 || cpu.guest !== null))) return;",
-        );
+      const next = `e0 + ${block.ends[k]}`;
+      const last = k === n - 1;
+      const low = lower(ins);
+      if (low === null) {
+        flush();
+        params.push(`h${k}`, `i${k}`);
+        args.push(block.handlers[k], ins);
+        body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); cpu.instructions++;`);
+        if (!last && block.check[k] !== 0) body.push(`if (cpu.eip !== ${next} || ${checks}) return;`);
+        afterCall = true;
+        continue;
+      }
+      lowered++;
+      if (afterCall) body.push("cpu.inhibitIrq = false;");
+      afterCall = false;
+      if (low.branch) {
+        // Taken: as the interpreter, with EIP at the next instruction and the Jcc counted after.
+        flush();
+        body.push(`if (${low.code}) { cpu.instrEip = ${at}; cpu.eip = ${next}; jumpNear(cpu, ${next} + ${low.disp}, ${low.opsize32}); cpu.instructions++; return; }`);
+        pending = 1;
+        if (last) { flush(); body.push(`cpu.eip = ${next};`); }
+        continue;
+      }
+      if (low.mem) {
+        flush();
+        body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; ${low.code} cpu.instructions++;`);
+        if (!last) body.push(`if (${checks}) return;`);
+      } else {
+        body.push(low.code);
+        pending++;
+        if (last) { flush(); body.push(`cpu.eip = ${next};`); }
       }
     }
-    const src = `return function block(cpu, e0) {\nconst ep = cpu.codeEpoch;\n${body.join("\n")}\n};`;
+    flush();
+    const src = `return function block(cpu, e0) {\nconst ep = cpu.codeEpoch; const r = cpu.regs;\n${PROLOGUE}\n${body.join("\n")}\n};`;
     const make = new Function(...params, src) as (...a: unknown[]) => (cpu: Cpu, e0: number) => void;
     block.fn = make(...args);
     this.stats.generated++;
+    this.stats.lowered += lowered;
     this.stats.compileMs += performance.now() - t0;
   }
 }
