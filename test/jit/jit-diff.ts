@@ -31,6 +31,8 @@ export interface Program { start: number; bytes: number[]; }
 export function program(seed: number): Program {
   const rng = new Rng(seed);
   const r = (): number => FREE[rng.int(FREE.length)];
+  // Byte registers the program may write: AL CL DL AH CH DH (not BL, BH: EBX is the data pointer).
+  const r8 = (): number => [0, 1, 2, 4, 5, 6][rng.int(6)];
   const b: number[] = [];
   const imms: number[] = []; // offsets of MOV r32, imm32 immediates (SMC targets)
   const smc: number[] = [];  // offsets of the disp32 of SMC stores, filled in at the end
@@ -39,7 +41,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(22);
+    const kind = rng.int(28);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -55,11 +57,31 @@ export function program(seed: number): Program {
       case 13: b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r())); break; // cmp; jcc over a mov
       case 14: if (rng.int(12) === 0) b.push(0x8b, 0x06); break; // mov eax, [esi]: a random pointer
       case 15: if (rng.int(12) === 0) { b.push(0x8b, modrm(2, r(), 3)); u32(HOLE - DATA + rng.int(0x100)); } break; // #PF mid-block
-      case 16: if (!smcOn) break; b.push(0xc7, modrm(2, 0, 5)); smc.push(b.length); u32(0); u32(rng.next()); break; // mov dword [ebp+d32], imm32
+      case 16: if (!smcOn) break;
+        if (rng.int(2)) { b.push(0xc7, modrm(2, 0, 5)); smc.push(b.length); u32(0); u32(rng.next()); break; } // mov dword [ebp+d32], imm32
+        // inc dword [ebp+d32] into a MOV's immediate: a new value each iteration, so stale code shows.
+        b.push(0xb8 + r()); imms.push(b.length); u32(rng.next());
+        b.push(0xff, modrm(2, 0, 5)); smc.push(b.length); u32(0); break;
       case 17: b.push(0x0f, 0xb6 + rng.int(2) * 8, modrm(1, r(), 3), rng.int(0x100)); break; // movzx/movsx r, byte [ebx+d8]
       case 18: b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r() & 3)); break; // setcc
       case 19: b.push(0x0f, 0x40 + rng.int(16), modrm(3, r(), r())); break; // cmovcc
       case 20: b.push(0xbf, ...le(DATA + 0x800 + rng.int(0x200)), 0xb9, ...le(rng.int(24)), 0xfc, 0xf3, rng.int(2) ? 0xaa : 0xab); break; // rep stos
+      // The forms tier 2 lowers (jit/lower.ts) that the cases above leave out: byte registers
+      // and memory, group 1 immediates, TEST, the AL/eAX immediate forms, INC/DEC of memory
+      // (unaligned too), PUSH imm.
+      case 22: { const op = [0x00, 0x08, 0x10, 0x18, 0x20, 0x28, 0x30, 0x38, 0x02, 0x2a][rng.int(10)];
+        if (rng.int(2)) b.push(op, modrm(1, r8(), 3), rng.int(0x100)); else b.push(op, modrm(3, r8(), r8())); break; }
+      case 23: { const k8 = rng.int(8);
+        if (rng.int(2)) b.push(0x83, modrm(1, k8, 3), rng.int(0xfd), rng.int(256));
+        else if (rng.int(2)) { b.push(0x81, modrm(3, k8, r())); u32(rng.next()); }
+        else b.push(0x80, modrm(1, k8, 3), rng.int(0x100), rng.int(256)); break; }
+      case 24: if (rng.int(2)) b.push(0x85, modrm(3, r(), r())); else if (rng.int(2)) { b.push(0xa9); u32(rng.next()); }
+        else b.push(0xf6, modrm(1, 0, 3), rng.int(0x100), rng.int(256)); break;
+      case 25: [() => b.push(0x88, modrm(1, rng.int(8), 3), rng.int(0x100)), () => b.push(0x8a, modrm(1, r8(), 3), rng.int(0x100)),
+        () => b.push(0xc6, modrm(1, 0, 3), rng.int(0x100), rng.int(256)), () => b.push(0xb0 + r8(), rng.int(256))][rng.int(4)](); break;
+      case 26: if (rng.int(2)) b.push(rng.int(2) ? 0xff : 0xfe, modrm(1, rng.int(2), 3), rng.int(0xfd));
+        else if (rng.int(2)) b.push(0x6a, rng.int(256), 0x58 + r()); else { b.push(0x68); u32(rng.next()); b.push(0x58 + r()); } break;
+      case 27: if (rng.int(2)) { b.push(0x05 + 8 * rng.int(8)); u32(rng.next()); } else b.push(0x04 + 8 * rng.int(8), rng.int(256)); break;
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }

@@ -356,7 +356,7 @@ export class Cpu {
     this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
-    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? { generate: Number((globalThis as any).process?.env?.GEN ?? 50000) } : opts.jit);
+    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page) => this.invalidateCodePage(page));
@@ -1461,7 +1461,7 @@ export class Cpu {
           this.blockStart = before;
           let leave = false;
           for (;;) {
-            if (blk.fn !== null) blk.fn(this, this.eip);
+            if (blk.fn !== null) blk.fn(this);
             else {
               if (++blk.runs === jit.generateAt) jit.generate(blk);
               this.runBlock(blk);

@@ -13,6 +13,7 @@
 import type { Cpu } from "../cpu.js";
 import { decode, decode64, type ByteSource, type DecodeFaults } from "../decoder.js";
 import type { Handler, Instr } from "../instr.js";
+import type { OpDef } from "../opcode-table.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
 import { jumpNear } from "../exec/control.js";
 import { PROLOGUE, lower } from "./lower.js";
@@ -22,8 +23,8 @@ import { PROLOGUE, lower } from "./lower.js";
  * (tier 1, cpu.ts `runBlock`), and, once it is hot, the generated function (tier 2).
  */
 export class CompiledBlock {
-  /** Tier 2: runs the block from EIP/RIP `e0` (its first instruction); null until hot. */
-  fn: ((cpu: Cpu, e0: number) => void) | null = null;
+  /** Tier 2: runs the block from the current EIP (its first instruction); null until hot. */
+  fn: ((cpu: Cpu) => void) | null = null;
   /** Times tier 1 ran it. */
   runs = 0;
   /**
@@ -103,17 +104,34 @@ const MAX_INSTRUCTIONS = 48;
  * optimises each once, where a generated block is optimised block by block.
  */
 const SPECIALISED = new Map<string, Handler>();
+/** Per opcode-table row: the specialised handler (or null) by the Instr's form bits (formKey). */
+const BY_FORM = new WeakMap<OpDef, (Handler | null)[]>();
+
+/** Everything of an Instr that lower() decides on besides its row (registers, displacement and immediate are read at run time). */
+function formKey(i: Instr): number {
+  return (i.hasMem ? 1 : 0) | (i.eaBase >= 0 ? 2 : 0) | (i.eaIndex >= 0 ? 4 : 0) | (i.opsize32 ? 8 : 0) | (i.adsize32 ? 16 : 0) |
+    (i.lock ? 32 : 0) | (i.handler === i.def.handler ? 64 : 0) | (i.code32 ? 128 : 0) | (i.code64 ? 256 : 0);
+}
 
 function specialized(i: Instr): Handler | null {
+  if (i.def.lower === undefined) return null;
+  let forms = BY_FORM.get(i.def);
+  if (forms === undefined) BY_FORM.set(i.def, forms = []);
+  const key = formKey(i);
+  let h = forms[key];
+  if (h !== undefined) return h;
+  h = null;
   const low = lower(i, false);
-  if (low === null) return null;
-  const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
-  const src = `return function lowered(cpu, i) {\nconst r = cpu.regs;\n${low.mem ? PROLOGUE + "\n" : ""}${body}\n};`;
-  let h = SPECIALISED.get(src);
-  if (h === undefined) {
-    h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
-    SPECIALISED.set(src, h);
+  if (low !== null) {
+    const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
+    const src = `return function lowered(cpu, i) {\nconst r = cpu.regs;\n${low.mem ? PROLOGUE + "\n" : ""}${body}\n};`;
+    h = SPECIALISED.get(src) ?? null;
+    if (h === null) {
+      h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
+      SPECIALISED.set(src, h);
+    }
   }
+  forms[key] = h;
   return h;
 }
 
@@ -314,8 +332,8 @@ export class BlockCompiler {
       }
     }
     flush();
-    const src = `return function block(cpu, e0) {\nconst ep = cpu.codeEpoch; const r = cpu.regs;\n${PROLOGUE}\n${body.join("\n")}\n};`;
-    const make = new Function(...params, src) as (...a: unknown[]) => (cpu: Cpu, e0: number) => void;
+    const src = `return function block(cpu) {\nconst e0 = cpu.eip, ep = cpu.codeEpoch, r = cpu.regs;\n${PROLOGUE}\n${body.join("\n")}\n};`;
+    const make = new Function(...params, src) as (...a: unknown[]) => (cpu: Cpu) => void;
     block.fn = make(...args);
     this.stats.generated++;
     this.stats.lowered += lowered;
