@@ -9,10 +9,13 @@ import { attachDebugPorts } from "../src/hw/pc/debug-ports.js";
 import { FlatMachine, CODE } from "../test/support/flat-machine.js";
 import { TEST386_DIR } from "../test/support/paths.js";
 import { CR0_PG } from "../src/hw/cpu/cpu.js";
+import type { JitOptions } from "../src/hw/cpu/jit/block-compiler.js";
 import { asm64 } from "../test/protection/harness.js";
 import { ENTER_LONG_MODE, RSP0, longMachine, useLongTables } from "../test/support/long-machine.js";
 
 interface Sample { name: string; instructions: number; seconds: number; }
+/** The compiler off, on (the default thresholds), or every block generated as JavaScript at once (tier 2). */
+type Jit = boolean | JitOptions;
 
 function time(fn: () => number): { instructions: number; seconds: number } {
   const t0 = process.hrtime.bigint();
@@ -38,7 +41,7 @@ function reference(): number {
   return n;
 }
 
-function test386(jit: boolean): number {
+function test386(jit: Jit): number {
   const m = new Machine({ ramBytes: 16 << 20, jit });
   attachDebugPorts(m.io, {}, 0x190);
   m.loadBios(readFileSync(join(TEST386_DIR, "test386.bin")));
@@ -46,20 +49,22 @@ function test386(jit: boolean): number {
   return m.cpu.instructions;
 }
 
-/** A 32-bit loop: sum an array, with calls, pushes and a Jcc per iteration; paging optional. */
-function computeLoop(paging: boolean, jit: boolean): number {
-  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
-  if (paging) {
-    // Identity-map the first 8 MiB with 4 KiB pages: page directory at 0x100000, tables after.
-    const pd = 0x100000;
-    for (let t = 0; t < 2; t++) {
-      const pt = 0x101000 + t * 0x1000;
-      f.mem.write32(pd + t * 4, pt | 7);
-      for (let k = 0; k < 1024; k++) f.mem.write32(pt + k * 4, ((t * 1024 + k) << 12) | 7);
-    }
-    f.cpu.setCr3(pd);
-    f.cpu.setCr0(f.cpu.cr0 | CR0_PG);
+/** Identity-map the first 8 MiB with 4 KiB pages and turn paging on. */
+function pagingOn(f: FlatMachine): void {
+  const pd = 0x100000;
+  for (let t = 0; t < 2; t++) {
+    const pt = 0x101000 + t * 0x1000;
+    f.mem.write32(pd + t * 4, pt | 7);
+    for (let k = 0; k < 1024; k++) f.mem.write32(pt + k * 4, ((t * 1024 + k) << 12) | 7);
   }
+  f.cpu.setCr3(pd);
+  f.cpu.setCr0(f.cpu.cr0 | CR0_PG);
+}
+
+/** A 32-bit loop: sum an array, with calls, pushes and a Jcc per iteration; paging optional. */
+function computeLoop(paging: boolean, jit: Jit): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
+  if (paging) pagingOn(f);
   // mov ecx, 16384; outer: mov esi, 0x200000; mov edx, 256; xor eax, eax
   // inner: add eax, [esi]; add esi, 4; call f; dec edx; jnz inner; loop outer; hlt
   // f: push ebx; mov ebx, eax; xor ebx, 0x55; pop ebx; ret
@@ -75,7 +80,7 @@ function computeLoop(paging: boolean, jit: boolean): number {
 }
 
 /** The same loop in 64-bit mode (core2, 4-level paging, 2 MiB pages), on 64-bit registers. */
-function computeLoop64(jit: boolean): number {
+function computeLoop64(jit: Jit): number {
   const f = longMachine("core2", jit);
   useLongTables(f);
   f.load(asm64(`${ENTER_LONG_MODE}
@@ -106,7 +111,26 @@ function computeLoop64(jit: boolean): number {
   return f.cpu.instructions;
 }
 
-function repMovs(jit: boolean): number {
+/**
+ * One long block run over and over (docs/jit.md, "What an instruction costs"): `body` repeated
+ * `n` times, then dec ecx; jnz back (rel32); hlt. Paging on, ESI at 0x200000.
+ */
+function longBlock(body: number[], n: number, iterations: number, jit: Jit): number {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
+  pagingOn(f);
+  const code: number[] = [0xbe, 0, 0, 0x20, 0];
+  const top = code.length;
+  for (let k = 0; k < n; k++) code.push(...body);
+  code.push(0x49, 0x0f, 0x85);
+  const rel = top - (code.length + 4);
+  code.push(rel & 0xff, (rel >>> 8) & 0xff, (rel >>> 16) & 0xff, (rel >>> 24) & 0xff, 0xf4);
+  f.load(code, CODE);
+  f.cpu.regs[1] = iterations;
+  f.cpu.run(2e9);
+  return f.cpu.instructions;
+}
+
+function repMovs(jit: Jit): number {
   const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
   // mov ebx, 200; again: mov esi, 0x200000; mov edi, 0x300000; mov ecx, 0x4000; rep movsd; dec ebx; jnz again; hlt
   f.load([0xbb, 200, 0, 0, 0, 0xbe, 0, 0, 0x20, 0, 0xbf, 0, 0, 0x30, 0, 0xb9, 0, 0x40, 0, 0, 0xf3, 0xa5, 0x4b, 0x75, 0xec, 0xf4], CODE);
@@ -117,28 +141,34 @@ function repMovs(jit: boolean): number {
 
 // Each workload runs with the block compiler off (the interpreter alone) and on (the default),
 // alternately, so machine load affects both alike.
-const samples: { name: string; off: Sample; on: Sample }[] = [];
+const samples: { name: string; off: Sample; on: Sample; tier2: Sample }[] = [];
 const ref = time(reference);
 const refMops = ref.instructions / ref.seconds / 1e6;
 for (const [name, fn] of [
   ["test386 (real + protected mode mix)", test386],
-  ["32-bit loop, paging off", (jit: boolean) => computeLoop(false, jit)],
-  ["32-bit loop, paging on", (jit: boolean) => computeLoop(true, jit)],
+  ["32-bit loop, paging off", (jit: Jit) => computeLoop(false, jit)],
+  ["32-bit loop, paging on", (jit: Jit) => computeLoop(true, jit)],
   ["64-bit loop (long mode, 4-level paging)", computeLoop64],
   ["rep movsd (each iteration counted)", repMovs],
+  // add eax, ebx ×40 per block: what a register instruction costs at each tier.
+  ["40 ADDs per block, paging on", (jit: Jit) => longBlock([0x01, 0xd8], 40, 1_000_000, jit)],
+  // mov eax, [esi]; mov [esi+4], eax ×10 per block: the inline TLB fast paths.
+  ["20 MOVs to/from memory per block", (jit: Jit) => longBlock([0x8b, 0x06, 0x89, 0x46, 0x04], 10, 1_000_000, jit)],
 ] as const) {
   computeLoop(false, false); // warm up V8 on the interpreter paths
   computeLoop(false, true);
   const off = { name, ...time(() => fn(false)) };
   const on = { name, ...time(() => fn(true)) };
-  samples.push({ name, off, on });
+  const tier2 = { name, ...time(() => fn({ generate: 1 })) };
+  samples.push({ name, off, on, tier2 });
 }
 
 const mipsOf = (s: Sample): number => s.instructions / s.seconds / 1e6;
 console.log(`reference (JS switch loop, 4 ops): ${refMops.toFixed(0)} M ops/s`);
-console.log("workload                                   instructions   MIPS jit off   MIPS jit on   on/off   ratio to reference (off, on)");
-for (const { name, off, on } of samples) {
-  const a = mipsOf(off), b = mipsOf(on);
-  console.log(`${name.padEnd(42)} ${String(on.instructions).padStart(12)} ${a.toFixed(1).padStart(14)} ${b.toFixed(1).padStart(13)} ` +
-    `${(b / a).toFixed(2).padStart(8)}   ${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}`);
+console.log("workload                                   instructions   MIPS jit off   MIPS jit on   all tier 2   on/off   tier 2/off   ratio to reference (off, on, tier 2)");
+for (const { name, off, on, tier2 } of samples) {
+  const a = mipsOf(off), b = mipsOf(on), c = mipsOf(tier2);
+  console.log(`${name.padEnd(42)} ${String(on.instructions).padStart(12)} ${a.toFixed(1).padStart(14)} ${b.toFixed(1).padStart(13)} ${c.toFixed(1).padStart(12)} ` +
+    `${(b / a).toFixed(2).padStart(8)} ${(c / a).toFixed(2).padStart(12)}   ${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}, ${(c / refMops).toFixed(3)}`);
 }
+console.log("all tier 2: every block generated as JavaScript the first time it runs (--jit on generates a block after 50,000 runs; docs/jit.md).");

@@ -492,7 +492,9 @@ export class Cpu {
     } else {
       this.lazyMask = F.ARITH;
     }
-    this.lOp = op; this.lDst = dst; this.lSrc = src; this.lRes = res; this.lSize = size;
+    // Kept as int32: every reader masks or uses bitwise operators (ToInt32), so only the low
+    // 32 bits matter, and int32 values stay small integers to V8 (no boxed number per store).
+    this.lOp = op; this.lDst = dst | 0; this.lSrc = src | 0; this.lRes = res | 0; this.lSize = size;
   }
 
   getCF(): boolean { return ((this.lazyMask & F.CF) ? this.lazyCF() : (this.flags & F.CF)) !== 0; }
@@ -918,36 +920,46 @@ export class Cpu {
 
   /** Effective address of the instruction's memory operand (SDM vol. 2 §2.1.5). */
   ea(i: Instr): number {
+    const a = this.eaOff(i);
+    return i.adsize32 && !i.code64 ? a >>> 0 : a;
+  }
+
+  /**
+   * ea() as the segmented access paths take it: with 32-bit addressing a signed int32, the
+   * same offset modulo 2^32 (readAddr and writeAddr take `>>> 0`), which V8 keeps a small
+   * integer where a kernel address above 2^31 would be a boxed number on every call.
+   */
+  private eaOff(i: Instr): number {
     if (i.code64) return ea64(this, i);
     let a = i.disp;
     if (i.eaBase >= 0) a += this.regs[i.eaBase];
     if (i.eaIndex >= 0) a += this.regs[i.eaIndex] << i.eaScale;
-    return i.adsize32 ? a >>> 0 : a & 0xffff;
+    return i.adsize32 ? a | 0 : a & 0xffff;
   }
 
   // ModR/M r/m operand access.
-  readE8(i: Instr): number { return i.hasMem ? this.read8(i.seg, this.ea(i)) : this.get8(i.rm); }
-  readE16(i: Instr): number { return i.hasMem ? this.read16(i.seg, this.ea(i)) : this.regs[i.rm] & 0xffff; }
-  readE32(i: Instr): number { return i.hasMem ? this.read32(i.seg, this.ea(i)) : this.regs[i.rm]; }
-  writeE8(i: Instr, v: number): void { if (i.hasMem) this.write8(i.seg, this.ea(i), v); else this.set8(i.rm, v); }
-  writeE16(i: Instr, v: number): void { if (i.hasMem) this.write16(i.seg, this.ea(i), v); else this.set16(i.rm, v); }
-  writeE32(i: Instr, v: number): void { if (i.hasMem) this.write32(i.seg, this.ea(i), v); else this.regs[i.rm] = v; }
+  readE8(i: Instr): number { return i.hasMem ? this.read8(i.seg, this.eaOff(i)) : this.get8(i.rm); }
+  readE16(i: Instr): number { return i.hasMem ? this.read16(i.seg, this.eaOff(i)) : this.regs[i.rm] & 0xffff; }
+  readE32(i: Instr): number { return i.hasMem ? this.read32(i.seg, this.eaOff(i)) : this.regs[i.rm]; }
+  writeE8(i: Instr, v: number): void { if (i.hasMem) this.write8(i.seg, this.eaOff(i), v); else this.set8(i.rm, v); }
+  writeE16(i: Instr, v: number): void { if (i.hasMem) this.write16(i.seg, this.eaOff(i), v); else this.set16(i.rm, v); }
+  writeE32(i: Instr, v: number): void { if (i.hasMem) this.write32(i.seg, this.eaOff(i), v); else this.regs[i.rm] = v; }
   /** Read for read-modify-write: checks writability first so the fault is a write fault. */
   readRmw8(i: Instr): number {
     if (!i.hasMem) return this.get8(i.rm);
-    const a = this.ea(i);
+    const a = this.eaOff(i);
     this.checkWrite(i.seg, a, 1);
     return this.read8(i.seg, a);
   }
   readRmw16(i: Instr): number {
     if (!i.hasMem) return this.regs[i.rm] & 0xffff;
-    const a = this.ea(i);
+    const a = this.eaOff(i);
     this.checkWrite(i.seg, a, 2);
     return this.read16(i.seg, a);
   }
   readRmw32(i: Instr): number {
     if (!i.hasMem) return this.regs[i.rm];
-    const a = this.ea(i);
+    const a = this.eaOff(i);
     this.checkWrite(i.seg, a, 4);
     return this.read32(i.seg, a);
   }

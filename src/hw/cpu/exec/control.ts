@@ -29,7 +29,7 @@ export function call_J(cpu: Cpu, i: Instr): void {
   const ret = cpu.eip;
   const target = i.opsize32 ? (ret + i.imm) >>> 0 : (ret + i.imm) & 0xffff;
   if (target > cpu.segs[SegReg.CS].limit) cpu.gp(0);
-  cpu.push(ret, i.opsize32);
+  cpu.push(ret | 0, i.opsize32); // the same 32 bits; an int32 is not boxed on the way to memory
   cpu.eip = target;
 }
 export function call_Ev(cpu: Cpu, i: Instr): void {

@@ -68,7 +68,7 @@ function fast(seg: number | string, off: string, size: number, write: boolean): 
   const need = write ? "needW" : "needR";
   const aligned = size === 4 ? " && (lin & 3) === 0" : "";
   const code = write ? " && codePages[e >>> 12] === 0" : "";
-  return `(pg && (s = segs[${seg}], ${off} >= s.${lo} && ${off} <= s.${hi} - ${size - 1}) && ((lin = (s.base + ${off}) | 0), true)${aligned} && ` +
+  return `(pg && (s = segs[${seg}], (${off} >>> 0) >= s.${lo} && (${off} >>> 0) <= s.${hi} - ${size - 1}) && ((lin = (s.base + ${off}) | 0), true)${aligned} && ` +
     `((e = tlb[lin >>> 12]) & ${need}) === ${need}${code})`;
 }
 
@@ -104,7 +104,9 @@ function effectiveAddress(i: Instr, f: Fields): string {
   const parts = [f.disp];
   if (i.eaBase >= 0) parts.push(`r[${f.base}]`);
   if (i.eaIndex >= 0) parts.push(`(r[${f.index}] << ${f.scale})`);
-  return `((${parts.join(" + ")}) >>> 0)`;
+  // Signed: the Cpu's read/write paths take the offset modulo 2^32 (readAddr's `>>> 0`), and an
+  // int32 stays a small integer to V8 where a kernel address above 2^31 would be a boxed number.
+  return `((${parts.join(" + ")}) | 0)`;
 }
 
 function memory(f: Fields, size: number): Operand {
@@ -122,7 +124,7 @@ function memory(f: Fields, size: number): Operand {
   // the full path, checkWrite then the read, and the write through the Cpu).
   return {
     read: `(${fast(seg, "a", size, false)} ? ${array(size)}[${index(size)}] : ${READ[size]}(${seg}, a))`,
-    rmw: `(${fast(seg, "a", size, true)} && a >= s.readLo && a <= s.readHi - ${size - 1} ? ${array(size)}[x = ${index(size)}] : ` +
+    rmw: `(${fast(seg, "a", size, true)} && (a >>> 0) >= s.readLo && (a >>> 0) <= s.readHi - ${size - 1} ? ${array(size)}[x = ${index(size)}] : ` +
       `(x = -1, cpu.checkWrite(${seg}, a, ${size}), ${READ[size]}(${seg}, a)))`,
     write: (v) => `{ const v = ${v}; if (${fast(seg, "a", size, true)}) ${array(size)}[${index(size)}] = v; else ${WRITE[size]}(${seg}, a, v); }`,
     mem: true,
@@ -137,13 +139,13 @@ function rmwWrite(f: Fields, size: number, v: string): string {
 
 /** PUSH of a dword (Cpu.push32): SS.B = 1 and the fast path, else the Cpu's. */
 function push32(v: string): string {
-  return `{ const v = ${v}; const sp = (r[4] - 4) >>> 0; ` +
+  return `{ const v = ${v}; const sp = (r[4] - 4) | 0; ` +
     `if (segs[2].big && ${fast(2, "sp", 4, true)}) { ram32[${index(4)}] = v; r[4] = sp; } else cpu.push32(v); }`;
 }
 
 /** POP of a dword into register `n` (Cpu.pop32, then the store). */
 function pop32(n: string): string {
-  return `{ const sp = r[4] >>> 0; let v; ` +
+  return `{ const sp = r[4]; let v; ` +
     `if (segs[2].big && ${fast(2, "sp", 4, false)}) { v = ram32[${index(4)}]; r[4] = sp + 4; } else v = cpu.pop32(); r[${n}] = v; }`;
 }
 
