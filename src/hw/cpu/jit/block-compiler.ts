@@ -16,7 +16,7 @@ import type { Handler, Instr } from "../instr.js";
 import type { OpDef } from "../opcode-table.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
 import { jumpNear } from "../exec/control.js";
-import { PROLOGUE, lower } from "./lower.js";
+import { lower, prologue } from "./lower.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -124,7 +124,7 @@ function specialized(i: Instr): Handler | null {
   const low = lower(i, false);
   if (low !== null) {
     const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
-    const src = `return function lowered(cpu, i) {\nconst r = cpu.regs;\n${low.mem ? PROLOGUE + "\n" : ""}${body}\n};`;
+    const src = `return function lowered(cpu, i) {\nconst r = cpu.regs; ${prologue(body)}\n${body}\n};`;
     h = SPECIALISED.get(src) ?? null;
     if (h === null) {
       h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
@@ -332,7 +332,8 @@ export class BlockCompiler {
       }
     }
     flush();
-    const src = `return function block(cpu) {\nconst e0 = cpu.eip, ep = cpu.codeEpoch, r = cpu.regs;\n${PROLOGUE}\n${body.join("\n")}\n};`;
+    const code = body.join("\n");
+    const src = `return function block(cpu) {\nconst e0 = cpu.eip, ep = cpu.codeEpoch, r = cpu.regs; ${prologue(code)}\n${code}\n};`;
     const make = new Function(...params, src) as (...a: unknown[]) => (cpu: Cpu) => void;
     block.fn = make(...args);
     this.stats.generated++;

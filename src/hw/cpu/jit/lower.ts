@@ -41,16 +41,28 @@ const READ = ["", "cpu.read8", "cpu.read16", "", "cpu.read32"];
 const WRITE = ["", "cpu.write8", "cpu.write16", "", "cpu.write32"];
 
 /**
- * The block's prologue (block-compiler.ts `generate`) names what the fast paths read: `segs`,
- * `tlb`, `ram`, `ram32`, `codePages`, `pg` (paging on and RAM viewable as dwords), `needR` and
- * `needW` (the TLB bits a read or a write at this CPL needs), and scratch `s`, `lin`, `e`, `x`.
- * CPL and paging cannot change inside a block (no instruction that changes them is straight).
+ * What the fast paths read, declared at the top of a block or specialised handler (only the
+ * names its code uses): `segs`, `tlb`, `ram`, `ram32`, `codePages`, `pg` (paging on and RAM
+ * viewable as dwords), `needR` and `needW` (the TLB bits a read or a write at this CPL
+ * needs), and scratch `s`, `lin`, `e`, `x`. CPL and paging cannot change inside a block (no
+ * instruction that changes them is straight).
  */
-export const PROLOGUE =
-  "const segs = cpu.segs, tlb = cpu.tlb, ram = cpu.mem.ram, ram32 = cpu.ram32, codePages = cpu.mem.codePages;\n" +
-  "const pg = cpu.paging && ram32 !== null, user = cpu.cpl === 3;\n" +
-  `const needR = ${TLB_VALID | TLB_RAM} | (user ? ${TLB_USER} : 0), needW = ${TLB_VALID | TLB_RAM | TLB_DIRTY} | (user ? ${TLB_USER_W} : ${TLB_SUP_W});\n` +
-  "let s, lin = 0, e = 0, x = 0;";
+export function prologue(code: string): string {
+  const uses = (name: string): boolean => new RegExp(`\\b${name}\\b`).test(code);
+  const out: string[] = [];
+  if (uses("segs")) out.push("const segs = cpu.segs;");
+  if (uses("tlb")) out.push("const tlb = cpu.tlb;");
+  if (uses("ram")) out.push("const ram = cpu.mem.ram;");
+  if (uses("ram32") || uses("pg")) out.push("const ram32 = cpu.ram32;");
+  if (uses("codePages")) out.push("const codePages = cpu.mem.codePages;");
+  if (uses("pg")) out.push("const pg = cpu.paging && ram32 !== null;");
+  if (uses("needR")) out.push(`const needR = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_USER} : ${TLB_VALID | TLB_RAM};`);
+  if (uses("needW")) out.push(`const needW = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W} : ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W};`);
+  if (uses("s")) out.push("let s;");
+  const scratch = ["lin", "e", "x"].filter(uses);
+  if (scratch.length > 0) out.push(`let ${scratch.map((n) => `${n} = 0`).join(", ")};`);
+  return out.join(" ");
+}
 
 /** The RAM index of linear `lin` through TLB entry `e`: a byte index, or (size 4) a dword index. */
 const index = (size: number): string => (size === 4 ? "(((e & ~0xfff) | (lin & 0xfff)) >>> 2)" : "((e & ~0xfff) | (lin & 0xfff))");
