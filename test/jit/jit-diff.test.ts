@@ -89,3 +89,21 @@ test("an interrupt held off by STI is taken right after the next instruction, no
     assert.equal(f.m.mem.read32(cpu.regs[4] - 0) >>> 0, 0x210106, "the interrupt frame's EIP is MOV EBX's");
   }
 });
+
+test("a plain instruction after MOV SS at the end of a block leaves the interrupt shadow over, as the interpreter does", () => {
+  // mov ax, ss ; mov ss, ax ; add ecx, ebx — ending at the page end (the block ends there);
+  // then hlt on the next page. MOV SS holds interrupts off for one instruction; after ADD
+  // (a plain instruction at tier 1: no inhibitIrq store of its own) the shadow is over.
+  const code = [0x8c, 0xd0, 0x8e, 0xd0, 0x01, 0xd9, 0xf4];
+  for (const jit of TIERS) {
+    const f = runAt(code, jit, 0x211000 - 6);
+    const cpu = f.cpu;
+    cpu.halted = false;
+    cpu.eip = 0x211000 - 6;
+    const before = cpu.instructions;
+    cpu.run(3);
+    assert.equal(cpu.instructions - before, 3, JSON.stringify(jit));
+    assert.equal(cpu.eip, 0x211000, JSON.stringify(jit));
+    assert.equal(cpu.inhibitIrq, false, `${JSON.stringify(jit)}: the shadow of MOV SS outlived ADD`);
+  }
+});

@@ -27,7 +27,7 @@ import { lmsleCheck } from "./lmsle.js";
 import { SimdState } from "../sse/simd-state.js";
 import { SimdFloat } from "../sse/simd-float.js";
 import { DebugUnit, DR6_BS, DR7_GD, type ProbeHit } from "./debug.js";
-import { BlockCompiler, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
+import { BlockCompiler, Check, type CompiledBlock, type JitOptions } from "./jit/block-compiler.js";
 import type { GuestMode } from "./guest-mode.js";
 import { Svm } from "./svm/svm.js";
 import type { NestedPaging } from "./svm/nested-paging.js";
@@ -1629,17 +1629,26 @@ export class Cpu {
     const n = instrs.length;
     let at = e0;
     for (let k = 0; k < n; k++) {
+      const c = check[k];
+      if (c === Check.PLAIN) {
+        // Cannot fault or look at EIP: the stores below wait for the next instruction (or the end).
+        at = e0 + ends[k];
+        handlers[k](this, instrs[k]);
+        this.instructions++;
+        continue;
+      }
       this.instrEip = at;
       at = e0 + ends[k];
       this.eip = at;
       this.inhibitIrq = false;
       handlers[k](this, instrs[k]);
       this.instructions++;
-      if (check[k] !== 0) {
+      if (c !== Check.NONE) {
         if (this.eip !== at || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
+    if (check[n - 1] === Check.PLAIN) { this.eip = at; this.inhibitIrq = false; }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */

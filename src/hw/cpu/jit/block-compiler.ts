@@ -49,7 +49,7 @@ export class CompiledBlock {
     readonly handlers: Handler[],
     /** Offset from the first instruction's start to the end of instruction k. */
     readonly ends: Int32Array,
-    /** 1 if the run loop's between-instruction checks are needed after instruction k. */
+    /** What tier 1 does around instruction k (Check). */
     readonly check: Uint8Array,
     /** The cache generation it belongs to (a flush of the whole cache bumps it). */
     readonly generation: number,
@@ -60,6 +60,21 @@ export class CompiledBlock {
   get count(): number { return this.instrs.length; }
   /** Bytes from the first instruction to the end of the last (the CS limit check). */
   get bytes(): number { return this.ends[this.ends.length - 1]; }
+}
+
+/** What tier 1 (cpu.ts `runBlock`) does around an instruction of a block. */
+export const enum Check {
+  /** Quiet: nothing after it (it changes only registers and flags). */
+  NONE = 0,
+  /** The run loop's between-instruction checks after it. */
+  AFTER = 1,
+  /**
+   * Plain: a lowered register-only instruction (specialised handler), which cannot fault,
+   * does not read EIP and does not change the interrupt shadow: it runs without the
+   * interpreter's `instrEip`/`eip`/`inhibitIrq` stores, which the next instruction or the
+   * block's end makes.
+   */
+  PLAIN = 2,
 }
 
 /** The counters `--stats` prints under `jit.` (docs/jit.md). */
@@ -104,8 +119,11 @@ const MAX_INSTRUCTIONS = 48;
  * optimises each once, where a generated block is optimised block by block.
  */
 const SPECIALISED = new Map<string, Handler>();
+
+/** A specialised handler, and whether its instruction is plain (Check.PLAIN). */
+interface Specialised { handler: Handler; plain: boolean; }
 /** Per opcode-table row: the specialised handler (or null) by the Instr's form bits (formKey). */
-const BY_FORM = new WeakMap<OpDef, (Handler | null)[]>();
+const BY_FORM = new WeakMap<OpDef, (Specialised | null)[]>();
 
 /** Everything of an Instr that lower() decides on besides its row (registers, displacement and immediate are read at run time). */
 function formKey(i: Instr): number {
@@ -113,26 +131,27 @@ function formKey(i: Instr): number {
     (i.lock ? 32 : 0) | (i.handler === i.def.handler ? 64 : 0) | (i.code32 ? 128 : 0) | (i.code64 ? 256 : 0);
 }
 
-function specialized(i: Instr): Handler | null {
+function specialized(i: Instr): Specialised | null {
   if (i.def.lower === undefined) return null;
   let forms = BY_FORM.get(i.def);
   if (forms === undefined) BY_FORM.set(i.def, forms = []);
   const key = formKey(i);
-  let h = forms[key];
-  if (h !== undefined) return h;
-  h = null;
+  let sp = forms[key];
+  if (sp !== undefined) return sp;
+  sp = null;
   const low = lower(i, false);
   if (low !== null) {
     const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
     const src = `return function lowered(cpu, i) {\nconst r = cpu.regs; ${prologue(body)}\n${body}\n};`;
-    h = SPECIALISED.get(src) ?? null;
-    if (h === null) {
+    let h = SPECIALISED.get(src);
+    if (h === undefined) {
       h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
       SPECIALISED.set(src, h);
     }
+    sp = { handler: h, plain: !low.mem && !low.branch };
   }
-  forms[key] = h;
-  return h;
+  forms[key] = sp;
+  return sp;
 }
 
 /** Raised (as this value) when a block's next instruction cannot be decoded inside the page. */
@@ -256,6 +275,7 @@ export class BlockCompiler {
     const n = instrs.length;
     const ends = new Int32Array(n);
     const check = new Uint8Array(n);
+    const handlers: Handler[] = new Array<Handler>(n);
     let off = 0;
     for (let k = 0; k < n; k++) {
       const ins = instrs[k];
@@ -264,9 +284,11 @@ export class BlockCompiler {
       // A register-only instruction changes nothing the loop looks at between instructions;
       // a memory access can reach a device (an interrupt, a shorter slice, a stop) or
       // rewrite this block's own code.
-      check[k] = ins.hasMem || ins.def.quiet !== true ? 1 : 0;
+      const sp = specialized(ins);
+      handlers[k] = sp?.handler ?? ins.handler;
+      check[k] = sp?.plain === true ? Check.PLAIN : ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
     }
-    return new CompiledBlock(instrs, instrs.map((i) => specialized(i) ?? i.handler), ends, check, this.generation);
+    return new CompiledBlock(instrs, handlers, ends, check, this.generation);
   }
 
   /**
