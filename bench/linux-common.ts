@@ -28,6 +28,21 @@ export interface BootRequest {
   vgaBios?: string;
 }
 
+/**
+ * The boot's phases, each ending at a serial line (PHASES): until the serial console starts
+ * (its first line is the kernel's banner, printed from the log buffer when the console
+ * registers: on the bzImage path the firmware and the kernel's own XZ decompression come
+ * first), the rest of kernel initialisation up to starting /init, and user space up to the
+ * shell.
+ */
+export const PHASES = [
+  { name: "until the console (bzImage: XZ first)", endsAt: "Linux version" },
+  { name: "kernel init", endsAt: "Run /init as init process" },
+] as const;
+
+/** Where a phase ended: host seconds since the start, guest instructions retired. */
+export interface PhaseMark { seconds: number; instructions: number; }
+
 export type BootResult =
   | {
     ok: true;
@@ -35,6 +50,8 @@ export type BootResult =
     seconds: number;
     /** Guest instructions retired by then, when the emulator counts them. */
     instructions: number | null;
+    /** Where each of PHASES ended (emulators that count instructions). */
+    phases?: PhaseMark[];
     note?: string;
   }
   | { ok: false; reason: string };
@@ -47,12 +64,19 @@ export class SerialWatch {
   private tail = "";
   private readonly bytes: number[] = [];
   ready = false;
+  /** How many of PHASES have ended. */
+  phase = 0;
+  private readonly keep = Math.max(READY_MARKER.length, ...PHASES.map((p) => p.endsAt.length));
+
+  /** `onPhase(k)` is called on the byte that completes PHASES[k]'s line. */
+  constructor(private readonly onPhase: (k: number) => void = () => {}) {}
 
   feed(byte: number): boolean {
     this.bytes.push(byte);
     if (this.ready) return false;
-    this.tail = (this.tail + String.fromCharCode(byte)).slice(-READY_MARKER.length);
-    if (this.tail === READY_MARKER) this.ready = true;
+    this.tail = (this.tail + String.fromCharCode(byte)).slice(-this.keep);
+    if (this.phase < PHASES.length && this.tail.endsWith(PHASES[this.phase].endsAt)) this.onPhase(this.phase++);
+    if (this.tail.endsWith(READY_MARKER)) this.ready = true;
     return this.ready;
   }
 

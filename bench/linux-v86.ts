@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { V86 } from "v86";
-import { childRequest, reply, SerialWatch, type BootRequest, type BootResult } from "./linux-common.js";
+import { childRequest, reply, SerialWatch, type BootRequest, type BootResult, type PhaseMark } from "./linux-common.js";
 
 function buffer(path: string): { buffer: ArrayBuffer } {
   const b = readFileSync(path);
@@ -44,7 +44,8 @@ function boot(req: BootRequest): Promise<BootResult> {
       last = now;
     };
     const sampler = setInterval(sample, 20);
-    const watch = new SerialWatch();
+    const phases: PhaseMark[] = [];
+    const watch = new SerialWatch(() => { sample(); phases.push({ seconds: (performance.now() - t0) / 1000, instructions: total }); });
     const finish = (r: BootResult): void => {
       clearInterval(sampler);
       clearTimeout(timer);
@@ -59,7 +60,7 @@ function boot(req: BootRequest): Promise<BootResult> {
       if (!watch.feed(b)) return;
       const seconds = (performance.now() - t0) / 1000;
       sample();
-      finish({ ok: true, seconds, instructions: total });
+      finish({ ok: true, seconds, instructions: total, phases });
     });
   });
 }

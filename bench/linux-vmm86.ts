@@ -8,13 +8,14 @@ import { performance } from "node:perf_hooks";
 import { Pc } from "../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../src/hw/pc/boot-entry.js";
 import { loadLinux, pcE820Map } from "../src/boot/index.js";
-import { childRequest, reply, SerialWatch, type BootResult } from "./linux-common.js";
+import { childRequest, reply, SerialWatch, type BootResult, type PhaseMark } from "./linux-common.js";
 
 function boot(): BootResult {
   const req = childRequest();
   const t0 = performance.now();
   const ramBytes = req.ramMiB * 1024 * 1024;
-  const watch = new SerialWatch();
+  const phases: PhaseMark[] = [];
+  const watch = new SerialWatch(() => phases.push({ seconds: (performance.now() - t0) / 1000, instructions: pc.cpu.instructions }));
   let readyAt = 0, readyInstructions = 0;
   const pc = new Pc({
     ramBytes,
@@ -52,6 +53,7 @@ function boot(): BootResult {
     ok: true,
     seconds: (readyAt - t0) / 1000,
     instructions: readyInstructions,
+    phases,
     note: `loader ${loadSeconds.toFixed(2)} s`,
   };
 }

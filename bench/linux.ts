@@ -18,7 +18,7 @@ import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { cachedLinux, fetchLinux, type LinuxImage } from "../src/guests/fetch-linux.js";
-import { BENCH_CMDLINE, BENCH_RAM_MIB, SerialWatch, type BootRequest, type BootResult } from "./linux-common.js";
+import { BENCH_CMDLINE, BENCH_RAM_MIB, PHASES, SerialWatch, type BootRequest, type BootResult } from "./linux-common.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SEABIOS_DIR = "/usr/share/seabios";
@@ -187,6 +187,27 @@ function table(rows: Row[]): string {
   return [line(head), line(head.map(() => "---")), ...body.map(line)].join("\n") + "\n";
 }
 
+/** Guest MIPS in each phase of the boot (PHASES, then user space to the shell), for the emulators that count instructions. */
+function phaseTable(rows: Row[]): string {
+  const names = [...PHASES.map((p) => p.name), "user space"];
+  const head = ["emulator", "boot path", ...names.map((n) => `${n}: s, M instructions, MIPS`)];
+  const body: string[][] = [];
+  for (const r of rows) {
+    const res = r.result;
+    if (!res.ok || res.instructions === null || res.phases === undefined || res.phases.length !== PHASES.length) continue;
+    const marks = [{ seconds: 0, instructions: 0 }, ...res.phases, { seconds: res.seconds, instructions: res.instructions }];
+    const cells = names.map((_, k) => {
+      const s = marks[k + 1].seconds - marks[k].seconds, n = marks[k + 1].instructions - marks[k].instructions;
+      return `${s.toFixed(2)}, ${(n / 1e6).toFixed(0)}, ${s > 0 ? (n / s / 1e6).toFixed(0) : "—"}`;
+    });
+    body.push([r.name, r.path, ...cells]);
+  }
+  if (body.length === 0) return "";
+  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
+  return "\nPhases (each ends at a serial line: the kernel's banner when the console starts, \"Run /init as init process\", the shell):\n" +
+    [line(head), line(head.map(() => "---")), ...body.map(line)].join("\n") + "\n";
+}
+
 async function main(): Promise<number> {
   let opts: ReturnType<typeof parse>;
   try {
@@ -240,6 +261,7 @@ async function main(): Promise<number> {
     rows.push({ name: p.name, path: p.path, result, vmm86: p.key.startsWith("vmm86") });
   }
   out.write("\n" + table(rows));
+  out.write(phaseTable(rows));
   if (opts.runs > 1) out.write(`The fastest of ${opts.runs} runs each.\n`);
   out.write("Seconds: host time from loading the images (QEMU: starting its process) to the guest's shell-ready line.\n");
   out.write("Ratios: that time divided by vmm86's (reference: direct entry; v86 and QEMU boot like vmm86's bzImage path).\n");
