@@ -41,7 +41,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(28);
+    const kind = rng.int(29);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -82,6 +82,11 @@ export function program(seed: number): Program {
       case 26: if (rng.int(2)) b.push(rng.int(2) ? 0xff : 0xfe, modrm(1, rng.int(2), 3), rng.int(0xfd));
         else if (rng.int(2)) b.push(0x6a, rng.int(256), 0x58 + r()); else { b.push(0x68); u32(rng.next()); b.push(0x58 + r()); } break;
       case 27: if (rng.int(2)) { b.push(0x05 + 8 * rng.int(8)); u32(rng.next()); } else b.push(0x04 + 8 * rng.int(8), rng.int(256)); break;
+      // Shifts of memory (C0/C1 imm, D0/D1 by 1, D2/D3 by CL), SETcc and CMOVcc of memory, MOVSX of a word.
+      case 28: [() => b.push(0xc1 - rng.int(2), modrm(1, rng.int(8), 3), rng.int(0xfd), rng.int(40)),
+        () => b.push(0xd1 - rng.int(2), modrm(1, rng.int(8), 3), rng.int(0xfd)), () => b.push(0xd3 - rng.int(2), modrm(1, rng.int(8), 3), rng.int(0xfd)),
+        () => b.push(0x0f, 0x90 + rng.int(16), modrm(1, 0, 3), rng.int(0x100)), () => b.push(0x0f, 0x40 + rng.int(16), modrm(1, r(), 3), rng.int(0xfd)),
+        () => b.push(0x0f, 0xbf, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0xd3, modrm(3, rng.int(8), r()))][rng.int(7)](); break;
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }

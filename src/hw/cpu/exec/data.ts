@@ -59,12 +59,15 @@ export function movzx_Gv_Ew(cpu: Cpu, i: Instr): void {
   const v = cpu.readE16(i);
   if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
 }
+/** MOVSX's sign extension of a byte and of a word (also the block compiler's, jit/lower.ts). */
+export function sx8(v: number): number { return (v << 24) >> 24; }
+export function sx16(v: number): number { return (v << 16) >> 16; }
 export function movsx_Gv_Eb(cpu: Cpu, i: Instr): void {
-  const v = (cpu.readE8(i) << 24) >> 24;
+  const v = sx8(cpu.readE8(i));
   if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
 }
 export function movsx_Gv_Ew(cpu: Cpu, i: Instr): void {
-  const v = (cpu.readE16(i) << 16) >> 16;
+  const v = sx16(cpu.readE16(i));
   if (i.opsize32) cpu.regs[i.reg] = v; else cpu.set16(i.reg, v);
 }
 

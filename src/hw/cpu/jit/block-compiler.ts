@@ -15,6 +15,8 @@ import { decode, decode64, type ByteSource, type DecodeFaults } from "../decoder
 import type { Handler, Instr } from "../instr.js";
 import type { OpDef } from "../opcode-table.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
+import { shiftOp } from "../exec/shift.js";
+import { sx16, sx8 } from "../exec/data.js";
 import { jumpNear } from "../exec/control.js";
 import { lower, prologue } from "./lower.js";
 
@@ -119,6 +121,9 @@ const MAX_INSTRUCTIONS = 48;
  * optimises each once, where a generated block is optimised block by block.
  */
 const SPECIALISED = new Map<string, Handler>();
+/** The semantic functions lowered code calls (lower.ts), by the names it uses. */
+const HELPER_NAMES = ["alu", "incOp", "decOp", "jumpNear", "shiftOp", "sx8", "sx16"] as const;
+const HELPERS: unknown[] = [alu, incOp, decOp, jumpNear, shiftOp, sx8, sx16];
 
 /** A specialised handler, and whether its instruction is plain (Check.PLAIN). */
 interface Specialised { handler: Handler; plain: boolean; }
@@ -145,7 +150,7 @@ function specialized(i: Instr): Specialised | null {
     const src = `return function lowered(cpu, i) {\nconst r = cpu.regs; ${prologue(body)}\n${body}\n};`;
     let h = SPECIALISED.get(src);
     if (h === undefined) {
-      h = new Function("alu", "incOp", "decOp", "jumpNear", src)(alu, incOp, decOp, jumpNear) as Handler;
+      h = new Function(...HELPER_NAMES, src)(...HELPERS) as Handler;
       SPECIALISED.set(src, h);
     }
     sp = { handler: h, plain: !low.mem && !low.branch };
@@ -302,8 +307,8 @@ export class BlockCompiler {
    */
   generate(block: CompiledBlock): void {
     const t0 = performance.now();
-    const params: string[] = ["alu", "incOp", "decOp", "jumpNear"];
-    const args: unknown[] = [alu, incOp, decOp, jumpNear];
+    const params: string[] = [...HELPER_NAMES];
+    const args: unknown[] = [...HELPERS];
     const body: string[] = [];
     const n = block.count;
     const checks = "cpu.codeEpoch !== ep || cpu.stopReason !== 0 || cpu.instructions >= cpu.sliceEnd || " +

@@ -1,7 +1,7 @@
 // Lowering (docs/jit.md, "Lowering"): tier 2 of the block compiler writes an instruction's
 // operand access as inline JavaScript (registers as `r[n]`, the effective address as one
 // expression of constants and registers, immediates as literals) around the same semantic
-// function its handler calls (`alu`, `incOp`, `decOp`, `cpu.push32`, `cpu.condition` …).
+// function its handler calls (`alu`, `incOp`, `decOp`, `shiftOp`, `sx8`, `cpu.condition` …).
 // The instruction's meaning stays in one place; what the lowering removes is the handler's
 // work of reading the operand kinds, sizes and registers out of the `Instr` at run time.
 //
@@ -251,6 +251,31 @@ export function lower(i: Instr, inline = true): Lowered | null {
       const src = operand(i, f, specs[1]);
       if (src === null) return null;
       return wrap(`r[${f.reg}] = ${src.read};`, src.mem);
+    }
+    case "movsx": {
+      const src = operand(i, f, specs[1]);
+      if (src === null) return null;
+      return wrap(`r[${f.reg}] = ${specs[1] === "Eb" ? "sx8" : "sx16"}(${src.read});`, src.mem);
+    }
+    case "shift": {
+      // Group 2 (C0 C1 D0–D3), as grp2_Eb/grp2_Ev: a masked count of 0 only reads the operand.
+      const dst = operand(i, f, specs[0]);
+      if (dst === null) return null;
+      const size = sizeOf(specs[0]);
+      const count = specs[1] === "1" ? "1" : specs[1] === "CL" ? "(r[1] & 0xff)" : f.imm8;
+      const call = `shiftOp(cpu, ${i.reg}, ${dst.rmw}, c, ${size})`;
+      return wrap(`{ const c = ${count}; if ((c & 31) === 0) ${dst.read}; else ${dst.mem ? rmwWrite(f, size, call) : dst.write(call)} }`, dst.mem);
+    }
+    case "setcc": {
+      const dst = operand(i, f, specs[0]);
+      if (dst === null) return null;
+      return wrap(dst.write(`(cpu.condition(${i.opcode & 0xf}) ? 1 : 0)`), dst.mem);
+    }
+    case "cmovcc": {
+      // The source is read (and may fault) whether or not the move happens.
+      const src = operand(i, f, specs[1]);
+      if (src === null) return null;
+      return wrap(`{ const v = ${src.read}; if (cpu.condition(${i.opcode & 0xf})) r[${f.reg}] = v; }`, src.mem);
     }
     case "jcc":
       return { code: `cpu.condition(${i.opcode & 0xf})`, mem: false, branch: true, disp: i.imm | 0, opsize32: i.opsize32 };
