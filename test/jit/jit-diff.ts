@@ -25,7 +25,8 @@ const LOOPS = 6;
 /** The registers a program may change (EBX = DATA, EBP = program base, ESP = the stack). */
 const FREE = [0, 1, 2, 6, 7];
 
-export interface Program { start: number; bytes: number[]; }
+/** A program, and whether it runs with paging off (a quarter do: the compiler's direct RAM path). */
+export interface Program { start: number; bytes: number[]; pagingOff: boolean; }
 
 /** A random program (deterministic in the seed). */
 export function program(seed: number): Program {
@@ -102,7 +103,7 @@ export function program(seed: number): Program {
     const target = imms.length > 0 ? imms[rng.int(imms.length)] : at; // none: it rewrites itself
     b[at] = target & 0xff; b[at + 1] = (target >>> 8) & 0xff; b[at + 2] = 0; b[at + 3] = 0;
   }
-  return { start, bytes: b };
+  return { start, bytes: b, pagingOff: seed % 4 === 3 };
 }
 
 function le(v: number): number[] { return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]; }
@@ -117,7 +118,7 @@ function machine(p: Program, jit: boolean | JitOptions): FlatMachine {
   mem.write32(COUNTER, LOOPS);
   const cpu = f.cpu;
   cpu.setCr3(PD);
-  cpu.setCr0(cpu.cr0 | CR0_PG);
+  if (!p.pagingOff) cpu.setCr0(cpu.cr0 | CR0_PG);
   for (const r of FREE) cpu.regs[r] = 0x1000 * (r + 1) + 0x204000 * (r & 1);
   cpu.regs[3] = DATA;
   cpu.regs[5] = p.start;

@@ -56,7 +56,8 @@ export class PhysicalMemory {
   private readonly roms: RomRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
-  private readonly notRam: Uint8Array;
+  /** 1 for each page below `ramSize` that is not RAM (ROM, a device, a hole); read by the block compiler's direct path too. */
+  readonly notRam: Uint8Array;
 
   constructor(ramSize: number, opts: PhysicalMemoryOptions = {}) {
     if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
@@ -94,6 +95,9 @@ export class PhysicalMemory {
       for (const fn of this.watchListeners) fn(page);
     }
   }
+
+  /** Whether any page has ever been watched (the block compiler's paging-off writes then take the full path). */
+  get anyWatched(): boolean { return this.watched !== null; }
 
   /** Is the page holding `addr` watched? (Such pages never take the CPU's direct RAM path.) */
   isWatched(addr: number): boolean {

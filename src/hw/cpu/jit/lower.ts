@@ -43,9 +43,10 @@ const WRITE = ["", "cpu.write8", "cpu.write16", "", "cpu.write32"];
 /**
  * What the fast paths read, declared at the top of a block or specialised handler (only the
  * names its code uses): `segs`, `tlb`, `ram`, `ram32`, `codePages`, `pg` (paging on and RAM
- * viewable as dwords), `needR` and `needW` (the TLB bits a read or a write at this CPL
- * needs), and scratch `s`, `lin`, `e`, `x`. CPL and paging cannot change inside a block (no
- * instruction that changes them is straight).
+ * viewable as dwords), `flat` (paging off: linear = physical), `ramSize`, `notRam` and
+ * `unwatched` for it, `needR` and `needW` (the TLB bits a read or a write at this CPL needs),
+ * and scratch `s`, `lin`, `e`, `x`. CPL, paging, A20 and IA-32e mode cannot change inside a
+ * block (no instruction that changes them is straight).
  */
 export function prologue(code: string): string {
   const uses = (name: string): boolean => new RegExp(`\\b${name}\\b`).test(code);
@@ -53,9 +54,13 @@ export function prologue(code: string): string {
   if (uses("segs")) out.push("const segs = cpu.segs;");
   if (uses("tlb")) out.push("const tlb = cpu.tlb;");
   if (uses("ram")) out.push("const ram = cpu.mem.ram;");
-  if (uses("ram32") || uses("pg")) out.push("const ram32 = cpu.ram32;");
+  if (uses("ram32") || uses("pg") || uses("flat")) out.push("const ram32 = cpu.ram32;");
   if (uses("codePages")) out.push("const codePages = cpu.mem.codePages;");
   if (uses("pg")) out.push("const pg = cpu.paging && ram32 !== null;");
+  // Paging off, no A20 masking, not IA-32e (compatibility mode), no nested paging: linear = physical.
+  if (uses("flat")) out.push("const flat = !cpu.paging && cpu.a20 && !cpu.lma && cpu.nested === null && ram32 !== null;");
+  if (uses("ramSize")) out.push("const ramSize = cpu.mem.ramSize, notRam = cpu.mem.notRam;");
+  if (uses("unwatched")) out.push("const unwatched = !cpu.mem.anyWatched;");
   if (uses("needR")) out.push(`const needR = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_USER} : ${TLB_VALID | TLB_RAM};`);
   if (uses("needW")) out.push(`const needW = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W} : ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W};`);
   if (uses("s")) out.push("let s;");
@@ -71,17 +76,22 @@ const array = (size: number): string => (size === 4 ? "ram32" : "ram");
 /**
  * The inline fast path of a read or write of `size` (1 or 4) bytes at offset `off` in segment
  * `seg`: true when the access is inside the segment's limits, aligned (dwords: so it neither
- * crosses a page nor needs an alignment check), and its TLB entry maps RAM with the rights
- * needed (and for a write: dirty, not a page holding decoded code). Then `lin` and `e` are
- * set. Every other case takes the Cpu's own read8/read32/write8/write32, the full path.
+ * crosses a page nor needs an alignment check), and either its TLB entry maps RAM with the
+ * rights needed (and for a write: dirty, not a page holding decoded code) or, with paging
+ * off, the address is plain RAM. Then `lin` and `e` are set. Every other case takes the
+ * Cpu's own read8/read32/write8/write32, the full path.
  */
 function fast(seg: number | string, off: string, size: number, write: boolean): string {
   const lo = write ? "writeLo" : "readLo", hi = write ? "writeHi" : "readHi";
   const need = write ? "needW" : "needR";
   const aligned = size === 4 ? " && (lin & 3) === 0" : "";
-  const code = write ? " && codePages[e >>> 12] === 0" : "";
-  return `(pg && (s = segs[${seg}], (${off} >>> 0) >= s.${lo} && (${off} >>> 0) <= s.${hi} - ${size - 1}) && ((lin = (s.base + ${off}) | 0), true)${aligned} && ` +
-    `((e = tlb[lin >>> 12]) & ${need}) === ${need}${code})`;
+  const inSegment = `(s = segs[${seg}], (${off} >>> 0) >= s.${lo} && (${off} >>> 0) <= s.${hi} - ${size - 1}) && ((lin = (s.base + ${off}) | 0), true)${aligned}`;
+  // Paging on: the TLB entry. Paging off (`flat`): the linear address is the physical one,
+  // which must be RAM (and, for a write, hold no decoded code, with no page watched); `e`
+  // is then its page, so the index below serves both.
+  const paged = `((e = tlb[lin >>> 12]) & ${need}) === ${need}${write ? " && codePages[e >>> 12] === 0" : ""}`;
+  const direct = `lin >= 0 && lin < ramSize && notRam[lin >>> 12] === 0${write ? " && codePages[lin >>> 12] === 0 && unwatched" : ""} && ((e = lin), true)`;
+  return `((pg || flat) && ${inSegment} && (pg ? ${paged} : ${direct}))`;
 }
 
 /**
