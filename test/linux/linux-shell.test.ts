@@ -9,10 +9,8 @@ import assert from "node:assert/strict";
 import { GuestConsole } from "./guest-console.js";
 import { shellAtPrompt } from "./shell-snapshot.js";
 import { guest, session, PROMPT } from "./shell-session.js";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { LINUX_CMDLINE } from "../../src/guests/fetch-linux.js";
-import { REPO_ROOT } from "../support/paths.js";
+import { vmm86Session } from "../support/cli-session.js";
 
 /**
  * The kernel command line: LINUX_CMDLINE, console=ttyS0 (all the platform needs) plus
@@ -35,23 +33,6 @@ test("Linux (direct entry) boots to the shell and answers over ttyS0; a second b
   assert.equal(b.output, a.output, "two boots with the same input give the same serial log");
 });
 
-/** Run `vmm86 args`, writing `input` to its stdin in pieces `gapMs` apart (0: all at once). */
-function runCli(args: string[], input: string, gapMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-    p.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-    p.stdin.on("error", () => {});
-    p.on("exit", (status) => resolve({ status, stdout, stderr }));
-    if (gapMs === 0) { p.stdin.end(input); return; }
-    let k = 0;
-    const t = setInterval(() => {
-      if (k < input.length) p.stdin.write(input[k++]);
-      else { clearInterval(t); p.stdin.end(); }
-    }, gapMs);
-  });
-}
 
 // `printf 'uname -r\n…poweroff -f\n' | vmm86 run linux` under bare, and under bt with the
 // input a byte every 40 ms: the same bytes. In test/snapshot/cli-snapshot.test.ts, whose boot
@@ -59,7 +40,7 @@ function runCli(args: string[], input: string, gapMs: number): Promise<{ status:
 
 test("Linux on --cpu pentium3 (a local APIC): the I/O APIC routes the ISA IRQs and the local APIC timer ticks", { timeout: 900_000 }, async () => {
   await guest();
-  const r = await runCli(["run", "linux", "--cpu", "pentium3"], "cat /proc/interrupts\npoweroff -f\n", 0);
+  const r = await vmm86Session("cat /proc/interrupts\npoweroff -f\n", "run", "linux", "--cpu", "pentium3");
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /IOAPIC\[0\]: apic_id 1, version 17, address 0xfec00000, GSI 0-23/);
   assert.match(r.stdout, /\n\s+0:\s+\d+\s+IO-APIC\s+2-edge\s+timer/, "IRQ 0 through the I/O APIC's input 2 (the MADT's override)");

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
+import { vmm86Typed } from "../support/cli-session.js";
 import { cachedLinux, fetchLinux, LINUX_CMDLINE } from "../../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../../src/cli/run.js";
 import { decodeSnapshot, encodeSnapshot } from "../../src/cli/snapshot-file.js";
@@ -25,23 +26,6 @@ function vmm86(...args: string[]): Result {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Run `vmm86 args` with `input` written to its stdin (then closed): at once, or a byte every `gapMs`. */
-function vmm86Input(args: string[], input: string, gapMs = 0): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
-    p.stderr.setEncoding("latin1").on("data", (d: string) => { stderr += d; });
-    p.stdin.on("error", () => {});
-    p.on("exit", (status) => resolve({ status, stdout, stderr }));
-    if (gapMs === 0) { p.stdin.end(input); return; }
-    let k = 0;
-    const t = setInterval(() => {
-      if (k < input.length) p.stdin.write(input[k++]);
-      else { clearInterval(t); p.stdin.end(); }
-    }, gapMs);
-  });
-}
 
 function noStackTrace(r: Result): void {
   assert.doesNotMatch(r.stderr, /^\s+at .*\.js:\d+/m, "no stack trace");
@@ -144,18 +128,18 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
   const input = "uname -r\necho $((6*7))\npoweroff -f\n";
   const bareSnap = join(dir, "linux-bare.snap"), btSnap = join(dir, "linux-bt.snap");
   // Boots run one after the other: the machine has two cores, shared.
-  const savedBare = await vmm86Input(["run", "linux", ...append, "--save-at", prompt, bareSnap], "");
+  const savedBare = await vmm86Typed(["run", "linux", ...append, "--save-at", prompt, bareSnap], "");
   assert.equal(savedBare.status, 0, savedBare.stderr);
   assert.ok(savedBare.stdout.endsWith("/root # "));
-  const savedBt = await vmm86Input(["run", "linux", "--mode", "bt", ...append, "--save-at", prompt, btSnap], "");
+  const savedBt = await vmm86Typed(["run", "linux", "--mode", "bt", ...append, "--save-at", prompt, btSnap], "");
   assert.equal(savedBt.status, 0, savedBt.stderr);
   // The boot never stopped, with `printf 'uname -r\n…poweroff -f\n' |` as its input; beside
   // it, `vmm86 run linux --mode bt` as the README shows it (the monitor adds reservetop=) with
   // the same input one byte every 40 ms of host time. Piped input is delivered at guest times
   // fixed by the input alone (docs/run-loop.md): the same serial log.
   const [whole, piped] = await Promise.all([
-    vmm86Input(["run", "linux", ...append, "--stats"], input),
-    vmm86Input(["run", "linux", "--mode", "bt"], input, 40),
+    vmm86Typed(["run", "linux", ...append, "--stats"], input),
+    vmm86Typed(["run", "linux", "--mode", "bt"], input, 40),
   ]);
   assert.equal(whole.status, 0, whole.stderr);
   assert.match(whole.stdout, new RegExp("uname -r\\r\\n" + g.release.replace(/\./g, "\\.")));
@@ -179,7 +163,7 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
   // shadow MMU's doing, before the save), so they are compared with each other.
   const finalHash = new Map<Result, string>([[savedBare, hash(whole)]]);
   for (const [name, saved, args] of cases) {
-    const r = await vmm86Input(["run", ...args, "--stats"], input);
+    const r = await vmm86Typed(["run", ...args, "--stats"], input);
     assert.equal(r.status, 0, `${name}: ${r.stderr}`);
     assert.equal(saved.stdout + r.stdout, whole.stdout, `${name}: the same serial log as the boot never stopped`);
     assert.match(r.stderr, args.includes("--mode") && !args.includes("bare") ? new RegExp(`stats: guest ${count} instructions`) : new RegExp(`stats: ${count} instructions`),
@@ -201,7 +185,7 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
   });
   assert.equal(term.status, 0, term.stdout);
   assert.match(term.stdout, /vmm86: snapshot written to .*linux-key\.snap/);
-  const fromKey = await vmm86Input(["run", "--restore", keySnap], input);
+  const fromKey = await vmm86Typed(["run", "--restore", keySnap], input);
   assert.equal(fromKey.status, 0, fromKey.stderr);
   assert.match(fromKey.stdout, /\r\n42\r\n/);
 });

@@ -10,14 +10,28 @@ export interface CliRun { status: number | null; stdout: string; stderr: string 
 
 /** `vmm86 ARGS…` with `input` on stdin. */
 export function vmm86Session(input: string, ...args: string[]): Promise<CliRun> {
+  return vmm86Typed(args, input);
+}
+
+/**
+ * `vmm86 ARGS…` with `input` written to its stdin and then closed: at once (`gapMs` 0), or
+ * one character every `gapMs` milliseconds, as a user types.
+ */
+export function vmm86Typed(args: string[], input: string, gapMs = 0): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [join(REPO_ROOT, "bin", "vmm86.js"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
     p.stderr.setEncoding("latin1").on("data", (d: string) => { stderr += d; });
+    p.stdin.on("error", () => {}); // the guest may end before it has read everything
     p.on("error", reject);
     p.on("close", (status) => resolve({ status, stdout, stderr }));
-    p.stdin.end(input);
+    if (gapMs === 0) { p.stdin.end(input); return; }
+    let k = 0;
+    const t = setInterval(() => {
+      if (k < input.length) p.stdin.write(input[k++]);
+      else { clearInterval(t); p.stdin.end(); }
+    }, gapMs);
   });
 }
 
