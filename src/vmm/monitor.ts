@@ -862,7 +862,7 @@ export class Monitor {
     vc.run(1);
     const n = vc.instructions - before;
     this.overhead -= n;
-    if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
+    if (this.lastIns !== null) this.counters.inc(emulateCounter(this.lastIns));
     if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
     // The vCPU's debug probe stopped it (a debugger's breakpoint, watchpoint or step): the
     // machine stops after this exit, with the guest's state in the vCPU.
@@ -1256,10 +1256,18 @@ function samePdptes(a: Int32Array, b: Int32Array): boolean {
 }
 
 /** An instruction's mnemonic for the emulate.* counters (the 32-bit name of a 16/32 pair). */
-export function mnemonicOf(ins: Instr): string {
+function mnemonicOf(ins: Instr): string {
   const name = ins.def.mnemonic;
   const k = name.indexOf("/");
   return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
+}
+
+/** The emulate.* counter of an instruction's row, made once per row (a pure function of it). */
+const emulateNames = new Map<Instr["def"], string>();
+export function emulateCounter(ins: Instr): string {
+  let n = emulateNames.get(ins.def);
+  if (n === undefined) { n = `emulate.${mnemonicOf(ins)}`; emulateNames.set(ins.def, n); }
+  return n;
 }
 
 export function hex(n: number): string {

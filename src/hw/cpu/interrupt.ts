@@ -184,22 +184,25 @@ export function loadStackSegment(cpu: Cpu, sel: number, pl: number, ext: number,
  * added to the new SS selector.
  */
 export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: number[], size: number, user: boolean, ssErr: number): number {
-  const wrap = ss.big ? 0x1_0000_0000 : 0x1_0000;
+  const big = ss.big, n = values.length;
   const errCode = ssErr < 0 ? 0 : (ss.selector & 0xfffc) + ssErr;
-  const offs: number[] = [];
+  // The k-th slot (k = 1..n) is at esp - k*size, wrapped to the stack's width.
   let p = esp;
-  for (let k = 0; k < values.length; k++) {
-    p = (p - size + wrap) % wrap;
+  for (let k = 0; k < n; k++) {
+    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
     if (p < ss.writeLo || p + size - 1 > ss.writeHi) cpu.raise(Vector.SS, errCode);
-    offs.push(p);
   }
   // Probe every page before writing anything.
-  for (const off of offs) {
-    cpu.translateWrite((ss.base + off) | 0, user);
-    cpu.translateWrite((ss.base + off + size - 1) | 0, user);
+  p = esp;
+  for (let k = 0; k < n; k++) {
+    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
+    cpu.translateWrite((ss.base + p) | 0, user);
+    cpu.translateWrite((ss.base + p + size - 1) | 0, user);
   }
-  for (let k = 0; k < values.length; k++) {
-    const lin = (ss.base + offs[k]) | 0;
+  p = esp;
+  for (let k = 0; k < n; k++) {
+    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
+    const lin = (ss.base + p) | 0;
     if (size === 4) cpu.writeLin32(lin, values[k], user); else cpu.writeLin16(lin, values[k], user);
   }
   return p;

@@ -35,7 +35,7 @@ import type { BootTarget } from "../../hw/pc/boot-entry.js";
 import { LocalApic, ApicReg, APIC_TIMER_TSC_DEADLINE } from "../../hw/dev/apic/local-apic.js";
 import { NS_PER_CYCLE } from "../../hw/dev/device.js";
 import { Counters } from "../stats/counters.js";
-import { MonitorPanic, hex, mnemonicOf, guestStateOf, runMonitored, guestWhereOf, timeCounters } from "../monitor.js";
+import { MonitorPanic, hex, emulateCounter, guestStateOf, runMonitored, guestWhereOf, timeCounters } from "../monitor.js";
 import { restoreCpu } from "../../hw/cpu/cpu-state.js";
 import { restoreMemory } from "../../hw/mem/memory-state.js";
 import { restorePlatform, type GuestState } from "../../hw/pc/pc-state.js";
@@ -377,7 +377,7 @@ export abstract class AssistedMonitor {
     vc.flushTlb(true);
     vc.run(1);
     this.overhead -= vc.instructions - before;
-    if (this.lastIns !== null) this.counters.inc(`emulate.${mnemonicOf(this.lastIns)}`);
+    if (this.lastIns !== null) this.counters.inc(emulateCounter(this.lastIns));
     if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
   }
 

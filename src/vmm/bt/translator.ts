@@ -67,19 +67,34 @@ interface Trace {
   live: boolean;
 }
 
+/**
+ * A map keyed by 32-bit addresses, stored under their int32 bits: kernel and monitor
+ * addresses (0xC0000000 and up) are then small integers to V8, not heap numbers, which
+ * makes every callout's look-ups several times cheaper.
+ */
+class AddressMap<V> {
+  private readonly map = new Map<number, V>();
+  get(addr: number): V | undefined { return this.map.get(addr | 0); }
+  has(addr: number): boolean { return this.map.has(addr | 0); }
+  set(addr: number, v: V): void { this.map.set(addr | 0, v); }
+  delete(addr: number): void { this.map.delete(addr | 0); }
+  clear(): void { this.map.clear(); }
+  get size(): number { return this.map.size; }
+}
+
 export class Translator {
   private used = 0;
   /** Guest EIP → TC address of an entry point. */
-  private readonly entries = new Map<number, number>();
+  private readonly entries = new AddressMap<number>();
   /** TC address of each instruction boundary → guest EIP. */
-  private readonly boundary = new Map<number, number>();
+  private readonly boundary = new AddressMap<number>();
   /** TC address just after each callout INT (the frame's EIP) → what it asks. */
-  private readonly callouts = new Map<number, Callout>();
+  private readonly callouts = new AddressMap<Callout>();
   /** Guest frame → traces made from it. */
   private readonly byFrame = new Map<number, Trace[]>();
   private readonly instrs = new Map<Handler, "callout" | "callout-end">();
   /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
-  private readonly incoming = new Map<number, [number, Trace][]>();
+  private readonly incoming = new AddressMap<[number, Trace][]>();
 
   constructor(
     private readonly world: World,

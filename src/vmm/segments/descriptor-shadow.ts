@@ -59,6 +59,10 @@ export class DescriptorShadow {
   private readonly gdt: Int32Array;
   private readonly ldt = new Int32Array(8192 * 2);
   private tracedFrames: number[] = [];
+  /** GDT entries below this may be non-zero in `gdt` (the guest's count at the last sync). */
+  private gdtUsed = 0;
+  /** readGuest's result: a shadow descriptor's [lo, hi]. */
+  private readonly pair = new Int32Array(2);
   private readonly d = new Descriptor();
   private readonly layout: DescriptorLayout;
   /** Guest GDT entries the machine GDT can hold below the monitor's own. */
@@ -96,18 +100,24 @@ export class DescriptorShadow {
     const max = this.maxGuestEntries;
     const n = Math.min((vc.gdtrLimit + 1) >>> 3, max);
     if (((vc.gdtrLimit + 1) >>> 3) > max) this.counters.inc("desc.gdt-overlaps-monitor-entries");
-    for (let i = 0; i < max; i++) {
-      const [lo, hi] = i < n && i > 0 ? this.readGuest(vc.gdtrBase + i * 8, frames) : [0, 0];
+    // Entries past both the guest's limit and the last one written are already zero.
+    const upto = Math.max(n, this.gdtUsed);
+    const sd = this.pair;
+    for (let i = 0; i < upto; i++) {
+      if (i < n && i > 0) this.readGuest(vc.gdtrBase + i * 8, frames); else { sd[0] = 0; sd[1] = 0; }
+      const lo = sd[0], hi = sd[1];
       if (this.gdt[i * 2] !== lo || this.gdt[i * 2 + 1] !== hi) {
         this.gdt[i * 2] = lo; this.gdt[i * 2 + 1] = hi;
         this.world.gdtEntry(i * 8, lo, hi);
       }
     }
+    this.gdtUsed = n;
     const m = this.machine;
     if (ldtValid) {
       const count = Math.min((vc.ldtr.limit + 1) >>> 3, 8192);
       for (let i = 0; i < count; i++) {
-        const [lo, hi] = this.readGuest(vc.ldtr.base + i * 8, frames);
+        this.readGuest(vc.ldtr.base + i * 8, frames);
+        const lo = sd[0], hi = sd[1];
         if (this.ldt[i * 2] !== lo || this.ldt[i * 2 + 1] !== hi) {
           this.ldt[i * 2] = lo; this.ldt[i * 2 + 1] = hi;
           this.world.ldtEntry(i, lo, hi);
@@ -154,18 +164,20 @@ export class DescriptorShadow {
     return slot | (sel & 3);
   }
 
-  /** Read the guest descriptor at linear `lin` and return its shadow. */
-  private readGuest(lin: number, frames: Set<number>): [number, number] {
-    const vc = this.vcpu;
+  /** Read the guest descriptor at linear `lin`; its shadow goes to `pair` (zero if unreadable). */
+  private readGuest(lin: number, frames: Set<number>): void {
+    const vc = this.vcpu, out = this.pair;
     try {
       const lo = vc.readLin32(lin, false), hi = vc.readLin32(lin + 4, false);
       frames.add(vc.translateRead(lin, false) >>> 12);
       const [slo, shi] = shadowDescriptor(lo, hi, this.layout.top, this.layout.ring);
       // Preset the accessed bit of code and data segments: the machine never writes it.
-      return [slo, (shi & 0x9000) === 0x9000 ? shi | 0x100 : shi];
+      out[0] = slo;
+      out[1] = (shi & 0x9000) === 0x9000 ? shi | 0x100 : shi;
     } catch (e) {
       if (e !== vc.fault) throw e;
-      return [0, 0];
+      out[0] = 0; out[1] = 0;
     }
   }
+
 }
