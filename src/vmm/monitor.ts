@@ -25,9 +25,10 @@ import { SegReg, Descriptor } from "../hw/cpu/segment.js";
 import { StopReason } from "../hw/cpu/fault.js";
 import * as F from "../hw/cpu/eflags.js";
 import { iret } from "../hw/cpu/transfer.js";
+import { iret_ } from "../hw/cpu/exec/control.js";
 import { iret64 } from "../hw/cpu/interrupt64.js";
 import { EFER_LME, EFER_LMA, EFER_LMSLE } from "../hw/cpu/control-regs.js";
-import type { Instr } from "../hw/cpu/instr.js";
+import type { Handler, Instr } from "../hw/cpu/instr.js";
 import { PhysicalMemory } from "../hw/mem/physical-memory.js";
 import { IoBus } from "../hw/io/io-bus.js";
 import { PcPlatform, type PcOptions, type PcRunOptions } from "../hw/pc/pc.js";
@@ -40,15 +41,23 @@ import { World } from "./world/world.js";
 import { World64 } from "./world/world64.js";
 import { TwoTables } from "./world/two-tables.js";
 import { Translator64 } from "./bt/translator64.js";
-import { PORT_IO } from "./bt/sensitive.js";
+import { CALLOUT, PORT_IO } from "./bt/sensitive.js";
+import { TLB_VALID } from "../hw/cpu/tlb-bits.js";
 import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
 import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { Translator } from "./bt/translator.js";
 import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
+
 import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
 import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../hw/pc/pc-state.js";
+
+/** Trap mode: the instructions worth running on the vCPU right after an exit (see emulateAhead). */
+const TRAP_PRONE = new Set<Handler>([...CALLOUT, iret_]);
+/** How far ahead it looks for one, and how many it runs per exit at most. */
+const LOOK_AHEAD = 3;
+const EMULATE_AHEAD = 16;
 
 export type MonitorMode = "trap" | "bt";
 /** How the monitor guards its region (`--protect`; docs/monitor.md, docs/long-mode-monitor.md). */
@@ -851,13 +860,18 @@ export class Monitor {
     }
   }
 
-  /** Run one guest instruction on the vCPU (or deliver the fault it raises to the guest). */
-  private emulateOne(): void {
+  /**
+   * Run one guest instruction on the vCPU (or deliver the fault it raises to the guest).
+   * `fresh`: the vCPU ran the instruction before this one, so its TLB is as good as after
+   * it (the guest ran nothing on the machine since); otherwise it starts empty, as the
+   * guest may have changed its page tables natively.
+   */
+  private emulateOne(fresh = false): void {
     const vc = this.vcpu;
     const before = vc.instructions;
     this.lastIns = null;
     this.written.length = 0;
-    vc.flushTlb(true);
+    if (!fresh) vc.flushTlb(true);
     vc.halted = false;
     vc.run(1);
     const n = vc.instructions - before;
@@ -999,6 +1013,7 @@ export class Monitor {
       }
       stepping = this.mustInterpret();
     }
+    if (!stepping && this.bt === null && this.world64 === null) this.emulateAhead();
     if (stepping) {
       // Come straight back (through the idle loop and the timer) to interpret more.
       this.idling = true;
@@ -1039,6 +1054,50 @@ export class Monitor {
     this.resumedGuest = vc.cycles;
     this.machine.cpu.tscOffset = vc.tscOffset - this.overhead;
     this.armTimer();
+  }
+
+  /**
+   * Trap mode: while one of the guest's next few instructions (straight-line, up to
+   * `LOOK_AHEAD`) is one the machine would trap on too (a sensitive or privileged
+   * instruction: the translator's callout set, and IRET), run the guest on the vCPU now
+   * instead of resuming it only to take the next trap a few instructions later: `pushfd`,
+   * `pop`, then `cli`; `push`, `push`, then `iret`. Each is a guest instruction like any
+   * other emulated one (guest time stays exact), with the devices and interrupts brought up
+   * to date after it as after an exit. `emulate.ahead` counts them.
+   */
+  private emulateAhead(): void {
+    const vc = this.vcpu, m = this.machine.cpu;
+    for (let k = 0; k < EMULATE_AHEAD; k++) {
+      if (m.stopReason !== StopReason.None || vc.halted || !vc.protectedMode || vc.v86 || !this.trapSoon()) return;
+      this.counters.inc("emulate.ahead");
+      this.emulateOne(true);
+      this.afterGuestChange(false);
+      this.devicesAndInterrupts();
+    }
+  }
+
+  /**
+   * Would the machine trap within the guest's next `LOOK_AHEAD` instructions? Looked up
+   * without any effect on the guest: through the machine's TLB (the shadow maps the guest's
+   * pages at the same linear addresses) and the machine's decoded-instruction cache. It
+   * follows straight-line code in one page; an instruction it cannot find counts as no.
+   */
+  private trapSoon(): boolean {
+    const vc = this.vcpu, m = this.machine.cpu;
+    let lin = (vc.segs[SegReg.CS].base + vc.eip) | 0;
+    const e = m.tlb[lin >>> 12];
+    if ((e & TLB_VALID) === 0) return false;
+    const frame = e & ~0xfff;
+    for (let k = 0; k < LOOK_AHEAD; k++) {
+      const ins = m.cachedInstr((frame | (lin & 0xfff)) >>> 0);
+      if (ins === undefined) return false;
+      if (TRAP_PRONE.has(ins.handler)) return true;
+      if (!ins.def.straight) return false;
+      const next = (lin + ins.len) | 0;
+      if ((next ^ lin) >>> 12 !== 0) return false;
+      lin = next;
+    }
+    return false;
   }
 
   /** Is the guest at CPL 0 running code the machine cannot reach (the monitor region)? */

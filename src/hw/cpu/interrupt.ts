@@ -31,6 +31,11 @@ export class DeliveryScratch {
   readonly code = new Descriptor();
   readonly ss = new Descriptor();
   readonly newSs = new SegmentCache();
+  /** The frame being pushed (reused: an interrupt allocates nothing). */
+  readonly frame: number[] = [];
+  /** stackFromTss's result. */
+  tssSs = 0;
+  tssEsp = 0;
 }
 
 const scratchByCpu = new WeakMap<Cpu, DeliveryScratch>();
@@ -110,12 +115,14 @@ function deliverProtected(cpu: Cpu, vector: number, kind: IntKind, errorCode: nu
     // Inter-privilege: new stack from the TSS.
     if (fromV86 && code.dpl !== 0) cpu.gp((sel & 0xfffc) + ext);
     const newCpl = code.dpl;
-    const { ss: newSsSel, esp: newEspRaw } = stackFromTss(cpu, newCpl, ext);
-    const newSs = loadStackSegment(cpu, newSsSel, newCpl, ext, sc);
+    stackFromTss(cpu, newCpl, ext, sc);
+    const newEspRaw = sc.tssEsp;
+    const newSs = loadStackSegment(cpu, sc.tssSs, newCpl, ext, sc);
     let esp = newSs.big ? newEspRaw >>> 0 : newEspRaw & 0xffff;
     const oldSs = cpu.segs[SegReg.SS].selector;
     const oldEsp = cpu.regs[Reg.ESP];
-    const frame: number[] = [];
+    const frame = sc.frame;
+    frame.length = 0;
     if (fromV86) {
       frame.push(cpu.segs[SegReg.GS].selector, cpu.segs[SegReg.FS].selector, cpu.segs[SegReg.DS].selector, cpu.segs[SegReg.ES].selector);
     }
@@ -133,7 +140,9 @@ function deliverProtected(cpu: Cpu, vector: number, kind: IntKind, errorCode: nu
     cpu.loadCsDescriptor(sel, code, newCpl);
   } else if (conforming || code.dpl === cpu.cpl) {
     if (fromV86) cpu.gp((sel & 0xfffc) + ext);
-    const frame = [oldFlags, oldCs, oldEip];
+    const frame = sc.frame;
+    frame.length = 0;
+    frame.push(oldFlags, oldCs, oldEip);
     if (hasErrorCode) frame.push(errorCode);
     const ss = cpu.segs[SegReg.SS];
     const esp = pushFrame(cpu, ss, ss.big ? cpu.regs[Reg.ESP] >>> 0 : cpu.regs[Reg.ESP] & 0xffff, frame, size, cpu.cpl === 3, -1);
@@ -152,17 +161,20 @@ function deliverProtected(cpu: Cpu, vector: number, kind: IntKind, errorCode: nu
 }
 
 /** The stack for privilege level `pl` from the current TSS (SDM vol. 3 §7.2.1, figure 7-2). */
-export function stackFromTss(cpu: Cpu, pl: number, ext: number): { ss: number; esp: number } {
+export function stackFromTss(cpu: Cpu, pl: number, ext: number, out: DeliveryScratch): void {
   const tr = cpu.tr;
   const tss32 = (tr.access & 0x8) !== 0;
   if (tss32) {
     const off = 4 + pl * 8;
     if (off + 5 > tr.limit) cpu.raise(Vector.TS, (tr.selector & 0xfffc) + ext);
-    return { esp: cpu.readSys32(tr.base + off), ss: cpu.readSys16(tr.base + off + 4) };
+    out.tssEsp = cpu.readSys32(tr.base + off);
+    out.tssSs = cpu.readSys16(tr.base + off + 4);
+    return;
   }
   const off = 2 + pl * 4;
   if (off + 3 > tr.limit) cpu.raise(Vector.TS, (tr.selector & 0xfffc) + ext);
-  return { esp: cpu.readSys16(tr.base + off), ss: cpu.readSys16(tr.base + off + 2) };
+  out.tssEsp = cpu.readSys16(tr.base + off);
+  out.tssSs = cpu.readSys16(tr.base + off + 2);
 }
 
 /** Validate a stack segment taken from the TSS for privilege `pl` (#TS / #SS on failure). */
@@ -203,7 +215,7 @@ export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: numbe
   for (let k = 0; k < n; k++) {
     p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
     const lin = (ss.base + p) | 0;
-    if (size === 4) cpu.writeLin32(lin, values[k], user); else cpu.writeLin16(lin, values[k], user);
+    if (size === 4) cpu.writeLin32(lin, values[k] | 0, user); else cpu.writeLin16(lin, values[k] & 0xffff, user);
   }
   return p;
 }

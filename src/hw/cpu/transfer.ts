@@ -161,8 +161,9 @@ function callGate(cpu: Cpu, sel: number, gd: Descriptor): void {
   if ((d.type & 4) === 0 && d.dpl < cpu.cpl) {
     // More privileged: switch to the inner stack from the TSS and copy parameters.
     const newCpl = d.dpl;
-    const { ss: ssSel, esp: espRaw } = stackFromTss(cpu, newCpl, 0);
-    const newSs = loadStackSegment(cpu, ssSel, newCpl, 0, sc);
+    stackFromTss(cpu, newCpl, 0, sc);
+    const espRaw = sc.tssEsp;
+    const newSs = loadStackSegment(cpu, sc.tssSs, newCpl, 0, sc);
     const oldSs = cpu.segs[SegReg.SS];
     const params: number[] = [];
     const count = g.gateParamCount;

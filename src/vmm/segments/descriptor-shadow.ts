@@ -61,6 +61,10 @@ export class DescriptorShadow {
   private tracedFrames: number[] = [];
   /** GDT entries below this may be non-zero in `gdt` (the guest's count at the last sync). */
   private gdtUsed = 0;
+  /** Bumped by every sync: machineSelector's memo is good for one generation. */
+  private generation = 0;
+  /** machineSelector's last answer per segment register: selector, lo, hi, result, generation. */
+  private readonly memo = new Int32Array(6 * 5).fill(-1);
   /** readGuest's result: a shadow descriptor's [lo, hi]. */
   private readonly pair = new Int32Array(2);
   private readonly d = new Descriptor();
@@ -93,6 +97,7 @@ export class DescriptorShadow {
       ldtSel !== this.ldtSel || (ldtValid && (vc.ldtr.base !== this.ldtBase || vc.ldtr.limit !== this.ldtLimit));
     if (!force && !this.dirty && !changed) return;
     this.dirty = false;
+    this.generation++;
     this.gdtBase = vc.gdtrBase; this.gdtLimit = vc.gdtrLimit;
     this.ldtSel = ldtSel; this.ldtBase = ldtValid ? vc.ldtr.base : -1; this.ldtLimit = ldtValid ? vc.ldtr.limit : -1;
     this.counters.inc("desc.sync");
@@ -151,6 +156,21 @@ export class DescriptorShadow {
     const lo = (((base & 0xffff) << 16) | (rawLimit & 0xffff)) | 0;
     const hi = ((base & 0xff00_0000) | ((base >>> 16) & 0xff) | ((seg.access & 0xff) << 8) |
       (rawLimit & 0x000f_0000) | (seg.gran ? 0x0080_0000 : 0) | (seg.big ? 0x0040_0000 : 0) | (seg.l ? 0x0020_0000 : 0)) | 0;
+    // The same register, selector and cached descriptor as last time, and no sync since:
+    // the same answer (and a monitor entry, if that is the answer, still holds it).
+    const mm = this.memo, at = s * 5;
+    if (mm[at + 4] === this.generation && mm[at] === sel && mm[at + 1] === lo && mm[at + 2] === hi) {
+      const r = mm[at + 3];
+      if (r !== sel) this.counters.inc("desc.cached-segment");
+      return r;
+    }
+    const r = this.shadowSelector(s, sel, lo, hi);
+    mm[at] = sel; mm[at + 1] = lo; mm[at + 2] = hi; mm[at + 3] = r; mm[at + 4] = this.generation;
+    return r;
+  }
+
+  /** machineSelector, worked out: the guest's selector if its shadow entry matches, else a monitor entry. */
+  private shadowSelector(s: number, sel: number, lo: number, hi: number): number {
     const [slo, shiRaw] = shadowDescriptor(lo, hi, this.layout.top, this.layout.ring);
     const shi = (shiRaw & 0x9000) === 0x9000 ? shiRaw | 0x100 : shiRaw;
     const index = sel >>> 3;
