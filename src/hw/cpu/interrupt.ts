@@ -204,12 +204,14 @@ export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: numbe
     p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
     if (p < ss.writeLo || p + size - 1 > ss.writeHi) cpu.raise(Vector.SS, errCode);
   }
-  // Probe every page before writing anything.
-  p = esp;
-  for (let k = 0; k < n; k++) {
-    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
-    cpu.translateWrite((ss.base + p) | 0, user);
-    cpu.translateWrite((ss.base + p + size - 1) | 0, user);
+  // Probe every page before writing anything: each slot's first and last byte, in push
+  // order; when the frame, unwrapped, lies in one page (p is now its lowest slot) the first
+  // probe is the only one that can fault, with the same CR2.
+  const low = (ss.base + p) | 0, high = (ss.base + p + n * size - 1) | 0;
+  if (p + n * size === esp && (low ^ high) >>> 12 === 0) {
+    cpu.translateWrite((high - size + 1) | 0, user);
+  } else {
+    probeEach(cpu, ss, esp, n, size, user);
   }
   p = esp;
   for (let k = 0; k < n; k++) {
@@ -218,4 +220,15 @@ export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: numbe
     if (size === 4) cpu.writeLin32(lin, values[k] | 0, user); else cpu.writeLin16(lin, values[k] & 0xffff, user);
   }
   return p;
+}
+
+/** pushFrame's probe of each slot's first and last byte (a frame across pages, or wrapping). */
+function probeEach(cpu: Cpu, ss: SegmentCache, esp: number, n: number, size: number, user: boolean): void {
+  const big = ss.big;
+  let p = esp;
+  for (let k = 0; k < n; k++) {
+    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
+    cpu.translateWrite((ss.base + p) | 0, user);
+    cpu.translateWrite((ss.base + p + size - 1) | 0, user);
+  }
 }
