@@ -141,6 +141,8 @@ export class Monitor {
   private idling = false;
   /** Machine selectors as the monitor last loaded them (a change means the guest loaded one). */
   private readonly machineSel = new Int32Array(6);
+  /** The descriptor shadow's stamp when resume last loaded each machine segment register. */
+  private readonly segStamp = new Float64Array(6).fill(-1);
   /** Guest frames written by the vCPU during the current step. */
   private readonly written: number[] = [];
   private lastIns: Instr | null = null;
@@ -1157,14 +1159,21 @@ export class Monitor {
     const m = this.machine.cpu, vc = this.vcpu;
     m.regs.set(vc.regs);
     const cpl = vc.cpl;
+    const stamp = this.desc.stamp;
     for (const s of DATA_SEGS) {
       const sel = this.desc.machineSelector(s, vc.segs[s], cpl);
+      const ms = m.segs[s];
+      // Loaded by the last resume, or natively by the guest since, from the same shadow
+      // tables (no resync, no monitor entry rewritten: the same stamp): loading it again
+      // would give the same register.
+      if (vc.segs[s].valid && ms.valid && ms.selector === sel && this.segStamp[s] === stamp) continue;
+      this.segStamp[s] = stamp;
       try {
-        if (!vc.segs[s].valid) m.segs[s].loadNull(sel);
+        if (!vc.segs[s].valid) ms.loadNull(sel);
         else m.loadSegment(s, sel);
       } catch (e) {
         if (e !== m.fault) throw e;
-        m.segs[s].loadNull(sel);
+        ms.loadNull(sel);
         this.counters.inc("desc.unloadable");
       }
     }

@@ -82,12 +82,37 @@ class AddressMap<V> {
   get size(): number { return this.map.size; }
 }
 
+/**
+ * TC address → the guest EIP of the instruction whose translation starts there: a flat table
+ * with an entry per TC byte (every translated instruction sets one, so a Map would grow by
+ * a million entries on a Linux boot).
+ */
+class BoundaryTable {
+  private readonly guest = new Int32Array(L.TC_BYTES);
+  private readonly valid = new Uint8Array(L.TC_BYTES);
+  private offset(tc: number): number {
+    const o = ((tc | 0) - (TC_BASE | 0)) | 0;
+    return o >= 0 && o < L.TC_BYTES ? o : -1;
+  }
+  get(tc: number): number | undefined {
+    const o = this.offset(tc);
+    return o >= 0 && this.valid[o] !== 0 ? this.guest[o] >>> 0 : undefined;
+  }
+  set(tc: number, g: number): void {
+    const o = this.offset(tc);
+    if (o < 0) throw new Error(`bt: 0x${(tc >>> 0).toString(16)} is outside the translation cache`);
+    this.guest[o] = g;
+    this.valid[o] = 1;
+  }
+  clear(): void { this.valid.fill(0); }
+}
+
 export class Translator {
   private used = 0;
   /** Guest EIP → TC address of an entry point. */
   private readonly entries = new AddressMap<number>();
   /** TC address of each instruction boundary → guest EIP. */
-  private readonly boundary = new AddressMap<number>();
+  private readonly boundary = new BoundaryTable();
   /** TC address just after each callout INT (the frame's EIP) → what it asks. */
   private readonly callouts = new AddressMap<Callout>();
   /** Guest frame → traces made from it. */

@@ -61,6 +61,11 @@ export class DescriptorShadow {
   private tracedFrames: number[] = [];
   /** GDT entries below this may be non-zero in `gdt` (the guest's count at the last sync). */
   private gdtUsed = 0;
+  /**
+   * Bumped by every sync and every monitor entry machineSelector writes: a segment register
+   * the machine loaded at one stamp holds what loading its selector again would give.
+   */
+  stamp = 0;
   /** Bumped by every sync: machineSelector's memo is good for one generation. */
   private generation = 0;
   /** machineSelector's last answer per segment register: selector, lo, hi, result, generation. */
@@ -98,6 +103,7 @@ export class DescriptorShadow {
     if (!force && !this.dirty && !changed) return;
     this.dirty = false;
     this.generation++;
+    this.stamp++;
     this.gdtBase = vc.gdtrBase; this.gdtLimit = vc.gdtrLimit;
     this.ldtSel = ldtSel; this.ldtBase = ldtValid ? vc.ldtr.base : -1; this.ldtLimit = ldtValid ? vc.ldtr.limit : -1;
     this.counters.inc("desc.sync");
@@ -180,6 +186,7 @@ export class DescriptorShadow {
     }
     const slot = this.layout.selCachedBase + s * 8;
     this.world.gdtEntry(slot, slo, shi);
+    this.stamp++;
     this.counters.inc("desc.cached-segment");
     return slot | (sel & 3);
   }
