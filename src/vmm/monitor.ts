@@ -1015,7 +1015,8 @@ export class Monitor {
       }
       stepping = this.mustInterpret();
     }
-    if (!stepping && this.bt === null && this.world64 === null) this.emulateAhead();
+    // Not on the standard CPU: its sensitive instructions do not trap (docs/monitor.md).
+    if (!stepping && this.bt === null && this.world64 === null && m.features.strict) this.emulateAhead();
     if (stepping) {
       // Come straight back (through the idle loop and the timer) to interpret more.
       this.idling = true;
@@ -1059,7 +1060,7 @@ export class Monitor {
   }
 
   /**
-   * Trap mode: while one of the guest's next few instructions (straight-line, up to
+   * Trap mode on the strict CPU: while one of the guest's next few instructions (straight-line, up to
    * `LOOK_AHEAD`) is one the machine would trap on too (a sensitive or privileged
    * instruction: the translator's callout set, and IRET), run the guest on the vCPU now
    * instead of resuming it only to take the next trap a few instructions later: `pushfd`,
