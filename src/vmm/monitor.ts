@@ -888,7 +888,11 @@ export class Monitor {
   /** After the vCPU ran: bring shadows in line with what the guest changed. */
   private afterGuestChange(force: boolean): void {
     const vc = this.vcpu, m = this.machine.cpu;
-    for (const page of this.written) {
+    const written = this.written;
+    for (let k = 0; k < written.length; k++) {
+      const page = written[k];
+      // A page written many times (a REP STOS over a table) is looked at once.
+      if (k > 0 && written.lastIndexOf(page, k - 1) >= 0) continue;
       const why = this.shadow.traced[page] ?? 0;
       if ((why & TRACE_PT) !== 0) this.shadow.tableWritten(page);
       if ((why & TRACE_DESC) !== 0) this.desc.written();

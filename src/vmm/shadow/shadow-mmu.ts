@@ -48,6 +48,9 @@ import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { walk, Translation, type PagingMode, PTE_P, PTE_W, PTE_U, PTE_A, PTE_D, PTE_PS, CR4_PSE, CR4_PAE } from "../../hw/mmu/paging.js";
 import type { Counters } from "../stats/counters.js";
 import { REGION_BASE, REGION64_BASE } from "../layout.js";
+
+/** tableWritten reads guest tables as Int32Array words on a little-endian host. */
+const LITTLE_ENDIAN = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;
 import { viewEntry, type View } from "../world/two-tables.js";
 
 export const TRACE_PT = 1, TRACE_DESC = 2, TRACE_CODE = 4;
@@ -549,6 +552,11 @@ export class ShadowMmu {
     if (list === undefined) return;
     this.counters.inc("shadow.pt-write");
     const base = f * 4096;
+    // The guest's table as 32-bit words, read straight from RAM (the frame is RAM: the
+    // shadow was built from it); otherwise through read32.
+    const mem = this.guestMem, ram = mem.ram;
+    const words = LITTLE_ENDIAN && base + 4096 <= mem.ramSize && mem.notRam[f] === 0 && (ram.byteOffset & 3) === 0
+      ? new Int32Array(ram.buffer, ram.byteOffset + base, 1024) : null;
     for (const page of list) {
       const snap = page.snap, shape = page.shape, eb = shape.entryBytes, w = eb >>> 2;
       const n = shape.entries[page.level];
@@ -558,8 +566,8 @@ export class ShadowMmu {
       for (let i = 0; i < n; i++) {
         const old = snap[i * w];
         if (old === 0) continue;
-        const cur = this.guestMem.read32(base + i * eb) | PTE_A;
-        const hiSame = w === 1 || this.guestMem.read32(base + i * eb + 4) === snap[i * w + 1];
+        const cur = (words !== null ? words[i * w] : mem.read32(base + i * eb)) | PTE_A;
+        const hiSame = w === 1 || (words !== null ? words[i * w + 1] : mem.read32(base + i * eb + 4)) === snap[i * w + 1];
         if (cur === old && hiSame) continue;
         if ((old ^ cur) === PTE_D && (cur & PTE_D) !== 0 && hiSame) { snap[i * w] = cur; continue; }
         snap[i * w] = 0;
