@@ -42,14 +42,15 @@ import { World64 } from "./world/world64.js";
 import { TwoTables } from "./world/two-tables.js";
 import { Translator64 } from "./bt/translator64.js";
 import { CALLOUT, PORT_IO } from "./bt/sensitive.js";
-import { TLB_VALID } from "../hw/cpu/tlb-bits.js";
+import { decode } from "../hw/cpu/decoder.js";
+import { PageBytes, PAGE_END } from "../hw/cpu/jit/block-compiler.js";
+import { peekLinear } from "../debug/peek.js";
 import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
 import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { Translator } from "./bt/translator.js";
 import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
-
 import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
 import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type GuestState } from "../hw/pc/pc-state.js";
 
@@ -58,6 +59,8 @@ const TRAP_PRONE = new Set<Handler>([...CALLOUT, iret_]);
 /** How far ahead it looks for one, and how many it runs per exit at most. */
 const LOOK_AHEAD = 3;
 const EMULATE_AHEAD = 16;
+/** trapSoon's note of an instruction: its length in the low byte, and these. */
+const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
 
 export type MonitorMode = "trap" | "bt";
 /** How the monitor guards its region (`--protect`; docs/monitor.md, docs/long-mode-monitor.md). */
@@ -454,7 +457,7 @@ export class Monitor {
     this.afterGuestChange(false);
     if (this.captureWanted) this.capture();
     this.devicesAndInterrupts();
-    this.leave();
+    this.leave(true);
   }
 
   /**
@@ -993,8 +996,12 @@ export class Monitor {
     }
   }
 
-  /** Leave the monitor: back to the guest, or idle/halt with the guest. */
-  private leave(): void {
+  /**
+   * Leave the monitor: back to the guest, or idle/halt with the guest. `fromExit`: an exit
+   * of the running machine (entry), where trap mode may emulate ahead; not the first entry
+   * into the guest, which runs outside the machine's run loop.
+   */
+  private leave(fromExit = false): void {
     const m = this.machine.cpu, vc = this.vcpu;
     // Guest kernel code inside the monitor region cannot run on the machine (its segments
     // stop short of it): the vCPU interprets it, a bounded number of instructions per exit.
@@ -1020,7 +1027,7 @@ export class Monitor {
       stepping = this.mustInterpret();
     }
     // Not on the standard CPU: its sensitive instructions do not trap (docs/monitor.md).
-    if (!stepping && this.bt === null && this.world64 === null && m.features.strict) this.emulateAhead();
+    if (fromExit && !stepping && this.bt === null && this.world64 === null && m.features.strict) this.emulateAhead();
     if (stepping) {
       // Come straight back (through the idle loop and the timer) to interpret more.
       this.idling = true;
@@ -1084,27 +1091,52 @@ export class Monitor {
   }
 
   /**
-   * Would the machine trap within the guest's next `LOOK_AHEAD` instructions? Looked up
-   * without any effect on the guest: through the machine's TLB (the shadow maps the guest's
-   * pages at the same linear addresses) and the machine's decoded-instruction cache. It
-   * follows straight-line code in one page; an instruction it cannot find counts as no.
+   * Would the machine trap within the guest's next `LOOK_AHEAD` instructions? The monitor
+   * looks as software can: it walks the guest's page tables without setting A or D
+   * (`peekLinear`) and decodes the bytes in guest memory. It follows straight-line code in
+   * one page; what it cannot decode there counts as no. What it learns of each instruction
+   * is kept by guest-physical address (`codeHints`): only a hint, as code may change under
+   * it; the vCPU runs whatever is there.
    */
   private trapSoon(): boolean {
-    const vc = this.vcpu, m = this.machine.cpu;
-    let lin = (vc.segs[SegReg.CS].base + vc.eip) | 0;
-    const e = m.tlb[lin >>> 12];
-    if ((e & TLB_VALID) === 0) return false;
-    const frame = e & ~0xfff;
+    const vc = this.vcpu, cs = vc.segs[SegReg.CS];
+    let eip = vc.eip;
+    const at = peekLinear(vc, (cs.base + eip) | 0, this.guestMem);
+    if (at === null || at.pa >= this.guestMem.ramSize) return false;
+    const page = at.pa & ~0xfff;
+    let off = at.pa & 0xfff;
     for (let k = 0; k < LOOK_AHEAD; k++) {
-      const ins = m.cachedInstr((frame | (lin & 0xfff)) >>> 0);
-      if (ins === undefined) return false;
-      if (TRAP_PRONE.has(ins.handler)) return true;
-      if (!ins.def.straight) return false;
-      const next = (lin + ins.len) | 0;
-      if ((next ^ lin) >>> 12 !== 0) return false;
-      lin = next;
+      const h = this.codeHint(page, off, eip, cs.big);
+      if (h < 0) return false;
+      if ((h & HINT_PRONE) !== 0) return true;
+      if ((h & HINT_STRAIGHT) === 0) return false;
+      off += h & 0xff;
+      eip += h & 0xff;
+      if (off >= 4096) return false;
     }
     return false;
+  }
+
+  /** Guest-physical address (×2, + 1 for 32-bit code) → trapSoon's note of the instruction there (-1: none). */
+  private readonly codeHints = new Map<number, number>();
+  private readonly codeBytes = new PageBytes();
+
+  private codeHint(page: number, off: number, eip: number, code32: boolean): number {
+    const key = (page + off) * 2 + (code32 ? 1 : 0);
+    let h = this.codeHints.get(key);
+    if (h !== undefined) return h;
+    const b = this.codeBytes;
+    b.cpu = this.vcpu; b.pageBase = page; b.pageOff = off; b.eip0 = eip;
+    try {
+      const ins = decode(b, eip, code32);
+      h = ins.len | (TRAP_PRONE.has(ins.handler) ? HINT_PRONE : 0) | (ins.def.straight ? HINT_STRAIGHT : 0);
+    } catch (e) {
+      if (e !== PAGE_END) throw e;
+      h = -1;
+    }
+    if (this.codeHints.size >= 1 << 16) this.codeHints.clear();
+    this.codeHints.set(key, h);
+    return h;
   }
 
   /** Is the guest at CPL 0 running code the machine cannot reach (the monitor region)? */

@@ -161,13 +161,15 @@ function specialized(i: Instr): Specialised | null {
 
 /** Raised (as this value) when a block's next instruction cannot be decoded inside the page. */
 const STOP = { stop: true };
+/** What PageBytes throws at the page's end or at a too-long instruction. */
+export const PAGE_END: unknown = STOP;
 
 /**
  * Reads code bytes of one physical page for the compile-time decode. Nothing guest-visible
  * happens: no translation, no A bit, no fault (a byte past the page or a too-long
  * instruction ends the block instead).
  */
-class PageBytes implements ByteSource, DecodeFaults {
+export class PageBytes implements ByteSource, DecodeFaults {
   cpu!: Cpu;
   /** Physical address of the page, and the EIP whose byte is at `pageOff`. */
   pageBase = 0;
