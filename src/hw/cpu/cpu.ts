@@ -717,10 +717,11 @@ export class Cpu {
    * Physical page `frame` just became watched (PhysicalMemory.watch): translations to it
    * filled before lose TLB_RAM, so the write fast paths stop writing it directly and every
    * write reaches PhysicalMemory, which reports it. The translations themselves stay (this
-   * is bookkeeping of the model, not a guest-visible flush). The long-mode TLB holds no such
-   * right: its accesses always go through PhysicalMemory.
+   * is bookkeeping of the model, not a guest-visible flush). The long-mode TLB keeps the
+   * same right, cleared the same way.
    */
   private unmapRamFrame(frame: number): void {
+    this.long.unmapRamFrame(frame);
     const tlb = this.tlb, pages = this.tlbPages;
     for (let i = 0; i < this.tlbCount; i++) {
       const p = pages[i], e = tlb[p];
@@ -740,9 +741,10 @@ export class Cpu {
   /** Whether the current access is a user-mode one (CPL 3). */
   get user(): boolean { return this.cpl === 3; }
 
-  // In IA-32e mode the TLB above stays empty, so these fast paths never hit and every access
-  // reaches translateRead/translateWrite or the explicit checks, which go to long-memory.ts.
+  // In IA-32e mode the TLB above stays empty: every access goes to long-memory.ts, which has
+  // fast paths of its own.
   readLin8(lin: number, user: boolean): number {
+    if (this.lma) return this.long.read8(lin, user);
     if (this.paging) {
       const e = this.tlb[lin >>> 12];
       if ((e & (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) === (TLB_VALID | TLB_RAM | (user ? TLB_USER : 0))) {
@@ -764,6 +766,7 @@ export class Cpu {
     return this.mem.read16(this.translateRead(lin, user, 2));
   }
   readLin32(lin: number, user: boolean): number {
+    if (this.lma) return this.long.read32(lin, user);
     if (this.paging) {
       // Fast path: a TLB hit on a RAM frame, not crossing the page.
       const e = this.tlb[lin >>> 12];
@@ -773,7 +776,6 @@ export class Cpu {
         const r = this.mem.ram;
         return r[p] | (r[p + 1] << 8) | (r[p + 2] << 16) | (r[p + 3] << 24);
       }
-      if (this.lma) return this.long.read32(lin, user);
     }
     if ((lin & 0xfff) > 0xffc) {
       const p1 = this.translateRead(lin, user), p2 = this.translateRead((lin | 0xfff) + 1, user);
@@ -790,6 +792,7 @@ export class Cpu {
   // already dirty, on a page that holds no decoded code (a code write goes through
   // PhysicalMemory, which invalidates the page's decoded instructions).
   writeLin8(lin: number, v: number, user: boolean): void {
+    if (this.lma) { this.long.write8(lin, v, user); return; }
     if (this.paging) {
       const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
       const e = this.tlb[lin >>> 12];
@@ -819,6 +822,7 @@ export class Cpu {
     this.mem.write16(this.translateWrite(lin, user, 2), v);
   }
   writeLin32(lin: number, v: number, user: boolean): void {
+    if (this.lma) { this.long.write32(lin, v, user); return; }
     if (this.paging) {
       const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
       const e = this.tlb[lin >>> 12];
@@ -829,7 +833,6 @@ export class Cpu {
         r[p] = v; r[p + 1] = v >>> 8; r[p + 2] = v >>> 16; r[p + 3] = v >>> 24;
         return;
       }
-      if (this.lma) { this.long.write32(lin, v, user); return; }
     }
     if ((lin & 0xfff) > 0xffc) {
       // Translate both pages before writing anything, so a fault on the second leaves memory unchanged.
@@ -1482,7 +1485,7 @@ export class Cpu {
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
           // by it must be taken right after this instruction, which a quiet first
           // instruction would not look for.
-          if (prev !== null && !this.lma) this.linkBlock(prev, blk);
+          if (prev !== null) this.linkBlock(prev, blk);
           // blockStart: where the run of blocks began (a fault in one counts them in run()).
           const before = this.instructions;
           this.blockStart = before;
@@ -1614,7 +1617,7 @@ export class Cpu {
   /**
    * The block linked after `blk` at the current EIP, if the link still leads where a fetch
    * would (no TLB flush, replaced translation or dropped code since: `codeEpoch`; the same CS
-   * base and CPL, CS.D as the block was decoded with, not IA-32e mode, the cache generation)
+   * base and CPL, CS.D and 64-bit mode as the block was decoded with, the cache generation)
    * and the run loop may enter it now: no TF, no tracer, room in the slice, no interrupt
    * shadow, not counting foreign ring-0 instructions, inside the CS limit. Otherwise null,
    * and the run loop fetches.
@@ -1626,9 +1629,9 @@ export class Cpu {
     if (blk.next0Eip === eip && blk.next0Epoch === epoch && blk.next0Base === cs.base && blk.next0Cpl === this.cpl) n = blk.next0;
     else if (blk.next1Eip === eip && blk.next1Epoch === epoch && blk.next1Base === cs.base && blk.next1Cpl === this.cpl) n = blk.next1;
     else return null;
-    if (n === null || n.generation !== generation || n.code32 !== cs.big || this.lma) return null;
+    if (n === null || n.generation !== generation || n.code32 !== cs.big || n.code64 !== (this.lma && cs.l)) return null;
     if ((this.flags & F.TF) !== 0 || this.tracer !== null || this.inhibitIrq) return null;
-    if (this.instructions + n.count > this.sliceEnd || eip + n.bytes - 1 > cs.limit) return null;
+    if (this.instructions + n.count > this.sliceEnd || (!n.code64 && eip + n.bytes - 1 > cs.limit)) return null;
     if (this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) return null;
     return n;
   }

@@ -16,6 +16,20 @@ const SETS = 4096;
 const PAGE = 4096;
 // Entry bits (low 12 bits; the high 20 are the 4 KiB frame).
 const VALID = 1, USER = 2, USER_W = 4, SUP_W = 8, DIRTY = 16, GLOBAL = 32, NO_EXEC = 64;
+/**
+ * Model bookkeeping, not a right: the entry has served an instruction fetch. Replacing such
+ * an entry bumps `cpu.codeEpoch`, as a replaced translation does in the 32-bit TLB: the
+ * block compiler's chain links skip the fetch's translation, and must stop leading to code
+ * a fetch would no longer find there (a conflict in this direct-mapped TLB can drop an
+ * entry any time, and the walk after it sees the guest's page tables as they are now).
+ */
+const FETCHED = 128;
+/**
+ * Model bookkeeping: the frame is plain RAM, not watched (as TLB_RAM in the 32-bit TLB), so
+ * an access that hits the entry may read or write the RAM array itself. Writes also need the
+ * page to hold no decoded code (`codePages`), which PhysicalMemory would invalidate.
+ */
+const RAM = 256;
 
 export class LongModeMemory {
   private readonly cpu: Cpu;
@@ -36,7 +50,10 @@ export class LongModeMemory {
     if (this.tags[set] === page) {
       const e = this.entries[set];
       const need = VALID | (user ? USER : 0) | (write ? DIRTY | (user ? USER_W : SUP_W) : 0);
-      if ((e & need) === need && !(fetch && (e & NO_EXEC) !== 0)) return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+      if ((e & need) === need && !(fetch && (e & NO_EXEC) !== 0)) {
+        if (fetch && (e & FETCHED) === 0) this.entries[set] = e | FETCHED;
+        return ((e & ~0xfff) | (lin & 0xfff)) >>> 0;
+      }
     }
     return this.miss(lin, page, set, write, user, fetch);
   }
@@ -68,6 +85,9 @@ export class LongModeMemory {
     if (t.dirty) e |= DIRTY;
     if (t.global && (cpu.cr4 & CR4_PGE) !== 0) e |= GLOBAL;
     if (t.noExec) e |= NO_EXEC;
+    if (fetch) e |= FETCHED;
+    if (cpu.mem.isRam(t.frame) && !cpu.mem.isWatched(t.frame)) e |= RAM;
+    if ((this.entries[set] & FETCHED) !== 0) cpu.codeEpoch++;
     this.tags[set] = page;
     this.entries[set] = e;
     this.used = true;
@@ -90,6 +110,25 @@ export class LongModeMemory {
     }
   }
 
+  /** Physical page `frame` became watched: its entries lose RAM (cpu.ts unmapRamFrame). */
+  unmapRamFrame(frame: number): void {
+    if (!this.used) return;
+    for (let k = 0; k < SETS; k++) if ((this.entries[k] & RAM) !== 0 && (this.entries[k] >>> 12) === frame) this.entries[k] &= ~RAM;
+  }
+
+  /**
+   * The entry for `lin` if it is cached with every bit of `need` (RAM for a direct access),
+   * else 0: the fast paths below use it, and fall back to translate() (a walk, a fault, the
+   * A and D bits) when it is 0.
+   */
+  private hit(lin: number, need: number): number {
+    const page = Math.floor(lin / PAGE);
+    const set = page & (SETS - 1);
+    if (this.tags[set] !== page) return 0;
+    const e = this.entries[set];
+    return (e & need) === need ? e : 0;
+  }
+
   /** INVLPG. */
   invalidate(lin: number): void {
     const page = Math.floor(lin / PAGE);
@@ -98,6 +137,8 @@ export class LongModeMemory {
   }
 
   read8(lin: number, user: boolean): number {
+    const e = this.hit(lin, VALID | RAM | (user ? USER : 0));
+    if (e !== 0) return this.cpu.mem.ram[(e & ~0xfff) | (lin & 0xfff)];
     return this.cpu.mem.read8(this.translate(lin, false, user, false));
   }
   read16(lin: number, user: boolean): number {
@@ -105,6 +146,11 @@ export class LongModeMemory {
     return this.cpu.mem.read16(this.translate(lin, false, user, false));
   }
   read32(lin: number, user: boolean): number {
+    const ram32 = this.cpu.ram32;
+    if ((lin & 3) === 0 && ram32 !== null) {
+      const e = this.hit(lin, VALID | RAM | (user ? USER : 0));
+      if (e !== 0) return ram32[((e & ~0xfff) | (lin & 0xfff)) >>> 2];
+    }
     if ((lin & 0xfff) > 0xffc) {
       this.translate(lin, false, user, false); this.translate(lin + 3, false, user, false);
       let v = 0;
@@ -113,8 +159,36 @@ export class LongModeMemory {
     }
     return this.cpu.mem.read32(this.translate(lin, false, user, false));
   }
+  /**
+   * A quadword: the low dword returned, the high one in `cpu.hi`. Inside one page it is
+   * translated once; across pages, as two dwords (each page's fault in address order).
+   */
+  read64(lin: number, user: boolean): number {
+    const cpu = this.cpu;
+    if ((lin & 0xfff) > 0xff8) {
+      const lo = this.read32(lin, user);
+      cpu.hi = this.read32(lin + 4, user);
+      return lo;
+    }
+    const ram32 = cpu.ram32;
+    if ((lin & 7) === 0 && ram32 !== null) {
+      const e = this.hit(lin, VALID | RAM | (user ? USER : 0));
+      if (e !== 0) {
+        const x = ((e & ~0xfff) | (lin & 0xfff)) >>> 2;
+        cpu.hi = ram32[x + 1];
+        return ram32[x];
+      }
+    }
+    const p = this.translate(lin, false, user, false);
+    const lo = cpu.mem.read32(p);
+    cpu.hi = cpu.mem.read32(p + 4);
+    return lo;
+  }
   write8(lin: number, v: number, user: boolean): void {
-    this.cpu.mem.write8(this.translate(lin, true, user, false), v);
+    const mem = this.cpu.mem;
+    const e = this.hit(lin, VALID | RAM | DIRTY | (user ? USER_W : SUP_W));
+    if (e !== 0 && mem.codePages[e >>> 12] === 0) { mem.ram[(e & ~0xfff) | (lin & 0xfff)] = v; return; }
+    mem.write8(this.translate(lin, true, user, false), v);
   }
   write16(lin: number, v: number, user: boolean): void {
     if ((lin & 0xfff) === 0xfff) {
@@ -125,12 +199,38 @@ export class LongModeMemory {
     this.cpu.mem.write16(this.translate(lin, true, user, false), v);
   }
   write32(lin: number, v: number, user: boolean): void {
+    const cpu = this.cpu, ram32 = cpu.ram32;
+    if ((lin & 3) === 0 && ram32 !== null) {
+      const e = this.hit(lin, VALID | RAM | DIRTY | (user ? USER_W : SUP_W));
+      if (e !== 0 && cpu.mem.codePages[e >>> 12] === 0) { ram32[((e & ~0xfff) | (lin & 0xfff)) >>> 2] = v; return; }
+    }
     if ((lin & 0xfff) > 0xffc) {
       // Both pages first, so a fault on the second leaves memory unchanged.
       this.translate(lin, true, user, false); this.translate(lin + 3, true, user, false);
       for (let k = 0; k < 4; k++) this.write8(lin + k, v >>> (k * 8), user);
       return;
     }
-    this.cpu.mem.write32(this.translate(lin, true, user, false), v);
+    cpu.mem.write32(this.translate(lin, true, user, false), v);
+  }
+  /** A quadword (lo, hi): inside one page translated once; across pages both first, then the dwords. */
+  write64(lin: number, lo: number, hi: number, user: boolean): void {
+    const cpu = this.cpu;
+    if ((lin & 0xfff) > 0xff8) {
+      this.translate(lin, true, user, false); this.translate(lin + 7, true, user, false);
+      this.write32(lin, lo, user); this.write32(lin + 4, hi, user);
+      return;
+    }
+    const ram32 = cpu.ram32;
+    if ((lin & 7) === 0 && ram32 !== null) {
+      const e = this.hit(lin, VALID | RAM | DIRTY | (user ? USER_W : SUP_W));
+      if (e !== 0 && cpu.mem.codePages[e >>> 12] === 0) {
+        const x = ((e & ~0xfff) | (lin & 0xfff)) >>> 2;
+        ram32[x] = lo; ram32[x + 1] = hi;
+        return;
+      }
+    }
+    const p = this.translate(lin, true, user, false);
+    cpu.mem.write32(p, lo);
+    cpu.mem.write32(p + 4, hi);
   }
 }

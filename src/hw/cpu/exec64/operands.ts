@@ -99,9 +99,7 @@ export function readMem(cpu: Cpu, seg: number, lin: number, size: number): numbe
     default: {
       cpu.readAddr(seg, lin, 8); // the segment checks (EFER.LMSLE)
       if ((lin & 7) !== 0 && cpu.alignmentChecked()) cpu.checkAlignment(lin, 8, false);
-      const lo = cpu.readLin32(lin, cpu.cpl === 3);
-      cpu.hi = cpu.readLin32(lin + 4, cpu.cpl === 3);
-      return lo;
+      return cpu.long.read64(lin, cpu.cpl === 3);
     }
   }
 }
@@ -114,8 +112,7 @@ export function writeMem(cpu: Cpu, seg: number, lin: number, size: number, lo: n
     default:
       if ((lin & 7) !== 0 && cpu.alignmentChecked()) cpu.checkAlignment(lin, 8, true);
       cpu.checkWrite(seg, lin, 8);
-      cpu.writeLin32(lin, lo, cpu.cpl === 3);
-      cpu.writeLin32(lin + 4, hi, cpu.cpl === 3);
+      cpu.long.write64(lin, lo, hi, cpu.cpl === 3);
   }
 }
 

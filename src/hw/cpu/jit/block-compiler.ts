@@ -46,6 +46,8 @@ export class CompiledBlock {
   next1Epoch = -1;
   /** The first instruction is 32-bit code (CS.D = 1), not 64-bit: chained only while CS.D says so. */
   readonly code32: boolean;
+  /** 64-bit code (IA-32e mode, CS.L = 1): chained only in 64-bit mode, and without a CS limit. */
+  readonly code64: boolean;
   constructor(
     readonly instrs: Instr[],
     readonly handlers: Handler[],
@@ -57,6 +59,7 @@ export class CompiledBlock {
     readonly generation: number,
   ) {
     this.code32 = instrs[0].code32 && !instrs[0].code64;
+    this.code64 = instrs[0].code64;
   }
   /** Guest instructions in the block: it is entered only if the slice has room for all. */
   get count(): number { return this.instrs.length; }
