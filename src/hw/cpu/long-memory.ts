@@ -15,7 +15,7 @@ import { EPT_READ, EPT_WRITE } from "./vmx/ept.js";
 const SETS = 4096;
 const PAGE = 4096;
 // Entry bits (low 12 bits; the high 20 are the 4 KiB frame).
-const VALID = 1, USER = 2, USER_W = 4, SUP_W = 8, DIRTY = 16, GLOBAL = 32, NO_EXEC = 64;
+export const VALID = 1, USER = 2, USER_W = 4, SUP_W = 8, DIRTY = 16, GLOBAL = 32, NO_EXEC = 64;
 /**
  * Model bookkeeping, not a right: the entry has served an instruction fetch. Replacing such
  * an entry bumps `cpu.codeEpoch`, as a replaced translation does in the 32-bit TLB: the
@@ -23,18 +23,23 @@ const VALID = 1, USER = 2, USER_W = 4, SUP_W = 8, DIRTY = 16, GLOBAL = 32, NO_EX
  * a fetch would no longer find there (a conflict in this direct-mapped TLB can drop an
  * entry any time, and the walk after it sees the guest's page tables as they are now).
  */
-const FETCHED = 128;
+export const FETCHED = 128;
 /**
  * Model bookkeeping: the frame is plain RAM, not watched (as TLB_RAM in the 32-bit TLB), so
  * an access that hits the entry may read or write the RAM array itself. Writes also need the
  * page to hold no decoded code (`codePages`), which PhysicalMemory would invalidate.
  */
-const RAM = 256;
+export const RAM = 256;
 
 export class LongModeMemory {
   private readonly cpu: Cpu;
-  private readonly tags = new Float64Array(SETS).fill(NaN);
-  private readonly entries = new Int32Array(SETS);
+  /**
+   * Set k caches page `tags[k]` (the linear address / 4096, NaN: empty) as `entries[k]`: the
+   * frame in bits 31:12, the bits above in 11:0. Read by the block compiler's 64-bit fast
+   * paths (jit/lower64.ts), which look an entry up exactly as hit() below does.
+   */
+  readonly tags = new Float64Array(SETS).fill(NaN);
+  readonly entries = new Int32Array(SETS);
   private readonly xlat = new Translation();
   /** Any entry is valid (a flush of an empty TLB costs nothing). */
   private used = false;

@@ -116,19 +116,23 @@ export function test_E_I(cpu: Cpu, i: Instr): void {
 
 // ---- INC DEC NOT NEG (FE/FF /0 /1, F6/F7 /2 /3) ----
 
-export function incdec_E(cpu: Cpu, i: Instr): void {
-  const n = i.osz, dec = (i.modrm & 0x08) !== 0;
-  const d = readRmwE(cpu, i, n), dh = cpu.hi;
+/** INC or DEC of (d, dh), `n` bytes: returns the low half, the high half in cpu.hi (0 below 8 bytes). */
+export function incdecOp(cpu: Cpu, dec: boolean, d: number, dh: number, n: number): number {
   if (n !== 8) {
-    const v = dec ? d - 1 : d + 1;
     cpu.setLazy(dec ? LazyOp.DEC : LazyOp.INC, (d & MASK[n]) >>> 0, 1, dec ? ((d & MASK[n]) >>> 0) - 1 : ((d & MASK[n]) >>> 0) + 1, n);
-    writeRmwE(cpu, i, n, v, 0);
-    return;
+    cpu.hi = 0;
+    return dec ? d - 1 : d + 1;
   }
   const cf = cpu.getCF();
-  const r = aluOp(cpu, dec ? 5 : 0, d, dh, 1, 0, 8), rh = cpu.hi;
+  const r = aluOp(cpu, dec ? 5 : 0, d, dh, 1, 0, 8);
   cpu.setFlag(F.CF, cf); // INC and DEC keep CF
-  writeRmwE(cpu, i, n, r, rh);
+  return r;
+}
+export function incdec_E(cpu: Cpu, i: Instr): void {
+  const n = i.osz;
+  const d = readRmwE(cpu, i, n);
+  const r = incdecOp(cpu, (i.modrm & 0x08) !== 0, d, cpu.hi, n);
+  writeRmwE(cpu, i, n, r, cpu.hi);
 }
 export function not_E(cpu: Cpu, i: Instr): void {
   const n = i.osz;

@@ -18,6 +18,7 @@ import { alu, decOp, incOp } from "../exec/alu.js";
 import { shiftOp } from "../exec/shift.js";
 import { sx16, sx8 } from "../exec/data.js";
 import { jumpNear } from "../exec/control.js";
+import { aluOp, incdecOp } from "../exec64/alu.js";
 import { lower, prologue } from "./lower.js";
 
 /**
@@ -125,8 +126,8 @@ const MAX_INSTRUCTIONS = 48;
  */
 const SPECIALISED = new Map<string, Handler>();
 /** The semantic functions lowered code calls (lower.ts), by the names it uses. */
-const HELPER_NAMES = ["alu", "incOp", "decOp", "jumpNear", "shiftOp", "sx8", "sx16"] as const;
-const HELPERS: unknown[] = [alu, incOp, decOp, jumpNear, shiftOp, sx8, sx16];
+const HELPER_NAMES = ["alu", "incOp", "decOp", "jumpNear", "shiftOp", "sx8", "sx16", "aluOp", "incdecOp"] as const;
+const HELPERS: unknown[] = [alu, incOp, decOp, jumpNear, shiftOp, sx8, sx16, aluOp, incdecOp];
 
 /** A specialised handler, and whether its instruction is plain (Check.PLAIN). */
 interface Specialised { handler: Handler; plain: boolean; }
@@ -136,7 +137,10 @@ const BY_FORM = new WeakMap<OpDef, (Specialised | null)[]>();
 /** Everything of an Instr that lower() decides on besides its row (registers, displacement and immediate are read at run time). */
 function formKey(i: Instr): number {
   return (i.hasMem ? 1 : 0) | (i.eaBase >= 0 ? 2 : 0) | (i.eaIndex >= 0 ? 4 : 0) | (i.opsize32 ? 8 : 0) | (i.adsize32 ? 16 : 0) |
-    (i.lock ? 32 : 0) | (i.handler === i.def.handler ? 64 : 0) | (i.code32 ? 128 : 0) | (i.code64 ? 256 : 0);
+    (i.lock ? 32 : 0) | (i.handler === i.def.handler ? 64 : 0) | (i.code32 ? 128 : 0) | (i.code64 ? 256 : 0) |
+    // 64-bit mode (lower64.ts): the operand size, RIP-relative, an FS/GS base, 67h, the handler.
+    (i.osz === 8 ? 512 : 0) | (i.eaBase === -2 ? 1024 : 0) | (i.seg >= 4 ? 2048 : 0) | (i.adsize64 ? 4096 : 0) |
+    (i.handler === i.def.x64 ? 8192 : 0) | (i.dispHi === i.disp >> 31 ? 16384 : 0);
 }
 
 function specialized(i: Instr): Specialised | null {
@@ -332,7 +336,9 @@ export class BlockCompiler {
       const at = k === 0 ? "e0" : `e0 + ${block.ends[k - 1]}`;
       const next = `e0 + ${block.ends[k]}`;
       const last = k === n - 1;
-      const low = lower(ins);
+      const low = lower(ins, true, `i${k}`);
+      // A 64-bit memory operand falls back to the instruction's handler (lower64.ts).
+      if (low !== null && low.code.includes(`i${k}.`)) { params.push(`i${k}`); args.push(ins); }
       if (low === null) {
         flush();
         params.push(`h${k}`, `i${k}`);

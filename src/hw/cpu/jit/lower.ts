@@ -11,6 +11,7 @@
 
 import type { Instr } from "../instr.js";
 import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
+import { lower64, PROLOGUE_64 } from "./lower64.js";
 
 /** One lowered instruction: its code, and whether it can fault or touch memory. */
 export interface Lowered {
@@ -54,7 +55,7 @@ export function prologue(code: string): string {
   if (uses("segs")) out.push("const segs = cpu.segs;");
   if (uses("tlb")) out.push("const tlb = cpu.tlb;");
   if (uses("ram")) out.push("const ram = cpu.mem.ram;");
-  if (uses("ram32") || uses("pg") || uses("flat")) out.push("const ram32 = cpu.ram32;");
+  if (uses("ram32") || uses("pg") || uses("flat") || uses("lm")) out.push("const ram32 = cpu.ram32;");
   if (uses("codePages")) out.push("const codePages = cpu.mem.codePages;");
   if (uses("pg")) out.push("const pg = cpu.paging && ram32 !== null;");
   // Paging off, no A20 masking, not IA-32e (compatibility mode), no nested paging: linear = physical.
@@ -63,8 +64,10 @@ export function prologue(code: string): string {
   if (uses("unwatched")) out.push("const unwatched = !cpu.mem.anyWatched;");
   if (uses("needR")) out.push(`const needR = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_USER} : ${TLB_VALID | TLB_RAM};`);
   if (uses("needW")) out.push(`const needW = cpu.cpl === 3 ? ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W} : ${TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W};`);
+  for (const [name, declaration] of PROLOGUE_64) if (uses(name)) out.push(declaration);
   if (uses("s")) out.push("let s;");
-  const scratch = ["lin", "e", "x"].filter(uses);
+  if (uses("fsgs")) out.push("let fsgs = 0;");
+  const scratch = ["lin", "e", "x", "q"].filter(uses);
   if (scratch.length > 0) out.push(`let ${scratch.map((n) => `${n} = 0`).join(", ")};`);
   return out.join(" ");
 }
@@ -210,7 +213,8 @@ const sizeOf = (spec: string): number => (spec.endsWith("b") || spec === "AL" ? 
  * lowering does not take (16-bit operand or address size, 64-bit mode, a LOCK prefix, a
  * handler the decoder replaced, e.g. by #UD).
  */
-export function lower(i: Instr, inline = true): Lowered | null {
+export function lower(i: Instr, inline = true, name = "i"): Lowered | null {
+  if (i.code64) return lower64(i, inline, name);
   const kind = i.def.lower;
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return null;
   if (i.hasMem && !i.adsize32) return null;
