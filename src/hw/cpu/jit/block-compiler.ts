@@ -153,7 +153,7 @@ function specialized(i: Instr): Specialised | null {
   sp = null;
   const low = lower(i, false);
   if (low !== null) {
-    const body = low.branch ? `if (${low.code}) jumpNear(cpu, cpu.eip + i.imm, i.opsize32);` : low.code;
+    const body = low.branch ? `if (${low.code}) ${low.taken ?? "jumpNear(cpu, cpu.eip + i.imm, i.opsize32);"}` : low.code;
     const src = `return function lowered(cpu, i) {\nconst r = cpu.regs; ${prologue(body)}\n${body}\n};`;
     let h = SPECIALISED.get(src);
     if (h === undefined) {
@@ -338,7 +338,7 @@ export class BlockCompiler {
       const last = k === n - 1;
       const low = lower(ins, true, `i${k}`);
       // A 64-bit memory operand falls back to the instruction's handler (lower64.ts).
-      if (low !== null && low.code.includes(`i${k}.`)) { params.push(`i${k}`); args.push(ins); }
+      if (low !== null && (low.code.includes(`i${k}.`) || low.taken !== undefined)) { params.push(`i${k}`); args.push(ins); }
       if (low === null) {
         flush();
         params.push(`h${k}`, `i${k}`);
@@ -354,7 +354,7 @@ export class BlockCompiler {
       if (low.branch) {
         // Taken: as the interpreter, with EIP at the next instruction and the Jcc counted after.
         flush();
-        body.push(`if (${low.code}) { cpu.instrEip = ${at}; cpu.eip = ${next}; jumpNear(cpu, ${next} + ${low.disp}, ${low.opsize32}); cpu.instructions++; return; }`);
+        body.push(`if (${low.code}) { cpu.instrEip = ${at}; cpu.eip = ${next}; ${low.taken ?? `jumpNear(cpu, ${next} + ${low.disp}, ${low.opsize32});`} cpu.instructions++; return; }`);
         pending = 1;
         if (last) { flush(); body.push(`cpu.eip = ${next};`); }
         continue;

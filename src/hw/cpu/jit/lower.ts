@@ -25,6 +25,11 @@ export interface Lowered {
   branch: boolean;
   disp: number;
   opsize32: boolean;
+  /**
+   * A branch whose taken path is not jumpNear: the statement to run instead (64-bit mode:
+   * the Jcc's own handler, which makes the canonical check of the target).
+   */
+  taken?: string;
 }
 
 /** A register, immediate or memory operand, as JavaScript. */

@@ -77,8 +77,10 @@ function address(i: Instr, f: Fields64): { ea: string; exact: string[] } {
  */
 function hit(size: number, write: boolean): string {
   const need = write ? "needW64" : "needR64";
-  return `lm && (a & ${size - 1}) === 0 && ltag[(q = Math.floor(a / 4096)) & 4095] === q && ((e = lent[q & 4095]) & ${need}) === ${need}` +
-    (write ? " && codePages[e >>> 12] === 0" : "") + " && ((x = ((e & ~0xfff) | (a & 0xfff)) >>> 2), true)";
+  // Dwords and quadwords index ram32; bytes and words index ram.
+  const index = size >= 4 ? "(((e & ~0xfff) | (a & 0xfff)) >>> 2)" : "((e & ~0xfff) | (a & 0xfff))";
+  return `lm && ${size > 1 ? `(a & ${size - 1}) === 0 && ` : ""}ltag[(q = Math.floor(a / 4096)) & 4095] === q && ((e = lent[q & 4095]) & ${need}) === ${need}` +
+    (write ? " && codePages[e >>> 12] === 0" : "") + ` && ((x = ${index}), true)`;
 }
 
 /** An operand's value as (lo, hi) expressions, and how to store (lo, hi) into it. */
@@ -101,6 +103,32 @@ function memory(size: number): Operand64 {
   };
 }
 
+/** Register-only: `body` inline, no fallback. With memory: `body` on the fast path, else the handler. */
+function withMemory(i: Instr, f: Fields64, name: string, body: string, mem: boolean, size: number, write: boolean): Lowered {
+  if (!mem) return { code: body, mem: false, branch: false, disp: 0, opsize32: true };
+  const { ea, exact } = address(i, f);
+  const cond = [...exact, hit(size, write)].join(" && ");
+  return { code: `{ const a = ${ea}; if (${cond}) { ${body} } else ${name}.handler(cpu, ${name}); }`, mem: true, branch: false, disp: 0, opsize32: true };
+}
+
+/** MOVZX and MOVSX (0F B6 B7 BE BF) into a dword or quadword register, as movx_G_E. */
+function extend(i: Instr, f: Fields64, name: string, signed: boolean): Lowered | null {
+  const from = (i.opcode & 1) === 0 ? 1 : 2;
+  let v: string;
+  if (i.hasMem) v = from === 1 ? "ram[x]" : "(ram[x] | (ram[x + 1] << 8))";
+  else if (from === 2) v = `(r[${f.rm}] & 0xffff)`;
+  else {
+    // A byte register: SPL…DIL with any REX prefix, AH…BH (4–7) without one (operands.ts getReg).
+    const low = `(r[${f.rm}] & 0xff)`, high = `((r[${f.rm} - 4] >>> 8) & 0xff)`;
+    v = inlineDecided(f) ? (i.rex !== 0 || i.rm < 4 ? low : high) : `(i.rex !== 0 || i.rm < 4 ? ${low} : ${high})`;
+  }
+  if (signed) v = from === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
+  const store = i.osz === 8 ? `r[${f.reg}] = v; rh[${f.reg}] = ${signed ? "v >> 31" : "0"};` : `r[${f.reg}] = v; rh[${f.reg}] = 0;`;
+  return withMemory(i, f, name, `{ const v = ${v}; ${store} }`, i.hasMem, from, false);
+}
+/** Whether the fields are literals (tier 2) rather than reads of `i` (a specialised handler). */
+const inlineDecided = (f: Fields64): boolean => f.rm !== "i.rm";
+
 /**
  * Lower `i`, a 64-bit-mode instruction, or null when its handler must run: not a lowered
  * row or form (byte and word operands, 67h, LOCK, a handler the decoder replaced).
@@ -112,8 +140,13 @@ export function lower64(i: Instr, inline: boolean, name: string): Lowered | null
   if (kind === undefined || !i.code64 || i.lock || i.handler !== i.def.x64 || (n !== 4 && n !== 8)) return null;
   if (i.hasMem && (!i.adsize64 || i.dispHi !== i.disp >> 31)) return null;
   const specs = i.def.operands;
-  if (specs.some((s) => s.endsWith("b") || s === "AL")) return null;
   const f = fields(i, inline);
+  if (kind === "jcc") {
+    // Not taken: the block goes on. Taken: the handler (the condition again, and the target's canonical check).
+    return { code: `cpu.condition(${i.opcode & 0xf})`, mem: false, branch: true, disp: 0, opsize32: true, taken: `${name}.handler(cpu, ${name});` };
+  }
+  if (kind === "movzx" || kind === "movsx") return extend(i, f, name, kind === "movsx");
+  if (specs.some((s) => s.endsWith("b") || s === "AL")) return null;
   const op = (spec: string): Operand64 | null => {
     switch (spec) {
       case "Ev": return i.hasMem ? memory(n) : register(f.rm, n);
@@ -125,14 +158,16 @@ export function lower64(i: Instr, inline: boolean, name: string): Lowered | null
     }
   };
   // Register-only: inline, no fallback. With memory: the fast path, else the handler.
-  const result = (body: string, mem: boolean, write: boolean): Lowered => {
-    if (!mem) return { code: body, mem: false, branch: false, disp: 0, opsize32: true };
-    const { ea, exact } = address(i, f);
-    const cond = [...exact, hit(n, write)].join(" && ");
-    return { code: `{ const a = ${ea}; if (${cond}) { ${body} } else ${name}.handler(cpu, ${name}); }`, mem: true, branch: false, disp: 0, opsize32: true };
-  };
+  const result = (body: string, mem: boolean, write: boolean): Lowered => withMemory(i, f, name, body, mem, n, write);
 
   switch (kind) {
+    case "cmovcc": {
+      // The source is read either way; not moved, a dword destination still has its high half zeroed.
+      const src = op(specs[1]);
+      if (src === null) return null;
+      const otherwise = n === 4 ? ` else rh[${f.reg}] = 0;` : "";
+      return result(`{ const lo = ${src.lo}, hi = ${src.hi}; if (cpu.condition(${i.opcode & 0xf})) { r[${f.reg}] = lo; rh[${f.reg}] = ${n === 8 ? "hi" : "0"}; }${otherwise} }`, src.mem, false);
+    }
     case "alu": case "test": {
       const dst = op(specs[0]), src = op(specs[1]);
       if (dst === null || src === null) return null;
