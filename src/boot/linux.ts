@@ -207,6 +207,12 @@ export interface LinuxOptions {
   e820: E820Entry[];
   /** Unpack the payload and enter the decompressed kernel's startup_32 directly. */
   direct?: boolean;
+  /**
+   * How direct entry gets the unpacked vmlinux (default: unpackPayload). The CLI passes one
+   * that keeps the result in a cache on disk (src/cli/unpack-cache.ts): the XZ decode takes
+   * about a second of host time on every boot otherwise.
+   */
+  unpack?: (kernel: Uint8Array, h: SetupHeader) => Uint8Array;
 }
 
 /** Where loadLinux placed things (for logs and tests). */
@@ -241,7 +247,7 @@ export function loadLinuxWithPlacement(mem: GuestMemoryWriter, kernel: Uint8Arra
   let kernelStart: number, kernelEnd: number;
   const runtimeEnd = h.prefAddress + h.initSize;
   if (opts.direct) {
-    const { vmlinux } = unpackPayload(kernel, h);
+    const vmlinux = opts.unpack !== undefined ? opts.unpack(kernel, h) : unpackPayload(kernel, h).vmlinux;
     const elf = parseElf32(vmlinux, "unpacked kernel (vmlinux)");
     const ext = physicalExtent(elf);
     // misc.c parse_elf(): segment i goes to output + (p_paddr - LOAD_PHYSICAL_ADDR); loading at

@@ -95,7 +95,7 @@ export function loadLinux64WithPlacement(mem: GuestMemoryWriter, kernel: Uint8Ar
 
   let rip: number, kernelStart: number, kernelEnd: number;
   if (opts.entry === "direct") {
-    const { vmlinux } = unpackPayload(kernel, h);
+    const vmlinux = opts.unpack !== undefined ? opts.unpack(kernel, h) : unpackPayload(kernel, h).vmlinux;
     const elf = parseElf64(vmlinux, "unpacked kernel (vmlinux)");
     const ext = physicalExtent(elf);
     if (ext.low < h.prefAddress) {

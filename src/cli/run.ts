@@ -27,6 +27,7 @@ import { formatCounters } from "../vmm/stats/counters.js";
 import { writeFileSync } from "node:fs";
 import type { RunEnd } from "../hw/pc/clocked-run.js";
 import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
+import { cachedUnpacker } from "./unpack-cache.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
 import { cpuOption, longModeRefusal, LONG_MODE_MODEL, PROTECTIONS, protectRefusal, type ProtectChoice } from "./cpus.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
@@ -188,8 +189,8 @@ function planGuest(p: ReturnType<typeof parseArgs>, ramBytes: number, monitored:
       x86_64,
       describe: `Linux ${kernelPath} (${how}), cmdline '${cmdline}'`,
       load: (t) => apply(t, () => x86_64 !== undefined && entry !== "bzimage"
-        ? loadLinux64(ramWriter(t), img, { initrd, cmdline, e820, entry: entry === "direct" ? "direct" : "bzimage64" })
-        : loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct" })),
+        ? loadLinux64(ramWriter(t), img, { initrd, cmdline, e820, entry: entry === "direct" ? "direct" : "bzimage64", unpack: cachedUnpacker() })
+        : loadLinux(ramWriter(t), img, { initrd, cmdline, e820, direct: entry === "direct", unpack: cachedUnpacker() })),
     };
   };
 

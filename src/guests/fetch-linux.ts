@@ -157,10 +157,15 @@ interface FileRecord {
 /** `$VMM86_CACHE/<name>` if VMM86_CACHE is set, else `$XDG_CACHE_HOME/vmm86/<name>`, else
  * `~/.cache/vmm86/<name>`, where the name is `linux` (i386) or `linux64` (amd64). */
 export function defaultCacheDir(guest: LinuxGuest = LINUX_I386): string {
+  return cacheDirNamed(guest.cacheName);
+}
+
+/** `name` under the cache root: `$VMM86_CACHE`, else `$XDG_CACHE_HOME/vmm86`, else `~/.cache/vmm86`. */
+export function cacheDirNamed(name: string): string {
   const root = process.env.VMM86_CACHE;
-  if (root) return join(root, guest.cacheName);
+  if (root) return join(root, name);
   const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg ? xdg : join(homedir(), ".cache"), "vmm86", guest.cacheName);
+  return join(xdg ? xdg : join(homedir(), ".cache"), "vmm86", name);
 }
 
 /** The /init the initramfs runs (busybox sh). It mounts proc, sysfs and devtmpfs, gives
