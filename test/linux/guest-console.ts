@@ -2,6 +2,7 @@
 // output contains a string, then type a line. Input is injected only at slice boundaries of
 // the machine's own run loop, so a session is deterministic in virtual time.
 
+import { cachedUnpacker } from "../../src/cli/unpack-cache.js";
 import { readFileSync } from "node:fs";
 import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../../src/hw/pc/boot-entry.js";
@@ -67,7 +68,7 @@ export class GuestConsole {
       return;
     }
     const target = this.pc.bootTarget;
-    const common = { initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram) };
+    const common = { initrd: readFileSync(boot.initramfs), cmdline: boot.cmdline, e820: pcE820Map(ram), unpack: cachedUnpacker() };
     const entry = boot.amd64
       ? loadLinux64(ramWriter(target), readFileSync(boot.bzImage), { ...common, entry: boot.direct ? "direct" : "bzimage64" })
       : loadLinux(ramWriter(target), readFileSync(boot.bzImage), { ...common, direct: boot.direct });
