@@ -1,7 +1,7 @@
 // Lowering in 64-bit mode (docs/jit.md, "Lowering in 64-bit mode"): the same idea as lower.ts
 // for the 64-bit handlers (exec64/): operand access as inline JavaScript around the semantic
 // function the handler calls (`aluOp`, `incdecOp`), for the dword and quadword forms of MOV,
-// the ALU group, TEST, INC/DEC, PUSH and POP.
+// the ALU group, TEST, INC/DEC, PUSH and POP, and of their byte forms.
 //
 // A 64-bit register is two int32 halves (`r[n]`, `rh[n]`). A memory operand takes the inline
 // path only when everything about it is the common case, checked before anything happens:
@@ -94,8 +94,25 @@ function register(n: string, size: number): Operand64 {
     mem: false,
   };
 }
-/** The memory operand at dword index `x` (after hit()). */
+/**
+ * Byte register `n` as getReg/setReg name it: SPL…DIL with any REX prefix, AH…BH (4–7)
+ * without one. Decided when lowering for a tier-2 block; at run time in a specialised handler.
+ */
+function byteRegister(i: Instr, n: string, inline: boolean): Operand64 {
+  const lowByte = `(r[${n}] & 0xff)`, highByte = `((r[${n} - 4] >>> 8) & 0xff)`;
+  const storeLow = (v: string): string => `r[${n}] = (r[${n}] & ~0xff) | (${v} & 0xff);`;
+  const storeHigh = (v: string): string => `r[${n} - 4] = (r[${n} - 4] & ~0xff00) | ((${v} & 0xff) << 8);`;
+  if (inline) {
+    const low = i.rex !== 0 || Number(n) < 4;
+    return { lo: low ? lowByte : highByte, hi: "0", store: (v) => (low ? storeLow(v) : storeHigh(v)), mem: false };
+  }
+  const low = `(i.rex !== 0 || ${n} < 4)`;
+  return { lo: `(${low} ? ${lowByte} : ${highByte})`, hi: "0", store: (v) => `if ${low} { ${storeLow(v)} } else { ${storeHigh(v)} }`, mem: false };
+}
+
+/** The memory operand at index `x` (after hit()): dwords and quadwords in ram32, bytes in ram. */
 function memory(size: number): Operand64 {
+  if (size === 1) return { lo: "ram[x]", hi: "0", store: (lo) => `ram[x] = ${lo};`, mem: true };
   return {
     lo: "ram32[x]", hi: size === 8 ? "ram32[x + 1]" : "0",
     store: (lo, hi) => (size === 8 ? `ram32[x] = ${lo}; ram32[x + 1] = ${hi};` : `ram32[x] = ${lo};`),
@@ -131,13 +148,13 @@ const inlineDecided = (f: Fields64): boolean => f.rm !== "i.rm";
 
 /**
  * Lower `i`, a 64-bit-mode instruction, or null when its handler must run: not a lowered
- * row or form (byte and word operands, 67h, LOCK, a handler the decoder replaced).
+ * row or form (word operands, 67h, LOCK, a handler the decoder replaced).
  * `name` is the Instr as the generated code can reach it (its handler is the fallback).
  */
 export function lower64(i: Instr, inline: boolean, name: string): Lowered | null {
   const kind = i.def.lower;
   const n = i.osz;
-  if (kind === undefined || !i.code64 || i.lock || i.handler !== i.def.x64 || (n !== 4 && n !== 8)) return null;
+  if (kind === undefined || !i.code64 || i.lock || i.handler !== i.def.x64 || (n !== 1 && n !== 4 && n !== 8)) return null;
   if (i.hasMem && (!i.adsize64 || i.dispHi !== i.disp >> 31)) return null;
   const specs = i.def.operands;
   const f = fields(i, inline);
@@ -146,10 +163,14 @@ export function lower64(i: Instr, inline: boolean, name: string): Lowered | null
     return { code: `cpu.condition(${i.opcode & 0xf})`, mem: false, branch: true, disp: 0, opsize32: true, taken: `${name}.handler(cpu, ${name});` };
   }
   if (kind === "movzx" || kind === "movsx") return extend(i, f, name, kind === "movsx");
-  if (specs.some((s) => s.endsWith("b") || s === "AL")) return null;
   const op = (spec: string): Operand64 | null => {
     switch (spec) {
       case "Ev": return i.hasMem ? memory(n) : register(f.rm, n);
+      case "Eb": return i.hasMem ? memory(1) : byteRegister(i, f.rm, inline);
+      case "Gb": return byteRegister(i, f.reg, inline);
+      case "Zb": return byteRegister(i, f.rm, inline);
+      case "AL": return byteRegister(i, "0", inline);
+      case "Ib": return { lo: inline ? String(i.imm & 0xff) : "(i.imm & 0xff)", hi: "0", store: () => "", mem: false };
       case "Gv": return register(f.reg, n);
       case "eAX": return register("0", n);
       case "Zv": return register(f.rm, n);
