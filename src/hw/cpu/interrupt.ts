@@ -31,8 +31,11 @@ export class DeliveryScratch {
   readonly code = new Descriptor();
   readonly ss = new Descriptor();
   readonly newSs = new SegmentCache();
-  /** The frame being pushed (reused: an interrupt allocates nothing). */
-  readonly frame: number[] = [];
+  /**
+   * The frame being pushed, its first `n` slots (reused, and never shortened: setting an
+   * array's length to 0 gives up its storage, and the next push allocates it again).
+   */
+  readonly frame: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0];
   /** stackFromTss's result. */
   tssSs = 0;
   tssEsp = 0;
@@ -122,13 +125,16 @@ function deliverProtected(cpu: Cpu, vector: number, kind: IntKind, errorCode: nu
     const oldSs = cpu.segs[SegReg.SS].selector;
     const oldEsp = cpu.regs[Reg.ESP];
     const frame = sc.frame;
-    frame.length = 0;
+    let n = 0;
     if (fromV86) {
-      frame.push(cpu.segs[SegReg.GS].selector, cpu.segs[SegReg.FS].selector, cpu.segs[SegReg.DS].selector, cpu.segs[SegReg.ES].selector);
+      frame[0] = cpu.segs[SegReg.GS].selector; frame[1] = cpu.segs[SegReg.FS].selector;
+      frame[2] = cpu.segs[SegReg.DS].selector; frame[3] = cpu.segs[SegReg.ES].selector;
+      n = 4;
     }
-    frame.push(oldSs, oldEsp, oldFlags, oldCs, oldEip);
-    if (hasErrorCode) frame.push(errorCode);
-    esp = pushFrame(cpu, newSs, esp, frame, size, newCpl === 3, ext);
+    frame[n] = oldSs; frame[n + 1] = oldEsp; frame[n + 2] = oldFlags; frame[n + 3] = oldCs; frame[n + 4] = oldEip;
+    n += 5;
+    if (hasErrorCode) frame[n++] = errorCode;
+    esp = pushFrame(cpu, newSs, esp, frame, size, newCpl === 3, ext, n);
     if (offset > code.limit) cpu.gp(ext);
     // Commit.
     cpu.segs[SegReg.SS].copyFrom(newSs);
@@ -141,11 +147,11 @@ function deliverProtected(cpu: Cpu, vector: number, kind: IntKind, errorCode: nu
   } else if (conforming || code.dpl === cpu.cpl) {
     if (fromV86) cpu.gp((sel & 0xfffc) + ext);
     const frame = sc.frame;
-    frame.length = 0;
-    frame.push(oldFlags, oldCs, oldEip);
-    if (hasErrorCode) frame.push(errorCode);
+    frame[0] = oldFlags; frame[1] = oldCs; frame[2] = oldEip;
+    let n = 3;
+    if (hasErrorCode) frame[n++] = errorCode;
     const ss = cpu.segs[SegReg.SS];
-    const esp = pushFrame(cpu, ss, ss.big ? cpu.regs[Reg.ESP] >>> 0 : cpu.regs[Reg.ESP] & 0xffff, frame, size, cpu.cpl === 3, -1);
+    const esp = pushFrame(cpu, ss, ss.big ? cpu.regs[Reg.ESP] >>> 0 : cpu.regs[Reg.ESP] & 0xffff, frame, size, cpu.cpl === 3, -1, n);
     if (offset > code.limit) cpu.gp(ext);
     cpu.setStackPointer(esp);
     cpu.loadCsDescriptor(sel, code, cpu.cpl);
@@ -190,36 +196,40 @@ export function loadStackSegment(cpu: Cpu, sel: number, pl: number, ext: number,
 }
 
 /**
- * Push `values` (first pushed first) onto the stack described by `ss` starting at `esp`,
+ * Push the first `n` of `values` (first pushed first) onto the stack described by `ss` starting at `esp`,
  * each `size` bytes, after checking the whole frame fits (#SS otherwise). Returns the new
  * stack pointer. `ssErr` is the error code for #SS: -1 for 0 (same stack), else the EXT bit
  * added to the new SS selector.
  */
-export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: number[], size: number, user: boolean, ssErr: number): number {
-  const big = ss.big, n = values.length;
+export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: number[], size: number, user: boolean, ssErr: number,
+  n = values.length): number {
+  const big = ss.big;
   const errCode = ssErr < 0 ? 0 : (ss.selector & 0xfffc) + ssErr;
-  // The k-th slot (k = 1..n) is at esp - k*size, wrapped to the stack's width.
-  let p = esp;
+  // The k-th slot (k = 1..n) is at esp - k*size, wrapped to the stack's width. `p` is kept
+  // as an int32 (the same bits; compared unsigned): a kernel stack above 2 GiB as a double
+  // cost V8 a heap number per slot.
+  let p = esp | 0;
   for (let k = 0; k < n; k++) {
-    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
-    if (p < ss.writeLo || p + size - 1 > ss.writeHi) cpu.raise(Vector.SS, errCode);
+    p = big ? (p - size) | 0 : (p - size) & 0xffff;
+    const u = p >>> 0;
+    if (u < ss.writeLo || u + size - 1 > ss.writeHi) cpu.raise(Vector.SS, errCode);
   }
   // Probe every page before writing anything: each slot's first and last byte, in push
   // order; when the frame, unwrapped, lies in one page (p is now its lowest slot) the first
   // probe is the only one that can fault, with the same CR2.
   const low = (ss.base + p) | 0, high = (ss.base + p + n * size - 1) | 0;
-  if (p + n * size === esp && (low ^ high) >>> 12 === 0) {
+  if ((p >>> 0) + n * size === esp && (low ^ high) >>> 12 === 0) {
     cpu.translateWrite((high - size + 1) | 0, user);
   } else {
     probeEach(cpu, ss, esp, n, size, user);
   }
-  p = esp;
+  p = esp | 0;
   for (let k = 0; k < n; k++) {
-    p = big ? (p - size) >>> 0 : (p - size) & 0xffff;
+    p = big ? (p - size) | 0 : (p - size) & 0xffff;
     const lin = (ss.base + p) | 0;
     if (size === 4) cpu.writeLin32(lin, values[k] | 0, user); else cpu.writeLin16(lin, values[k] & 0xffff, user);
   }
-  return p;
+  return p >>> 0;
 }
 
 /** pushFrame's probe of each slot's first and last byte (a frame across pages, or wrapping). */
