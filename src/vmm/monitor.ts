@@ -44,7 +44,8 @@ import { Translator64 } from "./bt/translator64.js";
 import { CALLOUT, PORT_IO } from "./bt/sensitive.js";
 import { decode } from "../hw/cpu/decoder.js";
 import { PageBytes, PAGE_END } from "../hw/cpu/jit/block-compiler.js";
-import { peekLinear } from "../debug/peek.js";
+import { peekPhysical, ReadOnlyTables } from "../debug/peek.js";
+import { Translation } from "../hw/mmu/paging.js";
 import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
 import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
@@ -1093,7 +1094,7 @@ export class Monitor {
   /**
    * Would the machine trap within the guest's next `LOOK_AHEAD` instructions? The monitor
    * looks as software can: it walks the guest's page tables without setting A or D
-   * (`peekLinear`) and decodes the bytes in guest memory. It follows straight-line code in
+   * (`peekPhysical`) and decodes the bytes in guest memory. It follows straight-line code in
    * one page; what it cannot decode there counts as no. What it learns of each instruction
    * is kept by guest-physical address (`codeHints`): only a hint, as code may change under
    * it; the vCPU runs whatever is there.
@@ -1101,10 +1102,10 @@ export class Monitor {
   private trapSoon(): boolean {
     const vc = this.vcpu, cs = vc.segs[SegReg.CS];
     let eip = vc.eip;
-    const at = peekLinear(vc, (cs.base + eip) | 0, this.guestMem);
-    if (at === null || at.pa >= this.guestMem.ramSize) return false;
-    const page = at.pa & ~0xfff;
-    let off = at.pa & 0xfff;
+    const pa = peekPhysical(vc, (cs.base + eip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
+    if (pa < 0 || pa >= this.guestMem.ramSize) return false;
+    const page = pa & ~0xfff;
+    let off = pa & 0xfff;
     for (let k = 0; k < LOOK_AHEAD; k++) {
       const h = this.codeHint(page, off, eip, cs.big);
       if (h < 0) return false;
@@ -1117,6 +1118,9 @@ export class Monitor {
     return false;
   }
 
+  /** trapSoon's look at the guest's page tables (no A or D bit set), and its result. */
+  private peekTables: ReadOnlyTables | null = null;
+  private readonly peekXlat = new Translation();
   /** Guest-physical address (×2, + 1 for 32-bit code) → trapSoon's note of the instruction there (-1: none). */
   private readonly codeHints = new Map<number, number>();
   private readonly codeBytes = new PageBytes();
