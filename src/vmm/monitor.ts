@@ -414,12 +414,14 @@ export class Monitor {
   private entry(v: number): void {
     const m = this.machine.cpu;
     const hasErr = v === 8 || (v >= 10 && v <= 14) || v === 17;
-    const sp = m.regs[Reg.ESP] >>> 0;
+    // The frame's address as an int32 (the same bits): passed on as a double above 2 GiB,
+    // where the monitor's stack is, it would cost a heap number per call.
+    const sp = m.regs[Reg.ESP];
     const err = hasErr ? m.readLin32(sp, false) : 0;
-    const f = hasErr ? sp + 4 : sp;
+    const f = hasErr ? (sp + 4) | 0 : sp;
     const eip = m.readLin32(f, false) >>> 0;
-    const cs = m.readLin32(f + 4, false) & 0xffff;
-    const efl = m.readLin32(f + 8, false);
+    const cs = m.readLin32((f + 4) | 0, false) & 0xffff;
+    const efl = m.readLin32((f + 8) | 0, false);
     this.overhead += 1; // this native instruction
     // The deadline timer's interrupt: end it at the APIC (a native write of its EOI register).
     if (v === L.VEC_TIMER) this.apic.write32(ApicReg.EOI, 0);
@@ -430,10 +432,10 @@ export class Monitor {
     if (v === 14 && this.hiddenFault(err, (cs & 3) === 3, 4)) return;
     if (v === L.VEC_CALLOUT) {
       this.overhead += 1; // the translated code's INT
-      if (cs === L.SEL_TC_CS && this.fastReturn(f, eip)) return;
+      if (cs === L.SEL_TC_CS && this.fastReturn(f, eip | 0)) return;
     }
     this.inMonitor = true;
-    const esp = m.readLin32(f + 12, false), ss = m.readLin32(f + 16, false) & 0xffff;
+    const esp = m.readLin32((f + 12) | 0, false), ss = m.readLin32((f + 16) | 0, false) & 0xffff;
     this.syncIn(v, eip, cs, efl, esp, ss);
     switch (v) {
       case L.VEC_TIMER:
@@ -768,14 +770,14 @@ export class Monitor {
     const m = this.machine.cpu, bt = this.bt!;
     const c = bt.peek(tcAfter);
     if (c === undefined || c.retPop < 0) return false;
-    const ss = m.readLin32(frame + 16, false) & 0xffff;
-    const esp = m.readLin32(frame + 12, false) >>> 0;
+    const ss = m.readLin32((frame + 16) | 0, false) & 0xffff;
+    const esp = m.readLin32((frame + 12) | 0, false) >>> 0;
     // The guest's stack segment: the machine descriptor its selector names (a shadow).
     let target: number;
     try {
       const d = this.retDesc;
       if (!m.readDescriptor(ss, d) || !d.db || (d.type & 0xc) !== 0 || esp + 3 > d.limit) return false;
-      target = m.readLin32((d.base + esp) | 0, false) >>> 0;
+      target = m.readLin32((d.base + esp) | 0, false); // int32: bt.lookup takes either
     } catch (e) {
       if (e !== m.fault) throw e;
       return false;
@@ -785,7 +787,7 @@ export class Monitor {
     // The RET retires as a guest instruction: its INT and this entry were overhead.
     this.overhead -= 1;
     m.writeLin32(frame, tc, false);
-    m.writeLin32(frame + 12, (esp + 4 + c.retPop) | 0, false);
+    m.writeLin32((frame + 12) | 0, (esp + 4 + c.retPop) | 0, false);
     this.counters.inc("bt.ret-fast");
     this.backToGuest();
     return true;

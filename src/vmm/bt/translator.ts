@@ -174,12 +174,12 @@ export class Translator {
 
   /** The callout whose INT ends just before `tcAfter`, if any (no side effects). */
   peek(tcAfter: number): Callout | undefined {
-    return this.callouts.get(tcAfter >>> 0);
+    return this.callouts.get(tcAfter);
   }
 
   /** The translation of guest `eip`, if there is one (no translating). */
   lookup(eip: number): number | undefined {
-    return this.entries.get(eip >>> 0);
+    return this.entries.get(eip);
   }
 
   /** A traced guest code frame was written: its translations are invalid. */
