@@ -134,11 +134,7 @@ function extend(i: Instr, f: Fields64, name: string, signed: boolean): Lowered |
   let v: string;
   if (i.hasMem) v = from === 1 ? "ram[x]" : "(ram[x] | (ram[x + 1] << 8))";
   else if (from === 2) v = `(r[${f.rm}] & 0xffff)`;
-  else {
-    // A byte register: SPL…DIL with any REX prefix, AH…BH (4–7) without one (operands.ts getReg).
-    const low = `(r[${f.rm}] & 0xff)`, high = `((r[${f.rm} - 4] >>> 8) & 0xff)`;
-    v = inlineDecided(f) ? (i.rex !== 0 || i.rm < 4 ? low : high) : `(i.rex !== 0 || i.rm < 4 ? ${low} : ${high})`;
-  }
+  else v = byteRegister(i, f.rm, inlineDecided(f)).lo;
   if (signed) v = from === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
   const store = i.osz === 8 ? `r[${f.reg}] = v; rh[${f.reg}] = ${signed ? "v >> 31" : "0"};` : `r[${f.reg}] = v; rh[${f.reg}] = 0;`;
   return withMemory(i, f, name, `{ const v = ${v}; ${store} }`, i.hasMem, from, false);
