@@ -65,8 +65,9 @@ function address(i: Instr, f: Fields64): { ea: string; exact: string[] } {
   if (i.eaIndex >= 0) { parts.push(`${wide(f.index)} * ${f.scale}`); exact.push(small(f.index)); }
   if (i.seg >= SegReg.FS) {
     // The FS or GS base, when it is held as a canonical address (it always is once loaded).
-    parts.push("fsgs");
-    exact.unshift(`((fsgs = segs[${f.seg}].base) >= -0x800000000000 && fsgs < 0x800000000000)`);
+    // Loaded inside the sum (the address is computed before the conditions are tested).
+    parts.push(`(fsgs = segs[${f.seg}].base)`);
+    exact.unshift("(fsgs >= -0x800000000000 && fsgs < 0x800000000000)");
   }
   return { ea: parts.join(" + "), exact };
 }
