@@ -13,6 +13,7 @@ import { FlatMachine } from "../support/flat-machine.js";
 import { CR0_PG } from "../../src/hw/cpu/cpu.js";
 import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 import { Rng } from "../fuzz/rng.js";
+import { CONFIGS, lockstep } from "./lockstep.js";
 
 const PD = 0x100000, PT = 0x101000;
 /** Data page (mapped) and the page after it (not present: #PF). */
@@ -148,25 +149,9 @@ export interface DiffResult { seed: number; slices: number; instructions: number
 /** Run program `seed` under each JIT setting in lockstep; the first difference, if any. */
 export function jitDiff(seed: number, maxInstructions = 6000): DiffResult {
   const p = program(seed);
-  const configs: (boolean | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }, { hot: 2, generate: 2, cacheBlocks: 4 }];
-  const ms = configs.map((c) => machine(p, c));
-  const rng = new Rng(seed ^ 0x5a5a5a5a);
-  let slices = 0;
-  for (;;) {
-    const budget = 1 + rng.int(rng.int(4) === 0 ? 8 : 160);
-    const stops = ms.map((m) => m.cpu.run(budget));
-    slices++;
-    const mem = slices % 8 === 0 || ms[0].cpu.halted;
-    const ref = state(ms[0], mem);
-    for (let k = 1; k < ms.length; k++) {
-      const s = state(ms[k], mem);
-      if (s !== ref || stops[k] !== stops[0]) {
-        return { seed, slices, instructions: ms[0].cpu.instructions, compiled: 0, generated: 0,
-          mismatch: `config ${JSON.stringify(configs[k])} after slice ${slices} (budget ${budget}):\n  off: ${ref} stop=${stops[0]}\n  jit: ${s} stop=${stops[k]}` };
-      }
-    }
-    if (ms[0].cpu.halted || ms[0].cpu.instructions >= maxInstructions) break;
-  }
+  const ms = CONFIGS.map((c) => machine(p, c));
+  const { slices, mismatch } = lockstep(ms, seed, maxInstructions, state);
+  if (mismatch !== undefined) return { seed, slices, instructions: ms[0].cpu.instructions, compiled: 0, generated: 0, mismatch };
   const st = ms[2].cpu.jit!.stats;
   return { seed, slices, instructions: ms[0].cpu.instructions, compiled: st.compiled, generated: st.generated };
 }

@@ -7,7 +7,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CODE, CONFIGS, DATA, FOUR_G, HIGH, PT_A, STACK, TLB_ALIAS, jitDiff64, lockstep, machine64 } from "./jit-diff64.js";
+import { CODE, DATA, FOUR_G, HIGH, PT_A, STACK, TLB_ALIAS, jitDiff64, machine64, state } from "./jit-diff64.js";
+import { CONFIGS, lockstep } from "./lockstep.js";
 import { STUBS, type FlatMachine } from "../support/flat-machine.js";
 import { mem64, reg64 } from "../support/long-machine.js";
 import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
@@ -78,7 +79,7 @@ test("the long-mode TLB: data accesses in a code page's set evict what fetches u
   };
   assert.equal(A & 0xfff, 0);
   const ms = CONFIGS.map(make);
-  const { mismatch } = lockstep(ms, 7, 10_000);
+  const { mismatch } = lockstep(ms, 7, 10_000, state);
   assert.equal(mismatch, undefined, mismatch);
   const c = ms[0].cpu;
   assert.ok(c.halted && c.eip === B + 18, `the loop ran to its HLT (rip ${c.eip.toString(16)})`);

@@ -20,7 +20,7 @@
 import type { FlatMachine } from "../support/flat-machine.js";
 import { PD, PDPT, PDPT_HIGH, PML4, SEL64, longMachine, useLongTables } from "../support/long-machine.js";
 import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
-import type { StopReason } from "../../src/hw/cpu/fault.js";
+import { CONFIGS, lockstep } from "./lockstep.js";
 import { SegReg } from "../../src/hw/cpu/segment.js";
 import { Rng } from "../fuzz/rng.js";
 
@@ -492,32 +492,6 @@ export function state(f: FlatMachine, withMemory: boolean): string {
   return parts.join(" ");
 }
 
-export const CONFIGS: (boolean | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }, { hot: 2, generate: 2, cacheBlocks: 4 }];
-
-/**
- * Run machines (one per CONFIGS entry, the first with the compiler off) in lockstep, in slices
- * of random length, until the first halts or has run `maxInstructions`; the first difference.
- */
-export function lockstep(ms: FlatMachine[], seed: number, maxInstructions: number): { slices: number; mismatch?: string } {
-  const rng = new Rng(seed ^ 0x5a5a5a5a);
-  const end = ms[0].cpu.instructions + maxInstructions;
-  let slices = 0;
-  for (;;) {
-    const budget = 1 + rng.int(rng.int(4) === 0 ? 8 : 160);
-    const stops: StopReason[] = ms.map((m) => m.cpu.run(budget));
-    slices++;
-    const mem = slices % 8 === 0 || ms[0].cpu.halted;
-    const ref = state(ms[0], mem);
-    for (let k = 1; k < ms.length; k++) {
-      const s = state(ms[k], mem);
-      if (s !== ref || stops[k] !== stops[0]) {
-        return { slices, mismatch: `config ${JSON.stringify(CONFIGS[k])} after slice ${slices} (budget ${budget}):\n  off: ${ref} stop=${stops[0]}\n  jit: ${s} stop=${stops[k]}` };
-      }
-    }
-    if (ms[0].cpu.halted || ms[0].cpu.instructions >= end) return { slices };
-  }
-}
-
 export interface DiffResult { seed: number; slices: number; instructions: number; compiled: number; generated: number; lowered: number; mismatch?: string; }
 
 /** Run program `seed` under each JIT setting in lockstep; the first difference, if any. */
@@ -525,7 +499,7 @@ export function jitDiff64(seed: number, maxInstructions = 6000, drop?: ReadonlyS
   const p = program(seed, drop);
   const ms = CONFIGS.map((c) => machine(p, c));
   const before = ms[0].cpu.instructions;
-  const { slices, mismatch } = lockstep(ms, seed, maxInstructions);
+  const { slices, mismatch } = lockstep(ms, seed, maxInstructions, state);
   const st = ms[2].cpu.jit!.stats;
   return { seed, slices, instructions: ms[0].cpu.instructions - before, compiled: st.compiled, generated: st.generated, lowered: st.lowered, mismatch };
 }
