@@ -180,6 +180,14 @@ export function payloadBytes(img: Uint8Array, h: SetupHeader): Uint8Array {
 }
 
 /**
+ * The unpacked size a compressed payload ends with (XZ: the kernel build's size_append;
+ * gzip: ISIZE), or 0 for a payload too short to hold it.
+ */
+export function unpackedSize(p: Uint8Array): number {
+  return p.length >= 4 ? (p[p.length - 4] | (p[p.length - 3] << 8) | (p[p.length - 2] << 16) | (p[p.length - 1] << 24)) >>> 0 : 0;
+}
+
+/**
  * Unpack a bzImage's payload to the vmlinux ELF (with the relocation table the build appends
  * after it, when CONFIG_X86_NEED_RELOCS). XZ payloads carry the uncompressed size in their
  * last four bytes (scripts: size_append), used to size the output once.
@@ -188,7 +196,7 @@ export function unpackPayload(img: Uint8Array, h: SetupHeader = parseSetupHeader
   const p = payloadBytes(img, h);
   const format = payloadFormat(p);
   if (format === "xz") {
-    const size = p.length >= 4 ? (p[p.length - 4] | (p[p.length - 3] << 8) | (p[p.length - 2] << 16) | (p[p.length - 1] << 24)) >>> 0 : 0;
+    const size = unpackedSize(p);
     const hint = size > 0 && size < 1 << 30 ? size : undefined;
     return { format, vmlinux: xzDecode(p, { singleStream: true, sizeHint: hint }).data };
   }

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { payloadBytes, unpackPayload, type SetupHeader } from "../boot/linux.js";
+import { payloadBytes, unpackedSize, unpackPayload, type SetupHeader } from "../boot/linux.js";
 import { cacheDirNamed } from "../guests/fetch-linux.js";
 
 /** The unpacker LinuxOptions.unpack takes, through the cache in `dir`. */
@@ -15,12 +15,11 @@ export function cachedUnpacker(dir = cacheDirNamed("unpacked")): (kernel: Uint8A
   return (kernel, h) => {
     // XZ (the build's size_append) and gzip (ISIZE) both end with the unpacked size: a file
     // of another length is not this kernel's (a write cut short, or a different build).
-    const p = payloadBytes(kernel, h);
-    const size = p.length >= 4 ? (p[p.length - 4] | (p[p.length - 3] << 8) | (p[p.length - 2] << 16) | (p[p.length - 1] << 24)) >>> 0 : -1;
+    const size = unpackedSize(payloadBytes(kernel, h));
     const file = join(dir, `${createHash("sha256").update(kernel).digest("hex")}.vmlinux`);
     try {
       const cached = readFileSync(file);
-      if (cached.length === size) return new Uint8Array(cached.buffer, cached.byteOffset, cached.length);
+      if (size > 0 && cached.length === size) return new Uint8Array(cached.buffer, cached.byteOffset, cached.length);
     } catch { /* not cached yet */ }
     const { vmlinux } = unpackPayload(kernel, h);
     if (vmlinux.length === size) {
