@@ -121,6 +121,24 @@ export interface ShutdownCause {
   instr: Instr | null;
 }
 
+/** Writes beside a page's code, and writes into it, after which the page is dropped whole. */
+const KEPT_WRITES = 4096;
+const PARTIAL_DROPS = 256;
+
+/** A page of the decoded-instruction cache, as code writes see it (Cpu.codeWritten). */
+class CodePage {
+  /**
+   * 1 for each byte a decoded instruction or a compiled block was made from since the page
+   * was first cached (bytes of instructions dropped since stay marked: the page is dropped
+   * whole after a few such writes).
+   */
+  readonly cover = new Uint8Array(4096);
+  /** Writes that touched no code. */
+  kept = 0;
+  /** Writes that dropped some of its code. */
+  partial = 0;
+}
+
 export class Cpu {
   readonly mem: PhysicalMemory;
   readonly io: IoBus;
@@ -331,6 +349,9 @@ export class Cpu {
   private icachePages: number[] = [];
   /** Emptied page arrays of invalidated pages, for reuse (invalidateCodePage). */
   private readonly icacheFree: Instr[][] = [];
+  /** What codeWritten knows of each page icache holds. */
+  private readonly icacheCover = new Map<number, CodePage>();
+  private readonly coverFree: CodePage[] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
   /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
@@ -359,7 +380,7 @@ export class Cpu {
     this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
-    mem.addCodeListener((page) => this.invalidateCodePage(page));
+    mem.addCodeListener((page, off, len) => this.codeWritten(page, off, len));
     mem.addWatchListener((frame) => this.unmapRamFrame(frame));
     this.reset();
   }
@@ -1232,10 +1253,56 @@ export class Cpu {
     return dir === undefined ? undefined : dir[page & 0x3ff];
   }
 
+  /**
+   * A write of `len` bytes at offset `off` of physical page `page`, which holds decoded code
+   * (docs/jit.md, "Code writes"). Returns whether this CPU still holds code from the page
+   * (then writes to it keep being reported).
+   *
+   * - A write beside the code (a translator appending to its cache, data sharing a page
+   *   with code) changes nothing decoded.
+   * - A write to code drops the instructions and blocks it touches, and the chain links
+   *   (codeEpoch), but not the rest of the page: patching one jump in a page of translated
+   *   code does not make the CPU decode the page again.
+   * - A page written often is dropped whole, so that a page turned to data (freed init
+   *   code, say) stops costing a look at every write.
+   */
+  private codeWritten(page: number, off: number, len: number): boolean {
+    const info = this.icacheCover.get(page);
+    if (info === undefined) return false;
+    const cover = info.cover, end = Math.min(off + len, 4096);
+    let hit = false;
+    for (let o = off; o < end; o++) if (cover[o] !== 0) { hit = true; break; }
+    if (!hit) {
+      if (++info.kept < KEPT_WRITES) return true;
+    } else if (++info.partial < PARTIAL_DROPS) {
+      const arr = this.icachePage(page)!;
+      for (let o = Math.max(0, off - 14); o < end; o++) {
+        const ins = arr[o];
+        if (ins !== undefined && o + ins.len > off) arr[o] = undefined as unknown as Instr;
+      }
+      this.jit?.rangeWritten(page, off, end);
+      this.codeEpoch++;
+      return true;
+    }
+    this.invalidateCodePage(page);
+    return false;
+  }
+
+  /** Note `len` bytes at physical `phys` as code the cache holds (a compiled block's bytes). */
+  markCode(phys: number, len: number): void {
+    const info = this.icacheCover.get(phys >>> 12);
+    if (info !== undefined) info.cover.fill(1, phys & 0xfff, Math.min((phys & 0xfff) + len, 4096));
+  }
+
   private invalidateCodePage(page: number): void {
     const arr = this.icachePage(page);
     if (arr === undefined) return;
     this.icacheDir[page >>> 10]![page & 0x3ff] = undefined;
+    const info = this.icacheCover.get(page);
+    if (info !== undefined) {
+      this.icacheCover.delete(page);
+      if (this.coverFree.length < 64) { info.cover.fill(0); info.kept = 0; info.partial = 0; this.coverFree.push(info); }
+    }
     // Keep a few emptied arrays for the next pages decoded (the kernel writes to pages it runs
     // code from: thousands of invalidations per boot, each an array of 4096 to allocate).
     if (this.icacheFree.length < 64) { arr.fill(undefined as unknown as Instr); this.icacheFree.push(arr); }
@@ -1344,9 +1411,11 @@ export class Cpu {
       const dir = this.icacheDir[page >>> 10] ??= packedArray<Instr[] | undefined>(1 << 10, undefined);
       dir[page & 0x3ff] = arr;
       this.icachePages.push(page);
+      this.icacheCover.set(page, this.coverFree.pop() ?? new CodePage());
       this.mem.codePages[page] = 1;
     }
     arr[phys & 0xfff] = ins;
+    this.icacheCover.get(page)!.cover.fill(1, phys & 0xfff, (phys & 0xfff) + ins.len);
     ins.cached = true;
     return arr;
   }

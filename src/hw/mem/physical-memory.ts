@@ -5,8 +5,14 @@
 // writes, as an ISA bus with nothing answering does.
 //
 // Code tracking: the CPU caches decoded instructions per physical page. A page that holds
-// cached code is marked in `codePages`; a write to such a page calls `onCodeWrite(page)` so
-// the cache can drop it (self-modifying code, DMA, loaders).
+// cached code is marked in `codePages`; a write to such a page calls `onCodeWrite(addr, len)`
+// so the cache can drop what the write touched (self-modifying code, DMA, loaders).
+
+/**
+ * Told of a write of `len` bytes at offset `off` of a page marked in codePages; returns
+ * whether it still holds decoded code from that page.
+ */
+export type CodeListener = (page: number, off: number, len: number) => boolean;
 
 export interface RomRegion {
   base: number;
@@ -49,7 +55,7 @@ export class PhysicalMemory {
   /** Per 4 KiB page: 1 if some CPU holds decoded instructions from it. */
   readonly codePages: Uint8Array;
   /** CPUs holding decoded instructions, told when a code page is written. */
-  private readonly codeListeners: ((page: number) => void)[];
+  private readonly codeListeners: CodeListener[];
   /** Per 4 KiB page: 1 if native entry points are registered in it. */
   readonly nativePages: Uint8Array;
   private readonly nativeEntries: Map<number, NativeEntry>;
@@ -109,14 +115,19 @@ export class PhysicalMemory {
   }
 
   /** A CPU that caches decoded instructions registers here to hear of writes to them. */
-  addCodeListener(fn: (page: number) => void): void {
+  addCodeListener(fn: CodeListener): void {
     this.codeListeners.push(fn);
   }
 
-  /** A write hit a page some CPU decoded instructions from. */
-  onCodeWrite(page: number): void {
-    for (const fn of this.codeListeners) fn(page);
-    this.codePages[page] = 0;
+  /**
+   * A write of `len` bytes at `addr` (inside one page) hit a page some CPU decoded
+   * instructions from. The page stays marked while any listener still holds code from it.
+   */
+  onCodeWrite(addr: number, len: number): void {
+    const page = addr >>> 12;
+    let keep = false;
+    for (const fn of this.codeListeners) if (fn(page, addr & 0xfff, len)) keep = true;
+    this.codePages[page] = keep ? 1 : 0;
   }
 
   /** Register native monitor code at physical address `addr` (see NativeEntry). */
@@ -201,7 +212,7 @@ export class PhysicalMemory {
   write8(addr: number, value: number): void {
     addr >>>= 0;
     if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
-      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr, 1);
       if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
       this.ram[addr] = value;
       return;
@@ -220,7 +231,7 @@ export class PhysicalMemory {
   write32(addr: number, value: number): void {
     addr >>>= 0;
     if ((addr & 0xfff) <= 0xffc && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
-      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 12);
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr, 4);
       if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
       const r = this.ram;
       r[addr] = value;

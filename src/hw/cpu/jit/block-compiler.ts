@@ -194,8 +194,8 @@ export class PageBytes implements ByteSource, DecodeFaults {
 
 export class BlockCompiler {
   readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0 };
-  /** Blocks compiled from each physical page (for the invalidation count). */
-  private readonly perPage = new Map<number, number>();
+  /** Blocks compiled from each physical page: what a write into the page may drop. */
+  private readonly perPage = new Map<number, CompiledBlock[]>();
   private live = 0;
   generation = 0;
   private readonly bytes = new PageBytes();
@@ -214,11 +214,33 @@ export class BlockCompiler {
 
   /** A code page was written or dropped: its blocks go with its decoded instructions. */
   pageInvalidated(page: number): void {
-    const n = this.perPage.get(page);
-    if (n === undefined) return;
+    const list = this.perPage.get(page);
+    if (list === undefined) return;
     this.perPage.delete(page);
-    this.stats.invalidated += n;
-    this.live -= n;
+    this.stats.invalidated += list.length;
+    this.live -= list.length;
+  }
+
+  /**
+   * Bytes [off, end) of `page` were written and its code there dropped: so are the blocks
+   * made from them (the Instr that starts one forgets it and may compile it again).
+   */
+  rangeWritten(page: number, off: number, end: number): void {
+    const list = this.perPage.get(page);
+    if (list === undefined) return;
+    let kept = 0;
+    for (let k = 0; k < list.length; k++) {
+      const b = list[k], first = b.instrs[0], start = first.phys & 0xfff;
+      if (start < end && start + b.bytes > off) {
+        if (first.block === b) { first.block = null; first.hits = 0; }
+        continue;
+      }
+      list[kept++] = b;
+    }
+    const dropped = list.length - kept;
+    list.length = kept;
+    this.stats.invalidated += dropped;
+    this.live -= dropped;
   }
 
   /**
@@ -231,8 +253,13 @@ export class BlockCompiler {
     if (this.live >= this.cacheBlocks) this.evictAll();
     const instrs = this.collect(first, eip);
     const block = this.build(instrs);
+    // A write to any of its bytes drops it (with its page): instructions decoded here,
+    // not through the cache, are covered too.
+    this.bytes.cpu.markCode(first.phys, block.bytes);
     const page = first.phys >>> 12;
-    this.perPage.set(page, (this.perPage.get(page) ?? 0) + 1);
+    const list = this.perPage.get(page);
+    if (list === undefined) this.perPage.set(page, [block]);
+    else list.push(block);
     this.live++;
     this.stats.compiled++;
     this.stats.compiledInstructions += instrs.length;
