@@ -100,9 +100,9 @@ export function longModeRefusal(what: string, why: string, model: CpuModel): Use
     `run it with --cpu ${preferred} (models with lm: ${lm.join(", ")})`);
 }
 
-/** The ways the classic monitor can guard its region (`--protect`; docs/long-mode-monitor.md). */
-export const PROTECTIONS = ["segments", "two-tables", "paging-only"] as const;
-export type ProtectChoice = (typeof PROTECTIONS)[number];
+import type { Protection } from "../vmm/protection.js";
+export { PROTECTIONS } from "../vmm/protection.js";
+export type ProtectChoice = Protection;
 
 /** Models on which `--protect segments` is sound for a 64-bit guest: those with EFER.LMSLE. */
 export function lmsleModels(): string[] {

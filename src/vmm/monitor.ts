@@ -64,8 +64,8 @@ const EMULATE_AHEAD = 16;
 const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
 
 export type MonitorMode = "trap" | "bt";
-/** How the monitor guards its region (`--protect`; docs/monitor.md, docs/long-mode-monitor.md). */
-export type Protection = "segments" | "two-tables" | "paging-only";
+import type { Protection } from "./protection.js";
+export type { Protection };
 
 export interface MonitorOptions extends PcOptions {
   mode: MonitorMode;

@@ -7,6 +7,7 @@ import uPlot from "uplot";
 import { COUNTER_GROUPS, type FromWorker, type LabName, type LinuxIndexEntry, type StartRequest, type ToWorker } from "./protocol.js";
 import type { Sample } from "./session.js";
 import { CPU_MODELS } from "../hw/cpu/models.js";
+import { PROTECTIONS } from "../vmm/protection.js";
 import type { LabMode } from "../lab/guest-runner.js";
 import { markdownToHtml } from "./markdown.js";
 
@@ -76,7 +77,7 @@ class Page {
     void this.addFetchedLinux();
     for (const m of ["bt", "trap", "bare", "vtx", "svm"]) option(this.mode, m);
     for (const c of ["standard", "strict", ...CPU_MODELS.map((m) => m.name).filter((n) => n !== "pentium2")]) option(this.cpu, c);
-    for (const p of ["segments", "paging-only"]) option(this.protect, p);
+    for (const p of PROTECTIONS) option(this.protect, p);
     for (const p of ["nested", "shadow"]) option(this.paging, p);
     // vtx and svm need a part with VMX or SVM: picking one of them moves the CPU to the
     // first such part (as the CLI's error would suggest), and the pickers show what applies.

@@ -2,6 +2,7 @@
 
 import type { Sample } from "./session.js";
 import type { LabMode } from "../lab/guest-runner.js";
+import type { Protection } from "../vmm/protection.js";
 
 /** The monitor's counter groups the chart shows, in its legend's order. */
 export const COUNTER_GROUPS = ["trap", "exit", "emulate", "pf", "shadow", "irq", "bt", "desc"] as const;
@@ -27,7 +28,7 @@ export interface StartRequest {
   initrd?: Uint8Array;
   mode: LabMode;
   cpu: string;
-  protect: "segments" | "paging-only";
+  protect: Protection;
   /** Under vtx and svm: EPT/NPT ("nested") or shadow page tables, as `vmm86 run --paging`. */
   paging: "nested" | "shadow";
   /** Guest RAM in MiB and the multiboot command line (as `vmm86 run` passes them). */

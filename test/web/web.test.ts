@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { REPO_ROOT } from "../support/paths.js";
+import { PROTECTIONS } from "../../src/vmm/protection.js";
 
 const BIN = join(REPO_ROOT, "bin", "vmm86.js");
 const CHROMIUM = process.env.VMM86_CHROMIUM ?? "/usr/bin/chromium";
@@ -116,6 +117,11 @@ test("the demo under bare and bt: the terminal shows it, and the page's serial b
     await boot("demo", mode);
     const s = await waitEnded();
     assert.match(s.detail, /powered off with status 33/);
+    if (mode === "bt") {
+      // The monitor's protections, as `vmm86 run --protect` takes them.
+      const offered = await page.$$eval("#protect option", (os) => os.map((o) => (o as HTMLOptionElement).value));
+      assert.deepEqual(offered, [...PROTECTIONS], "the page's protect picker offers what --protect takes");
+    }
     const fromCli = cli(["run", "demo", "--mode", mode]);
     assert.equal(fromCli.status, 33);
     assert.ok(Buffer.from(s.serial).equals(fromCli.stdout), `${mode}: the page's serial bytes differ from vmm86 run demo --mode ${mode}`);
