@@ -43,7 +43,7 @@ import { TwoTables } from "./world/two-tables.js";
 import { Translator64 } from "./bt/translator64.js";
 import { CALLOUT, PORT_IO } from "./bt/sensitive.js";
 import { decode } from "../hw/cpu/decoder.js";
-import { PageBytes, PAGE_END } from "../hw/cpu/jit/block-compiler.js";
+import { PageBytes, PAGE_END } from "../hw/cpu/page-bytes.js";
 import { peekPhysical, ReadOnlyTables } from "../debug/peek.js";
 import { Translation } from "../hw/mmu/paging.js";
 import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
@@ -1366,8 +1366,12 @@ function samePdptes(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
-/** An instruction's mnemonic for the emulate.* counters (the 32-bit name of a 16/32 pair). */
-function mnemonicOf(ins: Instr): string {
+/**
+ * An opcode-table row's name for the emulate.* counters: one counter per row, whatever the
+ * operand size (the 32-bit name of a 16/32 pair; disasm.ts `mnemonicOf` names the one
+ * instruction).
+ */
+function rowName(ins: Instr): string {
   const name = ins.def.mnemonic;
   const k = name.indexOf("/");
   return (k >= 0 ? name.slice(k + 1) : name).replace(/\s+/g, "-");
@@ -1377,7 +1381,7 @@ function mnemonicOf(ins: Instr): string {
 const emulateNames = new Map<Instr["def"], string>();
 export function emulateCounter(ins: Instr): string {
   let n = emulateNames.get(ins.def);
-  if (n === undefined) { n = `emulate.${mnemonicOf(ins)}`; emulateNames.set(ins.def, n); }
+  if (n === undefined) { n = `emulate.${rowName(ins)}`; emulateNames.set(ins.def, n); }
   return n;
 }
 

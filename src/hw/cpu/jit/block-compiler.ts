@@ -11,7 +11,8 @@
 // at MAX_INSTRUCTIONS. Between instructions it performs exactly the interpreter's checks.
 
 import type { Cpu } from "../cpu.js";
-import { decode, decode64, type ByteSource, type DecodeFaults } from "../decoder.js";
+import { decode, decode64 } from "../decoder.js";
+import { PageBytes, PAGE_END } from "../page-bytes.js";
 import type { Handler, Instr } from "../instr.js";
 import type { OpDef } from "../opcode-table.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
@@ -166,32 +167,6 @@ function specialized(i: Instr): Specialised | null {
   return sp;
 }
 
-/** Raised (as this value) when a block's next instruction cannot be decoded inside the page. */
-const STOP = { stop: true };
-/** What PageBytes throws at the page's end or at a too-long instruction. */
-export const PAGE_END: unknown = STOP;
-
-/**
- * Reads code bytes of one physical page for the compile-time decode. Nothing guest-visible
- * happens: no translation, no A bit, no fault (a byte past the page or a too-long
- * instruction ends the block instead).
- */
-export class PageBytes implements ByteSource, DecodeFaults {
-  cpu!: Cpu;
-  /** Physical address of the page, and the EIP whose byte is at `pageOff`. */
-  pageBase = 0;
-  eip0 = 0;
-  pageOff = 0;
-
-  fetchCodeByte(offset: number): number {
-    const o = this.pageOff + (offset - this.eip0);
-    if (o >= 4096) throw STOP;
-    return this.cpu.mem.read8(this.pageBase + o);
-  }
-  gp(): never { throw STOP; }
-  ud(): never { throw STOP; }
-}
-
 export class BlockCompiler {
   readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0 };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
@@ -292,7 +267,7 @@ export class BlockCompiler {
         try {
           ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
         } catch (e) {
-          if (e === STOP) break;
+          if (e === PAGE_END) break;
           throw e;
         }
         ins.phys = first.phys + off;
