@@ -1442,7 +1442,11 @@ export class Cpu {
     const page = phys >>> 12;
     if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
       const native = this.nativeInstr(phys);
-      if (native !== null) { this.fetchKey = -1; return native; }
+      // The page of the code it interrupted stays the fetch fast path's: a monitor's native
+      // code that returns to it (an IRET after an exit) finds it there without a translation.
+      // (What can change that page's translation or code clears it: a TLB flush, INVLPG, a
+      // code write.)
+      if (native !== null) return native;
     }
     const cached = this.icachePage(page);
     this.fetchKey = key;
