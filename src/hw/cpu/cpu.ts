@@ -11,10 +11,10 @@ import { TLB_DIRTY, TLB_GLOBAL, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_US
 import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
-import { Instr } from "./instr.js";
+import { Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, IntKind } from "./interrupt.js";
-import type { PhysicalMemory } from "../mem/physical-memory.js";
+import type { NativeEntry, PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
 import { Fpu } from "../fpu/fpu.js";
@@ -119,6 +119,16 @@ export interface ShutdownCause {
   eip: number;
   /** That instruction, if it can still be fetched. */
   instr: Instr | null;
+}
+
+/**
+ * The handler of the synthetic instruction for native code at `phys`. The entry is looked up
+ * at each call: a monitor may register another at the same address (the classic monitor's
+ * long-mode world replaces its 32-bit one). Made here, not in nativeInstr: a closure there
+ * would make V8 allocate its context on every fetch of native code.
+ */
+function nativeHandler(mem: PhysicalMemory, phys: number, entry: NativeEntry): Handler {
+  return (cpu) => (mem.nativeAt(phys) ?? entry)(cpu);
 }
 
 /** Writes beside a page's code, and writes into it, after which the page is dropped whole. */
@@ -354,6 +364,8 @@ export class Cpu {
   private readonly coverFree: CodePage[] = [];
   private readonly scratchDesc = new Descriptor();
   private readonly nativeCache = new Map<number, Instr>();
+  private nativeLastPhys = -1;
+  private nativeLast: Instr | null = null;
   /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
   paging = false;
   /** VMX non-root operation with EPT: guest-physical addresses are translated (vmx/ept.ts). */
@@ -1465,6 +1477,9 @@ export class Cpu {
 
   /** The synthetic instruction that runs native monitor code registered at `phys`. */
   private nativeInstr(phys: number): Instr | null {
+    // The last one first: a monitor's exits mostly enter through one native entry, and the
+    // Map would box `phys` (a double here) on every look-up.
+    if (phys === this.nativeLastPhys) return this.nativeLast;
     let ins = this.nativeCache.get(phys);
     if (ins === undefined) {
       const entry = this.mem.nativeAt(phys);
@@ -1474,12 +1489,11 @@ export class Cpu {
       ins.code32 = true;
       ins.native = true;
       ins.phys = phys;
-      // Looked up at each call: a monitor may register another entry at the same address
-      // (the classic monitor's long-mode world replaces its 32-bit one).
-      const mem = this.mem;
-      ins.handler = (cpu) => (mem.nativeAt(phys) ?? entry)(cpu);
+      ins.handler = nativeHandler(this.mem, phys, entry);
       this.nativeCache.set(phys, ins);
     }
+    this.nativeLastPhys = phys;
+    this.nativeLast = ins;
     return ins;
   }
 
