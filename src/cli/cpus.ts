@@ -102,7 +102,6 @@ export function longModeRefusal(what: string, why: string, model: CpuModel): Use
 
 import type { Protection } from "../vmm/protection.js";
 export { PROTECTIONS } from "../vmm/protection.js";
-export type ProtectChoice = Protection;
 
 /** Models on which `--protect segments` is sound for a 64-bit guest: those with EFER.LMSLE. */
 export function lmsleModels(): string[] {
@@ -116,7 +115,7 @@ export function lmsleModels(): string[] {
  * of the monitor region, and VMware refused such a guest the same way. `unsafe` runs it
  * anyway (the escape suite shows the hole). `two-tables` is the long-mode design only.
  */
-export function protectRefusal(protect: ProtectChoice, guest64: boolean | "maybe", model: CpuModel, unsafe: boolean): UserError | null {
+export function protectRefusal(protect: Protection, guest64: boolean | "maybe", model: CpuModel, unsafe: boolean): UserError | null {
   // A kernel that may turn long mode on later: the monitor checks then (ProtectUnsound).
   if (guest64 === "maybe") return null;
   if (protect === "two-tables" && !guest64) {

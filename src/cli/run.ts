@@ -29,7 +29,8 @@ import type { RunEnd } from "../hw/pc/clocked-run.js";
 import type { JitStats } from "../hw/cpu/jit/block-compiler.js";
 import { cachedUnpacker } from "./unpack-cache.js";
 import { BootError, loadLinux, loadLinux64, loadMultiboot, pcE820Map, x86_64Kernel, type EntryState } from "../boot/index.js";
-import { cpuOption, longModeRefusal, LONG_MODE_MODEL, PROTECTIONS, protectRefusal, type ProtectChoice } from "./cpus.js";
+import { cpuOption, longModeRefusal, LONG_MODE_MODEL, PROTECTIONS, protectRefusal } from "./cpus.js";
+import type { Protection } from "../vmm/protection.js";
 import { findModel, withFeatures, type CpuModel } from "../hw/cpu/models.js";
 import { incompatibility, restorePc, savePc, type GuestState } from "../hw/pc/pc-state.js";
 import { GdbSession } from "./gdb-server.js";
@@ -365,7 +366,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const mode = p.flags.get("mode") ?? "bare";
   if (mode !== "bare" && mode !== "trap" && mode !== "bt" && mode !== "vtx" && mode !== "svm") throw usageError(`--mode must be bare, trap, bt, vtx or svm (got '${String(mode)}')`);
   const assisted = mode === "svm" || mode === "vtx";
-  const protect = (p.flags.get("protect") ?? "segments") as ProtectChoice;
+  const protect = (p.flags.get("protect") ?? "segments") as Protection;
   if (!PROTECTIONS.includes(protect)) throw usageError(`--protect must be ${PROTECTIONS.map((x) => `'${x}'`).join(", ")} (got '${String(protect)}')`);
   if ((mode === "bare" || assisted) && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
   if (p.flags.has("unsafe-protect") && (mode !== "bt" || protect !== "segments")) {

@@ -65,7 +65,6 @@ const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
 
 export type MonitorMode = "trap" | "bt";
 import type { Protection } from "./protection.js";
-export type { Protection };
 
 export interface MonitorOptions extends PcOptions {
   mode: MonitorMode;

@@ -1418,16 +1418,20 @@ export class Cpu {
     const page = phys >>> 12;
     if ((lin & 0xfff) + ins.len > 0x1000 || this.mem.nativePages[page] !== 0 || !this.mem.isCacheable(phys)) return undefined;
     let arr = this.icachePage(page);
+    let info: CodePage;
     if (arr === undefined) {
       arr = this.icacheFree.pop() ?? packedArray<Instr | undefined>(4096, undefined) as Instr[];
       const dir = this.icacheDir[page >>> 10] ??= packedArray<Instr[] | undefined>(1 << 10, undefined);
       dir[page & 0x3ff] = arr;
       this.icachePages.push(page);
-      this.icacheCover.set(page, this.coverFree.pop() ?? new CodePage());
+      info = this.coverFree.pop() ?? new CodePage();
+      this.icacheCover.set(page, info);
       this.mem.codePages[page] = 1;
+    } else {
+      info = this.icacheCover.get(page)!; // made with the page's array, dropped with it
     }
     arr[phys & 0xfff] = ins;
-    this.icacheCover.get(page)!.cover.fill(1, phys & 0xfff, (phys & 0xfff) + ins.len);
+    info.cover.fill(1, phys & 0xfff, (phys & 0xfff) + ins.len);
     ins.cached = true;
     return arr;
   }
