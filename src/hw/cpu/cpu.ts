@@ -167,6 +167,13 @@ export class Cpu {
   readonly simdFloat = new SimdFloat();
   /** The one fault object this CPU throws (see fault.ts). */
   readonly fault = new CpuFault();
+  /**
+   * A fault an instruction's privilege check raised before the instruction changed anything,
+   * recorded in `fault` without a throw (signalGp): the handler returned at once, and the
+   * run loop that called it delivers the fault exactly as a thrown one (docs/jit.md, "Faults
+   * without a throw").
+   */
+  faultSignalled = false;
 
   // ---- General registers, EIP, flags (docs/long-mode.md: 64-bit values as two halves) ----
   /** Low halves of RAX…R15: EAX…EDI at 0–7 as always, R8D…R15D at 8–15. */
@@ -630,6 +637,24 @@ export class Cpu {
   /** SGDT, SIDT, SLDT, SMSW, STR: #GP(0) at CPL > 0 with CR4.UMIP (or on the strict CPU). */
   umipCheck(): void {
     if (this.cpl > 0 && ((this.cr4 & CR4_UMIP) !== 0 || this.strict)) this.gp(0);
+  }
+
+  /**
+   * #GP(0) from the privilege check at the start of an instruction (IN, OUT, CLI, STI,
+   * PUSHF, POPF, IRET, INVLPG; and the strict CPU's sensitive instructions), signalled
+   * rather than thrown: a throw costs V8 about a microsecond, which a monitor that takes
+   * these as its exits pays on every one. The caller must be the instruction's handler,
+   * called by a run loop, and must return at once without changing state.
+   */
+  signalGp(): void {
+    this.fault.set(Vector.GP, 0, true);
+    this.faultSignalled = true;
+  }
+
+  /** The strict CPU's #GP for a sensitive instruction at CPL > 0, signalled (signalGp); true if so. */
+  strictRefuses(): boolean {
+    if (this.strict && this.cpl > 0) { this.signalGp(); return true; }
+    return false;
   }
 
   gp(errorCode = 0): never {
@@ -1530,11 +1555,17 @@ export class Cpu {
         if (!(this.flags & this.irqEnableMask) && !this.nmiPending && !this.vmxPoll) return (this.stopReason = StopReason.HaltForever);
         return StopReason.Halted;
       }
+      let faulted = false;
       try {
         if (this.debug.armed) this.runDebug();
         else this.runSlice();
+        faulted = this.faultSignalled;
       } catch (e) {
         if (e !== this.fault) throw e;
+        faulted = true;
+      }
+      if (faulted) {
+        this.faultSignalled = false;
         if (this.blockStart >= 0) {
           this.jit!.stats.instructions += this.instructions - this.blockStart;
           this.blockStart = -1;
@@ -1587,6 +1618,7 @@ export class Cpu {
               if (++blk.runs === jit.generateAt) jit.generate(blk);
               this.runBlock(blk);
             }
+            if (this.faultSignalled) return; // run() counts the blocks (blockStart) and delivers it
             if (this.stopReason !== StopReason.None || this.halted) { leave = true; break; }
             if (this.intrLine || this.nmiPending) {
               if (!this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) { leave = true; break; }
@@ -1613,6 +1645,7 @@ export class Cpu {
       this.inhibitIrq = false;
       if (this.cpl === 0 && this.watchRing0 && !ins.native && this.guest === null && !this.nonRoot) this.ring0Foreign++;
       ins.handler(this, ins);
+      if (this.faultSignalled) return;
       this.instructions++;
       if (tf) { this.singleStepTrap(); return; }
       if (this.stopReason !== StopReason.None || this.halted) return;
@@ -1653,6 +1686,7 @@ export class Cpu {
       d.guestHits = 0;
       d.hostHit = null;
       ins.handler(this, ins);
+      if (this.faultSignalled) return;
       this.instructions++;
       if (d.guestHits !== 0 || tf) {
         this.dr[6] |= d.guestHits | (tf ? DR6_BS : 0);
@@ -1751,6 +1785,7 @@ export class Cpu {
       this.eip = at;
       this.inhibitIrq = false;
       handlers[k](this, instrs[k]);
+      if (this.faultSignalled) return;
       this.instructions++;
       if (c !== Check.NONE) {
         if (this.eip !== at || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;

@@ -246,6 +246,10 @@ export class Lab {
       const next = cpu.eip + ins.len;
       cpu.eip = ins.code32 ? next >>> 0 : next & 0xffff;
       ins.handler(cpu, ins);
+      if (cpu.faultSignalled) { // a privilege check's #GP (Cpu.signalGp)
+        cpu.faultSignalled = false;
+        return { vector: cpu.fault.vector, errorCode: cpu.fault.errorCode };
+      }
       cpu.instructions++;
       return null;
     } catch (e) {

@@ -80,7 +80,7 @@ export function retf(cpu: Cpu, i: Instr): void {
   farReturn(cpu, i.opsize32, i.opcode === 0xca ? i.imm & 0xffff : 0);
 }
 export function iret_(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.IRET, i);
   iret(cpu, i.opsize32);
 }

@@ -6,31 +6,34 @@ import { Rep, type Instr } from "../instr.js";
 
 /**
  * In protected mode with CPL > IOPL, and always in virtual-8086 mode, every port the access
- * touches must have a clear bit in the TSS I/O permission bitmap; otherwise #GP(0).
+ * touches must have a clear bit in the TSS I/O permission bitmap; false when one does not
+ * (the instruction's #GP(0)). A fault reading the TSS is raised from here.
  */
-export function checkIoPermission(cpu: Cpu, port: number, size: number): void {
-  if (!cpu.protectedMode) return;
-  if (!cpu.v86 && cpu.cpl <= cpu.iopl) return;
+export function ioPermitted(cpu: Cpu, port: number, size: number): boolean {
+  if (!cpu.protectedMode) return true;
+  if (!cpu.v86 && cpu.cpl <= cpu.iopl) return true;
   const tr = cpu.tr;
   // Only a 32-bit TSS has a bitmap (types 9/11); its offset is at byte 0x66.
-  if ((tr.access & 0x0f) !== 0x09 && (tr.access & 0x0f) !== 0x0b) cpu.gp(0);
-  if (tr.limit < 0x67) cpu.gp(0);
+  if ((tr.access & 0x0f) !== 0x09 && (tr.access & 0x0f) !== 0x0b) return false;
+  if (tr.limit < 0x67) return false;
   const mapBase = cpu.readSys16(tr.base + 0x66);
   const byte = mapBase + (port >>> 3);
-  if (byte + 1 > tr.limit) cpu.gp(0);
+  if (byte + 1 > tr.limit) return false;
   const bits = cpu.readSys16(tr.base + byte);
   const mask = ((1 << size) - 1) << (port & 7);
-  if ((bits & mask) !== 0) cpu.gp(0);
+  return (bits & mask) === 0;
 }
 
-/**
- * The checks of IN, OUT, INS and OUTS before any port is touched: the permission above,
- * then in VMX non-root operation the I/O exits (SDM vol. 3C §25.1.3).
- */
-export function checkIoAccess(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
-  checkIoPermission(cpu, port, size);
+/** After the permission: in VMX non-root operation the I/O exits (SDM vol. 3C §25.1.3), and a hypervisor's intercept. */
+function ioIntercepts(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
   cpu.guest?.io(port, size, isIn, i);
   if (cpu.nonRoot) cpu.vmx!.io(port, size, isIn, string, string && i.rep !== Rep.None, !string && (i.opcode & 0x08) === 0, i);
+}
+
+/** The checks of INS and OUTS before any port is touched: the permission, then the intercepts. */
+export function checkIoAccess(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
+  if (!ioPermitted(cpu, port, size)) cpu.gp(0);
+  ioIntercepts(cpu, i, port, size, isIn, string);
 }
 
 function port(cpu: Cpu, i: Instr): number {
@@ -41,7 +44,9 @@ function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ?
 
 export function in_(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
-  checkIoAccess(cpu, i, p, s, true, false);
+  // The #GP is signalled, not thrown: it is the trap-and-emulate monitor's most common exit.
+  if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
+  ioIntercepts(cpu, i, p, s, true, false);
   if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
   else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
   else {
@@ -52,7 +57,8 @@ export function in_(cpu: Cpu, i: Instr): void {
 
 export function out(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
-  checkIoAccess(cpu, i, p, s, false, false);
+  if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
+  ioIntercepts(cpu, i, p, s, false, false);
   if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
   else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
   else cpu.io.out32(p, cpu.regs[Reg.EAX]);

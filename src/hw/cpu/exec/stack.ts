@@ -101,8 +101,8 @@ export function popa(cpu: Cpu, i: Instr): void {
 
 /** PUSHF: VM and RF are pushed as 0 (SDM "PUSHF"). V86 with IOPL < 3 faults. */
 export function pushf(cpu: Cpu, i: Instr): void {
-  if (cpu.v86 && cpu.iopl < 3) cpu.gp(0);
-  cpu.strictSensitive();
+  if (cpu.v86 && cpu.iopl < 3) return cpu.signalGp();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.PUSHF, i);
   const f = cpu.getEflags() & ~(F.VM | F.RF);
   cpu.push(f, i.opsize32);
@@ -114,8 +114,8 @@ export function pushf(cpu: Cpu, i: Instr): void {
  * VM, VIF, VIP are never changed; RF is cleared.
  */
 export function popf(cpu: Cpu, i: Instr): void {
-  if (cpu.v86 && cpu.iopl < 3) cpu.gp(0);
-  cpu.strictSensitive();
+  if (cpu.v86 && cpu.iopl < 3) return cpu.signalGp();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.POPF, i);
   const v = i.opsize32 ? cpu.read32(SegReg.SS, cpu.stackPointer) : cpu.read16(SegReg.SS, cpu.stackPointer);
   let mask = F.ARITH | F.TF | F.DF | F.NT | F.AC | F.ID;

@@ -38,7 +38,7 @@ export function cli(cpu: Cpu, _i: Instr): void {
     cpu.flags &= ~F.VIF;
     return;
   }
-  cpu.gp(0);
+  cpu.signalGp();
 }
 export function sti(cpu: Cpu, _i: Instr): void {
   if (!cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl) || (cpu.v86 && cpu.iopl === 3)) {
@@ -51,7 +51,7 @@ export function sti(cpu: Cpu, _i: Instr): void {
     cpu.flags |= F.VIF;
     return;
   }
-  cpu.gp(0);
+  cpu.signalGp();
 }
 
 export function hlt(cpu: Cpu, i: Instr): void {
@@ -206,7 +206,7 @@ export function clts(cpu: Cpu, i: Instr): void {
   cpu.cr0 &= ~CR0_TS;
 }
 export function invlpg(cpu: Cpu, i: Instr): void {
-  requireCpl0(cpu);
+  if (cpu.protectedMode && cpu.cpl !== 0) return cpu.signalGp();
   cpu.guest?.instruction(Intercept.INVLPG, i);
   const s = cpu.segs[i.seg];
   const lin = (s.base + cpu.ea(i)) | 0;

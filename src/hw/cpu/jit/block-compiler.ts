@@ -345,7 +345,7 @@ export class BlockCompiler {
         flush();
         params.push(`h${k}`, `i${k}`);
         args.push(block.handlers[k], ins);
-        body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); cpu.instructions++;`);
+        body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); if (cpu.faultSignalled) return; cpu.instructions++;`);
         if (!last && block.check[k] !== 0) body.push(`if (cpu.eip !== ${next} || ${checks}) return;`);
         afterCall = true;
         continue;
