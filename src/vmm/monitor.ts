@@ -148,6 +148,10 @@ export class Monitor {
   private readonly segStamp = new Float64Array(6).fill(-1);
   /** Guest frames written by the vCPU during the current step. */
   private readonly written: number[] = [];
+  /** Empty `written` (a length write, which V8 makes a call, only when it holds something). */
+  private clearWritten(): void {
+    if (this.written.length !== 0) this.written.length = 0;
+  }
   private lastIns: Instr | null = null;
   private lastCr3 = -1;
   private lastCr0 = -1;
@@ -469,9 +473,9 @@ export class Monitor {
    */
   private hiddenFault(err: number, user: boolean, errBytes: 4 | 8): boolean {
     const m = this.machine.cpu, cr2 = m.cr2;
-    this.written.length = 0;
+    this.clearWritten();
     const filled = this.shadow.fill(this.vcpu, cr2, (err & 2) !== 0, user, (err & 0x10) !== 0);
-    this.written.length = 0;
+    this.clearWritten();
     if (!filled) return false;
     this.counters.inc("pf.hidden");
     this.flushMachineTlb(cr2);
@@ -877,7 +881,7 @@ export class Monitor {
     const vc = this.vcpu;
     const before = vc.instructions;
     this.lastIns = null;
-    this.written.length = 0;
+    this.clearWritten();
     if (!fresh) vc.flushTlb(true);
     vc.halted = false;
     vc.run(1);
@@ -903,7 +907,7 @@ export class Monitor {
       if ((why & TRACE_DESC) !== 0) this.desc.written();
       if ((why & TRACE_CODE) !== 0) { this.bt?.codeWritten(page); this.bt64?.codeWritten(page); }
     }
-    this.written.length = 0;
+    this.clearWritten();
     const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & (CR4_PSE | CR4_PAE)) | (vc.nxe ? EFER_NXE : 0);
     // PAE: a CR3 load (even of the same value) reloads the PDPTE registers from memory.
     const pae = (pagingKey & (CR0_PG | CR4_PAE)) === (CR0_PG | CR4_PAE);

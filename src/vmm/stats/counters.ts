@@ -3,30 +3,37 @@
 // Names are dotted: the first part is the group ("trap", "emulate", "pf", "shadow", "irq",
 // "bt", "desc"), the rest the reason.
 
+/** One counter's value, held in the map by reference: an increment is one look-up. */
+class Cell {
+  n = 0;
+}
+
 export class Counters {
-  private readonly map = new Map<string, number>();
+  private readonly map = new Map<string, Cell>();
 
   inc(name: string, by = 1): void {
-    this.map.set(name, (this.map.get(name) ?? 0) + by);
+    let c = this.map.get(name);
+    if (c === undefined) { c = new Cell(); this.map.set(name, c); }
+    c.n += by;
   }
 
   get(name: string): number {
-    return this.map.get(name) ?? 0;
+    return this.map.get(name)?.n ?? 0;
   }
 
   /** All counters, sorted by name. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const k of [...this.map.keys()].sort()) out[k] = this.map.get(k)!;
+    for (const k of [...this.map.keys()].sort()) out[k] = this.map.get(k)!.n;
     return out;
   }
 
   /** Group totals: the sum of the counters under each first name part. */
   groups(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, v] of this.map) {
+    for (const [k, c] of this.map) {
       const g = k.split(".")[0];
-      out[g] = (out[g] ?? 0) + v;
+      out[g] = (out[g] ?? 0) + c.n;
     }
     return out;
   }
