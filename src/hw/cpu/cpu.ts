@@ -651,6 +651,16 @@ export class Cpu {
     this.faultSignalled = true;
   }
 
+  /**
+   * End the executing instruction after an exit to the host (guest-mode.ts, VMX) loaded the
+   * host's state, signalled as signalGp is (IN and OUT, the hardware-assist monitors' most
+   * common exits); throwExit is the same from anywhere deeper.
+   */
+  signalExit(): void {
+    this.fault.set(VMEXIT, 0, false);
+    this.faultSignalled = true;
+  }
+
   /** The strict CPU's #GP for a sensitive instruction at CPL > 0, signalled (signalGp); true if so. */
   strictRefuses(): boolean {
     if (this.strict && this.cpl > 0) { this.signalGp(); return true; }

@@ -29,8 +29,12 @@ export interface GuestMode {
   crAccess(cr: number, write: boolean, value: number, i: Instr): void;
   /** MOV from/to DRn. */
   drAccess(dr: number, write: boolean, i: Instr): void;
-  /** IN/OUT/INS/OUTS after the IOPL and TSS bitmap checks: `size` in bytes. */
-  io(port: number, size: number, input: boolean, i: Instr): void;
+  /**
+   * IN/OUT/INS/OUTS after the IOPL and TSS bitmap checks: `size` in bytes. True when it
+   * exited to the host (the host's state is loaded): the caller abandons the instruction
+   * at once, with Cpu.signalExit from the top of IN or OUT, else Cpu.throwExit.
+   */
+  io(port: number, size: number, input: boolean, i: Instr): boolean;
   /** RDMSR (`write` false) or WRMSR of MSR ECX. */
   msr(write: boolean, i: Instr): void;
   /**

@@ -24,16 +24,19 @@ export function ioPermitted(cpu: Cpu, port: number, size: number): boolean {
   return (bits & mask) === 0;
 }
 
-/** After the permission: in VMX non-root operation the I/O exits (SDM vol. 3C §25.1.3), and a hypervisor's intercept. */
-function ioIntercepts(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
-  cpu.guest?.io(port, size, isIn, i);
-  if (cpu.nonRoot) cpu.vmx!.io(port, size, isIn, string, string && i.rep !== Rep.None, !string && (i.opcode & 0x08) === 0, i);
+/**
+ * After the permission: a hypervisor's intercept (AMD-V), or in VMX non-root operation the
+ * I/O exits (SDM vol. 3C §25.1.3). True when the access exited to the host.
+ */
+function ioExits(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): boolean {
+  if (cpu.guest !== null && cpu.guest.io(port, size, isIn, i)) return true;
+  return cpu.nonRoot && cpu.vmx!.io(port, size, isIn, string, string && i.rep !== Rep.None, !string && (i.opcode & 0x08) === 0, i);
 }
 
-/** The checks of INS and OUTS before any port is touched: the permission, then the intercepts. */
+/** The checks of INS and OUTS before any port is touched: the permission, then the exits. */
 export function checkIoAccess(cpu: Cpu, i: Instr, port: number, size: number, isIn: boolean, string: boolean): void {
   if (!ioPermitted(cpu, port, size)) cpu.gp(0);
-  ioIntercepts(cpu, i, port, size, isIn, string);
+  if (ioExits(cpu, i, port, size, isIn, string)) cpu.throwExit();
 }
 
 function port(cpu: Cpu, i: Instr): number {
@@ -44,9 +47,9 @@ function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ?
 
 export function in_(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
-  // The #GP is signalled, not thrown: it is the trap-and-emulate monitor's most common exit.
+  // The #GP and the exit are signalled, not thrown: the monitors' most common exits (cpu.ts signalGp).
   if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
-  ioIntercepts(cpu, i, p, s, true, false);
+  if (ioExits(cpu, i, p, s, true, false)) return cpu.signalExit();
   if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
   else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
   else {
@@ -58,7 +61,7 @@ export function in_(cpu: Cpu, i: Instr): void {
 export function out(cpu: Cpu, i: Instr): void {
   const p = port(cpu, i), s = size(i);
   if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
-  ioIntercepts(cpu, i, p, s, false, false);
+  if (ioExits(cpu, i, p, s, false, false)) return cpu.signalExit();
   if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
   else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
   else cpu.io.out32(p, cpu.regs[Reg.EAX]);

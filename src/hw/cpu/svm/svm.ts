@@ -337,20 +337,21 @@ export class Svm implements GuestMode {
     if (((write ? this.drWrite : this.drRead) & (1 << dr)) !== 0) this.exitInstruction((write ? SvmExit.DR0_WRITE : SvmExit.DR0_READ) + dr, 0, 0);
   }
 
-  io(port: number, size: number, input: boolean, i: Instr): void {
-    if ((this.misc1 & Misc1.IOIO_PROT) === 0) return;
+  io(port: number, size: number, input: boolean, i: Instr): boolean {
+    if ((this.misc1 & Misc1.IOIO_PROT) === 0) return false;
     const m = this.cpu.mem;
     let hit = false;
     for (let p = port; p < port + size; p++) {
       if ((m.read8(this.iopm + (p >>> 3)) & (1 << (p & 7))) !== 0) { hit = true; break; }
     }
-    if (!hit) return;
+    if (!hit) return false;
     const str = i.opcode >= 0x6c && i.opcode <= 0x6f;
     let info = (port << 16) | (input ? IoInfo.TYPE_IN : 0) | (size === 1 ? IoInfo.SZ8 : size === 2 ? IoInfo.SZ16 : IoInfo.SZ32);
     info |= i.code64 ? (i.adsize64 ? IoInfo.A64 : IoInfo.A32) : i.adsize32 ? IoInfo.A32 : IoInfo.A16;
     if (str) info |= IoInfo.STR | (i.rep !== 0 ? IoInfo.REP : 0) | ((input ? SegReg.ES : i.seg) << 10);
-    // EXITINFO2: the rIP of the instruction after the IN/OUT (§15.10.2).
-    this.exitInstruction(SvmExit.IOIO, info >>> 0, this.cpu.eip);
+    // EXITINFO2: the rIP of the instruction after the IN/OUT (§15.10.2). The caller ends the instruction.
+    this.vmexit(SvmExit.IOIO, info >>> 0, this.cpu.eip, this.cpu.instrEip);
+    return true;
   }
 
   msr(write: boolean, _i: Instr): void {

@@ -465,10 +465,15 @@ export class Vmx {
    * is the instruction's, with its length and information. Throws to end the instruction.
    */
   exitInstr(reason: ExitReason, qual: number, i: Instr, info = 0): never {
+    this.exitInstrRecorded(reason, qual, i, info);
+    return this.cpu.throwVmExit();
+  }
+
+  /** The VM exit of exitInstr, without ending the instruction (its caller does). */
+  private exitInstrRecorded(reason: ExitReason, qual: number, i: Instr, info = 0): void {
     this.set(Vmcs.VM_EXIT_INSTRUCTION_LEN, i.len);
     this.set(Vmcs.VMX_INSTRUCTION_INFO, info);
     this.exit(reason, qual, this.cpu.instrEip);
-    return this.cpu.throwVmExit();
   }
 
   private saveGuestState(rip: number): void {
@@ -731,7 +736,8 @@ export class Vmx {
    * IN, OUT, INS, OUTS (§25.1.3): with I/O bitmaps, exit if a bit of any port accessed is set
    * (or the access wraps past FFFFh); without, unconditional I/O exiting decides.
    */
-  io(port: number, size: number, isIn: boolean, string: boolean, rep: boolean, imm: boolean, i: Instr): void {
+  /** IN/OUT/INS/OUTS (§25.1.3): true when it exited (the caller ends the instruction: Cpu.signalExit or throwExit). */
+  io(port: number, size: number, isIn: boolean, string: boolean, rep: boolean, imm: boolean, i: Instr): boolean {
     let exits: boolean;
     if ((this.proc & C.CPU_USE_IO_BITMAPS) !== 0) {
       exits = port + size > 0x10000;
@@ -741,7 +747,7 @@ export class Vmx {
         if ((this.cpu.mem.read8(base + (bit >>> 3)) >>> (bit & 7)) & 1) exits = true;
       }
     } else exits = (this.proc & C.CPU_UNCONDITIONAL_IO_EXITING) !== 0;
-    if (!exits) return;
+    if (!exits) return false;
     const qual = (size - 1) | (isIn ? 1 << 3 : 0) | (string ? 1 << 4 : 0) | (rep ? 1 << 5 : 0) | (imm ? 1 << 6 : 0) | (port << 16);
     if (string) {
       // The guest-linear address of the string operand (§27.2.5); INS/OUTS information with IA32_VMX_BASIC[54].
@@ -749,9 +755,11 @@ export class Vmx {
       const seg = isIn ? SegReg.ES : i.seg;
       const off = isIn ? cpu.regs[Reg.EDI] : cpu.regs[Reg.ESI];
       this.setNum(Vmcs.GUEST_LINEAR_ADDRESS, (cpu.segs[seg].base + (i.adsize32 ? off >>> 0 : off & 0xffff)) >>> 0);
-      this.exitInstr(ExitReason.IO_INSTRUCTION, qual, i, ((i.adsize32 ? 1 : 0) << 7) | (seg << 15));
+      this.exitInstrRecorded(ExitReason.IO_INSTRUCTION, qual, i, ((i.adsize32 ? 1 : 0) << 7) | (seg << 15));
+    } else {
+      this.exitInstrRecorded(ExitReason.IO_INSTRUCTION, qual >>> 0, i);
     }
-    this.exitInstr(ExitReason.IO_INSTRUCTION, qual >>> 0, i);
+    return true;
   }
 
   /** RDMSR/WRMSR (§25.1.3): with MSR bitmaps, exit if the MSR's bit is set or it is outside both ranges. */
