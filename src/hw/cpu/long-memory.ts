@@ -41,8 +41,14 @@ export class LongModeMemory {
   readonly tags = new Float64Array(SETS).fill(NaN);
   readonly entries = new Int32Array(SETS);
   private readonly xlat = new Translation();
-  /** Any entry is valid (a flush of an empty TLB costs nothing). */
-  private used = false;
+  /**
+   * The sets filled since they were last flushed (each once: `listed`), so that a flush or
+   * an unmap visits only those, not all 4096. A monitor's host flushes at every VM entry
+   * and exit: the whole array each time cost about 5 µs.
+   */
+  private readonly filled = new Int32Array(SETS);
+  private readonly listed = new Uint8Array(SETS);
+  private filledCount = 0;
 
   constructor(cpu: Cpu) {
     this.cpu = cpu;
@@ -95,7 +101,7 @@ export class LongModeMemory {
     if ((this.entries[set] & FETCHED) !== 0) cpu.codeEpoch++;
     this.tags[set] = page;
     this.entries[set] = e;
-    this.used = true;
+    if (this.listed[set] === 0) { this.listed[set] = 1; this.filled[this.filledCount++] = set; }
     return (t.frame | (lin & 0xfff)) >>> 0;
   }
 
@@ -109,16 +115,22 @@ export class LongModeMemory {
 
   /** Drop every translation, or all but global ones (SDM vol. 3 §4.10.4). */
   flush(includingGlobal: boolean): void {
-    if (!this.used) return;
-    for (let k = 0; k < SETS; k++) {
-      if (includingGlobal || (this.entries[k] & GLOBAL) === 0) { this.tags[k] = NaN; this.entries[k] = 0; }
+    const filled = this.filled;
+    let keep = 0;
+    for (let i = 0; i < this.filledCount; i++) {
+      const k = filled[i];
+      if (!includingGlobal && (this.entries[k] & GLOBAL) !== 0) filled[keep++] = k;
+      else { this.tags[k] = NaN; this.entries[k] = 0; this.listed[k] = 0; }
     }
+    this.filledCount = keep;
   }
 
   /** Physical page `frame` became watched: its entries lose RAM (cpu.ts unmapRamFrame). */
   unmapRamFrame(frame: number): void {
-    if (!this.used) return;
-    for (let k = 0; k < SETS; k++) if ((this.entries[k] & RAM) !== 0 && (this.entries[k] >>> 12) === frame) this.entries[k] &= ~RAM;
+    for (let i = 0; i < this.filledCount; i++) {
+      const k = this.filled[i];
+      if ((this.entries[k] & RAM) !== 0 && (this.entries[k] >>> 12) === frame) this.entries[k] &= ~RAM;
+    }
   }
 
   /**
