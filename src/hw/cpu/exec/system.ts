@@ -15,8 +15,13 @@ import { DR6_BD, DR7_GD } from "../debug.js";
 import { Vector } from "../fault.js";
 
 /** Instructions that require CPL 0 (#GP(0) otherwise; #GP(0) in V86 too). */
+/** A CPL-0-only instruction run above CPL 0 in protected mode: its #GP(0). */
+function belowCpl0(cpu: Cpu): boolean {
+  return cpu.protectedMode && cpu.cpl !== 0;
+}
+
 export function requireCpl0(cpu: Cpu): void {
-  if (cpu.protectedMode && cpu.cpl !== 0) cpu.gp(0);
+  if (belowCpl0(cpu)) cpu.gp(0);
 }
 
 export function clc(cpu: Cpu, _i: Instr): void { cpu.setFlag(F.CF, false); }
@@ -206,7 +211,7 @@ export function clts(cpu: Cpu, i: Instr): void {
   cpu.cr0 &= ~CR0_TS;
 }
 export function invlpg(cpu: Cpu, i: Instr): void {
-  if (cpu.protectedMode && cpu.cpl !== 0) return cpu.signalGp();
+  if (belowCpl0(cpu)) return cpu.signalGp(); // signalled: the trap monitor's INVLPG exit
   cpu.guest?.instruction(Intercept.INVLPG, i);
   const s = cpu.segs[i.seg];
   const lin = (s.base + cpu.ea(i)) | 0;

@@ -14,8 +14,8 @@ import type { JitOptions } from "./block-compiler.js";
 const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }];
 const HANDLER = 0x11000;
 
-// Ring 0: pop the error code, check it is 0, count the fault in ESI, record the faulting
-// EIP's low byte sum in EDI; halt once ECX is 0, else return past the one-byte instruction.
+// Ring 0: pop the error code (halt if it is not 0), count the fault in ESI, add the
+// faulting EIP to EDI; halt once ECX is 0, else return past the one-byte instruction.
 const GP_HANDLER = `
     pop eax
     test eax, eax
