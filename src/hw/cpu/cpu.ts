@@ -13,7 +13,7 @@ import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
-import { deliverInterrupt, IntKind } from "./interrupt.js";
+import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
 import type { NativeEntry, PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
@@ -370,6 +370,8 @@ export class Cpu {
   private readonly icacheCover = new Map<number, CodePage>();
   private readonly coverFree: CodePage[] = [];
   private readonly scratchDesc = new Descriptor();
+  /** Scratch descriptors and frame for interrupt delivery and far transfers (interrupt.ts). */
+  readonly delivery = new DeliveryScratch();
   private readonly nativeCache = new Map<number, Instr>();
   private nativeLastPhys = -1;
   private nativeLast: Instr | null = null;

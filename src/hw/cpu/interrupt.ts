@@ -41,11 +41,9 @@ export class DeliveryScratch {
   tssEsp = 0;
 }
 
-const scratchByCpu = new WeakMap<Cpu, DeliveryScratch>();
+/** The CPU's delivery scratch (a field: a WeakMap look-up cost every interrupt and IRET). */
 export function scratchFor(cpu: Cpu): DeliveryScratch {
-  let s = scratchByCpu.get(cpu);
-  if (s === undefined) { s = new DeliveryScratch(); scratchByCpu.set(cpu, s); }
-  return s;
+  return cpu.delivery;
 }
 
 export function deliverInterrupt(cpu: Cpu, vector: number, kind: IntKind, errorCode: number, hasErrorCode: boolean): void {

@@ -9,7 +9,7 @@
 import { Reg, type Cpu } from "./cpu.js";
 import * as F from "./eflags.js";
 import { Vector } from "./fault.js";
-import { Descriptor, SegReg, SysType } from "./segment.js";
+import { Descriptor, SegReg, SysType, type SegmentCache } from "./segment.js";
 import { loadStackSegment, pushFrame, scratchFor, stackFromTss } from "./interrupt.js";
 import { taskSwitch, TaskSource } from "./task.js";
 import { throughGate } from "./exec64/control.js";
@@ -197,12 +197,19 @@ function peek(cpu: Cpu, byteOffset: number, size: number): number {
 
 /** After a return to an outer level: data segments the new CPL may not use become null. */
 function nullInaccessibleSegments(cpu: Cpu): void {
-  for (const s of [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS]) {
-    const seg = cpu.segs[s];
-    const isData = (seg.access & 0x10) !== 0 && (seg.access & 0x08) === 0;
-    const conformingCode = (seg.access & 0x10) !== 0 && (seg.access & 0x0c) === 0x0c;
-    if ((isData || !conformingCode) && seg.dpl < cpu.cpl) seg.loadNull(0);
-  }
+  // Unrolled: a `for…of` over a literal array allocated the array on every return.
+  nullIfInaccessible(cpu, cpu.segs[SegReg.ES]);
+  nullIfInaccessible(cpu, cpu.segs[SegReg.DS]);
+  nullIfInaccessible(cpu, cpu.segs[SegReg.FS]);
+  nullIfInaccessible(cpu, cpu.segs[SegReg.GS]);
+}
+
+/** A data or non-conforming code segment more privileged than the new CPL becomes null. */
+function nullIfInaccessible(cpu: Cpu, seg: SegmentCache): void {
+  const a = seg.access;
+  const isData = (a & 0x10) !== 0 && (a & 0x08) === 0;
+  const conformingCode = (a & 0x10) !== 0 && (a & 0x0c) === 0x0c;
+  if ((isData || !conformingCode) && ((a >>> 5) & 3) < cpu.cpl) seg.loadNull(0);
 }
 
 /** Validate a return CS (RET far / IRET to protected mode). */
