@@ -433,10 +433,9 @@ export class Monitor {
       return;
     }
     if (v === 14 && this.hiddenFault(err, (cs & 3) === 3, 4)) return;
-    if (v === L.VEC_CALLOUT) {
-      this.overhead += 1; // the translated code's INT
-      if (cs === L.SEL_TC_CS && this.fastReturn(f, eip | 0)) return;
-    }
+    // (A near RET in translated code is the translator's native helper, not a callout:
+    // docs/bt.md, "Returns"; it comes here only when its target has no translation yet.)
+    if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
     this.inMonitor = true;
     const esp = m.readLin32((f + 12) | 0, false), ss = m.readLin32((f + 16) | 0, false) & 0xffff;
     this.syncIn(v, eip, cs, efl, esp, ss);
@@ -579,7 +578,7 @@ export class Monitor {
 
   /**
    * BT, 64-bit: a callout for a near RET whose return address already has a translation is
-   * done here without the vCPU (as fastReturn for 32-bit code): the guest's return address
+   * done here without the vCPU (32-bit code has a native helper instead: docs/bt.md, "Returns"): the guest's return address
    * read through the shadow, the frame pointed at its translation. A stack in the region,
    * a fault, or a target not yet translated takes the general path.
    */
@@ -763,39 +762,6 @@ export class Monitor {
     return this.world64 !== null ? this.world64.lin(L.NATIVE_OFF + L.NATIVE_IDLE) : (L.REGION_BASE + L.NATIVE_OFF + L.NATIVE_IDLE) | 0;
   }
 
-  /**
-   * BT: a callout for a near RET whose return address already has a translation is done
-   * here without the vCPU: pop the guest's return address, continue at its translation.
-   * (The machine reads the guest stack through the shadow page tables; any fault, or a
-   * target not yet translated, takes the general path.)
-   */
-  private fastReturn(frame: number, tcAfter: number): boolean {
-    const m = this.machine.cpu, bt = this.bt!;
-    const c = bt.peek(tcAfter);
-    if (c === undefined || c.retPop < 0) return false;
-    const ss = m.readLin32((frame + 16) | 0, false) & 0xffff;
-    const esp = m.readLin32((frame + 12) | 0, false) >>> 0;
-    // The guest's stack segment: the machine descriptor its selector names (a shadow).
-    let target: number;
-    try {
-      const d = this.retDesc;
-      if (!m.readDescriptor(ss, d) || !d.db || (d.type & 0xc) !== 0 || esp + 3 > d.limit) return false;
-      target = m.readLin32((d.base + esp) | 0, false); // int32: bt.lookup takes either
-    } catch (e) {
-      if (e !== m.fault) throw e;
-      return false;
-    }
-    const tc = bt.lookup(target);
-    if (tc === undefined) return false;
-    // The RET retires as a guest instruction: its INT and this entry were overhead.
-    this.overhead -= 1;
-    m.writeLin32(frame, tc, false);
-    m.writeLin32((frame + 12) | 0, (esp + 4 + c.retPop) | 0, false);
-    this.counters.inc("bt.ret-fast");
-    this.backToGuest();
-    return true;
-  }
-
   /** The idle loop's own entry: only reached if the halt is resumed; halt again. */
   private idleEntry(): void {
     const m = this.machine.cpu;
@@ -856,7 +822,6 @@ export class Monitor {
   }
 
   private readonly scratch = new Descriptor();
-  private readonly retDesc = new Descriptor();
 
   /** The guest loaded a selector the machine ran with: give the vCPU its real descriptor. */
   private loadVcpuSeg(s: number, sel: number): void {

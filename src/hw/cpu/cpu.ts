@@ -14,7 +14,7 @@ import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
-import type { NativeEntry, PhysicalMemory } from "../mem/physical-memory.js";
+import { NATIVE_RING0, NATIVE_RING1, NATIVE_RING1_BYTES, type NativeEntry, type PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
 import { Fpu } from "../fpu/fpu.js";
@@ -1423,7 +1423,7 @@ export class Cpu {
     const lin = this.codeLinear(eip);
     const phys = this.long.translate(lin, false, user, true);
     const page = phys >>> 12;
-    if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
+    if ((this.mem.nativePages[page] & NATIVE_RING0) !== 0 && this.cpl === 0) {
       // Native monitor code, in IA-32e mode too (a hypervisor's host in long mode: vtx, svm).
       const native = this.nativeInstr(phys);
       if (native !== null) { this.longFetchKey = NaN; return native; }
@@ -1453,7 +1453,8 @@ export class Cpu {
   private cacheInstr(ins: Instr, lin: number, phys: number): Instr[] | undefined {
     ins.phys = phys;
     const page = phys >>> 12;
-    if ((lin & 0xfff) + ins.len > 0x1000 || this.mem.nativePages[page] !== 0 || !this.mem.isCacheable(phys)) return undefined;
+    const native = this.mem.nativePages[page];
+    if ((lin & 0xfff) + ins.len > 0x1000 || (native & NATIVE_RING0) !== 0 || !this.mem.isCacheable(phys)) return undefined;
     let arr = this.icachePage(page);
     let info: CodePage;
     if (arr === undefined) {
@@ -1493,7 +1494,8 @@ export class Cpu {
     const phys = this.translateRead(lin, this.cpl === 3, 0);
     if (this.nxe && (this.tlb[lin >>> 12] & TLB_NOEXEC) !== 0) this.noExecFault(lin);
     const page = phys >>> 12;
-    if (this.mem.nativePages[page] !== 0 && this.cpl === 0) {
+    const nativeBits = this.mem.nativePages[page];
+    if ((nativeBits & NATIVE_RING0) !== 0 && this.cpl === 0) {
       const native = this.nativeInstr(phys);
       // The page of the code it interrupted stays the fetch fast path's: a monitor's native
       // code that returns to it (an IRET after an exit) finds it there without a translation.
@@ -1508,6 +1510,21 @@ export class Cpu {
     if (cached !== undefined) {
       const ins = cached[phys & 0xfff];
       if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
+    }
+    if ((nativeBits & NATIVE_RING1) !== 0 && this.cpl === 1) {
+      // A translator's helper at CPL 1: cached like decoded code (the fast path above finds
+      // it next time; unregistering it drops it as a code write would).
+      const entry = this.mem.nativeRing1At(phys);
+      if (entry !== undefined) {
+        const ins = new Instr();
+        ins.len = NATIVE_RING1_BYTES;
+        ins.code32 = true;
+        ins.native = true;
+        ins.handler = entry as Handler;
+        const arr = this.cacheInstr(ins, lin, phys);
+        if (arr !== undefined) this.fetchArr = arr;
+        return ins;
+      }
     }
     if (eip > cs.limit) this.gp(0);
     const ins = decode(this, eip, cs.big);

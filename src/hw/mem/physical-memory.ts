@@ -38,6 +38,10 @@ export interface MmioRegion {
  * of decoding bytes; the call counts as one retired instruction.
  */
 export type NativeEntry = (cpu: unknown) => void;
+/** nativePages bits: the page holds native entries entered at CPL 0, at CPL 1. */
+export const NATIVE_RING0 = 1, NATIVE_RING1 = 2;
+/** The bytes a CPL-1 native entry stands for (its instruction's length as the CPU caches it). */
+export const NATIVE_RING1_BYTES = 2;
 
 export interface PhysicalMemoryOptions {
   /**
@@ -59,6 +63,7 @@ export class PhysicalMemory {
   /** Per 4 KiB page: 1 if native entry points are registered in it. */
   readonly nativePages: Uint8Array;
   private readonly nativeEntries: Map<number, NativeEntry>;
+  private readonly nativeRing1: Map<number, NativeEntry>;
   private readonly roms: RomRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
@@ -75,6 +80,7 @@ export class PhysicalMemory {
     this.codeListeners = parent?.codeListeners ?? [];
     this.nativePages = parent?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
+    this.nativeRing1 = parent?.nativeRing1 ?? new Map();
     this.notRam = new Uint8Array(ramSize >>> 12);
   }
 
@@ -130,15 +136,41 @@ export class PhysicalMemory {
     this.codePages[page] = keep ? 1 : 0;
   }
 
-  /** Register native monitor code at physical address `addr` (see NativeEntry). */
-  registerNative(addr: number, run: NativeEntry): void {
-    this.nativeEntries.set(addr >>> 0, run);
-    this.nativePages[addr >>> 12] = 1;
+  /**
+   * Register native monitor code at physical address `addr` (see NativeEntry), entered at
+   * CPL 0; with `ring1`, entered at CPL 1 instead: a binary translator's helper inside its
+   * translation cache (docs/bt.md, "Returns"). A page of CPL-0 entries holds no decoded
+   * code (nativePages bit 0); a page of CPL-1 entries is ordinary translated code with
+   * these few addresses overlaid (bit 1), each standing for NATIVE_RING1_BYTES bytes there,
+   * and CPUs cache them with its decoded instructions.
+   */
+  registerNative(addr: number, run: NativeEntry, ring1 = false): void {
+    if (ring1) {
+      this.nativeRing1.set(addr >>> 0, run);
+      this.nativePages[addr >>> 12] |= NATIVE_RING1;
+      // CPUs drop what they decoded there, and fetch the entry next time (Cpu.fetchInstr).
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, NATIVE_RING1_BYTES);
+    } else {
+      this.nativeEntries.set(addr >>> 0, run);
+      this.nativePages[addr >>> 12] |= NATIVE_RING0;
+    }
+  }
+
+  /** Remove a CPL-1 native entry (its translation cache was flushed). */
+  unregisterRing1Native(addr: number): void {
+    if (!this.nativeRing1.delete(addr >>> 0)) return;
+    // CPUs keep the entry in their decoded-instruction caches: it goes like written code.
+    if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, NATIVE_RING1_BYTES);
   }
 
   /** The native entry at `addr`, if any. */
   nativeAt(addr: number): NativeEntry | undefined {
     return this.nativeEntries.get(addr >>> 0);
+  }
+
+  /** The CPL-1 native entry at `addr`, if any. */
+  nativeRing1At(addr: number): NativeEntry | undefined {
+    return this.nativeRing1.get(addr >>> 0);
   }
 
   /** The ROM images mapped so far, in the order they were added. */

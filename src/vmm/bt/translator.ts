@@ -28,7 +28,10 @@ import type { Handler, Instr } from "../../hw/cpu/instr.js";
 import type { SegmentCache } from "../../hw/cpu/segment.js";
 import { decode } from "../../hw/cpu/decoder.js";
 import { TRACE_CODE, type ShadowMmu } from "../shadow/shadow-mmu.js";
-import type { Counters } from "../stats/counters.js";
+import type { Cell, Counters } from "../stats/counters.js";
+import { IntKind } from "../../hw/cpu/interrupt.js";
+import { Reg } from "../../hw/cpu/cpu.js";
+import { SegReg } from "../../hw/cpu/segment.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 
@@ -121,6 +124,10 @@ export class Translator {
   /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
   private readonly incoming = new AddressMap<[number, Trace][]>();
 
+  /** TC offsets of the RET helpers registered (see tcReturn), dropped with the cache. */
+  private helpers: number[] = [];
+  private readonly retNative: Cell;
+
   constructor(
     private readonly world: World,
     private readonly vcpu: Cpu,
@@ -129,6 +136,32 @@ export class Translator {
   ) {
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
+    this.retNative = counters.cell("bt.ret-native");
+  }
+
+  /**
+   * A translated near RET (docs/bt.md, "Returns"): native code the machine runs at CPL 1
+   * where the RET's callout INT sits, as one instruction, the guest's RET. It pops the
+   * return address from the guest's stack through the machine's SS (a #SS or #PF is the
+   * RET's own, at its TC address, which maps back to the guest RET) and goes on at that
+   * address's translation. With no translation there yet, it does what the bytes under it
+   * say: INT 0xF1, the callout (which translates).
+   */
+  private tcReturn(cpu: Cpu, slot: number, retPop: number): void {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big) {
+      const esp = cpu.regs[Reg.ESP];
+      const target = cpu.read32(SegReg.SS, esp >>> 0);
+      const tc = this.entries.get(target);
+      if (tc !== undefined) {
+        cpu.regs[Reg.ESP] = (esp + 4 + retPop) | 0;
+        cpu.eip = tc >>> 0;
+        this.retNative.n++;
+        return;
+      }
+    }
+    cpu.strictSensitive();
+    cpu.eip = (slot + 2) >>> 0;
+    cpu.deliver(L.VEC_CALLOUT, IntKind.Software, 0, false);
   }
 
   /**
@@ -195,6 +228,8 @@ export class Translator {
       for (let k = 0; k < t.entries.length; k++) {
         const at = t.entries[k], g = t.entryGuest[k];
         if (this.entries.get(g) === at) this.entries.delete(g);
+        // A trace that starts with a RET: its helper goes with the entry.
+        this.world.unregisterHelper(at - L.REGION_BASE);
         // Anything still jumping here asks the monitor to translate again.
         this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
         this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
@@ -226,6 +261,8 @@ export class Translator {
   /** Drop every translation (the cache is full). */
   flush(): void {
     this.counters.inc("bt.flush");
+    for (const off of this.helpers) this.world.unregisterHelper(L.TC_OFF + off);
+    this.helpers = [];
     this.used = 0;
     this.entries.clear();
     this.boundary.clear();
@@ -252,6 +289,8 @@ export class Translator {
     const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
+    /** Near RETs' callouts, [offset in `out`, bytes popped]: native helpers go over them (tcReturn). */
+    const rets: [number, number][] = [];
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
@@ -303,6 +342,7 @@ export class Translator {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
         const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
+        if (retPop >= 0) rets.push([out.length, retPop]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -338,6 +378,11 @@ export class Translator {
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
+    for (const [off, retPop] of rets) {
+      const slot = (at + off) | 0;
+      this.world.registerHelper(L.TC_OFF + base + off, (cpu) => this.tcReturn(cpu, slot, retPop));
+      this.helpers.push(base + off);
+    }
     for (const [dest, site] of chained) this.addIncoming(dest, site, trace);
     // An entry point where the trace only says "continue there" would send the monitor in
     // a circle: such points are not entries.

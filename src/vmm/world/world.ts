@@ -8,7 +8,7 @@
 // cache) also goes to a host-side copy, so that at the end of a run the machine's copy can
 // be compared with it: a guest that wrote the monitor is caught (resource control).
 
-import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
+import type { NativeEntry, PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { Descriptor, SegReg } from "../../hw/cpu/segment.js";
 import { type Cpu, Reg } from "../../hw/cpu/cpu.js";
 import * as L from "../layout.js";
@@ -37,6 +37,15 @@ export class World {
 
   /** Machine-physical address of region offset `off`. */
   phys(off: number): number { return this.base + off; }
+
+  /** A translator's helper at region offset `off`: native code entered at CPL 1 (docs/bt.md, "Returns"). */
+  registerHelper(off: number, run: (cpu: Cpu) => void): void {
+    this.mem.registerNative(this.base + off, run as NativeEntry, true);
+  }
+
+  unregisterHelper(off: number): void {
+    this.mem.unregisterRing1Native(this.base + off);
+  }
 
   put8(off: number, v: number): void {
     this.mem.write8(this.base + off, v);

@@ -21,6 +21,7 @@ import { sx16, sx8 } from "../exec/data.js";
 import { jumpNear } from "../exec/control.js";
 import { aluOp, incdecOp } from "../exec64/alu.js";
 import { lower, prologue } from "./lower.js";
+import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -223,7 +224,7 @@ export class BlockCompiler {
    * Returns null for code the compiler leaves to the interpreter (16-bit code).
    */
   compile(first: Instr, eip: number): CompiledBlock | null {
-    if (!first.code32 && !first.code64) return null;
+    if ((!first.code32 && !first.code64) || first.native) return null;
     const t0 = performance.now();
     if (this.live >= this.cacheBlocks) this.evictAll();
     const instrs = this.collect(first, eip);
@@ -259,10 +260,15 @@ export class BlockCompiler {
     src.pageOff = first.phys & 0xfff;
     let off = first.len;
     let last = first;
+    const mem = src.cpu.mem;
     while (out.length < MAX_INSTRUCTIONS && this.continuesAfter(last) && src.pageOff + off < 4096) {
+      // A CPL-1 native entry (a translator's helper) ends the block before it: the run loop
+      // fetches it and runs the helper, not the bytes under it.
+      if ((mem.nativePages[first.phys >>> 12] & NATIVE_RING1) !== 0 && mem.nativeRing1At(first.phys + off) !== undefined) break;
+      let ins = src.cpu.cachedInstr(first.phys + off);
+      if (ins !== undefined && ins.native) break;
       // The interpreter has usually decoded the instruction already (it ran it on the way
       // to the block's start getting hot): share that Instr rather than decode a copy.
-      let ins = src.cpu.cachedInstr(first.phys + off);
       if (ins === undefined || ins.code32 !== first.code32 || ins.code64 !== first.code64) {
         try {
           ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
