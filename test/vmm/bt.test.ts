@@ -146,3 +146,75 @@ test("every sensitive instruction of the red-pill set is emulated, never run dir
     assert.ok((c[`emulate.${name}`] ?? 0) >= 1, `${name} was emulated (${JSON.stringify(c)})`);
   }
 });
+
+/** Assemble `parts` (bytes, or [label] / [label, "rel32"] / [label, "rel8"] / [label, "abs32"]) at CODE. */
+function assemble(parts: (number | [string] | [string, "rel32" | "rel8" | "abs32"])[], labels: Record<string, number> = {}): number[] {
+  const sizes = { rel32: 4, rel8: 1, abs32: 4 } as const;
+  const at: Record<string, number> = { ...labels };
+  let pc = CODE;
+  for (const p of parts) if (typeof p === "number") pc++; else if (p.length === 1) at[p[0]] = pc; else pc += sizes[p[1]];
+  const out: number[] = [];
+  pc = CODE;
+  for (const p of parts) {
+    if (typeof p === "number") { out.push(p); pc++; continue; }
+    if (p.length === 1) continue;
+    const [name, kind] = p;
+    const v = kind === "abs32" ? at[name] : at[name] - (pc + sizes[kind]);
+    if (kind === "rel8") out.push(v & 0xff); else out.push(...le32(v));
+    pc += sizes[kind];
+  }
+  return out;
+}
+
+test("near RET: a native helper over its callout pops the return address and goes on in the cache; RET imm16 too; a target not yet translated takes the callout", () => {
+  // f: inc ebx; ret      g: add ebx, [esp+4]; ret 4
+  const f = 0x100300, g = 0x100310;
+  const data: [number, number[]][] = [[f, [0x43, 0xc3]], [g, [0x03, 0x5c, 0x24, 0x04, 0xc2, 0x04, 0x00]]];
+  const code = assemble([
+    0xb9, ...le32(1000),                  // mov ecx, 1000
+    0x31, 0xdb,                           // xor ebx, ebx
+    ["loop"],
+    0xe8, ["f", "rel32"],                 // call f
+    0x6a, 0x07,                           // push 7
+    0xe8, ["g", "rel32"],                 // call g
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x68, ["after", "abs32"],             // push after
+    0xc3,                                 // ret      (to code not translated yet)
+    ["after"],
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
+    ...exit(0x10),
+  ], { f, g });
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  assert.equal(bt.read32(0x80000), 8000, "ebx: 1000 × (1 + 7)");
+  assert.equal(bt.read32(0x80004), bare.read32(0x80004), "the stack pointer, RET imm16's pops included");
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  const c = bt.mon!.stats();
+  assert.ok((c["bt.ret-native"] ?? 0) >= 1990, `nearly every RET ran natively (${c["bt.ret-native"]})`);
+  assert.ok((c["exit.callout"] ?? 0) <= 10, `few callouts (${c["exit.callout"]})`);
+  // Under the helper the cache still holds the RET's callout: what runs where the helper is not.
+  // The first trace: mov ecx (5 bytes), xor (2), the call's push (5), f inline: inc ebx (1), its RET.
+  assert.deepEqual(tcBytes(bt, CODE, 15).slice(13), CALLOUT, "f's RET: a callout INT under the helper");
+});
+
+test("near RET: a fault reading the return address is the guest RET's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
+  const code = [
+    0xe8, ...le32(0),                     // call +0 (a RET that works first)
+    0x58,                                 // pop eax
+    0xc7, 0x05, ...le32(0x81c), ...le32(0x00489300), // GDT[3].hi: limit 0x8FFFF bytes (G=0)
+    0x66, 0xb8, 0x18, 0x00,               // mov ax, 0x18
+    0x8e, 0xd0,                           // mov ss, ax
+    0xbc, ...le32(0x8fffe),               // mov esp, 0x8FFFE
+    0xc3,                                 // ret: a dword at 0x8FFFE crosses the limit: #SS(0)
+    ...exit(0x10),
+  ];
+  const bare = runCode(code, "bare");
+  const bt = runCode(code, "bt");
+  assert.equal(bare.end.kind, "triple-fault");
+  assert.equal(bt.end.kind, "triple-fault");
+  assert.equal(bt.cycles, bare.cycles, "the RET faulted at the same guest instruction");
+});
