@@ -103,3 +103,10 @@ export const SEL64_LDT = 0xffc0;         // 16-byte LDT descriptor (0xffc0, 0xff
 /** Six entries for descriptors a guest segment register has cached (as SEL_CACHED_BASE). */
 export const SEL64_CACHED_BASE = 0xff90;
 export const MONITOR_GDT64_START = SEL64_CACHED_BASE;
+
+/**
+ * EFLAGS bits the guest's virtual CPU holds and the machine's EFLAGS does not (the machine
+ * runs the guest with IF set and the monitor's IOPL): the rest are the guest's own on the
+ * machine while it runs.
+ */
+export const VIRTUAL_FLAGS = 0x200 /* IF */ | 0x3000 /* IOPL */ | 0x4000 /* NT */ | 0x2_0000 /* VM */ | 0x8_0000 /* VIF */ | 0x10_0000 /* VIP */;

@@ -92,7 +92,7 @@ export class GuestUnsupported extends Error {}
  */
 export class ProtectUnsound extends GuestUnsupported {}
 
-const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;
+const VIRTUAL_FLAGS = L.VIRTUAL_FLAGS;
 const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
 const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
 const DATA_SEGS = [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS];

@@ -16,8 +16,11 @@ import * as Str64 from "../../hw/cpu/exec64/string.js";
 export const jmpRel: Handler = C.jmp_J;
 export const jccRel: Handler = C.jcc_J;
 export const callRel: Handler = C.call_J;
-/** Near RET: a callout with a fast path in the monitor (pop, look up, go on). */
+/** Near RET: a callout with a native helper over it (docs/bt.md, "Returns"). */
 export const retNear: Handler = C.ret;
+/** PUSHF and CLI: callouts with native helpers over them (docs/bt.md, "Returns"). */
+export const pushf: Handler = St.pushf;
+export const cli: Handler = S.cli;
 
 /**
  * Sensitive or privileged instructions that do not transfer control: a callout runs each

@@ -32,6 +32,7 @@ import type { Cell, Counters } from "../stats/counters.js";
 import { IntKind } from "../../hw/cpu/interrupt.js";
 import { Reg } from "../../hw/cpu/cpu.js";
 import { SegReg } from "../../hw/cpu/segment.js";
+import * as F from "../../hw/cpu/eflags.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 
@@ -127,6 +128,8 @@ export class Translator {
   /** TC offsets of the RET helpers registered (see tcReturn), dropped with the cache. */
   private helpers: number[] = [];
   private readonly retNative: Cell;
+  private readonly pushfNative: Cell;
+  private readonly cliNative: Cell;
 
   constructor(
     private readonly world: World,
@@ -137,6 +140,8 @@ export class Translator {
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
+    this.pushfNative = counters.cell("bt.pushf-native");
+    this.cliNative = counters.cell("bt.cli-native");
   }
 
   /**
@@ -159,6 +164,40 @@ export class Translator {
         return;
       }
     }
+    this.calloutInt(cpu, slot);
+  }
+
+  /**
+   * PUSHF (32-bit operand size) in translated code, native at CPL 1 as RET's helper: the
+   * machine's flags with the guest's virtual ones (IF, IOPL: the vCPU's), pushed on the
+   * guest's stack (a fault is the PUSHF's own). Linux's interrupt-state saves run through it.
+   */
+  private tcPushf(cpu: Cpu, slot: number): void {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big) {
+      const f = ((cpu.getEflags() & ~L.VIRTUAL_FLAGS) | (this.vcpu.flags & L.VIRTUAL_FLAGS)) & ~(F.VM | F.RF);
+      const esp = (cpu.regs[Reg.ESP] - 4) | 0;
+      cpu.write32(SegReg.SS, esp >>> 0, f);
+      cpu.regs[Reg.ESP] = esp;
+      cpu.eip = (slot + 2) >>> 0;
+      this.pushfNative.n++;
+      return;
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /** CLI in translated code, native at CPL 1: the guest's virtual IF (the vCPU's) cleared. */
+  private tcCli(cpu: Cpu, slot: number): void {
+    if (cpu.cpl === 1) {
+      this.vcpu.flags &= ~F.IF;
+      cpu.eip = (slot + 2) >>> 0;
+      this.cliNative.n++;
+      return;
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /** What the bytes under a helper say: INT 0xF1, the callout (on the strict CPU, its #GP). */
+  private calloutInt(cpu: Cpu, slot: number): void {
     cpu.strictSensitive();
     cpu.eip = (slot + 2) >>> 0;
     cpu.deliver(L.VEC_CALLOUT, IntKind.Software, 0, false);
@@ -291,6 +330,8 @@ export class Translator {
     const continues = new Set<number>();
     /** Near RETs' callouts, [offset in `out`, bytes popped]: native helpers go over them (tcReturn). */
     const rets: [number, number][] = [];
+    /** PUSHF's and CLI's callouts (offsets in `out`): helpers too (tcPushf, tcCli). */
+    const pushfs: number[] = [], clis: number[] = [];
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
@@ -343,6 +384,8 @@ export class Translator {
         // with the translation that follows it.
         const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
         if (retPop >= 0) rets.push([out.length, retPop]);
+        if (ins.handler === X.pushf && ins.opsize32) pushfs.push(out.length);
+        if (ins.handler === X.cli) clis.push(out.length);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -378,11 +421,13 @@ export class Translator {
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
-    for (const [off, retPop] of rets) {
-      const slot = (at + off) | 0;
-      this.world.registerHelper(L.TC_OFF + base + off, (cpu) => this.tcReturn(cpu, slot, retPop));
+    const helper = (off: number, run: (cpu: Cpu) => void): void => {
+      this.world.registerHelper(L.TC_OFF + base + off, run);
       this.helpers.push(base + off);
-    }
+    };
+    for (const [off, retPop] of rets) helper(off, (cpu) => this.tcReturn(cpu, (at + off) | 0, retPop));
+    for (const off of pushfs) helper(off, (cpu) => this.tcPushf(cpu, (at + off) | 0));
+    for (const off of clis) helper(off, (cpu) => this.tcCli(cpu, (at + off) | 0));
     for (const [dest, site] of chained) this.addIncoming(dest, site, trace);
     // An entry point where the trace only says "continue there" would send the monitor in
     // a circle: such points are not entries.
