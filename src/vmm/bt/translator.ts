@@ -150,10 +150,12 @@ export class Translator {
    * return address from the guest's stack through the machine's SS (a #SS or #PF is the
    * RET's own, at its TC address, which maps back to the guest RET) and goes on at that
    * address's translation. With no translation there yet, it does what the bytes under it
-   * say: INT 0xF1, the callout (which translates).
+   * say: INT 0xF1, the callout (which translates). So it does, as the other helpers do,
+   * while the vCPU's debug probe is armed (a debugger's breakpoint, step or stop request):
+   * the monitor must see the instruction before it runs (docs/gdb.md).
    */
   private tcReturn(cpu: Cpu, slot: number, retPop: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big) {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
       const esp = cpu.regs[Reg.ESP];
       const target = cpu.read32(SegReg.SS, esp >>> 0);
       const tc = this.entries.get(target);
@@ -173,7 +175,7 @@ export class Translator {
    * guest's stack (a fault is the PUSHF's own). Linux's interrupt-state saves run through it.
    */
   private tcPushf(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big) {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
       const f = ((cpu.getEflags() & ~L.VIRTUAL_FLAGS) | (this.vcpu.flags & L.VIRTUAL_FLAGS)) & ~(F.VM | F.RF);
       const esp = (cpu.regs[Reg.ESP] - 4) | 0;
       cpu.write32(SegReg.SS, esp >>> 0, f);
@@ -187,7 +189,7 @@ export class Translator {
 
   /** CLI in translated code, native at CPL 1: the guest's virtual IF (the vCPU's) cleared. */
   private tcCli(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1) {
+    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
       this.vcpu.flags &= ~F.IF;
       cpu.eip = (slot + 2) >>> 0;
       this.cliNative.n++;
