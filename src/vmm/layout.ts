@@ -15,6 +15,8 @@
 // the shadow page-table pool. No guest page table can name it: the guest's view of
 // physical memory ends at its RAM size.
 
+import * as F from "../hw/cpu/eflags.js";
+
 export const REGION_BASE = 0xffc0_0000;
 export const REGION_SIZE = 0x40_0000;
 /** The last linear byte a truncated guest segment may reach. */
@@ -109,4 +111,4 @@ export const MONITOR_GDT64_START = SEL64_CACHED_BASE;
  * runs the guest with IF set and the monitor's IOPL): the rest are the guest's own on the
  * machine while it runs.
  */
-export const VIRTUAL_FLAGS = 0x200 /* IF */ | 0x3000 /* IOPL */ | 0x4000 /* NT */ | 0x2_0000 /* VM */ | 0x8_0000 /* VIF */ | 0x10_0000 /* VIP */;
+export const VIRTUAL_FLAGS = F.IF | F.IOPL | F.NT | F.VM | F.VIF | F.VIP;

@@ -92,7 +92,6 @@ export class GuestUnsupported extends Error {}
  */
 export class ProtectUnsound extends GuestUnsupported {}
 
-const VIRTUAL_FLAGS = L.VIRTUAL_FLAGS;
 const CR0_PG = 0x8000_0000 | 0, CR0_PE = 1, CR0_WP = 1 << 16, CR0_NE = 1 << 5, CR0_ET = 1 << 4;
 const CR0_GUEST_BITS = 0x2 | 0x4 | 0x8 | CR0_NE; // MP, EM, TS, NE follow the guest
 const DATA_SEGS = [SegReg.ES, SegReg.DS, SegReg.FS, SegReg.GS];
@@ -578,8 +577,9 @@ export class Monitor {
 
   /**
    * BT, 64-bit: a callout for a near RET whose return address already has a translation is
-   * done here without the vCPU (32-bit code has a native helper instead: docs/bt.md, "Returns"): the guest's return address
-   * read through the shadow, the frame pointed at its translation. A stack in the region,
+   * done here without the vCPU (32-bit code has a native helper instead: docs/bt.md,
+   * "Returns"): the guest's return address read through the shadow, the frame pointed at
+   * its translation. A stack in the region,
    * a fault, or a target not yet translated takes the general path.
    */
   private fastReturn64(sp: number, tcAfter: number, rsp: number): boolean {
@@ -617,7 +617,7 @@ export class Monitor {
     out[6] = vc.segs[SegReg.FS].base;
     out[7] = vc.segs[SegReg.GS].base;
     out[8] = vc.cpl;
-    out[9] = vc.getEflags() & (VIRTUAL_FLAGS | F.TF | F.AC);
+    out[9] = vc.getEflags() & (L.VIRTUAL_FLAGS | F.TF | F.AC);
     out[10] = vc.cr0;
     out[11] = vc.cr3;
     out[12] = vc.cr4;
@@ -655,7 +655,7 @@ export class Monitor {
     m.regs.set(vc.regs);
     m.regsHi.set(vc.regsHi);
     const rsp = vc.regsHi[Reg.ESP] * TWO32 + (vc.regs[Reg.ESP] >>> 0);
-    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    const efl = (vc.getEflags() & ~(L.VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
     m.writeLin32(sp, tc | 0, false);
     m.writeLin32(sp + 4, Math.floor(tc / TWO32) | 0, false);
     m.writeLin32(sp + 16, efl, false);
@@ -682,7 +682,7 @@ export class Monitor {
     vc.regsHi.set(m.regsHi);
     vc.regs[Reg.ESP] = rsp | 0;
     vc.regsHi[Reg.ESP] = Math.floor(rsp / TWO32) | 0;
-    vc.setEflags((efl & ~VIRTUAL_FLAGS) | (vc.getEflags() & VIRTUAL_FLAGS));
+    vc.setEflags((efl & ~L.VIRTUAL_FLAGS) | (vc.getEflags() & L.VIRTUAL_FLAGS));
     for (const s of DATA_SEGS) {
       const sel = m.segs[s].selector;
       if (sel !== this.machineSel[s]) this.loadVcpuSeg(s, sel);
@@ -730,7 +730,7 @@ export class Monitor {
     }
     const sg = vc.segs[SegReg.SS];
     const ss = kernel && (!sg.valid || (sg.selector & 0xfffc) === 0) ? standIn : this.desc.machineSelector(SegReg.SS, sg, cpl);
-    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    const efl = (vc.getEflags() & ~(L.VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
     const rsp = vc.regsHi[Reg.ESP] * TWO32 + (vc.regs[Reg.ESP] >>> 0);
     const frame = w.lin(L.STACK_TOP) - 40;
     const slots = [rip, cs, efl >>> 0, rsp, ss];
@@ -803,7 +803,7 @@ export class Monitor {
     vc.regs.set(m.regs);
     vc.regs[Reg.ESP] = esp;
     const cpl = (cs & 3) === 3 ? 3 : 0;
-    vc.setEflags((efl & ~VIRTUAL_FLAGS) | (vc.getEflags() & VIRTUAL_FLAGS));
+    vc.setEflags((efl & ~L.VIRTUAL_FLAGS) | (vc.getEflags() & L.VIRTUAL_FLAGS));
     for (const s of DATA_SEGS) {
       const sel = m.segs[s].selector;
       if (sel !== this.machineSel[s]) this.loadVcpuSeg(s, sel);
@@ -1206,7 +1206,7 @@ export class Monitor {
       eip = vc.eip;
     }
     const ss = this.desc.machineSelector(SegReg.SS, vc.segs[SegReg.SS], cpl);
-    const efl = (vc.getEflags() & ~(VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
+    const efl = (vc.getEflags() & ~(L.VIRTUAL_FLAGS | F.RF)) | F.IF | F.FIXED_ONE;
     const frame = (L.REGION_BASE + L.STACK_TOP - 20) | 0;
     m.writeLin32(frame, eip, false);
     m.writeLin32(frame + 4, cs, false);

@@ -131,6 +131,17 @@ function nativeHandler(mem: PhysicalMemory, phys: number, entry: NativeEntry): H
   return (cpu) => (mem.nativeAt(phys) ?? entry)(cpu);
 }
 
+/** The synthetic instruction that runs native code at `phys`, standing for `len` bytes. */
+function nativeInstrOf(phys: number, len: number, handler: Handler): Instr {
+  const ins = new Instr();
+  ins.len = len;
+  ins.code32 = true;
+  ins.native = true;
+  ins.phys = phys;
+  ins.handler = handler;
+  return ins;
+}
+
 /** Writes beside a page's code, and writes into it, after which the page is dropped whole. */
 const KEPT_WRITES = 4096;
 const PARTIAL_DROPS = 256;
@@ -1453,8 +1464,7 @@ export class Cpu {
   private cacheInstr(ins: Instr, lin: number, phys: number): Instr[] | undefined {
     ins.phys = phys;
     const page = phys >>> 12;
-    const native = this.mem.nativePages[page];
-    if ((lin & 0xfff) + ins.len > 0x1000 || (native & NATIVE_RING0) !== 0 || !this.mem.isCacheable(phys)) return undefined;
+    if ((lin & 0xfff) + ins.len > 0x1000 || (this.mem.nativePages[page] & NATIVE_RING0) !== 0 || !this.mem.isCacheable(phys)) return undefined;
     let arr = this.icachePage(page);
     let info: CodePage;
     if (arr === undefined) {
@@ -1516,11 +1526,7 @@ export class Cpu {
       // it next time; unregistering it drops it as a code write would).
       const entry = this.mem.nativeRing1At(phys);
       if (entry !== undefined) {
-        const ins = new Instr();
-        ins.len = NATIVE_RING1_BYTES;
-        ins.code32 = true;
-        ins.native = true;
-        ins.handler = entry as Handler;
+        const ins = nativeInstrOf(phys, NATIVE_RING1_BYTES, entry as Handler);
         const arr = this.cacheInstr(ins, lin, phys);
         if (arr !== undefined) this.fetchArr = arr;
         return ins;
@@ -1542,12 +1548,7 @@ export class Cpu {
     if (ins === undefined) {
       const entry = this.mem.nativeAt(phys);
       if (entry === undefined) return null;
-      ins = new Instr();
-      ins.len = 1;
-      ins.code32 = true;
-      ins.native = true;
-      ins.phys = phys;
-      ins.handler = nativeHandler(this.mem, phys, entry);
+      ins = nativeInstrOf(phys, 1, nativeHandler(this.mem, phys, entry));
       this.nativeCache.set(phys, ins);
     }
     this.nativeLastPhys = phys;

@@ -63,9 +63,10 @@ export class PhysicalMemory {
   /** Per 4 KiB page: 1 if native entry points are registered in it. */
   readonly nativePages: Uint8Array;
   private readonly nativeEntries: Map<number, NativeEntry>;
-  private readonly nativeRing1: Map<number, NativeEntry>;
-  /** Per page holding CPL-1 entries: a byte per offset, 1 where one is registered. */
-  private readonly ring1Marks: Map<number, Uint8Array>;
+  /** CPL-1 entries: per page holding any, the entry at each offset (a translation cache
+   * holds a million instructions and a few hundred thousand entries; every instruction
+   * decoded there asks). */
+  private readonly nativeRing1: Map<number, (NativeEntry | undefined)[]>;
   private readonly roms: RomRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
@@ -83,7 +84,6 @@ export class PhysicalMemory {
     this.nativePages = parent?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.nativeRing1 = parent?.nativeRing1 ?? new Map();
-    this.ring1Marks = parent?.ring1Marks ?? new Map();
     this.notRam = new Uint8Array(ramSize >>> 12);
   }
 
@@ -149,11 +149,10 @@ export class PhysicalMemory {
    */
   registerNative(addr: number, run: NativeEntry, ring1 = false): void {
     if (ring1) {
-      this.nativeRing1.set(addr >>> 0, run);
+      let entries = this.nativeRing1.get(addr >>> 12);
+      if (entries === undefined) { entries = new Array<NativeEntry | undefined>(4096).fill(undefined); this.nativeRing1.set(addr >>> 12, entries); }
+      entries[addr & 0xfff] = run;
       this.nativePages[addr >>> 12] |= NATIVE_RING1;
-      let marks = this.ring1Marks.get(addr >>> 12);
-      if (marks === undefined) { marks = new Uint8Array(4096); this.ring1Marks.set(addr >>> 12, marks); }
-      marks[addr & 0xfff] = 1;
       // CPUs drop what they decoded there, and fetch the entry next time (Cpu.fetchInstr).
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, NATIVE_RING1_BYTES);
     } else {
@@ -164,8 +163,9 @@ export class PhysicalMemory {
 
   /** Remove a CPL-1 native entry (its translation cache was flushed). */
   unregisterRing1Native(addr: number): void {
-    if (!this.nativeRing1.delete(addr >>> 0)) return;
-    this.ring1Marks.get(addr >>> 12)![addr & 0xfff] = 0;
+    const entries = this.nativeRing1.get(addr >>> 12);
+    if (entries === undefined || entries[addr & 0xfff] === undefined) return;
+    entries[addr & 0xfff] = undefined;
     // CPUs keep the entry in their decoded-instruction caches: it goes like written code.
     if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, NATIVE_RING1_BYTES);
   }
@@ -177,11 +177,7 @@ export class PhysicalMemory {
 
   /** The CPL-1 native entry at `addr`, if any. */
   nativeRing1At(addr: number): NativeEntry | undefined {
-    // The page's marks first: a translation cache holds a million instructions and a few
-    // hundred thousand entries, and every instruction decoded there asks.
-    const marks = this.ring1Marks.get(addr >>> 12);
-    if (marks === undefined || marks[addr & 0xfff] === 0) return undefined;
-    return this.nativeRing1.get(addr >>> 0);
+    return this.nativeRing1.get(addr >>> 12)?.[addr & 0xfff];
   }
 
   /** The ROM images mapped so far, in the order they were added. */

@@ -125,7 +125,7 @@ export class Translator {
   /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
   private readonly incoming = new AddressMap<[number, Trace][]>();
 
-  /** TC offsets of the RET helpers registered (see tcReturn), dropped with the cache. */
+  /** TC offsets of the native helpers registered (tcReturn, tcPushf, tcCli), dropped with the cache. */
   private helpers: number[] = [];
   private readonly retNative: Cell;
   private readonly pushfNative: Cell;
@@ -330,10 +330,8 @@ export class Translator {
     const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
-    /** Near RETs' callouts, [offset in `out`, bytes popped]: native helpers go over them (tcReturn). */
-    const rets: [number, number][] = [];
-    /** PUSHF's and CLI's callouts (offsets in `out`): helpers too (tcPushf, tcCli). */
-    const pushfs: number[] = [], clis: number[] = [];
+    /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
+    const helpers: [number, (slot: number) => (cpu: Cpu) => void][] = [];
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
@@ -385,9 +383,9 @@ export class Translator {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
         const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
-        if (retPop >= 0) rets.push([out.length, retPop]);
-        if (ins.handler === X.pushf && ins.opsize32) pushfs.push(out.length);
-        if (ins.handler === X.cli) clis.push(out.length);
+        if (retPop >= 0) helpers.push([out.length, (slot) => (cpu) => this.tcReturn(cpu, slot, retPop)]);
+        if (ins.handler === X.pushf && ins.opsize32) helpers.push([out.length, (slot) => (cpu) => this.tcPushf(cpu, slot)]);
+        if (ins.handler === X.cli) helpers.push([out.length, (slot) => (cpu) => this.tcCli(cpu, slot)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -423,13 +421,10 @@ export class Translator {
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
-    const helper = (off: number, run: (cpu: Cpu) => void): void => {
-      this.world.registerHelper(L.TC_OFF + base + off, run);
+    for (const [off, helper] of helpers) {
+      this.world.registerHelper(L.TC_OFF + base + off, helper((at + off) | 0));
       this.helpers.push(base + off);
-    };
-    for (const [off, retPop] of rets) helper(off, (cpu) => this.tcReturn(cpu, (at + off) | 0, retPop));
-    for (const off of pushfs) helper(off, (cpu) => this.tcPushf(cpu, (at + off) | 0));
-    for (const off of clis) helper(off, (cpu) => this.tcCli(cpu, (at + off) | 0));
+    }
     for (const [dest, site] of chained) this.addIncoming(dest, site, trace);
     // An entry point where the trace only says "continue there" would send the monitor in
     // a circle: such points are not entries.

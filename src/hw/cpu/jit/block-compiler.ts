@@ -265,10 +265,9 @@ export class BlockCompiler {
       // A CPL-1 native entry (a translator's helper) ends the block before it: the run loop
       // fetches it and runs the helper, not the bytes under it.
       if ((mem.nativePages[first.phys >>> 12] & NATIVE_RING1) !== 0 && mem.nativeRing1At(first.phys + off) !== undefined) break;
-      let ins = src.cpu.cachedInstr(first.phys + off);
-      if (ins !== undefined && ins.native) break;
       // The interpreter has usually decoded the instruction already (it ran it on the way
       // to the block's start getting hot): share that Instr rather than decode a copy.
+      let ins = src.cpu.cachedInstr(first.phys + off);
       if (ins === undefined || ins.code32 !== first.code32 || ins.code64 !== first.code64) {
         try {
           ins = first.code64 ? decode64(src, eip + off) : decode(src, eip + off, first.code32);
