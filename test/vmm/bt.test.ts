@@ -221,6 +221,55 @@ test("near RET: a fault reading the return address is the guest RET's own (#SS p
   assert.equal(bt.cycles, bare.cycles, "the RET faulted at the same guest instruction");
 });
 
+test("CALL rel32: the first call of a function translates it inline; a call to a function already translated is a native helper that pushes the guest's return address and goes on at its translation", () => {
+  // f: inc ebx; ret
+  const f = 0x100300;
+  const data: [number, number[]][] = [[f, [0x43, 0xc3]]];
+  const code = assemble([
+    0xe8, ["f", "rel32"],                 // call f   (f not translated yet: inline)
+    0xb9, ...le32(1000),                  // mov ecx, 1000
+    ["loop"],
+    0xe8, ["f", "rel32"],                 // call f   (the helper)
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
+    ...exit(0x10),
+  ], { f });
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  assert.equal(bt.read32(0x80000), 1001, "ebx: f ran 1 + 1000 times");
+  assert.equal(bt.read32(0x80004), bare.read32(0x80004), "the stack pointer");
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  const c = bt.mon!.stats();
+  assert.ok((c["bt.call-native"] ?? 0) >= 990, `the loop's CALLs ran natively (${c["bt.call-native"]})`);
+  assert.ok((c["bt.ret-native"] ?? 0) >= 990, `and f's RETs (${c["bt.ret-native"]})`);
+  assert.ok((c["exit.callout"] ?? 0) <= 10, `few callouts (${c["exit.callout"]})`);
+  assert.equal(c["bt.call-inlined"], 1, "f was translated inline once, at the first call");
+});
+
+test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
+  const f = 0x100300;
+  const data: [number, number[]][] = [[f, [0xc3]]];
+  const code = assemble([
+    0xe8, ["f", "rel32"],                 // call f   (translates f)
+    0xc7, 0x05, ...le32(0x81c), ...le32(0x00489300), // GDT[3].hi: limit 0x8FFFF bytes (G=0)
+    0x66, 0xb8, 0x18, 0x00,               // mov ax, 0x18
+    0x8e, 0xd0,                           // mov ss, ax
+    0xbc, ...le32(0x90002),               // mov esp, 0x90002
+    0xe8, ["f", "rel32"],                 // call f: a dword at 0x8FFFE crosses the limit: #SS(0)
+    ...exit(0x10),
+  ], { f });
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.end.kind, "triple-fault");
+  assert.equal(bt.end.kind, "triple-fault");
+  assert.equal(bt.cycles, bare.cycles, "the CALL faulted at the same guest instruction");
+  assert.equal(bt.mon!.stats()["bt.call-native"] ?? 0, 0, "no CALL completed natively");
+});
+
 test("PUSHF and CLI: native helpers over their callouts push the guest's virtual IF and clear it, as on bare", () => {
   const code = assemble([
     0xfb,                                 // sti            (a callout)

@@ -41,7 +41,7 @@ import * as X from "./sensitive.js";
  * chains) or callout; MAX_TRACE is the hard cap, where it ends with a "continue" callout.
  */
 const SOFT_TRACE = 64;
-const MAX_TRACE = 400;
+const MAX_TRACE = 4096;
 /** TC bytes reserved at the end so a trace in progress never overflows. */
 const TRACE_ROOM = MAX_TRACE * 24 + 64;
 const TC_BASE = (L.REGION_BASE + L.TC_OFF) >>> 0;
@@ -64,9 +64,14 @@ interface Callout {
 }
 
 interface Trace {
-  /** TC addresses where execution may enter: the start and points after callouts. */
+  /**
+   * TC addresses where execution may enter, with their guest EIPs: first the start and the
+   * points after callouts (`hard` of them: an invalidated trace turns these into callouts),
+   * then every other instruction boundary the trace registered (docs/bt.md, "Entries").
+   */
   entries: number[];
   entryGuest: number[];
+  hard: number;
   frames: number[];
   live: boolean;
 }
@@ -128,6 +133,7 @@ export class Translator {
   /** TC offsets of the native helpers registered (tcReturn, tcPushf, tcCli), dropped with the cache. */
   private helpers: number[] = [];
   private readonly retNative: Cell;
+  private readonly callNative: Cell;
   private readonly pushfNative: Cell;
   private readonly cliNative: Cell;
 
@@ -140,6 +146,7 @@ export class Translator {
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
+    this.callNative = counters.cell("bt.call-native");
     this.pushfNative = counters.cell("bt.pushf-native");
     this.cliNative = counters.cell("bt.cli-native");
   }
@@ -163,6 +170,28 @@ export class Translator {
         cpu.regs[Reg.ESP] = (esp + 4 + retPop) | 0;
         cpu.eip = tc >>> 0;
         this.retNative.n++;
+        return;
+      }
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /**
+   * A CALL rel32 whose callee already has a translation (docs/bt.md, "Calls"): native at
+   * CPL 1 as RET's helper, one instruction, the guest's CALL. It pushes the guest's return
+   * address on the guest's stack through the machine's SS (a fault is the CALL's own) and
+   * goes on at the callee's translation. A callee past the guest's CS limit, or no longer
+   * translated: the callout, which runs the CALL on the vCPU.
+   */
+  private tcCall(cpu: Cpu, slot: number, ret: number, target: number): void {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed && target <= this.vcpu.segs[SegReg.CS].limit) {
+      const tc = this.entries.get(target);
+      if (tc !== undefined) {
+        const esp = (cpu.regs[Reg.ESP] - 4) | 0;
+        cpu.write32(SegReg.SS, esp >>> 0, ret);
+        cpu.regs[Reg.ESP] = esp;
+        cpu.eip = tc >>> 0;
+        this.callNative.n++;
         return;
       }
     }
@@ -269,13 +298,15 @@ export class Translator {
       for (let k = 0; k < t.entries.length; k++) {
         const at = t.entries[k], g = t.entryGuest[k];
         if (this.entries.get(g) === at) this.entries.delete(g);
-        // A trace that starts with a RET: its helper goes with the entry.
-        this.world.unregisterHelper(at - L.REGION_BASE);
-        // Anything still jumping here asks the monitor to translate again.
-        this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
-        this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
-        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated", owner: null });
-        this.boundary.set(at, g);
+        if (k < t.hard) {
+          // A trace that starts with a RET: its helper goes with the entry.
+          this.world.unregisterHelper(at - L.REGION_BASE);
+          // Anything still jumping here asks the monitor to translate again.
+          this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
+          this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
+          this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated", owner: null });
+          this.boundary.set(at, g);
+        }
         // Jumps chained here from live traces go back to a stub, to be chained anew.
         const into = this.incoming.get(at);
         this.incoming.delete(at);
@@ -327,7 +358,7 @@ export class Translator {
     const callouts: [number, Callout][] = [];
     const jumps: { at: number; target: number }[] = [];
     const local = new Map<number, number>();
-    const trace: Trace = { entries: [], entryGuest: [], frames: [], live: true };
+    const trace: Trace = { entries: [], entryGuest: [], hard: 0, frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
     /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
@@ -364,6 +395,19 @@ export class Translator {
       if (ins.handler === X.jccRel && ins.opsize32) {
         out.push(0x0f, 0x80 | (ins.opcode & 0xf), 0, 0, 0, 0);
         jumps.push({ at: out.length - 4, target: (next + ins.imm) >>> 0 });
+        g = next;
+        continue;
+      }
+      if (ins.handler === X.callRel && ins.opsize32 && this.entries.has((next + ins.imm) >>> 0)) {
+        // The callee is translated already: a callout with a native helper over it that
+        // calls there; the translation goes on at the return address (an entry the callee's
+        // RET finds).
+        const target = (next + ins.imm) >>> 0;
+        helpers.push([out.length, (slot) => (cpu) => this.tcCall(cpu, slot, next, target)]);
+        callout("emulate", g);
+        this.counters.inc("bt.callout-site");
+        trace.entries.push(out.length);
+        trace.entryGuest.push(next);
         g = next;
         continue;
       }
@@ -431,8 +475,20 @@ export class Translator {
     const keep = trace.entries.map((o, k) => [o, trace.entryGuest[k]] as const).filter(([o]) => !continues.has(o));
     trace.entries = [at, ...keep.map(([o]) => (at + o) >>> 0)];
     trace.entryGuest = [start, ...keep.map(([, g]) => g)];
+    trace.hard = trace.entries.length;
     for (let k = 0; k < trace.entries.length; k++) {
       if (!this.entries.has(trace.entryGuest[k])) this.entries.set(trace.entryGuest[k], trace.entries[k]);
+    }
+    // Every other instruction translated here is an entry too, for guest code that has none
+    // yet: a jump into the middle of this trace chains to it rather than translating the
+    // rest again (one machine instruction per guest instruction makes any boundary a place
+    // where machine and guest state agree).
+    for (const [g, o] of local) {
+      if (this.entries.has(g)) continue;
+      const tc = (at + o) >>> 0;
+      this.entries.set(g, tc);
+      trace.entries.push(tc);
+      trace.entryGuest.push(g);
     }
     for (const f of frames) {
       trace.frames.push(f);
