@@ -1522,13 +1522,9 @@ export class Cpu {
       if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if ((nativeBits & NATIVE_RING1) !== 0 && this.cpl === 1) {
-      // A translator's helper at CPL 1: cached like decoded code (the fast path above finds
-      // it next time; unregistering it drops it as a code write would).
-      const entry = this.mem.nativeRing1At(phys);
-      if (entry !== undefined) {
-        const ins = nativeInstrOf(phys, NATIVE_RING1_BYTES, entry as Handler);
-        const arr = this.cacheInstr(ins, lin, phys);
-        if (arr !== undefined) this.fetchArr = arr;
+      const ins = this.ring1Native(lin, phys);
+      if (ins !== undefined) {
+        if (this.fetchPhysPage === page) this.fetchArr = this.icachePage(page);
         return ins;
       }
     }
@@ -1536,6 +1532,22 @@ export class Cpu {
     const ins = decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
     if (arr !== undefined && this.fetchPhysPage === page) this.fetchArr = arr;
+    return ins;
+  }
+
+  /**
+   * The instruction a fetch at CPL 1 makes of a translator's helper registered at `phys`
+   * (linear `lin`), if there is one: cached like decoded code (the fetch's fast path finds
+   * it next time; unregistering it drops it as a code write would). The block compiler
+   * ends a block with it.
+   */
+  ring1Native(lin: number, phys: number): Instr | undefined {
+    const have = this.cachedInstr(phys);
+    if (have !== undefined && have.native) return have;
+    const entry = this.mem.nativeRing1At(phys);
+    if (entry === undefined) return undefined;
+    const ins = nativeInstrOf(phys, NATIVE_RING1_BYTES, entry as Handler);
+    this.cacheInstr(ins, lin, phys);
     return ins;
   }
 

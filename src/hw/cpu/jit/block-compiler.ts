@@ -22,6 +22,7 @@ import { jumpNear } from "../exec/control.js";
 import { aluOp, incdecOp } from "../exec64/alu.js";
 import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
+import { SegReg } from "../segment.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -262,9 +263,14 @@ export class BlockCompiler {
     let last = first;
     const mem = src.cpu.mem;
     while (out.length < MAX_INSTRUCTIONS && this.continuesAfter(last) && src.pageOff + off < 4096) {
-      // A CPL-1 native entry (a translator's helper) ends the block before it: the run loop
-      // fetches it and runs the helper, not the bytes under it.
-      if ((mem.nativePages[first.phys >>> 12] & NATIVE_RING1) !== 0 && mem.nativeRing1At(first.phys + off) !== undefined) break;
+      // A CPL-1 native entry (a translator's helper) runs the helper, not the bytes under it,
+      // as a fetch at CPL 1 would; it transfers control, so it ends the block. Compiled at
+      // another CPL, the block ends before it.
+      if ((mem.nativePages[first.phys >>> 12] & NATIVE_RING1) !== 0 && mem.nativeRing1At(first.phys + off) !== undefined) {
+        const native = src.cpu.cpl === 1 ? src.cpu.ring1Native((src.cpu.segs[SegReg.CS].base + eip + off) | 0, first.phys + off) : undefined;
+        if (native !== undefined) out.push(native);
+        break;
+      }
       // The interpreter has usually decoded the instruction already (it ran it on the way
       // to the block's start getting hot): share that Instr rather than decode a copy.
       let ins = src.cpu.cachedInstr(first.phys + off);
@@ -305,9 +311,10 @@ export class BlockCompiler {
       // A register-only instruction changes nothing the loop looks at between instructions;
       // a memory access can reach a device (an interrupt, a shorter slice, a stop) or
       // rewrite this block's own code.
-      const sp = specialized(ins);
+      // (A translator's native helper, which only ends a block, has no opcode-table entry.)
+      const sp = ins.native ? null : specialized(ins);
       handlers[k] = sp?.handler ?? ins.handler;
-      check[k] = sp?.plain === true ? Check.PLAIN : ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
+      check[k] = sp?.plain === true ? Check.PLAIN : ins.native || ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
     }
     return new CompiledBlock(instrs, handlers, ends, check, this.generation);
   }
@@ -343,7 +350,7 @@ export class BlockCompiler {
       const at = k === 0 ? "e0" : `e0 + ${block.ends[k - 1]}`;
       const next = `e0 + ${block.ends[k]}`;
       const last = k === n - 1;
-      const low = lower(ins, true, `i${k}`);
+      const low = ins.native ? null : lower(ins, true, `i${k}`);
       // A 64-bit memory operand falls back to the instruction's handler (lower64.ts).
       if (low !== null && (low.code.includes(`i${k}.`) || low.taken !== undefined)) { params.push(`i${k}`); args.push(ins); }
       if (low === null) {
