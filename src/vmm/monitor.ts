@@ -50,6 +50,8 @@ import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu
 import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
+import { inPlacePort } from "./emulate/in-place-io.js";
+import { ioIsOut, ioPort, ioSize, ioTransfer } from "../hw/cpu/exec/io.js";
 import { Translator } from "./bt/translator.js";
 import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
 import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
@@ -203,7 +205,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, (cpu, ins) => this.portIo(cpu, ins)) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -943,6 +945,28 @@ export class Monitor {
     } else if (lin >= 0) {
       m.invalidatePage(lin);
     }
+  }
+
+  /**
+   * bt's port I/O helper (docs/bt.md, "Port I/O"): an IN or OUT of translated code, running
+   * on the machine at CPL 1 as the guest instruction it is, done on the guest's device at
+   * the guest's time without an exit. The monitor then does what it does after an emulated
+   * instruction: devices up to the guest time after it, and an interrupt the guest can take
+   * now is injected there, by an exit the deadline timer makes at the next boundary. Only
+   * the ports inPlacePort names: a device that can end the run (ACPI, reset, debug exit)
+   * or move memory (A20) is left to the callout, where the vCPU holds the guest's state.
+   */
+  private portIo(cpu: Cpu, ins: Instr): boolean {
+    const p = ioPort(cpu, ins), s = ioSize(ins);
+    if (!inPlacePort(p, s, ioIsOut(ins))) return false;
+    ioTransfer(cpu, this.vcpu.io, ins, p, s);
+    const vc = this.vcpu;
+    const after = this.machine.cpu.cycles - this.overhead + 1;
+    const next = this.platform.advance(after * NS_PER_CYCLE);
+    this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
+    if (vc.intrLine && (vc.flags & F.IF) !== 0) this.guestDeadline = after;
+    this.armTimer();
+    return true;
   }
 
   /** Virtual devices up to guest time; inject an interrupt the guest can take now. */

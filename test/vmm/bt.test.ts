@@ -270,6 +270,68 @@ test("CALL rel32: a fault pushing the return address is the guest CALL's own (#S
   assert.equal(bt.mon!.stats()["bt.call-native"] ?? 0, 0, "no CALL completed natively");
 });
 
+test("IN and OUT: a native helper does the guest's port I/O in place, and an interrupt the access raises is taken at the same instruction as on bare", () => {
+  // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) follows each byte written;
+  // the handler counts it and sums ECX (where it struck). Port 0x61 reads the PIT's clock.
+  const idt = 0x70000, gate = idt + 0x24 * 8;
+  const code = assemble([
+    0xbb, ["handler", "abs32"],           // mov ebx, handler
+    0xbf, ...le32(gate),                  // mov edi, gate
+    0x66, 0x89, 0x1f,                     // mov [edi], bx
+    0x66, 0x8c, 0xc8,                     // mov ax, cs
+    0x66, 0x89, 0x47, 0x02,               // mov [edi+2], ax
+    0x66, 0xc7, 0x47, 0x04, 0x00, 0x8e,   // mov word [edi+4], 0x8E00 (32-bit interrupt gate)
+    0xc1, 0xeb, 0x10,                     // shr ebx, 16
+    0x66, 0x89, 0x5f, 0x06,               // mov [edi+6], bx
+    0x0f, 0x01, 0x1d, ["idtr", "abs32"],  // lidt [idtr]
+    0xb0, 0x11, 0xe6, 0x20, 0xe6, 0xa0,   // PIC ICW1 (master, slave)
+    0xb0, 0x20, 0xe6, 0x21,               // ICW2: master at vector 0x20
+    0xb0, 0x28, 0xe6, 0xa1,               // ICW2: slave at 0x28
+    0xb0, 0x04, 0xe6, 0x21,               // ICW3
+    0xb0, 0x02, 0xe6, 0xa1,
+    0xb0, 0x01, 0xe6, 0x21, 0xe6, 0xa1,   // ICW4: 8086 mode
+    0xb0, 0xef, 0xe6, 0x21,               // mask all but IRQ 4
+    0xb0, 0xff, 0xe6, 0xa1,
+    0x66, 0xba, 0xfc, 0x03, 0xb0, 0x08, 0xee, // UART MCR: OUT2 (the IRQ line)
+    0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
+    0xfb,                                 // sti
+    0xb9, ...le32(300),                   // mov ecx, 300
+    ["loop"],
+    0x66, 0xba, 0xf8, 0x03,               // mov dx, 0x3F8
+    0xb0, 0x78, 0xee,                     // mov al, 'x'; out dx, al
+    0xe4, 0x61,                           // in al, 0x61
+    0x0f, 0xb6, 0xd8,                     // movzx ebx, al
+    0x01, 0x1d, ...le32(0x80008),         // add [0x80008], ebx
+    0xe6, 0x80,                           // out 0x80, al
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0xfa,                                 // cli
+    ...exit(0x10),
+    ["handler"],
+    0x50, 0x52,                           // push eax; push edx
+    0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
+    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
+    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
+    0xb0, 0x20, 0xe6, 0x20,               // EOI
+    0x5a, 0x58,                           // pop edx; pop eax
+    0xcf,                                 // iretd
+    ["idtr"],
+    0xff, 0x07, ...le32(idt),
+  ]);
+  const bare = runCode(code, "bare");
+  const bt = runCode(code, "bt");
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  assert.equal(bt.serial, bare.serial);
+  assert.ok(bare.read32(0x80000) >= 300, `bare took the interrupts (${bare.read32(0x80000)})`);
+  for (const at of [0x80000, 0x80004, 0x80008]) assert.equal(bt.read32(at), bare.read32(at), `dword at 0x${at.toString(16)}`);
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  const c = bt.mon!.stats();
+  assert.ok((c["bt.io-native"] ?? 0) >= 4 * 300, `the loop's and handler's IN and OUT ran natively (${c["bt.io-native"]})`);
+  assert.ok((c["exit.callout"] ?? 0) < 700, `callouts: the handler's IRET, little else (${c["exit.callout"]})`);
+  assert.equal(c["emulate.out"] ?? 0, 1, "only the power-off port's OUT was emulated");
+});
+
 test("PUSHF and CLI: native helpers over their callouts push the guest's virtual IF and clear it, as on bare", () => {
   const code = assemble([
     0xfb,                                 // sti            (a callout)

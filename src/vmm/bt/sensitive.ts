@@ -21,6 +21,8 @@ export const retNear: Handler = C.ret;
 /** PUSHF and CLI: callouts with native helpers over them (docs/bt.md, "Returns"). */
 export const pushf: Handler = St.pushf;
 export const cli: Handler = S.cli;
+/** IN and OUT (not the string forms): callouts with a native helper for the ports the monitor does in place. */
+export const portInOut: readonly Handler[] = [Io.in_, Io.out];
 
 /**
  * Sensitive or privileged instructions that do not transfer control: a callout runs each

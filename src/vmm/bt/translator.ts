@@ -136,12 +136,19 @@ export class Translator {
   private readonly callNative: Cell;
   private readonly pushfNative: Cell;
   private readonly cliNative: Cell;
+  private readonly ioNative: Cell;
 
   constructor(
     private readonly world: World,
     private readonly vcpu: Cpu,
     private readonly shadow: ShadowMmu,
     private readonly counters: Counters,
+    /**
+     * The monitor's in-place port I/O for an IN or OUT of translated code, run by its
+     * helper at CPL 1 (docs/bt.md, "Port I/O"): false when the monitor leaves it to the
+     * callout (a port whose device can end the run or remap memory).
+     */
+    private readonly portIo: (cpu: Cpu, ins: Instr) => boolean = () => false,
   ) {
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
@@ -149,6 +156,7 @@ export class Translator {
     this.callNative = counters.cell("bt.call-native");
     this.pushfNative = counters.cell("bt.pushf-native");
     this.cliNative = counters.cell("bt.cli-native");
+    this.ioNative = counters.cell("bt.io-native");
   }
 
   /**
@@ -216,6 +224,15 @@ export class Translator {
     this.calloutInt(cpu, slot);
   }
 
+  /** IN or OUT (not INS/OUTS) in translated code, native at CPL 1 on the ports the monitor does in place. */
+  private tcIo(cpu: Cpu, slot: number, ins: Instr): void {
+    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+      cpu.eip = (slot + 2) >>> 0;
+      if (this.portIo(cpu, ins)) { this.ioNative.n++; return; }
+    }
+    this.calloutInt(cpu, slot);
+  }
+
   /** CLI in translated code, native at CPL 1: the guest's virtual IF (the vCPU's) cleared. */
   private tcCli(cpu: Cpu, slot: number): void {
     if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
@@ -225,6 +242,15 @@ export class Translator {
       return;
     }
     this.calloutInt(cpu, slot);
+  }
+
+  /** The native helper over the callout of `ins`, if it has one (made for its TC address). */
+  private helperFor(ins: Instr, retPop: number): ((slot: number) => (cpu: Cpu) => void) | null {
+    if (retPop >= 0) return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
+    if (ins.handler === X.pushf && ins.opsize32) return (slot) => (cpu) => this.tcPushf(cpu, slot);
+    if (ins.handler === X.cli) return (slot) => (cpu) => this.tcCli(cpu, slot);
+    if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
+    return null;
   }
 
   /** What the bytes under a helper say: INT 0xF1, the callout (on the strict CPU, its #GP). */
@@ -417,8 +443,11 @@ export class Translator {
         this.counters.inc("bt.call-inlined");
         continue;
       }
-      if (n >= SOFT_TRACE && kind === "callout") {
-        // Long enough: end here, at a callout that continues with a fresh trace.
+      const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
+      const helper = this.helperFor(ins, retPop);
+      if (n >= SOFT_TRACE && kind === "callout" && helper === null) {
+        // Long enough: end here, at a callout that continues with a fresh trace. (Not at a
+        // helper's: it goes on at the bytes after it.)
         callout("emulate", g);
         this.counters.inc("bt.callout-site");
         break;
@@ -426,10 +455,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
-        if (retPop >= 0) helpers.push([out.length, (slot) => (cpu) => this.tcReturn(cpu, slot, retPop)]);
-        if (ins.handler === X.pushf && ins.opsize32) helpers.push([out.length, (slot) => (cpu) => this.tcPushf(cpu, slot)]);
-        if (ins.handler === X.cli) helpers.push([out.length, (slot) => (cpu) => this.tcCli(cpu, slot)]);
+        if (helper !== null) helpers.push([out.length, helper]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {

@@ -3,6 +3,7 @@
 
 import { Reg, type Cpu } from "../cpu.js";
 import { Rep, type Instr } from "../instr.js";
+import type { IoBus } from "../../io/io-bus.js";
 
 /**
  * In protected mode with CPL > IOPL, and always in virtual-8086 mode, every port the access
@@ -39,30 +40,45 @@ export function checkIoAccess(cpu: Cpu, i: Instr, port: number, size: number, is
   if (ioExits(cpu, i, port, size, isIn, string)) cpu.throwExit();
 }
 
-function port(cpu: Cpu, i: Instr): number {
-  // E4–E7 take an immediate port; EC–EF use DX.
+/** The port of an IN or OUT: E4–E7 take an immediate port; EC–EF use DX. */
+export function ioPort(cpu: Cpu, i: Instr): number {
   return (i.opcode & 0x08) !== 0 ? cpu.regs[Reg.EDX] & 0xffff : i.imm & 0xff;
 }
-function size(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2; }
+/** The bytes an IN or OUT moves. */
+export function ioSize(i: Instr): number { return (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2; }
+/** Whether an IN or OUT (by its opcode) is an OUT. */
+export function ioIsOut(i: Instr): boolean { return (i.opcode & 0x02) !== 0; }
 
-export function in_(cpu: Cpu, i: Instr): void {
-  const p = port(cpu, i), s = size(i);
-  // The #GP and the exit are signalled, not thrown: the monitors' most common exits (cpu.ts signalGp).
-  if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
-  if (ioExits(cpu, i, p, s, true, false)) return cpu.signalExit();
-  if (s === 1) cpu.set8(Reg.EAX, cpu.io.in8(p));
-  else if (s === 2) cpu.set16(Reg.EAX, cpu.io.in16(p));
+/**
+ * The data an IN reads from port `p` of `io` into the CPU's AL, AX or EAX; an OUT's write of
+ * them. (`io` is the CPU's bus, but for a monitor's helper doing a guest's access.)
+ */
+export function ioTransfer(cpu: Cpu, io: IoBus, i: Instr, p: number, s: number): void {
+  if (ioIsOut(i)) {
+    if (s === 1) io.out8(p, cpu.regs[Reg.EAX]);
+    else if (s === 2) io.out16(p, cpu.regs[Reg.EAX]);
+    else io.out32(p, cpu.regs[Reg.EAX]);
+    return;
+  }
+  if (s === 1) cpu.set8(Reg.EAX, io.in8(p));
+  else if (s === 2) cpu.set16(Reg.EAX, io.in16(p));
   else {
-    cpu.regs[Reg.EAX] = cpu.io.in32(p);
+    cpu.regs[Reg.EAX] = io.in32(p);
     if (cpu.mode64) cpu.regsHi[Reg.EAX] = 0;
   }
 }
 
+export function in_(cpu: Cpu, i: Instr): void {
+  const p = ioPort(cpu, i), s = ioSize(i);
+  // The #GP and the exit are signalled, not thrown: the monitors' most common exits (cpu.ts signalGp).
+  if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
+  if (ioExits(cpu, i, p, s, true, false)) return cpu.signalExit();
+  ioTransfer(cpu, cpu.io, i, p, s);
+}
+
 export function out(cpu: Cpu, i: Instr): void {
-  const p = port(cpu, i), s = size(i);
+  const p = ioPort(cpu, i), s = ioSize(i);
   if (!ioPermitted(cpu, p, s)) return cpu.signalGp();
   if (ioExits(cpu, i, p, s, false, false)) return cpu.signalExit();
-  if (s === 1) cpu.io.out8(p, cpu.regs[Reg.EAX]);
-  else if (s === 2) cpu.io.out16(p, cpu.regs[Reg.EAX]);
-  else cpu.io.out32(p, cpu.regs[Reg.EAX]);
+  ioTransfer(cpu, cpu.io, i, p, s);
 }
