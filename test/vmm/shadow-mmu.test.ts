@@ -69,6 +69,36 @@ test("A and D bits: a read sets A and maps read-only; the first write sets D and
   assert.equal(s.guest.read32(0x10000 + 4) & A, A, "the PDE's A bit too");
 });
 
+test("ROM and holes: a read maps a read-only copy in monitor RAM (kept across evictions); a write, and device memory, are emulated", () => {
+  const s = setup();
+  const rom = new Uint8Array(4096).map((_, k) => (k * 7) & 0xff);
+  s.guest.addRom(0x30000, rom);
+  s.guest.addHole(0x31000, 0x32000);
+  s.guest.addMmio({ base: 0x32000, size: 0x1000, device: { read8: () => 0x5a, write8: () => {} } });
+  const m = guestTables(s.guest);
+  s.guest.write32(0x11000 + 4 * 4, 0x30000 | P | W);   // 0x404000 → the ROM
+  s.guest.write32(0x11000 + 5 * 4, 0x31000 | P | W);   // 0x405000 → the hole
+  s.guest.write32(0x11000 + 6 * 4, 0x32000 | P | W);   // 0x406000 → a device
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x404010, false, false), true, "a read of ROM is hidden");
+  const romPte = shadowPte(s, 0x404000);
+  assert.equal(romPte & W, 0, "read-only");
+  const copy = romPte & ~0xfff;
+  assert.ok(copy >= POOL_BASE, "a frame of monitor RAM");
+  assert.deepEqual([...Array(4096)].map((_, k) => s.machine.read8(copy + k)), [...rom], "holding the ROM's bytes");
+  assert.equal(s.mmu.fill(m, 0x405000, false, false), true, "a read of a hole is hidden");
+  const hole = shadowPte(s, 0x405000) & ~0xfff;
+  assert.equal(s.machine.read32(hole + 0x800) >>> 0, 0xffff_ffff, "reading 0xFF");
+  assert.equal(s.mmu.fill(m, 0x404010, true, false), false, "a write to ROM is emulated (and dropped)");
+  assert.equal(s.mmu.fill(m, 0x406000, false, false), false, "device memory is emulated");
+  assert.equal(s.counters.get("shadow.rom-copy"), 2);
+  s.mmu.evictAll();
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x404010, false, false), true);
+  assert.equal(shadowPte(s, 0x404000) & ~0xfff, copy, "the same copy after an eviction");
+  assert.equal(s.counters.get("shadow.rom-copy"), 2, "not made again");
+});
+
 test("page-table frames are write-protected; a write to one is emulated and drops what it changed", () => {
   const s = setup();
   const m = guestTables(s.guest);
@@ -130,12 +160,17 @@ test("4 MiB guest pages are shadowed with 4 KiB entries; the monitor region is i
   assert.equal(shadowPte(s, 0x523000) & W, W);
 });
 
-test("frames above the guest's RAM are never mapped", () => {
+test("frames above the guest's RAM are never mapped: reads see a page of 0xFF, writes are emulated", () => {
   const s = setup();
   const m = guestTables(s.guest);
   s.guest.write32(0x11000 + 4 * 4, (GUEST_RAM + 0x1000) | P | W | D);  // the monitor's RAM
   s.mmu.rootFor(m);
-  assert.equal(s.mmu.fill(m, 0x404000, false, false), false, "left to emulation, which sees no RAM there");
+  assert.equal(s.mmu.fill(m, 0x404000, true, false), false, "a write: left to emulation, which sees no RAM there");
+  assert.equal(s.mmu.fill(m, 0x404000, false, false), true, "a read is hidden");
+  const pte = shadowPte(s, 0x404000);
+  assert.notEqual(pte & ~0xfff, GUEST_RAM + 0x1000, "not the frame the guest named");
+  assert.equal(pte & W, 0, "read-only");
+  assert.equal(s.machine.read32((pte & ~0xfff) + 0x10) >>> 0, 0xffff_ffff, "a page that reads 0xFF, as the guest's memory does there");
 });
 
 test("the pool is bounded: when it runs out every shadow page is dropped and rebuilt", () => {

@@ -136,14 +136,17 @@ test("CR3 switches pick the shadow root of the new tables, cached across switche
 test("guest paging off: an identity shadow; the guest runs with CR0.PG and WP set and CR4.PAE as the shadow's", () => {
   const s = setup();
   s.guest.addHole(0xa0000, 0x100000);
+  s.guest.addMmio({ base: 0xb8000, size: 0x8000, device: { read8: () => 0, write8: () => {} } });
   const g = { cr0: PE, cr3: 0, cr4: PAE | PSE, pdpte: new Int32Array(8) };
   s.sp.update(g);
   assert.equal(s.sp.hostCr0(g.cr0) >>> 0, (PE | PG | WP) >>> 0);
   assert.equal(s.sp.hostCr4(g.cr4), PSE, "the identity shadow is 32-bit: PAE off while the guest's paging is");
   assert.equal(s.sp.pageFault(g, 0x123456, EC_W), PfOutcome.HIDDEN);
   assert.equal(shadowPte(s, 0x123000) & (~0xfff | W), 0x123000 | W);
-  assert.equal(s.sp.pageFault(g, 0xb8000, 0), PfOutcome.EMULATE, "the VGA window is not RAM");
-  assert.equal(s.sp.pageFault(g, GUEST_RAM + 0x1000, 0), PfOutcome.EMULATE, "nor is anything above the guest's RAM");
+  assert.equal(s.sp.pageFault(g, 0xb8000, 0), PfOutcome.EMULATE, "the VGA window is a device");
+  assert.equal(s.sp.pageFault(g, GUEST_RAM + 0x1000, EC_W), PfOutcome.EMULATE, "a write above the guest's RAM is emulated");
+  assert.equal(s.sp.pageFault(g, GUEST_RAM + 0x1000, 0), PfOutcome.HIDDEN, "a read there maps a page of 0xFF");
+  assert.notEqual(shadowPte(s, GUEST_RAM + 0x1000) & ~0xfff, GUEST_RAM + 0x1000, "never the machine frame of that address");
   // Paging on: another root.
   const t = guestTables(s.guest);
   assert.equal(s.sp.update({ ...t, cr4: PSE }), true);

@@ -52,6 +52,9 @@ export interface PhysicalMemoryOptions {
   viewOf?: PhysicalMemory;
 }
 
+/** What a physical page is to reads (PhysicalMemory.pageKind). */
+export const enum PageKind { Ram, Mmio, Rom, Hole }
+
 export class PhysicalMemory {
   readonly ram: Uint8Array;
   /** Bytes of RAM; addresses at or above this are not RAM. */
@@ -211,6 +214,30 @@ export class PhysicalMemory {
     if (this.isRam(addr)) return true;
     for (const rom of this.roms) if (((addr - rom.base) >>> 0) < rom.data.length) return true;
     return false;
+  }
+
+  /**
+   * What the page at `addr` is to reads: RAM; device memory (an MMIO region covers some of
+   * it); ROM (a ROM covers some of it, the rest reads 0xFF); or a hole (it all reads 0xFF).
+   * ROM and holes never change, and writes there are dropped.
+   */
+  pageKind(addr: number): PageKind {
+    const base = ((addr >>> 12) << 12) >>> 0;
+    if (this.isRam(base)) return PageKind.Ram;
+    for (const m of this.mmio) if (base < m.base + m.size && m.base < base + 4096) return PageKind.Mmio;
+    for (const r of this.roms) if (base < r.base + r.data.length && r.base < base + 4096) return PageKind.Rom;
+    return PageKind.Hole;
+  }
+
+  /** The bytes a ROM page or a hole reads as (pageKind Rom or Hole). */
+  fixedPage(addr: number): Uint8Array {
+    const base = ((addr >>> 12) << 12) >>> 0;
+    const page = new Uint8Array(4096).fill(0xff);
+    for (const rom of this.roms) {
+      const lo = Math.max(base, rom.base), hi = Math.min(base + 4096, rom.base + rom.data.length);
+      if (lo < hi) page.set(rom.data.subarray(lo - rom.base, hi - rom.base), lo - base);
+    }
+    return page;
   }
 
   /** True if a 4-byte access at `addr` can go straight to `ram`. */

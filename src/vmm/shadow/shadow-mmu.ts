@@ -44,7 +44,7 @@
 // is read-only. A reverse map (frame → shadow entries) finds the mappings to downgrade when
 // a frame becomes traced.
 
-import type { PhysicalMemory } from "../../hw/mem/physical-memory.js";
+import { PageKind, type PhysicalMemory } from "../../hw/mem/physical-memory.js";
 import { walk, Translation, type PagingMode, PTE_P, PTE_W, PTE_U, PTE_A, PTE_D, PTE_PS, CR4_PSE, CR4_PAE } from "../../hw/mmu/paging.js";
 import type { Counters } from "../stats/counters.js";
 import { REGION_BASE, REGION64_BASE } from "../layout.js";
@@ -56,6 +56,9 @@ import { viewEntry, type View } from "../world/two-tables.js";
 export const TRACE_PT = 1, TRACE_DESC = 2, TRACE_CODE = 4;
 
 /** Why the last fill() returned false. */
+/** At most this many pool pages hold copies of ROM (the PC's 0xC0000–0xFFFFF is 64 pages) and the hole page. */
+const FIXED_COPIES = 128;
+
 export const enum Miss {
   /** The monitor region, no root, or an eviction while building. */
   OTHER,
@@ -365,6 +368,29 @@ export class ShadowMmu {
     this.evicted = true;
   }
 
+  /**
+   * The machine frame that reads as guest page `frame` when that never changes: for ROM a
+   * copy made on its first read, for a hole (and any frame past the guest's RAM) one page
+   * of 0xFF. Kept for the monitor's life, outside the shadow pages, so evictions leave
+   * them. -1 for device memory, past FIXED_COPIES ROM pages, or with half the pool in use
+   * (the copies never take the shadows' room).
+   */
+  private fixedCopy(frame: number): number {
+    const kind = this.guestMem.pageKind(frame);
+    if (kind === PageKind.Mmio) return -1;
+    const key = kind === PageKind.Hole ? -1 : frame >>> 12;
+    const have = this.fixedCopies.get(key);
+    if (have !== undefined) return have;
+    if (this.fixedCopies.size >= FIXED_COPIES || this.free.length < this.poolPages / 2) return -1;
+    const mframe = this.free.pop()!;
+    this.machineMem.load(mframe, this.guestMem.fixedPage(frame));
+    this.fixedCopies.set(key, mframe);
+    this.counters.inc("shadow.rom-copy");
+    return mframe;
+  }
+  /** Guest ROM frame number (or -1, for holes) → the machine frame reading as it. */
+  private readonly fixedCopies = new Map<number, number>();
+
   /** Set when evictAll ran: the machine CR3 must be reloaded from rootFor(). */
   evicted = false;
   /** Why the last fill() returned false. */
@@ -428,7 +454,14 @@ export class ShadowMmu {
     } else {
       frame = ((lin >>> 12) << 12) >>> 0;
     }
-    if (!this.guestMem.isRam(frame)) { this.miss = Miss.NOT_RAM; return false; }
+    // The machine frame the entry maps: the guest's RAM frame itself, or for a read of ROM
+    // or of a hole, a read-only copy in monitor RAM (the access is emulated otherwise).
+    let mframe = frame;
+    const ram = this.guestMem.isRam(frame);
+    if (!ram) {
+      mframe = write ? -1 : this.fixedCopy(frame);
+      if (mframe < 0) { this.miss = Miss.NOT_RAM; return false; }
+    }
     const shape = root.shape, eb = shape.entryBytes, wide = eb === 8, last = shape.shifts.length - 1;
     const nx = wide && m.nxe === true;
     const pse = (m.cr4 & CR4_PSE) !== 0;
@@ -449,7 +482,7 @@ export class ShadowMmu {
       if (level === last) {
         // The 4 KiB mapping.
         const bits = rights >= 0 ? rights : glo;
-        let lo = frame | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 ? PTE_W : 0);
+        let lo = mframe | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 && ram ? PTE_W : 0);
         if (this.viewNow === "kernel") lo |= PTE_U;
         if ((this.traced[frame >>> 12] ?? 0) !== 0) {
           if (write) { this.miss = Miss.TRACED; return false; }
