@@ -205,7 +205,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, (cpu, ins) => this.portIo(cpu, ins)) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace() }) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -967,6 +967,28 @@ export class Monitor {
     if (vc.intrLine && (vc.flags & F.IF) !== 0) this.guestDeadline = after;
     this.armTimer();
     return true;
+  }
+
+  /**
+   * bt's STI helper: what the vCPU and the monitor do for an STI callout, without the exit.
+   * The guest's IF goes on, with the one-instruction shadow when it was off; an interrupt
+   * already pending is then taken by an exit after the next instruction (the deadline
+   * timer), where the vCPU's shadow has ended, as on bare.
+   */
+  private stiInPlace(): void {
+    const vc = this.vcpu;
+    const T = this.machine.cpu.cycles - this.overhead;
+    // As at an exit: a shadow from an STI before ends once the guest has run an instruction.
+    if (T > this.resumedGuest) vc.inhibitIrq = false;
+    if ((vc.flags & F.IF) === 0) vc.inhibitIrq = true;
+    vc.flags |= F.IF;
+    // As after an exit: the guest goes on at T + 1.
+    this.resumedGuest = T + 1;
+    if (vc.intrLine) {
+      const at = vc.inhibitIrq ? T + 2 : T + 1;
+      if (this.guestDeadline === 0 || at < this.guestDeadline) this.guestDeadline = at;
+      this.armTimer();
+    }
   }
 
   /** Virtual devices up to guest time; inject an interrupt the guest can take now. */

@@ -143,8 +143,9 @@ test("every sensitive instruction of the red-pill set is emulated, never run dir
   assert.equal(r.end.kind, "poweroff");
   const c = r.mon!.stats();
   for (const name of ["pushfd", "popfd", "push", "pop", "sldt", "str", "smsw", "lar", "lsl", "verr", "verw"]) {
-    // PUSHF has a native helper in the cache (docs/bt.md, "Returns"): emulated there.
-    const n = (c[`emulate.${name}`] ?? 0) + (name === "pushfd" ? c["bt.pushf-native"] ?? 0 : 0);
+    // PUSHF and PUSH Sreg have native helpers in the cache (docs/bt.md): emulated there.
+    const native = name === "pushfd" ? c["bt.pushf-native"] : name === "push" ? c["bt.push-sreg-native"] : 0;
+    const n = (c[`emulate.${name}`] ?? 0) + (native ?? 0);
     assert.ok(n >= 1, `${name} was emulated (${JSON.stringify(c)})`);
   }
 });
@@ -330,6 +331,96 @@ test("IN and OUT: a native helper does the guest's port I/O in place, and an int
   assert.ok((c["bt.io-native"] ?? 0) >= 4 * 300, `the loop's and handler's IN and OUT ran natively (${c["bt.io-native"]})`);
   assert.ok((c["exit.callout"] ?? 0) < 700, `callouts: the handler's IRET, little else (${c["exit.callout"]})`);
   assert.equal(c["emulate.out"] ?? 0, 1, "only the power-off port's OUT was emulated");
+});
+
+test("CALL r/m32, INVLPG and PUSH Sreg: native helpers give the guest what bare gives it", () => {
+  // f: add ebx, 3; ret
+  const f = 0x100300, ptr = 0x80010;
+  const data: [number, number[]][] = [[f, [0x83, 0xc3, 0x03, 0xc3]], [ptr, le32(f)]];
+  const code = assemble([
+    0xe8, ["f", "rel32"],                 // call f        (translates f)
+    0xb8, ...le32(f),                     // mov eax, f
+    0xb9, ...le32(500),                   // mov ecx, 500
+    ["loop"],
+    0xff, 0xd0,                           // call eax
+    0xff, 0x15, ...le32(ptr),             // call [ptr]
+    0x0f, 0x01, 0x3d, ...le32(0x5000),    // invlpg [0x5000]
+    0x0e, 0x16, 0x1e, 0x06, 0x0f, 0xa0, 0x0f, 0xa8, // push cs, ss, ds, es, fs, gs
+    0x83, 0xc4, 0x14,                     // add esp, 20
+    0x5a,                                 // pop edx       (the CS push)
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x0e, 0x16, 0x1e, 0x06, 0x0f, 0xa0, 0x0f, 0xa8, // push cs, ss, ds, es, fs, gs
+    0x8f, 0x05, ...le32(0x80020),         // pop dword [0x80020]  (gs)
+    0x8f, 0x05, ...le32(0x80024),         // pop dword [0x80024]  (fs)
+    0x8f, 0x05, ...le32(0x80028),         // pop dword [0x80028]  (es)
+    0x8f, 0x05, ...le32(0x8002c),         // pop dword [0x8002c]  (ds)
+    0x8f, 0x05, ...le32(0x80030),         // pop dword [0x80030]  (ss)
+    0x8f, 0x05, ...le32(0x80034),         // pop dword [0x80034]  (cs)
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x15, ...le32(0x80004),         // mov [0x80004], edx
+    0x89, 0x25, ...le32(0x80008),         // mov [0x80008], esp
+    ...exit(0x10),
+  ], { f });
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  assert.equal(bt.read32(0x80000), 3 * 1001, "ebx: f ran 1 + 2 × 500 times");
+  for (let at = 0x80000; at <= 0x80034; at += 4) assert.equal(bt.read32(at), bare.read32(at), `dword at 0x${at.toString(16)}`);
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  const c = bt.mon!.stats();
+  assert.ok((c["bt.call-indirect-native"] ?? 0) >= 990, `indirect CALLs (${c["bt.call-indirect-native"]})`);
+  assert.ok((c["bt.invlpg-native"] ?? 0) >= 495, `INVLPGs (${c["bt.invlpg-native"]})`);
+  assert.ok((c["bt.push-sreg-native"] ?? 0) >= 6 * 495, `PUSH Sregs (${c["bt.push-sreg-native"]})`);
+  assert.ok((c["exit.callout"] ?? 0) <= 40, `few callouts (${c["exit.callout"]})`);
+});
+
+test("STI: a native helper sets the virtual IF; an interrupt pending takes effect after the next instruction, as on bare", () => {
+  // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) is raised while IF = 0;
+  // each STI lets it in after one more instruction. The handler sums EBX (where it struck).
+  const idt = 0x70000, gate = idt + 0x24 * 8;
+  const code = assemble([
+    0xbb, ["handler", "abs32"], 0xbf, ...le32(gate), 0x66, 0x89, 0x1f, 0x66, 0x8c, 0xc8, 0x66, 0x89, 0x47, 0x02,
+    0x66, 0xc7, 0x47, 0x04, 0x00, 0x8e, 0xc1, 0xeb, 0x10, 0x66, 0x89, 0x5f, 0x06, // the gate
+    0x0f, 0x01, 0x1d, ["idtr", "abs32"],  // lidt [idtr]
+    0xb0, 0x11, 0xe6, 0x20, 0xe6, 0xa0, 0xb0, 0x20, 0xe6, 0x21, 0xb0, 0x28, 0xe6, 0xa1,
+    0xb0, 0x04, 0xe6, 0x21, 0xb0, 0x02, 0xe6, 0xa1, 0xb0, 0x01, 0xe6, 0x21, 0xe6, 0xa1,
+    0xb0, 0xef, 0xe6, 0x21, 0xb0, 0xff, 0xe6, 0xa1, // the PICs: vector 0x20, IRQ 4 alone
+    0x66, 0xba, 0xfc, 0x03, 0xb0, 0x08, 0xee, // UART MCR: OUT2
+    0xb9, ...le32(200),                   // mov ecx, 200
+    ["loop"],
+    0xfa,                                 // cli
+    0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // IER: transmitter empty (the interrupt is pending)
+    0x31, 0xdb,                           // xor ebx, ebx
+    0xfb,                                 // sti
+    0x43,                                 // inc ebx  (in STI's shadow)
+    0x43,                                 // inc ebx
+    0x43,                                 // inc ebx
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0xfa,
+    ...exit(0x10),
+    ["handler"],
+    0x50, 0x52,                           // push eax; push edx
+    0x66, 0xba, 0xf9, 0x03, 0x30, 0xc0, 0xee, // IER: 0 (the interrupt goes)
+    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
+    0x01, 0x1d, ...le32(0x80004),         // add [0x80004], ebx
+    0xb0, 0x20, 0xe6, 0x20,               // EOI
+    0x5a, 0x58, 0xcf,                     // pop edx; pop eax; iretd
+    ["idtr"],
+    0xff, 0x07, ...le32(idt),
+  ]);
+  const bare = runCode(code, "bare");
+  const bt = runCode(code, "bt");
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  assert.equal(bare.read32(0x80000), 200, "bare: one interrupt per STI");
+  assert.equal(bare.read32(0x80004), 200, "bare: each after the instruction in STI's shadow");
+  assert.equal(bt.read32(0x80000), bare.read32(0x80000));
+  assert.equal(bt.read32(0x80004), bare.read32(0x80004));
+  assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
+  assert.ok((bt.mon!.stats()["bt.sti-native"] ?? 0) >= 190, `STIs ran natively (${bt.mon!.stats()["bt.sti-native"]})`);
 });
 
 test("PUSHF and CLI: native helpers over their callouts push the guest's virtual IF and clear it, as on bare", () => {

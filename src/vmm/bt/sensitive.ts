@@ -23,6 +23,11 @@ export const pushf: Handler = St.pushf;
 export const cli: Handler = S.cli;
 /** IN and OUT (not the string forms): callouts with a native helper for the ports the monitor does in place. */
 export const portInOut: readonly Handler[] = [Io.in_, Io.out];
+/** CALL r/m (near, indirect), INVLPG, PUSH Sreg, STI: callouts with native helpers (docs/bt.md, "More helpers"). */
+export const callIndirect: Handler = C.call_Ev;
+export const invlpg: Handler = S.invlpg;
+export const pushSreg: Handler = St.push_Sw;
+export const sti: Handler = S.sti;
 
 /**
  * Sensitive or privileged instructions that do not transfer control: a callout runs each

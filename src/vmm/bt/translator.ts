@@ -35,6 +35,7 @@ import { SegReg } from "../../hw/cpu/segment.js";
 import * as F from "../../hw/cpu/eflags.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
+import { segOfPushPop } from "../../hw/cpu/exec/stack.js";
 
 /**
  * Trace length: past SOFT_TRACE guest instructions a trace ends at the next direct JMP (which
@@ -116,6 +117,17 @@ class BoundaryTable {
   clear(): void { this.valid.fill(0); }
 }
 
+/** What the translator's helpers ask of the monitor (docs/bt.md, "Port I/O", "More helpers"). */
+export interface TranslatorHost {
+  /**
+   * An IN or OUT of translated code done in place, on the guest's device at the guest's
+   * time; false for a port the monitor leaves to the callout.
+   */
+  portIo(cpu: Cpu, ins: Instr): boolean;
+  /** STI of translated code: the vCPU's IF and interrupt shadow set, a pending interrupt's exit armed. */
+  sti(): void;
+}
+
 export class Translator {
   private used = 0;
   /** Guest EIP → TC address of an entry point. */
@@ -137,18 +149,18 @@ export class Translator {
   private readonly pushfNative: Cell;
   private readonly cliNative: Cell;
   private readonly ioNative: Cell;
+  private readonly callIndirectNative: Cell;
+  private readonly invlpgNative: Cell;
+  private readonly pushSregNative: Cell;
+  private readonly stiNative: Cell;
 
   constructor(
     private readonly world: World,
     private readonly vcpu: Cpu,
     private readonly shadow: ShadowMmu,
     private readonly counters: Counters,
-    /**
-     * The monitor's in-place port I/O for an IN or OUT of translated code, run by its
-     * helper at CPL 1 (docs/bt.md, "Port I/O"): false when the monitor leaves it to the
-     * callout (a port whose device can end the run or remap memory).
-     */
-    private readonly portIo: (cpu: Cpu, ins: Instr) => boolean = () => false,
+    /** What the helpers ask of the monitor. */
+    private readonly host: TranslatorHost,
   ) {
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
@@ -157,6 +169,10 @@ export class Translator {
     this.pushfNative = counters.cell("bt.pushf-native");
     this.cliNative = counters.cell("bt.cli-native");
     this.ioNative = counters.cell("bt.io-native");
+    this.callIndirectNative = counters.cell("bt.call-indirect-native");
+    this.invlpgNative = counters.cell("bt.invlpg-native");
+    this.pushSregNative = counters.cell("bt.push-sreg-native");
+    this.stiNative = counters.cell("bt.sti-native");
   }
 
   /**
@@ -224,11 +240,75 @@ export class Translator {
     this.calloutInt(cpu, slot);
   }
 
+  /**
+   * CALL r/m32 in translated code (docs/bt.md, "More helpers"): the target read as the
+   * guest's CALL reads it (a fault there is the CALL's own), then as tcCall when the target
+   * has a translation.
+   */
+  private tcCallIndirect(cpu: Cpu, slot: number, ins: Instr, next: number): void {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
+      const target = cpu.readE32(ins) >>> 0;
+      const tc = target <= this.vcpu.segs[SegReg.CS].limit ? this.entries.get(target) : undefined;
+      if (tc !== undefined) {
+        const esp = (cpu.regs[Reg.ESP] - 4) | 0;
+        cpu.write32(SegReg.SS, esp >>> 0, next);
+        cpu.regs[Reg.ESP] = esp;
+        cpu.eip = tc >>> 0;
+        this.callIndirectNative.n++;
+        return;
+      }
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /**
+   * INVLPG m in translated code: nothing for the machine to do. The shadow follows the
+   * guest's tables by tracing writes to them, and the machine's TLB is flushed whenever the
+   * shadow changes (docs/monitor.md); the vCPU's TLB starts empty at every exit.
+   */
+  private tcInvlpg(cpu: Cpu, slot: number): void {
+    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+      cpu.eip = (slot + 2) >>> 0;
+      this.invlpgNative.n++;
+      return;
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /**
+   * PUSH Sreg (32-bit operand size) in translated code: the guest's selector (the vCPU's:
+   * the machine runs the guest with its own), stored as the interpreter stores it (16 bits
+   * written, 4 bytes checked; a fault is the PUSH's own).
+   */
+  private tcPushSreg(cpu: Cpu, slot: number, seg: number): void {
+    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
+      const esp = (cpu.regs[Reg.ESP] - 4) | 0;
+      cpu.write16(SegReg.SS, esp >>> 0, this.vcpu.segs[seg].selector);
+      cpu.checkWrite(SegReg.SS, esp >>> 0, 4);
+      cpu.regs[Reg.ESP] = esp;
+      cpu.eip = (slot + 2) >>> 0;
+      this.pushSregNative.n++;
+      return;
+    }
+    this.calloutInt(cpu, slot);
+  }
+
+  /** STI in translated code: the monitor sets the guest's virtual IF (and its interrupt shadow) in place. */
+  private tcSti(cpu: Cpu, slot: number): void {
+    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+      cpu.eip = (slot + 2) >>> 0;
+      this.host.sti();
+      this.stiNative.n++;
+      return;
+    }
+    this.calloutInt(cpu, slot);
+  }
+
   /** IN or OUT (not INS/OUTS) in translated code, native at CPL 1 on the ports the monitor does in place. */
   private tcIo(cpu: Cpu, slot: number, ins: Instr): void {
     if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
       cpu.eip = (slot + 2) >>> 0;
-      if (this.portIo(cpu, ins)) { this.ioNative.n++; return; }
+      if (this.host.portIo(cpu, ins)) { this.ioNative.n++; return; }
     }
     this.calloutInt(cpu, slot);
   }
@@ -244,12 +324,18 @@ export class Translator {
     this.calloutInt(cpu, slot);
   }
 
-  /** The native helper over the callout of `ins`, if it has one (made for its TC address). */
-  private helperFor(ins: Instr, retPop: number): ((slot: number) => (cpu: Cpu) => void) | null {
+  /** The native helper over the callout of `ins` (the next instruction at `next`), if it has one (made for its TC address). */
+  private helperFor(ins: Instr, retPop: number, next: number): ((slot: number) => (cpu: Cpu) => void) | null {
     if (retPop >= 0) return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
     if (ins.handler === X.pushf && ins.opsize32) return (slot) => (cpu) => this.tcPushf(cpu, slot);
     if (ins.handler === X.cli) return (slot) => (cpu) => this.tcCli(cpu, slot);
     if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
+    if (ins.handler === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) {
+      return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
+    }
+    if (ins.handler === X.invlpg && ins.hasMem) return (slot) => (cpu) => this.tcInvlpg(cpu, slot);
+    if (ins.handler === X.pushSreg && ins.opsize32) return (slot) => (cpu) => this.tcPushSreg(cpu, slot, segOfPushPop(ins.opcode));
+    if (ins.handler === X.sti) return (slot) => (cpu) => this.tcSti(cpu, slot);
     return null;
   }
 
@@ -444,7 +530,7 @@ export class Translator {
         continue;
       }
       const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
-      const helper = this.helperFor(ins, retPop);
+      const helper = this.helperFor(ins, retPop, next);
       if (n >= SOFT_TRACE && kind === "callout" && helper === null) {
         // Long enough: end here, at a callout that continues with a fresh trace. (Not at a
         // helper's: it goes on at the bytes after it.)

@@ -65,7 +65,8 @@ export function pop_Sw(cpu: Cpu, i: Instr): void {
   if (big) cpu.regs[4] = sp; else cpu.set16(4, sp);
   if (seg === SegReg.SS) cpu.inhibitIrq = true;
 }
-function segOfPushPop(op: number): number {
+/** The segment register PUSH Sreg or POP Sreg names, by its opcode. */
+export function segOfPushPop(op: number): number {
   switch (op) {
     case 0x06: case 0x07: return SegReg.ES;
     case 0x0e: return SegReg.CS;
