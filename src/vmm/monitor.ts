@@ -51,7 +51,7 @@ import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { inPlacePort } from "./emulate/in-place-io.js";
-import { ioIsOut, ioPort, ioSize, ioTransfer } from "../hw/cpu/exec/io.js";
+import { ioIsOut, ioPort, ioSize, ioTransfer, in_ as ioIn, out as ioOut } from "../hw/cpu/exec/io.js";
 import { Translator } from "./bt/translator.js";
 import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
 import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
@@ -434,6 +434,7 @@ export class Monitor {
       return;
     }
     if (v === 14 && this.hiddenFault(err, (cs & 3) === 3, 4)) return;
+    if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && this.quickIo(eip, efl, cs)) return;
     // (A near RET in translated code is the translator's native helper, not a callout:
     // docs/bt.md, "Returns"; it comes here only when its target has no translation yet.)
     if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
@@ -968,6 +969,68 @@ export class Monitor {
     this.armTimer();
     return true;
   }
+
+  /**
+   * Trap mode's quick port I/O: a #GP from an IN or OUT of the guest's kernel (ring 1) on a
+   * port the monitor does in place (inPlacePort) is carried out here, on the machine's
+   * registers, without loading the vCPU and without the rest of an exit (docs/monitor.md,
+   * "Modes"). The trap is the same; what follows it is what portIo does for bt's helper:
+   * the access at the guest's time, devices advanced past it, a deliverable interrupt made
+   * the next event. Anything else (a debugger or the guest's TF, another code segment,
+   * a snapshot due) takes the ordinary exit.
+   */
+  private quickIo(eip: number, efl: number, cs: number): boolean {
+    const vc = this.vcpu, m = this.machine.cpu, ccs = vc.segs[SegReg.CS];
+    if (vc.debug.armed || (efl & F.TF) !== 0 || cs !== this.machineSel[SegReg.CS] || !ccs.big || this.captureWanted) return false;
+    const pa = peekPhysical(vc, (ccs.base + eip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
+    if (pa < 0 || pa >= this.guestMem.ramSize) return false;
+    const ins = this.ioInstrAt(pa, eip);
+    if (ins === null) return false;
+    // The IN or OUT retires as a guest instruction (this entry stays overhead).
+    this.overhead -= 1;
+    if (!this.portIo(m, ins)) { this.overhead += 1; return false; }
+    this.counters.inc("trap.io-quick");
+    const sp = m.regs[Reg.ESP];
+    m.writeLin32((sp + 4) | 0, (eip + ins.len) | 0, false);
+    m.regs[Reg.ESP] = (sp + 4) | 0; // pop the error code
+    this.backToGuest();
+    return true;
+  }
+
+  /**
+   * The IN or OUT (32-bit code) at guest-physical `pa`, if that is what is there. Decoded
+   * once per address and kept with its bytes, which are compared again at each use (code
+   * may change under it); IN and OUT are at most 3 bytes long.
+   */
+  private ioInstrAt(pa: number, eip: number): Instr | null {
+    const have = this.ioCode.get(pa);
+    if (have !== undefined && (this.codeWord(pa) & have.mask) === have.bytes) return have.ins;
+    const b = this.codeBytes;
+    b.cpu = this.vcpu; b.pageBase = pa & ~0xfff; b.pageOff = pa & 0xfff; b.eip0 = eip;
+    let ins: Instr;
+    try {
+      ins = decode(b, eip, true);
+    } catch (e) {
+      if (e !== PAGE_END) throw e;
+      return null;
+    }
+    if ((ins.handler !== ioIn && ins.handler !== ioOut) || ins.len > 3) return null;
+    if ((pa & 0xfff) <= 0xffd) {
+      if (this.ioCode.size >= 4096) this.ioCode.clear();
+      const mask = 0xffffff >>> (8 * (3 - ins.len));
+      this.ioCode.set(pa, { ins, mask, bytes: this.codeWord(pa) & mask });
+    }
+    return ins;
+  }
+
+  /** Three bytes of guest code at `pa` (in one page). */
+  private codeWord(pa: number): number {
+    const g = this.guestMem;
+    return g.read8(pa) | (g.read8(pa + 1) << 8) | (g.read8(pa + 2) << 16);
+  }
+
+  /** quickIo's decoded INs and OUTs, by guest-physical address, with their bytes. */
+  private readonly ioCode = new Map<number, { ins: Instr; mask: number; bytes: number }>();
 
   /**
    * bt's STI helper: what the vCPU and the monitor do for an STI callout, without the exit.
