@@ -271,13 +271,17 @@ test("CALL rel32: a fault pushing the return address is the guest CALL's own (#S
   assert.equal(bt.mon!.stats()["bt.call-native"] ?? 0, 0, "no CALL completed natively");
 });
 
-test("IN and OUT: bt's native helper and trap's quick path do the guest's port I/O in place, and an interrupt the access raises is taken at the same instruction as on bare", () => {
-  // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) follows each byte written;
-  // the handler counts it and sums ECX (where it struck). Port 0x61 reads the PIT's clock.
-  const idt = 0x70000, gate = idt + 0x24 * 8;
-  const code = assemble([
+type Part = number | [string] | [string, "rel32" | "rel8" | "abs32"];
+
+/**
+ * Guest code that takes IRQ 4 (COM1) at vector 0x24: the IDT gate to label `handler`, LIDT
+ * from label `idtr` (IDT at 0x70000), the PICs at vectors 0x20/0x28 with IRQ 4 alone
+ * unmasked, and the UART's OUT2 (its IRQ line) on.
+ */
+function irq4Setup(): Part[] {
+  return [
     0xbb, ["handler", "abs32"],           // mov ebx, handler
-    0xbf, ...le32(gate),                  // mov edi, gate
+    0xbf, ...le32(0x70000 + 0x24 * 8),    // mov edi, gate
     0x66, 0x89, 0x1f,                     // mov [edi], bx
     0x66, 0x8c, 0xc8,                     // mov ax, cs
     0x66, 0x89, 0x47, 0x02,               // mov [edi+2], ax
@@ -294,6 +298,15 @@ test("IN and OUT: bt's native helper and trap's quick path do the guest's port I
     0xb0, 0xef, 0xe6, 0x21,               // mask all but IRQ 4
     0xb0, 0xff, 0xe6, 0xa1,
     0x66, 0xba, 0xfc, 0x03, 0xb0, 0x08, 0xee, // UART MCR: OUT2 (the IRQ line)
+  ];
+}
+
+test("IN and OUT: bt's native helper and trap's quick path do the guest's port I/O in place, and an interrupt the access raises is taken at the same instruction as on bare", () => {
+  // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) follows each byte written;
+  // the handler counts it and sums ECX (where it struck). Port 0x61 reads the PIT's clock.
+  const idt = 0x70000;
+  const code = assemble([
+    ...irq4Setup(),
     0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
     0xfb,                                 // sti
     0xb9, ...le32(300),                   // mov ecx, 300
@@ -382,15 +395,9 @@ test("CALL r/m32, INVLPG and PUSH Sreg: native helpers give the guest what bare 
 test("STI: a native helper sets the virtual IF; an interrupt pending takes effect after the next instruction, as on bare", () => {
   // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) is raised while IF = 0;
   // each STI lets it in after one more instruction. The handler sums EBX (where it struck).
-  const idt = 0x70000, gate = idt + 0x24 * 8;
+  const idt = 0x70000;
   const code = assemble([
-    0xbb, ["handler", "abs32"], 0xbf, ...le32(gate), 0x66, 0x89, 0x1f, 0x66, 0x8c, 0xc8, 0x66, 0x89, 0x47, 0x02,
-    0x66, 0xc7, 0x47, 0x04, 0x00, 0x8e, 0xc1, 0xeb, 0x10, 0x66, 0x89, 0x5f, 0x06, // the gate
-    0x0f, 0x01, 0x1d, ["idtr", "abs32"],  // lidt [idtr]
-    0xb0, 0x11, 0xe6, 0x20, 0xe6, 0xa0, 0xb0, 0x20, 0xe6, 0x21, 0xb0, 0x28, 0xe6, 0xa1,
-    0xb0, 0x04, 0xe6, 0x21, 0xb0, 0x02, 0xe6, 0xa1, 0xb0, 0x01, 0xe6, 0x21, 0xe6, 0xa1,
-    0xb0, 0xef, 0xe6, 0x21, 0xb0, 0xff, 0xe6, 0xa1, // the PICs: vector 0x20, IRQ 4 alone
-    0x66, 0xba, 0xfc, 0x03, 0xb0, 0x08, 0xee, // UART MCR: OUT2
+    ...irq4Setup(),
     0xb9, ...le32(200),                   // mov ecx, 200
     ["loop"],
     0xfa,                                 // cli
