@@ -46,7 +46,8 @@ import { decode } from "../hw/cpu/decoder.js";
 import { PageBytes, PAGE_END } from "../hw/cpu/page-bytes.js";
 import { peekPhysical, ReadOnlyTables } from "../debug/peek.js";
 import { Translation } from "../hw/mmu/paging.js";
-import { ShadowMmu, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
+import { ShadowMmu, Miss, TRACE_PT, TRACE_DESC, TRACE_CODE } from "./shadow/shadow-mmu.js";
+import { mov_Ev_Gv as movEvGv, mov_Ev_Iz as movEvIz } from "../hw/cpu/exec/data.js";
 import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
@@ -61,6 +62,11 @@ import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type Guest
 const TRAP_PRONE = new Set<Handler>([...CALLOUT, iret_]);
 /** How far ahead it looks for one, and how many it runs per exit at most. */
 const LOOK_AHEAD = 3;
+/** What trap's quick I/O path carries out: IN and OUT (not the string forms). */
+const QUICK_IO: ReadonlySet<Handler> = new Set([ioIn, ioOut]);
+/** What the quick page-table store carries out: MOV r/m, reg and MOV r/m, imm. */
+const storeReg: Handler = movEvGv;
+const QUICK_STORES: ReadonlySet<Handler> = new Set([movEvGv, movEvIz]);
 const EMULATE_AHEAD = 16;
 /** trapSoon's note of an instruction: its length in the low byte, and these. */
 const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
@@ -433,7 +439,7 @@ export class Monitor {
       this.monitorInterrupted(v, err, eip);
       return;
     }
-    if (v === 14 && this.hiddenFault(err, (cs & 3) === 3, 4)) return;
+    if (v === 14 && (this.hiddenFault(err, (cs & 3) === 3, 4) || ((cs & 3) !== 3 && this.quickTableStore(eip, efl, cs)))) return;
     if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && this.quickIo(eip, efl, cs)) return;
     // (A near RET in translated code is the translator's native helper, not a callout:
     // docs/bt.md, "Returns"; it comes here only when its target has no translation yet.)
@@ -961,13 +967,24 @@ export class Monitor {
     const p = ioPort(cpu, ins), s = ioSize(ins);
     if (!inPlacePort(p, s, ioIsOut(ins))) return false;
     ioTransfer(cpu, this.vcpu.io, ins, p, s);
+    this.afterInPlace();
+    return true;
+  }
+
+  /**
+   * After a guest instruction the monitor carried out without an exit (the machine's cycle
+   * count not yet past it; the overhead without it): what follows an emulated instruction.
+   * The devices advance to the guest time after it and the deadline timer is armed for
+   * their next event; an interrupt the guest can take now becomes that event, one cycle
+   * on, so the machine exits at the next boundary and the monitor injects it there.
+   */
+  private afterInPlace(): void {
     const vc = this.vcpu;
     const after = this.machine.cpu.cycles - this.overhead + 1;
     const next = this.platform.advance(after * NS_PER_CYCLE);
     this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
     if (vc.intrLine && (vc.flags & F.IF) !== 0) this.guestDeadline = after;
     this.armTimer();
-    return true;
   }
 
   /**
@@ -984,27 +1001,71 @@ export class Monitor {
     if (vc.debug.armed || (efl & F.TF) !== 0 || cs !== this.machineSel[SegReg.CS] || !ccs.big || this.captureWanted) return false;
     const pa = peekPhysical(vc, (ccs.base + eip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
     if (pa < 0 || pa >= this.guestMem.ramSize) return false;
-    const ins = this.ioInstrAt(pa, eip);
+    const ins = this.quickInstrAt(pa, eip, QUICK_IO);
     if (ins === null) return false;
     // The IN or OUT retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
     if (!this.portIo(m, ins)) { this.overhead += 1; return false; }
     this.counters.inc("trap.io-quick");
-    const sp = m.regs[Reg.ESP];
-    m.writeLin32((sp + 4) | 0, (eip + ins.len) | 0, false);
-    m.regs[Reg.ESP] = (sp + 4) | 0; // pop the error code
-    this.backToGuest();
+    this.skipFaulting(eip, ins.len);
     return true;
   }
 
   /**
-   * The IN or OUT (32-bit code) at guest-physical `pa`, if that is what is there. Decoded
-   * once per address and kept with its bytes, which are compared again at each use (code
-   * may change under it); IN and OUT are at most 3 bytes long.
+   * The quick page-table store (trap and bt; docs/monitor.md, "Coherence"): a #PF from the
+   * guest kernel's 32-bit MOV to memory (register or immediate) into a frame traced only
+   * as a guest page table is carried out here. The shadow's walk for the fault already set
+   * A and D as the processor's would; the monitor stores the value at that frame (CR2's
+   * offset), brings the shadow in line as after any emulated write, and the guest goes on
+   * after the MOV, with the devices and interrupts as after any exit. A frame also traced
+   * as code or as a descriptor table, a store across a page, and anything else, take the
+   * ordinary exit.
    */
-  private ioInstrAt(pa: number, eip: number): Instr | null {
-    const have = this.ioCode.get(pa);
-    if (have !== undefined && (this.codeWord(pa) & have.mask) === have.bytes) return have.ins;
+  private quickTableStore(eip: number, efl: number, cs: number): boolean {
+    const vc = this.vcpu, m = this.machine.cpu, ccs = vc.segs[SegReg.CS];
+    if (this.shadow.miss !== Miss.TRACED || vc.debug.armed || (efl & F.TF) !== 0 || !ccs.big || this.captureWanted) return false;
+    const frame = this.shadow.missFrame, lin = m.cr2;
+    if ((this.shadow.traced[frame >>> 12] ?? 0) !== TRACE_PT || (lin & 0xfff) > 0xffc) return false;
+    const inCache = cs === L.SEL_TC_CS;
+    if (!inCache && cs !== this.machineSel[SegReg.CS]) return false;
+    const geip = inCache ? this.bt!.guestEip(eip) : eip;
+    const pa = peekPhysical(vc, (ccs.base + geip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
+    if (pa < 0 || pa >= this.guestMem.ramSize) return false;
+    const ins = this.quickInstrAt(pa, geip, QUICK_STORES);
+    if (ins === null || !ins.opsize32 || !ins.hasMem || ins.lock) return false;
+    // The MOV retires as a guest instruction (this entry stays overhead).
+    this.overhead -= 1;
+    this.clearWritten();
+    this.guestMem.write32((frame + (lin & 0xfff)) >>> 0, ins.handler === storeReg ? m.regs[ins.reg] : ins.imm);
+    this.afterGuestChange(false);
+    this.afterInPlace();
+    this.counters.inc("pf.table-store-quick");
+    // In the translation cache the MOV was copied as it is: the same length.
+    this.skipFaulting(eip, ins.len);
+    return true;
+  }
+
+  /** Return to the guest past the instruction that faulted at `eip` (`len` bytes), popping its error code. */
+  private skipFaulting(eip: number, len: number): void {
+    const m = this.machine.cpu, sp = m.regs[Reg.ESP];
+    m.writeLin32((sp + 4) | 0, (eip + len) | 0, false);
+    m.regs[Reg.ESP] = (sp + 4) | 0;
+    this.backToGuest();
+  }
+
+  /**
+   * The instruction (32-bit code) at guest-physical `pa` if its handler is one of `want`.
+   * Decoded once per address and kept with its bytes, which are compared again at each use
+   * (code may change under it); only those that end in the page are kept.
+   */
+  private quickInstrAt(pa: number, eip: number, want: ReadonlySet<Handler>): Instr | null {
+    const g = this.guestMem;
+    const have = this.quickCode.get(pa);
+    if (have !== undefined) {
+      let same = true;
+      for (let k = 0; k < have.bytes.length && same; k++) same = g.read8(pa + k) === have.bytes[k];
+      if (same) return want.has(have.ins.handler) ? have.ins : null;
+    }
     const b = this.codeBytes;
     b.cpu = this.vcpu; b.pageBase = pa & ~0xfff; b.pageOff = pa & 0xfff; b.eip0 = eip;
     let ins: Instr;
@@ -1014,23 +1075,17 @@ export class Monitor {
       if (e !== PAGE_END) throw e;
       return null;
     }
-    if ((ins.handler !== ioIn && ins.handler !== ioOut) || ins.len > 3) return null;
-    if ((pa & 0xfff) <= 0xffd) {
-      if (this.ioCode.size >= 4096) this.ioCode.clear();
-      const mask = 0xffffff >>> (8 * (3 - ins.len));
-      this.ioCode.set(pa, { ins, mask, bytes: this.codeWord(pa) & mask });
+    if ((pa & 0xfff) + ins.len <= 0x1000) {
+      if (this.quickCode.size >= 4096) this.quickCode.clear();
+      const bytes = new Uint8Array(ins.len);
+      for (let k = 0; k < ins.len; k++) bytes[k] = g.read8(pa + k);
+      this.quickCode.set(pa, { ins, bytes });
     }
-    return ins;
+    return want.has(ins.handler) ? ins : null;
   }
 
-  /** Three bytes of guest code at `pa` (in one page). */
-  private codeWord(pa: number): number {
-    const g = this.guestMem;
-    return g.read8(pa) | (g.read8(pa + 1) << 8) | (g.read8(pa + 2) << 16);
-  }
-
-  /** quickIo's decoded INs and OUTs, by guest-physical address, with their bytes. */
-  private readonly ioCode = new Map<number, { ins: Instr; mask: number; bytes: number }>();
+  /** The quick paths' decoded instructions, by guest-physical address, with their bytes. */
+  private readonly quickCode = new Map<number, { ins: Instr; bytes: Uint8Array }>();
 
   /**
    * bt's STI helper: what the vCPU and the monitor do for an STI callout, without the exit.

@@ -433,6 +433,51 @@ test("STI: a native helper sets the virtual IF; an interrupt pending takes effec
   assert.ok((bt.mon!.stats()["bt.sti-native"] ?? 0) >= 190, `STIs ran natively (${bt.mon!.stats()["bt.sti-native"]})`);
 });
 
+test("page-table stores: a MOV into a traced guest page table is carried out by the monitor's quick path under bt and trap, with what bare leaves", () => {
+  const pd = 0x10000, pt = 0x11000, pte = pt + 0x300 * 4;
+  const code = assemble([
+    0xbf, ...le32(pt),                    // mov edi, pt
+    0xb8, ...le32(0x3),                   // mov eax, P | W
+    0xb9, ...le32(1024),                  // mov ecx, 1024
+    ["fill"],
+    0x89, 0x07,                           // mov [edi], eax
+    0x05, ...le32(0x1000),                // add eax, 0x1000
+    0x83, 0xc7, 0x04,                     // add edi, 4
+    0xe2, ["fill", "rel8"],               // loop fill     (0–4 MiB mapped 1:1)
+    0xc7, 0x05, ...le32(pd), ...le32(pt | 3), // mov dword [pd], pt | P | W
+    0xb8, ...le32(pd), 0x0f, 0x22, 0xd8,  // mov eax, pd; mov cr3, eax
+    0x0f, 0x20, 0xc0, 0x0d, ...le32(0x8000_0000), 0x0f, 0x22, 0xc0, // paging on
+    0xb9, ...le32(300),                   // mov ecx, 300
+    0x31, 0xdb,                           // xor ebx, ebx
+    ["loop"],
+    0xc7, 0x05, ...le32(pte), ...le32(0x200003), // mov dword [pte], 0x200003  (0x300000 → 0x200000)
+    0x0f, 0x01, 0x3d, ...le32(0x300000),  // invlpg [0x300000]
+    0x03, 0x1d, ...le32(0x300000),        // add ebx, [0x300000]
+    0xb8, ...le32(0x201003),              // mov eax, 0x201003
+    0x89, 0x05, ...le32(pte),             // mov [pte], eax            (0x300000 → 0x201000)
+    0x0f, 0x01, 0x3d, ...le32(0x300000),  // invlpg [0x300000]
+    0x03, 0x1d, ...le32(0x300000),        // add ebx, [0x300000]
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0xa1, ...le32(pte), 0xa3, ...le32(0x80004), // the PTE as the guest leaves it (A and D)
+    0xa1, ...le32(pd), 0xa3, ...le32(0x80008),  // and the PDE
+    ...exit(0x10),
+  ]);
+  const data: [number, number[]][] = [[0x200000, le32(5)], [0x201000, le32(7)]];
+  const bare = runCode(code, "bare", "standard", data);
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bare.read32(0x80000), 300 * 12, "bare: each read saw the frame the PTE had just named");
+  for (const [mode, variant] of [["bt", "standard"], ["trap", "strict"]] as const) {
+    const r = runCode(code, mode, variant, data);
+    assert.equal(r.end.kind, "poweroff", mode);
+    for (const at of [0x80000, 0x80004, 0x80008]) assert.equal(r.read32(at) >>> 0, bare.read32(at) >>> 0, `${mode}: dword at 0x${at.toString(16)}`);
+    assert.equal(r.cycles, bare.cycles, `${mode}: guest time identical to bare`);
+    const quick = r.mon!.stats()["pf.table-store-quick"] ?? 0;
+    assert.ok(quick >= 2 * 300 - 2, `${mode}: the PTE stores went the quick path (${quick})`);
+  }
+});
+
 test("PUSHF and CLI: native helpers over their callouts push the guest's virtual IF and clear it, as on bare", () => {
   const code = assemble([
     0xfb,                                 // sti            (a callout)

@@ -393,6 +393,8 @@ export class ShadowMmu {
 
   /** Set when evictAll ran: the machine CR3 must be reloaded from rootFor(). */
   evicted = false;
+  /** The guest-physical frame the last fill() walked to (a TRACED miss: the frame written). */
+  get missFrame(): number { return this.tr.frame; }
   /** Why the last fill() returned false. */
   miss = Miss.OTHER;
 
