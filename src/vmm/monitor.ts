@@ -171,6 +171,11 @@ export class Monitor {
   private haltedAt = 0;
   /** A snapshot of the guest was asked for: taken at the next full exit (requestCapture). */
   private captureWanted = false;
+  /**
+   * The current exit took the guest's state: it runs no guest instruction after it (trap
+   * mode's emulating ahead would put output past the snapshot into the saving run's).
+   */
+  private capturedInExit = false;
   /** The guest's state, taken at the exit after requestCapture(). */
   captured: GuestState | null = null;
 
@@ -344,6 +349,7 @@ export class Monitor {
   /** Inside an exit, after the shadows caught up: keep the guest's state and end the slice. */
   private capture(): void {
     this.captureWanted = false;
+    this.capturedInExit = true;
     this.captured = this.guestState();
     this.machine.cpu.yieldSlice();
   }
@@ -433,6 +439,7 @@ export class Monitor {
     const cs = m.readLin32((f + 4) | 0, false) & 0xffff;
     const efl = m.readLin32((f + 8) | 0, false);
     this.overhead += 1; // this native instruction
+    this.capturedInExit = false;
     // The deadline timer's interrupt: end it at the APIC (a native write of its EOI register).
     if (v === L.VEC_TIMER) this.apic.write32(ApicReg.EOI, 0);
     if ((cs & 3) === 0) {
@@ -983,7 +990,8 @@ export class Monitor {
     const after = this.machine.cpu.cycles - this.overhead + 1;
     const next = this.platform.advance(after * NS_PER_CYCLE);
     this.guestDeadline = next === Infinity ? 0 : Math.ceil(next / NS_PER_CYCLE);
-    if (vc.intrLine && (vc.flags & F.IF) !== 0) this.guestDeadline = after;
+    // So does a snapshot the instruction asked for (a --save-at serial string it completed).
+    if ((vc.intrLine && (vc.flags & F.IF) !== 0) || this.captureWanted) this.guestDeadline = after;
     this.armTimer();
   }
 
@@ -1102,8 +1110,8 @@ export class Monitor {
     vc.flags |= F.IF;
     // As after an exit: the guest goes on at T + 1.
     this.resumedGuest = T + 1;
-    if (vc.intrLine) {
-      const at = vc.inhibitIrq ? T + 2 : T + 1;
+    if (vc.intrLine || this.captureWanted) {
+      const at = vc.inhibitIrq && !this.captureWanted ? T + 2 : T + 1;
       if (this.guestDeadline === 0 || at < this.guestDeadline) this.guestDeadline = at;
       this.armTimer();
     }
@@ -1217,7 +1225,7 @@ export class Monitor {
   private emulateAhead(): void {
     const vc = this.vcpu, m = this.machine.cpu;
     for (let k = 0; k < EMULATE_AHEAD; k++) {
-      if (m.stopReason !== StopReason.None || vc.halted || !vc.protectedMode || vc.v86 || !this.trapSoon()) return;
+      if (this.capturedInExit || m.stopReason !== StopReason.None || vc.halted || !vc.protectedMode || vc.v86 || !this.trapSoon()) return;
       this.counters.inc("emulate.ahead");
       this.emulateOne(true);
       this.afterGuestChange(false);
