@@ -1047,7 +1047,7 @@ export class Monitor {
     this.guestMem.write32((frame + (lin & 0xfff)) >>> 0, ins.handler === storeReg ? m.regs[ins.reg] : ins.imm);
     this.afterGuestChange(false);
     this.afterInPlace();
-    this.counters.inc("pf.table-store-quick");
+    this.counters.inc("trap.pf-table-store-quick");
     // In the translation cache the MOV was copied as it is: the same length.
     this.skipFaulting(eip, ins.len);
     return true;

@@ -473,7 +473,7 @@ test("page-table stores: a MOV into a traced guest page table is carried out by 
     assert.equal(r.end.kind, "poweroff", mode);
     for (const at of [0x80000, 0x80004, 0x80008]) assert.equal(r.read32(at) >>> 0, bare.read32(at) >>> 0, `${mode}: dword at 0x${at.toString(16)}`);
     assert.equal(r.cycles, bare.cycles, `${mode}: guest time identical to bare`);
-    const quick = r.mon!.stats()["pf.table-store-quick"] ?? 0;
+    const quick = r.mon!.stats()["trap.pf-table-store-quick"] ?? 0;
     assert.ok(quick >= 2 * 300 - 2, `${mode}: the PTE stores went the quick path (${quick})`);
   }
 });
