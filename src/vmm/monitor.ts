@@ -65,7 +65,6 @@ const LOOK_AHEAD = 3;
 /** What trap's quick I/O path carries out: IN and OUT (not the string forms). */
 const QUICK_IO: ReadonlySet<Handler> = new Set([ioIn, ioOut]);
 /** What the quick page-table store carries out: MOV r/m, reg and MOV r/m, imm. */
-const storeReg: Handler = movEvGv;
 const QUICK_STORES: ReadonlySet<Handler> = new Set([movEvGv, movEvIz]);
 const EMULATE_AHEAD = 16;
 /** trapSoon's note of an instruction: its length in the low byte, and these. */
@@ -1005,15 +1004,12 @@ export class Monitor {
    * a snapshot due) takes the ordinary exit.
    */
   private quickIo(eip: number, efl: number, cs: number): boolean {
-    const vc = this.vcpu, m = this.machine.cpu, ccs = vc.segs[SegReg.CS];
-    if (vc.debug.armed || (efl & F.TF) !== 0 || cs !== this.machineSel[SegReg.CS] || !ccs.big || this.captureWanted) return false;
-    const pa = peekPhysical(vc, (ccs.base + eip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
-    if (pa < 0 || pa >= this.guestMem.ramSize) return false;
-    const ins = this.quickInstrAt(pa, eip, QUICK_IO);
+    if (cs !== this.machineSel[SegReg.CS]) return false;
+    const ins = this.quickInstr(eip, efl, QUICK_IO);
     if (ins === null) return false;
     // The IN or OUT retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
-    if (!this.portIo(m, ins)) { this.overhead += 1; return false; }
+    if (!this.portIo(this.machine.cpu, ins)) { this.overhead += 1; return false; }
     this.counters.inc("trap.io-quick");
     this.skipFaulting(eip, ins.len);
     return true;
@@ -1030,21 +1026,18 @@ export class Monitor {
    * ordinary exit.
    */
   private quickTableStore(eip: number, efl: number, cs: number): boolean {
-    const vc = this.vcpu, m = this.machine.cpu, ccs = vc.segs[SegReg.CS];
-    if (this.shadow.miss !== Miss.TRACED || vc.debug.armed || (efl & F.TF) !== 0 || !ccs.big || this.captureWanted) return false;
+    const m = this.machine.cpu;
+    if (this.shadow.miss !== Miss.TRACED) return false;
     const frame = this.shadow.missFrame, lin = m.cr2;
     if ((this.shadow.traced[frame >>> 12] ?? 0) !== TRACE_PT || (lin & 0xfff) > 0xffc) return false;
     const inCache = cs === L.SEL_TC_CS;
     if (!inCache && cs !== this.machineSel[SegReg.CS]) return false;
-    const geip = inCache ? this.bt!.guestEip(eip) : eip;
-    const pa = peekPhysical(vc, (ccs.base + geip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
-    if (pa < 0 || pa >= this.guestMem.ramSize) return false;
-    const ins = this.quickInstrAt(pa, geip, QUICK_STORES);
+    const ins = this.quickInstr(inCache ? this.bt!.guestEip(eip) : eip, efl, QUICK_STORES);
     if (ins === null || !ins.opsize32 || !ins.hasMem || ins.lock) return false;
     // The MOV retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
     this.clearWritten();
-    this.guestMem.write32((frame + (lin & 0xfff)) >>> 0, ins.handler === storeReg ? m.regs[ins.reg] : ins.imm);
+    this.guestMem.write32((frame + (lin & 0xfff)) >>> 0, ins.handler === movEvGv ? m.regs[ins.reg] : ins.imm);
     this.afterGuestChange(false);
     this.afterInPlace();
     this.counters.inc("trap.pf-table-store-quick");
@@ -1059,6 +1052,19 @@ export class Monitor {
     m.writeLin32((sp + 4) | 0, (eip + len) | 0, false);
     m.regs[Reg.ESP] = (sp + 4) | 0;
     this.backToGuest();
+  }
+
+  /**
+   * For a quick path: the guest kernel's instruction at guest EIP `geip` (32-bit code), if
+   * its handler is one of `want` and nothing needs the ordinary exit (a debugger or the
+   * guest's TF, which the vCPU must see; a snapshot due). Found as software can (trapSoon).
+   */
+  private quickInstr(geip: number, efl: number, want: ReadonlySet<Handler>): Instr | null {
+    const vc = this.vcpu, ccs = vc.segs[SegReg.CS];
+    if (vc.debug.armed || (efl & F.TF) !== 0 || !ccs.big || this.captureWanted) return null;
+    const pa = peekPhysical(vc, (ccs.base + geip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
+    if (pa < 0 || pa >= this.guestMem.ramSize) return null;
+    return this.quickInstrAt(pa, geip, want);
   }
 
   /**

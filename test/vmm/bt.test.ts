@@ -4,7 +4,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCode, print, exit, le32, CODE } from "./guest-code.js";
+import { runCode, print, exit, le32, CODE, type CodeRun } from "./guest-code.js";
 import * as L from "../../src/vmm/layout.js";
 
 const CALLOUT = [0xcd, L.VEC_CALLOUT];
@@ -150,6 +150,15 @@ test("every sensitive instruction of the red-pill set is emulated, never run dir
   }
 });
 
+/** `code` (with `data` loaded) run on the bare machine and under bt, each to its power-off. */
+function bareAndBt(code: number[], data: [number, number[]][] = []): { bare: CodeRun; bt: CodeRun } {
+  const bare = runCode(code, "bare", "standard", data);
+  const bt = runCode(code, "bt", "standard", data);
+  assert.equal(bare.end.kind, "poweroff");
+  assert.equal(bt.end.kind, "poweroff");
+  return { bare, bt };
+}
+
 /** Assemble `parts` (bytes, or [label] / [label, "rel32"] / [label, "rel8"] / [label, "abs32"]) at CODE. */
 function assemble(parts: (number | [string] | [string, "rel32" | "rel8" | "abs32"])[], labels: Record<string, number> = {}): number[] {
   const sizes = { rel32: 4, rel8: 1, abs32: 4 } as const;
@@ -189,10 +198,7 @@ test("near RET: a native helper over its callout pops the return address and goe
     0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
     ...exit(0x10),
   ], { f, g });
-  const bare = runCode(code, "bare", "standard", data);
-  const bt = runCode(code, "bt", "standard", data);
-  assert.equal(bare.end.kind, "poweroff");
-  assert.equal(bt.end.kind, "poweroff");
+  const { bare, bt } = bareAndBt(code, data);
   assert.equal(bt.read32(0x80000), 8000, "ebx: 1000 × (1 + 7)");
   assert.equal(bt.read32(0x80004), bare.read32(0x80004), "the stack pointer, RET imm16's pops included");
   assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
@@ -237,10 +243,7 @@ test("CALL rel32: the first call of a function translates it inline; a call to a
     0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
     ...exit(0x10),
   ], { f });
-  const bare = runCode(code, "bare", "standard", data);
-  const bt = runCode(code, "bt", "standard", data);
-  assert.equal(bare.end.kind, "poweroff");
-  assert.equal(bt.end.kind, "poweroff");
+  const { bare, bt } = bareAndBt(code, data);
   assert.equal(bt.read32(0x80000), 1001, "ebx: f ran 1 + 1000 times");
   assert.equal(bt.read32(0x80004), bare.read32(0x80004), "the stack pointer");
   assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
@@ -378,10 +381,7 @@ test("CALL r/m32, INVLPG and PUSH Sreg: native helpers give the guest what bare 
     0x89, 0x25, ...le32(0x80008),         // mov [0x80008], esp
     ...exit(0x10),
   ], { f });
-  const bare = runCode(code, "bare", "standard", data);
-  const bt = runCode(code, "bt", "standard", data);
-  assert.equal(bare.end.kind, "poweroff");
-  assert.equal(bt.end.kind, "poweroff");
+  const { bare, bt } = bareAndBt(code, data);
   assert.equal(bt.read32(0x80000), 3 * 1001, "ebx: f ran 1 + 2 × 500 times");
   for (let at = 0x80000; at <= 0x80034; at += 4) assert.equal(bt.read32(at), bare.read32(at), `dword at 0x${at.toString(16)}`);
   assert.equal(bt.cycles, bare.cycles, "guest time identical to bare");
@@ -421,10 +421,7 @@ test("STI: a native helper sets the virtual IF; an interrupt pending takes effec
     ["idtr"],
     0xff, 0x07, ...le32(idt),
   ]);
-  const bare = runCode(code, "bare");
-  const bt = runCode(code, "bt");
-  assert.equal(bare.end.kind, "poweroff");
-  assert.equal(bt.end.kind, "poweroff");
+  const { bare, bt } = bareAndBt(code);
   assert.equal(bare.read32(0x80000), 200, "bare: one interrupt per STI");
   assert.equal(bare.read32(0x80004), 200, "bare: each after the instruction in STI's shadow");
   assert.equal(bt.read32(0x80000), bare.read32(0x80000));

@@ -176,7 +176,7 @@ export class Translator {
   /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
   private readonly incoming = new AddressMap<[number, Trace][]>();
 
-  /** TC offsets of the native helpers registered (tcReturn, tcPushf, tcCli), dropped with the cache. */
+  /** TC offsets of the native helpers registered (helperFor), dropped with the cache. */
   private helpers: number[] = [];
   private readonly retNative: Cell;
   private readonly callNative: Cell;
@@ -220,7 +220,7 @@ export class Translator {
    * the monitor must see the instruction before it runs (docs/gdb.md).
    */
   private tcReturn(cpu: Cpu, slot: number, retPop: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, true)) {
       const esp = cpu.regs[Reg.ESP];
       const target = cpu.read32(SegReg.SS, esp >>> 0);
       const tc = this.entries.get(target);
@@ -242,17 +242,7 @@ export class Translator {
    * translated: the callout, which runs the CALL on the vCPU.
    */
   private tcCall(cpu: Cpu, slot: number, ret: number, target: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed && target <= this.vcpu.segs[SegReg.CS].limit) {
-      const tc = this.entries.get(target);
-      if (tc !== undefined) {
-        const esp = (cpu.regs[Reg.ESP] - 4) | 0;
-        cpu.write32(SegReg.SS, esp >>> 0, ret);
-        cpu.regs[Reg.ESP] = esp;
-        cpu.eip = tc >>> 0;
-        this.callNative.n++;
-        return;
-      }
-    }
+    if (this.mayRun(cpu, true) && this.callTranslated(cpu, ret, target)) { this.callNative.n++; return; }
     this.calloutInt(cpu, slot);
   }
 
@@ -262,7 +252,7 @@ export class Translator {
    * guest's stack (a fault is the PUSHF's own). Linux's interrupt-state saves run through it.
    */
   private tcPushf(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, true)) {
       const f = ((cpu.getEflags() & ~L.VIRTUAL_FLAGS) | (this.vcpu.flags & L.VIRTUAL_FLAGS)) & ~(F.VM | F.RF);
       const esp = (cpu.regs[Reg.ESP] - 4) | 0;
       cpu.write32(SegReg.SS, esp >>> 0, f);
@@ -280,18 +270,7 @@ export class Translator {
    * has a translation.
    */
   private tcCallIndirect(cpu: Cpu, slot: number, ins: Instr, next: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
-      const target = cpu.readE32(ins) >>> 0;
-      const tc = target <= this.vcpu.segs[SegReg.CS].limit ? this.entries.get(target) : undefined;
-      if (tc !== undefined) {
-        const esp = (cpu.regs[Reg.ESP] - 4) | 0;
-        cpu.write32(SegReg.SS, esp >>> 0, next);
-        cpu.regs[Reg.ESP] = esp;
-        cpu.eip = tc >>> 0;
-        this.callIndirectNative.n++;
-        return;
-      }
-    }
+    if (this.mayRun(cpu, true) && this.callTranslated(cpu, next, cpu.readE32(ins) >>> 0)) { this.callIndirectNative.n++; return; }
     this.calloutInt(cpu, slot);
   }
 
@@ -301,7 +280,7 @@ export class Translator {
    * shadow changes (docs/monitor.md); the vCPU's TLB starts empty at every exit.
    */
   private tcInvlpg(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, false)) {
       cpu.eip = (slot + 2) >>> 0;
       this.invlpgNative.n++;
       return;
@@ -315,7 +294,7 @@ export class Translator {
    * written, 4 bytes checked; a fault is the PUSH's own).
    */
   private tcPushSreg(cpu: Cpu, slot: number, seg: number): void {
-    if (cpu.cpl === 1 && cpu.segs[SegReg.SS].big && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, true)) {
       const esp = (cpu.regs[Reg.ESP] - 4) | 0;
       cpu.write16(SegReg.SS, esp >>> 0, this.vcpu.segs[seg].selector);
       cpu.checkWrite(SegReg.SS, esp >>> 0, 4);
@@ -329,7 +308,7 @@ export class Translator {
 
   /** STI in translated code: the monitor sets the guest's virtual IF (and its interrupt shadow) in place. */
   private tcSti(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, false)) {
       cpu.eip = (slot + 2) >>> 0;
       this.host.sti();
       this.stiNative.n++;
@@ -340,7 +319,7 @@ export class Translator {
 
   /** IN or OUT (not INS/OUTS) in translated code, native at CPL 1 on the ports the monitor does in place. */
   private tcIo(cpu: Cpu, slot: number, ins: Instr): void {
-    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, false)) {
       cpu.eip = (slot + 2) >>> 0;
       if (this.host.portIo(cpu, ins)) { this.ioNative.n++; return; }
     }
@@ -349,7 +328,7 @@ export class Translator {
 
   /** CLI in translated code, native at CPL 1: the guest's virtual IF (the vCPU's) cleared. */
   private tcCli(cpu: Cpu, slot: number): void {
-    if (cpu.cpl === 1 && !this.vcpu.debug.armed) {
+    if (this.mayRun(cpu, false)) {
       this.vcpu.flags &= ~F.IF;
       cpu.eip = (slot + 2) >>> 0;
       this.cliNative.n++;
@@ -371,6 +350,30 @@ export class Translator {
     if (ins.handler === X.pushSreg && ins.opsize32) return (slot) => (cpu) => this.tcPushSreg(cpu, slot, segOfPushPop(ins.opcode));
     if (ins.handler === X.sti) return (slot) => (cpu) => this.tcSti(cpu, slot);
     return null;
+  }
+
+  /**
+   * Whether a helper may do its instruction's work itself: at CPL 1 (in the cache), with a
+   * 32-bit stack when it uses one, and while no debugger or guest breakpoint needs the
+   * monitor to see each instruction first (docs/gdb.md). Otherwise it takes the callout.
+   */
+  private mayRun(cpu: Cpu, usesStack: boolean): boolean {
+    return cpu.cpl === 1 && (!usesStack || cpu.segs[SegReg.SS].big) && !this.vcpu.debug.armed;
+  }
+
+  /**
+   * The CALL helpers' common part: push the guest's return address `ret` through the
+   * machine's SS (a fault is the CALL's own) and go on at `target`'s translation. False,
+   * with nothing done, when `target` has none or lies past the guest's CS limit.
+   */
+  private callTranslated(cpu: Cpu, ret: number, target: number): boolean {
+    const tc = target <= this.vcpu.segs[SegReg.CS].limit ? this.entries.get(target) : undefined;
+    if (tc === undefined) return false;
+    const esp = (cpu.regs[Reg.ESP] - 4) | 0;
+    cpu.write32(SegReg.SS, esp >>> 0, ret);
+    cpu.regs[Reg.ESP] = esp;
+    cpu.eip = tc >>> 0;
+    return true;
   }
 
   /** What the bytes under a helper say: INT 0xF1, the callout (on the strict CPU, its #GP). */
