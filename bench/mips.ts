@@ -12,6 +12,7 @@ import { CR0_PG } from "../src/hw/cpu/cpu.js";
 import type { JitOptions } from "../src/hw/cpu/jit/block-compiler.js";
 import { asm64 } from "../test/protection/harness.js";
 import { ENTER_LONG_MODE, RSP0, longMachine, useLongTables } from "../test/support/long-machine.js";
+import { WasmGuest, compileBlock, encode, runBlocks, type GuestOp } from "./wasm-block.js";
 
 interface Sample { name: string; instructions: number; seconds: number; }
 /** The compiler off, on (the default thresholds), or every block generated as JavaScript at once (tier 2). */
@@ -172,3 +173,87 @@ for (const { name, off, on, tier2 } of samples) {
     `${(b / a).toFixed(2).padStart(8)} ${(c / a).toFixed(2).padStart(12)}   ${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}, ${(c / refMops).toFixed(3)}`);
 }
 console.log("all tier 2: every block generated as JavaScript the first time it runs (--jit on generates a block after 50,000 runs; docs/jit.md).");
+
+// ---- The WebAssembly experiment (bench/wasm-block.ts, docs/jit.md) ----------------------
+
+interface Outcome { instructions: number; seconds: number; regs: number[]; data: number[] }
+const DATA = 0x200000;
+/** Initial EAX, EDX, EBX, ESP, EDI (ECX counts, ESI points at the data). */
+const START_REGS: [number, number][] = [[0, 1], [2, 3], [3, 5], [4, 0x8000], [7, 7]];
+
+/** The machine model runs the blocks: each `mov ecx, n; L: body; dec ecx; jnz L`, then hlt. */
+function machineBlocks(bodies: GuestOp[][], iterations: number, jit: Jit): Outcome {
+  const f = new FlatMachine({ cpl: 0, ramBytes: 8 << 20, jit });
+  pagingOn(f);
+  const code: number[] = [];
+  for (const body of bodies) {
+    code.push(0xb9, iterations & 0xff, (iterations >>> 8) & 0xff, (iterations >>> 16) & 0xff, iterations >>> 24);
+    const top = code.length;
+    code.push(...encode(body), 0x49, 0x0f, 0x85);
+    const rel = top - (code.length + 4);
+    code.push(rel & 0xff, (rel >>> 8) & 0xff, (rel >>> 16) & 0xff, (rel >>> 24) & 0xff);
+  }
+  code.push(0xf4);
+  f.load(code, CODE);
+  for (const [r, v] of START_REGS) f.cpu.regs[r] = v;
+  f.cpu.regs[6] = DATA;
+  const t = time(() => { f.cpu.run(4e9); return f.cpu.instructions; });
+  return { ...t, regs: [...f.cpu.regs.slice(0, 8)], data: Array.from({ length: 32 }, (_, k) => f.m.mem.read32(DATA + 4 * k) | 0) };
+}
+
+/** The same blocks as WebAssembly (compiled when first entered, as a JIT would), over state in linear memory. */
+function wasmBlocks(bodies: GuestOp[][], iterations: number, locals: boolean, liveFlags: boolean): Outcome & { emitUs: number; compileUs: number } {
+  const g = new WasmGuest();
+  for (const [r, v] of START_REGS) g.setReg(r, v);
+  g.setReg(6, DATA);
+  let emitNs = 0, compileNs = 0;
+  const t = time(() => {
+    let n = 0;
+    bodies.forEach((body) => {
+      const b = compileBlock(g, body, 0, 0, locals, liveFlags);
+      emitNs += b.emitNs;
+      compileNs += b.compileNs;
+      n += runBlocks(g, [b], iterations);
+    });
+    return n;
+  });
+  return { ...t, emitUs: emitNs / 1e3 / bodies.length, compileUs: compileNs / 1e3 / bodies.length, regs: Array.from({ length: 8 }, (_, r) => g.reg(r) | 0), data: Array.from({ length: 32 }, (_, k) => g.ram32(DATA + 4 * k) | 0) };
+}
+
+/** `n` distinct blocks of 20 instructions: ADDs among EAX, EDX, EBX, EDI, and loads and stores of EAX at ESI+d. */
+function warmBodies(n: number): GuestOp[][] {
+  const regs = [0, 2, 3, 7];
+  return Array.from({ length: n }, (_, k) => Array.from({ length: 20 }, (_, i): GuestOp => {
+    const d = ((k * 7 + i * 3) % 32) * 4;
+    switch ((k + i) % 3) {
+      case 0: return { kind: "add", d: regs[(k + i) & 3], s: regs[(k * 3 + i + 1) & 3] };
+      case 1: return { kind: "load", d };
+      default: return { kind: "store", d };
+    }
+  }));
+}
+
+console.log("");
+console.log("WebAssembly experiment (bench/wasm-block.ts): the same blocks as hand-written WebAssembly over guest state in linear memory,");
+console.log("checked against the machine model's registers and data. MIPS (the WebAssembly columns include writing and compiling each block);");
+console.log("per block: microseconds to write its bytes here (emit), and for V8 to compile and instantiate the module (compile).");
+console.log("workload                                   jit off   jit on   all tier 2   wasm (as tier 2)   wasm (locals, live flags)   emit   compile");
+for (const [name, bodies, iterations] of [
+  ["40 ADDs per block, 1 M runs", [Array.from({ length: 40 }, (): GuestOp => ({ kind: "add", d: 0, s: 3 }))], 1_000_000],
+  ["20 MOVs to/from memory, 1 M runs", [Array.from({ length: 20 }, (_, i): GuestOp => (i & 1 ? { kind: "store", d: 4 } : { kind: "load", d: 0 }))], 1_000_000],
+  ["400 warm blocks of 20, 5,000 runs each", warmBodies(400), 5_000],
+  ["2,000 warm blocks of 20, 500 runs each", warmBodies(2_000), 500],
+] as const) {
+  const off = machineBlocks(bodies as GuestOp[][], iterations, false);
+  const on = machineBlocks(bodies as GuestOp[][], iterations, true);
+  const t2 = machineBlocks(bodies as GuestOp[][], iterations, { generate: 1 });
+  const w1 = wasmBlocks(bodies as GuestOp[][], iterations, false, false);
+  const w2 = wasmBlocks(bodies as GuestOp[][], iterations, true, true);
+  for (const [label, o] of [["jit on", on], ["all tier 2", t2], ["wasm", w1], ["wasm locals", w2]] as const) {
+    if (o.regs.join() !== off.regs.join() || o.data.join() !== off.data.join()) {
+      throw new Error(`wasm experiment: ${name}: ${label} left different state (registers ${o.regs.join()} against ${off.regs.join()})`);
+    }
+  }
+  const m = (o: Outcome): string => (o.instructions / o.seconds / 1e6).toFixed(1);
+  console.log(`${name.padEnd(42)} ${m(off).padStart(7)} ${m(on).padStart(8)} ${m(t2).padStart(12)} ${m(w1).padStart(18)} ${m(w2).padStart(27)} ${w2.emitUs.toFixed(0).padStart(6)} ${w2.compileUs.toFixed(0).padStart(6)} us`);
+}
