@@ -9,7 +9,7 @@
 
 import { Machine } from "../../src/hw/machine.js";
 import { Descriptor, SegReg } from "../../src/hw/cpu/segment.js";
-import { CR0_PE, type CpuVariant } from "../../src/hw/cpu/cpu.js";
+import { CR0_PE, CR0_PG, type CpuVariant } from "../../src/hw/cpu/cpu.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 import { StopReason } from "../../src/hw/cpu/fault.js";
 import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
@@ -106,6 +106,17 @@ export class FlatMachine {
   }
 
   /** Copy code bytes to `at` (default CODE) and point EIP there. */
+  /**
+   * Paging on, the low 4 MiB identity-mapped (read/write, supervisor, no A or D bits set) by
+   * the page directory at `pd` and the page table at `pt`; a test changes entries of `pt` after.
+   */
+  pageLow4MiB(pd: number, pt: number): void {
+    this.mem.write32(pd, pt | 3);
+    for (let p = 0; p < 1024; p++) this.mem.write32(pt + p * 4, (p << 12) | 3);
+    this.cpu.setCr3(pd);
+    this.cpu.setCr0(this.cpu.cr0 | CR0_PG);
+  }
+
   load(bytes: number[] | Uint8Array, at = CODE): void {
     this.m.mem.load(at, Uint8Array.from(bytes));
     this.m.cpu.eip = at;

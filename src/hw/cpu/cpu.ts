@@ -95,6 +95,20 @@ export interface CpuOptions {
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
 /** The host stores an Int32Array little-endian, as x86 memory is: aligned dwords of RAM can use one. */
+/** The longest instruction, in bytes (SDM vol. 2 §2.3.11). */
+const MAX_INSTR_LEN = 15;
+/** Slots of the page-crossing instruction cache (a power of two). */
+const CROSSING_SLOTS = 64;
+
+/** An instruction decoded across a page boundary: where, from which two frames, and its bytes. */
+class CrossingInstr {
+  ins: Instr | null = null;
+  lin = 0;
+  phys1 = -1;
+  phys2 = -1;
+  readonly bytes = new Uint8Array(MAX_INSTR_LEN);
+}
+
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
@@ -384,6 +398,8 @@ export class Cpu {
   /** Scratch descriptors and frame for interrupt delivery and far transfers (interrupt.ts). */
   readonly delivery = new DeliveryScratch();
   private readonly nativeCache = new Map<number, Instr>();
+  /** Instructions decoded across a page boundary, by linear address (crossingInstr). */
+  private readonly crossing: CrossingInstr[] = Array.from({ length: CROSSING_SLOTS }, () => new CrossingInstr());
   private nativeLastPhys = -1;
   private nativeLast: Instr | null = null;
   /** Whether linear addresses go through the TLB: CR0.PG, or EPT in VMX non-root operation. */
@@ -1529,10 +1545,54 @@ export class Cpu {
       }
     }
     if (eip > cs.limit) this.gp(0);
+    // (32-bit code only: 16-bit code's IP wraps at 64 KiB, where the next page may not follow.)
+    if ((lin & 0xfff) > 0x1000 - MAX_INSTR_LEN && cs.big) {
+      const again = this.crossingInstr(lin, phys);
+      if (again !== null) return again;
+    }
     const ins = decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
     if (arr !== undefined && this.fetchPhysPage === page) this.fetchArr = arr;
+    else if ((lin & 0xfff) + ins.len > 0x1000 && cs.big) this.rememberCrossing(ins, lin, phys);
     return ins;
+  }
+
+  /**
+   * An instruction that crosses into the next page, decoded before at this linear address,
+   * if it would decode the same now: the same frame for its first page, the same CS.D, inside
+   * the CS limit, the second page still translating to the same RAM frame, and the same
+   * bytes on both. The decoded-instruction cache keeps only instructions inside one page;
+   * without this a hot instruction across a page boundary was decoded at every execution
+   * (626 k times in the Linux boot). Otherwise null, and the caller decodes.
+   *
+   * The second page is fetched as decode fetches it (`fetchCodeByte` on its first byte: the
+   * CS limit, the translation and its accessed bit, the NX check, and any fault they raise)
+   * only once the first page's bytes are known to be the same, which is when decode would
+   * reach it too.
+   */
+  private crossingInstr(lin: number, phys: number): Instr | null {
+    const e = this.crossing[(lin ^ (lin >>> 12)) & (CROSSING_SLOTS - 1)];
+    const ins = e.ins;
+    if (ins === null || e.lin !== lin || e.phys1 !== phys || this.debug.watching) return null;
+    const cs = this.segs[SegReg.CS];
+    if (ins.code32 !== cs.big || this.eip + ins.len - 1 > cs.limit) return null;
+    const first = 0x1000 - (lin & 0xfff), bytes = e.bytes, mem = this.mem;
+    for (let k = 0; k < first; k++) if (mem.read8(phys + k) !== bytes[k]) return null;
+    this.fetchCodeByte(this.eip + first);
+    const phys2 = this.translateRead((lin + first) | 0, this.cpl === 3, 0);
+    if (phys2 !== e.phys2) return null;
+    for (let k = first; k < ins.len; k++) if (mem.read8(phys2 + k - first) !== bytes[k]) return null;
+    return ins;
+  }
+
+  /** Keep `ins`, just decoded across a page boundary at `lin`, for crossingInstr (RAM only: no device sees the second look). */
+  private rememberCrossing(ins: Instr, lin: number, phys: number): void {
+    const first = 0x1000 - (lin & 0xfff);
+    const phys2 = this.translateRead((lin + first) | 0, this.cpl === 3, 0);
+    if (!this.mem.isRam(phys) || !this.mem.isRam(phys2)) return;
+    const e = this.crossing[(lin ^ (lin >>> 12)) & (CROSSING_SLOTS - 1)];
+    e.ins = ins; e.lin = lin; e.phys1 = phys; e.phys2 = phys2;
+    for (let k = 0; k < ins.len; k++) e.bytes[k] = this.mem.read8(k < first ? phys + k : phys2 + k - first);
   }
 
   /**

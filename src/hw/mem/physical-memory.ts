@@ -318,6 +318,29 @@ export class PhysicalMemory {
     this.write8(addr + 3, value >>> 24);
   }
 
+  /**
+   * Write `bytes` at `addr` as that many write8s would, with one code-write report and one
+   * watched-page report per page of RAM instead of one per byte (the binary translator
+   * appending a trace to a page of its cache that holds running code).
+   */
+  writeBytes(addr: number, bytes: ArrayLike<number>): void {
+    addr >>>= 0;
+    let i = 0;
+    while (i < bytes.length) {
+      const a = (addr + i) >>> 0, page = a >>> 12;
+      const n = Math.min(bytes.length - i, 0x1000 - (a & 0xfff));
+      if (a + n > this.ramSize || this.notRam[page] !== 0) {
+        for (let k = 0; k < n; k++) this.write8(a + k, bytes[i + k]);
+      } else {
+        if (this.codePages[page] !== 0) this.onCodeWrite(a, n);
+        if (this.watched !== null && this.watched[page] !== 0) this.onWatchedWrite(page);
+        const r = this.ram;
+        for (let k = 0; k < n; k++) r[a + k] = bytes[i + k];
+      }
+      i += n;
+    }
+  }
+
   /** Copy bytes into RAM (loaders). Bypasses ROM protection only for RAM pages. */
   load(addr: number, bytes: Uint8Array): void {
     for (let i = 0; i < bytes.length; i++) this.write8(addr + i, bytes[i]);

@@ -105,11 +105,20 @@ class EntryMap {
   private readonly vals = new Int32Array(EntryMap.SLOTS);
   private static slot(k: number): number { return (k ^ (k >>> 16)) & (EntryMap.SLOTS - 1); }
   get(addr: number): number | undefined {
+    const t = this.bits(addr);
+    return t !== 0 ? t >>> 0 : undefined;
+  }
+  /**
+   * The TC address's int32 bits, 0 for none: what the helpers use, since an address above
+   * 2 GiB returned as a number is a heap number per call (10 M of them on a Linux boot).
+   */
+  bits(addr: number): number {
     const k = addr | 0, i = EntryMap.slot(k);
-    if (this.keys[i] === k && this.vals[i] !== 0) return this.vals[i] >>> 0;
+    if (this.keys[i] === k && this.vals[i] !== 0) return this.vals[i];
     const v = this.map.get(k);
-    if (v !== undefined) { this.keys[i] = k; this.vals[i] = v | 0; }
-    return v;
+    if (v === undefined) return 0;
+    this.keys[i] = k; this.vals[i] = v | 0;
+    return v | 0;
   }
   has(addr: number): boolean { return this.map.has(addr | 0); }
   set(addr: number, v: number): void {
@@ -222,9 +231,9 @@ export class Translator {
   private tcReturn(cpu: Cpu, slot: number, retPop: number): void {
     if (this.mayRun(cpu, true)) {
       const esp = cpu.regs[Reg.ESP];
-      const target = cpu.read32(SegReg.SS, esp >>> 0);
-      const tc = this.entries.get(target);
-      if (tc !== undefined) {
+      const target = cpu.read32(SegReg.SS, esp);
+      const tc = this.entries.bits(target);
+      if (tc !== 0) {
         cpu.regs[Reg.ESP] = (esp + 4 + retPop) | 0;
         cpu.eip = tc >>> 0;
         this.retNative.n++;
@@ -255,7 +264,7 @@ export class Translator {
     if (this.mayRun(cpu, true)) {
       const f = ((cpu.getEflags() & ~L.VIRTUAL_FLAGS) | (this.vcpu.flags & L.VIRTUAL_FLAGS)) & ~(F.VM | F.RF);
       const esp = (cpu.regs[Reg.ESP] - 4) | 0;
-      cpu.write32(SegReg.SS, esp >>> 0, f);
+      cpu.write32(SegReg.SS, esp, f);
       cpu.regs[Reg.ESP] = esp;
       cpu.eip = (slot + 2) >>> 0;
       this.pushfNative.n++;
@@ -357,6 +366,8 @@ export class Translator {
    * 32-bit stack when it uses one, and while no debugger or guest breakpoint needs the
    * monitor to see each instruction first (docs/gdb.md). Otherwise it takes the callout.
    */
+  // (The helpers pass stack offsets to the Cpu's accessors as int32 bits, which they take
+  // modulo 2^32: a kernel stack above 2 GiB passed as `esp >>> 0` was a heap number per call.)
   private mayRun(cpu: Cpu, usesStack: boolean): boolean {
     return cpu.cpl === 1 && (!usesStack || cpu.segs[SegReg.SS].big) && !this.vcpu.debug.armed;
   }
@@ -367,10 +378,10 @@ export class Translator {
    * with nothing done, when `target` has none or lies past the guest's CS limit.
    */
   private callTranslated(cpu: Cpu, ret: number, target: number): boolean {
-    const tc = target <= this.vcpu.segs[SegReg.CS].limit ? this.entries.get(target) : undefined;
-    if (tc === undefined) return false;
+    const tc = target <= this.vcpu.segs[SegReg.CS].limit ? this.entries.bits(target) : 0;
+    if (tc === 0) return false;
     const esp = (cpu.regs[Reg.ESP] - 4) | 0;
-    cpu.write32(SegReg.SS, esp >>> 0, ret);
+    cpu.write32(SegReg.SS, esp, ret);
     cpu.regs[Reg.ESP] = esp;
     cpu.eip = tc >>> 0;
     return true;
@@ -609,7 +620,7 @@ export class Translator {
     }
     // Commit.
     const base = this.used;
-    for (let k = 0; k < out.length; k++) this.world.put8(L.TC_OFF + base + k, out[k]);
+    this.world.putBytes(L.TC_OFF + base, out);
     this.used += out.length;
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);

@@ -305,7 +305,7 @@ export class Translator64 {
       const rel = (destAddr - (base + j.at + 4)) | 0;
       for (let k = 0; k < 4; k++) out[j.at + k] = (rel >>> (8 * k)) & 0xff;
     }
-    for (let k = 0; k < out.length; k++) this.world.put8(L.TC64_OFF + this.used + k, out[k]);
+    this.world.putBytes(L.TC64_OFF + this.used, out);
     this.used += out.length;
     for (const [off, guest] of bounds) this.boundary.set(base + off, guest);
     for (const [off, c] of callouts) this.callouts.set(base + off, c);

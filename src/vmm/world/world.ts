@@ -52,6 +52,11 @@ export class World {
     this.expected[off] = v & 0xff;
   }
 
+  /** `bytes` from `off` on, as put8 each (one code-write report per page: PhysicalMemory.writeBytes). */
+  putBytes(off: number, bytes: ArrayLike<number>): void {
+    this.mem.writeBytes(this.base + off, bytes);
+    for (let k = 0; k < bytes.length; k++) this.expected[off + k] = bytes[k] & 0xff;
+  }
   put32(off: number, v: number): void {
     for (let k = 0; k < 4; k++) this.put8(off + k, v >>> (k * 8));
   }

@@ -9,7 +9,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FlatMachine } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
-import { CR0_PG } from "../cpu.js";
 import type { JitOptions } from "./block-compiler.js";
 
 const PD = 0x20000, PT = 0x21000;
@@ -24,13 +23,10 @@ const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 
  */
 function machine(jit: false | JitOptions, source: string): FlatMachine {
   const fm = new FlatMachine({ cpl: 0, jit });
-  fm.mem.write32(PD, PT | 3);
-  for (let p = 0; p < 1024; p++) fm.mem.write32(PT + p * 4, (p << 12) | 3);
+  fm.pageLow4MiB(PD, PT);
   fm.mem.write32(PTE, FRAME_A | 3);
   fm.mem.load(FRAME_A, Uint8Array.from([0xb8, 0xaa, 0xaa, 0, 0, 0xc3]));
   fm.mem.load(FRAME_B, Uint8Array.from([0xb8, 0xbb, 0xbb, 0, 0, 0xc3]));
-  fm.cpu.setCr3(PD);
-  fm.cpu.setCr0(fm.cpu.cr0 | CR0_PG);
   loadAsm(fm, source);
   return fm;
 }
