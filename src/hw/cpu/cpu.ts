@@ -1467,9 +1467,15 @@ export class Cpu {
       const ins = cached[phys & 0xfff];
       if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
     }
+    const crossing = (m64 || cs.big) && (lin & 0xfff) > 0x1000 - MAX_INSTR_LEN;
+    if (crossing) {
+      const again = this.crossingInstr(lin, phys, m64);
+      if (again !== null) return again;
+    }
     const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
     if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchArr = arr;
+    else if (crossing && (lin & 0xfff) + ins.len > 0x1000) this.rememberCrossing(ins, lin, phys);
     return ins;
   }
 
@@ -1547,7 +1553,7 @@ export class Cpu {
     if (eip > cs.limit) this.gp(0);
     // (32-bit code only: 16-bit code's IP wraps at 64 KiB, where the next page may not follow.)
     if ((lin & 0xfff) > 0x1000 - MAX_INSTR_LEN && cs.big) {
-      const again = this.crossingInstr(lin, phys);
+      const again = this.crossingInstr(lin, phys, false);
       if (again !== null) return again;
     }
     const ins = decode(this, eip, cs.big);
@@ -1559,9 +1565,9 @@ export class Cpu {
 
   /**
    * An instruction that crosses into the next page, decoded before at this linear address,
-   * if it would decode the same now: the same frame for its first page, the same CS.D, inside
-   * the CS limit, the second page still translating to the same RAM frame, and the same
-   * bytes on both. The decoded-instruction cache keeps only instructions inside one page;
+   * if it would decode the same now: the same frame for its first page, the same CS.D and
+   * 64-bit mode, inside the CS limit, the second page still translating to the same RAM
+   * frame, and the same bytes on both. The decoded-instruction cache keeps only instructions inside one page;
    * without this a hot instruction across a page boundary was decoded at every execution
    * (626 k times in the Linux boot). Otherwise null, and the caller decodes.
    *
@@ -1570,16 +1576,16 @@ export class Cpu {
    * only once the first page's bytes are known to be the same, which is when decode would
    * reach it too.
    */
-  private crossingInstr(lin: number, phys: number): Instr | null {
-    const e = this.crossing[(lin ^ (lin >>> 12)) & (CROSSING_SLOTS - 1)];
+  private crossingInstr(lin: number, phys: number, m64: boolean): Instr | null {
+    const e = this.crossing[Cpu.crossingSlot(lin)];
     const ins = e.ins;
     if (ins === null || e.lin !== lin || e.phys1 !== phys || this.debug.watching) return null;
     const cs = this.segs[SegReg.CS];
-    if (ins.code32 !== cs.big || this.eip + ins.len - 1 > cs.limit) return null;
+    if (ins.code64 !== m64 || ins.code32 !== cs.big || (!m64 && this.eip + ins.len - 1 > cs.limit)) return null;
     const first = 0x1000 - (lin & 0xfff), bytes = e.bytes, mem = this.mem;
     for (let k = 0; k < first; k++) if (mem.read8(phys + k) !== bytes[k]) return null;
     this.fetchCodeByte(this.eip + first);
-    const phys2 = this.translateRead((lin + first) | 0, this.cpl === 3, 0);
+    const phys2 = this.codePhys(lin, first);
     if (phys2 !== e.phys2) return null;
     for (let k = first; k < ins.len; k++) if (mem.read8(phys2 + k - first) !== bytes[k]) return null;
     return ins;
@@ -1588,11 +1594,27 @@ export class Cpu {
   /** Keep `ins`, just decoded across a page boundary at `lin`, for crossingInstr (RAM only: no device sees the second look). */
   private rememberCrossing(ins: Instr, lin: number, phys: number): void {
     const first = 0x1000 - (lin & 0xfff);
-    const phys2 = this.translateRead((lin + first) | 0, this.cpl === 3, 0);
+    const phys2 = this.codePhys(lin, first);
     if (!this.mem.isRam(phys) || !this.mem.isRam(phys2)) return;
-    const e = this.crossing[(lin ^ (lin >>> 12)) & (CROSSING_SLOTS - 1)];
+    const e = this.crossing[Cpu.crossingSlot(lin)];
     e.ins = ins; e.lin = lin; e.phys1 = phys; e.phys2 = phys2;
     for (let k = 0; k < ins.len; k++) e.bytes[k] = this.mem.read8(k < first ? phys + k : phys2 + k - first);
+  }
+
+  /** The crossing cache's slot for a linear address (its low 32 bits; 64-bit addresses are numbers). */
+  private static crossingSlot(lin: number): number {
+    const k = lin | 0;
+    return (k ^ (k >>> 12)) & (CROSSING_SLOTS - 1);
+  }
+
+  /**
+   * The frame of code at linear `lin + first`, the first byte on the page after `lin`'s,
+   * already fetched (a TLB hit): as the fetch of each mode forms the address (32 bits
+   * wrapping, outside and in compatibility mode; 64 bits in 64-bit mode).
+   */
+  private codePhys(lin: number, first: number): number {
+    if (!this.lma) return this.translateRead((lin + first) | 0, this.cpl === 3, 0);
+    return this.long.translate(this.mode64 ? lin + first : (lin + first) >>> 0, false, this.cpl === 3, true);
   }
 
   /**
