@@ -26,6 +26,7 @@ import { StopReason } from "../hw/cpu/fault.js";
 import * as F from "../hw/cpu/eflags.js";
 import { iret } from "../hw/cpu/transfer.js";
 import { iret_ } from "../hw/cpu/exec/control.js";
+import { invlpg as invlpgM } from "../hw/cpu/exec/system.js";
 import { iret64 } from "../hw/cpu/interrupt64.js";
 import { EFER_LME, EFER_LMA, EFER_LMSLE } from "../hw/cpu/control-regs.js";
 import type { Handler, Instr } from "../hw/cpu/instr.js";
@@ -66,6 +67,8 @@ const LOOK_AHEAD = 3;
 const QUICK_IO: ReadonlySet<Handler> = new Set([ioIn, ioOut]);
 /** What the quick page-table store carries out: MOV r/m, reg and MOV r/m, imm. */
 const QUICK_STORES: ReadonlySet<Handler> = new Set([movEvGv, movEvIz]);
+/** The instruction the quick INVLPG takes (INVLPG m). */
+const QUICK_INVLPG: ReadonlySet<Handler> = new Set([invlpgM]);
 const EMULATE_AHEAD = 16;
 /** trapSoon's note of an instruction: its length in the low byte, and these. */
 const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
@@ -446,7 +449,7 @@ export class Monitor {
       return;
     }
     if (v === 14 && (this.hiddenFault(err, (cs & 3) === 3, 4) || ((cs & 3) !== 3 && this.quickTableStore(eip, efl, cs)))) return;
-    if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && this.quickIo(eip, efl, cs)) return;
+    if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && (this.quickIo(eip, efl, cs) || this.quickInvlpg(eip, efl, cs))) return;
     // (A near RET in translated code is the translator's native helper, not a callout:
     // docs/bt.md, "Returns"; it comes here only when its target has no translation yet.)
     if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
@@ -1011,6 +1014,26 @@ export class Monitor {
     this.overhead -= 1;
     if (!this.portIo(this.machine.cpu, ins)) { this.overhead += 1; return false; }
     this.counters.inc("trap.io-quick");
+    this.skipFaulting(eip, ins.len);
+    return true;
+  }
+
+  /**
+   * Trap mode's quick INVLPG (docs/monitor.md, "Modes"): a #GP from the guest kernel's
+   * INVLPG m retires it here, as bt's helper does (docs/bt.md, "More helpers"). Nothing
+   * needs doing for it: the shadow follows the guest's tables by tracing their writes (the
+   * machine's TLB is flushed whenever the shadow changes), and the vCPU's TLB is flushed
+   * before each instruction it emulates. What follows is what follows an emulated
+   * instruction (afterInPlace).
+   */
+  private quickInvlpg(eip: number, efl: number, cs: number): boolean {
+    if (cs !== this.machineSel[SegReg.CS]) return false;
+    const ins = this.quickInstr(eip, efl, QUICK_INVLPG);
+    if (ins === null || !ins.hasMem) return false;
+    // The INVLPG retires as a guest instruction (this entry stays overhead).
+    this.overhead -= 1;
+    this.afterInPlace();
+    this.counters.inc("trap.invlpg-quick");
     this.skipFaulting(eip, ins.len);
     return true;
   }
