@@ -218,7 +218,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace() }) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace(), invlpg: (lin) => this.guestInvlpg(lin) }) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -870,7 +870,13 @@ export class Monitor {
     vc.run(1);
     const n = vc.instructions - before;
     this.overhead -= n;
-    if (this.lastIns !== null) this.counters.inc(emulateCounter(this.lastIns));
+    // (Set by the vCPU's tracer during run(); the compiler cannot see that.)
+    const ins = this.lastIns as Instr | null;
+    if (ins !== null) {
+      this.counters.inc(emulateCounter(ins));
+      // An INVLPG m the vCPU retired (32-bit code; its registers are as the operand saw them).
+      if (n === 1 && ins.handler === invlpgM && ins.hasMem) this.guestInvlpg((vc.segs[ins.seg].base + vc.ea(ins)) | 0);
+    }
     if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
     // The vCPU's debug probe stopped it (a debugger's breakpoint, watchpoint or step): the
     // machine stops after this exit, with the guest's state in the vCPU.
@@ -1020,11 +1026,9 @@ export class Monitor {
 
   /**
    * Trap mode's quick INVLPG (docs/monitor.md, "Modes"): a #GP from the guest kernel's
-   * INVLPG m retires it here, as bt's helper does (docs/bt.md, "More helpers"). Nothing
-   * needs doing for it: the shadow follows the guest's tables by tracing their writes (the
-   * machine's TLB is flushed whenever the shadow changes), and the vCPU's TLB is flushed
-   * before each instruction it emulates. What follows is what follows an emulated
-   * instruction (afterInPlace).
+   * INVLPG m retires it here, as bt's helper does (docs/bt.md, "More helpers"): the page's
+   * shadow entry dropped (guestInvlpg; the vCPU's TLB is flushed before each instruction it
+   * emulates anyway), then what follows an emulated instruction (afterInPlace).
    */
   private quickInvlpg(eip: number, efl: number, cs: number): boolean {
     if (cs !== this.machineSel[SegReg.CS]) return false;
@@ -1032,6 +1036,7 @@ export class Monitor {
     if (ins === null || !ins.hasMem) return false;
     // The INVLPG retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
+    this.guestInvlpg((this.vcpu.segs[ins.seg].base + this.machine.cpu.ea(ins)) | 0);
     this.afterInPlace();
     this.counters.inc("trap.invlpg-quick");
     this.skipFaulting(eip, ins.len);
@@ -1067,6 +1072,21 @@ export class Monitor {
     // In the translation cache the MOV was copied as it is: the same length.
     this.skipFaulting(eip, ins.len);
     return true;
+  }
+
+  /**
+   * The guest invalidated the TLB entry of linear `lin` (INVLPG, whichever way it ran): its
+   * shadow entry goes, so the next access walks the guest's tables again and sets the A bit
+   * (and D on a write) as the processor does after dropping a TLB entry. (The shadow keeps
+   * an entry whose guest entry only lost its A bit, as a TLB keeps it: docs/monitor.md,
+   * "Coherence".) The machine's TLB drops that page, or everything when other shadow
+   * changes wait for a flush.
+   */
+  private guestInvlpg(lin: number): void {
+    const pending = this.shadow.needFlush;
+    if (!this.shadow.invalidatePage(lin) || pending) return;
+    this.shadow.needFlush = false;
+    this.machine.cpu.invalidatePage(lin);
   }
 
   /** Return to the guest past the instruction that faulted at `eip` (`len` bytes), popping its error code. */

@@ -169,6 +169,8 @@ export interface TranslatorHost {
   portIo(cpu: Cpu, ins: Instr): boolean;
   /** STI of translated code: the vCPU's IF and interrupt shadow set, a pending interrupt's exit armed. */
   sti(): void;
+  /** INVLPG of translated code, of guest linear address `lin`: its shadow entry dropped. */
+  invlpg(lin: number): void;
 }
 
 export class Translator {
@@ -284,12 +286,14 @@ export class Translator {
   }
 
   /**
-   * INVLPG m in translated code: nothing for the machine to do. The shadow follows the
-   * guest's tables by tracing writes to them, and the machine's TLB is flushed whenever the
-   * shadow changes (docs/monitor.md); the vCPU's TLB starts empty at every exit.
+   * INVLPG m in translated code: the monitor drops the shadow entry of the page, as the
+   * processor drops its TLB entry, so the next access walks the guest's tables again and
+   * sets their A bit (docs/monitor.md, "Coherence"). The operand's address is the guest's:
+   * the guest's segment base and the machine's registers, which are the guest's here.
    */
-  private tcInvlpg(cpu: Cpu, slot: number): void {
+  private tcInvlpg(cpu: Cpu, slot: number, ins: Instr): void {
     if (this.mayRun(cpu, false)) {
+      this.host.invlpg((this.vcpu.segs[ins.seg].base + cpu.ea(ins)) | 0);
       cpu.eip = (slot + 2) >>> 0;
       this.invlpgNative.n++;
       return;
@@ -355,7 +359,7 @@ export class Translator {
     if (ins.handler === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) {
       return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
     }
-    if (ins.handler === X.invlpg && ins.hasMem) return (slot) => (cpu) => this.tcInvlpg(cpu, slot);
+    if (ins.handler === X.invlpg && ins.hasMem) return (slot) => (cpu) => this.tcInvlpg(cpu, slot, ins);
     if (ins.handler === X.pushSreg && ins.opsize32) return (slot) => (cpu) => this.tcPushSreg(cpu, slot, segOfPushPop(ins.opcode));
     if (ins.handler === X.sti) return (slot) => (cpu) => this.tcSti(cpu, slot);
     return null;
