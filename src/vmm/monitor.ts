@@ -63,12 +63,10 @@ import { GUEST_STATE_VERSION, modelOf, restorePlatform, savePlatform, type Guest
 const TRAP_PRONE = new Set<Handler>([...CALLOUT, iret_]);
 /** How far ahead it looks for one, and how many it runs per exit at most. */
 const LOOK_AHEAD = 3;
-/** What trap's quick I/O path carries out: IN and OUT (not the string forms). */
-const QUICK_IO: ReadonlySet<Handler> = new Set([ioIn, ioOut]);
+/** What trap's quick #GP path carries out: IN and OUT (not the string forms), INVLPG m. */
+const QUICK_GP: ReadonlySet<Handler> = new Set([ioIn, ioOut, invlpgM]);
 /** What the quick page-table store carries out: MOV r/m, reg and MOV r/m, imm. */
 const QUICK_STORES: ReadonlySet<Handler> = new Set([movEvGv, movEvIz]);
-/** The instruction the quick INVLPG takes (INVLPG m). */
-const QUICK_INVLPG: ReadonlySet<Handler> = new Set([invlpgM]);
 const EMULATE_AHEAD = 16;
 /** trapSoon's note of an instruction: its length in the low byte, and these. */
 const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
@@ -218,7 +216,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace(), invlpg: (lin) => this.guestInvlpg(lin) }) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins) }) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -449,7 +447,7 @@ export class Monitor {
       return;
     }
     if (v === 14 && (this.hiddenFault(err, (cs & 3) === 3, 4) || ((cs & 3) !== 3 && this.quickTableStore(eip, efl, cs)))) return;
-    if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && (this.quickIo(eip, efl, cs) || this.quickInvlpg(eip, efl, cs))) return;
+    if (v === 13 && err === 0 && (cs & 3) === 1 && this.bt === null && this.quickGp(eip, efl, cs)) return;
     // (A near RET in translated code is the translator's native helper, not a callout:
     // docs/bt.md, "Returns"; it comes here only when its target has no translation yet.)
     if (v === L.VEC_CALLOUT) this.overhead += 1; // the translated code's INT
@@ -875,7 +873,7 @@ export class Monitor {
     if (ins !== null) {
       this.counters.inc(emulateCounter(ins));
       // An INVLPG m the vCPU retired (32-bit code; its registers are as the operand saw them).
-      if (n === 1 && ins.handler === invlpgM && ins.hasMem) this.guestInvlpg((vc.segs[ins.seg].base + vc.ea(ins)) | 0);
+      if (n === 1 && ins.handler === invlpgM && ins.hasMem) this.guestInvlpg(vc, ins);
     }
     if (vc.stopReason === StopReason.TripleFault) this.machine.cpu.stop(StopReason.TripleFault);
     // The vCPU's debug probe stopped it (a debugger's breakpoint, watchpoint or step): the
@@ -1004,41 +1002,34 @@ export class Monitor {
   }
 
   /**
-   * Trap mode's quick port I/O: a #GP from an IN or OUT of the guest's kernel (ring 1) on a
-   * port the monitor does in place (inPlacePort) is carried out here, on the machine's
-   * registers, without loading the vCPU and without the rest of an exit (docs/monitor.md,
-   * "Modes"). The trap is the same; what follows it is what portIo does for bt's helper:
-   * the access at the guest's time, devices advanced past it, a deliverable interrupt made
-   * the next event. Anything else (a debugger or the guest's TF, another code segment,
-   * a snapshot due) takes the ordinary exit.
+   * Trap mode's quick #GP path (docs/monitor.md, "Modes"): a #GP from the guest kernel's
+   * (ring 1) instruction is carried out here, on the machine's registers, without loading
+   * the vCPU and without the rest of an exit, for
+   * - IN or OUT on a port the monitor does in place (inPlacePort): what portIo does for
+   *   bt's helper, the access at the guest's time, devices advanced past it, a deliverable
+   *   interrupt made the next event (`trap.io-quick`);
+   * - INVLPG m, as bt's helper does (docs/bt.md, "More helpers"): the page's shadow entry
+   *   dropped (guestInvlpg; the vCPU's TLB is flushed before each instruction it emulates
+   *   anyway), then what follows an emulated instruction (`trap.invlpg-quick`).
+   * The trap is the same. Anything else (a debugger or the guest's TF, another code
+   * segment, a snapshot due, another port) takes the ordinary exit.
    */
-  private quickIo(eip: number, efl: number, cs: number): boolean {
+  private quickGp(eip: number, efl: number, cs: number): boolean {
     if (cs !== this.machineSel[SegReg.CS]) return false;
-    const ins = this.quickInstr(eip, efl, QUICK_IO);
+    const ins = this.quickInstr(eip, efl, QUICK_GP);
     if (ins === null) return false;
-    // The IN or OUT retires as a guest instruction (this entry stays overhead).
+    const m = this.machine.cpu;
+    // The instruction retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
-    if (!this.portIo(this.machine.cpu, ins)) { this.overhead += 1; return false; }
-    this.counters.inc("trap.io-quick");
-    this.skipFaulting(eip, ins.len);
-    return true;
-  }
-
-  /**
-   * Trap mode's quick INVLPG (docs/monitor.md, "Modes"): a #GP from the guest kernel's
-   * INVLPG m retires it here, as bt's helper does (docs/bt.md, "More helpers"): the page's
-   * shadow entry dropped (guestInvlpg; the vCPU's TLB is flushed before each instruction it
-   * emulates anyway), then what follows an emulated instruction (afterInPlace).
-   */
-  private quickInvlpg(eip: number, efl: number, cs: number): boolean {
-    if (cs !== this.machineSel[SegReg.CS]) return false;
-    const ins = this.quickInstr(eip, efl, QUICK_INVLPG);
-    if (ins === null || !ins.hasMem) return false;
-    // The INVLPG retires as a guest instruction (this entry stays overhead).
-    this.overhead -= 1;
-    this.guestInvlpg((this.vcpu.segs[ins.seg].base + this.machine.cpu.ea(ins)) | 0);
-    this.afterInPlace();
-    this.counters.inc("trap.invlpg-quick");
+    if (ins.handler === invlpgM) {
+      if (!ins.hasMem) { this.overhead += 1; return false; }
+      this.guestInvlpg(m, ins);
+      this.afterInPlace();
+      this.counters.inc("trap.invlpg-quick");
+    } else {
+      if (!this.portIo(m, ins)) { this.overhead += 1; return false; }
+      this.counters.inc("trap.io-quick");
+    }
     this.skipFaulting(eip, ins.len);
     return true;
   }
@@ -1075,14 +1066,16 @@ export class Monitor {
   }
 
   /**
-   * The guest invalidated the TLB entry of linear `lin` (INVLPG, whichever way it ran): its
-   * shadow entry goes, so the next access walks the guest's tables again and sets the A bit
+   * The guest's INVLPG m (`ins`, whichever way it ran: `cpu` holds the guest's registers as
+   * its operand saw them; the segment base is the guest's, the vCPU's) invalidated the TLB
+   * entry of its linear address: the shadow entry goes, so the next access walks the guest's tables again and sets the A bit
    * (and D on a write) as the processor does after dropping a TLB entry. (The shadow keeps
    * an entry whose guest entry only lost its A bit, as a TLB keeps it: docs/monitor.md,
    * "Coherence".) The machine's TLB drops that page, or everything when other shadow
    * changes wait for a flush.
    */
-  private guestInvlpg(lin: number): void {
+  private guestInvlpg(cpu: Cpu, ins: Instr): void {
+    const lin = (this.vcpu.segs[ins.seg].base + cpu.ea(ins)) | 0;
     const pending = this.shadow.needFlush;
     if (!this.shadow.invalidatePage(lin) || pending) return;
     this.shadow.needFlush = false;

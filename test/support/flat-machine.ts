@@ -140,3 +140,24 @@ export class FlatMachine {
     return -1;
   }
 }
+
+/**
+ * A program that runs `call` (which leaves a value in EAX) 40 times, summing EAX into EBX,
+ * with `change` before the 21st time, then halts: what a test runs to see that code is
+ * fetched anew after a change of its mapping or its bytes.
+ */
+export function callLoop(change: string, call: string): string {
+  return `
+    xor ebx, ebx
+    mov edx, 40
+  1:
+    cmp edx, 20
+    jne 3f
+    ${change}
+  3:
+    ${call}
+    add ebx, eax
+    dec edx
+    jnz 1b
+    hlt`;
+}

@@ -94,7 +94,6 @@ export interface CpuOptions {
 
 
 const SIZE_MASK = [0, 0xff, 0xffff, 0, 0xffff_ffff];
-/** The host stores an Int32Array little-endian, as x86 memory is: aligned dwords of RAM can use one. */
 /** The longest instruction, in bytes (SDM vol. 2 §2.3.11). */
 const MAX_INSTR_LEN = 15;
 /** Slots of the page-crossing instruction cache (a power of two). */
@@ -109,6 +108,7 @@ class CrossingInstr {
   readonly bytes = new Uint8Array(MAX_INSTR_LEN);
 }
 
+/** The host stores an Int32Array little-endian, as x86 memory is: aligned dwords of RAM can use one. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;
 const PARITY = new Uint8Array(256);
 for (let i = 0; i < 256; i++) {
@@ -1467,15 +1467,12 @@ export class Cpu {
       const ins = cached[phys & 0xfff];
       if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
     }
-    const crossing = (m64 || cs.big) && (lin & 0xfff) > 0x1000 - MAX_INSTR_LEN;
-    if (crossing) {
-      const again = this.crossingInstr(lin, phys, m64);
-      if (again !== null) return again;
-    }
+    const again = this.crossingInstr(lin, phys, m64);
+    if (again !== null) return again;
     const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
     if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchArr = arr;
-    else if (crossing && (lin & 0xfff) + ins.len > 0x1000) this.rememberCrossing(ins, lin, phys);
+    else this.rememberCrossing(ins, lin, phys, m64);
     return ins;
   }
 
@@ -1551,15 +1548,12 @@ export class Cpu {
       }
     }
     if (eip > cs.limit) this.gp(0);
-    // (32-bit code only: 16-bit code's IP wraps at 64 KiB, where the next page may not follow.)
-    if ((lin & 0xfff) > 0x1000 - MAX_INSTR_LEN && cs.big) {
-      const again = this.crossingInstr(lin, phys, false);
-      if (again !== null) return again;
-    }
+    const again = this.crossingInstr(lin, phys, false);
+    if (again !== null) return again;
     const ins = decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
     if (arr !== undefined && this.fetchPhysPage === page) this.fetchArr = arr;
-    else if ((lin & 0xfff) + ins.len > 0x1000 && cs.big) this.rememberCrossing(ins, lin, phys);
+    else this.rememberCrossing(ins, lin, phys, false);
     return ins;
   }
 
@@ -1577,6 +1571,7 @@ export class Cpu {
    * reach it too.
    */
   private crossingInstr(lin: number, phys: number, m64: boolean): Instr | null {
+    if ((lin & 0xfff) <= 0x1000 - MAX_INSTR_LEN) return null;
     const e = this.crossing[Cpu.crossingSlot(lin)];
     const ins = e.ins;
     if (ins === null || e.lin !== lin || e.phys1 !== phys || this.debug.watching) return null;
@@ -1591,8 +1586,13 @@ export class Cpu {
     return ins;
   }
 
-  /** Keep `ins`, just decoded across a page boundary at `lin`, for crossingInstr (RAM only: no device sees the second look). */
-  private rememberCrossing(ins: Instr, lin: number, phys: number): void {
+  /**
+   * Keep `ins`, just decoded at `lin`, for crossingInstr if it crosses into the next page:
+   * RAM only (no device sees the second look), and not 16-bit code, whose IP wraps at
+   * 64 KiB where the next page need not follow.
+   */
+  private rememberCrossing(ins: Instr, lin: number, phys: number, m64: boolean): void {
+    if ((lin & 0xfff) + ins.len <= 0x1000 || !(m64 || this.segs[SegReg.CS].big)) return;
     const first = 0x1000 - (lin & 0xfff);
     const phys2 = this.codePhys(lin, first);
     if (!this.mem.isRam(phys) || !this.mem.isRam(phys2)) return;

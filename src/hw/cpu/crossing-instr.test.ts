@@ -6,7 +6,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CODE, FlatMachine } from "../../../test/support/flat-machine.js";
+import { CODE, FlatMachine, callLoop } from "../../../test/support/flat-machine.js";
 import { asm64, loadAsm } from "../../../test/protection/harness.js";
 import { ENTER_LONG_MODE, PD as PD64, RSP0, longMachine, useLongTables } from "../../../test/support/long-machine.js";
 
@@ -30,20 +30,7 @@ function machine(jit: boolean, source: string): FlatMachine {
 
 /** Call the crossing MOV 40 times, summing EAX into EBX; `change` before the 21st call. */
 function program(change: string): string {
-  return `
-    xor ebx, ebx
-    mov edx, 40
-  1:
-    cmp edx, 20
-    jne 3f
-    ${change}
-  3:
-    mov ecx, ${AT}
-    call ecx
-    add ebx, eax
-    dec edx
-    jnz 1b
-    hlt`;
+  return callLoop(change, `mov ecx, ${AT}\n call ecx`);
 }
 
 function check(change: string, expectEbx: number, expectVector = -1): FlatMachine[] {
@@ -94,7 +81,7 @@ function check64(change: string, expectEbx: number, expectVector = -1): FlatMach
     .code64
     entry64:
       mov rsp, ${RSP0}
-      ${program(change).replace("mov ecx, " + AT, "mov ecx, " + AT64).replace("call ecx", "call rcx")}`, CODE));
+      ${callLoop(change, `mov ecx, ${AT64}\n call rcx`)}`, CODE));
     assert.equal(f.runToHalt(1_000_000), expectVector, `64-bit, jit ${jit}: the exception`);
     assert.equal(f.cpu.regs[3] >>> 0, expectEbx >>> 0, `64-bit, jit ${jit}: the sum`);
     return f;

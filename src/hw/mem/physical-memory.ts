@@ -343,7 +343,7 @@ export class PhysicalMemory {
 
   /** Copy bytes into RAM (loaders). Bypasses ROM protection only for RAM pages. */
   load(addr: number, bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.write8(addr + i, bytes[i]);
+    this.writeBytes(addr, bytes);
   }
 
   private readSlow(addr: number): number {

@@ -169,8 +169,8 @@ export interface TranslatorHost {
   portIo(cpu: Cpu, ins: Instr): boolean;
   /** STI of translated code: the vCPU's IF and interrupt shadow set, a pending interrupt's exit armed. */
   sti(): void;
-  /** INVLPG of translated code, of guest linear address `lin`: its shadow entry dropped. */
-  invlpg(lin: number): void;
+  /** INVLPG m of translated code (`cpu` holds the guest's registers): the page's shadow entry dropped. */
+  invlpg(cpu: Cpu, ins: Instr): void;
 }
 
 export class Translator {
@@ -288,12 +288,12 @@ export class Translator {
   /**
    * INVLPG m in translated code: the monitor drops the shadow entry of the page, as the
    * processor drops its TLB entry, so the next access walks the guest's tables again and
-   * sets their A bit (docs/monitor.md, "Coherence"). The operand's address is the guest's:
-   * the guest's segment base and the machine's registers, which are the guest's here.
+   * sets their A bit (docs/monitor.md, "Coherence"); the machine's registers are the
+   * guest's here.
    */
   private tcInvlpg(cpu: Cpu, slot: number, ins: Instr): void {
     if (this.mayRun(cpu, false)) {
-      this.host.invlpg((this.vcpu.segs[ins.seg].base + cpu.ea(ins)) | 0);
+      this.host.invlpg(cpu, ins);
       cpu.eip = (slot + 2) >>> 0;
       this.invlpgNative.n++;
       return;

@@ -7,7 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { FlatMachine, callLoop } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { JitOptions } from "./block-compiler.js";
 
@@ -37,20 +37,7 @@ function machine(jit: false | JitOptions, source: string): FlatMachine {
  * change is there to be (wrongly) followed after it.
  */
 function program(change: string): string {
-  return `
-    xor ebx, ebx
-    mov edx, 40
-  1:
-    cmp edx, 20
-    jne 3f
-    ${change}
-  3:
-    mov eax, ${PAGE}
-    call eax
-    add ebx, eax
-    dec edx
-    jnz 1b
-    hlt`;
+  return callLoop(change, `mov eax, ${PAGE}\n call eax`);
 }
 
 function check(change: string, expectEbx: number): void {
