@@ -14,7 +14,7 @@ import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
-import { NATIVE_RING0, NATIVE_RING1, NATIVE_RING1_BYTES, type NativeEntry, type PhysicalMemory } from "../mem/physical-memory.js";
+import { NATIVE_RING0, NATIVE_RING1, NATIVE_RING1_BYTES, type CpuSlot, type NativeEntry, type PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
 import { Fpu } from "../fpu/fpu.js";
@@ -202,9 +202,9 @@ export class Cpu {
 
   // ---- General registers, EIP, flags (docs/long-mode.md: 64-bit values as two halves) ----
   /** Low halves of RAX…R15: EAX…EDI at 0–7 as always, R8D…R15D at 8–15. */
-  readonly regs = new Int32Array(16);
+  readonly regs: Int32Array;
   /** High halves of RAX…R15. Only 64-bit mode reads or writes them. */
-  readonly regsHi = new Int32Array(16);
+  readonly regsHi: Int32Array;
   /** EIP; in 64-bit mode the whole RIP as a canonical signed number. */
   eip = 0;
   /** EIP of the instruction being executed (faults restart here). */
@@ -360,7 +360,9 @@ export class Cpu {
   };
 
   // ---- Memory management ----
-  readonly tlb = new Int32Array(1 << 20);
+  readonly tlb: Int32Array;
+  /** This CPU's area in the memory's WebAssembly memory (regs, regsHi and tlb live there), or null. */
+  readonly slot: CpuSlot | null;
   /**
    * RAM as aligned dwords (little-endian hosts; null otherwise): the TLB fast paths below read
    * and write an aligned dword with one access instead of four bytes.
@@ -409,6 +411,11 @@ export class Cpu {
 
   constructor(mem: PhysicalMemory, io: IoBus, opts: CpuOptions = {}) {
     this.mem = mem;
+    // Only a CPU that compiles blocks needs its state where WebAssembly can reach it.
+    this.slot = opts.jit === false ? null : mem.claimCpuSlot();
+    this.regs = this.slot?.regs ?? new Int32Array(16);
+    this.regsHi = this.slot?.regsHi ?? new Int32Array(16);
+    this.tlb = this.slot?.tlb ?? new Int32Array(1 << 20);
     this.ram32 = HOST_LITTLE_ENDIAN && (mem.ram.byteOffset & 3) === 0
       ? new Int32Array(mem.ram.buffer, mem.ram.byteOffset, mem.ram.byteLength >>> 2) : null;
     this.io = io;

@@ -52,11 +52,77 @@ export interface PhysicalMemoryOptions {
   viewOf?: PhysicalMemory;
 }
 
+/**
+ * One linear memory for what the block compiler's WebAssembly tier reads (docs/jit.md, "The
+ * WebAssembly tier"): RAM at offset 0 (so a physical address is its offset), `codePages`
+ * after it, then CPU_SLOTS areas a CPU may claim for its registers, its TLB and a compiled
+ * block's context (CpuSlot). The JavaScript side keeps typed-array views on the same bytes.
+ */
+export interface WasmState {
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset of `codePages`. */
+  readonly codePages: number;
+  /** Byte offsets of the CPU areas not claimed yet. */
+  readonly free: number[];
+}
+
+/** A CPU's area in the WebAssembly memory (offsets from `base`, in bytes). */
+export const CPU_SLOT = {
+  /** RAX…R15, low halves (Cpu.regs). */
+  REGS: 0,
+  /** RAX…R15, high halves (Cpu.regsHi). */
+  REGS_HI: 64,
+  /** What a compiled block reads and leaves (jit/wasm-block.ts, Ctx): 64 dwords. */
+  CTX: 128,
+  /** The TLB, 2^20 dwords (Cpu.tlb). */
+  TLB: 4096,
+  BYTES: 4096 + (4 << 20),
+} as const;
+/** CPU areas per memory: the machine's CPU and a monitor's vCPU, with room to spare. */
+const CPU_SLOTS = 4;
+const WASM_PAGE = 65536;
+
+/** A CPU's claimed area: its views, and the memory a compiled block imports. */
+export interface CpuSlot {
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset of the area. */
+  readonly base: number;
+  readonly codePages: number;
+  readonly regs: Int32Array;
+  readonly regsHi: Int32Array;
+  readonly ctx: Int32Array;
+  readonly tlb: Int32Array;
+}
+
+/** RAM, codePages and the CPU areas in one WebAssembly.Memory, or null where the host cannot make it. */
+function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array } | null {
+  if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
+  const codePages = ramSize;
+  const slots = codePages + (1 << 20);
+  const pages = Math.ceil((slots + CPU_SLOTS * CPU_SLOT.BYTES) / WASM_PAGE);
+  if (pages > 65536) return null;
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    return null; // the host's address space for such memories is used up: plain arrays
+  }
+  const free: number[] = [];
+  for (let k = CPU_SLOTS - 1; k >= 0; k--) free.push(slots + k * CPU_SLOT.BYTES);
+  return {
+    state: { memory, codePages, free },
+    ram: new Uint8Array(memory.buffer, 0, ramSize),
+    codePages: new Uint8Array(memory.buffer, codePages, 1 << 20),
+  };
+}
+
 /** What a physical page is to reads (PhysicalMemory.pageKind). */
 export const enum PageKind { Ram, Mmio, Rom, Hole }
 
 export class PhysicalMemory {
   readonly ram: Uint8Array;
+  /** The WebAssembly memory holding `ram` and `codePages` (shared with a view's parent), or null. */
+  readonly wasm: WasmState | null;
   /** Bytes of RAM; addresses at or above this are not RAM. */
   readonly ramSize: number;
   /** Per 4 KiB page: 1 if some CPU holds decoded instructions from it. */
@@ -80,14 +146,35 @@ export class PhysicalMemory {
     if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
     const parent = opts.viewOf;
     if (parent !== undefined && ramSize > parent.ramSize) throw new RangeError("a view cannot be larger than its parent");
-    this.ram = parent !== undefined ? parent.ram.subarray(0, ramSize) : new Uint8Array(ramSize);
+    const wasm = parent === undefined ? wasmState(ramSize) : null;
+    this.wasm = parent !== undefined ? parent.wasm : wasm?.state ?? null;
+    this.ram = parent !== undefined ? parent.ram.subarray(0, ramSize) : wasm?.ram ?? new Uint8Array(ramSize);
     this.ramSize = ramSize;
-    this.codePages = parent?.codePages ?? new Uint8Array(1 << 20);
+    this.codePages = parent?.codePages ?? wasm?.codePages ?? new Uint8Array(1 << 20);
     this.codeListeners = parent?.codeListeners ?? [];
     this.nativePages = parent?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.nativeRing1 = parent?.nativeRing1 ?? new Map();
     this.notRam = new Uint8Array(ramSize >>> 12);
+  }
+
+  /**
+   * A CPU's area in the WebAssembly memory (registers, TLB, block context), or null when
+   * there is none (no WebAssembly memory, or every area taken): that CPU keeps its state in
+   * arrays of its own and runs no WebAssembly blocks.
+   */
+  claimCpuSlot(): CpuSlot | null {
+    const w = this.wasm;
+    const base = w?.free.pop();
+    if (w === null || base === undefined) return null;
+    const buf = w.memory.buffer;
+    return {
+      memory: w.memory, base, codePages: w.codePages,
+      regs: new Int32Array(buf, base + CPU_SLOT.REGS, 16),
+      regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
+      ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
+      tlb: new Int32Array(buf, base + CPU_SLOT.TLB, 1 << 20),
+    };
   }
 
   /** Pages whose writes are reported to onWatchedWrite (a monitor tracing its emulated writes). */
