@@ -14,6 +14,7 @@ import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
+import { CONDITION, LAZY_FLAG } from "./flag-semantics.js";
 import { NATIVE_RING0, NATIVE_RING1, NATIVE_RING1_BYTES, type CpuSlot, type NativeEntry, type PhysicalMemory } from "../mem/physical-memory.js";
 import type { IoBus } from "../io/io-bus.js";
 import { Translation, walk, CR4_PGE } from "../mmu/paging.js";
@@ -518,45 +519,21 @@ export class Cpu {
 
   private materialize(): void {
     const m = this.lazyMask;
+    const op = this.lOp, d = this.lDst, src = this.lSrc, r = this.lRes, cin = this.lCin, size = this.lSize;
     let f = this.flags & ~m;
-    if (m & F.CF) f |= this.lazyCF();
-    if (m & F.PF) f |= PARITY[this.lRes & 0xff];
-    if (m & F.AF) f |= this.lazyAF();
-    if (m & F.ZF) f |= (this.lRes & SIZE_MASK[this.lSize]) === 0 ? F.ZF : 0;
-    if (m & F.SF) f |= (this.lRes >>> (this.lSize * 8 - 1)) & 1 ? F.SF : 0;
-    if (m & F.OF) f |= this.lazyOF();
+    if (m & F.CF) f |= LAZY_FLAG.CF(op, d, src, r, cin, size) !== 0 ? F.CF : 0;
+    if (m & F.PF) f |= LAZY_FLAG.PF(op, d, src, r, cin, size) !== 0 ? F.PF : 0;
+    if (m & F.AF) f |= LAZY_FLAG.AF(op, d, src, r, cin, size) !== 0 ? F.AF : 0;
+    if (m & F.ZF) f |= LAZY_FLAG.ZF(op, d, src, r, cin, size) !== 0 ? F.ZF : 0;
+    if (m & F.SF) f |= LAZY_FLAG.SF(op, d, src, r, cin, size) !== 0 ? F.SF : 0;
+    if (m & F.OF) f |= LAZY_FLAG.OF(op, d, src, r, cin, size) !== 0 ? F.OF : 0;
     this.flags = f;
     this.lazyMask = 0;
   }
 
+  /** CF of the lazy record (flag-semantics.ts), as F.CF or 0. */
   private lazyCF(): number {
-    const mask = SIZE_MASK[this.lSize];
-    const d = (this.lDst & mask) >>> 0, s = (this.lSrc & mask) >>> 0;
-    switch (this.lOp) {
-      case LazyOp.ADD: return d + s > mask ? F.CF : 0;
-      case LazyOp.ADC: return d + s + this.lCin > mask ? F.CF : 0;
-      case LazyOp.SUB: return d < s ? F.CF : 0;
-      case LazyOp.SBB: return d < s + this.lCin ? F.CF : 0;
-      case LazyOp.NEG: return s !== 0 ? F.CF : 0;
-      default: return 0;
-    }
-  }
-
-  private lazyAF(): number {
-    if (this.lOp === LazyOp.LOGIC) return 0;
-    return ((this.lDst ^ this.lSrc ^ this.lRes) & 0x10) !== 0 ? F.AF : 0;
-  }
-
-  private lazyOF(): number {
-    const sh = this.lSize * 8 - 1;
-    const d = this.lDst, s = this.lSrc, r = this.lRes;
-    switch (this.lOp) {
-      case LazyOp.ADD: case LazyOp.ADC: case LazyOp.INC:
-        return (((d ^ r) & (s ^ r)) >>> sh) & 1 ? F.OF : 0;
-      case LazyOp.SUB: case LazyOp.SBB: case LazyOp.DEC: case LazyOp.NEG:
-        return (((d ^ s) & (d ^ r)) >>> sh) & 1 ? F.OF : 0;
-      default: return 0;
-    }
+    return LAZY_FLAG.CF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 ? F.CF : 0;
   }
 
   /** Record an arithmetic result for lazy flags. `size` is 1, 2 or 4 bytes. */
@@ -573,16 +550,23 @@ export class Cpu {
     this.lOp = op; this.lDst = dst | 0; this.lSrc = src | 0; this.lRes = res | 0; this.lSize = size;
   }
 
-  getCF(): boolean { return ((this.lazyMask & F.CF) ? this.lazyCF() : (this.flags & F.CF)) !== 0; }
+  // Each flag: from the lazy record if it is there (flag-semantics.ts), else from `flags`.
+  getCF(): boolean { return (this.lazyMask & F.CF) ? this.lazyCF() !== 0 : (this.flags & F.CF) !== 0; }
   getZF(): boolean {
-    return (this.lazyMask & F.ZF) ? (this.lRes & SIZE_MASK[this.lSize]) === 0 : (this.flags & F.ZF) !== 0;
+    return (this.lazyMask & F.ZF) ? LAZY_FLAG.ZF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 : (this.flags & F.ZF) !== 0;
   }
   getSF(): boolean {
-    return (this.lazyMask & F.SF) ? ((this.lRes >>> (this.lSize * 8 - 1)) & 1) !== 0 : (this.flags & F.SF) !== 0;
+    return (this.lazyMask & F.SF) ? LAZY_FLAG.SF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 : (this.flags & F.SF) !== 0;
   }
-  getOF(): boolean { return ((this.lazyMask & F.OF) ? this.lazyOF() : (this.flags & F.OF)) !== 0; }
-  getPF(): boolean { return ((this.lazyMask & F.PF) ? PARITY[this.lRes & 0xff] : (this.flags & F.PF)) !== 0; }
-  getAF(): boolean { return ((this.lazyMask & F.AF) ? this.lazyAF() : (this.flags & F.AF)) !== 0; }
+  getOF(): boolean {
+    return (this.lazyMask & F.OF) ? LAZY_FLAG.OF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 : (this.flags & F.OF) !== 0;
+  }
+  getPF(): boolean {
+    return (this.lazyMask & F.PF) ? LAZY_FLAG.PF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 : (this.flags & F.PF) !== 0;
+  }
+  getAF(): boolean {
+    return (this.lazyMask & F.AF) ? LAZY_FLAG.AF(this.lOp, this.lDst, this.lSrc, this.lRes, this.lCin, this.lSize) !== 0 : (this.flags & F.AF) !== 0;
+  }
 
   /** Set or clear one flag bit (materializing lazy flags first if it is an arithmetic one). */
   setFlag(bit: number, on: boolean): void {
@@ -616,18 +600,7 @@ export class Cpu {
 
   /** Evaluate condition code `cc` (0–15, the low nibble of Jcc/SETcc/CMOVcc). */
   condition(cc: number): boolean {
-    let r: boolean;
-    switch (cc >> 1) {
-      case 0: r = this.getOF(); break;
-      case 1: r = this.getCF(); break;
-      case 2: r = this.getZF(); break;
-      case 3: r = this.getCF() || this.getZF(); break;
-      case 4: r = this.getSF(); break;
-      case 5: r = this.getPF(); break;
-      case 6: r = this.getSF() !== this.getOF(); break;
-      default: r = this.getZF() || this.getSF() !== this.getOF(); break;
-    }
-    return (cc & 1) ? !r : r;
+    return CONDITION(this, cc);
   }
 
   // =====================================================================================
