@@ -785,8 +785,10 @@ function jitLine(s: JitStats | null, instructions: number): string {
   if (s === null) return "stats: jit off\n";
   const share = instructions > 0 ? (100 * s.instructions / instructions).toFixed(1) : "0.0";
   const avg = s.compiled > 0 ? (s.compiledInstructions / s.compiled).toFixed(1) : "0";
-  return `stats: jit on: ${s.compiled} blocks compiled (${avg} instructions each), ${s.generated} generated as JavaScript (${s.lowered} instructions lowered), ${s.invalidated} invalidated, ` +
-    `${s.evicted} evicted, ${s.chained} entered by a chain link, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled\n`;
+  const wasmShare = instructions > 0 ? (100 * s.wasmInstructions / instructions).toFixed(1) : "0.0";
+  return `stats: jit on: ${s.compiled} blocks compiled (${avg} instructions each), ${s.generated} generated as JavaScript (${s.lowered} instructions lowered), ` +
+    `${s.wasm} compiled to WebAssembly (${s.wasmCovered} instructions), ${s.invalidated} invalidated, ` +
+    `${s.evicted} evicted, ${s.chained} entered by a chain link, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled, ${wasmShare} % in WebAssembly\n`;
 }
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */

@@ -433,7 +433,7 @@ export class Cpu {
     this.maxPhyAddr = this.cpuidTable.physicalAddressBits();
     this.page1gb = this.features.page1gb;
     this.long = new LongModeMemory(this);
-    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit);
+    this.jit = opts.jit === false ? null : new BlockCompiler(this, opts.jit === true ? {} : opts.jit, this.slot);
     this.svm = this.features.svm ? new Svm(this) : null;
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page, off, len) => this.codeWritten(page, off, len));
@@ -1719,8 +1719,8 @@ export class Cpu {
           for (;;) {
             if (blk.fn !== null) blk.fn(this);
             else {
-              if (++blk.runs === jit.generateAt) jit.generate(blk);
-              this.runBlock(blk);
+              if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt) jit.generate(blk);
+              this.runBlock(blk, 0, this.eip);
             }
             if (this.faultSignalled) return; // run() counts the blocks (blockStart) and delivers it
             if (this.stopReason !== StopReason.None || this.halted) { leave = true; break; }
@@ -1866,16 +1866,17 @@ export class Cpu {
   }
 
   /**
-   * Tier 1 of the block compiler: run a block's instructions without fetching them, with
-   * the interpreter's bookkeeping and its checks between instructions (docs/jit.md).
+   * Tier 1 of the block compiler: run a block's instructions from the k0-th (the block
+   * entered at EIP e0) without fetching them, with the interpreter's bookkeeping and its
+   * checks between instructions (docs/jit.md). The WebAssembly tier leaves the rest of a
+   * block here from the instruction it cannot run.
    */
-  private runBlock(blk: CompiledBlock): void {
-    const e0 = this.eip;
+  runBlock(blk: CompiledBlock, k0: number, e0: number): void {
     const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
     const epoch = this.codeEpoch;
     const n = instrs.length;
-    let at = e0;
-    for (let k = 0; k < n; k++) {
+    let at = k0 === 0 ? e0 : e0 + ends[k0 - 1];
+    for (let k = k0; k < n; k++) {
       const c = check[k];
       if (c === Check.PLAIN) {
         // Cannot fault or look at EIP: the stores below wait for the next instruction (or the end).

@@ -23,6 +23,8 @@ import { aluOp, incdecOp } from "../exec64/alu.js";
 import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
+import type { CpuSlot } from "../../mem/physical-memory.js";
+import { compileWasm } from "./wasm-block.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -103,6 +105,11 @@ export interface JitStats {
   chained: number;
   /** Instructions tier 2 lowered to inline operand code (lower.ts), summed over generated blocks. */
   lowered: number;
+  /** Blocks compiled to WebAssembly (wasm-block.ts), and the instructions those functions cover. */
+  wasm: number;
+  wasmCovered: number;
+  /** Guest instructions retired inside WebAssembly functions. */
+  wasmInstructions: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -111,11 +118,16 @@ export interface JitOptions {
   hot?: number;
   /** Tier-1 runs of a block before it becomes generated JavaScript (tier 2). */
   generate?: number;
+  /**
+   * Tier-1 runs of a block before it is compiled to WebAssembly (0: never). A block the
+   * WebAssembly tier does not take stays at tier 1 until `generate`.
+   */
+  wasm?: number;
   /** Live blocks before the whole cache is dropped (bounded memory). */
   cacheBlocks?: number;
 }
 
-export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, cacheBlocks: 32_768 };
+export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, wasm: 200, cacheBlocks: 32_768 };
 /** The longest block, in instructions. */
 const MAX_INSTRUCTIONS = 48;
 
@@ -170,7 +182,10 @@ function specialized(i: Instr): Specialised | null {
 }
 
 export class BlockCompiler {
-  readonly stats: JitStats = { compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0 };
+  readonly stats: JitStats = {
+    compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0,
+    wasm: 0, wasmCovered: 0, wasmInstructions: 0,
+  };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();
   private live = 0;
@@ -180,12 +195,18 @@ export class BlockCompiler {
   /** JitOptions, resolved (the run loop reads `hot` and `generateAt` for every block). */
   readonly hot: number;
   readonly generateAt: number;
+  /** Tier-1 runs before the WebAssembly tier compiles a block (-1: never; no CPU area). */
+  readonly wasmAt: number;
   readonly cacheBlocks: number;
+  private readonly slot: CpuSlot | null;
 
-  constructor(cpu: Cpu, opts: JitOptions = {}) {
+  constructor(cpu: Cpu, opts: JitOptions = {}, slot: CpuSlot | null = null) {
     this.bytes.cpu = cpu;
+    this.slot = slot;
     this.hot = Math.max(1, opts.hot ?? JIT_DEFAULTS.hot);
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
+    const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
+    this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 
@@ -329,6 +350,8 @@ export class BlockCompiler {
    * instructions are counted in batches, and the checks are the ones tier 1 makes.
    */
   generate(block: CompiledBlock): void {
+    if (block.runs === this.wasmAt && this.generateWasm(block)) return;
+    if (block.runs !== this.generateAt) return;
     const t0 = performance.now();
     const params: string[] = [...HELPER_NAMES];
     const args: unknown[] = [...HELPERS];
@@ -391,5 +414,17 @@ export class BlockCompiler {
     this.stats.generated++;
     this.stats.lowered += lowered;
     this.stats.compileMs += performance.now() - t0;
+  }
+
+  /** The WebAssembly tier (wasm-block.ts): true if the block now runs there. */
+  private generateWasm(block: CompiledBlock): boolean {
+    const t0 = performance.now();
+    const w = compileWasm(this.slot!, block, this.stats);
+    this.stats.compileMs += performance.now() - t0;
+    if (w === null) return false;
+    block.fn = w.run;
+    this.stats.wasm++;
+    this.stats.wasmCovered += w.covered;
+    return true;
   }
 }

@@ -1,0 +1,452 @@
+// The block compiler's WebAssembly tier (docs/jit.md, "The WebAssembly tier"): a block of
+// 32-bit protected-mode code with paging on becomes one WebAssembly function over the guest
+// state in the memory's WebAssembly.Memory (PhysicalMemory.wasm): the registers and the TLB
+// in the CPU's area, RAM at offset 0, codePages after it.
+//
+// The function runs the block's instructions from the start for as long as each one can be
+// done here without help: a lowered form (the opcode table's `lower`, as jit/lower.ts) whose
+// memory access is RAM through a TLB entry with the rights it needs, aligned, and for a write
+// to a page holding no decoded code. For the first instruction that cannot, it returns its
+// index before changing anything, and tier 1 (Cpu.runBlock) runs the rest of the block from
+// there, so every fault, device access, code write and check between instructions happens
+// exactly as the interpreter makes it. Nothing inside can raise an interrupt, reach a device
+// or change what a fetch returns, so no check is needed between the instructions it runs.
+//
+// One definition: the flags a condition, ADC or SBB reads come from flag-semantics.ts, the
+// expressions the interpreter's lazy flags are generated from, with the producing operation
+// and size known here. The block leaves its last lazy records in the context area and the
+// run loop replays them through Cpu.setLazy, so the lazy-flag state after it is the
+// interpreter's. What each instruction does to its operands is the lowering's, read from the
+// same opcode-table facts.
+
+import type { Cpu } from "../cpu.js";
+import type { Instr } from "../instr.js";
+import type { CpuSlot } from "../../mem/physical-memory.js";
+import { CPU_SLOT } from "../../mem/physical-memory.js";
+import { CONDITION_OF_FLAGS, FLAG_OF_RECORD, type Expr, type Flag } from "../flag-semantics.js";
+import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
+import { SegReg } from "../segment.js";
+import type { CompiledBlock } from "./block-compiler.js";
+import { Code, moduleOf } from "./wasm-writer.js";
+
+/** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
+const enum Ctx {
+  /** TLB bits a read and a write need at the CPL (as lower.ts `needR`, `needW`). */
+  NEED_R = 0, NEED_W = 1,
+  /** Segment bases, ES…GS (SegReg order). */
+  SEG_BASE = 2,
+  /** EIP after a taken Jcc. */
+  EIP = 8,
+  /** Two lazy records (op, d, s, r, cin, size): the carrier of CF under an INC/DEC, and the last. */
+  REC0 = 16, REC1 = 24,
+}
+/** The function's result: instructions done (bits 0–7), a taken Jcc, which records to replay. */
+const TAKEN = 0x100, REPLAY_SHIFT = 9;
+const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6;
+/** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
+const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
+const MASK = [0, 0xff, 0xffff, 0, -1];
+
+// Locals: 0 is the parameter e0.
+const NEED_R = 1, NEED_W = 2, A = 3, LIN = 4, E = 5, X = 6, V = 7, FIRST_FREE = 8;
+
+/** A lazy record kept in locals while the block runs. */
+interface Rec { op: number; size: number; d: number; s: number; r: number; cin: number }
+
+/** An operand as this tier reads it. */
+type Operand = { kind: "reg"; n: number; size: number } | { kind: "imm"; v: number; size: number } | { kind: "mem"; size: number };
+
+function operandOf(i: Instr, spec: string): Operand | null {
+  switch (spec) {
+    case "Eb": return i.hasMem ? { kind: "mem", size: 1 } : { kind: "reg", n: i.rm, size: 1 };
+    case "Ew": return i.hasMem ? { kind: "mem", size: 2 } : { kind: "reg", n: i.rm, size: 2 };
+    case "Ev": return i.hasMem ? { kind: "mem", size: 4 } : { kind: "reg", n: i.rm, size: 4 };
+    case "Gb": return { kind: "reg", n: i.reg, size: 1 };
+    case "Gv": return { kind: "reg", n: i.reg, size: 4 };
+    case "AL": return { kind: "reg", n: 0, size: 1 };
+    case "eAX": return { kind: "reg", n: 0, size: 4 };
+    case "Zb": return { kind: "reg", n: i.opcode & 7, size: 1 };
+    case "Zv": return { kind: "reg", n: i.opcode & 7, size: 4 };
+    case "Ib": return { kind: "imm", v: i.imm & 0xff, size: 1 };
+    case "Iz": case "Ibs": return { kind: "imm", v: i.imm | 0, size: 4 };
+    default: return null;
+  }
+}
+
+/** What a compiled block needs of the segments at entry (bit per SegReg). */
+interface SegUse { read: number; write: number; stack: boolean; branch: boolean }
+
+/** The function's code for one block, and what its entry needs. */
+class Emitter {
+  readonly c = new Code();
+  locals = FIRST_FREE;
+  rec: Rec | null = null;
+  /** Under an INC/DEC record: where CF comes from (null: from before the block). */
+  carrier: Rec | null = null;
+  readonly use: SegUse = { read: 0, write: 0, stack: false, branch: false };
+  constructor(private readonly slot: CpuSlot, private readonly block: CompiledBlock) {}
+
+  private get regs(): number { return this.slot.base + CPU_SLOT.REGS; }
+  private ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
+  private local(): number { return this.locals++; }
+
+  /** Push register n's value at `size` (byte registers AH…BH are byte 1 of EAX…EBX). */
+  regGet(n: number, size: number, signed = false): void {
+    const c = this.c.const(0);
+    if (size === 4) c.load(this.regs + 4 * n);
+    else if (size === 2) { if (signed) c.load16s(this.regs + 4 * n); else c.load16u(this.regs + 4 * n); }
+    else {
+      const at = n < 4 ? this.regs + 4 * n : this.regs + 4 * (n - 4) + 1;
+      if (signed) c.load8s(at); else c.load8u(at);
+    }
+  }
+  /** Store local `l` into register n at `size`. */
+  regSet(n: number, size: number, l: number): void {
+    const c = this.c.const(0).get(l);
+    if (size === 4) c.store(this.regs + 4 * n);
+    else if (size === 2) c.store16(this.regs + 4 * n);
+    else c.store8(n < 4 ? this.regs + 4 * n : this.regs + 4 * (n - 4) + 1);
+  }
+
+  /** Leave before instruction k (nothing of it done), or after it (`taken`). */
+  exit(k: number, taken = false): void {
+    const c = this.c;
+    let replay = 0;
+    const store = (at: number, r: Rec): void => {
+      c.const(0).const(r.op).store(this.ctx(at));
+      c.const(0).get(r.d).store(this.ctx(at + 1));
+      c.const(0).get(r.s).store(this.ctx(at + 2));
+      c.const(0).get(r.r).store(this.ctx(at + 3));
+      c.const(0).get(r.cin).store(this.ctx(at + 4));
+      c.const(0).const(r.size).store(this.ctx(at + 5));
+    };
+    const rec = this.rec;
+    if (rec !== null) {
+      if ((rec.op === LAZY_INC || rec.op === LAZY_DEC) && this.carrier !== null) { store(Ctx.REC0, this.carrier); replay = 2; } else replay = 1;
+      store(Ctx.REC1, rec);
+    }
+    c.const(k | (taken ? TAKEN : 0) | (replay << REPLAY_SHIFT)).return();
+  }
+
+  /** A taken Jcc at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
+  taken(k: number, disp: number): void {
+    this.c.const(0).get(0).const((this.block.ends[k] + disp) | 0).add().store(this.ctx(Ctx.EIP));
+    this.exit(k + 1, true);
+  }
+
+  /**
+   * The fast path of a memory operand of instruction k (`seg`, the effective address of
+   * `i`): leaves at k unless the access is RAM through the TLB with the rights needed,
+   * aligned, and (a write) on a page without decoded code. Then X holds the physical address.
+   */
+  memory(i: Instr, k: number, seg: number, size: number, write: boolean, addr?: () => void): void {
+    const c = this.c;
+    if (addr !== undefined) addr();
+    else this.effectiveAddress(i);
+    c.const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
+    if (write) this.use.write |= 1 << seg; else this.use.read |= 1 << seg;
+    c.get(LIN).const(12).shrU().const(2).shl().load(this.slot.base + CPU_SLOT.TLB).tee(E);
+    c.get(write ? NEED_W : NEED_R).and().get(write ? NEED_W : NEED_R).ne();
+    if (size > 1) c.get(LIN).const(size - 1).and().or();
+    if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
+    c.if(); this.exit(k); c.end();
+    c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
+  }
+  /** The effective address (Cpu.ea, 32-bit) on the stack. */
+  effectiveAddress(i: Instr): void {
+    const c = this.c.const(i.disp | 0);
+    if (i.eaBase >= 0) { this.regGet(i.eaBase, 4); c.add(); }
+    if (i.eaIndex >= 0) { this.regGet(i.eaIndex, 4); c.const(i.eaScale).shl().add(); }
+  }
+  memLoad(size: number, signed = false): void {
+    const c = this.c.get(X);
+    if (size === 4) c.load(0);
+    else if (size === 2) { if (signed) c.load16s(0); else c.load16u(0); }
+    else if (signed) c.load8s(0); else c.load8u(0);
+  }
+  memStore(size: number, l: number): void {
+    const c = this.c.get(X).get(l);
+    if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
+  }
+
+  // ---- Flags ----
+
+  /** The record a flag is read from, or null when it comes from before the block. */
+  private source(f: Flag): Rec | null {
+    const r = this.rec;
+    if (r === null) return null;
+    if (f === "CF" && (r.op === LAZY_INC || r.op === LAZY_DEC)) return this.carrier;
+    return r;
+  }
+  /** Whether every flag `e` reads has a record in this block. */
+  known(e: Expr): boolean {
+    if (typeof e === "number") return true;
+    if (typeof e === "string") return !isFlag(e) || this.source(e) !== null;
+    if (e[0] === "parity") return this.known(e[1]);
+    return this.known(e[1]) && this.known(e[2]);
+  }
+  /** Emit `e` (flags from their records, record fields from `rec`). */
+  expr(e: Expr, rec: Rec | null): void {
+    const c = this.c;
+    if (typeof e === "number") { c.const(e); return; }
+    if (typeof e === "string") {
+      if (isFlag(e)) { const r = this.source(e)!; this.expr(FLAG_OF_RECORD[e][r.op], r); return; }
+      switch (e) {
+        case "d": c.get(rec!.d); return;
+        case "s": c.get(rec!.s); return;
+        case "r": c.get(rec!.r); return;
+        case "cin": c.get(rec!.cin); return;
+        case "mask": c.const(MASK[rec!.size]); return;
+        case "sh": c.const(rec!.size * 8 - 1); return;
+      }
+    }
+    if (e[0] === "parity") { this.expr(e[1], rec); c.const(0xff).and().popcnt().const(1).and().const(1).xor(); return; }
+    this.expr(e[1], rec); this.expr(e[2], rec);
+    switch (e[0]) {
+      case "and": c.and(); return;
+      case "or": c.or(); return;
+      case "xor": c.xor(); return;
+      case "shru": c.shrU(); return;
+      case "ltu": c.ltU(); return;
+      case "eq": c.eq(); return;
+      case "ne": c.ne(); return;
+    }
+  }
+  /** Condition cc (0/1) on the stack. */
+  condition(cc: number): void {
+    this.expr(CONDITION_OF_FLAGS[cc >> 1], null);
+    if (cc & 1) this.c.const(1).xor();
+  }
+  /** A new record of `op` at `size`; d, s, r (and cin) are filled by the caller. */
+  produce(op: number, size: number, cin: number | null): Rec {
+    const r: Rec = { op, size, d: this.local(), s: this.local(), r: this.local(), cin: cin ?? this.local() };
+    if (cin === null) this.c.const(0).set(r.cin);
+    if (op === LAZY_INC || op === LAZY_DEC) {
+      const prev = this.rec;
+      if (prev === null) this.carrier = null;
+      else if (prev.op !== LAZY_INC && prev.op !== LAZY_DEC) this.carrier = prev;
+    }
+    this.rec = r;
+    return r;
+  }
+}
+
+const isFlag = (s: string): s is Flag => s === "CF" || s === "PF" || s === "AF" || s === "ZF" || s === "SF" || s === "OF";
+
+/** The condition's flag expression of a Jcc/SETcc/CMOVcc, or CF for ADC/SBB. */
+function flagsRead(i: Instr): Expr | null {
+  const kind = i.def.lower;
+  if (kind === "jcc" || kind === "setcc" || kind === "cmovcc") return CONDITION_OF_FLAGS[(i.opcode & 0xf) >> 1];
+  if (kind === "alu") {
+    const op = i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
+    if (op === 2 || op === 3) return "CF";
+  }
+  return null;
+}
+
+/** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
+function takes(i: Instr): boolean {
+  const kind = i.def.lower;
+  if (kind === undefined || kind === "shift" || i.native || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
+  if (i.hasMem && !i.adsize32) return false;
+  const specs = i.def.operands;
+  if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return false;
+  if (kind === "jcc") return i.opsize32;
+  if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs";
+  if (kind === "pop") return specs[0] === "Zv";
+  if (kind === "lea") return i.hasMem;
+  return specs.every((s) => operandOf(i, s) !== null);
+}
+
+/** Emit instruction k; false if it was not emitted (the block leaves before it). */
+function emit(em: Emitter, i: Instr, k: number): boolean {
+  if (!takes(i)) return false;
+  const needs = flagsRead(i);
+  if (needs !== null && !em.known(needs)) return false;
+  const c = em.c, specs = i.def.operands, kind = i.def.lower!;
+  const rd = (o: Operand, signed = false): void => {
+    if (o.kind === "reg") em.regGet(o.n, o.size, signed);
+    else if (o.kind === "imm") c.const(o.v);
+    else em.memLoad(o.size, signed);
+  };
+  switch (kind) {
+    case "alu": case "test": {
+      const dst = operandOf(i, specs[0])!, src = operandOf(i, specs[1])!;
+      const size = dst.size;
+      const op = kind === "test" ? 4 : i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
+      const store = kind !== "test" && op !== 7;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, size, store);
+      if (src.kind === "mem") em.memory(i, k, i.seg, size, false);
+      let cin: number | null = null;
+      if (op === 2 || op === 3) { cin = em.locals++; em.condition(2 /* CF: cc 2 is B */); c.set(cin); }
+      const r = em.produce(LAZY_OF_ALU[op], size, cin);
+      rd(dst); c.set(r.d);
+      rd(src); c.set(r.s);
+      c.get(r.d).get(r.s);
+      switch (op) {
+        case 0: c.add(); break;
+        case 1: c.or(); break;
+        case 2: c.add().get(r.cin).add(); break;
+        case 3: c.sub().get(r.cin).sub(); break;
+        case 4: c.and(); break;
+        case 6: c.xor(); break;
+        default: c.sub(); break;
+      }
+      c.set(r.r);
+      if (store) {
+        if (dst.kind === "mem") em.memStore(size, r.r);
+        else em.regSet((dst as { n: number }).n, size, r.r);
+      }
+      return true;
+    }
+    case "mov": {
+      const dst = operandOf(i, specs[0])!, src = operandOf(i, specs[1])!;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, dst.size, true);
+      if (src.kind === "mem") em.memory(i, k, i.seg, src.size, false);
+      if (src.kind === "imm") c.const(dst.size === 4 ? i.imm | 0 : i.imm & 0xff); else rd(src);
+      c.set(V);
+      if (dst.kind === "mem") em.memStore(dst.size, V); else em.regSet((dst as { n: number }).n, dst.size, V);
+      return true;
+    }
+    case "inc": case "dec": {
+      const dst = operandOf(i, specs[0])!;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, dst.size, true);
+      const r = em.produce(kind === "inc" ? LAZY_INC : LAZY_DEC, dst.size, null);
+      rd(dst); c.set(r.d);
+      c.const(1).set(r.s);
+      c.get(r.d).const(1);
+      if (kind === "inc") c.add(); else c.sub();
+      c.set(r.r);
+      if (dst.kind === "mem") em.memStore(dst.size, r.r); else em.regSet((dst as { n: number }).n, dst.size, r.r);
+      return true;
+    }
+    case "push": {
+      // As Cpu.push32 with SS.B = 1 (checked at entry): the value first (PUSH ESP pushes the old ESP).
+      const src = operandOf(i, specs[0])!;
+      if (src.kind === "imm") c.const(i.imm | 0); else rd(src);
+      c.set(V);
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); c.tee(A); });
+      em.memStore(4, V);
+      em.regSet(4, 4, A);
+      return true;
+    }
+    case "pop": {
+      // As Cpu.pop32, then the store: POP ESP leaves the popped value in ESP.
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); c.tee(A); });
+      em.memLoad(4); c.set(V);
+      c.get(A).const(4).add().set(A);
+      em.regSet(4, 4, A);
+      em.regSet(i.opcode & 7, 4, V);
+      return true;
+    }
+    case "lea":
+      em.effectiveAddress(i); c.set(V);
+      em.regSet(i.reg, 4, V);
+      return true;
+    case "movzx": case "movsx": {
+      const src = operandOf(i, specs[1])!;
+      if (src.kind === "mem") em.memory(i, k, i.seg, src.size, false);
+      rd(src, kind === "movsx"); c.set(V);
+      em.regSet(i.reg, 4, V);
+      return true;
+    }
+    case "setcc": {
+      const dst = operandOf(i, specs[0])!;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, 1, true);
+      em.condition(i.opcode & 0xf); c.set(V);
+      if (dst.kind === "mem") em.memStore(1, V); else em.regSet((dst as { n: number }).n, 1, V);
+      return true;
+    }
+    case "cmovcc": {
+      // The source is read (and may fault) whether or not the move happens.
+      const src = operandOf(i, specs[1])!;
+      if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
+      rd(src); c.set(V);
+      em.condition(i.opcode & 0xf);
+      c.if(); em.regSet(i.reg, 4, V); c.end();
+      return true;
+    }
+    case "jcc": {
+      em.use.branch = true;
+      em.condition(i.opcode & 0xf);
+      c.if();
+      em.taken(k, i.imm | 0);
+      c.end();
+      return true;
+    }
+  }
+  return false;
+}
+
+/** A block's WebAssembly function and the run-loop side of it. */
+export interface WasmBlock {
+  /** Runs the block from the current EIP as tier 1 would, leaving the rest to it (Cpu.runBlock). */
+  run(cpu: Cpu): void;
+  /** Instructions the function covers from the block's start. */
+  readonly covered: number;
+}
+
+const NEED_R_USER = TLB_VALID | TLB_RAM | TLB_USER, NEED_R_SUP = TLB_VALID | TLB_RAM;
+const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W;
+
+/**
+ * Compile `block` for the CPU owning `slot`, or null if its first instruction is not one this
+ * tier takes (the block stays at tier 1, and may become generated JavaScript).
+ */
+export function compileWasm(slot: CpuSlot, block: CompiledBlock, stats: { wasmInstructions: number }): WasmBlock | null {
+  if (!block.code32) return null;
+  const em = new Emitter(slot, block);
+  const ends = block.ends;
+  const c = em.c;
+  c.const(0).load(slot.base + CPU_SLOT.CTX + 4 * Ctx.NEED_R).set(NEED_R);
+  c.const(0).load(slot.base + CPU_SLOT.CTX + 4 * Ctx.NEED_W).set(NEED_W);
+  let k = 0;
+  const n = block.count;
+  while (k < n && emit(em, block.instrs[k], k)) k++;
+  if (k === 0) return null;
+  em.exit(k);
+  const bytes = moduleOf(c, 1, em.locals - 1, slot.memory.buffer.byteLength >>> 16);
+  const f = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports.f as (e0: number) => number;
+  const ctx = slot.ctx, use = em.use, covered = k;
+  return {
+    covered,
+    run(cpu: Cpu): void {
+      const e0 = cpu.eip;
+      const segs = cpu.segs;
+      // What the code assumes: paging through the 32-bit TLB, flat segments it reads and writes
+      // (their bases are passed), a 32-bit stack, a CS limit no Jcc target can pass.
+      let ok = cpu.paging && !cpu.lma && (!use.stack || segs[SegReg.SS].big) && (!use.branch || segs[SegReg.CS].limit === 0xffffffff);
+      for (let s = 0; ok && s < 6; s++) {
+        const bit = 1 << s, sc = segs[s];
+        if ((use.read & bit) !== 0 && (sc.readLo !== 0 || sc.readHi !== 0xffffffff)) ok = false;
+        else if ((use.write & bit) !== 0 && (sc.writeLo !== 0 || sc.writeHi !== 0xffffffff)) ok = false;
+        ctx[Ctx.SEG_BASE + s] = sc.base;
+      }
+      if (!ok) { cpu.runBlock(block, 0, e0); return; }
+      const user = cpu.cpl === 3;
+      ctx[Ctx.NEED_R] = user ? NEED_R_USER : NEED_R_SUP;
+      ctx[Ctx.NEED_W] = user ? NEED_W_USER : NEED_W_SUP;
+      const res = f(e0);
+      const done = res & 0xff;
+      cpu.instructions += done;
+      stats.wasmInstructions += done;
+      const replay = res >>> REPLAY_SHIFT;
+      if (replay === 2) replayRecord(cpu, ctx, Ctx.REC0);
+      if (replay !== 0) replayRecord(cpu, ctx, Ctx.REC1);
+      if (done !== 0) cpu.instrEip = done === 1 ? e0 : e0 + ends[done - 2];
+      if ((res & TAKEN) !== 0) { cpu.eip = ctx[Ctx.EIP] >>> 0; return; }
+      if (done === 0) { cpu.runBlock(block, 0, e0); return; }
+      cpu.eip = e0 + ends[done - 1];
+      if (done < block.count) cpu.runBlock(block, done, e0);
+    },
+  };
+}
+
+/** Leave lazy record `at` in the CPU's flags as the instruction that made it would have. */
+function replayRecord(cpu: Cpu, ctx: Int32Array, at: number): void {
+  const op = ctx[at];
+  if (op === LAZY_ADC || op === LAZY_SBB) cpu.lCin = ctx[at + 4];
+  cpu.setLazy(op, ctx[at + 1], ctx[at + 2], ctx[at + 3], ctx[at + 5]);
+}

@@ -1,0 +1,79 @@
+// A small WebAssembly binary writer (the core specification's encodings, §5): what the
+// block compiler's WebAssembly tier (wasm-block.ts) and the bench's experiment emit with.
+// Only i32 values, one function per module, the memory imported as `e.m`.
+
+/** The value type i32, and the empty block type. */
+const I32 = 0x7f, VOID = 0x40;
+
+/** A function body being written: each method appends one instruction's bytes. */
+export class Code {
+  readonly b: number[] = [];
+  uleb(v: number): this { do { let x = v & 0x7f; v >>>= 7; if (v !== 0) x |= 0x80; this.b.push(x); } while (v !== 0); return this; }
+  sleb(v: number): this {
+    v |= 0;
+    for (;;) {
+      const x = v & 0x7f; v >>= 7;
+      if ((v === 0 && (x & 0x40) === 0) || (v === -1 && (x & 0x40) !== 0)) { this.b.push(x); return this; }
+      this.b.push(x | 0x80);
+    }
+  }
+  const(v: number): this { this.b.push(0x41); return this.sleb(v); }
+  get(l: number): this { this.b.push(0x20); return this.uleb(l); }
+  set(l: number): this { this.b.push(0x21); return this.uleb(l); }
+  tee(l: number): this { this.b.push(0x22); return this.uleb(l); }
+  // Memory: alignment hint, then the offset added to the address on the stack.
+  load(off: number): this { this.b.push(0x28, 2); return this.uleb(off); }
+  load8u(off: number): this { this.b.push(0x2d, 0); return this.uleb(off); }
+  load8s(off: number): this { this.b.push(0x2c, 0); return this.uleb(off); }
+  load16u(off: number): this { this.b.push(0x2f, 1); return this.uleb(off); }
+  load16s(off: number): this { this.b.push(0x2e, 1); return this.uleb(off); }
+  store(off: number): this { this.b.push(0x36, 2); return this.uleb(off); }
+  store8(off: number): this { this.b.push(0x3a, 0); return this.uleb(off); }
+  store16(off: number): this { this.b.push(0x3b, 1); return this.uleb(off); }
+  eqz(): this { this.b.push(0x45); return this; }
+  eq(): this { this.b.push(0x46); return this; }
+  ne(): this { this.b.push(0x47); return this; }
+  ltU(): this { this.b.push(0x49); return this; }
+  gtU(): this { this.b.push(0x4b); return this; }
+  popcnt(): this { this.b.push(0x69); return this; }
+  add(): this { this.b.push(0x6a); return this; }
+  sub(): this { this.b.push(0x6b); return this; }
+  and(): this { this.b.push(0x71); return this; }
+  or(): this { this.b.push(0x72); return this; }
+  xor(): this { this.b.push(0x73); return this; }
+  shl(): this { this.b.push(0x74); return this; }
+  shrU(): this { this.b.push(0x76); return this; }
+  /** The value below the top two if the top is non-zero, else the one below it. */
+  select(): this { this.b.push(0x1b); return this; }
+  drop(): this { this.b.push(0x1a); return this; }
+  if(): this { this.b.push(0x04, VOID); return this; }
+  else(): this { this.b.push(0x05); return this; }
+  end(): this { this.b.push(0x0b); return this; }
+  return(): this { this.b.push(0x0f); return this; }
+}
+
+const uleb = (v: number): number[] => new Code().uleb(v).b;
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
+
+/**
+ * A module of one exported function `f` taking `params` i32s and returning an i32, with
+ * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
+ */
+export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
+  const head = locals > 0 ? [1, ...uleb(locals), I32] : [0];
+  const size = head.length + code.b.length + 1;
+  const pre = [
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [1, 0x60, ...uleb(params), ...Array<number>(params).fill(I32), 1, I32]),
+    ...section(2, [1, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name("f"), 0, 0]),
+    10, ...uleb(size + uleb(size).length + 1), 1, ...uleb(size), ...head,
+  ];
+  const out = new Uint8Array(pre.length + code.b.length + 1);
+  out.set(pre);
+  out.set(code.b, pre.length);
+  out[out.length - 1] = 0x0b;
+  return out;
+}
