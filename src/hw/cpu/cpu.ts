@@ -284,8 +284,8 @@ export class Cpu {
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
   stopReason: StopReason = StopReason.None;
-  /** The instruction count at which the current run() ends (compiled blocks read it too). */
-  private sliceEnd = 0;
+  /** The instruction count at which the current run() ends (compiled blocks and the WebAssembly tier's run loop read it too). */
+  sliceEnd = 0;
   /** The block compiler (docs/jit.md), null with `--jit off`. */
   readonly jit: BlockCompiler | null;
   /**
@@ -1717,7 +1717,8 @@ export class Cpu {
           this.blockStart = before;
           let leave = false;
           for (;;) {
-            if (blk.fn !== null) blk.fn(this);
+            if (blk.wasm !== null) blk = jit.wasm!.run(this, blk, blk.wasm);
+            else if (blk.fn !== null) blk.fn(this);
             else {
               if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt) jit.generate(blk);
               this.runBlock(blk, 0, this.eip);

@@ -60,8 +60,9 @@ export interface PhysicalMemoryOptions {
  */
 export interface WasmState {
   readonly memory: WebAssembly.Memory;
-  /** Byte offset of `codePages`. */
+  /** Byte offsets of `codePages` and `nativePages`. */
   readonly codePages: number;
+  readonly nativePages: number;
   /** Byte offsets of the CPU areas not claimed yet. */
   readonly free: number[];
 }
@@ -76,7 +77,9 @@ export const CPU_SLOT = {
   CTX: 128,
   /** The TLB, 2^20 dwords (Cpu.tlb). */
   TLB: 4096,
-  BYTES: 4096 + (4 << 20),
+  /** The WebAssembly tier's blocks by physical address (wasm-block.ts, BLOCK_MAP): 2^16 pairs of dwords. */
+  BLOCKS: 4096 + (4 << 20),
+  BYTES: 4096 + (4 << 20) + (512 << 10),
 } as const;
 /** CPU areas per memory: the machine's CPU and a monitor's vCPU, with room to spare. */
 const CPU_SLOTS = 4;
@@ -88,17 +91,19 @@ export interface CpuSlot {
   /** Byte offset of the area. */
   readonly base: number;
   readonly codePages: number;
+  readonly nativePages: number;
   readonly regs: Int32Array;
   readonly regsHi: Int32Array;
   readonly ctx: Int32Array;
   readonly tlb: Int32Array;
+  readonly blocks: Int32Array;
 }
 
 /** RAM, codePages and the CPU areas in one WebAssembly.Memory, or null where the host cannot make it. */
-function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array } | null {
+function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array } | null {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
-  const codePages = ramSize;
-  const slots = codePages + (1 << 20);
+  const codePages = ramSize, nativePages = codePages + (1 << 20);
+  const slots = nativePages + (1 << 20);
   const pages = Math.ceil((slots + CPU_SLOTS * CPU_SLOT.BYTES) / WASM_PAGE);
   if (pages > 65536) return null;
   let memory: WebAssembly.Memory;
@@ -110,9 +115,10 @@ function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePa
   const free: number[] = [];
   for (let k = CPU_SLOTS - 1; k >= 0; k--) free.push(slots + k * CPU_SLOT.BYTES);
   return {
-    state: { memory, codePages, free },
+    state: { memory, codePages, nativePages, free },
     ram: new Uint8Array(memory.buffer, 0, ramSize),
     codePages: new Uint8Array(memory.buffer, codePages, 1 << 20),
+    nativePages: new Uint8Array(memory.buffer, nativePages, 1 << 20),
   };
 }
 
@@ -152,7 +158,7 @@ export class PhysicalMemory {
     this.ramSize = ramSize;
     this.codePages = parent?.codePages ?? wasm?.codePages ?? new Uint8Array(1 << 20);
     this.codeListeners = parent?.codeListeners ?? [];
-    this.nativePages = parent?.nativePages ?? new Uint8Array(1 << 20);
+    this.nativePages = parent?.nativePages ?? wasm?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.nativeRing1 = parent?.nativeRing1 ?? new Map();
     this.notRam = new Uint8Array(ramSize >>> 12);
@@ -169,11 +175,12 @@ export class PhysicalMemory {
     if (w === null || base === undefined) return null;
     const buf = w.memory.buffer;
     return {
-      memory: w.memory, base, codePages: w.codePages,
+      memory: w.memory, base, codePages: w.codePages, nativePages: w.nativePages,
       regs: new Int32Array(buf, base + CPU_SLOT.REGS, 16),
       regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
       ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
       tlb: new Int32Array(buf, base + CPU_SLOT.TLB, 1 << 20),
+      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 1 << 17),
     };
   }
 

@@ -24,7 +24,7 @@ import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
-import { compileWasm } from "./wasm-block.js";
+import { WasmTier, type WasmEntry } from "./wasm-block.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -33,6 +33,8 @@ import { compileWasm } from "./wasm-block.js";
 export class CompiledBlock {
   /** Tier 2: runs the block from the current EIP (its first instruction); null until hot. */
   fn: ((cpu: Cpu) => void) | null = null;
+  /** The WebAssembly tier's function for it (wasm-block.ts), if any: run through `BlockCompiler.wasm`. */
+  wasm: WasmEntry | null = null;
   /** Times tier 1 ran it. */
   runs = 0;
   /**
@@ -110,6 +112,8 @@ export interface JitStats {
   wasmCovered: number;
   /** Guest instructions retired inside WebAssembly functions. */
   wasmInstructions: number;
+  /** Runs of the WebAssembly tier that went on from their first block to others without leaving it. */
+  wasmChained: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -184,7 +188,7 @@ function specialized(i: Instr): Specialised | null {
 export class BlockCompiler {
   readonly stats: JitStats = {
     compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0,
-    wasm: 0, wasmCovered: 0, wasmInstructions: 0,
+    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmChained: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();
@@ -198,15 +202,16 @@ export class BlockCompiler {
   /** Tier-1 runs before the WebAssembly tier compiles a block (-1: never; no CPU area). */
   readonly wasmAt: number;
   readonly cacheBlocks: number;
-  private readonly slot: CpuSlot | null;
+  /** The WebAssembly tier, if this CPU has an area in a WebAssembly memory. */
+  readonly wasm: WasmTier | null;
 
   constructor(cpu: Cpu, opts: JitOptions = {}, slot: CpuSlot | null = null) {
     this.bytes.cpu = cpu;
-    this.slot = slot;
     this.hot = Math.max(1, opts.hot ?? JIT_DEFAULTS.hot);
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
+    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 
@@ -215,6 +220,7 @@ export class BlockCompiler {
     const list = this.perPage.get(page);
     if (list === undefined) return;
     this.perPage.delete(page);
+    if (this.wasm !== null) for (const b of list) this.wasm.dropped(b);
     this.stats.invalidated += list.length;
     this.live -= list.length;
   }
@@ -231,6 +237,7 @@ export class BlockCompiler {
       const b = list[k], first = b.instrs[0], start = first.phys & 0xfff;
       if (start < end && start + b.bytes > off) {
         if (first.block === b) { first.block = null; first.hits = 0; }
+        this.wasm?.dropped(b);
         continue;
       }
       list[kept++] = b;
@@ -271,6 +278,7 @@ export class BlockCompiler {
     this.live = 0;
     this.perPage.clear();
     this.generation++;
+    this.wasm?.clear();
   }
 
   /** The block's instructions: `first`, then straight-line successors inside the page. */
@@ -419,10 +427,10 @@ export class BlockCompiler {
   /** The WebAssembly tier (wasm-block.ts): true if the block now runs there. */
   private generateWasm(block: CompiledBlock): boolean {
     const t0 = performance.now();
-    const w = compileWasm(this.slot!, block, this.stats);
+    const w = this.wasm!.compile(block);
     this.stats.compileMs += performance.now() - t0;
     if (w === null) return false;
-    block.fn = w.run;
+    block.wasm = w;
     this.stats.wasm++;
     this.stats.wasmCovered += w.covered;
     return true;

@@ -24,10 +24,10 @@ import type { Instr } from "../instr.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { CPU_SLOT } from "../../mem/physical-memory.js";
 import { CONDITION_OF_FLAGS, FLAG_OF_RECORD, type Expr, type Flag } from "../flag-semantics.js";
-import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
+import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 import { SegReg } from "../segment.js";
 import type { CompiledBlock } from "./block-compiler.js";
-import { Code, moduleOf } from "./wasm-writer.js";
+import { Code, dispatcherModule, moduleOf } from "./wasm-writer.js";
 
 /** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
 const enum Ctx {
@@ -35,13 +35,27 @@ const enum Ctx {
   NEED_R = 0, NEED_W = 1,
   /** Segment bases, ES…GS (SegReg order). */
   SEG_BASE = 2,
-  /** EIP after a taken Jcc. */
+  /** EIP after a block that ran to its end or a taken Jcc. */
   EIP = 8,
+  /** Segments flat for reads (bit s), for writes (bit 8 + s), SS.B (FLAT_STACK), CS flat (FLAT_CODE). */
+  FLAT = 9,
+  /** TLB bits an instruction fetch needs at the CPL. */
+  NEED_X = 10,
+  /** Instructions the run may retire (the slice's room), and those it retired. */
+  BUDGET = 11, TOTAL = 12,
+  /** The block the run ended in: its table index and the EIP it was entered at. */
+  CUR = 13, E0 = 14,
+  /** Which lazy records the run left: 0 none, 1 REC1, 2 REC0 then REC1 (replayed in that order). */
+  REPLAY = 15,
   /** Two lazy records (op, d, s, r, cin, size): the carrier of CF under an INC/DEC, and the last. */
   REC0 = 16, REC1 = 24,
 }
-/** The function's result: instructions done (bits 0–7), a taken Jcc, which records to replay. */
-const TAKEN = 0x100, REPLAY_SHIFT = 9;
+const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
+/** A block function's result: instructions done (bits 0–7), a taken Jcc, an end the run may go on from. */
+const TAKEN = 0x100, CONTINUE = 0x200;
+/** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
+const MAP_BITS = 16;
+const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
 const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
@@ -84,6 +98,11 @@ class Emitter {
   /** Under an INC/DEC record: where CF comes from (null: from before the block). */
   carrier: Rec | null = null;
   readonly use: SegUse = { read: 0, write: 0, stack: false, branch: false };
+  /** The Ctx.FLAT bits the code assumes (checked at its start). */
+  get flatNeeded(): number {
+    const u = this.use;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.branch ? FLAT_CODE : 0);
+  }
   constructor(private readonly slot: CpuSlot, private readonly block: CompiledBlock) {}
 
   private get regs(): number { return this.slot.base + CPU_SLOT.REGS; }
@@ -108,10 +127,12 @@ class Emitter {
     else c.store8(n < 4 ? this.regs + 4 * n : this.regs + 4 * (n - 4) + 1);
   }
 
-  /** Leave before instruction k (nothing of it done), or after it (`taken`). */
-  exit(k: number, taken = false): void {
+  /**
+   * Leave before instruction k (nothing of it done); or after it, `taken` (EIP already in the
+   * context) or at the block's natural end (`end`), from which the run may go on.
+   */
+  exit(k: number, taken = false, end = false): void {
     const c = this.c;
-    let replay = 0;
     const store = (at: number, r: Rec): void => {
       c.const(0).const(r.op).store(this.ctx(at));
       c.const(0).get(r.d).store(this.ctx(at + 1));
@@ -120,12 +141,16 @@ class Emitter {
       c.const(0).get(r.cin).store(this.ctx(at + 4));
       c.const(0).const(r.size).store(this.ctx(at + 5));
     };
+    // The records this block made; without any, those of the blocks before it stay.
     const rec = this.rec;
     if (rec !== null) {
-      if ((rec.op === LAZY_INC || rec.op === LAZY_DEC) && this.carrier !== null) { store(Ctx.REC0, this.carrier); replay = 2; } else replay = 1;
+      const both = (rec.op === LAZY_INC || rec.op === LAZY_DEC) && this.carrier !== null;
+      if (both) store(Ctx.REC0, this.carrier!);
       store(Ctx.REC1, rec);
+      c.const(0).const(both ? 2 : 1).store(this.ctx(Ctx.REPLAY));
     }
-    c.const(k | (taken ? TAKEN : 0) | (replay << REPLAY_SHIFT)).return();
+    if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
+    c.const(k | (taken ? TAKEN | CONTINUE : 0) | (end ? CONTINUE : 0)).return();
   }
 
   /** A taken Jcc at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
@@ -380,68 +405,173 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
   return false;
 }
 
-/** A block's WebAssembly function and the run-loop side of it. */
-export interface WasmBlock {
-  /** Runs the block from the current EIP as tier 1 would, leaving the rest to it (Cpu.runBlock). */
-  run(cpu: Cpu): void;
-  /** Instructions the function covers from the block's start. */
-  readonly covered: number;
-}
-
 const NEED_R_USER = TLB_VALID | TLB_RAM | TLB_USER, NEED_R_SUP = TLB_VALID | TLB_RAM;
 const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W;
 
+/** A block compiled to WebAssembly (CompiledBlock.wasm). */
+export class WasmEntry {
+  constructor(
+    /** Its function's index in the tier's table. */
+    readonly index: number,
+    /** Instructions its function covers from the block's start. */
+    readonly covered: number,
+    /** Its slot in the block map, and the key there (the physical address + 1). */
+    readonly mapAt: number,
+    readonly key: number,
+  ) {}
+}
+
 /**
- * Compile `block` for the CPU owning `slot`, or null if its first instruction is not one this
- * tier takes (the block stays at tier 1, and may become generated JavaScript).
+ * The WebAssembly tier of one CPU: its block functions in one table, the block map by
+ * physical address, and a run loop in WebAssembly (`dispatch`) that goes from block to block
+ * while the next one is compiled here, can be reached through the TLB as a fetch would reach
+ * it, and fits in the slice. What it cannot do, the run loop in JavaScript does.
  */
-export function compileWasm(slot: CpuSlot, block: CompiledBlock, stats: { wasmInstructions: number }): WasmBlock | null {
-  if (!block.code32) return null;
-  const em = new Emitter(slot, block);
-  const ends = block.ends;
-  const c = em.c;
-  c.const(0).load(slot.base + CPU_SLOT.CTX + 4 * Ctx.NEED_R).set(NEED_R);
-  c.const(0).load(slot.base + CPU_SLOT.CTX + 4 * Ctx.NEED_W).set(NEED_W);
-  let k = 0;
-  const n = block.count;
-  while (k < n && emit(em, block.instrs[k], k)) k++;
-  if (k === 0) return null;
-  em.exit(k);
-  const bytes = moduleOf(c, 1, em.locals - 1, slot.memory.buffer.byteLength >>> 16);
-  const f = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports.f as (e0: number) => number;
-  const ctx = slot.ctx, use = em.use, covered = k;
-  return {
-    covered,
-    run(cpu: Cpu): void {
-      const e0 = cpu.eip;
-      const segs = cpu.segs;
-      // What the code assumes: paging through the 32-bit TLB, flat segments it reads and writes
-      // (their bases are passed), a 32-bit stack, a CS limit no Jcc target can pass.
-      let ok = cpu.paging && !cpu.lma && (!use.stack || segs[SegReg.SS].big) && (!use.branch || segs[SegReg.CS].limit === 0xffffffff);
-      for (let s = 0; ok && s < 6; s++) {
-        const bit = 1 << s, sc = segs[s];
-        if ((use.read & bit) !== 0 && (sc.readLo !== 0 || sc.readHi !== 0xffffffff)) ok = false;
-        else if ((use.write & bit) !== 0 && (sc.writeLo !== 0 || sc.writeHi !== 0xffffffff)) ok = false;
-        ctx[Ctx.SEG_BASE + s] = sc.base;
-      }
-      if (!ok) { cpu.runBlock(block, 0, e0); return; }
-      const user = cpu.cpl === 3;
-      ctx[Ctx.NEED_R] = user ? NEED_R_USER : NEED_R_SUP;
-      ctx[Ctx.NEED_W] = user ? NEED_W_USER : NEED_W_SUP;
-      const res = f(e0);
-      const done = res & 0xff;
-      cpu.instructions += done;
-      stats.wasmInstructions += done;
-      const replay = res >>> REPLAY_SHIFT;
-      if (replay === 2) replayRecord(cpu, ctx, Ctx.REC0);
-      if (replay !== 0) replayRecord(cpu, ctx, Ctx.REC1);
-      if (done !== 0) cpu.instrEip = done === 1 ? e0 : e0 + ends[done - 2];
-      if ((res & TAKEN) !== 0) { cpu.eip = ctx[Ctx.EIP] >>> 0; return; }
-      if (done === 0) { cpu.runBlock(block, 0, e0); return; }
-      cpu.eip = e0 + ends[done - 1];
-      if (done < block.count) cpu.runBlock(block, done, e0);
-    },
-  };
+export class WasmTier {
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
+  private readonly blocks: (CompiledBlock | null)[] = [];
+  private readonly dispatch: (index: number, e0: number) => number;
+  private next = 0;
+  private readonly ctx: Int32Array;
+  private readonly map: Int32Array;
+  constructor(private readonly slot: CpuSlot, private readonly stats: { wasmInstructions: number; wasmChained: number }) {
+    this.ctx = slot.ctx;
+    this.map = slot.blocks;
+    const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, slot.memory.buffer.byteLength >>> 16);
+    this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { t: this.table, m: slot.memory } }).exports.f as (i: number, e0: number) => number;
+  }
+
+  /** Every block was dropped (BlockCompiler.evictAll): the map empties, table entries are reused. */
+  clear(): void {
+    this.next = 0;
+    this.map.fill(0);
+    this.blocks.length = 0;
+  }
+
+  /** `block` was dropped: the run loop must not find it. */
+  dropped(block: CompiledBlock): void {
+    const w = block.wasm;
+    if (w === null) return;
+    if (this.map[2 * w.mapAt] === w.key && (this.map[2 * w.mapAt + 1] & 0xfffff) === w.index) this.map[2 * w.mapAt] = 0;
+  }
+
+  /**
+   * Compile `block`, or null if its first instruction is not one this tier takes (the block
+   * stays at tier 1, and may become generated JavaScript).
+   */
+  compile(block: CompiledBlock): WasmEntry | null {
+    if (!block.code32) return null;
+    const slot = this.slot;
+    const em = new Emitter(slot, block);
+    const c = em.c;
+    let k = 0;
+    const n = block.count;
+    while (k < n && emit(em, block.instrs[k], k)) k++;
+    if (k === 0) return null;
+    em.exit(k, false, k === n);
+    // The prologue, now that the segments the code uses are known.
+    const pro = new Code();
+    pro.const(0).load(this.ctxAt(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
+    pro.const(0).load(this.ctxAt(Ctx.NEED_R)).set(NEED_R);
+    pro.const(0).load(this.ctxAt(Ctx.NEED_W)).set(NEED_W);
+    pro.b.push(...c.b);
+    const bytes = moduleOf(pro, 1, em.locals - 1, slot.memory.buffer.byteLength >>> 16);
+    const f = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports.f;
+    if (this.next === this.table.length) this.table.grow(this.table.length);
+    const index = this.next++;
+    this.table.set(index, f);
+    this.blocks[index] = block;
+    const phys = block.instrs[0].phys, key = (phys + 1) | 0, at = mapSlot(phys);
+    this.map[2 * at] = key;
+    this.map[2 * at + 1] = index | (n << 20);
+    return new WasmEntry(index, k, at, key);
+  }
+
+  private ctxAt(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
+
+  /**
+   * Run `block` from the current EIP, and the blocks after it while the WebAssembly run loop
+   * finds them; the rest of the block it stops in runs at tier 1. Returns that block (the
+   * JavaScript run loop chains on from it).
+   */
+  run(cpu: Cpu, block: CompiledBlock, w: WasmEntry): CompiledBlock {
+    const e0 = cpu.eip;
+    // Paging through the 32-bit TLB (what the code's memory and fetch paths read).
+    if (!cpu.paging || cpu.lma) { cpu.runBlock(block, 0, e0); return block; }
+    const segs = cpu.segs, ctx = this.ctx;
+    let flat = segs[SegReg.SS].big ? FLAT_STACK : 0;
+    if (segs[SegReg.CS].flatR) flat |= FLAT_CODE;
+    for (let s = 0; s < 6; s++) {
+      const sc = segs[s];
+      ctx[Ctx.SEG_BASE + s] = sc.base;
+      if (sc.flatR) flat |= 1 << s;
+      if (sc.flatW) flat |= 256 << s;
+    }
+    ctx[Ctx.FLAT] = flat;
+    const user = cpu.cpl === 3;
+    ctx[Ctx.NEED_R] = user ? NEED_R_USER : NEED_R_SUP;
+    ctx[Ctx.NEED_W] = user ? NEED_W_USER : NEED_W_SUP;
+    ctx[Ctx.NEED_X] = user ? TLB_VALID | TLB_USER : TLB_VALID;
+    ctx[Ctx.BUDGET] = Math.min(cpu.sliceEnd - cpu.instructions, 0x7fff_ffff);
+    ctx[Ctx.REPLAY] = 0;
+    const res = this.dispatch(w.index, e0);
+    const total = ctx[Ctx.TOTAL];
+    cpu.instructions += total;
+    this.stats.wasmInstructions += total;
+    const replay = ctx[Ctx.REPLAY];
+    if (replay === 2) replayRecord(cpu, ctx, Ctx.REC0);
+    if (replay !== 0) replayRecord(cpu, ctx, Ctx.REC1);
+    const cur = this.blocks[ctx[Ctx.CUR]]!, curE0 = ctx[Ctx.E0];
+    if (cur !== block) this.stats.wasmChained++;
+    const done = res & 0xff;
+    if (done === 0) { cpu.eip = curE0; cpu.runBlock(cur, 0, curE0); return cur; }
+    const ends = cur.ends;
+    cpu.instrEip = done === 1 ? curE0 : curE0 + ends[done - 2];
+    if ((res & CONTINUE) !== 0) { cpu.eip = ctx[Ctx.EIP] >>> 0; return cur; }
+    cpu.eip = curE0 + ends[done - 1];
+    cpu.runBlock(cur, done, curE0);
+    return cur;
+  }
+}
+
+// The run loop's locals (after its parameters, the table index and e0).
+const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, DISPATCH_LOCALS = 6;
+
+/**
+ * The WebAssembly run loop of the CPU owning `slot`: call block `index` at EIP `e0`; while it
+ * ends where the run may go on, look up the next block as a fetch would find it (CS base +
+ * EIP through the TLB with the fetch's rights, not execute-disabled, no native monitor code
+ * on the page, the block map by physical address) and, if it fits in the budget, call it.
+ * Returns the last block's result, with the total, its index and entry EIP in the context.
+ */
+function dispatcher(slot: CpuSlot): Code {
+  const c = new Code();
+  const ctx = (k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
+  c.const(0).set(D_TOTAL);
+  c.loop();
+  c.const(0).get(0).store(ctx(Ctx.CUR));
+  c.const(0).get(1).store(ctx(Ctx.E0));
+  c.get(1).get(0).callIndirect(1).tee(D_RES);
+  c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
+  const leave = (): void => { c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL)); c.get(D_RES).return(); };
+  c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
+  // The next block: its linear address, the TLB entry a fetch would use, its physical address.
+  c.const(0).load(ctx(Ctx.EIP)).tee(1).const(0).load(ctx(Ctx.SEG_BASE + SegReg.CS)).add().tee(D_LIN);
+  c.const(12).shrU().const(2).shl().load(slot.base + CPU_SLOT.TLB).tee(D_E);
+  c.const(0).load(ctx(Ctx.NEED_X)).const(TLB_NOEXEC).or().and().const(0).load(ctx(Ctx.NEED_X)).ne().if(); leave(); c.end();
+  c.get(D_E).const(12).shrU().load8u(slot.nativePages).if(); leave(); c.end();
+  c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().tee(D_LIN);
+  // The map: the key (physical address + 1) at the slot its hash picks.
+  c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(3).shl().tee(D_H);
+  c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne().if(); leave(); c.end();
+  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V);
+  // Room in the slice for the whole block (as the JavaScript run loop asks).
+  c.const(20).shrU().get(D_TOTAL).add().const(0).load(ctx(Ctx.BUDGET)).gtU().if(); leave(); c.end();
+  c.get(D_V).const(0xfffff).and().set(0);
+  c.br(0);
+  c.end();
+  leave();
+  return c;
 }
 
 /** Leave lazy record `at` in the CPU's flags as the instruction that made it would have. */

@@ -46,7 +46,15 @@ export class Code {
   /** The value below the top two if the top is non-zero, else the one below it. */
   select(): this { this.b.push(0x1b); return this; }
   drop(): this { this.b.push(0x1a); return this; }
+  mul(): this { this.b.push(0x6c); return this; }
+  leU(): this { this.b.push(0x4d); return this; }
   if(): this { this.b.push(0x04, VOID); return this; }
+  loop(): this { this.b.push(0x03, VOID); return this; }
+  /** Branch to the enclosing block or loop `depth` levels out (0: the innermost). */
+  br(depth: number): this { this.b.push(0x0c); return this.uleb(depth); }
+  brIf(depth: number): this { this.b.push(0x0d); return this.uleb(depth); }
+  /** Call entry (top of stack) of table 0 as a function of type `type`. */
+  callIndirect(type: number): this { this.b.push(0x11); this.uleb(type); this.b.push(0); return this; }
   else(): this { this.b.push(0x05); return this; }
   end(): this { this.b.push(0x0b); return this; }
   return(): this { this.b.push(0x0f); return this; }
@@ -76,4 +84,24 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
   out.set(code.b, pre.length);
   out[out.length - 1] = 0x0b;
   return out;
+}
+
+/**
+ * A module whose function `f(index, arg) -> i32` (locals as `moduleOf`) may call entries of
+ * the imported table `e.t` as functions `(i32) -> i32` (Code.callIndirect(1)), over the
+ * imported memory `e.m`: the WebAssembly tier's run loop (wasm-block.ts). One call site in
+ * JavaScript then reaches every block: a JavaScript call site reaching thousands of
+ * different WebAssembly functions takes V8's generic, slow path into WebAssembly.
+ */
+export function dispatcherModule(code: Code, locals: number, pages: number): Uint8Array<ArrayBuffer> {
+  const head = locals > 0 ? [1, ...uleb(locals), I32] : [0];
+  const body = [...head, ...code.b, 0x0b];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [2, 0x60, 2, I32, I32, 1, I32, 0x60, 1, I32, 1, I32]),
+    ...section(2, [2, ...name("e"), ...name("t"), 1, 0x70, 0, 0, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name("f"), 0, 0]),
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ]);
 }
