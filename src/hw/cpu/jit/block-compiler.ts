@@ -112,7 +112,8 @@ export interface JitStats {
   wasmCovered: number;
   /** Guest instructions retired inside WebAssembly functions. */
   wasmInstructions: number;
-  /** Runs of the WebAssembly tier that went on from their first block to others without leaving it. */
+  /** Runs of the WebAssembly tier's run loop, and the blocks they entered after their first (without leaving WebAssembly). */
+  wasmRuns: number;
   wasmChained: number;
 }
 
@@ -188,7 +189,7 @@ function specialized(i: Instr): Specialised | null {
 export class BlockCompiler {
   readonly stats: JitStats = {
     compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0,
-    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmChained: 0,
+    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmRuns: 0, wasmChained: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();
@@ -211,7 +212,7 @@ export class BlockCompiler {
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
-    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats) : null;
+    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, (b) => b.generation === this.generation && b.instrs[0].block === b) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 
@@ -424,15 +425,11 @@ export class BlockCompiler {
     this.stats.compileMs += performance.now() - t0;
   }
 
-  /** The WebAssembly tier (wasm-block.ts): true if the block now runs there. */
+  /** The WebAssembly tier (wasm-block.ts): true if the block is queued to be compiled there. */
   private generateWasm(block: CompiledBlock): boolean {
     const t0 = performance.now();
-    const w = this.wasm!.compile(block);
+    const queued = this.wasm!.enqueue(block);
     this.stats.compileMs += performance.now() - t0;
-    if (w === null) return false;
-    block.wasm = w;
-    this.stats.wasm++;
-    this.stats.wasmCovered += w.covered;
-    return true;
+    return queued;
   }
 }

@@ -27,7 +27,7 @@ import { CONDITION_OF_FLAGS, FLAG_OF_RECORD, type Expr, type Flag } from "../fla
 import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 import { SegReg } from "../segment.js";
 import type { CompiledBlock } from "./block-compiler.js";
-import { Code, dispatcherModule, moduleOf } from "./wasm-writer.js";
+import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
 
 /** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
 const enum Ctx {
@@ -47,6 +47,8 @@ const enum Ctx {
   CUR = 13, E0 = 14,
   /** Which lazy records the run left: 0 none, 1 REC1, 2 REC0 then REC1 (replayed in that order). */
   REPLAY = 15,
+  /** Blocks the run loop entered after the first. */
+  CHAINED = 7,
   /** Two lazy records (op, d, s, r, cin, size): the carrier of CF under an INC/DEC, and the last. */
   REC0 = 16, REC1 = 24,
 }
@@ -55,6 +57,8 @@ const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
 const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
 const MAP_BITS = 16;
+/** Blocks compiled together, in one module. */
+const BATCH = 16;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
@@ -153,11 +157,14 @@ class Emitter {
     c.const(k | (taken ? TAKEN | CONTINUE : 0) | (end ? CONTINUE : 0)).return();
   }
 
-  /** A taken Jcc at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
-  taken(k: number, disp: number): void {
+  /** A taken jump at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
+  jump(k: number, disp: number): void {
     this.c.const(0).get(0).const((this.block.ends[k] + disp) | 0).add().store(this.ctx(Ctx.EIP));
     this.exit(k + 1, true);
   }
+  /** The offset from the block's EIP to the end of instruction k. */
+  end(k: number): number { return this.block.ends[k]; }
+  get ctxEip(): number { return this.ctx(Ctx.EIP); }
 
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
@@ -276,7 +283,7 @@ function takes(i: Instr): boolean {
   if (i.hasMem && !i.adsize32) return false;
   const specs = i.def.operands;
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return false;
-  if (kind === "jcc") return i.opsize32;
+  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs";
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
@@ -393,11 +400,37 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.if(); em.regSet(i.reg, 4, V); c.end();
       return true;
     }
+    case "jmp":
+      // As jmp_J with CS flat: EIP = the next instruction's + disp.
+      em.use.branch = true;
+      em.jump(k, i.imm | 0);
+      return true;
+    case "call": {
+      // As call_J: the return address pushed (the stack's fast path), then EIP = target.
+      em.use.branch = true;
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); c.tee(A); });
+      c.get(X).get(0).const(em.end(k)).add().store(0);
+      em.regSet(4, 4, A);
+      em.jump(k, i.imm | 0);
+      return true;
+    }
+    case "ret": {
+      // As ret: EIP popped (CS flat: no limit to check), ESP += 4 (+ imm16 for C2).
+      em.use.branch = true;
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); c.tee(A); });
+      c.const(0); em.memLoad(4); c.store(em.ctxEip);
+      c.get(A).const(4 + (i.opcode === 0xc2 ? i.imm & 0xffff : 0)).add().set(A);
+      em.regSet(4, 4, A);
+      em.exit(k + 1, true);
+      return true;
+    }
     case "jcc": {
       em.use.branch = true;
       em.condition(i.opcode & 0xf);
       c.if();
-      em.taken(k, i.imm | 0);
+      em.jump(k, i.imm | 0);
       c.end();
       return true;
     }
@@ -434,7 +467,14 @@ export class WasmTier {
   private next = 0;
   private readonly ctx: Int32Array;
   private readonly map: Int32Array;
-  constructor(private readonly slot: CpuSlot, private readonly stats: { wasmInstructions: number; wasmChained: number }) {
+  /** Blocks waiting to be compiled (enqueue). */
+  private readonly pending: CompiledBlock[] = [];
+  constructor(
+    private readonly slot: CpuSlot,
+    private readonly stats: { wasm: number; wasmCovered: number; wasmInstructions: number; wasmRuns: number; wasmChained: number },
+    /** Whether a block is still one the run loop may enter (not dropped or evicted). */
+    private readonly live: (b: CompiledBlock) => boolean,
+  ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
     const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, slot.memory.buffer.byteLength >>> 16);
@@ -444,6 +484,7 @@ export class WasmTier {
   /** Every block was dropped (BlockCompiler.evictAll): the map empties, table entries are reused. */
   clear(): void {
     this.next = 0;
+    this.pending.length = 0;
     this.map.fill(0);
     this.blocks.length = 0;
   }
@@ -456,13 +497,50 @@ export class WasmTier {
   }
 
   /**
-   * Compile `block`, or null if its first instruction is not one this tier takes (the block
-   * stays at tier 1, and may become generated JavaScript).
+   * Queue `block` for compiling; false if its first instruction is not one this tier takes
+   * (the block stays at tier 1, and may become generated JavaScript). Queued blocks are
+   * compiled BATCH at a time, in one module, and run at tier 1 until then.
    */
-  compile(block: CompiledBlock): WasmEntry | null {
-    if (!block.code32) return null;
+  enqueue(block: CompiledBlock): boolean {
+    if (!block.code32 || !takes(block.instrs[0])) return false;
+    this.pending.push(block);
+    if (this.pending.length >= BATCH) this.flush();
+    return true;
+  }
+
+  /** Compile the queued blocks still live (`live`) as one module. */
+  flush(): void {
+    const blocks = this.pending.filter((b) => this.live(b));
+    this.pending.length = 0;
+    const fns: { code: Code; locals: number }[] = [];
+    const made: { block: CompiledBlock; covered: number }[] = [];
+    for (const block of blocks) {
+      const f = this.function(block);
+      if (f === null) continue;
+      fns.push(f);
+      made.push({ block, covered: f.covered });
+    }
+    if (fns.length === 0) return;
     const slot = this.slot;
-    const em = new Emitter(slot, block);
+    const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports;
+    made.forEach(({ block, covered }, k) => {
+      while (this.next >= this.table.length) this.table.grow(this.table.length);
+      const index = this.next++;
+      this.table.set(index, exports[String(k)]);
+      this.blocks[index] = block;
+      const phys = block.instrs[0].phys, key = (phys + 1) | 0, at = mapSlot(phys);
+      this.map[2 * at] = key;
+      this.map[2 * at + 1] = index | (block.count << 20);
+      block.wasm = new WasmEntry(index, covered, at, key);
+      this.stats.wasm++;
+      this.stats.wasmCovered += covered;
+    });
+  }
+
+  /** The function of one block, or null if it covers no instruction. */
+  private function(block: CompiledBlock): { code: Code; locals: number; covered: number } | null {
+    const em = new Emitter(this.slot, block);
     const c = em.c;
     let k = 0;
     const n = block.count;
@@ -474,17 +552,8 @@ export class WasmTier {
     pro.const(0).load(this.ctxAt(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
     pro.const(0).load(this.ctxAt(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(this.ctxAt(Ctx.NEED_W)).set(NEED_W);
-    pro.b.push(...c.b);
-    const bytes = moduleOf(pro, 1, em.locals - 1, slot.memory.buffer.byteLength >>> 16);
-    const f = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports.f;
-    if (this.next === this.table.length) this.table.grow(this.table.length);
-    const index = this.next++;
-    this.table.set(index, f);
-    this.blocks[index] = block;
-    const phys = block.instrs[0].phys, key = (phys + 1) | 0, at = mapSlot(phys);
-    this.map[2 * at] = key;
-    this.map[2 * at + 1] = index | (n << 20);
-    return new WasmEntry(index, k, at, key);
+    for (const x of c.b) pro.b.push(x);
+    return { code: pro, locals: em.locals - 1, covered: k };
   }
 
   private ctxAt(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
@@ -514,6 +583,7 @@ export class WasmTier {
     ctx[Ctx.NEED_X] = user ? TLB_VALID | TLB_USER : TLB_VALID;
     ctx[Ctx.BUDGET] = Math.min(cpu.sliceEnd - cpu.instructions, 0x7fff_ffff);
     ctx[Ctx.REPLAY] = 0;
+    ctx[Ctx.CHAINED] = 0;
     const res = this.dispatch(w.index, e0);
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
@@ -522,7 +592,8 @@ export class WasmTier {
     if (replay === 2) replayRecord(cpu, ctx, Ctx.REC0);
     if (replay !== 0) replayRecord(cpu, ctx, Ctx.REC1);
     const cur = this.blocks[ctx[Ctx.CUR]]!, curE0 = ctx[Ctx.E0];
-    if (cur !== block) this.stats.wasmChained++;
+    this.stats.wasmRuns++;
+    this.stats.wasmChained += ctx[Ctx.CHAINED];
     const done = res & 0xff;
     if (done === 0) { cpu.eip = curE0; cpu.runBlock(cur, 0, curE0); return cur; }
     const ends = cur.ends;
@@ -535,7 +606,8 @@ export class WasmTier {
 }
 
 // The run loop's locals (after its parameters, the table index and e0).
-const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, DISPATCH_LOCALS = 6;
+const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11;
+const DISPATCH_LOCALS = 10;
 
 /**
  * The WebAssembly run loop of the CPU owning `slot`: call block `index` at EIP `e0`; while it
@@ -547,27 +619,34 @@ const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, DISPATCH_LOC
 function dispatcher(slot: CpuSlot): Code {
   const c = new Code();
   const ctx = (k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
-  c.const(0).set(D_TOTAL);
+  c.const(0).load(ctx(Ctx.SEG_BASE + SegReg.CS)).set(D_CS);
+  c.const(0).load(ctx(Ctx.NEED_X)).set(D_NEED_X);
+  c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
   c.loop();
-  c.const(0).get(0).store(ctx(Ctx.CUR));
-  c.const(0).get(1).store(ctx(Ctx.E0));
   c.get(1).get(0).callIndirect(1).tee(D_RES);
   c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
-  const leave = (): void => { c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL)); c.get(D_RES).return(); };
+  const leave = (): void => {
+    c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
+    c.const(0).get(D_CHAINED).store(ctx(Ctx.CHAINED));
+    c.const(0).get(0).store(ctx(Ctx.CUR));
+    c.const(0).get(1).store(ctx(Ctx.E0));
+    c.get(D_RES).return();
+  };
   c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
   // The next block: its linear address, the TLB entry a fetch would use, its physical address.
-  c.const(0).load(ctx(Ctx.EIP)).tee(1).const(0).load(ctx(Ctx.SEG_BASE + SegReg.CS)).add().tee(D_LIN);
+  c.const(0).load(ctx(Ctx.EIP)).get(D_CS).add().tee(D_LIN);
   c.const(12).shrU().const(2).shl().load(slot.base + CPU_SLOT.TLB).tee(D_E);
-  c.const(0).load(ctx(Ctx.NEED_X)).const(TLB_NOEXEC).or().and().const(0).load(ctx(Ctx.NEED_X)).ne().if(); leave(); c.end();
-  c.get(D_E).const(12).shrU().load8u(slot.nativePages).if(); leave(); c.end();
+  c.get(D_NEED_X).const(TLB_NOEXEC).or().and().get(D_NEED_X).ne();
+  c.get(D_E).const(12).shrU().load8u(slot.nativePages).or().if(); leave(); c.end();
   c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().tee(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
   c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(3).shl().tee(D_H);
-  c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne().if(); leave(); c.end();
-  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V);
+  c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne();
   // Room in the slice for the whole block (as the JavaScript run loop asks).
-  c.const(20).shrU().get(D_TOTAL).add().const(0).load(ctx(Ctx.BUDGET)).gtU().if(); leave(); c.end();
+  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V).const(20).shrU().get(D_TOTAL).add().get(D_BUDGET).gtU().or().if(); leave(); c.end();
   c.get(D_V).const(0xfffff).and().set(0);
+  c.const(0).load(ctx(Ctx.EIP)).set(1);
+  c.get(D_CHAINED).const(1).add().set(D_CHAINED);
   c.br(0);
   c.end();
   leave();

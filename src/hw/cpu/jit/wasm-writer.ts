@@ -87,6 +87,39 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
 }
 
 /**
+ * A module of functions `(i32) -> i32`, each with its own count of more i32 locals, exported
+ * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m`: one compile for many
+ * blocks (V8's cost per module is most of a small block's).
+ */
+export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
+  const bodies: number[] = [];
+  for (const f of fns) {
+    const head = f.locals > 0 ? [1, ...uleb(f.locals), I32] : [0];
+    const size = head.length + f.code.b.length + 1;
+    bodies.push(...uleb(size), ...head);
+    for (const x of f.code.b) bodies.push(x);
+    bodies.push(0x0b);
+  }
+  const exports: number[] = [...uleb(fns.length)];
+  fns.forEach((_, k) => exports.push(...name(String(k)), 0, ...uleb(k)));
+  const pre = [
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [1, 0x60, 1, I32, 1, I32]),
+    ...section(2, [1, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
+    ...section(3, [...uleb(fns.length), ...Array<number>(fns.length).fill(0)]),
+    ...section(7, exports),
+  ];
+  const codeBody = [...uleb(fns.length)];
+  const codeSection = [10, ...uleb(codeBody.length + bodies.length)];
+  const out = new Uint8Array(pre.length + codeSection.length + codeBody.length + bodies.length);
+  out.set(pre);
+  out.set(codeSection, pre.length);
+  out.set(codeBody, pre.length + codeSection.length);
+  out.set(bodies, pre.length + codeSection.length + codeBody.length);
+  return out;
+}
+
+/**
  * A module whose function `f(index, arg) -> i32` (locals as `moduleOf`) may call entries of
  * the imported table `e.t` as functions `(i32) -> i32` (Code.callIndirect(1)), over the
  * imported memory `e.m`: the WebAssembly tier's run loop (wasm-block.ts). One call site in
