@@ -94,8 +94,9 @@ Options for run:
                         pentium2,+strict, --cpu standard for pentium2
   -m SIZE               guest RAM in MiB (default 128), or with a unit: 512M, 1G
   --clock virtual|realtime  virtual time (default; deterministic) or paced to wall time
-  --jit on|off          compile hot guest code into JavaScript blocks (default on);
-                        off runs every instruction through the interpreter
+  --jit on|js|off       compile hot guest code: blocks, then WebAssembly for the
+                        hottest (default on); js without the WebAssembly tier; off
+                        runs every instruction through the interpreter
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
   --debugcon [PORT:]FILE  bytes written to port 0xE9 (or PORT: 0x402 for SeaBIOS) go to
                         FILE ('stdout' for the terminal)

@@ -393,7 +393,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const clock = p.flags.get("clock") ?? "virtual";
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
   const jit = p.flags.get("jit") ?? "on";
-  if (jit !== "on" && jit !== "off") throw usageError("--jit must be 'on' or 'off'");
+  if (jit !== "on" && jit !== "off" && jit !== "js") throw usageError("--jit must be 'on', 'js' or 'off'");
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
   const gdbSpec = p.flags.get("gdb");
   if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
@@ -483,7 +483,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     ramBytes,
     acpi: snap !== null ? snap.state.acpi : p.flags.get("bios") === undefined,
     model,
-    jit: jit === "on",
+    // "js": the block compiler without its WebAssembly tier (docs/jit.md).
+    jit: jit === "on" ? true : jit === "js" ? { wasm: 0 } : false,
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,

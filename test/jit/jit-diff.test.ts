@@ -29,7 +29,7 @@ function runAt(code: number[], jit: false | { hot: number; generate: number }, s
   return f;
 }
 
-const TIERS = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }] as const;
+const TIERS = [false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1, wasm: 0 }, { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }] as const;
 
 test("a store into the next instruction of the running block is seen (the block stops, the new bytes run)", () => {
   // mov dword [ebp+8], 0x11111111 ; mov eax, 0x22222222 ; hlt — the store rewrites the MOV's immediate.

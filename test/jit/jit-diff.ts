@@ -89,6 +89,9 @@ export function program(seed: number): Program {
         () => b.push(0xd1 - rng.int(2), modrm(1, rng.int(8), 3), rng.int(0xfd)), () => b.push(0xd3 - rng.int(2), modrm(1, rng.int(8), 3), rng.int(0xfd)),
         () => b.push(0x0f, 0x90 + rng.int(16), modrm(1, 0, 3), rng.int(0x100)), () => b.push(0x0f, 0x40 + rng.int(16), modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0x0f, 0xbf, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0xd3, modrm(3, rng.int(8), r()))][rng.int(7)](); break;
+      // call L; jmp M; L: add r, r or adc r, r (flags across blocks); ret or ret 0; M: (CALL, RET, JMP end blocks).
+      case 21: { const body = [rng.int(2) ? 0x01 : 0x11, modrm(3, r(), r()), ...(rng.int(2) ? [0xc3] : [0xc2, 0, 0])];
+        b.push(0xe8, 2, 0, 0, 0, 0xeb, body.length, ...body); break; }
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }
@@ -109,7 +112,7 @@ export function program(seed: number): Program {
 
 function le(v: number): number[] { return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]; }
 
-function machine(p: Program, jit: boolean | JitOptions): FlatMachine {
+export function machine(p: Program, jit: boolean | JitOptions): FlatMachine {
   const f = new FlatMachine({ cpl: 0, ramBytes: 4 << 20, cpu: "pentium2", jit });
   const mem = f.m.mem;
   // Identity-map the first 4 MiB with 4 KiB pages, except the hole.

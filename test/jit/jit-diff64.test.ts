@@ -36,7 +36,7 @@ function loadAt(jit: boolean | JitOptions, code: number[], at: number, alias: nu
   return f;
 }
 
-const TIERS = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }] as const;
+const TIERS = [false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1, wasm: 0 }, { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }] as const;
 
 test("the long-mode TLB: data accesses in a code page's set evict what fetches use; a PTE changed without INVLPG is seen exactly when the interpreter sees it", () => {
   // The loop's first block fills page A up to its end, so the block on page B follows it by a

@@ -7,8 +7,15 @@ import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 import type { StopReason } from "../../src/hw/cpu/fault.js";
 import { Rng } from "../fuzz/rng.js";
 
-/** The compiler off, tier 1 only, every block generated (tier 2), and a cache so small it evicts all the time. */
-export const CONFIGS: (boolean | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }, { hot: 2, generate: 2, cacheBlocks: 4 }];
+/**
+ * The compiler off, tier 1 only, every block generated (tier 2), a cache so small it evicts
+ * all the time, every block compiled to WebAssembly at once, and WebAssembly in batches of 3
+ * with a small cache.
+ */
+export const CONFIGS: (boolean | JitOptions)[] = [
+  false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1, wasm: 0 }, { hot: 2, generate: 2, wasm: 0, cacheBlocks: 4 },
+  { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }, { hot: 2, generate: 1e9, wasm: 2, wasmBatch: 3, cacheBlocks: 8 },
+];
 
 /**
  * Run `ms` (one machine per CONFIGS entry) in lockstep until the first halts or has run

@@ -128,11 +128,13 @@ export interface JitOptions {
    * WebAssembly tier does not take stays at tier 1 until `generate`.
    */
   wasm?: number;
+  /** Blocks the WebAssembly tier compiles together, in one module (1: each at once). */
+  wasmBatch?: number;
   /** Live blocks before the whole cache is dropped (bounded memory). */
   cacheBlocks?: number;
 }
 
-export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, wasm: 200, cacheBlocks: 32_768 };
+export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, wasm: 1000, wasmBatch: 16, cacheBlocks: 32_768 };
 /** The longest block, in instructions. */
 const MAX_INSTRUCTIONS = 48;
 
@@ -212,7 +214,7 @@ export class BlockCompiler {
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
-    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, (b) => b.generation === this.generation && b.instrs[0].block === b) : null;
+    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => b.generation === this.generation && b.instrs[0].block === b) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 

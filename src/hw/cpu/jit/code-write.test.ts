@@ -11,7 +11,7 @@ import { FlatMachine } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { JitOptions } from "./block-compiler.js";
 
-const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }];
+const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1, wasm: 0 }, { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }];
 
 /** Run `source` (at 0x10000) at every tier; returns the JIT stats of the compiled runs. */
 function run(source: string, expectEbx: number): { invalidated: number; compiled: number }[] {

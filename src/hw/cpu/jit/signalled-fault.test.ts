@@ -11,7 +11,7 @@ import { FlatMachine, SEL, gateDescriptor } from "../../../../test/support/flat-
 import { asm, loadAsm, setIdt } from "../../../../test/protection/harness.js";
 import type { JitOptions } from "./block-compiler.js";
 
-const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9 }, { hot: 1, generate: 1 }];
+const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1, wasm: 0 }, { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }];
 const HANDLER = 0x11000;
 
 // Ring 0: pop the error code (halt if it is not 0), count the fault in ESI, add the

@@ -57,8 +57,6 @@ const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
 const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
 const MAP_BITS = 16;
-/** Blocks compiled together, in one module. */
-const BATCH = 16;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
@@ -148,13 +146,35 @@ class Emitter {
     // The records this block made; without any, those of the blocks before it stay.
     const rec = this.rec;
     if (rec !== null) {
-      const both = (rec.op === LAZY_INC || rec.op === LAZY_DEC) && this.carrier !== null;
-      if (both) store(Ctx.REC0, this.carrier!);
+      const incDec = rec.op === LAZY_INC || rec.op === LAZY_DEC;
+      if (incDec && this.carrier === null) this.appendCarried();
+      else {
+        if (incDec) store(Ctx.REC0, this.carrier!);
+        c.const(0).const(incDec ? 2 : 1).store(this.ctx(Ctx.REPLAY));
+      }
       store(Ctx.REC1, rec);
-      c.const(0).const(both ? 2 : 1).store(this.ctx(Ctx.REPLAY));
     }
     if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
     c.const(k | (taken ? TAKEN | CONTINUE : 0) | (end ? CONTINUE : 0)).return();
+  }
+
+  /**
+   * Before an INC/DEC record whose CF comes from before this block goes into REC1: what the
+   * blocks before it in this run left is kept as its carrier. A full record in REC1 moves to
+   * REC0 (replay both); a carrier already in REC0 stays; an INC/DEC in REC1 alone, or
+   * nothing, leaves CF to the state before the run (replay REC1 only).
+   */
+  private appendCarried(): void {
+    const c = this.c, replay = this.ctx(Ctx.REPLAY), op1 = this.ctx(Ctx.REC1);
+    c.const(0).load(replay).const(1).eq();
+    c.const(0).load(op1).const(LAZY_INC).ne().and();
+    c.const(0).load(op1).const(LAZY_DEC).ne().and();
+    c.if();
+    for (let k = 0; k < 6; k++) c.const(0).const(0).load(this.ctx(Ctx.REC1 + k)).store(this.ctx(Ctx.REC0 + k));
+    c.const(0).const(2).store(replay);
+    c.else();
+    c.const(0).load(replay).eqz().if().const(0).const(1).store(replay).end();
+    c.end();
   }
 
   /** A taken jump at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
@@ -472,6 +492,8 @@ export class WasmTier {
   constructor(
     private readonly slot: CpuSlot,
     private readonly stats: { wasm: number; wasmCovered: number; wasmInstructions: number; wasmRuns: number; wasmChained: number },
+    /** Blocks compiled together (JitOptions.wasmBatch). */
+    private readonly batch: number,
     /** Whether a block is still one the run loop may enter (not dropped or evicted). */
     private readonly live: (b: CompiledBlock) => boolean,
   ) {
@@ -499,12 +521,12 @@ export class WasmTier {
   /**
    * Queue `block` for compiling; false if its first instruction is not one this tier takes
    * (the block stays at tier 1, and may become generated JavaScript). Queued blocks are
-   * compiled BATCH at a time, in one module, and run at tier 1 until then.
+   * compiled `batch` at a time, in one module, and run at tier 1 until then.
    */
   enqueue(block: CompiledBlock): boolean {
     if (!block.code32 || !takes(block.instrs[0])) return false;
     this.pending.push(block);
-    if (this.pending.length >= BATCH) this.flush();
+    if (this.pending.length >= this.batch) this.flush();
     return true;
   }
 
