@@ -9,64 +9,9 @@
 // registers and the data it leaves must be what vmm86 left.
 
 import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_VALID } from "../src/hw/cpu/tlb-bits.js";
+import { Code, moduleOf } from "../src/hw/cpu/jit/wasm-writer.js";
 
-// ---- A minimal WebAssembly binary writer (the core spec's encodings) --------------------
-
-const I32 = 0x7f;
-/** A function body being written: each method appends one instruction's bytes. */
-class Code {
-  readonly b: number[] = [];
-  uleb(v: number): this { do { let x = v & 0x7f; v >>>= 7; if (v !== 0) x |= 0x80; this.b.push(x); } while (v !== 0); return this; }
-  sleb(v: number): this {
-    v |= 0;
-    for (;;) {
-      const x = v & 0x7f; v >>= 7;
-      if ((v === 0 && (x & 0x40) === 0) || (v === -1 && (x & 0x40) !== 0)) { this.b.push(x); return this; }
-      this.b.push(x | 0x80);
-    }
-  }
-  const(v: number): this { this.b.push(0x41); return this.sleb(v); }
-  get(l: number): this { this.b.push(0x20); return this.uleb(l); }
-  set(l: number): this { this.b.push(0x21); return this.uleb(l); }
-  tee(l: number): this { this.b.push(0x22); return this.uleb(l); }
-  load(off: number): this { this.b.push(0x28, 2); return this.uleb(off); }
-  load8u(off: number): this { this.b.push(0x2d, 0); return this.uleb(off); }
-  store(off: number): this { this.b.push(0x36, 2); return this.uleb(off); }
-  add(): this { this.b.push(0x6a); return this; }
-  sub(): this { this.b.push(0x6b); return this; }
-  and(): this { this.b.push(0x71); return this; }
-  or(): this { this.b.push(0x72); return this; }
-  shl(): this { this.b.push(0x74); return this; }
-  shrU(): this { this.b.push(0x76); return this; }
-  ne(): this { this.b.push(0x47); return this; }
-  gtU(): this { this.b.push(0x4b); return this; }
-  ltU(): this { this.b.push(0x49); return this; }
-  if(): this { this.b.push(0x04, 0x40); return this; }
-  end(): this { this.b.push(0x0b); return this; }
-  return(): this { this.b.push(0x0f); return this; }
-}
-const uleb = (v: number): number[] => new Code().uleb(v).b;
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-
-/** A module of one exported function `f: () -> i32` with `locals` i32 locals, importing memory `e.m`. */
-function moduleOf(code: Code, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  const head = locals > 0 ? [1, ...uleb(locals), I32] : [0];
-  const size = head.length + code.b.length + 1;
-  const pre = [
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [1, 0x60, 0, 1, I32]),
-    ...section(2, [1, ...name("e"), ...name("m"), 2, 0, ...uleb(pages)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name("f"), 0, 0]),
-    10, ...uleb(size + uleb(size).length + 1), 1, ...uleb(size), ...head,
-  ];
-  const out = new Uint8Array(pre.length + code.b.length + 1);
-  out.set(pre);
-  out.set(code.b, pre.length);
-  out[out.length - 1] = 0x0b;
-  return out;
-}
+// The WebAssembly binary writer is the block compiler's own (src/hw/cpu/jit/wasm-writer.ts).
 
 // ---- Guest state in linear memory -------------------------------------------------------
 
@@ -161,7 +106,7 @@ export interface WasmBlock { run: () => number; instructions: number; emitNs: nu
 export function compileBlock(g: WasmGuest, body: GuestOp[], start: number, next: number, locals: boolean, liveFlags: boolean): WasmBlock {
   const t0 = process.hrtime.bigint();
   const { code, nLocals } = blockCode(body, start, next, locals, liveFlags);
-  const bytes = moduleOf(code, nLocals, PAGES);
+  const bytes = moduleOf(code, 0, nLocals, PAGES);
   const t1 = process.hrtime.bigint();
   const mod = new WebAssembly.Module(bytes);
   const inst = new WebAssembly.Instance(mod, { e: { m: g.memory } });

@@ -119,17 +119,22 @@ test("an unknown --mode or --protect is refused clearly", () => {
   assert.ok(b.status === 2 || b.status === 6, b.stderr);
 });
 
-test("--jit on|off: the demo's output is the same either way, --stats says what the compiler did, a bad value is E_USAGE", () => {
+test("--jit on|js|off: the demo's output is the same each way, --stats says what the compiler did, a bad value is E_USAGE", () => {
   const on = vmm86("run", "demo", "--stats");
+  const js = vmm86("run", "demo", "--jit", "js", "--stats");
   const off = vmm86("run", "demo", "--jit", "off", "--stats");
   assert.equal(on.status, 33, on.stderr); // the demo ends through isa-debug-exit: (16 << 1) | 1
+  assert.equal(js.status, 33, js.stderr);
   assert.equal(off.status, 33, off.stderr);
   assert.equal(on.stdout, off.stdout);
+  assert.equal(js.stdout, off.stdout);
   const count = (s: string): string => /stats: (\d+) instructions/.exec(s)![1];
   assert.equal(count(on.stderr), count(off.stderr));
-  assert.match(on.stderr, /stats: jit on: [1-9]\d* blocks compiled .* % of instructions ran compiled/);
+  assert.equal(count(js.stderr), count(off.stderr));
+  assert.match(on.stderr, /stats: jit on: [1-9]\d* blocks compiled .* % of instructions ran compiled, [\d.]+ % in WebAssembly/);
+  assert.match(js.stderr, /stats: jit on: .* 0 compiled to WebAssembly .* 0\.0 % in WebAssembly/);
   assert.match(off.stderr, /stats: jit off/);
   const bad = vmm86("run", "demo", "--jit", "fast");
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /E_USAGE: --jit must be 'on' or 'off'/);
+  assert.match(bad.stderr, /E_USAGE: --jit must be 'on', 'js' or 'off'/);
 });

@@ -76,9 +76,6 @@ export class SegmentCache {
   readHi = 0xffff;
   writeLo = 0;
   writeHi = 0xffff;
-  /** Reads (flatR) and writes (flatW) may touch every offset 0–FFFF_FFFFh: what the block compiler's WebAssembly tier assumes. */
-  flatR = false;
-  flatW = false;
 
   get type(): number { return this.access & 0xf; }
   get dpl(): number { return (this.access >>> 5) & 3; }
@@ -145,8 +142,6 @@ export class SegmentCache {
     this.readHi = readable ? hi : 0;
     this.writeLo = writable ? lo : 1;
     this.writeHi = writable ? hi : 0;
-    this.flatR = this.readLo === 0 && this.readHi === 0xffff_ffff;
-    this.flatW = this.writeLo === 0 && this.writeHi === 0xffff_ffff;
   }
 
   copyFrom(o: SegmentCache): void {

@@ -60,9 +60,10 @@ export interface PhysicalMemoryOptions {
  */
 export interface WasmState {
   readonly memory: WebAssembly.Memory;
-  /** Byte offsets of `codePages` and `nativePages`. */
+  /** Byte offsets of `codePages`, `nativePages` and `notRam`. */
   readonly codePages: number;
   readonly nativePages: number;
+  readonly notRam: number;
   /** Byte offsets of the CPU areas not claimed yet. */
   readonly free: number[];
 }
@@ -100,10 +101,10 @@ export interface CpuSlot {
 }
 
 /** RAM, codePages and the CPU areas in one WebAssembly.Memory, or null where the host cannot make it. */
-function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array } | null {
+function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array; notRam: Uint8Array } | null {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
-  const codePages = ramSize, nativePages = codePages + (1 << 20);
-  const slots = nativePages + (1 << 20);
+  const codePages = ramSize, nativePages = codePages + (1 << 20), notRam = nativePages + (1 << 20);
+  const slots = notRam + Math.ceil(ramSize / (1 << 24)) * 4096;
   const pages = Math.ceil((slots + CPU_SLOTS * CPU_SLOT.BYTES) / WASM_PAGE);
   if (pages > 65536) return null;
   let memory: WebAssembly.Memory;
@@ -115,10 +116,11 @@ function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePa
   const free: number[] = [];
   for (let k = CPU_SLOTS - 1; k >= 0; k--) free.push(slots + k * CPU_SLOT.BYTES);
   return {
-    state: { memory, codePages, nativePages, free },
+    state: { memory, codePages, nativePages, notRam, free },
     ram: new Uint8Array(memory.buffer, 0, ramSize),
     codePages: new Uint8Array(memory.buffer, codePages, 1 << 20),
     nativePages: new Uint8Array(memory.buffer, nativePages, 1 << 20),
+    notRam: new Uint8Array(memory.buffer, notRam, ramSize >>> 12),
   };
 }
 
@@ -147,6 +149,8 @@ export class PhysicalMemory {
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
   /** 1 for each page below `ramSize` that is not RAM (ROM, a device, a hole); read by the block compiler's direct path too. */
   readonly notRam: Uint8Array;
+  /** Byte offset of `notRam` in the WebAssembly memory; -1 for a view (its own array) or without one. */
+  readonly notRamAt: number;
 
   constructor(ramSize: number, opts: PhysicalMemoryOptions = {}) {
     if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
@@ -161,7 +165,8 @@ export class PhysicalMemory {
     this.nativePages = parent?.nativePages ?? wasm?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.nativeRing1 = parent?.nativeRing1 ?? new Map();
-    this.notRam = new Uint8Array(ramSize >>> 12);
+    this.notRam = wasm?.notRam ?? new Uint8Array(ramSize >>> 12);
+    this.notRamAt = wasm !== null ? wasm.state.notRam : -1;
   }
 
   /**

@@ -37,7 +37,11 @@ const enum Ctx {
   SEG_BASE = 2,
   /** EIP after a block that ran to its end or a taken Jcc. */
   EIP = 8,
-  /** Segments flat for reads (bit s), for writes (bit 8 + s), SS.B (FLAT_STACK), CS flat (FLAT_CODE). */
+  /**
+   * Segments expand-up from 0 for reads (bit s) and writes (bit 8 + s), with their upper
+   * bounds below (the lower bound of a data segment's limit check is then 0); SS.B
+   * (FLAT_STACK); CS's limit FFFF_FFFFh (FLAT_CODE: the run loop may chain blocks); the mode.
+   */
   FLAT = 9,
   /** TLB bits an instruction fetch needs at the CPL. */
   NEED_X = 10,
@@ -51,8 +55,16 @@ const enum Ctx {
   CHAINED = 7,
   /** Two lazy records (op, d, s, r, cin, size): the carrier of CF under an INC/DEC, and the last. */
   REC0 = 16, REC1 = 24,
+  /** Each segment's highest offset a read, a write may touch (SegmentCache.readHi, writeHi); CS's limit. */
+  READ_HI = 32, WRITE_HI = 38, CS_LIMIT = 44,
 }
 const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
+/**
+ * How linear addresses become physical: through the 32-bit TLB (paging on), or directly
+ * (paging off, A20 on, not IA-32e mode, no nested paging), with writes allowed directly while
+ * no page is watched. A block is compiled for one of the two; Ctx.FLAT says which holds.
+ */
+const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 /** A block function's result: instructions done (bits 0–7), a taken Jcc, an end the run may go on from. */
 const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
@@ -103,9 +115,17 @@ class Emitter {
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.branch ? FLAT_CODE : 0);
+    const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | mode;
   }
-  constructor(private readonly slot: CpuSlot, private readonly block: CompiledBlock) {}
+  constructor(
+    private readonly slot: CpuSlot,
+    private readonly block: CompiledBlock,
+    /** Compiled for paging off (FLAT_DIRECT), with RAM's size and `notRam`'s offset. */
+    private readonly direct: boolean,
+    private readonly ramSize: number,
+    private readonly notRam: number,
+  ) {}
 
   private get regs(): number { return this.slot.base + CPU_SLOT.REGS; }
   private ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
@@ -177,14 +197,23 @@ class Emitter {
     c.end();
   }
 
-  /** A taken jump at k: EIP = the next instruction's + disp (CS is flat: no limit to check). */
+  /** A taken jump at k: EIP = the next instruction's + disp, if inside CS's limit (else leave at k: the handler raises #GP). */
   jump(k: number, disp: number): void {
-    this.c.const(0).get(0).const((this.block.ends[k] + disp) | 0).add().store(this.ctx(Ctx.EIP));
+    const c = this.c;
+    c.get(0).const((this.block.ends[k] + disp) | 0).add().set(V);
+    this.target(k, V);
+  }
+  /** EIP = local `l` if inside CS's limit, and leave after instruction k; else leave before it. */
+  target(k: number, l: number): void {
+    const c = this.c;
+    c.get(l).const(0).load(this.ctx(Ctx.CS_LIMIT)).gtU().if(); this.exit(k); c.end();
+    c.const(0).get(l).store(this.ctx(Ctx.EIP));
     this.exit(k + 1, true);
   }
   /** The offset from the block's EIP to the end of instruction k. */
   end(k: number): number { return this.block.ends[k]; }
   get ctxEip(): number { return this.ctx(Ctx.EIP); }
+  get ctxCsLimit(): number { return this.ctx(Ctx.CS_LIMIT); }
 
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
@@ -195,8 +224,21 @@ class Emitter {
     const c = this.c;
     if (addr !== undefined) addr();
     else this.effectiveAddress(i);
-    c.const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
+    // The limit check (expand-up from 0, checked at entry): offset <= high - (size - 1).
+    c.tee(A).const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg)).const(size - 1).sub().gtU().if(); this.exit(k); c.end();
+    c.get(A).const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
     if (write) this.use.write |= 1 << seg; else this.use.read |= 1 << seg;
+    if (this.direct) {
+      // Paging off: the linear address is the physical one, which must be RAM (and for a
+      // write hold no decoded code), as lower.ts's direct path.
+      c.get(LIN).const(this.ramSize).ltU().eqz();
+      c.get(LIN).const(12).shrU().tee(E).load8u(this.notRam).or();
+      if (write) c.get(E).load8u(this.slot.codePages).or();
+      if (size > 1) c.get(LIN).const(size - 1).and().or();
+      c.if(); this.exit(k); c.end();
+      c.get(LIN).set(X);
+      return;
+    }
     c.get(LIN).const(12).shrU().const(2).shl().load(this.slot.base + CPU_SLOT.TLB).tee(E);
     c.get(write ? NEED_W : NEED_R).and().get(write ? NEED_W : NEED_R).ne();
     if (size > 1) c.get(LIN).const(size - 1).and().or();
@@ -298,8 +340,10 @@ function flagsRead(i: Instr): Expr | null {
 
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
+  // A translator's native helper (docs/bt.md) has no opcode-table row.
+  if (i.native) return false;
   const kind = i.def.lower;
-  if (kind === undefined || kind === "shift" || i.native || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
+  if (kind === undefined || kind === "shift" || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
   const specs = i.def.operands;
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return false;
@@ -378,7 +422,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       if (src.kind === "imm") c.const(i.imm | 0); else rd(src);
       c.set(V);
       em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); c.tee(A); });
+      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
       em.memStore(4, V);
       em.regSet(4, 4, A);
       return true;
@@ -386,7 +430,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     case "pop": {
       // As Cpu.pop32, then the store: POP ESP leaves the popped value in ESP.
       em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); c.tee(A); });
+      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
       em.memLoad(4); c.set(V);
       c.get(A).const(4).add().set(A);
       em.regSet(4, 4, A);
@@ -421,7 +465,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       return true;
     }
     case "jmp":
-      // As jmp_J with CS flat: EIP = the next instruction's + disp.
+      // As jmp_J: EIP = the next instruction's + disp.
       em.use.branch = true;
       em.jump(k, i.imm | 0);
       return true;
@@ -429,20 +473,25 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       // As call_J: the return address pushed (the stack's fast path), then EIP = target.
       em.use.branch = true;
       em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); c.tee(A); });
+      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
+      c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().tee(V);
+      c.const(0).load(em.ctxCsLimit).gtU().if(); em.exit(k); c.end();
       c.get(X).get(0).const(em.end(k)).add().store(0);
       em.regSet(4, 4, A);
-      em.jump(k, i.imm | 0);
+      c.const(0).get(V).store(em.ctxEip);
+      em.exit(k + 1, true);
       return true;
     }
     case "ret": {
-      // As ret: EIP popped (CS flat: no limit to check), ESP += 4 (+ imm16 for C2).
+      // As ret: EIP popped (inside CS's limit, else the handler raises #GP), ESP += 4 (+ imm16 for C2).
       em.use.branch = true;
       em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); c.tee(A); });
-      c.const(0); em.memLoad(4); c.store(em.ctxEip);
+      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
+      em.memLoad(4); c.tee(V);
+      c.const(0).load(em.ctxCsLimit).gtU().if(); em.exit(k); c.end();
       c.get(A).const(4 + (i.opcode === 0xc2 ? i.imm & 0xffff : 0)).add().set(A);
       em.regSet(4, 4, A);
+      c.const(0).get(V).store(em.ctxEip);
       em.exit(k + 1, true);
       return true;
     }
@@ -496,6 +545,10 @@ export class WasmTier {
     private readonly batch: number,
     /** Whether a block is still one the run loop may enter (not dropped or evicted). */
     private readonly live: (b: CompiledBlock) => boolean,
+    /** The CPU's memory: its RAM's size, and where its `notRam` is (-1: paging-off code is not compiled). */
+    private readonly mem: { ramSize: number; notRamAt: number },
+    /** Whether the CPU translates linear addresses now (the mode a block is compiled for). */
+    private readonly paging: () => boolean,
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
@@ -562,7 +615,9 @@ export class WasmTier {
 
   /** The function of one block, or null if it covers no instruction. */
   private function(block: CompiledBlock): { code: Code; locals: number; covered: number } | null {
-    const em = new Emitter(this.slot, block);
+    const direct = !this.paging();
+    if (direct && this.mem.notRamAt < 0) return null;
+    const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
     const c = em.c;
     let k = 0;
     const n = block.count;
@@ -587,16 +642,21 @@ export class WasmTier {
    */
   run(cpu: Cpu, block: CompiledBlock, w: WasmEntry): CompiledBlock {
     const e0 = cpu.eip;
-    // Paging through the 32-bit TLB (what the code's memory and fetch paths read).
-    if (!cpu.paging || cpu.lma) { cpu.runBlock(block, 0, e0); return block; }
+    // Paging through the 32-bit TLB, or linear = physical (as lower.ts's `flat`).
+    const mode = cpu.lma ? 0 : cpu.paging ? FLAT_PAGED : cpu.a20 && cpu.nested === null ? FLAT_DIRECT | (cpu.mem.anyWatched ? 0 : FLAT_DIRECT_W) : 0;
+    if (mode === 0) { cpu.runBlock(block, 0, e0); return block; }
     const segs = cpu.segs, ctx = this.ctx;
-    let flat = segs[SegReg.SS].big ? FLAT_STACK : 0;
-    if (segs[SegReg.CS].flatR) flat |= FLAT_CODE;
+    let flat = mode | (segs[SegReg.SS].big ? FLAT_STACK : 0);
+    const cs = segs[SegReg.CS];
+    if (cs.limit === 0xffff_ffff) flat |= FLAT_CODE;
+    ctx[Ctx.CS_LIMIT] = cs.limit;
     for (let s = 0; s < 6; s++) {
       const sc = segs[s];
       ctx[Ctx.SEG_BASE + s] = sc.base;
-      if (sc.flatR) flat |= 1 << s;
-      if (sc.flatW) flat |= 256 << s;
+      ctx[Ctx.READ_HI + s] = sc.readHi;
+      ctx[Ctx.WRITE_HI + s] = sc.writeHi;
+      if (sc.readLo === 0 && sc.readHi >= 3) flat |= 1 << s;
+      if (sc.writeLo === 0 && sc.writeHi >= 3) flat |= 256 << s;
     }
     ctx[Ctx.FLAT] = flat;
     const user = cpu.cpl === 3;
@@ -628,14 +688,14 @@ export class WasmTier {
 }
 
 // The run loop's locals (after its parameters, the table index and e0).
-const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11;
-const DISPATCH_LOCALS = 10;
+const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11, D_DIRECT = 12, D_CSFLAT = 13;
+const DISPATCH_LOCALS = 12;
 
 /**
  * The WebAssembly run loop of the CPU owning `slot`: call block `index` at EIP `e0`; while it
  * ends where the run may go on, look up the next block as a fetch would find it (CS base +
- * EIP through the TLB with the fetch's rights, not execute-disabled, no native monitor code
- * on the page, the block map by physical address) and, if it fits in the budget, call it.
+ * EIP through the TLB with the fetch's rights and not execute-disabled, or directly with
+ * paging off; no native monitor code on the page; the block map by physical address) and, if it fits in the budget, call it.
  * Returns the last block's result, with the total, its index and entry EIP in the context.
  */
 function dispatcher(slot: CpuSlot): Code {
@@ -644,6 +704,8 @@ function dispatcher(slot: CpuSlot): Code {
   c.const(0).load(ctx(Ctx.SEG_BASE + SegReg.CS)).set(D_CS);
   c.const(0).load(ctx(Ctx.NEED_X)).set(D_NEED_X);
   c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
+  c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_DIRECT).and().set(D_DIRECT);
+  c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_CODE).and().set(D_CSFLAT);
   c.loop();
   c.get(1).get(0).callIndirect(1).tee(D_RES);
   c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
@@ -654,13 +716,17 @@ function dispatcher(slot: CpuSlot): Code {
     c.const(0).get(1).store(ctx(Ctx.E0));
     c.get(D_RES).return();
   };
-  c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
+  // Chained only while CS's limit is 4 GiB: no block can then pass it.
+  c.get(D_RES).const(CONTINUE).and().eqz().get(D_CSFLAT).eqz().or().if(); leave(); c.end();
   // The next block: its linear address, the TLB entry a fetch would use, its physical address.
-  c.const(0).load(ctx(Ctx.EIP)).get(D_CS).add().tee(D_LIN);
-  c.const(12).shrU().const(2).shl().load(slot.base + CPU_SLOT.TLB).tee(D_E);
-  c.get(D_NEED_X).const(TLB_NOEXEC).or().and().get(D_NEED_X).ne();
-  c.get(D_E).const(12).shrU().load8u(slot.nativePages).or().if(); leave(); c.end();
-  c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().tee(D_LIN);
+  c.const(0).load(ctx(Ctx.EIP)).get(D_CS).add().set(D_LIN);
+  c.get(D_DIRECT).eqz().if();
+  c.get(D_LIN).const(12).shrU().const(2).shl().load(slot.base + CPU_SLOT.TLB).tee(D_E);
+  c.get(D_NEED_X).const(TLB_NOEXEC).or().and().get(D_NEED_X).ne().if(); leave(); c.end();
+  c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().set(D_LIN);
+  c.end();
+  c.get(D_LIN).const(12).shrU().load8u(slot.nativePages).if(); leave(); c.end();
+  c.get(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
   c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(3).shl().tee(D_H);
   c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne();
