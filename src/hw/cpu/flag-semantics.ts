@@ -13,15 +13,15 @@
 
 import * as F from "./eflags.js";
 
-/** The operations of LazyOp (cpu.ts: ADD ADC SUB SBB LOGIC INC DEC NEG), the tables' index. */
-export const LAZY_OPS = 8;
+/** The operations of LazyOp (cpu.ts: ADD ADC SUB SBB LOGIC INC DEC NEG SHL SHR SAR), the tables' index. */
+export const LAZY_OPS = 11;
 
-/** A field of the record, or a constant of its size. */
-export type Leaf = "d" | "s" | "r" | "cin" | "mask" | "sh";
+/** A field of the record, or a constant of its size (`bits` = size * 8, `sh` = bits - 1). */
+export type Leaf = "d" | "s" | "r" | "cin" | "mask" | "sh" | "bits";
 export type Flag = "CF" | "PF" | "AF" | "ZF" | "SF" | "OF";
-export type Binary = "and" | "or" | "xor" | "shru" | "ltu" | "eq" | "ne";
-/** An int32 expression; comparisons and `parity` give 0 or 1. */
-export type Expr = number | Leaf | Flag | readonly [Binary, Expr, Expr] | readonly ["parity", Expr];
+export type Binary = "and" | "or" | "xor" | "sub" | "shl" | "shru" | "shrs" | "ltu" | "eq" | "ne";
+/** An int32 expression; comparisons and `parity` give 0 or 1; `sel` is (a ? b : c). */
+export type Expr = number | Leaf | Flag | readonly [Binary, Expr, Expr] | readonly ["parity", Expr] | readonly ["sel", Expr, Expr, Expr];
 
 const m = (x: Expr): Expr => ["and", x, "mask"];
 const bit = (x: Expr, n: Expr): Expr => ["and", ["shru", x, n], 1];
@@ -32,15 +32,24 @@ const borrowSub = (cin: boolean): Expr => (cin ? ["or", ["ltu", m("d"), m("s")],
 const overflowAdd: Expr = bit(["and", ["xor", "d", "r"], ["xor", "s", "r"]], "sh");
 const overflowSub: Expr = bit(["and", ["xor", "d", "s"], ["xor", "d", "r"]], "sh");
 const adjust: Expr = bit(["xor", ["xor", "d", "s"], "r"], 4);
+// Shifts by `s` (1–31, the masked count) of `d` (the operand, masked to its size); SDM vol. 2
+// "SAL/SAR/SHL/SHR". A count past the size shifts everything out (SHL, SHR: CF 0; SAR: the
+// sign). OF is SHL's top bit XOR CF, SHR's original top bit, SAR's 0 (P6 computes it so for
+// every count); AF is left clear, as P6 does.
+const countPast: Expr = ["ltu", "bits", "s"];
+const carryShl: Expr = ["sel", countPast, 0, bit("d", ["sub", "bits", "s"])];
+const carryShr: Expr = ["sel", countPast, 0, bit("d", ["sub", "s", 1])];
+const signExtended: Expr = ["shrs", ["shl", "d", ["sub", 32, "bits"]], ["sub", 32, "bits"]];
+const carrySar: Expr = ["sel", ["ltu", "s", "bits"], ["and", ["shrs", signExtended, ["sub", "s", 1]], 1], bit("d", "sh")];
 
 /**
  * Each flag of a lazy record, by operation (Op order). INC and DEC leave CF as it was
  * (Cpu.setLazy keeps it outside the record), so their CF here is never read.
  */
 export const FLAG_OF_RECORD: Readonly<Record<Flag, readonly Expr[]>> = {
-  CF: [carryAdd(false), carryAdd(true), borrowSub(false), borrowSub(true), 0, 0, 0, ["ne", m("s"), 0]],
-  OF: [overflowAdd, overflowAdd, overflowSub, overflowSub, 0, overflowAdd, overflowSub, overflowSub],
-  AF: [adjust, adjust, adjust, adjust, 0, adjust, adjust, adjust],
+  CF: [carryAdd(false), carryAdd(true), borrowSub(false), borrowSub(true), 0, 0, 0, ["ne", m("s"), 0], carryShl, carryShr, carrySar],
+  OF: [overflowAdd, overflowAdd, overflowSub, overflowSub, 0, overflowAdd, overflowSub, overflowSub, ["xor", bit("r", "sh"), carryShl], bit("d", "sh"), 0],
+  AF: [adjust, adjust, adjust, adjust, 0, adjust, adjust, adjust, 0, 0, 0],
   ZF: Array<Expr>(LAZY_OPS).fill(["eq", m("r"), 0]),
   SF: Array<Expr>(LAZY_OPS).fill(bit("r", "sh")),
   PF: Array<Expr>(LAZY_OPS).fill(["parity", "r"]),
@@ -64,11 +73,15 @@ export function toJs(e: Expr, flag: (f: Flag) => string = (f) => { throw new Err
   if (typeof e === "number") return String(e);
   if (typeof e === "string") return e === "CF" || e === "PF" || e === "AF" || e === "ZF" || e === "SF" || e === "OF" ? flag(e) : e;
   if (e[0] === "parity") return `PARITY01[(${toJs(e[1], flag)}) & 0xff]`;
+  if (e[0] === "sel") return `((${toJs(e[1], flag)}) !== 0 ? (${toJs(e[2], flag)}) : (${toJs(e[3], flag)}))`;
   const a = toJs(e[1], flag), b = toJs(e[2], flag);
   switch (e[0]) {
     case "and": return `((${a}) & (${b}))`;
     case "or": return `((${a}) | (${b}))`;
     case "xor": return `((${a}) ^ (${b}))`;
+    case "sub": return `((${a}) - (${b}) | 0)`;
+    case "shl": return `((${a}) << (${b}))`;
+    case "shrs": return `((${a}) >> (${b}))`;
     case "shru": return `((${a}) >>> (${b}))`;
     case "ltu": return `(((${a}) >>> 0) < ((${b}) >>> 0) ? 1 : 0)`;
     case "eq": return `((${a}) === (${b}) ? 1 : 0)`;
@@ -86,7 +99,7 @@ function recordFlag(flag: Flag): RecordFlag {
   const cases = same ? `default: return ${toJs(exprs[0])};` : exprs.map((e, op) => `case ${op}: return ${toJs(e)};`).join(" ");
   // `(x & mask)` is an int32 for every size (0xffffffff & x is x | 0), so `===` compares alike.
   const src = `return function lazy${flag}(op, d, s, r, cin, size) {
-    const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff, sh = size * 8 - 1;
+    const mask = size === 4 ? -1 : size === 2 ? 0xffff : 0xff, bits = size * 8, sh = bits - 1;
     switch (op) { ${cases}${same ? "" : " default: return 0;"} }
   };`;
   return new Function("PARITY01", src)(PARITY01) as RecordFlag;

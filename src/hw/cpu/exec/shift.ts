@@ -2,7 +2,7 @@
 // (Intel SDM vol. 2 "RCL/RCR/ROL/ROR", "SAL/SAR/SHL/SHR", "SHLD", "SHRD").
 // The count is masked to 5 bits; a masked count of zero changes nothing, flags included.
 
-import type { Cpu } from "../cpu.js";
+import { LazyOp, type Cpu } from "../cpu.js";
 import * as F from "../eflags.js";
 import type { Instr } from "../instr.js";
 
@@ -62,30 +62,21 @@ export function shiftOp(cpu: Cpu, op: number, v: number, count: number, size: nu
       setCfOf(cpu, carry, msb(r, bits) ^ ((r >>> (bits - 2)) & 1));
       return r;
     }
-    case 4: case 6: { // SHL/SAL
-      if (count > bits) { r = 0; cf = 0; }
-      else { r = count === 32 ? 0 : (v << count) & mask; cf = (v >>> (bits - count)) & 1; }
-      r >>>= 0;
-      of = msb(r, bits) ^ cf;
+    case 4: case 6: // SHL/SAL
+      r = count >= bits ? 0 : (v << count) & mask;
       break;
-    }
-    case 5: { // SHR
-      if (count > bits) { r = 0; cf = 0; }
-      else { r = count === 32 ? 0 : v >>> count; cf = (v >>> (count - 1)) & 1; }
-      of = msb(v, bits);
+    case 5: // SHR
+      r = count >= bits ? 0 : v >>> count;
       break;
-    }
     default: { // SAR
       const sv = (v << (32 - bits)) >> (32 - bits);
-      const c = count >= bits ? bits - 1 : count;
-      r = (sv >> c) & mask;
-      cf = count >= bits ? msb(v, bits) : (sv >> (c - 1)) & 1;
-      of = 0;
+      r = (sv >> (count >= bits ? bits - 1 : count)) & mask;
       break;
     }
   }
-  // SHL/SHR/SAR: SF, ZF, PF from the result; AF undefined (P6 leaves it clear).
-  cpu.setArith(cf !== 0, of !== 0, false, r, size);
+  // SHL/SHR/SAR: the flags are those of a lazy record (flag-semantics.ts, which computes CF and
+  // OF as above; SF, ZF, PF from the result; AF undefined, P6 leaves it clear).
+  cpu.setLazy(op === 5 ? LazyOp.SHR : op === 7 ? LazyOp.SAR : LazyOp.SHL, v, count, r, size);
   return r >>> 0;
 }
 

@@ -70,7 +70,7 @@ const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
 const MAP_BITS = 16;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
-const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6;
+const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
 const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
 const MASK = [0, 0xff, 0xffff, 0, -1];
@@ -277,6 +277,7 @@ class Emitter {
     if (typeof e === "number") return true;
     if (typeof e === "string") return !isFlag(e) || this.source(e) !== null;
     if (e[0] === "parity") return this.known(e[1]);
+    if (e[0] === "sel") return this.known(e[1]) && this.known(e[2]) && this.known(e[3]);
     return this.known(e[1]) && this.known(e[2]);
   }
   /** Emit `e` (flags from their records, record fields from `rec`). */
@@ -292,11 +293,16 @@ class Emitter {
         case "cin": c.get(rec!.cin); return;
         case "mask": c.const(MASK[rec!.size]); return;
         case "sh": c.const(rec!.size * 8 - 1); return;
+        case "bits": c.const(rec!.size * 8); return;
       }
     }
     if (e[0] === "parity") { this.expr(e[1], rec); c.const(0xff).and().popcnt().const(1).and().const(1).xor(); return; }
+    if (e[0] === "sel") { this.expr(e[2], rec); this.expr(e[3], rec); this.expr(e[1], rec); c.select(); return; }
     this.expr(e[1], rec); this.expr(e[2], rec);
     switch (e[0]) {
+      case "sub": c.sub(); return;
+      case "shl": c.shl(); return;
+      case "shrs": c.shrS(); return;
       case "and": c.and(); return;
       case "or": c.or(); return;
       case "xor": c.xor(); return;
@@ -343,7 +349,7 @@ function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
   if (i.native) return false;
   const kind = i.def.lower;
-  if (kind === undefined || kind === "shift" || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
+  if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
   const specs = i.def.operands;
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return false;
@@ -351,6 +357,10 @@ function takes(i: Instr): boolean {
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs";
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
+  if (kind === "nop") return true;
+  // SHL/SAL, SHR, SAR by 1 or an immediate whose masked count is not 0 (the flags are a lazy
+  // record, flag-semantics.ts); not the rotates (they keep SF, ZF, PF, AF), not by CL.
+  if (kind === "shift") return i.reg >= 4 && (specs[1] === "1" || (specs[1] === "Ib" && (i.imm & 31) !== 0)) && operandOf(i, specs[0]) !== null;
   return specs.every((s) => operandOf(i, s) !== null);
 }
 
@@ -462,6 +472,27 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       rd(src); c.set(V);
       em.condition(i.opcode & 0xf);
       c.if(); em.regSet(i.reg, 4, V); c.end();
+      return true;
+    }
+    case "nop":
+      return true;
+    case "shift": {
+      // As shiftOp: the operand masked to its size, the result, the lazy record.
+      const dst = operandOf(i, specs[0])!, size = dst.size, bits = size * 8;
+      const count = specs[1] === "1" ? 1 : i.imm & 31;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, size, true);
+      const r = em.produce(i.reg === 5 ? LAZY_SHR : i.reg === 7 ? LAZY_SAR : LAZY_SHL, size, null);
+      rd(dst); c.set(r.d);
+      c.const(count).set(r.s);
+      if (i.reg === 7) {
+        c.get(r.d);
+        if (bits < 32) c.const(32 - bits).shl().const(32 - bits).shrS();
+        c.const(Math.min(count, bits - 1)).shrS().const(MASK[size]).and();
+      } else if (count >= bits) c.const(0);
+      else if (i.reg === 5) c.get(r.d).const(count).shrU();
+      else c.get(r.d).const(count).shl().const(MASK[size]).and();
+      c.set(r.r);
+      if (dst.kind === "mem") em.memStore(size, r.r); else em.regSet((dst as { n: number }).n, size, r.r);
       return true;
     }
     case "jmp":

@@ -43,6 +43,7 @@ export class Code {
   xor(): this { this.b.push(0x73); return this; }
   shl(): this { this.b.push(0x74); return this; }
   shrU(): this { this.b.push(0x76); return this; }
+  shrS(): this { this.b.push(0x75); return this; }
   /** The value below the top two if the top is non-zero, else the one below it. */
   select(): this { this.b.push(0x1b); return this; }
   drop(): this { this.b.push(0x1a); return this; }
