@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(29);
+    const kind = rng.int(31);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -92,6 +92,12 @@ export function program(seed: number): Program {
       // call L; jmp M; L: add r, r or adc r, r (flags across blocks); ret or ret 0; M: (CALL, RET, JMP end blocks).
       case 21: { const body = [rng.int(2) ? 0x01 : 0x11, modrm(3, r(), r()), ...(rng.int(2) ? [0xc3] : [0xc2, 0, 0])];
         b.push(0xe8, 2, 0, 0, 0, 0xeb, body.length, ...body); break; }
+      // NOT/NEG of a register or memory; IMUL r, [ebx+d8]; 16-bit MOV/ALU/INC of registers and memory (66h).
+      case 29: [() => b.push(0xf7, modrm(3, 2 + rng.int(2), r())), () => b.push(0xf7, modrm(1, 2 + rng.int(2), 3), rng.int(0xfd)),
+        () => b.push(0x0f, 0xaf, modrm(1, r(), 3), rng.int(0xfd))][rng.int(3)](); break;
+      case 30: [() => b.push(0x66, 0x89, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x66, 0x8b, modrm(1, r(), 3), rng.int(0xfe)),
+        () => b.push(0x66, [0x01, 0x11, 0x29, 0x31, 0x39][rng.int(5)], modrm(3, r(), r())), () => b.push(0x66, 0x83, modrm(1, rng.int(8), 3), rng.int(0xfe), rng.int(256)),
+        () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256))][rng.int(6)](); break;
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }

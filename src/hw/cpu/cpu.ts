@@ -46,7 +46,7 @@ import {
 } from "./control-regs.js";
 
 /** Lazy-flag operations: which computation produced lRes from lDst and lSrc. */
-export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7, SHL = 8, SHR = 9, SAR = 10 }
+export const enum LazyOp { ADD = 0, ADC = 1, SUB = 2, SBB = 3, LOGIC = 4, INC = 5, DEC = 6, NEG = 7, SHL = 8, SHR = 9, SAR = 10, IMUL = 11 }
 
 /**
  * A source of maskable hardware interrupts (the PIC). The controller also drives the INTR

@@ -13,8 +13,8 @@
 
 import * as F from "./eflags.js";
 
-/** The operations of LazyOp (cpu.ts: ADD ADC SUB SBB LOGIC INC DEC NEG SHL SHR SAR), the tables' index. */
-export const LAZY_OPS = 11;
+/** The operations of LazyOp (cpu.ts: ADD ADC SUB SBB LOGIC INC DEC NEG SHL SHR SAR IMUL), the tables' index. */
+export const LAZY_OPS = 12;
 
 /** A field of the record, or a constant of its size (`bits` = size * 8, `sh` = bits - 1). */
 export type Leaf = "d" | "s" | "r" | "cin" | "mask" | "sh" | "bits";
@@ -40,6 +40,10 @@ const countPast: Expr = ["ltu", "bits", "s"];
 const carryShl: Expr = ["sel", countPast, 0, bit("d", ["sub", "bits", "s"])];
 const carryShr: Expr = ["sel", countPast, 0, bit("d", ["sub", "s", 1])];
 const signExtended: Expr = ["shrs", ["shl", "d", ["sub", 32, "bits"]], ["sub", 32, "bits"]];
+// IMUL r32, r/m32 (and its immediate forms): `d` is the high dword of the signed product, `r`
+// the low one kept; CF = OF = the product did not fit (the high dword is not r's sign); AF is
+// left clear, SF ZF PF follow the result (as P6 does).
+const productOverflow: Expr = ["ne", "d", ["shrs", "r", "sh"]];
 const carrySar: Expr = ["sel", ["ltu", "s", "bits"], ["and", ["shrs", signExtended, ["sub", "s", 1]], 1], bit("d", "sh")];
 
 /**
@@ -47,9 +51,9 @@ const carrySar: Expr = ["sel", ["ltu", "s", "bits"], ["and", ["shrs", signExtend
  * (Cpu.setLazy keeps it outside the record), so their CF here is never read.
  */
 export const FLAG_OF_RECORD: Readonly<Record<Flag, readonly Expr[]>> = {
-  CF: [carryAdd(false), carryAdd(true), borrowSub(false), borrowSub(true), 0, 0, 0, ["ne", m("s"), 0], carryShl, carryShr, carrySar],
-  OF: [overflowAdd, overflowAdd, overflowSub, overflowSub, 0, overflowAdd, overflowSub, overflowSub, ["xor", bit("r", "sh"), carryShl], bit("d", "sh"), 0],
-  AF: [adjust, adjust, adjust, adjust, 0, adjust, adjust, adjust, 0, 0, 0],
+  CF: [carryAdd(false), carryAdd(true), borrowSub(false), borrowSub(true), 0, 0, 0, ["ne", m("s"), 0], carryShl, carryShr, carrySar, productOverflow],
+  OF: [overflowAdd, overflowAdd, overflowSub, overflowSub, 0, overflowAdd, overflowSub, overflowSub, ["xor", bit("r", "sh"), carryShl], bit("d", "sh"), 0, productOverflow],
+  AF: [adjust, adjust, adjust, adjust, 0, adjust, adjust, adjust, 0, 0, 0, 0],
   ZF: Array<Expr>(LAZY_OPS).fill(["eq", m("r"), 0]),
   SF: Array<Expr>(LAZY_OPS).fill(bit("r", "sh")),
   PF: Array<Expr>(LAZY_OPS).fill(["parity", "r"]),

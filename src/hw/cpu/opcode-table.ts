@@ -47,10 +47,10 @@ export type Operand = string;
 /**
  * What an instruction is to the block compiler's lowerings (jit/lower.ts, jit/wasm-block.ts).
  * "call", "ret" and "jmp" (near, relative or from the stack) end a block; only the
- * WebAssembly tier takes them, and "nop".
+ * WebAssembly tier takes them, and "nop", "imul" (0F AF), "not" and "neg".
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "nop";
+  "call" | "ret" | "jmp" | "nop" | "imul" | "not" | "neg";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -898,7 +898,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     [stack.push_Zv, "push"], [stack.push_I, "push"], [stack.pop_Zv, "pop"],
     [data.lea_Gv_M, "lea"], [data.movzx_Gv_Eb, "movzx"], [data.movzx_Gv_Ew, "movzx"],
     [data.movsx_Gv_Eb, "movsx"], [data.movsx_Gv_Ew, "movsx"],
-    [ctl.jcc_J, "jcc"], [ctl.call_J, "call"], [ctl.ret, "ret"], [ctl.jmp_J, "jmp"], [data.nop, "nop"], [shift.grp2_Eb, "shift"], [shift.grp2_Ev, "shift"], [bit.setcc_Eb, "setcc"], [bit.cmovcc_Gv_Ev, "cmovcc"],
+    [ctl.jcc_J, "jcc"], [ctl.call_J, "call"], [ctl.ret, "ret"], [ctl.jmp_J, "jmp"], [data.nop, "nop"], [alu.imul_Gv_Ev, "imul"], [alu.not_Ev, "not"], [alu.neg_Ev, "neg"], [shift.grp2_Eb, "shift"], [shift.grp2_Ev, "shift"], [bit.setcc_Eb, "setcc"], [bit.cmovcc_Gv_Ev, "cmovcc"],
   ]);
   for (const row of OPCODES) {
     const k = kinds.get(row.handler);

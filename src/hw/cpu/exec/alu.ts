@@ -211,7 +211,8 @@ function imulTrunc(cpu: Cpu, i: Instr, a: number, b: number): void {
   if (i.opsize32) {
     const lo = Math.imul(a, b), hi = mulHighS32(a, b);
     cpu.regs[i.reg] = lo;
-    setMulFlags(cpu, (hi | 0) !== (lo >> 31), lo, 4);
+    // The flags are a lazy record (flag-semantics.ts): the same as setMulFlags would set.
+    cpu.setLazy(LazyOp.IMUL, hi, 0, lo, 4);
   } else {
     const r = ((a << 16) >> 16) * ((b << 16) >> 16);
     cpu.set16(i.reg, r);

@@ -70,7 +70,7 @@ const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
 const MAP_BITS = 16;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
-const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10;
+const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
 const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
 const MASK = [0, 0xff, 0xffff, 0, -1];
@@ -85,18 +85,20 @@ interface Rec { op: number; size: number; d: number; s: number; r: number; cin: 
 type Operand = { kind: "reg"; n: number; size: number } | { kind: "imm"; v: number; size: number } | { kind: "mem"; size: number };
 
 function operandOf(i: Instr, spec: string): Operand | null {
+  const v = i.opsize32 ? 4 : 2;
   switch (spec) {
     case "Eb": return i.hasMem ? { kind: "mem", size: 1 } : { kind: "reg", n: i.rm, size: 1 };
     case "Ew": return i.hasMem ? { kind: "mem", size: 2 } : { kind: "reg", n: i.rm, size: 2 };
-    case "Ev": return i.hasMem ? { kind: "mem", size: 4 } : { kind: "reg", n: i.rm, size: 4 };
+    case "Ev": return i.hasMem ? { kind: "mem", size: v } : { kind: "reg", n: i.rm, size: v };
     case "Gb": return { kind: "reg", n: i.reg, size: 1 };
-    case "Gv": return { kind: "reg", n: i.reg, size: 4 };
+    case "Gv": return { kind: "reg", n: i.reg, size: v };
     case "AL": return { kind: "reg", n: 0, size: 1 };
-    case "eAX": return { kind: "reg", n: 0, size: 4 };
+    case "eAX": return { kind: "reg", n: 0, size: v };
     case "Zb": return { kind: "reg", n: i.opcode & 7, size: 1 };
-    case "Zv": return { kind: "reg", n: i.opcode & 7, size: 4 };
+    case "Zv": return { kind: "reg", n: i.opcode & 7, size: v };
     case "Ib": return { kind: "imm", v: i.imm & 0xff, size: 1 };
-    case "Iz": case "Ibs": return { kind: "imm", v: i.imm | 0, size: 4 };
+    // As the handlers mask them: a dword immediate signed, a word one masked.
+    case "Iz": case "Ibs": return { kind: "imm", v: v === 4 ? i.imm | 0 : i.imm & 0xffff, size: v };
     default: return null;
   }
 }
@@ -352,12 +354,15 @@ function takes(i: Instr): boolean {
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
   const specs = i.def.operands;
-  if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return false;
+  // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG).
+  const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg";
+  if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
   if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs";
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
   if (kind === "nop") return true;
+  if (kind === "imul") return i.opsize32 && operandOf(i, specs[1]) !== null;
   // SHL/SAL, SHR, SAR by 1 or an immediate whose masked count is not 0 (the flags are a lazy
   // record, flag-semantics.ts); not the rotates (they keep SF, ZF, PF, AF), not by CL.
   if (kind === "shift") return i.reg >= 4 && (specs[1] === "1" || (specs[1] === "Ib" && (i.imm & 31) !== 0)) && operandOf(i, specs[0]) !== null;
@@ -409,7 +414,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       const dst = operandOf(i, specs[0])!, src = operandOf(i, specs[1])!;
       if (dst.kind === "mem") em.memory(i, k, i.seg, dst.size, true);
       if (src.kind === "mem") em.memory(i, k, i.seg, src.size, false);
-      if (src.kind === "imm") c.const(dst.size === 4 ? i.imm | 0 : i.imm & 0xff); else rd(src);
+      if (src.kind === "imm") c.const(dst.size === 4 ? i.imm | 0 : dst.size === 2 ? i.imm & 0xffff : i.imm & 0xff); else rd(src);
       c.set(V);
       if (dst.kind === "mem") em.memStore(dst.size, V); else em.regSet((dst as { n: number }).n, dst.size, V);
       return true;
@@ -476,6 +481,34 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     }
     case "nop":
       return true;
+    case "not": case "neg": {
+      // As not_Ev (no flags) and neg_Ev (the NEG record: 0 - s).
+      const dst = operandOf(i, specs[0])!;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, dst.size, true);
+      if (kind === "not") { rd(dst); c.const(-1).xor().set(V); }
+      else {
+        const r = em.produce(LAZY_NEG, dst.size, null);
+        c.const(0).set(r.d);
+        rd(dst); c.set(r.s);
+        c.const(0).get(r.s).sub().set(r.r);
+        c.get(r.r).set(V);
+      }
+      if (dst.kind === "mem") em.memStore(dst.size, V); else em.regSet((dst as { n: number }).n, dst.size, V);
+      return true;
+    }
+    case "imul": {
+      // As imulTrunc (dword): the signed 64-bit product's low dword kept, its high dword in the record.
+      const src = operandOf(i, specs[1])!;
+      if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
+      const r = em.produce(LAZY_IMUL, 4, null);
+      em.regGet(i.reg, 4); c.set(r.r);
+      rd(src); c.set(r.s);
+      c.get(r.r).i64ExtendS().get(r.s).i64ExtendS().i64Mul().i64Const(32).i64ShrS().i32Wrap().set(r.d);
+      c.get(r.r).get(r.s).mul().set(r.r);
+      c.const(0).set(r.s);
+      em.regSet(i.reg, 4, r.r);
+      return true;
+    }
     case "shift": {
       // As shiftOp: the operand masked to its size, the result, the lazy record.
       const dst = operandOf(i, specs[0])!, size = dst.size, bits = size * 8;

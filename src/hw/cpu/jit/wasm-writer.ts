@@ -44,6 +44,12 @@ export class Code {
   shl(): this { this.b.push(0x74); return this; }
   shrU(): this { this.b.push(0x76); return this; }
   shrS(): this { this.b.push(0x75); return this; }
+  // i64, for a product's high half.
+  i64ExtendS(): this { this.b.push(0xac); return this; }
+  i64Mul(): this { this.b.push(0x7e); return this; }
+  i64Const(v: number): this { this.b.push(0x42); return this.sleb(v); }
+  i64ShrS(): this { this.b.push(0x87); return this; }
+  i32Wrap(): this { this.b.push(0xa7); return this; }
   /** The value below the top two if the top is non-zero, else the one below it. */
   select(): this { this.b.push(0x1b); return this; }
   drop(): this { this.b.push(0x1a); return this; }
