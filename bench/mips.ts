@@ -142,7 +142,7 @@ function repMovs(jit: Jit): number {
 
 // Each workload runs with the block compiler off (the interpreter alone) and on (the default),
 // alternately, so machine load affects both alike.
-const samples: { name: string; off: Sample; on: Sample; tier2: Sample }[] = [];
+const samples: { name: string; off: Sample; on: Sample; js: Sample; tier2: Sample }[] = [];
 const ref = time(reference);
 const refMops = ref.instructions / ref.seconds / 1e6;
 for (const [name, fn] of [
@@ -160,19 +160,22 @@ for (const [name, fn] of [
   computeLoop(false, true);
   const off = { name, ...time(() => fn(false)) };
   const on = { name, ...time(() => fn(true)) };
-  const tier2 = { name, ...time(() => fn({ generate: 1 })) };
-  samples.push({ name, off, on, tier2 });
+  const js = { name, ...time(() => fn({ wasm: 0 })) };
+  const tier2 = { name, ...time(() => fn({ generate: 1, wasm: 0 })) };
+  samples.push({ name, off, on, js, tier2 });
 }
 
 const mipsOf = (s: Sample): number => s.instructions / s.seconds / 1e6;
 console.log(`reference (JS switch loop, 4 ops): ${refMops.toFixed(0)} M ops/s`);
-console.log("workload                                   instructions   MIPS jit off   MIPS jit on   all tier 2   on/off   tier 2/off   ratio to reference (off, on, tier 2)");
-for (const { name, off, on, tier2 } of samples) {
-  const a = mipsOf(off), b = mipsOf(on), c = mipsOf(tier2);
-  console.log(`${name.padEnd(42)} ${String(on.instructions).padStart(12)} ${a.toFixed(1).padStart(14)} ${b.toFixed(1).padStart(13)} ${c.toFixed(1).padStart(12)} ` +
-    `${(b / a).toFixed(2).padStart(8)} ${(c / a).toFixed(2).padStart(12)}   ${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}, ${(c / refMops).toFixed(3)}`);
+console.log("workload                                   instructions   MIPS jit off   MIPS jit on   jit js   all tier 2   on/off   js/off   tier 2/off   ratio to reference (off, on, js, tier 2)");
+for (const { name, off, on, js, tier2 } of samples) {
+  const a = mipsOf(off), b = mipsOf(on), j = mipsOf(js), c = mipsOf(tier2);
+  console.log(`${name.padEnd(42)} ${String(on.instructions).padStart(12)} ${a.toFixed(1).padStart(14)} ${b.toFixed(1).padStart(13)} ${j.toFixed(1).padStart(8)} ${c.toFixed(1).padStart(12)} ` +
+    `${(b / a).toFixed(2).padStart(8)} ${(j / a).toFixed(2).padStart(8)} ${(c / a).toFixed(2).padStart(12)}   ` +
+    `${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}, ${(j / refMops).toFixed(3)}, ${(c / refMops).toFixed(3)}`);
 }
-console.log("all tier 2: every block generated as JavaScript the first time it runs (--jit on generates a block after 50,000 runs; docs/jit.md).");
+console.log("jit on: blocks, and WebAssembly for those run 1,000 times (docs/jit.md); jit js: without the WebAssembly tier;");
+console.log("all tier 2: every block generated as JavaScript the first time it runs (--jit js generates a block after 50,000 runs).");
 
 // ---- The WebAssembly experiment (bench/wasm-block.ts, docs/jit.md) ----------------------
 
@@ -246,7 +249,7 @@ for (const [name, bodies, iterations] of [
 ] as const) {
   const off = machineBlocks(bodies as GuestOp[][], iterations, false);
   const on = machineBlocks(bodies as GuestOp[][], iterations, true);
-  const t2 = machineBlocks(bodies as GuestOp[][], iterations, { generate: 1 });
+  const t2 = machineBlocks(bodies as GuestOp[][], iterations, { generate: 1, wasm: 0 });
   const w1 = wasmBlocks(bodies as GuestOp[][], iterations, false, false);
   const w2 = wasmBlocks(bodies as GuestOp[][], iterations, true, true);
   for (const [label, o] of [["jit on", on], ["all tier 2", t2], ["wasm", w1], ["wasm locals", w2]] as const) {

@@ -78,9 +78,9 @@ export const CPU_SLOT = {
   CTX: 128,
   /** The TLB, 2^20 dwords (Cpu.tlb). */
   TLB: 4096,
-  /** The WebAssembly tier's blocks by physical address (wasm-block.ts, BLOCK_MAP): 2^16 pairs of dwords. */
+  /** The WebAssembly tier's blocks by physical address (wasm-block.ts): 2^16 slots of four dwords. */
   BLOCKS: 4096 + (4 << 20),
-  BYTES: 4096 + (4 << 20) + (512 << 10),
+  BYTES: 4096 + (5 << 20),
 } as const;
 /** CPU areas per memory: the machine's CPU and a monitor's vCPU, with room to spare. */
 const CPU_SLOTS = 4;
@@ -185,7 +185,7 @@ export class PhysicalMemory {
       regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
       ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
       tlb: new Int32Array(buf, base + CPU_SLOT.TLB, 1 << 20),
-      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 1 << 17),
+      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 1 << 18),
     };
   }
 

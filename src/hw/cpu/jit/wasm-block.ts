@@ -40,7 +40,7 @@ const enum Ctx {
   /**
    * Segments expand-up from 0 for reads (bit s) and writes (bit 8 + s), with their upper
    * bounds below (the lower bound of a data segment's limit check is then 0); SS.B
-   * (FLAT_STACK); CS's limit FFFF_FFFFh (FLAT_CODE: the run loop may chain blocks); the mode.
+   * (FLAT_STACK); the mode.
    */
   FLAT = 9,
   /** TLB bits an instruction fetch needs at the CPL. */
@@ -58,7 +58,7 @@ const enum Ctx {
   /** Each segment's highest offset a read, a write may touch (SegmentCache.readHi, writeHi); CS's limit. */
   READ_HI = 32, WRITE_HI = 38, CS_LIMIT = 44,
 }
-const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
+const FLAT_STACK = 1 << 16;
 /**
  * How linear addresses become physical: through the 32-bit TLB (paging on), or directly
  * (paging off, A20 on, not IA-32e mode, no nested paging), with writes allowed directly while
@@ -67,7 +67,7 @@ const FLAT_STACK = 1 << 16, FLAT_CODE = 1 << 17;
 const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 /** A block function's result: instructions done (bits 0–7), a taken Jcc, an end the run may go on from. */
 const TAKEN = 0x100, CONTINUE = 0x200;
-/** The block map (CpuSlot.blocks): 2^16 pairs (physical address + 1, table index | instructions << 20). */
+/** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
 const MAP_BITS = 16;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
@@ -632,7 +632,7 @@ export class WasmTier {
   dropped(block: CompiledBlock): void {
     const w = block.wasm;
     if (w === null) return;
-    if (this.map[2 * w.mapAt] === w.key && (this.map[2 * w.mapAt + 1] & 0xfffff) === w.index) this.map[2 * w.mapAt] = 0;
+    if (this.map[4 * w.mapAt] === w.key && (this.map[4 * w.mapAt + 1] & 0xfffff) === w.index) this.map[4 * w.mapAt] = 0;
   }
 
   /**
@@ -669,8 +669,9 @@ export class WasmTier {
       this.table.set(index, exports[String(k)]);
       this.blocks[index] = block;
       const phys = block.instrs[0].phys, key = (phys + 1) | 0, at = mapSlot(phys);
-      this.map[2 * at] = key;
-      this.map[2 * at + 1] = index | (block.count << 20);
+      this.map[4 * at] = key;
+      this.map[4 * at + 1] = index | (block.count << 20);
+      this.map[4 * at + 2] = block.bytes;
       block.wasm = new WasmEntry(index, covered, at, key);
       this.stats.wasm++;
       this.stats.wasmCovered += covered;
@@ -711,9 +712,7 @@ export class WasmTier {
     if (mode === 0) { cpu.runBlock(block, 0, e0); return block; }
     const segs = cpu.segs, ctx = this.ctx;
     let flat = mode | (segs[SegReg.SS].big ? FLAT_STACK : 0);
-    const cs = segs[SegReg.CS];
-    if (cs.limit === 0xffff_ffff) flat |= FLAT_CODE;
-    ctx[Ctx.CS_LIMIT] = cs.limit;
+    ctx[Ctx.CS_LIMIT] = segs[SegReg.CS].limit;
     for (let s = 0; s < 6; s++) {
       const sc = segs[s];
       ctx[Ctx.SEG_BASE + s] = sc.base;
@@ -752,8 +751,8 @@ export class WasmTier {
 }
 
 // The run loop's locals (after its parameters, the table index and e0).
-const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11, D_DIRECT = 12, D_CSFLAT = 13;
-const DISPATCH_LOCALS = 12;
+const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11, D_DIRECT = 12, D_CSLIMIT = 13, D_NEXT = 14;
+const DISPATCH_LOCALS = 13;
 
 /**
  * The WebAssembly run loop of the CPU owning `slot`: call block `index` at EIP `e0`; while it
@@ -769,7 +768,7 @@ function dispatcher(slot: CpuSlot): Code {
   c.const(0).load(ctx(Ctx.NEED_X)).set(D_NEED_X);
   c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
   c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_DIRECT).and().set(D_DIRECT);
-  c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_CODE).and().set(D_CSFLAT);
+  c.const(0).load(ctx(Ctx.CS_LIMIT)).set(D_CSLIMIT);
   c.loop();
   c.get(1).get(0).callIndirect(1).tee(D_RES);
   c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
@@ -780,8 +779,7 @@ function dispatcher(slot: CpuSlot): Code {
     c.const(0).get(1).store(ctx(Ctx.E0));
     c.get(D_RES).return();
   };
-  // Chained only while CS's limit is 4 GiB: no block can then pass it.
-  c.get(D_RES).const(CONTINUE).and().eqz().get(D_CSFLAT).eqz().or().if(); leave(); c.end();
+  c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
   // The next block: its linear address, the TLB entry a fetch would use, its physical address.
   c.const(0).load(ctx(Ctx.EIP)).get(D_CS).add().set(D_LIN);
   c.get(D_DIRECT).eqz().if();
@@ -792,12 +790,16 @@ function dispatcher(slot: CpuSlot): Code {
   c.get(D_LIN).const(12).shrU().load8u(slot.nativePages).if(); leave(); c.end();
   c.get(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
-  c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(3).shl().tee(D_H);
+  c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(4).shl().tee(D_H);
   c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne();
   // Room in the slice for the whole block (as the JavaScript run loop asks).
-  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V).const(20).shrU().get(D_TOTAL).add().get(D_BUDGET).gtU().or().if(); leave(); c.end();
+  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V).const(20).shrU().get(D_TOTAL).add().get(D_BUDGET).gtU().or();
+  // The whole block inside CS's limit (EIP <= limit and limit - EIP >= bytes - 1, without wrapping).
+  c.const(0).load(ctx(Ctx.EIP)).tee(D_NEXT).get(D_CSLIMIT).gtU().or();
+  c.get(D_CSLIMIT).get(D_NEXT).sub().get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 8).const(1).sub().ltU().or();
+  c.if(); leave(); c.end();
   c.get(D_V).const(0xfffff).and().set(0);
-  c.const(0).load(ctx(Ctx.EIP)).set(1);
+  c.get(D_NEXT).set(1);
   c.get(D_CHAINED).const(1).add().set(D_CHAINED);
   c.br(0);
   c.end();
