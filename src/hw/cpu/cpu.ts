@@ -1720,7 +1720,7 @@ export class Cpu {
             if (blk.wasm !== null) blk = jit.wasm!.run(this, blk, blk.wasm);
             else if (blk.fn !== null) blk.fn(this);
             else {
-              if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt) jit.generate(blk);
+              if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt || blk.runs === jit.wasmFlushAt) jit.generate(blk);
               this.runBlock(blk, 0, this.eip);
             }
             if (this.faultSignalled) return; // run() counts the blocks (blockStart) and delivers it

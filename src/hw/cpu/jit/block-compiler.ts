@@ -202,8 +202,9 @@ export class BlockCompiler {
   /** JitOptions, resolved (the run loop reads `hot` and `generateAt` for every block). */
   readonly hot: number;
   readonly generateAt: number;
-  /** Tier-1 runs before the WebAssembly tier compiles a block (-1: never; no CPU area). */
+  /** Tier-1 runs before the WebAssembly tier compiles a block (-1: never; no CPU area), and before it compiles a batch not yet full. */
   readonly wasmAt: number;
+  readonly wasmFlushAt: number;
   readonly cacheBlocks: number;
   /** The WebAssembly tier, if this CPU has an area in a WebAssembly memory. */
   readonly wasm: WasmTier | null;
@@ -214,6 +215,7 @@ export class BlockCompiler {
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
+    this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt * 4;
     this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => b.generation === this.generation && b.instrs[0].block === b,
       cpu.mem, () => cpu.paging) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
@@ -363,6 +365,9 @@ export class BlockCompiler {
    */
   generate(block: CompiledBlock): void {
     if (block.runs === this.wasmAt && this.generateWasm(block)) return;
+    // A block queued for WebAssembly that keeps running before its batch fills (a hot loop of
+    // few blocks): compile what is queued now.
+    if (block.runs === this.wasmFlushAt) this.wasm?.flush();
     if (block.runs !== this.generateAt) return;
     const t0 = performance.now();
     const params: string[] = [...HELPER_NAMES];

@@ -69,6 +69,8 @@ const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 const TAKEN = 0x100, CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
 const MAP_BITS = 16;
+/** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
+const MIN_PARTIAL = 8;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
@@ -687,7 +689,9 @@ export class WasmTier {
     let k = 0;
     const n = block.count;
     while (k < n && emit(em, block.instrs[k], k)) k++;
-    if (k === 0) return null;
+    // A function that stops before the block's end costs an entry from JavaScript and a
+    // return to tier 1 every time: worth it only for a long enough run of instructions.
+    if (k === 0 || (k < n && k < MIN_PARTIAL)) return null;
     em.exit(k, false, k === n);
     // The prologue, now that the segments the code uses are known.
     const pro = new Code();
