@@ -209,15 +209,21 @@ class Emitter {
   }
   /** EIP = local `l` if inside CS's limit, and leave after instruction k; else leave before it. */
   target(k: number, l: number): void {
+    this.checkTarget(k, l);
+    this.transfer(k, l);
+  }
+  /** Leave before instruction k if local `l` (its target) is past CS's limit (its handler raises #GP). */
+  checkTarget(k: number, l: number): void {
     const c = this.c;
     c.get(l).const(0).load(this.ctx(Ctx.CS_LIMIT)).gtU().if(); this.exit(k); c.end();
-    c.const(0).get(l).store(this.ctx(Ctx.EIP));
+  }
+  /** EIP = local `l`; leave after instruction k, where the run may go on. */
+  transfer(k: number, l: number): void {
+    this.c.const(0).get(l).store(this.ctx(Ctx.EIP));
     this.exit(k + 1, true);
   }
   /** The offset from the block's EIP to the end of instruction k. */
   end(k: number): number { return this.block.ends[k]; }
-  get ctxEip(): number { return this.ctx(Ctx.EIP); }
-  get ctxCsLimit(): number { return this.ctx(Ctx.CS_LIMIT); }
 
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
@@ -540,12 +546,11 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.use.branch = true;
       em.use.stack = true;
       em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
-      c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().tee(V);
-      c.const(0).load(em.ctxCsLimit).gtU().if(); em.exit(k); c.end();
+      c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().set(V);
+      em.checkTarget(k, V);
       c.get(X).get(0).const(em.end(k)).add().store(0);
       em.regSet(4, 4, A);
-      c.const(0).get(V).store(em.ctxEip);
-      em.exit(k + 1, true);
+      em.transfer(k, V);
       return true;
     }
     case "ret": {
@@ -553,12 +558,11 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.use.branch = true;
       em.use.stack = true;
       em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
-      em.memLoad(4); c.tee(V);
-      c.const(0).load(em.ctxCsLimit).gtU().if(); em.exit(k); c.end();
+      em.memLoad(4); c.set(V);
+      em.checkTarget(k, V);
       c.get(A).const(4 + (i.opcode === 0xc2 ? i.imm & 0xffff : 0)).add().set(A);
       em.regSet(4, 4, A);
-      c.const(0).get(V).store(em.ctxEip);
-      em.exit(k + 1, true);
+      em.transfer(k, V);
       return true;
     }
     case "jcc": {
