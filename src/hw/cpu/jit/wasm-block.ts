@@ -106,7 +106,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean; branch: boolean }
+interface SegUse { read: number; write: number; stack: boolean }
 
 /** The function's code for one block, and what its entry needs. */
 class Emitter {
@@ -115,7 +115,7 @@ class Emitter {
   rec: Rec | null = null;
   /** Under an INC/DEC record: where CF comes from (null: from before the block). */
   carrier: Rec | null = null;
-  readonly use: SegUse = { read: 0, write: 0, stack: false, branch: false };
+  readonly use: SegUse = { read: 0, write: 0, stack: false };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
@@ -538,12 +538,10 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     }
     case "jmp":
       // As jmp_J: EIP = the next instruction's + disp.
-      em.use.branch = true;
       em.jump(k, i.imm | 0);
       return true;
     case "call": {
       // As call_J: the return address pushed (the stack's fast path), then EIP = target.
-      em.use.branch = true;
       em.use.stack = true;
       em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
       c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().set(V);
@@ -555,7 +553,6 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     }
     case "ret": {
       // As ret: EIP popped (inside CS's limit, else the handler raises #GP), ESP += 4 (+ imm16 for C2).
-      em.use.branch = true;
       em.use.stack = true;
       em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
       em.memLoad(4); c.set(V);
@@ -566,7 +563,6 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       return true;
     }
     case "jcc": {
-      em.use.branch = true;
       em.condition(i.opcode & 0xf);
       c.if();
       em.jump(k, i.imm | 0);
