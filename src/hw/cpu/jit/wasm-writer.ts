@@ -71,26 +71,44 @@ const uleb = (v: number): number[] => new Code().uleb(v).b;
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 
+/** One function of a module: its type (an index into `types`), its code, its i32 locals beyond the parameters, its export name. */
+interface ModuleFunction { type: number; code: Code; locals: number; name: string }
+
+/**
+ * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
+ * result; the imports `e.t` (a table of functions, if `table`) and `e.m` (a memory of
+ * exactly `pages` 64 KiB pages); and `fns`, each exported under its name.
+ */
+function module(types: readonly number[], table: boolean, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
+  const typeSection = [...uleb(types.length)];
+  for (const n of types) typeSection.push(0x60, ...uleb(n), ...Array<number>(n).fill(I32), 1, I32);
+  const imports = [table ? 2 : 1, ...(table ? [...name("e"), ...name("t"), 1, 0x70, 0, 0] : []),
+    ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)];
+  const exports = [...uleb(fns.length)];
+  fns.forEach((f, k) => exports.push(...name(f.name), 0, ...uleb(k)));
+  const bodies = [...uleb(fns.length)];
+  for (const f of fns) {
+    const head = f.locals > 0 ? [1, ...uleb(f.locals), I32] : [0];
+    bodies.push(...uleb(head.length + f.code.b.length + 1), ...head);
+    for (const x of f.code.b) bodies.push(x);
+    bodies.push(0x0b);
+  }
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, typeSection),
+    ...section(2, imports),
+    ...section(3, [...uleb(fns.length), ...fns.flatMap((f) => uleb(f.type))]),
+    ...section(7, exports),
+    ...section(10, bodies),
+  ]);
+}
+
 /**
  * A module of one exported function `f` taking `params` i32s and returning an i32, with
  * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
  */
 export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  const head = locals > 0 ? [1, ...uleb(locals), I32] : [0];
-  const size = head.length + code.b.length + 1;
-  const pre = [
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [1, 0x60, ...uleb(params), ...Array<number>(params).fill(I32), 1, I32]),
-    ...section(2, [1, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name("f"), 0, 0]),
-    10, ...uleb(size + uleb(size).length + 1), 1, ...uleb(size), ...head,
-  ];
-  const out = new Uint8Array(pre.length + code.b.length + 1);
-  out.set(pre);
-  out.set(code.b, pre.length);
-  out[out.length - 1] = 0x0b;
-  return out;
+  return module([params], false, pages, [{ type: 0, code, locals, name: "f" }]);
 }
 
 /**
@@ -99,31 +117,7 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
  * blocks (V8's cost per module is most of a small block's).
  */
 export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
-  const bodies: number[] = [];
-  for (const f of fns) {
-    const head = f.locals > 0 ? [1, ...uleb(f.locals), I32] : [0];
-    const size = head.length + f.code.b.length + 1;
-    bodies.push(...uleb(size), ...head);
-    for (const x of f.code.b) bodies.push(x);
-    bodies.push(0x0b);
-  }
-  const exports: number[] = [...uleb(fns.length)];
-  fns.forEach((_, k) => exports.push(...name(String(k)), 0, ...uleb(k)));
-  const pre = [
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [1, 0x60, 1, I32, 1, I32]),
-    ...section(2, [1, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
-    ...section(3, [...uleb(fns.length), ...Array<number>(fns.length).fill(0)]),
-    ...section(7, exports),
-  ];
-  const codeBody = [...uleb(fns.length)];
-  const codeSection = [10, ...uleb(codeBody.length + bodies.length)];
-  const out = new Uint8Array(pre.length + codeSection.length + codeBody.length + bodies.length);
-  out.set(pre);
-  out.set(codeSection, pre.length);
-  out.set(codeBody, pre.length + codeSection.length);
-  out.set(bodies, pre.length + codeSection.length + codeBody.length);
-  return out;
+  return module([1], false, pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
 }
 
 /**
@@ -134,14 +128,5 @@ export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[]
  * different WebAssembly functions takes V8's generic, slow path into WebAssembly.
  */
 export function dispatcherModule(code: Code, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  const head = locals > 0 ? [1, ...uleb(locals), I32] : [0];
-  const body = [...head, ...code.b, 0x0b];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, [2, 0x60, 2, I32, I32, 1, I32, 0x60, 1, I32, 1, I32]),
-    ...section(2, [2, ...name("e"), ...name("t"), 1, 0x70, 0, 0, ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name("f"), 0, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
-  ]);
+  return module([2, 1], true, pages, [{ type: 0, code, locals, name: "f" }]);
 }
