@@ -1717,7 +1717,7 @@ export class Cpu {
           this.blockStart = before;
           let leave = false;
           for (;;) {
-            if (blk.wasm !== null) blk = jit.wasm!.run(this, blk, blk.wasm);
+            if (blk.wasm >= 0) blk = jit.wasm!.run(this, blk);
             else if (blk.fn !== null) blk.fn(this);
             else {
               if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt || blk.runs === jit.wasmFlushAt) jit.generate(blk);

@@ -24,7 +24,7 @@ import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
-import { WasmTier, type WasmEntry } from "./wasm-block.js";
+import { WasmTier } from "./wasm-block.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -33,8 +33,8 @@ import { WasmTier, type WasmEntry } from "./wasm-block.js";
 export class CompiledBlock {
   /** Tier 2: runs the block from the current EIP (its first instruction); null until hot. */
   fn: ((cpu: Cpu) => void) | null = null;
-  /** The WebAssembly tier's function for it (wasm-block.ts), if any: run through `BlockCompiler.wasm`. */
-  wasm: WasmEntry | null = null;
+  /** The index of the WebAssembly tier's function for it (wasm-block.ts) in the tier's table, or -1: run through `BlockCompiler.wasm`. */
+  wasm = -1;
   /** Times tier 1 ran it. */
   runs = 0;
   /**

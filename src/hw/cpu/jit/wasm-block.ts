@@ -65,8 +65,8 @@ const FLAT_STACK = 1 << 16;
  * no page is watched. A block is compiled for one of the two; Ctx.FLAT says which holds.
  */
 const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
-/** A block function's result: instructions done (bits 0–7), a taken Jcc, an end the run may go on from. */
-const TAKEN = 0x100, CONTINUE = 0x200;
+/** A block function's result: instructions done (bits 0–7), and whether the run may go on from its EIP in the context. */
+const CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
 const MAP_BITS = 16;
 /** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
@@ -179,7 +179,7 @@ class Emitter {
       store(Ctx.REC1, rec);
     }
     if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
-    c.const(k | (taken ? TAKEN | CONTINUE : 0) | (end ? CONTINUE : 0)).return();
+    c.const(k | (taken || end ? CONTINUE : 0)).return();
   }
 
   /**
@@ -576,19 +576,6 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
 const NEED_R_USER = TLB_VALID | TLB_RAM | TLB_USER, NEED_R_SUP = TLB_VALID | TLB_RAM;
 const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W;
 
-/** A block compiled to WebAssembly (CompiledBlock.wasm). */
-export class WasmEntry {
-  constructor(
-    /** Its function's index in the tier's table. */
-    readonly index: number,
-    /** Instructions its function covers from the block's start. */
-    readonly covered: number,
-    /** Its slot in the block map, and the key there (the physical address + 1). */
-    readonly mapAt: number,
-    readonly key: number,
-  ) {}
-}
-
 /**
  * The WebAssembly tier of one CPU: its block functions in one table, the block map by
  * physical address, and a run loop in WebAssembly (`dispatch`) that goes from block to block
@@ -632,9 +619,9 @@ export class WasmTier {
 
   /** `block` was dropped: the run loop must not find it. */
   dropped(block: CompiledBlock): void {
-    const w = block.wasm;
-    if (w === null) return;
-    if (this.map[4 * w.mapAt] === w.key && (this.map[4 * w.mapAt + 1] & 0xfffff) === w.index) this.map[4 * w.mapAt] = 0;
+    if (block.wasm < 0) return;
+    const phys = block.instrs[0].phys, at = 4 * mapSlot(phys);
+    if (this.map[at] === ((phys + 1) | 0) && (this.map[at + 1] & 0xfffff) === block.wasm) this.map[at] = 0;
   }
 
   /**
@@ -674,7 +661,7 @@ export class WasmTier {
       this.map[4 * at] = key;
       this.map[4 * at + 1] = index | (block.count << 20);
       this.map[4 * at + 2] = block.bytes;
-      block.wasm = new WasmEntry(index, covered, at, key);
+      block.wasm = index;
       this.stats.wasm++;
       this.stats.wasmCovered += covered;
     });
@@ -709,7 +696,7 @@ export class WasmTier {
    * finds them; the rest of the block it stops in runs at tier 1. Returns that block (the
    * JavaScript run loop chains on from it).
    */
-  run(cpu: Cpu, block: CompiledBlock, w: WasmEntry): CompiledBlock {
+  run(cpu: Cpu, block: CompiledBlock): CompiledBlock {
     const e0 = cpu.eip;
     // Paging through the 32-bit TLB, or linear = physical (as lower.ts's `flat`).
     const mode = cpu.lma ? 0 : cpu.paging ? FLAT_PAGED : cpu.a20 && cpu.nested === null ? FLAT_DIRECT | (cpu.mem.anyWatched ? 0 : FLAT_DIRECT_W) : 0;
@@ -733,7 +720,7 @@ export class WasmTier {
     ctx[Ctx.BUDGET] = Math.min(cpu.sliceEnd - cpu.instructions, 0x7fff_ffff);
     ctx[Ctx.REPLAY] = 0;
     ctx[Ctx.CHAINED] = 0;
-    const res = this.dispatch(w.index, e0);
+    const res = this.dispatch(block.wasm, e0);
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
     this.stats.wasmInstructions += total;
