@@ -685,7 +685,7 @@ export class WasmTier {
     pro.const(0).load(this.ctxAt(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
     pro.const(0).load(this.ctxAt(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(this.ctxAt(Ctx.NEED_W)).set(NEED_W);
-    for (const x of c.b) pro.b.push(x);
+    pro.append(c);
     return { code: pro, locals: em.locals - 1, covered: k };
   }
 

@@ -7,72 +7,101 @@ const I32 = 0x7f, VOID = 0x40;
 
 /** A function body being written: each method appends one instruction's bytes. */
 export class Code {
-  readonly b: number[] = [];
-  uleb(v: number): this { do { let x = v & 0x7f; v >>>= 7; if (v !== 0) x |= 0x80; this.b.push(x); } while (v !== 0); return this; }
+  /** The bytes so far: `bytes.subarray(0, length)` (a buffer that grows by doubling). */
+  bytes = new Uint8Array(256);
+  length = 0;
+  /** Append one byte. */
+  byte(x: number): this {
+    if (this.length === this.bytes.length) this.grow(1);
+    this.bytes[this.length++] = x;
+    return this;
+  }
+  /** Append another body's bytes. */
+  append(c: Code): this {
+    if (this.length + c.length > this.bytes.length) this.grow(c.length);
+    this.bytes.set(c.view, this.length);
+    this.length += c.length;
+    return this;
+  }
+  private grow(more: number): void {
+    let size = this.bytes.length * 2;
+    while (size < this.length + more) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.view);
+    this.bytes = grown;
+  }
+  /** The bytes written, as a view. */
+  get view(): Uint8Array { return this.bytes.subarray(0, this.length); }
+  uleb(v: number): this { do { let x = v & 0x7f; v >>>= 7; if (v !== 0) x |= 0x80; this.byte(x); } while (v !== 0); return this; }
   sleb(v: number): this {
     v |= 0;
     for (;;) {
       const x = v & 0x7f; v >>= 7;
-      if ((v === 0 && (x & 0x40) === 0) || (v === -1 && (x & 0x40) !== 0)) { this.b.push(x); return this; }
-      this.b.push(x | 0x80);
+      if ((v === 0 && (x & 0x40) === 0) || (v === -1 && (x & 0x40) !== 0)) return this.byte(x);
+      this.byte(x | 0x80);
     }
   }
-  const(v: number): this { this.b.push(0x41); return this.sleb(v); }
-  get(l: number): this { this.b.push(0x20); return this.uleb(l); }
-  set(l: number): this { this.b.push(0x21); return this.uleb(l); }
-  tee(l: number): this { this.b.push(0x22); return this.uleb(l); }
+  const(v: number): this { this.byte(0x41); return this.sleb(v); }
+  get(l: number): this { this.byte(0x20); return this.uleb(l); }
+  set(l: number): this { this.byte(0x21); return this.uleb(l); }
+  tee(l: number): this { this.byte(0x22); return this.uleb(l); }
   // Memory: alignment hint, then the offset added to the address on the stack.
-  load(off: number): this { this.b.push(0x28, 2); return this.uleb(off); }
-  load8u(off: number): this { this.b.push(0x2d, 0); return this.uleb(off); }
-  load8s(off: number): this { this.b.push(0x2c, 0); return this.uleb(off); }
-  load16u(off: number): this { this.b.push(0x2f, 1); return this.uleb(off); }
-  load16s(off: number): this { this.b.push(0x2e, 1); return this.uleb(off); }
-  store(off: number): this { this.b.push(0x36, 2); return this.uleb(off); }
-  store8(off: number): this { this.b.push(0x3a, 0); return this.uleb(off); }
-  store16(off: number): this { this.b.push(0x3b, 1); return this.uleb(off); }
-  eqz(): this { this.b.push(0x45); return this; }
-  eq(): this { this.b.push(0x46); return this; }
-  ne(): this { this.b.push(0x47); return this; }
-  ltU(): this { this.b.push(0x49); return this; }
-  gtU(): this { this.b.push(0x4b); return this; }
-  popcnt(): this { this.b.push(0x69); return this; }
-  add(): this { this.b.push(0x6a); return this; }
-  sub(): this { this.b.push(0x6b); return this; }
-  and(): this { this.b.push(0x71); return this; }
-  or(): this { this.b.push(0x72); return this; }
-  xor(): this { this.b.push(0x73); return this; }
-  shl(): this { this.b.push(0x74); return this; }
-  shrU(): this { this.b.push(0x76); return this; }
-  shrS(): this { this.b.push(0x75); return this; }
+  load(off: number): this { this.byte(0x28).byte(2); return this.uleb(off); }
+  load8u(off: number): this { this.byte(0x2d).byte(0); return this.uleb(off); }
+  load8s(off: number): this { this.byte(0x2c).byte(0); return this.uleb(off); }
+  load16u(off: number): this { this.byte(0x2f).byte(1); return this.uleb(off); }
+  load16s(off: number): this { this.byte(0x2e).byte(1); return this.uleb(off); }
+  store(off: number): this { this.byte(0x36).byte(2); return this.uleb(off); }
+  store8(off: number): this { this.byte(0x3a).byte(0); return this.uleb(off); }
+  store16(off: number): this { this.byte(0x3b).byte(1); return this.uleb(off); }
+  eqz(): this { this.byte(0x45); return this; }
+  eq(): this { this.byte(0x46); return this; }
+  ne(): this { this.byte(0x47); return this; }
+  ltU(): this { this.byte(0x49); return this; }
+  gtU(): this { this.byte(0x4b); return this; }
+  popcnt(): this { this.byte(0x69); return this; }
+  add(): this { this.byte(0x6a); return this; }
+  sub(): this { this.byte(0x6b); return this; }
+  and(): this { this.byte(0x71); return this; }
+  or(): this { this.byte(0x72); return this; }
+  xor(): this { this.byte(0x73); return this; }
+  shl(): this { this.byte(0x74); return this; }
+  shrU(): this { this.byte(0x76); return this; }
+  shrS(): this { this.byte(0x75); return this; }
   // i64, for a product's high half.
-  i64ExtendS(): this { this.b.push(0xac); return this; }
-  i64Mul(): this { this.b.push(0x7e); return this; }
-  i64Const(v: number): this { this.b.push(0x42); return this.sleb(v); }
-  i64ShrS(): this { this.b.push(0x87); return this; }
-  i32Wrap(): this { this.b.push(0xa7); return this; }
+  i64ExtendS(): this { this.byte(0xac); return this; }
+  i64Mul(): this { this.byte(0x7e); return this; }
+  i64Const(v: number): this { this.byte(0x42); return this.sleb(v); }
+  i64ShrS(): this { this.byte(0x87); return this; }
+  i32Wrap(): this { this.byte(0xa7); return this; }
   /** The value below the top two if the top is non-zero, else the one below it. */
-  select(): this { this.b.push(0x1b); return this; }
-  drop(): this { this.b.push(0x1a); return this; }
-  mul(): this { this.b.push(0x6c); return this; }
-  leU(): this { this.b.push(0x4d); return this; }
-  if(): this { this.b.push(0x04, VOID); return this; }
-  loop(): this { this.b.push(0x03, VOID); return this; }
+  select(): this { this.byte(0x1b); return this; }
+  drop(): this { this.byte(0x1a); return this; }
+  mul(): this { this.byte(0x6c); return this; }
+  leU(): this { this.byte(0x4d); return this; }
+  if(): this { this.byte(0x04).byte(VOID); return this; }
+  loop(): this { this.byte(0x03).byte(VOID); return this; }
   /** Branch to the enclosing block or loop `depth` levels out (0: the innermost). */
-  br(depth: number): this { this.b.push(0x0c); return this.uleb(depth); }
-  brIf(depth: number): this { this.b.push(0x0d); return this.uleb(depth); }
+  br(depth: number): this { this.byte(0x0c); return this.uleb(depth); }
+  brIf(depth: number): this { this.byte(0x0d); return this.uleb(depth); }
   /** Call entry (top of stack) of table 0 as a function of type `type`. */
-  callIndirect(type: number): this { this.b.push(0x11); this.uleb(type); this.b.push(0); return this; }
-  else(): this { this.b.push(0x05); return this; }
-  end(): this { this.b.push(0x0b); return this; }
-  return(): this { this.b.push(0x0f); return this; }
+  callIndirect(type: number): this { return this.byte(0x11).uleb(type).byte(0); }
+  else(): this { this.byte(0x05); return this; }
+  end(): this { this.byte(0x0b); return this; }
+  return(): this { this.byte(0x0f); return this; }
 }
 
-const uleb = (v: number): number[] => new Code().uleb(v).b;
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-
-/** One function of a module: its type (an index into `types`), its code, its i32 locals beyond the parameters, its export name. */
+/** A module function: its type (an index into the module's types), its code, its i32 locals beyond the parameters, its export name. */
 interface ModuleFunction { type: number; code: Code; locals: number; name: string }
+
+/** Append a section: its id, its body's length, its body. */
+function section(out: Code, id: number, body: Code): void { out.byte(id).uleb(body.length).append(body); }
+/** Append a name: its length, its (ASCII) characters. */
+function name(out: Code, s: string): Code {
+  out.uleb(s.length);
+  for (let k = 0; k < s.length; k++) out.byte(s.charCodeAt(k));
+  return out;
+}
 
 /**
  * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
@@ -80,27 +109,33 @@ interface ModuleFunction { type: number; code: Code; locals: number; name: strin
  * exactly `pages` 64 KiB pages); and `fns`, each exported under its name.
  */
 function module(types: readonly number[], table: boolean, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
-  const typeSection = [...uleb(types.length)];
-  for (const n of types) typeSection.push(0x60, ...uleb(n), ...Array<number>(n).fill(I32), 1, I32);
-  const imports = [table ? 2 : 1, ...(table ? [...name("e"), ...name("t"), 1, 0x70, 0, 0] : []),
-    ...name("e"), ...name("m"), 2, 1, ...uleb(pages), ...uleb(pages)];
-  const exports = [...uleb(fns.length)];
-  fns.forEach((f, k) => exports.push(...name(f.name), 0, ...uleb(k)));
-  const bodies = [...uleb(fns.length)];
-  for (const f of fns) {
-    const head = f.locals > 0 ? [1, ...uleb(f.locals), I32] : [0];
-    bodies.push(...uleb(head.length + f.code.b.length + 1), ...head);
-    for (const x of f.code.b) bodies.push(x);
-    bodies.push(0x0b);
+  const out = new Code();
+  for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
+  const typeSection = new Code().uleb(types.length);
+  for (const n of types) {
+    typeSection.byte(0x60).uleb(n);
+    for (let k = 0; k < n; k++) typeSection.byte(I32);
+    typeSection.byte(1).byte(I32);
   }
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, typeSection),
-    ...section(2, imports),
-    ...section(3, [...uleb(fns.length), ...fns.flatMap((f) => uleb(f.type))]),
-    ...section(7, exports),
-    ...section(10, bodies),
-  ]);
+  section(out, 1, typeSection);
+  const imports = new Code().uleb(table ? 2 : 1);
+  if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
+  name(name(imports, "e"), "m").byte(2).byte(1).uleb(pages).uleb(pages);
+  section(out, 2, imports);
+  const funcs = new Code().uleb(fns.length);
+  for (const f of fns) funcs.uleb(f.type);
+  section(out, 3, funcs);
+  const exports = new Code().uleb(fns.length);
+  fns.forEach((f, k) => name(exports, f.name).byte(0).uleb(k));
+  section(out, 7, exports);
+  const bodies = new Code().uleb(fns.length);
+  for (const f of fns) {
+    const head = new Code();
+    if (f.locals > 0) head.byte(1).uleb(f.locals).byte(I32); else head.byte(0);
+    bodies.uleb(head.length + f.code.length + 1).append(head).append(f.code).byte(0x0b);
+  }
+  section(out, 10, bodies);
+  return out.bytes.slice(0, out.length);
 }
 
 /**
