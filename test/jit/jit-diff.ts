@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(31);
+    const kind = rng.int(35);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -98,6 +98,30 @@ export function program(seed: number): Program {
       case 30: [() => b.push(0x66, 0x89, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x66, 0x8b, modrm(1, r(), 3), rng.int(0xfe)),
         () => b.push(0x66, [0x01, 0x11, 0x29, 0x31, 0x39][rng.int(5)], modrm(3, r(), r())), () => b.push(0x66, 0x83, modrm(1, rng.int(8), 3), rng.int(0xfe), rng.int(256)),
         () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256))][rng.int(6)](); break;
+      // One string step (LODS STOS MOVS SCAS, byte or dword) from ESI/EDI inside the data page, with DF set sometimes.
+      case 31: { const std = rng.int(3) === 0;
+        b.push(0xbe, ...le(DATA + 0x100 + rng.int(0xd00)), 0xbf, ...le(DATA + 0x100 + rng.int(0xd00)));
+        if (std) b.push(0xfd);
+        b.push([0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xae, 0xaf][rng.int(8)]);
+        if (std) b.push(0xfc);
+        break; }
+      // BSWAP; MOV with a moffs (A0–A3); PUSH dword [ebx+d8], POP; PUSH EBP, MOV EBP, ESP, (PUSH r,) LEAVE.
+      case 32: [() => b.push(0x0f, 0xc8 + r()), () => b.push(0xa0 + rng.int(4), ...le(DATA + rng.int(0x3c0) * 4 + rng.int(2) * rng.int(4))),
+        () => b.push(0xff, modrm(1, 6, 3), rng.int(0xfd), 0x58 + r()), () => b.push(0x55, 0x89, 0xe5, ...(rng.int(2) ? [0x50 + r()] : []), 0xc9)][rng.int(4)](); break;
+      // IMUL r, r/m, imm8/imm32; CMPXCHG and XADD (dword, byte; register, memory); SHL/SHR/SAR by CL (0 and past the size too); ROL/ROR of byte registers.
+      case 33: [() => b.push(0x6b, modrm(1, r(), 3), rng.int(0xfd), rng.int(256)), () => { b.push(0x69, modrm(3, r(), r())); u32(rng.next()); },
+        () => (rng.int(2) ? b.push(0x0f, 0xb1, modrm(1, r(), 3), rng.int(0xfd)) : b.push(0x0f, 0xb0, modrm(1, r8(), 3), rng.int(0x100))),
+        () => b.push(0x0f, 0xb1, modrm(3, r(), r())), () => b.push(0x0f, 0xb0, modrm(3, r8(), r8())),
+        () => (rng.int(2) ? b.push(0x0f, 0xc1, modrm(1, r(), 3), rng.int(0xfd)) : b.push(0x0f, 0xc0, modrm(1, r8(), 3), rng.int(0x100))),
+        () => b.push(0x0f, 0xc1, modrm(3, r(), r())), () => b.push(0x0f, 0xc0, modrm(3, r8(), r8())),
+        () => b.push(0xb1, [0, 1, 7, 8, 9, 16, 17, 31, 32, 33][rng.int(10)], 0xd3 - rng.int(2), modrm(3, [4, 5, 7][rng.int(3)], rng.int(2) ? 0 : 2)),
+        () => b.push(0xc0, modrm(3, rng.int(2), r8()), rng.int(40)), () => b.push(0xd1, modrm(3, rng.int(2), r()))][rng.int(11)](); break;
+      // Flags across blocks: ROL/ROR, INC or ADD, JMP to the next instruction, then ADC/SBB, Jcc over a MOV, SETcc or CMOVcc reads them.
+      case 34: { [() => b.push(0xc1, modrm(3, rng.int(2), r()), rng.int(40)), () => b.push(0x40 + r()), () => b.push(0x01, modrm(3, r(), r()))][rng.int(3)]();
+        b.push(0xeb, 0);
+        [() => b.push(0x11 + 8 * rng.int(2), modrm(3, r(), r())), () => b.push(0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r())),
+          () => b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r() & 3)), () => b.push(0x0f, 0x40 + rng.int(16), modrm(3, r(), r()))][rng.int(4)]();
+        break; }
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }

@@ -257,6 +257,8 @@ export function lower(i: Instr, inline = true, name = "i"): Lowered | null {
       return wrap(dst.mem ? rmwWrite(f, sizeOf(spec), call) : dst.write(call), dst.mem);
     }
     case "push": {
+      // PUSH r/m (FF /6) is the WebAssembly tier's only.
+      if (specs[0] === "Ev") return null;
       const src = operand(i, f, specs[0]);
       if (src === null) return null;
       // PUSH imm (68, 6A) pushes the immediate as decoded, as push_I.

@@ -211,7 +211,7 @@ export function lower64(i: Instr, inline: boolean, name: string): Lowered | null
     }
     case "push": {
       // PUSH r64 / imm (d64: 8 bytes; 66h gives 2, left to the handler).
-      if (n !== 8) return null;
+      if (n !== 8 || specs[0] === "Ev") return null;
       const src = op(specs[0]);
       if (src === null) return null;
       const cond = `${small("4")} && ((a = ${wide("4")} - 8), ${hit(8, true)})`;

@@ -23,7 +23,9 @@ import type { Cpu } from "../cpu.js";
 import type { Instr } from "../instr.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { CPU_SLOT } from "../../mem/physical-memory.js";
-import { CONDITION_OF_FLAGS, FLAG_OF_RECORD, type Expr, type Flag } from "../flag-semantics.js";
+import { CONDITION_OF_FLAGS, FLAG_BIT, FLAG_OF_RECORD, LAZY_OPS, type Expr, type Flag, type Leaf } from "../flag-semantics.js";
+import * as F from "../eflags.js";
+import { Rep } from "../instr.js";
 import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 import { SegReg } from "../segment.js";
 import type { CompiledBlock } from "./block-compiler.js";
@@ -57,7 +59,16 @@ const enum Ctx {
   REC0 = 16, REC1 = 24,
   /** Each segment's highest offset a read, a write may touch (SegmentCache.readHi, writeHi); CS's limit. */
   READ_HI = 32, WRITE_HI = 38, CS_LIMIT = 44,
+  /** The six arithmetic flags in their EFLAGS bits, when the run left them so (REPLAY_EAGER). */
+  EAGER = 45,
+  /** The flags when the run began: Cpu.flags, Cpu.lazyMask, and the lazy record (op, d, s, r, cin, size). */
+  ENTRY_FLAGS = 46, ENTRY_MASK = 47, ENTRY_REC = 48,
 }
+/**
+ * What the run changed in the flags (Ctx.REPLAY), replayed in this order: the six flags
+ * (EAGER), a record (REC0), a record (REC1: under an INC/DEC, CF comes from what is before it).
+ */
+const REPLAY_REC1 = 1, REPLAY_REC0 = 2, REPLAY_EAGER = 4;
 const FLAT_STACK = 1 << 16;
 /**
  * How linear addresses become physical: through the 32-bit TLB (paging on), or directly
@@ -65,6 +76,8 @@ const FLAT_STACK = 1 << 16;
  * no page is watched. A block is compiled for one of the two; Ctx.FLAT says which holds.
  */
 const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
+/** EFLAGS.DF is clear (string instructions step up). */
+const FLAT_UP = 1 << 21;
 /** A block function's result: instructions done (bits 0–7), and whether the run may go on from its EIP in the context. */
 const CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
@@ -72,10 +85,12 @@ const MAP_BITS = 16;
 /** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
 const MIN_PARTIAL = 8;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
-const LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
+const LAZY_ADD = 0, LAZY_SUB = 2, LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
 const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
 const MASK = [0, 0xff, 0xffff, 0, -1];
+const FLAGS: readonly Flag[] = ["CF", "PF", "AF", "ZF", "SF", "OF"];
+const isIncDec = (op: number): boolean => op === LAZY_INC || op === LAZY_DEC;
 
 // Locals: 0 is the parameter e0.
 const NEED_R = 1, NEED_W = 2, A = 3, LIN = 4, E = 5, X = 6, V = 7, FIRST_FREE = 8;
@@ -92,6 +107,8 @@ function operandOf(i: Instr, spec: string): Operand | null {
     case "Eb": return i.hasMem ? { kind: "mem", size: 1 } : { kind: "reg", n: i.rm, size: 1 };
     case "Ew": return i.hasMem ? { kind: "mem", size: 2 } : { kind: "reg", n: i.rm, size: 2 };
     case "Ev": return i.hasMem ? { kind: "mem", size: v } : { kind: "reg", n: i.rm, size: v };
+    case "Ob": return { kind: "mem", size: 1 };
+    case "Ov": return { kind: "mem", size: v };
     case "Gb": return { kind: "reg", n: i.reg, size: 1 };
     case "Gv": return { kind: "reg", n: i.reg, size: v };
     case "AL": return { kind: "reg", n: 0, size: 1 };
@@ -106,7 +123,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean }
+interface SegUse { read: number; write: number; stack: boolean; up: boolean }
 
 /** The function's code for one block, and what its entry needs. */
 class Emitter {
@@ -115,12 +132,19 @@ class Emitter {
   rec: Rec | null = null;
   /** Under an INC/DEC record: where CF comes from (null: from before the block). */
   carrier: Rec | null = null;
-  readonly use: SegUse = { read: 0, write: 0, stack: false };
+  /**
+   * The six flags in a local (EFLAGS bits): what they are when `rec` is null, and CF under an
+   * INC/DEC record without a carrier. `eagerStored`: loaded from the context (Ctx.REPLAY
+   * describes them already), not made here.
+   */
+  eager: number | null = null;
+  eagerStored = false;
+  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | mode;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | mode;
   }
   constructor(
     private readonly slot: CpuSlot,
@@ -167,16 +191,17 @@ class Emitter {
       c.const(0).get(r.cin).store(this.ctx(at + 4));
       c.const(0).const(r.size).store(this.ctx(at + 5));
     };
-    // The records this block made; without any, those of the blocks before it stay.
-    const rec = this.rec;
+    // The flags this block made; without any, what the blocks before it left stays.
+    const rec = this.rec, replay = (v: number): void => { c.const(0).const(v).store(this.ctx(Ctx.REPLAY)); };
     if (rec !== null) {
-      const incDec = rec.op === LAZY_INC || rec.op === LAZY_DEC;
-      if (incDec && this.carrier === null) this.appendCarried();
-      else {
-        if (incDec) store(Ctx.REC0, this.carrier!);
-        c.const(0).const(incDec ? 2 : 1).store(this.ctx(Ctx.REPLAY));
-      }
+      if (!isIncDec(rec.op)) replay(REPLAY_REC1);
+      else if (this.carrier !== null) { store(Ctx.REC0, this.carrier); replay(REPLAY_REC0 | REPLAY_REC1); }
+      else if (this.eager !== null) { c.const(0).get(this.eager).store(this.ctx(Ctx.EAGER)); replay(REPLAY_EAGER | REPLAY_REC1); }
+      else this.appendCarried();
       store(Ctx.REC1, rec);
+    } else if (this.eager !== null && !this.eagerStored) {
+      c.const(0).get(this.eager).store(this.ctx(Ctx.EAGER));
+      replay(REPLAY_EAGER);
     }
     if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
     c.const(k | (taken || end ? CONTINUE : 0)).return();
@@ -185,19 +210,19 @@ class Emitter {
   /**
    * Before an INC/DEC record whose CF comes from before this block goes into REC1: what the
    * blocks before it in this run left is kept as its carrier. A full record in REC1 moves to
-   * REC0 (replay both); a carrier already in REC0 stays; an INC/DEC in REC1 alone, or
-   * nothing, leaves CF to the state before the run (replay REC1 only).
+   * REC0 (replay both); an INC/DEC in REC1 keeps what is before it (REC0 or EAGER); without
+   * a record, CF comes from EAGER if it is there, else from the state before the run.
    */
   private appendCarried(): void {
     const c = this.c, replay = this.ctx(Ctx.REPLAY), op1 = this.ctx(Ctx.REC1);
-    c.const(0).load(replay).const(1).eq();
+    c.const(0).load(replay).const(REPLAY_REC1).and();
     c.const(0).load(op1).const(LAZY_INC).ne().and();
     c.const(0).load(op1).const(LAZY_DEC).ne().and();
     c.if();
     for (let k = 0; k < 6; k++) c.const(0).const(0).load(this.ctx(Ctx.REC1 + k)).store(this.ctx(Ctx.REC0 + k));
-    c.const(0).const(2).store(replay);
+    c.const(0).const(REPLAY_REC0 | REPLAY_REC1).store(replay);
     c.else();
-    c.const(0).load(replay).eqz().if().const(0).const(1).store(replay).end();
+    c.const(0).load(replay).const(REPLAY_REC1).and().eqz().if().const(0).const(0).load(replay).const(REPLAY_REC1).or().store(replay).end();
     c.end();
   }
 
@@ -275,28 +300,39 @@ class Emitter {
 
   // ---- Flags ----
 
-  /** The record a flag is read from, or null when it comes from before the block. */
+  /**
+   * The record flag `f` is read from here, or null: from `eager` (made by `prepare` first),
+   * the flags as this block found them or as a rotate left them.
+   */
   private source(f: Flag): Rec | null {
     const r = this.rec;
-    if (r === null) return null;
-    if (f === "CF" && (r.op === LAZY_INC || r.op === LAZY_DEC)) return this.carrier;
-    return r;
+    if (r !== null && !(f === "CF" && isIncDec(r.op))) return r;
+    if (r !== null && this.carrier !== null) return this.carrier;
+    return null;
   }
-  /** Whether every flag `e` reads has a record in this block. */
-  known(e: Expr): boolean {
-    if (typeof e === "number") return true;
-    if (typeof e === "string") return !isFlag(e) || this.source(e) !== null;
-    if (e[0] === "parity") return this.known(e[1]);
-    if (e[0] === "sel") return this.known(e[1]) && this.known(e[2]) && this.known(e[3]);
-    return this.known(e[1]) && this.known(e[2]);
+  /**
+   * Before an instruction that reads the flags of `e`: if one comes from before this block,
+   * load them all (`flags`, the run loop's module: what the context says they are now).
+   */
+  prepare(e: Expr): void {
+    if (this.eager !== null || !this.reads(e)) return;
+    this.eager = this.local();
+    this.eagerStored = true;
+    this.c.call(0).set(this.eager);
   }
-  /** Emit `e` (flags from their records, record fields from `rec`). */
+  /** Whether `e` reads a flag from before this block (or a rotate). */
+  private reads(e: Expr): boolean {
+    if (typeof e === "number") return false;
+    if (typeof e === "string") return isFlag(e) && this.source(e) === null;
+    if (e[0] === "parity") return this.reads(e[1]);
+    if (e[0] === "sel") return this.reads(e[1]) || this.reads(e[2]) || this.reads(e[3]);
+    return this.reads(e[1]) || this.reads(e[2]);
+  }
+  /** Emit `e` (flags from their records or `eager`, record fields from `rec`). */
   expr(e: Expr, rec: Rec | null): void {
     const c = this.c;
-    if (typeof e === "number") { c.const(e); return; }
-    if (typeof e === "string") {
-      if (isFlag(e)) { const r = this.source(e)!; this.expr(FLAG_OF_RECORD[e][r.op], r); return; }
-      switch (e) {
+    emitExpr(c, e, (leaf) => {
+      switch (leaf) {
         case "d": c.get(rec!.d); return;
         case "s": c.get(rec!.s); return;
         case "r": c.get(rec!.r); return;
@@ -305,39 +341,74 @@ class Emitter {
         case "sh": c.const(rec!.size * 8 - 1); return;
         case "bits": c.const(rec!.size * 8); return;
       }
-    }
-    if (e[0] === "parity") { this.expr(e[1], rec); c.const(0xff).and().popcnt().const(1).and().const(1).xor(); return; }
-    if (e[0] === "sel") { this.expr(e[2], rec); this.expr(e[3], rec); this.expr(e[1], rec); c.select(); return; }
-    this.expr(e[1], rec); this.expr(e[2], rec);
-    switch (e[0]) {
-      case "sub": c.sub(); return;
-      case "shl": c.shl(); return;
-      case "shrs": c.shrS(); return;
-      case "and": c.and(); return;
-      case "or": c.or(); return;
-      case "xor": c.xor(); return;
-      case "shru": c.shrU(); return;
-      case "ltu": c.ltU(); return;
-      case "eq": c.eq(); return;
-      case "ne": c.ne(); return;
-    }
+    }, (f) => {
+      const r = this.source(f);
+      if (r !== null) this.expr(FLAG_OF_RECORD[f][r.op], r);
+      else c.get(this.eager!).const(31 - Math.clz32(FLAG_BIT[f])).shrU().const(1).and();
+    });
   }
-  /** Condition cc (0/1) on the stack. */
+  /** Condition cc (0/1) on the stack (`prepare` first). */
   condition(cc: number): void {
     this.expr(CONDITION_OF_FLAGS[cc >> 1], null);
     if (cc & 1) this.c.const(1).xor();
+  }
+  /** All six flags in their EFLAGS bits on the stack (`prepare(ALL_FLAGS)` first). */
+  allFlags(): void {
+    if (this.rec === null) { this.c.get(this.eager!); return; }
+    FLAGS.forEach((f, k) => {
+      this.expr(f, null);
+      this.c.const(31 - Math.clz32(FLAG_BIT[f])).shl();
+      if (k > 0) this.c.or();
+    });
+  }
+  /** The flags are now local `l` (EFLAGS bits): a rotate's. */
+  setEager(l: number): void {
+    this.rec = null;
+    this.carrier = null;
+    this.eager = l;
+    this.eagerStored = false;
   }
   /** A new record of `op` at `size`; d, s, r (and cin) are filled by the caller. */
   produce(op: number, size: number, cin: number | null): Rec {
     const r: Rec = { op, size, d: this.local(), s: this.local(), r: this.local(), cin: cin ?? this.local() };
     if (cin === null) this.c.const(0).set(r.cin);
-    if (op === LAZY_INC || op === LAZY_DEC) {
+    if (isIncDec(op)) {
+      // CF: from the record before (kept as the carrier), or from `eager`, or from before the block.
       const prev = this.rec;
       if (prev === null) this.carrier = null;
-      else if (prev.op !== LAZY_INC && prev.op !== LAZY_DEC) this.carrier = prev;
+      else if (!isIncDec(prev.op)) this.carrier = prev;
+    } else {
+      this.carrier = null;
+      this.eager = null;
+      this.eagerStored = false;
     }
     this.rec = r;
     return r;
+  }
+}
+
+/** An expression that reads every flag (a rotate keeps four of them). */
+const ALL_FLAGS: Expr = ["or", ["or", ["or", "CF", "PF"], ["or", "AF", "ZF"]], ["or", "SF", "OF"]];
+
+/** Emit `e` into `c`: its leaves by `leaf`, its flags by `flag` (the one emitter of flag-semantics.ts expressions). */
+function emitExpr(c: Code, e: Expr, leaf: (l: Leaf) => void, flag: (f: Flag) => void): void {
+  if (typeof e === "number") { c.const(e); return; }
+  if (typeof e === "string") { if (isFlag(e)) flag(e); else leaf(e); return; }
+  const sub = (x: Expr): void => emitExpr(c, x, leaf, flag);
+  if (e[0] === "parity") { sub(e[1]); c.const(0xff).and().popcnt().const(1).and().const(1).xor(); return; }
+  if (e[0] === "sel") { sub(e[2]); sub(e[3]); sub(e[1]); c.select(); return; }
+  sub(e[1]); sub(e[2]);
+  switch (e[0]) {
+    case "sub": c.sub(); return;
+    case "shl": c.shl(); return;
+    case "shrs": c.shrS(); return;
+    case "and": c.and(); return;
+    case "or": c.or(); return;
+    case "xor": c.xor(); return;
+    case "shru": c.shrU(); return;
+    case "ltu": c.ltU(); return;
+    case "eq": c.eq(); return;
+    case "ne": c.ne(); return;
   }
 }
 
@@ -361,19 +432,27 @@ function takes(i: Instr): boolean {
   const kind = i.def.lower;
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
+  // One string step (no REP prefix), 32-bit addresses; byte and dword elements.
+  if (kind === "lods" || kind === "stos" || kind === "movs" || kind === "scas") return i.rep === Rep.None && i.adsize32 && ((i.opcode & 1) === 0 || i.opsize32);
+  if (kind === "bswap" || kind === "leave") return i.opsize32;
   const specs = i.def.operands;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
   if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
-  if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs";
+  if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
   if (kind === "nop") return true;
   if (kind === "imul") return i.opsize32 && operandOf(i, specs[1]) !== null;
-  // SHL/SAL, SHR, SAR by 1 or an immediate whose masked count is not 0 (the flags are a lazy
-  // record, flag-semantics.ts); not the rotates (they keep SF, ZF, PF, AF), not by CL.
-  if (kind === "shift") return i.reg >= 4 && (specs[1] === "1" || (specs[1] === "Ib" && (i.imm & 31) !== 0)) && operandOf(i, specs[0]) !== null;
+  // SHL/SAL, SHR, SAR (a lazy record, flag-semantics.ts) and ROL/ROR (CF and OF changed in
+  // the six flags) by 1 or an immediate whose masked count is not 0; SHL/SHR/SAR by CL too
+  // (a count of 0 is left to tier 1). Not RCL/RCR.
+  if (kind === "shift") {
+    if (operandOf(i, specs[0]) === null || i.reg === 2 || i.reg === 3) return false;
+    if (specs[1] === "CL") return i.reg >= 4;
+    return specs[1] === "1" || (specs[1] === "Ib" && (i.imm & 31) !== 0);
+  }
   return specs.every((s) => operandOf(i, s) !== null);
 }
 
@@ -381,7 +460,7 @@ function takes(i: Instr): boolean {
 function emit(em: Emitter, i: Instr, k: number): boolean {
   if (!takes(i)) return false;
   const needs = flagsRead(i);
-  if (needs !== null && !em.known(needs)) return false;
+  if (needs !== null) em.prepare(needs);
   const c = em.c, specs = i.def.operands, kind = i.def.lower!;
   const rd = (o: Operand, signed = false): void => {
     if (o.kind === "reg") em.regGet(o.n, o.size, signed);
@@ -442,6 +521,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     case "push": {
       // As Cpu.push32 with SS.B = 1 (checked at entry): the value first (PUSH ESP pushes the old ESP).
       const src = operandOf(i, specs[0])!;
+      if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
       if (src.kind === "imm") c.const(i.imm | 0); else rd(src);
       c.set(V);
       em.use.stack = true;
@@ -505,12 +585,13 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       return true;
     }
     case "imul": {
-      // As imulTrunc (dword): the signed 64-bit product's low dword kept, its high dword in the record.
+      // As imulTrunc (dword): the signed 64-bit product's low dword kept, its high dword in the
+      // record. IMUL r, r/m (the register times r/m) or IMUL r, r/m, imm (r/m times imm).
       const src = operandOf(i, specs[1])!;
       if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
       const r = em.produce(LAZY_IMUL, 4, null);
-      em.regGet(i.reg, 4); c.set(r.r);
-      rd(src); c.set(r.s);
+      if (specs.length === 3) { rd(src); c.set(r.r); c.const(i.imm | 0).set(r.s); }
+      else { em.regGet(i.reg, 4); c.set(r.r); rd(src); c.set(r.s); }
       c.get(r.r).i64ExtendS().get(r.s).i64ExtendS().i64Mul().i64Const(32).i64ShrS().i32Wrap().set(r.d);
       c.get(r.r).get(r.s).mul().set(r.r);
       c.const(0).set(r.s);
@@ -518,22 +599,138 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       return true;
     }
     case "shift": {
-      // As shiftOp: the operand masked to its size, the result, the lazy record.
+      // As shiftOp: the operand masked to its size, the result, the flags.
       const dst = operandOf(i, specs[0])!, size = dst.size, bits = size * 8;
+      const byCl = specs[1] === "CL";
       const count = specs[1] === "1" ? 1 : i.imm & 31;
+      const n = em.locals++;
+      if (byCl) {
+        // A masked count of 0 changes nothing, flags included: tier 1 runs it.
+        em.regGet(1, 1); c.const(31).and().tee(n).eqz().if(); em.exit(k); c.end();
+      }
+      const rotate = i.reg === 0 || i.reg === 1;
+      if (rotate) em.prepare(ALL_FLAGS);
       if (dst.kind === "mem") em.memory(i, k, i.seg, size, true);
+      if (rotate) {
+        // ROL, ROR: CF and OF from the result; the other four flags stay.
+        const c1 = count % bits, rol = i.reg === 0;
+        rd(dst); c.set(V);
+        if (c1 !== 0) {
+          if (size === 4) c.get(V).const(c1)[rol ? "rotl" : "rotr"]().set(V);
+          else {
+            c.get(V).const(rol ? c1 : bits - c1).shl().get(V).const(rol ? bits - c1 : c1).shrU().or().const(MASK[size]).and().set(V);
+          }
+        }
+        const msb = (): void => { c.get(V).const(bits - 1).shrU().const(1).and(); };
+        em.allFlags(); c.const(~(F.CF | F.OF)).and();
+        if (rol) { c.get(V).const(1).and().or(); msb(); c.get(V).const(1).and().xor(); }
+        else { msb(); c.or(); msb(); c.get(V).const(bits - 2).shrU().const(1).and().xor(); }
+        c.const(11).shl().or().set(n);
+        em.setEager(n);
+        if (dst.kind === "mem") em.memStore(size, V); else em.regSet((dst as { n: number }).n, size, V);
+        return true;
+      }
       const r = em.produce(i.reg === 5 ? LAZY_SHR : i.reg === 7 ? LAZY_SAR : LAZY_SHL, size, null);
       rd(dst); c.set(r.d);
-      c.const(count).set(r.s);
+      if (byCl) c.get(n); else c.const(count);
+      c.set(r.s);
       if (i.reg === 7) {
         c.get(r.d);
         if (bits < 32) c.const(32 - bits).shl().const(32 - bits).shrS();
-        c.const(Math.min(count, bits - 1)).shrS().const(MASK[size]).and();
+        if (byCl) c.get(r.s).const(bits - 1).get(r.s).const(bits - 1).ltU().select(); else c.const(Math.min(count, bits - 1));
+        c.shrS().const(MASK[size]).and();
+      } else if (byCl) {
+        // A count past the size (bytes, words) shifts everything out.
+        c.get(r.d).get(r.s);
+        if (i.reg === 5) c.shrU(); else c.shl().const(MASK[size]).and();
+        c.const(0).get(r.s).const(bits).ltU().select();
       } else if (count >= bits) c.const(0);
       else if (i.reg === 5) c.get(r.d).const(count).shrU();
       else c.get(r.d).const(count).shl().const(MASK[size]).and();
       c.set(r.r);
       if (dst.kind === "mem") em.memStore(size, r.r); else em.regSet((dst as { n: number }).n, size, r.r);
+      return true;
+    }
+    case "bswap": {
+      const n = i.opcode & 7;
+      em.regGet(n, 4); c.set(V);
+      c.get(V).const(24).shl();
+      c.get(V).const(0xff00).and().const(8).shl().or();
+      c.get(V).const(8).shrU().const(0xff00).and().or();
+      c.get(V).const(24).shrU().or().set(V);
+      em.regSet(n, 4, V);
+      return true;
+    }
+    case "leave": {
+      // As leave with SS.B = 1: EBP's dword read, ESP = EBP + 4, EBP = the dword.
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(5, 4); });
+      em.memLoad(4); c.set(V);
+      c.get(A).const(4).add().set(A);
+      em.regSet(4, 4, A);
+      em.regSet(5, 4, V);
+      return true;
+    }
+    case "lods": case "stos": case "movs": case "scas": {
+      // One step of the string instruction with DF clear (checked at entry): as lodsOnce,
+      // stosOnce, movsOnce and scasOnce, each index advanced by the element's size.
+      const size = (i.opcode & 1) === 0 ? 1 : 4;
+      em.use.up = true;
+      const step = (reg: number, from: number): void => { c.get(from).const(size).add().set(V); em.regSet(reg, 4, V); };
+      if (kind === "lods") {
+        em.memory(i, k, i.seg, size, false, () => { em.regGet(6, 4); });
+        em.memLoad(size); c.set(V); em.regSet(0, size, V);
+        step(6, A);
+      } else if (kind === "stos") {
+        const v = em.locals++;
+        em.regGet(0, size); c.set(v);
+        em.memory(i, k, SegReg.ES, size, true, () => { em.regGet(7, 4); });
+        em.memStore(size, v);
+        step(7, A);
+      } else if (kind === "movs") {
+        const v = em.locals++, from = em.locals++;
+        em.memory(i, k, i.seg, size, false, () => { em.regGet(6, 4); });
+        em.memLoad(size); c.set(v);
+        c.get(A).set(from);
+        em.memory(i, k, SegReg.ES, size, true, () => { em.regGet(7, 4); });
+        em.memStore(size, v);
+        step(6, from);
+        step(7, A);
+      } else {
+        em.memory(i, k, SegReg.ES, size, false, () => { em.regGet(7, 4); });
+        const r = em.produce(LAZY_SUB, size, null);
+        em.regGet(0, size); c.set(r.d);
+        em.memLoad(size); c.set(r.s);
+        c.get(r.d).get(r.s).sub().set(r.r);
+        step(7, A);
+      }
+      return true;
+    }
+    case "cmpxchg": case "xadd": {
+      // As cmpxchg_Ev_Gv / xadd_Ev_Gv (dword, byte): the destination is always written.
+      const dst = operandOf(i, specs[0])!, size = dst.size;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, size, true);
+      const put = (l: number): void => { if (dst.kind === "mem") em.memStore(size, l); else em.regSet((dst as { n: number }).n, size, l); };
+      if (kind === "xadd") {
+        const r = em.produce(LAZY_ADD, size, null);
+        rd(dst); c.set(r.d);
+        em.regGet(i.reg, size); c.set(r.s);
+        c.get(r.d).get(r.s).add().set(r.r);
+        put(r.r);
+        if (dst.kind === "mem" || (dst as { n: number }).n !== i.reg) em.regSet(i.reg, size, r.d);
+        return true;
+      }
+      const r = em.produce(LAZY_SUB, size, null);
+      em.regGet(0, size); c.set(r.d);
+      rd(dst); c.set(r.s);
+      c.get(r.d).get(r.s).sub().set(r.r);
+      em.regGet(i.reg, size); c.set(V);
+      c.get(r.d).get(r.s).eq().if();
+      put(V);
+      c.else();
+      put(r.s);
+      em.regSet(0, size, r.s);
+      c.end();
       return true;
     }
     case "jmp":
@@ -586,6 +783,8 @@ export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly blocks: (CompiledBlock | null)[] = [];
   private readonly dispatch: (index: number, e0: number) => number;
+  /** The run loop module's `flags` (flagsNow), imported by every block module. */
+  private readonly flags: WebAssembly.ExportValue;
   private next = 0;
   private readonly ctx: Int32Array;
   private readonly map: Int32Array;
@@ -605,8 +804,13 @@ export class WasmTier {
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
-    const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, slot.memory.buffer.byteLength >>> 16);
-    this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { t: this.table, m: slot.memory } }).exports.f as (i: number, e0: number) => number;
+    const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, slot.memory.buffer.byteLength >>> 16, [
+      { params: 0, code: flagsNow(slot), locals: 4, name: "flags" },
+      { params: 1, code: recordFlags(), locals: 10, name: "record" },
+    ]);
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { t: this.table, m: slot.memory } }).exports;
+    this.dispatch = exports.f as (i: number, e0: number) => number;
+    this.flags = exports.flags;
   }
 
   /** Every block was dropped (BlockCompiler.evictAll): the map empties, table entries are reused. */
@@ -651,7 +855,7 @@ export class WasmTier {
     if (fns.length === 0) return;
     const slot = this.slot;
     const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory } }).exports;
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags } }).exports;
     made.forEach(({ block, covered }, k) => {
       while (this.next >= this.table.length) this.table.grow(this.table.length);
       const index = this.next++;
@@ -712,7 +916,16 @@ export class WasmTier {
       if (sc.readLo === 0 && sc.readHi >= 3) flat |= 1 << s;
       if (sc.writeLo === 0 && sc.writeHi >= 3) flat |= 256 << s;
     }
+    if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
     ctx[Ctx.FLAT] = flat;
+    ctx[Ctx.ENTRY_FLAGS] = cpu.flags;
+    ctx[Ctx.ENTRY_MASK] = cpu.lazyMask;
+    ctx[Ctx.ENTRY_REC] = cpu.lOp;
+    ctx[Ctx.ENTRY_REC + 1] = cpu.lDst;
+    ctx[Ctx.ENTRY_REC + 2] = cpu.lSrc;
+    ctx[Ctx.ENTRY_REC + 3] = cpu.lRes;
+    ctx[Ctx.ENTRY_REC + 4] = cpu.lCin;
+    ctx[Ctx.ENTRY_REC + 5] = cpu.lSize;
     const user = cpu.cpl === 3;
     ctx[Ctx.NEED_R] = user ? NEED_R_USER : NEED_R_SUP;
     ctx[Ctx.NEED_W] = user ? NEED_W_USER : NEED_W_SUP;
@@ -725,8 +938,11 @@ export class WasmTier {
     cpu.instructions += total;
     this.stats.wasmInstructions += total;
     const replay = ctx[Ctx.REPLAY];
-    if (replay === 2) replayRecord(cpu, ctx, Ctx.REC0);
-    if (replay !== 0) replayRecord(cpu, ctx, Ctx.REC1);
+    if (replay !== 0) {
+      if (replay & REPLAY_EAGER) { cpu.flags = (cpu.flags & ~F.ARITH) | (ctx[Ctx.EAGER] & F.ARITH); cpu.lazyMask = 0; }
+      if (replay & REPLAY_REC0) replayRecord(cpu, ctx, Ctx.REC0);
+      if (replay & REPLAY_REC1) replayRecord(cpu, ctx, Ctx.REC1);
+    }
     const cur = this.blocks[ctx[Ctx.CUR]]!, curE0 = ctx[Ctx.E0];
     this.stats.wasmRuns++;
     this.stats.wasmChained += ctx[Ctx.CHAINED];
@@ -803,4 +1019,61 @@ function replayRecord(cpu: Cpu, ctx: Int32Array, at: number): void {
   const op = ctx[at];
   if (op === LAZY_ADC || op === LAZY_SBB) cpu.lCin = ctx[at + 4];
   cpu.setLazy(op, ctx[at + 1], ctx[at + 2], ctx[at + 3], ctx[at + 5]);
+}
+
+/**
+ * The run loop module's `flags() -> i32`: the six arithmetic flags (EFLAGS bits) as the
+ * context says they are now: the state the run began with (Ctx.ENTRY_*), then what the
+ * blocks before left (Ctx.REPLAY, in its order). A block calls it (its import, function 0)
+ * before an instruction that reads a flag it did not make.
+ */
+function flagsNow(slot: CpuSlot): Code {
+  const c = new Code();
+  const ctx = (k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
+  const RECORD = 2; // the module's function `record`
+  const f = 0, m = 1, r = 2, v = 3;
+  c.const(0).load(ctx(Ctx.ENTRY_FLAGS)).set(f);
+  c.const(0).load(ctx(Ctx.ENTRY_MASK)).tee(m).if();
+  c.get(f).get(m).const(-1).xor().and().const(ctx(Ctx.ENTRY_REC)).call(RECORD).get(m).and().or().set(f);
+  c.end();
+  c.const(0).load(ctx(Ctx.REPLAY)).set(r);
+  c.get(r).const(REPLAY_EAGER).and().if().const(0).load(ctx(Ctx.EAGER)).set(f).end();
+  c.get(r).const(REPLAY_REC0).and().if().const(ctx(Ctx.REC0)).call(RECORD).set(f).end();
+  c.get(r).const(REPLAY_REC1).and().if();
+  c.const(ctx(Ctx.REC1)).call(RECORD).set(v);
+  // Under an INC/DEC, CF stays what it was.
+  c.get(v).const(~F.CF).and().get(f).const(F.CF).and().or().get(v);
+  c.const(0).load(ctx(Ctx.REC1)).const(LAZY_INC).eq().const(0).load(ctx(Ctx.REC1)).const(LAZY_DEC).eq().or().select().set(f);
+  c.end();
+  c.get(f).const(F.ARITH).and();
+  return c;
+}
+
+/**
+ * The run loop module's `record(at) -> i32`: the six flags (EFLAGS bits) of the lazy record
+ * at byte address `at` (op, d, s, r, cin, size), from flag-semantics.ts by operation.
+ */
+function recordFlags(): Code {
+  const c = new Code();
+  const at = 0, op = 1, d = 2, s = 3, r = 4, cin = 5, size = 6, mask = 7, bits = 8, sh = 9, out = 10;
+  [op, d, s, r, cin, size].forEach((l, k) => { c.get(at).load(4 * k).set(l); });
+  c.const(-1).const(0xffff).const(0xff).get(size).const(2).eq().select().get(size).const(4).eq().select().set(mask);
+  c.get(size).const(3).shl().tee(bits).const(1).sub().set(sh);
+  // One case per operation: block k's end is followed by operation k's code.
+  c.block();
+  for (let k = 0; k < LAZY_OPS; k++) c.block();
+  c.get(op).brTable(Array.from({ length: LAZY_OPS }, (_, k) => k), LAZY_OPS);
+  const leaves: Record<Leaf, number> = { d, s, r, cin, mask, sh, bits };
+  for (let k = 0; k < LAZY_OPS; k++) {
+    c.end();
+    FLAGS.forEach((flag, n) => {
+      emitExpr(c, FLAG_OF_RECORD[flag][k], (leaf) => { c.get(leaves[leaf]); }, () => { throw new Error("a flag in a record's expression"); });
+      c.const(31 - Math.clz32(FLAG_BIT[flag])).shl();
+      if (n > 0) c.or();
+    });
+    c.set(out).br(LAZY_OPS - 1 - k);
+  }
+  c.end();
+  c.get(out);
+  return c;
 }

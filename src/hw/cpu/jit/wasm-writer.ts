@@ -79,7 +79,18 @@ export class Code {
   drop(): this { this.byte(0x1a); return this; }
   mul(): this { this.byte(0x6c); return this; }
   leU(): this { this.byte(0x4d); return this; }
+  rotl(): this { return this.byte(0x77); }
+  rotr(): this { return this.byte(0x78); }
   if(): this { this.byte(0x04).byte(VOID); return this; }
+  block(): this { return this.byte(0x02).byte(VOID); }
+  /** Branch to label `targets[top of stack]`, or `other` when it is past their end. */
+  brTable(targets: readonly number[], other: number): this {
+    this.byte(0x0e).uleb(targets.length);
+    for (const t of targets) this.uleb(t);
+    return this.uleb(other);
+  }
+  /** Call function `index` (imports first). */
+  call(index: number): this { return this.byte(0x10).uleb(index); }
   loop(): this { this.byte(0x03).byte(VOID); return this; }
   /** Branch to the enclosing block or loop `depth` levels out (0: the innermost). */
   br(depth: number): this { this.byte(0x0c); return this.uleb(depth); }
@@ -105,10 +116,11 @@ function name(out: Code, s: string): Code {
 
 /**
  * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
- * result; the imports `e.t` (a table of functions, if `table`) and `e.m` (a memory of
- * exactly `pages` 64 KiB pages); and `fns`, each exported under its name.
+ * result; the imports `e.t` (a table of functions, if `table`), `e.m` (a memory of exactly
+ * `pages` 64 KiB pages) and `e.f` (a function of type `fn`, if not null: function 0, the
+ * module's own after it); and `fns`, each exported under its name.
  */
-function module(types: readonly number[], table: boolean, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
+function module(types: readonly number[], table: boolean, fn: number | null, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
   const out = new Code();
   for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
   const typeSection = new Code().uleb(types.length);
@@ -118,15 +130,17 @@ function module(types: readonly number[], table: boolean, pages: number, fns: re
     typeSection.byte(1).byte(I32);
   }
   section(out, 1, typeSection);
-  const imports = new Code().uleb(table ? 2 : 1);
+  const imports = new Code().uleb(1 + (table ? 1 : 0) + (fn !== null ? 1 : 0));
   if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
   name(name(imports, "e"), "m").byte(2).byte(1).uleb(pages).uleb(pages);
+  if (fn !== null) name(name(imports, "e"), "f").byte(0).uleb(fn);
+  const first = fn !== null ? 1 : 0;
   section(out, 2, imports);
   const funcs = new Code().uleb(fns.length);
   for (const f of fns) funcs.uleb(f.type);
   section(out, 3, funcs);
   const exports = new Code().uleb(fns.length);
-  fns.forEach((f, k) => name(exports, f.name).byte(0).uleb(k));
+  fns.forEach((f, k) => name(exports, f.name).byte(0).uleb(first + k));
   section(out, 7, exports);
   const bodies = new Code().uleb(fns.length);
   for (const f of fns) {
@@ -143,16 +157,17 @@ function module(types: readonly number[], table: boolean, pages: number, fns: re
  * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
  */
 export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  return module([params], false, pages, [{ type: 0, code, locals, name: "f" }]);
+  return module([params], false, null, pages, [{ type: 0, code, locals, name: "f" }]);
 }
 
 /**
  * A module of functions `(i32) -> i32`, each with its own count of more i32 locals, exported
- * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m`: one compile for many
- * blocks (V8's cost per module is most of a small block's).
+ * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m` and a function `() -> i32`
+ * as `e.f` (function 0: Code.call(0)): one compile for many blocks (V8's cost per module is
+ * most of a small block's).
  */
 export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
-  return module([1], false, pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
+  return module([1, 0], false, 1, pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
 }
 
 /**
@@ -160,8 +175,16 @@ export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[]
  * the imported table `e.t` as functions `(i32) -> i32` (Code.callIndirect(1)), over the
  * imported memory `e.m`: the WebAssembly tier's run loop (wasm-block.ts). One call site in
  * JavaScript then reaches every block: a JavaScript call site reaching thousands of
- * different WebAssembly functions takes V8's generic, slow path into WebAssembly.
+ * different WebAssembly functions takes V8's generic, slow path into WebAssembly. `more`:
+ * further functions, exported under their names, each with its number of parameters
+ * (function 1, 2, … of the module: Code.call).
  */
-export function dispatcherModule(code: Code, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  return module([2, 1], true, pages, [{ type: 0, code, locals, name: "f" }]);
+export function dispatcherModule(code: Code, locals: number, pages: number,
+  more: readonly { params: number; code: Code; locals: number; name: string }[] = []): Uint8Array<ArrayBuffer> {
+  const types = [2, 1, 0];
+  const fns = more.map((f) => {
+    if (!types.includes(f.params)) types.push(f.params);
+    return { type: types.indexOf(f.params), code: f.code, locals: f.locals, name: f.name };
+  });
+  return module(types, true, null, pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
 }
