@@ -15,6 +15,7 @@ import { SegReg } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
 import { alu } from "./alu.js";
 import { checkIoAccess } from "./io.js";
+import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 
 const CHUNK = 4096;
 
@@ -33,13 +34,27 @@ function writeSized(cpu: Cpu, seg: number, off: number, size: number, v: number)
 /** One iteration of a string instruction (module-level, so a call allocates no closure). */
 type Body = (cpu: Cpu, i: Instr, size: number) => void;
 
+/**
+ * Up to `max` iterations at once, or none (0): what `max` calls of the body would do, where a
+ * shortcut is exact (a REP STOS run inside one page, `stosRun`).
+ */
+type Run = (cpu: Cpu, i: Instr, size: number, max: number) => number;
+
 /** Run `body` once, or ECX/CX times under REP, handling chunking. `cmp` = REPE/REPNE test ZF. */
-function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: Body, size: number): void {
+function repeat(cpu: Cpu, i: Instr, cmp: boolean, body: Body, size: number, run?: Run): void {
   if (i.rep === Rep.None) { body(cpu, i, size); return; }
   const a32 = i.adsize32;
   for (;;) {
     const count = a32 ? cpu.regs[Reg.ECX] >>> 0 : cpu.regs[Reg.ECX] & 0xffff;
     if (count === 0) return;
+    // The iterations left in this chunk (it ends where the count is a multiple of CHUNK).
+    const done = run === undefined ? 0 : run(cpu, i, size, count % CHUNK || CHUNK);
+    if (done !== 0) {
+      cpu.regs[Reg.ECX] = count - done;
+      if (count - done === 0) return;
+      if ((count - done) % CHUNK === 0) break;
+      continue;
+    }
     body(cpu, i, size);
     if (a32) cpu.regs[Reg.ECX] = count - 1; else cpu.set16(Reg.ECX, count - 1);
     if (cmp) {
@@ -87,7 +102,35 @@ function stosOnce(cpu: Cpu, i: Instr, size: number): void {
   writeSized(cpu, SegReg.ES, index(cpu, i, Reg.EDI), size, cpu.regs[Reg.EAX]);
   advance(cpu, i, Reg.EDI, step(cpu, i, size));
 }
-export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce, elemSize(i)); }
+export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce, elemSize(i), stosRun); }
+
+/**
+ * REP STOSB/STOSD with 32-bit addresses, DF clear and paging on: the elements up to the end of
+ * EDI's page (at most `max`) written at once, when every one of them would take stosOnce's
+ * fast path: inside ES's limit, aligned, through a TLB entry that maps RAM dirty and writable
+ * at this CPL, on a page holding no decoded code. Otherwise none (the one-by-one path raises
+ * whatever fault, sets whatever bit, the first element needs). A page of zeroes is Linux's
+ * most common string instruction.
+ */
+function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
+  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || !cpu.paging || cpu.lma) return 0;
+  const es = cpu.segs[SegReg.ES];
+  const off = cpu.regs[Reg.EDI] >>> 0;
+  const lin = (es.base + off) >>> 0;
+  if ((lin & (size - 1)) !== 0) return 0;
+  const n = Math.min(max, (0x1000 - (lin & 0xfff)) / size);
+  if (n < 2 || es.writeLo !== 0 || off + n * size - 1 > es.writeHi) return 0;
+  const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (cpu.cpl === 3 ? TLB_USER_W : TLB_SUP_W);
+  const e = cpu.tlb[lin >>> 12];
+  if ((e & need) !== need || cpu.mem.codePages[e >>> 12] !== 0) return 0;
+  const p = (e & ~0xfff) | (lin & 0xfff);
+  const v = cpu.regs[Reg.EAX];
+  if (size === 1) cpu.mem.ram.fill(v & 0xff, p, p + n);
+  else if (cpu.ram32 !== null) cpu.ram32.fill(v, p >>> 2, (p >>> 2) + n);
+  else return 0;
+  cpu.regs[Reg.EDI] = off + n * size;
+  return n;
+}
 
 function lodsOnce(cpu: Cpu, i: Instr, size: number): void {
   const v = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
