@@ -28,6 +28,7 @@ import * as F from "../eflags.js";
 import { Rep } from "../instr.js";
 import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 import { SegReg } from "../segment.js";
+import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
 
@@ -63,6 +64,8 @@ const enum Ctx {
   EAGER = 45,
   /** The flags when the run began: Cpu.flags, Cpu.lazyMask, and the lazy record (op, d, s, r, cin, size). */
   ENTRY_FLAGS = 46, ENTRY_MASK = 47, ENTRY_REC = 48,
+  /** The time-stamp counter when the run began (a little-endian 64-bit integer): Cpu.readTsc(). */
+  TSC = 54,
 }
 /**
  * What the run changed in the flags (Ctx.REPLAY), replayed in this order: the six flags
@@ -78,6 +81,8 @@ const FLAT_STACK = 1 << 16;
 const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 /** EFLAGS.DF is clear (string instructions step up). */
 const FLAT_UP = 1 << 21;
+/** RDTSC reads the TSC with no check and no exit (CR4.TSD allows it, no monitor intercepts it). */
+const FLAT_TSC = 1 << 22;
 /** A block function's result: instructions done (bits 0–7), and whether the run may go on from its EIP in the context. */
 const CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
@@ -123,7 +128,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean; up: boolean }
+interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean }
 
 /** The function's code for one block, and what its entry needs. */
 class Emitter {
@@ -139,12 +144,12 @@ class Emitter {
    */
   eager: number | null = null;
   eagerStored = false;
-  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false };
+  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | mode;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode;
   }
   constructor(
     private readonly slot: CpuSlot,
@@ -156,7 +161,8 @@ class Emitter {
   ) {}
 
   private get regs(): number { return this.slot.base + CPU_SLOT.REGS; }
-  private ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
+  /** The memory address of context entry k. */
+  ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
   private local(): number { return this.locals++; }
 
   /** Push register n's value at `size` (byte registers AH…BH are byte 1 of EAX…EBX). */
@@ -435,6 +441,7 @@ function takes(i: Instr): boolean {
   // One string step (no REP prefix), 32-bit addresses; byte and dword elements.
   if (kind === "lods" || kind === "stos" || kind === "movs" || kind === "scas") return i.rep === Rep.None && i.adsize32 && ((i.opcode & 1) === 0 || i.opsize32);
   if (kind === "bswap" || kind === "leave") return i.opsize32;
+  if (kind === "rdtsc") return true;
   const specs = i.def.operands;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg";
@@ -649,6 +656,15 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       else c.get(r.d).const(count).shl().const(MASK[size]).and();
       c.set(r.r);
       if (dst.kind === "mem") em.memStore(size, r.r); else em.regSet((dst as { n: number }).n, size, r.r);
+      return true;
+    }
+    case "rdtsc": {
+      // As rdtsc: the TSC is the run's at its start plus the instructions retired since
+      // (the blocks before, in Ctx.TOTAL, and the k before it in this one).
+      em.use.tsc = true;
+      const tsc = (): void => { c.const(0).load(em.ctx(Ctx.TOTAL)).const(k).add().i64ExtendU().const(0).i64Load(em.ctx(Ctx.TSC)).i64Add(); };
+      tsc(); c.i32Wrap().set(V); em.regSet(0, 4, V);
+      tsc(); c.i64Const(32).i64ShrU().i32Wrap().set(V); em.regSet(2, 4, V);
       return true;
     }
     case "bswap": {
@@ -917,6 +933,13 @@ export class WasmTier {
       if (sc.writeLo === 0 && sc.writeHi >= 3) flat |= 256 << s;
     }
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
+    // RDTSC: without CR4.TSD's #GP and any monitor's intercept or exit, it reads Cpu.readTsc().
+    if (cpu.guest === null && !cpu.nonRoot && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
+      flat |= FLAT_TSC;
+      const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
+      ctx[Ctx.TSC] = tsc - hi * 0x1_0000_0000;
+      ctx[Ctx.TSC + 1] = hi;
+    }
     ctx[Ctx.FLAT] = flat;
     ctx[Ctx.ENTRY_FLAGS] = cpu.flags;
     ctx[Ctx.ENTRY_MASK] = cpu.lazyMask;
@@ -977,6 +1000,8 @@ function dispatcher(slot: CpuSlot): Code {
   c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_DIRECT).and().set(D_DIRECT);
   c.const(0).load(ctx(Ctx.CS_LIMIT)).set(D_CSLIMIT);
   c.loop();
+  // The instructions retired before this block (what a block's RDTSC adds to Ctx.TSC).
+  c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
   c.get(1).get(0).callIndirect(1).tee(D_RES);
   c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
   const leave = (): void => {

@@ -73,6 +73,10 @@ export class Code {
   i64Mul(): this { this.byte(0x7e); return this; }
   i64Const(v: number): this { this.byte(0x42); return this.sleb(v); }
   i64ShrS(): this { this.byte(0x87); return this; }
+  i64ShrU(): this { return this.byte(0x88); }
+  i64Add(): this { return this.byte(0x7c); }
+  i64ExtendU(): this { return this.byte(0xad); }
+  i64Load(off: number): this { return this.byte(0x29).byte(3).uleb(off); }
   i32Wrap(): this { this.byte(0xa7); return this; }
   /** The value below the top two if the top is non-zero, else the one below it. */
   select(): this { this.byte(0x1b); return this; }
