@@ -92,12 +92,13 @@ export function program(seed: number): Program {
       // call L; jmp M; L: add r, r or adc r, r (flags across blocks); ret or ret 0; M: (CALL, RET, JMP end blocks).
       case 21: { const body = [rng.int(2) ? 0x01 : 0x11, modrm(3, r(), r()), ...(rng.int(2) ? [0xc3] : [0xc2, 0, 0])];
         b.push(0xe8, 2, 0, 0, 0, 0xeb, body.length, ...body); break; }
-      // NOT/NEG of a register or memory; IMUL r, [ebx+d8]; 16-bit MOV/ALU/INC of registers and memory (66h).
+      // NOT/NEG of a register or memory; IMUL r, [ebx+d8]; 16-bit MOV/ALU/INC/shifts/rotates of registers and memory (66h).
       case 29: [() => b.push(0xf7, modrm(3, 2 + rng.int(2), r())), () => b.push(0xf7, modrm(1, 2 + rng.int(2), 3), rng.int(0xfd)),
         () => b.push(0x0f, 0xaf, modrm(1, r(), 3), rng.int(0xfd))][rng.int(3)](); break;
       case 30: [() => b.push(0x66, 0x89, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x66, 0x8b, modrm(1, r(), 3), rng.int(0xfe)),
         () => b.push(0x66, [0x01, 0x11, 0x29, 0x31, 0x39][rng.int(5)], modrm(3, r(), r())), () => b.push(0x66, 0x83, modrm(1, rng.int(8), 3), rng.int(0xfe), rng.int(256)),
-        () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256))][rng.int(6)](); break;
+        () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256)),
+        () => b.push(0x66, 0xc1, modrm(3, [0, 1, 4, 5, 7][rng.int(5)], r()), rng.int(40)), () => b.push(0x66, 0xd3, modrm(1, [4, 5, 7][rng.int(3)], 3), rng.int(0xfe))][rng.int(8)](); break;
       // One string step (LODS STOS MOVS SCAS, byte or dword) from ESI/EDI inside the data page, with DF set sometimes.
       case 31: { const std = rng.int(3) === 0;
         b.push(0xbe, ...le(DATA + 0x100 + rng.int(0xd00)), 0xbf, ...le(DATA + 0x100 + rng.int(0xd00)));

@@ -443,8 +443,8 @@ function takes(i: Instr): boolean {
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc") return true;
   const specs = i.def.operands;
-  // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG).
-  const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg";
+  // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
+  const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
   if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
