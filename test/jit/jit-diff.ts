@@ -98,7 +98,7 @@ export function program(seed: number): Program {
       case 30: [() => b.push(0x66, 0x89, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x66, 0x8b, modrm(1, r(), 3), rng.int(0xfe)),
         () => b.push(0x66, [0x01, 0x11, 0x29, 0x31, 0x39][rng.int(5)], modrm(3, r(), r())), () => b.push(0x66, 0x83, modrm(1, rng.int(8), 3), rng.int(0xfe), rng.int(256)),
         () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256)),
-        () => b.push(0x66, 0xc1, modrm(3, [0, 1, 4, 5, 7][rng.int(5)], r()), rng.int(40)), () => b.push(0x66, 0xd3, modrm(1, [4, 5, 7][rng.int(3)], 3), rng.int(0xfe))][rng.int(8)](); break;
+        () => { const x = r(); b.push(0x66, 0xb8 + x, rng.int(256), 0x80 | rng.int(128), 0x66, 0xc1, modrm(3, [0, 1, 4, 5, 7][rng.int(5)], x), rng.int(40)); }, () => b.push(0x66, 0xd3, modrm(1, [4, 5, 7][rng.int(3)], 3), rng.int(0xfe))][rng.int(8)](); break;
       // One string step (LODS STOS MOVS SCAS, byte or dword) from ESI/EDI inside the data page, with DF set sometimes.
       case 31: { const std = rng.int(3) === 0;
         b.push(0xbe, ...le(DATA + 0x100 + rng.int(0xd00)), 0xbf, ...le(DATA + 0x100 + rng.int(0xd00)));
