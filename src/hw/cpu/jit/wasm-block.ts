@@ -160,27 +160,47 @@ class Emitter {
     private readonly notRam: number,
   ) {}
 
-  private get regs(): number { return this.slot.base + CPU_SLOT.REGS; }
   /** The memory address of context entry k. */
   ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
   private local(): number { return this.locals++; }
 
+  // ---- Registers: each one the block uses lives in a local, loaded at its start and stored
+  // back (those it writes) on the way out, at every exit (the epilogue). ----
+
+  /** The function's result, set by every exit before it branches to the epilogue. */
+  readonly result = this.local();
+  /** The local of each general register (-1: not used). */
+  readonly regLocal: number[] = Array<number>(8).fill(-1);
+  /** Registers written (bit n). */
+  written = 0;
+  private reg(n: number): number {
+    if (this.regLocal[n] < 0) this.regLocal[n] = this.local();
+    return this.regLocal[n];
+  }
   /** Push register n's value at `size` (byte registers AH…BH are byte 1 of EAX…EBX). */
   regGet(n: number, size: number, signed = false): void {
-    const c = this.c.const(0);
-    if (size === 4) c.load(this.regs + 4 * n);
-    else if (size === 2) { if (signed) c.load16s(this.regs + 4 * n); else c.load16u(this.regs + 4 * n); }
-    else {
-      const at = n < 4 ? this.regs + 4 * n : this.regs + 4 * (n - 4) + 1;
-      if (signed) c.load8s(at); else c.load8u(at);
+    const c = this.c;
+    if (size === 4) { c.get(this.reg(n)); return; }
+    if (size === 2) {
+      c.get(this.reg(n));
+      if (signed) c.const(16).shl().const(16).shrS(); else c.const(0xffff).and();
+      return;
     }
+    c.get(this.reg(n & 3));
+    if (signed) c.const(n < 4 ? 24 : 16).shl().const(24).shrS();
+    else { if (n >= 4) c.const(8).shrU(); c.const(0xff).and(); }
   }
   /** Store local `l` into register n at `size`. */
   regSet(n: number, size: number, l: number): void {
-    const c = this.c.const(0).get(l);
-    if (size === 4) c.store(this.regs + 4 * n);
-    else if (size === 2) c.store16(this.regs + 4 * n);
-    else c.store8(n < 4 ? this.regs + 4 * n : this.regs + 4 * (n - 4) + 1);
+    const c = this.c;
+    if (size === 4) { c.get(l).set(this.reg(n)); this.written |= 1 << n; return; }
+    const r = size === 2 ? n : n & 3, at = this.reg(r);
+    this.written |= 1 << r;
+    const keep = size === 2 ? 0xffff0000 | 0 : n < 4 ? ~0xff : ~0xff00;
+    c.get(at).const(keep).and().get(l);
+    if (size === 2) c.const(0xffff).and();
+    else { c.const(0xff).and(); if (n >= 4) c.const(8).shl(); }
+    c.or().set(at);
   }
 
   /**
@@ -210,7 +230,7 @@ class Emitter {
       replay(REPLAY_EAGER);
     }
     if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
-    c.const(k | (taken || end ? CONTINUE : 0)).return();
+    c.const(k | (taken || end ? CONTINUE : 0)).set(this.result).br(c.open - 1);
   }
 
   /**
@@ -893,6 +913,8 @@ export class WasmTier {
     if (direct && this.mem.notRamAt < 0) return null;
     const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
     const c = em.c;
+    // Every exit branches out of this block to the epilogue.
+    c.block();
     let k = 0;
     const n = block.count;
     while (k < n && emit(em, block.instrs[k], k)) k++;
@@ -900,11 +922,17 @@ export class WasmTier {
     // return to tier 1 every time: worth it only for a long enough run of instructions.
     if (k === 0 || (k < n && k < MIN_PARTIAL)) return null;
     em.exit(k, false, k === n);
-    // The prologue, now that the segments the code uses are known.
+    c.end();
+    // The epilogue: the registers written go back to memory.
+    const regs = this.slot.base + CPU_SLOT.REGS;
+    em.regLocal.forEach((l, r) => { if ((em.written >> r) & 1) c.const(0).get(l).store(regs + 4 * r); });
+    c.get(em.result);
+    // The prologue, now that the segments and registers the code uses are known.
     const pro = new Code();
     pro.const(0).load(this.ctxAt(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
     pro.const(0).load(this.ctxAt(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(this.ctxAt(Ctx.NEED_W)).set(NEED_W);
+    em.regLocal.forEach((l, r) => { if (l >= 0) pro.const(0).load(regs + 4 * r).set(l); });
     pro.append(c);
     return { code: pro, locals: em.locals - 1, covered: k };
   }

@@ -10,6 +10,8 @@ export class Code {
   /** The bytes so far: `bytes.subarray(0, length)` (a buffer that grows by doubling). */
   bytes = new Uint8Array(256);
   length = 0;
+  /** Blocks, loops and ifs open (a `br` to the outermost is `br(open - 1)`). */
+  open = 0;
   /** Append one byte. */
   byte(x: number): this {
     if (this.length === this.bytes.length) this.grow(1);
@@ -85,8 +87,8 @@ export class Code {
   leU(): this { this.byte(0x4d); return this; }
   rotl(): this { return this.byte(0x77); }
   rotr(): this { return this.byte(0x78); }
-  if(): this { this.byte(0x04).byte(VOID); return this; }
-  block(): this { return this.byte(0x02).byte(VOID); }
+  if(): this { this.open++; return this.byte(0x04).byte(VOID); }
+  block(): this { this.open++; return this.byte(0x02).byte(VOID); }
   /** Branch to label `targets[top of stack]`, or `other` when it is past their end. */
   brTable(targets: readonly number[], other: number): this {
     this.byte(0x0e).uleb(targets.length);
@@ -95,14 +97,14 @@ export class Code {
   }
   /** Call function `index` (imports first). */
   call(index: number): this { return this.byte(0x10).uleb(index); }
-  loop(): this { this.byte(0x03).byte(VOID); return this; }
+  loop(): this { this.open++; return this.byte(0x03).byte(VOID); }
   /** Branch to the enclosing block or loop `depth` levels out (0: the innermost). */
   br(depth: number): this { this.byte(0x0c); return this.uleb(depth); }
   brIf(depth: number): this { this.byte(0x0d); return this.uleb(depth); }
   /** Call entry (top of stack) of table 0 as a function of type `type`. */
   callIndirect(type: number): this { return this.byte(0x11).uleb(type).byte(0); }
   else(): this { this.byte(0x05); return this; }
-  end(): this { this.byte(0x0b); return this; }
+  end(): this { this.open--; return this.byte(0x0b); }
   return(): this { this.byte(0x0f); return this; }
 }
 
