@@ -106,10 +106,12 @@ export function program(seed: number): Program {
         b.push([0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xae, 0xaf][rng.int(8)]);
         if (std) b.push(0xfc);
         break; }
-      // BSWAP; MOV with a moffs (A0–A3); PUSH dword [ebx+d8], POP; PUSH EBP, MOV EBP, ESP, (PUSH r,) LEAVE; RDTSC (the instruction count).
+      // BSWAP; MOV with a moffs (A0–A3); PUSH dword [ebx+d8], POP; PUSH EBP, MOV EBP, ESP, (PUSH r,) LEAVE; RDTSC (the instruction count);
+      // (ECX 0–2,) CMP, then LOOPNE/LOOPE/LOOP/JECXZ over a MOV.
       case 32: [() => b.push(0x0f, 0xc8 + r()), () => b.push(0xa0 + rng.int(4), ...le(DATA + rng.int(0x3c0) * 4 + rng.int(2) * rng.int(4))),
         () => b.push(0xff, modrm(1, 6, 3), rng.int(0xfd), 0x58 + r()), () => b.push(0x55, 0x89, 0xe5, ...(rng.int(2) ? [0x50 + r()] : []), 0xc9),
-        () => b.push(0x0f, 0x31)][rng.int(5)](); break;
+        () => b.push(0x0f, 0x31),
+        () => b.push(...(rng.int(2) ? [0xb9, ...le(rng.int(3))] : []), 0x39, modrm(3, r(), r()), 0xe0 + rng.int(4), 2, 0x89, modrm(3, r(), r()))][rng.int(6)](); break;
       // IMUL r, r/m, imm8/imm32; CMPXCHG and XADD (dword, byte; register, memory); SHL/SHR/SAR by CL (0 and past the size too); ROL/ROR of byte registers.
       case 33: [() => b.push(0x6b, modrm(1, r(), 3), rng.int(0xfd), rng.int(256)), () => { b.push(0x69, modrm(3, r(), r())); u32(rng.next()); },
         () => (rng.int(2) ? b.push(0x0f, 0xb1, modrm(1, r(), 3), rng.int(0xfd)) : b.push(0x0f, 0xb0, modrm(1, r8(), 3), rng.int(0x100))),

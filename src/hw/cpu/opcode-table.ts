@@ -48,10 +48,11 @@ export type Operand = string;
  * What an instruction is to the block compiler's lowerings (jit/lower.ts, jit/wasm-block.ts).
  * "call", "ret" and "jmp" (near, relative or from the stack) end a block; only the
  * WebAssembly tier takes them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap",
- * "leave", the string steps, "cmpxchg", "xadd", "rdtsc", MOV's moffs forms and PUSH r/m.
+ * "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
+ * "jcxz", MOV's moffs forms and PUSH r/m.
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc";
+  "call" | "ret" | "jmp" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -903,7 +904,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     [alu.imul_Gv_Ev_I, "imul"], [bit.bswap_Zd, "bswap"], [stack.leave, "leave"], [stack.push_Ev, "push"],
     [data.mov_AL_Ob, "mov"], [data.mov_eAX_Ov, "mov"], [data.mov_Ob_AL, "mov"], [data.mov_Ov_eAX, "mov"],
     [str.lods, "lods"], [str.stos, "stos"], [str.movs, "movs"], [str.scas, "scas"],
-    [sys.rdtsc, "rdtsc"], [data.cmpxchg_Eb_Gb, "cmpxchg"], [data.cmpxchg_Ev_Gv, "cmpxchg"], [data.xadd_Eb_Gb, "xadd"], [data.xadd_Ev_Gv, "xadd"],
+    [sys.rdtsc, "rdtsc"], [ctl.loop, "loop"], [ctl.jcxz, "jcxz"], [data.cmpxchg_Eb_Gb, "cmpxchg"], [data.cmpxchg_Ev_Gv, "cmpxchg"], [data.xadd_Eb_Gb, "xadd"], [data.xadd_Ev_Gv, "xadd"],
   ]);
   for (const row of OPCODES) {
     const k = kinds.get(row.handler);

@@ -440,9 +440,10 @@ function emitExpr(c: Code, e: Expr, leaf: (l: Leaf) => void, flag: (f: Flag) => 
 
 const isFlag = (s: string): s is Flag => s === "CF" || s === "PF" || s === "AF" || s === "ZF" || s === "SF" || s === "OF";
 
-/** The condition's flag expression of a Jcc/SETcc/CMOVcc, or CF for ADC/SBB. */
+/** The condition's flag expression of a Jcc/SETcc/CMOVcc, CF for ADC/SBB, ZF for LOOPE/LOOPNE. */
 function flagsRead(i: Instr): Expr | null {
   const kind = i.def.lower;
+  if (kind === "loop") return i.opcode === 0xe2 ? null : "ZF";
   if (kind === "jcc" || kind === "setcc" || kind === "cmovcc") return CONDITION_OF_FLAGS[(i.opcode & 0xf) >> 1];
   if (kind === "alu") {
     const op = i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
@@ -467,6 +468,7 @@ function takes(i: Instr): boolean {
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
   if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
+  if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
@@ -793,6 +795,26 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(A).const(4 + (i.opcode === 0xc2 ? i.imm & 0xffff : 0)).add().set(A);
       em.regSet(4, 4, A);
       em.transfer(k, V);
+      return true;
+    }
+    case "loop": case "jcxz": {
+      // As loop / jcxz (32-bit address and operand size): LOOP decrements ECX first, and
+      // jumps while it is not 0 (LOOPE: and ZF, LOOPNE: and not ZF); JECXZ jumps if ECX is 0.
+      // A target past CS's limit leaves before anything is done: the handler raises the #GP.
+      const cnt = em.locals++;
+      em.regGet(1, 4);
+      if (kind === "loop") c.const(1).sub();
+      c.set(cnt);
+      c.get(cnt);
+      if (kind === "jcxz") c.eqz();
+      else if (i.opcode !== 0xe2) { c.const(0).ne(); em.expr("ZF", null); if (i.opcode === 0xe0) c.eqz(); c.and(); }
+      c.if();
+      c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().set(V);
+      em.checkTarget(k, V);
+      if (kind === "loop") em.regSet(1, 4, cnt);
+      em.transfer(k, V);
+      c.end();
+      if (kind === "loop") em.regSet(1, 4, cnt);
       return true;
     }
     case "jcc": {
