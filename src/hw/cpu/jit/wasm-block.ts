@@ -281,10 +281,10 @@ class Emitter {
    * `i`): leaves at k unless the access is RAM through the TLB with the rights needed,
    * aligned, and (a write) on a page without decoded code. Then X holds the physical address.
    */
-  memory(i: Instr, k: number, seg: number, size: number, write: boolean, addr?: () => void): void {
+  memory(i: Instr | null, k: number, seg: number, size: number, write: boolean, addr?: () => void): void {
     const c = this.c;
     if (addr !== undefined) addr();
-    else this.effectiveAddress(i);
+    else this.effectiveAddress(i!);
     // The limit check (expand-up from 0, checked at entry): offset <= high - (size - 1).
     c.tee(A).const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg)).const(size - 1).sub().gtU().if(); this.exit(k); c.end();
     c.get(A).const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
@@ -306,6 +306,15 @@ class Emitter {
     if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
     c.if(); this.exit(k); c.end();
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
+  }
+  /** A dword popped from SS:[register `from`] (SS.B = 1) into register `to`, ESP = from + 4 (POP, LEAVE). */
+  pop(k: number, from: number, to: number): void {
+    this.use.stack = true;
+    this.memory(null, k, SegReg.SS, 4, false, () => { this.regGet(from, 4); });
+    this.memLoad(4); this.c.set(V);
+    this.c.get(A).const(4).add().set(A);
+    this.regSet(4, 4, A);
+    this.regSet(to, 4, V);
   }
   /** The effective address (Cpu.ea, 32-bit) on the stack. */
   effectiveAddress(i: Instr): void {
@@ -559,16 +568,10 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.regSet(4, 4, A);
       return true;
     }
-    case "pop": {
+    case "pop":
       // As Cpu.pop32, then the store: POP ESP leaves the popped value in ESP.
-      em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
-      em.memLoad(4); c.set(V);
-      c.get(A).const(4).add().set(A);
-      em.regSet(4, 4, A);
-      em.regSet(i.opcode & 7, 4, V);
+      em.pop(k, 4, i.opcode & 7);
       return true;
-    }
     case "lea":
       em.effectiveAddress(i); c.set(V);
       em.regSet(i.reg, 4, V);
@@ -699,16 +702,10 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.regSet(n, 4, V);
       return true;
     }
-    case "leave": {
-      // As leave with SS.B = 1: EBP's dword read, ESP = EBP + 4, EBP = the dword.
-      em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, false, () => { em.regGet(5, 4); });
-      em.memLoad(4); c.set(V);
-      c.get(A).const(4).add().set(A);
-      em.regSet(4, 4, A);
-      em.regSet(5, 4, V);
+    case "leave":
+      // As leave with SS.B = 1: a pop from EBP (ESP = EBP + 4, EBP = the dword).
+      em.pop(k, 5, 5);
       return true;
-    }
     case "lods": case "stos": case "movs": case "scas": {
       // One step of the string instruction with DF clear (checked at entry): as lodsOnce,
       // stosOnce, movsOnce and scasOnce, each index advanced by the element's size.
