@@ -865,27 +865,28 @@ export class Cpu {
     }
     return this.mem.read32(this.translateRead(lin, user, 4));
   }
-  // The write fast paths: a TLB hit on a RAM frame that is writable at this privilege and
-  // already dirty, on a page that holds no decoded code (a code write goes through
-  // PhysicalMemory, which invalidates the page's decoded instructions).
+  /**
+   * The write fast path: the RAM address of `lin` when paging is on and the TLB holds its page
+   * on a RAM frame writable at this privilege, already dirty, holding no decoded code (a code
+   * write goes through PhysicalMemory, which invalidates the page's decoded instructions);
+   * otherwise -1. The caller keeps the access inside the page.
+   */
+  fastWriteAddress(lin: number, user: boolean): number {
+    if (!this.paging) return -1;
+    const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
+    const e = this.tlb[lin >>> 12];
+    return (e & need) === need && this.mem.codePages[e >>> 12] === 0 ? (e & ~0xfff) | (lin & 0xfff) : -1;
+  }
   writeLin8(lin: number, v: number, user: boolean): void {
     if (this.lma) { this.long.write8(lin, v, user); return; }
-    if (this.paging) {
-      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
-      const e = this.tlb[lin >>> 12];
-      if ((e & need) === need && this.mem.codePages[e >>> 12] === 0) {
-        this.mem.ram[(e & ~0xfff) | (lin & 0xfff)] = v;
-        return;
-      }
-    }
+    const p = this.fastWriteAddress(lin, user);
+    if (p !== -1) { this.mem.ram[p] = v; return; }
     this.mem.write8(this.translateWrite(lin, user), v);
   }
   writeLin16(lin: number, v: number, user: boolean): void {
-    if (this.paging && (lin & 0xfff) !== 0xfff) {
-      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
-      const e = this.tlb[lin >>> 12];
-      if ((e & need) === need && this.mem.codePages[e >>> 12] === 0) {
-        const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((lin & 0xfff) !== 0xfff) {
+      const p = this.fastWriteAddress(lin, user);
+      if (p !== -1) {
         const r = this.mem.ram;
         r[p] = v; r[p + 1] = v >>> 8;
         return;
@@ -900,11 +901,9 @@ export class Cpu {
   }
   writeLin32(lin: number, v: number, user: boolean): void {
     if (this.lma) { this.long.write32(lin, v, user); return; }
-    if (this.paging) {
-      const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
-      const e = this.tlb[lin >>> 12];
-      if ((e & need) === need && (lin & 0xfff) <= 0xffc && this.mem.codePages[e >>> 12] === 0) {
-        const p = (e & ~0xfff) | (lin & 0xfff);
+    if ((lin & 0xfff) <= 0xffc) {
+      const p = this.fastWriteAddress(lin, user);
+      if (p !== -1) {
         if ((p & 3) === 0 && this.ram32 !== null) { this.ram32[p >>> 2] = v; return; }
         const r = this.mem.ram;
         r[p] = v; r[p + 1] = v >>> 8; r[p + 2] = v >>> 16; r[p + 3] = v >>> 24;

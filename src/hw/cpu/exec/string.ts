@@ -15,7 +15,6 @@ import { SegReg } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
 import { alu } from "./alu.js";
 import { checkIoAccess } from "./io.js";
-import { TLB_DIRTY, TLB_RAM, TLB_SUP_W, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 
 const CHUNK = 4096;
 
@@ -107,23 +106,20 @@ export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce,
 /**
  * REP STOSB/STOSD with 32-bit addresses, DF clear and paging on: the elements up to the end of
  * EDI's page (at most `max`) written at once, when every one of them would take stosOnce's
- * fast path: inside ES's limit, aligned, through a TLB entry that maps RAM dirty and writable
- * at this CPL, on a page holding no decoded code. Otherwise none (the one-by-one path raises
- * whatever fault, sets whatever bit, the first element needs). A page of zeroes is Linux's
- * most common string instruction.
+ * fast path (inside ES's limit, aligned, Cpu.fastWriteAddress). Otherwise none (the
+ * one-by-one path raises whatever fault, sets whatever bit, the first element needs). A page
+ * of zeroes is Linux's most common string instruction.
  */
 function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
-  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || !cpu.paging || cpu.lma) return 0;
+  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || cpu.lma) return 0;
   const es = cpu.segs[SegReg.ES];
   const off = cpu.regs[Reg.EDI] >>> 0;
   const lin = (es.base + off) >>> 0;
   if ((lin & (size - 1)) !== 0) return 0;
   const n = Math.min(max, (0x1000 - (lin & 0xfff)) / size);
   if (n < 2 || es.writeLo !== 0 || off + n * size - 1 > es.writeHi) return 0;
-  const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (cpu.cpl === 3 ? TLB_USER_W : TLB_SUP_W);
-  const e = cpu.tlb[lin >>> 12];
-  if ((e & need) !== need || cpu.mem.codePages[e >>> 12] !== 0) return 0;
-  const p = (e & ~0xfff) | (lin & 0xfff);
+  const p = cpu.fastWriteAddress(lin, cpu.cpl === 3);
+  if (p === -1) return 0;
   const v = cpu.regs[Reg.EAX];
   if (size === 1) cpu.mem.ram.fill(v & 0xff, p, p + n);
   else if (cpu.ram32 !== null) cpu.ram32.fill(v, p >>> 2, (p >>> 2) + n);

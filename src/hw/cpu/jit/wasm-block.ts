@@ -89,6 +89,8 @@ const CONTINUE = 0x200;
 const MAP_BITS = 16;
 /** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
 const MIN_PARTIAL = 8;
+/** The memory address of context entry k (Ctx) of the CPU owning `slot`. */
+const ctxAddress = (slot: CpuSlot, k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
 const LAZY_ADD = 0, LAZY_SUB = 2, LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
@@ -161,7 +163,7 @@ class Emitter {
   ) {}
 
   /** The memory address of context entry k. */
-  ctx(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
+  ctx(k: number): number { return ctxAddress(this.slot, k); }
   private local(): number { return this.locals++; }
 
   // ---- Registers: each one the block uses lives in a local, loaded at its start and stored
@@ -948,15 +950,14 @@ export class WasmTier {
     c.get(em.result);
     // The prologue, now that the segments and registers the code uses are known.
     const pro = new Code();
-    pro.const(0).load(this.ctxAt(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
-    pro.const(0).load(this.ctxAt(Ctx.NEED_R)).set(NEED_R);
-    pro.const(0).load(this.ctxAt(Ctx.NEED_W)).set(NEED_W);
+    pro.const(0).load(em.ctx(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
+    pro.const(0).load(em.ctx(Ctx.NEED_R)).set(NEED_R);
+    pro.const(0).load(em.ctx(Ctx.NEED_W)).set(NEED_W);
     em.regLocal.forEach((l, r) => { if (l >= 0) pro.const(0).load(regs + 4 * r).set(l); });
     pro.append(c);
     return { code: pro, locals: em.locals - 1, covered: k };
   }
 
-  private ctxAt(k: number): number { return this.slot.base + CPU_SLOT.CTX + 4 * k; }
 
   /**
    * Run `block` from the current EIP, and the blocks after it while the WebAssembly run loop
@@ -1040,7 +1041,7 @@ const DISPATCH_LOCALS = 13;
  */
 function dispatcher(slot: CpuSlot): Code {
   const c = new Code();
-  const ctx = (k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
+  const ctx = (k: number): number => ctxAddress(slot, k);
   c.const(0).load(ctx(Ctx.SEG_BASE + SegReg.CS)).set(D_CS);
   c.const(0).load(ctx(Ctx.NEED_X)).set(D_NEED_X);
   c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
@@ -1101,7 +1102,7 @@ function replayRecord(cpu: Cpu, ctx: Int32Array, at: number): void {
  */
 function flagsNow(slot: CpuSlot): Code {
   const c = new Code();
-  const ctx = (k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
+  const ctx = (k: number): number => ctxAddress(slot, k);
   const RECORD = 2; // the module's function `record`
   const f = 0, m = 1, r = 2, v = 3;
   c.const(0).load(ctx(Ctx.ENTRY_FLAGS)).set(f);
