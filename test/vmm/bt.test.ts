@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runCode, print, exit, le32, CODE, type CodeRun } from "./guest-code.js";
 import * as L from "../../src/vmm/layout.js";
+import { TargetHeader } from "../../src/hw/mem/native-targets.js";
 
 const CALLOUT = [0xcd, L.VEC_CALLOUT];
 
@@ -252,6 +253,52 @@ test("CALL rel32: the first call of a function translates it inline; a call to a
   assert.ok((c["bt.ret-native"] ?? 0) >= 990, `and f's RETs (${c["bt.ret-native"]})`);
   assert.ok((c["exit.callout"] ?? 0) <= 10, `few callouts (${c["exit.callout"]})`);
   assert.equal(c["bt.call-inlined"], 1, "f was translated inline once, at the first call");
+});
+
+test("RET and CALL helpers in compiled code: the WebAssembly tier makes their look-ups in the machine's table (native-targets.ts), with the results, flags and guest time of the helpers in JavaScript and of bare", () => {
+  // f: inc ebx; ret      g: add ebx, [esp+4]; ret 4      (the loop's carry crosses both)
+  const f = 0x100300, g = 0x100310;
+  const data: [number, number[]][] = [[f, [0x43, 0xc3]], [g, [0x03, 0x5c, 0x24, 0x04, 0xc2, 0x04, 0x00]]];
+  const code = assemble([
+    0xe8, ["f", "rel32"],                 // call f   (translated inline, once)
+    0x6a, 0x01,                           // push 1
+    0xe8, ["g", "rel32"],                 // call g   (likewise)
+    0xb9, ...le32(6000),                  // mov ecx, 6000
+    0x31, 0xf6,                           // xor esi, esi
+    ["loop"],
+    0x83, 0xc6, 0xff,                     // add esi, -1       (CF set but at the last)
+    0xe8, ["f", "rel32"],                 // call f            (the CALL helper)
+    0x6a, 0x07,                           // push 7
+    0xe8, ["g", "rel32"],                 // call g
+    0x83, 0xd7, 0x00,                     // adc edi, 0        (CF of g's ADD)
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
+    0x89, 0x3d, ...le32(0x80008),         // mov [0x80008], edi
+    0x89, 0x35, ...le32(0x8000c),         // mov [0x8000c], esi
+    ...exit(0x10),
+  ], { f, g });
+  const bare = runCode(code, "bare", "standard", data);
+  const js = runCode(code, "bt", "standard", data, { wasm: -1 });
+  const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
+  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c]) {
+    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
+    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
+  }
+  assert.equal(wasm.read32(0x80000), 2 + 6000 * 8, "ebx");
+  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
+  assert.equal(js.cycles, bare.cycles);
+  const targets = wasm.mon!.machine.mem.nativeTargets.header;
+  assert.ok(targets[TargetHeader.RET_COUNT] > 10_000, `RETs made in compiled code (${targets[TargetHeader.RET_COUNT]})`);
+  assert.ok(targets[TargetHeader.CALL_COUNT] > 10_000, `CALLs made in compiled code (${targets[TargetHeader.CALL_COUNT]})`);
+  assert.equal(js.mon!.machine.mem.nativeTargets.header[TargetHeader.RET_COUNT], 0, "none without the tier");
+  // The counters add both: every RET and CALL of the loop ran natively, in either tier.
+  const cw = wasm.mon!.stats(), cj = js.mon!.stats();
+  assert.equal(cw["bt.ret-native"], cj["bt.ret-native"]);
+  assert.equal(cw["bt.call-native"], cj["bt.call-native"]);
+  assert.ok(cw["bt.ret-native"] >= 12_000, `RETs native (${cw["bt.ret-native"]})`);
 });
 
 test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {

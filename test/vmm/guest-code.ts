@@ -7,6 +7,7 @@ import { applyEntryState } from "../../src/hw/pc/boot-entry.js";
 import type { RunEnd } from "../../src/hw/pc/clocked-run.js";
 import { Monitor, type MonitorMode } from "../../src/vmm/monitor.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
+import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 
 export const CODE = 0x100000;
 export const STACK_TOP = 0x90000;
@@ -22,9 +23,9 @@ export interface CodeRun {
 }
 
 export function runCode(code: number[], mode: "bare" | MonitorMode, variant: "standard" | "strict" = "standard",
-  data: [number, number[]][] = []): CodeRun {
+  data: [number, number[]][] = [], jit?: boolean | JitOptions): CodeRun {
   let serial = "";
-  const opts = { ramBytes: RAM, acpi: false, model: parseCpuSpec(variant), serialOut: (b: number) => { serial += String.fromCharCode(b); } };
+  const opts = { ramBytes: RAM, acpi: false, model: parseCpuSpec(variant), jit, serialOut: (b: number) => { serial += String.fromCharCode(b); } };
   const entry = { eip: CODE, regs: { esp: STACK_TOP }, mode: "protected32" as const };
   if (mode === "bare") {
     const pc = new Pc(opts);

@@ -1608,6 +1608,7 @@ export class Cpu {
     const entry = this.mem.nativeRing1At(phys);
     if (entry === undefined) return undefined;
     const ins = nativeInstrOf(phys, NATIVE_RING1_BYTES, entry as Handler);
+    ins.nativeForm = this.mem.nativeFormAt(phys) ?? null;
     this.cacheInstr(ins, lin, phys);
     return ins;
   }

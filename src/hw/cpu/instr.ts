@@ -4,6 +4,7 @@
 import type { Cpu } from "./cpu.js";
 import type { OpDef } from "./opcode-table.js";
 import type { CompiledBlock } from "./jit/block-compiler.js";
+import type { NativeForm } from "../mem/native-targets.js";
 
 export type Handler = (cpu: Cpu, i: Instr) => void;
 
@@ -59,6 +60,8 @@ export class Instr {
   phys = 0;
   /** Native monitor code (PhysicalMemory.registerNative), not decoded bytes. */
   native = false;
+  /** A CPL-1 native entry's form (what compiled code may do in its place; native-targets.ts). */
+  nativeForm: NativeForm | null = null;
   /** Held by the decoded-instruction cache (whole inside one page of RAM or ROM). */
   cached = false;
   /** Times the interpreter ran it (it becomes a block's start at HOT_THRESHOLD). */

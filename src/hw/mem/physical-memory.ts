@@ -8,6 +8,8 @@
 // cached code is marked in `codePages`; a write to such a page calls `onCodeWrite(addr, len)`
 // so the cache can drop what the write touched (self-modifying code, DMA, loaders).
 
+import { NATIVE_TARGETS_BYTES, NativeTargets, type NativeForm } from "./native-targets.js";
+
 /**
  * Told of a write of `len` bytes at offset `off` of a page marked in codePages; returns
  * whether it still holds decoded code from that page.
@@ -64,6 +66,8 @@ export interface WasmState {
   readonly codePages: number;
   readonly nativePages: number;
   readonly notRam: number;
+  /** Byte offset of the native entries' look-up table (NativeTargets). */
+  readonly targets: number;
   /** Byte offsets of the CPU areas not claimed yet. */
   readonly free: number[];
 }
@@ -93,6 +97,8 @@ export interface CpuSlot {
   readonly base: number;
   readonly codePages: number;
   readonly nativePages: number;
+  /** Byte offset of the native entries' look-up table (NativeTargets). */
+  readonly targets: number;
   readonly regs: Int32Array;
   readonly regsHi: Int32Array;
   readonly ctx: Int32Array;
@@ -104,7 +110,8 @@ export interface CpuSlot {
 function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array; notRam: Uint8Array } | null {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
   const codePages = ramSize, nativePages = codePages + (1 << 20), notRam = nativePages + (1 << 20);
-  const slots = notRam + Math.ceil(ramSize / (1 << 24)) * 4096;
+  const targets = notRam + Math.ceil(ramSize / (1 << 24)) * 4096;
+  const slots = targets + NATIVE_TARGETS_BYTES;
   const pages = Math.ceil((slots + CPU_SLOTS * CPU_SLOT.BYTES) / WASM_PAGE);
   if (pages > 65536) return null;
   let memory: WebAssembly.Memory;
@@ -116,7 +123,7 @@ function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePa
   const free: number[] = [];
   for (let k = CPU_SLOTS - 1; k >= 0; k--) free.push(slots + k * CPU_SLOT.BYTES);
   return {
-    state: { memory, codePages, nativePages, notRam, free },
+    state: { memory, codePages, nativePages, notRam, targets, free },
     ram: new Uint8Array(memory.buffer, 0, ramSize),
     codePages: new Uint8Array(memory.buffer, codePages, 1 << 20),
     nativePages: new Uint8Array(memory.buffer, nativePages, 1 << 20),
@@ -144,6 +151,10 @@ export class PhysicalMemory {
    * holds a million instructions and a few hundred thousand entries; every instruction
    * decoded there asks). */
   private readonly nativeRing1: Map<number, (NativeEntry | undefined)[]>;
+  /** The forms of CPL-1 entries registered with one, by address. */
+  private readonly nativeForms: Map<number, NativeForm>;
+  /** The table the CPL-1 entries' forms look up (NativeTargets). */
+  readonly nativeTargets: NativeTargets;
   private readonly roms: RomRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   /** Pages [lo, hi) of RAM that are not RAM (a hole, e.g. VGA/ROM area), or ROM-covered. */
@@ -165,6 +176,8 @@ export class PhysicalMemory {
     this.nativePages = parent?.nativePages ?? wasm?.nativePages ?? new Uint8Array(1 << 20);
     this.nativeEntries = parent?.nativeEntries ?? new Map();
     this.nativeRing1 = parent?.nativeRing1 ?? new Map();
+    this.nativeForms = parent?.nativeForms ?? new Map();
+    this.nativeTargets = parent?.nativeTargets ?? new NativeTargets(wasm?.state.memory ?? null, wasm?.state.targets ?? -1);
     this.notRam = wasm?.notRam ?? new Uint8Array(ramSize >>> 12);
     this.notRamAt = wasm !== null ? wasm.state.notRam : -1;
   }
@@ -180,7 +193,7 @@ export class PhysicalMemory {
     if (w === null || base === undefined) return null;
     const buf = w.memory.buffer;
     return {
-      memory: w.memory, base, codePages: w.codePages, nativePages: w.nativePages,
+      memory: w.memory, base, codePages: w.codePages, nativePages: w.nativePages, targets: w.targets,
       regs: new Int32Array(buf, base + CPU_SLOT.REGS, 16),
       regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
       ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
@@ -247,10 +260,12 @@ export class PhysicalMemory {
    * translation cache (docs/bt.md, "Returns"). A page of CPL-0 entries holds no decoded
    * code (nativePages bit 0); a page of CPL-1 entries is ordinary translated code with
    * these few addresses overlaid (bit 1), each standing for NATIVE_RING1_BYTES bytes there,
-   * and CPUs cache them with its decoded instructions.
+   * and CPUs cache them with its decoded instructions. `form`: what the entry does, as a
+   * look-up in `nativeTargets` compiled code may make in its place (native-targets.ts).
    */
-  registerNative(addr: number, run: NativeEntry, ring1 = false): void {
+  registerNative(addr: number, run: NativeEntry, ring1 = false, form?: NativeForm): void {
     if (ring1) {
+      if (form !== undefined) this.nativeForms.set(addr >>> 0, form); else this.nativeForms.delete(addr >>> 0);
       let entries = this.nativeRing1.get(addr >>> 12);
       if (entries === undefined) { entries = new Array<NativeEntry | undefined>(4096).fill(undefined); this.nativeRing1.set(addr >>> 12, entries); }
       entries[addr & 0xfff] = run;
@@ -268,6 +283,7 @@ export class PhysicalMemory {
     const entries = this.nativeRing1.get(addr >>> 12);
     if (entries === undefined || entries[addr & 0xfff] === undefined) return;
     entries[addr & 0xfff] = undefined;
+    this.nativeForms.delete(addr >>> 0);
     // CPUs keep the entry in their decoded-instruction caches: it goes like written code.
     if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, NATIVE_RING1_BYTES);
   }
@@ -275,6 +291,11 @@ export class PhysicalMemory {
   /** The native entry at `addr`, if any. */
   nativeAt(addr: number): NativeEntry | undefined {
     return this.nativeEntries.get(addr >>> 0);
+  }
+
+  /** The form of the CPL-1 native entry at `addr` (what compiled code may do in its place), if it has one. */
+  nativeFormAt(addr: number): NativeForm | undefined {
+    return this.nativeForms.get(addr >>> 0);
   }
 
   /** The CPL-1 native entry at `addr`, if any. */

@@ -36,6 +36,7 @@ import * as F from "../../hw/cpu/eflags.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 import { segOfPushPop } from "../../hw/cpu/exec/stack.js";
+import { TargetHeader, targetSlot, type NativeForm, type NativeTargets } from "../../hw/mem/native-targets.js";
 
 /**
  * Trace length: past SOFT_TRACE guest instructions a trace ends at the next direct JMP (which
@@ -95,15 +96,21 @@ class AddressMap<V> {
 /**
  * Guest EIP → the TC address of its translation: an AddressMap with a direct-mapped cache
  * in front. The RET and CALL helpers look up ten million targets on a Linux boot, in a map
- * of a quarter of a million entries; the cache answers most of them from two typed arrays.
+ * of a quarter of a million entries; the cache answers most of them from two typed arrays,
+ * the machine's NativeTargets table, which compiled code reads too (docs/bt.md, "Returns").
+ * A slot holds a key's current TC address or nothing, never a stale one.
  */
 class EntryMap {
   private readonly map = new Map<number, number>();
-  private static readonly SLOTS = 1 << 16;
-  private readonly keys = new Int32Array(EntryMap.SLOTS);
+  private readonly keys: Int32Array;
   /** The TC address (int32 bits), 0 for an empty slot (no TC address is 0). */
-  private readonly vals = new Int32Array(EntryMap.SLOTS);
-  private static slot(k: number): number { return (k ^ (k >>> 16)) & (EntryMap.SLOTS - 1); }
+  private readonly vals: Int32Array;
+  private static slot(k: number): number { return targetSlot(k); }
+  constructor(table: NativeTargets) {
+    this.keys = table.keys;
+    this.vals = table.vals;
+    this.vals.fill(0);
+  }
   get(addr: number): number | undefined {
     const t = this.bits(addr);
     return t !== 0 ? t >>> 0 : undefined;
@@ -176,7 +183,7 @@ export interface TranslatorHost {
 export class Translator {
   private used = 0;
   /** Guest EIP → TC address of an entry point. */
-  private readonly entries = new EntryMap();
+  private readonly entries: EntryMap;
   /** TC address of each instruction boundary → guest EIP. */
   private readonly boundary = new BoundaryTable();
   /** TC address just after each callout INT (the frame's EIP) → what it asks. */
@@ -207,6 +214,20 @@ export class Translator {
     /** What the helpers ask of the monitor. */
     private readonly host: TranslatorHost,
   ) {
+    // The RET and CALL helpers' look-ups, which compiled code may make in their place
+    // (native-targets.ts): allowed while the vCPU's debug probe is not armed, for CALL targets
+    // inside the guest's CS limit; done there, they are counted in the table's header.
+    const targets = world.nativeTargets;
+    this.entries = new EntryMap(targets);
+    const h = targets.header;
+    h[TargetHeader.RET_COUNT] = 0;
+    h[TargetHeader.CALL_COUNT] = 0;
+    targets.refresh = () => {
+      h[TargetHeader.ENABLED] = this.vcpu.debug.armed ? 0 : 1;
+      h[TargetHeader.CALL_LIMIT] = this.vcpu.segs[SegReg.CS].limit | 0;
+    };
+    counters.source("bt.ret-native", () => h[TargetHeader.RET_COUNT]);
+    counters.source("bt.call-native", () => h[TargetHeader.CALL_COUNT]);
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
@@ -526,7 +547,7 @@ export class Translator {
     const frames = new Set<number>();
     const continues = new Set<number>();
     /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
-    const helpers: [number, (slot: number) => (cpu: Cpu) => void][] = [];
+    const helpers: [number, (slot: number) => (cpu: Cpu) => void, NativeForm?][] = [];
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
       if (kind === "continue") continues.add(out.length);
       out.push(...CALLOUT);
@@ -567,7 +588,7 @@ export class Translator {
         // calls there; the translation goes on at the return address (an entry the callee's
         // RET finds).
         const target = (next + ins.imm) >>> 0;
-        helpers.push([out.length, (slot) => (cpu) => this.tcCall(cpu, slot, next, target)]);
+        helpers.push([out.length, (slot) => (cpu) => this.tcCall(cpu, slot, next, target), { kind: "call", ret: next, target }]);
         callout("emulate", g);
         this.counters.inc("bt.callout-site");
         trace.entries.push(out.length);
@@ -593,7 +614,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([out.length, helper]);
+        if (helper !== null) helpers.push([out.length, helper, retPop >= 0 ? { kind: "ret", pop: retPop } : undefined]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -629,8 +650,8 @@ export class Translator {
     const at = (TC_BASE + base) >>> 0;
     for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
-    for (const [off, helper] of helpers) {
-      this.world.registerHelper(L.TC_OFF + base + off, helper((at + off) | 0));
+    for (const [off, helper, form] of helpers) {
+      this.world.registerHelper(L.TC_OFF + base + off, helper((at + off) | 0), form);
       this.helpers.push(base + off);
     }
     for (const [dest, site] of chained) this.addIncoming(dest, site, trace);

@@ -10,9 +10,22 @@ export class Cell {
 
 export class Counters {
   private readonly map = new Map<string, Cell>();
+  /** Counts kept elsewhere (in memory compiled code writes), added to their cells when read. */
+  private readonly sources = new Map<string, () => number>();
 
   inc(name: string, by = 1): void {
     this.cell(name).n += by;
+  }
+
+  /** Add what `read` returns to counter `name` whenever it is read (a count compiled code keeps). */
+  source(name: string, read: () => number): void {
+    this.cell(name);
+    this.sources.set(name, read);
+  }
+
+  private value(name: string, c: Cell): number {
+    const read = this.sources.get(name);
+    return read === undefined ? c.n : c.n + read();
   }
 
   /** The counter `name` itself, for a path that counts millions of times (`cell.n++`). */
@@ -23,13 +36,14 @@ export class Counters {
   }
 
   get(name: string): number {
-    return this.map.get(name)?.n ?? 0;
+    const c = this.map.get(name);
+    return c === undefined ? 0 : this.value(name, c);
   }
 
   /** All counters, sorted by name. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const k of [...this.map.keys()].sort()) out[k] = this.map.get(k)!.n;
+    for (const k of [...this.map.keys()].sort()) out[k] = this.value(k, this.map.get(k)!);
     return out;
   }
 
@@ -38,7 +52,7 @@ export class Counters {
     const out: Record<string, number> = {};
     for (const [k, c] of this.map) {
       const g = k.split(".")[0];
-      out[g] = (out[g] ?? 0) + c.n;
+      out[g] = (out[g] ?? 0) + this.value(k, c);
     }
     return out;
   }

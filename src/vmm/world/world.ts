@@ -9,6 +9,7 @@
 // be compared with it: a guest that wrote the monitor is caught (resource control).
 
 import type { NativeEntry, PhysicalMemory } from "../../hw/mem/physical-memory.js";
+import type { NativeForm, NativeTargets } from "../../hw/mem/native-targets.js";
 import { Descriptor, SegReg } from "../../hw/cpu/segment.js";
 import { type Cpu, Reg } from "../../hw/cpu/cpu.js";
 import * as L from "../layout.js";
@@ -39,9 +40,12 @@ export class World {
   phys(off: number): number { return this.base + off; }
 
   /** A translator's helper at region offset `off`: native code entered at CPL 1 (docs/bt.md, "Returns"). */
-  registerHelper(off: number, run: (cpu: Cpu) => void): void {
-    this.mem.registerNative(this.base + off, run as NativeEntry, true);
+  registerHelper(off: number, run: (cpu: Cpu) => void, form?: NativeForm): void {
+    this.mem.registerNative(this.base + off, run as NativeEntry, true, form);
   }
+
+  /** The table the helpers' forms look up (native-targets.ts): the translator keeps its entry points' cache there. */
+  get nativeTargets(): NativeTargets { return this.mem.nativeTargets; }
 
   unregisterHelper(off: number): void {
     this.mem.unregisterRing1Native(this.base + off);

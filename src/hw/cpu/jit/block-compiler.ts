@@ -215,7 +215,7 @@ export class BlockCompiler {
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
-    this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt * 4;
+    this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt + (this.wasmAt >> 2);
     this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => b.generation === this.generation && b.instrs[0].block === b,
       cpu.mem, () => cpu.paging) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);

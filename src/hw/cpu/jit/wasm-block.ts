@@ -22,7 +22,8 @@
 import type { Cpu } from "../cpu.js";
 import type { Instr } from "../instr.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
-import { CPU_SLOT } from "../../mem/physical-memory.js";
+import { CPU_SLOT, NATIVE_RING0 } from "../../mem/physical-memory.js";
+import { NATIVE_TARGET_SLOTS, TargetHeader, type NativeForm } from "../../mem/native-targets.js";
 import { CONDITION_OF_FLAGS, FLAG_BIT, FLAG_OF_RECORD, LAZY_OPS, type Expr, type Flag, type Leaf } from "../flag-semantics.js";
 import * as F from "../eflags.js";
 import { Rep } from "../instr.js";
@@ -83,6 +84,8 @@ const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 const FLAT_UP = 1 << 21;
 /** RDTSC reads the TSC with no check and no exit (CR4.TSD allows it, no monitor intercepts it). */
 const FLAT_TSC = 1 << 22;
+/** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
+const FLAT_CPL1 = 1 << 23;
 /** A block function's result: instructions done (bits 0–7), and whether the run may go on from its EIP in the context. */
 const CONTINUE = 0x200;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
@@ -318,6 +321,47 @@ class Emitter {
     this.regSet(4, 4, A);
     this.regSet(to, 4, V);
   }
+  /**
+   * Instruction k, a CPL-1 native entry with a form (native-targets.ts): the look-up its
+   * function makes, done here when the CPU is at CPL 1 and the table's owner allows it, the
+   * stack access takes the fast path and the table's cache holds the target; otherwise leave
+   * before it, nothing done, and its function runs (tier 1).
+   */
+  native(form: NativeForm, k: number): void {
+    const c = this.c, t = this.slot.targets;
+    const header = (w: TargetHeader): number => t + 8 * NATIVE_TARGET_SLOTS + 4 * w;
+    c.const(0).load(this.ctx(Ctx.FLAT)).const(FLAT_CPL1).and().eqz();
+    c.const(0).load(header(TargetHeader.ENABLED)).eqz().or().if(); this.exit(k); c.end();
+    this.use.stack = true;
+    const target = this.local(), key = this.local();
+    // The target of `key`: the slot's value when the slot holds that key (0: none).
+    const lookUp = (): void => {
+      c.get(key).get(key).const(16).shrU().xor().const(NATIVE_TARGET_SLOTS - 1).and().const(2).shl().tee(target);
+      c.load(t).get(key).ne().if(); this.exit(k); c.end();
+      c.get(target).load(t + 4 * NATIVE_TARGET_SLOTS).tee(target).eqz().if(); this.exit(k); c.end();
+    };
+    const count = (w: TargetHeader): void => { c.const(0).const(0).load(header(w)).const(1).add().store(header(w)); };
+    if (form.kind === "ret") {
+      // As the RET helper: the return address popped through SS, ESP += 4 + pop.
+      this.memory(null, k, SegReg.SS, 4, false, () => { this.regGet(4, 4); });
+      this.memLoad(4); c.set(key);
+      lookUp();
+      c.get(A).const(4 + form.pop).add().set(A);
+      this.regSet(4, 4, A);
+      count(TargetHeader.RET_COUNT);
+    } else {
+      // As the CALL helper: a target past the owner's limit is left to it; the return address pushed through SS.
+      c.const(form.target | 0).const(0).load(header(TargetHeader.CALL_LIMIT)).gtU().if(); this.exit(k); c.end();
+      c.const(form.target | 0).set(key);
+      lookUp();
+      this.memory(null, k, SegReg.SS, 4, true, () => { this.regGet(4, 4); c.const(4).sub(); });
+      c.get(X).const(form.ret | 0).store(0);
+      this.regSet(4, 4, A);
+      count(TargetHeader.CALL_COUNT);
+    }
+    this.transfer(k, target);
+  }
+
   /** The effective address (Cpu.ea, 32-bit) on the stack. */
   effectiveAddress(i: Instr): void {
     const c = this.c.const(i.disp | 0);
@@ -939,9 +983,13 @@ export class WasmTier {
     let k = 0;
     const n = block.count;
     while (k < n && emit(em, block.instrs[k], k)) k++;
+    const form = k === n - 1 ? block.instrs[k].nativeForm : null;
+    if (form !== null) em.native(form, k++);
     // A function that stops before the block's end costs an entry from JavaScript and a
-    // return to tier 1 every time: worth it only for a long enough run of instructions.
-    if (k === 0 || (k < n && k < MIN_PARTIAL)) return null;
+    // return to tier 1 every time: worth it only for a long enough run of instructions, or
+    // when what stops it is a native helper that ends the block anyway (under bt, most
+    // short blocks end in the RET or CALL helper, which leaves to JavaScript in any case).
+    if (k === 0 || (k < n && k < MIN_PARTIAL && !(k === n - 1 && block.instrs[k].native))) return null;
     em.exit(k, false, k === n);
     c.end();
     // The epilogue: the registers written go back to memory.
@@ -982,6 +1030,11 @@ export class WasmTier {
     }
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
     // RDTSC: without CR4.TSD's #GP and any monitor's intercept or exit, it reads Cpu.readTsc().
+    // The native entries' forms: at CPL 1, with the table's header brought up to date.
+    if (cpu.cpl === 1) {
+      const refresh = cpu.mem.nativeTargets.refresh;
+      if (refresh !== null) { refresh(); flat |= FLAT_CPL1; }
+    }
     if (cpu.guest === null && !cpu.nonRoot && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
       flat |= FLAT_TSC;
       const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
@@ -1067,7 +1120,10 @@ function dispatcher(slot: CpuSlot): Code {
   c.get(D_NEED_X).const(TLB_NOEXEC).or().and().get(D_NEED_X).ne().if(); leave(); c.end();
   c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().set(D_LIN);
   c.end();
-  c.get(D_LIN).const(12).shrU().load8u(slot.nativePages).if(); leave(); c.end();
+  // A page of native code entered at CPL 0 holds no blocks. A page of CPL-1 entries (a binary
+  // translator's helpers) is ordinary code with those entries overlaid: a block never starts
+  // at one (the tier refuses it, so the map has none) and ends at the first it reaches.
+  c.get(D_LIN).const(12).shrU().load8u(slot.nativePages).const(NATIVE_RING0).and().if(); leave(); c.end();
   c.get(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
   c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(4).shl().tee(D_H);

@@ -1,0 +1,70 @@
+// The branch targets a monitor's native entries look up (DESIGN.md §1, native monitor code;
+// docs/bt.md, "Returns" and "Calls").
+//
+// A binary translator's RET and CALL helpers are native entries entered at CPL 1: the CPU
+// calls a function where their bytes are. Each of them is a stand-in for the inline look-up
+// sequence a real translator emits (pop the return address, find its translation in a
+// table, jump there), and this is that table, in memory the block compiler's WebAssembly
+// tier reads: a direct-mapped cache of key → target, 2^16 slots. An entry registered with
+// a *form* (NativeForm) says which of those sequences it is, so the tier can run it inside
+// compiled code (jit/wasm-block.ts) instead of leaving to JavaScript for it. The function
+// stays the definition: the tier does the form only when every check below passes, and
+// otherwise leaves before the entry, which then runs as always.
+//
+// The table's owner (the translator) keeps it a cache of its own map: a slot holds a key's
+// target or nothing, never a stale one. Before a run at CPL 1 the CPU asks the owner to
+// bring the header up to date (`refresh`): whether the forms may run now (a debugger may
+// need to see each instruction first), and the highest target a CALL form may reach.
+
+/** What a native entry at CPL 1 does, when it is one of the table's forms. */
+export type NativeForm =
+  /** A near RET: pop the return address from SS:ESP (32-bit stack), ESP += 4 + `pop`, go on at its target. */
+  | { readonly kind: "ret"; readonly pop: number }
+  /** A near CALL of `target`: push `ret` on SS:ESP (32-bit stack), go on at `target`'s target. */
+  | { readonly kind: "call"; readonly ret: number; readonly target: number };
+
+/** The table's slots: keys, then values (0: empty), then the header. */
+export const NATIVE_TARGET_SLOTS = 1 << 16;
+/** Header words (int32 indexes into `header`). */
+export const enum TargetHeader {
+  /** 1 when the forms may run (the owner's `refresh` says). */
+  ENABLED = 0,
+  /** The highest key a CALL form's target may be (unsigned). */
+  CALL_LIMIT = 1,
+  /** The RET and CALL forms run in compiled code (the owner adds them to its counters). */
+  RET_COUNT = 2,
+  CALL_COUNT = 3,
+}
+/** Bytes of the table in the WebAssembly memory (a whole number of pages of 4 KiB). */
+export const NATIVE_TARGETS_BYTES = 8 * NATIVE_TARGET_SLOTS + 4096;
+
+/** The slot of key `k` (both the owner and the compiled code hash this way). */
+export function targetSlot(k: number): number {
+  return (k ^ (k >>> 16)) & (NATIVE_TARGET_SLOTS - 1);
+}
+
+export class NativeTargets {
+  readonly keys: Int32Array;
+  /** The target (int32 bits) of the key in the same slot; 0 for an empty slot. */
+  readonly vals: Int32Array;
+  readonly header: Int32Array;
+  /** Called before a run at CPL 1 that may use the forms: the owner writes ENABLED and CALL_LIMIT. */
+  refresh: (() => void) | null = null;
+
+  /**
+   * In `memory` at byte offset `at` (where the WebAssembly tier reads it), or in arrays of
+   * its own (`memory` null: no tier to read it).
+   */
+  constructor(memory: WebAssembly.Memory | null, readonly at: number) {
+    const buf = memory?.buffer ?? new ArrayBuffer(NATIVE_TARGETS_BYTES);
+    const base = memory !== null ? at : 0;
+    this.keys = new Int32Array(buf, base, NATIVE_TARGET_SLOTS);
+    this.vals = new Int32Array(buf, base + 4 * NATIVE_TARGET_SLOTS, NATIVE_TARGET_SLOTS);
+    this.header = new Int32Array(buf, base + 8 * NATIVE_TARGET_SLOTS, 16);
+  }
+
+  /** Byte offset of key slot 0 in the WebAssembly memory. */
+  get keysAt(): number { return this.at; }
+  get valsAt(): number { return this.at + 4 * NATIVE_TARGET_SLOTS; }
+  headerAt(word: TargetHeader): number { return this.at + 8 * NATIVE_TARGET_SLOTS + 4 * word; }
+}
