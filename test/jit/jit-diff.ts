@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(35);
+    const kind = rng.int(36);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -126,6 +126,21 @@ export function program(seed: number): Program {
         [() => b.push(0x11 + 8 * rng.int(2), modrm(3, r(), r())), () => b.push(0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r())),
           () => b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r() & 3)), () => b.push(0x0f, 0x40 + rng.int(16), modrm(3, r(), r()))][rng.int(4)]();
         break; }
+      // A loop inside the page (a region: docs/jit.md, "Regions"): its count in memory, a JMP
+      // splitting the body into two blocks, ADC/SBB reading CF across them, perhaps a store
+      // into the loop's own code (its region must go).
+      case 35: {
+        b.push(0xc7, modrm(2, 0, 3)); u32(0xfe0); u32(1 + rng.int(6));   // mov dword [ebx+0xfe0], n
+        const top = b.length;
+        b.push(0x01 + 8 * rng.int(2) * 5, modrm(3, r(), r()));           // add/sub r, r
+        if (smcOn && rng.int(2)) { b.push(0xff, modrm(2, 0, 5)); smc.push(b.length); u32(0); } // inc dword [ebp+d32]: a MOV's immediate, maybe the one below
+        b.push(0xeb, 0);                                                  // jmp to the next instruction
+        b.push(0xb8 + r()); imms.push(b.length); u32(rng.next());         // mov r, imm32
+        b.push(0x11 + 8 * rng.int(2), modrm(3, r(), r()));               // adc/sbb r, r
+        b.push(0xff, modrm(2, 1, 3)); u32(0xfe0);                        // dec dword [ebx+0xfe0]
+        b.push(0x75, (top - (b.length + 2)) & 0xff);                      // jnz top
+        break;
+      }
       default: b.push(0x9c, 0x9d); break; // pushfd; popfd
     }
   }

@@ -115,6 +115,9 @@ export interface JitStats {
   /** Runs of the WebAssembly tier's run loop, and the blocks they entered after their first (without leaving WebAssembly). */
   wasmRuns: number;
   wasmChained: number;
+  /** Region functions (a loop's blocks in one function), and the blocks they hold. */
+  wasmRegions: number;
+  wasmRegionMembers: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -191,7 +194,7 @@ function specialized(i: Instr): Specialised | null {
 export class BlockCompiler {
   readonly stats: JitStats = {
     compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0,
-    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmRuns: 0, wasmChained: 0,
+    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmRuns: 0, wasmChained: 0, wasmRegions: 0, wasmRegionMembers: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();

@@ -86,8 +86,13 @@ const FLAT_UP = 1 << 21;
 const FLAT_TSC = 1 << 22;
 /** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
 const FLAT_CPL1 = 1 << 23;
-/** A block function's result: instructions done (bits 0–7), and whether the run may go on from its EIP in the context. */
-const CONTINUE = 0x200;
+/**
+ * A block function's result: instructions done (bits 0–7), whether the run may go on from its
+ * EIP in the context, and (a region) the member it left from (bits 10–15).
+ */
+const CONTINUE = 0x200, MEMBER_SHIFT = 10;
+/** The most blocks one region holds (docs/jit.md, "Regions"). */
+const REGION_MEMBERS = 8;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
 const MAP_BITS = 16;
 /** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
@@ -135,6 +140,9 @@ function operandOf(i: Instr, spec: string): Operand | null {
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
 interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean }
 
+/** A block in a region: its offset from the region's first block (same page), its table index. */
+interface Member { readonly block: CompiledBlock; readonly delta: number; readonly index: number }
+
 /** The function's code for one block, and what its entry needs. */
 class Emitter {
   readonly c = new Code();
@@ -156,9 +164,20 @@ class Emitter {
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
     return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode;
   }
+  /**
+   * A region's members (null: one block), the one being emitted, the local saying which one
+   * runs, the local of the next one's EIP, and where member t's Ctx.FLAT condition goes once
+   * every member is emitted ([byte offset, t]).
+   */
+  region: readonly Member[] | null = null;
+  member = 0;
+  current = -1;
+  /** 1 when every member may be entered in this run (set by the prologue: docs/jit.md, "Regions"). */
+  enterable = -1;
   constructor(
     private readonly slot: CpuSlot,
-    private readonly block: CompiledBlock,
+    /** The block being emitted (a region's: each member in turn). */
+    private block: CompiledBlock,
     /** Compiled for paging off (FLAT_DIRECT), with RAM's size and `notRam`'s offset. */
     private readonly direct: boolean,
     private readonly ramSize: number,
@@ -212,7 +231,7 @@ class Emitter {
    * Leave before instruction k (nothing of it done); or after it, `taken` (EIP already in the
    * context) or at the block's natural end (`end`), from which the run may go on.
    */
-  exit(k: number, taken = false, end = false): void {
+  exit(k: number, taken = false, end = false, rel?: number): void {
     const c = this.c;
     const store = (at: number, r: Rec): void => {
       c.const(0).const(r.op).store(this.ctx(at));
@@ -234,8 +253,46 @@ class Emitter {
       c.const(0).get(this.eager).store(this.ctx(Ctx.EAGER));
       replay(REPLAY_EAGER);
     }
+    // Where the run goes on, when it is known here: to another block of the region, if the
+    // run loop would enter it now.
+    const to = end ? this.block.ends[k - 1] : rel;
+    if (to !== undefined && this.region !== null) this.transition(k, to);
     if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
-    c.const(k | (taken || end ? CONTINUE : 0)).set(this.result).br(c.open - 1);
+    c.const(k | (taken || end ? CONTINUE : 0) | (this.member << MEMBER_SHIFT)).set(this.result).br(c.open - 1);
+  }
+
+  /**
+   * After `done` instructions of this member, the run goes on at `rel` from its EIP: if that
+   * is a member's start and the run loop would enter that block now (every member may be
+   * entered in this run, and the slice has room for all of it), count these instructions and
+   * go there; else fall through to the exit. (A member the block map dropped drops the
+   * region: WasmTier.dropped.)
+   */
+  private transition(done: number, rel: number): void {
+    const region = this.region!, from = region[this.member];
+    const t = region.findIndex((m) => m.delta === from.delta + rel);
+    if (t < 0) return;
+    const to = region[t], c = this.c, total = this.ctx(Ctx.TOTAL);
+    c.get(this.enterable);
+    c.const(0).load(total).const(done + to.block.count).add().const(0).load(this.ctx(Ctx.BUDGET)).leU().and();
+    c.if();
+    c.const(0).const(0).load(total).const(done).add().store(total);
+    if (to.delta !== from.delta) c.get(0).const(to.delta - from.delta).add().set(0);
+    c.const(t).set(this.current);
+    c.br(c.open - 2);
+    c.end();
+  }
+
+  /** Begin emitting region member t: its block, nothing known of the flags, its own needs. */
+  beginMember(t: number): void {
+    this.member = t;
+    this.block = this.region![t].block;
+    this.rec = null;
+    this.carrier = null;
+    this.eager = null;
+    this.eagerStored = false;
+    const u = this.use;
+    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false;
   }
 
   /**
@@ -260,23 +317,20 @@ class Emitter {
   /** A taken jump at k: EIP = the next instruction's + disp, if inside CS's limit (else leave at k: the handler raises #GP). */
   jump(k: number, disp: number): void {
     const c = this.c;
-    c.get(0).const((this.block.ends[k] + disp) | 0).add().set(V);
-    this.target(k, V);
-  }
-  /** EIP = local `l` if inside CS's limit, and leave after instruction k; else leave before it. */
-  target(k: number, l: number): void {
-    this.checkTarget(k, l);
-    this.transfer(k, l);
+    const rel = (this.block.ends[k] + disp) | 0;
+    c.get(0).const(rel).add().set(V);
+    this.checkTarget(k, V);
+    this.transfer(k, V, rel);
   }
   /** Leave before instruction k if local `l` (its target) is past CS's limit (its handler raises #GP). */
   checkTarget(k: number, l: number): void {
     const c = this.c;
     c.get(l).const(0).load(this.ctx(Ctx.CS_LIMIT)).gtU().if(); this.exit(k); c.end();
   }
-  /** EIP = local `l`; leave after instruction k, where the run may go on. */
-  transfer(k: number, l: number): void {
+  /** EIP = local `l` (`rel` from this block's EIP, when known here); leave after instruction k, where the run may go on. */
+  transfer(k: number, l: number, rel?: number): void {
     this.c.const(0).get(l).store(this.ctx(Ctx.EIP));
-    this.exit(k + 1, true);
+    this.exit(k + 1, true, false, rel);
   }
   /** The offset from the block's EIP to the end of instruction k. */
   end(k: number): number { return this.block.ends[k]; }
@@ -505,6 +559,23 @@ function flagsRead(i: Instr): Expr | null {
     if (op === 2 || op === 3) return "CF";
   }
   return null;
+}
+
+/**
+ * The physical addresses where block `b`'s own code may send the run on, known when it is
+ * compiled: the targets of its relative jumps, branches and calls (JMP, Jcc, LOOP, JECXZ,
+ * CALL rel), and its end when the last instruction may fall through.
+ */
+function successors(b: CompiledBlock): number[] {
+  const p0 = b.instrs[0].phys, out: number[] = [];
+  for (let k = 0; k < b.count; k++) {
+    const i = b.instrs[k];
+    if (i.native) return out;
+    const kind = i.def.lower;
+    if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.ends[k] + (i.imm | 0));
+    if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret") out.push(p0 + b.ends[k]);
+  }
+  return out;
 }
 
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
@@ -826,7 +897,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.checkTarget(k, V);
       c.get(X).get(0).const(em.end(k)).add().store(0);
       em.regSet(4, 4, A);
-      em.transfer(k, V);
+      em.transfer(k, V, (em.end(k) + (i.imm | 0)) | 0);
       return true;
     }
     case "ret": {
@@ -855,7 +926,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().set(V);
       em.checkTarget(k, V);
       if (kind === "loop") em.regSet(1, 4, cnt);
-      em.transfer(k, V);
+      em.transfer(k, V, (em.end(k) + (i.imm | 0)) | 0);
       c.end();
       if (kind === "loop") em.regSet(1, 4, cnt);
       return true;
@@ -883,6 +954,10 @@ const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = T
 export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly blocks: (CompiledBlock | null)[] = [];
+  /** A region function's members (by table index; docs/jit.md, "Regions"). */
+  private readonly members: (readonly Member[] | undefined)[] = [];
+  /** The region functions (table indexes) each block is a member of, besides its own. */
+  private readonly inRegions = new Map<CompiledBlock, number[]>();
   private readonly dispatch: (index: number, e0: number) => number;
   /** The run loop module's `flags` (flagsNow), imported by every block module. */
   private readonly flags: WebAssembly.ExportValue;
@@ -893,7 +968,7 @@ export class WasmTier {
   private readonly pending: CompiledBlock[] = [];
   constructor(
     private readonly slot: CpuSlot,
-    private readonly stats: { wasm: number; wasmCovered: number; wasmInstructions: number; wasmRuns: number; wasmChained: number },
+    private readonly stats: { wasm: number; wasmCovered: number; wasmInstructions: number; wasmRuns: number; wasmChained: number; wasmRegions: number; wasmRegionMembers: number },
     /** Blocks compiled together (JitOptions.wasmBatch). */
     private readonly batch: number,
     /** Whether a block is still one the run loop may enter (not dropped or evicted). */
@@ -920,11 +995,24 @@ export class WasmTier {
     this.pending.length = 0;
     this.map.fill(0);
     this.blocks.length = 0;
+    this.members.length = 0;
+    this.inRegions.clear();
   }
 
   /** `block` was dropped: the run loop must not find it. */
   dropped(block: CompiledBlock): void {
-    if (block.wasm < 0) return;
+    // The regions holding a copy of it go too: their first blocks stay at tier 1.
+    const regions = this.inRegions.get(block);
+    if (regions !== undefined) {
+      this.inRegions.delete(block);
+      for (const r of regions) {
+        const root = this.blocks[r];
+        if (root !== null && root !== undefined && root.wasm === r) { this.unmap(root); root.wasm = -1; }
+      }
+    }
+    if (block.wasm >= 0) this.unmap(block);
+  }
+  private unmap(block: CompiledBlock): void {
     const phys = block.instrs[0].phys, at = 4 * mapSlot(phys);
     if (this.map[at] === ((phys + 1) | 0) && (this.map[at + 1] & 0xfffff) === block.wasm) this.map[at] = 0;
   }
@@ -945,22 +1033,34 @@ export class WasmTier {
   flush(): void {
     const blocks = this.pending.filter((b) => this.live(b));
     this.pending.length = 0;
+    // Table indexes first: a region names its members by theirs (one that fails to compile
+    // keeps its index unused, and no region enters it: the block map never holds it).
+    const first = this.next;
+    this.next += blocks.length;
+    while (this.next > this.table.length) this.table.grow(this.table.length);
+    const batch = new Map<number, { block: CompiledBlock; index: number }>();
+    blocks.forEach((block, k) => batch.set(block.instrs[0].phys, { block, index: first + k }));
     const fns: { code: Code; locals: number }[] = [];
-    const made: { block: CompiledBlock; covered: number }[] = [];
-    for (const block of blocks) {
-      const f = this.function(block);
-      if (f === null) continue;
+    const made: { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null }[] = [];
+    blocks.forEach((block, k) => {
+      const region = this.region(block, batch);
+      const f = this.function(block, region);
+      if (f === null) return;
       fns.push(f);
-      made.push({ block, covered: f.covered });
-    }
+      made.push({ block, covered: f.covered, index: first + k, region });
+    });
     if (fns.length === 0) return;
     const slot = this.slot;
     const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags } }).exports;
-    made.forEach(({ block, covered }, k) => {
-      while (this.next >= this.table.length) this.table.grow(this.table.length);
-      const index = this.next++;
+    made.forEach(({ block, covered, index, region }, k) => {
       this.table.set(index, exports[String(k)]);
+      this.members[index] = region ?? undefined;
+      for (const m of region?.slice(1) ?? []) {
+        const list = this.inRegions.get(m.block);
+        if (list === undefined) this.inRegions.set(m.block, [index]); else list.push(index);
+      }
+      if (region !== null) { this.stats.wasmRegions++; this.stats.wasmRegionMembers += region.length; }
       this.blocks[index] = block;
       const phys = block.instrs[0].phys, key = (phys + 1) | 0, at = mapSlot(phys);
       this.map[4 * at] = key;
@@ -972,25 +1072,85 @@ export class WasmTier {
     });
   }
 
-  /** The function of one block, or null if it covers no instruction. */
-  private function(block: CompiledBlock): { code: Code; locals: number; covered: number } | null {
+  /**
+   * The region `root` heads (docs/jit.md, "Regions"), or null: the blocks of its page, compiled
+   * or in this batch (`batch`: physical address → table index), that lie on a cycle through
+   * it by the jumps, branches and fall-throughs whose targets a block knows (a loop), root
+   * first. Only the batch block at the lowest address of such a cycle heads it (one copy of
+   * each loop); a block alone that jumps back to itself is a region of one.
+   */
+  private region(root: CompiledBlock, batch: Map<number, { block: CompiledBlock; index: number }>): readonly Member[] | null {
+    const page = root.instrs[0].phys & ~0xfff;
+    const at = (phys: number): { block: CompiledBlock; index: number } | null => {
+      const b = batch.get(phys);
+      if (b !== undefined) return b;
+      const slot = 4 * mapSlot(phys);
+      if (this.map[slot] !== ((phys + 1) | 0)) return null;
+      const index = this.map[slot + 1] & 0xfffff, block = this.blocks[index];
+      return block !== null && block !== undefined && this.live(block) && block.instrs[0].phys === phys ? { block, index } : null;
+    };
+    // Forward from the root (breadth first, at most a page's worth), then back to it.
+    const found = new Map<number, { block: CompiledBlock; index: number; next: number[] }>();
+    const queue = [root.instrs[0].phys];
+    while (queue.length > 0 && found.size < 32) {
+      const phys = queue.shift()!;
+      if (found.has(phys)) continue;
+      const m = at(phys);
+      if (m === null || m.block.code32 !== root.code32 || !takes(m.block.instrs[0])) continue;
+      const next = successors(m.block).filter((p) => (p & ~0xfff) === page);
+      found.set(phys, { ...m, next });
+      queue.push(...next);
+    }
+    const reaches = new Set<number>([root.instrs[0].phys]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const [phys, m] of found) if (!reaches.has(phys) && m.next.some((p) => reaches.has(p))) { reaches.add(phys); grew = true; }
+    }
+    const rootPhys = root.instrs[0].phys;
+    if (!found.get(rootPhys)?.next.some((p) => reaches.has(p))) return null;
+    const cycle = [...reaches].filter((p) => found.has(p));
+    if (cycle.some((p) => p < rootPhys && batch.has(p))) return null;
+    cycle.sort((a, b) => (a === rootPhys ? -1 : b === rootPhys ? 1 : a - b));
+    return cycle.slice(0, REGION_MEMBERS).map((p) => ({ block: found.get(p)!.block, delta: p - rootPhys, index: found.get(p)!.index }));
+  }
+
+  /** The function of one block (with the rest of its region), or null if it covers no instruction. */
+  private function(block: CompiledBlock, region: readonly Member[] | null): { code: Code; locals: number; covered: number } | null {
     const direct = !this.paging();
     if (direct && this.mem.notRamAt < 0) return null;
     const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
     const c = em.c;
     // Every exit branches out of this block to the epilogue.
     c.block();
-    let k = 0;
-    const n = block.count;
-    while (k < n && emit(em, block.instrs[k], k)) k++;
-    const form = k === n - 1 ? block.instrs[k].nativeForm : null;
-    if (form !== null) em.native(form, k++);
-    // A function that stops before the block's end costs an entry from JavaScript and a
-    // return to tier 1 every time: worth it only for a long enough run of instructions, or
-    // when what stops it is a native helper that ends the block anyway (under bt, most
-    // short blocks end in the RET or CALL helper, which leaves to JavaScript in any case).
-    if (k === 0 || (k < n && k < MIN_PARTIAL && !(k === n - 1 && block.instrs[k].native))) return null;
-    em.exit(k, false, k === n);
+    // A region: a loop over its members, each one's code after the end of its own block.
+    if (region !== null) {
+      em.region = region;
+      em.current = em.locals++;
+      em.enterable = em.locals++;
+      c.loop();
+      for (let t = 0; t < region.length; t++) c.block();
+      c.get(em.current).brTable(region.map((_, t) => t), 0);
+    }
+    const needs: number[] = [];
+    let covered = 0;
+    for (let t = 0; t < (region?.length ?? 1); t++) {
+      if (region !== null) { c.end(); em.beginMember(t); }
+      const b = region?.[t].block ?? block;
+      let k = 0;
+      const n = b.count;
+      while (k < n && emit(em, b.instrs[k], k)) k++;
+      const form = k === n - 1 ? b.instrs[k].nativeForm : null;
+      if (form !== null) em.native(form, k++);
+      // A function that stops before the block's end costs an entry from JavaScript and a
+      // return to tier 1 every time: worth it only for a long enough run of instructions, or
+      // when what stops it is a native helper that ends the block anyway (under bt, most
+      // short blocks end in the RET or CALL helper, which leaves to JavaScript in any case).
+      if (t === 0 && (k === 0 || (k < n && k < MIN_PARTIAL && !(k === n - 1 && b.instrs[k].native)))) return null;
+      if (t === 0) covered = k;
+      em.exit(k, false, k === n);
+      needs.push(em.flatNeeded);
+    }
+    if (region !== null) c.end();
     c.end();
     // The epilogue: the registers written go back to memory.
     const regs = this.slot.base + CPU_SLOT.REGS;
@@ -998,12 +1158,22 @@ export class WasmTier {
     c.get(em.result);
     // The prologue, now that the segments and registers the code uses are known.
     const pro = new Code();
-    pro.const(0).load(em.ctx(Ctx.FLAT)).const(em.flatNeeded).and().const(em.flatNeeded).ne().if().const(0).return().end();
+    pro.const(0).load(em.ctx(Ctx.FLAT)).const(needs[0]).and().const(needs[0]).ne().if().const(0).return().end();
     pro.const(0).load(em.ctx(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(em.ctx(Ctx.NEED_W)).set(NEED_W);
     em.regLocal.forEach((l, r) => { if (l >= 0) pro.const(0).load(regs + 4 * r).set(l); });
+    if (region !== null) {
+      // Every member may be entered in this run: the context's FLAT bits they all need, and
+      // all of the page inside CS's limit (the checks the run loop makes before a block).
+      const all = needs.reduce((a, b) => a | b, 0);
+      const last = Math.max(...region.map((m) => m.delta + m.block.bytes - 1));
+      pro.const(0).load(em.ctx(Ctx.FLAT)).const(all).and().const(all).eq();
+      pro.get(0).const(last).add().get(0).ltU().eqz().and();
+      pro.get(0).const(last).add().const(0).load(em.ctx(Ctx.CS_LIMIT)).leU().and();
+      pro.set(em.enterable);
+    }
     pro.append(c);
-    return { code: pro, locals: em.locals - 1, covered: k };
+    return { code: pro, locals: em.locals - 1, covered };
   }
 
 
@@ -1067,7 +1237,10 @@ export class WasmTier {
       if (replay & REPLAY_REC0) replayRecord(cpu, ctx, Ctx.REC0);
       if (replay & REPLAY_REC1) replayRecord(cpu, ctx, Ctx.REC1);
     }
-    const cur = this.blocks[ctx[Ctx.CUR]]!, curE0 = ctx[Ctx.E0];
+    // The block it stopped in: a region's member (bits 10–15), entered at its offset from the first.
+    const fn = ctx[Ctx.CUR], member = (res >>> MEMBER_SHIFT) & 63;
+    const cur = member === 0 ? this.blocks[fn]! : this.members[fn]![member].block;
+    const curE0 = member === 0 ? ctx[Ctx.E0] : (ctx[Ctx.E0] + this.members[fn]![member].delta) | 0;
     this.stats.wasmRuns++;
     this.stats.wasmChained += ctx[Ctx.CHAINED];
     const done = res & 0xff;
@@ -1104,7 +1277,8 @@ function dispatcher(slot: CpuSlot): Code {
   // The instructions retired before this block (what a block's RDTSC adds to Ctx.TSC).
   c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
   c.get(1).get(0).callIndirect(1).tee(D_RES);
-  c.const(0xff).and().get(D_TOTAL).add().set(D_TOTAL);
+  // (A region adds to Ctx.TOTAL the instructions of the members it went on from.)
+  c.const(0xff).and().const(0).load(ctx(Ctx.TOTAL)).add().set(D_TOTAL);
   const leave = (): void => {
     c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
     c.const(0).get(D_CHAINED).store(ctx(Ctx.CHAINED));

@@ -44,6 +44,19 @@ export class Code {
     }
   }
   const(v: number): this { this.byte(0x41); return this.sleb(v); }
+  /** An i32.const of five bytes whatever its value, to be set later by `patch`; returns where. */
+  constLater(): number {
+    this.byte(0x41);
+    const at = this.length;
+    for (let k = 0; k < 5; k++) this.byte(0);
+    return at;
+  }
+  /** Set the constant `constLater` left at `at` (a signed LEB128 padded to five bytes). */
+  patch(at: number, v: number): void {
+    v |= 0;
+    for (let k = 0; k < 4; k++) this.bytes[at + k] = ((v >> (7 * k)) & 0x7f) | 0x80;
+    this.bytes[at + 4] = (v >> 28) & 0x7f;
+  }
   get(l: number): this { this.byte(0x20); return this.uleb(l); }
   set(l: number): this { this.byte(0x21); return this.uleb(l); }
   tee(l: number): this { this.byte(0x22); return this.uleb(l); }
