@@ -87,6 +87,20 @@ const FLAT_TSC = 1 << 22;
 /** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
 const FLAT_CPL1 = 1 << 23;
 /**
+ * Segment s is flat over all 4 GiB (bit 24 + s): base 0, reads and writes allowed at every
+ * offset. An aligned access then needs no limit check (it cannot wrap) and no base added.
+ */
+const FLAT_4G = 24;
+/** The FLAT_4G bits of the segments `segs` (SegReg order). */
+export function flat4g(segs: readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[]): number {
+  let bits = 0;
+  for (let s = 0; s < 6; s++) {
+    const sc = segs[s];
+    if (sc.base === 0 && sc.readLo === 0 && sc.writeLo === 0 && (sc.readHi | 0) === -1 && (sc.writeHi | 0) === -1) bits |= 1 << (FLAT_4G + s);
+  }
+  return bits;
+}
+/**
  * A block function's result: instructions done (bits 0–7), whether the run may go on from its
  * EIP in the context, and (a region) the member it left from (bits 10–15).
  */
@@ -138,7 +152,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean }
+interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean; flat4g: number }
 
 /** A block in a region: its offset from the region's first block (same page), its table index. */
 interface Member { readonly block: CompiledBlock; readonly delta: number; readonly index: number }
@@ -157,18 +171,20 @@ class Emitter {
    */
   eager: number | null = null;
   eagerStored = false;
-  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false };
+  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false, flat4g: 0 };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode | u.flat4g;
   }
   /**
    * A region's members (null: one block), the one being emitted, the local saying which one
    * runs, the local of the next one's EIP, and where member t's Ctx.FLAT condition goes once
    * every member is emitted ([byte offset, t]).
    */
+  /** The FLAT_4G bits of the segments when the block is compiled: their accesses take the short path. */
+  flatSegments = 0;
   region: readonly Member[] | null = null;
   member = 0;
   current = -1;
@@ -292,7 +308,7 @@ class Emitter {
     this.eager = null;
     this.eagerStored = false;
     const u = this.use;
-    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false;
+    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false; u.flat4g = 0;
   }
 
   /**
@@ -344,10 +360,17 @@ class Emitter {
     const c = this.c;
     if (addr !== undefined) addr();
     else this.effectiveAddress(i!);
-    // The limit check (expand-up from 0, checked at entry): offset <= high - (size - 1).
-    c.tee(A).const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg)).const(size - 1).sub().gtU().if(); this.exit(k); c.end();
-    c.get(A).const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
-    if (write) this.use.write |= 1 << seg; else this.use.read |= 1 << seg;
+    if ((this.flatSegments & (1 << (FLAT_4G + seg))) !== 0) {
+      // Flat over 4 GiB (checked at entry): the offset is the linear address, and an aligned
+      // access (checked below) lies inside the limit.
+      c.tee(A).set(LIN);
+      this.use.flat4g |= 1 << (FLAT_4G + seg);
+    } else {
+      // The limit check (expand-up from 0, checked at entry): offset <= high - (size - 1).
+      c.tee(A).const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg)).const(size - 1).sub().gtU().if(); this.exit(k); c.end();
+      c.get(A).const(0).load(this.ctx(Ctx.SEG_BASE + seg)).add().set(LIN);
+      if (write) this.use.write |= 1 << seg; else this.use.read |= 1 << seg;
+    }
     if (this.direct) {
       // Paging off: the linear address is the physical one, which must be RAM (and for a
       // write hold no decoded code), as lower.ts's direct path.
@@ -977,6 +1000,8 @@ export class WasmTier {
     private readonly mem: { ramSize: number; notRamAt: number },
     /** Whether the CPU translates linear addresses now (the mode a block is compiled for). */
     private readonly paging: () => boolean,
+    /** The segments flat over 4 GiB now (flat4g; a block is compiled for them). */
+    private readonly flatSegments: () => number,
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
@@ -1119,6 +1144,7 @@ export class WasmTier {
     const direct = !this.paging();
     if (direct && this.mem.notRamAt < 0) return null;
     const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
+    em.flatSegments = this.flatSegments();
     const c = em.c;
     // Every exit branches out of this block to the epilogue.
     c.block();
@@ -1198,6 +1224,7 @@ export class WasmTier {
       if (sc.readLo === 0 && sc.readHi >= 3) flat |= 1 << s;
       if (sc.writeLo === 0 && sc.writeHi >= 3) flat |= 256 << s;
     }
+    flat |= flat4g(segs);
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
     // RDTSC: without CR4.TSD's #GP and any monitor's intercept or exit, it reads Cpu.readTsc().
     // The native entries' forms: at CPL 1, with the table's header brought up to date.
