@@ -62,3 +62,33 @@ test("a function compiled with DS flat over 4 GiB: DS later loaded with a limit 
   assert.equal(results[0].ebx, 40 * 5, "the first 40 sums (DATA + 4 holds 0), then #GP at the first read");
   for (const r of results.slice(1)) assert.deepEqual({ ...r, flat: 0 }, { ...results[0], flat: 0 });
 });
+
+test("a function compiled with DS flat up to a limit below 4 GiB (as a monitor's guest has it) compares with that limit: a dword that ends past it faults (#GP) at the same instruction as the interpreter", () => {
+  // Limit 0x80ffd (byte granular): the dword at 0x80ff8 is inside, the one at 0x80ffc ends past it.
+  const results = TIERS.map((jit) => {
+    const fm = new FlatMachine({ cpl: 0, jit });
+    const sel = setGdt(fm, 12, segDescriptor(0, 0x80ffd, 0x92, 0x4));
+    for (let a = 0x80000; a < 0x81000; a += 4) fm.mem.write32(a, a >>> 2);
+    loadAsm(fm, `
+      mov ax, ${sel}
+      mov ds, ax
+      mov esi, ${0x80ffc - 4 * 60}
+      xor ebx, ebx
+      mov ecx, 100
+    a: mov eax, [esi]
+      add ebx, eax
+      add esi, 4
+      dec ecx
+      jnz a
+      jmp done
+    done:
+      hlt
+    `);
+    const vector = fm.runToHalt(10_000);
+    return { vector, ebx: fm.cpu.regs[3], esi: fm.cpu.regs[6], eip: fm.cpu.eip, instructions: fm.cpu.instructions, wasm: fm.cpu.jit?.stats.wasm ?? 0 };
+  });
+  assert.equal(results[0].vector, 13, "#GP");
+  assert.equal(results[0].esi, 0x80ffc, "at the dword that ends past the limit");
+  for (const r of results.slice(1)) assert.deepEqual({ ...r, wasm: 0 }, { ...results[0], wasm: 0 });
+  assert.ok(results[2].wasm > 0, "the loop ran in WebAssembly");
+});

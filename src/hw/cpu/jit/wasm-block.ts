@@ -87,16 +87,20 @@ const FLAT_TSC = 1 << 22;
 /** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
 const FLAT_CPL1 = 1 << 23;
 /**
- * Segment s is flat over all 4 GiB (bit 24 + s): base 0, reads and writes allowed at every
- * offset. An aligned access then needs no limit check (it cannot wrap) and no base added.
+ * Segment s is flat (bit 24 + s): base 0, reads and writes allowed from offset 0 up to one
+ * limit. A function compiled for it adds no base and compares with its limit as a constant
+ * (the limit itself is checked at the function's start); at 4 GiB it compares nothing, as an
+ * aligned access cannot wrap.
  */
-const FLAT_4G = 24;
-/** The FLAT_4G bits of the segments `segs` (SegReg order). */
-export function flat4g(segs: readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[]): number {
+const FLAT_SEG = 24;
+/** The segment registers' state a block is compiled for. */
+type SegState = readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[];
+/** The FLAT_SEG bits of the segments `segs` (SegReg order). */
+export function flatBits(segs: SegState): number {
   let bits = 0;
   for (let s = 0; s < 6; s++) {
     const sc = segs[s];
-    if (sc.base === 0 && sc.readLo === 0 && sc.writeLo === 0 && (sc.readHi | 0) === -1 && (sc.writeHi | 0) === -1) bits |= 1 << (FLAT_4G + s);
+    if (sc.base === 0 && sc.readLo === 0 && sc.writeLo === 0 && sc.readHi === sc.writeHi) bits |= 1 << (FLAT_SEG + s);
   }
   return bits;
 }
@@ -152,7 +156,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean; flat4g: number }
+interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean; flat: number }
 
 /** A block in a region: its offset from the region's first block (same page), its table index. */
 interface Member { readonly block: CompiledBlock; readonly delta: number; readonly index: number }
@@ -171,20 +175,25 @@ class Emitter {
    */
   eager: number | null = null;
   eagerStored = false;
-  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false, flat4g: 0 };
+  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false, flat: 0 };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode | u.flat4g;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode | u.flat;
   }
   /**
    * A region's members (null: one block), the one being emitted, the local saying which one
    * runs, the local of the next one's EIP, and where member t's Ctx.FLAT condition goes once
    * every member is emitted ([byte offset, t]).
    */
-  /** The FLAT_4G bits of the segments when the block is compiled: their accesses take the short path. */
-  flatSegments = 0;
+  /**
+   * The segments' limits when the block is compiled, for those flat then (-1 for the others):
+   * their accesses take the short path, and the function's start checks the limit is the same.
+   */
+  flatLimit: number[] = [-1, -1, -1, -1, -1, -1];
+  /** The flat segments the code uses (bit s; every member of a region). */
+  flatUsed = 0;
   region: readonly Member[] | null = null;
   member = 0;
   current = -1;
@@ -308,7 +317,7 @@ class Emitter {
     this.eager = null;
     this.eagerStored = false;
     const u = this.use;
-    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false; u.flat4g = 0;
+    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false; u.flat = 0;
   }
 
   /**
@@ -360,11 +369,14 @@ class Emitter {
     const c = this.c;
     if (addr !== undefined) addr();
     else this.effectiveAddress(i!);
-    if ((this.flatSegments & (1 << (FLAT_4G + seg))) !== 0) {
-      // Flat over 4 GiB (checked at entry): the offset is the linear address, and an aligned
-      // access (checked below) lies inside the limit.
+    const hi = this.flatLimit[seg];
+    if (hi !== -1) {
+      // Flat (checked at entry, with this limit): the offset is the linear address. At 4 GiB
+      // an aligned access (checked below) lies inside the limit.
       c.tee(A).set(LIN);
-      this.use.flat4g |= 1 << (FLAT_4G + seg);
+      if (hi !== 0xffff_ffff) { c.get(A).const((hi - (size - 1)) | 0).gtU().if(); this.exit(k); c.end(); }
+      this.use.flat |= 1 << (FLAT_SEG + seg);
+      this.flatUsed |= 1 << seg;
     } else {
       // The limit check (expand-up from 0, checked at entry): offset <= high - (size - 1).
       c.tee(A).const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg)).const(size - 1).sub().gtU().if(); this.exit(k); c.end();
@@ -1000,8 +1012,8 @@ export class WasmTier {
     private readonly mem: { ramSize: number; notRamAt: number },
     /** Whether the CPU translates linear addresses now (the mode a block is compiled for). */
     private readonly paging: () => boolean,
-    /** The segments flat over 4 GiB now (flat4g; a block is compiled for them). */
-    private readonly flatSegments: () => number,
+    /** The segment registers now (a block is compiled for their flat segments). */
+    private readonly segments: () => SegState,
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
@@ -1144,7 +1156,8 @@ export class WasmTier {
     const direct = !this.paging();
     if (direct && this.mem.notRamAt < 0) return null;
     const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
-    em.flatSegments = this.flatSegments();
+    const segs = this.segments(), bits = flatBits(segs);
+    for (let s = 0; s < 6; s++) if ((bits & (1 << (FLAT_SEG + s))) !== 0 && segs[s].readHi >>> 0 >= 3) em.flatLimit[s] = segs[s].readHi >>> 0;
     const c = em.c;
     // Every exit branches out of this block to the epilogue.
     c.block();
@@ -1187,6 +1200,10 @@ export class WasmTier {
     pro.const(0).load(em.ctx(Ctx.FLAT)).const(needs[0]).and().const(needs[0]).ne().if().const(0).return().end();
     pro.const(0).load(em.ctx(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(em.ctx(Ctx.NEED_W)).set(NEED_W);
+    // The flat segments' limits are the ones the code compares with.
+    for (let s = 0; s < 6; s++) {
+      if (((em.flatUsed >> s) & 1) !== 0) pro.const(0).load(em.ctx(Ctx.READ_HI + s)).const(em.flatLimit[s] | 0).ne().if().const(0).return().end();
+    }
     em.regLocal.forEach((l, r) => { if (l >= 0) pro.const(0).load(regs + 4 * r).set(l); });
     if (region !== null) {
       // Every member may be entered in this run: the context's FLAT bits they all need, and
@@ -1224,7 +1241,7 @@ export class WasmTier {
       if (sc.readLo === 0 && sc.readHi >= 3) flat |= 1 << s;
       if (sc.writeLo === 0 && sc.writeHi >= 3) flat |= 256 << s;
     }
-    flat |= flat4g(segs);
+    flat |= flatBits(segs);
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
     // RDTSC: without CR4.TSD's #GP and any monitor's intercept or exit, it reads Cpu.readTsc().
     // The native entries' forms: at CPL 1, with the table's header brought up to date.
