@@ -1038,13 +1038,15 @@ export class WasmTier {
 
   /** `block` was dropped: the run loop must not find it. */
   dropped(block: CompiledBlock): void {
-    // The regions holding a copy of it go too: their first blocks stay at tier 1.
+    // The regions holding a copy of it go too: their first blocks run at tier 1 and are
+    // compiled again after as many runs as the first time (under bt, the translator's
+    // writes into the cache drop blocks all through the boot).
     const regions = this.inRegions.get(block);
     if (regions !== undefined) {
       this.inRegions.delete(block);
       for (const r of regions) {
         const root = this.blocks[r];
-        if (root !== null && root !== undefined && root.wasm === r) { this.unmap(root); root.wasm = -1; }
+        if (root !== null && root !== undefined && root.wasm === r) { this.unmap(root); root.wasm = -1; root.runs = 0; }
       }
     }
     if (block.wasm >= 0) this.unmap(block);
@@ -1156,8 +1158,11 @@ export class WasmTier {
     const direct = !this.paging();
     if (direct && this.mem.notRamAt < 0) return null;
     const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
+    // ES, SS and DS only: FS and GS are what a flat-model system gives a base (per-CPU data,
+    // thread-local storage), and code compiled while one is flat would be refused at every
+    // entry after (measured: Linux's FS is flat during early boot, then its per-CPU area).
     const segs = this.segments(), bits = flatBits(segs);
-    for (let s = 0; s < 6; s++) if ((bits & (1 << (FLAT_SEG + s))) !== 0 && segs[s].readHi >>> 0 >= 3) em.flatLimit[s] = segs[s].readHi >>> 0;
+    for (const s of [SegReg.ES, SegReg.SS, SegReg.DS]) if ((bits & (1 << (FLAT_SEG + s))) !== 0 && segs[s].readHi >>> 0 >= 3) em.flatLimit[s] = segs[s].readHi >>> 0;
     const c = em.c;
     // Every exit branches out of this block to the epilogue.
     c.block();
