@@ -35,8 +35,10 @@ export const enum TargetHeader {
   RET_COUNT = 2,
   CALL_COUNT = 3,
 }
+/** Byte offsets in the table of its values and of its header (keys at 0). */
+export const TARGET_VALS = 4 * NATIVE_TARGET_SLOTS, TARGET_HEADER = 8 * NATIVE_TARGET_SLOTS;
 /** Bytes of the table in the WebAssembly memory (a whole number of pages of 4 KiB). */
-export const NATIVE_TARGETS_BYTES = 8 * NATIVE_TARGET_SLOTS + 4096;
+export const NATIVE_TARGETS_BYTES = TARGET_HEADER + 4096;
 
 /** The slot of key `k` (both the owner and the compiled code hash this way). */
 export function targetSlot(k: number): number {
@@ -55,16 +57,11 @@ export class NativeTargets {
    * In `memory` at byte offset `at` (where the WebAssembly tier reads it), or in arrays of
    * its own (`memory` null: no tier to read it).
    */
-  constructor(memory: WebAssembly.Memory | null, readonly at: number) {
+  constructor(memory: WebAssembly.Memory | null, at: number) {
     const buf = memory?.buffer ?? new ArrayBuffer(NATIVE_TARGETS_BYTES);
     const base = memory !== null ? at : 0;
     this.keys = new Int32Array(buf, base, NATIVE_TARGET_SLOTS);
-    this.vals = new Int32Array(buf, base + 4 * NATIVE_TARGET_SLOTS, NATIVE_TARGET_SLOTS);
-    this.header = new Int32Array(buf, base + 8 * NATIVE_TARGET_SLOTS, 16);
+    this.vals = new Int32Array(buf, base + TARGET_VALS, NATIVE_TARGET_SLOTS);
+    this.header = new Int32Array(buf, base + TARGET_HEADER, 16);
   }
-
-  /** Byte offset of key slot 0 in the WebAssembly memory. */
-  get keysAt(): number { return this.at; }
-  get valsAt(): number { return this.at + 4 * NATIVE_TARGET_SLOTS; }
-  headerAt(word: TargetHeader): number { return this.at + 8 * NATIVE_TARGET_SLOTS + 4 * word; }
 }

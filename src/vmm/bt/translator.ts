@@ -105,7 +105,6 @@ class EntryMap {
   private readonly keys: Int32Array;
   /** The TC address (int32 bits), 0 for an empty slot (no TC address is 0). */
   private readonly vals: Int32Array;
-  private static slot(k: number): number { return targetSlot(k); }
   constructor(table: NativeTargets) {
     this.keys = table.keys;
     this.vals = table.vals;
@@ -120,7 +119,7 @@ class EntryMap {
    * 2 GiB returned as a number is a heap number per call (10 M of them on a Linux boot).
    */
   bits(addr: number): number {
-    const k = addr | 0, i = EntryMap.slot(k);
+    const k = addr | 0, i = targetSlot(k);
     if (this.keys[i] === k && this.vals[i] !== 0) return this.vals[i];
     const v = this.map.get(k);
     if (v === undefined) return 0;
@@ -129,12 +128,12 @@ class EntryMap {
   }
   has(addr: number): boolean { return this.map.has(addr | 0); }
   set(addr: number, v: number): void {
-    const k = addr | 0, i = EntryMap.slot(k);
+    const k = addr | 0, i = targetSlot(k);
     this.map.set(k, v >>> 0);
     if (this.keys[i] === k) this.vals[i] = v | 0;
   }
   delete(addr: number): void {
-    const k = addr | 0, i = EntryMap.slot(k);
+    const k = addr | 0, i = targetSlot(k);
     this.map.delete(k);
     if (this.keys[i] === k) this.vals[i] = 0;
   }

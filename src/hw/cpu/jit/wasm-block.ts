@@ -23,7 +23,7 @@ import type { Cpu } from "../cpu.js";
 import type { Instr } from "../instr.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { CPU_SLOT, NATIVE_RING0 } from "../../mem/physical-memory.js";
-import { NATIVE_TARGET_SLOTS, TargetHeader, type NativeForm } from "../../mem/native-targets.js";
+import { NATIVE_TARGET_SLOTS, TARGET_HEADER, TARGET_VALS, TargetHeader, type NativeForm } from "../../mem/native-targets.js";
 import { CONDITION_OF_FLAGS, FLAG_BIT, FLAG_OF_RECORD, LAZY_OPS, type Expr, type Flag, type Leaf } from "../flag-semantics.js";
 import * as F from "../eflags.js";
 import { Rep } from "../instr.js";
@@ -418,7 +418,7 @@ class Emitter {
    */
   native(form: NativeForm, k: number): void {
     const c = this.c, t = this.slot.targets;
-    const header = (w: TargetHeader): number => t + 8 * NATIVE_TARGET_SLOTS + 4 * w;
+    const header = (w: TargetHeader): number => t + TARGET_HEADER + 4 * w;
     c.const(0).load(this.ctx(Ctx.FLAT)).const(FLAT_CPL1).and().eqz();
     c.const(0).load(header(TargetHeader.ENABLED)).eqz().or().if(); this.exit(k); c.end();
     this.use.stack = true;
@@ -427,7 +427,7 @@ class Emitter {
     const lookUp = (): void => {
       c.get(key).get(key).const(16).shrU().xor().const(NATIVE_TARGET_SLOTS - 1).and().const(2).shl().tee(target);
       c.load(t).get(key).ne().if(); this.exit(k); c.end();
-      c.get(target).load(t + 4 * NATIVE_TARGET_SLOTS).tee(target).eqz().if(); this.exit(k); c.end();
+      c.get(target).load(t + TARGET_VALS).tee(target).eqz().if(); this.exit(k); c.end();
     };
     const count = (w: TargetHeader): void => { c.const(0).const(0).load(header(w)).const(1).add().store(header(w)); };
     if (form.kind === "ret") {
