@@ -39,11 +39,6 @@ export interface LinuxGuest {
   arch: "i386" | "amd64";
   /** The kernel metapackage whose linux-image-<release> dependency is fetched. */
   kernelMetapackage: string;
-  /**
-   * The linux-image-<release> package fetched instead, while the package lists still hold
-   * it: the release the suite's logs were verified against (docs/guests.md, "The kernel").
-   */
-  kernelPin?: string;
   /** bin/busybox must be an ELF of this class (1: ELFCLASS32, 2: ELFCLASS64) and e_machine. */
   elfClass: 1 | 2;
   elfMachine: number;
@@ -111,7 +106,7 @@ export const LINUX64_CMDLINE = LINUX_CMDLINE + " earlyprintk=ttyS0";
 /** Debian i386: linux-image-686 and busybox-static:i386 (`vmm86 fetch linux`). */
 export const LINUX_I386: LinuxGuest = {
   name: "linux", arch: "i386", kernelMetapackage: KERNEL_METAPACKAGE, elfClass: 1, elfMachine: 3, cacheName: "linux",
-  cmdline: LINUX_CMDLINE, kernelPin: "linux-image-6.1.0-50-686",
+  cmdline: LINUX_CMDLINE,
 };
 /** Debian amd64: linux-image-amd64 and busybox-static:amd64 (`vmm86 fetch linux64`). */
 export const LINUX_AMD64: LinuxGuest = {
@@ -353,11 +348,8 @@ async function fetchLinuxLocked(opts: FetchLinuxOptions, cacheDir: string): Prom
 
   log("[2/4] resolving packages");
   const meta = await apt.show(guest.kernelMetapackage);
-  // The pinned release while the lists hold it; else the metapackage's current one.
-  const pinned = guest.kernelPin !== undefined ? await apt.show(guest.kernelPin).catch(() => null) : null;
-  if (guest.kernelPin !== undefined && pinned === null) log(`  ${guest.kernelPin} is no longer in the package lists: taking ${guest.kernelMetapackage}'s kernel`);
-  const kernelPackage = pinned !== null ? guest.kernelPin! : kernelDependency(meta, guest);
-  const kernel = pinned ?? await apt.show(kernelPackage);
+  const kernelPackage = kernelDependency(meta, guest);
+  const kernel = await apt.show(kernelPackage);
   const busybox = await apt.show(BUSYBOX_PACKAGE);
   log(`  ${guest.kernelMetapackage} ${field(meta, "Version")} -> ${kernelPackage} ${field(kernel, "Version")}`);
   log(`  ${BUSYBOX_PACKAGE}:${guest.arch} ${field(busybox, "Version")}`);

@@ -740,6 +740,7 @@ export class Monitor {
     if (kernel) {
       rip = this.bt64!.enter(vc.eip)!; // leave() interpreted until there is a translation
       cs = L.SEL64_TC_CS | w.guestRing;
+      this.flushMachineTlb(-1); // as resume(): the frames it traced may be writable in the TLB
     } else {
       rip = vc.eip;
       cs = this.desc.machineSelector(SegReg.CS, vc.segs[SegReg.CS], cpl);
@@ -1412,6 +1413,10 @@ export class Monitor {
         this.afterGuestChange(false);
         m.regs.set(vc.regs);
       }
+      // A translation traces the frames its code came from: their shadow entries lost the
+      // write right, and the machine's TLB may still hold it (a write just before, as
+      // Linux's ftrace patches a function and then runs it).
+      this.flushMachineTlb(-1);
     }
     if (eip >= 0) {
       cs = L.SEL_TC_CS;
