@@ -125,6 +125,13 @@ function packedArray<T>(n: number, v: T): T[] {
   return a;
 }
 
+/**
+ * A page of the decoded-instruction cache, empty: a copy of one made once (`slice` of a
+ * packed array is packed, and made in one allocation, where pushing 4,096 elements grows
+ * the array's store eleven times: half of the early boot's allocation by the cache).
+ */
+const EMPTY_CODE_PAGE: (Instr | undefined)[] = packedArray<Instr | undefined>(4096, undefined);
+
 /** Why a processor shut down (SDM vol. 3 "Interrupt 8": a fault while delivering #DF). */
 export interface ShutdownCause {
   /** The exceptions in the order they were raised: the first one, #DF, the last. */
@@ -1466,7 +1473,7 @@ export class Cpu {
     let arr = this.icachePage(page);
     let info: CodePage;
     if (arr === undefined) {
-      arr = this.icacheFree.pop() ?? packedArray<Instr | undefined>(4096, undefined) as Instr[];
+      arr = this.icacheFree.pop() ?? EMPTY_CODE_PAGE.slice() as Instr[];
       const dir = this.icacheDir[page >>> 10] ??= packedArray<Instr[] | undefined>(1 << 10, undefined);
       dir[page & 0x3ff] = arr;
       this.icachePages.push(page);

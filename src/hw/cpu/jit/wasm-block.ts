@@ -1289,7 +1289,9 @@ export class WasmTier {
     // The block it stopped in: a region's member (bits 10–15), entered at its offset from the first.
     const fn = ctx[Ctx.CUR], member = (res >>> MEMBER_SHIFT) & 63;
     const cur = member === 0 ? this.blocks[fn]! : this.members[fn]![member].block;
-    const curE0 = member === 0 ? ctx[Ctx.E0] : (ctx[Ctx.E0] + this.members[fn]![member].delta) | 0;
+    // The context holds EIP as an int32: the offset is its unsigned value (a negative EIP
+    // would pass every CS-limit check after it: eip-high.test.ts).
+    const curE0 = (member === 0 ? ctx[Ctx.E0] : ctx[Ctx.E0] + this.members[fn]![member].delta) >>> 0;
     this.stats.wasmRuns++;
     this.stats.wasmChained += ctx[Ctx.CHAINED];
     const done = res & 0xff;
