@@ -1276,7 +1276,9 @@ export class WasmTier {
     ctx[Ctx.BUDGET] = Math.min(cpu.sliceEnd - cpu.instructions, 0x7fff_ffff);
     ctx[Ctx.REPLAY] = 0;
     ctx[Ctx.CHAINED] = 0;
-    const res = this.dispatch(block.wasm, e0);
+    // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
+    // heap number allocated at every entry; as int32 bits it is a small integer.
+    const res = this.dispatch(block.wasm, e0 | 0);
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
     this.stats.wasmInstructions += total;
