@@ -1058,6 +1058,10 @@ export class Monitor {
     this.overhead -= 1;
     this.clearWritten();
     this.guestMem.write32((frame + (lin & 0xfff)) >>> 0, ins.handler === movEvGv ? m.regs[ins.reg] : ins.imm);
+    // The one frame written is a page table and nothing else: only the entries under the
+    // store can differ from the shadow's snapshot of it.
+    this.clearWritten();
+    this.shadow.tableWritten(frame >>> 12, lin & 0xfff, 4);
     this.afterGuestChange(false);
     this.afterInPlace();
     this.counters.inc("trap.pf-table-store-quick");

@@ -580,9 +580,12 @@ export class ShadowMmu {
 
   /**
    * The guest wrote traced page-table frame `f` (an emulated write): drop the shadow
-   * entries whose guest entry changed other than by the A bit or a D bit being set.
+   * entries whose guest entry changed other than by the A bit or a D bit being set. When the
+   * caller knows the bytes written (`len` at offset `off`, one store), only the entries under
+   * them are compared; otherwise the whole table is (1,024 words against the snapshot: most
+   * of a page-table store's cost).
    */
-  tableWritten(f: number): void {
+  tableWritten(f: number, off = 0, len = 4096): void {
     const list = this.byFrame.get(f);
     if (list === undefined) return;
     this.counters.inc("shadow.pt-write");
@@ -595,10 +598,11 @@ export class ShadowMmu {
     for (const page of list) {
       const snap = page.snap, shape = page.shape, eb = shape.entryBytes, w = eb >>> 2;
       const n = shape.entries[page.level];
+      const first = Math.floor(off / eb), end = Math.min(n, Math.floor((off + len - 1) / eb) + 1);
       const regionFirst = page.top && page.level === shape.regionLevel && this.region !== null ? this.index(regionBase(shape), shape, page.level) : n;
       // The top path above the region level is re-pointed, never dropped.
       const path = page.top && page.level < shape.regionLevel && this.region !== null && !shape.rootInRegisters ? n - 1 : n;
-      for (let i = 0; i < n; i++) {
+      for (let i = first; i < end; i++) {
         const old = snap[i * w];
         if (old === 0) continue;
         const cur = (words !== null ? words[i * w] : mem.read32(base + i * eb)) | PTE_A;
