@@ -99,11 +99,13 @@ export function program(seed: number): Program {
         () => b.push(0x66, [0x01, 0x11, 0x29, 0x31, 0x39][rng.int(5)], modrm(3, r(), r())), () => b.push(0x66, 0x83, modrm(1, rng.int(8), 3), rng.int(0xfe), rng.int(256)),
         () => b.push(0x66, 0x40 + r()), () => b.push(0x66, 0xb8 + r(), rng.int(256), rng.int(256)),
         () => { const x = r(); b.push(0x66, 0xb8 + x, rng.int(256), 0x80 | rng.int(128), 0x66, 0xc1, modrm(3, [0, 1, 4, 5, 7][rng.int(5)], x), rng.int(40)); }, () => b.push(0x66, 0xd3, modrm(1, [4, 5, 7][rng.int(3)], 3), rng.int(0xfe))][rng.int(8)](); break;
-      // One string step (LODS STOS MOVS SCAS, byte or dword) from ESI/EDI inside the data page, with DF set sometimes.
+      // One string step (LODS STOS MOVS SCAS, byte, word or dword) from ESI/EDI inside the data page, with DF set sometimes.
       case 31: { const std = rng.int(3) === 0;
         b.push(0xbe, ...le(DATA + 0x100 + rng.int(0xd00)), 0xbf, ...le(DATA + 0x100 + rng.int(0xd00)));
         if (std) b.push(0xfd);
-        b.push([0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xae, 0xaf][rng.int(8)]);
+        const op = [0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xae, 0xaf][rng.int(8)];
+        if ((op & 1) === 1 && rng.int(2) === 0) b.push(0x66);
+        b.push(op);
         if (std) b.push(0xfc);
         break; }
       // BSWAP; MOV with a moffs (A0–A3); PUSH dword [ebx+d8], POP; PUSH EBP, MOV EBP, ESP, (PUSH r,) LEAVE; RDTSC (the instruction count);

@@ -620,8 +620,8 @@ function takes(i: Instr): boolean {
   const kind = i.def.lower;
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
-  // One string step (no REP prefix), 32-bit addresses; byte and dword elements.
-  if (kind === "lods" || kind === "stos" || kind === "movs" || kind === "scas") return i.rep === Rep.None && i.adsize32 && ((i.opcode & 1) === 0 || i.opsize32);
+  // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements.
+  if (kind === "lods" || kind === "stos" || kind === "movs" || kind === "scas") return i.rep === Rep.None && i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc") return true;
   const specs = i.def.operands;
@@ -861,7 +861,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     case "lods": case "stos": case "movs": case "scas": {
       // One step of the string instruction with DF clear (checked at entry): as lodsOnce,
       // stosOnce, movsOnce and scasOnce, each index advanced by the element's size.
-      const size = (i.opcode & 1) === 0 ? 1 : 4;
+      const size = (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2;
       em.use.up = true;
       const step = (reg: number, from: number): void => { c.get(from).const(size).add().set(V); em.regSet(reg, 4, V); };
       if (kind === "lods") {
