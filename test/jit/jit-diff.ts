@@ -90,8 +90,17 @@ export function program(seed: number): Program {
         () => b.push(0x0f, 0x90 + rng.int(16), modrm(1, 0, 3), rng.int(0x100)), () => b.push(0x0f, 0x40 + rng.int(16), modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0x0f, 0xbf, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0xd3, modrm(3, rng.int(8), r()))][rng.int(7)](); break;
       // call L; jmp M; L: add r, r or adc r, r (flags across blocks); ret or ret 0; M: (CALL, RET, JMP end blocks).
+      // The CALL relative, or through a register or a dword in memory (L = EBP, the program's
+      // base, + its offset); or a JMP through a register over a MOV.
       case 21: { const body = [rng.int(2) ? 0x01 : 0x11, modrm(3, r(), r()), ...(rng.int(2) ? [0xc3] : [0xc2, 0, 0])];
-        b.push(0xe8, 2, 0, 0, 0, 0xeb, body.length, ...body); break; }
+        const x = r(), at = b.length, slot = rng.int(0x40) * 4;
+        switch (rng.int(4)) {
+          case 0: b.push(0xe8, 2, 0, 0, 0, 0xeb, body.length, ...body); break;
+          case 1: b.push(0x8d, modrm(2, x, 5)); u32(at + 10); b.push(0xff, modrm(3, 2, x), 0xeb, body.length, ...body); break; // lea x, [ebp+L]; call x
+          case 2: b.push(0x8d, modrm(2, x, 5)); u32(at + 14); b.push(0x89, modrm(1, x, 3), slot, 0xff, modrm(1, 2, 3), slot, 0xeb, body.length, ...body); break; // ...; call [ebx+d8]
+          default: b.push(0x8d, modrm(2, x, 5)); u32(at + 13); b.push(0xff, modrm(3, 4, x), 0xb8 + r()); u32(rng.next()); break; // lea x, [ebp+M]; jmp x; (mov r, imm32) M:
+        }
+        break; }
       // NOT/NEG of a register or memory; IMUL r, [ebx+d8]; 16-bit MOV/ALU/INC/shifts/rotates of registers and memory (66h).
       case 29: [() => b.push(0xf7, modrm(3, 2 + rng.int(2), r())), () => b.push(0xf7, modrm(1, 2 + rng.int(2), 3), rng.int(0xfd)),
         () => b.push(0x0f, 0xaf, modrm(1, r(), 3), rng.int(0xfd))][rng.int(3)](); break;

@@ -608,7 +608,7 @@ function successors(b: CompiledBlock): number[] {
     if (i.native) return out;
     const kind = i.def.lower;
     if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.ends[k] + (i.imm | 0));
-    if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret") out.push(p0 + b.ends[k]);
+    if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret" && kind !== "callind" && kind !== "jmpind") out.push(p0 + b.ends[k]);
   }
   return out;
 }
@@ -628,7 +628,7 @@ function takes(i: Instr): boolean {
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
-  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret") return i.opsize32;
+  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind") return i.opsize32;
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
@@ -933,6 +933,22 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(X).get(0).const(em.end(k)).add().store(0);
       em.regSet(4, 4, A);
       em.transfer(k, V, (em.end(k) + (i.imm | 0)) | 0);
+      return true;
+    }
+    case "callind": case "jmpind": {
+      // As call_Ev / jmp_Ev (32-bit operand): the target read from the register or memory
+      // operand (a fault there is the instruction's), inside CS's limit (else the handler
+      // raises #GP), for CALL the return address pushed (the stack's fast path), EIP = target.
+      const t = em.locals++;
+      if (i.hasMem) { em.memory(i, k, i.seg, 4, false); em.memLoad(4); c.set(t); } else { em.regGet(i.rm, 4); c.set(t); }
+      em.checkTarget(k, t);
+      if (kind === "callind") {
+        em.use.stack = true;
+        em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
+        c.get(X).get(0).const(em.end(k)).add().store(0);
+        em.regSet(4, 4, A);
+      }
+      em.transfer(k, t);
       return true;
     }
     case "ret": {
