@@ -56,7 +56,10 @@ export function program(seed: number): Program {
       case 10: b.push(0xc1, modrm(3, [4, 5, 7, 0, 1][rng.int(5)], r()), rng.int(40)); break; // shifts/rotates
       case 11: b.push(0x0f, 0xaf, modrm(3, r(), r())); break; // imul
       case 12: if (rng.int(12) === 0) b.push(0xf7, modrm(3, 6, 1)); break; // div ecx (#DE sometimes)
-      case 13: b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r())); break; // cmp; jcc over a mov
+      // cmp; jcc over a mov, or (rarely) over a UD2 that ends the block (#UD when the jump is not taken).
+      case 13: if (rng.int(8) === 0) b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x0f, 0x0b);
+        else b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x89, modrm(3, r(), r()));
+        break;
       case 14: if (rng.int(12) === 0) b.push(0x8b, 0x06); break; // mov eax, [esi]: a random pointer
       case 15: if (rng.int(12) === 0) { b.push(0x8b, modrm(2, r(), 3)); u32(HOLE - DATA + rng.int(0x100)); } break; // #PF mid-block
       case 16: if (!smcOn) break;

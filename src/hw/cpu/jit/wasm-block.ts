@@ -1204,8 +1204,12 @@ export class WasmTier {
       // A function that stops before the block's end costs an entry from JavaScript and a
       // return to tier 1 every time: worth it only for a long enough run of instructions, or
       // when what stops it is a native helper that ends the block anyway (under bt, most
-      // short blocks end in the RET or CALL helper, which leaves to JavaScript in any case).
-      if (t === 0 && (k === 0 || (k < n && k < MIN_PARTIAL && !(k === n - 1 && b.instrs[k].native)))) return null;
+      // short blocks end in the RET or CALL helper, which leaves to JavaScript in any case),
+      // or a UD2 that ends it, which the code before it jumps over on every run but the one
+      // that fails (Linux's BUG() and WARN() sites: 87 k runs of such blocks went through
+      // JavaScript on its boot).
+      const last = k === n - 1 ? b.instrs[k] : null;
+      if (t === 0 && (k === 0 || (k < n && k < MIN_PARTIAL && !(last !== null && (last.native || last.opcode === 0x0f0b))))) return null;
       if (t === 0) covered = k;
       em.exit(k, false, k === n);
       needs.push(em.flatNeeded);
