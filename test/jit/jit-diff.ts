@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(36);
+    const kind = rng.int(37);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -155,7 +155,7 @@ export function program(seed: number): Program {
         b.push(0x75, (top - (b.length + 2)) & 0xff);                      // jnz top
         break;
       }
-      default: b.push(0x9c, 0x9d); break; // pushfd; popfd
+      default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }
   }
   // The loop: dec dword [COUNTER]; jnz start (rel32); then hlt.

@@ -70,3 +70,9 @@ test("IN, OUT, CLI and STI at CPL 3 above IOPL: #GP from inside a compiled block
 test("PUSHFD and POPFD on the strict CPU at CPL 3: #GP from inside a compiled block, as the interpreter", () => {
   run("strict", "pushfd\n popfd\n nop", 2);
 });
+
+test("PUSHFD on the strict CPU at CPL 3 after seven NOPs (so the WebAssembly tier compiles the block with it): #GP, as the interpreter", () => {
+  // The tier pushes EFLAGS itself only where the run allows it (FLAT_PUSHF: no strict CPU
+  // above CPL 0, no hardware-assisted guest); elsewhere the function returns at its start.
+  run("strict", "nop\n nop\n nop\n nop\n nop\n nop\n nop\n pushfd", 1);
+});

@@ -75,6 +75,12 @@ const enum Ctx {
 const REPLAY_REC1 = 1, REPLAY_REC0 = 2, REPLAY_EAGER = 4;
 const FLAT_STACK = 1 << 16;
 /**
+ * PUSHF pushes EFLAGS without a check or an exit: no strict CPU's #GP above CPL 0, no
+ * hardware-assisted guest (an SVM intercept). (V86 mode's IOPL check does not arise: the
+ * tier runs 32-bit code only.)
+ */
+const FLAT_PUSHF = 1 << 17;
+/**
  * How linear addresses become physical: through the 32-bit TLB (paging on), or directly
  * (paging off, A20 on, not IA-32e mode, no nested paging), with writes allowed directly while
  * no page is watched. A block is compiled for one of the two; Ctx.FLAT says which holds.
@@ -156,7 +162,7 @@ function operandOf(i: Instr, spec: string): Operand | null {
 }
 
 /** What a compiled block needs of the segments at entry (bit per SegReg). */
-interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean; flat: number }
+interface SegUse { read: number; write: number; stack: boolean; up: boolean; tsc: boolean; pushf: boolean; flat: number }
 
 /** A block in a region: its offset from the region's first block (same page), its table index. */
 interface Member { readonly block: CompiledBlock; readonly delta: number; readonly index: number }
@@ -175,12 +181,12 @@ class Emitter {
    */
   eager: number | null = null;
   eagerStored = false;
-  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false, flat: 0 };
+  readonly use: SegUse = { read: 0, write: 0, stack: false, up: false, tsc: false, pushf: false, flat: 0 };
   /** The Ctx.FLAT bits the code assumes (checked at its start). */
   get flatNeeded(): number {
     const u = this.use;
     const mode = this.direct ? FLAT_DIRECT | (u.write !== 0 ? FLAT_DIRECT_W : 0) : FLAT_PAGED;
-    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | mode | u.flat;
+    return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | (u.pushf ? FLAT_PUSHF : 0) | mode | u.flat;
   }
   /**
    * A region's members (null: one block), the one being emitted, the local saying which one
@@ -588,6 +594,7 @@ const isFlag = (s: string): s is Flag => s === "CF" || s === "PF" || s === "AF" 
 function flagsRead(i: Instr): Expr | null {
   const kind = i.def.lower;
   if (kind === "loop") return i.opcode === 0xe2 ? null : "ZF";
+  if (kind === "pushf") return ALL_FLAGS;
   if (kind === "jcc" || kind === "setcc" || kind === "cmovcc") return CONDITION_OF_FLAGS[(i.opcode & 0xf) >> 1];
   if (kind === "alu") {
     const op = i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
@@ -628,7 +635,7 @@ function takes(i: Instr): boolean {
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
-  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind") return i.opsize32;
+  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind" || kind === "pushf") return i.opsize32;
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
@@ -714,6 +721,19 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
       if (src.kind === "imm") c.const(i.imm | 0); else rd(src);
       c.set(V);
+      em.use.stack = true;
+      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
+      em.memStore(4, V);
+      em.regSet(4, 4, A);
+      return true;
+    }
+    case "pushf": {
+      // As pushf (32-bit operand) where it neither faults nor exits (FLAT_PUSHF): EFLAGS as
+      // getEflags gives it, the six flags as they are now and the others as the run began
+      // (no instruction of this tier changes them), VM and RF clear in the image.
+      em.use.pushf = true;
+      em.allFlags();
+      c.const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~(F.ARITH | F.VM | F.RF)).and().or().set(V);
       em.use.stack = true;
       em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
       em.memStore(4, V);
@@ -1274,6 +1294,7 @@ export class WasmTier {
       const refresh = cpu.mem.nativeTargets.refresh;
       if (refresh !== null) { refresh(); flat |= FLAT_CPL1; }
     }
+    if (cpu.guest === null && !cpu.nonRoot && !(cpu.features.strict && cpu.cpl > 0)) flat |= FLAT_PUSHF;
     if (cpu.guest === null && !cpu.nonRoot && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
       flat |= FLAT_TSC;
       const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
