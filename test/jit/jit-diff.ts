@@ -54,7 +54,9 @@ export function program(seed: number): Program {
       case 8: { const x = r(); b.push(0x50 + r(), 0x58 + x); break; } // push r; pop r
       case 9: b.push(0x8d, modrm(1, r(), 4), (rng.int(4) << 6) | (r() << 3) | r(), rng.int(256)); break; // lea
       case 10: b.push(0xc1, modrm(3, [4, 5, 7, 0, 1][rng.int(5)], r()), rng.int(40)); break; // shifts/rotates
-      case 11: b.push(0x0f, 0xaf, modrm(3, r(), r())); break; // imul
+      // imul r, r; mul r or mul dword [ebx+d8], then SETcc (the flags it leaves); cdq.
+      case 11: [() => b.push(0x0f, 0xaf, modrm(3, r(), r())), () => b.push(0xf7, modrm(3, 4, r()), 0x0f, 0x90 + rng.int(16), modrm(3, 0, r8())),
+        () => b.push(0xf7, modrm(1, 4, 3), rng.int(0xfd), 0x0f, 0x90 + rng.int(16), modrm(3, 0, r8())), () => b.push(0x99)][rng.int(4)](); break;
       case 12: if (rng.int(12) === 0) b.push(0xf7, modrm(3, 6, 1)); break; // div ecx (#DE sometimes)
       // cmp; jcc over a mov, or (rarely) over a UD2 that ends the block (#UD when the jump is not taken).
       case 13: if (rng.int(8) === 0) b.push(0x39, modrm(3, r(), r()), 0x70 + rng.int(16), 2, 0x0f, 0x0b);

@@ -49,10 +49,10 @@ export type Operand = string;
  * "call", "ret" and "jmp" (near, relative or from the stack) and "callind", "jmpind" (near,
  * through a register or memory: FF /2, FF /4) end a block; only the WebAssembly tier takes them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap",
  * "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
- * "jcxz", MOV's moffs forms, PUSH r/m and "pushf" (PUSHFD).
+ * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32) and "cwd" (CDQ).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz";
+  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -900,7 +900,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     [stack.push_Zv, "push"], [stack.push_I, "push"], [stack.pop_Zv, "pop"],
     [data.lea_Gv_M, "lea"], [data.movzx_Gv_Eb, "movzx"], [data.movzx_Gv_Ew, "movzx"],
     [data.movsx_Gv_Eb, "movsx"], [data.movsx_Gv_Ew, "movsx"],
-    [ctl.jcc_J, "jcc"], [ctl.call_J, "call"], [ctl.ret, "ret"], [ctl.jmp_J, "jmp"], [ctl.call_Ev, "callind"], [ctl.jmp_Ev, "jmpind"], [stack.pushf, "pushf"], [data.nop, "nop"], [alu.imul_Gv_Ev, "imul"], [alu.not_Ev, "not"], [alu.neg_Ev, "neg"], [shift.grp2_Eb, "shift"], [shift.grp2_Ev, "shift"], [bit.setcc_Eb, "setcc"], [bit.cmovcc_Gv_Ev, "cmovcc"],
+    [ctl.jcc_J, "jcc"], [ctl.call_J, "call"], [ctl.ret, "ret"], [ctl.jmp_J, "jmp"], [ctl.call_Ev, "callind"], [ctl.jmp_Ev, "jmpind"], [stack.pushf, "pushf"], [alu.mul_Ev, "mul"], [data.cwd, "cwd"], [data.nop, "nop"], [alu.imul_Gv_Ev, "imul"], [alu.not_Ev, "not"], [alu.neg_Ev, "neg"], [shift.grp2_Eb, "shift"], [shift.grp2_Ev, "shift"], [bit.setcc_Eb, "setcc"], [bit.cmovcc_Gv_Ev, "cmovcc"],
     [alu.imul_Gv_Ev_I, "imul"], [bit.bswap_Zd, "bswap"], [stack.leave, "leave"], [stack.push_Ev, "push"],
     [data.mov_AL_Ob, "mov"], [data.mov_eAX_Ov, "mov"], [data.mov_Ob_AL, "mov"], [data.mov_Ov_eAX, "mov"],
     [str.lods, "lods"], [str.stos, "stos"], [str.movs, "movs"], [str.scas, "scas"],

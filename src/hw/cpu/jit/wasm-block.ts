@@ -635,7 +635,7 @@ function takes(i: Instr): boolean {
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
-  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind" || kind === "pushf") return i.opsize32;
+  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind" || kind === "pushf" || kind === "mul" || kind === "cwd") return i.opsize32;
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
@@ -740,6 +740,29 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.regSet(4, 4, A);
       return true;
     }
+    case "mul": {
+      // As mul_Ev (dword): EDX:EAX = EAX × r/m, unsigned; the flags as setMulFlags leaves them
+      // (eager: CF = OF = a high dword not 0, AF clear, ZF, SF and PF of the low dword).
+      const src = operandOf(i, specs[0])!;
+      if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
+      const lo = em.locals++, hi = em.locals++, f = em.locals++;
+      em.regGet(0, 4); c.i64ExtendU(); rd(src); c.i64ExtendU(); c.i64Mul().i64Const(32).i64ShrU().i32Wrap().set(hi);
+      em.regGet(0, 4); rd(src); c.mul().set(lo);
+      c.get(hi).eqz().eqz().const(F.CF | F.OF).mul();
+      c.get(lo).eqz().const(31 - Math.clz32(F.ZF)).shl().or();
+      c.get(lo).const(31).shrU().const(31 - Math.clz32(F.SF)).shl().or();
+      c.get(lo).const(0xff).and().popcnt().const(1).and().eqz().const(31 - Math.clz32(F.PF)).shl().or();
+      c.set(f);
+      em.regSet(0, 4, lo);
+      em.regSet(2, 4, hi);
+      em.setEager(f);
+      return true;
+    }
+    case "cwd":
+      // As cwd (CDQ): EDX = EAX's sign.
+      em.regGet(0, 4); c.const(31).shrS().set(V);
+      em.regSet(2, 4, V);
+      return true;
     case "pop":
       // As Cpu.pop32, then the store: POP ESP leaves the popped value in ESP.
       em.pop(k, 4, i.opcode & 7);
