@@ -407,6 +407,14 @@ class Emitter {
     c.if(); this.exit(k); c.end();
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
   }
+  /** Local `l` pushed as a dword through SS (SS.B = 1): ESP - 4 through the stack's fast path, then ESP = it (PUSH, PUSHFD). */
+  push32(k: number, l: number): void {
+    const c = this.c;
+    this.use.stack = true;
+    this.memory(null, k, SegReg.SS, 4, true, () => { this.regGet(4, 4); c.const(4).sub(); });
+    this.memStore(4, l);
+    this.regSet(4, 4, A);
+  }
   /** A dword popped from SS:[register `from`] (SS.B = 1) into register `to`, ESP = from + 4 (POP, LEAVE). */
   pop(k: number, from: number, to: number): void {
     this.use.stack = true;
@@ -721,10 +729,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
       if (src.kind === "imm") c.const(i.imm | 0); else rd(src);
       c.set(V);
-      em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
-      em.memStore(4, V);
-      em.regSet(4, 4, A);
+      em.push32(k, V);
       return true;
     }
     case "pushf": {
@@ -734,10 +739,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.use.pushf = true;
       em.allFlags();
       c.const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~(F.ARITH | F.VM | F.RF)).and().or().set(V);
-      em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
-      em.memStore(4, V);
-      em.regSet(4, 4, A);
+      em.push32(k, V);
       return true;
     }
     case "mul": {
