@@ -47,8 +47,8 @@ export type Operand = string;
 /**
  * What an instruction is to the block compiler's lowerings (jit/lower.ts, jit/wasm-block.ts).
  * "call", "ret" and "jmp" (near, relative or from the stack) and "callind", "jmpind" (near,
- * through a register or memory: FF /2, FF /4) end a block; only the WebAssembly tier takes them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap",
- * "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
+ * through a register or memory: FF /2, FF /4) end a block; only the WebAssembly tier takes
+ * them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap", "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
  * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32) and "cwd" (CDQ).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |

@@ -15,9 +15,10 @@ const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9, wasm: 0 }
 test("a loop at EIPs above 2^31 ending at CS's limit: the instruction after it faults (#GP, the EIP past the limit) in every tier, also after WebAssembly leaves the block mid-way to tier 1", () => {
   // CS: base 0x80000000, limit 0x80100fff (4 KiB granular), so EIP 0x80100xxx is linear
   // 0x00100xxx. The loop's last byte is the limit's; SHLD in it is what the WebAssembly
-  // tier leaves to tier 1 on every pass (after the eight INCs it compiles). At the first byte past the limit: a RET, run once
-  // before through a flat CS, so its decoded instruction is cached (a fetch of it is then a
-  // look-up and the limit check beside it, not a decode that checks every byte).
+  // tier leaves to tier 1 on every pass (after the eight INCs it compiles). At the first
+  // byte past the limit: a RET, run once before through a flat CS, so its decoded
+  // instruction is cached (a fetch of it is then a look-up and the limit check beside it,
+  // not a decode that checks every byte).
   const results = TIERS.map((jit) => {
     const fm = new FlatMachine({ cpl: 0, jit });
     const sel = setGdt(fm, 12, segDescriptor(0x8000_0000, 0x80100, 0x9a, 0xc));

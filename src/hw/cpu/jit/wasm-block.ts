@@ -31,6 +31,7 @@ import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VA
 import { SegReg } from "../segment.js";
 import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
+import type { Lowering } from "../opcode-table.js";
 import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
 
 /** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
@@ -323,7 +324,7 @@ class Emitter {
     this.eager = null;
     this.eagerStored = false;
     const u = this.use;
-    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false; u.flat = 0;
+    u.read = 0; u.write = 0; u.stack = false; u.up = false; u.tsc = false; u.pushf = false; u.flat = 0;
   }
 
   /**
@@ -628,6 +629,9 @@ function successors(b: CompiledBlock): number[] {
   return out;
 }
 
+/** The kinds this tier takes with a 32-bit operand size only. */
+const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd"]);
+
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
@@ -643,7 +647,7 @@ function takes(i: Instr): boolean {
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
-  if (kind === "jcc" || kind === "call" || kind === "jmp" || kind === "ret" || kind === "callind" || kind === "jmpind" || kind === "pushf" || kind === "mul" || kind === "cwd") return i.opsize32;
+  if (DWORD_ONLY.has(kind)) return i.opsize32;
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
@@ -748,8 +752,9 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       const src = operandOf(i, specs[0])!;
       if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
       const lo = em.locals++, hi = em.locals++, f = em.locals++;
-      em.regGet(0, 4); c.i64ExtendU(); rd(src); c.i64ExtendU(); c.i64Mul().i64Const(32).i64ShrU().i32Wrap().set(hi);
-      em.regGet(0, 4); rd(src); c.mul().set(lo);
+      rd(src); c.set(V);
+      em.regGet(0, 4); c.i64ExtendU().get(V).i64ExtendU().i64Mul().i64Const(32).i64ShrU().i32Wrap().set(hi);
+      em.regGet(0, 4); c.get(V).mul().set(lo);
       c.get(hi).eqz().eqz().const(F.CF | F.OF).mul();
       c.get(lo).eqz().const(31 - Math.clz32(F.ZF)).shl().or();
       c.get(lo).const(31).shrU().const(31 - Math.clz32(F.SF)).shl().or();
@@ -970,13 +975,13 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.jump(k, i.imm | 0);
       return true;
     case "call": {
-      // As call_J: the return address pushed (the stack's fast path), then EIP = target.
-      em.use.stack = true;
-      em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
+      // As call_J: the target inside CS's limit (else the handler raises #GP), the return
+      // address pushed (the stack's fast path), then EIP = target.
+      const ret = em.locals++;
       c.get(0).const((em.end(k) + (i.imm | 0)) | 0).add().set(V);
       em.checkTarget(k, V);
-      c.get(X).get(0).const(em.end(k)).add().store(0);
-      em.regSet(4, 4, A);
+      c.get(0).const(em.end(k)).add().set(ret);
+      em.push32(k, ret);
       em.transfer(k, V, (em.end(k) + (i.imm | 0)) | 0);
       return true;
     }
@@ -987,12 +992,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       const t = em.locals++;
       if (i.hasMem) { em.memory(i, k, i.seg, 4, false); em.memLoad(4); c.set(t); } else { em.regGet(i.rm, 4); c.set(t); }
       em.checkTarget(k, t);
-      if (kind === "callind") {
-        em.use.stack = true;
-        em.memory(i, k, SegReg.SS, 4, true, () => { em.regGet(4, 4); c.const(4).sub(); });
-        c.get(X).get(0).const(em.end(k)).add().store(0);
-        em.regSet(4, 4, A);
-      }
+      if (kind === "callind") { c.get(0).const(em.end(k)).add().set(V); em.push32(k, V); }
       em.transfer(k, t);
       return true;
     }
@@ -1254,7 +1254,7 @@ export class WasmTier {
       // that fails (Linux's BUG() and WARN() sites: 87 k runs of such blocks went through
       // JavaScript on its boot).
       const last = k === n - 1 ? b.instrs[k] : null;
-      if (t === 0 && (k === 0 || (k < n && k < MIN_PARTIAL && !(last !== null && (last.native || last.opcode === 0x0f0b))))) return null;
+      if (t === 0 && (k === 0 || (k < n && k < MIN_PARTIAL && !(last !== null && (last.native || last.def.mnemonic === "ud2"))))) return null;
       if (t === 0) covered = k;
       em.exit(k, false, k === n);
       needs.push(em.flatNeeded);
@@ -1313,14 +1313,16 @@ export class WasmTier {
     }
     flat |= flatBits(segs);
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
-    // RDTSC: without CR4.TSD's #GP and any monitor's intercept or exit, it reads Cpu.readTsc().
     // The native entries' forms: at CPL 1, with the table's header brought up to date.
     if (cpu.cpl === 1) {
       const refresh = cpu.mem.nativeTargets.refresh;
       if (refresh !== null) { refresh(); flat |= FLAT_CPL1; }
     }
-    if (cpu.guest === null && !cpu.nonRoot && !(cpu.features.strict && cpu.cpl > 0)) flat |= FLAT_PUSHF;
-    if (cpu.guest === null && !cpu.nonRoot && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
+    // PUSHF and RDTSC without a hardware-assisted guest's intercept or exit; PUSHF without the
+    // strict CPU's #GP above CPL 0, RDTSC (Cpu.readTsc()) without CR4.TSD's.
+    const host = cpu.guest === null && !cpu.nonRoot;
+    if (host && !(cpu.features.strict && cpu.cpl > 0)) flat |= FLAT_PUSHF;
+    if (host && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
       flat |= FLAT_TSC;
       const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
       ctx[Ctx.TSC] = tsc - hi * 0x1_0000_0000;
