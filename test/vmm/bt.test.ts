@@ -333,6 +333,63 @@ test("RET and CALL helpers in compiled code: the WebAssembly tier makes their lo
   assert.ok(cw["bt.ret-native"] >= 12_000, `RETs native (${cw["bt.ret-native"]})`);
 });
 
+test("PUSHF and CLI helpers in compiled code: the WebAssembly tier pushes the guest's virtual flags and clears its virtual IF (native-targets.ts), as the helpers in JavaScript and bare do", () => {
+  const code = assemble([
+    0xb9, ...le32(6000),                  // mov ecx, 6000
+    0x31, 0xf6,                           // xor esi, esi
+    0x31, 0xff,                           // xor edi, edi
+    0x31, 0xdb,                           // xor ebx, ebx
+    0x31, 0xed,                           // xor ebp, ebp
+    ["loop"],
+    0xfb,                                 // sti             (IF = 1: the STI helper)
+    0x83, 0xc6, 0xff,                     // add esi, -1     (CF set but at the last)
+    0x9c,                                 // pushfd          (the PUSHF helper: IF and the arithmetic flags)
+    0x58,                                 // pop eax
+    0x89, 0xc2,                           // mov edx, eax
+    0x25, ...le32(0x200),                 // and eax, IF
+    0x01, 0xc7,                           // add edi, eax    (edi: the first PUSHF's IFs)
+    0x81, 0xe2, ...le32(0xd5),            // and edx, OF SF ZF AF PF CF
+    0x01, 0xd5,                           // add ebp, edx
+    0xfa,                                 // cli             (the CLI helper)
+    0x83, 0xc6, 0x00,                     // add esi, 0      (CF clear, ZF from ESI)
+    0xeb, 0x00,                           // jmp $+2         (the flags come from before the PUSHF's block)
+    0x9c,                                 // pushfd          (IF now clear)
+    0x5a,                                 // pop edx
+    0x89, 0xd0,                           // mov eax, edx
+    0x81, 0xe2, ...le32(0x200),           // and edx, IF
+    0x01, 0xd3,                           // add ebx, edx    (ebx: the second PUSHF's IFs)
+    0x25, ...le32(0xd5),                  // and eax, OF SF ZF AF PF CF
+    0x01, 0xc5,                           // add ebp, eax
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x3d, ...le32(0x80004),         // mov [0x80004], edi
+    0x89, 0x25, ...le32(0x80008),         // mov [0x80008], esp
+    0x89, 0x2d, ...le32(0x8000c),         // mov [0x8000c], ebp
+    ...exit(0x10),
+  ]);
+  const bare = runCode(code, "bare", "standard");
+  const js = runCode(code, "bt", "standard", [], { wasm: -1 });
+  const wasm = runCode(code, "bt", "standard", [], { wasm: 1, wasmBatch: 1 });
+  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c]) {
+    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
+    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
+  }
+  assert.equal(bare.read32(0x80004), 6000 * 0x200, "edi: IF was set at every first PUSHF");
+  assert.equal(bare.read32(0x80000), 0, "ebx: IF was clear at every second PUSHF");
+  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
+  assert.equal(js.cycles, bare.cycles);
+  const h = wasm.mon!.machine.mem.nativeTargets.header;
+  assert.ok(h[TargetHeader.PUSHF_COUNT] > 10_000, `PUSHFs made in compiled code (${h[TargetHeader.PUSHF_COUNT]})`);
+  assert.ok(h[TargetHeader.CLI_COUNT] > 5_000, `CLIs made in compiled code (${h[TargetHeader.CLI_COUNT]})`);
+  assert.equal(js.mon!.machine.mem.nativeTargets.header[TargetHeader.PUSHF_COUNT], 0, "none without the tier");
+  const cw = wasm.mon!.stats(), cj = js.mon!.stats();
+  assert.equal(cw["bt.pushf-native"], cj["bt.pushf-native"]);
+  assert.equal(cw["bt.cli-native"], cj["bt.cli-native"]);
+  assert.ok(cw["bt.pushf-native"] >= 12_000, `PUSHFs native (${cw["bt.pushf-native"]})`);
+});
+
 test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
   const f = 0x100300;
   const data: [number, number[]][] = [[f, [0xc3]]];

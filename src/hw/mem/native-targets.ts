@@ -14,14 +14,22 @@
 // The table's owner (the translator) keeps it a cache of its own map: a slot holds a key's
 // target or nothing, never a stale one. Before a run at CPL 1 the CPU asks the owner to
 // bring the header up to date (`refresh`): whether the forms may run now (a debugger may
-// need to see each instruction first), and the highest target a CALL form may reach.
+// need to see each instruction first), the highest target a CALL form may reach, and the
+// flags the owner keeps for its guest (VFLAGS, the bits VFLAGS_MASK names: IF, IOPL and
+// the other flags a deprivileged guest does not own). A PUSHF form pushes those in place of
+// the machine's; a CLI form clears IF there. After such a run the CPU tells the owner
+// (`settle`), which takes VFLAGS back into its guest state.
 
 /** What a native entry at CPL 1 does, when it is one of the table's forms. */
 export type NativeForm =
   /** A near RET: pop the return address from SS:ESP (32-bit stack), ESP += 4 + `pop`, go on at its target. */
   | { readonly kind: "ret"; readonly pop: number }
   /** A near CALL of `target`: push `ret` on SS:ESP (32-bit stack), go on at `target`'s target. */
-  | { readonly kind: "call"; readonly ret: number; readonly target: number };
+  | { readonly kind: "call"; readonly ret: number; readonly target: number }
+  /** PUSHF (32-bit operand size, 32-bit stack): the machine's flags with VFLAGS's bits in VFLAGS_MASK, VM and RF clear, pushed on SS:ESP. */
+  | { readonly kind: "pushf" }
+  /** CLI: IF cleared in VFLAGS. */
+  | { readonly kind: "cli" };
 
 /** The table's slots: keys, then values (0: empty), then the header. */
 export const NATIVE_TARGET_SLOTS = 1 << 16;
@@ -34,6 +42,12 @@ export const enum TargetHeader {
   /** The RET and CALL forms run in compiled code (the owner adds them to its counters). */
   RET_COUNT = 2,
   CALL_COUNT = 3,
+  /** The guest's flags as the owner keeps them (the bits in VFLAGS_MASK), read by PUSHF forms, written by CLI forms. */
+  VFLAGS = 4,
+  VFLAGS_MASK = 5,
+  /** The PUSHF and CLI forms run in compiled code. */
+  PUSHF_COUNT = 6,
+  CLI_COUNT = 7,
 }
 /** Byte offsets in the table of its values and of its header (keys at 0). */
 export const TARGET_VALS = 4 * NATIVE_TARGET_SLOTS, TARGET_HEADER = 8 * NATIVE_TARGET_SLOTS;
@@ -50,8 +64,10 @@ export class NativeTargets {
   /** The target (int32 bits) of the key in the same slot; 0 for an empty slot. */
   readonly vals: Int32Array;
   readonly header: Int32Array;
-  /** Called before a run at CPL 1 that may use the forms: the owner writes ENABLED and CALL_LIMIT. */
+  /** Called before a run at CPL 1 that may use the forms: the owner writes ENABLED, CALL_LIMIT, VFLAGS and VFLAGS_MASK. */
   refresh: (() => void) | null = null;
+  /** Called after a run that `refresh` began, before anything else: the owner takes VFLAGS back. */
+  settle: (() => void) | null = null;
 
   /**
    * In `memory` at byte offset `at` (where the WebAssembly tier reads it), or in arrays of

@@ -219,14 +219,25 @@ export class Translator {
     const targets = world.nativeTargets;
     this.entries = new EntryMap(targets);
     const h = targets.header;
+    // So may the PUSHF and CLI helpers', on the guest's virtual flags (the vCPU's, handed to
+    // the run in the header and taken back after it).
     h[TargetHeader.RET_COUNT] = 0;
     h[TargetHeader.CALL_COUNT] = 0;
+    h[TargetHeader.PUSHF_COUNT] = 0;
+    h[TargetHeader.CLI_COUNT] = 0;
+    h[TargetHeader.VFLAGS_MASK] = L.VIRTUAL_FLAGS;
     targets.refresh = () => {
       h[TargetHeader.ENABLED] = this.vcpu.debug.armed ? 0 : 1;
       h[TargetHeader.CALL_LIMIT] = this.vcpu.segs[SegReg.CS].limit | 0;
+      h[TargetHeader.VFLAGS] = this.vcpu.flags & L.VIRTUAL_FLAGS;
+    };
+    targets.settle = () => {
+      if ((h[TargetHeader.VFLAGS] & F.IF) === 0) this.vcpu.flags &= ~F.IF;
     };
     counters.source("bt.ret-native", () => h[TargetHeader.RET_COUNT]);
     counters.source("bt.call-native", () => h[TargetHeader.CALL_COUNT]);
+    counters.source("bt.pushf-native", () => h[TargetHeader.PUSHF_COUNT]);
+    counters.source("bt.cli-native", () => h[TargetHeader.CLI_COUNT]);
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
@@ -613,7 +624,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([out.length, helper, retPop >= 0 ? { kind: "ret", pop: retPop } : undefined]);
+        if (helper !== null) helpers.push([out.length, helper, helperForm(ins, retPop)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -684,4 +695,15 @@ export class Translator {
     this.counters.inc("bt.guest-instructions-translated", bounds.length);
     return at;
   }
+}
+
+/**
+ * The form (native-targets.ts) of the helper helperFor gives `ins`, for the ones compiled code
+ * may run in its place: a near RET, PUSHF (32-bit operand size), CLI.
+ */
+function helperForm(ins: Instr, retPop: number): NativeForm | undefined {
+  if (retPop >= 0) return { kind: "ret", pop: retPop };
+  if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
+  if (ins.handler === X.cli) return { kind: "cli" };
+  return undefined;
 }

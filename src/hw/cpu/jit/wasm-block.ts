@@ -426,16 +426,37 @@ class Emitter {
     this.regSet(to, 4, V);
   }
   /**
-   * Instruction k, a CPL-1 native entry with a form (native-targets.ts): the look-up its
-   * function makes, done here when the CPU is at CPL 1 and the table's owner allows it, the
-   * stack access takes the fast path and the table's cache holds the target; otherwise leave
-   * before it, nothing done, and its function runs (tier 1).
+   * Instruction k, a CPL-1 native entry with a form (native-targets.ts): what its function
+   * does (a RET's or CALL's look-up, a PUSHF of the owner's flags, a CLI of them), done here
+   * when the CPU is at CPL 1 and the table's owner allows it, the stack access takes the
+   * fast path and (RET, CALL) the table's cache holds the target; otherwise leave before it,
+   * nothing done, and its function runs (tier 1).
    */
   native(form: NativeForm, k: number): void {
     const c = this.c, t = this.slot.targets;
     const header = (w: TargetHeader): number => t + TARGET_HEADER + 4 * w;
     c.const(0).load(this.ctx(Ctx.FLAT)).const(FLAT_CPL1).and().eqz();
     c.const(0).load(header(TargetHeader.ENABLED)).eqz().or().if(); this.exit(k); c.end();
+    const count = (w: TargetHeader): void => { c.const(0).const(0).load(header(w)).const(1).add().store(header(w)); };
+    if (form.kind === "pushf") {
+      // As the PUSHF helper: the machine's flags (as the lowered PUSHF makes them) with the
+      // owner's in VFLAGS_MASK, VM and RF clear, pushed through SS; the run goes on after it.
+      this.prepare(ALL_FLAGS);
+      this.allFlags();
+      c.const(0).load(this.ctx(Ctx.ENTRY_FLAGS)).const(~F.ARITH).and().or();
+      c.const(0).load(header(TargetHeader.VFLAGS_MASK)).const(-1).xor().and();
+      c.const(0).load(header(TargetHeader.VFLAGS)).const(0).load(header(TargetHeader.VFLAGS_MASK)).and().or();
+      c.const(~(F.VM | F.RF)).and().set(V);
+      this.push32(k, V);
+      count(TargetHeader.PUSHF_COUNT);
+      return;
+    }
+    if (form.kind === "cli") {
+      // As the CLI helper: IF cleared in the owner's flags; the run goes on after it.
+      c.const(0).const(0).load(header(TargetHeader.VFLAGS)).const(~F.IF).and().store(header(TargetHeader.VFLAGS));
+      count(TargetHeader.CLI_COUNT);
+      return;
+    }
     this.use.stack = true;
     const target = this.local(), key = this.local();
     // The target of `key`: the slot's value when the slot holds that key (0: none).
@@ -444,7 +465,6 @@ class Emitter {
       c.load(t).get(key).ne().if(); this.exit(k); c.end();
       c.get(target).load(t + TARGET_VALS).tee(target).eqz().if(); this.exit(k); c.end();
     };
-    const count = (w: TargetHeader): void => { c.const(0).const(0).load(header(w)).const(1).add().store(header(w)); };
     if (form.kind === "ret") {
       // As the RET helper: the return address popped through SS, ESP += 4 + pop.
       this.memory(null, k, SegReg.SS, 4, false, () => { this.regGet(4, 4); });
@@ -631,6 +651,14 @@ function successors(b: CompiledBlock): number[] {
 
 /** The kinds this tier takes with a 32-bit operand size only. */
 const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd"]);
+
+/**
+ * Whether a block starting with `i` may be compiled: an instruction this tier takes, or a
+ * native entry with a form (a block of that one entry: a RET or PUSHF a jump lands on).
+ */
+function startsBlock(i: Instr): boolean {
+  return i.native ? i.nativeForm !== null : takes(i);
+}
 
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
@@ -1123,7 +1151,7 @@ export class WasmTier {
    * compiled `batch` at a time, in one module, and run at tier 1 until then.
    */
   enqueue(block: CompiledBlock): boolean {
-    if (!block.code32 || !takes(block.instrs[0])) return false;
+    if (!block.code32 || !startsBlock(block.instrs[0])) return false;
     this.pending.push(block);
     if (this.pending.length >= this.batch) this.flush();
     return true;
@@ -1196,7 +1224,7 @@ export class WasmTier {
       const phys = queue.shift()!;
       if (found.has(phys)) continue;
       const m = at(phys);
-      if (m === null || m.block.code32 !== root.code32 || !takes(m.block.instrs[0])) continue;
+      if (m === null || m.block.code32 !== root.code32 || !startsBlock(m.block.instrs[0])) continue;
       const next = successors(m.block).filter((p) => (p & ~0xfff) === page);
       found.set(phys, { ...m, next });
       queue.push(...next);
@@ -1347,6 +1375,7 @@ export class WasmTier {
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
     // heap number allocated at every entry; as int32 bits it is a small integer.
     const res = this.dispatch(block.wasm, e0 | 0);
+    if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
     this.stats.wasmInstructions += total;
