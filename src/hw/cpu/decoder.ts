@@ -94,22 +94,39 @@ const EA16_INDEX = [6, 7, 6, 7, -1, -1, -1, -1];
  * Throws through `faults` for over-long instructions. Undefined opcodes decode to the
  * "(bad)" definition whose handler raises #UD, so decoding itself never needs #UD.
  */
-export function decode(src: ByteSource & DecodeFaults, eip: number, code32: boolean): Instr {
+type Src = ByteSource & DecodeFaults;
+
+// The bytes of an instruction are read through these, with the Instr's length so far as the
+// cursor (no closure: one was allocated per decode, and four more per operand).
+
+/** The next byte of `i`, decoded from `start`: #GP past 15 bytes (SDM vol. 2 §2.3.11). */
+function next(src: Src, i: Instr, start: number): number {
+  if (i.len >= 15) src.gp(0);
+  return src.fetchCodeByte(start + i.len++);
+}
+function imm16(src: Src, i: Instr, start: number): number {
+  return next(src, i, start) | (next(src, i, start) << 8);
+}
+function imm32(src: Src, i: Instr, start: number): number {
+  return next(src, i, start) | (next(src, i, start) << 8) | (next(src, i, start) << 16) | (next(src, i, start) << 24);
+}
+/** The instruction's next immediate: the first into `imm`, the second into `imm2`. */
+function setImm(i: Instr, v: number): void {
+  if (i.immCount === 0) i.imm = v; else i.imm2 = v;
+  i.immCount++;
+}
+
+export function decode(src: Src, eip: number, code32: boolean): Instr {
   const i = new Instr();
   i.code32 = code32;
   let opsize32 = code32, adsize32 = code32;
   let has66 = false;
-  let pos = eip;
   let segOverride = -1;
   let rep = Rep.None;
   let lock = false;
   let b: number;
-  const next = (): number => {
-    if (pos - eip >= 15) src.gp(0);
-    return src.fetchCodeByte(pos++);
-  };
   for (;;) {
-    b = next();
+    b = next(src, i, eip);
     switch (b) {
       case 0x66: opsize32 = !code32; has66 = true; continue;
       case 0x67: adsize32 = !code32; continue;
@@ -126,9 +143,9 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
     break;
   }
   let opcode = b;
-  if (b === 0x0f) opcode = 0x0f00 | next();
+  if (b === 0x0f) opcode = 0x0f00 | next(src, i, eip);
   // The three-byte maps 0F 38 and 0F 3A (SDM vol. 2 tables A-4, A-5).
-  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next();
+  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next(src, i, eip);
   i.opcode = opcode;
   i.opsize32 = opsize32;
   i.adsize32 = adsize32;
@@ -148,7 +165,7 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   }
   let def: OpDef | undefined = slot.single;
   if (slot.hasModrm) {
-    const modrm = next();
+    const modrm = next(src, i, eip);
     i.modrm = modrm;
     i.mod = modrm >> 6;
     i.reg = (modrm >> 3) & 7;
@@ -162,8 +179,8 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
     }
     if (i.mod !== 3 && def !== undefined && def.mem !== false && def.forceReg !== true) {
       i.hasMem = true;
-      if (adsize32) decodeEa32(i, next);
-      else decodeEa16(i, next);
+      if (adsize32) decodeEa32(i, src, eip);
+      else decodeEa16(i, src, eip);
       if (segOverride < 0) i.seg = defaultSegment(i);
     }
   }
@@ -175,8 +192,7 @@ export function decode(src: ByteSource & DecodeFaults, eip: number, code32: bool
   // LOCK is only valid on the lockable read-modify-write forms with a memory destination.
   if (lock && !(def.lockable === true && i.hasMem)) i.handler = undefinedDef().handler;
 
-  for (const o of def.operands) readImmediate(i, o, next);
-  i.len = pos - eip;
+  for (const o of def.operands) readImmediate(i, o, src, eip);
   if (i.len > 15) src.gp(0);
   return i;
 }
@@ -185,61 +201,54 @@ function defaultSegment(i: Instr): number {
   return i.eaBase === 4 || i.eaBase === 5 ? SegReg.SS : SegReg.DS;
 }
 
-function decodeEa16(i: Instr, next: () => number): void {
+function decodeEa16(i: Instr, src: Src, eip: number): void {
   if (i.mod === 0 && i.rm === 6) {
     i.eaBase = -1; i.eaIndex = -1;
-    i.disp = next() | (next() << 8);
+    i.disp = next(src, i, eip) | (next(src, i, eip) << 8);
     return;
   }
   i.eaBase = EA16_BASE[i.rm];
   i.eaIndex = EA16_INDEX[i.rm];
   i.eaScale = 0;
-  if (i.mod === 1) i.disp = (next() << 24) >> 24;
-  else if (i.mod === 2) i.disp = next() | (next() << 8);
+  if (i.mod === 1) i.disp = (next(src, i, eip) << 24) >> 24;
+  else if (i.mod === 2) i.disp = next(src, i, eip) | (next(src, i, eip) << 8);
 }
 
-function decodeEa32(i: Instr, next: () => number): void {
+function decodeEa32(i: Instr, src: Src, eip: number): void {
   i.eaIndex = -1;
   i.eaScale = 0;
   if (i.rm === 4) {
-    const sib = next();
+    const sib = next(src, i, eip);
     const base = sib & 7, index = (sib >> 3) & 7;
     i.eaScale = sib >> 6;
     i.eaIndex = index === 4 ? -1 : index;
     if (base === 5 && i.mod === 0) {
       i.eaBase = -1;
-      i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+      i.disp = next(src, i, eip) | (next(src, i, eip) << 8) | (next(src, i, eip) << 16) | (next(src, i, eip) << 24);
       return;
     }
     i.eaBase = base;
   } else if (i.rm === 5 && i.mod === 0) {
     i.eaBase = -1;
-    i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+    i.disp = next(src, i, eip) | (next(src, i, eip) << 8) | (next(src, i, eip) << 16) | (next(src, i, eip) << 24);
     return;
   } else {
     i.eaBase = i.rm;
   }
-  if (i.mod === 1) i.disp = (next() << 24) >> 24;
-  else if (i.mod === 2) i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
+  if (i.mod === 1) i.disp = (next(src, i, eip) << 24) >> 24;
+  else if (i.mod === 2) i.disp = next(src, i, eip) | (next(src, i, eip) << 8) | (next(src, i, eip) << 16) | (next(src, i, eip) << 24);
 }
 
-function readImmediate(i: Instr, o: Operand, next: () => number): void {
-  const imm8 = (): number => next();
-  const imm16 = (): number => next() | (next() << 8);
-  const imm32 = (): number => next() | (next() << 8) | (next() << 16) | (next() << 24);
-  const setImm = (v: number): void => {
-    if (i.immCount === 0) i.imm = v; else i.imm2 = v;
-    i.immCount++;
-  };
+function readImmediate(i: Instr, o: Operand, src: Src, eip: number): void {
   switch (o) {
-    case "Ib": setImm(imm8()); break;
-    case "Ibs": setImm((imm8() << 24) >> 24); break;
-    case "Jb": setImm((imm8() << 24) >> 24); break;
-    case "Iw": setImm(imm16()); break;
-    case "Iz": setImm(i.opsize32 ? imm32() : imm16()); break;
-    case "Jz": setImm(i.opsize32 ? imm32() : (imm16() << 16) >> 16); break;
-    case "Ob": case "Ov": i.disp = i.adsize32 ? imm32() : imm16(); i.hasMem = true; i.eaBase = -1; i.eaIndex = -1; break;
-    case "Ap": i.imm = i.opsize32 ? imm32() : imm16(); i.imm2 = imm16(); i.immCount = 2; break;
+    case "Ib": setImm(i, next(src, i, eip)); break;
+    case "Ibs": setImm(i, (next(src, i, eip) << 24) >> 24); break;
+    case "Jb": setImm(i, (next(src, i, eip) << 24) >> 24); break;
+    case "Iw": setImm(i, imm16(src, i, eip)); break;
+    case "Iz": setImm(i, i.opsize32 ? imm32(src, i, eip) : imm16(src, i, eip)); break;
+    case "Jz": setImm(i, i.opsize32 ? imm32(src, i, eip) : (imm16(src, i, eip) << 16) >> 16); break;
+    case "Ob": case "Ov": i.disp = i.adsize32 ? imm32(src, i, eip) : imm16(src, i, eip); i.hasMem = true; i.eaBase = -1; i.eaIndex = -1; break;
+    case "Ap": i.imm = i.opsize32 ? imm32(src, i, eip) : imm16(src, i, eip); i.imm2 = imm16(src, i, eip); i.immCount = 2; break;
     default: break;
   }
 }
@@ -261,21 +270,16 @@ for (const d of OPCODES) BYTE_FORM.set(d, isByteForm(d));
  * addressing; operand size is 8 with REX.W, else 2 with 66h (except for "f64" rows), else
  * 8 for "d64"/"f64" rows and 4 for the rest. Rows without an x64 handler are #UD here.
  */
-export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
+export function decode64(src: Src, rip: number): Instr {
   const i = new Instr();
   i.code64 = true;
-  let pos = rip;
   let o16 = false, a32 = false, rex = 0;
   let segOverride = -1;
   let rep = Rep.None;
   let lock = false;
   let b: number;
-  const next = (): number => {
-    if (pos - rip >= 15) src.gp(0);
-    return src.fetchCodeByte(pos++);
-  };
   for (;;) {
-    b = next();
+    b = next(src, i, rip);
     if ((b & 0xf0) === 0x40) { rex = b; continue; }
     let prefix = true;
     switch (b) {
@@ -293,9 +297,9 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
     rex = 0; // a REX followed by another prefix is ignored
   }
   let opcode = b;
-  if (b === 0x0f) opcode = 0x0f00 | next();
+  if (b === 0x0f) opcode = 0x0f00 | next(src, i, rip);
   // The three-byte maps 0F 38 and 0F 3A (SDM vol. 2 tables A-4, A-5).
-  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next();
+  if (opcode === 0x0f38 || opcode === 0x0f3a) opcode = (opcode << 8) | next(src, i, rip);
   i.opcode = opcode;
   i.rex = rex;
   i.rep = rep;
@@ -316,7 +320,7 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
   }
   let def: OpDef | undefined = slot.single;
   if (slot.hasModrm) {
-    const modrm = next();
+    const modrm = next(src, i, rip);
     i.modrm = modrm;
     i.mod = modrm >> 6;
     const reg = (modrm >> 3) & 7, rm = modrm & 7;
@@ -330,7 +334,7 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
     }
     if (i.mod !== 3 && def !== undefined && def.mem !== false && def.forceReg !== true) {
       i.hasMem = true;
-      decodeEa64(i, rm, rexX, rexB, next);
+      decodeEa64(i, rm, rexX, rexB, src, rip);
     }
   } else {
     i.rm = (opcode & 7) | rexB; // the register in the opcode's low bits (Zv, Zb)
@@ -352,18 +356,17 @@ export function decode64(src: ByteSource & DecodeFaults, rip: number): Instr {
           : def.os64 === "d64" ? 8 : 4;
   i.osz = osz;
   i.opsize32 = osz !== 2;
-  for (const o of def.operands) readImmediate64(i, o, osz, next);
-  i.len = pos - rip;
+  for (const o of def.operands) readImmediate64(i, o, osz, src, rip);
   if (i.len > 15) src.gp(0);
   return i;
 }
 
-function decodeEa64(i: Instr, rm: number, rexX: number, rexB: number, next: () => number): void {
+function decodeEa64(i: Instr, rm: number, rexX: number, rexB: number, src: Src, rip: number): void {
   i.eaIndex = -1;
   i.eaScale = 0;
   let disp32 = false;
   if (rm === 4) {
-    const sib = next();
+    const sib = next(src, i, rip);
     const base = sib & 7, index = ((sib >> 3) & 7) | rexX;
     i.eaScale = sib >> 6;
     i.eaIndex = index === 4 ? -1 : index; // RSP cannot index; R12 can
@@ -375,34 +378,29 @@ function decodeEa64(i: Instr, rm: number, rexX: number, rexB: number, next: () =
   } else {
     i.eaBase = rm | rexB;
   }
-  if (disp32 || i.mod === 2) i.disp = next() | (next() << 8) | (next() << 16) | (next() << 24);
-  else if (i.mod === 1) i.disp = (next() << 24) >> 24;
+  if (disp32 || i.mod === 2) i.disp = next(src, i, rip) | (next(src, i, rip) << 8) | (next(src, i, rip) << 16) | (next(src, i, rip) << 24);
+  else if (i.mod === 1) i.disp = (next(src, i, rip) << 24) >> 24;
   i.dispHi = i.disp >> 31;
 }
 
-function readImmediate64(i: Instr, o: Operand, osz: number, next: () => number): void {
-  const imm32 = (): number => next() | (next() << 8) | (next() << 16) | (next() << 24);
-  const setImm = (v: number): void => {
-    if (i.immCount === 0) i.imm = v; else i.imm2 = v;
-    i.immCount++;
-  };
+function readImmediate64(i: Instr, o: Operand, osz: number, src: Src, rip: number): void {
   switch (o) {
-    case "Ib": setImm(next()); break;
-    case "Ibs": case "Jb": setImm((next() << 24) >> 24); break;
-    case "Iw": setImm(next() | (next() << 8)); break;
-    case "Iz": setImm(osz === 2 ? next() | (next() << 8) : imm32()); break;
-    case "Jz": setImm(imm32()); break;
+    case "Ib": setImm(i, next(src, i, rip)); break;
+    case "Ibs": case "Jb": setImm(i, (next(src, i, rip) << 24) >> 24); break;
+    case "Iw": setImm(i, imm16(src, i, rip)); break;
+    case "Iz": setImm(i, osz === 2 ? imm16(src, i, rip) : imm32(src, i, rip)); break;
+    case "Jz": setImm(i, imm32(src, i, rip)); break;
     case "Ob": case "Ov":
       // moffs: 8 bytes (4 with 67h), no ModR/M.
       i.hasMem = true; i.eaBase = -1; i.eaIndex = -1;
-      i.disp = imm32();
-      i.dispHi = i.adsize64 ? imm32() : 0;
+      i.disp = imm32(src, i, rip);
+      i.dispHi = i.adsize64 ? imm32(src, i, rip) : 0;
       break;
     default: break;
   }
   // MOV r64, imm64 (B8+r with REX.W): the immediate is 8 bytes.
   if (o === "Iz" && osz === 8 && (i.opcode & 0xf8) === 0xb8) {
-    i.imm2 = imm32();
+    i.imm2 = imm32(src, i, rip);
     i.imm64 = true;
     i.immCount = 2;
   }
