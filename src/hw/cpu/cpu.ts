@@ -1883,29 +1883,31 @@ export class Cpu {
     const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
     const epoch = this.codeEpoch;
     const n = instrs.length;
-    let at = k0 === 0 ? e0 : e0 + ends[k0 - 1];
+    // EIPs are e0 plus an offset, computed where they are stored: a kernel's EIP above 2^31
+    // is not a small integer, and carried from one instruction to the next (a loop variable
+    // V8 kept tagged) it was a new heap number at every instruction (about 150 MB of the
+    // 1.3 GB allocated in Linux's boot under bt; its scavenges 116 → 105).
     for (let k = k0; k < n; k++) {
       const c = check[k];
       if (c === Check.PLAIN) {
         // Cannot fault or look at EIP: the stores below wait for the next instruction (or the end).
-        at = e0 + ends[k];
         handlers[k](this, instrs[k]);
         this.instructions++;
         continue;
       }
-      this.instrEip = at;
-      at = e0 + ends[k];
-      this.eip = at;
+      this.instrEip = e0 + (k === 0 ? 0 : ends[k - 1]);
+      const next = e0 + ends[k];
+      this.eip = next;
       this.inhibitIrq = false;
       handlers[k](this, instrs[k]);
       if (this.faultSignalled) return;
       this.instructions++;
       if (c !== Check.NONE) {
-        if (this.eip !== at || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if (this.eip !== next || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
-    if (check[n - 1] === Check.PLAIN) { this.eip = at; this.inhibitIrq = false; }
+    if (check[n - 1] === Check.PLAIN) { this.eip = e0 + ends[n - 1]; this.inhibitIrq = false; }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */
