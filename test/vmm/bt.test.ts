@@ -352,7 +352,8 @@ test("PUSHF and CLI helpers in compiled code: the WebAssembly tier pushes the gu
     0x01, 0xd5,                           // add ebp, edx
     0xfa,                                 // cli             (the CLI helper)
     0x83, 0xc6, 0x00,                     // add esi, 0      (CF clear, ZF from ESI)
-    0xeb, 0x00,                           // jmp $+2         (the flags come from before the PUSHF's block)
+    0xeb, 0x00,                           // jmp $+2
+    0x89, 0xc0,                           // mov eax, eax    (the PUSHF's block: its flags come from before it)
     0x9c,                                 // pushfd          (IF now clear)
     0x5a,                                 // pop edx
     0x89, 0xd0,                           // mov eax, edx

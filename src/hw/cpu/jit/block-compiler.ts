@@ -264,15 +264,14 @@ export class BlockCompiler {
   /**
    * Compile the block starting with `first` (decoded at EIP `eip`, cached at `first.phys`).
    * Returns null for code the compiler leaves to the interpreter (16-bit code, a native
-   * entry without a form). A native entry with a form (native-targets.ts: a translator's RET,
-   * CALL, PUSHF or CLI helper) is a block of its own, which the WebAssembly tier can run
-   * without leaving to JavaScript (a jump's target is often one).
+   * entry). (Blocks of one native entry with a form, which the WebAssembly tier could run,
+   * made Linux's boot under bt slower, 12.1 → 15.4 s: measured 2026-12-06.)
    */
   compile(first: Instr, eip: number): CompiledBlock | null {
-    if ((!first.code32 && !first.code64) || (first.native && first.nativeForm === null)) return null;
+    if ((!first.code32 && !first.code64) || first.native) return null;
     const t0 = performance.now();
     if (this.live >= this.cacheBlocks) this.evictAll();
-    const instrs = first.native ? [first] : this.collect(first, eip);
+    const instrs = this.collect(first, eip);
     const block = this.build(instrs);
     // A write to any of its bytes drops it (with its page): instructions decoded here,
     // not through the cache, are covered too.

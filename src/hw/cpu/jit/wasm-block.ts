@@ -652,14 +652,6 @@ function successors(b: CompiledBlock): number[] {
 /** The kinds this tier takes with a 32-bit operand size only. */
 const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd"]);
 
-/**
- * Whether a block starting with `i` may be compiled: an instruction this tier takes, or a
- * native entry with a form (a block of that one entry: a RET or PUSHF a jump lands on).
- */
-function startsBlock(i: Instr): boolean {
-  return i.native ? i.nativeForm !== null : takes(i);
-}
-
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
@@ -1151,7 +1143,7 @@ export class WasmTier {
    * compiled `batch` at a time, in one module, and run at tier 1 until then.
    */
   enqueue(block: CompiledBlock): boolean {
-    if (!block.code32 || !startsBlock(block.instrs[0])) return false;
+    if (!block.code32 || !takes(block.instrs[0])) return false;
     this.pending.push(block);
     if (this.pending.length >= this.batch) this.flush();
     return true;
@@ -1224,7 +1216,7 @@ export class WasmTier {
       const phys = queue.shift()!;
       if (found.has(phys)) continue;
       const m = at(phys);
-      if (m === null || m.block.code32 !== root.code32 || !startsBlock(m.block.instrs[0])) continue;
+      if (m === null || m.block.code32 !== root.code32 || !takes(m.block.instrs[0])) continue;
       const next = successors(m.block).filter((p) => (p & ~0xfff) === page);
       found.set(phys, { ...m, next });
       queue.push(...next);
