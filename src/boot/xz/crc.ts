@@ -3,19 +3,20 @@
 // spec §3.4 and §5.3.2). Table-driven, one byte per step. CRC64 is kept as two 32-bit halves
 // so no BigInt is needed.
 
+// Int32 bits throughout: uint32 values above 2^31 are doubles to V8.
 const CRC32_TABLE = (() => {
-  const t = new Uint32Array(256);
+  const t = new Int32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-    t[n] = c >>> 0;
+    t[n] = c;
   }
   return t;
 })();
 
 /** CRC32 of bytes[start, end). Pass a previous result as `crc` to continue a computation. */
 export function crc32(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
-  let c = ~crc >>> 0;
+  let c = ~crc;
   for (let i = start; i < end; i++) c = CRC32_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }

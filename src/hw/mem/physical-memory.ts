@@ -455,7 +455,8 @@ export class PhysicalMemory {
         if (this.codePages[page] !== 0) this.onCodeWrite(a, n);
         if (this.watched !== null && this.watched[page] !== 0) this.onWatchedWrite(page);
         const r = this.ram;
-        for (let k = 0; k < n; k++) r[a + k] = bytes[i + k];
+        if (bytes instanceof Uint8Array) r.set(bytes.subarray(i, i + n), a);
+        else for (let k = 0; k < n; k++) r[a + k] = bytes[i + k];
       }
       i += n;
     }
