@@ -873,6 +873,17 @@ export class Cpu {
     return this.mem.read32(this.translateRead(lin, user, 4));
   }
   /**
+   * The read fast path: the RAM address of `lin` when paging is on and the TLB holds its page
+   * on a RAM frame readable at this privilege; otherwise -1. The caller keeps the access
+   * inside the page.
+   */
+  fastReadAddress(lin: number, user: boolean): number {
+    if (!this.paging) return -1;
+    const need = TLB_VALID | TLB_RAM | (user ? TLB_USER : 0);
+    const e = this.tlb[lin >>> 12];
+    return (e & need) === need ? (e & ~0xfff) | (lin & 0xfff) : -1;
+  }
+  /**
    * The write fast path: the RAM address of `lin` when paging is on and the TLB holds its page
    * on a RAM frame writable at this privilege, already dirty, holding no decoded code (a code
    * write goes through PhysicalMemory, which invalidates the page's decoded instructions);

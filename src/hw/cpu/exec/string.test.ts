@@ -68,3 +68,55 @@ test("REP STOSB over the instructions after it: they are fetched anew (the page 
   assert.equal(f.runToHalt(), -1);
   assert.equal(f.cpu.regs[3], 0, "MOV EBX, 1 became five NOPs");
 });
+
+test("REP MOVSD across pages into one not present: #PF at its first byte, ECX, ESI and EDI at the element, the dwords before copied; restarted, it finishes", () => {
+  const f = machine();
+  const SRC = DATA + 0x10000;
+  for (let k = 0; k < 3000; k++) f.mem.write32(SRC + 0x400 + 4 * k, (0x1000 + k * 7) | 0);
+  f.mem.write32(PT + 4 * 0x203, 0); // 0x203000 not present
+  // mov esi, SRC+0x400; mov edi, DATA+0x800; mov ecx, 3000; cld; rep movsd; hlt
+  f.load([0xbe, ...le(SRC + 0x400), 0xbf, ...le(DATA + 0x800), 0xb9, ...le(3000), 0xfc, 0xf3, 0xa5, 0xf4]);
+  assert.equal(f.runToHalt(), Vector.PF);
+  const cpu = f.cpu;
+  const done = 0x2800 / 4;
+  assert.equal(cpu.cr2 >>> 0, 0x203000);
+  assert.equal(cpu.regs[7] >>> 0, 0x203000, "EDI at the element that faulted");
+  assert.equal(cpu.regs[6] >>> 0, SRC + 0x400 + 4 * done, "ESI with it");
+  assert.equal(cpu.regs[1], 3000 - done, "ECX counts the elements left");
+  for (const k of [0, 0x1ff, 0x200, done - 1]) assert.equal(f.mem.read32(DATA + 0x800 + 4 * k), (0x1000 + k * 7) | 0, `dword ${k}`);
+  for (const page of [0x200, 0x201, 0x202]) assert.equal(f.mem.read32(PT + 4 * page) & (PTE_A | PTE_D), PTE_A | PTE_D, `page ${page.toString(16)}: A and D`);
+  f.mem.write32(PT + 4 * 0x203, 0x203003);
+  cpu.eip = CODE + 16;
+  cpu.halted = false;
+  const before = cpu.instructions;
+  assert.equal(f.runToHalt(), -1);
+  assert.equal(cpu.instructions - before, 2, "rep movsd and hlt");
+  assert.equal(cpu.regs[1], 0);
+  assert.equal(f.mem.read32(DATA + 0x800 + 4 * 2999), (0x1000 + 2999 * 7) | 0);
+  assert.equal(f.mem.read32(DATA + 0x800 + 4 * 3000), 0);
+});
+
+test("REP MOVS over itself: a destination inside the source repeats what it has just written (byte and dword); one below the source moves the whole", () => {
+  const f = machine();
+  const pattern = Array.from({ length: 64 }, (_, k) => (k * 37 + 11) & 0xff);
+  pattern.forEach((b, k) => { f.mem.write8(DATA + k, b); f.mem.write8(DATA + 0x100 + k, b); f.mem.write8(DATA + 0x200 + k, b); });
+  // esi = DATA, edi = DATA+1, ecx = 40: rep movsb      (each byte the one before it: DATA[0] 41 times)
+  // esi = DATA+0x100, edi = DATA+0x104, ecx = 10: rep movsd   (the first dword 11 times)
+  // esi = DATA+0x208, edi = DATA+0x200, ecx = 12: rep movsd   (a move down by two dwords)
+  f.load([
+    0xbe, ...le(DATA), 0xbf, ...le(DATA + 1), 0xb9, ...le(40), 0xfc, 0xf3, 0xa4,
+    0xbe, ...le(DATA + 0x100), 0xbf, ...le(DATA + 0x104), 0xb9, ...le(10), 0xf3, 0xa5,
+    0xbe, ...le(DATA + 0x208), 0xbf, ...le(DATA + 0x200), 0xb9, ...le(12), 0xf3, 0xa5,
+    0xf4,
+  ]);
+  assert.equal(f.runToHalt(), -1);
+  for (let k = 0; k <= 40; k++) assert.equal(f.mem.read8(DATA + k), pattern[0], `byte ${k}`);
+  assert.equal(f.mem.read8(DATA + 41), pattern[41]);
+  const first = f.mem.read32(DATA + 0x100);
+  for (let k = 0; k <= 10; k++) assert.equal(f.mem.read32(DATA + 0x100 + 4 * k), first, `dword ${k}`);
+  assert.equal(f.mem.read8(DATA + 0x100 + 44), pattern[44]);
+  for (let k = 0; k < 48; k++) assert.equal(f.mem.read8(DATA + 0x200 + k), pattern[k + 8], `moved byte ${k}`);
+  for (let k = 48; k < 56; k++) assert.equal(f.mem.read8(DATA + 0x200 + k), pattern[k], `byte ${k} past the move`);
+  assert.equal(f.cpu.regs[6] >>> 0, DATA + 0x208 + 48);
+  assert.equal(f.cpu.regs[7] >>> 0, DATA + 0x200 + 48);
+});

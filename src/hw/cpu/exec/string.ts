@@ -85,7 +85,33 @@ function movsOnce(cpu: Cpu, i: Instr, size: number): void {
   advance(cpu, i, Reg.ESI, d);
   advance(cpu, i, Reg.EDI, d);
 }
-export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce, elemSize(i)); }
+export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce, elemSize(i), movsRun); }
+
+/**
+ * REP MOVSB/MOVSD with 32-bit addresses, DF clear and paging on: the elements up to the end of
+ * ESI's and EDI's pages (at most `max`) copied at once, when every one of them would take
+ * movsOnce's fast paths (inside both segments' limits, dwords aligned, both TLB entries
+ * there: Cpu.fastReadAddress, Cpu.fastWriteAddress) and the destination does not start inside
+ * the source (where element-by-element copying repeats what it has just written, and a copy
+ * as a whole would not). Otherwise none. Linux's memcpy is a REP MOVSD.
+ */
+function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
+  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || cpu.lma) return 0;
+  const src = cpu.segs[i.seg], es = cpu.segs[SegReg.ES];
+  const offS = cpu.regs[Reg.ESI] >>> 0, offD = cpu.regs[Reg.EDI] >>> 0;
+  const linS = (src.base + offS) >>> 0, linD = (es.base + offD) >>> 0;
+  if (((linS | linD) & (size - 1)) !== 0) return 0;
+  const n = Math.min(max, (0x1000 - (linS & 0xfff)) / size, (0x1000 - (linD & 0xfff)) / size);
+  const bytes = n * size;
+  if (n < 2 || src.readLo !== 0 || offS + bytes - 1 > src.readHi || es.writeLo !== 0 || offD + bytes - 1 > es.writeHi) return 0;
+  const user = cpu.cpl === 3;
+  const pS = cpu.fastReadAddress(linS, user), pD = cpu.fastWriteAddress(linD, user);
+  if (pS === -1 || pD === -1 || (pS < pD && pD < pS + bytes)) return 0;
+  cpu.mem.ram.copyWithin(pD, pS, pS + bytes);
+  cpu.regs[Reg.ESI] = offS + bytes;
+  cpu.regs[Reg.EDI] = offD + bytes;
+  return n;
+}
 
 function cmpsOnce(cpu: Cpu, i: Instr, size: number): void {
   const a = readSized(cpu, i.seg, index(cpu, i, Reg.ESI), size);
