@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(37);
+    const kind = rng.int(39);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -157,6 +157,14 @@ export function program(seed: number): Program {
         b.push(0x75, (top - (b.length + 2)) & 0xff);                      // jnz top
         break;
       }
+      // A dword load or store across the end of the data page into the one not present: #PF
+      // (compiled code may take a misaligned access inside a page, never one across pages).
+      case 36: if (rng.int(6) === 0) { b.push(rng.int(2) ? 0x8b : 0x89, modrm(2, r(), 3)); u32(0xffd + rng.int(3)); } break;
+      // The TLB emptied (INVLPG of the data page, or a CR3 reload): compiled code's next
+      // access misses and walks (WasmTier.fill), setting the A and D bits the interpreter sets.
+      case 37: if (rng.int(2)) b.push(0x0f, 0x01, modrm(0, 7, 3));
+        else { const x = r(); b.push(0x0f, 0x20, modrm(3, 3, x), 0x0f, 0x22, modrm(3, 3, x)); }
+        break;
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }
   }

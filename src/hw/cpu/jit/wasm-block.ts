@@ -5,8 +5,10 @@
 //
 // The function runs the block's instructions from the start for as long as each one can be
 // done here without help: a lowered form (the opcode table's `lower`, as jit/lower.ts) whose
-// memory access is RAM through a TLB entry with the rights it needs, aligned, and for a write
-// to a page holding no decoded code. For the first instruction that cannot, it returns its
+// memory access is RAM through a TLB entry with the rights it needs (an empty entry is filled
+// by a walk the CPU makes for it, WasmTier.fill), inside one page (aligned, or misaligned
+// where no #AC can follow), and for a write to a page holding no decoded code. For the first
+// instruction that cannot, it returns its
 // index before changing anything, and tier 1 (Cpu.runBlock) runs the rest of the block from
 // there, so every fault, device access, code write and check between instructions happens
 // exactly as the interpreter makes it. Nothing inside can raise an interrupt, reach a device
@@ -100,6 +102,12 @@ const FLAT_CPL1 = 1 << 23;
  * aligned access cannot wrap.
  */
 const FLAT_SEG = 24;
+/**
+ * A misaligned access inside one page takes the fast path: no #AC can follow from it (CPL
+ * below 3, or CR0.AM or EFLAGS.AC clear: Cpu.alignmentChecked). 156 k of the Linux boot's
+ * stops mid-block were a misaligned MOV on the kernel's stack or its data.
+ */
+const FLAT_UNALIGNED = 1 << 30;
 /** The segment registers' state a block is compiled for. */
 type SegState = readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[];
 /** The FLAT_SEG bits of the segments `segs` (SegReg order). */
@@ -370,7 +378,8 @@ class Emitter {
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
    * `i`): leaves at k unless the access is RAM through the TLB with the rights needed,
-   * aligned, and (a write) on a page without decoded code. Then X holds the physical address.
+   * inside one page (FLAT_UNALIGNED), and (a write) on a page without decoded code; a TLB
+   * entry that is empty is filled first (WasmTier.fill). Then X holds the physical address.
    */
   memory(i: Instr | null, k: number, seg: number, size: number, write: boolean, addr?: () => void): void {
     const c = this.c;
@@ -396,17 +405,35 @@ class Emitter {
       c.get(LIN).const(this.ramSize).ltU().eqz();
       c.get(LIN).const(12).shrU().tee(E).load8u(this.notRam).or();
       if (write) c.get(E).load8u(this.slot.codePages).or();
-      if (size > 1) c.get(LIN).const(size - 1).and().or();
+      if (size > 1) { this.misaligned(size); c.or(); }
       c.if(); this.exit(k); c.end();
       c.get(LIN).set(X);
       return;
     }
-    c.get(LIN).const(12).shrU().const(2).shl().load(this.slot.base + CPU_SLOT.TLB).tee(E);
-    c.get(write ? NEED_W : NEED_R).and().get(write ? NEED_W : NEED_R).ne();
-    if (size > 1) c.get(LIN).const(size - 1).and().or();
+    const need = write ? NEED_W : NEED_R, tlb = this.slot.base + CPU_SLOT.TLB;
+    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).tee(E);
+    // A miss: the walk, through the CPU (WasmTier.fill), then the entry again.
+    c.get(need).and().get(need).ne().if();
+    c.get(LIN).const(write ? 1 : 0).call(1).eqz().if(); this.exit(k); c.end();
+    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).set(E);
+    c.end();
+    c.get(E).get(need).and().get(need).ne();
+    if (size > 1) { this.misaligned(size); c.or(); }
     if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
     c.if(); this.exit(k); c.end();
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
+  }
+  /**
+   * 1 on the stack if the access of `size` bytes at LIN may not take the fast path for its
+   * alignment: misaligned, and either crossing into the next page or with #AC possible
+   * (FLAT_UNALIGNED clear).
+   */
+  private misaligned(size: number): void {
+    const c = this.c;
+    c.get(LIN).const(size - 1).and().const(0).ne();
+    c.const(0).load(this.ctx(Ctx.FLAT)).const(FLAT_UNALIGNED).and().eqz();
+    c.get(LIN).const(0xfff).and().const(0x1000 - size).gtU();
+    c.or().and();
   }
   /** Local `l` pushed as a dword through SS (SS.B = 1): ESP - 4 through the stack's fast path, then ESP = it (PUSH, PUSHFD). */
   push32(k: number, l: number): void {
@@ -1077,6 +1104,14 @@ export class WasmTier {
   private readonly dispatch: (index: number, e0: number) => number;
   /** The run loop module's `flags` (flagsNow), imported by every block module. */
   private readonly flags: WebAssembly.ExportValue;
+  /** The CPU of the run in progress (what `fill` walks for). */
+  private cpu: Cpu | null = null;
+  /**
+   * A data access's TLB miss, imported by every block module as function 1 (Emitter.memory):
+   * Cpu.fillTlb, 1 if the entry is there now. Without it every miss left WebAssembly for
+   * tier 1 (165 k of the Linux boot's 976 k stops mid-block).
+   */
+  private readonly fill = (lin: number, write: number): number => (this.cpu!.fillTlb(lin, write !== 0) ? 1 : 0);
   private next = 0;
   private readonly ctx: Int32Array;
   private readonly map: Int32Array;
@@ -1172,7 +1207,7 @@ export class WasmTier {
     if (fns.length === 0) return;
     const slot = this.slot;
     const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags } }).exports;
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags, g: this.fill } }).exports;
     made.forEach(({ block, covered, index, region }, k) => {
       this.table.set(index, exports[String(k)]);
       this.members[index] = region ?? undefined;
@@ -1333,6 +1368,7 @@ export class WasmTier {
     }
     flat |= flatBits(segs);
     if ((cpu.flags & F.DF) === 0) flat |= FLAT_UP;
+    if (!cpu.alignmentChecked()) flat |= FLAT_UNALIGNED;
     // The native entries' forms: at CPL 1, with the table's header brought up to date.
     if (cpu.cpl === 1) {
       const refresh = cpu.mem.nativeTargets.refresh;
@@ -1366,6 +1402,7 @@ export class WasmTier {
     ctx[Ctx.CHAINED] = 0;
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
     // heap number allocated at every entry; as int32 bits it is a small integer.
+    this.cpu = cpu;
     const res = this.dispatch(block.wasm, e0 | 0);
     if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];
