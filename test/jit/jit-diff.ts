@@ -72,7 +72,12 @@ export function program(seed: number): Program {
       case 17: b.push(0x0f, 0xb6 + rng.int(2) * 8, modrm(1, r(), 3), rng.int(0x100)); break; // movzx/movsx r, byte [ebx+d8]
       case 18: b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r() & 3)); break; // setcc
       case 19: b.push(0x0f, 0x40 + rng.int(16), modrm(3, r(), r())); break; // cmovcc
-      case 20: b.push(0xbf, ...le(DATA + 0x800 + rng.int(0x200)), 0xb9, ...le(rng.int(24)), 0xfc, 0xf3, rng.int(2) ? 0xaa : 0xab); break; // rep stos
+      case 20: if (rng.int(2)) { b.push(0xbf, ...le(DATA + 0x800 + rng.int(0x200)), 0xb9, ...le(rng.int(24)), 0xfc, 0xf3, rng.int(2) ? 0xaa : 0xab); break; } // rep stos
+        // rep movs, the destination near the source: before it, after it (overlapping: element
+        // by element repeats what it has just written), or apart; now and then past the page.
+        { const from = DATA + 0x800 + rng.int(0x200), to = from + [-8, -3, -1, 1, 2, 4, 7, 0x100][rng.int(8)];
+          b.push(0xbe, ...le(from), 0xbf, ...le(rng.int(16) === 0 ? DATA + 0xff0 : to), 0xb9, ...le(rng.int(24)), 0xfc, 0xf3, rng.int(2) ? 0xa4 : 0xa5); }
+        break;
       // The forms tier 2 lowers (jit/lower.ts) that the cases above leave out: byte registers
       // and memory, group 1 immediates, TEST, the AL/eAX immediate forms, INC/DEC of memory
       // (unaligned too), PUSH imm.

@@ -424,6 +424,62 @@ class Emitter {
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
   }
   /**
+   * REP STOS or REP MOVS (instruction k, 32-bit addresses, DF clear) as string.ts's `repeat`
+   * runs it when ECX is at most one chunk (4,096 elements: the whole instruction, retired as
+   * one): nothing for ECX = 0; else every element at once, when the whole run of each operand
+   * lies inside one page and its segment's limit and its first element takes the fast path
+   * (Emitter.memory: then every element would), element by element in ascending order, as
+   * the processor does (a destination a little past the source repeats what it has just
+   * written). Otherwise leave before it: tier 1 runs it. Linux's memset and memcpy (274 k of
+   * the boot's stops mid-block).
+   */
+  repeated(i: Instr, k: number, movs: boolean, size: number): void {
+    const c = this.c;
+    const n = this.local(), bytes = this.local(), j = this.local(), src = this.local(), v = this.local();
+    this.regGet(1, 4); c.tee(n).const(4096).gtU().if(); this.exit(k); c.end();
+    c.get(n).if();
+    c.get(n).const(31 - Math.clz32(size)).shl().set(bytes);
+    // The run of `bytes` from the offset in register `reg` through `seg`: the first element
+    // through the fast path (X its address), the rest inside its page and the limit.
+    const run = (seg: number, write: boolean, reg: number): void => {
+      this.memory(i, k, seg, size, write, () => { this.regGet(reg, 4); });
+      c.get(LIN).const(0xfff).and().get(bytes).add().const(0x1000).gtU();
+      c.get(bytes).const(1).sub();
+      const hi = this.flatLimit[seg];
+      if (hi !== -1) c.const(hi | 0); else c.const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg));
+      c.get(A).sub().gtU().or();
+      c.if(); this.exit(k); c.end();
+    };
+    if (movs) {
+      run(i.seg, false, 6);
+      c.get(X).set(src);
+      run(SegReg.ES, true, 7);
+    } else {
+      run(SegReg.ES, true, 7);
+      this.regGet(0, size); c.set(v);
+    }
+    // Element by element, ascending (as the processor stores them).
+    c.const(0).set(j);
+    c.block(); c.loop();
+    c.get(j).get(bytes).ltU().eqz().if(); c.br(2); c.end(); // out of the loop
+    if (movs) {
+      c.get(X).get(j).add();
+      c.get(src).get(j).add();
+      if (size === 4) c.load(0); else if (size === 2) c.load16u(0); else c.load8u(0);
+      if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
+    } else {
+      c.get(X).get(j).add().get(v);
+      if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
+    }
+    c.get(j).const(size).add().set(j);
+    c.br(0); // the next element
+    c.end(); c.end();
+    if (movs) { this.regGet(6, 4); c.get(bytes).add().set(v); this.regSet(6, 4, v); }
+    this.regGet(7, 4); c.get(bytes).add().set(v); this.regSet(7, 4, v);
+    c.const(0).set(v); this.regSet(1, 4, v);
+    c.end();
+  }
+  /**
    * 1 on the stack if the access of `size` bytes at LIN may not take the fast path for its
    * alignment: misaligned, and either crossing into the next page or with #AC possible
    * (FLAT_UNALIGNED clear).
@@ -687,7 +743,9 @@ function takes(i: Instr): boolean {
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
   // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements.
-  if (kind === "lods" || kind === "stos" || kind === "movs" || kind === "scas") return i.rep === Rep.None && i.adsize32;
+  // REP STOS and REP MOVS too (Emitter.repeated).
+  if (kind === "lods" || kind === "scas") return i.rep === Rep.None && i.adsize32;
+  if (kind === "stos" || kind === "movs") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc") return true;
   const specs = i.def.operands;
@@ -960,6 +1018,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       // stosOnce, movsOnce and scasOnce, each index advanced by the element's size.
       const size = (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2;
       em.use.up = true;
+      if (i.rep !== Rep.None) { em.repeated(i, k, kind === "movs", size); return true; }
       const step = (reg: number, from: number): void => { c.get(from).const(size).add().set(V); em.regSet(reg, 4, V); };
       if (kind === "lods") {
         em.memory(i, k, i.seg, size, false, () => { em.regGet(6, 4); });
