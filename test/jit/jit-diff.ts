@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(39);
+    const kind = rng.int(40);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -170,6 +170,13 @@ export function program(seed: number): Program {
       case 37: if (rng.int(2)) b.push(0x0f, 0x01, modrm(0, 7, 3));
         else { const x = r(); b.push(0x0f, 0x20, modrm(3, 3, x), 0x0f, 0x22, modrm(3, 3, x)); }
         break;
+      // CMPXCHG8B [ebx+d8] (aligned or not), EDX:EAX loaded from it half the time (equal: ECX:EBX
+      // stored), then SETcc or ADC reading the flags it leaves (ZF only; the rest as before).
+      case 38: { const d = rng.int(2) ? 8 * rng.int(30) : rng.int(0xf0);
+        if (rng.int(2)) b.push(0x8b, modrm(1, 0, 3), d, 0x8b, modrm(1, 2, 3), d + 4);
+        b.push(0x0f, 0xc7, modrm(1, 1, 3), d);
+        if (rng.int(2)) b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8())); else b.push(0x11, modrm(3, r(), r()));
+        break; }
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }
   }

@@ -706,7 +706,7 @@ const isFlag = (s: string): s is Flag => s === "CF" || s === "PF" || s === "AF" 
 function flagsRead(i: Instr): Expr | null {
   const kind = i.def.lower;
   if (kind === "loop") return i.opcode === 0xe2 ? null : "ZF";
-  if (kind === "pushf") return ALL_FLAGS;
+  if (kind === "pushf" || kind === "cmpxchg8b") return ALL_FLAGS;
   if (kind === "jcc" || kind === "setcc" || kind === "cmovcc") return CONDITION_OF_FLAGS[(i.opcode & 0xf) >> 1];
   if (kind === "alu") {
     const op = i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
@@ -758,6 +758,7 @@ function takes(i: Instr): boolean {
   if (kind === "pop") return specs[0] === "Zv";
   if (kind === "lea") return i.hasMem;
   if (kind === "nop") return true;
+  if (kind === "cmpxchg8b") return i.hasMem;
   if (kind === "imul") return i.opsize32 && operandOf(i, specs[1]) !== null;
   // SHL/SAL, SHR, SAR (a lazy record, flag-semantics.ts) and ROL/ROR (CF and OF changed in
   // the six flags) by 1 or an immediate whose masked count is not 0; SHL/SHR/SAR by CL too
@@ -849,6 +850,29 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.allFlags();
       c.const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~(F.ARITH | F.VM | F.RF)).and().or().set(V);
       em.push32(k, V);
+      return true;
+    }
+    case "cmpxchg8b": {
+      // As cmpxchg8b_Mq: EDX:EAX against the quadword; equal, ECX:EBX stored and ZF set; else
+      // the quadword into EDX:EAX and ZF clear (its store of the same value changes nothing
+      // here: the fast path is RAM without decoded code). The other five flags stay.
+      em.memory(i, k, i.seg, 8, true);
+      const lo = em.locals++, hi = em.locals++, eq = em.locals++, f = em.locals++;
+      c.get(X).load(0).set(lo);
+      c.get(X).load(4).set(hi);
+      c.get(lo); em.regGet(0, 4); c.eq();
+      c.get(hi); em.regGet(2, 4); c.eq();
+      c.and().set(eq);
+      em.allFlags();
+      c.const(~F.ZF).and().get(eq).const(31 - Math.clz32(F.ZF)).shl().or().set(f);
+      c.get(eq).if();
+      c.get(X); em.regGet(3, 4); c.store(0);
+      c.get(X); em.regGet(1, 4); c.store(4);
+      c.else();
+      em.regSet(0, 4, lo);
+      em.regSet(2, 4, hi);
+      c.end();
+      em.setEager(f);
       return true;
     }
     case "mul": {
