@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(40);
+    const kind = rng.int(41);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -176,6 +176,15 @@ export function program(seed: number): Program {
         if (rng.int(2)) b.push(0x8b, modrm(1, 0, 3), d, 0x8b, modrm(1, 2, 3), d + 4);
         b.push(0x0f, 0xc7, modrm(1, 1, 3), d);
         if (rng.int(2)) b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8())); else b.push(0x11, modrm(3, r(), r()));
+        break; }
+      // BT, BTS, BTR, BTC of a register or [ebx+d8]: by an immediate, or by a register holding a
+      // small offset (negative too: through memory it moves the dword), then ADC or SETcc
+      // reading CF (the rest as before).
+      case 39: { const op = rng.int(4), x = r(), m = rng.int(2) === 0;
+        const rm = m ? [modrm(1, 0, 3), 0x40 + rng.int(0x80)] : [modrm(3, 0, r())];
+        if (rng.int(2)) { b.push(0xb8 + x); u32(rng.int(320) - 64); b.push(0x0f, 0xa3 + 8 * op, rm[0] | (x << 3), ...rm.slice(1)); }
+        else b.push(0x0f, 0xba, rm[0] | ((4 + op) << 3), ...rm.slice(1), rng.int(256));
+        if (rng.int(2)) b.push(0x11, modrm(3, r(), r())); else b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8()));
         break; }
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }

@@ -49,11 +49,11 @@ export type Operand = string;
  * "call", "ret" and "jmp" (near, relative or from the stack) and "callind", "jmpind" (near,
  * through a register or memory: FF /2, FF /4) end a block; only the WebAssembly tier takes
  * them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap", "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
- * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32), "cwd" (CDQ) and
- * "cmpxchg8b".
+ * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32), "cwd" (CDQ),
+ * "cmpxchg8b" and "bt" (BT, BTS, BTR, BTC of a dword).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b";
+  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -906,7 +906,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     [data.mov_AL_Ob, "mov"], [data.mov_eAX_Ov, "mov"], [data.mov_Ob_AL, "mov"], [data.mov_Ov_eAX, "mov"],
     [str.lods, "lods"], [str.stos, "stos"], [str.movs, "movs"], [str.scas, "scas"],
     [sys.rdtsc, "rdtsc"], [ctl.loop, "loop"], [ctl.jcxz, "jcxz"], [data.cmpxchg_Eb_Gb, "cmpxchg"], [data.cmpxchg_Ev_Gv, "cmpxchg"], [data.xadd_Eb_Gb, "xadd"], [data.xadd_Ev_Gv, "xadd"],
-    [data.cmpxchg8b_Mq, "cmpxchg8b"],
+    [data.cmpxchg8b_Mq, "cmpxchg8b"], [bit.bt_Ev_Gv, "bt"], [bit.bt_Ev_Ib, "bt"],
   ]);
   for (const row of OPCODES) {
     const k = kinds.get(row.handler);

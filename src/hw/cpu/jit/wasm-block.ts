@@ -706,7 +706,7 @@ const isFlag = (s: string): s is Flag => s === "CF" || s === "PF" || s === "AF" 
 function flagsRead(i: Instr): Expr | null {
   const kind = i.def.lower;
   if (kind === "loop") return i.opcode === 0xe2 ? null : "ZF";
-  if (kind === "pushf" || kind === "cmpxchg8b") return ALL_FLAGS;
+  if (kind === "pushf" || kind === "cmpxchg8b" || kind === "bt") return ALL_FLAGS;
   if (kind === "jcc" || kind === "setcc" || kind === "cmovcc") return CONDITION_OF_FLAGS[(i.opcode & 0xf) >> 1];
   if (kind === "alu") {
     const op = i.opcode >= 0x80 ? i.reg : (i.opcode >> 3) & 7;
@@ -733,7 +733,7 @@ function successors(b: CompiledBlock): number[] {
 }
 
 /** The kinds this tier takes with a 32-bit operand size only. */
-const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd"]);
+const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd", "bt"]);
 
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
@@ -850,6 +850,33 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.allFlags();
       c.const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~(F.ARITH | F.VM | F.RF)).and().or().set(V);
       em.push32(k, V);
+      return true;
+    }
+    case "bt": {
+      // As bt_Ev_Gv / bt_Ev_Ib (dword): CF the bit (its offset mod 32; through memory, a
+      // register offset also moves the dword, by (offset >> 5) * 4), the other flags kept;
+      // BTS, BTR, BTC write the operand with the bit set, cleared, flipped.
+      const op = i.opcode === 0x0fba ? i.reg - 4 : ((i.opcode & 0xff) >> 3) & 3;
+      const dst = operandOf(i, specs[0])!, byReg = specs[1] === "Gv";
+      const bit = em.locals++, val = em.locals++, f = em.locals++;
+      if (byReg) em.regGet(i.reg, 4); else c.const(i.imm);
+      c.set(bit);
+      if (dst.kind === "mem") {
+        if (byReg) em.memory(i, k, i.seg, 4, op !== 0, () => { em.effectiveAddress(i); c.get(bit).const(5).shrS().const(2).shl().add(); });
+        else em.memory(i, k, i.seg, 4, op !== 0);
+        em.memLoad(4);
+      } else rd(dst);
+      c.set(val);
+      c.get(bit).const(31).and().set(bit);
+      em.allFlags();
+      c.const(~F.CF).and().get(val).get(bit).shrU().const(1).and().or().set(f);
+      if (op !== 0) {
+        c.get(val).const(1).get(bit).shl();
+        if (op === 1) c.or(); else if (op === 2) c.const(-1).xor().and(); else c.xor();
+        c.set(val);
+        if (dst.kind === "mem") em.memStore(4, val); else em.regSet((dst as { n: number }).n, 4, val);
+      }
+      em.setEager(f);
       return true;
     }
     case "cmpxchg8b": {
