@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { FlatMachine } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { JitOptions } from "./block-compiler.js";
+import { CR0_AM } from "../cpu.js";
 
 const TIERS: (false | JitOptions)[] = [false, { hot: 1, generate: 1e9, wasm: 0 }, { hot: 1, generate: 1e9, wasm: 1, wasmBatch: 1 }];
 const PD = 0x100000, PT = 0x101000;
@@ -55,4 +56,39 @@ test("a dword across two pages whose frames are apart, misaligned dwords inside 
   assert.deepEqual(results[0].ad, [0x60, 0x20, 0x60, 0], "A and D where read and written");
   for (const r of results.slice(1)) assert.deepEqual({ ...r, wasm: 0 }, { ...results[0], wasm: 0 });
   assert.ok(results[2].wasm > 20_000, `the loop ran in WebAssembly (${results[2].wasm} instructions)`);
+});
+
+test("#AC in compiled code: a loop made hot with aligned dwords at CPL 3 (CR0.AM set), then run with EFLAGS.AC and a misaligned address, faults (#AC) at its first misaligned access in every tier", () => {
+  const results = TIERS.map((jit) => {
+    const fm = new FlatMachine({ cpl: 3, jit });
+    fm.cpu.setCr0(fm.cpu.cr0 | CR0_AM);
+    loadAsm(fm, `
+      mov ebx, 0x20000
+      call run
+      pushfd
+      or dword ptr [esp], 0x40000
+      popfd
+      mov ebx, 0x20001
+      call run
+      hlt
+    run:
+      mov esi, 3000
+      xor edi, edi
+    again:
+      add edi, [ebx]
+      mov [ebx + 8], edi
+      inc edi
+      add edi, esi
+      dec esi
+      jnz again
+      ret`);
+    const vector = fm.runToHalt(200_000);
+    const esp = fm.cpu.regs[4] >>> 0;
+    return { vector, code: fm.mem.read32(esp) >>> 0, esi: fm.cpu.regs[6], instructions: fm.cpu.instructions, wasm: fm.cpu.jit?.stats.wasmInstructions ?? 0 };
+  });
+  assert.equal(results[0].vector, 17, "#AC");
+  assert.equal(results[0].code, 0, "error code 0");
+  assert.equal(results[0].esi, 3000, "at the second run's first pass");
+  for (const r of results.slice(1)) assert.deepEqual({ ...r, wasm: 0 }, { ...results[0], wasm: 0 });
+  assert.ok(results[2].wasm > 10_000, `the first run's loop ran in WebAssembly (${results[2].wasm} instructions)`);
 });

@@ -415,12 +415,14 @@ class Emitter {
     // A miss: the walk, through the CPU (WasmTier.fill), then the entry again.
     c.get(need).and().get(need).ne().if();
     c.get(LIN).const(write ? 1 : 0).call(1).eqz().if(); this.exit(k); c.end();
-    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).set(E);
+    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).tee(E);
+    c.get(need).and().get(need).ne().if(); this.exit(k); c.end();
     c.end();
-    c.get(E).get(need).and().get(need).ne();
-    if (size > 1) { this.misaligned(size); c.or(); }
-    if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
-    c.if(); this.exit(k); c.end();
+    if (size > 1 || write) {
+      if (size > 1) this.misaligned(size);
+      if (write) { c.get(E).const(12).shrU().load8u(this.slot.codePages); if (size > 1) c.or(); }
+      c.if(); this.exit(k); c.end();
+    }
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
   }
   /**
@@ -480,16 +482,13 @@ class Emitter {
     c.end();
   }
   /**
-   * 1 on the stack if the access of `size` bytes at LIN may not take the fast path for its
-   * alignment: misaligned, and either crossing into the next page or with #AC possible
-   * (FLAT_UNALIGNED clear).
+   * 1 on the stack if the access of `size` bytes at LIN crosses into the next page (only a
+   * misaligned one can). A misaligned one inside the page takes the fast path: the function
+   * assumes no #AC can follow (FLAT_UNALIGNED, checked at its entry, not at every access).
    */
   private misaligned(size: number): void {
-    const c = this.c;
-    c.get(LIN).const(size - 1).and().const(0).ne();
-    c.const(0).load(this.ctx(Ctx.FLAT)).const(FLAT_UNALIGNED).and().eqz();
-    c.get(LIN).const(0xfff).and().const(0x1000 - size).gtU();
-    c.or().and();
+    this.use.flat |= FLAT_UNALIGNED;
+    this.c.get(LIN).const(0xfff).and().const(0x1000 - size).gtU();
   }
   /** Local `l` pushed as a dword through SS (SS.B = 1): ESP - 4 through the stack's fast path, then ESP = it (PUSH, PUSHFD). */
   push32(k: number, l: number): void {
