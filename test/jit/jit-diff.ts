@@ -166,7 +166,7 @@ export function program(seed: number): Program {
       // (compiled code may take a misaligned access inside a page, never one across pages).
       case 36: if (rng.int(6) === 0) { b.push(rng.int(2) ? 0x8b : 0x89, modrm(2, r(), 3)); u32(0xffd + rng.int(3)); } break;
       // The TLB emptied (INVLPG of the data page, or a CR3 reload): compiled code's next
-      // access misses and walks (WasmTier.fill), setting the A and D bits the interpreter sets.
+      // access misses, and leaves to tier 1, which walks and sets the A and D bits.
       case 37: if (rng.int(2)) b.push(0x0f, 0x01, modrm(0, 7, 3));
         else { const x = r(); b.push(0x0f, 0x20, modrm(3, 3, x), 0x0f, 0x22, modrm(3, 3, x)); }
         break;

@@ -727,27 +727,6 @@ export class Cpu {
     return this.tlbMiss(lin, true, user, size);
   }
 
-  /**
-   * Compiled code's TLB fill (jit/wasm-block.ts): the walk a data access of `lin` at this CPL
-   * makes on a TLB miss, done ahead of the access, when nothing but the walk itself can come
-   * of it. False, and nothing done, unless the page's entry is empty (no translation to
-   * replace: the code epoch stays), paging is the CPU's own (no EPT or nested walk that could
-   * exit to a host), no page is watched, and the TLB's page list has room (a full one flushes
-   * everything); false too if the walk faults (its accessed bits are set as the access's own
-   * walk would set them; the access, run again by tier 1, walks and faults again).
-   */
-  fillTlb(lin: number, write: boolean): boolean {
-    const page = lin >>> 12;
-    if (this.tlb[page] !== 0 || !this.paging || this.lma || this.eptOn || this.nested !== null || this.debug.watching || this.tlbCount === this.tlbPages.length) return false;
-    try {
-      this.tlbMiss(lin, write, this.cpl === 3);
-    } catch (e) {
-      if (e !== this.fault) throw e;
-      return false;
-    }
-    return true;
-  }
-
   private tlbMiss(lin: number, write: boolean, user: boolean, size = 1): number {
     const t = this.xlat;
     const nested = this.nested;

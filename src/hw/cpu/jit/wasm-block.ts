@@ -5,10 +5,9 @@
 //
 // The function runs the block's instructions from the start for as long as each one can be
 // done here without help: a lowered form (the opcode table's `lower`, as jit/lower.ts) whose
-// memory access is RAM through a TLB entry with the rights it needs (an empty entry is filled
-// by a walk the CPU makes for it, WasmTier.fill), inside one page (aligned, or misaligned
-// where no #AC can follow), and for a write to a page holding no decoded code. For the first
-// instruction that cannot, it returns its
+// memory access is RAM through a TLB entry with the rights it needs, inside one page
+// (aligned, or misaligned where no #AC can follow), and for a write to a page holding no
+// decoded code. For the first instruction that cannot, it returns its
 // index before changing anything, and tier 1 (Cpu.runBlock) runs the rest of the block from
 // there, so every fault, device access, code write and check between instructions happens
 // exactly as the interpreter makes it. Nothing inside can raise an interrupt, reach a device
@@ -378,8 +377,8 @@ class Emitter {
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
    * `i`): leaves at k unless the access is RAM through the TLB with the rights needed,
-   * inside one page (FLAT_UNALIGNED), and (a write) on a page without decoded code; a TLB
-   * entry that is empty is filled first (WasmTier.fill). Then X holds the physical address.
+   * inside one page (FLAT_UNALIGNED), and (a write) on a page without decoded code. Then X
+   * holds the physical address.
    */
   memory(i: Instr | null, k: number, seg: number, size: number, write: boolean, addr?: () => void): void {
     const c = this.c;
@@ -410,19 +409,12 @@ class Emitter {
       c.get(LIN).set(X);
       return;
     }
-    const need = write ? NEED_W : NEED_R, tlb = this.slot.base + CPU_SLOT.TLB;
-    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).tee(E);
-    // A miss: the walk, through the CPU (WasmTier.fill), then the entry again.
-    c.get(need).and().get(need).ne().if();
-    c.get(LIN).const(write ? 1 : 0).call(1).eqz().if(); this.exit(k); c.end();
-    c.get(LIN).const(12).shrU().const(2).shl().load(tlb).tee(E);
-    c.get(need).and().get(need).ne().if(); this.exit(k); c.end();
-    c.end();
-    if (size > 1 || write) {
-      if (size > 1) this.misaligned(size);
-      if (write) { c.get(E).const(12).shrU().load8u(this.slot.codePages); if (size > 1) c.or(); }
-      c.if(); this.exit(k); c.end();
-    }
+    const need = write ? NEED_W : NEED_R;
+    c.get(LIN).const(12).shrU().const(2).shl().load(this.slot.base + CPU_SLOT.TLB).tee(E);
+    c.get(need).and().get(need).ne();
+    if (size > 1) { this.misaligned(size); c.or(); }
+    if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
+    c.if(); this.exit(k); c.end();
     c.get(E).const(-4096).and().get(LIN).const(0xfff).and().or().set(X);
   }
   /**
@@ -1213,14 +1205,6 @@ export class WasmTier {
   private readonly dispatch: (index: number, e0: number) => number;
   /** The run loop module's `flags` (flagsNow), imported by every block module. */
   private readonly flags: WebAssembly.ExportValue;
-  /** The CPU of the run in progress (what `fill` walks for). */
-  private cpu: Cpu | null = null;
-  /**
-   * A data access's TLB miss, imported by every block module as function 1 (Emitter.memory):
-   * Cpu.fillTlb, 1 if the entry is there now. Without it every miss left WebAssembly for
-   * tier 1 (165 k of the Linux boot's 976 k stops mid-block).
-   */
-  private readonly fill = (lin: number, write: number): number => (this.cpu!.fillTlb(lin, write !== 0) ? 1 : 0);
   private next = 0;
   private readonly ctx: Int32Array;
   private readonly map: Int32Array;
@@ -1316,7 +1300,7 @@ export class WasmTier {
     if (fns.length === 0) return;
     const slot = this.slot;
     const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags, g: this.fill } }).exports;
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags } }).exports;
     made.forEach(({ block, covered, index, region }, k) => {
       this.table.set(index, exports[String(k)]);
       this.members[index] = region ?? undefined;
@@ -1511,7 +1495,6 @@ export class WasmTier {
     ctx[Ctx.CHAINED] = 0;
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
     // heap number allocated at every entry; as int32 bits it is a small integer.
-    this.cpu = cpu;
     const res = this.dispatch(block.wasm, e0 | 0);
     if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];

@@ -181,13 +181,12 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
 
 /**
  * A module of functions `(i32) -> i32`, each with its own count of more i32 locals, exported
- * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m`, a function `() -> i32`
- * as `e.f` (function 0: Code.call(0)) and a function `(i32, i32) -> i32` as `e.g` (function 1):
- * one compile for many blocks (V8's cost per module is most of a small block's).
+ * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m` and a function `() -> i32`
+ * as `e.f` (function 0: Code.call(0)): one compile for many blocks (V8's cost per module is
+ * most of a small block's).
  */
 export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
-  return module([1, 0, 2], false, [{ name: "f", type: 1 }, { name: "g", type: 2 }], pages,
-    fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
+  return module([1, 0], false, [{ name: "f", type: 1 }], pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
 }
 
 /**
