@@ -11,7 +11,7 @@
 
 import { Reg, type Cpu } from "../cpu.js";
 import * as F from "../eflags.js";
-import { SegReg } from "../segment.js";
+import { SegReg, type SegmentCache } from "../segment.js";
 import { Rep, type Instr } from "../instr.js";
 import { alu } from "./alu.js";
 import { checkIoAccess } from "./io.js";
@@ -96,21 +96,37 @@ export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce,
  * as a whole would not). Otherwise none. Linux's memcpy is a REP MOVSD.
  */
 function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
-  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || cpu.lma) return 0;
+  if (!runs(cpu, i, size)) return 0;
   const src = cpu.segs[i.seg], es = cpu.segs[SegReg.ES];
   const offS = cpu.regs[Reg.ESI] >>> 0, offD = cpu.regs[Reg.EDI] >>> 0;
   const linS = (src.base + offS) >>> 0, linD = (es.base + offD) >>> 0;
   if (((linS | linD) & (size - 1)) !== 0) return 0;
   const n = Math.min(max, (0x1000 - (linS & 0xfff)) / size, (0x1000 - (linD & 0xfff)) / size);
   const bytes = n * size;
-  if (n < 2 || src.readLo !== 0 || offS + bytes - 1 > src.readHi || es.writeLo !== 0 || offD + bytes - 1 > es.writeHi) return 0;
-  const user = cpu.cpl === 3;
-  const pS = cpu.fastReadAddress(linS, user), pD = cpu.fastWriteAddress(linD, user);
+  if (n < 2) return 0;
+  const pS = runAddress(cpu, src, offS, linS, bytes, false), pD = runAddress(cpu, es, offD, linD, bytes, true);
   if (pS === -1 || pD === -1 || (pS < pD && pD < pS + bytes)) return 0;
   cpu.mem.ram.copyWithin(pD, pS, pS + bytes);
   cpu.regs[Reg.ESI] = offS + bytes;
   cpu.regs[Reg.EDI] = offD + bytes;
   return n;
+}
+
+/** A run at once (stosRun, movsRun) is for bytes and dwords, 32-bit addresses, DF clear, outside IA-32e mode. */
+function runs(cpu: Cpu, i: Instr, size: number): boolean {
+  return size !== 2 && i.adsize32 && (cpu.flags & F.DF) === 0 && !cpu.lma;
+}
+
+/**
+ * The RAM address of the `bytes` at offset `off` of segment `s` (linear `lin`, all inside one
+ * page) when every access to them would take the fast path: inside the segment's limit
+ * (expand-up from 0) and the TLB entry there (Cpu.fastReadAddress, Cpu.fastWriteAddress);
+ * otherwise -1.
+ */
+function runAddress(cpu: Cpu, s: SegmentCache, off: number, lin: number, bytes: number, write: boolean): number {
+  const user = cpu.cpl === 3;
+  if (write) return s.writeLo !== 0 || off + bytes - 1 > s.writeHi ? -1 : cpu.fastWriteAddress(lin, user);
+  return s.readLo !== 0 || off + bytes - 1 > s.readHi ? -1 : cpu.fastReadAddress(lin, user);
 }
 
 function cmpsOnce(cpu: Cpu, i: Instr, size: number): void {
@@ -137,14 +153,14 @@ export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce,
  * of zeroes is Linux's most common string instruction.
  */
 function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
-  if (size === 2 || !i.adsize32 || (cpu.flags & F.DF) !== 0 || cpu.lma) return 0;
+  if (!runs(cpu, i, size)) return 0;
   const es = cpu.segs[SegReg.ES];
   const off = cpu.regs[Reg.EDI] >>> 0;
   const lin = (es.base + off) >>> 0;
   if ((lin & (size - 1)) !== 0) return 0;
   const n = Math.min(max, (0x1000 - (lin & 0xfff)) / size);
-  if (n < 2 || es.writeLo !== 0 || off + n * size - 1 > es.writeHi) return 0;
-  const p = cpu.fastWriteAddress(lin, cpu.cpl === 3);
+  if (n < 2) return 0;
+  const p = runAddress(cpu, es, off, lin, n * size, true);
   if (p === -1) return 0;
   const v = cpu.regs[Reg.EAX];
   if (size === 1) cpu.mem.ram.fill(v & 0xff, p, p + n);

@@ -456,15 +456,9 @@ class Emitter {
     c.const(0).set(j);
     c.block(); c.loop();
     c.get(j).get(bytes).ltU().eqz().if(); c.br(2); c.end(); // out of the loop
-    if (movs) {
-      c.get(X).get(j).add();
-      c.get(src).get(j).add();
-      if (size === 4) c.load(0); else if (size === 2) c.load16u(0); else c.load8u(0);
-      if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
-    } else {
-      c.get(X).get(j).add().get(v);
-      if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
-    }
+    c.get(X).get(j).add();
+    if (movs) { c.get(src).get(j).add(); this.load(size); } else c.get(v);
+    this.store(size);
     c.get(j).const(size).add().set(j);
     c.br(0); // the next element
     c.end(); c.end();
@@ -567,13 +561,23 @@ class Emitter {
     if (i.eaIndex >= 0) { this.regGet(i.eaIndex, 4); c.const(i.eaScale).shl().add(); }
   }
   memLoad(size: number, signed = false): void {
-    const c = this.c.get(X);
+    this.c.get(X);
+    this.load(size, signed);
+  }
+  memStore(size: number, l: number): void {
+    this.c.get(X).get(l);
+    this.store(size);
+  }
+  /** A load of `size` bytes from the address on the stack. */
+  load(size: number, signed = false): void {
+    const c = this.c;
     if (size === 4) c.load(0);
     else if (size === 2) { if (signed) c.load16s(0); else c.load16u(0); }
     else if (signed) c.load8s(0); else c.load8u(0);
   }
-  memStore(size: number, l: number): void {
-    const c = this.c.get(X).get(l);
+  /** A store of `size` bytes of the value on the stack to the address under it. */
+  store(size: number): void {
+    const c = this.c;
     if (size === 4) c.store(0); else if (size === 2) c.store16(0); else c.store8(0);
   }
 

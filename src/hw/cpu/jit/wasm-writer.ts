@@ -136,10 +136,10 @@ function name(out: Code, s: string): Code {
 /**
  * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
  * result; the imports `e.t` (a table of functions, if `table`), `e.m` (a memory of exactly
- * `pages` 64 KiB pages) and the functions `fnImports` (`e.<name>` of a type: functions 0, 1,
- * …, the module's own after them); and `fns`, each exported under its name.
+ * `pages` 64 KiB pages) and `e.f` (a function of type `fn`, if not null: function 0, the
+ * module's own after it); and `fns`, each exported under its name.
  */
-function module(types: readonly number[], table: boolean, fnImports: readonly { name: string; type: number }[], pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
+function module(types: readonly number[], table: boolean, fn: number | null, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
   const out = new Code();
   for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
   const typeSection = new Code().uleb(types.length);
@@ -149,11 +149,11 @@ function module(types: readonly number[], table: boolean, fnImports: readonly { 
     typeSection.byte(1).byte(I32);
   }
   section(out, 1, typeSection);
-  const imports = new Code().uleb(1 + (table ? 1 : 0) + fnImports.length);
+  const imports = new Code().uleb(1 + (table ? 1 : 0) + (fn !== null ? 1 : 0));
   if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
   name(name(imports, "e"), "m").byte(2).byte(1).uleb(pages).uleb(pages);
-  for (const f of fnImports) name(name(imports, "e"), f.name).byte(0).uleb(f.type);
-  const first = fnImports.length;
+  if (fn !== null) name(name(imports, "e"), "f").byte(0).uleb(fn);
+  const first = fn !== null ? 1 : 0;
   section(out, 2, imports);
   const funcs = new Code().uleb(fns.length);
   for (const f of fns) funcs.uleb(f.type);
@@ -176,7 +176,7 @@ function module(types: readonly number[], table: boolean, fnImports: readonly { 
  * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
  */
 export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  return module([params], false, [], pages, [{ type: 0, code, locals, name: "f" }]);
+  return module([params], false, null, pages, [{ type: 0, code, locals, name: "f" }]);
 }
 
 /**
@@ -186,7 +186,7 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
  * most of a small block's).
  */
 export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
-  return module([1, 0], false, [{ name: "f", type: 1 }], pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
+  return module([1, 0], false, 1, pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
 }
 
 /**
@@ -205,5 +205,5 @@ export function dispatcherModule(code: Code, locals: number, pages: number,
     if (!types.includes(f.params)) types.push(f.params);
     return { type: types.indexOf(f.params), code: f.code, locals: f.locals, name: f.name };
   });
-  return module(types, true, [], pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
+  return module(types, true, null, pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
 }
