@@ -73,6 +73,7 @@ const HINT_PRONE = 0x100, HINT_STRAIGHT = 0x200;
 
 export type MonitorMode = "trap" | "bt";
 import type { Protection } from "./protection.js";
+import { DOUBLE_FIELD } from "../hw/double-field.js";
 
 export interface MonitorOptions extends PcOptions {
   mode: MonitorMode;
@@ -141,12 +142,12 @@ export class Monitor {
    */
   private readonly apic: LocalApic;
   /** The machine cycle the timer is armed for (0: disarmed); the MSR holds it in TSC units. */
-  private armedCycle = 0;
+  private armedCycle = DOUBLE_FIELD;
   private readonly monitorBase: number;
   /** Machine cycles that were monitor overhead, not guest time. */
-  private overhead = 0;
+  private overhead = DOUBLE_FIELD;
   /** The next virtual-device event in guest cycles (0: none). */
-  private guestDeadline = 0;
+  private guestDeadline = DOUBLE_FIELD;
   private inMonitor = false;
   private idling = false;
   /** Machine selectors as the monitor last loaded them (a change means the guest loaded one). */
@@ -160,15 +161,15 @@ export class Monitor {
     if (this.written.length !== 0) this.written.length = 0;
   }
   private lastIns: Instr | null = null;
-  private lastCr3 = -1;
+  private lastCr3 = DOUBLE_FIELD;
   private lastCr0 = -1;
   private lastPe = 0;
   private lastCr4 = -1;
   /** PAE: the vCPU's PDPTE registers when the shadow root was last built from them. */
   private readonly lastPdpte = new Int32Array(8);
   /** Guest cycles spent halted (HLT waiting for an interrupt), and when the current halt began. */
-  private guestIdle = 0;
-  private haltedAt = 0;
+  private guestIdle = DOUBLE_FIELD;
+  private haltedAt = DOUBLE_FIELD;
   /** A snapshot of the guest was asked for: taken at the next full exit (requestCapture). */
   private captureWanted = false;
   /**
@@ -180,6 +181,10 @@ export class Monitor {
   captured: GuestState | null = null;
 
   constructor(opts: MonitorOptions) {
+    // The first values of the fields declared as doubles (cycle counts, guest addresses:
+    // src/hw/double-field.ts).
+    this.armedCycle = 0; this.overhead = 0; this.guestDeadline = 0; this.lastCr3 = -1;
+    this.guestIdle = 0; this.haltedAt = 0; this.calloutEip = 0; this.resumedGuest = 0;
     this.mode = opts.mode;
     this.protect = opts.protect ?? "segments";
     this.unsafeProtect = opts.unsafeProtect === true;
@@ -799,9 +804,9 @@ export class Monitor {
     }
   }
 
-  private calloutEip = 0;
+  private calloutEip = DOUBLE_FIELD;
   /** Guest time when the guest last resumed from the monitor. */
-  private resumedGuest = 0;
+  private resumedGuest = DOUBLE_FIELD;
 
   // ===================================================================================
   // Machine state ⇄ vCPU

@@ -33,6 +33,7 @@ import type { GuestMode } from "./guest-mode.js";
 import { Svm } from "./svm/svm.js";
 import type { NestedPaging } from "./svm/nested-paging.js";
 import { Vmx, intrType } from "./vmx/vmx.js";
+import { DOUBLE_FIELD } from "../double-field.js";
 
 export const enum Reg { EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7 }
 
@@ -214,9 +215,9 @@ export class Cpu {
   /** High halves of RAX…R15. Only 64-bit mode reads or writes them. */
   readonly regsHi: Int32Array;
   /** EIP; in 64-bit mode the whole RIP as a canonical signed number. */
-  eip = 0;
+  eip = DOUBLE_FIELD;
   /** EIP of the instruction being executed (faults restart here). */
-  instrEip = 0;
+  instrEip = DOUBLE_FIELD;
   /** EFLAGS except the lazily computed arithmetic flags named in lazyMask. */
   flags = F.FIXED_ONE;
   lazyMask = 0;
@@ -226,18 +227,19 @@ export class Cpu {
   readonly segs: SegmentCache[] = [0, 1, 2, 3, 4, 5].map(() => new SegmentCache());
   readonly ldtr = new SegmentCache();
   readonly tr = new SegmentCache();
-  gdtrBase = 0; gdtrLimit = 0xffff;
-  idtrBase = 0; idtrLimit = 0x3ff;
+  // Doubles from the start (double-field.ts); reset() stores their values.
+  gdtrBase = DOUBLE_FIELD; gdtrLimit = DOUBLE_FIELD;
+  idtrBase = DOUBLE_FIELD; idtrLimit = DOUBLE_FIELD;
   cpl = 0;
-  cr0 = CR0_ET; cr2 = 0; cr3 = 0; cr4 = 0;
+  cr0 = CR0_ET; cr2 = DOUBLE_FIELD; cr3 = DOUBLE_FIELD; cr4 = 0;
   readonly dr = new Int32Array(8);
   /** The debug registers decoded, and the host's debug probe (debug.ts). */
   readonly debug = new DebugUnit();
   /** PAE PDPTE registers, loaded on CR3 writes in PAE mode. */
   readonly pdpte = new Int32Array(8);
   // MSRs (SDM vol. 4): time-stamp counter base and SYSENTER.
-  sysenterCs = 0; sysenterEsp = 0; sysenterEip = 0;
-  tscOffset = 0;
+  sysenterCs = 0; sysenterEsp = DOUBLE_FIELD; sysenterEip = DOUBLE_FIELD;
+  tscOffset = DOUBLE_FIELD;
   /** IA32_EFER (C000_0080h) and its bits the walk and the loop read often, cached. */
   efer = 0;
   /** EFER.LMA: IA-32e mode (4-level paging; 64-bit or compatibility mode by CS.L). */
@@ -249,7 +251,7 @@ export class Cpu {
   /** CR3 bits 63:32 (IA-32e mode). */
   cr3Hi = 0;
   /** IA32_KERNEL_GS_BASE, the base SWAPGS exchanges with GS's (a canonical number). */
-  kernelGsBase = 0;
+  kernelGsBase = DOUBLE_FIELD;
   /** IA32_TSC_AUX (C000_0103h), what RDTSCP returns in ECX. */
   tscAux = 0;
   /** MAXPHYADDR and 1 GiB pages, from the model (the walk's PagingMode). */
@@ -283,16 +285,16 @@ export class Cpu {
   private yields = 0;
 
   // ---- Execution state ----
-  /** Instructions retired since reset. */
-  instructions = 0;
+  /** Instructions retired since reset (a double from the start, double-field.ts: runs pass 2^31). */
+  instructions = DOUBLE_FIELD;
   /** Cycles spent halted (the machine skips them when a halt waits for a timer). */
-  idleCycles = 0;
+  idleCycles = DOUBLE_FIELD;
   halted = false;
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
   stopReason: StopReason = StopReason.None;
   /** The instruction count at which the current run() ends (compiled blocks and the WebAssembly tier's run loop read it too). */
-  sliceEnd = 0;
+  sliceEnd = DOUBLE_FIELD;
   /** The block compiler (docs/jit.md), null with `--jit off`. */
   readonly jit: BlockCompiler | null;
   /**
@@ -304,7 +306,7 @@ export class Cpu {
    */
   codeEpoch = 0;
   /** The instruction count a running compiled block started at (-1: none), for its statistics. */
-  private blockStart = -1;
+  private blockStart = DOUBLE_FIELD;
   intr: InterruptSource | null = null;
   /** The local APIC, on models that have one and machines that wire it (pc.ts). */
   apic: CpuApic | null = null;
@@ -337,7 +339,7 @@ export class Cpu {
   /** AMD's global interrupt flag (APM vol. 2 §15.17): clear, no interrupt or NMI is taken. */
   gif = true;
   /** Added to the TSC while a guest runs (the VMCB's or VMCS's TSC offset). */
-  guestTscOffset = 0;
+  guestTscOffset = DOUBLE_FIELD;
   /** Nested paging for the guest running now (svm/nested-paging.ts), or null. */
   nested: NestedPaging | null = null;
   /** SVM (svm/svm.ts), on models with the svm feature. */
@@ -350,7 +352,7 @@ export class Cpu {
   ferr: (() => void) | null = null;
   /** Reused x87 instruction context and the FPU's view of this CPU. */
   readonly fpuInstr: FpuInstr = {
-    opcode: 0, modrm: 0, seg: 0, offset: 0, operandSize32: false, protectedMode: false, cs: 0, eip: 0, operandSelector: 0,
+    opcode: 0, modrm: 0, seg: 0, offset: DOUBLE_FIELD, operandSize32: false, protectedMode: false, cs: 0, eip: DOUBLE_FIELD, operandSelector: 0,
   };
   readonly fpuHost: FpuHost = {
     read8: (s, o) => this.read8(s, o),
@@ -445,6 +447,8 @@ export class Cpu {
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page, off, len) => this.codeWritten(page, off, len));
     mem.addWatchListener((frame) => this.unmapRamFrame(frame));
+    // The first values of the counters declared as doubles (double-field.ts).
+    this.instructions = 0; this.idleCycles = 0; this.sliceEnd = 0; this.blockStart = -1; this.instrEip = 0;
     this.reset();
   }
 

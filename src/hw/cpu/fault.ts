@@ -5,6 +5,8 @@
 // instruction loop catches it at the instruction boundary and delivers it. No `new Error`
 // on any path a guest can drive.
 
+import { DOUBLE_FIELD } from "../double-field.js";
+
 /** Exception vectors, named as in SDM vol. 3 table 6-1. */
 export const enum Vector {
   DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7,
@@ -48,8 +50,12 @@ export class CpuFault {
   vector = 0;
   errorCode = 0;
   hasErrorCode = false;
-  /** Set for #PF: the linear address that faulted (loaded into CR2 on delivery). */
-  cr2 = 0;
+  /**
+   * Set for #PF: the linear address that faulted (loaded into CR2 on delivery). A double from
+   * the start (double-field.ts): a kernel's addresses are above 2^31.
+   */
+  cr2 = DOUBLE_FIELD;
+  constructor() { this.cr2 = 0; }
 
   set(vector: number, errorCode: number, hasErrorCode: boolean): this {
     this.vector = vector;

@@ -5,6 +5,7 @@
 
 import type { Cpu } from "./cpu.js";
 import type { ByteSource, DecodeFaults } from "./decoder.js";
+import { DOUBLE_FIELD } from "../double-field.js";
 
 /** What PageBytes throws (as this value) at the page's end or at an instruction it cannot decode. */
 export const PAGE_END: unknown = { pageEnd: true };
@@ -13,7 +14,8 @@ export class PageBytes implements ByteSource, DecodeFaults {
   cpu!: Cpu;
   /** Physical address of the page, and the EIP whose byte is at `pageOff`. */
   pageBase = 0;
-  eip0 = 0;
+  /** A double from the start (double-field.ts): a kernel's EIPs are above 2^31. */
+  eip0 = DOUBLE_FIELD;
   pageOff = 0;
 
   fetchCodeByte(offset: number): number {

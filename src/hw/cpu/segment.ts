@@ -9,6 +9,8 @@
 //  |        base 15:00              |         limit 15:00           |  low dword
 //  +--------------------------------+-------------------------------+
 
+import { DOUBLE_FIELD } from "../double-field.js";
+
 /** Segment register indices, in ModR/M `reg` order. */
 export const enum SegReg { ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5 }
 export const SEG_NAMES = ["es", "cs", "ss", "ds", "fs", "gs"] as const;
@@ -57,9 +59,11 @@ export class Descriptor {
 /** A segment register: the visible selector and the hidden descriptor cache. */
 export class SegmentCache {
   selector = 0;
-  base = 0;
+  // base, limit and the ranges are doubles from the start (double-field.ts): a flat
+  // segment's limit is 2^32 - 1. The constructor stores their first values.
+  base = DOUBLE_FIELD;
   /** Limit in bytes, granularity applied. */
-  limit = 0xffff;
+  limit = DOUBLE_FIELD;
   /** Access rights byte as in descriptor bits 8–15 of the high dword (type, S, DPL, P). */
   access = 0x93;
   /** D/B flag: 32-bit default operand size (CS), 32-bit stack (SS), 4 GiB upper bound (expand-down). */
@@ -72,10 +76,15 @@ export class SegmentCache {
   valid = true;
 
   // Derived by refresh(): inclusive offset ranges an access may touch, empty if lo > hi.
-  readLo = 0;
-  readHi = 0xffff;
-  writeLo = 0;
-  writeHi = 0xffff;
+  readLo = DOUBLE_FIELD;
+  readHi = DOUBLE_FIELD;
+  writeLo = DOUBLE_FIELD;
+  writeHi = DOUBLE_FIELD;
+
+  constructor() {
+    this.base = 0; this.limit = 0xffff;
+    this.readLo = 0; this.readHi = 0xffff; this.writeLo = 0; this.writeHi = 0xffff;
+  }
 
   get type(): number { return this.access & 0xf; }
   get dpl(): number { return (this.access >>> 5) & 3; }

@@ -8,6 +8,7 @@ import { TRACE_DESC } from "../shadow/shadow-mmu.js";
 import type { Counters } from "../stats/counters.js";
 import { shadowDescriptor } from "./descriptors.js";
 import * as L from "../layout.js";
+import { DOUBLE_FIELD } from "../../hw/double-field.js";
 
 /** Where shadow descriptors are written: the world's GDT and LDT. */
 export interface DescriptorTables {
@@ -49,11 +50,12 @@ export function longLayout(top: number, ring: 1 | 3): DescriptorLayout {
 }
 
 export class DescriptorShadow {
-  private gdtBase = -1;
-  private gdtLimit = -1;
+  // Doubles from the start (src/hw/double-field.ts); the constructor stores -1 (none yet).
+  private gdtBase = DOUBLE_FIELD;
+  private gdtLimit = DOUBLE_FIELD;
   private ldtSel = -1;
-  private ldtBase = -1;
-  private ldtLimit = -1;
+  private ldtBase = DOUBLE_FIELD;
+  private ldtLimit = DOUBLE_FIELD;
   private dirty = false;
   /** The shadow entries as last written ([lo, hi] pairs), to write only what changed. */
   private readonly gdt: Int32Array;
@@ -86,6 +88,7 @@ export class DescriptorShadow {
     private readonly counters: Counters,
     layout: number | DescriptorLayout,
   ) {
+    this.gdtBase = -1; this.gdtLimit = -1; this.ldtBase = -1; this.ldtLimit = -1;
     this.layout = typeof layout === "number" ? legacyLayout(layout) : layout;
     this.maxGuestEntries = this.layout.monitorGdtStart >>> 3;
     this.gdt = new Int32Array(this.maxGuestEntries * 2);

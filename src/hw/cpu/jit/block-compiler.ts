@@ -25,6 +25,7 @@ import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { WasmTier } from "./wasm-block.js";
+import { DOUBLE_FIELD } from "../../double-field.js";
 
 /**
  * A block: its instructions in order, what the run loop needs to run them without fetching
@@ -42,14 +43,15 @@ export class CompiledBlock {
    * (a block can leave at a taken Jcc and at its end), each valid while the CPU's
    * `codeEpoch`, EIP, CS base and CPL are what they were when it was linked.
    */
+  // EIPs and CS bases are doubles from the start (double-field.ts).
   next0: CompiledBlock | null = null;
-  next0Eip = 0;
-  next0Base = 0;
+  next0Eip = DOUBLE_FIELD;
+  next0Base = DOUBLE_FIELD;
   next0Cpl = 0;
   next0Epoch = -1;
   next1: CompiledBlock | null = null;
-  next1Eip = 0;
-  next1Base = 0;
+  next1Eip = DOUBLE_FIELD;
+  next1Base = DOUBLE_FIELD;
   next1Cpl = 0;
   next1Epoch = -1;
   /** The first instruction is 32-bit code (CS.D = 1), not 64-bit: chained only while CS.D says so. */
@@ -197,8 +199,8 @@ function specialized(i: Instr): Specialised | null {
 
 export class BlockCompiler {
   readonly stats: JitStats = {
-    compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: 0, instructions: 0, compiledInstructions: 0, chained: 0, lowered: 0,
-    wasm: 0, wasmCovered: 0, wasmInstructions: 0, wasmRuns: 0, wasmChained: 0, wasmRegions: 0, wasmRegionMembers: 0,
+    compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: DOUBLE_FIELD, instructions: DOUBLE_FIELD, compiledInstructions: 0, chained: 0, lowered: 0,
+    wasm: 0, wasmCovered: 0, wasmInstructions: DOUBLE_FIELD, wasmRuns: 0, wasmChained: 0, wasmRegions: 0, wasmRegionMembers: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();
@@ -218,6 +220,8 @@ export class BlockCompiler {
 
   constructor(cpu: Cpu, opts: JitOptions = {}, slot: CpuSlot | null = null) {
     this.bytes.cpu = cpu;
+    // Counters declared as doubles (double-field.ts: a long run passes 2^31) start at 0.
+    this.stats.compileMs = 0; this.stats.instructions = 0; this.stats.wasmInstructions = 0;
     this.hot = Math.max(1, opts.hot ?? JIT_DEFAULTS.hot);
     this.generateAt = Math.max(1, opts.generate ?? JIT_DEFAULTS.generate);
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
