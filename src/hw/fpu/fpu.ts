@@ -21,6 +21,7 @@ import {
 import { bcdToF80, f80ToBcd } from "./bcd.js";
 import { TRIG_COS, TRIG_SIN, TRIG_TAN, f2xm1, fpatan, fyl2x, fyl2xp1, roundedConstants, trig } from "./transcendental.js";
 import { fprem } from "./remainder.js";
+import { DOUBLE_FIELD } from "../double-field.js";
 
 const C0 = 0x0100;
 const C1 = 0x0200;
@@ -76,9 +77,11 @@ export class Fpu {
   private top = 0;
   private cw = CW_INIT;
   private sw = 0;
-  private fip = 0;
+  // The last instruction's and operand's addresses: doubles from the start
+  // (src/hw/double-field.ts; a kernel's are above 2^31), zero after reset().
+  private fip = DOUBLE_FIELD;
   private fcs = 0;
-  private fdp = 0;
+  private fdp = DOUBLE_FIELD;
   private fds = 0;
   private fop = 0;
   private readonly env = new FpEnv();

@@ -20,6 +20,7 @@
 // the current period (the datasheet allows "end of current half-cycle" in mode 3).
 
 import type { IrqLine, Snapshot, TimedDevice } from "../device.js";
+import { DOUBLE_FIELD } from "../../double-field.js";
 
 /** The PIT input clock, Hz. */
 export const PIT_HZ = 1_193_182;
@@ -73,8 +74,12 @@ class Counter {
   /** Modes 2/3: a new count waiting for the end of the period. */
   nextN = 0;
   nextAt = -1;
-  /** NULL COUNT is set until this pulse (the CR → CE load). */
-  nullUntil = -1;
+  /**
+   * NULL COUNT is set until this pulse (the CR → CE load); Infinity from a control word
+   * until a count is written. A double from the start (src/hw/double-field.ts); the constructor stores -1.
+   */
+  nullUntil = DOUBLE_FIELD;
+  constructor() { this.nullUntil = -1; }
   /** OUT right after the control word and before counting (low in mode 0 only). */
   modeSetOut = true;
 

@@ -28,6 +28,7 @@
 // the modem inputs read as a connected terminal: CTS, DSR and DCD asserted, RI not.
 
 import type { IrqLine, PortDevice, Snapshot, TimedDevice } from "../device.js";
+import { DOUBLE_FIELD } from "../../double-field.js";
 
 /** The 1.8432 MHz crystal: baud = 115200 / divisor. */
 export const UART_CLOCK_HZ = 1_843_200;
@@ -65,12 +66,12 @@ export class Uart16550 implements PortDevice, TimedDevice, Snapshot<Uart16550Sta
   private divisor = 12; // 9600 baud until programmed
   /** A THR-empty interrupt is pending. */
   private thre = false;
-  /** Time (ns) of the last receive-FIFO activity (for the character timeout). */
-  private lastRx = 0;
+  /** Time (ns) of the last receive-FIFO activity (for the character timeout): a double from the start (src/hw/double-field.ts). */
+  private lastRx = DOUBLE_FIELD;
   private irqLevel = false;
 
   /** `irq`: the ISA IRQ line (4 for COM1, 3 for COM2); `onTransmit`: each byte sent. */
-  constructor(private readonly irq: IrqLine, private readonly onTransmit: (byte: number) => void) {}
+  constructor(private readonly irq: IrqLine, private readonly onTransmit: (byte: number) => void) { this.lastRx = 0; }
 
   /** Bytes arriving on the serial input at time `now`. */
   receive(bytes: ArrayLike<number>, now: number): void {
