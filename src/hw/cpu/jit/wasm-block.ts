@@ -123,8 +123,14 @@ export function flatBits(segs: SegState): number {
  * EIP in the context, and (a region) the member it left from (bits 10–15).
  */
 const CONTINUE = 0x200, MEMBER_SHIFT = 10;
-/** The most blocks one region holds (docs/jit.md, "Regions"). */
-const REGION_MEMBERS = 8;
+/**
+ * The most blocks one region holds (docs/jit.md, "Regions"): measured on the bzImage path's
+ * first 1 G instructions (the XZ decoder), six alternating runs each, 4 was faster than 8 in
+ * every pair (about 8 %), with the run loop's hops almost the same (33.8 M against 32.7 M);
+ * 16 was slower still (27.3 M hops, 15 % slower than 8). A bigger function costs more than
+ * the hops it saves.
+ */
+const REGION_MEMBERS = 4;
 /** The block map (CpuSlot.blocks): 2^16 slots (physical address + 1, table index | instructions << 20, bytes, 0). */
 const MAP_BITS = 16;
 /** The fewest instructions a function that does not cover its whole block must cover (measured: docs/jit.md). */
