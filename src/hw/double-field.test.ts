@@ -14,6 +14,7 @@ import { CpuFault } from "./cpu/fault.js";
 import { CompiledBlock } from "./cpu/jit/block-compiler.js";
 import { PageBytes } from "./cpu/page-bytes.js";
 import { Instr } from "./cpu/instr.js";
+import { Translation } from "./mmu/paging.js";
 import { Monitor } from "../vmm/monitor.js";
 
 v8.setFlagsFromString("--allow-natives-syntax");
@@ -32,7 +33,7 @@ function widen(what: string, a: object, b: object, fields: string[], value = 0xc
 test("the CPU's addresses and counters hold values of 2^31 and more without a new map", () => {
   const a = new Machine({ ramBytes: 1 << 20 }).cpu, b = new Machine({ ramBytes: 1 << 20 }).cpu;
   widen("Cpu", a, b, ["eip", "instrEip", "gdtrBase", "gdtrLimit", "idtrBase", "idtrLimit", "cr2", "cr3", "sysenterEsp",
-    "sysenterEip", "tscOffset", "guestTscOffset", "kernelGsBase", "instructions", "idleCycles", "sliceEnd", "blockStart"]);
+    "sysenterEip", "tscOffset", "guestTscOffset", "kernelGsBase", "instructions", "idleCycles", "sliceEnd", "blockStart", "rmwLin"]);
   widen("Cpu", a, b, ["eip", "kernelGsBase", "instructions"], -0x7fff_8000_0000);
   widen("SegmentCache", a.segs[3], b.segs[3], ["base", "limit", "readLo", "readHi", "writeLo", "writeHi"], 0xffff_ffff);
   widen("CpuFault", a.fault, new CpuFault(), ["cr2"]);
@@ -48,10 +49,11 @@ test("their first values are +0 where the model starts at zero", () => {
   assert.ok(Object.is(cpu.jit!.stats.instructions, 0));
 });
 
-test("the block compiler's links and the monitor's cycle counts hold values of 2^31 and more without a new map", () => {
+test("the block compiler's links, a page walk's frame and the monitor's cycle counts hold values of 2^31 and more without a new map", () => {
   const mk = (): CompiledBlock => new CompiledBlock([new Instr()], [() => {}], new Int32Array([1]), new Uint8Array(1), 0);
   widen("CompiledBlock", mk(), mk(), ["next0Eip", "next0Base", "next1Eip", "next1Base"]);
   widen("PageBytes", new PageBytes(), new PageBytes(), ["eip0"]);
+  widen("Translation", new Translation(), new Translation(), ["frame"], 0xfee0_0000);
   const mon = (): Monitor => new Monitor({ ramBytes: 4 << 20, acpi: false, mode: "trap" });
   widen("Monitor", mon(), mon(), ["armedCycle", "overhead", "guestDeadline", "lastCr3", "guestIdle", "haltedAt", "calloutEip", "resumedGuest"]);
 });

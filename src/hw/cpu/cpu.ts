@@ -104,7 +104,8 @@ const CROSSING_SLOTS = 64;
 /** An instruction decoded across a page boundary: where, from which two frames, and its bytes. */
 class CrossingInstr {
   ins: Instr | null = null;
-  lin = 0;
+  /** A double from the start (double-field.ts): a 64-bit kernel's addresses. */
+  lin = DOUBLE_FIELD;
   phys1 = -1;
   phys2 = -1;
   readonly bytes = new Uint8Array(MAX_INSTR_LEN);
@@ -262,7 +263,7 @@ export class Cpu {
   /** Where helpers that return a 64-bit value leave its high half (the low half is returned). */
   hi = 0;
   /** The linear address a 64-bit read-modify-write read from (exec64/operands.ts). */
-  rmwLin = 0;
+  rmwLin = DOUBLE_FIELD;
   /** Model-specific registers without side effects, stored as [lo, hi]. */
   readonly plainMsrs = new Map<number, [number, number]>();
 
@@ -448,7 +449,7 @@ export class Cpu {
     mem.addCodeListener((page, off, len) => this.codeWritten(page, off, len));
     mem.addWatchListener((frame) => this.unmapRamFrame(frame));
     // The first values of the counters declared as doubles (double-field.ts).
-    this.instructions = 0; this.idleCycles = 0; this.sliceEnd = 0; this.blockStart = -1; this.instrEip = 0;
+    this.instructions = 0; this.idleCycles = 0; this.sliceEnd = 0; this.blockStart = -1; this.instrEip = 0; this.rmwLin = 0;
     this.reset();
   }
 

@@ -14,7 +14,7 @@
 //  | frame          | avl |G|PS|D|A|PCD|PWT|U/S|R/W|P|
 //  +----------------+-----+-+--+-+-+---+---+---+---+-+
 
-
+import { DOUBLE_FIELD } from "../double-field.js";
 
 export const PTE_P = 1 << 0;
 export const PTE_W = 1 << 1;
@@ -66,8 +66,11 @@ export interface PagingMode {
 /** Outcome of a walk. Preallocate one and reuse it. */
 export class Translation {
   ok = false;
-  /** Physical address of the 4 KiB frame containing the address (low 12 bits zero). */
-  frame = 0;
+  /**
+   * Physical address of the 4 KiB frame containing the address (low 12 bits zero). A double
+   * from the start (src/hw/double-field.ts): frames at 2 GiB and above (a local APIC's MMIO).
+   */
+  frame = DOUBLE_FIELD;
   /** Access rights of the final mapping: user-accessible, writable (U/S and R/W of all levels). */
   user = false;
   writable = false;
@@ -79,6 +82,7 @@ export class Translation {
   noExec = false;
   /** Page-fault error code when !ok. */
   errorCode = 0;
+  constructor() { this.frame = 0; }
 }
 
 /**
