@@ -7,9 +7,9 @@
 // 2^31 is widened to a double in place: the object gets a new map, the old one is
 // deprecated, and every optimised function that checked it is thrown away and must warm up
 // again. A Cpu is read by almost every function of the model, so each such field the guest
-// widened cost the whole model its optimised code (the Linux boot widened eight of them in
-// its first few million instructions: eip, instrEip, the GDTR and IDTR, CR2 and, under a
-// monitor, more; `node --trace-generalization` lists them). A field that starts with -0 is a
+// widened cost the whole model its optimised code (the Linux boot widened seven of them in
+// its first few million instructions: eip, instrEip, the GDTR's and IDTR's bases and
+// limits, CR2; under a monitor, more; `node --trace-generalization` lists them). A field that starts with -0 is a
 // double from its first store and never changes representation. -0 equals 0 in every
 // arithmetic, bitwise and comparison operation; where an initial value may be looked at
 // before anything else is stored (`Object.is`, a test's strictEqual), the constructor or

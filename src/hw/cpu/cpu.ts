@@ -448,7 +448,7 @@ export class Cpu {
     this.vmx = this.features.vmx ? new Vmx(this, this.cr4Allowed) : null;
     mem.addCodeListener((page, off, len) => this.codeWritten(page, off, len));
     mem.addWatchListener((frame) => this.unmapRamFrame(frame));
-    // The first values of the counters declared as doubles (double-field.ts).
+    // The first values of the fields declared as doubles that reset() does not store (double-field.ts).
     this.instructions = 0; this.idleCycles = 0; this.sliceEnd = 0; this.blockStart = -1; this.instrEip = 0; this.rmwLin = 0;
     this.reset();
   }
