@@ -179,9 +179,11 @@ test("Linux: saved at its shell prompt under bare and under bt, a command typed 
     const p = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     p.stdout.setEncoding("latin1").on("data", (d: string) => { stdout += d; });
-    p.on("exit", (status) => resolve({ status, stdout, stderr: "" }));
-    setTimeout(() => p.stdin.write("\x01s"), 3000);
-    setTimeout(() => p.kill(), 60_000);
+    // The kill is only a guard: cleared when the run ends, or it would hold the test's
+    // process open for its whole minute (a minute of an idle test worker in every npm test).
+    const keys = setTimeout(() => p.stdin.write("\x01s"), 3000);
+    const kill = setTimeout(() => p.kill(), 60_000);
+    p.on("exit", (status) => { clearTimeout(keys); clearTimeout(kill); resolve({ status, stdout, stderr: "" }); });
   });
   assert.equal(term.status, 0, term.stdout);
   assert.match(term.stdout, /vmm86: snapshot written to .*linux-key\.snap/);

@@ -1896,26 +1896,30 @@ export class Cpu {
    * block here from the instruction it cannot run.
    */
   runBlock(blk: CompiledBlock, k0: number, e0: number): void {
-    const instrs = blk.instrs, handlers = blk.handlers, ends = blk.ends, check = blk.check;
+    const instrs = blk.instrs;
     const epoch = this.codeEpoch;
     const n = instrs.length;
-    // EIPs are e0 plus an offset, computed where they are stored: a kernel's EIP above 2^31
-    // is not a small integer, and carried from one instruction to the next (a loop variable
-    // V8 kept tagged) it was a new heap number at every instruction (about 150 MB of the
-    // 1.3 GB allocated in Linux's boot under bt; its scavenges 116 → 105).
+    // An instruction's EIP is e0 plus its offset from the block's start (its Instr's pageEnd
+    // less pageStart), computed where it is stored: a kernel's EIP above 2^31 is not a small
+    // integer, and carried from one instruction to the next (a loop variable V8 kept tagged)
+    // it was a new heap number at every instruction (about 150 MB of the 1.3 GB allocated in
+    // Linux's boot under bt; its scavenges 116 → 105).
+    const p0 = blk.pageStart;
     for (let k = k0; k < n; k++) {
-      const c = check[k];
+      const ins = instrs[k];
+      const c = ins.check;
       if (c === Check.PLAIN) {
         // Cannot fault or look at EIP: the stores below wait for the next instruction (or the end).
-        handlers[k](this, instrs[k]);
+        ins.tier1!(this, ins);
         this.instructions++;
         continue;
       }
-      this.instrEip = e0 + (k === 0 ? 0 : ends[k - 1]);
-      const next = e0 + ends[k];
+      const end = ins.pageEnd - p0;
+      this.instrEip = e0 + (end - ins.len);
+      const next = e0 + end;
       this.eip = next;
       this.inhibitIrq = false;
-      handlers[k](this, instrs[k]);
+      ins.tier1!(this, ins);
       if (this.faultSignalled) return;
       this.instructions++;
       if (c !== Check.NONE) {
@@ -1923,7 +1927,8 @@ export class Cpu {
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
-    if (check[n - 1] === Check.PLAIN) { this.eip = e0 + ends[n - 1]; this.inhibitIrq = false; }
+    const last = instrs[n - 1];
+    if (last.check === Check.PLAIN) { this.eip = e0 + (last.pageEnd - p0); this.inhibitIrq = false; }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */

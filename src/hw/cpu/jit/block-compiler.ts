@@ -62,16 +62,17 @@ export class CompiledBlock {
   readonly count: number;
   /** Bytes from the first instruction to the end of the last (the CS limit check). */
   readonly bytes: number;
+  /** The first instruction's offset in its page (tier 1's EIPs: Instr.pageEnd). */
+  readonly pageStart: number;
   constructor(
+    /** Its instructions, each with its tier-1 handler and Check set (Instr.tier1). */
     readonly instrs: Instr[],
-    readonly handlers: Handler[],
-    /** Offset from the first instruction's start to the end of instruction k. */
+    /** Offset from the first instruction's start to the end of instruction k (compilers' use). */
     readonly ends: Int32Array,
-    /** What tier 1 does around instruction k (Check). */
-    readonly check: Uint8Array,
     /** The cache generation it belongs to (a flush of the whole cache bumps it). */
     readonly generation: number,
   ) {
+    this.pageStart = instrs[0].phys & 0xfff;
     this.code32 = instrs[0].code32 && !instrs[0].code64;
     this.code64 = instrs[0].code64;
     // Fields, not getters: the run loop reads both before entering every block, and a getter
@@ -349,8 +350,6 @@ export class BlockCompiler {
   private build(instrs: Instr[]): CompiledBlock {
     const n = instrs.length;
     const ends = new Int32Array(n);
-    const check = new Uint8Array(n);
-    const handlers: Handler[] = new Array<Handler>(n);
     let off = 0;
     for (let k = 0; k < n; k++) {
       const ins = instrs[k];
@@ -360,11 +359,15 @@ export class BlockCompiler {
       // a memory access can reach a device (an interrupt, a shorter slice, a stop) or
       // rewrite this block's own code.
       // (A translator's native helper, which only ends a block, has no opcode-table entry.)
-      const sp = ins.native ? null : specialized(ins);
-      handlers[k] = sp?.handler ?? ins.handler;
-      check[k] = sp?.plain === true ? Check.PLAIN : ins.native || ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
+      // (The same for every block holding the Instr: a function of the Instr alone.)
+      if (ins.tier1 === null) {
+        const sp = ins.native ? null : specialized(ins);
+        ins.tier1 = sp?.handler ?? ins.handler;
+        ins.check = sp?.plain === true ? Check.PLAIN : ins.native || ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
+        ins.pageEnd = (ins.phys & 0xfff) + ins.len;
+      }
     }
-    return new CompiledBlock(instrs, handlers, ends, check, this.generation);
+    return new CompiledBlock(instrs, ends, this.generation);
   }
 
   /**
@@ -409,9 +412,9 @@ export class BlockCompiler {
       if (low === null) {
         flush();
         params.push(`h${k}`, `i${k}`);
-        args.push(block.handlers[k], ins);
+        args.push(ins.tier1, ins);
         body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); if (cpu.faultSignalled) return; cpu.instructions++;`);
-        if (!last && block.check[k] !== 0) body.push(`if (cpu.eip !== ${next} || ${checks}) return;`);
+        if (!last && ins.check !== Check.NONE) body.push(`if (cpu.eip !== ${next} || ${checks}) return;`);
         afterCall = true;
         continue;
       }
