@@ -84,7 +84,9 @@ export const CPU_SLOT = {
   TLB: 4096,
   /** The WebAssembly tier's blocks by physical address (wasm-block.ts): 2^16 slots of four dwords. */
   BLOCKS: 4096 + (4 << 20),
-  BYTES: 4096 + (5 << 20),
+  /** The run loop's links: the block it found last at an EIP (wasm-block.ts `dispatcher`): 2^14 slots of four dwords. */
+  LINKS: 4096 + (5 << 20),
+  BYTES: 4096 + (5 << 20) + (1 << 18),
 } as const;
 /** CPU areas per memory: the machine's CPU and a monitor's vCPU, with room to spare. */
 const CPU_SLOTS = 4;
@@ -275,6 +277,9 @@ export class PhysicalMemory {
     } else {
       this.nativeEntries.set(addr >>> 0, run);
       this.nativePages[addr >>> 12] |= NATIVE_RING0;
+      // As over CPL-1 entries: what CPUs decoded and compiled there goes (a fetch at CPL 0
+      // finds the entry; blocks, their links and the WebAssembly run loop's links do not).
+      if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr >>> 0, 1);
     }
   }
 

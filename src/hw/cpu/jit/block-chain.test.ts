@@ -80,3 +80,24 @@ test("a chain link is not followed after a MOV to CR3 (the successor's page rema
   // The same page directory, reloaded after the PTE changed: a flush of every non-global entry.
   check(`mov dword ptr [${PTE}], ${FRAME_B | 3}\n mov ecx, cr3\n mov cr3, ecx`, 20 * 0xaaaa + 20 * 0xbbbb);
 });
+
+test("a CPL-0 native entry registered over compiled code is what runs there: links and blocks made before it are not followed", () => {
+  // Half-way through the loop the callee's frame gets a native entry (monitor code entered at
+  // CPL 0), which a fetch there runs instead of the bytes: it leaves 0xdddd in EAX and
+  // returns. Registering it drops what was decoded and compiled there, as a code write does
+  // (before, a block, a chain link or the WebAssembly run loop's link went on running the
+  // bytes: 39 of the 40 calls).
+  const sums: number[] = [];
+  for (const jit of TIERS) {
+    const fm = machine(jit, program("nop"));
+    fm.runToHalt(20 * 7 + 3);
+    const cpu = fm.cpu;
+    fm.mem.registerNative(FRAME_A, () => { cpu.regs[0] = 0xdddd; cpu.eip = cpu.pop32(); });
+    assert.equal(fm.runToHalt(), -1, `${JSON.stringify(jit)}: no exception`);
+    sums.push(cpu.regs[3] >>> 0);
+    if (jit !== false) assert.ok(cpu.jit!.stats.chained + cpu.jit!.stats.wasmChained > 20, `${JSON.stringify(jit)}: chained`);
+  }
+  // 16 calls ran the bytes (the first run's budget ends in the 17th), 24 the entry.
+  assert.equal(sums[0], 16 * 0xaaaa + 24 * 0xdddd, "the interpreter");
+  for (let k = 1; k < sums.length; k++) assert.equal(sums[k], sums[0], `${JSON.stringify(TIERS[k])}: the interpreter's sum`);
+});

@@ -69,6 +69,12 @@ const enum Ctx {
   ENTRY_FLAGS = 46, ENTRY_MASK = 47, ENTRY_REC = 48,
   /** The time-stamp counter when the run began (a little-endian 64-bit integer): Cpu.readTsc(). */
   TSC = 54,
+  /**
+   * The links' generation (the dispatcher's links are valid in it): changed by a run that
+   * begins with another code epoch, CS base or limit, fetch rights or paging mode than the
+   * run before it, and by a block dropped or the cache cleared.
+   */
+  LINK_GEN = 30,
 }
 /**
  * What the run changed in the flags (Ctx.REPLAY), replayed in this order: the six flags
@@ -138,6 +144,8 @@ const MIN_PARTIAL = 8;
 /** The memory address of context entry k (Ctx) of the CPU owning `slot`. */
 const ctxAddress = (slot: CpuSlot, k: number): number => slot.base + CPU_SLOT.CTX + 4 * k;
 const mapSlot = (phys: number): number => Math.imul(phys, 0x9e3779b1 | 0) >>> (32 - MAP_BITS);
+/** The dispatcher's links (CPU_SLOT.LINKS): 2^14 slots (EIP, generation, the map's second and third dwords, by a hash of the EIP). */
+const LINK_BITS = 14;
 const LAZY_ADD = 0, LAZY_SUB = 2, LAZY_ADC = 1, LAZY_SBB = 3, LAZY_INC = 5, LAZY_DEC = 6, LAZY_NEG = 7, LAZY_SHL = 8, LAZY_SHR = 9, LAZY_SAR = 10, LAZY_IMUL = 11;
 /** LazyOp of each ALU operation (the /digit: ADD OR ADC SBB AND SUB XOR CMP). */
 const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
@@ -1243,10 +1251,23 @@ export class WasmTier {
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { t: this.table, m: slot.memory } }).exports;
     this.dispatch = exports.f as (i: number, e0: number) => number;
     this.flags = exports.flags;
+    this.ctx[Ctx.LINK_GEN] = 1;
+  }
+
+  /** What the run loop's links assume (Ctx.LINK_GEN), as the last run began: the code epoch, CS's base and limit, the fetch rights, the mode. */
+  private linkEpoch = -1;
+  private linkCsBase = 0;
+  private linkCsLimit = 0;
+  private linkNeedX = 0;
+  private linkMode = 0;
+  /** Every link made so far is void (a dropped block, the cache cleared, another run's conditions). */
+  private newLinkGen(): void {
+    this.ctx[Ctx.LINK_GEN] = ((this.ctx[Ctx.LINK_GEN] + 1) | 0) || 1;
   }
 
   /** Every block was dropped (BlockCompiler.evictAll): the map empties, table entries are reused. */
   clear(): void {
+    this.newLinkGen();
     this.next = 0;
     this.pending.length = 0;
     this.map.fill(0);
@@ -1257,6 +1278,7 @@ export class WasmTier {
 
   /** `block` was dropped: the run loop must not find it. */
   dropped(block: CompiledBlock): void {
+    this.newLinkGen();
     // The regions holding a copy of it go too: their first blocks run at tier 1 and are
     // compiled again after as many runs as the first time (under bt, the translator's
     // writes into the cache drop blocks all through the boot).
@@ -1501,6 +1523,12 @@ export class WasmTier {
     ctx[Ctx.NEED_W] = user ? NEED_W_USER : NEED_W_SUP;
     ctx[Ctx.NEED_X] = user ? TLB_VALID | TLB_USER : TLB_VALID;
     ctx[Ctx.BUDGET] = Math.min(cpu.sliceEnd - cpu.instructions, 0x7fff_ffff);
+    // The links hold while nothing a fetch depends on changed since they were made.
+    const cs = segs[SegReg.CS], csBase = cs.base | 0, csLimit = cs.limit | 0, needX = ctx[Ctx.NEED_X], direct = mode & FLAT_DIRECT;
+    if (cpu.codeEpoch !== this.linkEpoch || csBase !== this.linkCsBase || csLimit !== this.linkCsLimit || needX !== this.linkNeedX || direct !== this.linkMode) {
+      this.linkEpoch = cpu.codeEpoch; this.linkCsBase = csBase; this.linkCsLimit = csLimit; this.linkNeedX = needX; this.linkMode = direct;
+      this.newLinkGen();
+    }
     ctx[Ctx.REPLAY] = 0;
     ctx[Ctx.CHAINED] = 0;
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
@@ -1537,7 +1565,8 @@ export class WasmTier {
 
 // The run loop's locals (after its parameters, the table index and e0).
 const D_RES = 2, D_TOTAL = 3, D_LIN = 4, D_E = 5, D_H = 6, D_V = 7, D_CHAINED = 8, D_CS = 9, D_NEED_X = 10, D_BUDGET = 11, D_DIRECT = 12, D_CSLIMIT = 13, D_NEXT = 14;
-const DISPATCH_LOCALS = 13;
+const D_GEN = 15, D_A = 16, D_B = 17;
+const DISPATCH_LOCALS = 16;
 
 /**
  * The WebAssembly run loop of the CPU owning `slot`: call block `index` at EIP `e0`; while it
@@ -1554,6 +1583,7 @@ function dispatcher(slot: CpuSlot): Code {
   c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
   c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_DIRECT).and().set(D_DIRECT);
   c.const(0).load(ctx(Ctx.CS_LIMIT)).set(D_CSLIMIT);
+  c.const(0).load(ctx(Ctx.LINK_GEN)).set(D_GEN);
   c.loop();
   // The instructions retired before this block (what a block's RDTSC adds to Ctx.TSC).
   c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
@@ -1568,8 +1598,18 @@ function dispatcher(slot: CpuSlot): Code {
     c.get(D_RES).return();
   };
   c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
+  // The link for the next EIP, if it was made in this generation: the block found there
+  // last time, without the look-ups below (the TLB, native pages and the map cannot have
+  // changed for it: Ctx.LINK_GEN).
+  const links = slot.base + CPU_SLOT.LINKS;
+  c.const(0).load(ctx(Ctx.EIP)).tee(D_NEXT).const(0x9e3779b1 | 0).mul().const(32 - LINK_BITS).shrU().const(4).shl().tee(D_A);
+  c.load(links).get(D_NEXT).eq().get(D_A).load(links + 4).get(D_GEN).eq().and();
+  c.if();
+  c.get(D_A).load(links + 8).set(D_V);
+  c.get(D_A).load(links + 12).set(D_B);
+  c.else();
   // The next block: its linear address, the TLB entry a fetch would use, its physical address.
-  c.const(0).load(ctx(Ctx.EIP)).get(D_CS).add().set(D_LIN);
+  c.get(D_NEXT).get(D_CS).add().set(D_LIN);
   c.get(D_DIRECT).eqz().if();
   c.get(D_LIN).const(12).shrU().const(2).shl().load(slot.base + CPU_SLOT.TLB).tee(D_E);
   c.get(D_NEED_X).const(TLB_NOEXEC).or().and().get(D_NEED_X).ne().if(); leave(); c.end();
@@ -1582,12 +1622,19 @@ function dispatcher(slot: CpuSlot): Code {
   c.get(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
   c.const(0x9e3779b1 | 0).mul().const(32 - MAP_BITS).shrU().const(4).shl().tee(D_H);
-  c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne();
-  // Room in the slice for the whole block (as the JavaScript run loop asks).
-  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).tee(D_V).const(20).shrU().get(D_TOTAL).add().get(D_BUDGET).gtU().or();
-  // The whole block inside CS's limit (EIP <= limit and limit - EIP >= bytes - 1, without wrapping).
-  c.const(0).load(ctx(Ctx.EIP)).tee(D_NEXT).get(D_CSLIMIT).gtU().or();
-  c.get(D_CSLIMIT).get(D_NEXT).sub().get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 8).const(1).sub().ltU().or();
+  c.load(slot.base + CPU_SLOT.BLOCKS).get(D_LIN).const(1).add().ne().if(); leave(); c.end();
+  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 4).set(D_V);
+  c.get(D_H).load(slot.base + CPU_SLOT.BLOCKS + 8).set(D_B);
+  c.get(D_A).get(D_NEXT).store(links);
+  c.get(D_A).get(D_GEN).store(links + 4);
+  c.get(D_A).get(D_V).store(links + 8);
+  c.get(D_A).get(D_B).store(links + 12);
+  c.end();
+  // Room in the slice for the whole block (as the JavaScript run loop asks), and the whole
+  // block inside CS's limit (EIP <= limit and limit - EIP >= bytes - 1, without wrapping).
+  c.get(D_V).const(20).shrU().get(D_TOTAL).add().get(D_BUDGET).gtU();
+  c.get(D_NEXT).get(D_CSLIMIT).gtU().or();
+  c.get(D_CSLIMIT).get(D_NEXT).sub().get(D_B).const(1).sub().ltU().or();
   c.if(); leave(); c.end();
   c.get(D_V).const(0xfffff).and().set(0);
   c.get(D_NEXT).set(1);
