@@ -50,7 +50,7 @@ test("their first values are +0 where the model starts at zero", () => {
 });
 
 test("the block compiler's links, a page walk's frame and the monitor's cycle counts hold values of 2^31 and more without a new map", () => {
-  const mk = (): CompiledBlock => new CompiledBlock([new Instr()], new Int32Array([1]), 0);
+  const mk = (): CompiledBlock => new CompiledBlock([new Instr()], 0);
   widen("CompiledBlock", mk(), mk(), ["next0Eip", "next0Base", "next1Eip", "next1Base"]);
   widen("PageBytes", new PageBytes(), new PageBytes(), ["eip0"]);
   widen("Translation", new Translation(), new Translation(), ["frame"], 0xfee0_0000);

@@ -65,10 +65,8 @@ export class CompiledBlock {
   /** The first instruction's offset in its page (tier 1's EIPs: Instr.pageEnd). */
   readonly pageStart: number;
   constructor(
-    /** Its instructions, each with its tier-1 handler and Check set (Instr.tier1). */
+    /** Its instructions, each with its tier-1 handler, Check and page offset set (Instr.tier1). */
     readonly instrs: Instr[],
-    /** Offset from the first instruction's start to the end of instruction k (compilers' use). */
-    readonly ends: Int32Array,
     /** The cache generation it belongs to (a flush of the whole cache bumps it). */
     readonly generation: number,
   ) {
@@ -78,7 +76,12 @@ export class CompiledBlock {
     // Fields, not getters: the run loop reads both before entering every block, and a getter
     // through the arrays was a quarter of its own time (dependent loads of cold objects).
     this.count = instrs.length;
-    this.bytes = ends[ends.length - 1];
+    this.bytes = this.end(instrs.length - 1);
+  }
+
+  /** Offset from the first instruction's start to the end of instruction k (a block lies in one page). */
+  end(k: number): number {
+    return this.instrs[k].pageEnd - this.pageStart;
   }
 }
 
@@ -349,12 +352,8 @@ export class BlockCompiler {
   /** Tier 1: the block as arrays the run loop walks. */
   private build(instrs: Instr[]): CompiledBlock {
     const n = instrs.length;
-    const ends = new Int32Array(n);
-    let off = 0;
     for (let k = 0; k < n; k++) {
       const ins = instrs[k];
-      off += ins.len;
-      ends[k] = off;
       // A register-only instruction changes nothing the loop looks at between instructions;
       // a memory access can reach a device (an interrupt, a shorter slice, a stop) or
       // rewrite this block's own code.
@@ -367,7 +366,7 @@ export class BlockCompiler {
         ins.pageEnd = (ins.phys & 0xfff) + ins.len;
       }
     }
-    return new CompiledBlock(instrs, ends, this.generation);
+    return new CompiledBlock(instrs, this.generation);
   }
 
   /**
@@ -403,8 +402,8 @@ export class BlockCompiler {
     let lowered = 0;
     for (let k = 0; k < n; k++) {
       const ins = block.instrs[k];
-      const at = k === 0 ? "e0" : `e0 + ${block.ends[k - 1]}`;
-      const next = `e0 + ${block.ends[k]}`;
+      const at = k === 0 ? "e0" : `e0 + ${block.end(k - 1)}`;
+      const next = `e0 + ${block.end(k)}`;
       const last = k === n - 1;
       const low = ins.native ? null : lower(ins, true, `i${k}`);
       // A 64-bit memory operand falls back to the instruction's handler (lower64.ts).

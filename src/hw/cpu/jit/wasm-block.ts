@@ -71,8 +71,9 @@ const enum Ctx {
   TSC = 54,
   /**
    * The links' generation (the dispatcher's links are valid in it): changed by a run that
-   * begins with another code epoch, CS base or limit, fetch rights or paging mode than the
-   * run before it, and by a block dropped or the cache cleared.
+   * begins with another code epoch (dropped code changes it too), CS base or limit, fetch
+   * rights or paging mode than the run before it, and by the cache cleared (its table
+   * indexes are reused).
    */
   LINK_GEN = 30,
 }
@@ -308,9 +309,9 @@ class Emitter {
     }
     // Where the run goes on, when it is known here: to another block of the region, if the
     // run loop would enter it now.
-    const to = end ? this.block.ends[k - 1] : rel;
+    const to = end ? this.block.end(k - 1) : rel;
     if (to !== undefined && this.region !== null) this.transition(k, to);
-    if (end) c.const(0).get(0).const(this.block.ends[k - 1]).add().store(this.ctx(Ctx.EIP));
+    if (end) c.const(0).get(0).const(this.block.end(k - 1)).add().store(this.ctx(Ctx.EIP));
     c.const(k | (taken || end ? CONTINUE : 0) | (this.member << MEMBER_SHIFT)).set(this.result).br(c.open - 1);
   }
 
@@ -370,7 +371,7 @@ class Emitter {
   /** A taken jump at k: EIP = the next instruction's + disp, if inside CS's limit (else leave at k: the handler raises #GP). */
   jump(k: number, disp: number): void {
     const c = this.c;
-    const rel = (this.block.ends[k] + disp) | 0;
+    const rel = (this.block.end(k) + disp) | 0;
     c.get(0).const(rel).add().set(V);
     this.checkTarget(k, V);
     this.transfer(k, V, rel);
@@ -386,7 +387,7 @@ class Emitter {
     this.exit(k + 1, true, false, rel);
   }
   /** The offset from the block's EIP to the end of instruction k. */
-  end(k: number): number { return this.block.ends[k]; }
+  end(k: number): number { return this.block.end(k); }
 
   /**
    * The fast path of a memory operand of instruction k (`seg`, the effective address of
@@ -735,8 +736,8 @@ function successors(b: CompiledBlock): number[] {
     const i = b.instrs[k];
     if (i.native) return out;
     const kind = i.def.lower;
-    if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.ends[k] + (i.imm | 0));
-    if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret" && kind !== "callind" && kind !== "jmpind") out.push(p0 + b.ends[k]);
+    if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.end(k) + (i.imm | 0));
+    if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret" && kind !== "callind" && kind !== "jmpind") out.push(p0 + b.end(k));
   }
   return out;
 }
@@ -1260,7 +1261,7 @@ export class WasmTier {
   private linkCsLimit = 0;
   private linkNeedX = 0;
   private linkMode = 0;
-  /** Every link made so far is void (a dropped block, the cache cleared, another run's conditions). */
+  /** Every link made so far is void (the cache cleared, another run's conditions). */
   private newLinkGen(): void {
     this.ctx[Ctx.LINK_GEN] = ((this.ctx[Ctx.LINK_GEN] + 1) | 0) || 1;
   }
@@ -1278,7 +1279,7 @@ export class WasmTier {
 
   /** `block` was dropped: the run loop must not find it. */
   dropped(block: CompiledBlock): void {
-    this.newLinkGen();
+    // (The run loop's links go with the code epoch that changes with every drop: Cpu.codeWritten.)
     // The regions holding a copy of it go too: their first blocks run at tier 1 and are
     // compiled again after as many runs as the first time (under bt, the translator's
     // writes into the cache drop blocks all through the boot).
@@ -1554,10 +1555,9 @@ export class WasmTier {
     this.stats.wasmChained += ctx[Ctx.CHAINED];
     const done = res & 0xff;
     if (done === 0) { cpu.eip = curE0; cpu.runBlock(cur, 0, curE0); return cur; }
-    const ends = cur.ends;
-    cpu.instrEip = done === 1 ? curE0 : curE0 + ends[done - 2];
+    cpu.instrEip = done === 1 ? curE0 : curE0 + cur.end(done - 2);
     if ((res & CONTINUE) !== 0) { cpu.eip = ctx[Ctx.EIP] >>> 0; return cur; }
-    cpu.eip = curE0 + ends[done - 1];
+    cpu.eip = curE0 + cur.end(done - 1);
     cpu.runBlock(cur, done, curE0);
     return cur;
   }
