@@ -37,6 +37,7 @@ import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 import { segOfPushPop } from "../../hw/cpu/exec/stack.js";
 import { TargetHeader, targetSlot, type NativeForm, type NativeTargets } from "../../hw/mem/native-targets.js";
+import { Int32Map } from "./int32-map.js";
 
 /**
  * Trace length: past SOFT_TRACE guest instructions a trace ends at the next direct JMP (which
@@ -94,16 +95,17 @@ class AddressMap<V> {
 }
 
 /**
- * Guest EIP → the TC address of its translation: an AddressMap with a direct-mapped cache
+ * Guest EIP → the TC address of its translation: an Int32Map with a direct-mapped cache
  * in front. The RET and CALL helpers look up ten million targets on a Linux boot, in a map
  * of a quarter of a million entries; the cache answers most of them from two typed arrays,
  * the machine's NativeTargets table, which compiled code reads too (docs/bt.md, "Returns").
- * A slot holds a key's current TC address or nothing, never a stale one.
+ * A slot holds a key's current TC address or nothing, never a stale one. Addresses are kept
+ * as their int32 bits (no TC address is 0).
  */
 class EntryMap {
-  private readonly map = new Map<number, number>();
+  private readonly map = new Int32Map(16);
   private readonly keys: Int32Array;
-  /** The TC address (int32 bits), 0 for an empty slot (no TC address is 0). */
+  /** The TC address (int32 bits), 0 for an empty slot. */
   private readonly vals: Int32Array;
   constructor(table: NativeTargets) {
     this.keys = table.keys;
@@ -122,14 +124,13 @@ class EntryMap {
     const k = addr | 0, i = targetSlot(k);
     if (this.keys[i] === k && this.vals[i] !== 0) return this.vals[i];
     const v = this.map.get(k);
-    if (v === undefined) return 0;
-    this.keys[i] = k; this.vals[i] = v | 0;
-    return v | 0;
+    if (v !== 0) { this.keys[i] = k; this.vals[i] = v; }
+    return v;
   }
   has(addr: number): boolean { return this.map.has(addr | 0); }
   set(addr: number, v: number): void {
     const k = addr | 0, i = targetSlot(k);
-    this.map.set(k, v >>> 0);
+    this.map.set(k, v | 0);
     if (this.keys[i] === k) this.vals[i] = v | 0;
   }
   delete(addr: number): void {
