@@ -167,6 +167,43 @@ class BoundaryTable {
   clear(): void { this.valid.fill(0); }
 }
 
+/**
+ * What translate() builds a trace in, kept from one trace to the next (a Linux boot makes
+ * sixteen thousand traces; arrays, pairs and maps made per trace were a third of what bt
+ * allocated): the trace's bytes, and its instruction boundaries (offset in `out`, guest EIP,
+ * whether an instruction was translated there or a stub or callout stands there).
+ */
+class TraceScratch {
+  readonly out = new Uint8Array(TRACE_ROOM);
+  n = 0;
+  readonly boundAt = new Int32Array(2 * MAX_TRACE + 8);
+  readonly boundGuest = new Int32Array(2 * MAX_TRACE + 8);
+  readonly boundInstr = new Uint8Array(2 * MAX_TRACE + 8);
+  bounds = 0;
+  /** Guest EIP → 1 + the offset of its first translation in this trace. */
+  private readonly firstAt = new Int32Map(10);
+
+  reset(): void {
+    for (let k = 0; k < this.bounds; k++) if (this.boundInstr[k] !== 0) this.firstAt.delete(this.boundGuest[k]);
+    this.n = 0;
+    this.bounds = 0;
+  }
+  /** A boundary at the current offset: guest EIP `g`, an instruction translated there or not. */
+  bound(g: number, instr: boolean): void {
+    const k = this.bounds++;
+    this.boundAt[k] = this.n;
+    this.boundGuest[k] = g;
+    this.boundInstr[k] = instr ? 1 : 0;
+    if (instr && !this.firstAt.has(g | 0)) this.firstAt.set(g | 0, this.n + 1);
+  }
+  /** The offset where guest EIP `g` was first translated in this trace, -1 if it was not. */
+  first(g: number): number { return this.firstAt.get(g | 0) - 1; }
+  put32(at: number, v: number): void {
+    const o = this.out;
+    o[at] = v; o[at + 1] = v >>> 8; o[at + 2] = v >>> 16; o[at + 3] = v >>> 24;
+  }
+}
+
 /** What the translator's helpers ask of the monitor (docs/bt.md, "Port I/O", "More helpers"). */
 export interface TranslatorHost {
   /**
@@ -186,6 +223,7 @@ export class Translator {
   private readonly entries: EntryMap;
   /** TC address of each instruction boundary → guest EIP. */
   private readonly boundary = new BoundaryTable();
+  private readonly scratch = new TraceScratch();
   /** TC address just after each callout INT (the frame's EIP) → what it asks. */
   private readonly callouts = new AddressMap<Callout>();
   /** Guest frame → traces made from it. */
@@ -549,24 +587,25 @@ export class Translator {
   private translate(start: number): number {
     if (this.used + TRACE_ROOM > L.TC_BYTES) this.flush();
     const vc = this.vcpu;
-    const out: number[] = [];
-    const bounds: [number, number][] = [];
+    const sc = this.scratch;
+    sc.reset();
+    const out = sc.out;
     const callouts: [number, Callout][] = [];
     const jumps: { at: number; target: number }[] = [];
-    const local = new Map<number, number>();
     const trace: Trace = { entries: [], entryGuest: [], hard: 0, frames: [], live: true };
     const frames = new Set<number>();
     const continues = new Set<number>();
     /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
     const helpers: [number, (slot: number) => (cpu: Cpu) => void, NativeForm?][] = [];
     const callout = (kind: CalloutKind, guest: number, patchAt = -1, retPop = -1, why: Callout["why"] = ""): void => {
-      if (kind === "continue") continues.add(out.length);
-      out.push(...CALLOUT);
-      callouts.push([out.length, { kind, guest, patchAt, retPop, why, owner: patchAt >= 0 ? trace : null }]);
+      if (kind === "continue") continues.add(sc.n);
+      out[sc.n++] = CALLOUT[0];
+      out[sc.n++] = CALLOUT[1];
+      callouts.push([sc.n, { kind, guest, patchAt, retPop, why, owner: patchAt >= 0 ? trace : null }]);
     };
     let g = start;
     for (let n = 0; ; n++) {
-      if (n >= MAX_TRACE) { bounds.push([out.length, g]); callout("continue", g, -1, -1, "limit"); break; }
+      if (n >= MAX_TRACE) { sc.bound(g, false); callout("continue", g, -1, -1, "limit"); break; }
       let ins: Instr;
       try {
         ins = decode(vc, g, true);
@@ -575,22 +614,23 @@ export class Translator {
       } catch (e) {
         if (e !== vc.fault) throw e;
         if (n === 0) return -1;
-        bounds.push([out.length, g]);
+        sc.bound(g, false);
         callout("continue", g, -1, -1, "fetch");
         break;
       }
-      if (!local.has(g)) local.set(g, out.length);
-      bounds.push([out.length, g]);
+      sc.bound(g, true);
       const next = (g + ins.len) >>> 0;
       const kind = this.instrs.get(ins.handler);
       if (ins.handler === X.jmpRel && ins.opsize32) {
-        out.push(0xe9, 0, 0, 0, 0);
-        jumps.push({ at: out.length - 4, target: (next + ins.imm) >>> 0 });
+        out[sc.n] = 0xe9;
+        sc.n += 5;
+        jumps.push({ at: sc.n - 4, target: (next + ins.imm) >>> 0 });
         break;
       }
       if (ins.handler === X.jccRel && ins.opsize32) {
-        out.push(0x0f, 0x80 | (ins.opcode & 0xf), 0, 0, 0, 0);
-        jumps.push({ at: out.length - 4, target: (next + ins.imm) >>> 0 });
+        out[sc.n] = 0x0f; out[sc.n + 1] = 0x80 | (ins.opcode & 0xf);
+        sc.n += 6;
+        jumps.push({ at: sc.n - 4, target: (next + ins.imm) >>> 0 });
         g = next;
         continue;
       }
@@ -599,16 +639,17 @@ export class Translator {
         // calls there; the translation goes on at the return address (an entry the callee's
         // RET finds).
         const target = (next + ins.imm) >>> 0;
-        helpers.push([out.length, (slot) => (cpu) => this.tcCall(cpu, slot, next, target), { kind: "call", ret: next, target }]);
+        helpers.push([sc.n, (slot) => (cpu) => this.tcCall(cpu, slot, next, target), { kind: "call", ret: next, target }]);
         callout("emulate", g);
         this.counters.inc("bt.callout-site");
-        trace.entries.push(out.length);
+        trace.entries.push(sc.n);
         trace.entryGuest.push(next);
         g = next;
         continue;
       }
       if (ins.handler === X.callRel && ins.opsize32) {
-        out.push(0x68, next & 0xff, (next >>> 8) & 0xff, (next >>> 16) & 0xff, next >>> 24);
+        out[sc.n] = 0x68; sc.put32(sc.n + 1, next);
+        sc.n += 5;
         g = (next + ins.imm) >>> 0;
         this.counters.inc("bt.call-inlined");
         continue;
@@ -625,41 +666,40 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([out.length, helper, helperForm(ins, retPop)]);
+        if (helper !== null) helpers.push([sc.n, helper, helperForm(ins, retPop)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
-          trace.entries.push(out.length);
+          trace.entries.push(sc.n);
           trace.entryGuest.push(next);
           g = next;
           continue;
         }
         break;
       }
-      for (let k = 0; k < ins.len; k++) out.push(vc.readLin8((g + k) | 0, false));
+      for (let k = 0; k < ins.len; k++) out[sc.n++] = vc.readLin8((g + k) | 0, false);
       g = next;
     }
     // Jumps: to this trace, to an existing translation, or to a stub that translates.
     const chained: [number, number][] = [];
     for (const j of jumps) {
-      let dest = local.get(j.target);
-      let destAddr = dest !== undefined ? TC_BASE + this.used + dest : this.entries.get(j.target);
-      if (dest === undefined && destAddr !== undefined) chained.push([destAddr, this.used + j.at]);
+      let dest = sc.first(j.target);
+      let destAddr = dest >= 0 ? TC_BASE + this.used + dest : this.entries.get(j.target);
+      if (dest < 0 && destAddr !== undefined) chained.push([destAddr, this.used + j.at]);
       if (destAddr === undefined) {
-        dest = out.length;
-        bounds.push([dest, j.target]);
+        dest = sc.n;
+        sc.bound(j.target, false);
         callout("continue", j.target, this.used + j.at, -1, "stub");
         destAddr = TC_BASE + this.used + dest;
       }
-      const rel = (destAddr - (TC_BASE + this.used + j.at + 4)) | 0;
-      out[j.at] = rel & 0xff; out[j.at + 1] = (rel >>> 8) & 0xff; out[j.at + 2] = (rel >>> 16) & 0xff; out[j.at + 3] = rel >>> 24;
+      sc.put32(j.at, destAddr - (TC_BASE + this.used + j.at + 4));
     }
     // Commit.
     const base = this.used;
-    this.world.putBytes(L.TC_OFF + base, out);
-    this.used += out.length;
+    this.world.putBytes(L.TC_OFF + base, out.subarray(0, sc.n));
+    this.used += sc.n;
     const at = (TC_BASE + base) >>> 0;
-    for (const [off, guest] of bounds) this.boundary.set((at + off) >>> 0, guest);
+    for (let k = 0; k < sc.bounds; k++) this.boundary.set((at + sc.boundAt[k]) >>> 0, sc.boundGuest[k]);
     for (const [off, c] of callouts) this.callouts.set((at + off) >>> 0, c);
     for (const [off, helper, form] of helpers) {
       this.world.registerHelper(L.TC_OFF + base + off, helper((at + off) | 0), form);
@@ -678,10 +718,13 @@ export class Translator {
     // Every other instruction translated here is an entry too, for guest code that has none
     // yet: a jump into the middle of this trace chains to it rather than translating the
     // rest again (one machine instruction per guest instruction makes any boundary a place
-    // where machine and guest state agree).
-    for (const [g, o] of local) {
+    // where machine and guest state agree). An instruction translated twice (an inlined
+    // callee called twice) enters at its first translation.
+    for (let k = 0; k < sc.bounds; k++) {
+      if (sc.boundInstr[k] === 0) continue;
+      const g = sc.boundGuest[k] >>> 0;
       if (this.entries.has(g)) continue;
-      const tc = (at + o) >>> 0;
+      const tc = (at + sc.boundAt[k]) >>> 0;
       this.entries.set(g, tc);
       trace.entries.push(tc);
       trace.entryGuest.push(g);
@@ -693,7 +736,7 @@ export class Translator {
       this.shadow.trace(f, TRACE_CODE);
     }
     this.counters.inc("bt.translate");
-    this.counters.inc("bt.guest-instructions-translated", bounds.length);
+    this.counters.inc("bt.guest-instructions-translated", sc.bounds);
     return at;
   }
 }
