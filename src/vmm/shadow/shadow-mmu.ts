@@ -175,8 +175,12 @@ export class ShadowMmu {
   readonly traced: Uint8Array;
   /** Reverse map: guest frame → machine addresses of shadow entries that map it. */
   private rmap = new Map<number, number[]>();
-  /** Machine-side copy of every shadow word written, for the integrity check. */
-  private readonly mirror = new Map<number, number>();
+  /**
+   * Machine-side copy of every shadow word written, for the integrity check: one per word
+   * of the pool (a Map by address cost the monitor's fills and new tables a look-up and an
+   * allocation per word).
+   */
+  private readonly mirror: Int32Array;
   private root: ShadowPage | null = null;
   /** The key suffix of the current paging mode's shadows (CR4.PSE for 32-bit, EFER.NXE for PAE; the view). */
   private modeKey = 0;
@@ -192,13 +196,14 @@ export class ShadowMmu {
   constructor(
     private readonly machineMem: PhysicalMemory,
     private readonly guestMem: PhysicalMemory,
-    poolBase: number,
+    private readonly poolBase: number,
     private readonly poolPages: number,
     /** The monitor region's entries, or null when the monitor is not in the guest's address space (svm, vtx). */
     private region: RegionEntries | null,
     private readonly counters: Counters,
   ) {
     for (let k = poolPages - 1; k >= 0; k--) this.free.push(poolBase + k * 4096);
+    this.mirror = new Int32Array(poolPages * 1024);
     this.traced = new Uint8Array(guestMem.ramSize >>> 12);
   }
 
@@ -356,7 +361,7 @@ export class ShadowMmu {
     this.byMframe.clear();
     this.byFrame.clear();
     this.rmap = new Map();
-    this.mirror.clear();
+    this.mirror.fill(0);
     for (let f = 0; f < this.traced.length; f++) {
       if ((this.traced[f] & TRACE_PT) !== 0) {
         this.traced[f] &= ~TRACE_PT;
@@ -400,7 +405,7 @@ export class ShadowMmu {
 
   private setEntry(addr: number, v: number): void {
     this.machineMem.write32(addr, v);
-    if (v !== 0) this.mirror.set(addr, v); else this.mirror.delete(addr);
+    this.mirror[(addr - this.poolBase) >>> 2] = v;
   }
 
   /** Write a shadow entry: its low half, and its high half if it is 8 bytes wide. */
@@ -625,7 +630,7 @@ export class ShadowMmu {
     for (const p of this.pages.values()) {
       for (let i = 0; i < 1024; i++) {
         const addr = p.mframe + i * 4;
-        const want = this.mirror.get(addr) ?? 0;
+        const want = this.mirror[(addr - this.poolBase) >>> 2];
         // The processor sets A and D in the entries it walks (in the low half of a wide entry).
         const mask = p.shape.entryBytes === 8 && (i & 1) === 1 ? -1 : ~(PTE_A | PTE_D);
         if (((this.machineMem.read32(addr) ^ want) & mask) !== 0) bad++;
