@@ -90,6 +90,16 @@ test("4-level: hidden faults fill 4 KiB, 2 MiB and 1 GiB guest pages with 4 KiB 
   assert.equal(s.mmu.miss, Miss.GUEST);
   assert.equal(s.mmu.fill(m, 0x402000, false, true), false, "user access to a supervisor page: a true fault");
   assert.equal(s.mmu.tampered(), 0);
+  // A shadow word changed behind the monitor's back (a leaf's frame, an empty root slot)
+  // is found; the processor's A and D bits in a leaf are not a change.
+  let leaf = s.mmu.rootFrame;
+  for (let level = 0; level < 3; level++) leaf = (s.machine.read32(leaf + shapeIndex(0x400123, SHAPE_4L, level) * 8) >>> 12) << 12;
+  const at = leaf + shapeIndex(0x400123, SHAPE_4L, 3) * 8, was = s.machine.read32(at);
+  s.machine.write32(at, was | 0x60);
+  assert.equal(s.mmu.tampered(), 0, "A and D set by a walk");
+  s.machine.write32(at, was ^ 0x1000);
+  s.machine.write32(s.mmu.rootFrame + 8 * 300, 0x5007);
+  assert.equal(s.mmu.tampered(), 2);
 });
 
 test("4-level: A and D bits in the guest's entries are those the hardware walk sets", () => {
