@@ -204,6 +204,9 @@ class TraceScratch {
   }
 }
 
+/** The helpers helperFor makes (the near CALL's and RET's have their own makers). */
+const enum HelperKind { Pushf, Cli, Sti, Io, CallIndirect, Invlpg, PushSreg }
+
 /** What the translator's helpers ask of the monitor (docs/bt.md, "Port I/O", "More helpers"). */
 export interface TranslatorHost {
   /**
@@ -421,19 +424,41 @@ export class Translator {
   }
 
   /** The native helper over the callout of `ins` (the next instruction at `next`), if it has one (made for its TC address). */
+  // (No closure is made in helperFor or in translate's loop, only in the methods below:
+  // a function whose variables a closure captures allocates their context on every call,
+  // and helperFor runs for every instruction translated, half a million on a Linux boot.)
   private helperFor(ins: Instr, retPop: number, next: number): ((slot: number) => (cpu: Cpu) => void) | null {
-    if (retPop >= 0) return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
-    if (ins.handler === X.pushf && ins.opsize32) return (slot) => (cpu) => this.tcPushf(cpu, slot);
-    if (ins.handler === X.cli) return (slot) => (cpu) => this.tcCli(cpu, slot);
-    if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
-    if (ins.handler === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) {
-      return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
-    }
-    if (ins.handler === X.invlpg && ins.hasMem) return (slot) => (cpu) => this.tcInvlpg(cpu, slot, ins);
-    if (ins.handler === X.pushSreg && ins.opsize32) return (slot) => (cpu) => this.tcPushSreg(cpu, slot, segOfPushPop(ins.opcode));
-    if (ins.handler === X.sti) return (slot) => (cpu) => this.tcSti(cpu, slot);
+    const h = ins.handler;
+    if (retPop >= 0) return this.retHelper(retPop);
+    if (h === X.pushf && ins.opsize32) return this.plainHelper(HelperKind.Pushf);
+    if (h === X.cli) return this.plainHelper(HelperKind.Cli);
+    if (h === X.portInOut[0] || h === X.portInOut[1]) return this.instrHelper(HelperKind.Io, ins, next);
+    if (h === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) return this.instrHelper(HelperKind.CallIndirect, ins, next);
+    if (h === X.invlpg && ins.hasMem) return this.instrHelper(HelperKind.Invlpg, ins, next);
+    if (h === X.pushSreg && ins.opsize32) return this.instrHelper(HelperKind.PushSreg, ins, next);
+    if (h === X.sti) return this.plainHelper(HelperKind.Sti);
     return null;
   }
+
+  private callHelper(next: number, target: number): (slot: number) => (cpu: Cpu) => void {
+    return (slot) => (cpu) => this.tcCall(cpu, slot, next, target);
+  }
+  private retHelper(retPop: number): (slot: number) => (cpu: Cpu) => void {
+    return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
+  }
+  private plainHelper(kind: HelperKind): (slot: number) => (cpu: Cpu) => void {
+    if (kind === HelperKind.Pushf) return (slot) => (cpu) => this.tcPushf(cpu, slot);
+    if (kind === HelperKind.Cli) return (slot) => (cpu) => this.tcCli(cpu, slot);
+    return (slot) => (cpu) => this.tcSti(cpu, slot);
+  }
+  private instrHelper(kind: HelperKind, ins: Instr, next: number): (slot: number) => (cpu: Cpu) => void {
+    if (kind === HelperKind.Io) return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
+    if (kind === HelperKind.CallIndirect) return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
+    if (kind === HelperKind.Invlpg) return (slot) => (cpu) => this.tcInvlpg(cpu, slot, ins);
+    const seg = segOfPushPop(ins.opcode);
+    return (slot) => (cpu) => this.tcPushSreg(cpu, slot, seg);
+  }
+
 
   /**
    * Whether a helper may do its instruction's work itself: at CPL 1 (in the cache), with a
@@ -639,7 +664,7 @@ export class Translator {
         // calls there; the translation goes on at the return address (an entry the callee's
         // RET finds).
         const target = (next + ins.imm) >>> 0;
-        helpers.push([sc.n, (slot) => (cpu) => this.tcCall(cpu, slot, next, target), { kind: "call", ret: next, target }]);
+        helpers.push([sc.n, this.callHelper(next, target), { kind: "call", ret: next, target }]);
         callout("emulate", g);
         this.counters.inc("bt.callout-site");
         trace.entries.push(sc.n);
