@@ -423,10 +423,13 @@ export class Translator {
     this.calloutInt(cpu, slot);
   }
 
-  /** The native helper over the callout of `ins` (the next instruction at `next`), if it has one (made for its TC address). */
-  // (No closure is made in helperFor or in translate's loop, only in the methods below:
-  // a function whose variables a closure captures allocates their context on every call,
-  // and helperFor runs for every instruction translated, half a million on a Linux boot.)
+  /**
+   * The native helper over the callout of `ins` (the next instruction at `next`), if it has
+   * one (made for its TC address). No closure is made here or in translate's loop, only in
+   * the makers below: a function whose variables a closure captures allocates their context
+   * on every call, and this runs for every instruction translated (half a million on a
+   * Linux boot).
+   */
   private helperFor(ins: Instr, retPop: number, next: number): ((slot: number) => (cpu: Cpu) => void) | null {
     const h = ins.handler;
     if (retPop >= 0) return this.retHelper(retPop);
@@ -458,7 +461,6 @@ export class Translator {
     const seg = segOfPushPop(ins.opcode);
     return (slot) => (cpu) => this.tcPushSreg(cpu, slot, seg);
   }
-
 
   /**
    * Whether a helper may do its instruction's work itself: at CPL 1 (in the cache), with a
