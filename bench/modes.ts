@@ -5,8 +5,10 @@
 //   2. a compute-bound loop in a guest kernel (20 M instructions of arithmetic and memory)
 //
 // under bare, bt (standard CPU) and trap (strict CPU). Prints host seconds, the ratio to
-// bare, guest instructions, and the top monitor counters of each run. Guest time is the same
-// in every mode (the monitor keeps it exact), so the ratios are pure monitor overhead.
+// bare, guest instructions, the entries into the monitor and the host µs each costs above
+// bare (the time over bare divided by them), and the top monitor counters of each run. Guest
+// time is the same in every mode (the monitor keeps it exact), so the ratios are pure
+// monitor overhead.
 //
 //   npm run bench:modes [-- --only loop] [-- --rounds N (3)] [-- --json FILE]
 
@@ -21,6 +23,7 @@ import { Monitor } from "../src/vmm/monitor.js";
 import { parseCpuSpec } from "../src/hw/cpu/models.js";
 import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../src/cli/run.js";
+import { monitorExits } from "../src/lab/microbench/measure.js";
 
 type Mode = { name: string; mode: "bare" | "trap" | "bt"; cpu: "standard" | "strict" };
 const MODES: Mode[] = [
@@ -164,7 +167,7 @@ for (const [w, [name]] of workloads.entries()) {
   const runs: Result[][] = MODES.map(() => []);
   for (let k = 0; k < rounds; k++) MODES.forEach((_m, i) => runs[i].push(runApart(w, i)));
   process.stdout.write(`\n${name} (${rounds} round${rounds === 1 ? "" : "s"}: medians, the range of the rounds' ratios, and the fastest runs' ratio)\n`);
-  process.stdout.write(`  ${"mode".padEnd(18)} ${"host s".padStart(8)} ${"× bare".padStart(7)} ${"range".padStart(11)} ${"best".padStart(5)} ${"guest instr".padStart(12)}  top counters\n`);
+  process.stdout.write(`  ${"mode".padEnd(18)} ${"host s".padStart(8)} ${"× bare".padStart(7)} ${"range".padStart(11)} ${"best".padStart(5)} ${"guest instr".padStart(12)} ${"exits".padStart(9)} ${"µs/exit".padStart(7)}  top counters\n`);
   MODES.forEach((m, i) => {
     const rs = runs[i], last = rs[rs.length - 1];
     const ok = rs.every((r) => r.ok) && runs[0].every((r) => r.ok);
@@ -175,7 +178,11 @@ for (const [w, [name]] of workloads.entries()) {
     const ratio = ok ? median(ratios).toFixed(2) : "-";
     const range = ok ? `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}` : "-";
     const secs = ok ? seconds.toFixed(2) : "failed";
-    process.stdout.write(`  ${m.name.padEnd(18)} ${secs.padStart(8)} ${ratio.padStart(7)} ${range.padStart(11)} ${(ok ? best.toFixed(2) : "-").padStart(5)} ${String(last.guestInstructions).padStart(12)}  ${last.ok ? top(last.counters, 5) : last.note}\n`);
+    // Entries into the monitor (trap.*, exit.*: as `vmm86 microbench` counts them), and what
+    // the mode's time above bare's comes to for each (the medians): what an exit costs all in.
+    const exits = monitorExits(last.counters);
+    const perExit = ok && exits > 0 ? (((seconds - median(runs[0].map((r) => r.seconds))) / exits) * 1e6).toFixed(1) : "-";
+    process.stdout.write(`  ${m.name.padEnd(18)} ${secs.padStart(8)} ${ratio.padStart(7)} ${range.padStart(11)} ${(ok ? best.toFixed(2) : "-").padStart(5)} ${String(last.guestInstructions).padStart(12)} ${String(exits).padStart(9)} ${perExit.padStart(7)}  ${last.ok ? top(last.counters, 5) : last.note}\n`);
   });
 }
 if (jsonOut !== null) writeFileSync(jsonOut, JSON.stringify(report, null, 2) + "\n");
