@@ -218,6 +218,15 @@ export function pushFrame(cpu: Cpu, ss: SegmentCache, esp: number, values: numbe
   const low = (ss.base + p) | 0, high = (ss.base + p + n * size - 1) | 0;
   if ((p >>> 0) + n * size === esp && (low ^ high) >>> 12 === 0) {
     cpu.translateWrite((high - size + 1) | 0, user);
+    // The whole frame in one page of RAM the TLB now holds writable (every slot would take
+    // writeLin32's fast path, through the same entry): stored at once. A monitor's every
+    // exit pushes one.
+    const at = size === 4 && !cpu.lma ? cpu.fastWriteAddress(low, user) : -1;
+    if (at !== -1 && (at & 3) === 0 && cpu.ram32 !== null) {
+      const r = cpu.ram32, w = at >>> 2;
+      for (let k = 0; k < n; k++) r[w + n - 1 - k] = values[k] | 0;
+      return p >>> 0;
+    }
   } else {
     probeEach(cpu, ss, esp, n, size, user);
   }
