@@ -84,11 +84,11 @@ export interface MonitorOptions extends PcOptions {
   unsafeProtect?: boolean;
 }
 
-/** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
 /** The counters the exits' quick paths keep (Monitor.count). */
 const enum QuickCounter { PfHidden, InvlpgQuick, IoQuick, TableStoreQuick, EmulateAhead }
 const QUICK_COUNTER_NAMES = ["pf.hidden", "trap.invlpg-quick", "trap.io-quick", "trap.pf-table-store-quick", "emulate.ahead"];
 
+/** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
 export class MonitorPanic extends Error {}
 
 /**

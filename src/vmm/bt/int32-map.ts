@@ -70,11 +70,6 @@ export class Int32Map {
 
   clear(): void { this.vals.fill(0); this.size = 0; }
 
-  /** Calls `f` with each key and value. */
-  forEach(f: (k: number, v: number) => void): void {
-    for (let i = 0; i <= this.mask; i++) if (this.vals[i] !== 0) f(this.keys[i], this.vals[i]);
-  }
-
   private grow(): void {
     const keys = this.keys, vals = this.vals;
     const bits = 33 - this.shift;
