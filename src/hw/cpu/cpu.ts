@@ -879,11 +879,11 @@ export class Cpu {
   }
   /**
    * The read fast path: the RAM address of `lin` when paging is on and the TLB holds its page
-   * on a RAM frame readable at this privilege; otherwise -1. The caller keeps the access
-   * inside the page.
+   * on a RAM frame readable at this privilege, or paging is off and the page is plain RAM
+   * (`directAddress`); otherwise -1. The caller keeps the access inside the page.
    */
   fastReadAddress(lin: number, user: boolean): number {
-    if (!this.paging) return -1;
+    if (!this.paging) return this.directAddress(lin, false);
     const need = TLB_VALID | TLB_RAM | (user ? TLB_USER : 0);
     const e = this.tlb[lin >>> 12];
     return (e & need) === need ? (e & ~0xfff) | (lin & 0xfff) : -1;
@@ -891,14 +891,30 @@ export class Cpu {
   /**
    * The write fast path: the RAM address of `lin` when paging is on and the TLB holds its page
    * on a RAM frame writable at this privilege, already dirty, holding no decoded code (a code
-   * write goes through PhysicalMemory, which invalidates the page's decoded instructions);
-   * otherwise -1. The caller keeps the access inside the page.
+   * write goes through PhysicalMemory, which invalidates the page's decoded instructions), or
+   * paging is off and the page is plain RAM holding no code (`directAddress`); otherwise -1.
+   * The caller keeps the access inside the page.
    */
   fastWriteAddress(lin: number, user: boolean): number {
-    if (!this.paging) return -1;
+    if (!this.paging) return this.directAddress(lin, true);
     const need = TLB_VALID | TLB_RAM | TLB_DIRTY | (user ? TLB_USER_W : TLB_SUP_W);
     const e = this.tlb[lin >>> 12];
     return (e & need) === need && this.mem.codePages[e >>> 12] === 0 ? (e & ~0xfff) | (lin & 0xfff) : -1;
+  }
+  /**
+   * Paging off: linear is physical (A20 applied), and the fast paths may touch RAM directly
+   * where PhysicalMemory would do nothing more than load or store: a page of RAM (below its
+   * size, not a ROM, device or hole), no data breakpoint on it (DR0–DR3), no second level of
+   * translation (a hardware-assisted guest's nested paging), and for a write no decoded code
+   * and no watch on it. Otherwise -1.
+   */
+  private directAddress(lin: number, write: boolean): number {
+    if (this.nested !== null) return -1;
+    const addr = (this.a20 ? lin : lin & ~0x10_0000) >>> 0, page = addr >>> 12, mem = this.mem;
+    if (addr >= mem.ramSize || mem.notRam[page] !== 0) return -1;
+    if (this.debug.watching && this.debug.watchedPage(lin >>> 12)) return -1;
+    if (write && (mem.codePages[page] !== 0 || mem.isWatched(addr))) return -1;
+    return addr;
   }
   writeLin8(lin: number, v: number, user: boolean): void {
     if (this.lma) { this.long.write8(lin, v, user); return; }

@@ -120,3 +120,50 @@ test("REP MOVS over itself: a destination inside the source repeats what it has 
   assert.equal(f.cpu.regs[6] >>> 0, DATA + 0x208 + 48);
   assert.equal(f.cpu.regs[7] >>> 0, DATA + 0x200 + 48);
 });
+
+// Paging off, linear is physical and the runs go straight to RAM (Cpu.directAddress) where
+// PhysicalMemory would do no more than store: the results must be the element-by-element ones.
+
+test("paging off: REP MOVSD of 3,000 dwords across pages copies them all, one instruction a chunk, ECX, ESI and EDI at the end", () => {
+  const f = new FlatMachine({ cpl: 0 });
+  const SRC = 0x300400, DST = 0x280800;
+  for (let k = 0; k < 3000; k++) f.mem.write32(SRC + 4 * k, (0x2000 + k * 13) | 0);
+  // mov esi, SRC; mov edi, DST; mov ecx, 3000; cld; rep movsd; hlt
+  f.load([0xbe, ...le(SRC), 0xbf, ...le(DST), 0xb9, ...le(3000), 0xfc, 0xf3, 0xa5, 0xf4]);
+  assert.equal(f.runToHalt(), -1);
+  const cpu = f.cpu;
+  assert.equal(cpu.instructions, 3 + 1 + 1 + 1, "one REP MOVSD of fewer than 4,096 elements retires as one");
+  assert.equal(cpu.regs[1], 0);
+  assert.equal(cpu.regs[6] >>> 0, SRC + 12000);
+  assert.equal(cpu.regs[7] >>> 0, DST + 12000);
+  for (const k of [0, 0x1ff, 0x200, 0x3ff, 2999]) assert.equal(f.mem.read32(DST + 4 * k), (0x2000 + k * 13) | 0, `dword ${k}`);
+  assert.equal(f.mem.read32(DST - 4), 0);
+  assert.equal(f.mem.read32(DST + 12000), 0);
+});
+
+test("paging off: REP STOSD over instructions already decoded: they are fetched anew (a page of decoded code takes the one-by-one path)", () => {
+  const f = new FlatMachine({ cpl: 0 });
+  // First pass with ECX = 0 (MOV EBX, 1 is decoded and run), the second stores eight NOPs over it:
+  //   mov ecx, 0; L: mov edi, CODE+17; mov eax, 0x90909090; rep stosd; (CODE+17:) mov ebx, 1;
+  //   nop x3; inc edx; cmp edx, 2; je END; mov ecx, 2; xor ebx, ebx; jmp L; END: hlt
+  f.load([
+    0xb9, ...le(0), 0xbf, ...le(CODE + 17), 0xb8, ...le(0x90909090), 0xf3, 0xab,
+    0xbb, ...le(1), 0x90, 0x90, 0x90, 0x42, 0x83, 0xfa, 0x02, 0x74, 12,
+    0xb9, ...le(2), 0x31, 0xdb, 0xe9, ...le(5 - 43), 0xf4,
+  ]);
+  f.cpu.regs[2] = 0;
+  assert.equal(f.runToHalt(), -1);
+  assert.equal(f.cpu.regs[2], 2, "two passes");
+  assert.equal(f.cpu.regs[3], 0, "MOV EBX, 1 became NOPs");
+});
+
+test("paging off with A20 masked: REP STOSD at 1 MiB + x writes x (bit 20 of every address cleared), not 1 MiB + x", () => {
+  const f = new FlatMachine({ cpl: 0 });
+  f.cpu.a20 = false;
+  // mov edi, 0x140000; mov ecx, 1024; mov eax, 0x5a5a5a5a; rep stosd; hlt
+  f.load([0xbf, ...le(0x140000), 0xb9, ...le(1024), 0xb8, ...le(0x5a5a5a5a), 0xf3, 0xab, 0xf4]);
+  assert.equal(f.runToHalt(), -1);
+  assert.equal(f.mem.read32(0x040000) >>> 0, 0x5a5a5a5a);
+  assert.equal(f.mem.read32(0x040ffc) >>> 0, 0x5a5a5a5a);
+  assert.equal(f.mem.read32(0x140000), 0, "nothing at 1 MiB + x");
+});

@@ -88,7 +88,7 @@ function movsOnce(cpu: Cpu, i: Instr, size: number): void {
 export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce, elemSize(i), movsRun); }
 
 /**
- * REP MOVSB/MOVSD with 32-bit addresses, DF clear and paging on: the elements up to the end of
+ * REP MOVSB/MOVSD with 32-bit addresses, DF clear (paging on or off): the elements up to the end of
  * ESI's and EDI's pages (at most `max`) copied at once, when every one of them would take
  * movsOnce's fast paths (inside both segments' limits, dwords aligned, both TLB entries
  * there: Cpu.fastReadAddress, Cpu.fastWriteAddress) and the destination does not start inside
@@ -146,7 +146,7 @@ function stosOnce(cpu: Cpu, i: Instr, size: number): void {
 export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce, elemSize(i), stosRun); }
 
 /**
- * REP STOSB/STOSD with 32-bit addresses, DF clear and paging on: the elements up to the end of
+ * REP STOSB/STOSD with 32-bit addresses, DF clear (paging on or off): the elements up to the end of
  * EDI's page (at most `max`) written at once, when every one of them would take stosOnce's
  * fast path (inside ES's limit, aligned, Cpu.fastWriteAddress). Otherwise none (the
  * one-by-one path raises whatever fault, sets whatever bit, the first element needs). A page
