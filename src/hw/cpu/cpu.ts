@@ -647,14 +647,6 @@ export class Cpu {
     for (let k = 0; k < 1; k++) this.fault.set(vector, 0, false);
     throw this.fault;
   }
-  /**
-   * The `strict` feature (DESIGN.md §2): a sensitive but unprivileged instruction
-   * (Robin & Irvine's list) raises #GP(0) when executed at CPL > 0.
-   */
-  strictSensitive(): void {
-    if (this.strict && this.cpl > 0) this.gp(0);
-  }
-
   /** SGDT, SIDT, SLDT, SMSW, STR: #GP(0) at CPL > 0 with CR4.UMIP (or on the strict CPU). */
   umipCheck(): void {
     if (this.cpl > 0 && ((this.cr4 & CR4_UMIP) !== 0 || this.strict)) this.gp(0);
@@ -682,7 +674,11 @@ export class Cpu {
     this.faultSignalled = true;
   }
 
-  /** The strict CPU's #GP for a sensitive instruction at CPL > 0, signalled (signalGp); true if so. */
+  /**
+   * The `strict` feature (DESIGN.md §2): a sensitive but unprivileged instruction (Robin &
+   * Irvine's list) raises #GP(0) when executed at CPL > 0, signalled (signalGp); true if so,
+   * and its handler returns at once.
+   */
   strictRefuses(): boolean {
     if (this.strict && this.cpl > 0) { this.signalGp(); return true; }
     return false;

@@ -50,7 +50,7 @@ export function ret(cpu: Cpu, i: Instr): void {
 
 // Far forms.
 export function jmp_Ap(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   farJump(cpu, i.imm2 & 0xffff, i.imm >>> 0, i.opsize32);
 }
 /** Read an m16:16/m16:32 far pointer operand: [selector, offset] (offset first in memory). */
@@ -62,21 +62,21 @@ function farPointer(cpu: Cpu, i: Instr): [number, number] {
   return [sel, off];
 }
 export function jmp_Mp(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const [sel, off] = farPointer(cpu, i);
   farJump(cpu, sel, off, i.opsize32);
 }
 export function call_Ap(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   farCall(cpu, i.imm2 & 0xffff, i.imm >>> 0, i.opsize32);
 }
 export function call_Mp(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const [sel, off] = farPointer(cpu, i);
   farCall(cpu, sel, off, i.opsize32);
 }
 export function retf(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   farReturn(cpu, i.opsize32, i.opcode === 0xca ? i.imm & 0xffff : 0);
 }
 export function iret_(cpu: Cpu, i: Instr): void {
@@ -102,19 +102,19 @@ export function jcxz(cpu: Cpu, i: Instr): void {
 // Software interrupts. INT n, INT3 and INTO are checked against the gate DPL; INT1 (F1,
 // ICEBP) is delivered like a hardware #DB without that check.
 export function int_Ib(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.INTN, i);
   cpu.deliver(i.imm & 0xff, IntKind.Software, 0, false);
 }
 export function int3(cpu: Cpu, _i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   // INT3 and INTO raise exceptions: the exception intercepts apply, with rIP after them.
   if (cpu.guest !== null && cpu.guest.exception(Vector.BP, 0, false, 0)) return;
   cpu.deliver(Vector.BP, IntKind.Software, 0, false);
 }
 export function into(cpu: Cpu, _i: Instr): void {
   if (cpu.getOF()) {
-    cpu.strictSensitive();
+    if (cpu.strictRefuses()) return;
     if (cpu.guest !== null && cpu.guest.exception(Vector.OF, 0, false, 0)) return;
     cpu.deliver(Vector.OF, IntKind.Software, 0, false);
   }

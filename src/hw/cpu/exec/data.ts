@@ -36,7 +36,7 @@ export function mov_Ov_eAX(cpu: Cpu, i: Instr): void {
 /** MOV Ev,Sw: a register destination with 32-bit operand size is zero-extended (P6 and later). */
 export function mov_Ev_Sw(cpu: Cpu, i: Instr): void {
   if (i.reg > 5) cpu.ud();
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const v = cpu.segs[i.reg].selector;
   if (i.hasMem) cpu.write16(i.seg, cpu.ea(i), v);
   else if (i.opsize32) cpu.regs[i.rm] = v;
@@ -45,7 +45,7 @@ export function mov_Ev_Sw(cpu: Cpu, i: Instr): void {
 /** MOV Sw,Ew: loading CS is undefined (#UD); loading SS inhibits interrupts for one instruction. */
 export function mov_Sw_Ew(cpu: Cpu, i: Instr): void {
   if (i.reg > 5 || i.reg === SegReg.CS) cpu.ud();
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const v = cpu.readE16(i);
   cpu.loadSegment(i.reg, v);
   if (i.reg === SegReg.SS) cpu.inhibitIrq = true;
@@ -193,7 +193,7 @@ export function lseg_Gv_Mp(cpu: Cpu, i: Instr): void {
     default: seg = SegReg.GS; break;
   }
   // LSS checks SS against CPL exactly as MOV SS and POP SS do.
-  if (seg === SegReg.SS) cpu.strictSensitive();
+  if (seg === SegReg.SS && cpu.strictRefuses()) return;
   const a = cpu.ea(i);
   const off = i.opsize32 ? cpu.read32(i.seg, a) : cpu.read16(i.seg, a);
   const sel = cpu.read16(i.seg, (a + (i.opsize32 ? 4 : 2)) & (i.adsize32 ? 0xffff_ffff : 0xffff));

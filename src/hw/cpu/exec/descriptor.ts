@@ -99,7 +99,7 @@ function visible(cpu: Cpu, sel: number, d: Descriptor): boolean {
 export function verr(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
   const desc = new Descriptor();
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const sel = cpu.readE16(i);
   let ok = false;
   if ((sel & 0xfffc) !== 0 && cpu.readDescriptor(sel, desc) && desc.s) {
@@ -111,7 +111,7 @@ export function verr(cpu: Cpu, i: Instr): void {
 export function verw(cpu: Cpu, i: Instr): void {
   requireProtected(cpu);
   const desc = new Descriptor();
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const sel = cpu.readE16(i);
   let ok = false;
   if ((sel & 0xfffc) !== 0 && cpu.readDescriptor(sel, desc) && desc.s) {
@@ -130,7 +130,7 @@ const LSL_TYPES = new Set([1, 2, 3, 9, 11]);
  */
 function loadDescriptorField(cpu: Cpu, i: Instr, systemTypes: Set<number>, field: (d: Descriptor) => number): void {
   requireProtected(cpu);
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const desc = new Descriptor();
   const sel = cpu.readE16(i);
   if ((sel & 0xfffc) === 0 || !cpu.readDescriptor(sel, desc) || (!desc.s && !systemTypes.has(desc.type)) || !visible(cpu, sel, desc)) {

@@ -43,7 +43,7 @@ export function pop_Ev(cpu: Cpu, i: Instr): void {
  * the low 16 bits (SDM vol. 2 "PUSH", operation notes).
  */
 export function push_Sw(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const sel = cpu.segs[segOfPushPop(i.opcode)].selector;
   if (i.opsize32) {
     const sp = cpu.stackOffset(-4);
@@ -55,7 +55,7 @@ export function push_Sw(cpu: Cpu, i: Instr): void {
   }
 }
 export function pop_Sw(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const seg = segOfPushPop(i.opcode);
   const sel = cpu.read16(SegReg.SS, cpu.stackPointer);
   // The stack-address size is the old SS's: compute the new pointer before loading SS.

@@ -39,7 +39,7 @@ function loadFixed(cpu: Cpu, seg: number, selector: number, code: boolean, long:
 export function syscall(cpu: Cpu, _i: Instr): void {
   if ((cpu.efer & EFER_SCE) === 0 || !cpu.protectedMode) cpu.ud();
   if (!cpu.mode64 && !cpu.features.syscallLegacy) cpu.ud();
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const star = msr(cpu, MSR_STAR);
   const cs = (star[1] & 0xfffc);
   const flags = cpu.getEflags() & ~F.RF;

@@ -499,7 +499,7 @@ function loadFlat(cpu: Cpu, seg: number, selector: number, code: boolean, dpl: n
 
 export function sysenter(cpu: Cpu, _i: Instr): void {
   if (!cpu.protectedMode) cpu.gp(0);
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   const cs = cpu.sysenterCs & 0xfffc;
   if (cs === 0) cpu.gp(0);
   cpu.flags &= ~(F.VM | F.IF | F.RF);

@@ -160,13 +160,13 @@ export function pop_Sreg(cpu: Cpu, i: Instr): void {
 }
 /** 9C: PUSHFQ (VM and RF read as 0). */
 export function pushf(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.PUSHF, i);
   push64(cpu, cpu.getEflags() & ~(F.VM | F.RF), 0, slot(i));
 }
 /** 9D: POPFQ with the POPF rules for IOPL and IF (64-bit mode is never V86). */
 export function popf(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.POPF, i);
   const n = slot(i);
   const v = readMem(cpu, SegReg.SS, stackAddr(cpu, 0), n);
@@ -209,7 +209,7 @@ export function enter(cpu: Cpu, i: Instr): void {
 
 /** CF: IRET / IRETQ in 64-bit mode (interrupt64.ts). */
 export function iret(cpu: Cpu, i: Instr): void {
-  cpu.strictSensitive();
+  if (cpu.strictRefuses()) return;
   cpu.guest?.instruction(Intercept.IRET, i);
   iret64(cpu, i.osz === 8 ? 8 : 4);
 }

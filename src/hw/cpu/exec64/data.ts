@@ -180,7 +180,7 @@ export function xlat(cpu: Cpu, i: Instr): void {
 /** 0F B2/B4/B5: LSS/LFS/LGS G, m16:16/32/64: the offset (operand size), then the selector. */
 export function lseg(cpu: Cpu, i: Instr): void {
   const seg = i.opcode === 0x0fb2 ? 2 : i.opcode === 0x0fb4 ? 4 : 5;
-  if (seg === 2) cpu.strictSensitive();
+  if (seg === 2 && cpu.strictRefuses()) return;
   const n = i.osz, a = ea64(cpu, i);
   const off = readMem(cpu, i.seg, a, n), offHi = cpu.hi;
   const sel = cpu.read16(i.seg, a + n);
