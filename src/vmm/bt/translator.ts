@@ -490,7 +490,7 @@ export class Translator {
 
   /** What the bytes under a helper say: INT 0xF1, the callout (on the strict CPU, its #GP). */
   private calloutInt(cpu: Cpu, slot: number): void {
-    cpu.strictSensitive();
+    if (cpu.strictRefuses()) return;
     cpu.eip = (slot + 2) >>> 0;
     cpu.deliver(L.VEC_CALLOUT, IntKind.Software, 0, false);
   }
