@@ -167,3 +167,49 @@ test("paging off with A20 masked: REP STOSD at 1 MiB + x writes x (bit 20 of eve
   assert.equal(f.mem.read32(0x040ffc) >>> 0, 0x5a5a5a5a);
   assert.equal(f.mem.read32(0x140000), 0, "nothing at 1 MiB + x");
 });
+
+// DF set: the runs go down to the start of the page (movsRun, stosRun), element by element's
+// results again.
+
+test("REP MOVSD with DF set across pages: the bzImage's move of itself up, over its own source (a memmove from the top)", () => {
+  const f = machine();
+  const SRC = DATA + 0x400, DST = DATA + 0x1400, N = 2000; // DST is SRC + 4 KiB: each dword lands above the source
+  for (let k = 0; k < N; k++) f.mem.write32(SRC + 4 * k, (0x3000 + k * 11) | 0);
+  // mov esi, SRC+4(N-1); mov edi, DST+4(N-1); mov ecx, N; std; rep movsd; cld; hlt
+  f.load([0xbe, ...le(SRC + 4 * (N - 1)), 0xbf, ...le(DST + 4 * (N - 1)), 0xb9, ...le(N), 0xfd, 0xf3, 0xa5, 0xfc, 0xf4]);
+  assert.equal(f.runToHalt(), -1);
+  const cpu = f.cpu;
+  assert.equal(cpu.instructions, 3 + 1 + 1 + 1 + 1);
+  assert.equal(cpu.regs[1], 0);
+  assert.equal(cpu.regs[6] >>> 0, SRC - 4, "ESI below the first element");
+  assert.equal(cpu.regs[7] >>> 0, DST - 4);
+  for (const k of [0, 1, 0x2ff, 0x300, 0x3ff, 0x400, N - 1]) assert.equal(f.mem.read32(DST + 4 * k), (0x3000 + k * 11) | 0, `dword ${k}`);
+  assert.equal(f.mem.read32(DST - 4), (0x3000 + (0x1000 - 4) / 4 * 11) | 0, "below the destination: the source's dword there, untouched");
+});
+
+test("REP MOVSB with DF set, the destination below the source inside it: each byte is one just written (byte by byte)", () => {
+  const f = machine();
+  const pattern = Array.from({ length: 64 }, (_, k) => (k * 29 + 5) & 0xff);
+  pattern.forEach((b, k) => f.mem.write8(DATA + 0x800 + k, b));
+  // esi = DATA+0x800+40, edi = DATA+0x800+39 (one below), ecx = 30, std: rep movsb
+  f.load([0xbe, ...le(DATA + 0x800 + 40), 0xbf, ...le(DATA + 0x800 + 39), 0xb9, ...le(30), 0xfd, 0xf3, 0xa4, 0xfc, 0xf4]);
+  assert.equal(f.runToHalt(), -1);
+  // Going down, [39] = [40], [38] = [39] (just written: [40]) … every byte from 10 to 39 is pattern[40].
+  for (let k = 10; k <= 40; k++) assert.equal(f.mem.read8(DATA + 0x800 + k), pattern[40], `byte ${k}`);
+  assert.equal(f.mem.read8(DATA + 0x800 + 9), pattern[9]);
+  assert.equal(f.cpu.regs[7] >>> 0, DATA + 0x800 + 9);
+});
+
+test("REP STOSD with DF set down into a page not present: #PF at the element, EDI and ECX there, the elements above written", () => {
+  const f = machine();
+  f.mem.write32(PT + 4 * 0x201, 0); // 0x201000 not present
+  // mov edi, 0x202ffc; mov ecx, 2000; mov eax, 0x77777777; std; rep stosd; hlt
+  f.load([0xbf, ...le(0x202ffc), 0xb9, ...le(2000), 0xb8, ...le(0x77777777), 0xfd, 0xf3, 0xab, 0xf4]);
+  assert.equal(f.runToHalt(), Vector.PF);
+  const cpu = f.cpu;
+  assert.equal(cpu.cr2 >>> 0, 0x201ffc, "the first element below 0x202000");
+  assert.equal(cpu.regs[7] >>> 0, 0x201ffc);
+  assert.equal(cpu.regs[1], 2000 - 1024, "a page of dwords done");
+  assert.equal(f.mem.read32(0x202000) >>> 0, 0x77777777);
+  assert.equal(f.mem.read32(0x202ffc) >>> 0, 0x77777777);
+});

@@ -88,12 +88,14 @@ function movsOnce(cpu: Cpu, i: Instr, size: number): void {
 export function movs(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, movsOnce, elemSize(i), movsRun); }
 
 /**
- * REP MOVSB/MOVSD with 32-bit addresses, DF clear (paging on or off): the elements up to the end of
- * ESI's and EDI's pages (at most `max`) copied at once, when every one of them would take
- * movsOnce's fast paths (inside both segments' limits, dwords aligned, both TLB entries
- * there: Cpu.fastReadAddress, Cpu.fastWriteAddress) and the destination does not start inside
- * the source (where element-by-element copying repeats what it has just written, and a copy
- * as a whole would not). Otherwise none. Linux's memcpy is a REP MOVSD.
+ * REP MOVSB/MOVSD with 32-bit addresses (paging on or off): the elements up to the end of
+ * ESI's and EDI's pages in the direction DF gives (at most `max`) copied at once, when every
+ * one of them would take movsOnce's fast paths (inside both segments' limits, dwords aligned,
+ * both TLB entries there: Cpu.fastReadAddress, Cpu.fastWriteAddress) and the destination
+ * does not lie ahead of the source inside it (where element-by-element copying repeats what
+ * it has just written, and a copy as a whole would not: above it going up, below it going
+ * down). Otherwise none. Linux's memcpy is a REP MOVSD; the bzImage's first move of itself
+ * is a REP MOVSD with DF set.
  */
 function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   if (!runs(cpu, i, size)) return 0;
@@ -101,20 +103,24 @@ function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   const offS = cpu.regs[Reg.ESI] >>> 0, offD = cpu.regs[Reg.EDI] >>> 0;
   const linS = (src.base + offS) >>> 0, linD = (es.base + offD) >>> 0;
   if (((linS | linD) & (size - 1)) !== 0) return 0;
-  const n = Math.min(max, (0x1000 - (linS & 0xfff)) / size, (0x1000 - (linD & 0xfff)) / size);
-  const bytes = n * size;
+  const down = (cpu.flags & F.DF) !== 0;
+  const n = down
+    ? Math.min(max, (linS & 0xfff) / size + 1, (linD & 0xfff) / size + 1, Math.floor(offS / size) + 1, Math.floor(offD / size) + 1)
+    : Math.min(max, (0x1000 - (linS & 0xfff)) / size, (0x1000 - (linD & 0xfff)) / size);
   if (n < 2) return 0;
-  const pS = runAddress(cpu, src, offS, linS, bytes, false), pD = runAddress(cpu, es, offD, linD, bytes, true);
-  if (pS === -1 || pD === -1 || (pS < pD && pD < pS + bytes)) return 0;
+  // The run's lowest elements: the first going up, the last going down.
+  const bytes = n * size, back = down ? bytes - size : 0;
+  const pS = runAddress(cpu, src, offS - back, linS - back, bytes, false), pD = runAddress(cpu, es, offD - back, linD - back, bytes, true);
+  if (pS === -1 || pD === -1 || (down ? pD < pS && pS < pD + bytes : pS < pD && pD < pS + bytes)) return 0;
   cpu.mem.ram.copyWithin(pD, pS, pS + bytes);
-  cpu.regs[Reg.ESI] = offS + bytes;
-  cpu.regs[Reg.EDI] = offD + bytes;
+  cpu.regs[Reg.ESI] = down ? offS - bytes : offS + bytes;
+  cpu.regs[Reg.EDI] = down ? offD - bytes : offD + bytes;
   return n;
 }
 
-/** A run at once (stosRun, movsRun) is for bytes and dwords, 32-bit addresses, DF clear, outside IA-32e mode. */
+/** A run at once (stosRun, movsRun) is for bytes and dwords, 32-bit addresses, outside IA-32e mode. */
 function runs(cpu: Cpu, i: Instr, size: number): boolean {
-  return size !== 2 && i.adsize32 && (cpu.flags & F.DF) === 0 && !cpu.lma;
+  return size !== 2 && i.adsize32 && !cpu.lma;
 }
 
 /**
@@ -146,11 +152,11 @@ function stosOnce(cpu: Cpu, i: Instr, size: number): void {
 export function stos(cpu: Cpu, i: Instr): void { repeat(cpu, i, false, stosOnce, elemSize(i), stosRun); }
 
 /**
- * REP STOSB/STOSD with 32-bit addresses, DF clear (paging on or off): the elements up to the end of
- * EDI's page (at most `max`) written at once, when every one of them would take stosOnce's
- * fast path (inside ES's limit, aligned, Cpu.fastWriteAddress). Otherwise none (the
- * one-by-one path raises whatever fault, sets whatever bit, the first element needs). A page
- * of zeroes is Linux's most common string instruction.
+ * REP STOSB/STOSD with 32-bit addresses (paging on or off): the elements up to the end of
+ * EDI's page in the direction DF gives (at most `max`) written at once, when every one of them
+ * would take stosOnce's fast path (inside ES's limit, aligned, Cpu.fastWriteAddress).
+ * Otherwise none (the one-by-one path raises whatever fault, sets whatever bit, the first
+ * element needs). A page of zeroes is Linux's most common string instruction.
  */
 function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   if (!runs(cpu, i, size)) return 0;
@@ -158,15 +164,17 @@ function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   const off = cpu.regs[Reg.EDI] >>> 0;
   const lin = (es.base + off) >>> 0;
   if ((lin & (size - 1)) !== 0) return 0;
-  const n = Math.min(max, (0x1000 - (lin & 0xfff)) / size);
+  const down = (cpu.flags & F.DF) !== 0;
+  const n = down ? Math.min(max, (lin & 0xfff) / size + 1, Math.floor(off / size) + 1) : Math.min(max, (0x1000 - (lin & 0xfff)) / size);
   if (n < 2) return 0;
-  const p = runAddress(cpu, es, off, lin, n * size, true);
+  const bytes = n * size, back = down ? bytes - size : 0;
+  const p = runAddress(cpu, es, off - back, lin - back, bytes, true);
   if (p === -1) return 0;
   const v = cpu.regs[Reg.EAX];
   if (size === 1) cpu.mem.ram.fill(v & 0xff, p, p + n);
   else if (cpu.ram32 !== null) cpu.ram32.fill(v, p >>> 2, (p >>> 2) + n);
   else return 0;
-  cpu.regs[Reg.EDI] = off + n * size;
+  cpu.regs[Reg.EDI] = down ? off - bytes : off + bytes;
   return n;
 }
 
