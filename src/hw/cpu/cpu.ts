@@ -1740,7 +1740,24 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count <= this.sliceEnd && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
+        } else if (this.instructions + blk.count > this.sliceEnd) {
+          // The slice ends inside the block: its first instructions up to the end, at tier 1
+          // (one by one, each would count a hit and start a block of its own in time: a
+          // straight run of code run near many slice ends became a block at every instruction).
+          if (!this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
+            (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
+            const before = this.instructions;
+            this.blockStart = before;
+            this.runBlock(blk, 0, this.eip, this.sliceEnd - before);
+            if (this.faultSignalled) return;
+            this.blockStart = -1;
+            jit.stats.instructions += this.instructions - before;
+            if (this.stopReason !== StopReason.None || this.halted) return;
+            if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
+            prev = null;
+            continue;
+          }
+        } else if (!this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
@@ -1907,10 +1924,9 @@ export class Cpu {
    * checks between instructions (docs/jit.md). The WebAssembly tier leaves the rest of a
    * block here from the instruction it cannot run.
    */
-  runBlock(blk: CompiledBlock, k0: number, e0: number): void {
+  runBlock(blk: CompiledBlock, k0: number, e0: number, n = blk.instrs.length): void {
     const instrs = blk.instrs;
     const epoch = this.codeEpoch;
-    const n = instrs.length;
     // An instruction's EIP is e0 plus its offset from the block's start (its Instr's pageEnd
     // less pageStart), computed where it is stored: a kernel's EIP above 2^31 is not a small
     // integer, and carried from one instruction to the next (a loop variable V8 kept tagged)
