@@ -1936,18 +1936,12 @@ export class Cpu {
     for (let k = k0; k < n; k++) {
       const ins = instrs[k];
       const c = ins.check;
-      if (c === Check.PLAIN) {
-        // Cannot fault or look at EIP: the stores below wait for the next instruction (or the end).
-        ins.tier1!(this, ins);
-        this.instructions++;
-        continue;
-      }
       const end = ins.pageEnd - p0;
       this.instrEip = e0 + (end - ins.len);
       const next = e0 + end;
       this.eip = next;
       this.inhibitIrq = false;
-      ins.tier1!(this, ins);
+      ins.handler(this, ins);
       if (this.faultSignalled) return;
       this.instructions++;
       if (c !== Check.NONE) {
@@ -1955,8 +1949,6 @@ export class Cpu {
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }
-    const last = instrs[n - 1];
-    if (last.check === Check.PLAIN) { this.eip = e0 + (last.pageEnd - p0); this.inhibitIrq = false; }
   }
 
   /** Deliver a pending NMI or INTR if allowed. Returns true if one was delivered. */

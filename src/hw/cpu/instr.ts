@@ -15,13 +15,12 @@ export class Instr {
   def!: OpDef;
   handler!: Handler;
   /**
-   * Tier 1 (cpu.ts `runBlock`): the handler a block calls for it (a specialised form, or
-   * `handler`), what the run loop does after it (block-compiler.ts `Check`), and where it
-   * ends in its page ((phys & 0xfff) + len: the EIPs a block stores are its entry EIP plus
-   * these offsets). Set when a block first holds it; here rather than in arrays of the
-   * block, whose loads were most of a cold block's cost (a CPU profile's line ticks).
+   * Tier 1 (cpu.ts `runBlock`): what the run loop does after it (block-compiler.ts `Check`),
+   * and where it ends in its page ((phys & 0xfff) + len, never 0: the EIPs a block stores are
+   * its entry EIP plus these offsets). Set when a block first holds it; here rather than in
+   * arrays of the block, whose loads were most of a cold block's cost (a CPU profile's line
+   * ticks).
    */
-  tier1: Handler | null = null;
   check = 0;
   pageEnd = 0;
   /** Length in bytes, prefixes included. */

@@ -13,8 +13,7 @@
 import type { Cpu } from "../cpu.js";
 import { decode, decode64 } from "../decoder.js";
 import { PageBytes, PAGE_END } from "../page-bytes.js";
-import type { Handler, Instr } from "../instr.js";
-import type { OpDef } from "../opcode-table.js";
+import type { Instr } from "../instr.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
 import { shiftOp } from "../exec/shift.js";
 import { sx16, sx8 } from "../exec/data.js";
@@ -65,7 +64,7 @@ export class CompiledBlock {
   /** The first instruction's offset in its page (tier 1's EIPs: Instr.pageEnd). */
   readonly pageStart: number;
   constructor(
-    /** Its instructions, each with its tier-1 handler, Check and page offset set (Instr.tier1). */
+    /** Its instructions, each with its Check and page offset set (Instr.check, Instr.pageEnd). */
     readonly instrs: Instr[],
     /** The cache generation it belongs to (a flush of the whole cache bumps it). */
     readonly generation: number,
@@ -91,13 +90,6 @@ export const enum Check {
   NONE = 0,
   /** The run loop's between-instruction checks after it. */
   AFTER = 1,
-  /**
-   * Plain: a lowered register-only instruction (specialised handler), which cannot fault,
-   * does not read EIP and does not change the interrupt shadow: it runs without the
-   * interpreter's `instrEip`/`eip`/`inhibitIrq` stores, which the next instruction or the
-   * block's end makes.
-   */
-  PLAIN = 2,
 }
 
 /** The counters `--stats` prints under `jit.` (docs/jit.md). */
@@ -151,55 +143,9 @@ export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, w
 /** The longest block, in instructions. */
 const MAX_INSTRUCTIONS = 48;
 
-/**
- * Specialised handlers (docs/jit.md, "Lowering"): for an instruction the opcode table lowers,
- * tier 1 calls a handler generated from the same lowering as tier 2's inline code, with the
- * form (kind, operand kinds and sizes, address parts, the ALU operation, the condition) fixed
- * and the registers, displacement and immediate read from the Instr. There are a few hundred
- * forms; each is made once, shared by every CPU (a pure function of its source), and V8
- * optimises each once, where a generated block is optimised block by block.
- */
-const SPECIALISED = new Map<string, Handler>();
 /** The semantic functions lowered code calls (lower.ts), by the names it uses. */
 const HELPER_NAMES = ["alu", "incOp", "decOp", "jumpNear", "shiftOp", "sx8", "sx16", "aluOp", "incdecOp"] as const;
 const HELPERS: unknown[] = [alu, incOp, decOp, jumpNear, shiftOp, sx8, sx16, aluOp, incdecOp];
-
-/** A specialised handler, and whether its instruction is plain (Check.PLAIN). */
-interface Specialised { handler: Handler; plain: boolean; }
-/** Per opcode-table row: the specialised handler (or null) by the Instr's form bits (formKey). */
-const BY_FORM = new WeakMap<OpDef, (Specialised | null)[]>();
-
-/** Everything of an Instr that lower() decides on besides its row (registers, displacement and immediate are read at run time). */
-function formKey(i: Instr): number {
-  return (i.hasMem ? 1 : 0) | (i.eaBase >= 0 ? 2 : 0) | (i.eaIndex >= 0 ? 4 : 0) | (i.opsize32 ? 8 : 0) | (i.adsize32 ? 16 : 0) |
-    (i.lock ? 32 : 0) | (i.handler === i.def.handler ? 64 : 0) | (i.code32 ? 128 : 0) | (i.code64 ? 256 : 0) |
-    // 64-bit mode (lower64.ts): the operand size, RIP-relative, an FS/GS base, 67h, the handler.
-    (i.osz === 8 ? 512 : 0) | (i.eaBase === -2 ? 1024 : 0) | (i.seg >= 4 ? 2048 : 0) | (i.adsize64 ? 4096 : 0) |
-    (i.handler === i.def.x64 ? 8192 : 0) | (i.dispHi === i.disp >> 31 ? 16384 : 0);
-}
-
-function specialized(i: Instr): Specialised | null {
-  if (i.def.lower === undefined) return null;
-  let forms = BY_FORM.get(i.def);
-  if (forms === undefined) BY_FORM.set(i.def, forms = []);
-  const key = formKey(i);
-  let sp = forms[key];
-  if (sp !== undefined) return sp;
-  sp = null;
-  const low = lower(i, false);
-  if (low !== null) {
-    const body = low.branch ? `if (${low.code}) ${low.taken ?? "jumpNear(cpu, cpu.eip + i.imm, i.opsize32);"}` : low.code;
-    const src = `return function lowered(cpu, i) {\nconst r = cpu.regs; ${prologue(body)}\n${body}\n};`;
-    let h = SPECIALISED.get(src);
-    if (h === undefined) {
-      h = new Function(...HELPER_NAMES, src)(...HELPERS) as Handler;
-      SPECIALISED.set(src, h);
-    }
-    sp = { handler: h, plain: !low.mem && !low.branch };
-  }
-  forms[key] = sp;
-  return sp;
-}
 
 export class BlockCompiler {
   readonly stats: JitStats = {
@@ -359,10 +305,8 @@ export class BlockCompiler {
       // rewrite this block's own code.
       // (A translator's native helper, which only ends a block, has no opcode-table entry.)
       // (The same for every block holding the Instr: a function of the Instr alone.)
-      if (ins.tier1 === null) {
-        const sp = ins.native ? null : specialized(ins);
-        ins.tier1 = sp?.handler ?? ins.handler;
-        ins.check = sp?.plain === true ? Check.PLAIN : ins.native || ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
+      if (ins.pageEnd === 0) {
+        ins.check = ins.native || ins.hasMem || ins.def.quiet !== true ? Check.AFTER : Check.NONE;
         ins.pageEnd = (ins.phys & 0xfff) + ins.len;
       }
     }
@@ -405,13 +349,13 @@ export class BlockCompiler {
       const at = k === 0 ? "e0" : `e0 + ${block.end(k - 1)}`;
       const next = `e0 + ${block.end(k)}`;
       const last = k === n - 1;
-      const low = ins.native ? null : lower(ins, true, `i${k}`);
+      const low = ins.native ? null : lower(ins, `i${k}`);
       // A 64-bit memory operand falls back to the instruction's handler (lower64.ts).
       if (low !== null && (low.code.includes(`i${k}.`) || low.taken !== undefined)) { params.push(`i${k}`); args.push(ins); }
       if (low === null) {
         flush();
         params.push(`h${k}`, `i${k}`);
-        args.push(ins.tier1, ins);
+        args.push(ins.handler, ins);
         body.push(`cpu.instrEip = ${at}; cpu.eip = ${next}; cpu.inhibitIrq = false; h${k}(cpu, i${k}); if (cpu.faultSignalled) return; cpu.instructions++;`);
         if (!last && ins.check !== Check.NONE) body.push(`if (cpu.eip !== ${next} || ${checks}) return;`);
         afterCall = true;

@@ -47,7 +47,7 @@ const READ = ["", "cpu.read8", "cpu.read16", "", "cpu.read32"];
 const WRITE = ["", "cpu.write8", "cpu.write16", "", "cpu.write32"];
 
 /**
- * What the fast paths read, declared at the top of a block or specialised handler (only the
+ * What the fast paths read, declared at the top of a tier-2 block (only the
  * names its code uses): `segs`, `tlb`, `ram`, `ram32`, `codePages`, `pg` (paging on and RAM
  * viewable as dwords), `flat` (paging off: linear = physical), `ramSize`, `notRam` and
  * `unwatched` for it, `needR` and `needW` (the TLB bits a read or a write at this CPL needs),
@@ -102,11 +102,7 @@ function fast(seg: number | string, off: string, size: number, write: boolean): 
   return `((pg || flat) && ${inSegment} && (pg ? ${paged} : ${direct}))`;
 }
 
-/**
- * The Instr's fields as the code reads them: literals in a tier-2 block (`inline`), or reads
- * of the `i` argument in a specialised handler, which serves every instruction of the same
- * form (its kind, operand kinds and sizes, and which address parts it has).
- */
+/** The Instr's fields as a tier-2 block's code reads them: literals. */
 interface Fields {
   rm: string; reg: string; z: string; seg: string;
   disp: string; base: string; index: string; scale: string;
@@ -114,18 +110,11 @@ interface Fields {
   imm: string; imm8: string; imm32: string;
 }
 
-function fields(i: Instr, inline: boolean): Fields {
-  if (inline) {
-    return {
-      rm: String(i.rm), reg: String(i.reg), z: String(i.opcode & 7), seg: String(i.seg),
-      disp: String(i.disp | 0), base: String(i.eaBase), index: String(i.eaIndex), scale: String(i.eaScale),
-      imm: String(i.imm), imm8: String(i.imm & 0xff), imm32: String(i.imm | 0),
-    };
-  }
+function fields(i: Instr): Fields {
   return {
-    rm: "i.rm", reg: "i.reg", z: "(i.opcode & 7)", seg: "i.seg",
-    disp: "i.disp", base: "i.eaBase", index: "i.eaIndex", scale: "i.eaScale",
-    imm: "i.imm", imm8: "(i.imm & 0xff)", imm32: "(i.imm | 0)",
+    rm: String(i.rm), reg: String(i.reg), z: String(i.opcode & 7), seg: String(i.seg),
+    disp: String(i.disp | 0), base: String(i.eaBase), index: String(i.eaIndex), scale: String(i.eaScale),
+    imm: String(i.imm), imm8: String(i.imm & 0xff), imm32: String(i.imm | 0),
   };
 }
 
@@ -218,14 +207,14 @@ const sizeOf = (spec: string): number => (spec.endsWith("b") || spec === "AL" ? 
  * lowering does not take (16-bit operand or address size, 64-bit mode, a LOCK prefix, a
  * handler the decoder replaced, e.g. by #UD).
  */
-export function lower(i: Instr, inline = true, name = "i"): Lowered | null {
-  if (i.code64) return lower64(i, inline, name);
+export function lower(i: Instr, name = "i"): Lowered | null {
+  if (i.code64) return lower64(i, name);
   const kind = i.def.lower;
   if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return null;
   if (i.hasMem && !i.adsize32) return null;
   const specs = i.def.operands;
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return null;
-  const f = fields(i, inline);
+  const f = fields(i);
   const pre = i.hasMem ? `const a = ${effectiveAddress(i, f)}; ` : "";
   const wrap = (body: string, mem: boolean): Lowered => ({ code: mem ? `{ ${pre}${body} }` : body, mem, branch: false, disp: 0, opsize32: true });
 

@@ -31,24 +31,18 @@ export const PROLOGUE_64: [name: string, declaration: string][] = [
   ["needW64", `const needW64 = cpu.cpl === 3 ? ${VALID | RAM | DIRTY | USER_W} : ${VALID | RAM | DIRTY | SUP_W};`],
 ];
 
-/** The Instr's fields as the code reads them: literals (`inline`) or reads of `i`. */
+/** The Instr's fields as the generated code reads them: literals. */
 interface Fields64 {
   rm: string; reg: string; seg: string; disp: string; base: string; index: string; scale: string;
   /** The immediate's low half, and its high half when sign-extended (Iz, Ibs) or a MOV's imm64. */
   imm: string; immSx: string; imm2: string;
 }
 
-function fields(i: Instr, inline: boolean): Fields64 {
-  if (inline) {
-    return {
-      rm: String(i.rm), reg: String(i.reg), seg: String(i.seg), disp: String(i.disp | 0),
-      base: String(i.eaBase), index: String(i.eaIndex), scale: String(1 << i.eaScale),
-      imm: String(i.imm | 0), immSx: String(i.imm >> 31), imm2: String(i.imm2 | 0),
-    };
-  }
+function fields(i: Instr): Fields64 {
   return {
-    rm: "i.rm", reg: "i.reg", seg: "i.seg", disp: "(i.disp | 0)", base: "i.eaBase", index: "i.eaIndex", scale: "(1 << i.eaScale)",
-    imm: "(i.imm | 0)", immSx: "(i.imm >> 31)", imm2: "(i.imm2 | 0)",
+    rm: String(i.rm), reg: String(i.reg), seg: String(i.seg), disp: String(i.disp | 0),
+    base: String(i.eaBase), index: String(i.eaIndex), scale: String(1 << i.eaScale),
+    imm: String(i.imm | 0), immSx: String(i.imm >> 31), imm2: String(i.imm2 | 0),
   };
 }
 
@@ -95,20 +89,11 @@ function register(n: string, size: number): Operand64 {
     mem: false,
   };
 }
-/**
- * Byte register `n` as getReg/setReg name it: SPL…DIL with any REX prefix, AH…BH (4–7)
- * without one. Decided when lowering for a tier-2 block; at run time in a specialised handler.
- */
-function byteRegister(i: Instr, n: string, inline: boolean): Operand64 {
-  const lowByte = `(r[${n}] & 0xff)`, highByte = `((r[${n} - 4] >>> 8) & 0xff)`;
-  const storeLow = (v: string): string => `r[${n}] = (r[${n}] & ~0xff) | (${v} & 0xff);`;
-  const storeHigh = (v: string): string => `r[${n} - 4] = (r[${n} - 4] & ~0xff00) | ((${v} & 0xff) << 8);`;
-  if (inline) {
-    const low = i.rex !== 0 || Number(n) < 4;
-    return { lo: low ? lowByte : highByte, hi: "0", store: (v) => (low ? storeLow(v) : storeHigh(v)), mem: false };
-  }
-  const low = `(i.rex !== 0 || ${n} < 4)`;
-  return { lo: `(${low} ? ${lowByte} : ${highByte})`, hi: "0", store: (v) => `if ${low} { ${storeLow(v)} } else { ${storeHigh(v)} }`, mem: false };
+/** Byte register `n` as getReg/setReg name it: SPL…DIL with any REX prefix, AH…BH (4–7) without one. */
+function byteRegister(i: Instr, n: string): Operand64 {
+  const low = i.rex !== 0 || Number(n) < 4;
+  if (low) return { lo: `(r[${n}] & 0xff)`, hi: "0", store: (v) => `r[${n}] = (r[${n}] & ~0xff) | (${v} & 0xff);`, mem: false };
+  return { lo: `((r[${n} - 4] >>> 8) & 0xff)`, hi: "0", store: (v) => `r[${n} - 4] = (r[${n} - 4] & ~0xff00) | ((${v} & 0xff) << 8);`, mem: false };
 }
 
 /** The memory operand at index `x` (after hit()): dwords and quadwords in ram32, bytes in ram. */
@@ -135,26 +120,24 @@ function extend(i: Instr, f: Fields64, name: string, signed: boolean): Lowered |
   let v: string;
   if (i.hasMem) v = from === 1 ? "ram[x]" : "(ram[x] | (ram[x + 1] << 8))";
   else if (from === 2) v = `(r[${f.rm}] & 0xffff)`;
-  else v = byteRegister(i, f.rm, inlineDecided(f)).lo;
+  else v = byteRegister(i, f.rm).lo;
   if (signed) v = from === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
   const store = i.osz === 8 ? `r[${f.reg}] = v; rh[${f.reg}] = ${signed ? "v >> 31" : "0"};` : `r[${f.reg}] = v; rh[${f.reg}] = 0;`;
   return withMemory(i, f, name, `{ const v = ${v}; ${store} }`, i.hasMem, from, false);
 }
-/** Whether the fields are literals (tier 2) rather than reads of `i` (a specialised handler). */
-const inlineDecided = (f: Fields64): boolean => f.rm !== "i.rm";
 
 /**
  * Lower `i`, a 64-bit-mode instruction, or null when its handler must run: not a lowered
  * row or form (word operands, 67h, LOCK, a handler the decoder replaced).
  * `name` is the Instr as the generated code can reach it (its handler is the fallback).
  */
-export function lower64(i: Instr, inline: boolean, name: string): Lowered | null {
+export function lower64(i: Instr, name: string): Lowered | null {
   const kind = i.def.lower;
   const n = i.osz;
   if (kind === undefined || !i.code64 || i.lock || i.handler !== i.def.x64 || (n !== 1 && n !== 4 && n !== 8)) return null;
   if (i.hasMem && (!i.adsize64 || i.dispHi !== i.disp >> 31)) return null;
   const specs = i.def.operands;
-  const f = fields(i, inline);
+  const f = fields(i);
   if (kind === "jcc") {
     // Not taken: the block goes on. Taken: the handler (the condition again, and the target's canonical check).
     return { code: `cpu.condition(${i.opcode & 0xf})`, mem: false, branch: true, disp: 0, opsize32: true, taken: `${name}.handler(cpu, ${name});` };
@@ -163,11 +146,11 @@ export function lower64(i: Instr, inline: boolean, name: string): Lowered | null
   const op = (spec: string): Operand64 | null => {
     switch (spec) {
       case "Ev": return i.hasMem ? memory(n) : register(f.rm, n);
-      case "Eb": return i.hasMem ? memory(1) : byteRegister(i, f.rm, inline);
-      case "Gb": return byteRegister(i, f.reg, inline);
-      case "Zb": return byteRegister(i, f.rm, inline);
-      case "AL": return byteRegister(i, "0", inline);
-      case "Ib": return { lo: inline ? String(i.imm & 0xff) : "(i.imm & 0xff)", hi: "0", store: () => "", mem: false };
+      case "Eb": return i.hasMem ? memory(1) : byteRegister(i, f.rm);
+      case "Gb": return byteRegister(i, f.reg);
+      case "Zb": return byteRegister(i, f.rm);
+      case "AL": return byteRegister(i, "0");
+      case "Ib": return { lo: String(i.imm & 0xff), hi: "0", store: () => "", mem: false };
       case "Gv": return register(f.reg, n);
       case "eAX": return register("0", n);
       case "Zv": return register(f.rm, n);
