@@ -1740,23 +1740,6 @@ export class Cpu {
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (this.instructions + blk.count > this.sliceEnd) {
-          // The slice ends inside the block: its first instructions up to the end, at tier 1
-          // (one by one, each would count a hit and start a block of its own in time: a
-          // straight run of code run near many slice ends became a block at every instruction).
-          if (!this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
-            (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
-            const before = this.instructions;
-            this.blockStart = before;
-            this.runBlock(blk, 0, this.eip, this.sliceEnd - before);
-            if (this.faultSignalled) return;
-            this.blockStart = -1;
-            jit.stats.instructions += this.instructions - before;
-            if (this.stopReason !== StopReason.None || this.halted) return;
-            if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
-            prev = null;
-            continue;
-          }
         } else if (!this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
           (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
@@ -1769,7 +1752,12 @@ export class Cpu {
           this.blockStart = before;
           let leave = false;
           for (;;) {
-            if (blk.wasm >= 0) blk = jit.wasm!.run(this, blk);
+            // A slice that ends inside the block (only its first: a chained one fits) runs its
+            // first instructions to the end at tier 1. (One by one through the interpreter,
+            // each counted a hit and in time started a block of its own: a straight run of
+            // code near many slice ends became a block at every instruction.)
+            if (this.instructions + blk.count > this.sliceEnd) this.runBlock(blk, 0, this.eip, this.sliceEnd - this.instructions);
+            else if (blk.wasm >= 0) blk = jit.wasm!.run(this, blk);
             else if (blk.fn !== null) blk.fn(this);
             else {
               if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt || blk.runs === jit.wasmFlushAt) jit.generate(blk);

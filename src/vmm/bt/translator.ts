@@ -204,8 +204,8 @@ class TraceScratch {
   }
 }
 
-/** The helpers helperFor makes (the near CALL's and RET's have their own makers). */
-const enum HelperKind { Pushf, Cli, Sti, Io, CallIndirect, Invlpg, PushSreg }
+/** The native helpers over callouts (helperKind; the near CALL's is made apart, callHelper). */
+const enum HelperKind { Ret, Pushf, Cli, Sti, Io, CallIndirect, Invlpg, PushSreg }
 
 /** What the translator's helpers ask of the monitor (docs/bt.md, "Port I/O", "More helpers"). */
 export interface TranslatorHost {
@@ -235,7 +235,7 @@ export class Translator {
   /** Entry TC address → the chained jumps into it: [TC offset of the rel32, the trace it is in]. */
   private readonly incoming = new AddressMap<[number, Trace][]>();
 
-  /** TC offsets of the native helpers registered (helperFor), dropped with the cache. */
+  /** TC offsets of the native helpers registered (makeHelper, callHelper), dropped with the cache. */
   private helpers: number[] = [];
   private readonly retNative: Cell;
   private readonly callNative: Cell;
@@ -424,42 +424,44 @@ export class Translator {
   }
 
   /**
-   * The native helper over the callout of `ins` (the next instruction at `next`), if it has
-   * one (made for its TC address). No closure is made here or in translate's loop, only in
-   * the makers below: a function whose variables a closure captures allocates their context
-   * on every call, and this runs for every instruction translated (half a million on a
-   * Linux boot).
+   * Which native helper goes over the callout of `ins`, if any (a near RET: `retPop` ≥ 0).
+   * Only the decision: translate() asks it of every instruction it translates (half a million
+   * on a Linux boot), and a function holding a closure that captures its variables allocates
+   * their context on every call; `makeHelper` makes the helper when one is placed.
    */
-  private helperFor(ins: Instr, retPop: number, next: number): ((slot: number) => (cpu: Cpu) => void) | null {
+  private helperKind(ins: Instr, retPop: number): HelperKind | null {
     const h = ins.handler;
-    if (retPop >= 0) return this.retHelper(retPop);
-    if (h === X.pushf && ins.opsize32) return this.plainHelper(HelperKind.Pushf);
-    if (h === X.cli) return this.plainHelper(HelperKind.Cli);
-    if (h === X.portInOut[0] || h === X.portInOut[1]) return this.instrHelper(HelperKind.Io, ins, next);
-    if (h === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) return this.instrHelper(HelperKind.CallIndirect, ins, next);
-    if (h === X.invlpg && ins.hasMem) return this.instrHelper(HelperKind.Invlpg, ins, next);
-    if (h === X.pushSreg && ins.opsize32) return this.instrHelper(HelperKind.PushSreg, ins, next);
-    if (h === X.sti) return this.plainHelper(HelperKind.Sti);
+    if (retPop >= 0) return HelperKind.Ret;
+    if (h === X.pushf && ins.opsize32) return HelperKind.Pushf;
+    if (h === X.cli) return HelperKind.Cli;
+    if (h === X.portInOut[0] || h === X.portInOut[1]) return HelperKind.Io;
+    if (h === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) return HelperKind.CallIndirect;
+    if (h === X.invlpg && ins.hasMem) return HelperKind.Invlpg;
+    if (h === X.pushSreg && ins.opsize32) return HelperKind.PushSreg;
+    if (h === X.sti) return HelperKind.Sti;
     return null;
   }
 
+  /** The helper of `kind` for `ins` (the next instruction at `next`), made for its TC address. */
+  private makeHelper(kind: HelperKind, ins: Instr, next: number, retPop: number): (slot: number) => (cpu: Cpu) => void {
+    switch (kind) {
+      case HelperKind.Ret: return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
+      case HelperKind.Pushf: return (slot) => (cpu) => this.tcPushf(cpu, slot);
+      case HelperKind.Cli: return (slot) => (cpu) => this.tcCli(cpu, slot);
+      case HelperKind.Sti: return (slot) => (cpu) => this.tcSti(cpu, slot);
+      case HelperKind.Io: return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
+      case HelperKind.CallIndirect: return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
+      case HelperKind.Invlpg: return (slot) => (cpu) => this.tcInvlpg(cpu, slot, ins);
+      case HelperKind.PushSreg: {
+        const seg = segOfPushPop(ins.opcode);
+        return (slot) => (cpu) => this.tcPushSreg(cpu, slot, seg);
+      }
+    }
+  }
+
+  /** The near CALL's helper (`next`: the return address), made apart from translate's loop for the same reason. */
   private callHelper(next: number, target: number): (slot: number) => (cpu: Cpu) => void {
     return (slot) => (cpu) => this.tcCall(cpu, slot, next, target);
-  }
-  private retHelper(retPop: number): (slot: number) => (cpu: Cpu) => void {
-    return (slot) => (cpu) => this.tcReturn(cpu, slot, retPop);
-  }
-  private plainHelper(kind: HelperKind): (slot: number) => (cpu: Cpu) => void {
-    if (kind === HelperKind.Pushf) return (slot) => (cpu) => this.tcPushf(cpu, slot);
-    if (kind === HelperKind.Cli) return (slot) => (cpu) => this.tcCli(cpu, slot);
-    return (slot) => (cpu) => this.tcSti(cpu, slot);
-  }
-  private instrHelper(kind: HelperKind, ins: Instr, next: number): (slot: number) => (cpu: Cpu) => void {
-    if (kind === HelperKind.Io) return (slot) => (cpu) => this.tcIo(cpu, slot, ins);
-    if (kind === HelperKind.CallIndirect) return (slot) => (cpu) => this.tcCallIndirect(cpu, slot, ins, next);
-    if (kind === HelperKind.Invlpg) return (slot) => (cpu) => this.tcInvlpg(cpu, slot, ins);
-    const seg = segOfPushPop(ins.opcode);
-    return (slot) => (cpu) => this.tcPushSreg(cpu, slot, seg);
   }
 
   /**
@@ -682,7 +684,7 @@ export class Translator {
         continue;
       }
       const retPop = ins.handler === X.retNear && ins.opsize32 ? (ins.opcode === 0xc2 ? ins.imm & 0xffff : 0) : -1;
-      const helper = this.helperFor(ins, retPop, next);
+      const helper = this.helperKind(ins, retPop);
       if (n >= SOFT_TRACE && kind === "callout" && helper === null) {
         // Long enough: end here, at a callout that continues with a fresh trace. (Not at a
         // helper's: it goes on at the bytes after it.)
@@ -693,7 +695,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([sc.n, helper, helperForm(ins, retPop)]);
+        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, ins, next, retPop), helperForm(ins, retPop)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -769,7 +771,7 @@ export class Translator {
 }
 
 /**
- * The form (native-targets.ts) of the helper helperFor gives `ins`, for the ones compiled code
+ * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
  * may run in its place: a near RET, PUSHF (32-bit operand size), CLI.
  */
 function helperForm(ins: Instr, retPop: number): NativeForm | undefined {

@@ -104,9 +104,7 @@ function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   const linS = (src.base + offS) >>> 0, linD = (es.base + offD) >>> 0;
   if (((linS | linD) & (size - 1)) !== 0) return 0;
   const down = (cpu.flags & F.DF) !== 0;
-  const n = down
-    ? Math.min(max, (linS & 0xfff) / size + 1, (linD & 0xfff) / size + 1, Math.floor(offS / size) + 1, Math.floor(offD / size) + 1)
-    : Math.min(max, (0x1000 - (linS & 0xfff)) / size, (0x1000 - (linD & 0xfff)) / size);
+  const n = Math.min(max, elementsInPage(linS, offS, size, down), elementsInPage(linD, offD, size, down));
   if (n < 2) return 0;
   // The run's lowest elements: the first going up, the last going down.
   const bytes = n * size, back = down ? bytes - size : 0;
@@ -116,6 +114,14 @@ function movsRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   cpu.regs[Reg.ESI] = down ? offS - bytes : offS + bytes;
   cpu.regs[Reg.EDI] = down ? offD - bytes : offD + bytes;
   return n;
+}
+
+/**
+ * The elements from the one at linear `lin` (offset `off`, aligned to `size`) to the end of
+ * its page in the direction DF gives; going down, also no further than offset 0.
+ */
+function elementsInPage(lin: number, off: number, size: number, down: boolean): number {
+  return down ? Math.min((lin & 0xfff) / size + 1, Math.floor(off / size) + 1) : (0x1000 - (lin & 0xfff)) / size;
 }
 
 /** A run at once (stosRun, movsRun) is for bytes and dwords, 32-bit addresses, outside IA-32e mode. */
@@ -165,7 +171,7 @@ function stosRun(cpu: Cpu, i: Instr, size: number, max: number): number {
   const lin = (es.base + off) >>> 0;
   if ((lin & (size - 1)) !== 0) return 0;
   const down = (cpu.flags & F.DF) !== 0;
-  const n = down ? Math.min(max, (lin & 0xfff) / size + 1, Math.floor(off / size) + 1) : Math.min(max, (0x1000 - (lin & 0xfff)) / size);
+  const n = Math.min(max, elementsInPage(lin, off, size, down));
   if (n < 2) return 0;
   const bytes = n * size, back = down ? bytes - size : 0;
   const p = runAddress(cpu, es, off - back, lin - back, bytes, true);
