@@ -1730,18 +1730,35 @@ export class Cpu {
       const ins = this.fetchInstr();
       if (jit !== null && !tf && this.tracer === null) {
         let blk = ins.block;
+        // Where the block is entered: k0 > 0 runs the tail of the block holding `ins`.
+        let k0 = 0;
         if (blk === null) {
-          // Only instructions the decoded-instruction cache holds start blocks (the block
-          // lives on the cached Instr and goes when its page is invalidated).
-          if (++ins.hits === jit.hot && ins.cached) {
-            ins.block = jit.compile(ins, this.eip);
-            if (ins.block !== null) continue; // fetched again (from the cache) and run
+          // Resumed mid-block (not jumped to from a block: after a slice's end, an IRET, an
+          // exit): the rest of the block that holds it runs at tier 1 and the chain
+          // goes on from its end. Counted as hits, such resumptions made a block at nearly
+          // every instruction of a hot loop or a long unrolled function (Linux's
+          // chacha_permute, blake2s_compress_generic), each run a few times at tier 1, and the
+          // code after each one a parallel chain of blocks, shifted, never hot.
+          const own: CompiledBlock | null = prev === null ? ins.owner : null;
+          if (own !== null && jit.holds(own) && own.instrs[ins.ownerIndex] === ins) {
+            blk = own;
+            k0 = ins.ownerIndex;
+          } else {
+            // Only instructions the decoded-instruction cache holds start blocks (the block
+            // lives on the cached Instr and goes when its page is invalidated).
+            if (++ins.hits === jit.hot && ins.cached) {
+              ins.block = jit.compile(ins, this.eip);
+              if (ins.block !== null) continue; // fetched again (from the cache) and run
+            }
           }
         } else if (blk.generation !== jit.generation) {
           ins.block = null;
           ins.hits = 0;
-        } else if (!this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
-          (ins.code64 || this.eip + blk.bytes - 1 <= this.segs[SegReg.CS].limit)) {
+          blk = null;
+        }
+        const skip = k0 === 0 ? 0 : blk!.start(k0);
+        if (blk !== null && !this.inhibitIrq && !(this.watchRing0 && this.cpl === 0 && this.guest === null && !this.nonRoot) &&
+          (ins.code64 || this.eip + (blk.bytes - skip) - 1 <= this.segs[SegReg.CS].limit)) {
           // The block does the interpreter's work and checks between its instructions. Not
           // entered in an interrupt shadow (after STI, MOV SS, POP SS): an interrupt held off
           // by it must be taken right after this instruction, which a quiet first
@@ -1752,12 +1769,14 @@ export class Cpu {
           this.blockStart = before;
           let leave = false;
           for (;;) {
-            // A slice that ends inside the block (only its first: a chained one fits) runs its
-            // first instructions to the end at tier 1. (One by one through the interpreter,
-            // each counted a hit and in time started a block of its own: a straight run of
-            // code near many slice ends became a block at every instruction.)
-            if (this.instructions + blk.count > this.sliceEnd) this.runBlock(blk, 0, this.eip, this.sliceEnd - this.instructions);
-            else if (blk.wasm >= 0) blk = jit.wasm!.run(this, blk);
+            // A tail, or a slice that ends inside the block (only its first: a chained one
+            // fits), runs at tier 1, the latter to the slice's end. (One by one through the
+            // interpreter, each counted a hit and in time started a block of its own: a
+            // straight run of code near many slice ends became a block at every instruction.)
+            if (k0 !== 0 || this.instructions + blk.count > this.sliceEnd) {
+              this.runBlock(blk, k0, this.eip - skip, Math.min(blk.count, k0 + this.sliceEnd - this.instructions));
+              k0 = 0;
+            } else if (blk.wasm >= 0) blk = jit.wasm!.run(this, blk);
             else if (blk.fn !== null) blk.fn(this);
             else {
               if (++blk.runs === jit.wasmAt || blk.runs === jit.generateAt || blk.runs === jit.wasmFlushAt) jit.generate(blk);
@@ -1779,7 +1798,9 @@ export class Cpu {
           this.blockStart = -1;
           jit.stats.instructions += this.instructions - before;
           if (leave) return;
-          prev = blk;
+          // After an IRET, where the interrupted code resumes is no jump target to link to.
+          const last: Instr = blk.instrs[blk.count - 1];
+          prev = !last.native && last.def.resumes === true ? null : blk;
           continue;
         }
       }

@@ -77,4 +77,11 @@ export class Instr {
   hits = 0;
   /** The compiled block that starts here (block-compiler.ts), if any. */
   block: CompiledBlock | null = null;
+  /**
+   * The first block that holds it past its start, and its index there: where the run loop
+   * resumes mid-block (after a slice's end, an interrupt's return, an exit), it runs that
+   * block's tail at tier 1 rather than counting a hit toward a block of its own here.
+   */
+  owner: CompiledBlock | null = null;
+  ownerIndex = 0;
 }

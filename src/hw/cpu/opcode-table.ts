@@ -102,6 +102,12 @@ export interface OpDef {
    */
   straight?: boolean;
   /**
+   * It returns to code an interrupt or exception left (IRET): where it lands may be inside a
+   * block, as where a slice's end left it. The run loop then runs the rest of that block
+   * (cpu.ts runSlice) rather than counting a hit toward a block of its own there.
+   */
+  resumes?: boolean;
+  /**
    * Its register form touches registers and flags only (no memory, device, FPU error
    * line or descriptor table): a compiled block need not look for interrupts, a stop or
    * rewritten code after it.
@@ -870,6 +876,11 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   const ends = handlers(ctl, sys, dsc, io, scall, c64, y64, svmi, vmx);
   for (const h of [stack.popf, str.ins, str.outs, s64.ins, s64.outs]) ends.add(h);
   for (const h of [c64.push_Z, c64.pop_Z, c64.push_I, c64.push_E, c64.pop_E, c64.push_Sreg, c64.pop_Sreg, c64.pushf, c64.leave, c64.enter]) ends.delete(h);
+  // RDTSC changes nothing a fetch depends on; where it faults (CR4.TSD) or exits (RDTSC
+  // exiting, its SVM intercept) it leaves the block as any faulting instruction does. It is
+  // not quiet: it reads the instruction count, which tier 2 must have up to date before it.
+  // (Ending blocks, it cut Linux's delay_tsc loop into six.)
+  ends.delete(sys.rdtsc);
   // A conditional jump continues the block on its fall-through path (the block leaves when
   // EIP is not the next instruction's: the jump was taken).
   ends.delete(ctl.jcc_J);
@@ -884,6 +895,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   for (const row of OPCODES) {
     row.straight = !ends.has(row.handler) && (row.x64 === undefined || !ends.has(row.x64)) && row.opcode !== -1;
     row.quiet = row.straight && (simd(row) || (quiet.has(row.handler) && (row.x64 === undefined || quiet.has(row.x64))));
+    row.resumes = row.handler === ctl.iret_;
   }
 }
 

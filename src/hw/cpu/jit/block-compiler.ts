@@ -78,6 +78,11 @@ export class CompiledBlock {
     this.bytes = this.end(instrs.length - 1);
   }
 
+  /** Offset from the first instruction's start to the start of instruction k. */
+  start(k: number): number {
+    return this.end(k) - this.instrs[k].len;
+  }
+
   /** Offset from the first instruction's start to the end of instruction k (a block lies in one page). */
   end(k: number): number {
     return this.instrs[k].pageEnd - this.pageStart;
@@ -310,7 +315,17 @@ export class BlockCompiler {
         ins.pageEnd = (ins.phys & 0xfff) + ins.len;
       }
     }
-    return new CompiledBlock(instrs, this.generation);
+    const block = new CompiledBlock(instrs, this.generation);
+    for (let k = 1; k < n; k++) {
+      const ins = instrs[k], o = ins.owner;
+      if (o === null || !this.holds(o)) { ins.owner = block; ins.ownerIndex = k; }
+    }
+    return block;
+  }
+
+  /** Whether `blk` is still in the cache (not evicted with its generation, not dropped by a code write). */
+  holds(blk: CompiledBlock): boolean {
+    return blk.generation === this.generation && blk.instrs[0].block === blk;
   }
 
   /**
