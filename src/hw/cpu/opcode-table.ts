@@ -881,6 +881,9 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
   // not quiet: it reads the instruction count, which tier 2 must have up to date before it.
   // (Ending blocks, it cut Linux's delay_tsc loop into six.)
   ends.delete(sys.rdtsc);
+  // CLI only masks interrupts: none can be taken after it, so none is missed by going on
+  // (STI ends a block: its shadow and the interrupt due after it are the run loop's).
+  ends.delete(sys.cli);
   // A conditional jump continues the block on its fall-through path (the block leaves when
   // EIP is not the next instruction's: the jump was taken).
   ends.delete(ctl.jcc_J);

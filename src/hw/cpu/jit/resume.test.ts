@@ -104,3 +104,48 @@ for (const [name, jit] of [["tier 1", { hot: 2, generate: 1e9, wasm: 0 }], ["tie
     assert.equal(fm.cpu.cachedInstr(CODE + 17)?.block ?? null, null, "the DIV, returned to 127 times, starts no block");
   });
 }
+
+/**
+ * CLI inside a block: 50 turns of a loop that masks interrupts, works, and unmasks them with
+ * STI. An interrupt raised while the CPU stands after a turn's CLI (a slice's end there) must
+ * be taken where the interpreter takes it: after the instruction that follows STI (its
+ * shadow). The handler copies EDX, which the shadow's instruction has just changed, to EDI.
+ */
+const MASKED = `mov ecx, 50
+L:
+add eax, 1
+cli
+add ebx, eax
+add ebx, 2
+sti
+add edx, 1
+add edx, 2
+dec ecx
+jnz L
+hlt`;
+
+for (const [name, jit] of [["tier 1", { hot: 2, generate: 1e9, wasm: 0 }], ["tier 2", { hot: 2, generate: 3, wasm: 0 }], ["WebAssembly", { hot: 2, generate: 1e9, wasm: 3, wasmBatch: 1 }]] as [string, JitOptions][]) {
+  test(`${name}: CLI does not end a block, and an interrupt raised after it is taken after STI's shadow`, () => {
+    const run = (j: false | JitOptions): FlatMachine => {
+      const fm = new FlatMachine({ cpl: 0, jit: j });
+      loadAsm(fm, MASKED);
+      // Vector 0x20: mov edi, edx; iretd.
+      fm.mem.load(STUBS + 0x20 * 16, Uint8Array.from([0x89, 0xd7, 0xcf]));
+      const cpu = fm.cpu;
+      cpu.flags |= 0x200;
+      // The MOV, 29 turns of 9, then the ADD and the CLI of the 30th.
+      cpu.run(1 + 29 * 9 + 2);
+      let raised = true;
+      cpu.intr = { hasInterrupt: () => raised, acknowledge: () => { raised = false; cpu.intrLine = false; return 0x20; } };
+      cpu.intrLine = true;
+      assert.equal(fm.runToHalt(), -1, "no stub halted");
+      return fm;
+    };
+    const ref = run(false), fm = run(jit);
+    assert.equal(fm.cpu.instructions, ref.cpu.instructions);
+    assert.deepEqual([...fm.cpu.regs.slice(0, 8)], [...ref.cpu.regs.slice(0, 8)]);
+    // EDX gains 3 a turn, 150 in all: after 29 turns and one ADD it was 62 short of its end.
+    assert.equal(ref.cpu.regs[7], ref.cpu.regs[2] - 150 + 29 * 3 + 1, "EDI: the interrupt came after the 30th turn's first ADD to EDX");
+    assert.ok((fm.cpu.cachedInstr(CODE + 5)?.block?.count ?? 0) >= 5, "the block at L runs through the CLI to the STI");
+  });
+}
