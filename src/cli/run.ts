@@ -789,7 +789,7 @@ function jitLine(s: JitStats | null, instructions: number): string {
   const wasmShare = instructions > 0 ? (100 * s.wasmInstructions / instructions).toFixed(1) : "0.0";
   return `stats: jit on: ${s.compiled} blocks compiled (${avg} instructions each), ${s.generated} generated as JavaScript (${s.lowered} instructions lowered), ` +
     `${s.wasm} compiled to WebAssembly (${s.wasmCovered} instructions; entered ${s.wasmRuns} times from JavaScript, ${s.wasmChained} times from another block; ${s.wasmRegions} loops as regions of ${s.wasmRegionMembers} blocks), ${s.invalidated} invalidated, ` +
-    `${s.evicted} evicted, ${s.chained} entered by a chain link, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled, ${wasmShare} % in WebAssembly\n`;
+    `${s.evicted} evicted, ${s.chained} entered by a chain link, ${s.resumed} resumed inside one, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled, ${wasmShare} % in WebAssembly\n`;
 }
 
 /** The one place a run ends: stats, the integrity check, the final line, the exit status. */

@@ -1743,6 +1743,7 @@ export class Cpu {
           if (own !== null && jit.holds(own) && own.instrs[ins.ownerIndex] === ins) {
             blk = own;
             k0 = ins.ownerIndex;
+            jit.stats.resumed++;
           } else {
             // Only instructions the decoded-instruction cache holds start blocks (the block
             // lives on the cached Instr and goes when its page is invalidated).

@@ -112,6 +112,8 @@ export interface JitStats {
   compiledInstructions: number;
   /** Blocks entered straight from the block before them (a chain link), without a fetch. */
   chained: number;
+  /** Runs resumed inside a block (after a slice's end, an IRET, an exit) that ran the rest of the block holding the instruction (cpu.ts runSlice). */
+  resumed: number;
   /** Instructions tier 2 lowered to inline operand code (lower.ts), summed over generated blocks. */
   lowered: number;
   /** Blocks compiled to WebAssembly (wasm-block.ts), and the instructions those functions cover. */
@@ -154,7 +156,7 @@ const HELPERS: unknown[] = [alu, incOp, decOp, jumpNear, shiftOp, sx8, sx16, alu
 
 export class BlockCompiler {
   readonly stats: JitStats = {
-    compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: DOUBLE_FIELD, instructions: DOUBLE_FIELD, compiledInstructions: 0, chained: 0, lowered: 0,
+    compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: DOUBLE_FIELD, instructions: DOUBLE_FIELD, compiledInstructions: 0, chained: 0, resumed: 0, lowered: 0,
     wasm: 0, wasmCovered: 0, wasmInstructions: DOUBLE_FIELD, wasmRuns: 0, wasmChained: 0, wasmRegions: 0, wasmRegionMembers: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
@@ -182,7 +184,7 @@ export class BlockCompiler {
     const wasm = opts.wasm ?? JIT_DEFAULTS.wasm;
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
     this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt + (this.wasmAt >> 2);
-    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => b.generation === this.generation && b.instrs[0].block === b,
+    this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => this.holds(b),
       cpu.mem, () => cpu.paging, () => cpu.segs) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
