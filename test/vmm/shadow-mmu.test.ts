@@ -283,3 +283,17 @@ test("PAE: roots and directories are cached across CR3 switches, keyed by the PD
   assert.equal(s.counters.get("shadow.root-cached"), 1);
   assert.equal(s.counters.get("shadow.root-built"), 2);
 });
+
+test("a directory entry the machine has walked (A set in it) is the same entry: filling through it again asks for no TLB flush", () => {
+  const s = setup();
+  const m = guestTables(s.guest);
+  s.mmu.rootFor(m);
+  assert.equal(s.mmu.fill(m, 0x400000, false, true), true);
+  s.mmu.needFlush = false;
+  // The machine's walk sets A in the shadow PDE it used, as a processor does.
+  const pde = s.mmu.rootFrame + (0x400000 >>> 22) * 4;
+  s.machine.write32(pde, s.machine.read32(pde) | A);
+  assert.equal(s.mmu.fill(m, 0x401000, false, false), true, "another page under the same PDE");
+  assert.equal(s.mmu.needFlush, false, "no flush: only A differed");
+  assert.equal(s.machine.read32(pde) & A, A, "the entry is left as the machine left it");
+});
