@@ -210,7 +210,7 @@ const sizeOf = (spec: string): number => (spec.endsWith("b") || spec === "AL" ? 
 export function lower(i: Instr, name = "i"): Lowered | null {
   if (i.code64) return lower64(i, name);
   const kind = i.def.lower;
-  if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return null;
+  if (kind === undefined || !i.code32 || i.lock || i.handler !== i.def.handler) return null;
   if (i.hasMem && !i.adsize32) return null;
   const specs = i.def.operands;
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32) return null;
