@@ -489,6 +489,73 @@ test("IN and OUT: bt's native helper and trap's quick path do the guest's port I
   }
 });
 
+test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack page is not yet written takes the exit), with interrupts taken at the same instructions as on bare", () => {
+  // The UART's transmitter-empty interrupt (IRQ 4) is raised by each byte written while IF
+  // is clear, and taken right after the STI's shadow: the instruction after STI is a PUSHF.
+  // The handler counts it and sums ECX and ESP (where it struck). Every fourth pass moves the stack
+  // to a page the guest has not written yet: that PUSHF's store goes the ordinary exit.
+  const code = assemble([
+    ...irq4Setup(),
+    0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
+    0xbc, ...le32(0x600000),              // mov esp, 0x600000
+    0xb9, ...le32(300),                   // mov ecx, 300
+    0x31, 0xff,                           // xor edi, edi
+    0x31, 0xed,                           // xor ebp, ebp
+    0x31, 0xf6,                           // xor esi, esi
+    ["loop"],
+    0xf6, 0xc1, 0x03,                     // test cl, 3
+    0x75, 0x06,                           // jnz +6
+    0x81, 0xec, ...le32(0x1000),          // sub esp, 0x1000 (a page not written yet)
+    0xfb,                                 // sti
+    0x9c,                                 // pushfd         (in STI's shadow: IF set)
+    0x58,                                 // pop eax
+    0x89, 0xc3,                           // mov ebx, eax
+    0x81, 0xe3, ...le32(0x200),           // and ebx, IF
+    0x01, 0xde,                           // add esi, ebx   (esi: the first PUSHF's IFs)
+    0x25, ...le32(0x2d5),                 // and eax, IF OF SF ZF AF PF CF
+    0x01, 0xc7,                           // add edi, eax
+    0xfa,                                 // cli
+    0x66, 0xba, 0xf8, 0x03,               // mov dx, 0x3F8
+    0xb0, 0x79, 0xee,                     // mov al, 'y'; out dx, al (its interrupt waits for STI)
+    0x9c,                                 // pushfd         (IF clear)
+    0x5a,                                 // pop edx
+    0x81, 0xe2, ...le32(0x2d5),           // and edx, IF OF SF ZF AF PF CF
+    0x01, 0xd5,                           // add ebp, edx
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x3d, ...le32(0x8000c),         // mov [0x8000c], edi
+    0x89, 0x2d, ...le32(0x80010),         // mov [0x80010], ebp
+    0x89, 0x25, ...le32(0x80014),         // mov [0x80014], esp
+    0x89, 0x35, ...le32(0x80018),         // mov [0x80018], esi
+    ...exit(0x10),
+    ["handler"],
+    0x50, 0x52,                           // push eax; push edx
+    0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
+    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
+    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
+    0x01, 0x25, ...le32(0x80008),         // add [0x80008], esp (after the shadow's PUSHF: 4 less)
+    0xb0, 0x20, 0xe6, 0x20,               // EOI
+    0x5a, 0x58,                           // pop edx; pop eax
+    0xcf,                                 // iretd
+    ["idtr"],
+    0xff, 0x07, ...le32(0x70000),
+  ]);
+  const bare = runCode(code, "bare");
+  assert.equal(bare.end.kind, "poweroff");
+  assert.ok(bare.read32(0x80000) >= 290, `bare took the interrupts (${bare.read32(0x80000)})`);
+  assert.equal(bare.read32(0x80018), 300 * 0x200, "esi: IF was set at every first PUSHF");
+  const r = runCode(code, "trap", "strict");
+  assert.equal(r.end.kind, "poweroff");
+  assert.equal(r.serial, bare.serial);
+  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c, 0x80010, 0x80014, 0x80018]) assert.equal(r.read32(at), bare.read32(at), `dword at 0x${at.toString(16)}`);
+  assert.equal(r.cycles, bare.cycles, "guest time identical to bare");
+  const c = r.mon!.stats();
+  assert.ok((c["trap.sti-quick"] ?? 0) >= 290, `STIs in place (${c["trap.sti-quick"]})`);
+  assert.ok((c["trap.cli-quick"] ?? 0) >= 290, `CLIs in place (${c["trap.cli-quick"]})`);
+  assert.ok((c["trap.pushf-quick"] ?? 0) >= 400, `PUSHFs in place (${c["trap.pushf-quick"]})`);
+  assert.ok((c["emulate.pushfd"] ?? 0) >= 70, `PUSHFs onto a page not yet written took the exit (${c["emulate.pushfd"]})`);
+});
+
 test("CALL r/m32, INVLPG and PUSH Sreg: native helpers give the guest what bare gives it", () => {
   // f: add ebx, 3; ret
   const f = 0x100300, ptr = 0x80010;
