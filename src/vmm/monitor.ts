@@ -1052,6 +1052,11 @@ export class Monitor {
       this.guestInvlpg(m, ins);
       this.afterInPlace();
       this.count(QuickCounter.InvlpgQuick);
+    } else if ((ins.handler === pushf || ins.handler === cli || ins.handler === sti) && m.features.strict && this.trapSoon((eip + ins.len) | 0)) {
+      // The ordinary exit runs the next trap's instruction too (emulateAhead): cheaper than
+      // two quick exits (Linux's PUSHF, POP, CLI).
+      this.overhead += 1;
+      return false;
     } else if (ins.handler === pushf) {
       if (!this.pushfInPlace(m, ins, efl, frame)) { this.overhead += 1; return false; }
       this.afterInPlace();
@@ -1347,9 +1352,9 @@ export class Monitor {
    * is kept by guest-physical address (`codeHints`): only a hint, as code may change under
    * it; the vCPU runs whatever is there.
    */
-  private trapSoon(): boolean {
+  private trapSoon(from = this.vcpu.eip): boolean {
     const vc = this.vcpu, cs = vc.segs[SegReg.CS];
-    let eip = vc.eip;
+    let eip = from;
     const pa = peekPhysical(vc, (cs.base + eip) | 0, this.peekTables ??= new ReadOnlyTables(this.guestMem), this.peekXlat);
     if (pa < 0 || pa >= this.guestMem.ramSize) return false;
     const page = pa & ~0xfff;

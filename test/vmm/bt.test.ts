@@ -491,9 +491,11 @@ test("IN and OUT: bt's native helper and trap's quick path do the guest's port I
 
 test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack page is not yet written takes the exit), with interrupts taken at the same instructions as on bare", () => {
   // The UART's transmitter-empty interrupt (IRQ 4) is raised by each byte written while IF
-  // is clear, and taken right after the STI's shadow: the instruction after STI is a PUSHF.
-  // The handler counts it and sums ECX and ESP (where it struck). Every fourth pass moves the stack
-  // to a page the guest has not written yet: that PUSHF's store goes the ordinary exit.
+  // is clear, and taken right after the STI's shadow, a PUSH. The handler counts it and sums
+  // ECX and ESP (where it struck). Every fourth pass moves the stack to a page the guest has
+  // not written yet: that PUSHF's store goes the ordinary exit. (Each of STI, PUSHF and CLI
+  // has no other trapping instruction in the three after it: the quick path leaves those to
+  // the ordinary exit, which runs them too.)
   const code = assemble([
     ...irq4Setup(),
     0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
@@ -503,11 +505,14 @@ test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack pa
     0x31, 0xed,                           // xor ebp, ebp
     0x31, 0xf6,                           // xor esi, esi
     ["loop"],
+    0xfb,                                 // sti
+    0x50,                                 // push eax       (in STI's shadow)
+    0x90, 0x90,                           // nop; nop
+    0x58,                                 // pop eax
     0xf6, 0xc1, 0x03,                     // test cl, 3
     0x75, 0x06,                           // jnz +6
     0x81, 0xec, ...le32(0x1000),          // sub esp, 0x1000 (a page not written yet)
-    0xfb,                                 // sti
-    0x9c,                                 // pushfd         (in STI's shadow: IF set)
+    0x9c,                                 // pushfd         (IF set)
     0x58,                                 // pop eax
     0x89, 0xc3,                           // mov ebx, eax
     0x81, 0xe3, ...le32(0x200),           // and ebx, IF
@@ -515,6 +520,7 @@ test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack pa
     0x25, ...le32(0x2d5),                 // and eax, IF OF SF ZF AF PF CF
     0x01, 0xc7,                           // add edi, eax
     0xfa,                                 // cli
+    0x90, 0x90, 0x90,                     // nop; nop; nop
     0x66, 0xba, 0xf8, 0x03,               // mov dx, 0x3F8
     0xb0, 0x79, 0xee,                     // mov al, 'y'; out dx, al (its interrupt waits for STI)
     0x9c,                                 // pushfd         (IF clear)
@@ -533,7 +539,7 @@ test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack pa
     0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
     0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
     0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
-    0x01, 0x25, ...le32(0x80008),         // add [0x80008], esp (after the shadow's PUSHF: 4 less)
+    0x01, 0x25, ...le32(0x80008),         // add [0x80008], esp (after the shadow's PUSH: 4 less)
     0xb0, 0x20, 0xe6, 0x20,               // EOI
     0x5a, 0x58,                           // pop edx; pop eax
     0xcf,                                 // iretd

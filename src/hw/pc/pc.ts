@@ -104,6 +104,9 @@ export interface PlatformHost {
  * The bare PC wires it to the machine's CPU; the monitor owns one per guest as the guest's
  * virtual devices (DESIGN.md §3, "Interrupts and devices").
  */
+/** The platform's own timed devices, first in `PcPlatform.timed` (advance names them). */
+const PLATFORM_TIMED = 6;
+
 export class PcPlatform {
   readonly pic = new DualPic();
   readonly pit: I8254;
@@ -170,7 +173,7 @@ export class PcPlatform {
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => host.powerOff(s) }, null);
     this.input = new ScheduledInput(this.com1);
     this.line = new PacedInput(this.com1);
-    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input, this.line];
+    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input, this.line]; // PLATFORM_TIMED
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
@@ -184,13 +187,31 @@ export class PcPlatform {
     return this.host.now();
   }
 
-  /** Bring every timed device up to `now` (ns); returns the earliest next event (ns). */
+  /**
+   * Bring every timed device up to `now` (ns); returns the earliest next event (ns). The
+   * platform's own six by name, in `timed`'s order: one call site per device class, which V8
+   * inlines (a monitor calls this after every exit: through one loop over six classes it was
+   * a third of trap's quick I/O exit); then any added later (a local APIC).
+   */
   advance(now: number): number {
-    let next = Infinity;
-    for (const d of this.timed) {
+    const { pit, rtc, com1, com2, input, line } = this;
+    pit.advance(now);
+    let next = pit.nextEvent(now), t: number;
+    rtc.advance(now);
+    if ((t = rtc.nextEvent(now)) < next) next = t;
+    com1.advance(now);
+    if ((t = com1.nextEvent(now)) < next) next = t;
+    com2.advance(now);
+    if ((t = com2.nextEvent(now)) < next) next = t;
+    input.advance(now);
+    if ((t = input.nextEvent()) < next) next = t;
+    line.advance(now);
+    if ((t = line.nextEvent()) < next) next = t;
+    const timed = this.timed;
+    for (let k = PLATFORM_TIMED; k < timed.length; k++) {
+      const d = timed[k];
       d.advance(now);
-      const t = d.nextEvent(now);
-      if (t < next) next = t;
+      if ((t = d.nextEvent(now)) < next) next = t;
     }
     return next;
   }
