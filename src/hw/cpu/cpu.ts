@@ -1955,7 +1955,11 @@ export class Cpu {
       if (this.faultSignalled) return;
       this.instructions++;
       if (c !== Check.NONE) {
-        if (this.eip !== next || this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
+        if (this.eip !== next) {
+          if (k0 === 0 && k < n - 1) { blk.leftEarly++; if (k > blk.leftAt) blk.leftAt = k; }
+          return;
+        }
+        if (this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
         if ((this.intrLine || this.nmiPending) && !this.inhibitIrq && (this.nmiPending || (this.flags & this.irqEnableMask) !== 0 || this.guest !== null)) return;
       }
     }

@@ -38,6 +38,14 @@ export class CompiledBlock {
   /** Times tier 1 ran it. */
   runs = 0;
   /**
+   * Of those runs (from its first instruction), the ones that left it at a jump taken before
+   * its last instruction, and the latest instruction such a jump was (-1: none): a loop's
+   * back edge inside the block, which a WebAssembly function covering only the part before
+   * an instruction it cannot compile still finishes in (wasm-block.ts, MIN_PARTIAL).
+   */
+  leftEarly = 0;
+  leftAt = -1;
+  /**
    * Chaining (docs/jit.md, "Chaining"): the blocks entered right after this one, at most two
    * (a block can leave at a taken Jcc and at its end), each valid while the CPU's
    * `codeEpoch`, EIP, CS base and CPL are what they were when it was linked.
