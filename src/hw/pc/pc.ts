@@ -104,9 +104,6 @@ export interface PlatformHost {
  * The bare PC wires it to the machine's CPU; the monitor owns one per guest as the guest's
  * virtual devices (DESIGN.md §3, "Interrupts and devices").
  */
-/** The platform's own timed devices, first in `PcPlatform.timed` (advance names them). */
-const PLATFORM_TIMED = 6;
-
 export class PcPlatform {
   readonly pic = new DualPic();
   readonly pit: I8254;
@@ -175,7 +172,7 @@ export class PcPlatform {
     attachDebugPorts(io, { debugconByte: opts.debugcon, exit: (s) => host.powerOff(s) }, null);
     this.input = new ScheduledInput(this.com1);
     this.line = new PacedInput(this.com1);
-    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input, this.line]; // PLATFORM_TIMED
+    this.timed = [this.pit, this.rtc, this.com1, this.com2, this.input, this.line];
   }
 
   /** A guest-requested reset ends the run: there is no BIOS to reboot into. */
@@ -189,36 +186,14 @@ export class PcPlatform {
     return this.host.now();
   }
 
-  /**
-   * Bring every timed device up to `now` (ns); returns the earliest next event (ns). While
-   * `timed` is the platform's own six, they are called by name: one call site per device
-   * class, which V8 inlines (a monitor calls this after every exit: through one loop over
-   * six classes it was a third of trap's quick I/O exit). A list grown since (a local APIC
-   * added, record/replay's gate put before the line) goes through the loop, in its order.
-   */
+  /** Bring every timed device up to `now` (ns); returns the earliest next event (ns). */
   advance(now: number): number {
-    const timed = this.timed;
-    let next = Infinity, t: number;
-    if (timed.length !== PLATFORM_TIMED || timed[PLATFORM_TIMED - 1] !== this.line) {
-      for (const d of timed) {
-        d.advance(now);
-        if ((t = d.nextEvent(now)) < next) next = t;
-      }
-      return next;
+    let next = Infinity;
+    for (const d of this.timed) {
+      d.advance(now);
+      const t = d.nextEvent(now);
+      if (t < next) next = t;
     }
-    const { pit, rtc, com1, com2, input, line } = this;
-    pit.advance(now);
-    next = pit.nextEvent(now);
-    rtc.advance(now);
-    if ((t = rtc.nextEvent(now)) < next) next = t;
-    com1.advance(now);
-    if ((t = com1.nextEvent(now)) < next) next = t;
-    com2.advance(now);
-    if ((t = com2.nextEvent(now)) < next) next = t;
-    input.advance(now);
-    if ((t = input.nextEvent()) < next) next = t;
-    line.advance(now);
-    if ((t = line.nextEvent()) < next) next = t;
     return next;
   }
 }
