@@ -441,10 +441,30 @@ function irq4Setup(): Part[] {
   ];
 }
 
+/**
+ * The COM1 handler for irq4Setup (label `handler`, then the IDTR at label `idtr`): it reads
+ * the UART's IIR (ending the interrupt), counts it at 0x80000, adds ECX (where it struck) at
+ * 0x80004, runs `more`, and sends the PIC its EOI.
+ */
+function irq4Handler(more: Part[]): Part[] {
+  return [
+    ["handler"],
+    0x50, 0x52,                           // push eax; push edx
+    0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
+    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
+    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
+    ...more,
+    0xb0, 0x20, 0xe6, 0x20,               // EOI
+    0x5a, 0x58,                           // pop edx; pop eax
+    0xcf,                                 // iretd
+    ["idtr"],
+    0xff, 0x07, ...le32(0x70000),         // the IDT at 0x70000, as irq4Setup's gate
+  ];
+}
+
 test("IN and OUT: bt's native helper and trap's quick path do the guest's port I/O in place, and an interrupt the access raises is taken at the same instruction as on bare", () => {
   // The UART's transmitter-empty interrupt (IRQ 4, vector 0x24) follows each byte written;
   // the handler counts it and sums ECX (where it struck). Port 0x61 reads the PIT's clock.
-  const idt = 0x70000;
   const code = assemble([
     ...irq4Setup(),
     0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
@@ -461,16 +481,7 @@ test("IN and OUT: bt's native helper and trap's quick path do the guest's port I
     0x75, ["loop", "rel8"],               // jnz loop
     0xfa,                                 // cli
     ...exit(0x10),
-    ["handler"],
-    0x50, 0x52,                           // push eax; push edx
-    0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
-    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
-    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
-    0xb0, 0x20, 0xe6, 0x20,               // EOI
-    0x5a, 0x58,                           // pop edx; pop eax
-    0xcf,                                 // iretd
-    ["idtr"],
-    0xff, 0x07, ...le32(idt),
+    ...irq4Handler([]),
   ]);
   const bare = runCode(code, "bare");
   assert.equal(bare.end.kind, "poweroff");
@@ -534,17 +545,7 @@ test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack pa
     0x89, 0x25, ...le32(0x80014),         // mov [0x80014], esp
     0x89, 0x35, ...le32(0x80018),         // mov [0x80018], esi
     ...exit(0x10),
-    ["handler"],
-    0x50, 0x52,                           // push eax; push edx
-    0x66, 0xba, 0xfa, 0x03, 0xec,         // mov dx, 0x3FA; in al, dx (IIR: ends the interrupt)
-    0xff, 0x05, ...le32(0x80000),         // inc dword [0x80000]
-    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
-    0x01, 0x25, ...le32(0x80008),         // add [0x80008], esp (after the shadow's PUSH: 4 less)
-    0xb0, 0x20, 0xe6, 0x20,               // EOI
-    0x5a, 0x58,                           // pop edx; pop eax
-    0xcf,                                 // iretd
-    ["idtr"],
-    0xff, 0x07, ...le32(0x70000),
+    ...irq4Handler([0x01, 0x25, ...le32(0x80008)]), // add [0x80008], esp (after the shadow's PUSH: 4 less)
   ]);
   const bare = runCode(code, "bare");
   assert.equal(bare.end.kind, "poweroff");
