@@ -1956,7 +1956,7 @@ export class Cpu {
       this.instructions++;
       if (c !== Check.NONE) {
         if (this.eip !== next) {
-          if (k0 === 0 && k < n - 1) { blk.leftEarly++; if (k > blk.leftAt) blk.leftAt = k; }
+          if (k0 === 0 && k < blk.count - 1) { blk.leftEarly++; if (k > blk.leftAt) blk.leftAt = k; }
           return;
         }
         if (this.codeEpoch !== epoch || this.stopReason !== StopReason.None || this.instructions >= this.sliceEnd) return;
