@@ -1800,8 +1800,7 @@ export class Cpu {
           jit.stats.instructions += this.instructions - before;
           if (leave) return;
           // After an IRET, where the interrupted code resumes is no jump target to link to.
-          const last: Instr = blk.instrs[blk.count - 1];
-          prev = !last.native && last.def.resumes === true ? null : blk;
+          prev = blk.resumes ? null : blk;
           continue;
         }
       }

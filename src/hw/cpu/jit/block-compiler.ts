@@ -71,6 +71,8 @@ export class CompiledBlock {
   readonly bytes: number;
   /** The first instruction's offset in its page (tier 1's EIPs: Instr.pageEnd). */
   readonly pageStart: number;
+  /** It ends in an instruction that returns to interrupted code (IRET: OpDef.resumes), where no chain link leads. */
+  readonly resumes: boolean;
   constructor(
     /** Its instructions, each with its Check and page offset set (Instr.check, Instr.pageEnd). */
     readonly instrs: Instr[],
@@ -84,6 +86,8 @@ export class CompiledBlock {
     // through the arrays was a quarter of its own time (dependent loads of cold objects).
     this.count = instrs.length;
     this.bytes = this.end(instrs.length - 1);
+    const last = instrs[instrs.length - 1];
+    this.resumes = !last.native && last.def.resumes === true;
   }
 
   /** Offset from the first instruction's start to the start of instruction k. */
