@@ -14,6 +14,7 @@ import type { Cpu } from "../cpu.js";
 import { decode, decode64 } from "../decoder.js";
 import { PageBytes, PAGE_END } from "../page-bytes.js";
 import type { Instr } from "../instr.js";
+import type { OpDef } from "../opcode-table.js";
 import { alu, decOp, incOp } from "../exec/alu.js";
 import { shiftOp } from "../exec/shift.js";
 import { sx16, sx8 } from "../exec/data.js";
@@ -87,7 +88,8 @@ export class CompiledBlock {
     this.count = instrs.length;
     this.bytes = this.end(instrs.length - 1);
     const last = instrs[instrs.length - 1];
-    this.resumes = !last.native && last.def.resumes === true;
+    // (A native entry has no opcode row; nor has an Instr made outside the decoder.)
+    this.resumes = !last.native && (last.def as OpDef | undefined)?.resumes === true;
   }
 
   /** Offset from the first instruction's start to the start of instruction k. */
