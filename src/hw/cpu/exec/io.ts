@@ -55,17 +55,32 @@ export function ioIsOut(i: Instr): boolean { return (i.opcode & 0x02) !== 0; }
  */
 export function ioTransfer(cpu: Cpu, io: IoBus, i: Instr, p: number, s: number): void {
   if (ioIsOut(i)) {
-    if (s === 1) io.out8(p, cpu.regs[Reg.EAX]);
-    else if (s === 2) io.out16(p, cpu.regs[Reg.EAX]);
-    else io.out32(p, cpu.regs[Reg.EAX]);
+    portAccess(io, true, p, s, cpu.regs[Reg.EAX]);
     return;
   }
-  if (s === 1) cpu.set8(Reg.EAX, io.in8(p));
-  else if (s === 2) cpu.set16(Reg.EAX, io.in16(p));
+  const v = portAccess(io, false, p, s, 0);
+  if (s === 1) cpu.set8(Reg.EAX, v);
+  else if (s === 2) cpu.set16(Reg.EAX, v);
   else {
-    cpu.regs[Reg.EAX] = io.in32(p);
+    cpu.regs[Reg.EAX] = v;
     if (cpu.mode64) cpu.regsHi[Reg.EAX] = 0;
   }
+}
+
+/**
+ * The bus cycle of an IN or OUT of `s` bytes at port `p`: an OUT writes `value` (and returns
+ * 0), an IN returns what it reads (as an unsigned number, or a dword's int32 bits as `in32`
+ * gives them). The interpreter's IN and OUT and the WebAssembly tier's (wasm-block.ts, which
+ * holds EAX in a local) both come here.
+ */
+export function portAccess(io: IoBus, out: boolean, p: number, s: number, value: number): number {
+  if (out) {
+    if (s === 1) io.out8(p, value);
+    else if (s === 2) io.out16(p, value);
+    else io.out32(p, value);
+    return 0;
+  }
+  return s === 1 ? io.in8(p) : s === 2 ? io.in16(p) : io.in32(p);
 }
 
 export function in_(cpu: Cpu, i: Instr): void {

@@ -24,7 +24,7 @@ import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
-import { WasmTier } from "./wasm-block.js";
+import { ioDirect, WasmTier } from "./wasm-block.js";
 import { DOUBLE_FIELD } from "../../double-field.js";
 
 /**
@@ -199,7 +199,7 @@ export class BlockCompiler {
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
     this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt + (this.wasmAt >> 2);
     this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => this.holds(b),
-      cpu.mem, () => cpu.paging, () => cpu.segs) : null;
+      cpu.mem, () => cpu.paging, () => cpu.segs, () => ioDirect(cpu)) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 

@@ -11,7 +11,10 @@
 // index before changing anything, and tier 1 (Cpu.runBlock) runs the rest of the block from
 // there, so every fault, device access, code write and check between instructions happens
 // exactly as the interpreter makes it. Nothing inside can raise an interrupt, reach a device
-// or change what a fetch returns, so no check is needed between the instructions it runs.
+// or change what a fetch returns, so no check is needed between the instructions it runs;
+// but for port I/O, always a block's last instruction, done through an import at its exact
+// guest time (WasmTier.portIo), after which the run leaves if the access asks the run loop to
+// look (docs/jit.md, "Port I/O in WebAssembly").
 //
 // One definition: the flags a condition, ADC or SBB reads come from flag-semantics.ts, the
 // expressions the interpreter's lazy flags are generated from, with the producing operation
@@ -34,6 +37,8 @@ import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import type { Lowering } from "../opcode-table.js";
 import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
+import { ioSize, portAccess } from "../exec/io.js";
+import { StopReason } from "../fault.js";
 
 /** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
 const enum Ctx {
@@ -69,6 +74,8 @@ const enum Ctx {
   ENTRY_FLAGS = 46, ENTRY_MASK = 47, ENTRY_REC = 48,
   /** The time-stamp counter when the run began (a little-endian 64-bit integer): Cpu.readTsc(). */
   TSC = 54,
+  /** Set by the `io` import after a bus cycle when the run must leave after the instruction (WasmTier.portIo). */
+  IO = 56,
   /**
    * The links' generation (the dispatcher's links are valid in it): changed by a run that
    * begins with another code epoch (dropped code changes it too), CS base or limit, fetch
@@ -99,6 +106,11 @@ const FLAT_PAGED = 1 << 18, FLAT_DIRECT = 1 << 19, FLAT_DIRECT_W = 1 << 20;
 const FLAT_UP = 1 << 21;
 /** RDTSC reads the TSC with no check and no exit (CR4.TSD allows it, no monitor intercepts it). */
 const FLAT_TSC = 1 << 22;
+/**
+ * IN and OUT go to the bus without a check or an exit: I/O allowed at the CPL without the
+ * TSS bitmap (ioPermitted's first two cases), no monitor or hypervisor to intercept them.
+ */
+const FLAT_IO = 1 << 14;
 /** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
 const FLAT_CPL1 = 1 << 23;
 /**
@@ -114,6 +126,13 @@ const FLAT_SEG = 24;
  * stops mid-block were a misaligned MOV on the kernel's stack or its data.
  */
 const FLAT_UNALIGNED = 1 << 30;
+/**
+ * IN and OUT need no check and no exit (FLAT_IO): ioPermitted asks no bitmap (real mode, or
+ * CPL <= IOPL outside V86 mode) and no monitor or hypervisor may intercept them.
+ */
+export function ioDirect(cpu: Cpu): boolean {
+  return cpu.guest === null && !cpu.nonRoot && (!cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl));
+}
 /** The segment registers' state a block is compiled for. */
 type SegState = readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[];
 /** The FLAT_SEG bits of the segments `segs` (SegReg order). */
@@ -153,6 +172,9 @@ const LAZY_OF_ALU = [0, 4, 1, 3, 4, 2, 4, 2];
 const MASK = [0, 0xff, 0xffff, 0, -1];
 const FLAGS: readonly Flag[] = ["CF", "PF", "AF", "ZF", "SF", "OF"];
 const isIncDec = (op: number): boolean => op === LAZY_INC || op === LAZY_DEC;
+
+/** A block module's imported functions: the run loop module's `flags`, and WasmTier.portIo. */
+const FLAGS_IMPORT = 0, IO_IMPORT = 1;
 
 // Locals: 0 is the parameter e0.
 const NEED_R = 1, NEED_W = 2, A = 3, LIN = 4, E = 5, X = 6, V = 7, FIRST_FREE = 8;
@@ -236,6 +258,11 @@ class Emitter {
     private readonly direct: boolean,
     private readonly ramSize: number,
     private readonly notRam: number,
+    /**
+     * IN and OUT go to the bus (ioDirect when compiled): else the function stops before one,
+     * as before any instruction it does not take (under a monitor they always trap).
+     */
+    readonly io: boolean,
   ) {}
 
   /** The memory address of context entry k. */
@@ -616,7 +643,7 @@ class Emitter {
     if (this.eager !== null || !this.reads(e)) return;
     this.eager = this.local();
     this.eagerStored = true;
-    this.c.call(0).set(this.eager);
+    this.c.call(FLAGS_IMPORT).set(this.eager);
   }
   /** Whether `e` reads a flag from before this block (or a rotate). */
   private reads(e: Expr): boolean {
@@ -757,7 +784,7 @@ function takes(i: Instr): boolean {
   if (kind === "lods" || kind === "scas") return i.rep === Rep.None && i.adsize32;
   if (kind === "stos" || kind === "movs") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
-  if (kind === "rdtsc") return true;
+  if (kind === "rdtsc" || kind === "in" || kind === "out") return true;
   const specs = i.def.operands;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
@@ -1060,6 +1087,24 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       tsc(); c.i64Const(32).i64ShrU().i32Wrap().set(V); em.regSet(2, 4, V);
       return true;
     }
+    case "in": case "out": {
+      if (!em.io) return false;
+      // As in_ and out where they would need no check (FLAT_IO): the bus cycle through the
+      // import `io` at the instruction's guest time (the run's count at its start, plus
+      // Ctx.TOTAL, plus the k before it here); then the run leaves after it if the access
+      // asked the run loop to look (a device's new deadline, an interrupt it may take, a stop,
+      // changed code: Ctx.IO). Port I/O is never straight: this is the block's last instruction.
+      c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_IO).and().eqz().if(); em.exit(k); c.end();
+      const size = ioSize(i), out = kind === "out";
+      if ((i.opcode & 0x08) !== 0) em.regGet(2, 2); else c.const(i.imm & 0xff);
+      c.const((size << 16) | (out ? 1 << 20 : 0)).or();
+      if (out) em.regGet(0, size); else c.const(0);
+      c.const(0).load(em.ctx(Ctx.TOTAL)).const(k).add();
+      c.call(IO_IMPORT);
+      if (out) c.drop(); else { c.set(V); em.regSet(0, size, V); }
+      c.const(0).load(em.ctx(Ctx.IO)).if(); em.exit(k + 1); c.end();
+      return true;
+    }
     case "bswap": {
       const n = i.opcode & 7;
       em.regGet(n, 4); c.set(V);
@@ -1242,6 +1287,8 @@ export class WasmTier {
     private readonly paging: () => boolean,
     /** The segment registers now (a block is compiled for their flat segments). */
     private readonly segments: () => SegState,
+    /** Whether the CPU's IN and OUT need no check and no exit now (ioDirect). */
+    private readonly io: () => boolean,
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
@@ -1254,6 +1301,27 @@ export class WasmTier {
     this.flags = exports.flags;
     this.ctx[Ctx.LINK_GEN] = 1;
   }
+
+  /** The CPU whose run is in progress (WasmTier.run), for the `io` import. */
+  private running: Cpu | null = null;
+  /**
+   * The `io` import: the bus cycle of an IN or OUT a block carries out (`code`: the port,
+   * the size << 16, 1 << 20 for an OUT), `retired` instructions into the run, with the
+   * instruction count the interpreter would have then (devices read the time from it). Ctx.IO
+   * says whether the run must leave after the instruction for the run loop's checks
+   * (Cpu.runBlock's): a device moved the slice's end (yieldSlice), stopped the machine, raised
+   * an interrupt the CPU may take, or changed what a fetch returns (A20, code written).
+   */
+  private readonly portIo = (code: number, value: number, retired: number): number => {
+    const cpu = this.running!;
+    const before = cpu.instructions, end = cpu.sliceEnd, epoch = cpu.codeEpoch, a20 = cpu.a20;
+    cpu.instructions = before + retired;
+    const v = portAccess(cpu.io, (code & (1 << 20)) !== 0, code & 0xffff, (code >>> 16) & 7, value);
+    cpu.instructions = before;
+    const irq = (cpu.intrLine || cpu.nmiPending) && (cpu.nmiPending || (cpu.flags & cpu.irqEnableMask) !== 0);
+    this.ctx[Ctx.IO] = cpu.sliceEnd !== end || cpu.stopReason !== StopReason.None || irq || cpu.codeEpoch !== epoch || cpu.a20 !== a20 ? 1 : 0;
+    return v;
+  };
 
   /** What the run loop's links assume (Ctx.LINK_GEN), as the last run began: the code epoch, CS's base and limit, the fetch rights, the mode. */
   private linkEpoch = -1;
@@ -1333,7 +1401,7 @@ export class WasmTier {
     if (fns.length === 0) return;
     const slot = this.slot;
     const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags } }).exports;
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags, io: this.portIo } }).exports;
     made.forEach(({ block, covered, index, region }, k) => {
       this.table.set(index, exports[String(k)]);
       this.members[index] = region ?? undefined;
@@ -1399,7 +1467,7 @@ export class WasmTier {
   private function(block: CompiledBlock, region: readonly Member[] | null): { code: Code; locals: number; covered: number } | null {
     const direct = !this.paging();
     if (direct && this.mem.notRamAt < 0) return null;
-    const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt);
+    const em = new Emitter(this.slot, block, direct, this.mem.ramSize, this.mem.notRamAt, this.io());
     // ES, SS and DS only: FS and GS are what a flat-model system gives a base (per-CPU data,
     // thread-local storage), and code compiled while one is flat would be refused at every
     // entry after (measured: Linux's FS is flat during early boot, then its per-CPU area).
@@ -1510,6 +1578,7 @@ export class WasmTier {
     // strict CPU's #GP above CPL 0, RDTSC (Cpu.readTsc()) without CR4.TSD's.
     const host = cpu.guest === null && !cpu.nonRoot;
     if (host && !(cpu.features.strict && cpu.cpl > 0)) flat |= FLAT_PUSHF;
+    if (ioDirect(cpu)) flat |= FLAT_IO;
     if (host && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
       flat |= FLAT_TSC;
       const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
@@ -1540,6 +1609,7 @@ export class WasmTier {
     ctx[Ctx.CHAINED] = 0;
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
     // heap number allocated at every entry; as int32 bits it is a small integer.
+    this.running = cpu;
     const res = this.dispatch(block.wasm, e0 | 0);
     if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];

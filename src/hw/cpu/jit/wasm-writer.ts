@@ -136,10 +136,10 @@ function name(out: Code, s: string): Code {
 /**
  * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
  * result; the imports `e.t` (a table of functions, if `table`), `e.m` (a memory of exactly
- * `pages` 64 KiB pages) and `e.f` (a function of type `fn`, if not null: function 0, the
- * module's own after it); and `fns`, each exported under its name.
+ * `pages` 64 KiB pages) and the functions `fnImports` (`e.<name>` of type index `type`:
+ * functions 0, 1, …, the module's own after them); and `fns`, each exported under its name.
  */
-function module(types: readonly number[], table: boolean, fn: number | null, pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
+function module(types: readonly number[], table: boolean, fnImports: readonly { name: string; type: number }[], pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
   const out = new Code();
   for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
   const typeSection = new Code().uleb(types.length);
@@ -149,11 +149,11 @@ function module(types: readonly number[], table: boolean, fn: number | null, pag
     typeSection.byte(1).byte(I32);
   }
   section(out, 1, typeSection);
-  const imports = new Code().uleb(1 + (table ? 1 : 0) + (fn !== null ? 1 : 0));
+  const imports = new Code().uleb(1 + (table ? 1 : 0) + fnImports.length);
   if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
   name(name(imports, "e"), "m").byte(2).byte(1).uleb(pages).uleb(pages);
-  if (fn !== null) name(name(imports, "e"), "f").byte(0).uleb(fn);
-  const first = fn !== null ? 1 : 0;
+  for (const f of fnImports) name(name(imports, "e"), f.name).byte(0).uleb(f.type);
+  const first = fnImports.length;
   section(out, 2, imports);
   const funcs = new Code().uleb(fns.length);
   for (const f of fns) funcs.uleb(f.type);
@@ -176,17 +176,18 @@ function module(types: readonly number[], table: boolean, fn: number | null, pag
  * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
  */
 export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  return module([params], false, null, pages, [{ type: 0, code, locals, name: "f" }]);
+  return module([params], false, [], pages, [{ type: 0, code, locals, name: "f" }]);
 }
 
 /**
  * A module of functions `(i32) -> i32`, each with its own count of more i32 locals, exported
- * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m` and a function `() -> i32`
- * as `e.f` (function 0: Code.call(0)): one compile for many blocks (V8's cost per module is
- * most of a small block's).
+ * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m`, a function `() -> i32`
+ * as `e.f` (function 0: Code.call(0)) and a function `(i32, i32, i32) -> i32` as `e.io`
+ * (function 1): one compile for many blocks (V8's cost per module is most of a small block's).
  */
 export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
-  return module([1, 0], false, 1, pages, fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
+  return module([1, 0, 3], false, [{ name: "f", type: 1 }, { name: "io", type: 2 }], pages,
+    fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
 }
 
 /**
@@ -205,5 +206,5 @@ export function dispatcherModule(code: Code, locals: number, pages: number,
     if (!types.includes(f.params)) types.push(f.params);
     return { type: types.indexOf(f.params), code: f.code, locals: f.locals, name: f.name };
   });
-  return module(types, true, null, pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
+  return module(types, true, [], pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
 }
