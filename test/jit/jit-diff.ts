@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(41);
+    const kind = rng.int(42);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -186,6 +186,14 @@ export function program(seed: number): Program {
         else b.push(0x0f, 0xba, rm[0] | ((4 + op) << 3), ...rm.slice(1), rng.int(256));
         if (rng.int(2)) b.push(0x11, modrm(3, r(), r())); else b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8()));
         break; }
+      // XCHG (register and [ebx+d8]; dword, word, byte; eAX with a register); LOCK ADD, XADD,
+      // INC, CMPXCHG of [ebx+d8]; STI, NOP (its shadow: no block starts there), CLI, then PUSHFD and POP (the IF it cleared).
+      case 40: [() => b.push(0x87, modrm(3, r(), r())), () => b.push(0x87, modrm(1, r(), 3), rng.int(0xfd)),
+        () => b.push(0x66, 0x87, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x86, modrm(rng.int(2) ? 3 : 1, r8(), 3), ...(rng.int(2) ? [] : [rng.int(0x100)])),
+        () => b.push(0x90 + [1, 2, 6, 7][rng.int(4)]), () => b.push(0x66, 0x90 + [1, 2, 6, 7][rng.int(4)]),
+        () => b.push(0xf0, 0x01, modrm(1, r(), 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xc1, modrm(1, r(), 3), rng.int(0xfd)),
+        () => b.push(0xf0, 0xff, modrm(1, 0, 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xb1, modrm(1, r(), 3), rng.int(0xfd)),
+        () => b.push(0xfb, 0x90, 0xfa, 0x9c, 0x58 + r())][rng.int(11)](); break;
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }
   }

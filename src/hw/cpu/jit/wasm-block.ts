@@ -777,17 +777,19 @@ function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
   if (i.native) return false;
   const kind = i.def.lower;
-  if (kind === undefined || i.code64 || !i.code32 || i.lock || i.handler !== i.def.handler) return false;
+  // (A LOCK prefix the row does not allow has replaced the handler by #UD's; one it allows
+  // changes nothing a single CPU does.)
+  if (kind === undefined || i.code64 || !i.code32 || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
   // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements.
   // REP STOS and REP MOVS too (Emitter.repeated).
   if (kind === "lods" || kind === "scas") return i.rep === Rep.None && i.adsize32;
   if (kind === "stos" || kind === "movs") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
-  if (kind === "rdtsc" || kind === "in" || kind === "out") return true;
+  if (kind === "rdtsc" || kind === "in" || kind === "out" || kind === "cli") return true;
   const specs = i.def.operands;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
-  const word = kind === "mov" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
+  const word = kind === "mov" || kind === "xchg" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
   if (DWORD_ONLY.has(kind)) return i.opsize32;
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
@@ -1087,6 +1089,25 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       tsc(); c.i64Const(32).i64ShrU().i32Wrap().set(V); em.regSet(2, 4, V);
       return true;
     }
+    case "cli":
+      // As cli where IOPL allows it (FLAT_IO, as IN and OUT): IF cleared in the context's
+      // copy of EFLAGS, which a PUSHF after it reads and the run loop takes back (WasmTier.run).
+      if (!em.io) return false;
+      c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_IO).and().eqz().if(); em.exit(k); c.end();
+      c.const(0).const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~F.IF).and().store(em.ctx(Ctx.ENTRY_FLAGS));
+      return true;
+    case "xchg": {
+      // As xchg_Eb_Gb, xchg_Ev_Gv and xchg_eAX_Zv: the destination (a read-modify-write) gets
+      // the source register, the register what the destination held.
+      const dst = operandOf(i, specs[0])!, src = operandOf(i, specs[1])!, size = dst.size;
+      if (dst.kind === "mem") em.memory(i, k, i.seg, size, true);
+      const old = em.locals++, val = em.locals++;
+      rd(dst); c.set(old);
+      rd(src); c.set(val);
+      if (dst.kind === "mem") em.memStore(size, val); else em.regSet((dst as { n: number }).n, size, val);
+      em.regSet((src as { n: number }).n, size, old);
+      return true;
+    }
     case "in": case "out": {
       if (!em.io) return false;
       // As in_ and out where they would need no check (FLAT_IO): the bus cycle through the
@@ -1318,7 +1339,8 @@ export class WasmTier {
     cpu.instructions = before + retired;
     const v = portAccess(cpu.io, (code & (1 << 20)) !== 0, code & 0xffff, (code >>> 16) & 7, value);
     cpu.instructions = before;
-    const irq = (cpu.intrLine || cpu.nmiPending) && (cpu.nmiPending || (cpu.flags & cpu.irqEnableMask) !== 0);
+    // (IF as the run leaves it: a CLI before this in the run cleared it in the context.)
+    const irq = (cpu.intrLine || cpu.nmiPending) && (cpu.nmiPending || (this.ctx[Ctx.ENTRY_FLAGS] & cpu.irqEnableMask) !== 0);
     this.ctx[Ctx.IO] = cpu.sliceEnd !== end || cpu.stopReason !== StopReason.None || irq || cpu.codeEpoch !== epoch || cpu.a20 !== a20 ? 1 : 0;
     return v;
   };
@@ -1614,6 +1636,8 @@ export class WasmTier {
     if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
+    // A CLI in the run cleared IF in the context's EFLAGS (nothing there sets it).
+    if ((ctx[Ctx.ENTRY_FLAGS] & F.IF) === 0) cpu.flags &= ~F.IF;
     this.stats.wasmInstructions += total;
     const replay = ctx[Ctx.REPLAY];
     if (replay !== 0) {
