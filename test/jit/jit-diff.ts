@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(42);
+    const kind = rng.int(43);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -194,6 +194,18 @@ export function program(seed: number): Program {
         () => b.push(0xf0, 0x01, modrm(1, r(), 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xc1, modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0xf0, 0xff, modrm(1, 0, 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xb1, modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0xfb, 0x90, 0xfa, 0x9c, 0x58 + r())][rng.int(11)](); break;
+      // SHLD/SHRD by an immediate (0 and past 31 too) or CL, of a register or [ebx+d8], then
+      // SETcc or ADC (the flags they leave); DIV of a register or [ebx+d8] after EDX is cleared
+      // (a #DE only for a divisor of 0), or not (a quotient past 32 bits: #DE, most of the time).
+      case 41: { const op = 0xa4 + 8 * rng.int(2) + rng.int(2), m = rng.int(2) === 0;
+        if (rng.int(3) === 0) {
+          if (rng.int(2)) b.push(0x31, modrm(3, 2, 2));
+          if (m) b.push(0xf7, modrm(1, 6, 3), rng.int(0xfd)); else b.push(0xf7, modrm(3, 6, r()));
+          break;
+        }
+        b.push(0x0f, op, ...(m ? [modrm(1, r(), 3), rng.int(0xfd)] : [modrm(3, r(), r())]), ...((op & 1) === 0 ? [rng.int(40)] : []));
+        if (rng.int(2)) b.push(0x11, modrm(3, r(), r())); else b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8()));
+        break; }
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r
     }
   }

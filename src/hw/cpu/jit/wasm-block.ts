@@ -772,6 +772,9 @@ function successors(b: CompiledBlock): number[] {
 /** The kinds this tier takes with a 32-bit operand size only. */
 const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd", "bt"]);
 
+/** The first operand's spec of `i`'s row. */
+const specs0 = (i: Instr): string => i.def.operands[0];
+
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
@@ -787,6 +790,10 @@ function takes(i: Instr): boolean {
   if (kind === "stos" || kind === "movs") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc" || kind === "in" || kind === "out" || kind === "cli") return true;
+  // SHLD, SHRD (dword) by CL (a masked count of 0 is left to tier 1) or an immediate whose
+  // masked count is not 0; DIV of a dword.
+  if (kind === "shd") return i.opsize32 && operandOf(i, specs0(i)) !== null && (i.def.operands[2] === "CL" || (i.imm & 31) !== 0);
+  if (kind === "div") return i.opsize32 && operandOf(i, specs0(i)) !== null;
   const specs = i.def.operands;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "xchg" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
@@ -1096,6 +1103,49 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_IO).and().eqz().if(); em.exit(k); c.end();
       c.const(0).const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~F.IF).and().store(em.ctx(Ctx.ENTRY_FLAGS));
       return true;
+    case "shd": {
+      // As shld_Ev_Gv and shrd_Ev_Gv (dword, count 1–31) and doubleShift's flags: CF the last
+      // bit out, OF whether the sign changed, SF ZF PF of the result, AF clear.
+      const dst = operandOf(i, specs[0])!;
+      const left = i.opcode === 0x0fa4 || i.opcode === 0x0fa5;
+      const n = em.locals++, d = em.locals++, s = em.locals++, r = em.locals++, f = em.locals++;
+      if (specs[2] === "CL") { em.regGet(1, 1); c.const(31).and().tee(n).eqz().if(); em.exit(k); c.end(); }
+      else c.const(i.imm & 31).set(n);
+      if (dst.kind === "mem") em.memory(i, k, i.seg, 4, true);
+      rd(dst); c.set(d);
+      em.regGet(i.reg, 4); c.set(s);
+      const inv = (): void => { c.const(32).get(n).sub(); };
+      if (left) {
+        c.get(d).get(n).shl().get(s); inv(); c.shrU().or().set(r);
+        c.get(d); inv(); c.shrU().const(1).and();
+      } else {
+        c.get(d).get(n).shrU().get(s); inv(); c.shl().or().set(r);
+        c.get(d).get(n).const(1).sub().shrU().const(1).and();
+      }
+      c.get(r).const(0xff).and().popcnt().const(1).and().const(1).xor().const(2).shl().or();
+      c.get(r).eqz().const(6).shl().or();
+      c.get(r).const(31).shrU().const(7).shl().or();
+      c.get(r).get(d).xor().const(31).shrU().const(11).shl().or().set(f);
+      em.setEager(f);
+      if (dst.kind === "mem") em.memStore(4, r); else em.regSet((dst as { n: number }).n, 4, r);
+      return true;
+    }
+    case "div": {
+      // As div_Ev (dword): a divisor of 0 or a quotient past 32 bits leaves before it (tier 1
+      // raises the #DE); EAX the quotient of EDX:EAX, EDX the remainder; the flags as they were.
+      const src = operandOf(i, specs[0])!;
+      const d = em.locals++, hi = em.locals++, lo = em.locals++;
+      if (src.kind === "mem") em.memory(i, k, i.seg, 4, false);
+      rd(src); c.set(d);
+      em.regGet(2, 4); c.set(hi);
+      c.get(d).eqz().get(hi).get(d).ltU().eqz().or().if(); em.exit(k); c.end();
+      em.regGet(0, 4); c.set(lo);
+      c.get(hi).i64ExtendU().i64Const(32).i64Shl().get(lo).i64ExtendU().i64Or().get(d).i64ExtendU().i64DivU().i32Wrap().set(V);
+      c.get(lo).get(V).get(d).mul().sub().set(hi);
+      em.regSet(0, 4, V);
+      em.regSet(2, 4, hi);
+      return true;
+    }
     case "xchg": {
       // As xchg_Eb_Gb, xchg_Ev_Gv and xchg_eAX_Zv: the destination (a read-modify-write) gets
       // the source register, the register what the destination held.

@@ -92,6 +92,9 @@ export class Code {
   i64Add(): this { return this.byte(0x7c); }
   i64ExtendU(): this { return this.byte(0xad); }
   i64Load(off: number): this { return this.byte(0x29).byte(3).uleb(off); }
+  i64Shl(): this { return this.byte(0x86); }
+  i64Or(): this { return this.byte(0x84); }
+  i64DivU(): this { return this.byte(0x80); }
   i32Wrap(): this { this.byte(0xa7); return this; }
   /** The value below the top two if the top is non-zero, else the one below it. */
   select(): this { this.byte(0x1b); return this; }
