@@ -53,7 +53,7 @@ export type Operand = string;
  * "cmpxchg8b" and "bt" (BT, BTS, BTR, BTC of a dword).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div";
+  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -925,7 +925,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     // Port I/O: the WebAssembly tier calls the bus at the instruction's guest time (wasm-block.ts).
     [io.in_, "in"], [io.out, "out"],
     [data.xchg_Eb_Gb, "xchg"], [data.xchg_Ev_Gv, "xchg"], [data.xchg_eAX_Zv, "xchg"], [sys.cli, "cli"],
-    [shift.shld_Ev_Gv, "shd"], [shift.shrd_Ev_Gv, "shd"], [alu.div_Ev, "div"],
+    [shift.shld_Ev_Gv, "shd"], [shift.shrd_Ev_Gv, "shd"], [alu.div_Ev, "div"], [stack.pop_Ev, "popm"],
   ]);
   for (const row of OPCODES) {
     const k = kinds.get(row.handler);

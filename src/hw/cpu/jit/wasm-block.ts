@@ -802,6 +802,9 @@ function takes(i: Instr): boolean {
   if (kind === "loop" || kind === "jcxz") return i.opsize32 && i.adsize32;
   if (kind === "push") return specs[0] === "Zv" || specs[0] === "Iz" || specs[0] === "Ibs" || specs[0] === "Ev";
   if (kind === "pop") return specs[0] === "Zv";
+  // POP r/m32 (8F) to a register, or to memory whose address does not use ESP (the SDM
+  // computes it after the pop: not taken).
+  if (kind === "popm") return i.opsize32 && (!i.hasMem || (i.eaBase !== 4 && i.eaIndex !== 4));
   if (kind === "lea") return i.hasMem;
   if (kind === "nop") return true;
   if (kind === "cmpxchg8b") return i.hasMem;
@@ -972,10 +975,21 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       em.regGet(0, 4); c.const(31).shrS().set(V);
       em.regSet(2, 4, V);
       return true;
-    case "pop":
+    case "pop": case "popm": {
       // As Cpu.pop32, then the store: POP ESP leaves the popped value in ESP.
-      em.pop(k, 4, i.opcode & 7);
+      if (kind === "pop" || !i.hasMem) { em.pop(k, 4, kind === "pop" ? i.opcode & 7 : i.rm); return true; }
+      // As pop_Ev to memory: the stack's dword read and the destination's store both known to
+      // take the fast path before either changes anything; then the store, then ESP.
+      const val = em.locals++, esp = em.locals++;
+      em.use.stack = true;
+      em.memory(null, k, SegReg.SS, 4, false, () => { em.regGet(4, 4); });
+      em.memLoad(4); c.set(val);
+      c.get(A).const(4).add().set(esp);
+      em.memory(i, k, i.seg, 4, true);
+      em.memStore(4, val);
+      em.regSet(4, 4, esp);
       return true;
+    }
     case "lea":
       em.effectiveAddress(i); c.set(V);
       em.regSet(i.reg, 4, V);
