@@ -50,7 +50,9 @@ export type Operand = string;
  * through a register or memory: FF /2, FF /4) end a block; only the WebAssembly tier takes
  * them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap", "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
  * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32), "cwd" (CDQ),
- * "cmpxchg8b" and "bt" (BT, BTS, BTR, BTC of a dword).
+ * "cmpxchg8b", "bt" (BT, BTS, BTR, BTC of a dword), "in" and "out" (port I/O, at the
+ * instruction's guest time), "xchg", "cli", "shd" (SHLD, SHRD), "div" (DIV r/m32) and "popm"
+ * (POP r/m32, 8F).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
   "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm";
