@@ -9,7 +9,7 @@ import { attachDebugPorts } from "../src/hw/pc/debug-ports.js";
 import { FlatMachine, CODE } from "../test/support/flat-machine.js";
 import { TEST386_DIR } from "../test/support/paths.js";
 import { CR0_PG } from "../src/hw/cpu/cpu.js";
-import type { JitOptions } from "../src/hw/cpu/jit/block-compiler.js";
+import { JIT_DEFAULTS, type JitOptions } from "../src/hw/cpu/jit/block-compiler.js";
 import { asm64 } from "../test/protection/harness.js";
 import { ENTER_LONG_MODE, RSP0, longMachine, useLongTables } from "../test/support/long-machine.js";
 import { WasmGuest, compileBlock, encode, runBlocks, type GuestOp } from "./wasm-block.js";
@@ -174,7 +174,7 @@ for (const { name, off, on, js, tier2 } of samples) {
     `${(b / a).toFixed(2).padStart(8)} ${(j / a).toFixed(2).padStart(8)} ${(c / a).toFixed(2).padStart(12)}   ` +
     `${(a / refMops).toFixed(3)}, ${(b / refMops).toFixed(3)}, ${(j / refMops).toFixed(3)}, ${(c / refMops).toFixed(3)}`);
 }
-console.log("jit on: blocks, and WebAssembly for those run 1,000 times (docs/jit.md); jit js: without the WebAssembly tier;");
+console.log(`jit on: blocks, and WebAssembly for those run ${JIT_DEFAULTS.wasm} times (docs/jit.md); jit js: without the WebAssembly tier;`);
 console.log("all tier 2: every block generated as JavaScript the first time it runs (--jit js generates a block after 50,000 runs).");
 
 // ---- The WebAssembly experiment (bench/wasm-block.ts, docs/jit.md) ----------------------
