@@ -190,19 +190,22 @@ export function program(seed: number): Program {
       // INC, CMPXCHG of [ebx+d8]; STI, NOP (its shadow: no block starts there), CLI, then PUSHFD and POP (the IF it cleared);
       // PUSH r, then POP r/m32 (8F) to [ebx+d8] or a register.
       case 40: [() => b.push(0x87, modrm(3, r(), r())), () => b.push(0x87, modrm(1, r(), 3), rng.int(0xfd)),
-        () => b.push(0x66, 0x87, modrm(1, r(), 3), rng.int(0xfe)), () => b.push(0x86, modrm(rng.int(2) ? 3 : 1, r8(), 3), ...(rng.int(2) ? [] : [rng.int(0x100)])),
+        () => b.push(0x66, 0x87, modrm(1, r(), 3), rng.int(0xfe)), () => (rng.int(2) ? b.push(0x86, modrm(3, r8(), r8())) : b.push(0x86, modrm(1, r8(), 3), rng.int(0x100))),
         () => b.push(0x90 + [1, 2, 6, 7][rng.int(4)]), () => b.push(0x66, 0x90 + [1, 2, 6, 7][rng.int(4)]),
         () => b.push(0xf0, 0x01, modrm(1, r(), 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xc1, modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0xf0, 0xff, modrm(1, 0, 3), rng.int(0xfd)), () => b.push(0xf0, 0x0f, 0xb1, modrm(1, r(), 3), rng.int(0xfd)),
         () => b.push(0xfb, 0x90, 0xfa, 0x9c, 0x58 + r()),
         () => b.push(0x50 + r(), 0x8f, modrm(1, 0, 3), rng.int(0xfd)), () => b.push(0x50 + r(), 0x8f, modrm(3, 0, r()))][rng.int(13)](); break;
       // SHLD/SHRD by an immediate (0 and past 31 too) or CL, of a register or [ebx+d8], then
-      // SETcc or ADC (the flags they leave); DIV of a register or [ebx+d8] after EDX is cleared
-      // (a #DE only for a divisor of 0), or not (a quotient past 32 bits: #DE, most of the time).
+      // SETcc or ADC (the flags they leave); DIV of ECX, ESI, EDI or [ebx+d8] after EDX is
+      // cleared (a #DE only for a divisor of 0), or now and then not (a quotient past 32 bits:
+      // #DE, most of the time; a #DE ends the program, so rarely).
       case 41: { const op = 0xa4 + 8 * rng.int(2) + rng.int(2), m = rng.int(2) === 0;
         if (rng.int(3) === 0) {
-          if (rng.int(2)) b.push(0x31, modrm(3, 2, 2));
-          if (m) b.push(0xf7, modrm(1, 6, 3), rng.int(0xfd)); else b.push(0xf7, modrm(3, 6, r()));
+          if (rng.int(6) !== 0) b.push(0x31, modrm(3, 2, 2));
+          // (The data page is mostly zeroes: a dword stored there first is the divisor.)
+          if (m) { const d = rng.int(0xfd); b.push(0xc7, modrm(1, 0, 3), d, ...le(1 + rng.int(0x7fffffff)), 0xf7, modrm(1, 6, 3), d); }
+          else b.push(0xf7, modrm(3, 6, [1, 6, 7][rng.int(3)]));
           break;
         }
         b.push(0x0f, op, ...(m ? [modrm(1, r(), 3), rng.int(0xfd)] : [modrm(3, r(), r())]), ...((op & 1) === 0 ? [rng.int(40)] : []));
