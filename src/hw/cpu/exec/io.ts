@@ -5,14 +5,18 @@ import { Reg, type Cpu } from "../cpu.js";
 import { Rep, type Instr } from "../instr.js";
 import type { IoBus } from "../../io/io-bus.js";
 
+/** Port I/O needs no bitmap: real mode, or CPL <= IOPL outside virtual-8086 mode. */
+export function ioPrivileged(cpu: Cpu): boolean {
+  return !cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl);
+}
+
 /**
  * In protected mode with CPL > IOPL, and always in virtual-8086 mode, every port the access
  * touches must have a clear bit in the TSS I/O permission bitmap; false when one does not
  * (the instruction's #GP(0)). A fault reading the TSS is raised from here.
  */
 export function ioPermitted(cpu: Cpu, port: number, size: number): boolean {
-  if (!cpu.protectedMode) return true;
-  if (!cpu.v86 && cpu.cpl <= cpu.iopl) return true;
+  if (ioPrivileged(cpu)) return true;
   const tr = cpu.tr;
   // Only a 32-bit TSS has a bitmap (types 9/11); its offset is at byte 0x66.
   if ((tr.access & 0x0f) !== 0x09 && (tr.access & 0x0f) !== 0x0b) return false;

@@ -37,7 +37,7 @@ import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import type { Lowering } from "../opcode-table.js";
 import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
-import { ioSize, portAccess } from "../exec/io.js";
+import { ioPrivileged, ioSize, portAccess } from "../exec/io.js";
 import { StopReason } from "../fault.js";
 
 /** The context area (Int32Array indices in CpuSlot.ctx): what the run loop passes and gets back. */
@@ -131,7 +131,7 @@ const FLAT_UNALIGNED = 1 << 30;
  * CPL <= IOPL outside V86 mode) and no monitor or hypervisor may intercept them.
  */
 export function ioDirect(cpu: Cpu): boolean {
-  return cpu.guest === null && !cpu.nonRoot && (!cpu.protectedMode || (!cpu.v86 && cpu.cpl <= cpu.iopl));
+  return cpu.guest === null && !cpu.nonRoot && ioPrivileged(cpu);
 }
 /** The segment registers' state a block is compiled for. */
 type SegState = readonly { base: number; readLo: number; readHi: number; writeLo: number; writeHi: number }[];
@@ -772,9 +772,6 @@ function successors(b: CompiledBlock): number[] {
 /** The kinds this tier takes with a 32-bit operand size only. */
 const DWORD_ONLY: ReadonlySet<Lowering> = new Set<Lowering>(["jcc", "call", "jmp", "ret", "callind", "jmpind", "pushf", "mul", "cwd", "bt"]);
 
-/** The first operand's spec of `i`'s row. */
-const specs0 = (i: Instr): string => i.def.operands[0];
-
 /** Whether this tier takes instruction `i` at all (its form; the flags are checked as it goes). */
 function takes(i: Instr): boolean {
   // A translator's native helper (docs/bt.md) has no opcode-table row.
@@ -790,11 +787,11 @@ function takes(i: Instr): boolean {
   if (kind === "stos" || kind === "movs") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc" || kind === "in" || kind === "out" || kind === "cli") return true;
+  const specs = i.def.operands;
   // SHLD, SHRD (dword) by CL (a masked count of 0 is left to tier 1) or an immediate whose
   // masked count is not 0; DIV of a dword.
-  if (kind === "shd") return i.opsize32 && operandOf(i, specs0(i)) !== null && (i.def.operands[2] === "CL" || (i.imm & 31) !== 0);
-  if (kind === "div") return i.opsize32 && operandOf(i, specs0(i)) !== null;
-  const specs = i.def.operands;
+  if (kind === "shd") return i.opsize32 && operandOf(i, specs[0]) !== null && (specs[2] === "CL" || (i.imm & 31) !== 0);
+  if (kind === "div") return i.opsize32 && operandOf(i, specs[0]) !== null;
   // 16-bit operands: the forms whose lazy record or store has a size (MOV, the ALU group, TEST, INC/DEC, NOT, NEG, the shifts and rotates).
   const word = kind === "mov" || kind === "xchg" || kind === "alu" || kind === "test" || kind === "inc" || kind === "dec" || kind === "not" || kind === "neg" || kind === "shift";
   if (specs.some((s) => s.endsWith("v") || s === "eAX" || s === "Iz") && !i.opsize32 && !word) return false;
@@ -831,6 +828,11 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
     else if (o.kind === "imm") c.const(o.v);
     else em.memLoad(o.size, signed);
   };
+  // Store local `l` to a register or memory operand (memory: at the address its fast path left in X).
+  const wr = (o: Operand, l: number): void => {
+    if (o.kind === "mem") em.memStore(o.size, l);
+    else if (o.kind === "reg") em.regSet(o.n, o.size, l);
+  };
   switch (kind) {
     case "alu": case "test": {
       const dst = operandOf(i, specs[0])!, src = operandOf(i, specs[1])!;
@@ -855,10 +857,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
         default: c.sub(); break;
       }
       c.set(r.r);
-      if (store) {
-        if (dst.kind === "mem") em.memStore(size, r.r);
-        else em.regSet((dst as { n: number }).n, size, r.r);
-      }
+      if (store) wr(dst, r.r);
       return true;
     }
     case "mov": {
@@ -867,7 +866,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       if (src.kind === "mem") em.memory(i, k, i.seg, src.size, false);
       if (src.kind === "imm") c.const(dst.size === 4 ? i.imm | 0 : dst.size === 2 ? i.imm & 0xffff : i.imm & 0xff); else rd(src);
       c.set(V);
-      if (dst.kind === "mem") em.memStore(dst.size, V); else em.regSet((dst as { n: number }).n, dst.size, V);
+      wr(dst, V);
       return true;
     }
     case "inc": case "dec": {
@@ -879,7 +878,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(r.d).const(1);
       if (kind === "inc") c.add(); else c.sub();
       c.set(r.r);
-      if (dst.kind === "mem") em.memStore(dst.size, r.r); else em.regSet((dst as { n: number }).n, dst.size, r.r);
+      wr(dst, r.r);
       return true;
     }
     case "push": {
@@ -923,7 +922,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
         c.get(val).const(1).get(bit).shl();
         if (op === 1) c.or(); else if (op === 2) c.const(-1).xor().and(); else c.xor();
         c.set(val);
-        if (dst.kind === "mem") em.memStore(4, val); else em.regSet((dst as { n: number }).n, 4, val);
+        wr(dst, val);
       }
       em.setEager(f);
       return true;
@@ -1005,7 +1004,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       const dst = operandOf(i, specs[0])!;
       if (dst.kind === "mem") em.memory(i, k, i.seg, 1, true);
       em.condition(i.opcode & 0xf); c.set(V);
-      if (dst.kind === "mem") em.memStore(1, V); else em.regSet((dst as { n: number }).n, 1, V);
+      wr(dst, V);
       return true;
     }
     case "cmovcc": {
@@ -1031,7 +1030,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
         c.const(0).get(r.s).sub().set(r.r);
         c.get(r.r).set(V);
       }
-      if (dst.kind === "mem") em.memStore(dst.size, V); else em.regSet((dst as { n: number }).n, dst.size, V);
+      wr(dst, V);
       return true;
     }
     case "imul": {
@@ -1077,7 +1076,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
         else { msb(); c.or(); msb(); c.get(V).const(bits - 2).shrU().const(1).and().xor(); }
         c.const(11).shl().or().set(n);
         em.setEager(n);
-        if (dst.kind === "mem") em.memStore(size, V); else em.regSet((dst as { n: number }).n, size, V);
+        wr(dst, V);
         return true;
       }
       const r = em.produce(i.reg === 5 ? LAZY_SHR : i.reg === 7 ? LAZY_SAR : LAZY_SHL, size, null);
@@ -1098,7 +1097,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       else if (i.reg === 5) c.get(r.d).const(count).shrU();
       else c.get(r.d).const(count).shl().const(MASK[size]).and();
       c.set(r.r);
-      if (dst.kind === "mem") em.memStore(size, r.r); else em.regSet((dst as { n: number }).n, size, r.r);
+      wr(dst, r.r);
       return true;
     }
     case "rdtsc": {
@@ -1141,7 +1140,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(r).const(31).shrU().const(7).shl().or();
       c.get(r).get(d).xor().const(31).shrU().const(11).shl().or().set(f);
       em.setEager(f);
-      if (dst.kind === "mem") em.memStore(4, r); else em.regSet((dst as { n: number }).n, 4, r);
+      wr(dst, r);
       return true;
     }
     case "div": {
@@ -1168,7 +1167,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       const old = em.locals++, val = em.locals++;
       rd(dst); c.set(old);
       rd(src); c.set(val);
-      if (dst.kind === "mem") em.memStore(size, val); else em.regSet((dst as { n: number }).n, size, val);
+      wr(dst, val);
       em.regSet((src as { n: number }).n, size, old);
       return true;
     }
@@ -1244,13 +1243,12 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       // As cmpxchg_Ev_Gv / xadd_Ev_Gv (dword, byte): the destination is always written.
       const dst = operandOf(i, specs[0])!, size = dst.size;
       if (dst.kind === "mem") em.memory(i, k, i.seg, size, true);
-      const put = (l: number): void => { if (dst.kind === "mem") em.memStore(size, l); else em.regSet((dst as { n: number }).n, size, l); };
       if (kind === "xadd") {
         const r = em.produce(LAZY_ADD, size, null);
         rd(dst); c.set(r.d);
         em.regGet(i.reg, size); c.set(r.s);
         c.get(r.d).get(r.s).add().set(r.r);
-        put(r.r);
+        wr(dst, r.r);
         if (dst.kind === "mem" || (dst as { n: number }).n !== i.reg) em.regSet(i.reg, size, r.d);
         return true;
       }
@@ -1260,9 +1258,9 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.get(r.d).get(r.s).sub().set(r.r);
       em.regGet(i.reg, size); c.set(V);
       c.get(r.d).get(r.s).eq().if();
-      put(V);
+      wr(dst, V);
       c.else();
-      put(r.s);
+      wr(dst, r.s);
       em.regSet(0, size, r.s);
       c.end();
       return true;
