@@ -359,8 +359,10 @@ class Emitter {
     c.if();
     c.const(0).const(0).load(total).const(done).add().store(total);
     if (to.delta !== from.delta) c.get(0).const(to.delta - from.delta).add().set(0);
-    c.const(t).set(this.current);
-    c.br(c.open - 2);
+    // A later member's code follows the end of its own block, which encloses this one's: a
+    // branch there goes straight to it. An earlier one (or this one again) is behind the
+    // loop's head, whose br_table picks it by `current`.
+    if (t > this.member) { c.br(c.open - 2 - region.length + t); } else { c.const(t).set(this.current); c.br(c.open - 2); }
     c.end();
   }
 
@@ -1473,13 +1475,14 @@ export class WasmTier {
     while (this.next > this.table.length) this.table.grow(this.table.length);
     const batch = new Map<number, { block: CompiledBlock; index: number }>();
     blocks.forEach((block, k) => batch.set(block.instrs[0].phys, { block, index: first + k }));
-    const fns: { code: Code; locals: number }[] = [];
+    const fns: { code: Code; locals: number; debugName: string }[] = [];
     const made: { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null }[] = [];
     blocks.forEach((block, k) => {
       const region = this.region(block, batch);
       const f = this.function(block, region);
       if (f === null) return;
-      fns.push(f);
+      // Named in CPU profiles by the physical address of the block (a region: of its first).
+      fns.push({ ...f, debugName: `${region !== null ? "region" : "block"}@${block.instrs[0].phys.toString(16)}` });
       made.push({ block, covered: f.covered, index: first + k, region });
     });
     if (fns.length === 0) return;

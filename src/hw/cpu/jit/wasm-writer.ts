@@ -125,7 +125,7 @@ export class Code {
 }
 
 /** A module function: its type (an index into the module's types), its code, its i32 locals beyond the parameters, its export name. */
-interface ModuleFunction { type: number; code: Code; locals: number; name: string }
+interface ModuleFunction { type: number; code: Code; locals: number; name: string; debugName?: string }
 
 /** Append a section: its id, its body's length, its body. */
 function section(out: Code, id: number, body: Code): void { out.byte(id).uleb(body.length).append(body); }
@@ -171,6 +171,15 @@ function module(types: readonly number[], table: boolean, fnImports: readonly { 
     bodies.uleb(head.length + f.code.length + 1).append(head).append(f.code).byte(0x0b);
   }
   section(out, 10, bodies);
+  // The custom "name" section's function names (appendix 7.4.2): what a CPU profile shows
+  // for each function in place of wasm-function[n].
+  if (fns.some((f) => f.debugName !== undefined)) {
+    const names = new Code(), named = fns.filter((f) => f.debugName !== undefined);
+    names.uleb(named.length);
+    fns.forEach((f, k) => { if (f.debugName !== undefined) name(names.uleb(first + k), f.debugName); });
+    const body = name(new Code(), "name").byte(1).uleb(names.length).append(names);
+    section(out, 0, body);
+  }
   return out.bytes.slice(0, out.length);
 }
 
@@ -188,9 +197,9 @@ export function moduleOf(code: Code, params: number, locals: number, pages: numb
  * as `e.f` (function 0: Code.call(0)) and a function `(i32, i32, i32) -> i32` as `e.io`
  * (function 1): one compile for many blocks (V8's cost per module is most of a small block's).
  */
-export function moduleOfFunctions(fns: readonly { code: Code; locals: number }[], pages: number): Uint8Array<ArrayBuffer> {
+export function moduleOfFunctions(fns: readonly { code: Code; locals: number; debugName?: string }[], pages: number): Uint8Array<ArrayBuffer> {
   return module([1, 0, 3], false, [{ name: "f", type: 1 }, { name: "io", type: 2 }], pages,
-    fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k) })));
+    fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k), debugName: f.debugName })));
 }
 
 /**
@@ -209,5 +218,5 @@ export function dispatcherModule(code: Code, locals: number, pages: number,
     if (!types.includes(f.params)) types.push(f.params);
     return { type: types.indexOf(f.params), code: f.code, locals: f.locals, name: f.name };
   });
-  return module(types, true, [], pages, [{ type: 0, code, locals, name: "f" }, ...fns]);
+  return module(types, true, [], pages, [{ type: 0, code, locals, name: "f", debugName: "dispatch" }, ...fns.map((f) => ({ ...f, debugName: f.name }))]);
 }
