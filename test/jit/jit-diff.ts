@@ -43,7 +43,7 @@ export function program(seed: number): Program {
   const count = 20 + rng.int(40);
   const smcOn = rng.int(3) === 0; // a third of the programs rewrite their own code
   for (let k = 0; k < count; k++) {
-    const kind = rng.int(43);
+    const kind = rng.int(44);
     switch (kind) {
       case 0: case 1: b.push(0xb8 + r()); imms.push(b.length); u32(rng.next()); break; // mov r, imm32
       case 2: case 3: b.push([0x01, 0x09, 0x11, 0x19, 0x21, 0x29, 0x31, 0x39][rng.int(8)], modrm(3, r(), r())); break;
@@ -209,6 +209,17 @@ export function program(seed: number): Program {
           break;
         }
         b.push(0x0f, op, ...(m ? [modrm(1, r(), 3), rng.int(0xfd)] : [modrm(3, r(), r())]), ...((op & 1) === 0 ? [rng.int(40)] : []));
+        if (rng.int(2)) b.push(0x11, modrm(3, r(), r())); else b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8()));
+        break; }
+      // REPE/REPNE CMPSB/CMPSD or SCASB/SCASD over the data page (mostly zeroes, so long equal
+      // runs), ECX 0 to 40, or -1 with AL clear (strlen), some runs reaching the next page
+      // (the hole: a #PF), then SETcc or ADC (the flags they leave).
+      case 42: {
+        const op = [0xa6, 0xa7, 0xae, 0xaf][rng.int(4)];
+        const at = (): number => DATA + (rng.int(4) === 0 ? 0xfc0 + rng.int(0x40) : rng.int(0x1000));
+        b.push(0xbe, ...le(at()), 0xbf, ...le(at()), 0xfc);
+        if ((op & 0xfe) === 0xae && rng.int(3) === 0) b.push(0xb9, ...le(-1), 0xb8, ...le(0), 0xf2, op);
+        else b.push(0xb9, ...le(rng.int(41)), rng.int(2) ? 0xf3 : 0xf2, op);
         if (rng.int(2)) b.push(0x11, modrm(3, r(), r())); else b.push(0x0f, 0x90 + rng.int(16), modrm(3, 0, r8()));
         break; }
       default: b.push(0x9c, rng.int(2) ? 0x9d : 0x58 + r()); break; // pushfd; popfd or pop r

@@ -55,7 +55,7 @@ export type Operand = string;
  * (POP r/m32, 8F).
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm";
+  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmps" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -921,7 +921,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     [ctl.jcc_J, "jcc"], [ctl.call_J, "call"], [ctl.ret, "ret"], [ctl.jmp_J, "jmp"], [ctl.call_Ev, "callind"], [ctl.jmp_Ev, "jmpind"], [stack.pushf, "pushf"], [alu.mul_Ev, "mul"], [data.cwd, "cwd"], [data.nop, "nop"], [alu.imul_Gv_Ev, "imul"], [alu.not_Ev, "not"], [alu.neg_Ev, "neg"], [shift.grp2_Eb, "shift"], [shift.grp2_Ev, "shift"], [bit.setcc_Eb, "setcc"], [bit.cmovcc_Gv_Ev, "cmovcc"],
     [alu.imul_Gv_Ev_I, "imul"], [bit.bswap_Zd, "bswap"], [stack.leave, "leave"], [stack.push_Ev, "push"],
     [data.mov_AL_Ob, "mov"], [data.mov_eAX_Ov, "mov"], [data.mov_Ob_AL, "mov"], [data.mov_Ov_eAX, "mov"],
-    [str.lods, "lods"], [str.stos, "stos"], [str.movs, "movs"], [str.scas, "scas"],
+    [str.lods, "lods"], [str.stos, "stos"], [str.movs, "movs"], [str.scas, "scas"], [str.cmps, "cmps"],
     [sys.rdtsc, "rdtsc"], [ctl.loop, "loop"], [ctl.jcxz, "jcxz"], [data.cmpxchg_Eb_Gb, "cmpxchg"], [data.cmpxchg_Ev_Gv, "cmpxchg"], [data.xadd_Eb_Gb, "xadd"], [data.xadd_Ev_Gv, "xadd"],
     [data.cmpxchg8b_Mq, "cmpxchg8b"], [bit.bt_Ev_Gv, "bt"], [bit.bt_Ev_Ib, "bt"],
     // Port I/O: the WebAssembly tier calls the bus at the instruction's guest time (wasm-block.ts).

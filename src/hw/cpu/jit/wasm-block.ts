@@ -477,23 +477,12 @@ class Emitter {
     this.regGet(1, 4); c.tee(n).const(4096).gtU().if(); this.exit(k); c.end();
     c.get(n).if();
     c.get(n).const(31 - Math.clz32(size)).shl().set(bytes);
-    // The run of `bytes` from the offset in register `reg` through `seg`: the first element
-    // through the fast path (X its address), the rest inside its page and the limit.
-    const run = (seg: number, write: boolean, reg: number): void => {
-      this.memory(i, k, seg, size, write, () => { this.regGet(reg, 4); });
-      c.get(LIN).const(0xfff).and().get(bytes).add().const(0x1000).gtU();
-      c.get(bytes).const(1).sub();
-      const hi = this.flatLimit[seg];
-      if (hi !== -1) c.const(hi | 0); else c.const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg));
-      c.get(A).sub().gtU().or();
-      c.if(); this.exit(k); c.end();
-    };
     if (movs) {
-      run(i.seg, false, 6);
+      this.run(i, k, i.seg, false, 6, size, bytes);
       c.get(X).set(src);
-      run(SegReg.ES, true, 7);
+      this.run(i, k, SegReg.ES, true, 7, size, bytes);
     } else {
-      run(SegReg.ES, true, 7);
+      this.run(i, k, SegReg.ES, true, 7, size, bytes);
       this.regGet(0, size); c.set(v);
     }
     // Element by element, ascending (as the processor stores them).
@@ -510,6 +499,80 @@ class Emitter {
     this.regGet(7, 4); c.get(bytes).add().set(v); this.regSet(7, 4, v);
     c.const(0).set(v); this.regSet(1, 4, v);
     c.end();
+  }
+  /**
+   * The run of local `bytes` bytes of instruction k's elements from the offset in register
+   * `reg` through `seg` (DF clear): the first element through the fast path (X its
+   * address), the whole run inside its page and the segment's limit; else leave before k.
+   */
+  private run(i: Instr, k: number, seg: number, write: boolean, reg: number, size: number, bytes: number): void {
+    const c = this.c;
+    this.memory(i, k, seg, size, write, () => { this.regGet(reg, 4); });
+    c.get(LIN).const(0xfff).and().get(bytes).add().const(0x1000).gtU();
+    c.get(bytes).const(1).sub();
+    const hi = this.flatLimit[seg];
+    if (hi !== -1) c.const(hi | 0); else c.const(0).load(this.ctx((write ? Ctx.WRITE_HI : Ctx.READ_HI) + seg));
+    c.get(A).sub().gtU().or();
+    c.if(); this.exit(k); c.end();
+  }
+  /**
+   * REPE/REPNE CMPS or SCAS (instruction k, 32-bit addresses, DF clear) as string.ts's
+   * `repeat` runs its chunk (the iterations until ECX is a multiple of 4,096, retired as one
+   * instruction): element by element, ascending, until the comparison ends it (REPE: the
+   * elements differ; REPNE: they are equal) or the count runs out, while each operand's next
+   * element lies in the page and inside the segment's limit of its first one, which takes
+   * the fast path (Emitter.memory). The flags are the last comparison's (a SUB record: CMPS
+   * [ESI] - [EDI], SCAS AL/AX/EAX - [EDI]). Only reads happen before the end is known, so
+   * when the run would go on past a page, a limit or the chunk (the processor's next chunk
+   * is the instruction run again), the function leaves before it with nothing done, and
+   * tier 1 runs it; so it does for ECX = 0, which leaves the flags as they were. Linux's
+   * memcmp is a REPE CMPSB (199 k runs of its block went through JavaScript on the boot),
+   * its strlen a REPNE SCASB with ECX = -1.
+   */
+  repeatedCompare(i: Instr, k: number, cmps: boolean, size: number): void {
+    const c = this.c, sh = 31 - Math.clz32(size);
+    const n = this.local(), lim = this.local(), j = this.local(), src = this.local(), a = this.local(), b = this.local(), stop = this.local();
+    this.regGet(1, 4); c.tee(n).eqz().if(); this.exit(k); c.end();
+    // The chunk's bytes, then no further than the page and the limit of each operand.
+    c.get(n).const(1).sub().const(4095).and().const(1).add().const(sh).shl().set(lim);
+    const within = (seg: number): void => {
+      const room = (): void => { c.tee(V).get(lim).get(V).get(lim).ltU().select().set(lim); };
+      c.const(0x1000).get(LIN).const(0xfff).and().sub(); room();
+      const hi = this.flatLimit[seg];
+      if (hi !== -1) c.const(hi | 0); else c.const(0).load(this.ctx(Ctx.READ_HI + seg));
+      c.get(A).sub().const(1).add(); room();
+    };
+    if (cmps) {
+      this.memory(i, k, i.seg, size, false, () => { this.regGet(6, 4); });
+      within(i.seg);
+      c.get(X).set(src);
+    } else {
+      this.regGet(0, size); c.set(a);
+    }
+    this.memory(i, k, SegReg.ES, size, false, () => { this.regGet(7, 4); });
+    within(SegReg.ES);
+    c.get(lim).const(-size).and().set(lim);
+    c.const(0).set(j);
+    c.const(0).set(stop);
+    c.block(); c.loop();
+    c.get(j).get(lim).ltU().eqz().brIf(1); // no further element in reach
+    if (cmps) { c.get(src).get(j).add(); this.load(size); c.set(a); }
+    c.get(X).get(j).add(); this.load(size); c.set(b);
+    c.get(j).const(size).add().set(j);
+    c.get(a).get(b);
+    if (i.rep === Rep.RepE) c.ne(); else c.eq();
+    c.tee(stop).brIf(1); // the comparison ends it
+    c.br(0);
+    c.end(); c.end();
+    // Not ended by a comparison, with elements of the count left: nothing done, tier 1 runs it.
+    c.get(stop).eqz().get(j).const(sh).shrU().get(n).ltU().and().if(); this.exit(k); c.end();
+    const r = this.produce(LAZY_SUB, size, null);
+    c.get(a).set(r.d);
+    c.get(b).set(r.s);
+    c.get(a).get(b).sub().set(r.r);
+    if (cmps) { this.regGet(6, 4); c.get(j).add().set(a); this.regSet(6, 4, a); }
+    this.regGet(7, 4); c.get(j).add().set(b); this.regSet(7, 4, b);
+    c.get(n).get(j).const(sh).shrU().sub().set(a); this.regSet(1, 4, a);
   }
   /**
    * 1 on the stack if the access of `size` bytes at LIN crosses into the next page (only a
@@ -785,8 +848,9 @@ function takes(i: Instr): boolean {
   if (i.hasMem && !i.adsize32) return false;
   // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements.
   // REP STOS and REP MOVS too (Emitter.repeated).
-  if (kind === "lods" || kind === "scas") return i.rep === Rep.None && i.adsize32;
-  if (kind === "stos" || kind === "movs") return i.adsize32;
+  // REP STOS and REP MOVS (Emitter.repeated), REPE/REPNE CMPS and SCAS (repeatedCompare).
+  if (kind === "lods") return i.rep === Rep.None && i.adsize32;
+  if (kind === "stos" || kind === "movs" || kind === "cmps" || kind === "scas") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc" || kind === "in" || kind === "out" || kind === "cli") return true;
   const specs = i.def.operands;
@@ -1220,12 +1284,16 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       // As leave with SS.B = 1: a pop from EBP (ESP = EBP + 4, EBP = the dword).
       em.pop(k, 5, 5);
       return true;
-    case "lods": case "stos": case "movs": case "scas": {
+    case "lods": case "stos": case "movs": case "scas": case "cmps": {
       // One step of the string instruction with DF clear (checked at entry): as lodsOnce,
-      // stosOnce, movsOnce and scasOnce, each index advanced by the element's size.
+      // stosOnce, movsOnce, scasOnce and cmpsOnce, each index advanced by the element's size.
       const size = (i.opcode & 1) === 0 ? 1 : i.opsize32 ? 4 : 2;
       em.use.up = true;
-      if (i.rep !== Rep.None) { em.repeated(i, k, kind === "movs", size); return true; }
+      if (i.rep !== Rep.None) {
+        if (kind === "scas" || kind === "cmps") em.repeatedCompare(i, k, kind === "cmps", size);
+        else em.repeated(i, k, kind === "movs", size);
+        return true;
+      }
       const step = (reg: number, from: number): void => { c.get(from).const(size).add().set(V); em.regSet(reg, 4, V); };
       if (kind === "lods") {
         em.memory(i, k, i.seg, size, false, () => { em.regGet(6, 4); });
@@ -1246,12 +1314,24 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
         em.memStore(size, v);
         step(6, from);
         step(7, A);
-      } else {
+      } else if (kind === "scas") {
         em.memory(i, k, SegReg.ES, size, false, () => { em.regGet(7, 4); });
         const r = em.produce(LAZY_SUB, size, null);
         em.regGet(0, size); c.set(r.d);
         em.memLoad(size); c.set(r.s);
         c.get(r.d).get(r.s).sub().set(r.r);
+        step(7, A);
+      } else {
+        const v = em.locals++, from = em.locals++;
+        em.memory(i, k, i.seg, size, false, () => { em.regGet(6, 4); });
+        em.memLoad(size); c.set(v);
+        c.get(A).set(from);
+        em.memory(i, k, SegReg.ES, size, false, () => { em.regGet(7, 4); });
+        const r = em.produce(LAZY_SUB, size, null);
+        c.get(v).set(r.d);
+        em.memLoad(size); c.set(r.s);
+        c.get(r.d).get(r.s).sub().set(r.r);
+        step(6, from);
         step(7, A);
       }
       return true;
