@@ -82,11 +82,11 @@ export const CPU_SLOT = {
   CTX: 128,
   /** The TLB, 2^20 dwords (Cpu.tlb). */
   TLB: 4096,
-  /** The WebAssembly tier's blocks by physical address (wasm-block.ts): 2^16 slots of four dwords. */
+  /** The WebAssembly tier's blocks by physical address (wasm-block.ts): 2^18 slots of four dwords. */
   BLOCKS: 4096 + (4 << 20),
   /** The run loop's links: the block it found last at an EIP (wasm-block.ts `dispatcher`): 2^14 slots of four dwords. */
-  LINKS: 4096 + (5 << 20),
-  BYTES: 4096 + (5 << 20) + (1 << 18),
+  LINKS: 4096 + (8 << 20),
+  BYTES: 4096 + (8 << 20) + (1 << 18),
 } as const;
 /** CPU areas per memory: the machine's CPU and a monitor's vCPU, with room to spare. */
 const CPU_SLOTS = 4;
@@ -200,7 +200,7 @@ export class PhysicalMemory {
       regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
       ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
       tlb: new Int32Array(buf, base + CPU_SLOT.TLB, 1 << 20),
-      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 1 << 18),
+      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 4 << 18),
     };
   }
 
