@@ -8,19 +8,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlatMachine, CODE } from "../../../../test/support/flat-machine.js";
-import { loadAsm } from "../../../../test/protection/harness.js";
+import { CODE } from "../../../../test/support/flat-machine.js";
+import { runFlat, WASM_SOON } from "../../../../test/support/flat-run.js";
 import type { JitOptions } from "./block-compiler.js";
 
-const JIT: JitOptions = { hot: 2, generate: 1e9, wasm: 3, wasmBatch: 1 };
-
-function run(source: string, jit: false | JitOptions): { fm: FlatMachine; state: string } {
-  const fm = new FlatMachine({ cpl: 0, jit });
-  loadAsm(fm, source);
-  fm.cpu.run(10_000_000);
-  const c = fm.cpu;
-  return { fm, state: `${c.instructions} ${c.eip.toString(16)} ${[...c.regs.slice(0, 8)].join(",")} ${c.getEflags()} ${fm.mem.read32(0x200000)}` };
-}
+const JIT = WASM_SOON;
+const run = (source: string, jit: false | JitOptions): ReturnType<typeof runFlat> => runFlat(source, jit);
 
 test("a loop whose back edge is inside its block, an STI after it: the loop runs in WebAssembly, with the interpreter's results", () => {
   const source = "mov ecx, 20000\nxor eax, eax\nmov esi, 0x200000\nL:\nadd eax, ecx\nrol eax, 5\nmov [esi], eax\ndec ecx\njnz L\nmov al, 0x10\nsti\nhlt";

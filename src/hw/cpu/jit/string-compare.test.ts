@@ -5,22 +5,18 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlatMachine, CODE } from "../../../../test/support/flat-machine.js";
-import { loadAsm } from "../../../../test/protection/harness.js";
+import type { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { loopInWasm, runFlat, WASM_SOON } from "../../../../test/support/flat-run.js";
 import type { JitOptions } from "./block-compiler.js";
 
-const JIT: JitOptions = { hot: 2, generate: 1e9, wasm: 3, wasmBatch: 1 };
+const JIT = WASM_SOON;
 const DATA = 0x200000;
 
-function run(source: string, jit: false | JitOptions): { fm: FlatMachine; state: string } {
-  const fm = new FlatMachine({ cpl: 0, jit });
-  // Two strings that differ at byte 37, NUL-terminated at 60.
+/** Two strings that differ at byte 37, NUL-terminated at 60. */
+function strings(fm: FlatMachine): void {
   for (let k = 0; k < 60; k++) { fm.mem.write8(DATA + k, 0x41 + (k % 26)); fm.mem.write8(DATA + 0x100 + k, 0x41 + (k % 26) + (k === 37 ? 1 : 0)); }
-  loadAsm(fm, source);
-  fm.cpu.run(10_000_000);
-  const c = fm.cpu;
-  return { fm, state: `${c.instructions} ${c.eip.toString(16)} ${[...c.regs.slice(0, 8)].join(",")} ${c.getEflags()} ${fm.mem.read32(0x200400)}` };
 }
+const run = (source: string, jit: false | JitOptions): ReturnType<typeof runFlat> => runFlat(source, jit, 0x200400, strings);
 
 const LOOPS: [string, string][] = [
   // memcmp of lengths 0..63 (equal up to 37, then not); the flags and ECX, ESI, EDI after it.
@@ -37,14 +33,7 @@ const LOOPS: [string, string][] = [
 for (const [name, body] of LOOPS) {
   test(`${name} in a loop: WebAssembly as the interpreter, and the loop in WebAssembly`, () => {
     const source = `mov ebx, 2000\nxor edx, edx\nL:\n${body}\nmov [0x200400], edx\ndec ebx\njnz L\nhlt`;
-    const want = run(source, false).state;
-    const { fm, state } = run(source, JIT);
-    assert.equal(state, want);
-    assert.ok(fm.cpu.halted);
-    const blk = fm.cpu.cachedInstr(CODE + 7)?.block;
-    assert.ok(blk && blk.wasm >= 0, "the loop's block is WebAssembly");
-    const s = fm.cpu.jit!.stats;
-    assert.ok(s.wasmInstructions > 0.95 * fm.cpu.instructions, `${s.wasmInstructions} of ${fm.cpu.instructions} instructions in WebAssembly`);
+    loopInWasm(source, 7, 0x200400, strings);
   });
 }
 
