@@ -851,8 +851,7 @@ function takes(i: Instr): boolean {
   // changes nothing a single CPU does.)
   if (kind === undefined || i.code64 || !i.code32 || i.handler !== i.def.handler) return false;
   if (i.hasMem && !i.adsize32) return false;
-  // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements.
-  // REP STOS and REP MOVS too (Emitter.repeated).
+  // One string step (no REP prefix), 32-bit addresses; byte, word and dword elements; and
   // REP STOS and REP MOVS (Emitter.repeated), REPE/REPNE CMPS and SCAS (repeatedCompare).
   if (kind === "lods") return i.rep === Rep.None && i.adsize32;
   if (kind === "stos" || kind === "movs" || kind === "cmps" || kind === "scas") return i.adsize32;
