@@ -239,17 +239,13 @@ class Emitter {
     return (u.read & ~u.write) | (u.write << 8) | (u.stack ? FLAT_STACK : 0) | (u.up ? FLAT_UP : 0) | (u.tsc ? FLAT_TSC : 0) | (u.pushf ? FLAT_PUSHF : 0) | mode | u.flat;
   }
   /**
-   * A region's members (null: one block), the one being emitted, the local saying which one
-   * runs, the local of the next one's EIP, and where member t's Ctx.FLAT condition goes once
-   * every member is emitted ([byte offset, t]).
-   */
-  /**
    * The segments' limits when the block is compiled, for those flat then (-1 for the others):
    * their accesses take the short path, and the function's start checks the limit is the same.
    */
   flatLimit: number[] = [-1, -1, -1, -1, -1, -1];
   /** The flat segments the code uses (bit s; every member of a region). */
   flatUsed = 0;
+  /** A region's members (null: one block), the one being emitted, the local saying which one runs (the loop head's br_table). */
   region: readonly Member[] | null = null;
   member = 0;
   current = -1;
