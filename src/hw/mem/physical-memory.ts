@@ -200,7 +200,7 @@ export class PhysicalMemory {
       regsHi: new Int32Array(buf, base + CPU_SLOT.REGS_HI, 16),
       ctx: new Int32Array(buf, base + CPU_SLOT.CTX, 64),
       tlb: new Int32Array(buf, base + CPU_SLOT.TLB, 1 << 20),
-      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, 4 << 18),
+      blocks: new Int32Array(buf, base + CPU_SLOT.BLOCKS, (CPU_SLOT.LINKS - CPU_SLOT.BLOCKS) >> 2),
     };
   }
 

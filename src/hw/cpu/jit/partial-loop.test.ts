@@ -12,13 +12,12 @@ import { CODE } from "../../../../test/support/flat-machine.js";
 import { runFlat, WASM_SOON } from "../../../../test/support/flat-run.js";
 import type { JitOptions } from "./block-compiler.js";
 
-const JIT = WASM_SOON;
 const run = (source: string, jit: false | JitOptions): ReturnType<typeof runFlat> => runFlat(source, jit);
 
 test("a loop whose back edge is inside its block, an STI after it: the loop runs in WebAssembly, with the interpreter's results", () => {
   const source = "mov ecx, 20000\nxor eax, eax\nmov esi, 0x200000\nL:\nadd eax, ecx\nrol eax, 5\nmov [esi], eax\ndec ecx\njnz L\nmov al, 0x10\nsti\nhlt";
   const want = run(source, false).state;
-  const { fm, state } = run(source, JIT);
+  const { fm, state } = run(source, WASM_SOON);
   assert.equal(state, want);
   assert.ok(fm.cpu.halted);
   const blk = fm.cpu.cachedInstr(CODE + 12)?.block;
@@ -36,7 +35,7 @@ test("a block that reaches its STI on most runs stays out of WebAssembly (a func
   const source = "mov ecx, 20000\nxor eax, eax\nL:\nadd eax, ecx\ntest cl, 3\njz skip\nmov [0x200000], eax\nsti\nskip:\ndec ecx\njnz L\nhlt";
   const want = run(source, false).state;
   // Compiled after 40 runs at tier 1, about 10 of which left early.
-  const { fm, state } = run(source, { ...JIT, wasm: 40 });
+  const { fm, state } = run(source, { ...WASM_SOON, wasm: 40 });
   assert.equal(state, want);
   const blk = fm.cpu.cachedInstr(CODE + 7)?.block;
   assert.ok(blk, "the loop's block");

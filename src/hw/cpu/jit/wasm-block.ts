@@ -1249,7 +1249,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       rd(dst); c.set(old);
       rd(src); c.set(val);
       wr(dst, val);
-      em.regSet((src as { n: number }).n, size, old);
+      wr(src, old);
       return true;
     }
     case "in": case "out": {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Code, moduleOfFunctions } from "./wasm-writer.js";
 import { FlatMachine, CODE } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
+import { WASM_SOON } from "../../../../test/support/flat-run.js";
 
 /** The function names of a module's "name" section: function index → name. */
 function functionNames(mod: WebAssembly.Module): Map<number, string> {
@@ -47,7 +48,7 @@ test("the tier's modules name the run loop and each block by its physical addres
   Object.assign(Recording, Original);
   WebAssembly.Module = Recording;
   try {
-    const fm = new FlatMachine({ cpl: 0, jit: { hot: 2, generate: 1e9, wasm: 3, wasmBatch: 1 } });
+    const fm = new FlatMachine({ cpl: 0, jit: WASM_SOON });
     loadAsm(fm, "mov ecx, 5000\nxor eax, eax\nL:\nadd eax, ecx\ndec ecx\njnz L\nhlt");
     fm.cpu.run(1_000_000);
     assert.ok(fm.cpu.halted);
