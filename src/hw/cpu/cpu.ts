@@ -814,11 +814,19 @@ export class Cpu {
     }
   }
 
-  /** INVLPG: drop one page's translation, global or not. */
-  invalidatePage(lin: number): void {
+  /**
+   * A translation was dropped (INVLPG, here or in a WebAssembly block): what the fetch
+   * cached through one (its page, the code epoch that blocks and links depend on) goes too.
+   */
+  translationDropped(): void {
     this.fetchKey = -1;
     this.codeEpoch++;
     this.longFetchKey = NaN;
+  }
+
+  /** INVLPG: drop one page's translation, global or not. */
+  invalidatePage(lin: number): void {
+    this.translationDropped();
     if (this.lma) { this.long.invalidate(lin); return; }
     this.tlb[lin >>> 12] = 0;
   }

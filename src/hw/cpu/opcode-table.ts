@@ -51,11 +51,11 @@ export type Operand = string;
  * them, and "nop", "imul" (0F AF, 69, 6B), "not", "neg", "bswap", "leave", the string steps, "cmpxchg", "xadd", "rdtsc", "loop" (LOOP, LOOPE, LOOPNE),
  * "jcxz", MOV's moffs forms, PUSH r/m, "pushf" (PUSHFD), "mul" (MUL r/m32), "cwd" (CDQ),
  * "cmpxchg8b", "bt" (BT, BTS, BTR, BTC of a dword), "in" and "out" (port I/O, at the
- * instruction's guest time), "xchg", "cli", "shd" (SHLD, SHRD), "div" (DIV r/m32) and "popm"
- * (POP r/m32, 8F).
+ * instruction's guest time), "xchg", "cli", "shd" (SHLD, SHRD), "div" (DIV r/m32), "popm"
+ * (POP r/m32, 8F) and "invlpg".
  */
 export type Lowering = "alu" | "test" | "mov" | "inc" | "dec" | "push" | "pop" | "lea" | "movzx" | "movsx" | "jcc" | "shift" | "setcc" | "cmovcc" |
-  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmps" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm";
+  "call" | "ret" | "jmp" | "callind" | "jmpind" | "pushf" | "mul" | "cwd" | "nop" | "imul" | "not" | "neg" | "bswap" | "leave" | "lods" | "stos" | "movs" | "scas" | "cmps" | "cmpxchg" | "xadd" | "rdtsc" | "loop" | "jcxz" | "cmpxchg8b" | "bt" | "in" | "out" | "xchg" | "cli" | "shd" | "div" | "popm" | "invlpg";
 
 export interface OpDef {
   /** 0x00–0xFF one-byte opcodes; 0x0F00–0x0FFF two-byte; 0x0F38xx and 0x0F3Axx three-byte; -1 for the "(bad)" row. */
@@ -927,7 +927,7 @@ d(-1, "(bad)", "", sys.undefinedOpcode);
     // Port I/O: the WebAssembly tier calls the bus at the instruction's guest time (wasm-block.ts).
     [io.in_, "in"], [io.out, "out"],
     [data.xchg_Eb_Gb, "xchg"], [data.xchg_Ev_Gv, "xchg"], [data.xchg_eAX_Zv, "xchg"], [sys.cli, "cli"],
-    [shift.shld_Ev_Gv, "shd"], [shift.shrd_Ev_Gv, "shd"], [alu.div_Ev, "div"], [stack.pop_Ev, "popm"],
+    [shift.shld_Ev_Gv, "shd"], [shift.shrd_Ev_Gv, "shd"], [alu.div_Ev, "div"], [stack.pop_Ev, "popm"], [sys.invlpg, "invlpg"],
   ]);
   for (const row of OPCODES) {
     const k = kinds.get(row.handler);

@@ -76,6 +76,8 @@ const enum Ctx {
   TSC = 54,
   /** Set by the `io` import after a bus cycle when the run must leave after the instruction (WasmTier.portIo). */
   IO = 56,
+  /** Set by a block's INVLPG: WasmTier.run does the rest of Cpu.invalidatePage after the run (Cpu.translationDropped). */
+  TLB_DROPPED = 57,
   /**
    * The links' generation (the dispatcher's links are valid in it): changed by a run that
    * begins with another code epoch (dropped code changes it too), CS base or limit, fetch
@@ -113,6 +115,8 @@ const FLAT_TSC = 1 << 22;
 const FLAT_IO = 1 << 14;
 /** CPL 1, with the native entries' look-up table brought up to date (native-targets.ts). */
 const FLAT_CPL1 = 1 << 23;
+/** INVLPG needs no check and no exit: CPL 0, no monitor or hypervisor to intercept it. */
+const FLAT_INVLPG = 1 << 15;
 /**
  * Segment s is flat (bit 24 + s): base 0, reads and writes allowed from offset 0 up to one
  * limit. A function compiled for it adds no base and compares with its limit as a constant
@@ -268,6 +272,8 @@ class Emitter {
 
   /** The memory address of context entry k. */
   ctx(k: number): number { return ctxAddress(this.slot, k); }
+  /** The 32-bit TLB's address (Cpu.tlb). */
+  get tlb(): number { return this.slot.base + CPU_SLOT.TLB; }
   private local(): number { return this.locals++; }
 
   // ---- Registers: each one the block uses lives in a local, loaded at its start and stored
@@ -455,7 +461,7 @@ class Emitter {
       return;
     }
     const need = write ? NEED_W : NEED_R;
-    c.get(LIN).const(12).shrU().const(2).shl().load(this.slot.base + CPU_SLOT.TLB).tee(E);
+    c.get(LIN).const(12).shrU().const(2).shl().load(this.tlb).tee(E);
     c.get(need).and().get(need).ne();
     if (size > 1) { this.misaligned(size); c.or(); }
     if (write) c.get(E).const(12).shrU().load8u(this.slot.codePages).or();
@@ -853,6 +859,7 @@ function takes(i: Instr): boolean {
   if (kind === "stos" || kind === "movs" || kind === "cmps" || kind === "scas") return i.adsize32;
   if (kind === "bswap" || kind === "leave") return i.opsize32;
   if (kind === "rdtsc" || kind === "in" || kind === "out" || kind === "cli") return true;
+  if (kind === "invlpg") return i.hasMem;
   const specs = i.def.operands;
   // SHLD, SHRD (dword) by CL (a masked count of 0 is left to tier 1) or an immediate whose
   // masked count is not 0; DIV of a dword.
@@ -1197,6 +1204,21 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_IO).and().eqz().if(); em.exit(k); c.end();
       c.const(0).const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~F.IF).and().store(em.ctx(Ctx.ENTRY_FLAGS));
       return true;
+    case "invlpg": {
+      // As invlpg at CPL 0 with no monitor or hypervisor to intercept it (FLAT_INVLPG): the
+      // page's entry in the 32-bit TLB dropped, and with it every link of the run loop (they
+      // skip the TLB: Ctx.LINK_GEN, read again at each hop) and, in a region, every transition
+      // after it (they assume the page's translation); WasmTier.run does the rest of
+      // Cpu.invalidatePage after the run (Ctx.TLB_DROPPED). INVLPG ends its block: the run
+      // goes on through the run loop, which looks the next block up through the TLB.
+      c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_INVLPG).and().eqz().if(); em.exit(k); c.end();
+      em.effectiveAddress(i); c.const(0).load(em.ctx(Ctx.SEG_BASE + i.seg)).add();
+      c.const(12).shrU().const(2).shl().const(0).store(em.tlb);
+      c.const(0).const(0).load(em.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(em.ctx(Ctx.LINK_GEN));
+      c.const(0).const(1).store(em.ctx(Ctx.TLB_DROPPED));
+      if (em.region !== null) c.const(0).set(em.enterable);
+      return true;
+    }
     case "shd": {
       // As shld_Ev_Gv and shrd_Ev_Gv (dword, count 1–31) and doubleShift's flags: CF the last
       // bit out, OF whether the sign changed, SF ZF PF of the result, AF clear.
@@ -1761,6 +1783,7 @@ export class WasmTier {
     const host = cpu.guest === null && !cpu.nonRoot;
     if (host && !(cpu.features.strict && cpu.cpl > 0)) flat |= FLAT_PUSHF;
     if (ioDirect(cpu)) flat |= FLAT_IO;
+    if (host && cpu.cpl === 0) flat |= FLAT_INVLPG;
     if (host && ((cpu.cr4 & CR4_TSD) === 0 || cpu.cpl === 0)) {
       flat |= FLAT_TSC;
       const tsc = cpu.readTsc(), hi = Math.floor(tsc / 0x1_0000_0000);
@@ -1788,6 +1811,7 @@ export class WasmTier {
       this.newLinkGen();
     }
     ctx[Ctx.REPLAY] = 0;
+    ctx[Ctx.TLB_DROPPED] = 0;
     ctx[Ctx.CHAINED] = 0;
     // EIP as the int32 the function takes: a kernel's EIP above 2^31 passed as a number is a
     // heap number allocated at every entry; as int32 bits it is a small integer.
@@ -1796,6 +1820,7 @@ export class WasmTier {
     if ((flat & FLAT_CPL1) !== 0) cpu.mem.nativeTargets.settle?.();
     const total = ctx[Ctx.TOTAL];
     cpu.instructions += total;
+    if (ctx[Ctx.TLB_DROPPED] !== 0) cpu.translationDropped();
     // A CLI in the run cleared IF in the context's EFLAGS (nothing there sets it).
     if ((ctx[Ctx.ENTRY_FLAGS] & F.IF) === 0) cpu.flags &= ~F.IF;
     this.stats.wasmInstructions += total;
@@ -1843,7 +1868,6 @@ function dispatcher(slot: CpuSlot): Code {
   c.const(0).load(ctx(Ctx.BUDGET)).set(D_BUDGET);
   c.const(0).load(ctx(Ctx.FLAT)).const(FLAT_DIRECT).and().set(D_DIRECT);
   c.const(0).load(ctx(Ctx.CS_LIMIT)).set(D_CSLIMIT);
-  c.const(0).load(ctx(Ctx.LINK_GEN)).set(D_GEN);
   c.loop();
   // The instructions retired before this block (what a block's RDTSC adds to Ctx.TSC).
   c.const(0).get(D_TOTAL).store(ctx(Ctx.TOTAL));
@@ -1858,6 +1882,8 @@ function dispatcher(slot: CpuSlot): Code {
     c.get(D_RES).return();
   };
   c.get(D_RES).const(CONTINUE).and().eqz().if(); leave(); c.end();
+  // (Read at each hop: a block's INVLPG makes every link void.)
+  c.const(0).load(ctx(Ctx.LINK_GEN)).set(D_GEN);
   // The link for the next EIP, if it was made in this generation: the block found there
   // last time, without the look-ups below (the TLB, native pages and the map cannot have
   // changed for it: Ctx.LINK_GEN).
