@@ -13,7 +13,7 @@ import { Machine } from "./machine.js";
 import { CpuFault } from "./cpu/fault.js";
 import { CompiledBlock } from "./cpu/jit/block-compiler.js";
 import { PageBytes } from "./cpu/page-bytes.js";
-import { Instr } from "./cpu/instr.js";
+import { newInstr } from "./cpu/instr.js";
 import { Translation } from "./mmu/paging.js";
 import { Monitor } from "../vmm/monitor.js";
 
@@ -50,7 +50,7 @@ test("their first values are +0 where the model starts at zero", () => {
 });
 
 test("the block compiler's links, a page walk's frame and the monitor's cycle counts hold values of 2^31 and more without a new map", () => {
-  const mk = (): CompiledBlock => new CompiledBlock([new Instr()], 0);
+  const mk = (): CompiledBlock => new CompiledBlock([newInstr()], 0);
   widen("CompiledBlock", mk(), mk(), ["next0Eip", "next0Base", "next1Eip", "next1Base"]);
   widen("PageBytes", new PageBytes(), new PageBytes(), ["eip0"]);
   widen("Translation", new Translation(), new Translation(), ["frame"], 0xfee0_0000);

@@ -11,7 +11,7 @@ import { TLB_DIRTY, TLB_GLOBAL, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_US
 import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.js";
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
-import { Instr, type Handler } from "./instr.js";
+import { newInstr, type Instr, type Handler } from "./instr.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
 import { CONDITION, LAZY_FLAG } from "./flag-semantics.js";
@@ -157,7 +157,7 @@ function nativeHandler(mem: PhysicalMemory, phys: number, entry: NativeEntry): H
 
 /** The synthetic instruction that runs native code at `phys`, standing for `len` bytes. */
 function nativeInstrOf(phys: number, len: number, handler: Handler): Instr {
-  const ins = new Instr();
+  const ins = newInstr();
   ins.len = len;
   ins.code32 = true;
   ins.native = true;

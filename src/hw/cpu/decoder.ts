@@ -3,7 +3,7 @@
 // ModR/M byte and which immediates follow; the decoder reads prefixes, the opcode, ModR/M,
 // SIB, displacement and immediates into an Instr.
 
-import { Instr, Rep } from "./instr.js";
+import { newInstr, Rep, type Instr } from "./instr.js";
 import { OPCODES, type OpDef, type Operand } from "./opcode-table.js";
 import { SegReg } from "./segment.js";
 
@@ -117,7 +117,7 @@ function setImm(i: Instr, v: number): void {
 }
 
 export function decode(src: Src, eip: number, code32: boolean): Instr {
-  const i = new Instr();
+  const i = newInstr();
   i.code32 = code32;
   let opsize32 = code32, adsize32 = code32;
   let has66 = false;
@@ -271,7 +271,7 @@ for (const d of OPCODES) BYTE_FORM.set(d, isByteForm(d));
  * 8 for "d64"/"f64" rows and 4 for the rest. Rows without an x64 handler are #UD here.
  */
 export function decode64(src: Src, rip: number): Instr {
-  const i = new Instr();
+  const i = newInstr();
   i.code64 = true;
   let o16 = false, a32 = false, rex = 0;
   let segOverride = -1;
