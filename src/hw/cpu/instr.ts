@@ -91,7 +91,7 @@ export interface Instr {
  * literal's objects are allocated and, once most of them outlive the young generation (the
  * decoded-instruction cache keeps them), allocates the next ones there in the old generation
  * (allocation-site pretenuring). As a class's `new`, each one was copied twice by the
- * scavenger first: on the direct Linux boot 287 MB copied → 106 MB, its pauses 821 → 455 ms
+ * scavenger first: on the direct Linux boot 284 MB copied → 109 MB, its pauses 506 → 275 ms
  * (docs/jit.md, "Where it stands", fourteenth session). Every Instr comes from here, so all
  * have one hidden class.
  */
