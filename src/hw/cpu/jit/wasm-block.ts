@@ -485,11 +485,11 @@ class Emitter {
     c.get(n).if();
     c.get(n).const(31 - Math.clz32(size)).shl().set(bytes);
     if (movs) {
-      this.run(i, k, i.seg, false, 6, size, bytes);
+      this.elementRun(i, k, i.seg, false, 6, size, bytes);
       c.get(X).set(src);
-      this.run(i, k, SegReg.ES, true, 7, size, bytes);
+      this.elementRun(i, k, SegReg.ES, true, 7, size, bytes);
     } else {
-      this.run(i, k, SegReg.ES, true, 7, size, bytes);
+      this.elementRun(i, k, SegReg.ES, true, 7, size, bytes);
       this.regGet(0, size); c.set(v);
     }
     // Element by element, ascending (as the processor stores them).
@@ -512,7 +512,7 @@ class Emitter {
    * `reg` through `seg` (DF clear): the first element through the fast path (X its
    * address), the whole run inside its page and the segment's limit; else leave before k.
    */
-  private run(i: Instr, k: number, seg: number, write: boolean, reg: number, size: number, bytes: number): void {
+  private elementRun(i: Instr, k: number, seg: number, write: boolean, reg: number, size: number, bytes: number): void {
     const c = this.c;
     this.memory(i, k, seg, size, write, () => { this.regGet(reg, 4); });
     c.get(LIN).const(0xfff).and().get(bytes).add().const(0x1000).gtU();
@@ -1214,6 +1214,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_INVLPG).and().eqz().if(); em.exit(k); c.end();
       em.effectiveAddress(i); c.const(0).load(em.ctx(Ctx.SEG_BASE + i.seg)).add();
       c.const(12).shrU().const(2).shl().const(0).store(em.tlb);
+      // (The next generation as WasmTier.newLinkGen makes it: never 0.)
       c.const(0).const(0).load(em.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(em.ctx(Ctx.LINK_GEN));
       c.const(0).const(1).store(em.ctx(Ctx.TLB_DROPPED));
       if (em.region !== null) c.const(0).set(em.enterable);
