@@ -10,6 +10,7 @@ import { Pc } from "../src/hw/pc/pc.js";
 import { applyEntryState, ramWriter } from "../src/hw/pc/boot-entry.js";
 import { loadLinux, pcE820Map } from "../src/boot/index.js";
 import { cachedUnpacker } from "../src/cli/unpack-cache.js";
+import { workerCompiler } from "../src/cli/wasm-compiler.js";
 import { childRequest, reply, SerialWatch, type BootResult, type PhaseMark } from "./linux-common.js";
 
 function boot(): BootResult {
@@ -22,6 +23,8 @@ function boot(): BootResult {
   const pc = new Pc({
     ramBytes,
     acpi: true,
+    // As `vmm86 run` does (--jit-thread on).
+    jit: { compiler: workerCompiler() },
     serialOut: (b) => {
       if (watch.feed(b)) { readyAt = performance.now(); readyInstructions = pc.cpu.instructions; }
     },

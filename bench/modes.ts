@@ -24,6 +24,12 @@ import { parseCpuSpec } from "../src/hw/cpu/models.js";
 import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../src/guests/fetch-linux.js";
 import { RESERVETOP } from "../src/cli/run.js";
 import { monitorExits } from "../src/lab/microbench/measure.js";
+import { workerCompiler } from "../src/cli/wasm-compiler.js";
+import type { ModuleCompiler } from "../src/hw/cpu/jit/module-compiler.js";
+
+/** One worker compiles for every machine this process boots. */
+let shared: ModuleCompiler | null | undefined;
+const compiler = (): ModuleCompiler | null => (shared === undefined ? (shared = workerCompiler()) : shared);
 
 type Mode = { name: string; mode: "bare" | "trap" | "bt"; cpu: "standard" | "strict" };
 const MODES: Mode[] = [
@@ -48,7 +54,8 @@ interface Vm {
 }
 
 function makeVm(m: Mode, ramBytes: number, acpi: boolean, serialOut: (b: number) => void): Vm {
-  const opts = { ramBytes, acpi, model: parseCpuSpec(m.cpu), serialOut };
+  // The WebAssembly tier compiles on a worker thread, as under `vmm86 run` (--jit-thread on).
+  const opts = { ramBytes, acpi, model: parseCpuSpec(m.cpu), serialOut, jit: { compiler: compiler() } };
   if (m.mode === "bare") {
     const pc = new Pc(opts);
     return {

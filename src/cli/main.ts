@@ -97,6 +97,9 @@ Options for run:
   --jit on|js|off       compile hot guest code: blocks, then WebAssembly for the
                         hottest (default on); js without the WebAssembly tier; off
                         runs every instruction through the interpreter
+  --jit-thread on|off   compile WebAssembly on a worker thread while the guest runs
+                        (default on); off compiles it at once on the guest's thread,
+                        so --stats' counts of what ran where repeat exactly
   --post-port PORT      report each new value written to PORT as 'post: 0xNN' on stderr
   --debugcon [PORT:]FILE  bytes written to port 0xE9 (or PORT: 0x402 for SeaBIOS) go to
                         FILE ('stdout' for the terminal)
@@ -121,8 +124,8 @@ Options for run:
   --replay LOG          run the recorded guest again with the logged input at the logged
                         guest times (stdin is not read); the same output and final state
                         hash, else E_REPLAY_DIVERGED. Takes the host-only options (--stats,
-                        --timeout, --clock, --jit, --trace, --debugcon, --post-port) and
-                        --restore FILE for a snapshot that moved
+                        --timeout, --clock, --jit, --jit-thread, --trace, --debugcon,
+                        --post-port) and --restore FILE for a snapshot that moved
   --gdb [HOST:]PORT     serve the GDB remote protocol on PORT (loopback unless HOST is
                         given): the guest's registers, memory, breakpoints, watchpoints,
                         steps, in every --mode; gdb -ex 'target remote :PORT' (docs/gdb.md)

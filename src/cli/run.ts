@@ -38,6 +38,7 @@ import { gdbCommands } from "./gdb-commands.js";
 import { readSnapshot, stateHash, writeSnapshot, type Snapshot } from "./snapshot-file.js";
 import { readReplay, type ReplayLog } from "./replay-file.js";
 import { RecordReplay } from "./record-replay.js";
+import { workerCompiler } from "./wasm-compiler.js";
 import type { LineSink } from "./host-input.js";
 import { resolve as resolvePath } from "node:path";
 import {
@@ -60,6 +61,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   "max-instructions": { value: true },
   clock: { value: true },
   jit: { value: true },
+  "jit-thread": { value: true },
   protect: { value: true },
   "unsafe-protect": { value: false },
   "no-reservetop": { value: false },
@@ -286,7 +288,7 @@ function normalizeStatsFlag(argv: string[]): string[] {
 }
 
 /** Flags about the host's side of a run only: not logged by --record, free to change under --replay. */
-const HOST_ONLY_FLAGS = ["record", "replay", "stats", "stats-json", "timeout", "trace", "clock", "jit", "debugcon", "post-port", "help"];
+const HOST_ONLY_FLAGS = ["record", "replay", "stats", "stats-json", "timeout", "trace", "clock", "jit", "jit-thread", "debugcon", "post-port", "help"];
 
 /** The recorded run's command line, less the host-only flags (--restore's file made absolute). */
 function recordedArgs(p: ReturnType<typeof parseArgs>): string[] {
@@ -394,6 +396,8 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   if (clock !== "virtual" && clock !== "realtime") throw usageError("--clock must be 'virtual' or 'realtime'");
   const jit = p.flags.get("jit") ?? "on";
   if (jit !== "on" && jit !== "off" && jit !== "js") throw usageError("--jit must be 'on', 'js' or 'off'");
+  const jitThread = p.flags.get("jit-thread") ?? "on";
+  if (jitThread !== "on" && jitThread !== "off") throw usageError("--jit-thread must be 'on' or 'off'");
   const ramMiB = snap !== null ? restoredRam(p, snap) : mibFlag(p, "m", 2, 3072) ?? 128;
   const gdbSpec = p.flags.get("gdb");
   if (p.flags.has("wait-gdb") && typeof gdbSpec !== "string") throw usageError("--wait-gdb needs --gdb [HOST:]PORT");
@@ -483,8 +487,9 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     ramBytes,
     acpi: snap !== null ? snap.state.acpi : p.flags.get("bios") === undefined,
     model,
-    // "js": the block compiler without its WebAssembly tier (docs/jit.md).
-    jit: jit === "on" ? true : jit === "js" ? { wasm: 0 } : false,
+    // "js": the block compiler without its WebAssembly tier (docs/jit.md); "on" compiles the
+    // WebAssembly on a worker thread unless --jit-thread off.
+    jit: jit === "on" ? { compiler: jitThread === "on" ? workerCompiler() : null } : jit === "js" ? { wasm: 0 } : false,
     serialOut: (b: number) => { serialBuf.push(b); watch(b); if (serialBuf.length >= 4096) flushSerial(); },
     debugcon: (b: number) => { if (debugPort === 0xe9) debugByte(b); },
     post: postPort === 0x80 ? reportPost : undefined,

@@ -1684,6 +1684,9 @@ export class Cpu {
   run(budget: number): StopReason {
     this.stopReason = StopReason.None;
     this.sliceEnd = this.instructions + budget;
+    // Modules compiled on another thread since the last slice (JitOptions.compiler).
+    const wasm = this.jit?.wasm;
+    if (wasm !== undefined && wasm !== null && wasm.compiling) wasm.install();
     while (this.instructions < this.sliceEnd) {
       if (this.stopReason !== StopReason.None) return this.stopReason;
       // A host single-step takes no interrupt (as gdb expects of QEMU's stub: the step

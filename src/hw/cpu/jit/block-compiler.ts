@@ -25,6 +25,7 @@ import { NATIVE_RING1 } from "../../mem/physical-memory.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { ioDirect, WasmTier } from "./wasm-block.js";
+import type { ModuleCompiler } from "./module-compiler.js";
 import { DOUBLE_FIELD } from "../../double-field.js";
 
 /**
@@ -158,6 +159,12 @@ export interface JitOptions {
   wasmBatch?: number;
   /** Live blocks before the whole cache is dropped (bounded memory). */
   cacheBlocks?: number;
+  /**
+   * Where the WebAssembly tier's modules are compiled: by default at once, on the thread
+   * that runs the guest; a host with threads may pass one that compiles them on another
+   * (module-compiler.ts; the CLI's worker).
+   */
+  compiler?: ModuleCompiler | null;
 }
 
 /**
@@ -166,7 +173,7 @@ export interface JitOptions {
  * "Where it stands", twelfth session): against 1,000, bare -8 % at 250 and -10 % at 120,
  * trap -3.5 % at 300 and -2 % at 120, bt -0.7 % at 300 but +3 % at 120.
  */
-export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, wasm: 300, wasmBatch: 16, cacheBlocks: 32_768 };
+export const JIT_DEFAULTS: Required<JitOptions> = { hot: 24, generate: 50_000, wasm: 300, wasmBatch: 16, cacheBlocks: 32_768, compiler: null };
 /** The longest block, in instructions. */
 const MAX_INSTRUCTIONS = 48;
 
@@ -205,7 +212,7 @@ export class BlockCompiler {
     this.wasmAt = slot === null || wasm <= 0 ? -1 : wasm;
     this.wasmFlushAt = this.wasmAt < 0 ? -1 : this.wasmAt + (this.wasmAt >> 2);
     this.wasm = this.wasmAt > 0 ? new WasmTier(slot!, this.stats, Math.max(1, opts.wasmBatch ?? JIT_DEFAULTS.wasmBatch), (b) => this.holds(b),
-      cpu.mem, () => cpu.paging, () => cpu.segs, () => ioDirect(cpu)) : null;
+      cpu.mem, () => cpu.paging, () => cpu.segs, () => ioDirect(cpu), opts.compiler ?? null) : null;
     this.cacheBlocks = Math.max(1, opts.cacheBlocks ?? JIT_DEFAULTS.cacheBlocks);
   }
 
@@ -214,6 +221,9 @@ export class BlockCompiler {
     const list = this.perPage.get(page);
     if (list === undefined) return;
     this.perPage.delete(page);
+    // Not held any more (holds): a block queued for the WebAssembly tier, or being compiled
+    // there, is not installed after its page's code is gone.
+    for (const b of list) if (b.instrs[0].block === b) b.instrs[0].block = null;
     if (this.wasm !== null) for (const b of list) this.wasm.dropped(b);
     this.stats.invalidated += list.length;
     this.live -= list.length;

@@ -37,6 +37,7 @@ import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import type { Lowering } from "../opcode-table.js";
 import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
+import type { ModuleCompiler } from "./module-compiler.js";
 import { ioPrivileged, ioSize, portAccess } from "../exec/io.js";
 import { StopReason } from "../fault.js";
 
@@ -1462,6 +1463,9 @@ const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = T
  * while the next one is compiled here, can be reached through the TLB as a fetch would reach
  * it, and fits in the slice. What it cannot do, the run loop in JavaScript does.
  */
+/** A block whose function a batch's module holds: export `fn`, table index `index`, its region (null: none). */
+interface Made { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null; fn: number }
+
 export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly blocks: (CompiledBlock | null)[] = [];
@@ -1492,6 +1496,8 @@ export class WasmTier {
     private readonly segments: () => SegState,
     /** Whether the CPU's IN and OUT need no check and no exit now (ioDirect). */
     private readonly io: () => boolean,
+    /** Compiles the modules on another thread (JitOptions.compiler), or null: at once, here. */
+    private readonly compiler: ModuleCompiler | null = null,
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
@@ -1541,6 +1547,7 @@ export class WasmTier {
   /** Every block was dropped (BlockCompiler.evictAll): the map empties, table entries are reused. */
   clear(): void {
     this.newLinkGen();
+    this.clears++;
     this.next = 0;
     this.pending.length = 0;
     this.map.fill(0);
@@ -1594,21 +1601,57 @@ export class WasmTier {
     const batch = new Map<number, { block: CompiledBlock; index: number }>();
     blocks.forEach((block, k) => batch.set(block.instrs[0].phys, { block, index: first + k }));
     const fns: { code: Code; locals: number; debugName: string }[] = [];
-    const made: { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null }[] = [];
+    const made: Made[] = [];
     blocks.forEach((block, k) => {
       const region = this.region(block, batch);
       const f = this.function(block, region);
       if (f === null) return;
       // Named in CPU profiles by the physical address of the block (a region: of its first).
       fns.push({ ...f, debugName: `${region !== null ? "region" : "block"}@${block.instrs[0].phys.toString(16)}` });
-      made.push({ block, covered: f.covered, index: first + k, region });
+      made.push({ block, covered: f.covered, index: first + k, region, fn: made.length });
     });
     if (fns.length === 0) return;
-    const slot = this.slot;
-    const bytes = moduleOfFunctions(fns, slot.memory.buffer.byteLength >>> 16);
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: slot.memory, f: this.flags, io: this.portIo } }).exports;
-    made.forEach(({ block, covered, index, region }, k) => {
-      this.table.set(index, exports[String(k)]);
+    const bytes = moduleOfFunctions(fns, this.slot.memory.buffer.byteLength >>> 16);
+    if (this.compiler === null) this.instantiate(new WebAssembly.Module(bytes), made);
+    else this.waiting.push({ ticket: this.compiler.compile(bytes), made, clears: this.clears });
+  }
+
+  /** Batches handed to `compiler` (oldest first), with the cache's clear count then. */
+  private readonly waiting: { ticket: number; made: readonly Made[]; clears: number }[] = [];
+  /** Times the cache was cleared: a module compiled before the last clear is not installed. */
+  private clears = 0;
+  /** Whether batches are being compiled on another thread (Cpu.run installs them: `install`). */
+  get compiling(): boolean {
+    return this.waiting.length !== 0;
+  }
+
+  /**
+   * Install the modules `compiler` has finished, oldest first, without waiting for any. Each
+   * block is installed only if still held (a code write or an eviction since the batch was
+   * made drops it), and a region only if all its members are; a region not installed is
+   * made again after as many runs of its first block as the first time (as `dropped` does).
+   */
+  install(): void {
+    while (this.waiting.length > 0) {
+      const w = this.waiting[0];
+      const module = this.compiler!.take(w.ticket);
+      if (module === undefined) return;
+      this.waiting.shift();
+      if (module instanceof Error) throw module;
+      if (w.clears !== this.clears) continue;
+      this.instantiate(module, w.made.filter(({ block, region }) => {
+        const held = this.live(block) && (region === null || region.every((m) => this.live(m.block)));
+        if (!held && region !== null && this.live(block)) block.runs = 0;
+        return held;
+      }));
+    }
+  }
+
+  /** Instantiate a batch's module and enter its functions (`made`) in the table and the block map. */
+  private instantiate(module: WebAssembly.Module, made: readonly Made[]): void {
+    const exports = new WebAssembly.Instance(module, { e: { m: this.slot.memory, f: this.flags, io: this.portIo } }).exports;
+    made.forEach(({ block, covered, index, region, fn }) => {
+      this.table.set(index, exports[String(fn)]);
       this.members[index] = region ?? undefined;
       for (const m of region?.slice(1) ?? []) {
         const list = this.inRegions.get(m.block);

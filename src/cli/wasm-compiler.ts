@@ -1,0 +1,67 @@
+// The CLI's ModuleCompiler (src/hw/cpu/jit/module-compiler.ts): a worker thread compiles the
+// WebAssembly tier's modules while the guest runs on this one (docs/jit.md, "Compiling on
+// another thread"). The run loop never waits for it: `take` looks at the port without
+// blocking (receiveMessageOnPort), so the event loop need not turn during a run.
+
+import { setFlagsFromString } from "node:v8";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import type { ModuleCompiler } from "../hw/cpu/jit/module-compiler.js";
+
+// The worker's whole program: compile what comes, send the module back (a module crosses
+// threads without being compiled again: V8 shares its code).
+const WORKER = `
+const { workerData: port } = require("node:worker_threads");
+port.on("message", ({ ticket, bytes }) => {
+  let module = null, error = null;
+  try { module = new WebAssembly.Module(bytes); } catch (e) { error = String(e); }
+  port.postMessage({ ticket, module, error });
+});
+`;
+
+class WorkerCompiler implements ModuleCompiler {
+  private nextTicket = 0;
+  private readonly done = new Map<number, WebAssembly.Module | Error>();
+  constructor(private readonly worker: Worker, private readonly port: MessagePort) {}
+
+  compile(bytes: Uint8Array<ArrayBuffer>): number {
+    const ticket = this.nextTicket++;
+    this.port.postMessage({ ticket, bytes }, [bytes.buffer]);
+    return ticket;
+  }
+
+  take(ticket: number): WebAssembly.Module | Error | undefined {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      const r = m.message as { ticket: number; module: WebAssembly.Module | null; error: string | null };
+      this.done.set(r.ticket, r.module ?? new Error(`compiling a WebAssembly module on the worker: ${r.error}`));
+    }
+    const got = this.done.get(ticket);
+    if (got !== undefined) this.done.delete(ticket);
+    return got;
+  }
+
+  close(): void {
+    this.port.close();
+    void this.worker.terminate();
+  }
+}
+
+/**
+ * A compiler on a new worker thread, or null where the host cannot start one (the tier then
+ * compiles on this thread, as it does without a compiler). The worker does not keep the
+ * process alive.
+ */
+export function workerCompiler(): (ModuleCompiler & { close(): void }) | null {
+  // V8 compiles a module's functions when each is first called, on the calling thread,
+  // unless told to compile them with the module: then the worker does that too (about
+  // 30 µs a block function, measured on the Linux boot's modules).
+  setFlagsFromString("--no-wasm-lazy-compilation");
+  try {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(WORKER, { eval: true, workerData: port2, transferList: [port2] });
+    worker.unref();
+    port1.unref();
+    return new WorkerCompiler(worker, port1);
+  } catch {
+    return null;
+  }
+}

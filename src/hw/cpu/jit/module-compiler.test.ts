@@ -1,0 +1,122 @@
+// The WebAssembly tier with a compiler that finishes late (module-compiler.ts; the CLI's
+// worker, docs/jit.md "Compiling on another thread"): a batch's blocks run at tier 1 until
+// its module comes back, and a block whose code was written or dropped meanwhile is not
+// installed. Here the compiler hands each module back only after a set number of slices
+// have asked for it, so the window in which the guest rewrites the code is the same in
+// every run.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { loadAsm } from "../../../../test/protection/harness.js";
+import type { ModuleCompiler } from "./module-compiler.js";
+
+/** Compiles at once, but returns a module only at the `delay(ticket)`+1-th `take` of its ticket. */
+class LateCompiler implements ModuleCompiler {
+  private readonly modules: { module: WebAssembly.Module; asks: number }[] = [];
+  delivered = 0;
+  constructor(private readonly delay: (ticket: number) => number) {}
+  compile(bytes: Uint8Array<ArrayBuffer>): number {
+    this.modules.push({ module: new WebAssembly.Module(bytes), asks: 0 });
+    return this.modules.length - 1;
+  }
+  take(ticket: number): WebAssembly.Module | undefined {
+    const m = this.modules[ticket];
+    if (++m.asks <= this.delay(ticket)) return undefined;
+    this.delivered++;
+    return m.module;
+  }
+}
+
+/** Run `source` in slices of `slice` instructions (the tier installs modules between them) until HLT. */
+function run(source: string, compiler: ModuleCompiler | null | false, slice = 200): FlatMachine {
+  const fm = new FlatMachine({ cpl: 0, jit: compiler === false ? false : { hot: 1, wasm: 100, wasmBatch: 4, compiler } });
+  loadAsm(fm, source);
+  const cpu = fm.cpu;
+  cpu.halted = false;
+  for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(slice);
+  assert.ok(cpu.halted, "the program reached its HLT");
+  return fm;
+}
+
+/** The interpreter's result and instruction count, against each compiler. */
+function compare(source: string, ebx: number, delay: (ticket: number) => number = () => 3): { late: LateCompiler; wasm: number; share: number } {
+  const ref = run(source, false);
+  assert.equal(ref.cpu.regs[3] >>> 0, ebx, "the interpreter's result");
+  const late = new LateCompiler(delay);
+  let out = { late, wasm: 0, share: 0 };
+  for (const compiler of [null, late]) {
+    const fm = run(source, compiler);
+    const name = compiler === null ? "compiled at once" : "compiled late";
+    assert.equal(fm.cpu.regs[3] >>> 0, ebx, `${name}: the result`);
+    assert.equal(fm.cpu.instructions, ref.cpu.instructions, `${name}: the instruction count`);
+    const s = fm.cpu.jit!.stats;
+    if (compiler === late) out = { late, wasm: s.wasm, share: s.wasmInstructions / fm.cpu.instructions };
+  }
+  return out;
+}
+
+test("a block rewritten while its module compiles is not installed: the new code runs", () => {
+  // f is hot after 100 calls and its batch is compiled by the 125th; at the 130th call the
+  // loop rewrites f's ADD EAX imm32, before the module comes back (three slices later).
+  const { late, wasm, share } = compare(`
+      xor ebx, ebx
+      mov ecx, 3000
+      xor eax, eax
+    1:
+      cmp ecx, 2870
+      jne 2f
+      mov dword ptr [patch + 1], 5
+    2:
+      call f
+      dec ecx
+      jnz 1b
+      hlt
+    f:
+    patch:
+      .byte 0x05
+      .long 1
+      mov ebx, eax
+      ret`, 130 * 1 + 2870 * 5);
+  assert.ok(late.delivered >= 2, `modules delivered late: ${late.delivered}`);
+  assert.ok(wasm >= 2, `blocks installed: ${wasm}`);
+  assert.ok(share > 0.5, `share of instructions in WebAssembly: ${share.toFixed(2)}`);
+});
+
+test("blocks of a page dropped whole while their module compiles are not installed", () => {
+  // g and f are on the page after the loop's. Each of the first 255 turns rewrites g (a RET
+  // the loop calls): 255 partial drops. The 256th turn's write into code, f's ADD EAX
+  // imm32, drops that page whole (PARTIAL_DROPS, cpu.ts) while the second batch, which
+  // holds f, is still compiling: it comes back after 100 slices, the others after 3.
+  // Installed then, the old f would take the block map's slot of the new one, and the
+  // loop's blocks, in WebAssembly by then, would run it.
+  const { late, wasm } = compare(`
+      xor ebx, ebx
+      mov ecx, 3000
+      xor eax, eax
+    1:
+      call g
+      cmp ecx, 2745
+      jbe 2f
+      mov byte ptr [g], 0xc3
+      jmp 3f
+    2:
+      jne 3f
+      mov dword ptr [patch + 1], 5
+    3:
+      call f
+      dec ecx
+      jnz 1b
+      hlt
+      .balign 4096
+    g:
+      ret
+    f:
+    patch:
+      .byte 0x05
+      .long 1
+      mov ebx, eax
+      ret`, 255 * 1 + 2745 * 5, (ticket) => (ticket === 1 ? 100 : 3));
+  assert.ok(late.delivered >= 1, `modules delivered late: ${late.delivered}`);
+  assert.ok(wasm >= 1, `blocks installed: ${wasm}`);
+});
