@@ -106,7 +106,7 @@ export interface WasmBlock { run: () => number; instructions: number; emitNs: nu
 export function compileBlock(g: WasmGuest, body: GuestOp[], start: number, next: number, locals: boolean, liveFlags: boolean): WasmBlock {
   const t0 = process.hrtime.bigint();
   const { code, nLocals } = blockCode(body, start, next, locals, liveFlags);
-  const bytes = moduleOf(code, 0, nLocals, PAGES);
+  const bytes = moduleOf(code, 0, nLocals, { pages: PAGES, shared: false });
   const t1 = process.hrtime.bigint();
   const mod = new WebAssembly.Module(bytes);
   const inst = new WebAssembly.Instance(mod, { e: { m: g.memory } });

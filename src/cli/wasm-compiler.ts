@@ -7,11 +7,28 @@ import { setFlagsFromString } from "node:v8";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import type { ModuleCompiler } from "../hw/cpu/jit/module-compiler.js";
 
-// The worker's whole program: compile what comes, send the module back (a module crosses
-// threads without being compiled again: V8 shares its code).
+// The worker's whole program: compile what comes and send the module back (a module crosses
+// threads without being compiled again: V8 shares its code); and touch guest RAM's pages, a
+// chunk at a time so that a compile waits at most for one chunk. Adding 0 atomically writes
+// each page without changing a byte the guest may be writing at the same time.
 const WORKER = `
 const { workerData: port } = require("node:worker_threads");
-port.on("message", ({ ticket, bytes }) => {
+const PAGE = 1024, CHUNK = 256 * PAGE;
+const rams = [];
+function touch() {
+  const r = rams[0];
+  const end = Math.min(r.words.length, r.at + CHUNK);
+  for (let i = r.at; i < end; i += PAGE) Atomics.add(r.words, i, 0);
+  r.at = end;
+  if (end === r.words.length) rams.shift();
+  if (rams.length > 0) setImmediate(touch);
+}
+port.on("message", ({ ticket, bytes, ram, ramBytes }) => {
+  if (ram !== undefined) {
+    rams.push({ words: new Int32Array(ram, 0, ramBytes >>> 2), at: 0 });
+    if (rams.length === 1) setImmediate(touch);
+    return;
+  }
   let module = null, error = null;
   try { module = new WebAssembly.Module(bytes); } catch (e) { error = String(e); }
   port.postMessage({ ticket, module, error });
@@ -37,6 +54,10 @@ class WorkerCompiler implements ModuleCompiler {
     const got = this.done.get(ticket);
     if (got !== undefined) this.done.delete(ticket);
     return got;
+  }
+
+  prefault(memory: WebAssembly.Memory, bytes: number): void {
+    if (typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer) this.port.postMessage({ ram: memory.buffer, ramBytes: bytes });
   }
 
   close(): void {

@@ -28,7 +28,10 @@ export class Machine {
   exitStatus: number | null = null;
 
   constructor(opts: MachineOptions) {
-    this.mem = new PhysicalMemory(opts.ramBytes);
+    // A host helper thread that touches guest RAM before the guest does needs it shared.
+    const helper = typeof opts.jit === "object" ? opts.jit.compiler ?? null : null;
+    this.mem = new PhysicalMemory(opts.ramBytes, { shared: helper?.prefault !== undefined });
+    if (helper?.prefault !== undefined && this.mem.wasm !== null) helper.prefault(this.mem.wasm.memory, opts.ramBytes);
     // The legacy VGA/ROM window 0xA0000–0xFFFFF is not RAM.
     if (opts.ramBytes > 0xa0000) this.mem.addHole(0xa0000, Math.min(opts.ramBytes, 0x100000));
     this.cpu = new Cpu(this.mem, this.io, { model: opts.model, jit: opts.jit });

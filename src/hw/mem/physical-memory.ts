@@ -52,6 +52,11 @@ export interface PhysicalMemoryOptions {
    * (the monitor keeps its own RAM above the guest's).
    */
   viewOf?: PhysicalMemory;
+  /**
+   * Make the WebAssembly memory shared between threads (a SharedArrayBuffer), so that a
+   * helper thread can touch its pages before the guest does (ModuleCompiler.prefault).
+   */
+  shared?: boolean;
 }
 
 /**
@@ -109,7 +114,7 @@ export interface CpuSlot {
 }
 
 /** RAM, codePages and the CPU areas in one WebAssembly.Memory, or null where the host cannot make it. */
-function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array; notRam: Uint8Array } | null {
+function wasmState(ramSize: number, shared: boolean): { state: WasmState; ram: Uint8Array; codePages: Uint8Array; nativePages: Uint8Array; notRam: Uint8Array } | null {
   if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
   const codePages = ramSize, nativePages = codePages + (1 << 20), notRam = nativePages + (1 << 20);
   const targets = notRam + Math.ceil(ramSize / (1 << 24)) * 4096;
@@ -118,7 +123,7 @@ function wasmState(ramSize: number): { state: WasmState; ram: Uint8Array; codePa
   if (pages > 65536) return null;
   let memory: WebAssembly.Memory;
   try {
-    memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
   } catch {
     return null; // the host's address space for such memories is used up: plain arrays
   }
@@ -169,7 +174,7 @@ export class PhysicalMemory {
     if (ramSize <= 0 || ramSize % 4096 !== 0) throw new RangeError("RAM size must be a positive multiple of 4 KiB");
     const parent = opts.viewOf;
     if (parent !== undefined && ramSize > parent.ramSize) throw new RangeError("a view cannot be larger than its parent");
-    const wasm = parent === undefined ? wasmState(ramSize) : null;
+    const wasm = parent === undefined ? wasmState(ramSize, opts.shared === true) : null;
     this.wasm = parent !== undefined ? parent.wasm : wasm?.state ?? null;
     this.ram = parent !== undefined ? parent.ram.subarray(0, ramSize) : wasm?.ram ?? new Uint8Array(ramSize);
     this.ramSize = ramSize;

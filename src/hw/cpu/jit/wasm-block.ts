@@ -36,7 +36,7 @@ import { SegReg } from "../segment.js";
 import { CR4_TSD } from "../control-regs.js";
 import type { CompiledBlock } from "./block-compiler.js";
 import type { Lowering } from "../opcode-table.js";
-import { Code, dispatcherModule, moduleOfFunctions } from "./wasm-writer.js";
+import { Code, dispatcherModule, memoryImport, moduleOfFunctions } from "./wasm-writer.js";
 import type { ModuleCompiler } from "./module-compiler.js";
 import { ioPrivileged, ioSize, portAccess } from "../exec/io.js";
 import { StopReason } from "../fault.js";
@@ -1501,7 +1501,7 @@ export class WasmTier {
   ) {
     this.ctx = slot.ctx;
     this.map = slot.blocks;
-    const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, slot.memory.buffer.byteLength >>> 16, [
+    const bytes = dispatcherModule(dispatcher(slot), DISPATCH_LOCALS, memoryImport(slot.memory), [
       { params: 0, code: flagsNow(slot), locals: 4, name: "flags" },
       { params: 1, code: recordFlags(), locals: 10, name: "record" },
     ]);
@@ -1611,7 +1611,7 @@ export class WasmTier {
       made.push({ block, covered: f.covered, index: first + k, region, fn: made.length });
     });
     if (fns.length === 0) return;
-    const bytes = moduleOfFunctions(fns, this.slot.memory.buffer.byteLength >>> 16);
+    const bytes = moduleOfFunctions(fns, memoryImport(this.slot.memory));
     if (this.compiler === null) this.instantiate(new WebAssembly.Module(bytes), made);
     else this.waiting.push({ ticket: this.compiler.compile(bytes), made, clears: this.clears });
   }

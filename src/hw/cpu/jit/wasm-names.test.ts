@@ -33,7 +33,7 @@ function functionNames(mod: WebAssembly.Module): Map<number, string> {
 
 test("moduleOfFunctions names its functions after the two imported ones", () => {
   const body = (): Code => new Code().const(7);
-  const bytes = moduleOfFunctions([{ code: body(), locals: 0, debugName: "block@1000" }, { code: body(), locals: 0, debugName: "region@2000" }], 1);
+  const bytes = moduleOfFunctions([{ code: body(), locals: 0, debugName: "block@1000" }, { code: body(), locals: 0, debugName: "region@2000" }], { pages: 1, shared: false });
   const mod = new WebAssembly.Module(bytes);
   assert.deepEqual([...functionNames(mod)], [[2, "block@1000"], [3, "region@2000"]]);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });

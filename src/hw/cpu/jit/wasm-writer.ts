@@ -136,13 +136,25 @@ function name(out: Code, s: string): Code {
   return out;
 }
 
+/** The memory a module imports: exactly `pages` 64 KiB pages, shared between threads or not. */
+export interface MemoryImport {
+  pages: number;
+  shared: boolean;
+}
+
+/** What a module importing `memory` must declare (a shared memory only matches a shared import). */
+export function memoryImport(memory: WebAssembly.Memory): MemoryImport {
+  const buffer = memory.buffer;
+  return { pages: buffer.byteLength >>> 16, shared: typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer };
+}
+
 /**
  * A module (§5.5): function types of i32 parameters (each given by its count) and one i32
- * result; the imports `e.t` (a table of functions, if `table`), `e.m` (a memory of exactly
- * `pages` 64 KiB pages) and the functions `fnImports` (`e.<name>` of type index `type`:
- * functions 0, 1, …, the module's own after them); and `fns`, each exported under its name.
+ * result; the imports `e.t` (a table of functions, if `table`), `e.m` (`memory`) and the
+ * functions `fnImports` (`e.<name>` of type index `type`: functions 0, 1, …, the module's
+ * own after them); and `fns`, each exported under its name.
  */
-function module(types: readonly number[], table: boolean, fnImports: readonly { name: string; type: number }[], pages: number, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
+function module(types: readonly number[], table: boolean, fnImports: readonly { name: string; type: number }[], memory: MemoryImport, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
   const out = new Code();
   for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
   const typeSection = new Code().uleb(types.length);
@@ -154,7 +166,8 @@ function module(types: readonly number[], table: boolean, fnImports: readonly { 
   section(out, 1, typeSection);
   const imports = new Code().uleb(1 + (table ? 1 : 0) + fnImports.length);
   if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
-  name(name(imports, "e"), "m").byte(2).byte(1).uleb(pages).uleb(pages);
+  // Limits with a maximum (1), and shared (2: the threads proposal's flag).
+  name(name(imports, "e"), "m").byte(2).byte(memory.shared ? 3 : 1).uleb(memory.pages).uleb(memory.pages);
   for (const f of fnImports) name(name(imports, "e"), f.name).byte(0).uleb(f.type);
   const first = fnImports.length;
   section(out, 2, imports);
@@ -185,20 +198,20 @@ function module(types: readonly number[], table: boolean, fnImports: readonly { 
 
 /**
  * A module of one exported function `f` taking `params` i32s and returning an i32, with
- * `locals` more i32 locals, importing a memory of `pages` 64 KiB pages as `e.m`.
+ * `locals` more i32 locals, importing `memory` as `e.m`.
  */
-export function moduleOf(code: Code, params: number, locals: number, pages: number): Uint8Array<ArrayBuffer> {
-  return module([params], false, [], pages, [{ type: 0, code, locals, name: "f" }]);
+export function moduleOf(code: Code, params: number, locals: number, memory: MemoryImport): Uint8Array<ArrayBuffer> {
+  return module([params], false, [], memory, [{ type: 0, code, locals, name: "f" }]);
 }
 
 /**
  * A module of functions `(i32) -> i32`, each with its own count of more i32 locals, exported
- * as "0", "1", …, importing a memory of `pages` 64 KiB pages as `e.m`, a function `() -> i32`
+ * as "0", "1", …, importing `memory` as `e.m`, a function `() -> i32`
  * as `e.f` (function 0: Code.call(0)) and a function `(i32, i32, i32) -> i32` as `e.io`
  * (function 1): one compile for many blocks (V8's cost per module is most of a small block's).
  */
-export function moduleOfFunctions(fns: readonly { code: Code; locals: number; debugName?: string }[], pages: number): Uint8Array<ArrayBuffer> {
-  return module([1, 0, 3], false, [{ name: "f", type: 1 }, { name: "io", type: 2 }], pages,
+export function moduleOfFunctions(fns: readonly { code: Code; locals: number; debugName?: string }[], memory: MemoryImport): Uint8Array<ArrayBuffer> {
+  return module([1, 0, 3], false, [{ name: "f", type: 1 }, { name: "io", type: 2 }], memory,
     fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k), debugName: f.debugName })));
 }
 
@@ -211,12 +224,12 @@ export function moduleOfFunctions(fns: readonly { code: Code; locals: number; de
  * further functions, exported under their names, each with its number of parameters
  * (function 1, 2, … of the module: Code.call).
  */
-export function dispatcherModule(code: Code, locals: number, pages: number,
+export function dispatcherModule(code: Code, locals: number, memory: MemoryImport,
   more: readonly { params: number; code: Code; locals: number; name: string }[] = []): Uint8Array<ArrayBuffer> {
   const types = [2, 1, 0];
   const fns = more.map((f) => {
     if (!types.includes(f.params)) types.push(f.params);
     return { type: types.indexOf(f.params), code: f.code, locals: f.locals, name: f.name };
   });
-  return module(types, true, [], pages, [{ type: 0, code, locals, name: "f", debugName: "dispatch" }, ...fns.map((f) => ({ ...f, debugName: f.name }))]);
+  return module(types, true, [], memory, [{ type: 0, code, locals, name: "f", debugName: "dispatch" }, ...fns.map((f) => ({ ...f, debugName: f.name }))]);
 }
