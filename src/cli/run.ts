@@ -793,7 +793,7 @@ function jitLine(s: JitStats | null, instructions: number): string {
   const avg = s.compiled > 0 ? (s.compiledInstructions / s.compiled).toFixed(1) : "0";
   const wasmShare = instructions > 0 ? (100 * s.wasmInstructions / instructions).toFixed(1) : "0.0";
   return `stats: jit on: ${s.compiled} blocks compiled (${avg} instructions each), ${s.generated} generated as JavaScript (${s.lowered} instructions lowered), ` +
-    `${s.wasm} compiled to WebAssembly (${s.wasmCovered} instructions; entered ${s.wasmRuns} times from JavaScript, ${s.wasmChained} times from another block; ${s.wasmRegions} loops as regions of ${s.wasmRegionMembers} blocks), ${s.invalidated} invalidated, ` +
+    `${s.wasm} compiled to WebAssembly (${s.wasmCovered} instructions; entered ${s.wasmRuns} times from JavaScript, ${s.wasmChained} times from another block; ${s.wasmRegions} loops as regions of ${s.wasmRegionMembers} blocks; ${s.wasmModules} modules, ${s.wasmModulesOffThread} of them compiled on a worker thread, ${s.wasmDroppedCompiling} blocks dropped while compiling), ${s.invalidated} invalidated, ` +
     `${s.evicted} evicted, ${s.chained} entered by a chain link, ${s.resumed} resumed inside one, ${s.compileMs.toFixed(1)} ms compiling; ${share} % of instructions ran compiled, ${wasmShare} % in WebAssembly\n`;
 }
 

@@ -142,6 +142,11 @@ export interface JitStats {
   /** Region functions (a loop's blocks in one function), and the blocks they hold. */
   wasmRegions: number;
   wasmRegionMembers: number;
+  /** WebAssembly modules made (a batch of blocks each), and those compiled on another thread (JitOptions.compiler). */
+  wasmModules: number;
+  wasmModulesOffThread: number;
+  /** Blocks whose module was compiled on another thread but that a code write or an eviction dropped first (not installed). */
+  wasmDroppedCompiling: number;
 }
 
 /** When blocks are made and how many are kept (docs/jit.md; the defaults are measured there). */
@@ -185,6 +190,7 @@ export class BlockCompiler {
   readonly stats: JitStats = {
     compiled: 0, generated: 0, invalidated: 0, evicted: 0, compileMs: DOUBLE_FIELD, instructions: DOUBLE_FIELD, compiledInstructions: 0, chained: 0, resumed: 0, lowered: 0,
     wasm: 0, wasmCovered: 0, wasmInstructions: DOUBLE_FIELD, wasmRuns: 0, wasmChained: 0, wasmRegions: 0, wasmRegionMembers: 0,
+    wasmModules: 0, wasmModulesOffThread: 0, wasmDroppedCompiling: 0,
   };
   /** Blocks compiled from each physical page: what a write into the page may drop. */
   private readonly perPage = new Map<number, CompiledBlock[]>();

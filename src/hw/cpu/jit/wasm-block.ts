@@ -34,7 +34,7 @@ import { Rep } from "../instr.js";
 import { TLB_DIRTY, TLB_NOEXEC, TLB_RAM, TLB_SUP_W, TLB_USER, TLB_USER_W, TLB_VALID } from "../tlb-bits.js";
 import { SegReg } from "../segment.js";
 import { CR4_TSD } from "../control-regs.js";
-import type { CompiledBlock } from "./block-compiler.js";
+import type { CompiledBlock, JitStats } from "./block-compiler.js";
 import type { Lowering } from "../opcode-table.js";
 import { Code, dispatcherModule, memoryImport, moduleOfFunctions } from "./wasm-writer.js";
 import type { ModuleCompiler } from "./module-compiler.js";
@@ -1483,7 +1483,7 @@ export class WasmTier {
   private readonly pending: CompiledBlock[] = [];
   constructor(
     private readonly slot: CpuSlot,
-    private readonly stats: { wasm: number; wasmCovered: number; wasmInstructions: number; wasmRuns: number; wasmChained: number; wasmRegions: number; wasmRegionMembers: number },
+    private readonly stats: Pick<JitStats, "wasm" | "wasmCovered" | "wasmInstructions" | "wasmRuns" | "wasmChained" | "wasmRegions" | "wasmRegionMembers" | "wasmModules" | "wasmModulesOffThread" | "wasmDroppedCompiling">,
     /** Blocks compiled together (JitOptions.wasmBatch). */
     private readonly batch: number,
     /** Whether a block is still one the run loop may enter (not dropped or evicted). */
@@ -1612,8 +1612,12 @@ export class WasmTier {
     });
     if (fns.length === 0) return;
     const bytes = moduleOfFunctions(fns, memoryImport(this.slot.memory));
+    this.stats.wasmModules++;
     if (this.compiler === null) this.instantiate(new WebAssembly.Module(bytes), made);
-    else this.waiting.push({ ticket: this.compiler.compile(bytes), made, clears: this.clears });
+    else {
+      this.stats.wasmModulesOffThread++;
+      this.waiting.push({ ticket: this.compiler.compile(bytes), made, clears: this.clears });
+    }
   }
 
   /** Batches handed to `compiler` (oldest first), with the cache's clear count then. */
@@ -1638,10 +1642,11 @@ export class WasmTier {
       if (module === undefined) return;
       this.waiting.shift();
       if (module instanceof Error) throw module;
-      if (w.clears !== this.clears) continue;
+      if (w.clears !== this.clears) { this.stats.wasmDroppedCompiling += w.made.length; continue; }
       this.instantiate(module, w.made.filter(({ block, region }) => {
         const held = this.live(block) && (region === null || region.every((m) => this.live(m.block)));
         if (!held && region !== null && this.live(block)) block.runs = 0;
+        if (!held) this.stats.wasmDroppedCompiling++;
         return held;
       }));
     }
