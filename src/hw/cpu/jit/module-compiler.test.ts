@@ -40,18 +40,21 @@ function run(source: string, compiler: ModuleCompiler | null | false, slice = 20
 }
 
 /** The interpreter's result and instruction count, against each compiler. */
-function compare(source: string, ebx: number, delay: (ticket: number) => number = () => 3): { late: LateCompiler; wasm: number; share: number } {
+function compare(source: string, ebx: number, delay: (ticket: number) => number = () => 3): { late: LateCompiler; wasm: number; share: number; dropped: number } {
   const ref = run(source, false);
   assert.equal(ref.cpu.regs[3] >>> 0, ebx, "the interpreter's result");
   const late = new LateCompiler(delay);
-  let out = { late, wasm: 0, share: 0 };
+  let out = { late, wasm: 0, share: 0, dropped: 0 };
   for (const compiler of [null, late]) {
     const fm = run(source, compiler);
     const name = compiler === null ? "compiled at once" : "compiled late";
     assert.equal(fm.cpu.regs[3] >>> 0, ebx, `${name}: the result`);
     assert.equal(fm.cpu.instructions, ref.cpu.instructions, `${name}: the instruction count`);
     const s = fm.cpu.jit!.stats;
-    if (compiler === late) out = { late, wasm: s.wasm, share: s.wasmInstructions / fm.cpu.instructions };
+    if (compiler === late) {
+      out = { late, wasm: s.wasm, share: s.wasmInstructions / fm.cpu.instructions, dropped: s.wasmDroppedCompiling };
+      assert.equal(s.wasmModulesOffThread, s.wasmModules, "every module went through the compiler");
+    }
   }
   return out;
 }
@@ -59,7 +62,7 @@ function compare(source: string, ebx: number, delay: (ticket: number) => number 
 test("a block rewritten while its module compiles is not installed: the new code runs", () => {
   // f is hot after 100 calls and its batch is compiled by the 125th; at the 130th call the
   // loop rewrites f's ADD EAX imm32, before the module comes back (three slices later).
-  const { late, wasm, share } = compare(`
+  const { late, wasm, share, dropped } = compare(`
       xor ebx, ebx
       mov ecx, 3000
       xor eax, eax
@@ -81,6 +84,7 @@ test("a block rewritten while its module compiles is not installed: the new code
   assert.ok(late.delivered >= 2, `modules delivered late: ${late.delivered}`);
   assert.ok(wasm >= 2, `blocks installed: ${wasm}`);
   assert.ok(share > 0.5, `share of instructions in WebAssembly: ${share.toFixed(2)}`);
+  assert.ok(dropped >= 1, `blocks dropped while compiling: ${dropped}`);
 });
 
 test("blocks of a page dropped whole while their module compiles are not installed", () => {
@@ -90,7 +94,7 @@ test("blocks of a page dropped whole while their module compiles are not install
   // holds f, is still compiling: it comes back after 100 slices, the others after 3.
   // Installed then, the old f would take the block map's slot of the new one, and the
   // loop's blocks, in WebAssembly by then, would run it.
-  const { late, wasm } = compare(`
+  const { late, wasm, dropped } = compare(`
       xor ebx, ebx
       mov ecx, 3000
       xor eax, eax
@@ -119,4 +123,5 @@ test("blocks of a page dropped whole while their module compiles are not install
       ret`, 255 * 1 + 2745 * 5, (ticket) => (ticket === 1 ? 100 : 3));
   assert.ok(late.delivered >= 1, `modules delivered late: ${late.delivered}`);
   assert.ok(wasm >= 1, `blocks installed: ${wasm}`);
+  assert.ok(dropped >= 1, `blocks dropped while compiling: ${dropped}`);
 });
