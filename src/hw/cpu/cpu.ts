@@ -12,6 +12,7 @@ import { CpuFault, StopReason, Vector, VMEXIT, type FaultRecord } from "./fault.
 import * as F from "./eflags.js";
 import { Descriptor, SegmentCache, SegReg } from "./segment.js";
 import { newInstr, type Instr, type Handler } from "./instr.js";
+import { CodePage } from "./code-page.js";
 import { decode, decode64 } from "./decoder.js";
 import { deliverInterrupt, DeliveryScratch, IntKind } from "./interrupt.js";
 import { CONDITION, LAZY_FLAG } from "./flag-semantics.js";
@@ -132,7 +133,6 @@ function packedArray<T>(n: number, v: T): T[] {
  * packed array is packed, and made in one allocation, where pushing 4,096 elements grows
  * the array's store eleven times: half of the early boot's allocation by the cache).
  */
-const EMPTY_CODE_PAGE: (Instr | undefined)[] = packedArray<Instr | undefined>(4096, undefined);
 
 /** Why a processor shut down (SDM vol. 3 "Interrupt 8": a fault while delivering #DF). */
 export interface ShutdownCause {
@@ -170,19 +170,6 @@ function nativeInstrOf(phys: number, len: number, handler: Handler): Instr {
 const KEPT_WRITES = 4096;
 const PARTIAL_DROPS = 256;
 
-/** A page of the decoded-instruction cache, as code writes see it (Cpu.codeWritten). */
-class CodePage {
-  /**
-   * 1 for each byte a decoded instruction or a compiled block was made from since the page
-   * was first cached (bytes of instructions dropped since stay marked: the page is dropped
-   * whole after a few such writes).
-   */
-  readonly cover = new Uint8Array(4096);
-  /** Writes that touched no code. */
-  kept = 0;
-  /** Writes that dropped some of its code. */
-  partial = 0;
-}
 
 export class Cpu {
   readonly mem: PhysicalMemory;
@@ -388,25 +375,25 @@ export class Cpu {
   /** The code page last fetched from: linear page * 2 + user, its physical page and cache. */
   private fetchKey = -1;
   private fetchPhysPage = -1;
-  private fetchArr: Instr[] | undefined = undefined;
+  private fetchPage: CodePage | undefined = undefined;
   /** The same for 64-bit mode, keyed by the 36-bit linear page (NaN: none). */
   private longFetchKey = NaN;
   private longFetchPhysPage = -1;
-  private longFetchArr: Instr[] | undefined = undefined;
+  private longFetchPage: CodePage | undefined = undefined;
   /**
    * Decoded instructions by physical page (in two levels: 1024 directories of 1024 pages,
    * each made when a page in it first holds code), then offset. One flat array of 2^20 pages
    * had to be filled whole for every CPU made: 8 MB written, most of a short run's time.
    */
   // Built by push: `new Array(n)` would give V8 slow dictionary elements.
-  private readonly icacheDir: ((Instr[] | undefined)[] | undefined)[] = packedArray<(Instr[] | undefined)[] | undefined>(1 << 10, undefined);
+  private readonly icacheDir: ((CodePage | undefined)[] | undefined)[] = packedArray<(CodePage | undefined)[] | undefined>(1 << 10, undefined);
   /** The pages icache holds (with repeats after invalidations): what flushCodeCache visits. */
   private icachePages: number[] = [];
-  /** Emptied page arrays of invalidated pages, for reuse (invalidateCodePage). */
-  private readonly icacheFree: Instr[][] = [];
-  /** What codeWritten knows of each page icache holds. */
-  private readonly icacheCover = new Map<number, CodePage>();
-  private readonly coverFree: CodePage[] = [];
+  /**
+   * Emptied CodePages of invalidated pages, for reuse (invalidateCodePage: the kernel writes
+   * to pages it runs code from, thousands of invalidations per boot).
+   */
+  private readonly codePageFree: CodePage[] = [];
   private readonly scratchDesc = new Descriptor();
   /** Scratch descriptors and frame for interrupt delivery and far transfers (interrupt.ts). */
   readonly delivery = new DeliveryScratch();
@@ -1346,7 +1333,7 @@ export class Cpu {
   // =====================================================================================
 
   /** The decoded instructions of physical `page`, if it holds any. */
-  private icachePage(page: number): Instr[] | undefined {
+  private icachePage(page: number): CodePage | undefined {
     const dir = this.icacheDir[page >>> 10];
     return dir === undefined ? undefined : dir[page & 0x3ff];
   }
@@ -1365,7 +1352,7 @@ export class Cpu {
    *   code, say) stops costing a look at every write.
    */
   private codeWritten(page: number, off: number, len: number): boolean {
-    const info = this.icacheCover.get(page);
+    const info = this.icachePage(page);
     if (info === undefined) return false;
     const cover = info.cover, end = Math.min(off + len, 4096);
     let hit = false;
@@ -1373,10 +1360,9 @@ export class Cpu {
     if (!hit) {
       if (++info.kept < KEPT_WRITES) return true;
     } else if (++info.partial < PARTIAL_DROPS) {
-      const arr = this.icachePage(page)!;
       for (let o = Math.max(0, off - 14); o < end; o++) {
-        const ins = arr[o];
-        if (ins !== undefined && o + ins.len > off) arr[o] = undefined as unknown as Instr;
+        const ins = info.at(o);
+        if (ins !== undefined && o + ins.len > off) info.drop(o);
       }
       this.jit?.rangeWritten(page, off, end);
       this.codeEpoch++;
@@ -1388,26 +1374,20 @@ export class Cpu {
 
   /** Note `len` bytes at physical `phys` as code the cache holds (a compiled block's bytes). */
   markCode(phys: number, len: number): void {
-    const info = this.icacheCover.get(phys >>> 12);
+    const info = this.icachePage(phys >>> 12);
     if (info !== undefined) info.cover.fill(1, phys & 0xfff, Math.min((phys & 0xfff) + len, 4096));
   }
 
   private invalidateCodePage(page: number): void {
-    const arr = this.icachePage(page);
-    if (arr === undefined) return;
+    const info = this.icachePage(page);
+    if (info === undefined) return;
     this.icacheDir[page >>> 10]![page & 0x3ff] = undefined;
-    const info = this.icacheCover.get(page);
-    if (info !== undefined) {
-      this.icacheCover.delete(page);
-      if (this.coverFree.length < 64) { info.cover.fill(0); info.kept = 0; info.partial = 0; this.coverFree.push(info); }
-    }
-    // Keep a few emptied arrays for the next pages decoded (the kernel writes to pages it runs
-    // code from: thousands of invalidations per boot, each an array of 4096 to allocate).
-    if (this.icacheFree.length < 64) { arr.fill(undefined as unknown as Instr); this.icacheFree.push(arr); }
+    // Keep a few emptied for the next pages decoded.
+    if (this.codePageFree.length < 64) { info.reset(); this.codePageFree.push(info); }
     this.codeEpoch++;
     this.jit?.pageInvalidated(page);
-    if (this.fetchPhysPage === page) this.fetchArr = undefined;
-    if (this.longFetchPhysPage === page) this.longFetchArr = undefined;
+    if (this.fetchPhysPage === page) this.fetchPage = undefined;
+    if (this.longFetchPhysPage === page) this.longFetchPage = undefined;
   }
 
   flushCodeCache(): void {
@@ -1464,8 +1444,8 @@ export class Cpu {
     // it stays valid (reset by every TLB flush, INVLPG and code-page invalidation).
     if (m64) {
       const key = Math.floor(eip / 4096) * 2 + (user ? 1 : 0);
-      if (key === this.longFetchKey && this.longFetchArr !== undefined) {
-        const ins = this.longFetchArr[eip & 0xfff];
+      if (key === this.longFetchKey && this.longFetchPage !== undefined) {
+        const ins = this.longFetchPage.at(eip & 0xfff);
         if (ins !== undefined && ins.code64) return ins;
       }
     }
@@ -1480,55 +1460,49 @@ export class Cpu {
     const cached = this.icachePage(page);
     if (m64) {
       this.longFetchKey = Math.floor(lin / 4096) * 2 + (user ? 1 : 0);
-      this.longFetchArr = cached;
+      this.longFetchPage = cached;
       this.longFetchPhysPage = page;
     } else {
       this.longFetchKey = NaN;
     }
     if (cached !== undefined) {
-      const ins = cached[phys & 0xfff];
+      const ins = cached.at(phys & 0xfff);
       if (ins !== undefined && ins.code64 === m64 && ins.code32 === cs.big && (m64 || eip + ins.len - 1 <= cs.limit)) return ins;
     }
     const again = this.crossingInstr(lin, phys, m64);
     if (again !== null) return again;
     const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
-    if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchArr = arr;
+    if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchPage = arr;
     else this.rememberCrossing(ins, lin, phys, m64);
     return ins;
   }
 
   /**
    * Keep a freshly decoded instruction in the decoded-instruction cache if it lies wholly
-   * inside one page of RAM or ROM. Returns the page's array when the instruction was cached.
+   * inside one page of RAM or ROM. Returns the page's CodePage when the instruction was cached.
    */
-  private cacheInstr(ins: Instr, lin: number, phys: number): Instr[] | undefined {
+  private cacheInstr(ins: Instr, lin: number, phys: number): CodePage | undefined {
     ins.phys = phys;
     const page = phys >>> 12;
     if ((lin & 0xfff) + ins.len > 0x1000 || (this.mem.nativePages[page] & NATIVE_RING0) !== 0 || !this.mem.isCacheable(phys)) return undefined;
-    let arr = this.icachePage(page);
-    let info: CodePage;
-    if (arr === undefined) {
-      arr = this.icacheFree.pop() ?? EMPTY_CODE_PAGE.slice() as Instr[];
-      const dir = this.icacheDir[page >>> 10] ??= packedArray<Instr[] | undefined>(1 << 10, undefined);
-      dir[page & 0x3ff] = arr;
+    let info = this.icachePage(page);
+    if (info === undefined) {
+      info = this.codePageFree.pop() ?? new CodePage();
+      const dir = this.icacheDir[page >>> 10] ??= packedArray<CodePage | undefined>(1 << 10, undefined);
+      dir[page & 0x3ff] = info;
       this.icachePages.push(page);
-      info = this.coverFree.pop() ?? new CodePage();
-      this.icacheCover.set(page, info);
       this.mem.codePages[page] = 1;
-    } else {
-      info = this.icacheCover.get(page)!; // made with the page's array, dropped with it
     }
-    arr[phys & 0xfff] = ins;
+    info.put(phys & 0xfff, ins);
     info.cover.fill(1, phys & 0xfff, (phys & 0xfff) + ins.len);
     ins.cached = true;
-    return arr;
+    return info;
   }
 
   /** The decoded instruction the cache holds at `phys`, if any (the block compiler shares it). */
   cachedInstr(phys: number): Instr | undefined {
-    const arr = this.icachePage(phys >>> 12);
-    return arr === undefined ? undefined : arr[phys & 0xfff];
+    return this.icachePage(phys >>> 12)?.at(phys & 0xfff);
   }
 
   private fetchInstr(): Instr {
@@ -1537,8 +1511,8 @@ export class Cpu {
     const lin = (cs.base + eip) | 0;
     // The page instructions last came from: skip the translation while it stays valid.
     const key = ((lin >>> 12) * 2) + (this.cpl === 3 ? 1 : 0);
-    if (key === this.fetchKey && this.fetchArr !== undefined) {
-      const ins = this.fetchArr[lin & 0xfff];
+    if (key === this.fetchKey && this.fetchPage !== undefined) {
+      const ins = this.fetchPage.at(lin & 0xfff);
       if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if (this.lma) return this.fetchInstrLong();
@@ -1556,16 +1530,16 @@ export class Cpu {
     }
     const cached = this.icachePage(page);
     this.fetchKey = key;
-    this.fetchArr = cached;
+    this.fetchPage = cached;
     this.fetchPhysPage = page;
     if (cached !== undefined) {
-      const ins = cached[phys & 0xfff];
+      const ins = cached.at(phys & 0xfff);
       if (ins !== undefined && ins.code32 === cs.big && !ins.code64 && eip + ins.len - 1 <= cs.limit) return ins;
     }
     if ((nativeBits & NATIVE_RING1) !== 0 && this.cpl === 1) {
       const ins = this.ring1Native(lin, phys);
       if (ins !== undefined) {
-        if (this.fetchPhysPage === page) this.fetchArr = this.icachePage(page);
+        if (this.fetchPhysPage === page) this.fetchPage = this.icachePage(page);
         return ins;
       }
     }
@@ -1574,7 +1548,7 @@ export class Cpu {
     if (again !== null) return again;
     const ins = decode(this, eip, cs.big);
     const arr = this.cacheInstr(ins, lin, phys);
-    if (arr !== undefined && this.fetchPhysPage === page) this.fetchArr = arr;
+    if (arr !== undefined && this.fetchPhysPage === page) this.fetchPage = arr;
     else this.rememberCrossing(ins, lin, phys, false);
     return ins;
   }
