@@ -161,3 +161,31 @@ export function callLoop(change: string, call: string): string {
     jnz 1b
     hlt`;
 }
+
+/**
+ * A program that calls f `turns` times, f adding its ADD EAX's imm32 (1) to EAX and leaving
+ * EAX in EBX; when ECX (counting down from `turns`) reaches `at`, the loop rewrites that
+ * imm32 to 5 before the call. EBX ends as (turns - at) * 1 + at * 5: what a test runs to see
+ * that a block rewritten after it was compiled runs its new code.
+ */
+export function patchedCallLoop(turns: number, at: number): string {
+  return `
+      xor ebx, ebx
+      mov ecx, ${turns}
+      xor eax, eax
+    1:
+      cmp ecx, ${at}
+      jne 2f
+      mov dword ptr [patch + 1], 5
+    2:
+      call f
+      dec ecx
+      jnz 1b
+      hlt
+    f:
+    patch:
+      .byte 0x05
+      .long 1
+      mov ebx, eax
+      ret`;
+}

@@ -7,7 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { FlatMachine, patchedCallLoop } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { JitOptions } from "./block-compiler.js";
 
@@ -51,25 +51,7 @@ test("data written beside code on its page: the code stays decoded and compiled"
 
 test("a write into code drops the block it touches, not the page: the new code runs, the loop stays compiled", () => {
   // Halfway, the loop rewrites the imm32 of f's ADD EAX (05 id), on the loop's own page.
-  const stats = run(`
-      xor ebx, ebx
-      mov ecx, 2000
-      xor eax, eax
-    1:
-      cmp ecx, 1000
-      jne 2f
-      mov dword ptr [patch + 1], 5
-    2:
-      call f
-      dec ecx
-      jnz 1b
-      hlt
-    f:
-    patch:
-      .byte 0x05
-      .long 1
-      mov ebx, eax
-      ret`, 1000 * 1 + 1000 * 5);
+  const stats = run(patchedCallLoop(2000, 1000), 1000 * 1 + 1000 * 5);
   for (const s of stats) {
     // f's block (ADD, MOV, RET) and at most the block the fetch made of its ADD alone.
     assert.ok(s.invalidated >= 1 && s.invalidated <= 2, `blocks dropped ${s.invalidated}`);

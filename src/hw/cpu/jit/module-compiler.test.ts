@@ -7,7 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FlatMachine } from "../../../../test/support/flat-machine.js";
+import { FlatMachine, patchedCallLoop } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { ModuleCompiler } from "./module-compiler.js";
 
@@ -62,25 +62,7 @@ function compare(source: string, ebx: number, delay: (ticket: number) => number 
 test("a block rewritten while its module compiles is not installed: the new code runs", () => {
   // f is hot after 100 calls and its batch is compiled by the 125th; at the 130th call the
   // loop rewrites f's ADD EAX imm32, before the module comes back (three slices later).
-  const { late, wasm, share, dropped } = compare(`
-      xor ebx, ebx
-      mov ecx, 3000
-      xor eax, eax
-    1:
-      cmp ecx, 2870
-      jne 2f
-      mov dword ptr [patch + 1], 5
-    2:
-      call f
-      dec ecx
-      jnz 1b
-      hlt
-    f:
-    patch:
-      .byte 0x05
-      .long 1
-      mov ebx, eax
-      ret`, 130 * 1 + 2870 * 5);
+  const { late, wasm, share, dropped } = compare(patchedCallLoop(3000, 2870), 130 * 1 + 2870 * 5);
   assert.ok(late.delivered >= 2, `modules delivered late: ${late.delivered}`);
   assert.ok(wasm >= 2, `blocks installed: ${wasm}`);
   assert.ok(share > 0.5, `share of instructions in WebAssembly: ${share.toFixed(2)}`);
