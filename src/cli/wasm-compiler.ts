@@ -12,7 +12,7 @@ import type { ModuleCompiler } from "../hw/cpu/jit/module-compiler.js";
 // chunk at a time so that a compile waits at most for one chunk. Adding 0 atomically writes
 // each page without changing a byte the guest may be writing at the same time.
 const WORKER = `
-const { workerData: port } = require("node:worker_threads");
+const { workerData: { port, sent } } = require("node:worker_threads");
 // A lower priority than the guest's thread (nice 10, this thread only: Linux's
 // /proc/thread-self names it): woken by a module to compile, the worker would otherwise often
 // take the guest's core from it for the compile (a postMessage then took 0.2-0.3 ms of the
@@ -37,13 +37,24 @@ port.on("message", ({ ticket, bytes, ram, ramBytes }) => {
   let module = null, error = null;
   try { module = new WebAssembly.Module(bytes); } catch (e) { error = String(e); }
   port.postMessage({ ticket, module, error });
+  Atomics.add(sent, 0, 1);
 });
 `;
 
 class WorkerCompiler implements ModuleCompiler {
   private nextTicket = 0;
   private readonly done = new Map<number, WebAssembly.Module | Error>();
-  constructor(private readonly worker: Worker, private readonly port: MessagePort) {}
+  /** Replies taken from the port so far (to compare with `sent`). */
+  private received = 0;
+  constructor(
+    private readonly worker: Worker,
+    private readonly port: MessagePort,
+    /**
+     * Replies the worker has posted, counted after each: looking at the port costs about
+     * 10 µs (50 ms of the Linux boot's slices), an atomic load of this nothing.
+     */
+    private readonly sent: Int32Array,
+  ) {}
 
   compile(bytes: Uint8Array<ArrayBuffer>): number {
     const ticket = this.nextTicket++;
@@ -52,9 +63,12 @@ class WorkerCompiler implements ModuleCompiler {
   }
 
   take(ticket: number): WebAssembly.Module | Error | undefined {
-    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
-      const r = m.message as { ticket: number; module: WebAssembly.Module | null; error: string | null };
-      this.done.set(r.ticket, r.module ?? new Error(`compiling a WebAssembly module on the worker: ${r.error}`));
+    if (Atomics.load(this.sent, 0) !== this.received) {
+      for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+        const r = m.message as { ticket: number; module: WebAssembly.Module | null; error: string | null };
+        this.done.set(r.ticket, r.module ?? new Error(`compiling a WebAssembly module on the worker: ${r.error}`));
+        this.received++;
+      }
     }
     const got = this.done.get(ticket);
     if (got !== undefined) this.done.delete(ticket);
@@ -83,10 +97,11 @@ export function workerCompiler(): (ModuleCompiler & { close(): void }) | null {
   setFlagsFromString("--no-wasm-lazy-compilation");
   try {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER, { eval: true, workerData: port2, transferList: [port2] });
+    const sent = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER, { eval: true, workerData: { port: port2, sent }, transferList: [port2] });
     worker.unref();
     port1.unref();
-    return new WorkerCompiler(worker, port1);
+    return new WorkerCompiler(worker, port1, sent);
   } catch {
     return null;
   }
