@@ -1775,7 +1775,7 @@ export class WasmTier {
     em.regLocal.forEach((l, r) => { if ((em.written >> r) & 1) c.const(0).get(l).store(regs + 4 * r); });
     c.get(em.result);
     // The prologue, now that the segments and registers the code uses are known.
-    const pro = new Code();
+    const pro = new Code(c.length + 512);
     pro.const(0).load(em.ctx(Ctx.FLAT)).const(needs[0]).and().const(needs[0]).ne().if().const(0).return().end();
     pro.const(0).load(em.ctx(Ctx.NEED_R)).set(NEED_R);
     pro.const(0).load(em.ctx(Ctx.NEED_W)).set(NEED_W);

@@ -135,7 +135,6 @@ export class Code {
 interface ModuleFunction { type: number; code: Code; locals: number; name: string; debugName?: string }
 
 /** Append a section: its id, its body's length, its body. */
-function section(out: Code, id: number, body: Code): void { out.byte(id).uleb(body.length).append(body); }
 /** Append a name: its length, its (ASCII) characters. */
 function name(out: Code, s: string): Code {
   out.uleb(s.length);
@@ -169,45 +168,54 @@ export function memoryImport(memory: WebAssembly.Memory): MemoryImport {
  * own after them); and `fns`, each exported under its name.
  */
 function module(types: readonly number[], table: boolean, fnImports: readonly { name: string; type: number }[], memory: MemoryImport, fns: readonly ModuleFunction[]): Uint8Array<ArrayBuffer> {
-  const out = new Code(fns.reduce((n, f) => n + f.code.length + 40, 256));
+  // Two buffers a module: `out`, and `part` for each small section in turn (an ArrayBuffer
+  // costs 2-6 µs to allocate on the hosts vmm86 is measured on; a module had nine).
+  const out = new Code(fns.reduce((n, f) => n + f.code.length + 40, 256)), part = new Code(512);
+  const section = (id: number): void => {
+    out.byte(id).uleb(part.length).append(part);
+    part.length = 0;
+  };
   for (const x of [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) out.byte(x);
-  const typeSection = new Code().uleb(types.length);
+  part.uleb(types.length);
   for (const n of types) {
-    typeSection.byte(0x60).uleb(n);
-    for (let k = 0; k < n; k++) typeSection.byte(I32);
-    typeSection.byte(1).byte(I32);
+    part.byte(0x60).uleb(n);
+    for (let k = 0; k < n; k++) part.byte(I32);
+    part.byte(1).byte(I32);
   }
-  section(out, 1, typeSection);
-  const imports = new Code().uleb(1 + (table ? 1 : 0) + fnImports.length);
-  if (table) name(name(imports, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
+  section(1);
+  part.uleb(1 + (table ? 1 : 0) + fnImports.length);
+  if (table) name(name(part, "e"), "t").byte(1).byte(0x70).byte(0).byte(0);
   // Limits with a maximum (1), and shared (2: the threads proposal's flag).
-  name(name(imports, "e"), "m").byte(2).byte(memory.shared ? 3 : 1).uleb(memory.pages).uleb(memory.pages);
-  for (const f of fnImports) name(name(imports, "e"), f.name).byte(0).uleb(f.type);
+  name(name(part, "e"), "m").byte(2).byte(memory.shared ? 3 : 1).uleb(memory.pages).uleb(memory.pages);
+  for (const f of fnImports) name(name(part, "e"), f.name).byte(0).uleb(f.type);
   const first = fnImports.length;
-  section(out, 2, imports);
-  const funcs = new Code().uleb(fns.length);
-  for (const f of fns) funcs.uleb(f.type);
-  section(out, 3, funcs);
-  const exports = new Code().uleb(fns.length);
-  fns.forEach((f, k) => name(exports, f.name).byte(0).uleb(first + k));
-  section(out, 7, exports);
-  const bodies = new Code(fns.reduce((n, f) => n + f.code.length + 12, 8)).uleb(fns.length);
+  section(2);
+  part.uleb(fns.length);
+  for (const f of fns) part.uleb(f.type);
+  section(3);
+  part.uleb(fns.length);
+  fns.forEach((f, k) => name(part, f.name).byte(0).uleb(first + k));
+  section(7);
+  // The code section, written in place: each body is the locals' declaration (one entry of
+  // `locals` i32s, or none), the code and `end`, after its size.
+  const head = (f: ModuleFunction): number => (f.locals > 0 ? 2 + ulebLength(f.locals) : 1);
+  const size = (f: ModuleFunction): number => head(f) + f.code.length + 1;
+  out.byte(10).uleb(fns.reduce((n, f) => n + ulebLength(size(f)) + size(f), ulebLength(fns.length)));
+  out.uleb(fns.length);
   for (const f of fns) {
-    // The locals' declaration (one entry of `locals` i32s, or none), the code, `end`.
-    const head = f.locals > 0 ? 2 + ulebLength(f.locals) : 1;
-    bodies.uleb(head + f.code.length + 1);
-    if (f.locals > 0) bodies.byte(1).uleb(f.locals).byte(I32); else bodies.byte(0);
-    bodies.append(f.code).byte(0x0b);
+    out.uleb(size(f));
+    if (f.locals > 0) out.byte(1).uleb(f.locals).byte(I32); else out.byte(0);
+    out.append(f.code).byte(0x0b);
   }
-  section(out, 10, bodies);
   // The custom "name" section's function names (appendix 7.4.2): what a CPU profile shows
   // for each function in place of wasm-function[n].
-  if (fns.some((f) => f.debugName !== undefined)) {
-    const names = new Code(), named = fns.filter((f) => f.debugName !== undefined);
-    names.uleb(named.length);
-    fns.forEach((f, k) => { if (f.debugName !== undefined) name(names.uleb(first + k), f.debugName); });
-    const body = name(new Code(), "name").byte(1).uleb(names.length).append(names);
-    section(out, 0, body);
+  const named = fns.filter((f) => f.debugName !== undefined);
+  if (named.length > 0) {
+    part.uleb(named.length);
+    fns.forEach((f, k) => { if (f.debugName !== undefined) name(part.uleb(first + k), f.debugName); });
+    const subsection = part.length;
+    out.byte(0).uleb(ulebLength(4) + 4 + 1 + ulebLength(subsection) + subsection);
+    name(out, "name").byte(1).uleb(subsection).append(part);
   }
   return out.bytes.subarray(0, out.length);
 }
