@@ -107,3 +107,33 @@ test("blocks of a page dropped whole while their module compiles are not install
   assert.ok(wasm >= 1, `blocks installed: ${wasm}`);
   assert.ok(dropped >= 1, `blocks dropped while compiling: ${dropped}`);
 });
+
+test("a region takes as members blocks whose batch is still compiling, as it takes them installed", () => {
+  // A loop of three blocks, each in a batch of its own (wasmBatch 1): the later batches'
+  // regions reach the earlier blocks while those are still with the compiler.
+  const source = `
+      xor ebx, ebx
+      mov ecx, 5000
+    1:
+      add ebx, ecx
+      test ecx, 1
+      jz 2f
+      add ebx, 3
+    2:
+      sub ebx, 1
+      dec ecx
+      jnz 1b
+      hlt`;
+  const members = (compiler: ModuleCompiler | null): number => {
+    const fm = new FlatMachine({ cpl: 0, jit: { hot: 1, wasm: 100, wasmBatch: 1, compiler } });
+    loadAsm(fm, source);
+    const cpu = fm.cpu;
+    cpu.halted = false;
+    for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(200);
+    assert.ok(cpu.halted);
+    return cpu.jit!.stats.wasmRegionMembers;
+  };
+  const now = members(null), late = members(new LateCompiler(() => 20));
+  assert.ok(now >= 2, `region members compiled at once: ${now}`);
+  assert.equal(late, now, "region members compiled late");
+});

@@ -1549,6 +1549,7 @@ export class WasmTier {
   clear(): void {
     this.newLinkGen();
     this.clears++;
+    this.inFlight.clear();
     this.next = 0;
     this.pending.length = 0;
     this.map.fill(0);
@@ -1618,6 +1619,7 @@ export class WasmTier {
     else {
       this.stats.wasmModulesOffThread++;
       this.waiting.push({ ticket: this.compiler.compile(bytes), made, clears: this.clears });
+      for (const m of made) this.inFlight.set(m.block.instrs[0].phys, m);
     }
   }
 
@@ -1625,6 +1627,13 @@ export class WasmTier {
   private readonly waiting: { ticket: number; made: readonly Made[]; clears: number }[] = [];
   /** Times the cache was cleared: a module compiled before the last clear is not installed. */
   private clears = 0;
+  /**
+   * The blocks of `waiting`'s batches by physical address: a later batch's regions take them
+   * as members as they would take them installed (a region holds its members' code; the
+   * Linux boot's XZ loop made 55 region members instead of 77 without this, and took half as
+   * many hops again through the run loop).
+   */
+  private readonly inFlight = new Map<number, { block: CompiledBlock; index: number }>();
   /** Whether batches are being compiled on another thread (Cpu.run installs them: `install`). */
   get compiling(): boolean {
     return this.waiting.length !== 0;
@@ -1642,6 +1651,7 @@ export class WasmTier {
       const module = this.compiler!.take(w.ticket);
       if (module === undefined) return;
       this.waiting.shift();
+      for (const m of w.made) if (this.inFlight.get(m.block.instrs[0].phys) === m) this.inFlight.delete(m.block.instrs[0].phys);
       if (module instanceof Error) throw module;
       if (w.clears !== this.clears) { this.stats.wasmDroppedCompiling += w.made.length; continue; }
       this.instantiate(module, w.made.filter(({ block, region }) => {
@@ -1687,6 +1697,8 @@ export class WasmTier {
     const at = (phys: number): { block: CompiledBlock; index: number } | null => {
       const b = batch.get(phys);
       if (b !== undefined) return b;
+      const f = this.inFlight.get(phys);
+      if (f !== undefined && this.live(f.block)) return f;
       const slot = 4 * mapSlot(phys);
       if (this.map[slot] !== ((phys + 1) | 0)) return null;
       const index = this.map[slot + 1] & 0xfffff, block = this.blocks[index];
