@@ -1458,15 +1458,15 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
 const NEED_R_USER = TLB_VALID | TLB_RAM | TLB_USER, NEED_R_SUP = TLB_VALID | TLB_RAM;
 const NEED_W_USER = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_USER_W, NEED_W_SUP = TLB_VALID | TLB_RAM | TLB_DIRTY | TLB_SUP_W;
 
+/** A block whose function a batch's module holds: export `fn`, table index `index`, its region (null: none). */
+interface Made { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null; fn: number }
+
 /**
  * The WebAssembly tier of one CPU: its block functions in one table, the block map by
  * physical address, and a run loop in WebAssembly (`dispatch`) that goes from block to block
  * while the next one is compiled here, can be reached through the TLB as a fetch would reach
  * it, and fits in the slice. What it cannot do, the run loop in JavaScript does.
  */
-/** A block whose function a batch's module holds: export `fn`, table index `index`, its region (null: none). */
-interface Made { block: CompiledBlock; covered: number; index: number; region: readonly Member[] | null; fn: number }
-
 export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly blocks: (CompiledBlock | null)[] = [];
