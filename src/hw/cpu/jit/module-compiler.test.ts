@@ -137,3 +137,52 @@ test("a region takes as members blocks whose batch is still compiling, as it tak
   assert.ok(now >= 2, `region members compiled at once: ${now}`);
   assert.equal(late, now, "region members compiled late");
 });
+
+test("a batch compiled before the cache was evicted whole is not installed", () => {
+  // At most four live blocks (cacheBlocks). The first loop's block is hot at its 100th turn
+  // and goes to the compiler (back 20 slices later); the straight run of blocks after the
+  // loop makes a fifth block meanwhile, which drops them all: the batch comes back to a
+  // cleared cache. The second loop compiles again; the sum is the interpreter's.
+  const source = `
+      xor ebx, ebx
+      mov ecx, 150
+    1:
+      add ebx, ecx
+      dec ecx
+      jnz 1b
+      jmp 2f
+    2:
+      add ebx, 1
+      jmp 3f
+    3:
+      add ebx, 2
+      jmp 4f
+    4:
+      add ebx, 3
+      jmp 5f
+    5:
+      add ebx, 4
+      mov ecx, 3000
+    6:
+      add ebx, ecx
+      dec ecx
+      jnz 6b
+      hlt`;
+  const run = (compiler: ModuleCompiler | null | false): FlatMachine => {
+    const fm = new FlatMachine({ cpl: 0, jit: compiler === false ? false : { hot: 1, wasm: 100, wasmBatch: 1, cacheBlocks: 4, compiler } });
+    loadAsm(fm, source);
+    const cpu = fm.cpu;
+    cpu.halted = false;
+    for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(200);
+    assert.ok(cpu.halted);
+    return fm;
+  };
+  const ref = run(false), fm = run(new LateCompiler(() => 20));
+  assert.equal(fm.cpu.regs[3] >>> 0, 150 * 151 / 2 + 10 + 3000 * 3001 / 2, "the result");
+  assert.equal(fm.cpu.regs[3], ref.cpu.regs[3], "the interpreter's result");
+  assert.equal(fm.cpu.instructions, ref.cpu.instructions, "the instruction count");
+  const s = fm.cpu.jit!.stats;
+  assert.ok(s.evicted > 0, `blocks evicted: ${s.evicted}`);
+  assert.ok(s.wasmDroppedCompiling > 0, `blocks dropped while compiling: ${s.wasmDroppedCompiling}`);
+  assert.ok(s.wasm > 0, `blocks installed: ${s.wasm}`);
+});
