@@ -128,12 +128,6 @@ function packedArray<T>(n: number, v: T): T[] {
   return a;
 }
 
-/**
- * A page of the decoded-instruction cache, empty: a copy of one made once (`slice` of a
- * packed array is packed, and made in one allocation, where pushing 4,096 elements grows
- * the array's store eleven times: half of the early boot's allocation by the cache).
- */
-
 /** Why a processor shut down (SDM vol. 3 "Interrupt 8": a fault while delivering #DF). */
 export interface ShutdownCause {
   /** The exceptions in the order they were raised: the first one, #DF, the last. */
@@ -169,7 +163,6 @@ function nativeInstrOf(phys: number, len: number, handler: Handler): Instr {
 /** Writes beside a page's code, and writes into it, after which the page is dropped whole. */
 const KEPT_WRITES = 4096;
 const PARTIAL_DROPS = 256;
-
 
 export class Cpu {
   readonly mem: PhysicalMemory;

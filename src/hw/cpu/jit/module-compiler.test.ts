@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { FlatMachine, patchedCallLoop } from "../../../../test/support/flat-machine.js";
 import { loadAsm } from "../../../../test/protection/harness.js";
 import type { ModuleCompiler } from "./module-compiler.js";
+import type { JitOptions } from "./block-compiler.js";
 
 /** Compiles at once, but returns a module only at the `delay(ticket)`+1-th `take` of its ticket. */
 class LateCompiler implements ModuleCompiler {
@@ -28,13 +29,16 @@ class LateCompiler implements ModuleCompiler {
   }
 }
 
-/** Run `source` in slices of `slice` instructions (the tier installs modules between them) until HLT. */
-function run(source: string, compiler: ModuleCompiler | null | false, slice = 200): FlatMachine {
-  const fm = new FlatMachine({ cpl: 0, jit: compiler === false ? false : { hot: 1, wasm: 100, wasmBatch: 4, compiler } });
+/**
+ * Run `source` in slices of 200 instructions (the tier installs modules between them) until
+ * HLT; `compiler` false: the interpreter. `more`: JitOptions besides hot 1, wasm 100, batch 4.
+ */
+function run(source: string, compiler: ModuleCompiler | null | false, more: JitOptions = {}): FlatMachine {
+  const fm = new FlatMachine({ cpl: 0, jit: compiler === false ? false : { hot: 1, wasm: 100, wasmBatch: 4, ...more, compiler } });
   loadAsm(fm, source);
   const cpu = fm.cpu;
   cpu.halted = false;
-  for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(slice);
+  for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(200);
   assert.ok(cpu.halted, "the program reached its HLT");
   return fm;
 }
@@ -124,15 +128,7 @@ test("a region takes as members blocks whose batch is still compiling, as it tak
       dec ecx
       jnz 1b
       hlt`;
-  const members = (compiler: ModuleCompiler | null): number => {
-    const fm = new FlatMachine({ cpl: 0, jit: { hot: 1, wasm: 100, wasmBatch: 1, compiler } });
-    loadAsm(fm, source);
-    const cpu = fm.cpu;
-    cpu.halted = false;
-    for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(200);
-    assert.ok(cpu.halted);
-    return cpu.jit!.stats.wasmRegionMembers;
-  };
+  const members = (compiler: ModuleCompiler | null): number => run(source, compiler, { wasmBatch: 1 }).cpu.jit!.stats.wasmRegionMembers;
   const now = members(null), late = members(new LateCompiler(() => 20));
   assert.ok(now >= 2, `region members compiled at once: ${now}`);
   assert.equal(late, now, "region members compiled late");
@@ -168,16 +164,7 @@ test("a batch compiled before the cache was evicted whole is not installed", () 
       dec ecx
       jnz 6b
       hlt`;
-  const run = (compiler: ModuleCompiler | null | false): FlatMachine => {
-    const fm = new FlatMachine({ cpl: 0, jit: compiler === false ? false : { hot: 1, wasm: 100, wasmBatch: 1, cacheBlocks: 4, compiler } });
-    loadAsm(fm, source);
-    const cpu = fm.cpu;
-    cpu.halted = false;
-    for (let n = 0; !cpu.halted && n < 10_000; n++) cpu.run(200);
-    assert.ok(cpu.halted);
-    return fm;
-  };
-  const ref = run(false), fm = run(new LateCompiler(() => 20));
+  const ref = run(source, false), fm = run(source, new LateCompiler(() => 20), { wasmBatch: 1, cacheBlocks: 4 });
   assert.equal(fm.cpu.regs[3] >>> 0, 150 * 151 / 2 + 10 + 3000 * 3001 / 2, "the result");
   assert.equal(fm.cpu.regs[3], ref.cpu.regs[3], "the interpreter's result");
   assert.equal(fm.cpu.instructions, ref.cpu.instructions, "the instruction count");
