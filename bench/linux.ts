@@ -19,6 +19,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { cachedLinux, fetchLinux, type LinuxImage } from "../src/guests/fetch-linux.js";
 import { cachedUnpacker } from "../src/cli/unpack-cache.js";
+import { NODE_FLAGS } from "../src/cli/relaunch.js";
 import { parseSetupHeader } from "../src/boot/linux.js";
 import { BENCH_CMDLINE, BENCH_RAM_MIB, PHASES, SerialWatch, type BootRequest, type BootResult } from "./linux-common.js";
 
@@ -68,8 +69,11 @@ function parse(argv: string[]): { only: Set<string>; timeoutS: number; runs: num
   return { only, timeoutS, runs };
 }
 
-/** Runs a bench child (a compiled bench/linux-*.js) and waits for its one result. */
-function runChild(script: string, req: BootRequest): Promise<BootResult> {
+/**
+ * Runs a bench child (a compiled bench/linux-*.js) with Node's options `execArgv` and waits
+ * for its one result.
+ */
+function runChild(script: string, req: BootRequest, execArgv: readonly string[] = []): Promise<BootResult> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (r: BootResult): void => {
@@ -78,7 +82,7 @@ function runChild(script: string, req: BootRequest): Promise<BootResult> {
       clearTimeout(guard);
       resolve(r);
     };
-    const child = fork(join(HERE, script), [JSON.stringify(req)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(join(HERE, script), [JSON.stringify(req)], { execArgv: [...execArgv], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     // The child keeps its own time limit; this one catches a child that hangs outside it.
     const guard = setTimeout(() => {
       child.kill("SIGKILL");
@@ -239,9 +243,9 @@ async function main(): Promise<number> {
 
   const plan: { key: string; name: string; path: string; run: () => Promise<BootResult> }[] = [
     { key: "vmm86-direct", name: "vmm86", path: "direct entry",
-      run: () => runChild("linux-vmm86.js", { ...base, entry: "direct", log: join(logDir, "vmm86-direct.log") }) },
+      run: () => runChild("linux-vmm86.js", { ...base, entry: "direct", log: join(logDir, "vmm86-direct.log") }, NODE_FLAGS) },
     { key: "vmm86-bzimage", name: "vmm86", path: "bzImage decompressor",
-      run: () => runChild("linux-vmm86.js", { ...base, entry: "bzimage", log: join(logDir, "vmm86-bzimage.log") }) },
+      run: () => runChild("linux-vmm86.js", { ...base, entry: "bzimage", log: join(logDir, "vmm86-bzimage.log") }, NODE_FLAGS) },
     { key: "v86", name: `v86 ${v86Version()}`, path: "SeaBIOS, bzImage",
       run: () => {
         if (!existsSync(bios)) return Promise.resolve({ ok: false, reason: `no SeaBIOS at ${bios} (run scripts/bench-linux-setup.sh)` });

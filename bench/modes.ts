@@ -25,6 +25,7 @@ import { cachedLinux, DEFAULT_CMDLINE, READY_MARKER } from "../src/guests/fetch-
 import { RESERVETOP } from "../src/cli/run.js";
 import { monitorExits } from "../src/lab/microbench/measure.js";
 import { workerCompiler } from "../src/cli/wasm-compiler.js";
+import { NODE_FLAGS } from "../src/cli/relaunch.js";
 import type { ModuleCompiler } from "../src/hw/cpu/jit/module-compiler.js";
 
 /** One worker compiles for every machine this process boots. */
@@ -147,13 +148,14 @@ const median = (xs: number[]): number => { const v = [...xs].sort((p, q) => p - 
 const workloads: [string, (m: Mode) => Result][] = [["compute loop (20 M instr)", computeLoop], ["Linux boot to shell", linuxBoot]];
 
 /**
- * One run in a process of its own (`--one W M`), as a user runs one mode per `vmm86 run`.
+ * One run in a process of its own (`--one W M`), as a user runs one mode per `vmm86 run`,
+ * with the Node options `vmm86` runs with (NODE_FLAGS).
  * In one process the first mode (bare) also paid for V8 compiling the hardware model, which
  * the modes after it found done: that flattered their ratios (the same afternoon, trap ÷
  * bare came out 1.07–1.30 in one process and 1.28–1.36 apart).
  */
 function runApart(w: number, m: number): Result {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", String(w), String(m)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [...NODE_FLAGS, fileURLToPath(import.meta.url), "--one", String(w), String(m)], { encoding: "utf8", maxBuffer: 1 << 24 });
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
   if (r.status !== 0 || line === undefined) {
     return { seconds: NaN, guestInstructions: 0, counters: {}, ok: false, note: `the run failed (exit ${r.status}): ${r.stderr.trim().split("\n").pop() ?? ""}` };

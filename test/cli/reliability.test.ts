@@ -4,11 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../support/paths.js";
+import { NODE_FLAGS } from "../../src/cli/relaunch.js";
 
 const BIN = join(REPO_ROOT, "bin", "vmm86.js");
 
@@ -272,4 +273,39 @@ test("--timeout holds under trap and bt too, for a protected-mode guest rewritin
     // machine; before the fix the same run took 30–60 s.
     assert.ok(r.ms < 10_000, `${mode}: --timeout 1 took ${r.ms} ms`);
   }
+});
+
+/** The processes whose parent is `pid` (Linux's /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(d));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** Whether process `pid` still runs (a zombie does not). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch { return false; }
+}
+
+test("the command runs the CLI with its Node options, and no run outlives a launcher killed outright", async () => {
+  const c = start(["run", "--bios", rom(PROMPT_THEN_LOOP), "--timeout", "60"]);
+  await c.waitOut("R>", 5000);
+  const kids = childrenOf(c.proc.pid!);
+  assert.equal(kids.length, 1, `the launcher's children: ${kids.join(", ")}`);
+  const argv = readFileSync(`/proc/${kids[0]}/cmdline`, "utf8").split("\0");
+  for (const f of NODE_FLAGS) assert.ok(argv.includes(f), `${f} not in ${argv.join(" ")}`);
+  c.proc.kill("SIGKILL");
+  await c.exited;
+  const until = Date.now() + 10_000;
+  while (running(kids[0]) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!running(kids[0]), "the run went on without its launcher");
 });
