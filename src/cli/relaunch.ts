@@ -53,9 +53,15 @@ export function relaunch(script: string, args: string[]): Promise<never> {
   });
 }
 
-/** In the relaunched process: end as on SIGTERM when the launcher goes away. */
+/**
+ * In the relaunched process: end as on SIGTERM when the launcher goes away. (The mark is
+ * taken out of the environment, so a `vmm86` this process starts, as the lab's commands do,
+ * is relaunched in its turn.)
+ */
 export function watchLauncher(): void {
-  if (process.env[RELAUNCHED] !== "1" || process.channel === undefined) return;
+  const relaunched = process.env[RELAUNCHED] === "1";
+  delete process.env[RELAUNCHED];
+  if (!relaunched || process.channel === undefined) return;
   process.channel.unref();
   process.on("disconnect", () => { process.kill(process.pid, "SIGTERM"); });
 }
