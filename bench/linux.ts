@@ -70,8 +70,8 @@ function parse(argv: string[]): { only: Set<string>; timeoutS: number; runs: num
 }
 
 /**
- * Runs a bench child (a compiled bench/linux-*.js) with Node's options `execArgv` and waits
- * for its one result.
+ * Runs a bench child (a compiled bench/linux-*.js) with Node options `execArgv` added to this
+ * process's, and waits for its one result.
  */
 function runChild(script: string, req: BootRequest, execArgv: readonly string[] = []): Promise<BootResult> {
   return new Promise((resolve) => {
@@ -82,7 +82,7 @@ function runChild(script: string, req: BootRequest, execArgv: readonly string[] 
       clearTimeout(guard);
       resolve(r);
     };
-    const child = fork(join(HERE, script), [JSON.stringify(req)], { execArgv: [...execArgv], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(join(HERE, script), [JSON.stringify(req)], { execArgv: [...execArgv, ...process.execArgv], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     // The child keeps its own time limit; this one catches a child that hangs outside it.
     const guard = setTimeout(() => {
       child.kill("SIGKILL");
