@@ -1465,8 +1465,8 @@ export class Cpu {
     const again = this.crossingInstr(lin, phys, m64);
     if (again !== null) return again;
     const ins = m64 ? decode64(this, eip) : decode(this, eip, cs.big);
-    const arr = this.cacheInstr(ins, lin, phys);
-    if (arr !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchPage = arr;
+    const held = this.cacheInstr(ins, lin, phys);
+    if (held !== undefined && m64 && this.longFetchPhysPage === page) this.longFetchPage = held;
     else this.rememberCrossing(ins, lin, phys, m64);
     return ins;
   }
@@ -1540,8 +1540,8 @@ export class Cpu {
     const again = this.crossingInstr(lin, phys, false);
     if (again !== null) return again;
     const ins = decode(this, eip, cs.big);
-    const arr = this.cacheInstr(ins, lin, phys);
-    if (arr !== undefined && this.fetchPhysPage === page) this.fetchPage = arr;
+    const held = this.cacheInstr(ins, lin, phys);
+    if (held !== undefined && this.fetchPhysPage === page) this.fetchPage = held;
     else this.rememberCrossing(ins, lin, phys, false);
     return ins;
   }

@@ -1482,6 +1482,17 @@ export class WasmTier {
   private readonly map: Int32Array;
   /** Blocks waiting to be compiled (enqueue). */
   private readonly pending: CompiledBlock[] = [];
+  /** Batches handed to `compiler` (oldest first), with the cache's clear count then. */
+  private readonly waiting: { ticket: number; made: readonly Made[]; clears: number }[] = [];
+  /** Times the cache was cleared: a module compiled before the last clear is not installed. */
+  private clears = 0;
+  /**
+   * The blocks of `waiting`'s batches by physical address: a later batch's regions take them
+   * as members as they would take them installed (a region holds its members' code; the
+   * Linux boot's XZ loop made 55 region members instead of 77 without this, and took half as
+   * many hops again through the run loop).
+   */
+  private readonly inFlight = new Map<number, { block: CompiledBlock; index: number }>();
   constructor(
     private readonly slot: CpuSlot,
     private readonly stats: Pick<JitStats, "wasm" | "wasmCovered" | "wasmInstructions" | "wasmRuns" | "wasmChained" | "wasmRegions" | "wasmRegionMembers" | "wasmModules" | "wasmModulesOffThread" | "wasmDroppedCompiling">,
@@ -1623,17 +1634,6 @@ export class WasmTier {
     }
   }
 
-  /** Batches handed to `compiler` (oldest first), with the cache's clear count then. */
-  private readonly waiting: { ticket: number; made: readonly Made[]; clears: number }[] = [];
-  /** Times the cache was cleared: a module compiled before the last clear is not installed. */
-  private clears = 0;
-  /**
-   * The blocks of `waiting`'s batches by physical address: a later batch's regions take them
-   * as members as they would take them installed (a region holds its members' code; the
-   * Linux boot's XZ loop made 55 region members instead of 77 without this, and took half as
-   * many hops again through the run loop).
-   */
-  private readonly inFlight = new Map<number, { block: CompiledBlock; index: number }>();
   /** Whether batches are being compiled on another thread (Cpu.run installs them: `install`). */
   get compiling(): boolean {
     return this.waiting.length !== 0;
