@@ -19,6 +19,12 @@ export class Code {
   }
   /** Blocks, loops and ifs open (a `br` to the outermost is `br(open - 1)`). */
   open = 0;
+  /** Empty again, keeping its buffer (a body written into the same Code each time). */
+  reset(): this {
+    this.length = 0;
+    this.open = 0;
+    return this;
+  }
   /** Append one byte. */
   byte(x: number): this {
     if (this.length === this.bytes.length) this.grow(1);
@@ -26,7 +32,7 @@ export class Code {
     return this;
   }
   /** Append another body's bytes. */
-  append(c: Code): this {
+  append(c: Body): this {
     if (this.length + c.length > this.bytes.length) this.grow(c.length);
     this.bytes.set(c.view, this.length);
     this.length += c.length;
@@ -132,7 +138,10 @@ export class Code {
 }
 
 /** A module function: its type (an index into the module's types), its code, its i32 locals beyond the parameters, its export name. */
-interface ModuleFunction { type: number; code: Code; locals: number; name: string; debugName?: string }
+/** A function body's bytes: a Code, or a part of one (FunctionBodies). */
+export interface Body { readonly length: number; readonly view: Uint8Array }
+
+interface ModuleFunction { type: number; code: Body; locals: number; name: string; debugName?: string }
 
 /** Append a section: its id, its body's length, its body. */
 /** Append a name: its length, its (ASCII) characters. */
@@ -234,7 +243,7 @@ export function moduleOf(code: Code, params: number, locals: number, memory: Mem
  * as `e.f` (function 0: Code.call(0)) and a function `(i32, i32, i32) -> i32` as `e.io`
  * (function 1): one compile for many blocks (V8's cost per module is most of a small block's).
  */
-export function moduleOfFunctions(fns: readonly { code: Code; locals: number; debugName?: string }[], memory: MemoryImport): Uint8Array<ArrayBuffer> {
+export function moduleOfFunctions(fns: readonly { code: Body; locals: number; debugName?: string }[], memory: MemoryImport): Uint8Array<ArrayBuffer> {
   return module([1, 0, 3], false, [{ name: "f", type: 1 }, { name: "io", type: 2 }], memory,
     fns.map((f, k) => ({ type: 0, code: f.code, locals: f.locals, name: String(k), debugName: f.debugName })));
 }
