@@ -160,9 +160,16 @@ function nativeInstrOf(phys: number, len: number, handler: Handler): Instr {
   return ins;
 }
 
-/** Writes beside a page's code, and writes into it, after which the page is dropped whole. */
+/**
+ * Writes beside a page's code, and writes into it, after which the page is dropped whole.
+ * (Writes into it were 256 until the seventeenth session: a binary translator's cache pages,
+ * patched at every chain and stub, reached that, and the 82 k instructions dropped with them
+ * on bt's Linux boot, garbage soon after they were decoded, kept V8 from pretenuring the
+ * cache's Instrs: docs/jit.md. The bare boot makes 18 k more such writes before its pages
+ * go.)
+ */
 const KEPT_WRITES = 4096;
-const PARTIAL_DROPS = 256;
+const PARTIAL_DROPS = 4096;
 
 export class Cpu {
   readonly mem: PhysicalMemory;

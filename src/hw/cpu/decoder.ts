@@ -92,7 +92,8 @@ const EA16_INDEX = [6, 7, 6, 7, -1, -1, -1, -1];
 /**
  * Decode the instruction at offset `eip` of `src`. `code32` is the code segment's D flag.
  * Throws through `faults` for over-long instructions. Undefined opcodes decode to the
- * "(bad)" definition whose handler raises #UD, so decoding itself never needs #UD.
+ * "(bad)" definition whose handler raises #UD, so decoding itself never needs #UD. `make`
+ * gives the Instr to fill (newInstr; a decode not kept passes instr.ts `scratchInstr`).
  */
 type Src = ByteSource & DecodeFaults;
 
@@ -116,8 +117,8 @@ function setImm(i: Instr, v: number): void {
   i.immCount++;
 }
 
-export function decode(src: Src, eip: number, code32: boolean): Instr {
-  const i = newInstr();
+export function decode(src: Src, eip: number, code32: boolean, make: () => Instr = newInstr): Instr {
+  const i = make();
   i.code32 = code32;
   let opsize32 = code32, adsize32 = code32;
   let has66 = false;

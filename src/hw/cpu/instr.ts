@@ -138,3 +138,24 @@ export function newInstr(): Instr {
     ownerIndex: 0,
   };
 }
+
+/** newInstr's start values, for scratchInstr. */
+const START = newInstr();
+
+/**
+ * A new Instr for a decode that is not kept (the binary translator's: decoder.ts `decode`'s
+ * `make`), allocated at a site of its own. V8 pretenures newInstr's objects because most of
+ * them outlive the young generation (the decoded-instruction cache keeps them); under bt the
+ * translator's half a million decodes, garbage at once, came from the same literal, and V8
+ * decided the opposite early in the boot, for good: the cache's Instrs were then copied by
+ * every scavenge and promoted (177 MB on the Linux boot against 55–63 MB with this;
+ * docs/jit.md, "Where it stands", seventeenth session). Its hidden class is another one.
+ */
+export function scratchInstr(): Instr {
+  return { ...START };
+}
+
+/** A copy of scratch Instr `i` to keep, with newInstr's hidden class. */
+export function keepInstr(i: Instr): Instr {
+  return Object.assign(newInstr(), i);
+}

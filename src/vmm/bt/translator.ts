@@ -24,7 +24,7 @@
 
 import type { World } from "../world/world.js";
 import type { Cpu } from "../../hw/cpu/cpu.js";
-import type { Handler, Instr } from "../../hw/cpu/instr.js";
+import { keepInstr, scratchInstr, type Handler, type Instr } from "../../hw/cpu/instr.js";
 import type { SegmentCache } from "../../hw/cpu/segment.js";
 import { decode } from "../../hw/cpu/decoder.js";
 import { TRACE_CODE, type ShadowMmu } from "../shadow/shadow-mmu.js";
@@ -637,7 +637,7 @@ export class Translator {
       if (n >= MAX_TRACE) { sc.bound(g, false); callout("continue", g, -1, -1, "limit"); break; }
       let ins: Instr;
       try {
-        ins = decode(vc, g, true);
+        ins = decode(vc, g, true, scratchInstr);
         frames.add(vc.translateRead(g, false) >>> 12);
         frames.add(vc.translateRead(g + ins.len - 1, false) >>> 12);
       } catch (e) {
@@ -695,7 +695,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, ins, next, retPop), helperForm(ins, retPop)]);
+        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, keepInstr(ins), next, retPop), helperForm(ins, retPop)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
