@@ -148,8 +148,9 @@ const START = newInstr();
  * them outlive the young generation (the decoded-instruction cache keeps them); under bt the
  * translator's half a million decodes, garbage at once, came from the same literal, and V8
  * decided the opposite early in the boot, for good: the cache's Instrs were then copied by
- * every scavenge and promoted (177 MB on the Linux boot against 55–63 MB with this;
- * docs/jit.md, "Where it stands", seventeenth session). Its hidden class is another one.
+ * every scavenge and promoted (175–177 MB on the Linux boot; 55–56 MB with this and cpu.ts's
+ * PARTIAL_DROPS at 4,096: docs/jit.md, "Where it stands", seventeenth session). Its hidden
+ * class is another one.
  */
 export function scratchInstr(): Instr {
   return { ...START };

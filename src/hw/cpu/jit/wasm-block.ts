@@ -1484,8 +1484,9 @@ export class WasmTier {
   private readonly map: Int32Array;
   /**
    * Where each function is written (Emitter.c), its prologue, then the batch's functions one
-   * after another: kept from batch to batch (a buffer allocated for each block, 7 k on the
-   * Linux boot, cost 2-6 µs each and 15 MB of memory first touched: 60 ms of the boot).
+   * after another: kept from batch to batch (two buffers allocated for each block, 7 k on the
+   * Linux boot, cost 2-6 µs each and memory touched for the first time: about 45 ms of the
+   * boot's profile).
    */
   private readonly body = new Code(4096);
   private readonly prologue = new Code(4096);

@@ -137,10 +137,10 @@ export class Code {
   return(): this { this.byte(0x0f); return this; }
 }
 
-/** A module function: its type (an index into the module's types), its code, its i32 locals beyond the parameters, its export name. */
-/** A function body's bytes: a Code, or a part of one (FunctionBodies). */
+/** A function body's bytes: a Code, or a part of one (the WebAssembly tier's batch of bodies, wasm-block.ts). */
 export interface Body { readonly length: number; readonly view: Uint8Array }
 
+/** A module function: its type (an index into the module's types), its code, its i32 locals beyond the parameters, its export name. */
 interface ModuleFunction { type: number; code: Body; locals: number; name: string; debugName?: string }
 
 /** Append a section: its id, its body's length, its body. */
