@@ -168,8 +168,19 @@ export class Monitor {
   private readonly machineSel = new Int32Array(6);
   /** The descriptor shadow's stamp when resume last loaded each machine segment register. */
   private readonly segStamp = new Float64Array(6).fill(-1);
-  /** Guest frames written by the vCPU during the current step. */
+  /**
+   * Traced guest frames written by the vCPU during the current step: the frame, then the
+   * first byte and the byte past the last one written there (writes to the frame written
+   * just before widen its range: a REP STOS makes one entry a frame). At most 64 entries.
+   */
   private readonly written: number[] = [];
+  private noteWritten(page: number, off: number, len: number): void {
+    const w = this.written, n = w.length;
+    if (n !== 0 && w[n - 3] === page) {
+      if (off < w[n - 2]) w[n - 2] = off;
+      if (off + len > w[n - 1]) w[n - 1] = off + len;
+    } else if (n < 3 * 64) w.push(page, off, off + len);
+  }
   /** Empty `written` (a length write, which V8 makes a call, only when it holds something). */
   private clearWritten(): void {
     if (this.written.length !== 0) this.written.length = 0;
@@ -228,7 +239,7 @@ export class Monitor {
       powerOff: (status) => machine.powerOff(status),
     }, opts);
     vc.intr = this.platform.pic;
-    guestMem.onWatchedWrite = (page) => { if (this.written.length < 64) this.written.push(page); };
+    guestMem.onWatchedWrite = (page, off, len) => this.noteWritten(page, off, len);
 
     this.world = new World(machine.mem, monitorBase);
     this.world.build((v) => this.entry(v), () => this.idleEntry(), this.mode === "bt" ? 1 : 0);
@@ -905,14 +916,15 @@ export class Monitor {
   private afterGuestChange(force: boolean): void {
     const vc = this.vcpu, m = this.machine.cpu;
     const written = this.written;
-    for (let k = 0; k < written.length; k++) {
+    for (let k = 0; k < written.length; k += 3) {
       const page = written[k];
-      // A page written many times (a REP STOS over a table) is looked at once.
-      if (k > 0 && written.lastIndexOf(page, k - 1) >= 0) continue;
       const why = this.shadow.traced[page] ?? 0;
+      // The translations a write touched go, each time (the bytes written matter there).
+      if ((why & TRACE_CODE) !== 0) { this.bt?.codeWritten(page, written[k + 1], written[k + 2]); this.bt64?.codeWritten(page); }
+      // A page written many times (a table written entry by entry) is looked at once.
+      if (k > 0 && seenBefore(written, page, k)) continue;
       if ((why & TRACE_PT) !== 0) this.shadow.tableWritten(page);
       if ((why & TRACE_DESC) !== 0) this.desc.written();
-      if ((why & TRACE_CODE) !== 0) { this.bt?.codeWritten(page); this.bt64?.codeWritten(page); }
     }
     this.clearWritten();
     const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & (CR4_PSE | CR4_PAE)) | (vc.nxe ? EFER_NXE : 0);
@@ -1642,4 +1654,10 @@ export function emulateCounter(ins: Instr): string {
 
 export function hex(n: number): string {
   return "0x" + (n >>> 0).toString(16);
+}
+
+/** Whether frame `page` is in the monitor's `written` (frame, first, end triples) before entry `k`. */
+function seenBefore(written: readonly number[], page: number, k: number): boolean {
+  for (let j = 0; j < k; j += 3) if (written[j] === page) return true;
+  return false;
 }

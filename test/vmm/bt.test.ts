@@ -155,6 +155,40 @@ test("self-modifying code: a frame translated while the machine's TLB lets it be
   }
 });
 
+test("self-modifying code: a write beside translated code in its frame drops no translation; past 32 such writes the frame's translations all go", () => {
+  // f (mov eax, 1; ret) at the start of a frame, with a dword of data in the same frame. Each
+  // program calls f, stores to `at` `writes` times, calls f again and prints what it returned;
+  // `elsewhere` is a frame with no code in it, to compare with.
+  const f = 0x102000, beside = f + 0x800, elsewhere = 0x104800;
+  const program = (at: number, writes: number): number[] => [
+    0xe8, ...le32(f - (CODE + 5)),                                        // call f
+    0xb9, ...le32(writes),                                                // mov ecx, writes
+    0xc7, 0x05, ...le32(at), ...le32(7), 0xe2, 0xf4,                      // again: mov dword [at], 7; loop again
+    0xe8, ...le32(f - (CODE + 27)),                                       // call f
+    0x04, 0x30,                                                           // add al, '0'
+    0x66, 0xba, 0xf8, 0x03, 0xee,                                         // mov dx, 0x3f8; out dx, al
+    ...exit(0x10),
+  ];
+  const fn: [number, number[]][] = [[f, [0xb8, ...le32(1), 0xc3]]];
+  const stats = (at: number, writes: number): Record<string, number> => {
+    const bare = runCode(program(at, writes), "bare", "standard", fn);
+    const bt = runCode(program(at, writes), "bt", "standard", fn);
+    assert.equal(bare.serial, "1");
+    assert.equal(bt.serial, "1", `${writes} writes at 0x${at.toString(16)}`);
+    assert.equal(bt.cycles, bare.cycles, `${writes} writes at 0x${at.toString(16)}: guest time`);
+    assert.equal(bt.read32(at), 7);
+    return bt.mon!.stats();
+  };
+  const apart = stats(elsewhere, 1), one = stats(beside, 1), many = stats(beside, 40);
+  // The store faulted into the monitor (f's frame is traced) and touched no trace's bytes.
+  assert.ok((one["trap.pf-true-or-emulated"] ?? 0) > (apart["trap.pf-true-or-emulated"] ?? 0), "the store beside f was a traced write");
+  assert.equal(one["bt.invalidate"] ?? 0, apart["bt.invalidate"] ?? 0, "a write beside f dropped nothing");
+  assert.equal(one["bt.translate"], apart["bt.translate"]);
+  // Past FRAME_MISSES such writes the frame is data: its translations go, and f is made again.
+  assert.ok((many["bt.invalidate"] ?? 0) > (apart["bt.invalidate"] ?? 0), "the frame's translations went");
+  assert.ok(many["bt.translate"] > apart["bt.translate"], "f was translated again");
+});
+
 test("every sensitive instruction of the red-pill set is emulated, never run directly, at guest ring 0", () => {
   const code = [
     0x9c, 0x9d,                   // pushf; popf

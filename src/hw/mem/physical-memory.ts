@@ -209,9 +209,9 @@ export class PhysicalMemory {
     };
   }
 
-  /** Pages whose writes are reported to onWatchedWrite (a monitor tracing its emulated writes). */
+  /** Pages whose writes are reported to onWatchedWrite, with the bytes written (a monitor tracing its emulated writes). */
   private watched: Uint8Array | null = null;
-  onWatchedWrite: (page: number) => void = () => {};
+  onWatchedWrite: (page: number, off: number, len: number) => void = () => {};
 
   /**
    * CPUs reading and writing through this memory, told when a page becomes watched: a TLB
@@ -409,7 +409,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if (addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr, 1);
-      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
+      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12, addr & 0xfff, 1);
       this.ram[addr] = value;
       return;
     }
@@ -428,7 +428,7 @@ export class PhysicalMemory {
     addr >>>= 0;
     if ((addr & 0xfff) <= 0xffc && addr < this.ramSize && this.notRam[addr >>> 12] === 0) {
       if (this.codePages[addr >>> 12] !== 0) this.onCodeWrite(addr, 4);
-      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12);
+      if (this.watched !== null && this.watched[addr >>> 12] !== 0) this.onWatchedWrite(addr >>> 12, addr & 0xfff, 4);
       const r = this.ram;
       r[addr] = value;
       r[addr + 1] = value >>> 8;
@@ -463,7 +463,7 @@ export class PhysicalMemory {
         for (let k = 0; k < n; k++) this.write8(a + k, bytes[i + k]);
       } else {
         if (this.codePages[page] !== 0) this.onCodeWrite(a, n);
-        if (this.watched !== null && this.watched[page] !== 0) this.onWatchedWrite(page);
+        if (this.watched !== null && this.watched[page] !== 0) this.onWatchedWrite(page, a & 0xfff, n);
         const r = this.ram;
         if (bytes instanceof Uint8Array) r.set(bytes.subarray(i, i + n), a);
         else for (let k = 0; k < n; k++) r[a + k] = bytes[i + k];

@@ -75,9 +75,17 @@ interface Trace {
   entries: number[];
   entryGuest: number[];
   hard: number;
-  frames: number[];
+  /** The guest bytes it was made from: per frame, the first and the byte past the last (frame, first, end). */
+  spans: number[];
   live: boolean;
 }
+
+/**
+ * Writes into a frame of translated code that touch none of its traces' bytes (data beside
+ * code), after which the frame's traces all go and it is no longer traced (its writes then
+ * cost no exit until its code is translated again).
+ */
+const FRAME_MISSES = 32;
 
 /**
  * A map keyed by 32-bit addresses, stored under their int32 bits: kernel and monitor
@@ -229,6 +237,8 @@ export class Translator {
   private readonly scratch = new TraceScratch();
   /** TC address just after each callout INT (the frame's EIP) → what it asks. */
   private readonly callouts = new AddressMap<Callout>();
+  /** Per traced frame: its writes since it was traced that touched no trace (FRAME_MISSES). */
+  private readonly frameMisses = new Map<number, number>();
   /** Guest frame → traces made from it. */
   private readonly byFrame = new Map<number, Trace[]>();
   private readonly instrs = new Map<Handler, "callout" | "callout-end">();
@@ -548,42 +558,61 @@ export class Translator {
     return this.entries.get(eip);
   }
 
-  /** A traced guest code frame was written: its translations are invalid. */
-  codeWritten(frame: number): void {
+  /**
+   * Guest code frame `frame` was written, bytes [first, end) of it: the traces made from
+   * those bytes are invalid (docs/bt.md, "Self-modifying code"). The frame stays traced while
+   * traces from it remain, until FRAME_MISSES writes have touched none of them: then they
+   * all go, as a frame that has become data.
+   */
+  codeWritten(frame: number, first = 0, end = 4096): void {
     const list = this.byFrame.get(frame);
     if (list === undefined) return;
-    this.byFrame.delete(frame);
-    this.shadow.untrace(frame, TRACE_CODE);
+    const misses = this.frameMisses.get(frame) ?? 0;
+    const whole = first === 0 && end >= 4096;
+    let hit = false;
     for (const t of list) {
-      if (!t.live) continue;
-      t.live = false;
-      this.counters.inc("bt.invalidate");
-      for (let k = 0; k < t.entries.length; k++) {
-        const at = t.entries[k], g = t.entryGuest[k];
-        if (this.entries.get(g) === at) this.entries.delete(g);
-        if (k < t.hard) {
-          // A trace that starts with a RET: its helper goes with the entry.
-          this.world.unregisterHelper(at - L.REGION_BASE);
-          // Anything still jumping here asks the monitor to translate again.
-          this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
-          this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
-          this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated", owner: null });
-          this.boundary.set(at, g);
-        }
-        // Jumps chained here from live traces go back to a stub, to be chained anew.
-        const into = this.incoming.get(at);
-        this.incoming.delete(at);
-        for (const [site, owner] of into ?? []) {
-          if (!owner.live || this.used + 2 > L.TC_BYTES) continue;
-          const stub = (TC_BASE + this.used) >>> 0;
-          this.world.put8(L.TC_OFF + this.used, CALLOUT[0]);
-          this.world.put8(L.TC_OFF + this.used + 1, CALLOUT[1]);
-          this.used += 2;
-          this.callouts.set(stub + 2, { kind: "continue", guest: g, patchAt: site, retPop: -1, why: "stub", owner });
-          this.boundary.set(stub, g);
-          this.world.put32(L.TC_OFF + site, (stub - (TC_BASE + site + 4)) | 0);
-          this.counters.inc("bt.unchain");
-        }
+      if (t.live && (whole || misses + 1 >= FRAME_MISSES || touches(t, frame, first, end))) { this.invalidate(t); hit = true; }
+    }
+    const left = list.filter((t) => t.live);
+    if (left.length === 0) {
+      this.byFrame.delete(frame);
+      this.frameMisses.delete(frame);
+      this.shadow.untrace(frame, TRACE_CODE);
+      return;
+    }
+    this.byFrame.set(frame, left);
+    if (!hit) this.frameMisses.set(frame, misses + 1);
+  }
+
+  /** Trace `t` goes: its entries, the helpers at its start, the jumps chained into it. */
+  private invalidate(t: Trace): void {
+    t.live = false;
+    this.counters.inc("bt.invalidate");
+    for (let k = 0; k < t.entries.length; k++) {
+      const at = t.entries[k], g = t.entryGuest[k];
+      if (this.entries.get(g) === at) this.entries.delete(g);
+      if (k < t.hard) {
+        // A trace that starts with a RET: its helper goes with the entry.
+        this.world.unregisterHelper(at - L.REGION_BASE);
+        // Anything still jumping here asks the monitor to translate again.
+        this.world.put8(at - L.REGION_BASE, CALLOUT[0]);
+        this.world.put8(at + 1 - L.REGION_BASE, CALLOUT[1]);
+        this.callouts.set(at + 2, { kind: "continue", guest: g, patchAt: -1, retPop: -1, why: "invalidated", owner: null });
+        this.boundary.set(at, g);
+      }
+      // Jumps chained here from live traces go back to a stub, to be chained anew.
+      const into = this.incoming.get(at);
+      this.incoming.delete(at);
+      for (const [site, owner] of into ?? []) {
+        if (!owner.live || this.used + 2 > L.TC_BYTES) continue;
+        const stub = (TC_BASE + this.used) >>> 0;
+        this.world.put8(L.TC_OFF + this.used, CALLOUT[0]);
+        this.world.put8(L.TC_OFF + this.used + 1, CALLOUT[1]);
+        this.used += 2;
+        this.callouts.set(stub + 2, { kind: "continue", guest: g, patchAt: site, retPop: -1, why: "stub", owner });
+        this.boundary.set(stub, g);
+        this.world.put32(L.TC_OFF + site, (stub - (TC_BASE + site + 4)) | 0);
+        this.counters.inc("bt.unchain");
       }
     }
   }
@@ -605,6 +634,7 @@ export class Translator {
     this.incoming.clear();
     for (const f of this.byFrame.keys()) this.shadow.untrace(f, TRACE_CODE);
     this.byFrame.clear();
+    this.frameMisses.clear();
   }
 
   stats(): Record<string, number> {
@@ -621,8 +651,13 @@ export class Translator {
     const out = sc.out;
     const callouts: [number, Callout][] = [];
     const jumps: { at: number; target: number }[] = [];
-    const trace: Trace = { entries: [], entryGuest: [], hard: 0, frames: [], live: true };
-    const frames = new Set<number>();
+    const trace: Trace = { entries: [], entryGuest: [], hard: 0, spans: [], live: true };
+    /** Per frame its bytes translated here: first * 8192 + end. */
+    const frames = new Map<number, number>();
+    const span = (frame: number, first: number, end: number): void => {
+      const had = frames.get(frame);
+      frames.set(frame, had === undefined ? first * 8192 + end : Math.min(Math.floor(had / 8192), first) * 8192 + Math.max(had % 8192, end));
+    };
     const continues = new Set<number>();
     /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
     const helpers: [number, (slot: number) => (cpu: Cpu) => void, NativeForm?][] = [];
@@ -638,8 +673,9 @@ export class Translator {
       let ins: Instr;
       try {
         ins = decode(vc, g, true, scratchInstr);
-        frames.add(vc.translateRead(g, false) >>> 12);
-        frames.add(vc.translateRead(g + ins.len - 1, false) >>> 12);
+        const first = vc.translateRead(g, false), last = vc.translateRead(g + ins.len - 1, false);
+        if (first >>> 12 === last >>> 12) span(first >>> 12, first & 0xfff, (last & 0xfff) + 1);
+        else { span(first >>> 12, first & 0xfff, 4096); span(last >>> 12, 0, (last & 0xfff) + 1); }
       } catch (e) {
         if (e !== vc.fault) throw e;
         if (n === 0) return -1;
@@ -758,8 +794,8 @@ export class Translator {
       trace.entries.push(tc);
       trace.entryGuest.push(g);
     }
-    for (const f of frames) {
-      trace.frames.push(f);
+    for (const [f, range] of frames) {
+      trace.spans.push(f, Math.floor(range / 8192), range % 8192);
       const list = this.byFrame.get(f);
       if (list) list.push(trace); else this.byFrame.set(f, [trace]);
       this.shadow.trace(f, TRACE_CODE);
@@ -768,6 +804,13 @@ export class Translator {
     this.counters.inc("bt.guest-instructions-translated", sc.bounds);
     return at;
   }
+}
+
+/** Whether trace `t` was made from bytes [first, end) of guest frame `frame` (its span there overlaps them). */
+function touches(t: Trace, frame: number, first: number, end: number): boolean {
+  const s = t.spans;
+  for (let k = 0; k < s.length; k += 3) if (s[k] === frame && s[k + 1] < end && first < s[k + 2]) return true;
+  return false;
 }
 
 /**
