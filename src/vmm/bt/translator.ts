@@ -564,14 +564,13 @@ export class Translator {
    * traces from it remain, until FRAME_MISSES writes have touched none of them: then they
    * all go, as a frame that has become data.
    */
-  codeWritten(frame: number, first = 0, end = 4096): void {
+  codeWritten(frame: number, first: number, end: number): void {
     const list = this.byFrame.get(frame);
     if (list === undefined) return;
-    const misses = this.frameMisses.get(frame) ?? 0;
-    const whole = first === 0 && end >= 4096;
+    const misses = this.frameMisses.get(frame) ?? 0, all = misses + 1 >= FRAME_MISSES;
     let hit = false;
     for (const t of list) {
-      if (t.live && (whole || misses + 1 >= FRAME_MISSES || touches(t, frame, first, end))) { this.invalidate(t); hit = true; }
+      if (t.live && (all || touches(t, frame, first, end))) { this.invalidate(t); hit = true; }
     }
     const left = list.filter((t) => t.live);
     if (left.length === 0) {
@@ -652,11 +651,16 @@ export class Translator {
     const callouts: [number, Callout][] = [];
     const jumps: { at: number; target: number }[] = [];
     const trace: Trace = { entries: [], entryGuest: [], hard: 0, spans: [], live: true };
-    /** Per frame its bytes translated here: first * 8192 + end. */
-    const frames = new Map<number, number>();
+    // The trace's bytes in guest frame `frame`: its span there widened to take [first, end).
+    const spans = trace.spans;
     const span = (frame: number, first: number, end: number): void => {
-      const had = frames.get(frame);
-      frames.set(frame, had === undefined ? first * 8192 + end : Math.min(Math.floor(had / 8192), first) * 8192 + Math.max(had % 8192, end));
+      for (let k = 0; k < spans.length; k += 3) {
+        if (spans[k] !== frame) continue;
+        if (first < spans[k + 1]) spans[k + 1] = first;
+        if (end > spans[k + 2]) spans[k + 2] = end;
+        return;
+      }
+      spans.push(frame, first, end);
     };
     const continues = new Set<number>();
     /** Callouts a native helper goes over (near RET, PUSHF, CLI): [offset in `out`, the helper for its TC address]. */
@@ -794,8 +798,8 @@ export class Translator {
       trace.entries.push(tc);
       trace.entryGuest.push(g);
     }
-    for (const [f, range] of frames) {
-      trace.spans.push(f, Math.floor(range / 8192), range % 8192);
+    for (let k = 0; k < spans.length; k += 3) {
+      const f = spans[k];
       const list = this.byFrame.get(f);
       if (list) list.push(trace); else this.byFrame.set(f, [trace]);
       this.shadow.trace(f, TRACE_CODE);
