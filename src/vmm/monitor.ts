@@ -54,7 +54,7 @@ import { DescriptorShadow, longLayout } from "./segments/descriptor-shadow.js";
 import { Counters, type Cell } from "./stats/counters.js";
 import { DivergenceLog } from "./emulate/divergence.js";
 import { inPlacePort } from "./emulate/in-place-io.js";
-import { ioIsOut, ioPort, ioSize, ioTransfer, in_ as ioIn, out as ioOut } from "../hw/cpu/exec/io.js";
+import { ioIsOut, ioPort, ioSize, ioTransfer, portAccess, in_ as ioIn, out as ioOut } from "../hw/cpu/exec/io.js";
 import { Translator } from "./bt/translator.js";
 import { restoreCpu, saveCpu } from "../hw/cpu/cpu-state.js";
 import { restoreMemory, saveMemory } from "../hw/mem/memory-state.js";
@@ -246,7 +246,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins) }) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), portIoValue: (p, s, o, v) => this.portIoValue(p, s, o, v), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins) }) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -1014,6 +1014,13 @@ export class Monitor {
     ioTransfer(cpu, this.vcpu.io, ins, p, s);
     this.afterInPlace();
     return true;
+  }
+
+  /** The same for compiled code's form of bt's helper (TranslatorHost.portIoValue): the value an IN reads. */
+  private portIoValue(port: number, size: number, out: boolean, value: number): number {
+    const v = portAccess(this.vcpu.io, out, port, size, value);
+    this.afterInPlace();
+    return v;
   }
 
   /**

@@ -425,6 +425,53 @@ test("PUSHF and CLI helpers in compiled code: the WebAssembly tier pushes the gu
   assert.ok(cw["bt.pushf-native"] >= 12_000, `PUSHFs native (${cw["bt.pushf-native"]})`);
 });
 
+test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor for the access (native-targets.ts, the \"io\" form), a block may start at one and go on past it, and an interrupt the access raises is taken where bare takes it", () => {
+  // The loop starts at its IN (a block at a helper) and goes on past each access; the UART's
+  // transmitter-empty interrupt (IRQ 4) follows each byte written while IF is set.
+  const code = assemble([
+    ...irq4Setup(),
+    0x66, 0xba, 0xf9, 0x03, 0xb0, 0x02, 0xee, // UART IER: transmitter empty
+    0xb9, ...le32(6000),                  // mov ecx, 6000
+    ["loop"],
+    0xe4, 0x61,                           // in al, 0x61     (port B: the PIT's clock in bit 4)
+    0xe6, 0x80,                           // out 0x80, al    (the I/O delay)
+    0x0f, 0xb6, 0xd8,                     // movzx ebx, al
+    0x01, 0x1d, ...le32(0x80008),         // add [0x80008], ebx
+    0x66, 0xba, 0xf8, 0x03,               // mov dx, 0x3F8
+    0xf6, 0xc1, 0xff,                     // test cl, 0xff
+    0x75, ["quiet", "rel8"],              // jnz quiet       (one byte written in 256 loops)
+    0xfb,                                 // sti
+    0xb0, 0x78, 0xee,                     // mov al, 'x'; out dx, al   (the THR: an interrupt follows)
+    0x90,                                 // nop             (taken here, as on bare)
+    0xfa,                                 // cli
+    ["quiet"],
+    0xec,                                 // in al, dx       (the RBR, through DX)
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    ...exit(0x10),
+    ...irq4Handler([]),
+  ]);
+  const bare = runCode(code, "bare", "standard");
+  const js = runCode(code, "bt", "standard", [], { wasm: -1 });
+  const wasm = runCode(code, "bt", "standard", [], { wasm: 1, wasmBatch: 1 });
+  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  assert.ok(bare.read32(0x80000) >= 20, `bare took the interrupts (${bare.read32(0x80000)})`);
+  for (const at of [0x80000, 0x80004, 0x80008]) {
+    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
+    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
+  }
+  assert.equal(wasm.serial, bare.serial);
+  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
+  assert.equal(js.cycles, bare.cycles);
+  const cw = wasm.mon!.stats(), cj = js.mon!.stats();
+  assert.equal(cw["bt.io-native"], cj["bt.io-native"], "the same accesses done in place");
+  assert.ok(cw["bt.io-native"] >= 18_000, `IN and OUT native (${cw["bt.io-native"]})`);
+  // Compiled, the loop stays in WebAssembly between the interrupts: without the form each of
+  // its accesses went back to JavaScript for the helper.
+  const runs = wasm.mon!.machine.cpu.jit!.stats.wasmRuns;
+  assert.ok(runs < 3_000, `entries into WebAssembly from JavaScript (${runs}) far fewer than the loop's 18,000 accesses`);
+});
+
 test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
   const f = 0x100300;
   const data: [number, number[]][] = [[f, [0xc3]]];

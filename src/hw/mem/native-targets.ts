@@ -18,7 +18,8 @@
 // flags the owner keeps for its guest (VFLAGS, the bits VFLAGS_MASK names: IF, IOPL and
 // the other flags a deprivileged guest does not own). A PUSHF form pushes those in place of
 // the machine's; a CLI form clears IF there. After such a run the CPU tells the owner
-// (`settle`), which takes VFLAGS back into its guest state.
+// (`settle`), which takes VFLAGS back into its guest state. An IO form asks the owner to do
+// the port access itself (`io`), on its guest's device at the instruction's time.
 
 /** What a native entry at CPL 1 does, when it is one of the table's forms. */
 export type NativeForm =
@@ -29,7 +30,30 @@ export type NativeForm =
   /** PUSHF (32-bit operand size, 32-bit stack): the machine's flags with VFLAGS's bits in VFLAGS_MASK, VM and RF clear, pushed on SS:ESP. */
   | { readonly kind: "pushf" }
   /** CLI: IF cleared in VFLAGS. */
-  | { readonly kind: "cli" };
+  | { readonly kind: "cli" }
+  /**
+   * IN or OUT (not the string forms) of `size` bytes at port `port` (-1: DX's), AL/AX/EAX,
+   * done by the owner (`NativeTargets.io`) on its guest's device at the instruction's time.
+   */
+  | { readonly kind: "io"; readonly port: number; readonly size: 1 | 2 | 4; readonly out: boolean };
+
+/**
+ * The owner's port I/O for the "io" form: whether it does an access in place now (otherwise
+ * the compiled code leaves before the entry, whose function then runs), and the access itself,
+ * made while the CPU's instruction count is the instruction's time: the value an IN reads.
+ */
+export interface NativeIo {
+  accepts(port: number, size: number, out: boolean): boolean;
+  transfer(port: number, size: number, out: boolean, value: number): number;
+}
+
+/**
+ * Whether an entry of this form, done, goes on at the bytes after its own (PUSHF, CLI, port
+ * I/O): a block may go on past it. RET and CALL transfer control and end a block.
+ */
+export function formGoesOn(form: NativeForm | null): boolean {
+  return form !== null && (form.kind === "pushf" || form.kind === "cli" || form.kind === "io");
+}
 
 /** The table's slots: keys, then values (0: empty), then the header. */
 export const NATIVE_TARGET_SLOTS = 1 << 16;
@@ -68,6 +92,8 @@ export class NativeTargets {
   refresh: (() => void) | null = null;
   /** Called after a run that `refresh` began, before anything else: the owner takes VFLAGS back. */
   settle: (() => void) | null = null;
+  /** The owner's port I/O, for "io" forms (null: they leave before the entry). */
+  io: NativeIo | null = null;
 
   /**
    * In `memory` at byte offset `at` (where the WebAssembly tier reads it), or in arrays of

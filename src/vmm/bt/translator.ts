@@ -36,6 +36,8 @@ import * as F from "../../hw/cpu/eflags.js";
 import * as L from "../layout.js";
 import * as X from "./sensitive.js";
 import { segOfPushPop } from "../../hw/cpu/exec/stack.js";
+import { ioIsOut, ioSize } from "../../hw/cpu/exec/io.js";
+import { inPlacePort } from "../emulate/in-place-io.js";
 import { TargetHeader, targetSlot, type NativeForm, type NativeTargets } from "../../hw/mem/native-targets.js";
 import { Int32Map } from "./int32-map.js";
 
@@ -222,6 +224,12 @@ export interface TranslatorHost {
    * time; false for a port the monitor leaves to the callout.
    */
   portIo(cpu: Cpu, ins: Instr): boolean;
+  /**
+   * The same access for compiled code's "io" form (native-targets.ts): `port`, `size` bytes,
+   * an OUT of `value` when `out`, made at the time the machine's instruction count says;
+   * the value an IN reads. Only for a port `inPlacePort` names.
+   */
+  portIoValue(port: number, size: number, out: boolean, value: number): number;
   /** STI of translated code: the vCPU's IF and interrupt shadow set, a pending interrupt's exit armed. */
   sti(): void;
   /** INVLPG m of translated code (`cpu` holds the guest's registers): the page's shadow entry dropped. */
@@ -283,8 +291,19 @@ export class Translator {
       h[TargetHeader.CALL_LIMIT] = this.vcpu.segs[SegReg.CS].limit | 0;
       h[TargetHeader.VFLAGS] = this.vcpu.flags & L.VIRTUAL_FLAGS;
     };
-    targets.settle = () => {
+    const settle = (targets.settle = () => {
       if ((h[TargetHeader.VFLAGS] & F.IF) === 0) this.vcpu.flags &= ~F.IF;
+    });
+    // And the port I/O helper's, on the ports the monitor does in place (counted here). The
+    // monitor looks at the guest's IF after the access, which a CLI form before it in the
+    // same run cleared in the header only: taken back first, as the CLI helper would have.
+    targets.io = {
+      accepts: inPlacePort,
+      transfer: (port, size, out, value) => {
+        settle();
+        this.ioNative.n++;
+        return this.host.portIoValue(port, size, out, value);
+      },
     };
     counters.source("bt.ret-native", () => h[TargetHeader.RET_COUNT]);
     counters.source("bt.call-native", () => h[TargetHeader.CALL_COUNT]);
@@ -819,11 +838,14 @@ function touches(t: Trace, frame: number, first: number, end: number): boolean {
 
 /**
  * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
- * may run in its place: a near RET, PUSHF (32-bit operand size), CLI.
+ * may run in its place: a near RET, PUSHF (32-bit operand size), CLI, IN and OUT.
  */
 function helperForm(ins: Instr, retPop: number): NativeForm | undefined {
   if (retPop >= 0) return { kind: "ret", pop: retPop };
   if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
   if (ins.handler === X.cli) return { kind: "cli" };
+  if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) {
+    return { kind: "io", port: (ins.opcode & 0x08) !== 0 ? -1 : ins.imm & 0xff, size: ioSize(ins) as 1 | 2 | 4, out: ioIsOut(ins) };
+  }
   return undefined;
 }

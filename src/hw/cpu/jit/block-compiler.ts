@@ -22,6 +22,7 @@ import { jumpNear } from "../exec/control.js";
 import { aluOp, incdecOp } from "../exec64/alu.js";
 import { lower, prologue } from "./lower.js";
 import { NATIVE_RING1 } from "../../mem/physical-memory.js";
+import { formGoesOn } from "../../mem/native-targets.js";
 import { SegReg } from "../segment.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { ioDirect, WasmTier } from "./wasm-block.js";
@@ -265,7 +266,7 @@ export class BlockCompiler {
    * made Linux's boot under bt slower, 12.1 → 15.4 s: measured 2026-12-06.)
    */
   compile(first: Instr, eip: number): CompiledBlock | null {
-    if ((!first.code32 && !first.code64) || first.native) return null;
+    if ((!first.code32 && !first.code64) || (first.native && first.nativeForm === null)) return null;
     const t0 = performance.now();
     if (this.live >= this.cacheBlocks) this.evictAll();
     const instrs = this.collect(first, eip);
@@ -305,12 +306,17 @@ export class BlockCompiler {
     const mem = src.cpu.mem;
     while (out.length < MAX_INSTRUCTIONS && this.continuesAfter(last) && src.pageOff + off < 4096) {
       // A CPL-1 native entry (a translator's helper) runs the helper, not the bytes under it,
-      // as a fetch at CPL 1 would; it transfers control, so it ends the block. Compiled at
-      // another CPL, the block ends before it.
+      // as a fetch at CPL 1 would. One that may transfer control ends the block; one whose
+      // form goes on after it when done (PUSHF, CLI, port I/O: formGoesOn) does not, as
+      // these follow each other in translated code (Linux's I/O delay after an IN or OUT;
+      // PUSHF, then CLI). Compiled at another CPL, the block ends before it.
       if ((mem.nativePages[first.phys >>> 12] & NATIVE_RING1) !== 0 && mem.nativeRing1At(first.phys + off) !== undefined) {
         const native = src.cpu.cpl === 1 ? src.cpu.ring1Native((src.cpu.segs[SegReg.CS].base + eip + off) | 0, first.phys + off) : undefined;
-        if (native !== undefined) out.push(native);
-        break;
+        if (native === undefined) break;
+        out.push(native);
+        off += native.len;
+        last = native;
+        continue;
       }
       // The interpreter has usually decoded the instruction already (it ran it on the way
       // to the block's start getting hot): share that Instr rather than decode a copy.
@@ -335,6 +341,7 @@ export class BlockCompiler {
   private continuesAfter(ins: Instr): boolean {
     // A REP string instruction stops part-way at interrupts and the slice end (EIP rewound);
     // after a Jcc the block goes on along the fall-through path.
+    if (ins.native) return formGoesOn(ins.nativeForm);
     return ins.def.straight === true && ins.rep === 0;
   }
 

@@ -27,7 +27,7 @@ import type { Cpu } from "../cpu.js";
 import type { Instr } from "../instr.js";
 import type { CpuSlot } from "../../mem/physical-memory.js";
 import { CPU_SLOT, NATIVE_RING0 } from "../../mem/physical-memory.js";
-import { NATIVE_TARGET_SLOTS, TARGET_HEADER, TARGET_VALS, TargetHeader, type NativeForm } from "../../mem/native-targets.js";
+import { formGoesOn, NATIVE_TARGET_SLOTS, TARGET_HEADER, TARGET_VALS, TargetHeader, type NativeForm } from "../../mem/native-targets.js";
 import { CONDITION_OF_FLAGS, FLAG_BIT, FLAG_OF_RECORD, LAZY_OPS, type Expr, type Flag, type Leaf } from "../flag-semantics.js";
 import * as F from "../eflags.js";
 import { Rep } from "../instr.js";
@@ -185,6 +185,10 @@ const isIncDec = (op: number): boolean => op === LAZY_INC || op === LAZY_DEC;
 
 /** A block module's imported functions: the run loop module's `flags`, and WasmTier.portIo. */
 const FLAGS_IMPORT = 0, IO_IMPORT = 1;
+/** In the `io` import's first argument (port | size << 16): an OUT; through the native entries' owner (an "io" form). */
+const IO_OUT = 1 << 20, IO_OWNER = 1 << 21;
+/** Ctx.IO after an "io" form's call of the import: the owner did nothing (its callout is left to run). */
+const IO_REFUSED = 2;
 
 // Locals: 0 is the parameter e0.
 const NEED_R = 1, NEED_W = 2, A = 3, LIN = 4, E = 5, X = 6, V = 7, FIRST_FREE = 8;
@@ -643,6 +647,21 @@ class Emitter {
       count(TargetHeader.CLI_COUNT);
       return;
     }
+    if (form.kind === "io") {
+      // As the port I/O helper: the owner's access through the `io` import (IO_OWNER), at the
+      // instruction's time as an IN or OUT compiled for the bus; a port it leaves to the
+      // callout (Ctx.IO = IO_REFUSED) leaves before the entry, nothing done. Then as after a
+      // compiled IN or OUT: the run leaves after it if the access asked the run loop to look.
+      if (form.port < 0) this.regGet(2, 2); else c.const(form.port);
+      c.const((form.size << 16) | (form.out ? IO_OUT : 0) | IO_OWNER).or();
+      if (form.out) this.regGet(0, form.size); else c.const(0);
+      c.const(0).load(this.ctx(Ctx.TOTAL)).const(k).add();
+      c.call(IO_IMPORT).set(V);
+      c.const(0).load(this.ctx(Ctx.IO)).const(IO_REFUSED).eq().if(); this.exit(k); c.end();
+      if (!form.out) this.regSet(0, form.size, V);
+      c.const(0).load(this.ctx(Ctx.IO)).if(); this.exit(k + 1); c.end();
+      return;
+    }
     this.use.stack = true;
     const target = this.local(), key = this.local();
     // The target of `key`: the slot's value when the slot holds that key (0: none).
@@ -837,7 +856,12 @@ function successors(b: CompiledBlock): number[] {
   const p0 = b.instrs[0].phys, out: number[] = [];
   for (let k = 0; k < b.count; k++) {
     const i = b.instrs[k];
-    if (i.native) return out;
+    if (i.native) {
+      // (One that goes on after it is straight code; the others transfer control.)
+      if (formGoesOn(i.nativeForm) && k === b.count - 1) out.push(p0 + b.end(k));
+      if (formGoesOn(i.nativeForm)) continue;
+      return out;
+    }
     const kind = i.def.lower;
     if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.end(k) + (i.imm | 0));
     if (k === b.count - 1 && kind !== "jmp" && kind !== "call" && kind !== "ret" && kind !== "callind" && kind !== "jmpind") out.push(p0 + b.end(k));
@@ -1289,7 +1313,7 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_IO).and().eqz().if(); em.exit(k); c.end();
       const size = ioSize(i), out = kind === "out";
       if ((i.opcode & 0x08) !== 0) em.regGet(2, 2); else c.const(i.imm & 0xff);
-      c.const((size << 16) | (out ? 1 << 20 : 0)).or();
+      c.const((size << 16) | (out ? IO_OUT : 0)).or();
       if (out) em.regGet(0, size); else c.const(0);
       c.const(0).load(em.ctx(Ctx.TOTAL)).const(k).add();
       c.call(IO_IMPORT);
@@ -1538,8 +1562,10 @@ export class WasmTier {
   private running: Cpu | null = null;
   /**
    * The `io` import: the bus cycle of an IN or OUT a block carries out (`code`: the port,
-   * the size << 16, 1 << 20 for an OUT), `retired` instructions into the run, with the
-   * instruction count the interpreter would have then (devices read the time from it). Ctx.IO
+   * the size << 16, IO_OUT for an OUT; IO_OWNER for an "io" form, whose access the native
+   * entries' owner makes on its guest's device, or refuses), `retired` instructions into the
+   * run, with the instruction count the interpreter would have then (devices read the time
+   * from it). Ctx.IO
    * says whether the run must leave after the instruction for the run loop's checks
    * (Cpu.runBlock's): a device moved the slice's end (yieldSlice), stopped the machine, raised
    * an interrupt the CPU may take, or changed what a fetch returns (A20, code written).
@@ -1547,8 +1573,18 @@ export class WasmTier {
   private readonly portIo = (code: number, value: number, retired: number): number => {
     const cpu = this.running!;
     const before = cpu.instructions, end = cpu.sliceEnd, epoch = cpu.codeEpoch, a20 = cpu.a20;
-    cpu.instructions = before + retired;
-    const v = portAccess(cpu.io, (code & (1 << 20)) !== 0, code & 0xffff, (code >>> 16) & 7, value);
+    const port = code & 0xffff, size = (code >>> 16) & 7, out = (code & IO_OUT) !== 0;
+    let v: number;
+    if ((code & IO_OWNER) !== 0) {
+      // An "io" form: the native entries' owner does the access on its guest's device.
+      const owner = cpu.mem.nativeTargets.io;
+      if (owner === null || !owner.accepts(port, size, out)) { this.ctx[Ctx.IO] = IO_REFUSED; return 0; }
+      cpu.instructions = before + retired;
+      v = owner.transfer(port, size, out, value);
+    } else {
+      cpu.instructions = before + retired;
+      v = portAccess(cpu.io, out, port, size, value);
+    }
     cpu.instructions = before;
     // (IF as the run leaves it: a CLI before this in the run cleared it in the context.)
     const irq = (cpu.intrLine || cpu.nmiPending) && (cpu.nmiPending || (this.ctx[Ctx.ENTRY_FLAGS] & cpu.irqEnableMask) !== 0);
@@ -1607,7 +1643,8 @@ export class WasmTier {
    * compiled `batch` at a time, in one module, and run at tier 1 until then.
    */
   enqueue(block: CompiledBlock): boolean {
-    if (!block.code32 || !takes(block.instrs[0])) return false;
+    const first = block.instrs[0];
+    if (!block.code32 || !(takes(first) || (first.native && first.nativeForm !== null))) return false;
     this.pending.push(block);
     if (this.pending.length >= this.batch) this.flush();
     return true;
@@ -1770,7 +1807,12 @@ export class WasmTier {
       const b = region?.[t].block ?? block;
       let k = 0;
       const n = b.count;
-      while (k < n && emit(em, b.instrs[k], k)) k++;
+      // (A native entry inside the block is one whose form goes on after it: BlockCompiler.collect.)
+      for (; k < n; k++) {
+        const ins = b.instrs[k];
+        if (ins.native && k < n - 1 && ins.nativeForm !== null) em.native(ins.nativeForm, k);
+        else if (!emit(em, ins, k)) break;
+      }
       const form = k === n - 1 ? b.instrs[k].nativeForm : null;
       if (form !== null) em.native(form, k++);
       // A function that stops before the block's end costs an entry from JavaScript and a
@@ -1978,8 +2020,9 @@ function dispatcher(slot: CpuSlot): Code {
   c.get(D_E).const(-4096).and().get(D_LIN).const(0xfff).and().or().set(D_LIN);
   c.end();
   // A page of native code entered at CPL 0 holds no blocks. A page of CPL-1 entries (a binary
-  // translator's helpers) is ordinary code with those entries overlaid: a block never starts
-  // at one (the tier refuses it, so the map has none) and ends at the first it reaches.
+  // translator's helpers) is ordinary code with those entries overlaid: a block starts at one
+  // only if its form goes on after it (formGoesOn; the tier refuses the others, so the map
+  // has none), and ends at the first that does not.
   c.get(D_LIN).const(12).shrU().load8u(slot.nativePages).const(NATIVE_RING0).and().if(); leave(); c.end();
   c.get(D_LIN);
   // The map: the key (physical address + 1) at the slot its hash picks.
