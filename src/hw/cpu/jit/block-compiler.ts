@@ -262,8 +262,11 @@ export class BlockCompiler {
   /**
    * Compile the block starting with `first` (decoded at EIP `eip`, cached at `first.phys`).
    * Returns null for code the compiler leaves to the interpreter (16-bit code, a native
-   * entry). (Blocks of one native entry with a form, which the WebAssembly tier could run,
-   * made Linux's boot under bt slower, 12.1 → 15.4 s: measured 2026-12-06.)
+   * entry without a form). A block may start at a native entry with a form, which the
+   * WebAssembly tier runs (a translator's helper: Linux's boot under bt enters WebAssembly
+   * from JavaScript 1.39 M times instead of 2.03 M with them, 73.4 G host instructions
+   * instead of 76.0 G, cachegrind, 2026-12-07; the day before, blocks of one such entry
+   * alone, with no form for port I/O, had measured 12.1 → 15.4 s by wall clock).
    */
   compile(first: Instr, eip: number): CompiledBlock | null {
     if ((!first.code32 && !first.code64) || (first.native && first.nativeForm === null)) return null;
