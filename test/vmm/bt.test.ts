@@ -472,6 +472,52 @@ test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor
   assert.ok(runs < 3_000, `entries into WebAssembly from JavaScript (${runs}) far fewer than the loop's 18,000 accesses`);
 });
 
+test("CALL r/m32 helpers in compiled code: the WebAssembly tier reads the target (a register, or a dword through the operand's segment) and calls its translation, as the helper in JavaScript and bare do", () => {
+  // f: add ebx, 3; ret      g: add ebx, [esp+4]; ret 4      table: f, g
+  const f = 0x100300, g = 0x100310, table = 0x80040;
+  const data: [number, number[]][] = [[f, [0x83, 0xc3, 0x03, 0xc3]], [g, [0x03, 0x5c, 0x24, 0x04, 0xc2, 0x04, 0x00]], [table, [...le32(f), ...le32(g)]]];
+  const code = assemble([
+    0xe8, ["f", "rel32"],                 // call f           (translates f)
+    0x6a, 0x01,                           // push 1
+    0xe8, ["g", "rel32"],                 // call g           (and g)
+    0xb8, ...le32(f),                     // mov eax, f
+    0xbe, ...le32(table),                 // mov esi, table
+    0xb9, ...le32(6000),                  // mov ecx, 6000
+    0x31, 0xff,                           // xor edi, edi
+    ["loop"],
+    0xff, 0xd0,                           // call eax                  (a register)
+    0xff, 0x15, ...le32(table),           // call [table]              (an absolute address)
+    0x6a, 0x05,                           // push 5
+    0xbf, ...le32(1),                     // mov edi, 1
+    0xff, 0x14, 0xbe,                     // call [esi + edi*4]        (base, index, scale: g)
+    0x50,                                 // push eax                  (f)
+    0x89, 0xe5,                           // mov ebp, esp
+    0xff, 0x55, 0x00,                     // call [ebp]                (through SS: f)
+    0x83, 0xc4, 0x04,                     // add esp, 4
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
+    ...exit(0x10),
+  ], { f, g });
+  const bare = runCode(code, "bare", "standard", data);
+  const js = runCode(code, "bt", "standard", data, { wasm: -1 });
+  const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
+  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  for (const at of [0x80000, 0x80004]) {
+    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
+    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
+  }
+  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
+  assert.equal(js.cycles, bare.cycles);
+  const h = wasm.mon!.machine.mem.nativeTargets.header;
+  assert.ok(h[TargetHeader.CALLIND_COUNT] > 20_000, `CALL r/m32 made in compiled code (${h[TargetHeader.CALLIND_COUNT]})`);
+  assert.equal(js.mon!.machine.mem.nativeTargets.header[TargetHeader.CALLIND_COUNT], 0, "none without the tier");
+  const cw = wasm.mon!.stats(), cj = js.mon!.stats();
+  assert.equal(cw["bt.call-indirect-native"], cj["bt.call-indirect-native"]);
+  assert.ok(cw["bt.call-indirect-native"] >= 4 * 5990, `CALL r/m32 native (${cw["bt.call-indirect-native"]})`);
+});
+
 test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
   const f = 0x100300;
   const data: [number, number[]][] = [[f, [0xc3]]];

@@ -27,6 +27,12 @@ export type NativeForm =
   | { readonly kind: "ret"; readonly pop: number }
   /** A near CALL of `target`: push `ret` on SS:ESP (32-bit stack), go on at `target`'s target. */
   | { readonly kind: "call"; readonly ret: number; readonly target: number }
+  /**
+   * A near CALL r/m32: its target register `reg`, or (`reg` -1) the dword at the effective
+   * address `disp` + `base` + `index` << `scale` (-1: no such register) through segment
+   * register `seg`; then as "call".
+   */
+  | { readonly kind: "callind"; readonly ret: number; readonly reg: number; readonly seg: number; readonly base: number; readonly index: number; readonly scale: number; readonly disp: number }
   /** PUSHF (32-bit operand size, 32-bit stack): the machine's flags with VFLAGS's bits in VFLAGS_MASK, VM and RF clear, pushed on SS:ESP. */
   | { readonly kind: "pushf" }
   /** CLI: IF cleared in VFLAGS. */
@@ -72,6 +78,8 @@ export const enum TargetHeader {
   /** The PUSHF and CLI forms run in compiled code. */
   PUSHF_COUNT = 6,
   CLI_COUNT = 7,
+  /** The CALL r/m32 forms run in compiled code. */
+  CALLIND_COUNT = 8,
 }
 /** Byte offsets in the table of its values and of its header (keys at 0). */
 export const TARGET_VALS = 4 * NATIVE_TARGET_SLOTS, TARGET_HEADER = 8 * NATIVE_TARGET_SLOTS;

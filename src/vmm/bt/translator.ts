@@ -285,6 +285,7 @@ export class Translator {
     h[TargetHeader.CALL_COUNT] = 0;
     h[TargetHeader.PUSHF_COUNT] = 0;
     h[TargetHeader.CLI_COUNT] = 0;
+    h[TargetHeader.CALLIND_COUNT] = 0;
     h[TargetHeader.VFLAGS_MASK] = L.VIRTUAL_FLAGS;
     targets.refresh = () => {
       h[TargetHeader.ENABLED] = this.vcpu.debug.armed ? 0 : 1;
@@ -309,6 +310,7 @@ export class Translator {
     counters.source("bt.call-native", () => h[TargetHeader.CALL_COUNT]);
     counters.source("bt.pushf-native", () => h[TargetHeader.PUSHF_COUNT]);
     counters.source("bt.cli-native", () => h[TargetHeader.CLI_COUNT]);
+    counters.source("bt.call-indirect-native", () => h[TargetHeader.CALLIND_COUNT]);
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
@@ -754,7 +756,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, keepInstr(ins), next, retPop), helperForm(ins, retPop)]);
+        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, keepInstr(ins), next, retPop), helperForm(ins, retPop, next)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -838,10 +840,15 @@ function touches(t: Trace, frame: number, first: number, end: number): boolean {
 
 /**
  * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
- * may run in its place: a near RET, PUSHF (32-bit operand size), CLI, IN and OUT.
+ * may run in its place: a near RET, CALL r/m32, PUSHF (32-bit operand size), CLI, IN and OUT.
  */
-function helperForm(ins: Instr, retPop: number): NativeForm | undefined {
+function helperForm(ins: Instr, retPop: number, next: number): NativeForm | undefined {
   if (retPop >= 0) return { kind: "ret", pop: retPop };
+  if (ins.handler === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) {
+    return ins.hasMem
+      ? { kind: "callind", ret: next, reg: -1, seg: ins.seg, base: ins.eaBase, index: ins.eaIndex, scale: ins.eaScale, disp: ins.disp }
+      : { kind: "callind", ret: next, reg: ins.rm, seg: ins.seg, base: -1, index: -1, scale: 0, disp: 0 };
+  }
   if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
   if (ins.handler === X.cli) return { kind: "cli" };
   if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) {

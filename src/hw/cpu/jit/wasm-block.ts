@@ -679,14 +679,27 @@ class Emitter {
       this.regSet(4, 4, A);
       count(TargetHeader.RET_COUNT);
     } else {
-      // As the CALL helper: a target past the owner's limit is left to it; the return address pushed through SS.
-      c.const(form.target | 0).const(0).load(header(TargetHeader.CALL_LIMIT)).gtU().if(); this.exit(k); c.end();
-      c.const(form.target | 0).set(key);
+      // As the CALL helper: a target past the owner's limit is left to it; the return address
+      // pushed through SS. CALL r/m32 reads its target first, as the guest's CALL reads it
+      // (a fault there, or an access off the fast path, leaves before the helper: its own).
+      if (form.kind === "callind") {
+        if (form.reg >= 0) this.regGet(form.reg, 4);
+        else {
+          this.memory(null, k, form.seg, 4, false, () => {
+            c.const(form.disp | 0);
+            if (form.base >= 0) { this.regGet(form.base, 4); c.add(); }
+            if (form.index >= 0) { this.regGet(form.index, 4); c.const(form.scale).shl().add(); }
+          });
+          this.memLoad(4);
+        }
+        c.set(key);
+      } else c.const(form.target | 0).set(key);
+      c.get(key).const(0).load(header(TargetHeader.CALL_LIMIT)).gtU().if(); this.exit(k); c.end();
       lookUp();
       this.memory(null, k, SegReg.SS, 4, true, () => { this.regGet(4, 4); c.const(4).sub(); });
       c.get(X).const(form.ret | 0).store(0);
       this.regSet(4, 4, A);
-      count(TargetHeader.CALL_COUNT);
+      count(form.kind === "callind" ? TargetHeader.CALLIND_COUNT : TargetHeader.CALL_COUNT);
     }
     this.transfer(k, target);
   }
