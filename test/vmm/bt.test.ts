@@ -472,7 +472,7 @@ test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor
   assert.ok(runs < 3_000, `entries into WebAssembly from JavaScript (${runs}) far fewer than the loop's 18,000 accesses`);
 });
 
-test("CALL r/m32 helpers in compiled code: the WebAssembly tier reads the target (a register, or a dword through the operand's segment) and calls its translation, as the helper in JavaScript and bare do", () => {
+test("CALL r/m32 and PUSH Sreg helpers in compiled code: the WebAssembly tier reads the target (a register, or a dword through the operand's segment) and calls its translation, and pushes the guest's selectors, as the helpers in JavaScript and bare do", () => {
   // f: add ebx, 3; ret      g: add ebx, [esp+4]; ret 4      table: f, g
   const f = 0x100300, g = 0x100310, table = 0x80040;
   const data: [number, number[]][] = [[f, [0x83, 0xc3, 0x03, 0xc3]], [g, [0x03, 0x5c, 0x24, 0x04, 0xc2, 0x04, 0x00]], [table, [...le32(f), ...le32(g)]]];
@@ -494,6 +494,11 @@ test("CALL r/m32 helpers in compiled code: the WebAssembly tier reads the target
     0x89, 0xe5,                           // mov ebp, esp
     0xff, 0x55, 0x00,                     // call [ebp]                (through SS: f)
     0x83, 0xc4, 0x04,                     // add esp, 4
+    0x0e, 0x16, 0x1e, 0x06, 0x0f, 0xa0, 0x0f, 0xa8, // push cs, ss, ds, es, fs, gs
+    0x5a, 0x01, 0xd7, 0x5a, 0x01, 0xd7,   // pop edx; add edi, edx (twice: gs, fs)
+    0x5a, 0x01, 0xd7, 0x5a, 0x01, 0xd7,   // (es, ds)
+    0x5a, 0x01, 0xd7, 0x5a, 0x01, 0xd7,   // (ss, cs: the guest's RPL 0, not the machine's)
+    0x01, 0x3d, ...le32(0x80008),         // add [0x80008], edi
     0x49,                                 // dec ecx
     0x75, ["loop", "rel8"],               // jnz loop
     0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
@@ -504,7 +509,7 @@ test("CALL r/m32 helpers in compiled code: the WebAssembly tier reads the target
   const js = runCode(code, "bt", "standard", data, { wasm: -1 });
   const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
   for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
-  for (const at of [0x80000, 0x80004]) {
+  for (const at of [0x80000, 0x80004, 0x80008]) {
     assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
     assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
   }
@@ -512,11 +517,18 @@ test("CALL r/m32 helpers in compiled code: the WebAssembly tier reads the target
   assert.equal(js.cycles, bare.cycles);
   const h = wasm.mon!.machine.mem.nativeTargets.header;
   assert.ok(h[TargetHeader.CALLIND_COUNT] > 20_000, `CALL r/m32 made in compiled code (${h[TargetHeader.CALLIND_COUNT]})`);
+  assert.ok(h[TargetHeader.PUSHSREG_COUNT] > 30_000, `PUSH Sreg made in compiled code (${h[TargetHeader.PUSHSREG_COUNT]})`);
+  assert.equal(cjPushes(js), cjPushes(wasm), "PUSH Sregs native, in either tier");
   assert.equal(js.mon!.machine.mem.nativeTargets.header[TargetHeader.CALLIND_COUNT], 0, "none without the tier");
   const cw = wasm.mon!.stats(), cj = js.mon!.stats();
   assert.equal(cw["bt.call-indirect-native"], cj["bt.call-indirect-native"]);
   assert.ok(cw["bt.call-indirect-native"] >= 4 * 5990, `CALL r/m32 native (${cw["bt.call-indirect-native"]})`);
 });
+
+/** A bt run's PUSH Sreg helpers done natively (in JavaScript and in compiled code). */
+function cjPushes(r: ReturnType<typeof runCode>): number {
+  return r.mon!.stats()["bt.push-sreg-native"] ?? 0;
+}
 
 test("CALL rel32: a fault pushing the return address is the guest CALL's own (#SS past the stack limit, no IDT: a triple fault at the same instruction as bare)", () => {
   const f = 0x100300;

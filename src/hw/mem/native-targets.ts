@@ -17,7 +17,8 @@
 // need to see each instruction first), the highest target a CALL form may reach, and the
 // flags the owner keeps for its guest (VFLAGS, the bits VFLAGS_MASK names: IF, IOPL and
 // the other flags a deprivileged guest does not own). A PUSHF form pushes those in place of
-// the machine's; a CLI form clears IF there. After such a run the CPU tells the owner
+// the machine's; a CLI form clears IF there; a PUSH Sreg form pushes the owner's selector
+// (SELECTORS). After such a run the CPU tells the owner
 // (`settle`), which takes VFLAGS back into its guest state. An IO form asks the owner to do
 // the port access itself (`io`), on its guest's device at the instruction's time.
 
@@ -37,6 +38,8 @@ export type NativeForm =
   | { readonly kind: "pushf" }
   /** CLI: IF cleared in VFLAGS. */
   | { readonly kind: "cli" }
+  /** PUSH Sreg (32-bit operand size, 32-bit stack): the owner's selector of segment register `seg` (SELECTORS), 16 bits stored, 4 bytes pushed. */
+  | { readonly kind: "pushsreg"; readonly seg: number }
   /**
    * IN or OUT (not the string forms) of `size` bytes at port `port` (-1: DX's), AL/AX/EAX,
    * done by the owner (`NativeTargets.io`) on its guest's device at the instruction's time.
@@ -55,10 +58,10 @@ export interface NativeIo {
 
 /**
  * Whether an entry of this form, done, goes on at the bytes after its own (PUSHF, CLI, port
- * I/O): a block may go on past it. RET and CALL transfer control and end a block.
+ * I/O, PUSH Sreg): a block may go on past it. RET and CALL transfer control and end a block.
  */
 export function formGoesOn(form: NativeForm | null): boolean {
-  return form !== null && (form.kind === "pushf" || form.kind === "cli" || form.kind === "io");
+  return form !== null && (form.kind === "pushf" || form.kind === "cli" || form.kind === "io" || form.kind === "pushsreg");
 }
 
 /** The table's slots: keys, then values (0: empty), then the header. */
@@ -80,6 +83,10 @@ export const enum TargetHeader {
   CLI_COUNT = 7,
   /** The CALL r/m32 forms run in compiled code. */
   CALLIND_COUNT = 8,
+  /** The selectors of ES, CS, SS, DS, FS, GS as the owner's guest has them (6 words), pushed by PUSH Sreg forms. */
+  SELECTORS = 9,
+  /** The PUSH Sreg forms run in compiled code. */
+  PUSHSREG_COUNT = 15,
 }
 /** Byte offsets in the table of its values and of its header (keys at 0). */
 export const TARGET_VALS = 4 * NATIVE_TARGET_SLOTS, TARGET_HEADER = 8 * NATIVE_TARGET_SLOTS;

@@ -286,11 +286,15 @@ export class Translator {
     h[TargetHeader.PUSHF_COUNT] = 0;
     h[TargetHeader.CLI_COUNT] = 0;
     h[TargetHeader.CALLIND_COUNT] = 0;
+    h[TargetHeader.PUSHSREG_COUNT] = 0;
     h[TargetHeader.VFLAGS_MASK] = L.VIRTUAL_FLAGS;
+    // So may the PUSH Sreg helper's, with the guest's selectors (which change only in a callout).
     targets.refresh = () => {
+      const segs = this.vcpu.segs;
       h[TargetHeader.ENABLED] = this.vcpu.debug.armed ? 0 : 1;
-      h[TargetHeader.CALL_LIMIT] = this.vcpu.segs[SegReg.CS].limit | 0;
+      h[TargetHeader.CALL_LIMIT] = segs[SegReg.CS].limit | 0;
       h[TargetHeader.VFLAGS] = this.vcpu.flags & L.VIRTUAL_FLAGS;
+      for (let s = 0; s < 6; s++) h[TargetHeader.SELECTORS + s] = segs[s].selector;
     };
     const settle = (targets.settle = () => {
       if ((h[TargetHeader.VFLAGS] & F.IF) === 0) this.vcpu.flags &= ~F.IF;
@@ -311,6 +315,7 @@ export class Translator {
     counters.source("bt.pushf-native", () => h[TargetHeader.PUSHF_COUNT]);
     counters.source("bt.cli-native", () => h[TargetHeader.CLI_COUNT]);
     counters.source("bt.call-indirect-native", () => h[TargetHeader.CALLIND_COUNT]);
+    counters.source("bt.push-sreg-native", () => h[TargetHeader.PUSHSREG_COUNT]);
     for (const h of X.CALLOUT_END) this.instrs.set(h, "callout-end");
     for (const h of X.CALLOUT) this.instrs.set(h, "callout");
     this.retNative = counters.cell("bt.ret-native");
@@ -840,7 +845,8 @@ function touches(t: Trace, frame: number, first: number, end: number): boolean {
 
 /**
  * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
- * may run in its place: a near RET, CALL r/m32, PUSHF (32-bit operand size), CLI, IN and OUT.
+ * may run in its place: a near RET, CALL r/m32, PUSHF and PUSH Sreg (32-bit operand size), CLI,
+ * IN and OUT.
  */
 function helperForm(ins: Instr, retPop: number, next: number): NativeForm | undefined {
   if (retPop >= 0) return { kind: "ret", pop: retPop };
@@ -851,6 +857,7 @@ function helperForm(ins: Instr, retPop: number, next: number): NativeForm | unde
   }
   if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
   if (ins.handler === X.cli) return { kind: "cli" };
+  if (ins.handler === X.pushSreg && ins.opsize32) return { kind: "pushsreg", seg: segOfPushPop(ins.opcode) };
   if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) {
     return { kind: "io", port: (ins.opcode & 0x08) !== 0 ? -1 : ins.imm & 0xff, size: ioSize(ins) as 1 | 2 | 4, out: ioIsOut(ins) };
   }

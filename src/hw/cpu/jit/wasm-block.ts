@@ -647,6 +647,15 @@ class Emitter {
       count(TargetHeader.CLI_COUNT);
       return;
     }
+    if (form.kind === "pushsreg") {
+      // As the PUSH Sreg helper: the owner's selector stored (16 bits) where a dword is pushed through SS.
+      this.use.stack = true;
+      this.memory(null, k, SegReg.SS, 4, true, () => { this.regGet(4, 4); c.const(4).sub(); });
+      c.get(X).const(0).load(header(TargetHeader.SELECTORS + form.seg)).store16(0);
+      this.regSet(4, 4, A);
+      count(TargetHeader.PUSHSREG_COUNT);
+      return;
+    }
     if (form.kind === "io") {
       // As the port I/O helper: the owner's access through the `io` import (IO_OWNER), at the
       // instruction's time as an IN or OUT compiled for the bus; a port it leaves to the
