@@ -27,7 +27,7 @@ import * as F from "../hw/cpu/eflags.js";
 import { iret } from "../hw/cpu/transfer.js";
 import { iret_ } from "../hw/cpu/exec/control.js";
 import { cli, invlpg as invlpgM, sti } from "../hw/cpu/exec/system.js";
-import { pushf } from "../hw/cpu/exec/stack.js";
+import { pop_Zv as popZv, pushf } from "../hw/cpu/exec/stack.js";
 import { iret64 } from "../hw/cpu/interrupt64.js";
 import { EFER_LME, EFER_LMA, EFER_LMSLE } from "../hw/cpu/control-regs.js";
 import type { Handler, Instr } from "../hw/cpu/instr.js";
@@ -86,8 +86,11 @@ export interface MonitorOptions extends PcOptions {
 }
 
 /** The counters the exits' quick paths keep (Monitor.count). */
-const enum QuickCounter { PfHidden, InvlpgQuick, IoQuick, TableStoreQuick, EmulateAhead, PushfQuick, CliQuick, StiQuick }
-const QUICK_COUNTER_NAMES = ["pf.hidden", "trap.invlpg-quick", "trap.io-quick", "trap.pf-table-store-quick", "emulate.ahead", "trap.pushf-quick", "trap.cli-quick", "trap.sti-quick"];
+const enum QuickCounter { PfHidden, InvlpgQuick, IoQuick, TableStoreQuick, EmulateAhead, PushfQuick, CliQuick, StiQuick, IrqSaveQuick }
+const QUICK_COUNTER_NAMES = ["pf.hidden", "trap.invlpg-quick", "trap.io-quick", "trap.pf-table-store-quick", "emulate.ahead", "trap.pushf-quick", "trap.cli-quick", "trap.sti-quick", "trap.irq-save-quick"];
+/** What follows a PUSHF in the interrupt-state save the quick #GP path carries out whole (irqSaveInPlace). */
+const QUICK_POP: ReadonlySet<Handler> = new Set([popZv]);
+const QUICK_CLI: ReadonlySet<Handler> = new Set([cli]);
 
 /** A fault in the monitor itself: a bug, reported as E_INTERNAL. */
 export class MonitorPanic extends Error {}
@@ -1066,11 +1069,15 @@ export class Monitor {
     const m = this.machine.cpu;
     // The instruction retires as a guest instruction (this entry stays overhead).
     this.overhead -= 1;
+    // Bytes of the guest's instructions after this one that were carried out with it.
+    let extra = 0;
     if (ins.handler === invlpgM) {
       if (!ins.hasMem) { this.overhead += 1; return false; }
       this.guestInvlpg(m, ins);
       this.afterInPlace();
       this.count(QuickCounter.InvlpgQuick);
+    } else if (ins.handler === pushf && m.features.strict && (extra = this.irqSaveInPlace(m, ins, eip, efl, frame)) > 0) {
+      this.count(QuickCounter.IrqSaveQuick);
     } else if ((ins.handler === pushf || ins.handler === cli || ins.handler === sti) && m.features.strict && this.trapSoon((eip + ins.len) | 0)) {
       // The ordinary exit runs the next trap's instruction too (emulateAhead): cheaper than
       // two quick exits (Linux's PUSHF, POP, CLI).
@@ -1091,8 +1098,38 @@ export class Monitor {
       if (!this.portIo(m, ins)) { this.overhead += 1; return false; }
       this.count(QuickCounter.IoQuick);
     }
-    this.skipFaulting(eip, ins.len);
+    this.skipFaulting(eip, ins.len + extra);
     return true;
+  }
+
+  /**
+   * Linux's interrupt-state save, `pushfd; pop r32; cli`, whose PUSHF (`ins`, at `eip`) just
+   * trapped: all three carried out here, as three guest instructions, when the PUSHF's store
+   * may be made in place (pushfInPlace) and no interrupt can come between them: none is
+   * pending and no device's event falls before the CLI retires (at the boundaries after the
+   * PUSHF and the POP the guest's IF is still set). The POP takes the dword back into its
+   * register (the stack keeps it below ESP, as on bare), the CLI clears the virtual IF.
+   * Returns the bytes of the POP and CLI, or 0 with nothing done (another path takes it).
+   */
+  private irqSaveInPlace(m: Cpu, ins: Instr, eip: number, efl: number, frame: number): number {
+    const vc = this.vcpu;
+    if (vc.intrLine || vc.nmiPending || !ins.opsize32) return 0;
+    const popAt = (eip + ins.len) | 0;
+    const pop = this.quickInstr(popAt, efl, QUICK_POP);
+    if (pop === null || !pop.opsize32 || (pop.opcode & 7) === Reg.ESP) return 0;
+    const cliIns = this.quickInstr((popAt + pop.len) | 0, efl, QUICK_CLI);
+    if (cliIns === null) return 0;
+    // The PUSHF retires at guest time T + 1 (its entry is counted: quickGp), the POP at T + 2.
+    const T = m.cycles - this.overhead;
+    if (this.guestDeadline !== 0 && this.guestDeadline <= T + 2) return 0;
+    if (!this.pushfInPlace(m, ins, efl, frame)) return 0;
+    const esp = m.readLin32((frame + 12) | 0, false);
+    m.regs[pop.opcode & 7] = m.readLin32((vc.segs[SegReg.SS].base + esp) | 0, false);
+    m.writeLin32((frame + 12) | 0, (esp + 4) | 0, false);
+    vc.flags &= ~F.IF;
+    this.overhead -= 2;
+    this.afterInPlace();
+    return pop.len + cliIns.len;
   }
 
   /**

@@ -555,12 +555,13 @@ type Part = number | [string] | [string, "rel32" | "rel8" | "abs32"];
 /**
  * Guest code that takes IRQ 4 (COM1) at vector 0x24: the IDT gate to label `handler`, LIDT
  * from label `idtr` (IDT at 0x70000), the PICs at vectors 0x20/0x28 with IRQ 4 alone
- * unmasked, and the UART's OUT2 (its IRQ line) on.
+ * unmasked, and the UART's OUT2 (its IRQ line) on. (Another `vector` and master PIC mask
+ * take another IRQ instead: IRQ 0, the PIT, at 0x20 with 0xfe.)
  */
-function irq4Setup(): Part[] {
+function irq4Setup(vector = 0x24, masterMask = 0xef): Part[] {
   return [
     0xbb, ["handler", "abs32"],           // mov ebx, handler
-    0xbf, ...le32(0x70000 + 0x24 * 8),    // mov edi, gate
+    0xbf, ...le32(0x70000 + vector * 8),  // mov edi, gate
     0x66, 0x89, 0x1f,                     // mov [edi], bx
     0x66, 0x8c, 0xc8,                     // mov ax, cs
     0x66, 0x89, 0x47, 0x02,               // mov [edi+2], ax
@@ -574,7 +575,7 @@ function irq4Setup(): Part[] {
     0xb0, 0x04, 0xe6, 0x21,               // ICW3
     0xb0, 0x02, 0xe6, 0xa1,
     0xb0, 0x01, 0xe6, 0x21, 0xe6, 0xa1,   // ICW4: 8086 mode
-    0xb0, 0xef, 0xe6, 0x21,               // mask all but IRQ 4
+    0xb0, masterMask, 0xe6, 0x21,         // mask all but IRQ 4
     0xb0, 0xff, 0xe6, 0xa1,
     0x66, 0xba, 0xfc, 0x03, 0xb0, 0x08, 0xee, // UART MCR: OUT2 (the IRQ line)
   ];
@@ -700,6 +701,46 @@ test("trap's quick #GP path: PUSHF, CLI and STI in place (a PUSHF whose stack pa
   assert.ok((c["trap.cli-quick"] ?? 0) >= 290, `CLIs in place (${c["trap.cli-quick"]})`);
   assert.ok((c["trap.pushf-quick"] ?? 0) >= 400, `PUSHFs in place (${c["trap.pushf-quick"]})`);
   assert.ok((c["emulate.pushfd"] ?? 0) >= 70, `PUSHFs onto a page not yet written took the exit (${c["emulate.pushfd"]})`);
+});
+
+test("trap's quick #GP path: Linux's interrupt-state save (pushfd; pop; cli) carried out whole at the PUSHF's trap, unless an interrupt may come between its instructions", () => {
+  // The PIT's IRQ 0 every 97 of its clocks (about 8,100 guest cycles) strikes the loop
+  // wherever it is, as on bare (the handler sums ECX and ESP where it struck): between the
+  // save's instructions too, where IF is still set; a save it could strike inside takes the
+  // ordinary exit.
+  const code = assemble([
+    ...irq4Setup(0x20, 0xfe),
+    0xb0, 0x34, 0xe6, 0x43,               // PIT channel 0: mode 2, lobyte/hibyte
+    0xb0, 97, 0xe6, 0x40, 0xb0, 0x00, 0xe6, 0x40, // divisor 97
+    0xb9, ...le32(20000),                 // mov ecx, 20000
+    0x31, 0xff,                           // xor edi, edi
+    0xfb,                                 // sti
+    ["loop"],
+    0x9c,                                 // pushfd
+    0x58,                                 // pop eax
+    0xfa,                                 // cli
+    0x25, ...le32(0x2d5),                 // and eax, IF OF SF ZF AF PF CF
+    0x01, 0xc7,                           // add edi, eax
+    0xfb,                                 // sti
+    0x90,                                 // nop
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0xfa,                                 // cli
+    0x89, 0x3d, ...le32(0x8000c),         // mov [0x8000c], edi
+    0x89, 0x25, ...le32(0x80010),         // mov [0x80010], esp
+    ...exit(0x10),
+    ...irq4Handler([0x01, 0x25, ...le32(0x80008)]), // add [0x80008], esp
+  ]);
+  const bare = runCode(code, "bare");
+  assert.equal(bare.end.kind, "poweroff");
+  assert.ok(bare.read32(0x80000) >= 15, `bare took the interrupts (${bare.read32(0x80000)})`);
+  const r = runCode(code, "trap", "strict");
+  assert.equal(r.end.kind, "poweroff");
+  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c, 0x80010]) assert.equal(r.read32(at), bare.read32(at), `dword at 0x${at.toString(16)}`);
+  assert.equal(r.cycles, bare.cycles, "guest time identical to bare");
+  const c = r.mon!.stats();
+  assert.ok((c["trap.irq-save-quick"] ?? 0) >= 19_000, `saves carried out whole (${c["trap.irq-save-quick"]})`);
+  assert.ok((c["emulate.pushfd"] ?? 0) >= 1, `a save an interrupt could strike took the ordinary exit (${c["emulate.pushfd"]})`);
 });
 
 test("CALL r/m32, INVLPG and PUSH Sreg: native helpers give the guest what bare gives it", () => {
