@@ -321,6 +321,25 @@ test("CALL rel32: the first call of a function translates it inline; a call to a
   assert.equal(c["bt.call-inlined"], 1, "f was translated inline once, at the first call");
 });
 
+/**
+ * `code` (with `data`) run on bare, under bt with the JavaScript tiers only, and under bt
+ * with the WebAssembly tier compiling each block at once: each powers off, and the guest
+ * dwords at `addrs` and the guest time are bare's in both bt runs.
+ */
+function bareJsWasm(code: number[], data: [number, number[]][], addrs: number[]): { bare: CodeRun; js: CodeRun; wasm: CodeRun } {
+  const bare = runCode(code, "bare", "standard", data);
+  const js = runCode(code, "bt", "standard", data, { wasm: -1 });
+  const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
+  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  for (const at of addrs) {
+    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
+    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
+  }
+  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
+  assert.equal(js.cycles, bare.cycles);
+  return { bare, js, wasm };
+}
+
 test("RET and CALL helpers in compiled code: the WebAssembly tier makes their look-ups in the machine's table (native-targets.ts), with the results, flags and guest time of the helpers in JavaScript and of bare", () => {
   // f: inc ebx; ret      g: add ebx, [esp+4]; ret 4      (the loop's carry crosses both)
   const f = 0x100300, g = 0x100310;
@@ -345,17 +364,8 @@ test("RET and CALL helpers in compiled code: the WebAssembly tier makes their lo
     0x89, 0x35, ...le32(0x8000c),         // mov [0x8000c], esi
     ...exit(0x10),
   ], { f, g });
-  const bare = runCode(code, "bare", "standard", data);
-  const js = runCode(code, "bt", "standard", data, { wasm: -1 });
-  const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
-  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
-  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c]) {
-    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
-    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
-  }
+  const { js, wasm } = bareJsWasm(code, data, [0x80000, 0x80004, 0x80008, 0x8000c]);
   assert.equal(wasm.read32(0x80000), 2 + 6000 * 8, "ebx");
-  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
-  assert.equal(js.cycles, bare.cycles);
   const targets = wasm.mon!.machine.mem.nativeTargets.header;
   assert.ok(targets[TargetHeader.RET_COUNT] > 10_000, `RETs made in compiled code (${targets[TargetHeader.RET_COUNT]})`);
   assert.ok(targets[TargetHeader.CALL_COUNT] > 10_000, `CALLs made in compiled code (${targets[TargetHeader.CALL_COUNT]})`);
@@ -403,18 +413,9 @@ test("PUSHF and CLI helpers in compiled code: the WebAssembly tier pushes the gu
     0x89, 0x2d, ...le32(0x8000c),         // mov [0x8000c], ebp
     ...exit(0x10),
   ]);
-  const bare = runCode(code, "bare", "standard");
-  const js = runCode(code, "bt", "standard", [], { wasm: -1 });
-  const wasm = runCode(code, "bt", "standard", [], { wasm: 1, wasmBatch: 1 });
-  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
-  for (const at of [0x80000, 0x80004, 0x80008, 0x8000c]) {
-    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
-    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
-  }
+  const { bare, js, wasm } = bareJsWasm(code, [], [0x80000, 0x80004, 0x80008, 0x8000c]);
   assert.equal(bare.read32(0x80004), 6000 * 0x200, "edi: IF was set at every first PUSHF");
   assert.equal(bare.read32(0x80000), 0, "ebx: IF was clear at every second PUSHF");
-  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
-  assert.equal(js.cycles, bare.cycles);
   const h = wasm.mon!.machine.mem.nativeTargets.header;
   assert.ok(h[TargetHeader.PUSHF_COUNT] > 10_000, `PUSHFs made in compiled code (${h[TargetHeader.PUSHF_COUNT]})`);
   assert.ok(h[TargetHeader.CLI_COUNT] > 5_000, `CLIs made in compiled code (${h[TargetHeader.CLI_COUNT]})`);
@@ -451,18 +452,9 @@ test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor
     ...exit(0x10),
     ...irq4Handler([]),
   ]);
-  const bare = runCode(code, "bare", "standard");
-  const js = runCode(code, "bt", "standard", [], { wasm: -1 });
-  const wasm = runCode(code, "bt", "standard", [], { wasm: 1, wasmBatch: 1 });
-  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
+  const { bare, js, wasm } = bareJsWasm(code, [], [0x80000, 0x80004, 0x80008]);
   assert.ok(bare.read32(0x80000) >= 20, `bare took the interrupts (${bare.read32(0x80000)})`);
-  for (const at of [0x80000, 0x80004, 0x80008]) {
-    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
-    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
-  }
   assert.equal(wasm.serial, bare.serial);
-  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
-  assert.equal(js.cycles, bare.cycles);
   const cw = wasm.mon!.stats(), cj = js.mon!.stats();
   assert.equal(cw["bt.io-native"], cj["bt.io-native"], "the same accesses done in place");
   assert.ok(cw["bt.io-native"] >= 18_000, `IN and OUT native (${cw["bt.io-native"]})`);
@@ -505,16 +497,7 @@ test("CALL r/m32 and PUSH Sreg helpers in compiled code: the WebAssembly tier re
     0x89, 0x25, ...le32(0x80004),         // mov [0x80004], esp
     ...exit(0x10),
   ], { f, g });
-  const bare = runCode(code, "bare", "standard", data);
-  const js = runCode(code, "bt", "standard", data, { wasm: -1 });
-  const wasm = runCode(code, "bt", "standard", data, { wasm: 1, wasmBatch: 1 });
-  for (const r of [bare, js, wasm]) assert.equal(r.end.kind, "poweroff");
-  for (const at of [0x80000, 0x80004, 0x80008]) {
-    assert.equal(wasm.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, WebAssembly tier against bare`);
-    assert.equal(js.read32(at), bare.read32(at), `guest dword 0x${at.toString(16)}, JavaScript tiers against bare`);
-  }
-  assert.equal(wasm.cycles, bare.cycles, "guest time identical to bare");
-  assert.equal(js.cycles, bare.cycles);
+  const { js, wasm } = bareJsWasm(code, data, [0x80000, 0x80004, 0x80008]);
   const h = wasm.mon!.machine.mem.nativeTargets.header;
   assert.ok(h[TargetHeader.CALLIND_COUNT] > 20_000, `CALL r/m32 made in compiled code (${h[TargetHeader.CALLIND_COUNT]})`);
   assert.ok(h[TargetHeader.PUSHSREG_COUNT] > 30_000, `PUSH Sreg made in compiled code (${h[TargetHeader.PUSHSREG_COUNT]})`);
