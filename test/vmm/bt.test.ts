@@ -464,6 +464,32 @@ test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor
   assert.ok(runs < 3_000, `entries into WebAssembly from JavaScript (${runs}) far fewer than the loop's 18,000 accesses`);
 });
 
+test("placement: a trace longer than a page of the cache is placed so that no instruction of it straddles a page, and its loop runs in WebAssembly without leaving", () => {
+  // A loop of 900 instructions of 5 and 6 bytes (about 4.7 KB translated): one trace, across
+  // at least one page of the cache, with page boundaries that fall inside an instruction
+  // at most offsets.
+  const body: number[] = [];
+  for (let k = 0; k < 900; k++) {
+    if (k % 3 === 0) body.push(0x81, 0xc3, ...le32(k));   // add ebx, k
+    else body.push(0xb8, ...le32(k));                     // mov eax, k
+  }
+  const code = assemble([
+    0x31, 0xdb,                           // xor ebx, ebx
+    0xb9, ...le32(300),                   // mov ecx, 300
+    ["loop"],
+    ...body,
+    0x49,                                 // dec ecx
+    0x0f, 0x85, ["loop", "rel32"],        // jnz loop
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    ...exit(0x10),
+  ]);
+  const { wasm } = bareJsWasm(code, [], [0x80000]);
+  // Each pass through a straddling instruction ran it in the interpreter and began the next
+  // block from JavaScript: 300 passes or more. Placed, the loop stays in WebAssembly.
+  const runs = wasm.mon!.machine.cpu.jit!.stats.wasmRuns;
+  assert.ok(runs < 100, `entries into WebAssembly from JavaScript (${runs})`);
+});
+
 test("CALL r/m32 and PUSH Sreg helpers in compiled code: the WebAssembly tier reads the target (a register, or a dword through the operand's segment) and calls its translation, and pushes the guest's selectors, as the helpers in JavaScript and bare do", () => {
   // f: add ebx, 3; ret      g: add ebx, [esp+4]; ret 4      table: f, g
   const f = 0x100300, g = 0x100310, table = 0x80040;
