@@ -249,7 +249,7 @@ export class Monitor {
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
-    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), portIoValue: (p, s, o, v) => this.portIoValue(p, s, o, v), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins) }) : null;
+    this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), portIoValue: (p, s, o, v) => this.portIoValue(p, s, o, v), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins), shadowInvlpg: (seg, ea) => this.shadowInvlpg(seg, ea) }) : null;
 
     // The host part's local APIC: not the guest's (the guest's vCPU has none), nor in CPUID
     // (the guest runs CPUID natively at ring 1 under trap); the monitor reaches its registers
@@ -1200,11 +1200,21 @@ export class Monitor {
    * changes wait for a flush.
    */
   private guestInvlpg(cpu: Cpu, ins: Instr): void {
-    const lin = (this.vcpu.segs[ins.seg].base + cpu.ea(ins)) | 0;
+    const lin = this.shadowInvlpg(ins.seg, cpu.ea(ins));
+    if (lin !== -1) this.machine.cpu.invalidatePage(lin);
+  }
+
+  /**
+   * The shadow's part of the guest's INVLPG of offset `ea` in segment register `seg`: the
+   * linear address whose entry the machine's TLB must drop too, or -1 (none, or a flush of
+   * the whole TLB is due anyway). Also compiled code's "invlpg" form (TranslatorHost).
+   */
+  private shadowInvlpg(seg: number, ea: number): number {
+    const lin = (this.vcpu.segs[seg].base + ea) | 0;
     const pending = this.shadow.needFlush;
-    if (!this.shadow.invalidatePage(lin) || pending) return;
+    if (!this.shadow.invalidatePage(lin) || pending) return -1;
     this.shadow.needFlush = false;
-    this.machine.cpu.invalidatePage(lin);
+    return lin;
   }
 
   /** Return to the guest past the instruction that faulted at `eip` (`len` bytes), popping its error code. */

@@ -464,6 +464,30 @@ test("IN and OUT helpers in compiled code: the WebAssembly tier asks the monitor
   assert.ok(runs < 3_000, `entries into WebAssembly from JavaScript (${runs}) far fewer than the loop's 18,000 accesses`);
 });
 
+test("INVLPG helpers in compiled code: the WebAssembly tier asks the monitor for the shadow's part and goes on, as the helper in JavaScript and bare do", () => {
+  const code = assemble([
+    0xbe, ...le32(0x5000),                // mov esi, 0x5000
+    0xb9, ...le32(6000),                  // mov ecx, 6000
+    0x31, 0xdb,                           // xor ebx, ebx
+    ["loop"],
+    0x0f, 0x01, 0x3e,                     // invlpg [esi]
+    0x0f, 0x01, 0x7c, 0x8e, 0x10,         // invlpg [esi + ecx*4 + 0x10]
+    0x01, 0x0d, ...le32(0x80004),         // add [0x80004], ecx
+    0x49,                                 // dec ecx
+    0x75, ["loop", "rel8"],               // jnz loop
+    0x03, 0x1e,                           // add ebx, [esi]   (through a page dropped)
+    0x89, 0x1d, ...le32(0x80000),         // mov [0x80000], ebx
+    ...exit(0x10),
+  ]);
+  const { js, wasm } = bareJsWasm(code, [], [0x80000, 0x80004]);
+  const cw = wasm.mon!.stats(), cj = js.mon!.stats();
+  assert.equal(cw["bt.invlpg-native"], cj["bt.invlpg-native"]);
+  assert.ok(cw["bt.invlpg-native"] >= 12_000, `INVLPGs native (${cw["bt.invlpg-native"]})`);
+  // Compiled, the loop stays in WebAssembly: without the form each INVLPG went back to JavaScript.
+  const runs = wasm.mon!.machine.cpu.jit!.stats.wasmRuns;
+  assert.ok(runs < 1_000, `entries into WebAssembly from JavaScript (${runs})`);
+});
+
 test("placement: a trace longer than a page of the cache is placed so that no instruction of it straddles a page, and its loop runs in WebAssembly without leaving", () => {
   // A loop of 900 instructions of 5 and 6 bytes (about 4.7 KB translated): one trace, across
   // at least one page of the cache, with page boundaries that fall inside an instruction

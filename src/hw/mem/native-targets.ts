@@ -44,7 +44,13 @@ export type NativeForm =
    * IN or OUT (not the string forms) of `size` bytes at port `port` (-1: DX's), AL/AX/EAX,
    * done by the owner (`NativeTargets.io`) on its guest's device at the instruction's time.
    */
-  | { readonly kind: "io"; readonly port: number; readonly size: 1 | 2 | 4; readonly out: boolean };
+  | { readonly kind: "io"; readonly port: number; readonly size: 1 | 2 | 4; readonly out: boolean }
+  /**
+   * INVLPG m, its address `disp` + `base` + `index` << `scale` (-1: no such register) in
+   * segment register `seg`: the owner's part first (`NativeTargets.invlpg`), then, if it says
+   * so, the entry in the CPU's TLB of the page it names dropped as INVLPG drops it.
+   */
+  | { readonly kind: "invlpg"; readonly seg: number; readonly base: number; readonly index: number; readonly scale: number; readonly disp: number };
 
 /**
  * The owner's port I/O for the "io" form: whether it does an access in place now (otherwise
@@ -58,10 +64,10 @@ export interface NativeIo {
 
 /**
  * Whether an entry of this form, done, goes on at the bytes after its own (PUSHF, CLI, port
- * I/O, PUSH Sreg): a block may go on past it. RET and CALL transfer control and end a block.
+ * I/O, PUSH Sreg, INVLPG): a block may go on past it. RET and CALL transfer control and end a block.
  */
 export function formGoesOn(form: NativeForm | null): boolean {
-  return form !== null && (form.kind === "pushf" || form.kind === "cli" || form.kind === "io" || form.kind === "pushsreg");
+  return form !== null && (form.kind === "pushf" || form.kind === "cli" || form.kind === "io" || form.kind === "pushsreg" || form.kind === "invlpg");
 }
 
 /** The table's slots: keys, then values (0: empty), then the header. */
@@ -109,6 +115,12 @@ export class NativeTargets {
   settle: (() => void) | null = null;
   /** The owner's port I/O, for "io" forms (null: they leave before the entry). */
   io: NativeIo | null = null;
+  /**
+   * The owner's part of an "invlpg" form (`ea` in its guest's segment register `seg`): the
+   * linear address whose entry in the CPU's TLB must go too, or -1 (null: the forms leave
+   * before the entry).
+   */
+  invlpg: ((seg: number, ea: number) => number) | null = null;
 
   /**
    * In `memory` at byte offset `at` (where the WebAssembly tier reads it), or in arrays of

@@ -245,6 +245,11 @@ export interface TranslatorHost {
   sti(): void;
   /** INVLPG m of translated code (`cpu` holds the guest's registers): the page's shadow entry dropped. */
   invlpg(cpu: Cpu, ins: Instr): void;
+  /**
+   * The same for compiled code's "invlpg" form, of offset `ea` in the guest's segment
+   * register `seg`: the linear address whose machine TLB entry must go too, or -1.
+   */
+  shadowInvlpg(seg: number, ea: number): number;
 }
 
 export class Translator {
@@ -313,6 +318,10 @@ export class Translator {
     // And the port I/O helper's, on the ports the monitor does in place (counted here). The
     // monitor looks at the guest's IF after the access, which a CLI form before it in the
     // same run cleared in the header only: taken back first, as the CLI helper would have.
+    targets.invlpg = (seg, ea) => {
+      this.invlpgNative.n++;
+      return this.host.shadowInvlpg(seg, ea);
+    };
     targets.io = {
       accepts: inPlacePort,
       transfer: (port, size, out, value) => {
@@ -879,7 +888,7 @@ function touches(t: Trace, frame: number, first: number, end: number): boolean {
 /**
  * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
  * may run in its place: a near RET, CALL r/m32, PUSHF and PUSH Sreg (32-bit operand size), CLI,
- * IN and OUT.
+ * IN and OUT, INVLPG m.
  */
 function helperForm(ins: Instr, retPop: number, next: number): NativeForm | undefined {
   if (retPop >= 0) return { kind: "ret", pop: retPop };
@@ -891,6 +900,7 @@ function helperForm(ins: Instr, retPop: number, next: number): NativeForm | unde
   if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
   if (ins.handler === X.cli) return { kind: "cli" };
   if (ins.handler === X.pushSreg && ins.opsize32) return { kind: "pushsreg", seg: segOfPushPop(ins.opcode) };
+  if (ins.handler === X.invlpg && ins.hasMem) return { kind: "invlpg", seg: ins.seg, base: ins.eaBase, index: ins.eaIndex, scale: ins.eaScale, disp: ins.disp };
   if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) {
     return { kind: "io", port: (ins.opcode & 0x08) !== 0 ? -1 : ins.imm & 0xff, size: ioSize(ins) as 1 | 2 | 4, out: ioIsOut(ins) };
   }

@@ -187,6 +187,8 @@ const isIncDec = (op: number): boolean => op === LAZY_INC || op === LAZY_DEC;
 const FLAGS_IMPORT = 0, IO_IMPORT = 1;
 /** In the `io` import's first argument (port | size << 16): an OUT; through the native entries' owner (an "io" form). */
 const IO_OUT = 1 << 20, IO_OWNER = 1 << 21;
+/** With IO_OWNER: an "invlpg" form's call (the segment register in the low bits, the offset as the value). */
+const IO_INVLPG = 1 << 22;
 /** Ctx.IO after an "io" form's call of the import: the owner did nothing (its callout is left to run). */
 const IO_REFUSED = 2;
 
@@ -654,6 +656,28 @@ class Emitter {
       c.get(X).const(0).load(header(TargetHeader.SELECTORS + form.seg)).store16(0);
       this.regSet(4, 4, A);
       count(TargetHeader.PUSHSREG_COUNT);
+      return;
+    }
+    if (form.kind === "invlpg") {
+      // As the INVLPG helper: the owner's part through the `io` import (IO_OWNER | IO_INVLPG,
+      // the address's segment register; its offset), then, if the owner names a page, its
+      // TLB entry dropped as a compiled INVLPG drops it (with the run loop's links, a
+      // region's transitions, and the rest after the run: Ctx.TLB_DROPPED).
+      const ea = this.local();
+      c.const(form.disp | 0);
+      if (form.base >= 0) { this.regGet(form.base, 4); c.add(); }
+      if (form.index >= 0) { this.regGet(form.index, 4); c.const(form.scale).shl().add(); }
+      c.set(ea);
+      c.const(IO_OWNER | IO_INVLPG | form.seg).get(ea).const(0).load(this.ctx(Ctx.TOTAL)).const(k).add();
+      c.call(IO_IMPORT).set(V);
+      c.const(0).load(this.ctx(Ctx.IO)).const(IO_REFUSED).eq().if(); this.exit(k); c.end();
+      c.get(V).if();
+      c.get(V).const(12).shrU().const(2).shl().const(0).store(this.tlb);
+      c.const(0).const(0).load(this.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(this.ctx(Ctx.LINK_GEN));
+      c.const(0).const(1).store(this.ctx(Ctx.TLB_DROPPED));
+      if (this.region !== null) c.const(0).set(this.enterable);
+      c.end();
+      c.const(0).load(this.ctx(Ctx.IO)).if(); this.exit(k + 1); c.end();
       return;
     }
     if (form.kind === "io") {
@@ -1597,7 +1621,15 @@ export class WasmTier {
     const before = cpu.instructions, end = cpu.sliceEnd, epoch = cpu.codeEpoch, a20 = cpu.a20;
     const port = code & 0xffff, size = (code >>> 16) & 7, out = (code & IO_OUT) !== 0;
     let v: number;
-    if ((code & IO_OWNER) !== 0) {
+    if ((code & (IO_OWNER | IO_INVLPG)) === (IO_OWNER | IO_INVLPG)) {
+      // An "invlpg" form: the owner's part; whether the TLB entry goes too.
+      const invlpg = cpu.mem.nativeTargets.invlpg;
+      if (invlpg === null) { this.ctx[Ctx.IO] = IO_REFUSED; return 0; }
+      cpu.instructions = before + retired;
+      // (The page's linear address with bit 0 set, or 0: nothing more.)
+      const lin = invlpg(code & 7, value);
+      v = lin === -1 ? 0 : (lin & ~0xfff) | 1;
+    } else if ((code & IO_OWNER) !== 0) {
       // An "io" form: the native entries' owner does the access on its guest's device.
       const owner = cpu.mem.nativeTargets.io;
       if (owner === null || !owner.accepts(port, size, out)) { this.ctx[Ctx.IO] = IO_REFUSED; return 0; }
