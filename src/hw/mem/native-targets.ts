@@ -33,7 +33,7 @@ export type NativeForm =
    * address `disp` + `base` + `index` << `scale` (-1: no such register) through segment
    * register `seg`; then as "call".
    */
-  | { readonly kind: "callind"; readonly ret: number; readonly reg: number; readonly seg: number; readonly base: number; readonly index: number; readonly scale: number; readonly disp: number }
+  | ({ readonly kind: "callind"; readonly ret: number; readonly reg: number } & FormAddress)
   /** PUSHF (32-bit operand size, 32-bit stack): the machine's flags with VFLAGS's bits in VFLAGS_MASK, VM and RF clear, pushed on SS:ESP. */
   | { readonly kind: "pushf" }
   /** CLI: IF cleared in VFLAGS. */
@@ -50,7 +50,10 @@ export type NativeForm =
    * segment register `seg`: the owner's part first (`NativeTargets.invlpg`), then, if it says
    * so, the entry in the CPU's TLB of the page it names dropped as INVLPG drops it.
    */
-  | { readonly kind: "invlpg"; readonly seg: number; readonly base: number; readonly index: number; readonly scale: number; readonly disp: number };
+  | ({ readonly kind: "invlpg" } & FormAddress);
+
+/** A form's memory operand as the instruction's ModR/M and SIB name it: `disp` + `base` + `index` << `scale` (-1: no such register) in segment register `seg`. */
+export interface FormAddress { readonly seg: number; readonly base: number; readonly index: number; readonly scale: number; readonly disp: number }
 
 /**
  * The owner's port I/O for the "io" form: whether it does an access in place now (otherwise

@@ -38,7 +38,7 @@ import * as X from "./sensitive.js";
 import { segOfPushPop } from "../../hw/cpu/exec/stack.js";
 import { ioIsOut, ioSize } from "../../hw/cpu/exec/io.js";
 import { inPlacePort } from "../emulate/in-place-io.js";
-import { TargetHeader, targetSlot, type NativeForm, type NativeTargets } from "../../hw/mem/native-targets.js";
+import { TargetHeader, targetSlot, type FormAddress, type NativeForm, type NativeTargets } from "../../hw/mem/native-targets.js";
 import { Int32Map } from "./int32-map.js";
 
 /**
@@ -800,7 +800,7 @@ export class Translator {
       if (kind !== undefined || X.CONTROL_FLOW.has(ins.handler)) {
         // Run on the vCPU; after an instruction that does not transfer control, go on
         // with the translation that follows it.
-        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, keepInstr(ins), next, retPop), helperForm(ins, retPop, next)]);
+        if (helper !== null) helpers.push([sc.n, this.makeHelper(helper, keepInstr(ins), next, retPop), helperForm(helper, ins, retPop, next)]);
         callout("emulate", g, -1, retPop);
         this.counters.inc("bt.callout-site");
         if (kind === "callout") {
@@ -886,23 +886,19 @@ function touches(t: Trace, frame: number, first: number, end: number): boolean {
 }
 
 /**
- * The form (native-targets.ts) of the helper makeHelper makes for `ins`, for the ones compiled code
- * may run in its place: a near RET, CALL r/m32, PUSHF and PUSH Sreg (32-bit operand size), CLI,
- * IN and OUT, INVLPG m.
+ * The form (native-targets.ts) of the helper of `kind` makeHelper makes for `ins`, which compiled
+ * code may run in its place: every kind but STI's.
  */
-function helperForm(ins: Instr, retPop: number, next: number): NativeForm | undefined {
-  if (retPop >= 0) return { kind: "ret", pop: retPop };
-  if (ins.handler === X.callIndirect && ins.opsize32 && ins.seg !== SegReg.CS) {
-    return ins.hasMem
-      ? { kind: "callind", ret: next, reg: -1, seg: ins.seg, base: ins.eaBase, index: ins.eaIndex, scale: ins.eaScale, disp: ins.disp }
-      : { kind: "callind", ret: next, reg: ins.rm, seg: ins.seg, base: -1, index: -1, scale: 0, disp: 0 };
+function helperForm(kind: HelperKind, ins: Instr, retPop: number, next: number): NativeForm | undefined {
+  const at = (): FormAddress => ({ seg: ins.seg, base: ins.eaBase, index: ins.eaIndex, scale: ins.eaScale, disp: ins.disp });
+  switch (kind) {
+    case HelperKind.Ret: return { kind: "ret", pop: retPop };
+    case HelperKind.Pushf: return { kind: "pushf" };
+    case HelperKind.Cli: return { kind: "cli" };
+    case HelperKind.Io: return { kind: "io", port: (ins.opcode & 0x08) !== 0 ? -1 : ins.imm & 0xff, size: ioSize(ins) as 1 | 2 | 4, out: ioIsOut(ins) };
+    case HelperKind.CallIndirect: return { kind: "callind", ret: next, reg: ins.hasMem ? -1 : ins.rm, ...at() };
+    case HelperKind.Invlpg: return { kind: "invlpg", ...at() };
+    case HelperKind.PushSreg: return { kind: "pushsreg", seg: segOfPushPop(ins.opcode) };
+    case HelperKind.Sti: return undefined;
   }
-  if (ins.handler === X.pushf && ins.opsize32) return { kind: "pushf" };
-  if (ins.handler === X.cli) return { kind: "cli" };
-  if (ins.handler === X.pushSreg && ins.opsize32) return { kind: "pushsreg", seg: segOfPushPop(ins.opcode) };
-  if (ins.handler === X.invlpg && ins.hasMem) return { kind: "invlpg", seg: ins.seg, base: ins.eaBase, index: ins.eaIndex, scale: ins.eaScale, disp: ins.disp };
-  if (ins.handler === X.portInOut[0] || ins.handler === X.portInOut[1]) {
-    return { kind: "io", port: (ins.opcode & 0x08) !== 0 ? -1 : ins.imm & 0xff, size: ioSize(ins) as 1 | 2 | 4, out: ioIsOut(ins) };
-  }
-  return undefined;
 }

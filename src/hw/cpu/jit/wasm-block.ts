@@ -661,22 +661,13 @@ class Emitter {
     if (form.kind === "invlpg") {
       // As the INVLPG helper: the owner's part through the `io` import (IO_OWNER | IO_INVLPG,
       // the address's segment register; its offset), then, if the owner names a page, its
-      // TLB entry dropped as a compiled INVLPG drops it (with the run loop's links, a
-      // region's transitions, and the rest after the run: Ctx.TLB_DROPPED).
-      const ea = this.local();
-      c.const(form.disp | 0);
-      if (form.base >= 0) { this.regGet(form.base, 4); c.add(); }
-      if (form.index >= 0) { this.regGet(form.index, 4); c.const(form.scale).shl().add(); }
-      c.set(ea);
-      c.const(IO_OWNER | IO_INVLPG | form.seg).get(ea).const(0).load(this.ctx(Ctx.TOTAL)).const(k).add();
+      // TLB entry dropped as a compiled INVLPG drops it (dropTlbEntry).
+      c.const(IO_OWNER | IO_INVLPG | form.seg);
+      this.address(form.disp, form.base, form.index, form.scale);
+      c.const(0).load(this.ctx(Ctx.TOTAL)).const(k).add();
       c.call(IO_IMPORT).set(V);
       c.const(0).load(this.ctx(Ctx.IO)).const(IO_REFUSED).eq().if(); this.exit(k); c.end();
-      c.get(V).if();
-      c.get(V).const(12).shrU().const(2).shl().const(0).store(this.tlb);
-      c.const(0).const(0).load(this.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(this.ctx(Ctx.LINK_GEN));
-      c.const(0).const(1).store(this.ctx(Ctx.TLB_DROPPED));
-      if (this.region !== null) c.const(0).set(this.enterable);
-      c.end();
+      c.get(V).if(); c.get(V); this.dropTlbEntry(); c.end();
       c.const(0).load(this.ctx(Ctx.IO)).if(); this.exit(k + 1); c.end();
       return;
     }
@@ -718,11 +709,7 @@ class Emitter {
       if (form.kind === "callind") {
         if (form.reg >= 0) this.regGet(form.reg, 4);
         else {
-          this.memory(null, k, form.seg, 4, false, () => {
-            c.const(form.disp | 0);
-            if (form.base >= 0) { this.regGet(form.base, 4); c.add(); }
-            if (form.index >= 0) { this.regGet(form.index, 4); c.const(form.scale).shl().add(); }
-          });
+          this.memory(null, k, form.seg, 4, false, () => { this.address(form.disp, form.base, form.index, form.scale); });
           this.memLoad(4);
         }
         c.set(key);
@@ -739,9 +726,28 @@ class Emitter {
 
   /** The effective address (Cpu.ea, 32-bit) on the stack. */
   effectiveAddress(i: Instr): void {
-    const c = this.c.const(i.disp | 0);
-    if (i.eaBase >= 0) { this.regGet(i.eaBase, 4); c.add(); }
-    if (i.eaIndex >= 0) { this.regGet(i.eaIndex, 4); c.const(i.eaScale).shl().add(); }
+    this.address(i.disp, i.eaBase, i.eaIndex, i.eaScale);
+  }
+  /** `disp` + register `base` + register `index` << `scale` (-1: no such register) on the stack. */
+  address(disp: number, base: number, index: number, scale: number): void {
+    const c = this.c.const(disp | 0);
+    if (base >= 0) { this.regGet(base, 4); c.add(); }
+    if (index >= 0) { this.regGet(index, 4); c.const(scale).shl().add(); }
+  }
+  /**
+   * INVLPG's part in the block (the linear address on the stack): the page's entry in the
+   * 32-bit TLB dropped, and with it every link of the run loop (they skip the TLB:
+   * Ctx.LINK_GEN, read again at each hop) and, in a region, every transition after it (they
+   * assume the page's translation); WasmTier.run does the rest of Cpu.invalidatePage after
+   * the run (Ctx.TLB_DROPPED).
+   */
+  dropTlbEntry(): void {
+    const c = this.c;
+    c.const(12).shrU().const(2).shl().const(0).store(this.tlb);
+    // (The next generation as WasmTier.newLinkGen makes it: never 0.)
+    c.const(0).const(0).load(this.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(this.ctx(Ctx.LINK_GEN));
+    c.const(0).const(1).store(this.ctx(Ctx.TLB_DROPPED));
+    if (this.region !== null) c.const(0).set(this.enterable);
   }
   memLoad(size: number, signed = false): void {
     this.c.get(X);
@@ -904,9 +910,9 @@ function successors(b: CompiledBlock): number[] {
     const i = b.instrs[k];
     if (i.native) {
       // (One that goes on after it is straight code; the others transfer control.)
-      if (formGoesOn(i.nativeForm) && k === b.count - 1) out.push(p0 + b.end(k));
-      if (formGoesOn(i.nativeForm)) continue;
-      return out;
+      if (!formGoesOn(i.nativeForm)) return out;
+      if (k === b.count - 1) out.push(p0 + b.end(k));
+      continue;
     }
     const kind = i.def.lower;
     if (kind === "jcc" || kind === "jmp" || kind === "loop" || kind === "jcxz" || kind === "call") out.push(p0 + b.end(k) + (i.imm | 0));
@@ -1279,19 +1285,12 @@ function emit(em: Emitter, i: Instr, k: number): boolean {
       c.const(0).const(0).load(em.ctx(Ctx.ENTRY_FLAGS)).const(~F.IF).and().store(em.ctx(Ctx.ENTRY_FLAGS));
       return true;
     case "invlpg": {
-      // As invlpg at CPL 0 with no monitor or hypervisor to intercept it (FLAT_INVLPG): the
-      // page's entry in the 32-bit TLB dropped, and with it every link of the run loop (they
-      // skip the TLB: Ctx.LINK_GEN, read again at each hop) and, in a region, every transition
-      // after it (they assume the page's translation); WasmTier.run does the rest of
-      // Cpu.invalidatePage after the run (Ctx.TLB_DROPPED). INVLPG ends its block: the run
-      // goes on through the run loop, which looks the next block up through the TLB.
+      // As invlpg at CPL 0 with no monitor or hypervisor to intercept it (FLAT_INVLPG):
+      // Emitter.dropTlbEntry. INVLPG ends its block: the run goes on through the run loop,
+      // which looks the next block up through the TLB.
       c.const(0).load(em.ctx(Ctx.FLAT)).const(FLAT_INVLPG).and().eqz().if(); em.exit(k); c.end();
       em.effectiveAddress(i); c.const(0).load(em.ctx(Ctx.SEG_BASE + i.seg)).add();
-      c.const(12).shrU().const(2).shl().const(0).store(em.tlb);
-      // (The next generation as WasmTier.newLinkGen makes it: never 0.)
-      c.const(0).const(0).load(em.ctx(Ctx.LINK_GEN)).const(1).add().tee(V).get(V).eqz().or().store(em.ctx(Ctx.LINK_GEN));
-      c.const(0).const(1).store(em.ctx(Ctx.TLB_DROPPED));
-      if (em.region !== null) c.const(0).set(em.enterable);
+      em.dropTlbEntry();
       return true;
     }
     case "shd": {
@@ -1620,24 +1619,20 @@ export class WasmTier {
     const cpu = this.running!;
     const before = cpu.instructions, end = cpu.sliceEnd, epoch = cpu.codeEpoch, a20 = cpu.a20;
     const port = code & 0xffff, size = (code >>> 16) & 7, out = (code & IO_OUT) !== 0;
+    // An "invlpg" or "io" form the native entries' owner leaves to the entry's function.
+    const targets = cpu.mem.nativeTargets, owned = (code & IO_OWNER) !== 0, invlpg = (code & IO_INVLPG) !== 0;
+    if (owned && (invlpg ? targets.invlpg === null : targets.io === null || !targets.io.accepts(port, size, out))) {
+      this.ctx[Ctx.IO] = IO_REFUSED;
+      return 0;
+    }
+    cpu.instructions = before + retired;
     let v: number;
-    if ((code & (IO_OWNER | IO_INVLPG)) === (IO_OWNER | IO_INVLPG)) {
-      // An "invlpg" form: the owner's part; whether the TLB entry goes too.
-      const invlpg = cpu.mem.nativeTargets.invlpg;
-      if (invlpg === null) { this.ctx[Ctx.IO] = IO_REFUSED; return 0; }
-      cpu.instructions = before + retired;
-      // (The page's linear address with bit 0 set, or 0: nothing more.)
-      const lin = invlpg(code & 7, value);
+    if (!owned) v = portAccess(cpu.io, out, port, size, value);
+    else if (!invlpg) v = targets.io!.transfer(port, size, out, value);
+    else {
+      // The owner's part of INVLPG: the page's linear address with bit 0 set, or 0 (nothing more).
+      const lin = targets.invlpg!(code & 7, value);
       v = lin === -1 ? 0 : (lin & ~0xfff) | 1;
-    } else if ((code & IO_OWNER) !== 0) {
-      // An "io" form: the native entries' owner does the access on its guest's device.
-      const owner = cpu.mem.nativeTargets.io;
-      if (owner === null || !owner.accepts(port, size, out)) { this.ctx[Ctx.IO] = IO_REFUSED; return 0; }
-      cpu.instructions = before + retired;
-      v = owner.transfer(port, size, out, value);
-    } else {
-      cpu.instructions = before + retired;
-      v = portAccess(cpu.io, out, port, size, value);
     }
     cpu.instructions = before;
     // (IF as the run leaves it: a CLI before this in the run cleared it in the context.)
