@@ -85,6 +85,11 @@ Options for run:
                         alone (escapable; for the escape suite). docs/long-mode-monitor.md
   --unsafe-protect      bt: run --protect segments with a 64-bit guest on a model without
                         EFER.LMSLE (E_PROTECT_UNSOUND otherwise): unprotected, for escapes
+  --shadow-sync unsync|traced  trap/bt: how the shadow page tables follow the guest's:
+                        a page table written is let out of sync until the guest's next
+                        TLB flush, as KVM does (default; shadow.unsync, shadow.resync), or
+                        every write to a shadowed table faults and is emulated (traced,
+                        shadow.pt-write). docs/monitor.md "Tables out of sync"
   --no-reservetop       trap/bt, linux: do not add reservetop= to the command line
   --cpu MODEL[,+FEATURE][,-FEATURE]  the processor (vmm86 cpus; default pentium2,
                         athlon64-revc for linux64),

@@ -18,7 +18,7 @@ import { faultText } from "../hw/cpu/fault.js";
 import type { ShutdownCause } from "../hw/cpu/cpu.js";
 import { Pc } from "../hw/pc/pc.js";
 import { applyEntryState, ramWriter, type BootTarget } from "../hw/pc/boot-entry.js";
-import { GuestUnsupported, Monitor, MonitorPanic, ProtectUnsound } from "../vmm/monitor.js";
+import { GuestUnsupported, Monitor, MonitorPanic, ProtectUnsound, SHADOW_SYNCS, type ShadowSync } from "../vmm/monitor.js";
 import { SvmMonitor } from "../vmm/svm/svm-monitor.js";
 import { VtxMonitor } from "../vmm/vtx/vtx-monitor.js";
 /** A hardware-assisted monitor. */
@@ -64,6 +64,7 @@ export const RUN_FLAGS: Record<string, FlagSpec> = {
   "jit-thread": { value: true },
   protect: { value: true },
   "unsafe-protect": { value: false },
+  "shadow-sync": { value: true },
   "no-reservetop": { value: false },
   trace: { value: false },
   stats: { value: false },
@@ -371,6 +372,9 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
   const protect = (p.flags.get("protect") ?? "segments") as Protection;
   if (!PROTECTIONS.includes(protect)) throw usageError(`--protect must be ${PROTECTIONS.map((x) => `'${x}'`).join(", ")} (got '${String(protect)}')`);
   if ((mode === "bare" || assisted) && p.flags.has("protect")) throw usageError("--protect applies to --mode trap and bt (the monitor's protection)");
+  const shadowSync = (p.flags.get("shadow-sync") ?? "unsync") as ShadowSync;
+  if (!SHADOW_SYNCS.includes(shadowSync)) throw usageError(`--shadow-sync must be ${SHADOW_SYNCS.map((x) => `'${x}'`).join(" or ")} (got '${String(shadowSync)}')`);
+  if ((mode === "bare" || assisted) && p.flags.has("shadow-sync")) throw usageError("--shadow-sync applies to --mode trap and bt (the classic monitor's shadow page tables)");
   if (p.flags.has("unsafe-protect") && (mode !== "bt" || protect !== "segments")) {
     throw usageError("--unsafe-protect forces --mode bt --protect segments on a model without EFER.LMSLE (for the escape suite)");
   }
@@ -495,7 +499,7 @@ export async function runCommand(argvIn: string[], help: string): Promise<number
     post: postPort === 0x80 ? reportPost : undefined,
   };
   const mon = !monitored ? null : mode === "svm" ? new SvmMonitor({ ...pcOpts, paging }) : mode === "vtx" ? new VtxMonitor({ ...pcOpts, paging })
-    : new Monitor({ ...pcOpts, mode, protect, unsafeProtect: p.flags.has("unsafe-protect") });
+    : new Monitor({ ...pcOpts, mode, protect, unsafeProtect: p.flags.has("unsafe-protect"), shadowSync });
   const pc: Pc | Monitor | Assisted = mon ?? new Pc(pcOpts);
   const platform = mon !== null ? mon.platform : (pc as Pc).platform;
   const io = mon !== null ? mon.vcpu.io : (pc as Pc).machine.io;

@@ -83,7 +83,17 @@ export interface MonitorOptions extends PcOptions {
   poolPages?: number;
   /** --unsafe-protect: --protect segments on a 64-bit guest even without EFER.LMSLE (the escape suite's hole). */
   unsafeProtect?: boolean;
+  /**
+   * --shadow-sync: how the shadow page tables follow the guest's (docs/monitor.md,
+   * "Tables out of sync"): "unsync" (default) lets a written page table out of sync until
+   * the guest flushes its TLB; "traced" makes every write to a shadowed table fault.
+   */
+  shadowSync?: ShadowSync;
 }
+
+/** The shadow's coherence with the guest's page tables (MonitorOptions.shadowSync). */
+export type ShadowSync = "traced" | "unsync";
+export const SHADOW_SYNCS: readonly ShadowSync[] = ["unsync", "traced"];
 
 /** The counters the exits' quick paths keep (Monitor.count). */
 const enum QuickCounter { PfHidden, InvlpgQuick, IoQuick, TableStoreQuick, EmulateAhead, PushfQuick, CliQuick, StiQuick, IrqSaveQuick }
@@ -193,6 +203,8 @@ export class Monitor {
   private lastCr0 = -1;
   private lastPe = 0;
   private lastCr4 = -1;
+  /** The vCPU's count of TLB flushes when the tables out of sync were last compared. */
+  private seenFlushes = 0;
   /** PAE: the vCPU's PDPTE registers when the shadow root was last built from them. */
   private readonly lastPdpte = new Int32Array(8);
   /** Guest cycles spent halted (HLT waiting for an interrupt), and when the current halt began. */
@@ -247,6 +259,7 @@ export class Monitor {
     this.world = new World(machine.mem, monitorBase);
     this.world.build((v) => this.entry(v), () => this.idleEntry(), this.mode === "bt" ? 1 : 0);
     this.shadow = new ShadowMmu(machine.mem, guestMem, monitorBase + L.REGION_SIZE, poolPages, this.world.regionEntries, this.counters);
+    this.shadow.unsyncLeaves = (opts.shadowSync ?? "unsync") === "unsync";
     this.desc = new DescriptorShadow(this.world, vc, m, this.shadow, this.counters, this.protect === "paging-only" ? 0xffff_ffff : L.GUEST_LIMIT_TOP);
     this.divergence = this.mode === "trap" && !m.features.strict ? new DivergenceLog(m, vc) : null;
     this.bt = this.mode === "bt" ? new Translator(this.world, vc, this.shadow, this.counters, { portIo: (cpu, ins) => this.portIo(cpu, ins), portIoValue: (p, s, o, v) => this.portIoValue(p, s, o, v), sti: () => this.stiInPlace(), invlpg: (cpu, ins) => this.guestInvlpg(cpu, ins), shadowInvlpg: (seg, ea) => this.shadowInvlpg(seg, ea) }) : null;
@@ -930,6 +943,12 @@ export class Monitor {
       if ((why & TRACE_DESC) !== 0) this.desc.written();
     }
     this.clearWritten();
+    // The guest flushed its TLB: the page tables let out of sync are brought in line and
+    // traced again (docs/monitor.md, "Tables out of sync").
+    if (vc.tlbFlushes !== this.seenFlushes) {
+      this.seenFlushes = vc.tlbFlushes;
+      this.shadow.syncOutOfSync();
+    }
     const pagingKey = (vc.cr0 & CR0_PG) | (vc.cr4 & (CR4_PSE | CR4_PAE)) | (vc.nxe ? EFER_NXE : 0);
     // PAE: a CR3 load (even of the same value) reloads the PDPTE registers from memory.
     const pae = (pagingKey & (CR0_PG | CR4_PAE)) === (CR0_PG | CR4_PAE);

@@ -856,13 +856,14 @@ test("STI: a native helper sets the virtual IF; an interrupt pending takes effec
 
 // The guest's TLB flush after each PTE store: INVLPG of the page, or a reload of CR3 with
 // the same value (which the monitor does not turn into a new shadow root: the shadow's
-// entries stay, so only the store's own comparison with the guest table drops the stale one).
+// entries stay, so under --shadow-sync traced only the store's own comparison with the
+// guest table drops the stale one, and out of sync only the comparison at the flush).
 const FLUSHES: [string, number[]][] = [
   ["invlpg", [0x0f, 0x01, 0x3d, ...le32(0x300000)]],     // invlpg [0x300000]
   ["mov cr3, cr3", [0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8]], // mov eax, cr3; mov cr3, eax
 ];
 
-for (const [flushName, flush] of FLUSHES) test(`page-table stores: a MOV into a traced guest page table is carried out by the monitor's quick path under bt and trap, with what bare leaves (${flushName} after each)`, () => {
+for (const [flushName, flush] of FLUSHES) test(`page-table stores: a MOV into a guest page table, traced (the monitor's quick path) or let out of sync until the flush, under bt and trap, with what bare leaves (${flushName} after each)`, () => {
   const pd = 0x10000, pt = 0x11000, pte = pt + 0x300 * 4;
   const code = assemble([
     0xbf, ...le32(pt),                    // mov edi, pt
@@ -898,12 +899,24 @@ for (const [flushName, flush] of FLUSHES) test(`page-table stores: a MOV into a 
   assert.equal(bare.end.kind, "poweroff");
   assert.equal(bare.read32(0x80000), 300 * 12, "bare: each read saw the frame the PTE had just named");
   for (const [mode, variant] of [["bt", "standard"], ["trap", "strict"]] as const) {
-    const r = runCode(code, mode, variant, data);
-    assert.equal(r.end.kind, "poweroff", mode);
-    for (const at of [0x80000, 0x80004, 0x80008]) assert.equal(r.read32(at) >>> 0, bare.read32(at) >>> 0, `${mode}: dword at 0x${at.toString(16)}`);
-    assert.equal(r.cycles, bare.cycles, `${mode}: guest time identical to bare`);
-    const quick = r.mon!.stats()["trap.pf-table-store-quick"] ?? 0;
-    assert.ok(quick >= 2 * 300 - 2, `${mode}: the PTE stores went the quick path (${quick})`);
+    for (const sync of ["traced", "unsync"] as const) {
+      const r = runCode(code, mode, variant, data, undefined, sync);
+      const what = `${mode} --shadow-sync ${sync}`;
+      assert.equal(r.end.kind, "poweroff", what);
+      for (const at of [0x80000, 0x80004, 0x80008]) assert.equal(r.read32(at) >>> 0, bare.read32(at) >>> 0, `${what}: dword at 0x${at.toString(16)}`);
+      assert.equal(r.cycles, bare.cycles, `${what}: guest time identical to bare`);
+      const c = r.mon!.stats(), quick = c["trap.pf-table-store-quick"] ?? 0, unsync = c["shadow.unsync"] ?? 0, resync = c["shadow.resync"] ?? 0;
+      if (sync === "traced") {
+        assert.ok(quick >= 2 * 300 - 2, `${what}: the PTE stores went the quick path (${quick})`);
+        assert.equal(unsync, 0, what);
+      } else if (flushName === "invlpg") {
+        // Written without a fault after the first: INVLPG drops the one shadow entry.
+        assert.ok(quick === 0 && unsync >= 1 && unsync <= 2, `${what}: the table went out of sync once (${unsync}), no store exited (${quick})`);
+      } else {
+        // Each CR3 reload compares the table and traces it again; the next store lets it go.
+        assert.ok(quick === 0 && resync >= 2 * 300 - 2 && unsync >= resync, `${what}: out of sync after each store (${unsync}), in sync at each flush (${resync})`);
+      }
+    }
   }
 });
 

@@ -5,7 +5,7 @@
 import { Pc } from "../../src/hw/pc/pc.js";
 import { applyEntryState } from "../../src/hw/pc/boot-entry.js";
 import type { RunEnd } from "../../src/hw/pc/clocked-run.js";
-import { Monitor, type MonitorMode } from "../../src/vmm/monitor.js";
+import { Monitor, type MonitorMode, type ShadowSync } from "../../src/vmm/monitor.js";
 import { parseCpuSpec } from "../../src/hw/cpu/models.js";
 import type { JitOptions } from "../../src/hw/cpu/jit/block-compiler.js";
 
@@ -23,7 +23,7 @@ export interface CodeRun {
 }
 
 export function runCode(code: number[], mode: "bare" | MonitorMode, variant: "standard" | "strict" = "standard",
-  data: [number, number[]][] = [], jit?: boolean | JitOptions): CodeRun {
+  data: [number, number[]][] = [], jit?: boolean | JitOptions, shadowSync?: ShadowSync): CodeRun {
   let serial = "";
   const opts = { ramBytes: RAM, acpi: false, model: parseCpuSpec(variant), jit, serialOut: (b: number) => { serial += String.fromCharCode(b); } };
   const entry = { eip: CODE, regs: { esp: STACK_TOP }, mode: "protected32" as const };
@@ -35,7 +35,7 @@ export function runCode(code: number[], mode: "bare" | MonitorMode, variant: "st
     const end = pc.run({ deadline: Date.now() + 30_000, maxInstructions: 5e6 });
     return { serial, end, cycles: pc.cpu.cycles, mon: null, read32: (a) => pc.mem.read32(a) };
   }
-  const mon = new Monitor({ ...opts, mode });
+  const mon = new Monitor({ ...opts, mode, shadowSync });
   mon.guestMem.load(CODE, Uint8Array.from(code));
   for (const [at, bytes] of data) mon.guestMem.load(at, Uint8Array.from(bytes));
   applyEntryState(mon.bootTarget, entry);

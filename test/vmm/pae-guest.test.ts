@@ -30,7 +30,7 @@ for (const cpu of ["pentium2", "core-duo"]) {
       assert.deepEqual(r.end, bare.end, mode);
       assert.deepEqual(r.integrity, { monitorIntact: true, guestRanAtCpl0: false }, mode);
       assert.ok(r.counters["pf.hidden"] > 10, `${mode}: the shadow was filled on hidden faults`);
-      assert.ok(r.counters["shadow.pt-write"] >= 1, `${mode}: the PTE write was traced`);
+      assert.ok((r.counters["shadow.pt-write"] ?? 0) + (r.counters["shadow.unsync"] ?? 0) >= 1, `${mode}: the PTE write was traced, or let its table out of sync`);
       assert.ok((r.counters["shadow.fill-write"] ?? 0) >= 1, mode);
     }
   });

@@ -750,7 +750,7 @@ export class Cpu {
     if (old === 0) {
       // INVLPG leaves the page in tlbPages, so the list can fill up with repeats; then drop
       // everything and start again (a TLB may drop any translation at any time: SDM vol. 3 §4.10).
-      if (this.tlbCount === this.tlbPages.length) this.flushTlb(true);
+      if (this.tlbCount === this.tlbPages.length) this.dropTlb(true);
       this.tlbPages[this.tlbCount++] = page;
     }
     const wp = (this.cr0 & CR0_WP) !== 0;
@@ -770,8 +770,22 @@ export class Cpu {
     return (frame | (lin & 0xfff)) >>> 0;
   }
 
+  /**
+   * The flushes of the TLB the architecture makes (a CR3 load, a paging-mode change, …;
+   * not the drop it makes of itself when full): a monitor whose shadow entries stand for
+   * TLB entries brings them in line when its vCPU's count moves (docs/monitor.md, "Tables
+   * out of sync").
+   */
+  tlbFlushes = 0;
+
   /** Flush the TLB: everything, or all but global pages (SDM vol. 3 §4.10.4). */
   flushTlb(includingGlobal: boolean): void {
+    this.tlbFlushes++;
+    this.dropTlb(includingGlobal);
+  }
+
+  /** Drop the TLB's translations: everything, or all but global pages. */
+  private dropTlb(includingGlobal: boolean): void {
     this.fetchKey = -1;
     this.codeEpoch++;
     this.longFetchKey = NaN;

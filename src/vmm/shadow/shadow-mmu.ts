@@ -29,7 +29,11 @@
 //
 // Coherence comes from write-protecting every guest frame that holds a shadowed table: the
 // guest's write faults, the monitor emulates it, then compares the table with the entries it
-// shadowed and drops those that changed. Dirty bits: a page is mapped writable only once the
+// shadowed and drops those that changed. A page table (the last level) may instead be let
+// out of sync (`unsyncLeaves`, as KVM's unsync shadow pages): its first write faults once
+// and the frame stops being traced; its shadow entries then stand for TLB entries, dropped
+// by the guest's INVLPG and compared again at its next TLB flush (`syncOutOfSync`), after
+// which the frame is traced again (docs/monitor.md, "Tables out of sync"). Dirty bits: a page is mapped writable only once the
 // guest's D bit is set, so the first write faults and sets it. XD is copied into the shadow
 // (the machine's EFER.NXE follows the guest's); an instruction fetch from a page the guest
 // marked XD is a true fault. The pool of shadow pages is bounded; when it runs out, every
@@ -192,6 +196,14 @@ export class ShadowMmu {
   private readonly tr = new Translation();
   /** The shadow changed in a way the machine's TLB may still hold. */
   needFlush = false;
+  /**
+   * Let page tables out of sync on their first write (the classic monitor); false: every
+   * write to a shadowed table faults and is emulated (the hardware-assisted monitors'
+   * shadow paging).
+   */
+  unsyncLeaves = false;
+  /** Guest frames of page tables let out of sync since the guest's last TLB flush. */
+  private readonly outOfSync: number[] = [];
 
   constructor(
     private readonly machineMem: PhysicalMemory,
@@ -361,6 +373,7 @@ export class ShadowMmu {
     this.byMframe.clear();
     this.byFrame.clear();
     this.rmap = new Map();
+    this.outOfSync.length = 0;
     this.mirror.fill(0);
     for (let f = 0; f < this.traced.length; f++) {
       if ((this.traced[f] & TRACE_PT) !== 0) {
@@ -491,7 +504,7 @@ export class ShadowMmu {
         const bits = rights >= 0 ? rights : glo;
         let lo = mframe | PTE_P | (bits & PTE_U) | ((bits & PTE_W) !== 0 && (bits & PTE_D) !== 0 && ram ? PTE_W : 0);
         if (this.viewNow === "kernel") lo |= PTE_U;
-        if ((this.traced[frame >>> 12] ?? 0) !== 0) {
+        if ((this.traced[frame >>> 12] ?? 0) !== 0 && !(write && this.letOutOfSync(frame >>> 12))) {
           if (write) { this.miss = Miss.TRACED; return false; }
           lo &= ~PTE_W;
         }
@@ -595,9 +608,49 @@ export class ShadowMmu {
    * of a page-table store's cost).
    */
   tableWritten(f: number, off = 0, len = 4096): void {
-    const list = this.byFrame.get(f);
-    if (list === undefined) return;
+    if (!this.byFrame.has(f)) return;
     this.counters.inc("shadow.pt-write");
+    this.compareTable(f, off, len);
+  }
+
+  /**
+   * A write to traced frame `f`, a page table and nothing else, shadowed once (so an
+   * INVLPG, which drops the entry of the current root, reaches its only shadow), may go
+   * ahead without a fault from now on: the frame is no longer traced, and its shadow entries
+   * wait for the guest's next TLB flush. Returns whether it was let out of sync.
+   */
+  private letOutOfSync(f: number): boolean {
+    if (!this.unsyncLeaves || this.traced[f] !== TRACE_PT) return false;
+    const list = this.byFrame.get(f);
+    if (list === undefined || list.length !== 1 || list[0].level !== list[0].shape.shifts.length - 1) return false;
+    this.untrace(f, TRACE_PT);
+    this.outOfSync.push(f);
+    this.counters.inc("shadow.unsync");
+    return true;
+  }
+
+  /**
+   * The guest flushed its TLB (a CR3 load, a paging-mode change): the shadow entries of the
+   * tables let out of sync since the last flush are compared with the tables as they are now
+   * (those that changed are dropped, as tableWritten drops them), and the frames are traced
+   * again. Call before the guest runs on.
+   */
+  syncOutOfSync(): void {
+    const list = this.outOfSync;
+    if (list.length === 0) return;
+    this.counters.inc("shadow.resync", list.length);
+    for (let k = 0; k < list.length; k++) {
+      const f = list[k];
+      if (!this.byFrame.has(f)) continue;
+      this.compareTable(f, 0, 4096);
+      this.trace(f, TRACE_PT);
+    }
+    list.length = 0;
+  }
+
+  /** tableWritten's comparison of the entries of frame `f` under `len` bytes at `off` with their snapshots. */
+  private compareTable(f: number, off: number, len: number): void {
+    const list = this.byFrame.get(f)!;
     const base = f * 4096;
     // The guest's table as 32-bit words, read straight from RAM (the frame is RAM: the
     // shadow was built from it); otherwise through read32.
