@@ -33,8 +33,10 @@
 // out of sync (`unsyncLeaves`, as KVM's unsync shadow pages): its first write faults once
 // and the frame stops being traced; its shadow entries then stand for TLB entries, dropped
 // by the guest's INVLPG and compared again at its next TLB flush (`syncOutOfSync`), after
-// which the frame is traced again (docs/monitor.md, "Tables out of sync"). Dirty bits: a page is mapped writable only once the
-// guest's D bit is set, so the first write faults and sets it. XD is copied into the shadow
+// which the frame is traced again (docs/monitor.md, "Tables out of sync").
+//
+// Dirty bits: a page is mapped writable only once the guest's D bit is set, so the first
+// write faults and sets it. XD is copied into the shadow
 // (the machine's EFER.NXE follows the guest's); an instruction fetch from a page the guest
 // marked XD is a true fault. The pool of shadow pages is bounded; when it runs out, every
 // shadow page is dropped (and counted).
