@@ -57,3 +57,19 @@ test("resource control: a guest that writes the monitor's region under --protect
   assert.notEqual(ok.status, 9, "with segment truncation the same attempt is contained");
   assert.doesNotMatch(ok.stderr, /E_MONITOR_BREACH/);
 });
+
+test("--shadow-sync: traced and unsync give the demo the bare machine's output under trap --cpu strict and bt; a bad value, or a mode without the classic monitor's shadow, is E_USAGE", () => {
+  for (const sync of ["traced", "unsync"]) {
+    for (const args of [["--mode", "bt"], ["--mode", "trap", "--cpu", "strict"]]) {
+      const r = vmm86("run", "demo", ...args, "--shadow-sync", sync);
+      assert.equal(r.status, 33, `${args.join(" ")} --shadow-sync ${sync}: ${r.stderr}`);
+      assert.equal(r.stdout, bare.stdout, `${args.join(" ")} --shadow-sync ${sync}: byte-identical serial output`);
+    }
+  }
+  const bad = vmm86("run", "demo", "--mode", "trap", "--shadow-sync", "lazy");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /E_USAGE: --shadow-sync must be 'unsync' or 'traced' \(got 'lazy'\)/);
+  const bareMode = vmm86("run", "demo", "--shadow-sync", "traced");
+  assert.equal(bareMode.status, 2);
+  assert.match(bareMode.stderr, /E_USAGE: --shadow-sync applies to --mode trap and bt/);
+});
