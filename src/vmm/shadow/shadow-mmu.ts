@@ -610,9 +610,10 @@ export class ShadowMmu {
    * of a page-table store's cost).
    */
   tableWritten(f: number, off = 0, len = 4096): void {
-    if (!this.byFrame.has(f)) return;
+    const list = this.byFrame.get(f);
+    if (list === undefined) return;
     this.counters.inc("shadow.pt-write");
-    this.compareTable(f, off, len);
+    this.compareTable(list, f, off, len);
   }
 
   /**
@@ -635,7 +636,8 @@ export class ShadowMmu {
    * The guest flushed its TLB (a CR3 load, a paging-mode change): the shadow entries of the
    * tables let out of sync since the last flush are compared with the tables as they are now
    * (those that changed are dropped, as tableWritten drops them), and the frames are traced
-   * again. Call before the guest runs on.
+   * again. Call before the guest runs on. (Each frame listed has its shadow page: pages go
+   * only in evictAll, which empties the list.)
    */
   syncOutOfSync(): void {
     const list = this.outOfSync;
@@ -643,16 +645,14 @@ export class ShadowMmu {
     this.counters.inc("shadow.resync", list.length);
     for (let k = 0; k < list.length; k++) {
       const f = list[k];
-      if (!this.byFrame.has(f)) continue;
-      this.compareTable(f, 0, 4096);
+      this.compareTable(this.byFrame.get(f)!, f, 0, 4096);
       this.trace(f, TRACE_PT);
     }
     list.length = 0;
   }
 
-  /** tableWritten's comparison of the entries of frame `f` under `len` bytes at `off` with their snapshots. */
-  private compareTable(f: number, off: number, len: number): void {
-    const list = this.byFrame.get(f)!;
+  /** Compare the entries of guest table `f` (shadowed by `list`) under `len` bytes at `off` with their snapshots; drop those that changed. */
+  private compareTable(list: readonly ShadowPage[], f: number, off: number, len: number): void {
     const base = f * 4096;
     // The guest's table as 32-bit words, read straight from RAM (the frame is RAM: the
     // shadow was built from it); otherwise through read32.
